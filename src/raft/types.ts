@@ -1,0 +1,248 @@
+// The data the Raft core takes in and hands out. Pure data: no I/O, no classes.
+
+/** A replica id, unique within the cluster. 0 means "none". */
+export type NodeId = number;
+export const NONE: NodeId = 0;
+
+export const EntryType = {
+  /** Application command (empty data = the leader's no-op on election). */
+  Normal: 0,
+  /** Configuration change; data is the encoded *full* new configuration (see conf.ts). */
+  Conf: 1,
+} as const;
+export type EntryType = (typeof EntryType)[keyof typeof EntryType];
+
+export interface Entry {
+  index: number;
+  term: number;
+  type: EntryType;
+  data: Uint8Array;
+}
+
+/** Persistent election state. Must be durable before any message of the Ready that carries it is sent. */
+export interface HardState {
+  term: number;
+  vote: NodeId;
+  commit: number;
+}
+
+/** Membership: voters decide; learners only receive the log. */
+export interface ConfState {
+  voters: NodeId[];
+  learners: NodeId[];
+}
+
+/**
+ * The point the log starts after: everything up to `index` is folded into the state machine
+ * (by compaction or by an installed snapshot), `term` is the term of entry `index`, and `conf` the
+ * configuration in force at `index`.
+ */
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  conf: ConfState;
+}
+
+/** One chunk of an incoming snapshot, to be staged by the application (seq 0 starts a new one). */
+export interface SnapshotChunk {
+  meta: SnapshotMeta;
+  seq: number;
+  data: Uint8Array;
+  last: boolean;
+}
+
+/** A read that may be served once the state machine has applied `index`. */
+export interface ReadState {
+  ctx: Uint8Array;
+  index: number;
+}
+
+export const Role = {
+  Follower: 'follower',
+  PreCandidate: 'pre-candidate',
+  Candidate: 'candidate',
+  Leader: 'leader',
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+/** Volatile state for the application (routing, status); never persisted. */
+export interface SoftState {
+  role: Role;
+  leader: NodeId;
+  term: number;
+}
+
+// ---- Messages ---------------------------------------------------------------------------------
+
+export const MsgType = {
+  PreVote: 1,
+  PreVoteResp: 2,
+  Vote: 3,
+  VoteResp: 4,
+  Append: 5,
+  AppendResp: 6,
+  Heartbeat: 7,
+  HeartbeatResp: 8,
+  Snapshot: 9,
+  SnapshotResp: 10,
+  TimeoutNow: 11,
+  ReadIndex: 12,
+  ReadIndexResp: 13,
+} as const;
+export type MsgType = (typeof MsgType)[keyof typeof MsgType];
+
+interface Base {
+  from: NodeId;
+  to: NodeId;
+  term: number;
+}
+
+/** term is the term the pre-candidate *would* campaign in (its term + 1); nobody persists it. */
+export interface PreVoteMsg extends Base { type: typeof MsgType.PreVote; lastIndex: number; lastTerm: number }
+export interface VoteMsg extends Base {
+  type: typeof MsgType.Vote;
+  lastIndex: number;
+  lastTerm: number;
+  /** Campaign started by TimeoutNow: voters skip the leader-lease check. */
+  transfer: boolean;
+}
+export interface VoteRespMsg extends Base { type: typeof MsgType.VoteResp | typeof MsgType.PreVoteResp; reject: boolean }
+
+export interface AppendMsg extends Base {
+  type: typeof MsgType.Append;
+  prevIndex: number;
+  prevTerm: number;
+  entries: Entry[];
+  commit: number;
+}
+export interface AppendRespMsg extends Base {
+  type: typeof MsgType.AppendResp;
+  /** Accepted: the last index now known to match (persisted). Rejected: the rejected prevIndex. */
+  index: number;
+  reject: boolean;
+  /** On reject: where the leader should look next (fast backtracking). */
+  hintIndex: number;
+  hintTerm: number;
+}
+export interface HeartbeatMsg extends Base {
+  type: typeof MsgType.Heartbeat;
+  commit: number;
+  /** Heartbeat round: ReadIndex confirmation and lease renewal count acks per round. */
+  round: number;
+}
+export interface HeartbeatRespMsg extends Base { type: typeof MsgType.HeartbeatResp; round: number }
+
+export interface SnapshotMsg extends Base {
+  type: typeof MsgType.Snapshot;
+  meta: SnapshotMeta;
+  seq: number;
+  data: Uint8Array;
+  last: boolean;
+}
+export interface SnapshotRespMsg extends Base {
+  type: typeof MsgType.SnapshotResp;
+  meta: SnapshotMeta;
+  /** Highest chunk received in order (-1: nothing; start again from 0). */
+  seq: number;
+  /** The snapshot is installed and persisted. */
+  done: boolean;
+}
+export interface TimeoutNowMsg extends Base { type: typeof MsgType.TimeoutNow }
+export interface ReadIndexMsg extends Base { type: typeof MsgType.ReadIndex; ctx: Uint8Array }
+export interface ReadIndexRespMsg extends Base {
+  type: typeof MsgType.ReadIndexResp;
+  ctx: Uint8Array;
+  /** -1: the leader could not serve it (no longer leader, transfer in progress). */
+  index: number;
+}
+
+export type Message =
+  | PreVoteMsg
+  | VoteMsg
+  | VoteRespMsg
+  | AppendMsg
+  | AppendRespMsg
+  | HeartbeatMsg
+  | HeartbeatRespMsg
+  | SnapshotMsg
+  | SnapshotRespMsg
+  | TimeoutNowMsg
+  | ReadIndexMsg
+  | ReadIndexRespMsg;
+
+// ---- Ready ------------------------------------------------------------------------------------
+
+/**
+ * What the core asks the I/O shell to do, in this order:
+ *  1. stage `snapshotChunks`; if `snapshot` is set, atomically replace the state machine with the
+ *     staged image and record `snapshot` as the log base (drop the whole log);
+ *  2. if `compaction` is set, delete log entries up to `compaction.index` and record it as the log base;
+ *  3. append `entries` (an entry whose index is already stored replaces it and everything after it)
+ *     and store `hardState` — in one durable write (group commit);
+ *  4. only then send `messages`;
+ *  5. apply `committedEntries` in order, then serve `readStates` once applied >= their index;
+ *  6. call `advance(ready)`.
+ * Only one Ready is outstanding at a time; steps taken meanwhile go into the next one.
+ */
+export interface Ready {
+  softState: SoftState | undefined;
+  hardState: HardState | undefined;
+  snapshotChunks: SnapshotChunk[];
+  snapshot: SnapshotMeta | undefined;
+  compaction: SnapshotMeta | undefined;
+  entries: Entry[];
+  messages: Message[];
+  committedEntries: Entry[];
+  readStates: ReadState[];
+  /** Read requests this node could not serve (no leader known, lost leadership): fail them fast. */
+  failedReads: Uint8Array[];
+}
+
+/** What a restarting node finds on disk. */
+export interface PersistedState {
+  hardState: HardState;
+  /** The log base (last compaction or installed snapshot); for a fresh node {0, 0, initial conf}. */
+  base: SnapshotMeta;
+  /** Entries base.index+1 .. last, contiguous. */
+  entries: Entry[];
+  /** The state machine's applied index (>= base.index). */
+  applied: number;
+}
+
+/**
+ * Reads a consistent image of the application's state machine, for sending snapshots. Synchronous
+ * by design (LMDB read transactions are), so the core stays free of callbacks and promises.
+ */
+export interface SnapshotSource {
+  /** Pins an image of the state as of the applied index and returns that index. */
+  capture(): number;
+  /** Reads from the image pinned at `index`, starting at `cursor` (null = beginning). */
+  read(index: number, cursor: Uint8Array | null, maxBytes: number): { data: Uint8Array; next: Uint8Array | null };
+  /** The image is no longer needed. */
+  release(index: number): void;
+}
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Election timeout in ticks; each election waits a random number of ticks in [T, 2T). */
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Max append messages in flight per follower (pipelining window). */
+  maxInflight: number;
+  /** Max bytes of entries in one append message. */
+  maxMsgBytes: number;
+  /** Snapshot chunk size and how many chunks may be in flight per follower. */
+  snapshotChunkBytes: number;
+  snapshotWindow: number;
+  /** Leader serves lease reads without a heartbeat round; needs checkQuorum (always on). */
+  leaseReads: boolean;
+  /** Assumed bound on clock drift between replicas, in ticks; the lease is electionTicks - this. */
+  clockDriftTicks: number;
+  /** Injected PRNG returning [0, 1). */
+  random: () => number;
+  snapshots: SnapshotSource;
+}
+
+export type ProposeResult =
+  | { ok: true; index: number; term: number }
+  | { ok: false; error: 'not-leader' | 'transferring' | 'conf-change-pending' | 'invalid-conf-change'; leader: NodeId };
