@@ -245,4 +245,9 @@ export interface RaftConfig {
 
 export type ProposeResult =
   | { ok: true; index: number; term: number }
-  | { ok: false; error: 'not-leader' | 'transferring' | 'conf-change-pending' | 'invalid-conf-change'; leader: NodeId };
+  | {
+      ok: false;
+      error: 'not-leader' | 'transferring' | 'conf-change-pending' | 'invalid-conf-change';
+      leader: NodeId;
+      reason?: string;
+    };

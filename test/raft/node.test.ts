@@ -1,0 +1,445 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RaftNode, defaultRaftConfig } from '../../src/raft/node.ts';
+import { decodeConf, encodeConf } from '../../src/raft/conf.ts';
+import { EntryType, MsgType, type Entry, type Message, type PersistedState, type SnapshotSource } from '../../src/raft/types.ts';
+import { Cluster, put, text } from './harness.ts';
+
+const noSnapshots: SnapshotSource = {
+  capture: () => 0,
+  read: () => ({ data: new Uint8Array(0), next: null }),
+  release: () => {},
+};
+
+function lone(id: number, persisted: Partial<PersistedState> = {}): RaftNode {
+  return new RaftNode(
+    { ...defaultRaftConfig, id, random: () => 0, snapshots: noSnapshots },
+    {
+      hardState: { term: 0, vote: 0, commit: 0 },
+      base: { index: 0, term: 0, conf: { voters: [1, 2, 3], learners: [] } },
+      entries: [],
+      applied: 0,
+      ...persisted,
+    },
+  );
+}
+
+function entries(terms: number[]): Entry[] {
+  return terms.map((term, i) => ({ index: i + 1, term, type: EntryType.Normal, data: new Uint8Array([i]) }));
+}
+
+function drain(n: RaftNode): Message[] {
+  if (!n.hasReady()) return [];
+  const rd = n.ready();
+  n.advance(rd);
+  return rd.messages;
+}
+
+/** Lets the boot lease run out without the node campaigning (it is not a voter of {9}). */
+function pastBootLease(n: RaftNode): void {
+  for (let i = 0; i < defaultRaftConfig.electionTicks; i++) n.tick();
+  drain(n);
+}
+
+describe('elections', () => {
+  it('elects exactly one leader and commits its no-op', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    assert.equal(c.leaders().length, 1);
+    const { term, commit } = leader.status;
+    assert.ok(term >= 1);
+    for (const n of c.nodes.values()) {
+      assert.equal(n.status.term, term);
+      c.tickAll(2);
+      assert.equal(n.status.commit, commit);
+    }
+  });
+
+  it('grants a vote only to a candidate whose log is at least as up to date', () => {
+    const voter = lone(1, {
+      hardState: { term: 2, vote: 0, commit: 0 },
+      entries: entries([1, 2, 2]),
+    });
+    pastBootLease(voter);
+    // Lower last term: rejected even with a longer log.
+    voter.step({ type: MsgType.Vote, from: 2, to: 1, term: 3, lastIndex: 9, lastTerm: 1, transfer: false });
+    let out = drain(voter);
+    assert.deepEqual(
+      out.map((m) => [m.type, 'reject' in m && m.reject]),
+      [[MsgType.VoteResp, true]],
+    );
+    // Same last term, shorter log: rejected.
+    voter.step({ type: MsgType.Vote, from: 2, to: 1, term: 4, lastIndex: 2, lastTerm: 2, transfer: false });
+    out = drain(voter);
+    assert.equal(out[0]!.type === MsgType.VoteResp && out[0]!.reject, true);
+    // Same last term, same length: granted, and the vote is persisted before the answer goes out.
+    voter.step({ type: MsgType.Vote, from: 3, to: 1, term: 5, lastIndex: 3, lastTerm: 2, transfer: false });
+    const rd = voter.ready();
+    assert.deepEqual(rd.hardState, { term: 5, vote: 3, commit: 0 });
+    assert.equal(rd.messages[0]!.type === MsgType.VoteResp && !rd.messages[0]!.reject, true);
+    voter.advance(rd);
+    // One vote per term.
+    voter.step({ type: MsgType.Vote, from: 2, to: 1, term: 5, lastIndex: 3, lastTerm: 2, transfer: false });
+    out = drain(voter);
+    assert.equal(out[0]!.type === MsgType.VoteResp && out[0]!.reject, true);
+  });
+
+  it('pre-vote changes no persistent state', () => {
+    const voter = lone(1, { hardState: { term: 2, vote: 0, commit: 0 } });
+    pastBootLease(voter);
+    voter.step({ type: MsgType.PreVote, from: 2, to: 1, term: 3, lastIndex: 0, lastTerm: 0 });
+    const rd = voter.ready();
+    assert.equal(rd.hardState, undefined);
+    assert.equal(voter.status.term, 2);
+    const resp = rd.messages[0]!;
+    assert.equal(resp.type, MsgType.PreVoteResp);
+    assert.equal(resp.type === MsgType.PreVoteResp && resp.reject, false);
+    assert.equal(resp.term, 3);
+  });
+
+  it('a node that rejoins after a partition does not disrupt a healthy leader (pre-vote)', () => {
+    const c = new Cluster([1, 2, 3], { seed: 7 });
+    const leader = c.electLeader();
+    const term = leader.status.term;
+    const other = [1, 2, 3].find((id) => id !== leader.id)!;
+    c.isolate(other);
+    c.tickAll(100); // the isolated node keeps timing out, but pre-votes never raise its term
+    assert.equal(c.node(other).status.term, term);
+    c.heal();
+    c.tickAll(20);
+    assert.equal(leader.status.role, 'leader');
+    assert.equal(leader.status.term, term);
+  });
+
+  it('ignores vote requests while it hears from a live leader (leader stickiness)', () => {
+    const c = new Cluster([1, 2, 3], { seed: 3 });
+    const leader = c.electLeader();
+    const [a, b] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    c.node(a).step({ type: MsgType.Vote, from: b, to: a, term: 99, lastIndex: 99, lastTerm: 99, transfer: false });
+    assert.notEqual(c.node(a).status.term, 99);
+  });
+
+  it('check-quorum: an isolated leader steps down within an election timeout', () => {
+    const c = new Cluster([1, 2, 3], { seed: 11 });
+    const leader = c.electLeader();
+    c.isolate(leader.id);
+    c.tickAll(2 * defaultRaftConfig.electionTicks + 1);
+    assert.notEqual(leader.status.role, 'leader');
+    c.heal();
+    c.tickAll(40);
+    assert.equal(c.leaders().length, 1);
+  });
+});
+
+describe('log replication', () => {
+  it('a follower truncates only at the first conflict; a duplicated old append deletes nothing', () => {
+    const f = lone(1);
+    const app = (prevIndex: number, prevTerm: number, ents: Entry[], commit = 0): Message[] => {
+      f.step({ type: MsgType.Append, from: 2, to: 1, term: 2, prevIndex, prevTerm, entries: ents, commit });
+      return drain(f);
+    };
+    app(0, 0, entries([1, 1, 2, 2]));
+    assert.equal(f.status.lastIndex, 4);
+    // An old, shorter append arrives again: everything in it matches, so nothing is truncated.
+    const out = app(0, 0, entries([1, 1]));
+    assert.equal(f.status.lastIndex, 4);
+    assert.equal(out[0]!.type === MsgType.AppendResp && out[0]!.index, 2);
+    // A conflicting entry at 3 replaces 3.. but keeps 1..2.
+    app(2, 1, [{ index: 3, term: 2, type: EntryType.Normal, data: new Uint8Array([42]) }]);
+    assert.equal(f.status.lastIndex, 4);
+    f.step({ type: MsgType.Append, from: 3, to: 1, term: 3, prevIndex: 2, prevTerm: 1, entries: [{ index: 3, term: 3, type: EntryType.Normal, data: new Uint8Array([7]) }], commit: 0 });
+    drain(f);
+    assert.equal(f.status.lastIndex, 3);
+    assert.equal(f.entryAt(3)!.term, 3);
+  });
+
+  it('rejects a mismatching append with a hint that skips a whole term', () => {
+    const f = lone(1, { entries: entries([1, 1, 1, 4, 4, 4, 4]), hardState: { term: 4, vote: 0, commit: 0 } });
+    f.step({ type: MsgType.Append, from: 2, to: 1, term: 6, prevIndex: 7, prevTerm: 5, entries: [], commit: 0 });
+    const resp = drain(f)[0]!;
+    assert.equal(resp.type, MsgType.AppendResp);
+    if (resp.type !== MsgType.AppendResp) return;
+    assert.equal(resp.reject, true);
+    // Our entries of term 4 (> 5? no: 4 <= 5) stop the walk at index 7 with term 4: the leader then
+    // looks for its own last entry with term <= 4 instead of probing one index at a time.
+    assert.equal(resp.hintIndex, 7);
+    assert.equal(resp.hintTerm, 4);
+  });
+
+  it('replicates proposals and applies them in order on every node', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 20; i++) assert.ok(leader.propose(put(`k${i}`, `v${i}`)).ok);
+    c.tickAll(3);
+    for (const id of [1, 2, 3]) {
+      assert.equal(c.state(id).get('k19'), 'v19');
+      assert.equal(c.state(id).size, 20);
+    }
+  });
+
+  it('batches a burst of proposals into one append per follower', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    c.sent = [];
+    for (let i = 0; i < 100; i++) leader.propose(put(`k${i}`, 'x'));
+    const rd = leader.ready();
+    const appends = rd.messages.filter((m) => m.type === MsgType.Append);
+    assert.equal(appends.length, 2);
+    assert.ok(appends.every((m) => m.type === MsgType.Append && m.entries.length === 100));
+    assert.equal(rd.entries.length, 100);
+    leader.advance(rd);
+  });
+
+  it('a proposal on a follower is refused with a leader hint', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+    const r = follower.propose(put('a', 'b'));
+    assert.deepEqual(r, { ok: false, error: 'not-leader', leader: leader.id });
+  });
+
+  it('the leader does not count entries it has not persisted itself', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const commit = leader.status.commit;
+    leader.propose(put('a', '1'));
+    const rd = leader.ready();
+    // Both followers ack, but only one: quorum of 2 needs the leader's own durable copy or both.
+    const [f1] = [...c.nodes.values()].filter((n) => n !== leader);
+    const app = rd.messages.find((m) => m.to === f1!.id && m.type === MsgType.Append)!;
+    f1!.step(app);
+    const ack = f1!.ready();
+    f1!.advance(ack);
+    leader.step(ack.messages[0]!);
+    assert.equal(leader.status.commit, commit, 'committed before the leader persisted');
+    leader.advance(rd);
+    assert.equal(leader.status.commit, commit + 1);
+  });
+});
+
+describe('commitment (Figure 8)', () => {
+  it('never commits an old-term entry by counting replicas, only through a current-term entry', () => {
+    // S1 leads term 2 and replicates entry 2 (term 2) to S2 only, then crashes. S5 wins term 3
+    // with S3, S4 (its entry 2 has term 3, never replicated). S1 comes back as leader of term 4
+    // and replicates its term-2 entry to S3: a majority holds it, but it must NOT be committed.
+    const leader = lone(1, {
+      hardState: { term: 4, vote: 1, commit: 1 },
+      base: { index: 0, term: 0, conf: { voters: [1, 2, 3, 4, 5], learners: [] } },
+      entries: entries([1, 2]),
+    });
+    // Make node 1 leader of term 4 with votes from 2 and 3.
+    for (let i = 0; i < 40 && leader.status.role !== 'pre-candidate'; i++) leader.tick();
+    drain(leader);
+    for (const from of [2, 3]) leader.step({ type: MsgType.PreVoteResp, from, to: 1, term: 5, reject: false });
+    drain(leader);
+    for (const from of [2, 3]) leader.step({ type: MsgType.VoteResp, from, to: 1, term: 5, reject: false });
+    assert.equal(leader.status.role, 'leader');
+    const term = leader.status.term;
+    drain(leader); // persists the no-op (index 3) locally
+    // Followers 2 and 3 acknowledge entry 2 only (old term): a majority (1, 2, 3) holds it.
+    leader.step({ type: MsgType.AppendResp, from: 2, to: 1, term, index: 2, reject: false, hintIndex: 0, hintTerm: 0 });
+    leader.step({ type: MsgType.AppendResp, from: 3, to: 1, term, index: 2, reject: false, hintIndex: 0, hintTerm: 0 });
+    assert.equal(leader.status.commit, 1, 'old-term entry committed by counting replicas');
+    // Once the current-term no-op is on a majority, everything before it commits too.
+    leader.step({ type: MsgType.AppendResp, from: 2, to: 1, term, index: 3, reject: false, hintIndex: 0, hintTerm: 0 });
+    leader.step({ type: MsgType.AppendResp, from: 3, to: 1, term, index: 3, reject: false, hintIndex: 0, hintTerm: 0 });
+    assert.equal(leader.status.commit, 3);
+  });
+});
+
+describe('snapshots', () => {
+  it('a lagging follower catches up by a chunked snapshot after compaction', () => {
+    const c = new Cluster([1, 2, 3], { chunkBytes: 64 });
+    const leader = c.electLeader();
+    const lagging = [1, 2, 3].find((id) => id !== leader.id)!;
+    c.isolate(lagging);
+    for (let i = 0; i < 50; i++) {
+      leader.propose(put(`key-${i}`, `value-${i}`));
+      c.settle();
+    }
+    c.tickAll(2);
+    leader.compact(leader.status.applied);
+    assert.ok(leader.status.firstIndex > c.node(lagging).status.lastIndex + 1);
+    c.heal();
+    c.sent = [];
+    c.tickAll(10);
+    const chunks = c.sent.filter((m) => m.type === MsgType.Snapshot);
+    assert.ok(chunks.length > 3, `expected several chunks, got ${chunks.length}`);
+    assert.deepEqual([...c.state(lagging)].sort(), [...c.state(leader.id)].sort());
+    assert.equal(c.state(lagging).get('key-49'), 'value-49');
+    // Replication continues after the snapshot.
+    leader.propose(put('after', 'snap'));
+    c.tickAll(2);
+    assert.equal(c.state(lagging).get('after'), 'snap');
+  });
+
+  it('a follower restarted mid-transfer gets the snapshot from the start', () => {
+    const c = new Cluster([1, 2, 3], { chunkBytes: 32 });
+    const leader = c.electLeader();
+    const lagging = [1, 2, 3].find((id) => id !== leader.id)!;
+    c.isolate(lagging);
+    for (let i = 0; i < 30; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(2);
+    leader.compact(leader.status.applied);
+    c.heal();
+    // Deliver a couple of chunks, then crash the follower (staging is lost with it).
+    c.tickAll(1);
+    c.start(lagging);
+    c.tickAll(30);
+    assert.equal(c.state(lagging).get('k29'), 'v29');
+  });
+});
+
+describe('membership', () => {
+  it('adds a learner, promotes it once caught up, and removes a voter', () => {
+    const c = new Cluster([1, 2, 3]);
+    let leader = c.electLeader();
+    for (let i = 0; i < 10; i++) leader.propose(put(`k${i}`, 'v'));
+    c.tickAll(2);
+    c.addNode(4, { voters: [], learners: [] });
+    assert.ok(leader.proposeConf({ type: 'add-learner', node: 4 }).ok);
+    // Only one change at a time.
+    assert.equal(leader.proposeConf({ type: 'add-learner', node: 5 }).ok, false);
+    c.tickAll(5);
+    assert.deepEqual(c.node(4).status.conf, { voters: [1, 2, 3], learners: [4] });
+    assert.equal(c.state(4).get('k9'), 'v');
+    assert.ok(leader.proposeConf({ type: 'promote', node: 4 }).ok);
+    c.tickAll(5);
+    assert.deepEqual(leader.status.conf.voters, [1, 2, 3, 4]);
+    // Remove the leader itself: it steps down once the removal commits, and the rest elect anew.
+    assert.ok(leader.proposeConf({ type: 'remove', node: leader.id }).ok);
+    c.tickAll(5);
+    assert.notEqual(leader.status.role, 'leader');
+    c.nodes.delete(leader.id);
+    leader = c.electLeader();
+    assert.equal(leader.status.conf.voters.length, 3);
+    assert.ok(leader.propose(put('post', 'removal')).ok);
+    c.tickAll(3);
+    for (const id of c.nodes.keys()) assert.equal(c.state(id).get('post'), 'removal');
+  });
+
+  it('refuses to promote a learner that is behind, and a voter added directly', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    c.addNode(4, { voters: [], learners: [] });
+    c.isolate(4);
+    for (let i = 0; i < 5; i++) leader.propose(put(`k${i}`, 'v'));
+    assert.ok(leader.proposeConf({ type: 'add-learner', node: 4 }).ok);
+    c.tickAll(3);
+    const r = leader.proposeConf({ type: 'promote', node: 4 });
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.error, 'invalid-conf-change');
+    assert.equal(leader.proposeConf({ type: 'promote', node: 9 }).ok, false);
+  });
+
+  it('a configuration takes effect on append and rolls back when the entry is truncated', () => {
+    const f = lone(1);
+    const conf = encodeConf({ voters: [1, 2, 3], learners: [4] });
+    f.step({ type: MsgType.Append, from: 2, to: 1, term: 1, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, type: EntryType.Conf, data: conf }], commit: 0 });
+    drain(f);
+    assert.deepEqual(f.status.conf.learners, [4]);
+    f.step({ type: MsgType.Append, from: 3, to: 1, term: 2, prevIndex: 0, prevTerm: 0, entries: entries([2]), commit: 0 });
+    drain(f);
+    assert.deepEqual(f.status.conf, { voters: [1, 2, 3], learners: [] });
+    assert.deepEqual(decodeConf(conf), { voters: [1, 2, 3], learners: [4] });
+  });
+});
+
+describe('leadership transfer', () => {
+  it('hands leadership to a caught-up follower and refuses proposals meanwhile', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const target = [1, 2, 3].find((id) => id !== leader.id)!;
+    leader.propose(put('a', '1'));
+    assert.ok(leader.transferLeadership(target));
+    assert.deepEqual(leader.propose(put('b', '2')), { ok: false, error: 'transferring', leader: leader.id });
+    c.settle();
+    c.tickAll(1);
+    assert.equal(c.node(target).status.role, 'leader');
+    assert.equal(c.leaders().length, 1);
+    assert.equal(c.state(target).get('a'), '1');
+  });
+
+  it('aborts the transfer after an election timeout if the target never takes over', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const target = [1, 2, 3].find((id) => id !== leader.id)!;
+    c.isolate(target);
+    leader.transferLeadership(target);
+    c.tickAll(defaultRaftConfig.electionTicks + 1);
+    c.heal();
+    assert.equal(leader.status.role, 'leader');
+    assert.ok(leader.propose(put('c', '3')).ok);
+  });
+});
+
+describe('reads', () => {
+  it('ReadIndex on the leader waits for a heartbeat round acknowledged by a quorum', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    c.isolate(leader.id);
+    leader.readIndex(new TextEncoder().encode('r1'));
+    c.settle();
+    assert.equal(c.reads.get(leader.id)!.length, 0, 'read served without quorum confirmation');
+    c.heal();
+    c.tickAll(1);
+    assert.deepEqual(c.reads.get(leader.id), [{ ctx: 'r1', index: leader.status.commit }]);
+  });
+
+  it('a follower read gets the leader commit index', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    leader.propose(put('x', '1'));
+    c.settle();
+    const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+    follower.readIndex(new TextEncoder().encode('fr'));
+    c.tickAll(1);
+    const r = c.reads.get(follower.id)!;
+    assert.equal(r.length, 1);
+    assert.equal(r[0]!.index, leader.status.commit);
+  });
+
+  it('a read on a node that knows no leader fails fast', () => {
+    const n = lone(1);
+    n.readIndex(new Uint8Array([1]));
+    const rd = n.ready();
+    assert.equal(rd.failedReads.length, 1);
+  });
+
+  it('lease reads are served locally only while the lease holds', () => {
+    const c = new Cluster([1, 2, 3], { leaseReads: true });
+    const leader = c.electLeader();
+    c.tickAll(2); // a heartbeat round acknowledged: lease established
+    leader.readIndex(new TextEncoder().encode('lease1'), { lease: true });
+    assert.equal(leader.hasReady(), true);
+    const rd = leader.ready();
+    assert.equal(rd.readStates.length, 1);
+    assert.equal(rd.messages.filter((m) => m.type === MsgType.Heartbeat).length, 0);
+    leader.advance(rd);
+    // Cut off, the lease runs out before the followers could elect someone else.
+    c.isolate(leader.id);
+    c.tickAll(defaultRaftConfig.electionTicks - defaultRaftConfig.clockDriftTicks);
+    leader.readIndex(new TextEncoder().encode('lease2'), { lease: true });
+    c.settle();
+    assert.equal(c.reads.get(leader.id)!.some((r) => r.ctx === 'lease2'), false);
+  });
+});
+
+describe('restart', () => {
+  it('a node restarted from its disk keeps its term, vote and log, and catches up', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 5; i++) leader.propose(put(`k${i}`, 'v'));
+    c.tickAll(2);
+    const f = [1, 2, 3].find((id) => id !== leader.id)!;
+    const before = c.node(f).status;
+    c.start(f);
+    const after = c.node(f).status;
+    assert.equal(after.term, before.term);
+    assert.equal(after.lastIndex, before.lastIndex);
+    leader.propose(put('late', 'v'));
+    c.tickAll(3);
+    assert.equal(c.state(f).get('late'), 'v');
+    assert.equal(text(c.applied.get(f)!.at(-1)!.data), 'late=v');
+  });
+});
