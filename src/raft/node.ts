@@ -737,7 +737,7 @@ export class RaftNode {
       for (const r of waiting) this.handleReadRequest(r.ctx, r.from, r.lease);
     }
     // Followers learn the new commit index promptly (they apply, and serve follower reads, sooner).
-    for (const id of this.prs.keys()) if (!this.dirty.has(id)) this.dirty.set(id, true);
+    for (const id of this.prs.keys()) this.dirty.set(id, true);
     const conf = this.log.conf();
     if (!conf.voters.includes(this.id) && this.log.committed >= this.log.lastConfIndex()) {
       this.becomeFollower(this.term, NONE); // we were removed and the removal is committed

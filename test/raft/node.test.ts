@@ -443,3 +443,13 @@ describe('restart', () => {
     assert.equal(text(c.applied.get(f)!.at(-1)!.data), 'late=v');
   });
 });
+
+describe('commit propagation', () => {
+  it('followers learn a new commit index without waiting for a heartbeat', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    leader.propose(put('k', 'v'));
+    c.settle(); // no ticks: only the messages the proposal itself causes
+    for (const id of [1, 2, 3]) assert.equal(c.state(id).get('k'), 'v', `node ${id} did not apply`);
+  });
+});
