@@ -1,0 +1,110 @@
+// `kvs get|put|del|scan|status`: client commands. Readable output by default, --json for scripts.
+import { KvsClient, KvsError } from '../client/client.ts';
+import { readCluster } from './cluster-file.ts';
+import { ExitCode, UsageError, parse } from './args.ts';
+
+export const CLIENT_COMMANDS = ['get', 'put', 'del', 'scan', 'status'] as const;
+type ClientCommand = (typeof CLIENT_COMMANDS)[number];
+
+const COMMON = `  --endpoints LIST     host:port,... of native doors (default: ./data/cluster.json)
+  --data DIR           where cluster.json is (default ./data)
+  --json               machine-readable output
+  --timeout-ms N       deadline per request, retries included (default 5000)`;
+
+const HELP: Record<ClientCommand, string> = {
+  get: `Usage: kvs get KEY [--stale] [options]\n\nPrints the value; exit code 1 if the key does not exist.\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
+  put: `Usage: kvs put KEY VALUE [options]\n\n${COMMON}`,
+  del: `Usage: kvs del KEY [options]\n\n${COMMON}`,
+  scan: `Usage: kvs scan [START [END]] [--limit N] [--stale] [options]\n\nLists keys in [START, END) in key order (all keys by default).\n  --limit N            at most N keys (default 1000)\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
+  status: `Usage: kvs status [options]\n\nShows every replica: id, group, role, term, leader, commit and applied index.\n${COMMON}`,
+};
+
+const OPTIONS = {
+  endpoints: { type: 'string' as const },
+  data: { type: 'string' as const },
+  json: { type: 'boolean' as const },
+  stale: { type: 'boolean' as const },
+  limit: { type: 'string' as const },
+  'timeout-ms': { type: 'string' as const },
+};
+
+const ARGS: Record<ClientCommand, number | [number, number]> = { get: 1, put: 2, del: 1, scan: [0, 2], status: 0 };
+const dec = new TextDecoder();
+
+export async function runClientCommand(cmd: ClientCommand, argv: string[]): Promise<number> {
+  const args = parse(argv, OPTIONS, HELP[cmd], ARGS[cmd]);
+  if (!args) return ExitCode.Ok;
+  const v = args.values;
+  const json = v.json === true;
+  const endpoints = typeof v.endpoints === 'string' ? v.endpoints.split(',').filter(Boolean) : readCluster(String(v.data ?? 'data')).map((r) => r.endpoints.native);
+  if (endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,... or start a cluster with "kvs up"');
+  const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
+  const client = new KvsClient({ endpoints, timeoutMs });
+  const consistency = v.stale ? 'stale' : 'linearizable';
+  const [a, b] = args.positionals;
+  try {
+    switch (cmd) {
+      case 'get': {
+        const value = await client.get(a!, { consistency });
+        if (json) console.log(JSON.stringify({ key: a, value: value === null ? null : dec.decode(value), found: value !== null }));
+        else if (value !== null) console.log(dec.decode(value));
+        else console.error(`(not found: ${a})`);
+        return value === null ? ExitCode.NotFound : ExitCode.Ok;
+      }
+      case 'put':
+        await client.put(a!, b!);
+        console.log(json ? JSON.stringify({ ok: true }) : 'OK');
+        return ExitCode.Ok;
+      case 'del':
+        await client.delete(a!);
+        console.log(json ? JSON.stringify({ ok: true }) : 'OK');
+        return ExitCode.Ok;
+      case 'scan': {
+        const limit = v.limit ? Number(v.limit) : 1000;
+        if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
+        const items: { key: string; value: string }[] = [];
+        for await (const kv of client.scanAll(a ?? '', b ?? null, { pageSize: Math.min(limit, 1000), consistency })) {
+          items.push({ key: dec.decode(kv.key), value: dec.decode(kv.value) });
+          if (items.length >= limit) break;
+        }
+        if (json) console.log(JSON.stringify({ items }));
+        else for (const it of items) console.log(`${it.key}\t${it.value}`);
+        return ExitCode.Ok;
+      }
+      case 'status':
+        return await printStatus(client, endpoints, json);
+    }
+  } catch (e) {
+    if (e instanceof KvsError) {
+      console.error(`kvs ${cmd}: ${e.code}: ${e.message}`);
+      return ExitCode.Failed;
+    }
+    throw e;
+  } finally {
+    client.close();
+  }
+}
+
+async function printStatus(client: KvsClient, endpoints: string[], json: boolean): Promise<number> {
+  const rows = await Promise.all(
+    endpoints.map(async (ep) => {
+      try {
+        const s = await client.status(ep);
+        return { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, reachable: true };
+      } catch (e) {
+        return { endpoint: ep, reachable: false, error: (e as Error).message };
+      }
+    }),
+  );
+  if (json) {
+    console.log(JSON.stringify({ replicas: rows }));
+  } else {
+    console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED'].join('\t'));
+    for (const r of rows) {
+      if (!r.reachable) console.log(`${r.endpoint}\tunreachable: ${'error' in r ? r.error : ''}`);
+      else if ('id' in r) console.log([r.endpoint, r.id, r.group, r.role, r.term, r.leader || '-', r.commit, r.applied].join('\t'));
+    }
+  }
+  return rows.every((r) => r.reachable) ? ExitCode.Ok : ExitCode.Failed;
+}

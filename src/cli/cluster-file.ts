@@ -1,0 +1,33 @@
+// DIR/cluster.json: what `kvs up` started, so client commands and tests find the cluster.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ClusterReplica {
+  id: number;
+  group: number;
+  pid: number;
+  dataDir: string;
+  endpoints: { native: string } & Record<string, string>;
+}
+
+export interface ClusterFile {
+  replicas: ClusterReplica[];
+}
+
+export function clusterPath(dataDir: string): string {
+  return join(dataDir, 'cluster.json');
+}
+
+export function readCluster(dataDir: string): ClusterReplica[] {
+  const p = clusterPath(dataDir);
+  if (!existsSync(p)) return [];
+  const parsed = JSON.parse(readFileSync(p, 'utf8')) as ClusterFile;
+  return parsed.replicas ?? [];
+}
+
+/** Written atomically (rename), so a reader never sees half a file. */
+export function writeCluster(dataDir: string, replicas: ClusterReplica[]): void {
+  const p = clusterPath(dataDir);
+  writeFileSync(`${p}.tmp`, `${JSON.stringify({ replicas }, null, 2)}\n`);
+  renameSync(`${p}.tmp`, p);
+}

@@ -1,0 +1,53 @@
+// `kvs server`: run one replica until SIGINT/SIGTERM (a leader hands over leadership first).
+import { ConfigError, DEFAULTS, loadConfig } from '../server/config.ts';
+import { KvsServer } from '../server/server.ts';
+import { ExitCode, UsageError, parse } from './args.ts';
+
+const HELP = `Usage: kvs server --id N --listen HOST:PORT --data DIR --replicas ID=HOST:PORT,... [options]
+
+Runs one replica of a Raft group. Flags override the YAML file given with --config.
+
+  --config FILE              YAML file with the same settings (camelCase keys: dataDir, tickMs, ...)
+  --id N                     this replica's id (unique in the cluster, >= 1)
+  --group N                  Raft group id (default ${DEFAULTS.group})
+  --listen HOST:PORT         native door: clients and replica links
+  --data DIR                 data directory (created if missing)
+  --replicas LIST            every replica of the group, this one included: 1=127.0.0.1:7001,2=...
+  --tick-ms N                Raft tick (default ${DEFAULTS.tickMs} ms)
+  --election-ticks N         election timeout in ticks (default ${DEFAULTS.electionTicks})
+  --heartbeat-ticks N        heartbeat interval in ticks (default ${DEFAULTS.heartbeatTicks})
+  --request-timeout-ms N     per-request deadline (default ${DEFAULTS.requestTimeoutMs})
+  --max-key-bytes N          largest key (default ${DEFAULTS.maxKeyBytes})
+  --max-value-bytes N        largest value (default ${DEFAULTS.maxValueBytes})
+  --log-tail N               log entries kept after compaction (default ${DEFAULTS.logTail})`;
+
+const OPTIONS = Object.fromEntries(
+  ['config', 'id', 'group', 'listen', 'data', 'replicas', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail'].map((n) => [
+    n,
+    { type: 'string' as const },
+  ]),
+);
+
+export async function runServer(argv: string[]): Promise<number> {
+  const args = parse(argv, OPTIONS, HELP);
+  if (!args) return ExitCode.Ok;
+  let config;
+  try {
+    config = loadConfig(args.values as Record<string, string | undefined>);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  const server = await KvsServer.start(config);
+  console.error(`replica ${config.id} (group ${config.group}) listening on ${config.listen}, data in ${config.dataDir}`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`replica ${config.id}: ${signal}, shutting down`);
+    void server.shutdown().then(() => process.exit(process.exitCode ?? 0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}

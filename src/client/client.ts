@@ -1,0 +1,223 @@
+// The TypeScript client: pooled pipelined connections, a leader cache for writes, round-robin reads
+// (any replica serves linearizable reads), retries with backoff and jitter under one deadline, and
+// exactly-once writes.
+//
+// Exactly-once: the server keeps, per client id, the last write's seq and result. A retry reuses
+// its (clientId, seq), so it is answered from that record instead of applied again. To keep that
+// correct with many writes in flight, every in-flight write runs in its own *lane*, a client id
+// with at most one outstanding write; lanes are reused, so seqs per lane only grow.
+import { randomBytes } from 'node:crypto';
+import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
+import { Connection, ConnectionError } from './connection.ts';
+
+export type Bytes = Uint8Array | string;
+
+export interface ClientOptions {
+  endpoints: string[];
+  /** Overall deadline of one call, retries included. */
+  timeoutMs?: number;
+  /** Max writes in flight at once (lanes); more wait their turn. */
+  maxInFlightWrites?: number;
+  /** Connections per endpoint. */
+  poolSize?: number;
+}
+
+export class KvsError extends Error {
+  override readonly name = 'KvsError';
+  constructor(
+    readonly code: WireError['code'] | 'UNREACHABLE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Lane {
+  clientId: bigint;
+  seq: number;
+}
+
+const enc = new TextEncoder();
+const toBytes = (b: Bytes): Uint8Array => (typeof b === 'string' ? enc.encode(b) : b);
+
+export class KvsClient {
+  private readonly endpoints: string[];
+  private readonly timeoutMs: number;
+  private readonly pools = new Map<string, Connection[]>();
+  private readonly poolSize: number;
+  private leaderAddr: string | undefined;
+  private rr = 0;
+  private freeLanes: Lane[] = [];
+  private laneWaiters: ((l: Lane) => void)[] = [];
+  private lanesCreated = 0;
+  private readonly maxLanes: number;
+  private readonly laneBase = randomBytes(8).readBigUInt64BE(0) & ~0xffffn;
+
+  constructor(opts: ClientOptions) {
+    if (opts.endpoints.length === 0) throw new Error('at least one endpoint is needed');
+    this.endpoints = [...opts.endpoints];
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.maxLanes = Math.min(opts.maxInFlightWrites ?? 1024, 0xffff);
+    this.poolSize = opts.poolSize ?? 1;
+  }
+
+  async get(key: Bytes, opts: { consistency?: Consistency } = {}): Promise<Uint8Array | null> {
+    const r = await this.call({ op: 'get', key: toBytes(key), consistency: opts.consistency ?? 'linearizable' }, 'read');
+    if (r.kind !== 'value') throw unexpected(r);
+    return r.value;
+  }
+
+  async put(key: Bytes, value: Bytes): Promise<void> {
+    await this.write((id) => ({ op: 'put', key: toBytes(key), value: toBytes(value), ...id }));
+  }
+
+  async delete(key: Bytes): Promise<void> {
+    await this.write((id) => ({ op: 'delete', key: toBytes(key), ...id }));
+  }
+
+  /** Sets key to value if it currently holds `expected` (null: absent); value null deletes. */
+  async cas(key: Bytes, expected: Bytes | null, value: Bytes | null): Promise<{ ok: boolean; current: Uint8Array | null }> {
+    const r = await this.write((id) => ({
+      op: 'cas',
+      key: toBytes(key),
+      expected: expected === null ? null : toBytes(expected),
+      value: value === null ? null : toBytes(value),
+      ...id,
+    }));
+    if (r.kind !== 'cas') throw unexpected(r);
+    return { ok: r.ok, current: r.current };
+  }
+
+  async batch(ops: ({ op: 'put'; key: Bytes; value: Bytes } | { op: 'delete'; key: Bytes })[]): Promise<void> {
+    const wireOps: BatchOp[] = ops.map((o) => (o.op === 'put' ? { op: 'put', key: toBytes(o.key), value: toBytes(o.value) } : { op: 'delete', key: toBytes(o.key) }));
+    await this.write((id) => ({ op: 'batch', ops: wireOps, ...id }));
+  }
+
+  /** One page of keys in [start, end), in key order; `more` is where the next page starts. */
+  async scan(start: Bytes, end: Bytes | null, opts: { limit?: number; consistency?: Consistency } = {}): Promise<{ items: KeyValue[]; more: Uint8Array | null }> {
+    const r = await this.call(
+      { op: 'scan', start: toBytes(start), end: end === null ? null : toBytes(end), limit: opts.limit ?? 0, consistency: opts.consistency ?? 'linearizable' },
+      'read',
+    );
+    if (r.kind !== 'scan') throw unexpected(r);
+    return { items: r.items, more: r.more };
+  }
+
+  /** Every key in [start, end), page by page. */
+  async *scanAll(start: Bytes, end: Bytes | null, opts: { pageSize?: number; consistency?: Consistency } = {}): AsyncGenerator<KeyValue> {
+    let from: Uint8Array | null = toBytes(start);
+    while (from !== null) {
+      const page = await this.scan(from, end, { limit: opts.pageSize ?? 1000, consistency: opts.consistency });
+      yield* page.items;
+      from = page.more;
+    }
+  }
+
+  async status(endpoint?: string): Promise<StatusInfo> {
+    const r = endpoint ? await this.connection(endpoint).request({ op: 'status' }, this.timeoutMs) : await this.call({ op: 'status' }, 'read');
+    if (r.kind === 'error') throw new KvsError(r.error.code, r.error.message);
+    if (r.kind !== 'status') throw unexpected(r);
+    return r.info;
+  }
+
+  close(): void {
+    for (const pool of this.pools.values()) for (const c of pool) c.close();
+    this.pools.clear();
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private async write(make: (id: { clientId: bigint; seq: number }) => Request): Promise<Response> {
+    const lane = await this.acquireLane();
+    lane.seq++;
+    try {
+      return await this.call(make({ clientId: lane.clientId, seq: lane.seq }), 'write');
+    } finally {
+      this.releaseLane(lane);
+    }
+  }
+
+  /** Sends with retries until an answer that is not worth retrying, or the deadline. */
+  private async call(req: Request, kind: 'read' | 'write'): Promise<Response> {
+    const deadline = Date.now() + this.timeoutMs;
+    let attempt = 0;
+    let last: Error = new KvsError('UNREACHABLE', 'no attempt made');
+    while (Date.now() < deadline) {
+      const addr = kind === 'write' && this.leaderAddr ? this.leaderAddr : this.nextEndpoint();
+      try {
+        const r = await this.connection(addr).request(req, Math.max(1, deadline - Date.now()));
+        if (r.kind !== 'error') {
+          if (kind === 'write') this.leaderAddr = addr;
+          return r;
+        }
+        const e = r.error;
+        if (e.code === 'NOT_LEADER') {
+          this.leaderAddr = e.leaderAddr || undefined;
+          last = new KvsError(e.code, e.message);
+          if (e.leaderAddr && attempt === 0) {
+            attempt++;
+            continue; // go straight to the leader we were told about
+          }
+        } else if (e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT') {
+          last = new KvsError(e.code, e.message);
+          if (kind === 'write') this.leaderAddr = undefined;
+        } else {
+          throw new KvsError(e.code, e.message);
+        }
+      } catch (e) {
+        if (e instanceof KvsError) throw e;
+        if (!(e instanceof ConnectionError)) throw e;
+        last = new KvsError('UNREACHABLE', e.message);
+        if (addr === this.leaderAddr) this.leaderAddr = undefined;
+      }
+      attempt++;
+      await backoff(attempt, deadline);
+    }
+    throw last;
+  }
+
+  private nextEndpoint(): string {
+    this.rr = (this.rr + 1) % this.endpoints.length;
+    return this.endpoints[this.rr]!;
+  }
+
+  private connection(addr: string): Connection {
+    let pool = this.pools.get(addr);
+    if (!pool) {
+      pool = Array.from({ length: this.poolSize }, () => new Connection(addr));
+      this.pools.set(addr, pool);
+    }
+    // The least busy connection of the pool.
+    let best = pool[0]!;
+    for (const c of pool) if (c.inFlight < best.inFlight) best = c;
+    return best;
+  }
+
+  private acquireLane(): Promise<Lane> {
+    const free = this.freeLanes.pop();
+    if (free) return Promise.resolve(free);
+    if (this.lanesCreated < this.maxLanes) {
+      this.lanesCreated++;
+      return Promise.resolve({ clientId: this.laneBase | BigInt(this.lanesCreated), seq: 0 });
+    }
+    return new Promise((resolve) => this.laneWaiters.push(resolve));
+  }
+
+  private releaseLane(lane: Lane): void {
+    const waiter = this.laneWaiters.shift();
+    if (waiter) waiter(lane);
+    else this.freeLanes.push(lane);
+  }
+}
+
+function unexpected(r: Response): KvsError {
+  if (r.kind === 'error') return new KvsError(r.error.code, r.error.message);
+  return new KvsError('BAD_REQUEST', `unexpected response ${r.kind}`);
+}
+
+/** Exponential backoff with full jitter, never past the deadline. */
+function backoff(attempt: number, deadline: number): Promise<void> {
+  const cap = Math.min(1000, 20 * 2 ** Math.min(attempt, 6));
+  const ms = Math.min(Math.random() * cap, Math.max(0, deadline - Date.now()));
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,115 @@
+// One pipelined connection to a replica's native door: many requests in flight, answers matched by
+// request id in whatever order they come.
+import net from 'node:net';
+import { FrameDecoder, decodeResponse, encodeRequest, type Request, type Response } from '../wire/index.ts';
+import { splitAddress } from '../transport/peer-link.ts';
+
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+}
+
+interface Pending {
+  resolve: (r: Response) => void;
+  reject: (e: Error) => void;
+}
+
+export class Connection {
+  readonly address: string;
+  private socket: net.Socket | undefined;
+  private connecting: Promise<void> | undefined;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  private corked = false;
+
+  constructor(address: string) {
+    this.address = address;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async request(req: Request, timeoutMs: number): Promise<Response> {
+    await this.ensureConnected(timeoutMs);
+    const s = this.socket!;
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
+    return new Promise<Response>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ConnectionError(`no answer from ${this.address} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      if (!this.corked) {
+        this.corked = true;
+        s.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          s.uncork();
+        });
+      }
+      s.write(encodeRequest(id, req));
+    });
+  }
+
+  close(): void {
+    this.socket?.destroy();
+    this.socket = undefined;
+  }
+
+  private ensureConnected(timeoutMs: number): Promise<void> {
+    if (this.socket && !this.socket.destroyed && !this.connecting) return Promise.resolve();
+    if (this.connecting) return this.connecting;
+    const [host, port] = splitAddress(this.address);
+    const s = net.connect({ host, port, noDelay: true });
+    this.socket = s;
+    const decoder = new FrameDecoder();
+    s.on('data', (chunk: Buffer) => {
+      decoder.push(chunk);
+      try {
+        for (let f = decoder.read(); f !== null; f = decoder.read()) {
+          const p = this.pending.get(f.requestId);
+          if (!p) continue;
+          this.pending.delete(f.requestId);
+          try {
+            p.resolve(decodeResponse(f.type, f.body));
+          } catch (e) {
+            p.reject(e as Error);
+          }
+        }
+      } catch (e) {
+        s.destroy(e as Error);
+      }
+    });
+    s.on('close', () => {
+      if (this.socket === s) this.socket = undefined;
+      const err = new ConnectionError(`connection to ${this.address} closed`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+    this.connecting = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => s.destroy(new ConnectionError(`connect to ${this.address} timed out`)), timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        this.connecting = undefined;
+        resolve();
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        this.connecting = undefined;
+        reject(new ConnectionError(`cannot reach ${this.address}: ${e.message}`));
+      });
+    });
+    s.on('error', () => {});
+    return this.connecting;
+  }
+}

@@ -1,0 +1,61 @@
+// The native client door: request frames in, response frames out, pipelined and answered as they
+// complete (out of order; the request id matches them). A malformed body gets BAD_REQUEST and the
+// connection carries on; lost framing gets an error frame and the connection is closed.
+import {
+  BadRequestError,
+  decodeRequest,
+  encodeResponse,
+  frameClass,
+  type Frame,
+  type Response,
+} from '../wire/index.ts';
+import type { FrameSocket } from '../transport/frame-socket.ts';
+import type { Router } from '../router/router.ts';
+
+export interface NativeDoorOptions {
+  /** Requests in flight per connection before we stop reading from it. */
+  maxInFlight?: number;
+  /** Called for every request (door, op, latency) for metrics. */
+  observe?: (op: string, ms: number, ok: boolean) => void;
+}
+
+export function serveNativeClient(conn: FrameSocket, router: Router, opts: NativeDoorOptions = {}): void {
+  const maxInFlight = opts.maxInFlight ?? 4096;
+  let inFlight = 0;
+  let paused = false;
+  const reply = (requestId: number, res: Response): void => conn.write(encodeResponse(requestId, res));
+
+  conn.onFramingError = (e) => {
+    reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
+    conn.socket.end();
+  };
+  conn.onFrame = (f: Frame) => {
+    if (frameClass(f.type) !== 'client') {
+      reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: `frame type 0x${f.type.toString(16)} is not a client request` } });
+      return;
+    }
+    let req;
+    try {
+      req = decodeRequest(f.type, f.body);
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } });
+      return;
+    }
+    inFlight++;
+    if (inFlight >= maxInFlight && !paused) {
+      paused = true;
+      conn.socket.pause();
+    }
+    const started = performance.now();
+    void router.execute(req, { type: f.type, body: f.body, hops: 0 }).then((res) => {
+      opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
+      reply(f.requestId, res);
+      inFlight--;
+      if (paused && inFlight < maxInFlight / 2) {
+        paused = false;
+        conn.socket.resume();
+      }
+    });
+  };
+}

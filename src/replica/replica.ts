@@ -1,0 +1,266 @@
+// Drives one Raft node: the tick clock, the Ready loop (persist → send → apply → advance), and the
+// promises of the requests waiting on it (proposals waiting to apply, reads waiting for a read
+// index and then for the state machine to catch up).
+import { RaftNode } from '../raft/node.ts';
+import type { ConfChange } from '../raft/conf.ts';
+import type { Entry, Message, PersistedState, RaftConfig, Ready, SoftState } from '../raft/types.ts';
+import type { Response } from '../wire/index.ts';
+
+/** What the replica needs from its disk. */
+export interface ReplicaStorage {
+  /** Everything one Ready asks to persist, durably (fsynced), in one write. */
+  persist(rd: Ready): Promise<void>;
+  /** Applies committed entries (and the applied index) atomically; one result per client write. */
+  apply(entries: Entry[]): Promise<Map<number, Response>>;
+}
+
+export interface ReplicaOptions {
+  raft: Omit<RaftConfig, 'random' | 'snapshots'> & Partial<Pick<RaftConfig, 'random'>>;
+  snapshots: RaftConfig['snapshots'];
+  persisted: PersistedState;
+  storage: ReplicaStorage;
+  /** Hands outgoing Raft messages to the transport. */
+  send: (msgs: Message[]) => void;
+  tickMs: number;
+  /** Compact the log once this many entries are applied beyond its base, keeping `logTail`. */
+  compactEvery?: number;
+  logTail?: number;
+  onSoftState?: (s: SoftState) => void;
+  /** A fatal storage error: the replica stops rather than serve from a state it cannot persist. */
+  onFatal?: (e: unknown) => void;
+}
+
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  constructor(readonly leader: number, message = 'not the leader') {
+    super(message);
+  }
+}
+
+/** The proposal's entry was replaced by another leader's: it did not apply (the client retries). */
+export class DroppedError extends Error {
+  override readonly name = 'DroppedError';
+}
+
+interface ProposalWaiter {
+  term: number;
+  resolve: (r: Response) => void;
+  reject: (e: Error) => void;
+}
+
+interface ReadWaiter {
+  index: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export class Replica {
+  readonly node: RaftNode;
+  private readonly opts: ReplicaOptions;
+  private proposals = new Map<number, ProposalWaiter>();
+  /** Reads waiting for their read index (keyed by ctx) and then for apply. */
+  private readsById = new Map<number, ReadWaiter>();
+  private readsAwaitingApply: ReadWaiter[] = [];
+  private nextReadId = 1;
+  private loopRunning = false;
+  private loopScheduled = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private lastTickAt = 0;
+  private stopped = false;
+  private soft: SoftState;
+  /** Statistics for /metrics and benchmarks. */
+  readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0 };
+
+  constructor(opts: ReplicaOptions) {
+    this.opts = opts;
+    this.node = new RaftNode(
+      { ...opts.raft, random: opts.raft.random ?? Math.random, snapshots: opts.snapshots },
+      opts.persisted,
+    );
+    this.soft = { role: 'follower', leader: 0, term: opts.persisted.hardState.term };
+  }
+
+  start(): void {
+    this.lastTickAt = performance.now();
+    this.ticker = setInterval(() => this.catchUpTicks(), this.opts.tickMs);
+    this.ticker.unref?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.ticker);
+    const err = new Error('replica stopped');
+    for (const w of this.proposals.values()) w.reject(err);
+    for (const w of this.readsById.values()) w.reject(err);
+    for (const w of this.readsAwaitingApply) w.reject(err);
+    this.proposals.clear();
+    this.readsById.clear();
+    this.readsAwaitingApply = [];
+  }
+
+  get leader(): number {
+    return this.soft.leader;
+  }
+
+  get isLeader(): boolean {
+    return this.soft.role === 'leader';
+  }
+
+  get softState(): SoftState {
+    return this.soft;
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.node.step(m);
+    this.schedule();
+  }
+
+  /** Proposes a command; resolves with its result once applied on this replica. */
+  propose(data: Uint8Array): Promise<Response> {
+    const r = this.node.propose(data);
+    if (!r.ok) return Promise.reject(new NotLeaderError(r.leader, r.error));
+    this.schedule();
+    return new Promise((resolve, reject) => this.proposals.set(r.index, { term: r.term, resolve, reject }));
+  }
+
+  proposeConf(change: ConfChange): Promise<Response> {
+    const r = this.node.proposeConf(change);
+    if (!r.ok) return Promise.reject(new NotLeaderError(r.leader, r.reason ?? r.error));
+    this.schedule();
+    return new Promise((resolve, reject) => this.proposals.set(r.index, { term: r.term, resolve, reject }));
+  }
+
+  /**
+   * Resolves once this replica's state machine reflects every write committed before the call:
+   * ReadIndex through the leader (also from a follower), then wait for apply.
+   */
+  readBarrier(): Promise<void> {
+    // Deliver ticks missed during a pause first, so time-based decisions see the real clock.
+    this.catchUpTicks();
+    const id = this.nextReadId++;
+    const ctx = Buffer.allocUnsafe(8);
+    ctx.writeDoubleBE(id);
+    return new Promise((resolve, reject) => {
+      this.readsById.set(id, { index: 0, resolve, reject });
+      this.node.readIndex(ctx);
+      this.schedule();
+    });
+  }
+
+  transferLeadership(to: number): boolean {
+    const ok = this.node.transferLeadership(to);
+    this.schedule();
+    return ok;
+  }
+
+  /** Runs as many ticks as the monotonic clock says are due (several after a pause). */
+  private catchUpTicks(): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    const due = Math.floor((now - this.lastTickAt) / this.opts.tickMs);
+    if (due <= 0) return;
+    this.lastTickAt += due * this.opts.tickMs;
+    // After a very long pause, a few election timeouts' worth of ticks is as good as all of them.
+    const n = Math.min(due, 4 * this.opts.raft.electionTicks);
+    for (let i = 0; i < n; i++) this.node.tick();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.loopScheduled || this.loopRunning) return;
+    this.loopScheduled = true;
+    // Let the rest of this event-loop turn add to the batch first (group commit).
+    setImmediate(() => {
+      this.loopScheduled = false;
+      void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    if (this.loopRunning || this.stopped) return;
+    this.loopRunning = true;
+    try {
+      while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+    } catch (e) {
+      this.stopped = true;
+      clearInterval(this.ticker);
+      this.opts.onFatal?.(e);
+    } finally {
+      this.loopRunning = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    this.stats.readies++;
+    if (rd.softState) this.onSoftState(rd.softState);
+    if (rd.entries.length > this.stats.maxBatch) this.stats.maxBatch = rd.entries.length;
+    const t0 = performance.now();
+    await this.opts.storage.persist(rd);
+    this.stats.persistMs += performance.now() - t0;
+    this.stats.persisted += rd.entries.length;
+    if (rd.messages.length > 0) this.opts.send(rd.messages);
+    if (rd.committedEntries.length > 0) {
+      const results = await this.opts.storage.apply(rd.committedEntries);
+      this.stats.applied += rd.committedEntries.length;
+      for (const e of rd.committedEntries) this.settleProposal(e, results.get(e.index));
+    }
+    for (const rs of rd.readStates) {
+      const id = Buffer.from(rs.ctx.buffer, rs.ctx.byteOffset, rs.ctx.byteLength).readDoubleBE(0);
+      const w = this.readsById.get(id);
+      if (!w) continue;
+      this.readsById.delete(id);
+      w.index = rs.index;
+      this.readsAwaitingApply.push(w);
+    }
+    for (const ctx of rd.failedReads) {
+      const id = Buffer.from(ctx.buffer, ctx.byteOffset, ctx.byteLength).readDoubleBE(0);
+      const w = this.readsById.get(id);
+      if (!w) continue;
+      this.readsById.delete(id);
+      w.reject(new NotLeaderError(this.soft.leader, 'no leader to confirm the read'));
+    }
+    this.node.advance(rd);
+    this.releaseReads();
+    this.maybeCompact();
+  }
+
+  private settleProposal(e: Entry, result: Response | undefined): void {
+    const w = this.proposals.get(e.index);
+    if (!w) return;
+    this.proposals.delete(e.index);
+    if (w.term !== e.term) w.reject(new DroppedError(`entry ${e.index} was replaced by a newer leader`));
+    else w.resolve(result ?? { kind: 'ok' });
+  }
+
+  private releaseReads(): void {
+    const applied = this.node.appliedIndex;
+    if (this.readsAwaitingApply.length === 0) return;
+    const still: ReadWaiter[] = [];
+    for (const w of this.readsAwaitingApply) {
+      if (w.index <= applied) w.resolve();
+      else still.push(w);
+    }
+    this.readsAwaitingApply = still;
+  }
+
+  private onSoftState(s: SoftState): void {
+    // Proposals outlive a change of leader: they may still commit under the next one, so they stay
+    // until applied, replaced, or given up by their caller.
+    if (s.leader !== this.soft.leader) this.stats.leaderChanges++;
+    this.soft = s;
+    this.opts.onSoftState?.(s);
+  }
+
+  private maybeCompact(): void {
+    const every = this.opts.compactEvery ?? 10_000;
+    const tail = this.opts.logTail ?? 5_000;
+    const st = this.node.status;
+    if (st.applied - st.firstIndex + 1 >= every + tail) this.node.compact(st.applied - tail);
+  }
+
+  /** Forgets a proposal whose caller gave up (the entry may still apply). */
+  abandon(index: number): void {
+    this.proposals.delete(index);
+  }
+}

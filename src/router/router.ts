@@ -1,0 +1,181 @@
+// The one request path every door uses: decide where a request is served and how. Reads are served
+// here (linearizable through a read barrier, or stale), writes are proposed here when this replica
+// leads, else relayed to the leader. No door re-implements routing, consistency or retries.
+import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
+import { encodeWrite } from '../replica/commands.ts';
+import { decodeResponse, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
+
+export interface LocalReader {
+  get(key: Uint8Array): Uint8Array | null;
+  scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null };
+}
+
+export interface Forwarder {
+  /** Relays a client request to replica `to`; resolves with its raw response frame. */
+  forward(to: number, type: number, body: Uint8Array, hops: number, timeoutMs: number): Promise<{ type: number; body: Uint8Array }>;
+  /** host:port of a replica's native door ('' if unknown). */
+  addressOf(id: number): string;
+}
+
+export interface RouterOptions {
+  replica: Replica;
+  reader: LocalReader;
+  forwarder: Forwarder;
+  /** Throws a TooLargeError-like error (with .message) when a key or value is over the limits. */
+  checkSizes: (key: Uint8Array, value: Uint8Array | null) => void;
+  requestTimeoutMs: number;
+  defaultScanLimit?: number;
+  maxScanLimit?: number;
+  status: () => Response;
+}
+
+export interface RawRequest {
+  type: number;
+  body: Uint8Array;
+  /** How many replicas relayed it already (a relayed request is never relayed again). */
+  hops: number;
+}
+
+const RETRY_PAUSE_MS = 25;
+
+export class Router {
+  readonly stats = { forwarded: 0, proposed: 0, reads: 0, staleReads: 0 };
+
+  constructor(private readonly o: RouterOptions) {}
+
+  async execute(req: Request, raw: RawRequest): Promise<Response> {
+    const deadline = Date.now() + this.o.requestTimeoutMs;
+    try {
+      switch (req.op) {
+        case 'ping':
+          return { kind: 'ok' };
+        case 'status':
+          return this.o.status();
+        case 'get':
+          await this.consistentRead(req.consistency, deadline);
+          return { kind: 'value', value: this.o.reader.get(req.key) };
+        case 'scan': {
+          await this.consistentRead(req.consistency, deadline);
+          const max = this.o.maxScanLimit ?? 10_000;
+          const limit = req.limit === 0 ? (this.o.defaultScanLimit ?? 1000) : Math.min(req.limit, max);
+          return { kind: 'scan', ...this.o.reader.scan(req.start, req.end, limit) };
+        }
+        case 'put':
+        case 'delete':
+        case 'cas':
+        case 'batch':
+          this.checkWrite(req);
+          return await this.write(raw, deadline);
+      }
+    } catch (e) {
+      return { kind: 'error', error: this.toWireError(e) };
+    }
+  }
+
+  private checkWrite(req: Request): void {
+    switch (req.op) {
+      case 'put':
+        this.o.checkSizes(req.key, req.value);
+        break;
+      case 'delete':
+        this.o.checkSizes(req.key, null);
+        break;
+      case 'cas':
+        this.o.checkSizes(req.key, req.value);
+        if (req.expected) this.o.checkSizes(req.key, req.expected);
+        break;
+      case 'batch':
+        for (const op of req.ops) this.o.checkSizes(op.key, op.op === 'put' ? op.value : null);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private async consistentRead(consistency: 'linearizable' | 'stale', deadline: number): Promise<void> {
+    if (consistency === 'stale') {
+      this.stats.staleReads++;
+      return;
+    }
+    this.stats.reads++;
+    for (;;) {
+      try {
+        await withDeadline(this.o.replica.readBarrier(), deadline);
+        return;
+      } catch (e) {
+        if (!(e instanceof NotLeaderError) || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
+        await sleep(RETRY_PAUSE_MS); // an election is under way: wait for the next leader
+      }
+    }
+  }
+
+  private async write(raw: RawRequest, deadline: number): Promise<Response> {
+    for (;;) {
+      const replica = this.o.replica;
+      try {
+        if (replica.isLeader) {
+          this.stats.proposed++;
+          return await withDeadline(replica.propose(encodeWrite(Date.now(), raw.type, raw.body)), deadline);
+        }
+        const leader = replica.leader;
+        if (leader !== 0 && raw.hops === 0) {
+          this.stats.forwarded++;
+          const f = await this.o.forwarder.forward(leader, raw.type, raw.body, raw.hops + 1, deadline - Date.now());
+          const res = decodeResponse(f.type, f.body);
+          // The leader we relayed to lost leadership meanwhile: try again through the new one.
+          if (res.kind === 'error' && res.error.code === 'NOT_LEADER' && Date.now() + RETRY_PAUSE_MS < deadline) {
+            await sleep(RETRY_PAUSE_MS);
+            continue;
+          }
+          return res;
+        }
+        if (raw.hops > 0) throw new NotLeaderError(leader);
+      } catch (e) {
+        // Not appended (not leader) or replaced by another leader's entry: it did not apply, so
+        // trying again is safe; anything else (timeout) is ambiguous and goes back to the client.
+        const retriable = e instanceof NotLeaderError || e instanceof DroppedError;
+        if (!retriable || raw.hops > 0 || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
+      }
+      await sleep(RETRY_PAUSE_MS);
+    }
+  }
+
+  private toWireError(e: unknown): WireError {
+    if (e instanceof NotLeaderError) {
+      const leader = e.leader;
+      return { code: 'NOT_LEADER', message: e.message, leaderId: leader, leaderAddr: leader ? this.o.forwarder.addressOf(leader) : '' };
+    }
+    if (e instanceof DeadlineError) return { code: 'TIMEOUT', message: 'request timed out (it may still apply)' };
+    if (e instanceof DroppedError) return { code: 'UNAVAILABLE', message: e.message };
+    const name = (e as Error)?.name;
+    if (name === 'TooLargeError') return { code: 'TOO_LARGE', message: (e as Error).message };
+    if (name === 'LinkError') return { code: 'UNAVAILABLE', message: (e as Error).message };
+    return { code: 'UNAVAILABLE', message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+export class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+}
+
+function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  const ms = deadline - Date.now();
+  if (ms <= 0) return Promise.reject(new DeadlineError('deadline passed'));
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new DeadlineError('deadline passed')), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

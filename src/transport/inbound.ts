@@ -1,0 +1,53 @@
+// The accepting side of a replica link: after the handshake, Raft frames go to the local replica and
+// forwarded client requests to the router, whose answers go back on the same connection.
+import {
+  BadRequestError,
+  FrameType,
+  decodeForward,
+  decodeRaftFrame,
+  decodeRequest,
+  encodeHello,
+  encodeResponse,
+  isRaftFrame,
+  type Frame,
+  type Hello,
+  type Response,
+} from '../wire/index.ts';
+import type { Message } from '../raft/types.ts';
+import type { Request } from '../wire/index.ts';
+import type { RawRequest } from '../router/router.ts';
+import type { FrameSocket } from './frame-socket.ts';
+
+export interface InboundHandlers {
+  self: Hello;
+  /** Whether a replica may join this link (same group, known id). */
+  accept(hello: Hello): string | undefined;
+  onRaft(msgs: Message[]): void;
+  execute(req: Request, raw: RawRequest): Promise<Response>;
+}
+
+export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandlers): void {
+  const refusal = h.accept(hello);
+  if (refusal) {
+    conn.write(encodeResponse(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: refusal } }));
+    conn.socket.end();
+    return;
+  }
+  conn.write(encodeHello(h.self));
+  conn.onFrame = (f: Frame) => {
+    try {
+      if (isRaftFrame(f.type) || f.type === FrameType.RaftBatch) {
+        h.onRaft(decodeRaftFrame(f.type, f.body));
+      } else if (f.type === FrameType.Forward) {
+        const fwd = decodeForward(f.body);
+        const req = decodeRequest(fwd.type, fwd.body);
+        void h.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then((res) => conn.write(encodeResponse(f.requestId, res)));
+      } else {
+        throw new BadRequestError(`unexpected frame 0x${f.type.toString(16)} on a replica link`);
+      }
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      conn.socket.destroy(); // a peer speaking garbage: drop the link, it will reconnect
+    }
+  };
+}

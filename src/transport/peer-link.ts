@@ -1,0 +1,202 @@
+// One outgoing TCP link to a peer replica: handshake, coalesced writes, reconnect with backoff and
+// jitter, and a byte bound on what may wait, so a slow or dead peer never grows memory or blocks
+// the others. Raft tolerates lost messages, so over the bound they are dropped (and counted);
+// forwarded client requests fail fast with UNAVAILABLE instead.
+import net from 'node:net';
+import { FrameDecoder, FrameType, decodeHello, encodeForward, encodeHello, type Frame, type Hello } from '../wire/index.ts';
+import type { Tap } from './tap.ts';
+
+export interface PeerLinkOptions {
+  self: Hello;
+  peerId: number;
+  /** host:port of the peer's native door. */
+  address: string;
+  /** Max bytes queued for this peer (waiting to connect or in the socket's buffer). */
+  maxQueueBytes?: number;
+  random?: () => number;
+  tap?: Tap;
+}
+
+export class LinkError extends Error {
+  override readonly name = 'LinkError';
+}
+
+interface PendingForward {
+  resolve: (f: Frame) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const MIN_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 2000;
+
+export class PeerLink {
+  readonly peerId: number;
+  private address: string;
+  private readonly opts: PeerLinkOptions;
+  private readonly maxQueueBytes: number;
+  private socket: net.Socket | undefined;
+  private ready = false;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private corked = false;
+  private backoff = MIN_BACKOFF_MS;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private nextRequestId = 1;
+  private forwards = new Map<number, PendingForward>();
+  readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0 };
+
+  constructor(opts: PeerLinkOptions) {
+    this.opts = opts;
+    this.peerId = opts.peerId;
+    this.address = opts.address;
+    this.maxQueueBytes = opts.maxQueueBytes ?? 64 << 20;
+    this.connect();
+  }
+
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  /** The peer moved (e.g. restarted on another port): reconnect there. */
+  setAddress(address: string): void {
+    if (address === this.address) return;
+    this.address = address;
+    this.socket?.destroy();
+  }
+
+  /** Queues frames; returns false if they were dropped because the link is over its byte bound. */
+  send(frames: Buffer[]): boolean {
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    const waiting = this.ready ? this.socket!.writableLength : this.queuedBytes;
+    if (this.closed || waiting + bytes > this.maxQueueBytes) {
+      this.stats.dropped += frames.length;
+      return false;
+    }
+    if (!this.ready) {
+      for (const f of frames) this.queue.push(f);
+      this.queuedBytes += bytes;
+      return true;
+    }
+    this.write(frames);
+    return true;
+  }
+
+  /** Relays a client request to this peer and resolves with its response frame. */
+  forward(type: number, body: Uint8Array, hops: number, timeoutMs: number): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextRequestId++ >>> 0 || this.nextRequestId++;
+      const timer = setTimeout(() => {
+        this.forwards.delete(id);
+        reject(new LinkError(`forward to replica ${this.peerId} timed out`));
+      }, timeoutMs);
+      this.forwards.set(id, { resolve, reject, timer });
+      if (!this.send([encodeForward(id, { type, hops, body })])) {
+        clearTimeout(timer);
+        this.forwards.delete(id);
+        reject(new LinkError(`link to replica ${this.peerId} is saturated`));
+      }
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.socket?.destroy();
+    this.failForwards('link closed');
+  }
+
+  private write(frames: Buffer[]): void {
+    const s = this.socket!;
+    if (!this.corked) {
+      // Everything sent in this event-loop turn leaves in one writev.
+      this.corked = true;
+      s.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        s.uncork();
+      });
+    }
+    for (const f of frames) {
+      s.write(f);
+      this.stats.framesSent++;
+      this.stats.bytesSent += f.length;
+      this.opts.tap?.(this.opts.self.replicaId, this.peerId, f);
+    }
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const [host, port] = splitAddress(this.address);
+    const s = net.connect({ host, port, noDelay: true });
+    this.socket = s;
+    const decoder = new FrameDecoder();
+    s.on('connect', () => {
+      s.setKeepAlive(true, 5000);
+      s.write(encodeHello(this.opts.self));
+    });
+    s.on('data', (chunk: Buffer) => {
+      decoder.push(chunk);
+      try {
+        for (let f = decoder.read(); f !== null; f = decoder.read()) this.onFrame(f);
+      } catch {
+        s.destroy(); // lost framing or a bad handshake: start over
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => {
+      this.ready = false;
+      this.failForwards(`connection to replica ${this.peerId} lost`);
+      if (this.socket === s) this.scheduleReconnect();
+    });
+  }
+
+  private onFrame(f: Frame): void {
+    if (!this.ready) {
+      if (f.type !== FrameType.Hello) throw new LinkError('expected HELLO');
+      const h = decodeHello(f.body);
+      if (h.replicaId !== this.peerId) throw new LinkError(`dialed replica ${this.peerId}, reached ${h.replicaId}`);
+      this.ready = true;
+      this.backoff = MIN_BACKOFF_MS;
+      this.stats.connects++;
+      const queued = this.queue;
+      this.queue = [];
+      this.queuedBytes = 0;
+      if (queued.length > 0) this.write(queued);
+      return;
+    }
+    const pending = this.forwards.get(f.requestId);
+    if (!pending) return; // answer to a forward that already timed out
+    this.forwards.delete(f.requestId);
+    clearTimeout(pending.timer);
+    // The frame body may be a view into a socket chunk: copy what outlives this callback.
+    pending.resolve({ type: f.type, requestId: f.requestId, body: Buffer.from(f.body) });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) return;
+    const random = this.opts.random ?? Math.random;
+    const delay = this.backoff / 2 + random() * (this.backoff / 2);
+    this.backoff = Math.min(MAX_BACKOFF_MS, this.backoff * 2);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private failForwards(why: string): void {
+    for (const p of this.forwards.values()) {
+      clearTimeout(p.timer);
+      p.reject(new LinkError(why));
+    }
+    this.forwards.clear();
+  }
+}
+
+export function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  const port = Number(address.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad address "${address}" (want host:port)`);
+  return [address.slice(0, i).replace(/^\[|\]$/g, ''), port];
+}

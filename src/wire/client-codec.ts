@@ -1,0 +1,421 @@
+// Native client protocol: requests (0x01–0x3F) and responses (0x80–0xFF). Layouts are in
+// docs/protocol.md. Writes start with clientId u64 + seq u64 at body offset 0, so a tracer or the
+// session table can find them without parsing the rest. Decoding is strict and throws only
+// BadRequestError: unknown type, bad flag byte, a length running past the body, trailing bytes.
+
+import type { Role } from '../raft/types.ts';
+import { Reader, U32_MAX, utf8Size, type Writer } from './bytes.ts';
+import type {
+  BatchOp,
+  Consistency,
+  ErrorCodeName,
+  KeyValue,
+  Request,
+  Response,
+  StatusInfo,
+  WireError,
+  WriteId,
+} from './client-types.ts';
+import { ErrorCode } from './client-types.ts';
+import { allocFrame, finishFrame } from './frame.ts';
+import { FrameType } from './frame-types.ts';
+
+const WRITE_ID_BYTES = 16;
+const KEY_OVERHEAD = 2;
+const VALUE_OVERHEAD = 4;
+
+const BATCH_PUT = 1;
+const BATCH_DELETE = 2;
+
+const REQUEST_TYPE = {
+  ping: FrameType.Ping,
+  status: FrameType.Status,
+  get: FrameType.Get,
+  put: FrameType.Put,
+  delete: FrameType.Delete,
+  cas: FrameType.Cas,
+  scan: FrameType.Scan,
+  batch: FrameType.Batch,
+} as const satisfies Record<Request['op'], number>;
+
+export function requestFrameType(req: Request): number {
+  return REQUEST_TYPE[req.op];
+}
+
+function consistencyByte(c: Consistency): number {
+  return c === 'stale' ? 1 : 0;
+}
+
+function readConsistency(r: Reader): Consistency {
+  const b = r.u8();
+  if (b === 0) return 'linearizable';
+  if (b === 1) return 'stale';
+  r.pos--;
+  return r.fail(`unknown consistency ${b}`);
+}
+
+function optSize(v: Uint8Array | null, overhead: number): number {
+  return 1 + (v === null ? 0 : overhead + v.length);
+}
+
+export function requestBodySize(req: Request): number {
+  switch (req.op) {
+    case 'ping':
+    case 'status':
+      return 0;
+    case 'get':
+      return 1 + KEY_OVERHEAD + req.key.length;
+    case 'put':
+      return WRITE_ID_BYTES + KEY_OVERHEAD + req.key.length + VALUE_OVERHEAD + req.value.length;
+    case 'delete':
+      return WRITE_ID_BYTES + KEY_OVERHEAD + req.key.length;
+    case 'cas':
+      return (
+        WRITE_ID_BYTES +
+        KEY_OVERHEAD +
+        req.key.length +
+        optSize(req.expected, VALUE_OVERHEAD) +
+        optSize(req.value, VALUE_OVERHEAD)
+      );
+    case 'scan':
+      return 1 + 4 + KEY_OVERHEAD + req.start.length + optSize(req.end, KEY_OVERHEAD);
+    case 'batch': {
+      let n = WRITE_ID_BYTES + 4;
+      for (const o of req.ops) {
+        n += 1 + KEY_OVERHEAD + o.key.length;
+        if (o.op === 'put') n += VALUE_OVERHEAD + o.value.length;
+      }
+      return n;
+    }
+  }
+}
+
+function writeId(w: Writer, id: WriteId): void {
+  w.big64(id.clientId);
+  w.u64(id.seq);
+}
+
+function writeOpt32(w: Writer, v: Uint8Array | null): void {
+  w.bool(v !== null);
+  if (v !== null) w.bytes32(v);
+}
+
+/** One request → one frame. Throws RangeError on values the format cannot carry (key > 64 KiB). */
+export function encodeRequest(requestId: number, req: Request): Buffer {
+  const w = allocFrame(REQUEST_TYPE[req.op], requestId, requestBodySize(req));
+  switch (req.op) {
+    case 'ping':
+    case 'status':
+      break;
+    case 'get':
+      w.u8(consistencyByte(req.consistency));
+      w.bytes16(req.key);
+      break;
+    case 'put':
+      writeId(w, req);
+      w.bytes16(req.key);
+      w.bytes32(req.value);
+      break;
+    case 'delete':
+      writeId(w, req);
+      w.bytes16(req.key);
+      break;
+    case 'cas':
+      writeId(w, req);
+      w.bytes16(req.key);
+      writeOpt32(w, req.expected);
+      writeOpt32(w, req.value);
+      break;
+    case 'scan':
+      if (req.limit >>> 0 !== req.limit) throw new RangeError(`scan limit ${req.limit}`);
+      w.u8(consistencyByte(req.consistency));
+      w.u32(req.limit);
+      w.bytes16(req.start);
+      w.bool(req.end !== null);
+      if (req.end !== null) w.bytes16(req.end);
+      break;
+    case 'batch':
+      if (req.ops.length === 0) throw new RangeError('batch needs at least one op');
+      writeId(w, req);
+      w.u32(req.ops.length);
+      for (const o of req.ops) {
+        w.u8(o.op === 'put' ? BATCH_PUT : BATCH_DELETE);
+        w.bytes16(o.key);
+        if (o.op === 'put') w.bytes32(o.value);
+      }
+      break;
+  }
+  return finishFrame(w);
+}
+
+function readWriteId(r: Reader): WriteId {
+  const clientId = r.big64();
+  const seq = r.u64();
+  return { clientId, seq };
+}
+
+function readOpt32(r: Reader): Uint8Array | null {
+  return r.bool() ? r.bytes32() : null;
+}
+
+function readBatchOps(r: Reader): BatchOp[] {
+  const n = r.u32();
+  if (n === 0) r.fail('empty batch');
+  // The smallest op is kind + empty key (3 bytes): reject counts the body cannot hold up front.
+  if (n > r.remaining / 3) r.fail(`${n} ops do not fit`);
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < n; i++) {
+    const kind = r.u8();
+    if (kind === BATCH_PUT) {
+      const key = r.bytes16();
+      ops.push({ op: 'put', key, value: r.bytes32() });
+    } else if (kind === BATCH_DELETE) {
+      ops.push({ op: 'delete', key: r.bytes16() });
+    } else {
+      r.pos--;
+      r.fail(`unknown batch op ${kind}`);
+    }
+  }
+  return ops;
+}
+
+/** A client request frame's body → Request. Throws BadRequestError only. */
+export function decodeRequest(type: number, body: Uint8Array): Request {
+  const r = new Reader(body, 'request');
+  let req: Request;
+  switch (type) {
+    case FrameType.Ping:
+      req = { op: 'ping' };
+      break;
+    case FrameType.Status:
+      req = { op: 'status' };
+      break;
+    case FrameType.Get: {
+      const consistency = readConsistency(r);
+      req = { op: 'get', key: r.bytes16(), consistency };
+      break;
+    }
+    case FrameType.Put: {
+      const { clientId, seq } = readWriteId(r);
+      const key = r.bytes16();
+      req = { op: 'put', clientId, seq, key, value: r.bytes32() };
+      break;
+    }
+    case FrameType.Delete: {
+      const { clientId, seq } = readWriteId(r);
+      req = { op: 'delete', clientId, seq, key: r.bytes16() };
+      break;
+    }
+    case FrameType.Cas: {
+      const { clientId, seq } = readWriteId(r);
+      const key = r.bytes16();
+      const expected = readOpt32(r);
+      req = { op: 'cas', clientId, seq, key, expected, value: readOpt32(r) };
+      break;
+    }
+    case FrameType.Scan: {
+      const consistency = readConsistency(r);
+      const limit = r.u32();
+      const start = r.bytes16();
+      const end = r.bool() ? r.bytes16() : null;
+      req = { op: 'scan', start, end, limit, consistency };
+      break;
+    }
+    case FrameType.Batch: {
+      const { clientId, seq } = readWriteId(r);
+      req = { op: 'batch', clientId, seq, ops: readBatchOps(r) };
+      break;
+    }
+    default:
+      return r.fail(`unknown request type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+  r.done();
+  return req;
+}
+
+// ---- responses ------------------------------------------------------------------------------
+
+const ROLES: readonly Role[] = ['follower', 'pre-candidate', 'candidate', 'leader'];
+
+const ERROR_NAMES = new Map<number, ErrorCodeName>(
+  Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]),
+);
+
+/** Which frame type carries a response. */
+export function responseFrameType(res: Response): number {
+  switch (res.kind) {
+    case 'ok':
+      return FrameType.Ok;
+    case 'value':
+      return FrameType.Value;
+    case 'cas':
+      return FrameType.CasResult;
+    case 'scan':
+      return FrameType.ScanPage;
+    case 'status':
+      return FrameType.StatusInfo;
+    case 'error':
+      return FrameType.Error;
+  }
+}
+
+export function encodeResponse(requestId: number, res: Response): Buffer {
+  switch (res.kind) {
+    case 'ok':
+      return finishFrame(allocFrame(FrameType.Ok, requestId, 0));
+    case 'value': {
+      const w = allocFrame(FrameType.Value, requestId, optSize(res.value, VALUE_OVERHEAD));
+      writeOpt32(w, res.value);
+      return finishFrame(w);
+    }
+    case 'cas': {
+      const w = allocFrame(FrameType.CasResult, requestId, 1 + optSize(res.current, VALUE_OVERHEAD));
+      w.bool(res.ok);
+      writeOpt32(w, res.current);
+      return finishFrame(w);
+    }
+    case 'scan':
+      return encodeScanPage(requestId, res.items, res.more);
+    case 'status':
+      return encodeStatus(requestId, res.info);
+    case 'error':
+      return encodeError(requestId, res.error);
+  }
+}
+
+function encodeScanPage(requestId: number, items: KeyValue[], more: Uint8Array | null): Buffer {
+  if (items.length > U32_MAX) throw new RangeError('scan page too long');
+  let n = 4 + optSize(more, KEY_OVERHEAD);
+  for (const it of items) n += KEY_OVERHEAD + it.key.length + VALUE_OVERHEAD + it.value.length;
+  const w = allocFrame(FrameType.ScanPage, requestId, n);
+  w.u32(items.length);
+  for (const it of items) {
+    w.bytes16(it.key);
+    w.bytes32(it.value);
+  }
+  w.bool(more !== null);
+  if (more !== null) w.bytes16(more);
+  return finishFrame(w);
+}
+
+function encodeStatus(requestId: number, s: StatusInfo): Buffer {
+  const role = ROLES.indexOf(s.role);
+  if (role < 0) throw new RangeError(`role ${s.role}`);
+  const addr = utf8Size(s.leaderAddr);
+  const w = allocFrame(FrameType.StatusInfo, requestId, 4 + 4 + 1 + 8 + 4 + 2 + addr + 8 + 8 + 8);
+  w.u32(s.replicaId);
+  w.u32(s.groupId);
+  w.u8(role);
+  w.u64(s.term);
+  w.u32(s.leaderId);
+  w.str16(s.leaderAddr, addr);
+  w.u64(s.commitIndex);
+  w.u64(s.appliedIndex);
+  w.u64(s.epoch);
+  return finishFrame(w);
+}
+
+function encodeError(requestId: number, e: WireError): Buffer {
+  const msg = utf8Size(e.message);
+  let extra = 0;
+  let addr = 0;
+  if (e.code === 'NOT_LEADER') {
+    addr = utf8Size(e.leaderAddr);
+    extra = 4 + 2 + addr;
+  } else if (e.code === 'WRONG_GROUP') {
+    extra = 8;
+  }
+  const w = allocFrame(FrameType.Error, requestId, 2 + 2 + msg + extra);
+  w.u16(ErrorCode[e.code]);
+  w.str16(e.message, msg);
+  if (e.code === 'NOT_LEADER') {
+    w.u32(e.leaderId);
+    w.str16(e.leaderAddr, addr);
+  } else if (e.code === 'WRONG_GROUP') {
+    w.u64(e.epoch);
+  }
+  return finishFrame(w);
+}
+
+/** A response frame's body → Response. Throws BadRequestError only. */
+export function decodeResponse(type: number, body: Uint8Array): Response {
+  const r = new Reader(body, 'response');
+  let res: Response;
+  switch (type) {
+    case FrameType.Ok:
+      res = { kind: 'ok' };
+      break;
+    case FrameType.Value:
+      res = { kind: 'value', value: readOpt32(r) };
+      break;
+    case FrameType.CasResult: {
+      const ok = r.bool();
+      res = { kind: 'cas', ok, current: readOpt32(r) };
+      break;
+    }
+    case FrameType.ScanPage:
+      res = readScanPage(r);
+      break;
+    case FrameType.StatusInfo:
+      res = { kind: 'status', info: readStatus(r) };
+      break;
+    case FrameType.Error:
+      res = { kind: 'error', error: readError(r) };
+      break;
+    default:
+      return r.fail(`unknown response type 0x${type.toString(16).padStart(2, '0')}`);
+  }
+  r.done();
+  return res;
+}
+
+function readScanPage(r: Reader): Response {
+  const n = r.u32();
+  // The smallest item is an empty key and empty value (6 bytes).
+  if (n > r.remaining / 6) r.fail(`${n} items do not fit`);
+  const items: KeyValue[] = [];
+  for (let i = 0; i < n; i++) {
+    const key = r.bytes16();
+    items.push({ key, value: r.bytes32() });
+  }
+  const more = r.bool() ? r.bytes16() : null;
+  return { kind: 'scan', items, more };
+}
+
+function readStatus(r: Reader): StatusInfo {
+  const replicaId = r.u32();
+  const groupId = r.u32();
+  const roleByte = r.u8();
+  const role = ROLES[roleByte];
+  if (role === undefined) {
+    r.pos--;
+    r.fail(`unknown role ${roleByte}`);
+  }
+  const term = r.u64();
+  const leaderId = r.u32();
+  const leaderAddr = r.str16();
+  const commitIndex = r.u64();
+  const appliedIndex = r.u64();
+  const epoch = r.u64();
+  return { replicaId, groupId, role, term, leaderId, leaderAddr, commitIndex, appliedIndex, epoch };
+}
+
+function readError(r: Reader): WireError {
+  const codeNum = r.u16();
+  const code = ERROR_NAMES.get(codeNum);
+  if (code === undefined) {
+    r.pos -= 2;
+    r.fail(`unknown error code ${codeNum}`);
+  }
+  const message = r.str16();
+  switch (code) {
+    case 'NOT_LEADER': {
+      const leaderId = r.u32();
+      return { code, message, leaderId, leaderAddr: r.str16() };
+    }
+    case 'WRONG_GROUP':
+      return { code, message, epoch: r.u64() };
+    default:
+      return { code, message };
+  }
+}

@@ -1,0 +1,45 @@
+// The handshake on replica links. The dialing replica sends HELLO first; the acceptor checks it
+// (magic, version, group) and answers with its own HELLO, or with ERROR BAD_REQUEST and closes.
+// Until both HELLOs are exchanged no other frame is valid on the link. requestId is 0.
+
+import { Reader } from './bytes.ts';
+import { allocFrame, finishFrame } from './frame.ts';
+import { FrameType } from './frame-types.ts';
+
+/** "KVSR": lets a tracer or a confused peer recognise a replica link from its first frame. */
+export const HELLO_MAGIC = 0x4b56_5352;
+/** Bumped on any incompatible change to a body layout. */
+export const PROTOCOL_VERSION = 1;
+
+export interface Hello {
+  version: number;
+  /** Sender's replica id (u32, never 0). */
+  replicaId: number;
+  /** Raft group the sender belongs to (u32). */
+  groupId: number;
+}
+
+const HELLO_BYTES = 4 + 2 + 4 + 4;
+
+export function encodeHello(h: Hello): Buffer {
+  if (h.replicaId >>> 0 !== h.replicaId || h.replicaId === 0) throw new RangeError(`replica id ${h.replicaId}`);
+  if (h.groupId >>> 0 !== h.groupId) throw new RangeError(`group id ${h.groupId}`);
+  const w = allocFrame(FrameType.Hello, 0, HELLO_BYTES);
+  w.u32(HELLO_MAGIC);
+  w.u16(h.version);
+  w.u32(h.replicaId);
+  w.u32(h.groupId);
+  return finishFrame(w);
+}
+
+/** Throws BadRequestError on a wrong magic or malformed body; version policy is the caller's. */
+export function decodeHello(body: Uint8Array): Hello {
+  const r = new Reader(body, 'hello');
+  if (r.u32() !== HELLO_MAGIC) r.fail('bad magic');
+  const version = r.u16();
+  const replicaId = r.u32();
+  if (replicaId === 0) r.fail('replica id 0');
+  const groupId = r.u32();
+  r.done();
+  return { version, replicaId, groupId };
+}
