@@ -333,6 +333,14 @@ export class RaftNode {
     };
   }
 
+  get appliedIndex(): number {
+    return this.log.applied;
+  }
+
+  get commitIndex(): number {
+    return this.log.committed;
+  }
+
   /** Entry i of the in-memory log (for the I/O shell's tests and the simulator's checks). */
   entryAt(i: number) {
     return this.log.entry(i);
@@ -594,7 +602,13 @@ export class RaftNode {
 
   private handleHeartbeat(m: HeartbeatMsg): void {
     // The leader sends min(our match, its commit), so this prefix of our log matches its log.
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    const last = this.log.lastIndex();
+    this.log.commitTo(Math.min(m.commit, last));
+    if (m.commit > last) {
+      // The leader holds an acknowledgement of entries we do not have: our log was lost (wiped
+      // disk). Tell it where our log really ends, as a rejection hint.
+      this.send({ type: MsgType.AppendResp, to: m.from, index: m.commit, reject: true, hintIndex: last, hintTerm: this.log.lastTerm() });
+    }
     this.send({ type: MsgType.HeartbeatResp, to: m.from, round: m.round });
   }
 
@@ -665,6 +679,17 @@ export class RaftNode {
     if (!pr) return;
     pr.recentActive = true;
     if (m.reject) {
+      if (m.hintIndex < pr.match) {
+        // A follower's log never ends below what it acknowledged unless it lost its log (a wiped
+        // or replaced disk): believe it, or we would probe above its real log forever. (A delayed
+        // old rejection can also land here; that only costs a re-probe, never safety.)
+        this.endSnapshotSend(pr);
+        pr.match = m.hintIndex;
+        pr.next = m.hintIndex + 1;
+        pr.becomeProbe();
+        this.dirty.set(m.from, false);
+        return;
+      }
       if (pr.state === ProgressState.Snapshot) return;
       // Stale rejections (answers to appends we have since moved past) change nothing.
       if (pr.state === ProgressState.Replicate ? m.index <= pr.match : m.index !== pr.next - 1) return;

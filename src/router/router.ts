@@ -3,6 +3,7 @@
 // leads, else relayed to the leader. No door re-implements routing, consistency or retries.
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
+import { LinkError } from '../transport/peer-link.ts';
 import { decodeResponse, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 
 export interface LocalReader {
@@ -133,7 +134,7 @@ export class Router {
       } catch (e) {
         // Not appended (not leader) or replaced by another leader's entry: it did not apply, so
         // trying again is safe; anything else (timeout) is ambiguous and goes back to the client.
-        const retriable = e instanceof NotLeaderError || e instanceof DroppedError;
+        const retriable = e instanceof NotLeaderError || e instanceof DroppedError || (e instanceof LinkError && !e.sent);
         if (!retriable || raw.hops > 0 || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
       }
       await sleep(RETRY_PAUSE_MS);

@@ -55,6 +55,7 @@ export class KvsServer {
       send: (msgs) => this.peers.send(msgs),
       tickMs: config.tickMs,
       logTail: config.logTail,
+      compactEvery: Math.max(config.logTail, 64),
       onSoftState: (s) => this.log(`replica ${config.id}: ${s.role}, term ${s.term}, leader ${s.leader || 'none'}`),
       onFatal: (e) => {
         this.log(`replica ${config.id}: fatal storage error, stopping: ${(e as Error).message}`);
@@ -113,27 +114,31 @@ export class KvsServer {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     const conn = new FrameSocket(socket);
+    // Until the first frame says otherwise, this is a client (so bad framing gets a client answer).
+    serveNativeClient(conn, this.router);
+    const asClient = conn.onFrame;
     conn.onFrame = (first: Frame) => {
-      if (first.type === FrameType.Hello) {
-        let hello;
-        try {
-          hello = decodeHello(first.body);
-        } catch {
-          socket.destroy();
-          return;
-        }
-        servePeerLink(conn, hello, {
-          self: { version: PROTOCOL_VERSION, replicaId: this.config.id, groupId: this.config.group },
-          accept: (h) => (h.groupId === this.config.group ? undefined : `replica ${h.replicaId} is in group ${h.groupId}, this is group ${this.config.group}`),
-          onRaft: (msgs) => {
-            for (const m of msgs) this.replica.step(m);
-          },
-          execute: (req, raw) => this.router.execute(req, raw),
-        });
-      } else {
-        serveNativeClient(conn, this.router);
-        conn.onFrame(first);
+      if (first.type !== FrameType.Hello) {
+        conn.onFrame = asClient;
+        asClient(first);
+        return;
       }
+      let hello;
+      try {
+        hello = decodeHello(first.body);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      conn.onFramingError = () => socket.destroy();
+      servePeerLink(conn, hello, {
+        self: { version: PROTOCOL_VERSION, replicaId: this.config.id, groupId: this.config.group },
+        accept: (h) => (h.groupId === this.config.group ? undefined : `replica ${h.replicaId} is in group ${h.groupId}, this is group ${this.config.group}`),
+        onRaft: (msgs) => {
+          for (const m of msgs) this.replica.step(m);
+        },
+        execute: (req, raw) => this.router.execute(req, raw),
+      });
     };
     conn.listen();
   }

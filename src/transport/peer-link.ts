@@ -19,6 +19,13 @@ export interface PeerLinkOptions {
 
 export class LinkError extends Error {
   override readonly name = 'LinkError';
+  /** False when the request never left this process: retrying it cannot apply it twice. */
+  constructor(
+    message: string,
+    readonly sent = true,
+  ) {
+    super(message);
+  }
 }
 
 interface PendingForward {
@@ -86,6 +93,7 @@ export class PeerLink {
 
   /** Relays a client request to this peer and resolves with its response frame. */
   forward(type: number, body: Uint8Array, hops: number, timeoutMs: number): Promise<Frame> {
+    if (!this.ready) return Promise.reject(new LinkError(`no connection to replica ${this.peerId}`, false));
     return new Promise((resolve, reject) => {
       const id = this.nextRequestId++ >>> 0 || this.nextRequestId++;
       const timer = setTimeout(() => {
@@ -96,7 +104,7 @@ export class PeerLink {
       if (!this.send([encodeForward(id, { type, hops, body })])) {
         clearTimeout(timer);
         this.forwards.delete(id);
-        reject(new LinkError(`link to replica ${this.peerId} is saturated`));
+        reject(new LinkError(`link to replica ${this.peerId} is saturated`, false));
       }
     });
   }

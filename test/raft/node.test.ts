@@ -453,3 +453,20 @@ describe('commit propagation', () => {
     for (const id of [1, 2, 3]) assert.equal(c.state(id).get('k'), 'v', `node ${id} did not apply`);
   });
 });
+
+describe('a follower that lost its disk', () => {
+  it('is brought back by a snapshot instead of being probed above its real log forever', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 20; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(3);
+    leader.compact(leader.status.applied);
+    const victim = [1, 2, 3].find((id) => id !== leader.id)!;
+    // Wipe the victim's disk and restart it: it comes back with an empty log.
+    c.disks.delete(victim);
+    c.addNode(victim, { voters: [1, 2, 3], learners: [] });
+    c.tickAll(30);
+    assert.equal(c.state(victim).get('k19'), 'v19');
+    assert.ok(leader.status.progress.find((p) => p.id === victim)!.match >= leader.status.commit - 1);
+  });
+});

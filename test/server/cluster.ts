@@ -1,0 +1,132 @@
+// Real replica processes for end-to-end tests: start, kill -9, restart (optionally from an empty
+// data dir), find the leader. Each test file passes its own port range so files can run at once.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KvsClient } from '../../src/client/client.ts';
+import type { StatusInfo } from '../../src/wire/index.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+
+export interface ClusterOptions {
+  replicas?: number;
+  basePort: number;
+  /** Extra `kvs server` flags for every replica. */
+  args?: string[];
+}
+
+export class TestCluster {
+  readonly dir: string;
+  readonly ids: number[];
+  private readonly procs = new Map<number, ChildProcess>();
+  private readonly opts: ClusterOptions;
+  readonly logs = new Map<number, string[]>();
+
+  private constructor(opts: ClusterOptions) {
+    this.opts = opts;
+    this.dir = mkdtempSync(join(tmpdir(), 'kvs-test-'));
+    this.ids = Array.from({ length: opts.replicas ?? 3 }, (_, i) => i + 1);
+  }
+
+  static async start(opts: ClusterOptions): Promise<TestCluster> {
+    const c = new TestCluster(opts);
+    for (const id of c.ids) c.spawn(id);
+    await c.waitForLeader();
+    return c;
+  }
+
+  address(id: number): string {
+    return `127.0.0.1:${this.opts.basePort + id}`;
+  }
+
+  endpoints(): string[] {
+    return this.ids.map((id) => this.address(id));
+  }
+
+  dataDir(id: number): string {
+    return join(this.dir, `replica-${id}`);
+  }
+
+  client(opts: { endpoints?: string[]; timeoutMs?: number } = {}): KvsClient {
+    return new KvsClient({ endpoints: opts.endpoints ?? this.endpoints(), timeoutMs: opts.timeoutMs ?? 5000 });
+  }
+
+  isRunning(id: number): boolean {
+    return this.procs.has(id);
+  }
+
+  private spawn(id: number): void {
+    const replicas = this.ids.map((i) => `${i}=${this.address(i)}`).join(',');
+    const child = spawn(
+      process.execPath,
+      [BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.args ?? [])],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const log = this.logs.get(id) ?? [];
+    this.logs.set(id, log);
+    child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
+    this.procs.set(id, child);
+    child.on('exit', () => {
+      if (this.procs.get(id) === child) this.procs.delete(id);
+    });
+  }
+
+  /** kill -9 (or another signal) and wait for the process to be gone. */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.procs.get(id);
+    if (!child) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await gone;
+  }
+
+  async restart(id: number, opts: { wipe?: boolean } = {}): Promise<void> {
+    await this.kill(id);
+    if (opts.wipe) rmSync(this.dataDir(id), { recursive: true, force: true });
+    this.spawn(id);
+    await this.waitForStatus(id);
+  }
+
+  async status(id: number): Promise<StatusInfo | undefined> {
+    const c = new KvsClient({ endpoints: [this.address(id)], timeoutMs: 300 });
+    try {
+      return await c.status(this.address(id));
+    } catch {
+      return undefined;
+    } finally {
+      c.close();
+    }
+  }
+
+  async waitForStatus(id: number, timeoutMs = 15_000): Promise<StatusInfo> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const s = await this.status(id);
+      if (s) return s;
+      await sleep(50);
+    }
+    throw new Error(`replica ${id} did not come up; log:\n${(this.logs.get(id) ?? []).join('')}`);
+  }
+
+  /** The leader a majority of running replicas agree on, once it answers as leader. */
+  async waitForLeader(timeoutMs = 15_000, except?: number): Promise<StatusInfo> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const all = (await Promise.all(this.ids.filter((id) => this.isRunning(id)).map((id) => this.status(id)))).filter((s): s is StatusInfo => !!s);
+      const leader = all.find((s) => s.role === 'leader' && s.replicaId !== except);
+      if (leader && all.filter((s) => s.leaderId === leader.replicaId && s.term === leader.term).length > this.ids.length / 2) return leader;
+      await sleep(50);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

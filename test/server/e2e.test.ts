@@ -1,0 +1,235 @@
+// End to end against a real 3-replica cluster of child processes: every op through every replica,
+// pipelining, CAS races, scans, stale vs linearizable reads, exactly-once retries, bad input.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Connection } from '../../src/client/connection.ts';
+import { KvsClient } from '../../src/client/client.ts';
+import { FrameDecoder, FrameType, decodeResponse, encodeFrame, encodeRequest, type Response } from '../../src/wire/index.ts';
+import { TestCluster, sleep } from './cluster.ts';
+
+const dec = new TextDecoder();
+const str = (b: Uint8Array | null): string | null => (b === null ? null : dec.decode(b));
+
+describe('a 3-replica cluster', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.start({ basePort: 22000 });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('serves every op through every replica (followers forward writes)', async () => {
+    for (const ep of cluster.endpoints()) {
+      const c = new KvsClient({ endpoints: [ep] });
+      try {
+        const k = `k@${ep}`;
+        await c.put(k, 'v1');
+        assert.equal(str(await c.get(k)), 'v1');
+        const swapped = await c.cas(k, 'v1', 'v2');
+        assert.deepEqual({ ok: swapped.ok, current: str(swapped.current) }, { ok: true, current: 'v2' });
+        const failed = await c.cas(k, 'nope', 'v3');
+        assert.equal(failed.ok, false);
+        assert.equal(str(failed.current), 'v2');
+        assert.equal((await c.cas(`${k}-new`, null, 'fresh')).ok, true);
+        await c.batch([
+          { op: 'put', key: `${k}-b1`, value: '1' },
+          { op: 'put', key: `${k}-b2`, value: '2' },
+          { op: 'delete', key: `${k}-new` },
+        ]);
+        assert.equal(str(await c.get(`${k}-b2`)), '2');
+        assert.equal(await c.get(`${k}-new`), null);
+        await c.delete(k);
+        assert.equal(await c.get(k), null);
+      } finally {
+        c.close();
+      }
+    }
+  });
+
+  it('answers pipelined requests on one connection', async () => {
+    const conn = new Connection(cluster.endpoints()[0]!);
+    try {
+      const puts = Array.from({ length: 500 }, (_, i) =>
+        conn.request({ op: 'put', key: Buffer.from(`pipe-${i}`), value: Buffer.from(String(i)), clientId: 0n, seq: 0 }, 10_000),
+      );
+      const res = await Promise.all(puts);
+      assert.ok(res.every((r) => r.kind === 'ok'));
+      const gets = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => conn.request({ op: 'get', key: Buffer.from(`pipe-${i}`), consistency: 'linearizable' }, 10_000)),
+      );
+      gets.forEach((r, i) => assert.deepEqual(r.kind === 'value' && str(r.value), String(i)));
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('scans in key order, page by page', async () => {
+    const c = cluster.client();
+    try {
+      const keys = Array.from({ length: 250 }, (_, i) => `scan/${String(i).padStart(4, '0')}`);
+      await Promise.all(keys.map((k) => c.put(k, k.toUpperCase())));
+      const seen: string[] = [];
+      for await (const kv of c.scanAll('scan/', 'scan0', { pageSize: 64 })) {
+        seen.push(dec.decode(kv.key));
+        assert.equal(dec.decode(kv.value), dec.decode(kv.key).toUpperCase());
+      }
+      assert.deepEqual(seen, keys);
+      const page = await c.scan('scan/0100', 'scan/0110', { limit: 5 });
+      assert.deepEqual(
+        page.items.map((kv) => dec.decode(kv.key)),
+        ['scan/0100', 'scan/0101', 'scan/0102', 'scan/0103', 'scan/0104'],
+      );
+      assert.equal(str(page.more), 'scan/0105');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('CAS races between clients: every successful swap is counted exactly once', async () => {
+    const clients = cluster.endpoints().map((ep) => new KvsClient({ endpoints: [ep] }));
+    try {
+      await clients[0]!.put('counter', '0');
+      let wins = 0;
+      await Promise.all(
+        clients.map(async (c) => {
+          for (let i = 0; i < 30; i++) {
+            const cur = str(await c.get('counter'))!;
+            const r = await c.cas('counter', cur, String(Number(cur) + 1));
+            if (r.ok) wins++;
+          }
+        }),
+      );
+      assert.equal(str(await clients[0]!.get('counter')), String(wins));
+      assert.ok(wins >= 30, `only ${wins} swaps succeeded`);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
+  it('linearizable reads on a follower see a write acknowledged by another replica; stale reads are served locally', async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.ids.find((id) => id !== leader.replicaId)!;
+    const writer = new KvsClient({ endpoints: [cluster.address(leader.replicaId)] });
+    const reader = new KvsClient({ endpoints: [cluster.address(follower)] });
+    try {
+      for (let i = 0; i < 50; i++) {
+        await writer.put('fresh', String(i));
+        assert.equal(str(await reader.get('fresh')), String(i), 'a linearizable follower read missed an acknowledged write');
+      }
+      // A stale read answers from the follower's own state: it may lag, but it is some written value.
+      const stale = str(await reader.get('fresh', { consistency: 'stale' }));
+      assert.ok(stale !== null && Number(stale) <= 49);
+    } finally {
+      writer.close();
+      reader.close();
+    }
+  });
+
+  it('a retried write (same clientId and seq, connection cut before the reply) applies once', async () => {
+    const c = cluster.client();
+    await c.put('once', '0');
+    c.close();
+    const leader = await cluster.waitForLeader();
+    const frame = encodeRequest(7, { op: 'cas', key: Buffer.from('once'), expected: Buffer.from('0'), value: Buffer.from('1'), clientId: 0xfeedn, seq: 1 });
+    // First attempt: write it and hang up at once, without reading the answer.
+    await new Promise<void>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: Number(cluster.address(leader.replicaId).split(':')[1]) }, () => {
+        s.write(frame, () => {
+          s.destroy();
+          resolve();
+        });
+      });
+    });
+    // The first attempt did apply (so a retry that ran again would now fail its swap).
+    const probe = cluster.client();
+    for (let i = 0; i < 50 && str(await probe.get('once')) !== '1'; i++) await sleep(20);
+    assert.equal(str(await probe.get('once')), '1', 'the first attempt never applied');
+    probe.close();
+    // The retry, as a client would send it after a timeout: same clientId and seq.
+    const retry = await rawRequest(cluster.address(leader.replicaId), frame);
+    assert.equal(retry.kind, 'cas');
+    assert.equal(retry.kind === 'cas' && retry.ok, true, 'the retry was applied again instead of answered from the session');
+    const again = new KvsClient({ endpoints: cluster.endpoints() });
+    try {
+      assert.equal(str(await again.get('once')), '1');
+      // A new seq is a new write: the same swap now fails.
+      const next = await rawRequest(cluster.address(leader.replicaId), encodeRequest(8, { op: 'cas', key: Buffer.from('once'), expected: Buffer.from('0'), value: Buffer.from('1'), clientId: 0xfeedn, seq: 2 }));
+      assert.equal(next.kind === 'cas' && next.ok, false);
+    } finally {
+      again.close();
+    }
+  });
+
+  it('rejects oversized keys and values before proposing them', async () => {
+    const c = cluster.client();
+    try {
+      await assert.rejects(c.put('x'.repeat(5000), 'v'), /TOO_LARGE|key/);
+      await assert.rejects(c.put('big', Buffer.alloc((1 << 20) + 1)), /TOO_LARGE|value/);
+      await c.put('big', Buffer.alloc(1 << 20, 7));
+      assert.equal((await c.get('big'))!.length, 1 << 20);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('survives bad input: unknown ops, malformed bodies, huge length prefixes, connection floods', async () => {
+    const ep = cluster.endpoints()[1]!;
+    // Unknown op and malformed body: a BAD_REQUEST answer, and the connection keeps working.
+    const replies = await rawExchange(ep, [encodeFrame(0x3e, 1, Buffer.alloc(3)), encodeFrame(FrameType.Get, 2, Buffer.from([9, 9])), encodeRequest(3, { op: 'ping' })], 3);
+    assert.deepEqual(
+      replies.map((r) => (r.kind === 'error' ? r.error.code : r.kind)),
+      ['BAD_REQUEST', 'BAD_REQUEST', 'ok'],
+    );
+    // A 4 GB length prefix: an error frame, then the server closes the connection.
+    const huge = Buffer.from([0xff, 0xff, 0xff, 0xf0, 1, 0, 0, 0, 1]);
+    const r = await rawExchange(ep, [huge], 1);
+    assert.equal(r[0]!.kind === 'error' && r[0]!.error.code, 'BAD_REQUEST');
+    // Truncated frames and garbage from many connections at once.
+    const sockets = await Promise.all(
+      Array.from({ length: 200 }, () => new Promise<net.Socket>((res) => {
+        const s = net.connect({ host: '127.0.0.1', port: Number(ep.split(':')[1]) }, () => res(s));
+        s.on('error', () => {});
+      })),
+    );
+    for (const [i, s] of sockets.entries()) s.write(i % 2 ? Buffer.from([0, 0, 1]) : Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    const c = new KvsClient({ endpoints: [ep] });
+    try {
+      await c.put('still', 'serving');
+      assert.equal(str(await c.get('still')), 'serving');
+    } finally {
+      c.close();
+      for (const s of sockets) s.destroy();
+    }
+  });
+});
+
+async function rawRequest(address: string, frame: Buffer): Promise<Response> {
+  return (await rawExchange(address, [frame], 1))[0]!;
+}
+
+/** Sends frames on a fresh connection and collects `count` responses. */
+function rawExchange(address: string, frames: Buffer[], count: number): Promise<Response[]> {
+  return new Promise((resolve, reject) => {
+    const out: Response[] = [];
+    const dec = new FrameDecoder();
+    const s = net.connect({ host: '127.0.0.1', port: Number(address.split(':')[1]) }, () => {
+      for (const f of frames) s.write(f);
+    });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`only ${out.length} of ${count} answers`));
+    }, 5000);
+    s.on('data', (b: Buffer) => {
+      dec.push(b);
+      for (let f = dec.read(); f; f = dec.read()) out.push(decodeResponse(f.type, f.body));
+      if (out.length >= count) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(out);
+      }
+    });
+    s.on('error', reject);
+  });
+}
