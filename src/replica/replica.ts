@@ -3,7 +3,7 @@
 // index and then for the state machine to catch up).
 import { RaftNode } from '../raft/node.ts';
 import type { ConfChange } from '../raft/conf.ts';
-import type { Entry, Message, PersistedState, RaftConfig, Ready, SoftState } from '../raft/types.ts';
+import { MsgType, type Entry, type Message, type PersistedState, type RaftConfig, type Ready, type SoftState } from '../raft/types.ts';
 import type { Response } from '../wire/index.ts';
 
 /** What the replica needs from its disk. */
@@ -28,6 +28,10 @@ export interface ReplicaOptions {
   onSoftState?: (s: SoftState) => void;
   /** A fatal storage error: the replica stops rather than serve from a state it cannot persist. */
   onFatal?: (e: unknown) => void;
+}
+
+function sendableBeforePersist(m: Message): boolean {
+  return m.type === MsgType.Append || m.type === MsgType.Heartbeat || m.type === MsgType.Snapshot || m.type === MsgType.TimeoutNow;
 }
 
 export class NotLeaderError extends Error {
@@ -68,6 +72,8 @@ export class Replica {
   private lastTickAt = 0;
   private stopped = false;
   private soft: SoftState;
+  private durableTerm: number;
+  private durableVote: number;
   /** Statistics for /metrics and benchmarks. */
   readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0 };
 
@@ -78,6 +84,8 @@ export class Replica {
       opts.persisted,
     );
     this.soft = { role: 'follower', leader: 0, term: opts.persisted.hardState.term };
+    this.durableTerm = opts.persisted.hardState.term;
+    this.durableVote = opts.persisted.hardState.vote;
   }
 
   start(): void {
@@ -195,13 +203,29 @@ export class Replica {
     this.stats.readies++;
     if (rd.softState) this.onSoftState(rd.softState);
     if (rd.entries.length > this.stats.maxBatch) this.stats.maxBatch = rd.entries.length;
+    // Leader-originated messages acknowledge nothing, so they may leave before our own fsync
+    // (the leader counts itself only once advance() says its entries are durable): followers then
+    // fsync in parallel with us. Not when this Ready changes term or vote: nothing of a new term
+    // may leave before the term is durable.
+    const hs = rd.hardState;
+    const electionState = hs !== undefined && (hs.term !== this.durableTerm || hs.vote !== this.durableVote);
+    const early = electionState ? [] : rd.messages.filter(sendableBeforePersist);
+    const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !sendableBeforePersist(m));
+    if (early.length > 0) this.opts.send(early);
     const t0 = performance.now();
-    await this.opts.storage.persist(rd);
+    // Issued in the same turn, the apply joins the persist in one storage commit (one fsync).
+    const persisting = this.opts.storage.persist(rd);
+    const applying = rd.committedEntries.length > 0 ? this.opts.storage.apply(rd.committedEntries) : undefined;
+    await persisting;
     this.stats.persistMs += performance.now() - t0;
     this.stats.persisted += rd.entries.length;
-    if (rd.messages.length > 0) this.opts.send(rd.messages);
-    if (rd.committedEntries.length > 0) {
-      const results = await this.opts.storage.apply(rd.committedEntries);
+    if (hs) {
+      this.durableTerm = hs.term;
+      this.durableVote = hs.vote;
+    }
+    if (late.length > 0) this.opts.send(late);
+    if (applying) {
+      const results = await applying;
       this.stats.applied += rd.committedEntries.length;
       for (const e of rd.committedEntries) this.settleProposal(e, results.get(e.index));
     }
