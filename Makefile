@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-reporter=spec
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: all deps test typecheck lint unit sim bench-raft
+.PHONY: all deps up test typecheck lint unit sim bench-raft
 
 all: deps
 
@@ -12,6 +12,12 @@ deps: node_modules/.installed
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+# Starts a local cluster (3 replicas on 127.0.0.1, data under ./data) until Ctrl-C.
+# Running it again recovers the data. Options: make up UP_ARGS="--replicas 5 --base-port 8001"
+UP_ARGS ?=
+up: deps
+	node bin/kvs.js up $(UP_ARGS)
 
 typecheck: deps
 	npx tsc --noEmit

@@ -13,6 +13,7 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
   --listen HOST:PORT         native door: clients and replica links
   --data DIR                 data directory (created if missing)
   --replicas LIST            every replica of the group, this one included: 1=127.0.0.1:7001,2=...
+  --placement LIST           placement group's native addresses: makes this a shard group replica
   --tick-ms N                Raft tick (default ${DEFAULTS.tickMs} ms)
   --election-ticks N         election timeout in ticks (default ${DEFAULTS.electionTicks})
   --heartbeat-ticks N        heartbeat interval in ticks (default ${DEFAULTS.heartbeatTicks})
@@ -22,7 +23,7 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
   --log-tail N               log entries kept after compaction (default ${DEFAULTS.logTail})`;
 
 const OPTIONS = Object.fromEntries(
-  ['config', 'id', 'group', 'listen', 'data', 'replicas', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail'].map((n) => [
+  ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail'].map((n) => [
     n,
     { type: 'string' as const },
   ]),

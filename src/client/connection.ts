@@ -1,7 +1,7 @@
 // One pipelined connection to a replica's native door: many requests in flight, answers matched by
 // request id in whatever order they come.
 import net from 'node:net';
-import { FrameDecoder, decodeResponse, encodeRequest, type Request, type Response } from '../wire/index.ts';
+import { FrameDecoder, decodeResponse, encodeRequest, type Frame, type Request, type Response } from '../wire/index.ts';
 import { splitAddress } from '../transport/peer-link.ts';
 
 export class ConnectionError extends Error {
@@ -9,7 +9,7 @@ export class ConnectionError extends Error {
 }
 
 interface Pending {
-  resolve: (r: Response) => void;
+  resolve: (f: Frame) => void;
   reject: (e: Error) => void;
 }
 
@@ -30,19 +30,25 @@ export class Connection {
   }
 
   async request(req: Request, timeoutMs: number): Promise<Response> {
+    const f = await this.call((id) => encodeRequest(id, req), timeoutMs);
+    return decodeResponse(f.type, f.body);
+  }
+
+  /** Sends the frame `encode` builds for a request id; resolves with the answering frame. */
+  async call(encode: (requestId: number) => Uint8Array, timeoutMs: number): Promise<Frame> {
     await this.ensureConnected(timeoutMs);
     const s = this.socket!;
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
-    return new Promise<Response>((resolve, reject) => {
+    return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new ConnectionError(`no answer from ${this.address} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, {
-        resolve: (r) => {
+        resolve: (f) => {
           clearTimeout(timer);
-          resolve(r);
+          resolve(f);
         },
         reject: (e) => {
           clearTimeout(timer);
@@ -57,7 +63,7 @@ export class Connection {
           s.uncork();
         });
       }
-      s.write(encodeRequest(id, req));
+      s.write(encode(id));
     });
   }
 
@@ -80,11 +86,7 @@ export class Connection {
           const p = this.pending.get(f.requestId);
           if (!p) continue;
           this.pending.delete(f.requestId);
-          try {
-            p.resolve(decodeResponse(f.type, f.body));
-          } catch (e) {
-            p.reject(e as Error);
-          }
+          p.resolve(f);
         }
       } catch (e) {
         s.destroy(e as Error);

@@ -17,6 +17,8 @@ export interface NativeDoorOptions {
   maxInFlight?: number;
   /** Called for every request (door, op, latency) for metrics. */
   observe?: (op: string, ms: number, ok: boolean) => void;
+  /** Frames outside the client request set that this server also answers (partition hand-off). */
+  special?: (f: Frame) => Promise<Uint8Array> | undefined;
 }
 
 export function serveNativeClient(conn: FrameSocket, router: Router, opts: NativeDoorOptions = {}): void {
@@ -32,6 +34,11 @@ export function serveNativeClient(conn: FrameSocket, router: Router, opts: Nativ
   conn.onFrame = (f: Frame) => {
     if (frameClass(f.type) !== 'client') {
       reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: `frame type 0x${f.type.toString(16)} is not a client request` } });
+      return;
+    }
+    const special = opts.special?.(f);
+    if (special) {
+      void special.then((frame) => conn.write(frame));
       return;
     }
     let req;

@@ -2,21 +2,65 @@
 // native-protocol request (type byte + body, exactly as it arrived or was encoded by a door), so no
 // door needs its own command format, plus the leader's clock: session expiry uses time taken from
 // the log, never a replica's own clock, so every replica expires the same sessions at the same index.
-import { BadRequestError, decodeRequest, type Request } from '../wire/index.ts';
+// Resharding adds ownership changes, imported partition data and purges of keys this group no
+// longer holds (docs/resharding.md).
+import type { OwnershipChange } from '../resharding/ownership.ts';
+import { BadRequestError, decodeRequest, Reader, type Request } from '../wire/index.ts';
+import { decodeExportChunk, type ExportChunk } from '../wire/handoff-codec.ts';
 
 const VERSION = 1;
-const KIND_CLIENT_WRITE = 1;
-const HEADER = 1 + 1 + 8 + 1;
+const Kind = { Write: 1, Ownership: 2, Import: 3, Purge: 4 } as const;
+/** version, kind, leader time (f64). */
+const HEADER = 1 + 1 + 8;
 
-export type Command = { kind: 'noop' } | { kind: 'write'; timeMs: number; request: Request };
+export type Command =
+  | { kind: 'noop' }
+  | { kind: 'write'; timeMs: number; request: Request }
+  | { kind: 'ownership'; change: OwnershipChange }
+  | { kind: 'import'; chunk: ExportChunk }
+  | { kind: 'purge'; keys: Uint8Array[] };
+
+function header(kind: number, timeMs: number, bodyBytes: number): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + bodyBytes);
+  out[0] = VERSION;
+  out[1] = kind;
+  out.writeDoubleBE(timeMs, 2);
+  return out;
+}
 
 export function encodeWrite(timeMs: number, requestType: number, body: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(HEADER + body.length);
-  out[0] = VERSION;
-  out[1] = KIND_CLIENT_WRITE;
-  out.writeDoubleBE(timeMs, 2);
-  out[10] = requestType;
-  out.set(body, HEADER);
+  const out = header(Kind.Write, timeMs, 1 + body.length);
+  out[HEADER] = requestType;
+  out.set(body, HEADER + 1);
+  return out;
+}
+
+export function encodeOwnership(change: OwnershipChange): Uint8Array {
+  const json = Buffer.from(JSON.stringify(change), 'utf8');
+  const out = header(Kind.Ownership, 0, json.length);
+  out.set(json, HEADER);
+  return out;
+}
+
+/** `chunkBody` is an EXPORT_CHUNK frame body, stored as it came from the source group. */
+export function encodeImport(chunkBody: Uint8Array): Uint8Array {
+  const out = header(Kind.Import, 0, chunkBody.length);
+  out.set(chunkBody, HEADER);
+  return out;
+}
+
+export function encodePurge(keys: readonly Uint8Array[]): Uint8Array {
+  let n = 4;
+  for (const k of keys) n += 2 + k.length;
+  const out = header(Kind.Purge, 0, n);
+  let at = HEADER;
+  out.writeUInt32BE(keys.length, at);
+  at += 4;
+  for (const k of keys) {
+    out.writeUInt16BE(k.length, at);
+    out.set(k, at + 2);
+    at += 2 + k.length;
+  }
   return out;
 }
 
@@ -24,7 +68,25 @@ export function decodeCommand(data: Uint8Array): Command {
   if (data.length === 0) return { kind: 'noop' };
   if (data.length < HEADER || data[0] !== VERSION) throw new BadRequestError(`unknown command encoding (version ${data[0]})`);
   const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (view[1] !== KIND_CLIENT_WRITE) throw new BadRequestError(`unknown command kind ${view[1]}`);
-  const request = decodeRequest(view[10]!, view.subarray(HEADER));
-  return { kind: 'write', timeMs: view.readDoubleBE(2), request };
+  const body = view.subarray(HEADER);
+  switch (view[1]) {
+    case Kind.Write:
+      if (body.length < 1) throw new BadRequestError('empty write command');
+      return { kind: 'write', timeMs: view.readDoubleBE(2), request: decodeRequest(body[0]!, body.subarray(1)) };
+    case Kind.Ownership:
+      return { kind: 'ownership', change: JSON.parse(body.toString('utf8')) as OwnershipChange };
+    case Kind.Import:
+      return { kind: 'import', chunk: decodeExportChunk(body) };
+    case Kind.Purge: {
+      const r = new Reader(body, 'purge');
+      const n = r.u32();
+      if (n > r.remaining / 2) r.fail(`${n} keys do not fit`);
+      const keys: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) keys.push(r.bytes16());
+      r.done();
+      return { kind: 'purge', keys };
+    }
+    default:
+      throw new BadRequestError(`unknown command kind ${view[1]}`);
+  }
 }

@@ -1,49 +1,115 @@
 // Turns committed Raft entries into the store's commands and the store's results into protocol
 // responses. Deterministic: it looks only at the entries (including the leader's timestamp in
-// each), never at this replica's clock.
+// each) and at state built from earlier entries, never at this replica's clock. In a sharded
+// cluster it also keeps the group's partition ownership, in log order, and refuses writes to
+// partitions the group does not serve at that point of the log (WRONG_GROUP).
 import type { Entry } from '../raft/types.ts';
 import { EntryType } from '../raft/types.ts';
-import type { Command, CommandResult, KvOp, OpResult } from '../storage/types.ts';
+import type { Partitioner } from '../partition/index.ts';
+import type { Command as StoreCommand, CommandResult, KvOp, OpResult } from '../storage/types.ts';
 import type { Request, Response } from '../wire/index.ts';
+import { applyOwnership, canServe, emptyOwnership, encodeOwnership, type Ownership } from '../resharding/ownership.ts';
 import { decodeCommand } from './commands.ts';
 
 /** Sessions unused for this long (log time) are forgotten. */
 export const SESSION_TTL_MS = 60 * 60 * 1000;
 /** How often (in log indexes) expiry runs; by index so every replica runs it at the same point. */
 export const EXPIRY_EVERY = 16_384;
+export const OWNERSHIP_META = 'ownership';
 
-export interface Planned {
-  commands: Command[];
-  /** For each command, the entry index and request it came from (undefined: internal command). */
-  origins: ({ index: number; request: Request } | undefined)[];
+/** How each applied entry is answered: a fixed response, or the result of a store command. */
+export interface Answer {
+  index: number;
+  fixed?: Response;
+  command?: number;
+  request?: Request;
 }
 
-export function planEntries(entries: readonly Entry[]): Planned {
-  const commands: Command[] = [];
-  const origins: Planned['origins'] = [];
-  for (const e of entries) {
-    if (e.type !== EntryType.Normal) continue;
-    let cmd;
-    try {
-      cmd = decodeCommand(e.data);
-    } catch {
-      continue; // undecodable: the leader validated it, so only a newer format can get here; skip the same way everywhere
-    }
-    if (cmd.kind !== 'write') continue;
-    const req = cmd.request;
-    const ops = toOps(req);
-    if (ops && 'clientId' in req) {
-      // clientId 0: a door that does not retry (e.g. RESP) asks for no exactly-once session.
-      const session = req.clientId === 0n ? undefined : { clientId: clientIdBytes(req.clientId), seq: req.seq, time: cmd.timeMs };
-      commands.push(session ? { type: 'ops', ops, session } : { type: 'ops', ops });
-      origins.push({ index: e.index, request: req });
-    }
-    if (e.index % EXPIRY_EVERY === 0) {
-      commands.push({ type: 'expire-sessions', before: cmd.timeMs - SESSION_TTL_MS });
-      origins.push(undefined);
-    }
+export interface Planned {
+  commands: StoreCommand[];
+  answers: Answer[];
+}
+
+export class StateMachine {
+  /** undefined: not sharded (one group serves every key). */
+  ownership: Ownership | undefined;
+
+  constructor(
+    readonly group: number,
+    private readonly partitioner: Partitioner | undefined,
+    ownership: Ownership | undefined,
+  ) {
+    this.ownership = ownership ?? (partitioner ? emptyOwnership(partitioner.partitions) : undefined);
   }
-  return { commands, origins };
+
+  get sharded(): boolean {
+    return this.partitioner !== undefined;
+  }
+
+  get epoch(): number {
+    return this.ownership?.epoch ?? 0;
+  }
+
+  partitionOf(key: Uint8Array): number {
+    return this.partitioner ? this.partitioner.partitionOf(key) : 0;
+  }
+
+  /** Whether this group serves the key at the state applied so far. */
+  serves(key: Uint8Array): boolean {
+    if (!this.partitioner || !this.ownership) return true;
+    return canServe(this.ownership, this.partitioner.partitionOf(key));
+  }
+
+  plan(entries: readonly Entry[]): Planned {
+    const commands: StoreCommand[] = [];
+    const answers: Answer[] = [];
+    for (const e of entries) {
+      if (e.type !== EntryType.Normal) continue;
+      let cmd;
+      try {
+        cmd = decodeCommand(e.data);
+      } catch {
+        continue; // the leader validated it, so only a newer format gets here: skipped the same way everywhere
+      }
+      switch (cmd.kind) {
+        case 'noop':
+          break;
+        case 'write': {
+          const req = cmd.request;
+          const ops = toOps(req);
+          if (!ops || !('clientId' in req)) break;
+          if (!ops.every((op) => op.type === 'set-meta' || this.serves(op.key))) {
+            answers.push({ index: e.index, fixed: this.wrongGroup() });
+            break;
+          }
+          // clientId 0: a door that does not retry (e.g. RESP) asks for no exactly-once session.
+          const session = req.clientId === 0n ? undefined : { clientId: clientIdBytes(req.clientId), seq: req.seq, time: cmd.timeMs };
+          commands.push(session ? { type: 'ops', ops, session } : { type: 'ops', ops });
+          answers.push({ index: e.index, command: commands.length - 1, request: req });
+          if (e.index % EXPIRY_EVERY === 0) commands.push({ type: 'expire-sessions', before: cmd.timeMs - SESSION_TTL_MS });
+          break;
+        }
+        case 'ownership': {
+          const change = cmd.change;
+          const base = this.ownership ?? emptyOwnership(change.type === 'epoch' ? change.config.partitions : 0);
+          this.ownership = applyOwnership(base, change);
+          commands.push({ type: 'ops', ops: [{ type: 'set-meta', name: OWNERSHIP_META, value: encodeOwnership(this.ownership) }] });
+          break;
+        }
+        case 'import':
+          commands.push({ type: 'import', items: cmd.chunk.items, sessions: cmd.chunk.sessions });
+          break;
+        case 'purge':
+          if (cmd.keys.length > 0) commands.push({ type: 'ops', ops: cmd.keys.map((key): KvOp => ({ type: 'delete', key })) });
+          break;
+      }
+    }
+    return { commands, answers };
+  }
+
+  wrongGroup(): Response {
+    return { kind: 'error', error: { code: 'WRONG_GROUP', message: `group ${this.group} does not serve this key at epoch ${this.epoch}`, epoch: this.epoch } };
+  }
 }
 
 function toOps(req: Request): KvOp[] | undefined {

@@ -2,6 +2,7 @@
 // here (linearizable through a read barrier, or stale), writes are proposed here when this replica
 // leads, else relayed to the leader. No door re-implements routing, consistency or retries.
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
+import type { ShardRoutes } from './sharded.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/peer-link.ts';
 import { decodeResponse, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
@@ -25,6 +26,10 @@ export interface RouterOptions {
   /** Throws a TooLargeError-like error (with .message) when a key or value is over the limits. */
   checkSizes: (key: Uint8Array, value: Uint8Array | null) => void;
   requestTimeoutMs: number;
+  /** Sharded cluster: whether this group serves a key (after the read barrier), and the answer when not. */
+  ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response };
+  /** Sharded cluster: cross-group routing (set after construction: it calls back into local()). */
+  shards?: ShardRoutes;
   defaultScanLimit?: number;
   maxScanLimit?: number;
   status: () => Response;
@@ -42,10 +47,25 @@ const RETRY_PAUSE_MS = 25;
 export class Router {
   readonly stats = { forwarded: 0, proposed: 0, reads: 0, staleReads: 0 };
 
-  constructor(private readonly o: RouterOptions) {}
+  private readonly o: RouterOptions;
 
-  async execute(req: Request, raw: RawRequest): Promise<Response> {
+  constructor(o: RouterOptions) {
+    this.o = { ...o };
+  }
+
+  setShards(shards: ShardRoutes): void {
+    this.o.shards = shards;
+  }
+
+  execute(req: Request, raw: RawRequest): Promise<Response> {
     const deadline = Date.now() + this.o.requestTimeoutMs;
+    if (this.o.shards) return this.o.shards.execute(req, raw, deadline);
+    return this.local(req, raw, deadline);
+  }
+
+  /** The request served by this replica's own group. */
+  async local(req: Request, raw: RawRequest, deadline: number): Promise<Response> {
+    const own = this.o.ownership;
     try {
       switch (req.op) {
         case 'ping':
@@ -54,12 +74,13 @@ export class Router {
           return this.o.status();
         case 'get':
           await this.consistentRead(req.consistency, deadline);
+          if (own && !own.serves(req.key)) return own.wrongGroup();
           return { kind: 'value', value: this.o.reader.get(req.key) };
         case 'scan': {
           await this.consistentRead(req.consistency, deadline);
           const max = this.o.maxScanLimit ?? 10_000;
           const limit = req.limit === 0 ? (this.o.defaultScanLimit ?? 1000) : Math.min(req.limit, max);
-          return { kind: 'scan', ...this.o.reader.scan(req.start, req.end, limit) };
+          return { kind: 'scan', ...this.scanServed(req.start, req.end, limit) };
         }
         case 'put':
         case 'delete':
@@ -71,6 +92,20 @@ export class Router {
     } catch (e) {
       return { kind: 'error', error: this.toWireError(e) };
     }
+  }
+
+  /** A page of the keys this group serves (it may also hold partitions it is handing off or receiving). */
+  private scanServed(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null } {
+    const own = this.o.ownership;
+    if (!own) return this.o.reader.scan(start, end, limit);
+    const items: KeyValue[] = [];
+    let from: Uint8Array | null = start;
+    while (from !== null && items.length < limit) {
+      const page = this.o.reader.scan(from, end, limit - items.length);
+      for (const kv of page.items) if (own.serves(kv.key)) items.push(kv);
+      from = page.more;
+    }
+    return { items, more: from };
   }
 
   private checkWrite(req: Request): void {

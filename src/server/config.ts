@@ -13,6 +13,8 @@ export interface ServerConfig {
   listen: string;
   /** Every replica of the group, this one included: id → native address. */
   replicas: PeerAddress[];
+  /** Native addresses of the placement group: set for a replica of a shard group (sharded cluster). */
+  placement: string[];
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
@@ -61,6 +63,7 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     dataDir: str('data', pick('dataDir', 'data')),
     listen: address('listen', pick('listen')),
     replicas: replicas(pick('replicas')),
+    placement: endpoints('placement', pick('placement')),
     tickMs: int('tick-ms', pick('tickMs', 'tick-ms') ?? DEFAULTS.tickMs, 1, 10_000),
     electionTicks: int('election-ticks', pick('electionTicks', 'election-ticks') ?? DEFAULTS.electionTicks, 3, 1000),
     heartbeatTicks: int('heartbeat-ticks', pick('heartbeatTicks', 'heartbeat-ticks') ?? DEFAULTS.heartbeatTicks, 1, 1000),
@@ -118,6 +121,12 @@ function replicas(v: unknown): PeerAddress[] {
       if (eq <= 0) throw new ConfigError(`--replicas item "${item}" must be id=host:port`);
       return { id: int('replicas id', item.slice(0, eq).trim(), 1, 0xffff_ffff), address: address('replicas address', item.slice(eq + 1).trim()) };
     });
+}
+
+function endpoints(name: string, v: unknown): string[] {
+  if (v === undefined || v === null || v === '') return [];
+  const list = Array.isArray(v) ? v.map(String) : String(v).split(',');
+  return list.map((a) => address(name, a.trim()));
 }
 
 function checkDataDir(dir: string): void {

@@ -1,8 +1,17 @@
 // One replica process: storage + Raft replica + peer links + the native door, wired together.
 import net from 'node:net';
 import { Replica } from '../replica/replica.ts';
-import { planEntries, toResponse } from '../replica/state-machine.ts';
+import { OWNERSHIP_META, StateMachine, toResponse } from '../replica/state-machine.ts';
 import { Router } from '../router/router.ts';
+import { ConfigWatcher } from '../router/config-watcher.ts';
+import { GroupConnections } from '../router/groups.ts';
+import { ShardRoutes } from '../router/sharded.ts';
+import { createPartitioner, type Partitioner } from '../partition/index.ts';
+import { decodeOwnership } from '../resharding/ownership.ts';
+import { HandoffSource } from '../resharding/source.ts';
+import { Reconciler } from '../resharding/reconciler.ts';
+import { HandoffType, decodeExport, decodeFreeze, encodeExportChunk } from '../wire/handoff-codec.ts';
+import { BadRequestError, encodeResponse } from '../wire/index.ts';
 import { serveNativeClient } from '../protocol/native-door.ts';
 import { FrameSocket } from '../transport/frame-socket.ts';
 import { servePeerLink } from '../transport/inbound.ts';
@@ -19,21 +28,34 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/** The pieces a replica of a shard group has on top of a plain replica. */
+interface Sharding {
+  watcher: ConfigWatcher;
+  partitioner: Partitioner;
+}
+
 export class KvsServer {
   readonly config: ServerConfig;
   readonly store: Store;
   readonly replica: Replica;
   readonly router: Router;
   readonly peers: Peers;
+  readonly sm: StateMachine;
+  readonly reconciler: Reconciler | undefined;
+  private readonly handoff: HandoffSource;
+  private readonly groups: GroupConnections | undefined;
+  private readonly watcher: ConfigWatcher | undefined;
   private listener: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   private readonly log: (line: string) => void;
   readonly startedAt = Date.now();
 
-  private constructor(config: ServerConfig, store: Store, opts: ServerOptions) {
+  private constructor(config: ServerConfig, store: Store, opts: ServerOptions, sharding: Sharding | undefined) {
     this.config = config;
     this.store = store;
     this.log = opts.log ?? ((l) => console.error(l));
+    const ownership = store.getMeta(OWNERSHIP_META);
+    this.sm = new StateMachine(config.group, sharding?.partitioner, ownership ? decodeOwnership(ownership) : undefined);
     const self = { version: PROTOCOL_VERSION, replicaId: config.id, groupId: config.group };
     this.peers = new Peers(self, config.replicas.filter((r) => r.id !== config.id), opts.tap);
     const voters = config.replicas.map((r) => r.id).sort((a, b) => a - b);
@@ -51,7 +73,17 @@ export class KvsServer {
       },
       snapshots: store.snapshots,
       persisted: store.load({ voters, learners: [] }),
-      storage: { persist: (rd) => store.persist(rd), apply: (entries) => this.apply(entries) },
+      storage: {
+        persist: async (rd) => {
+          await store.persist(rd);
+          // An installed snapshot brings its own partition ownership.
+          if (rd.snapshot && this.sm.sharded) {
+            const own = store.getMeta(OWNERSHIP_META);
+            this.sm.ownership = own ? decodeOwnership(own) : undefined;
+          }
+        },
+        apply: (entries) => this.apply(entries),
+      },
       send: (msgs) => this.peers.send(msgs),
       tickMs: config.tickMs,
       logTail: config.logTail,
@@ -73,25 +105,68 @@ export class KvsServer {
       checkSizes: (key, value) => checkKeyValue(key, value, { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }),
       requestTimeoutMs: config.requestTimeoutMs,
       status: () => this.statusResponse(),
+      ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup() } } : {}),
     });
+    const leaderAddress = (): string => config.replicas.find((r) => r.id === this.replica.leader)?.address ?? '';
+    this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
+    if (sharding) {
+      this.watcher = sharding.watcher;
+      this.groups = new GroupConnections(() => sharding.watcher.current);
+      this.router.setShards(
+        new ShardRoutes({
+          group: config.group,
+          watcher: sharding.watcher,
+          partitioner: sharding.partitioner,
+          groups: this.groups,
+          local: (req, raw, deadline) => this.router.local(req, raw, deadline),
+        }),
+      );
+      this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log });
+    }
   }
 
   static async start(config: ServerConfig, opts: ServerOptions = {}): Promise<KvsServer> {
+    let sharding: Sharding | undefined;
+    if (config.placement.length > 0) {
+      // A shard replica learns the partition count from the cluster configuration before it serves.
+      const watcher = new ConfigWatcher(config.placement);
+      const first = await watcher.waitFor(1, 60_000);
+      sharding = { watcher, partitioner: await createPartitioner(first.partitions) };
+    }
     const store = await openStore({ path: config.dataDir });
-    const server = new KvsServer(config, store, opts);
+    const server = new KvsServer(config, store, opts, sharding);
     await server.listen();
     server.replica.start();
+    sharding?.watcher.start();
+    server.reconciler?.start();
     return server;
   }
 
   private async apply(entries: Entry[]): Promise<Map<number, Response>> {
-    const plan = planEntries(entries);
+    const plan = this.sm.plan(entries);
     const results = await this.store.apply(entries.at(-1)!.index, plan.commands);
     const out = new Map<number, Response>();
-    plan.origins.forEach((o, i) => {
-      if (o) out.set(o.index, toResponse(o.request, results[i]!));
-    });
+    for (const a of plan.answers) {
+      if (a.fixed) out.set(a.index, a.fixed);
+      else if (a.command !== undefined && a.request) out.set(a.index, toResponse(a.request, results[a.command]!));
+    }
     return out;
+  }
+
+  /** Partition hand-off frames (another group's leader asking this group for partitions). */
+  private handoffFrame(f: Frame): Promise<Uint8Array> | undefined {
+    if (f.type !== HandoffType.Freeze && f.type !== HandoffType.Export) return undefined;
+    const answer = async (): Promise<Uint8Array> => {
+      try {
+        if (f.type === HandoffType.Freeze) return encodeResponse(f.requestId, await this.handoff.freeze(decodeFreeze(f.body)));
+        const r = await this.handoff.export(decodeExport(f.body));
+        return 'kind' in r ? encodeResponse(f.requestId, r) : encodeExportChunk(f.requestId, r);
+      } catch (e) {
+        const code = e instanceof BadRequestError ? 'BAD_REQUEST' : 'UNAVAILABLE';
+        return encodeResponse(f.requestId, { kind: 'error', error: { code, message: (e as Error).message } });
+      }
+    };
+    return answer();
   }
 
   private listen(): Promise<void> {
@@ -115,7 +190,7 @@ export class KvsServer {
     socket.on('error', () => {});
     const conn = new FrameSocket(socket);
     // Until the first frame says otherwise, this is a client (so bad framing gets a client answer).
-    serveNativeClient(conn, this.router);
+    serveNativeClient(conn, this.router, { special: (f) => this.handoffFrame(f) });
     const asClient = conn.onFrame;
     conn.onFrame = (first: Frame) => {
       if (first.type !== FrameType.Hello) {
@@ -157,7 +232,7 @@ export class KvsServer {
         leaderAddr: this.config.replicas.find((r) => r.id === leader)?.address ?? '',
         commitIndex: s.commit,
         appliedIndex: s.applied,
-        epoch: 0,
+        epoch: this.sm.epoch,
       },
     };
   }
@@ -180,6 +255,9 @@ export class KvsServer {
   }
 
   async close(): Promise<void> {
+    this.reconciler?.stop();
+    this.watcher?.stop();
+    this.groups?.close();
     this.replica.stop();
     this.peers.close();
     this.listener?.close();

@@ -1,0 +1,55 @@
+// Cluster administration through the placement group: create the first configuration, change the
+// set of shard groups, and follow a reshard until every hand-off is complete.
+import { KvsClient } from '../client/client.ts';
+import { loadXxh64 } from '../partition/index.ts';
+import { CONFIG_KEY, decodeConfig, encodeConfig, initialConfig, reshard, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
+import { ConfigWatcher } from '../router/config-watcher.ts';
+
+/** Writes the first configuration unless one exists; returns the configuration in force. */
+export async function initCluster(placement: string[], groups: GroupInfo[], partitions?: number): Promise<ClusterConfig> {
+  const client = new KvsClient({ endpoints: placement, timeoutMs: 15_000 });
+  try {
+    const existing = await client.get(CONFIG_KEY);
+    if (existing) return decodeConfig(existing);
+    const config = initialConfig(await loadXxh64(), groups, partitions);
+    const r = await client.cas(CONFIG_KEY, null, encodeConfig(config));
+    return r.ok ? config : decodeConfig(r.current!);
+  } finally {
+    client.close();
+  }
+}
+
+/** Starts a reshard to exactly `groups` (ids with their replicas). Fails if one is in progress. */
+export async function startReshard(placement: string[], groups: GroupInfo[]): Promise<ClusterConfig> {
+  const watcher = new ConfigWatcher(placement);
+  try {
+    const h64 = await loadXxh64();
+    return await watcher.update((c) => reshard(h64, c, groups));
+  } finally {
+    watcher.stop();
+  }
+}
+
+export async function readConfig(placement: string[]): Promise<ClusterConfig | undefined> {
+  const client = new KvsClient({ endpoints: placement, timeoutMs: 5000 });
+  try {
+    const raw = await client.get(CONFIG_KEY);
+    return raw ? decodeConfig(raw) : undefined;
+  } finally {
+    client.close();
+  }
+}
+
+/** Polls until no hand-off is pending; `progress(done, total)` after each poll. */
+export async function waitForMoves(placement: string[], total: number, progress?: (done: number, total: number) => void, timeoutMs = 600_000): Promise<ClusterConfig> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await readConfig(placement).catch(() => undefined);
+    if (c) {
+      progress?.(total - c.moves.length, total);
+      if (c.moves.length === 0) return c;
+    }
+    if (Date.now() > until) throw new Error(`hand-offs still pending after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

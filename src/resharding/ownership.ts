@@ -1,0 +1,104 @@
+// What one shard group holds of each partition, as recorded in its own Raft log. Pure transitions,
+// applied in log order on every replica, so every replica of the group agrees on what it serves at
+// every index. A partition moves:
+//   source: serving → leaving (new epoch: still serving) → frozen (hand-off starts: no more
+//           writes, data exported) → dropping (the move completed) → absent (data deleted)
+//   destination: absent → arriving (new epoch) → serving (data imported and activated)
+import type { ClusterConfig } from '../placement/config.ts';
+
+export const PartState = { Absent: 0, Serving: 1, Leaving: 2, Frozen: 3, Dropping: 4, Arriving: 5 } as const;
+export type PartState = (typeof PartState)[keyof typeof PartState];
+
+export interface Ownership {
+  /** The newest configuration epoch this group has applied. */
+  epoch: number;
+  state: PartState[];
+  /** Leaving/frozen: the destination group; arriving: the source group. */
+  peer: number[];
+}
+
+export type OwnershipChange =
+  | { type: 'epoch'; group: number; config: ClusterConfig }
+  | { type: 'freeze'; partitions: number[] }
+  | { type: 'activate'; partitions: number[] }
+  | { type: 'dropped'; partitions: number[] };
+
+export function emptyOwnership(partitions: number): Ownership {
+  return { epoch: 0, state: new Array<PartState>(partitions).fill(PartState.Absent), peer: new Array<number>(partitions).fill(0) };
+}
+
+export function canServe(o: Ownership, p: number): boolean {
+  const s = o.state[p];
+  return s === PartState.Serving || s === PartState.Leaving;
+}
+
+export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership {
+  const state = [...o.state];
+  const peer = [...o.peer];
+  switch (change.type) {
+    case 'epoch': {
+      const c = change.config;
+      if (c.epoch <= o.epoch) return o; // an older configuration proposed late: nothing new in it
+      const g = change.group;
+      const moves = new Map(c.moves.map((m) => [m.partition, m]));
+      for (let p = 0; p < c.partitions; p++) {
+        const m = moves.get(p);
+        const s = state[p];
+        if (m?.from === g) {
+          if (s === PartState.Serving) {
+            state[p] = PartState.Leaving;
+            peer[p] = m.to;
+          }
+        } else if (m?.to === g) {
+          // A copy we are still dropping from an earlier move is stale: the importer clears it first.
+          if (s === PartState.Absent || s === PartState.Dropping) {
+            state[p] = PartState.Arriving;
+            peer[p] = m.from;
+          }
+        } else if (c.owner[p] === g) {
+          // Owned with no hand-off: only at the group's first configuration (a new cluster).
+          if (s === PartState.Absent && o.epoch === 0) state[p] = PartState.Serving;
+        } else if (s === PartState.Leaving || s === PartState.Frozen) {
+          // The move is no longer listed: the destination serves it. Our copy can go.
+          state[p] = PartState.Dropping;
+        }
+      }
+      return { epoch: c.epoch, state, peer };
+    }
+    case 'freeze':
+      for (const p of change.partitions) if (state[p] === PartState.Leaving) state[p] = PartState.Frozen;
+      return { ...o, state };
+    case 'activate':
+      for (const p of change.partitions) {
+        if (state[p] === PartState.Arriving) {
+          state[p] = PartState.Serving;
+          peer[p] = 0;
+        }
+      }
+      return { ...o, state, peer };
+    case 'dropped':
+      for (const p of change.partitions) {
+        if (state[p] === PartState.Dropping) {
+          state[p] = PartState.Absent;
+          peer[p] = 0;
+        }
+      }
+      return { ...o, state, peer };
+  }
+}
+
+export function partitionsIn(o: Ownership, s: PartState): number[] {
+  const out: number[] = [];
+  o.state.forEach((x, p) => {
+    if (x === s) out.push(p);
+  });
+  return out;
+}
+
+export function encodeOwnership(o: Ownership): Uint8Array {
+  return Buffer.from(JSON.stringify(o), 'utf8');
+}
+
+export function decodeOwnership(b: Uint8Array): Ownership {
+  return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')) as Ownership;
+}

@@ -1,0 +1,176 @@
+// Runs on a shard group's leader and moves the group toward the cluster configuration, one step at a
+// time, every step through the group's own Raft log so a new leader picks up where the old one was:
+//   1. a newer configuration epoch → propose it (partitions become leaving / arriving / dropping);
+//   2. dropping partitions → delete their keys, then mark them dropped;
+//   3. arriving partitions, a wave at a time per source group → clear leftovers, ask the source to
+//      freeze them, pull their data in chunks and commit each chunk here, activate them, and tell
+//      the placement group the moves are complete (the source then drops its copy).
+// Every step is idempotent, so after a crash or a leader change the whole step is simply redone.
+import { Connection } from '../client/connection.ts';
+import { groupOf, completeMoves, type ClusterConfig } from '../placement/config.ts';
+import type { Replica } from '../replica/replica.ts';
+import type { StateMachine } from '../replica/state-machine.ts';
+import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
+import type { ConfigWatcher } from '../router/config-watcher.ts';
+import { decodeResponse, type KeyValue, type Response } from '../wire/index.ts';
+import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze } from '../wire/handoff-codec.ts';
+import { PartState, partitionsIn } from './ownership.ts';
+
+export interface ReconcilerOptions {
+  replica: Replica;
+  sm: StateMachine;
+  watcher: ConfigWatcher;
+  store: { scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null } };
+  intervalMs?: number;
+  /** Partitions moved per wave: smaller waves pause each partition for less time. */
+  waveSize?: number;
+  log?: (line: string) => void;
+}
+
+const CHUNK_BYTES = 1 << 20;
+const PURGE_BATCH = 1000;
+const REQUEST_MS = 5000;
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private readonly conns = new Map<string, Connection>();
+  readonly stats = { waves: 0, partitionsIn: 0, keysIn: 0, dropped: 0, errors: 0 };
+  lastError = '';
+
+  constructor(private readonly o: ReconcilerOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.step(), this.o.intervalMs ?? 100);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const c of this.conns.values()) c.close();
+  }
+
+  /** One pass; overlapping ticks are skipped while a pass runs. */
+  async step(): Promise<void> {
+    if (this.running || this.stopped || !this.o.replica.isLeader) return;
+    this.running = true;
+    try {
+      await this.reconcile();
+    } catch (e) {
+      this.stats.errors++;
+      this.lastError = (e as Error).message;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async reconcile(): Promise<void> {
+    const { sm, watcher } = this.o;
+    const config = watcher.current;
+    if (!config) return;
+    if (config.epoch > sm.epoch) {
+      await this.propose(encodeOwnership({ type: 'epoch', group: sm.group, config }));
+      return;
+    }
+    const own = sm.ownership!;
+    const dropping = partitionsIn(own, PartState.Dropping);
+    if (dropping.length > 0) {
+      this.stats.dropped += await this.purge(dropping);
+      await this.propose(encodeOwnership({ type: 'dropped', partitions: dropping }));
+      return;
+    }
+    const arriving = partitionsIn(own, PartState.Arriving);
+    if (arriving.length === 0) return;
+    const source = own.peer[arriving[0]!]!;
+    const wave = arriving.filter((p) => own.peer[p] === source).slice(0, this.o.waveSize ?? 64);
+    await this.receive(config, source, wave);
+  }
+
+  private async receive(config: ClusterConfig, source: number, wave: number[]): Promise<void> {
+    const started = Date.now();
+    await this.purge(wave); // leftovers of an earlier stay of these partitions here
+    const epoch = this.o.sm.epoch;
+    await this.call(config, source, (id) => encodeFreeze(id, { epoch, partitions: wave }));
+    let cursor: Uint8Array | null = null;
+    let keys = 0;
+    do {
+      const c: Uint8Array | null = cursor;
+      const f = await this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor: c, maxBytes: CHUNK_BYTES }));
+      await this.propose(encodeImport(f.body));
+      const chunk = decodeExportChunk(f.body);
+      keys += chunk.items.length;
+      cursor = chunk.next;
+    } while (cursor !== null);
+    await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));
+    await this.o.watcher.update((c) => completeMoves(c, wave));
+    this.stats.waves++;
+    this.stats.partitionsIn += wave.length;
+    this.stats.keysIn += keys;
+    this.o.log?.(`group ${this.o.sm.group}: received ${wave.length} partitions (${keys} keys) from group ${source} in ${Date.now() - started} ms`);
+  }
+
+  /** Deletes every local key of these partitions, through the log. Returns how many. */
+  private async purge(partitions: number[]): Promise<number> {
+    const set = new Set(partitions);
+    let deleted = 0;
+    let from: Uint8Array | null = new Uint8Array(0);
+    let batch: Uint8Array[] = [];
+    while (from !== null) {
+      const page: { items: KeyValue[]; more: Uint8Array | null } = this.o.store.scan(from, null, 1000);
+      for (const kv of page.items) if (set.has(this.o.sm.partitionOf(kv.key))) batch.push(Buffer.from(kv.key));
+      from = page.more;
+      if (batch.length >= PURGE_BATCH || (from === null && batch.length > 0)) {
+        await this.propose(encodePurge(batch));
+        deleted += batch.length;
+        batch = [];
+      }
+    }
+    return deleted;
+  }
+
+  private async propose(data: Uint8Array): Promise<void> {
+    const r = await this.o.replica.propose(data);
+    if (r.kind === 'error') throw new Error(r.error.message);
+  }
+
+  /** A hand-off request to the source group: its leader first, following NOT_LEADER hints. */
+  private async call(config: ClusterConfig, group: number, encode: (id: number) => Uint8Array): Promise<{ type: number; body: Uint8Array }> {
+    const g = groupOf(config, group);
+    if (!g) throw new Error(`source group ${group} is not in the configuration`);
+    let addrs = g.replicas.map((r) => r.address);
+    let lastError = `no replica of group ${group} answered`;
+    for (let i = 0; i < addrs.length + 2 && i < 8; i++) {
+      const addr = addrs[i % addrs.length]!;
+      let f;
+      try {
+        f = await this.conn(addr).call(encode, REQUEST_MS);
+      } catch (e) {
+        lastError = (e as Error).message;
+        continue;
+      }
+      if (f.type === HandoffType.ExportChunk) return f;
+      const res: Response = decodeResponse(f.type, f.body);
+      if (res.kind === 'ok') return f;
+      if (res.kind === 'error' && res.error.code === 'NOT_LEADER' && res.error.leaderAddr) {
+        const leader = res.error.leaderAddr;
+        addrs = [leader, ...addrs.filter((a) => a !== leader)];
+        i = -1;
+        lastError = res.error.message;
+        continue;
+      }
+      throw new Error(res.kind === 'error' ? `group ${group}: ${res.error.code}: ${res.error.message}` : `unexpected ${res.kind}`);
+    }
+    throw new Error(lastError);
+  }
+
+  private conn(addr: string): Connection {
+    let c = this.conns.get(addr);
+    if (!c) {
+      c = new Connection(addr);
+      this.conns.set(addr, c);
+    }
+    return c;
+  }
+}

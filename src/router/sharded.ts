@@ -1,0 +1,156 @@
+// Cross-group routing: key → partition → the group that serves it (the source while a hand-off is
+// pending, then the destination), served here or sent to that group. A WRONG_GROUP answer means our
+// configuration is stale or a hand-off is under way: refresh, back off, retry until the deadline.
+// Multi-key operations are split per partition and gathered; scans fan out to every group and merge.
+import type { Partitioner } from '../partition/index.ts';
+import { routeOf, type ClusterConfig } from '../placement/config.ts';
+import { encodeRequest, type BatchOp, type KeyValue, type Request, type Response } from '../wire/index.ts';
+import type { ConfigWatcher } from './config-watcher.ts';
+import type { GroupConnections } from './groups.ts';
+import type { RawRequest } from './router.ts';
+
+export interface ShardRoutesOptions {
+  group: number;
+  watcher: ConfigWatcher;
+  partitioner: Partitioner;
+  groups: GroupConnections;
+  /** The group-local request path. */
+  local: (req: Request, raw: RawRequest, deadline: number) => Promise<Response>;
+}
+
+export class ShardRoutes {
+  readonly stats = { remote: 0, wrongGroup: 0 };
+
+  constructor(private readonly o: ShardRoutesOptions) {}
+
+  async execute(req: Request, raw: RawRequest, deadline: number): Promise<Response> {
+    switch (req.op) {
+      case 'get':
+      case 'put':
+      case 'delete':
+      case 'cas':
+        return this.keyed(req.key, req, raw, deadline);
+      case 'batch':
+        return this.batch(req, raw, deadline);
+      case 'scan':
+        return this.scan(req, raw, deadline);
+      default:
+        return this.o.local(req, raw, deadline);
+    }
+  }
+
+  /** One key: try the serving group (and the hand-off destination) until one answers for it. */
+  private async keyed(key: Uint8Array, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
+    const p = this.o.partitioner.partitionOf(key);
+    let attempt = 0;
+    for (;;) {
+      const config = await this.config(deadline);
+      if (!config) return unavailable('no cluster configuration yet');
+      const route = routeOf(config, p);
+      let last: Response | undefined;
+      for (const g of route.next === undefined ? [route.group] : [route.group, route.next]) {
+        last = await this.send(g, req, raw, deadline);
+        if (!isWrongGroup(last)) return last;
+      }
+      this.stats.wrongGroup++;
+      void this.o.watcher.refresh();
+      if (Date.now() + backoffMs(attempt) >= deadline) return last ?? unavailable('no group serves this key');
+      await sleep(backoffMs(attempt++));
+    }
+  }
+
+  private send(g: number, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
+    if (g === this.o.group) return this.o.local(req, raw, deadline);
+    this.stats.remote++;
+    return this.o.groups.send(g, req, deadline);
+  }
+
+  /**
+   * A batch spanning partitions becomes one batch per partition. Each carries a session id derived
+   * from (clientId, partition): sessions move with their partition, so a part retried after a
+   * hand-off still applies exactly once (docs/resharding.md). Atomic only within a partition.
+   */
+  private async batch(req: Extract<Request, { op: 'batch' }>, raw: RawRequest, deadline: number): Promise<Response> {
+    const parts = new Map<number, BatchOp[]>();
+    for (const op of req.ops) {
+      const p = this.o.partitioner.partitionOf(op.key);
+      const list = parts.get(p);
+      if (list) list.push(op);
+      else parts.set(p, [op]);
+    }
+    if (parts.size === 1) return this.keyed(req.ops[0]!.key, req, raw, deadline);
+    const results = await Promise.all(
+      [...parts].map(([p, ops]) => {
+        const sub: Request = { op: 'batch', ops, clientId: req.clientId === 0n ? 0n : derivedClientId(req.clientId, p), seq: req.seq };
+        return this.keyed(ops[0]!.key, sub, encodeRaw(sub), deadline);
+      }),
+    );
+    return results.find((r) => r.kind === 'error') ?? { kind: 'ok' };
+  }
+
+  /** Every group's page from `start`, merged in key order; `more` is where the next page starts. */
+  private async scan(req: Extract<Request, { op: 'scan' }>, raw: RawRequest, deadline: number): Promise<Response> {
+    const config = await this.config(deadline);
+    if (!config) return unavailable('no cluster configuration yet');
+    const pages = await Promise.all(config.groups.map((g) => this.send(g.id, req, raw, deadline)));
+    const items: KeyValue[] = [];
+    let more: Uint8Array | null = null;
+    for (const page of pages) {
+      if (page.kind === 'error') return page;
+      if (page.kind !== 'scan') return unavailable(`unexpected ${page.kind} answer to a scan`);
+      items.push(...page.items);
+      if (page.more && (more === null || Buffer.compare(page.more, more) < 0)) more = page.more;
+    }
+    items.sort((a, b) => Buffer.compare(a.key, b.key));
+    const limit = req.limit === 0 ? items.length : req.limit;
+    if (items.length > limit) {
+      // Past the limit, the first key left out is where to resume (no group skipped anything before it).
+      const resume = items[limit]!.key;
+      if (more === null || Buffer.compare(resume, more) < 0) more = resume;
+    }
+    const page = more === null ? items : items.filter((kv) => Buffer.compare(kv.key, more!) < 0);
+    return { kind: 'scan', items: page.slice(0, limit), more };
+  }
+
+  private async config(deadline: number): Promise<ClusterConfig | undefined> {
+    const c = this.o.watcher.current;
+    if (c) return c;
+    try {
+      return await this.o.watcher.waitFor(1, Math.max(0, deadline - Date.now()));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export function isWrongGroup(r: Response): boolean {
+  return r.kind === 'error' && r.error.code === 'WRONG_GROUP';
+}
+
+function unavailable(message: string): Response {
+  return { kind: 'error', error: { code: 'UNAVAILABLE', message } };
+}
+
+/** splitmix64 of (clientId, partition): distinct per partition, stable across retries. */
+export function derivedClientId(clientId: bigint, partition: number): bigint {
+  const M = (1n << 64n) - 1n;
+  let z = (clientId + 0x9e3779b97f4a7c15n * BigInt(partition + 1)) & M;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+  const id = z ^ (z >> 31n);
+  return id === 0n ? 1n : id;
+}
+
+/** The local path proposes a request's native encoding: build it for a derived request. */
+function encodeRaw(req: Request): RawRequest {
+  const frame = encodeRequest(0, req);
+  return { type: frame[4]!, body: frame.subarray(9), hops: 0 };
+}
+
+function backoffMs(attempt: number): number {
+  return Math.min(200, 10 * 2 ** attempt) * (0.5 + Math.random() / 2);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,49 @@
+// Typed errors of the storage layer. A replica matches on the class, an operator reads the message.
+
+export class StorageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The data on disk is damaged or inconsistent. The replica must refuse to serve: it cannot tell
+ * which of its records are still right.
+ */
+export class StorageCorruptionError extends StorageError {
+  readonly file: string;
+  /** The log index involved, when the damage concerns one (undefined for other records). */
+  readonly index: number | undefined;
+
+  constructor(file: string, index: number | undefined, detail: string) {
+    super(`storage corruption in ${file}${index === undefined ? '' : ` at log index ${index}`}: ${detail}`);
+    this.file = file;
+    this.index = index;
+  }
+}
+
+/** A key or value exceeds the configured limit; raised before anything is proposed. */
+export class TooLargeError extends StorageError {
+  readonly what: 'key' | 'value';
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(what: 'key' | 'value', size: number, limit: number) {
+    super(`${what} of ${size} bytes exceeds the limit of ${limit} bytes`);
+    this.what = what;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A key the store cannot hold at all (LMDB rejects empty keys). */
+export class InvalidKeyError extends StorageError {}
+
+/** A previous write failed; the in-memory view may be ahead of the disk, so the store stops. */
+export class StoreFailedError extends StorageError {
+  constructor(cause: unknown) {
+    super(`the store failed earlier and must be reopened: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.cause = cause;
+  }
+}

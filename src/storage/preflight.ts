@@ -1,0 +1,84 @@
+// Checks on the files before LMDB maps them. LMDB trusts its file: a page beyond the end of a
+// truncated file is touched through mmap and the process dies of SIGBUS instead of reporting.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { join } from 'node:path';
+import type { RootDatabase } from 'lmdb';
+import { envInfo, PAGE_SIZE, type Bin } from './env.ts';
+import { StorageCorruptionError } from './errors.ts';
+
+export interface StoreFiles {
+  dir: string;
+  dataFile: string;
+  /** Sidecar naming the store; its presence proves a store existed here. */
+  idFile: string;
+  /** The id recorded in the sidecar, if the store was created. */
+  id: Buffer | undefined;
+}
+
+export function locateFiles(dir: string): StoreFiles {
+  fs.mkdirSync(dir, { recursive: true });
+  const dataFile = join(dir, 'data.mdb');
+  const idFile = join(dir, 'replica.id');
+  let id: Buffer | undefined;
+  try {
+    id = Buffer.from(fs.readFileSync(idFile, 'utf8').trim(), 'hex');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (id) {
+    // LMDB would silently initialise a fresh, empty store in place of a missing or emptied file.
+    const size = fileSize(dataFile);
+    if (size === undefined) throw new StorageCorruptionError(dataFile, undefined, `the data file is missing (store ${id.toString('hex')} was created here)`);
+    if (size < 2 * PAGE_SIZE) throw new StorageCorruptionError(dataFile, undefined, `the data file is truncated to ${size} bytes, too short for LMDB's meta pages`);
+  }
+  return { dir, dataFile, idFile, id };
+}
+
+/**
+ * Compares the file with the size LMDB's meta page says it uses. A shorter file is usually
+ * truncated, but LMDB may also legitimately leave the last pages unwritten (pages freed in the
+ * transaction that allocated them). Either way, the missing tail is zero-filled, so that no read
+ * can fault, and the caller must verify every record: zero pages in use fail LMDB's page checks
+ * or the record checksums. Returns a description of the shortfall, or undefined.
+ */
+export function checkDataSize(root: RootDatabase<Bin, Bin>, dataFile: string): string | undefined {
+  const { pageSize, lastPageNumber } = envInfo(root);
+  const expected = (lastPageNumber + 1) * pageSize;
+  const size = fileSize(dataFile) ?? 0;
+  if (size >= expected) return undefined;
+  fs.truncateSync(dataFile, expected);
+  return `the data file was ${size} bytes but its last transaction uses ${expected} bytes (truncated?)`;
+}
+
+/** Records a new store's id beside its data file, durably (write, fsync, rename, fsync dir). */
+export function writeId(files: StoreFiles, id: Buffer): void {
+  const tmp = `${files.idFile}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, `${id.toString('hex')}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, files.idFile);
+  const dirFd = fs.openSync(files.dir, 'r');
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
+}
+
+export function newStoreId(): Buffer {
+  return randomBytes(16);
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    return fs.statSync(path).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}

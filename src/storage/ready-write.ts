@@ -1,0 +1,54 @@
+// Queues everything a checked Ready asks for. Called synchronously, so lmdb-js puts it all in one
+// transaction (writes issued in the same event turn share a batch): one commit, one fsync.
+import { indexKey } from './bytes.ts';
+import type { Env, Generation } from './env.ts';
+import { encodeEntries } from './log-codec.ts';
+import { RaftKey, encodeGeneration, encodeHardState, encodeIndex, encodeSnapshotMeta, encodeStage } from './records.ts';
+import { putRaft } from './raft-table.ts';
+import type { Plan } from './ready-plan.ts';
+import { TABLES } from './snapshot-image.ts';
+
+/** Returns a promise that settles when the batch commits (undefined when there was nothing to write). */
+export function writePlan(env: Env, plan: Plan): Promise<unknown> | undefined {
+  // Writes of one batch mostly share lmdb-js's commit promise; the set keeps each once, so that
+  // every promise is awaited and a failed commit cannot surface as an unhandled rejection.
+  const pending = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>): void => void pending.add(p);
+  const staging = env.generations[plan.stageGeneration];
+
+  for (const step of plan.stageSteps) {
+    if (step.clear) track(clearGeneration(staging));
+    for (const r of step.records) track(staging[TABLES[r.table]!].put(Buffer.from(r.key), Buffer.from(r.stored)));
+    track(putRaft(env, RaftKey.stage, encodeStage(step.stage)));
+  }
+
+  if (plan.install) {
+    const meta = plan.install;
+    // The staged generation becomes live; the old one is emptied to receive the next image.
+    track(putRaft(env, RaftKey.generation, encodeGeneration(plan.stageGeneration)));
+    track(putRaft(env, RaftKey.applied, encodeIndex(meta.index)));
+    track(putRaft(env, RaftKey.base, encodeSnapshotMeta(meta)));
+    track(env.raft.remove(RaftKey.stage));
+    track(env.log.clearAsync());
+    track(clearGeneration(env.generations[plan.stageGeneration === 0 ? 1 : 0]));
+  }
+
+  if (plan.compaction) {
+    const { from, meta } = plan.compaction;
+    for (let i = from; i <= meta.index; i++) track(env.log.remove(indexKey(i)));
+    track(putRaft(env, RaftKey.base, encodeSnapshotMeta(meta)));
+  }
+
+  if (plan.truncate) {
+    for (let i = plan.truncate.from; i <= plan.truncate.to; i++) track(env.log.remove(indexKey(i)));
+  }
+  if (plan.entries.length > 0) {
+    encodeEntries(plan.entries, (key, value) => track(env.log.put(key, value)));
+  }
+  if (plan.hardState) track(putRaft(env, RaftKey.hardState, encodeHardState(plan.hardState)));
+  return pending.size > 0 ? Promise.all(pending) : undefined;
+}
+
+function clearGeneration(g: Generation): Promise<unknown> {
+  return Promise.all([g.kv.clearAsync(), g.sessions.clearAsync(), g.meta.clearAsync()]);
+}

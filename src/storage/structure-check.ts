@@ -1,0 +1,40 @@
+// LMDB's own pages (branch pages, node headers) carry no checksum: a damaged one can make LMDB
+// read out of bounds and the process die of SIGSEGV, with nothing said. So before this process
+// maps the file, a child process walks every database; if it dies, the store is reported as
+// corrupt instead of this replica crashing on its first read.
+import { spawnSync } from 'node:child_process';
+import { ENV_OPTIONS } from './env.ts';
+import { StorageCorruptionError } from './errors.ts';
+
+const LMDB_URL = import.meta.resolve('lmdb');
+
+// Plain JS, so the child needs no TypeScript loader. Reads every key and value of each database
+// (values are copied out, so overflow pages are read too).
+const WALKER = `
+const [dir, options, ...names] = process.argv.slice(1);
+const { open } = await import(${JSON.stringify(LMDB_URL)});
+const root = open({ path: dir, ...JSON.parse(options), readOnly: true });
+let records = 0;
+for (const name of names) {
+  let db;
+  try { db = root.openDB(name, { keyEncoding: 'binary', encoding: 'binary' }); } catch { continue; }
+  for (const { key, value } of db.getRange()) records += key.length > 0 && value.length >= 0 ? 1 : 0;
+}
+await root.close();
+process.stdout.write(String(records));
+`;
+
+/** Throws StorageCorruptionError if LMDB cannot walk the databases (or dies trying). */
+export function checkStructure(dir: string, dataFile: string, databases: readonly string[]): void {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', WALKER, dir, JSON.stringify(ENV_OPTIONS), ...databases], {
+    encoding: 'utf8',
+  });
+  if (r.error) throw r.error;
+  if (r.signal) {
+    throw new StorageCorruptionError(dataFile, undefined, `LMDB crashed (${r.signal}) walking the databases: the page structure is damaged`);
+  }
+  if (r.status !== 0) {
+    const why = r.stderr.trim().split('\n').find((l) => /error|MDB_/i.test(l)) ?? r.stderr.trim().slice(0, 300);
+    throw new StorageCorruptionError(dataFile, undefined, `LMDB cannot walk the databases (${why})`);
+  }
+}

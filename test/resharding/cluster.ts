@@ -1,0 +1,123 @@
+// A sharded cluster of real processes for tests: a placement group and shard groups, each group a
+// TestCluster-like set of replicas; groups can be added, removed and their replicas killed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KvsClient } from '../../src/client/client.ts';
+import type { GroupInfo } from '../../src/placement/config.ts';
+import { initCluster } from '../../src/resharding/admin.ts';
+import type { StatusInfo } from '../../src/wire/index.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+
+export const PLACEMENT = 0;
+
+export class ShardedCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'kvs-shards-'));
+  private readonly procs = new Map<number, ChildProcess>();
+  readonly logs = new Map<number, string[]>();
+  readonly groups = new Map<number, GroupInfo>();
+
+  constructor(
+    private readonly basePort: number,
+    private readonly replicasPerGroup: number,
+  ) {}
+
+  /** Placement group plus shard groups 1..n, and the first configuration. */
+  async start(shardGroups: number, partitions = 64): Promise<void> {
+    this.startGroup(PLACEMENT);
+    await this.waitForLeader(PLACEMENT);
+    for (let g = 1; g <= shardGroups; g++) this.defineGroup(g);
+    await initCluster(this.placement(), [...this.groups.values()].filter((g) => g.id !== PLACEMENT), partitions);
+    for (let g = 1; g <= shardGroups; g++) this.startGroup(g);
+    for (let g = 1; g <= shardGroups; g++) await this.waitForLeader(g);
+  }
+
+  placement(): string[] {
+    return this.groups.get(PLACEMENT)!.replicas.map((r) => r.address);
+  }
+
+  /** Every shard replica's native address (any replica serves any key). */
+  endpoints(): string[] {
+    return [...this.groups.values()].filter((g) => g.id !== PLACEMENT).flatMap((g) => g.replicas.map((r) => r.address));
+  }
+
+  shardGroups(ids: number[]): GroupInfo[] {
+    return ids.map((id) => this.groups.get(id) ?? this.defineGroup(id));
+  }
+
+  client(timeoutMs = 10_000): KvsClient {
+    return new KvsClient({ endpoints: this.endpoints(), timeoutMs });
+  }
+
+  private defineGroup(g: number): GroupInfo {
+    const info: GroupInfo = {
+      id: g,
+      replicas: Array.from({ length: this.replicasPerGroup }, (_, i) => ({ id: g * 100 + i + 1, address: `127.0.0.1:${this.basePort + g * 10 + i}` })),
+    };
+    this.groups.set(g, info);
+    return info;
+  }
+
+  startGroup(g: number): void {
+    const info = this.groups.get(g) ?? this.defineGroup(g);
+    for (const r of info.replicas) this.spawn(g, r.id);
+  }
+
+  spawn(g: number, id: number): void {
+    const info = this.groups.get(g)!;
+    const me = info.replicas.find((r) => r.id === id)!;
+    const args = [BIN, 'server', '--id', String(id), '--group', String(g), '--listen', me.address, '--data', join(this.dir, `r${id}`), '--replicas', info.replicas.map((r) => `${r.id}=${r.address}`).join(',')];
+    if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const log = this.logs.get(id) ?? [];
+    this.logs.set(id, log);
+    child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
+    this.procs.set(id, child);
+    child.on('exit', () => {
+      if (this.procs.get(id) === child) this.procs.delete(id);
+    });
+  }
+
+  async kill(id: number): Promise<void> {
+    const child = this.procs.get(id);
+    if (!child) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  }
+
+  async stopGroup(g: number): Promise<void> {
+    for (const r of this.groups.get(g)?.replicas ?? []) await this.kill(r.id);
+  }
+
+  async status(address: string): Promise<StatusInfo | undefined> {
+    const c = new KvsClient({ endpoints: [address], timeoutMs: 300 });
+    try {
+      return await c.status(address);
+    } catch {
+      return undefined;
+    } finally {
+      c.close();
+    }
+  }
+
+  async waitForLeader(g: number, timeoutMs = 30_000): Promise<StatusInfo> {
+    const until = Date.now() + timeoutMs;
+    const info = this.groups.get(g)!;
+    while (Date.now() < until) {
+      for (const r of info.replicas) {
+        const s = await this.status(r.address);
+        if (s?.role === 'leader') return s;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`group ${g} elected no leader; logs:\n${info.replicas.map((r) => (this.logs.get(r.id) ?? []).join('')).join('\n')}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,210 @@
+// Damage on disk: flipped bytes, a truncated or missing data file, inconsistent records. The store
+// must refuse with StorageCorruptionError naming the file (and the log index when there is one),
+// never serve wrong data, and never crash the process on the way.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { indexKey } from '../../src/storage/bytes.ts';
+import { openDatabases, openRoot } from '../../src/storage/env.ts';
+import { RaftKey, encodeIndex } from '../../src/storage/records.ts';
+import { putRaft } from '../../src/storage/raft-table.ts';
+import { openReplicaStore, StorageCorruptionError, type Command } from '../../src/storage/index.ts';
+import { b, openFresh, ready, tempDir } from './helpers.ts';
+
+const CHILD = fileURLToPath(new URL('./open-child.ts', import.meta.url));
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+const marker = (i: number): string => `ENTRY-MARK-${String(i).padStart(6, '0')}`;
+
+/** A closed store: 3000 entries with findable payloads, 2000 applied into 2000 keys. */
+async function makeStore(label: string): Promise<string> {
+  const dir = tempDir(label);
+  dirs.push(dir);
+  const s = openFresh(dir);
+  for (let from = 1; from <= 3000; from += 500) {
+    const es = Array.from({ length: 500 }, (_, k) => ({ index: from + k, term: 7, type: 0 as const, data: Buffer.from(`${marker(from + k)}:${'x'.repeat(60)}`) }));
+    await s.persist(ready({ entries: es, hardState: { term: 0x0badcafe, vote: 0x51, commit: from + 499 } }));
+  }
+  const cmds: Command[] = Array.from({ length: 2000 }, (_, i) => ({ type: 'ops', ops: [{ type: 'put', key: b(`key-${i}`), value: b(`VALUE-MARK-${i}:`.padEnd(80, 'v')) }] }));
+  await s.apply(2000, cmds);
+  await s.close();
+  return dir;
+}
+
+const dataFile = (dir: string): string => join(dir, 'data.mdb');
+
+/** Flips one bit in every copy of `pattern` in the data file (LMDB may hold stale copies too). */
+function flipAll(dir: string, pattern: Buffer, at = 0): number {
+  const file = dataFile(dir);
+  const data = fs.readFileSync(file);
+  let n = 0;
+  for (let i = data.indexOf(pattern); i >= 0; i = data.indexOf(pattern, i + 1)) {
+    data[i + at]! ^= 0x10;
+    n++;
+  }
+  fs.writeFileSync(file, data);
+  return n;
+}
+
+function openInChild(dir: string): { ok?: boolean; digest?: string; error?: string; message?: string; index?: number | null } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir], { encoding: 'utf8' });
+  assert.equal(r.signal, null, `the reader died of ${r.signal}: ${r.stderr}`);
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  assert.ok(line.startsWith('{'), `no result from the reader: ${r.stdout} ${r.stderr}`);
+  return JSON.parse(line) as ReturnType<typeof openInChild>;
+}
+
+function assertCorruption(dir: string, fn: () => unknown, match: RegExp, index?: number): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof StorageCorruptionError, `expected StorageCorruptionError, got ${String(e)}`);
+    assert.ok(e.message.includes(dataFile(dir)), `message names the file: ${e.message}`);
+    assert.match(e.message, match);
+    if (index !== undefined) {
+      assert.equal(e.index, index);
+      assert.ok(e.message.includes(`log index ${index}`), e.message);
+    }
+    return true;
+  });
+}
+
+describe('corruption', () => {
+  it('a flipped byte in a log entry: refused, naming the file and the index', async () => {
+    const dir = await makeStore('flip-entry');
+    assert.ok(flipAll(dir, Buffer.from(marker(1234)), 13) >= 1);
+    const s = openReplicaStore({ path: dir });
+    assertCorruption(dir, () => s.load(), /entry fails its checksum/, 1234);
+    await s.close();
+  });
+
+  it('a flipped byte in the hard state: refused', async () => {
+    const dir = await makeStore('flip-hs');
+    const term = Buffer.from([0, 0, 0, 0, 0x0b, 0xad, 0xca, 0xfe]);
+    assert.ok(flipAll(dir, term, 6) >= 1);
+    const s = openReplicaStore({ path: dir });
+    assertCorruption(dir, () => s.load(), /hard-state record fails its checksum/);
+    await s.close();
+  });
+
+  it('a flipped byte in a value: never served, reported on read and by verification', async () => {
+    const dir = await makeStore('flip-value');
+    assert.ok(flipAll(dir, b('VALUE-MARK-777:'), 3) >= 1);
+    const s = openReplicaStore({ path: dir });
+    s.load(); // the log and records are intact; values are checked as they are read
+    assert.deepEqual(Buffer.from(s.get(b('key-776'))!).subarray(0, 15), b('VALUE-MARK-776:'));
+    assertCorruption(dir, () => s.get(b('key-777')), /kv record with key 0x6b65792d373737: value fails its checksum/);
+    assertCorruption(dir, () => s.scan(b('key-7'), b('key-8'), 1000), /value fails its checksum/);
+    assertCorruption(dir, () => s.verifyStateMachine(), /value fails its checksum/);
+    await s.close();
+  });
+
+  it('a truncated data file: refused with a clear error, not a SIGBUS', async () => {
+    for (const keep of [0.5, 0.9]) {
+      const dir = await makeStore('truncate');
+      const size = fs.statSync(dataFile(dir)).size;
+      fs.truncateSync(dataFile(dir), Math.floor((size * keep) / 8192) * 8192);
+      const r = openInChild(dir);
+      assert.equal(r.error, 'StorageCorruptionError', JSON.stringify(r));
+      assert.ok(r.message!.includes(dataFile(dir)), r.message);
+      assert.match(r.message!, /the data file was \d+ bytes but its last transaction uses \d+ bytes \(truncated\?\)/);
+    }
+  });
+
+  it('a data file cut below its meta pages, emptied, or missing: refused, not recreated empty', async () => {
+    for (const damage of ['short', 'empty', 'missing'] as const) {
+      const dir = await makeStore(`gone-${damage}`);
+      if (damage === 'missing') fs.rmSync(dataFile(dir));
+      else fs.truncateSync(dataFile(dir), damage === 'short' ? 5000 : 0);
+      assertCorruption(dir, () => openReplicaStore({ path: dir }), damage === 'missing' ? /the data file is missing/ : /truncated to \d+ bytes/);
+      assert.equal(fs.existsSync(dataFile(dir)), damage !== 'missing'); // nothing was created in its place
+    }
+  });
+
+  it('another store\'s data file in this directory: refused', async () => {
+    const a = await makeStore('swap-a');
+    const other = await makeStore('swap-b');
+    fs.copyFileSync(dataFile(other), dataFile(a));
+    assertCorruption(a, () => openReplicaStore({ path: a }), /the data file is store [0-9a-f]+, but .*replica\.id names/);
+  });
+
+  describe('inconsistent records', () => {
+    /** Edits the store below the API, as damage or a bug would. */
+    async function tamper(dir: string, edit: (env: ReturnType<typeof openDatabases>) => void): Promise<void> {
+      const root = openRoot(dir);
+      const env = openDatabases(root, dataFile(dir));
+      env.root.transactionSync(() => edit(env));
+      await root.close();
+    }
+
+    it('a state machine ahead of its log', async () => {
+      const dir = await makeStore('ahead');
+      await tamper(dir, (env) => void putRaft(env, RaftKey.applied, encodeIndex(3500)));
+      const s = openReplicaStore({ path: dir });
+      assertCorruption(dir, () => s.load(), /state machine is ahead of its log: applied index 3500, last log entry 3000/, 3500);
+      await s.close();
+    });
+
+    it('a hole in the log', async () => {
+      const dir = await makeStore('hole');
+      await tamper(dir, (env) => void env.log.remove(indexKey(1500)));
+      const s = openReplicaStore({ path: dir });
+      assertCorruption(dir, () => s.load(), /the entry is missing \(the log jumps to 1501\)/, 1500);
+      await s.close();
+    });
+
+    it('a truncated entry at the end of the log', async () => {
+      const dir = await makeStore('short-entry');
+      await tamper(dir, (env) => {
+        const v = env.log.get(indexKey(3000))!;
+        void env.log.put(indexKey(3000), v.subarray(0, v.length - 20));
+      });
+      const s = openReplicaStore({ path: dir });
+      assertCorruption(dir, () => s.load(), /fails its checksum/, 3000);
+      await s.close();
+    });
+
+    it('a hard state committing beyond the log', async () => {
+      const dir = await makeStore('commit');
+      await tamper(dir, (env) => {
+        for (let i = 2501; i <= 3000; i++) void env.log.remove(indexKey(i));
+      });
+      const s = openReplicaStore({ path: dir });
+      assertCorruption(dir, () => s.load(), /commit index is beyond the last log entry 2500/, 3000);
+      await s.close();
+    });
+  });
+
+  it('random byte flips anywhere in the data pages: either read back intact or refused', async () => {
+    const dir = await makeStore('random');
+    const clean = openInChild(dir);
+    assert.ok(clean.ok, JSON.stringify(clean));
+    const pristine = fs.readFileSync(dataFile(dir));
+    let seed = 12345;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const outcomes = { intact: 0, refused: 0 };
+    for (let trial = 0; trial < 30; trial++) {
+      const damaged = Buffer.from(pristine);
+      // Pages 0 and 1 are LMDB's meta pages, which carry no checksum of their own.
+      const offset = 2 * 8192 + Math.floor(random() * (damaged.length - 2 * 8192));
+      damaged[offset]! ^= 1 << Math.floor(random() * 8);
+      fs.writeFileSync(dataFile(dir), damaged);
+      const r = openInChild(dir);
+      if (r.ok) {
+        // The flip hit free space or slack: what is served must be exactly the original.
+        assert.equal(r.digest, clean.digest, `offset ${offset}: a damaged store served different data`);
+        outcomes.intact++;
+      } else {
+        assert.ok(
+          r.error === 'StorageCorruptionError' && r.message!.includes(dataFile(dir)),
+          `offset ${offset}: ${r.error}: ${r.message}`,
+        );
+        outcomes.refused++;
+      }
+    }
+    fs.writeFileSync(dataFile(dir), pristine);
+    console.log(`# random flips: ${outcomes.intact} landed in unused bytes, ${outcomes.refused} refused`);
+  });
+});

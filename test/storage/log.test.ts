@@ -1,0 +1,150 @@
+// The Raft side of the store: persist, reopen, load.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import fs from 'node:fs';
+import { openReplicaStore, StorageError } from '../../src/storage/index.ts';
+import { CONF, entries, entry, hs, openFresh, ready, tempDir } from './helpers.ts';
+
+const dirs: string[] = [];
+const dir = (label: string): string => {
+  const d = tempDir(label);
+  dirs.push(d);
+  return d;
+};
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+const view = (es: { index: number; term: number; type: number; data: Uint8Array }[]) =>
+  es.map((e) => ({ ...e, data: Buffer.from(e.data).toString() }));
+
+describe('log persistence', () => {
+  it('a fresh store starts from the initial configuration, and needs it', async () => {
+    const d = dir('fresh');
+    const s = openReplicaStore({ path: d });
+    assert.throws(() => s.load(), /initial configuration/);
+    assert.deepEqual(s.load(CONF), {
+      hardState: { term: 0, vote: 0, commit: 0 },
+      base: { index: 0, term: 0, conf: CONF },
+      entries: [],
+      applied: 0,
+    });
+    await s.close();
+    const again = openReplicaStore({ path: d });
+    assert.deepEqual(again.load({ voters: [9], learners: [] }).base.conf, CONF); // ignored once created
+    await again.close();
+  });
+
+  it('round-trips entries and hard state in index order across byte boundaries', async () => {
+    const d = dir('order');
+    let s = openFresh(d);
+    // Indexes crossing 255/256 and 65535/65536 check the big-endian keys sort numerically.
+    const all = entries(1, 70_000, 1);
+    for (let i = 0; i < all.length; i += 5000) {
+      const batch = all.slice(i, i + 5000);
+      await s.persist(ready({ entries: batch, hardState: hs(1, batch.at(-1)!.index) }));
+    }
+    await s.close();
+    s = openReplicaStore({ path: d });
+    const st = s.load();
+    assert.equal(st.entries.length, 70_000);
+    st.entries.forEach((e, i) => assert.equal(e.index, i + 1));
+    assert.deepEqual(view(st.entries.slice(250, 260)), view(all.slice(250, 260)));
+    assert.deepEqual(view(st.entries.slice(65530, 65540)), view(all.slice(65530, 65540)));
+    assert.deepEqual(st.hardState, hs(1, 70_000));
+    await s.close();
+  });
+
+  it('keeps each record type: conf entries, empty data, term and vote', async () => {
+    const d = dir('records');
+    let s = openFresh(d);
+    const es = [
+      { index: 1, term: 2, type: 1 as const, data: Buffer.from('conf-bytes') },
+      { index: 2, term: 2, type: 0 as const, data: Buffer.alloc(0) },
+      { index: 3, term: 3, type: 0 as const, data: Buffer.alloc(300_000, 7) },
+    ];
+    await s.persist(ready({ entries: es, hardState: { term: 3, vote: 2, commit: 1 } }));
+    await s.persist(ready({ hardState: { term: 4, vote: 0, commit: 2 } }));
+    await s.close();
+    s = openReplicaStore({ path: d });
+    const st = s.load();
+    assert.deepEqual(st.hardState, { term: 4, vote: 0, commit: 2 });
+    assert.deepEqual(
+      st.entries.map((e) => ({ ...e, data: Buffer.from(e.data) })),
+      es.map((e) => ({ ...e, data: Buffer.from(e.data) })),
+    );
+    await s.close();
+  });
+
+  it('an entry at a stored index replaces it and everything after it', async () => {
+    const d = dir('overwrite');
+    let s = openFresh(d);
+    await s.persist(ready({ entries: entries(1, 10, 1), hardState: hs(1, 3) }));
+    // A new leader's log diverges at 6 and is shorter: 7..10 must go.
+    await s.persist(ready({ entries: [entry(6, 2)], hardState: hs(2, 3) }));
+    await s.close();
+    s = openReplicaStore({ path: d });
+    const st = s.load();
+    assert.deepEqual(
+      st.entries.map((e) => [e.index, e.term]),
+      [[1, 1], [2, 1], [3, 1], [4, 1], [5, 1], [6, 2]],
+    );
+    await s.persist(ready({ entries: entries(7, 8, 2) }));
+    await s.close();
+    s = openReplicaStore({ path: d });
+    assert.equal(s.load().entries.at(-1)!.index, 8);
+    await s.close();
+  });
+
+  it('compaction drops the prefix and records the base', async () => {
+    const d = dir('compact');
+    let s = openFresh(d);
+    await s.persist(ready({ entries: entries(1, 100, 1), hardState: hs(1, 100) }));
+    await s.apply(60, []);
+    const meta = { index: 50, term: 1, conf: { voters: [1, 2], learners: [3] } };
+    await s.persist(ready({ compaction: meta }));
+    await s.close();
+    s = openReplicaStore({ path: d });
+    const st = s.load();
+    assert.deepEqual(st.base, meta);
+    assert.equal(st.entries[0]!.index, 51);
+    assert.equal(st.entries.length, 50);
+    assert.equal(st.applied, 60);
+    // a compaction at or below the base is a no-op
+    await s.persist(ready({ compaction: { index: 40, term: 1, conf: CONF } }));
+    await s.close();
+  });
+
+  it('refuses Readies that break the log contract, before writing anything', async () => {
+    const s = openFresh(dir('contract'));
+    await s.persist(ready({ entries: entries(1, 5, 2), hardState: hs(2, 5) }));
+    await s.apply(3, []);
+    const bad = [
+      ready({ entries: [entry(7, 2)] }), // gap after 5
+      ready({ entries: [entry(6, 2), entry(8, 2)] }), // not contiguous
+      ready({ entries: [entry(3, 3)] }), // overwrites applied entry 3
+      ready({ hardState: hs(1, 5) }), // term going back
+      ready({ hardState: hs(2, 6) }), // commit beyond the log
+      ready({ compaction: { index: 4, term: 2, conf: CONF } }), // beyond applied 3
+      ready({ compaction: { index: 2, term: 1, conf: CONF } }), // wrong term
+      ready({ snapshot: { index: 9, term: 2, conf: CONF } }), // nothing staged
+    ];
+    for (const rd of bad) await assert.rejects(s.persist(rd), StorageError);
+    // nothing of it reached the disk, and the store still works
+    await s.persist(ready({ entries: [entry(6, 2)] }));
+    await s.close();
+  });
+
+  it('apply refuses indexes already applied or beyond the log', async () => {
+    const s = openFresh(dir('apply-bounds'));
+    await s.persist(ready({ entries: entries(1, 3, 1), hardState: hs(1, 3) }));
+    assert.throws(() => s.apply(4, []), /log ends at 3/);
+    await s.apply(2, []);
+    assert.throws(() => s.apply(2, []), /already applied/);
+    await s.close();
+  });
+
+  it('an empty Ready writes nothing and resolves at once', async () => {
+    const s = openFresh(dir('empty'));
+    await s.persist(ready({}));
+    await s.close();
+  });
+});
