@@ -50,8 +50,9 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
             peer[p] = m.to;
           }
         } else if (m?.to === g) {
-          // A copy we are still dropping from an earlier move is stale: the importer clears it first.
-          if (s === PartState.Absent || s === PartState.Dropping) {
+          // Any copy we still hold (frozen or dropping, from an earlier move away from us whose
+          // completion we skipped over) is stale: the importer clears it before importing.
+          if (s !== PartState.Serving && s !== PartState.Arriving) {
             state[p] = PartState.Arriving;
             peer[p] = m.from;
           }

@@ -60,7 +60,9 @@ export class Reconciler {
       await this.reconcile();
     } catch (e) {
       this.stats.errors++;
-      this.lastError = (e as Error).message;
+      const msg = (e as Error).message;
+      if (msg !== this.lastError) this.o.log?.(`group ${this.o.sm.group}: hand-off step failed, will retry: ${msg}`);
+      this.lastError = msg;
     } finally {
       this.running = false;
     }

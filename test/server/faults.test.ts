@@ -4,82 +4,12 @@
 // write was lost.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KvsClient, KvsError } from '../../src/client/client.ts';
-import { checkHistory } from '../lin/check.ts';
-import type { Operation } from '../lin/history.ts';
+import { KvsClient } from '../../src/client/client.ts';
 import { TestCluster, sleep } from './cluster.ts';
+import { Workload, assertLinearizable } from './workload.ts';
 
 const dec = new TextDecoder();
 const ELECTION_MS = 50 * 10 * 2; // tickMs × electionTicks, randomized up to 2×
-
-/** Closed-loop clients doing puts, gets and CASes on a few keys, recording what they saw. */
-class Workload {
-  readonly history: Operation[] = [];
-  private running = true;
-  private readonly t0 = performance.now();
-  private loops: Promise<void>[] = [];
-  lastOkAt = 0;
-
-  constructor(
-    private readonly clients: KvsClient[],
-    private readonly keys: string[],
-    private readonly seed: number,
-  ) {}
-
-  start(): void {
-    this.loops = this.clients.map((c, i) => this.loop(c, i + 1));
-  }
-
-  async stop(): Promise<Operation[]> {
-    this.running = false;
-    await Promise.all(this.loops);
-    return this.history;
-  }
-
-  private now(): number {
-    return Math.round((performance.now() - this.t0) * 1000);
-  }
-
-  private async loop(c: KvsClient, id: number): Promise<void> {
-    let rnd = this.seed * 7919 + id;
-    const next = (n: number): number => {
-      rnd = (rnd * 1103515245 + 12345) % 2147483648;
-      return rnd % n;
-    };
-    let n = 0;
-    while (this.running) {
-      const key = this.keys[next(this.keys.length)]!;
-      const value = `c${id}-${n++}`;
-      const kind = next(10);
-      const op: Operation = { clientId: id, op: kind < 4 ? 'put' : kind < 8 ? 'get' : 'cas', key, call: this.now() };
-      if (op.op === 'put') op.value = value;
-      this.history.push(op);
-      try {
-        if (op.op === 'put') await c.put(key, value);
-        else if (op.op === 'get') op.output = ((v) => (v === null ? null : dec.decode(v)))(await c.get(key));
-        else {
-          const cur = (await c.get(key, { consistency: 'stale' })) ?? null;
-          op.expected = cur === null ? null : dec.decode(cur);
-          op.value = value;
-          op.output = (await c.cas(key, op.expected, value)).ok;
-        }
-        op.ret = this.now();
-        this.lastOkAt = performance.now();
-      } catch (e) {
-        if (!(e instanceof KvsError)) throw e;
-        // Unknown outcome (timeout, unreachable): the op stays pending, it may or may not apply.
-        if (op.op === 'get') this.history.splice(this.history.indexOf(op), 1); // a failed read changed nothing
-        await sleep(20);
-      }
-    }
-  }
-}
-
-function assertLinearizable(history: Operation[], what: string): void {
-  const r = checkHistory(history);
-  assert.notEqual(r.verdict, 'illegal', `${what}: history is not linearizable\n${r.text}`);
-  assert.ok(history.filter((o) => o.ret !== undefined).length > 20, `${what}: too few operations completed`);
-}
 
 describe('faults with real processes', () => {
   let cluster: TestCluster;
