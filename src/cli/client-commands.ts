@@ -1,6 +1,8 @@
 // `kvs get|put|del|scan|status`: client commands. Readable output by default, --json for scripts.
 import { KvsClient, KvsError } from '../client/client.ts';
-import { readCluster } from './cluster-file.ts';
+import { dataReplicas, placementEndpoints, readCluster } from './cluster-file.ts';
+import { readConfig } from '../resharding/admin.ts';
+import type { ClusterConfig } from '../placement/config.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
 export const CLIENT_COMMANDS = ['get', 'put', 'del', 'scan', 'status'] as const;
@@ -36,7 +38,7 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
   if (!args) return ExitCode.Ok;
   const v = args.values;
   const json = v.json === true;
-  const endpoints = typeof v.endpoints === 'string' ? v.endpoints.split(',').filter(Boolean) : readCluster(String(v.data ?? 'data')).map((r) => r.endpoints.native);
+  const endpoints = typeof v.endpoints === 'string' ? v.endpoints.split(',').filter(Boolean) : dataReplicas(readCluster(String(v.data ?? 'data'))).map((r) => r.endpoints.native);
   if (endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,... or start a cluster with "kvs up"');
   const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
@@ -72,8 +74,11 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
         else for (const it of items) console.log(`${it.key}\t${it.value}`);
         return ExitCode.Ok;
       }
-      case 'status':
-        return await printStatus(client, endpoints, json);
+      case 'status': {
+        const all = typeof v.endpoints === 'string' ? [] : readCluster(String(v.data ?? 'data'));
+        const statusEndpoints = all.length > 0 ? all.map((r) => r.endpoints.native) : endpoints;
+        return await printStatus(client, statusEndpoints, placementEndpoints(all), json);
+      }
     }
   } catch (e) {
     if (e instanceof KvsError) {
@@ -86,25 +91,44 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
   }
 }
 
-async function printStatus(client: KvsClient, endpoints: string[], json: boolean): Promise<number> {
+async function printStatus(client: KvsClient, endpoints: string[], placement: string[], json: boolean): Promise<number> {
   const rows = await Promise.all(
     endpoints.map(async (ep) => {
       try {
         const s = await client.status(ep);
-        return { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, reachable: true };
+        return { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, epoch: s.epoch, reachable: true };
       } catch (e) {
         return { endpoint: ep, reachable: false, error: (e as Error).message };
       }
     }),
   );
+  const config = placement.length > 0 ? await readConfig(placement).catch(() => undefined) : undefined;
   if (json) {
-    console.log(JSON.stringify({ replicas: rows }));
+    console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}) }));
   } else {
-    console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED'].join('\t'));
+    console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'EPOCH'].join('\t'));
     for (const r of rows) {
       if (!r.reachable) console.log(`${r.endpoint}\tunreachable: ${'error' in r ? r.error : ''}`);
-      else if ('id' in r) console.log([r.endpoint, r.id, r.group, r.role, r.term, r.leader || '-', r.commit, r.applied].join('\t'));
+      else if ('id' in r) console.log([r.endpoint, r.id, r.group, r.role, r.term, r.leader || '-', r.commit, r.applied, r.epoch].join('\t'));
+    }
+    if (config) {
+      const s = summary(config);
+      console.log(`\ncluster epoch ${s.epoch}, ${s.partitions} partitions (group 0 is the placement group)`);
+      for (const g of s.groups) console.log(`  shard group ${g.id}: ${g.partitions} partitions, ${g.replicas} replicas`);
+      console.log(s.moving === 0 ? '  no hand-off in progress' : `  hand-off in progress: ${s.moving} partitions moving (${s.moves})`);
     }
   }
   return rows.every((r) => r.reachable) ? ExitCode.Ok : ExitCode.Failed;
+}
+
+function summary(c: ClusterConfig) {
+  const pairs = new Map<string, number>();
+  for (const m of c.moves) pairs.set(`${m.from}→${m.to}`, (pairs.get(`${m.from}→${m.to}`) ?? 0) + 1);
+  return {
+    epoch: c.epoch,
+    partitions: c.partitions,
+    groups: c.groups.map((g) => ({ id: g.id, replicas: g.replicas.length, partitions: c.owner.filter((o) => o === g.id).length })),
+    moving: c.moves.length,
+    moves: [...pairs].map(([k, n]) => `${k}: ${n}`).join(', '),
+  };
 }

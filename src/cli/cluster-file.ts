@@ -5,9 +5,20 @@ import { join } from 'node:path';
 export interface ClusterReplica {
   id: number;
   group: number;
+  /** 'placement': holds the cluster configuration, not user data (clients do not send keys there). */
+  role?: 'placement' | 'shard';
   pid: number;
   dataDir: string;
   endpoints: { native: string } & Record<string, string>;
+}
+
+/** Replicas that serve user keys (in a single-group cluster: all of them). */
+export function dataReplicas(replicas: ClusterReplica[]): ClusterReplica[] {
+  return replicas.filter((r) => r.role !== 'placement');
+}
+
+export function placementEndpoints(replicas: ClusterReplica[]): string[] {
+  return replicas.filter((r) => r.role === 'placement').map((r) => r.endpoints.native);
 }
 
 export interface ClusterFile {

@@ -1,0 +1,37 @@
+// Where `kvs up` puts each replica of a local cluster: ids, ports, data directories. Pure.
+//   placement group 0: replica ids 1..R;  shard group g: ids g*100+1..g*100+R
+//   the n-th replica started (from 0) listens on native base+n, RESP base+100+n, gRPC base+200+n,
+//   HTTP base+300+n (WebSocket at /v1/ws on the HTTP port).
+import { join } from 'node:path';
+import type { ClusterReplica } from './cluster-file.ts';
+
+export const DOOR_PORT_OFFSETS = { resp: 100, grpc: 200, http: 300 } as const;
+/** Replicas a local cluster can hold before door port ranges would overlap. */
+export const MAX_LOCAL_REPLICAS = 100;
+
+export function endpointsFor(base: number, n: number): ClusterReplica['endpoints'] {
+  const at = (offset: number): string => `127.0.0.1:${base + offset + n}`;
+  const http = at(DOOR_PORT_OFFSETS.http);
+  return { native: at(0), resp: at(DOOR_PORT_OFFSETS.resp), grpc: at(DOOR_PORT_OFFSETS.grpc), http, ws: `ws://${http}/v1/ws` };
+}
+
+/** The replicas of group `g` (0 = placement), numbered after the `existing` ones. */
+export function groupReplicas(dataDir: string, base: number, g: number, replicas: number, existing: number, role: 'placement' | 'shard'): ClusterReplica[] {
+  if (existing + replicas > MAX_LOCAL_REPLICAS) throw new Error(`a local cluster holds at most ${MAX_LOCAL_REPLICAS} replicas`);
+  return Array.from({ length: replicas }, (_, j) => {
+    const id = g === 0 ? j + 1 : g * 100 + j + 1;
+    return { id, group: g, role, pid: 0, dataDir: join(dataDir, `g${g}-r${id}`), endpoints: endpointsFor(base, existing + j) };
+  });
+}
+
+/** Placement group plus `shards` shard groups of `replicas` each. */
+export function shardedLayout(dataDir: string, base: number, shards: number, replicas: number): ClusterReplica[] {
+  const out = groupReplicas(dataDir, base, 0, replicas, 0, 'placement');
+  for (let g = 1; g <= shards; g++) out.push(...groupReplicas(dataDir, base, g, replicas, out.length, 'shard'));
+  return out;
+}
+
+/** The base port a cluster file was laid out from (its first replica's native port). */
+export function basePortOf(replicas: ClusterReplica[]): number {
+  return Math.min(...replicas.map((r) => Number(r.endpoints.native.split(':').pop())));
+}

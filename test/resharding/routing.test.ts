@@ -1,0 +1,65 @@
+// Cross-group routing decisions, with the network and the groups replaced by fakes.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
+import { initialConfig, reshard, type ClusterConfig } from '../../src/placement/config.ts';
+import type { ConfigWatcher } from '../../src/router/config-watcher.ts';
+import type { GroupConnections } from '../../src/router/groups.ts';
+import { ShardRoutes, derivedClientId } from '../../src/router/sharded.ts';
+import type { Request, Response } from '../../src/wire/index.ts';
+
+const wrongGroup = (epoch: number): Response => ({ kind: 'error', error: { code: 'WRONG_GROUP', message: 'not mine', epoch } });
+
+describe('cross-group routing', () => {
+  it('a request routed with a stale table gets WRONG_GROUP, refreshes, and succeeds', async () => {
+    const h64 = await loadXxh64();
+    const partitioner = await createPartitioner(64);
+    const stale = initialConfig(h64, [{ id: 1, replicas: [] }, { id: 2, replicas: [] }], 64);
+    const moved = reshard(h64, stale, [{ id: 2, replicas: [] }]);
+    const fresh: ClusterConfig = { ...moved, moves: [], epoch: moved.epoch + 1, groups: moved.groups.filter((g) => g.id === 2) };
+    // A key group 1 owned in the stale table (it has since moved to group 2).
+    const key = Array.from({ length: 200 }, (_, i) => Buffer.from(`key-${i}`)).find((k) => stale.owner[partitioner.partitionOf(k)] === 1)!;
+
+    let current = stale;
+    let refreshes = 0;
+    const watcher = {
+      get current() {
+        return current;
+      },
+      refresh: async () => {
+        refreshes++;
+        current = fresh;
+        return fresh;
+      },
+      waitFor: async () => current,
+    } as unknown as ConfigWatcher;
+    const sent: number[] = [];
+    const groups = {
+      send: async (g: number): Promise<Response> => {
+        sent.push(g);
+        return g === 2 ? { kind: 'value', value: Buffer.from('v') } : wrongGroup(fresh.epoch);
+      },
+    } as unknown as GroupConnections;
+    const routes = new ShardRoutes({
+      group: 9, // this replica is in neither group: everything is remote
+      watcher,
+      partitioner,
+      groups,
+      local: async () => assert.fail('nothing is local here'),
+    });
+    const req: Request = { op: 'get', key, consistency: 'linearizable' };
+    const res = await routes.execute(req, { type: 3, body: new Uint8Array(), hops: 0 }, Date.now() + 5000);
+    assert.deepEqual(res, { kind: 'value', value: Buffer.from('v') });
+    assert.deepEqual(sent, [1, 2], 'first the stale owner, then the owner from the refreshed table');
+    assert.equal(refreshes, 1);
+    assert.equal(routes.stats.wrongGroup, 1);
+  });
+
+  it('derives distinct, stable session ids per partition for split batches', () => {
+    const a = derivedClientId(42n, 1);
+    assert.equal(derivedClientId(42n, 1), a);
+    assert.notEqual(derivedClientId(42n, 2), a);
+    assert.notEqual(derivedClientId(43n, 1), a);
+    assert.ok(a > 0n && a < 1n << 64n);
+  });
+});
