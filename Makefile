@@ -25,8 +25,18 @@ typecheck: deps
 lint: deps
 	npx eslint .
 
-unit: deps
+unit: deps trace-build
 	$(NODE_TEST) $(TEST_FILES)
+
+# eBPF wire tracing (docs/tracing.md): the BPF object and the N-API addon that loads it.
+TRACE_OBJ := ebpf/build/trace.bpf.o
+TRACE_ADDON := native/build/Release/kvs_trace.node
+.PHONY: trace-build
+trace-build: $(TRACE_OBJ) $(TRACE_ADDON)
+$(TRACE_OBJ): ebpf/trace.bpf.c ebpf/trace_abi.h ebpf/build.sh
+	ebpf/build.sh
+$(TRACE_ADDON): node_modules/.installed native/binding.gyp native/build.sh $(wildcard native/src/*) ebpf/trace_abi.h
+	native/build.sh
 
 test: typecheck lint unit
 
@@ -38,3 +48,21 @@ sim: deps
 
 bench-raft: deps
 	node --import tsx bench/raft-core.ts
+
+# Benchmarks against etcd and Redis (not tests; see docs/benchmarks.md). bench-compare starts
+# every system on 127.0.0.1, runs the matrix, stops everything and writes bench/results/.
+# Options: make bench-compare BENCH_ARGS="--reps 5 --duration 5" (or --quick for a smoke run).
+.PHONY: bench-compare bench-profile bench-load
+BENCH_ARGS ?=
+bench-compare: deps
+	timeout -k 30 1200 node --import tsx bench/compare.ts $(BENCH_ARGS)
+
+# Where a leader's time goes: node --cpu-prof on a 3-replica group under load, summarised.
+PROFILE_ARGS ?=
+bench-profile: deps
+	timeout -k 30 600 node --import tsx bench/profile.ts $(PROFILE_ARGS)
+
+# The load generator against a running cluster: make bench-load LOAD_ARGS="--cluster data --workload A"
+LOAD_ARGS ?= --cluster data
+bench-load: deps
+	node --import tsx bench/load.ts $(LOAD_ARGS)
