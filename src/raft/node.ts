@@ -94,8 +94,9 @@ export class RaftNode {
   /** Reads that arrived before this leader committed an entry of its term. */
   private readsAwaitingCommit: { ctx: Uint8Array; from: NodeId; lease: boolean }[] = [];
 
-  // Incoming snapshot.
-  private snapRecv: { meta: SnapshotMeta; nextSeq: number } | undefined;
+  // Snapshots: the incoming transfer, and the id of the next outgoing one.
+  private snapRecv: { from: NodeId; term: number; transfer: number; meta: SnapshotMeta; nextSeq: number } | undefined;
+  private nextTransfer = 1;
 
   // Output being gathered for the next Ready.
   private msgs: Message[] = [];
@@ -615,23 +616,27 @@ export class RaftNode {
   private handleSnapshot(m: SnapshotMsg): void {
     const { meta } = m;
     const log = this.log;
+    const ack = (seq: number, done: boolean): void =>
+      this.send({ type: MsgType.SnapshotResp, to: m.from, meta, transfer: m.transfer, seq, done });
     if (meta.index <= log.committed || log.matchTerm(meta.index, meta.term)) {
       // We already have everything the snapshot covers (a matching entry keeps the log after it).
       log.commitTo(Math.max(log.committed, Math.min(meta.index, log.lastIndex())));
       this.snapRecv = undefined;
-      this.send({ type: MsgType.SnapshotResp, to: m.from, meta, seq: m.seq, done: true });
+      ack(m.seq, true);
       return;
     }
+    // A chunk belongs to the transfer in progress only if sender, term and transfer id all match:
+    // the same image sent again (a restarted leader, a new attempt) is a new transfer from seq 0.
     const rs = this.snapRecv;
-    const same = rs !== undefined && rs.meta.index === meta.index && rs.meta.term === meta.term;
+    const same = rs !== undefined && rs.from === m.from && rs.term === m.term && rs.transfer === m.transfer;
     if (same && m.seq < rs.nextSeq) {
-      this.send({ type: MsgType.SnapshotResp, to: m.from, meta, seq: rs.nextSeq - 1, done: false });
+      ack(rs.nextSeq - 1, false); // a duplicate
       return;
     }
     if (m.seq === 0) {
-      this.snapRecv = { meta, nextSeq: 0 };
+      this.snapRecv = { from: m.from, term: m.term, transfer: m.transfer, meta, nextSeq: 0 };
     } else if (!same || m.seq !== rs.nextSeq) {
-      this.send({ type: MsgType.SnapshotResp, to: m.from, meta, seq: same ? rs.nextSeq - 1 : -1, done: false });
+      ack(same ? rs.nextSeq - 1 : -1, false);
       return;
     }
     this.chunks.push({ meta, seq: m.seq, data: m.data, last: m.last });
@@ -642,7 +647,7 @@ export class RaftNode {
       this.pendingCompaction = undefined;
       this.snapRecv = undefined;
     }
-    this.send({ type: MsgType.SnapshotResp, to: m.from, meta, seq: m.seq, done: m.last });
+    ack(m.seq, m.last);
   }
 
   // ---- Leader -----------------------------------------------------------------------------------
@@ -721,7 +726,7 @@ export class RaftNode {
     if (!pr) return;
     pr.recentActive = true;
     const s = pr.snapshot;
-    if (pr.state !== ProgressState.Snapshot || !s || s.meta.index !== m.meta.index || s.meta.term !== m.meta.term) return;
+    if (pr.state !== ProgressState.Snapshot || !s || s.transfer !== m.transfer) return;
     if (m.done) {
       pr.ack(s.meta.index);
       this.endSnapshotSend(pr);
@@ -922,6 +927,7 @@ export class RaftNode {
     pr.inflight = [];
     pr.snapshot = {
       meta: { index, term, conf: this.log.confAt(index) },
+      transfer: this.nextTransfer++,
       nextSeq: 0,
       cursor: null,
       sentAll: false,
@@ -937,7 +943,7 @@ export class RaftNode {
     while (!s.sentAll && s.nextSeq - s.ackedSeq - 1 < this.cfg.snapshotWindow) {
       const { data, next } = this.cfg.snapshots.read(s.meta.index, s.cursor, this.cfg.snapshotChunkBytes);
       const last = next === null;
-      this.send({ type: MsgType.Snapshot, to, meta: s.meta, seq: s.nextSeq, data, last });
+      this.send({ type: MsgType.Snapshot, to, meta: s.meta, transfer: s.transfer, seq: s.nextSeq, data, last });
       s.cursorAfter.set(s.nextSeq, next);
       s.nextSeq++;
       s.cursor = next;

@@ -14,6 +14,8 @@ export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
 /** An outgoing snapshot transfer: chunks are resent from the last acknowledged one after a stall. */
 export interface SnapshotSend {
   meta: SnapshotMeta;
+  /** This transfer's id: chunks and acknowledgements of any other transfer are ignored. */
+  transfer: number;
   /** Next chunk number to send, and where it starts in the image (null = beginning). */
   nextSeq: number;
   cursor: Uint8Array | null;

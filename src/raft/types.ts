@@ -135,6 +135,8 @@ export interface HeartbeatRespMsg extends Base { type: typeof MsgType.HeartbeatR
 export interface SnapshotMsg extends Base {
   type: typeof MsgType.Snapshot;
   meta: SnapshotMeta;
+  /** Which transfer this chunk belongs to (unique per sender and term): a restarted transfer of the same image is a new one. */
+  transfer: number;
   seq: number;
   data: Uint8Array;
   last: boolean;
@@ -142,6 +144,7 @@ export interface SnapshotMsg extends Base {
 export interface SnapshotRespMsg extends Base {
   type: typeof MsgType.SnapshotResp;
   meta: SnapshotMeta;
+  transfer: number;
   /** Highest chunk received in order (-1: nothing; start again from 0). */
   seq: number;
   /** The snapshot is installed and persisted. */

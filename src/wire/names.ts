@@ -87,6 +87,7 @@ function raft(r: Reader, type: number, f: Fields): void {
       r.raw((f.voters as number) * 4);
       f.learners = r.u16();
       r.raw((f.learners as number) * 4);
+      f.transfer = r.u32();
       f.seq = r.i32();
       if (type === FrameType.RaftSnapshot) {
         f.last = r.bool();

@@ -47,9 +47,9 @@ export function raftBodySize(msg: Message): number {
     case MsgType.HeartbeatResp:
       return COMMON_BYTES + 8;
     case MsgType.Snapshot:
-      return COMMON_BYTES + metaSize(msg.meta) + 9 + msg.data.length;
+      return COMMON_BYTES + metaSize(msg.meta) + 4 + 9 + msg.data.length;
     case MsgType.SnapshotResp:
-      return COMMON_BYTES + metaSize(msg.meta) + 5;
+      return COMMON_BYTES + metaSize(msg.meta) + 4 + 5;
     case MsgType.TimeoutNow:
       return COMMON_BYTES;
     case MsgType.ReadIndex:
@@ -126,6 +126,7 @@ function writeBody(w: Writer, msg: Message): void {
       return;
     case MsgType.Snapshot:
       writeMeta(w, msg.meta);
+      w.u32(msg.transfer);
       if (!(msg.seq >= 0)) throw new RangeError(`snapshot chunk seq ${msg.seq}`);
       w.i32(msg.seq);
       w.bool(msg.last);
@@ -133,6 +134,7 @@ function writeBody(w: Writer, msg: Message): void {
       return;
     case MsgType.SnapshotResp:
       writeMeta(w, msg.meta);
+      w.u32(msg.transfer);
       w.i32(msg.seq);
       w.bool(msg.done);
       return;
@@ -274,15 +276,17 @@ function readBody(r: Reader, frameType: number): Message {
       return { type, from, to, term, round: r.u64() };
     case MsgType.Snapshot: {
       const meta = readMeta(r);
+      const transfer = r.u32();
       const seq = r.i32();
       if (seq < 0) r.fail(`snapshot chunk seq ${seq}`);
-      return { type, from, to, term, meta, seq, last: r.bool(), data: r.bytes32() };
+      return { type, from, to, term, meta, transfer, seq, last: r.bool(), data: r.bytes32() };
     }
     case MsgType.SnapshotResp: {
       const meta = readMeta(r);
+      const transfer = r.u32();
       const seq = r.i32();
       if (seq < -1) r.fail(`snapshot ack seq ${seq}`);
-      return { type, from, to, term, meta, seq, done: r.bool() };
+      return { type, from, to, term, meta, transfer, seq, done: r.bool() };
     }
     case MsgType.TimeoutNow:
       return { type, from, to, term };

@@ -1,0 +1,279 @@
+// Safety invariants, checked as the run goes: the harness reports every Ready, every durable write,
+// every send, every apply and every snapshot install, and calls afterEvent() for each node an event
+// touched. The first broken rule throws a Violation, which ends the run.
+import type { RaftNode } from '../../src/raft/node.ts';
+import { MsgType, Role, type Entry, type HardState, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../src/raft/types.ts';
+import type { Disk } from './disk.ts';
+import { entryHash, type Kv } from './kv.ts';
+
+export type Invariant =
+  | 'election-safety'
+  | 'vote-once'
+  | 'log-matching'
+  | 'leader-completeness'
+  | 'committed-agreement'
+  | 'committed-overwritten'
+  | 'state-machine-safety'
+  | 'durable-commit'
+  | 'commit-current-term'
+  | 'commit-beyond-log'
+  | 'persist-before-send'
+  | 'applied-monotonic'
+  | 'duplicate-apply'
+  | 'ready-contract'
+  | 'core-assertion'
+  | 'liveness'
+  | 'linearizability';
+
+export class Violation extends Error {
+  constructor(
+    readonly invariant: Invariant,
+    readonly detail: string,
+  ) {
+    super(`${invariant}: ${detail}`);
+  }
+}
+
+/** What the checker needs to see of a node. */
+export interface Watched {
+  readonly id: NodeId;
+  readonly disk: Disk;
+  readonly node: RaftNode | null;
+}
+
+interface Track {
+  commit: number;
+  applied: number;
+  /** Term in which the node was last seen leading (-1: it was not leading at the last check). */
+  ledIn: number;
+  /** Log base as the Readys have told it (for the term of the entry before the first new one). */
+  base: SnapshotMeta;
+}
+
+const UNKNOWN = -1;
+
+export class Checker {
+  private readonly leaderOf = new Map<number, NodeId>();
+  private readonly leaderChecked = new Set<string>();
+  /** (index, term) -> hash and previous term: log matching by induction over the index. */
+  private readonly logIds = new Map<number, { hash: number; prevTerm: number }>();
+  /** Per committed index: its term and hash (UNKNOWN until some node shows it) and the lowest term it was seen committed in. */
+  private readonly cTerm: number[] = [0];
+  private readonly cHash: number[] = [0];
+  private readonly cSeenIn: number[] = [0];
+  private readonly chainAt = new Map<number, number>([[0, 0]]);
+  private readonly tracks = new Map<NodeId, Track>();
+
+  constructor(
+    private readonly hosts: () => Iterable<Watched>,
+    private readonly onLeader: (id: NodeId, term: number) => void = () => {},
+  ) {}
+
+  get committedMax(): number {
+    return this.cTerm.length - 1;
+  }
+
+  /** A node (re)started from its disk: what it finds there must agree with what was committed. */
+  started(w: Watched): void {
+    const d = w.disk;
+    for (let i = d.base.index + 1; i <= Math.min(d.hard.commit, d.lastIndex()); i++) {
+      const e = d.entry(i) as Entry;
+      this.commitSeen(i, e.term, entryHash(e), d.hard.term, `n${w.id} restarted`);
+    }
+    const node = w.node as RaftNode;
+    this.tracks.set(w.id, { commit: node.commitIndex, applied: node.appliedIndex, ledIn: -1, base: d.base });
+  }
+
+  /** A Ready was taken: its new entries must fit the log-matching property. */
+  readyTaken(w: Watched, rd: Ready): void {
+    const t = this.track(w);
+    if (rd.snapshot) t.base = rd.snapshot;
+    else if (rd.compaction) t.base = rd.compaction;
+    let prev: Entry | undefined;
+    for (const e of rd.entries) {
+      if (prev !== undefined && e.index !== prev.index + 1) {
+        throw new Violation('ready-contract', `n${w.id}: Ready entries not contiguous (${prev.index} then ${e.index})`);
+      }
+      const prevTerm =
+        prev?.term ?? (e.index - 1 === t.base.index ? t.base.term : (w.node?.entryAt(e.index - 1)?.term ?? UNKNOWN));
+      const hash = entryHash(e);
+      const key = e.index * 2097152 + e.term;
+      const seen = this.logIds.get(key);
+      if (seen === undefined) this.logIds.set(key, { hash, prevTerm });
+      else if (seen.hash !== hash || (seen.prevTerm !== prevTerm && seen.prevTerm !== UNKNOWN && prevTerm !== UNKNOWN)) {
+        throw new Violation(
+          'log-matching',
+          `n${w.id} has entry ${e.index}/t${e.term} with ${seen.hash !== hash ? 'different content' : `previous term ${prevTerm} (elsewhere ${seen.prevTerm})`}`,
+        );
+      }
+      // A lagging follower may hold a stale entry where the cluster committed another one, but
+      // never at or below its own commit index.
+      if (e.index <= this.committedMax && e.index <= (w.node?.commitIndex ?? 0)) {
+        const ct = this.cTerm[e.index] as number;
+        if (ct !== UNKNOWN && ct !== e.term) {
+          throw new Violation('committed-overwritten', `n${w.id} writes ${e.index}/t${e.term} over committed ${e.index}/t${ct}`);
+        }
+      }
+      prev = e;
+    }
+  }
+
+  /** A hard state became durable. */
+  persisted(w: Watched, before: HardState, after: HardState): void {
+    if (after.term < before.term) throw new Violation('vote-once', `n${w.id} term went back ${before.term} -> ${after.term}`);
+    if (after.term === before.term && before.vote !== 0 && after.vote !== before.vote) {
+      throw new Violation('vote-once', `n${w.id} voted for ${before.vote} then ${after.vote} in term ${after.term}`);
+    }
+    if (after.commit > Math.max(w.disk.lastIndex(), w.disk.base.index)) {
+      throw new Violation('commit-beyond-log', `n${w.id} persisted commit ${after.commit} but its durable log ends at ${w.disk.lastIndex()}`);
+    }
+  }
+
+  /** A message is about to leave: whatever it claims must already be durable. */
+  sending(w: Watched, m: Message): void {
+    const hard = w.disk.hard;
+    if (m.type === MsgType.PreVote || m.type === MsgType.PreVoteResp) return;
+    if (m.term > hard.term) {
+      throw new Violation('persist-before-send', `n${w.id} sends ${msgName(m)} in term ${m.term} with term ${hard.term} on disk`);
+    }
+    // A grant binds once the vote (or a later term, after which it never votes in this one again) is durable.
+    if (m.type === MsgType.VoteResp && !m.reject && (hard.term < m.term || (hard.term === m.term && hard.vote !== m.to))) {
+      throw new Violation('persist-before-send', `n${w.id} grants its vote to n${m.to} in term ${m.term}, disk says term ${hard.term} vote ${hard.vote}`);
+    }
+    // Only acknowledgements of the current durable term are checked: one queued before the node
+    // moved to a later term (and truncated) can reach the old leader, but cannot help it commit — a
+    // newer leader exists, elected by a majority none of which held those entries.
+    if (m.type === MsgType.AppendResp && !m.reject && m.term === hard.term && m.index > Math.max(w.disk.lastIndex(), w.disk.base.index)) {
+      throw new Violation('persist-before-send', `n${w.id} acknowledges index ${m.index} but its durable log ends at ${w.disk.lastIndex()}`);
+    }
+  }
+
+  /** Entry e is about to be applied to `kv`. */
+  applying(w: Watched, e: Entry, kv: Kv): void {
+    if (e.index !== kv.applied + 1) {
+      throw new Violation('applied-monotonic', `n${w.id} applies ${e.index} after ${kv.applied}`);
+    }
+    if (!w.disk.holds(e.index, e.term)) {
+      throw new Violation('ready-contract', `n${w.id} applies ${e.index}/t${e.term}, which is not in its durable log`);
+    }
+    this.commitSeen(e.index, e.term, entryHash(e), w.disk.hard.term, `n${w.id} applies it`, 'state-machine-safety');
+  }
+
+  /** After applying (or installing): replicas at one index must have the same history. */
+  appliedState(w: Watched, kv: Kv): void {
+    const seen = this.chainAt.get(kv.applied);
+    if (seen === undefined) this.chainAt.set(kv.applied, kv.chain);
+    else if (seen !== kv.chain) {
+      throw new Violation('state-machine-safety', `n${w.id}'s state machine at index ${kv.applied} differs from another replica's`);
+    }
+  }
+
+  installing(w: Watched, meta: SnapshotMeta, image: Kv, before: number): void {
+    if (image.applied !== meta.index) {
+      throw new Violation('ready-contract', `n${w.id} installs snapshot ${meta.index} whose image is at ${image.applied}`);
+    }
+    if (meta.index < before) {
+      throw new Violation('applied-monotonic', `n${w.id} installs snapshot ${meta.index} below its applied index ${before}`);
+    }
+    this.appliedState(w, image);
+  }
+
+  /** After every event that touched node w. */
+  afterEvent(w: Watched): void {
+    const node = w.node;
+    if (node === null) return;
+    const t = this.track(w);
+    const s = node.status;
+    const leader = s.role === Role.Leader;
+    if (leader) {
+      const other = this.leaderOf.get(s.term);
+      if (other === undefined) this.leaderOf.set(s.term, w.id);
+      else if (other !== w.id) throw new Violation('election-safety', `n${other} and n${w.id} are both leaders of term ${s.term}`);
+      const key = `${w.id}:${s.term}`;
+      if (!this.leaderChecked.has(key)) {
+        this.leaderChecked.add(key);
+        this.checkCompleteness(w.id, node, s.term, s.firstIndex - 1);
+        this.onLeader(w.id, s.term);
+      }
+    }
+    if (s.commit > t.commit) {
+      // The commit was the leader's own decision if it leads now, or led in this term until this
+      // event (e.g. it stepped down when its own removal committed).
+      const decided = leader || t.ledIn === s.term;
+      // Figure 8: a leader commits by counting replicas only an entry of its own term (older
+      // entries commit with it). Checked directly, since the loss it risks needs rare timing.
+      const top = node.entryAt(s.commit);
+      if (decided && top !== undefined && top.term !== s.term) {
+        throw new Violation('commit-current-term', `leader n${w.id} of term ${s.term} advanced its commit to ${s.commit}/t${top.term}`);
+      }
+      for (let i = t.commit + 1; i <= s.commit; i++) {
+        const e = node.entryAt(i);
+        this.commitSeen(i, e?.term ?? UNKNOWN, e ? entryHash(e) : UNKNOWN, s.term, `n${w.id} commits it`);
+        if (decided && e) this.checkDurable(w.id, e, s.conf.voters);
+      }
+      t.commit = s.commit;
+    }
+    if (s.applied < t.applied) throw new Violation('applied-monotonic', `n${w.id} applied index went back ${t.applied} -> ${s.applied}`);
+    t.applied = s.applied;
+    t.ledIn = leader ? s.term : -1;
+  }
+
+  private track(w: Watched): Track {
+    let t = this.tracks.get(w.id);
+    if (t === undefined) {
+      t = { commit: 0, applied: 0, ledIn: -1, base: w.disk.base };
+      this.tracks.set(w.id, t);
+    }
+    return t;
+  }
+
+  /** Index i is committed with (term, hash) as seen by someone in term `seenIn`. */
+  private commitSeen(i: number, term: number, hash: number, seenIn: number, who: string, rule: Invariant = 'committed-agreement'): void {
+    while (this.cTerm.length <= i) {
+      this.cTerm.push(UNKNOWN);
+      this.cHash.push(UNKNOWN);
+      this.cSeenIn.push(seenIn);
+    }
+    const known = this.cTerm[i] as number;
+    if (known === UNKNOWN) {
+      this.cTerm[i] = term;
+      this.cHash[i] = hash;
+    } else if (term !== UNKNOWN && (known !== term || this.cHash[i] !== hash)) {
+      throw new Violation(rule, `${who}: committed entry ${i} is ${i}/t${term} here but ${i}/t${known} elsewhere`);
+    }
+    // A commit known in term T binds every leader of a later term.
+    if (seenIn < (this.cSeenIn[i] as number)) this.cSeenIn[i] = seenIn;
+    for (let j = i - 1; j > 0 && seenIn < (this.cSeenIn[j] as number); j--) this.cSeenIn[j] = seenIn;
+  }
+
+  /** Leader completeness: a new leader of term T holds every entry committed before T. */
+  private checkCompleteness(id: NodeId, node: RaftNode, term: number, base: number): void {
+    for (let i = base + 1; i <= this.committedMax; i++) {
+      if ((this.cSeenIn[i] as number) >= term) continue;
+      const want = this.cTerm[i] as number;
+      const have = node.entryAt(i)?.term;
+      if (have === undefined) {
+        throw new Violation('leader-completeness', `n${id} leads term ${term} without committed entry ${i}/t${want}`);
+      }
+      if (want !== UNKNOWN && have !== want) {
+        throw new Violation('leader-completeness', `n${id} leads term ${term} with ${i}/t${have} where ${i}/t${want} was committed`);
+      }
+    }
+  }
+
+  /** A leader commits e only once a majority of voters hold it durably (including itself). */
+  private checkDurable(id: NodeId, e: Entry, voters: readonly NodeId[]): void {
+    let holding = 0;
+    for (const h of this.hosts()) if (voters.includes(h.id) && h.disk.holds(e.index, e.term)) holding++;
+    if (holding < Math.floor(voters.length / 2) + 1) {
+      throw new Violation(
+        'durable-commit',
+        `leader n${id} commits ${e.index}/t${e.term} while only ${holding} of voters [${voters.join(',')}] hold it durably`,
+      );
+    }
+  }
+}
+
+export function msgName(m: Message): string {
+  return Object.entries(MsgType).find(([, v]) => v === m.type)?.[0] ?? `type${m.type}`;
+}

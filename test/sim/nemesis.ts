@@ -1,0 +1,154 @@
+// The fault injector: during the fault phase it crashes nodes (between Readys or in the middle of
+// one), cuts links (random splits, one-way cuts, an isolated leader), compacts logs, changes the
+// membership and transfers leadership, at the rate and in the mix the seed's profile says.
+import { Role, type NodeId } from '../../src/raft/types.ts';
+import type { Host } from './host.ts';
+import type { Network } from './network.ts';
+import type { Rng } from './prng.ts';
+import type { Profile } from './profile.ts';
+
+export interface NemesisWorld {
+  readonly now: number;
+  readonly hosts: readonly Host[];
+  readonly network: Network;
+  schedule(at: number, run: () => void): void;
+  crash(h: Host, why: string): void;
+  touch(h: Host): void;
+  log(text: () => string): void;
+  mark(a: number, b?: number, c?: number, d?: number): void;
+  count(what: string): void;
+}
+
+type Kind = keyof Profile['weights'];
+
+export class Nemesis {
+  private active = true;
+  private partitionUntil = -1;
+
+  constructor(
+    private readonly world: NemesisWorld,
+    private readonly rng: Rng,
+    private readonly profile: Profile,
+  ) {}
+
+  start(): void {
+    if (Object.values(this.profile.weights).some((w) => w > 0)) this.next();
+  }
+
+  stop(): void {
+    this.active = false;
+  }
+
+  private next(): void {
+    const gap = this.rng.range(0, 2 / this.profile.faultRate);
+    this.world.schedule(this.world.now + gap, () => {
+      if (!this.active) return;
+      this.act(this.pickKind());
+      this.next();
+    });
+  }
+
+  private pickKind(): Kind {
+    const w = this.profile.weights;
+    const kinds = Object.keys(w) as Kind[];
+    let r = this.rng.range(0, kinds.reduce((s, k) => s + w[k], 0));
+    for (const k of kinds) {
+      r -= w[k];
+      if (r < 0) return k;
+    }
+    return kinds[kinds.length - 1] as Kind;
+  }
+
+  private act(kind: Kind): void {
+    const { world, rng } = this;
+    const up = world.hosts.filter((h) => h.up);
+    const leader = up.find((h) => h.node?.status.role === Role.Leader);
+    switch (kind) {
+      case 'crash':
+      case 'crashLeader': {
+        const h = kind === 'crash' ? rng.pick(world.hosts) : leader;
+        if (h === undefined) return;
+        if (!h.up || h.armed) return;
+        world.mark(40, h.id);
+        if (rng.chance(this.profile.midReadyCrash)) {
+          h.armed = true; // crashes while handling its next Ready
+          world.log(() => `nemesis: n${h.id} will crash inside its next Ready`);
+        } else {
+          world.crash(h, 'nemesis'); // comes back after a random downtime
+        }
+        return;
+      }
+      case 'partition':
+      case 'isolateLeader': {
+        if (world.now < this.partitionUntil) return;
+        const ids = world.hosts.map((h) => h.id);
+        let a: NodeId[];
+        if (kind === 'isolateLeader') {
+          if (leader === undefined) return;
+          a = [leader.id];
+        } else {
+          const shuffled = ids.map((id) => ({ id, r: rng.float() })).sort((x, y) => x.r - y.r).map((x) => x.id);
+          a = shuffled.slice(0, 1 + rng.int(ids.length - 1));
+        }
+        const b = ids.filter((id) => !a.includes(id));
+        const oneWay = rng.chance(0.3);
+        const swap = oneWay && rng.chance(0.5);
+        const [from, to] = swap ? [b, a] : [a, b];
+        world.network.partition(from, to, oneWay);
+        const until = world.now + rng.range(this.profile.partitionMin, this.profile.partitionMax);
+        this.partitionUntil = until;
+        world.mark(41, a.length, oneWay ? 1 : 0);
+        world.count(oneWay ? 'partitions (one-way)' : 'partitions (symmetric)');
+        world.log(() => `nemesis: partition [${from}] ${oneWay ? '-/->' : '<-/->'} [${to}] until ${until.toFixed(3)}`);
+        world.schedule(until, () => {
+          world.network.healLinks();
+          world.log(() => 'nemesis: links healed');
+        });
+        return;
+      }
+      case 'compact': {
+        if (up.length === 0) return;
+        const h = rng.pick(up);
+        const s = h.node?.status;
+        if (s === undefined || s.applied <= s.firstIndex - 1) return;
+        const index = s.firstIndex + rng.int(s.applied - s.firstIndex + 1);
+        world.mark(42, h.id, index);
+        world.log(() => `nemesis: n${h.id} compacts to ${index}`);
+        h.node?.compact(index);
+        world.count('compactions');
+        world.touch(h);
+        return;
+      }
+      case 'conf': {
+        const node = leader?.node;
+        if (leader === undefined || !node) return;
+        const conf = node.status.conf;
+        const members = [...conf.voters, ...conf.learners];
+        const options: { type: 'add-learner' | 'promote' | 'remove'; node: NodeId }[] = [];
+        for (const h of world.hosts) if (!members.includes(h.id)) options.push({ type: 'add-learner', node: h.id });
+        for (const id of conf.learners) options.push({ type: 'promote', node: id }, { type: 'remove', node: id });
+        const minVoters = this.profile.nodes >= 5 ? 3 : 2;
+        if (conf.voters.length > minVoters) for (const id of conf.voters) options.push({ type: 'remove', node: id });
+        if (options.length === 0) return;
+        const change = rng.pick(options);
+        const res = node.proposeConf(change);
+        world.mark(43, change.node, res.ok ? 1 : 0);
+        if (res.ok) world.count(`conf changes proposed (${change.type})`);
+        world.log(() => `nemesis: n${leader.id} proposes ${change.type} n${change.node}: ${res.ok ? `at ${res.index}` : res.error}`);
+        world.touch(leader);
+        return;
+      }
+      case 'transfer': {
+        const node = leader?.node;
+        if (leader === undefined || !node) return;
+        const to = rng.pick(node.status.conf.voters);
+        const ok = node.transferLeadership(to);
+        world.mark(44, leader.id, to);
+        if (ok && to !== leader.id) world.count('leadership transfers started');
+        world.log(() => `nemesis: n${leader.id} transfers leadership to n${to}: ${ok}`);
+        world.touch(leader);
+        return;
+      }
+    }
+  }
+}
