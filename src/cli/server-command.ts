@@ -1,6 +1,7 @@
 // `kvs server`: run one replica until SIGINT/SIGTERM (a leader hands over leadership first).
 import { ConfigError, DEFAULTS, loadConfig } from '../server/config.ts';
 import { KvsServer } from '../server/server.ts';
+import { startServerTrace } from '../trace/server-trace.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
 const HELP = `Usage: kvs server --id N --listen HOST:PORT --data DIR --replicas ID=HOST:PORT,... [options]
@@ -20,14 +21,26 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
   --request-timeout-ms N     per-request deadline (default ${DEFAULTS.requestTimeoutMs})
   --max-key-bytes N          largest key (default ${DEFAULTS.maxKeyBytes})
   --max-value-bytes N        largest value (default ${DEFAULTS.maxValueBytes})
-  --log-tail N               log entries kept after compaction (default ${DEFAULTS.logTail})`;
+  --log-tail N               log entries kept after compaction (default ${DEFAULTS.logTail})
+  --resp HOST:PORT           RESP (Redis protocol) door: redis-cli, redis-benchmark, Redis clients
+  --grpc HOST:PORT           gRPC door (service protos.KV in protos/kv.proto)
+  --http HOST:PORT           HTTP door: /healthz /readyz /metrics /v1/status /v1/kv/{key},
+                             and the native protocol over WebSocket at /v1/ws
+  --trace                    print every message this replica sends to its peers, one line each,
+                             on stdout (eBPF, or the in-process tap without CAP_BPF+CAP_NET_ADMIN)
+  --trace-iface IF           interface for eBPF (default: lo for loopback, else the listen address's)
+  --trace-format text|json   trace line format (default text)
+Without --resp, --grpc or --http only the native door runs (see docs/doors.md).`;
 
-const OPTIONS = Object.fromEntries(
-  ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail'].map((n) => [
-    n,
-    { type: 'string' as const },
-  ]),
-);
+const OPTIONS = {
+  trace: { type: 'boolean' as const },
+  ...Object.fromEntries(
+    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format'].map((n) => [
+      n,
+      { type: 'string' as const },
+    ]),
+  ),
+};
 
 export async function runServer(argv: string[]): Promise<number> {
   const args = parse(argv, OPTIONS, HELP);
@@ -39,14 +52,21 @@ export async function runServer(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
-  const server = await KvsServer.start(config);
+  const tracer = config.trace ? await startServerTrace({ ...config, trace: config.trace }) : undefined;
+  const server = await KvsServer.start(config, { tap: tracer?.tap }).catch(async (e: unknown) => {
+    await tracer?.stop();
+    throw e;
+  });
   console.error(`replica ${config.id} (group ${config.group}) listening on ${config.listen}, data in ${config.dataDir}`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     console.error(`replica ${config.id}: ${signal}, shutting down`);
-    void server.shutdown().then(() => process.exit(process.exitCode ?? 0));
+    void server
+      .shutdown()
+      .then(() => tracer?.stop())
+      .then(() => process.exit(process.exitCode ?? 0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -16,7 +16,24 @@ Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over f
 
   --data DIR         data directory (default ./data)
   --replicas N       replicas in the group (default 3)
-  --base-port P      first port; replica i listens on P+i-1 (default 7001)`;
+  --base-port P      first port (default 7001). Replica i (from 1) listens on:
+                       native P+i-1, RESP P+100+i-1, gRPC P+200+i-1,
+                       HTTP P+300+i-1 (WebSocket at ws://HOST:PORT/v1/ws on the HTTP port)`;
+
+/** Offsets of each door's port range from the base port (replica i adds i-1). */
+const DOOR_PORT_OFFSETS = { resp: 100, grpc: 200, http: 300 } as const;
+
+/** A replica's endpoints: the native door and every front door, with the WebSocket URL on HTTP. */
+function endpointsFor(base: number, i: number): ClusterReplica['endpoints'] {
+  const at = (offset: number): string => `127.0.0.1:${base + offset + i}`;
+  const http = at(DOOR_PORT_OFFSETS.http);
+  return { native: at(0), resp: at(DOOR_PORT_OFFSETS.resp), grpc: at(DOOR_PORT_OFFSETS.grpc), http, ws: `ws://${http}/v1/ws` };
+}
+
+/** `kvs server` flags for the front doors listed in a replica's endpoints (older cluster files have none). */
+function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
+  return (['resp', 'grpc', 'http'] as const).flatMap((d) => (endpoints[d] ? [`--${d}`, endpoints[d]] : []));
+}
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/kvs.js');
 
@@ -30,13 +47,15 @@ export async function runUp(argv: string[]): Promise<number> {
     const n = Number(args.values.replicas ?? 3);
     const base = Number(args.values['base-port'] ?? 7001);
     if (!Number.isInteger(n) || n < 1 || n > 9) throw new UsageError('--replicas must be 1..9');
-    if (!Number.isInteger(base) || base < 1024 || base + n > 65535) throw new UsageError('--base-port must leave room for the replicas in 1024..65535');
+    if (!Number.isInteger(base) || base < 1024 || base + DOOR_PORT_OFFSETS.http + n > 65535) {
+      throw new UsageError(`--base-port must leave room for every replica's doors (up to base+${DOOR_PORT_OFFSETS.http + n - 1}) in 1024..65535`);
+    }
     replicas = Array.from({ length: n }, (_, i) => ({
       id: i + 1,
       group: 0,
       pid: 0,
       dataDir: join(dataDir, `replica-${i + 1}`),
-      endpoints: { native: `127.0.0.1:${base + i}` },
+      endpoints: endpointsFor(base, i),
     }));
   }
   const list = replicas.map((r) => `${r.id}=${r.endpoints.native}`).join(',');
@@ -44,7 +63,7 @@ export async function runUp(argv: string[]): Promise<number> {
   let stopping = false;
 
   const launch = (r: ClusterReplica): void => {
-    const child = spawn(process.execPath, [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', list], {
+    const child = spawn(process.execPath, [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', list, ...doorFlags(r.endpoints)], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     children.set(r.id, child);
@@ -68,7 +87,10 @@ export async function runUp(argv: string[]): Promise<number> {
   for (const r of replicas) launch(r);
 
   console.log(`kvs up: ${replicas.length} replicas, data in ${dataDir}`);
-  for (const r of replicas) console.log(`  replica ${r.id}: native ${r.endpoints.native} (pid ${r.pid})`);
+  for (const r of replicas) {
+    const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
+    console.log(`  replica ${r.id} (pid ${r.pid}): ${doors}`);
+  }
   console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello`);
 
   const stop = (): void => {

@@ -73,6 +73,7 @@ export class Router {
         case 'status':
           return this.o.status();
         case 'get':
+          this.checkKey(req.key);
           await this.consistentRead(req.consistency, deadline);
           if (own && !own.serves(req.key)) return own.wrongGroup();
           return { kind: 'value', value: this.o.reader.get(req.key) };
@@ -108,7 +109,15 @@ export class Router {
     return { items, more: from };
   }
 
+  /** Keys are validated before anything runs: a bad key is the client's error, never retried. */
+  private checkKey(key: Uint8Array): void {
+    if (key.length === 0) throw new BadKeyError('the empty key is not allowed');
+    this.o.checkSizes(key, null);
+  }
+
   private checkWrite(req: Request): void {
+    if (req.op === 'batch') for (const op of req.ops) this.checkKey(op.key);
+    else if ('key' in req) this.checkKey(req.key);
     switch (req.op) {
       case 'put':
         this.o.checkSizes(req.key, req.value);
@@ -185,9 +194,14 @@ export class Router {
     if (e instanceof DroppedError) return { code: 'UNAVAILABLE', message: e.message };
     const name = (e as Error)?.name;
     if (name === 'TooLargeError') return { code: 'TOO_LARGE', message: (e as Error).message };
+    if (e instanceof BadKeyError || name === 'InvalidKeyError') return { code: 'BAD_REQUEST', message: (e as Error).message };
     if (name === 'LinkError') return { code: 'UNAVAILABLE', message: (e as Error).message };
     return { code: 'UNAVAILABLE', message: e instanceof Error ? e.message : String(e) };
   }
+}
+
+export class BadKeyError extends Error {
+  override readonly name = 'BadKeyError';
 }
 
 export class DeadlineError extends Error {

@@ -4,6 +4,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node
 import { parse as parseYaml } from 'yaml';
 
 import type { PeerAddress } from '../transport/peers.ts';
+import type { ServerTraceSettings } from '../trace/server-trace.ts';
 
 export interface ServerConfig {
   id: number;
@@ -23,6 +24,13 @@ export interface ServerConfig {
   maxValueBytes: number;
   /** Log entries kept after compaction, for followers that are briefly behind. */
   logTail: number;
+  /** host:port of the optional front doors (absent: not started); see docs/doors.md. */
+  resp?: string;
+  grpc?: string;
+  /** HTTP, with the WebSocket native door at /v1/ws on the same port. */
+  http?: string;
+  /** `--trace`: print this replica's replica-link traffic (docs/tracing.md). */
+  trace?: ServerTraceSettings;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +79,8 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     maxKeyBytes: int('max-key-bytes', pick('maxKeyBytes', 'max-key-bytes') ?? DEFAULTS.maxKeyBytes, 1, 4026),
     maxValueBytes: int('max-value-bytes', pick('maxValueBytes', 'max-value-bytes') ?? DEFAULTS.maxValueBytes, 0, 4 << 20),
     logTail: int('log-tail', pick('logTail', 'log-tail') ?? DEFAULTS.logTail, 0, 10_000_000),
+    ...doorAddresses(pick),
+    ...traceSettings(pick),
   };
   if (cfg.heartbeatTicks >= cfg.electionTicks) throw new ConfigError('heartbeat-ticks must be smaller than election-ticks');
   if (!cfg.replicas.some((r) => r.id === id)) {
@@ -83,6 +93,25 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
   }
   checkDataDir(cfg.dataDir);
   return cfg;
+}
+
+function doorAddresses(pick: (name: string) => unknown): Pick<ServerConfig, 'resp' | 'grpc' | 'http'> {
+  const out: Pick<ServerConfig, 'resp' | 'grpc' | 'http'> = {};
+  for (const door of ['resp', 'grpc', 'http'] as const) {
+    const v = pick(door);
+    if (v !== undefined && v !== null && v !== '') out[door] = address(door, v);
+  }
+  return out;
+}
+
+/** `--trace` (flag or `trace: true`), `--trace-iface`, `--trace-format text|json`. */
+function traceSettings(pick: (name: string, flag?: string) => unknown): Pick<ServerConfig, 'trace'> {
+  const on = pick('trace');
+  if (on !== true && on !== 'true') return {};
+  const format = pick('traceFormat', 'trace-format') ?? 'text';
+  if (format !== 'text' && format !== 'json') throw new ConfigError(`--trace-format must be text or json, got "${String(format)}"`);
+  const iface = pick('traceIface', 'trace-iface');
+  return { trace: { format, ...(iface ? { iface: str('trace-iface', iface) } : {}) } };
 }
 
 function int(name: string, v: unknown, min: number, max: number): number {

@@ -2,6 +2,11 @@
 // text exposition format, and the set of metrics a replica exports. The hot path (a request
 // finishing) is one Map lookup and a few additions; everything read from other modules (Raft state,
 // router and replica counters) is sampled only when /metrics is scraped.
+import { statSync } from 'node:fs';
+import type { Replica } from '../replica/replica.ts';
+import type { Router } from '../router/router.ts';
+import type { Store } from '../storage/index.ts';
+import type { Peers } from '../transport/peers.ts';
 
 export type LabelValues = readonly string[];
 
@@ -148,8 +153,6 @@ export class Registry {
   }
 }
 
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
 /** What the replica's metrics read at scrape time; plain callbacks so this file imports no module. */
 export interface MetricSources {
   raft(): {
@@ -253,4 +256,28 @@ export class ServerMetrics {
   render(): string {
     return this.registry.render();
   }
+}
+
+/** Reads a replica's parts for ServerMetrics (types only: nothing is imported at run time). */
+export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store }): MetricSources {
+  return {
+    raft: () => p.replica.node.status,
+    replicaStats: () => p.replica.stats,
+    routerStats: () => p.router.stats,
+    peers: () => p.peers.stats(),
+    keys: () => {
+      try {
+        return p.store.count();
+      } catch {
+        return 0; // a failed store reports nothing rather than failing the scrape
+      }
+    },
+    storageBytes: () => {
+      try {
+        return statSync(p.store.dataFile).size;
+      } catch {
+        return 0;
+      }
+    },
+  };
 }

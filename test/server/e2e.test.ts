@@ -82,6 +82,9 @@ describe('a 3-replica cluster', () => {
         ['scan/0100', 'scan/0101', 'scan/0102', 'scan/0103', 'scan/0104'],
       );
       assert.equal(str(page.more), 'scan/0105');
+      // From the very start of the key space (the empty key) too.
+      const first = await c.scan('', null, { limit: 3 });
+      assert.equal(first.items.length, 3);
     } finally {
       c.close();
     }
@@ -165,6 +168,10 @@ describe('a 3-replica cluster', () => {
   it('rejects oversized keys and values before proposing them', async () => {
     const c = cluster.client();
     try {
+      // Bad keys are the client's error (BAD_REQUEST / TOO_LARGE), answered at once, never retried.
+      await assert.rejects(c.get(''), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST');
+      await assert.rejects(c.put('', 'v'), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST');
+      await assert.rejects(c.get('k'.repeat(5000)), (e: Error & { code?: string }) => e.code === 'TOO_LARGE');
       await assert.rejects(c.put('x'.repeat(5000), 'v'), /TOO_LARGE|key/);
       await assert.rejects(c.put('big', Buffer.alloc((1 << 20) + 1)), /TOO_LARGE|value/);
       await c.put('big', Buffer.alloc(1 << 20, 7));

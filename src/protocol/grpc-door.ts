@@ -1,0 +1,232 @@
+// The gRPC door: service protos.KV from protos/kv.proto, loaded at start-up (no generated code), on
+// @grpc/grpc-js. Every RPC is a thin call on KvOps. Requests are checked strictly against the
+// schema before protobufjs decodes them (protobuf-check.ts), and our error codes map onto gRPC
+// status codes (see kv.proto's header and docs/doors.md).
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { DEFAULT_MAX_FRAME_BYTES, type BatchOp } from '../wire/index.ts';
+import type { Door, DoorContext } from './door-context.ts';
+import { KvError, KvOps } from './kv-ops.ts';
+import { ProtobufError, checkMessage, type MessageDescriptor } from './protobuf-check.ts';
+
+export const KV_PROTO_PATH = fileURLToPath(new URL('../../protos/kv.proto', import.meta.url));
+
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+
+/** Marks a request whose bytes failed the strict check; the handler answers INVALID_ARGUMENT. */
+const MALFORMED = Symbol('malformed');
+type Checked<T> = T & { [MALFORMED]?: string };
+
+/** A status the door answers with (grpc-js reads code, details and metadata). */
+class RpcError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+    readonly metadata = new grpc.Metadata(),
+  ) {
+    super(details);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Our error codes as gRPC statuses (rationale in docs/doors.md). */
+export function statusOf(e: unknown): RpcError {
+  if (e instanceof RpcError) return e;
+  if (e instanceof KvError) {
+    const md = new grpc.Metadata();
+    md.set('kvs-error', e.code);
+    const err = e.error;
+    switch (err.code) {
+      case 'NOT_LEADER':
+        if (err.leaderAddr) md.set('kvs-leader', err.leaderAddr);
+        return new RpcError(grpc.status.UNAVAILABLE, `no leader: ${err.message}`, md);
+      case 'WRONG_GROUP':
+        md.set('kvs-epoch', String(err.epoch));
+        return new RpcError(grpc.status.ABORTED, `the key's partition moved (epoch ${err.epoch}): ${err.message}`, md);
+      case 'TOO_LARGE':
+        return new RpcError(grpc.status.RESOURCE_EXHAUSTED, err.message, md);
+      case 'TIMEOUT':
+        return new RpcError(grpc.status.DEADLINE_EXCEEDED, err.message, md);
+      case 'UNAVAILABLE':
+        return new RpcError(grpc.status.UNAVAILABLE, err.message, md);
+      case 'BAD_REQUEST':
+        return new RpcError(grpc.status.INVALID_ARGUMENT, err.message, md);
+    }
+  }
+  return new RpcError(grpc.status.INTERNAL, e instanceof Error ? e.message : String(e));
+}
+
+const OUTCOME: Partial<Record<grpc.status, string>> = {
+  [grpc.status.NOT_FOUND]: 'NOT_FOUND',
+  [grpc.status.INVALID_ARGUMENT]: 'BAD_REQUEST',
+};
+
+function outcome(e: RpcError): string {
+  return e.metadata.get('kvs-error')[0]?.toString() ?? OUTCOME[e.code] ?? grpc.status[e.code] ?? 'INTERNAL';
+}
+
+function checked<T>(req: Checked<T>): T {
+  if (req[MALFORMED] !== undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, `malformed request: ${req[MALFORMED]}`);
+  return req;
+}
+
+function bytes(v: Uint8Array | undefined | null): Buffer {
+  return v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.alloc(0);
+}
+
+/** proto3 `optional`: present only when the field was on the wire. */
+function optional(v: Uint8Array | undefined | null): Buffer | null {
+  return v === undefined || v === null ? null : bytes(v);
+}
+
+interface Handlers {
+  [name: string]: grpc.UntypedHandleCall;
+}
+
+export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
+  const unary = <Req, Res>(op: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Checked<Req>, Res> => {
+    return (call, callback) => {
+      const started = performance.now();
+      const done = (result: string): void => ctx.observe('grpc', op, (performance.now() - started) / 1000, result);
+      Promise.resolve()
+        .then(() => fn(checked(call.request)))
+        .then(
+          (res) => {
+            done('ok');
+            callback(null, res);
+          },
+          (e: unknown) => {
+            const st = statusOf(e);
+            done(outcome(st));
+            callback({ code: st.code, details: st.details, metadata: st.metadata });
+          },
+        );
+    };
+  };
+
+  const scan: grpc.handleServerStreamingCall<Checked<{ start: Uint8Array; end?: Uint8Array | null; limit: number; stale: boolean }>, { key: Uint8Array; value: Uint8Array }> = (call) => {
+    const started = performance.now();
+    void (async () => {
+      try {
+        const req = checked(call.request);
+        const end = optional(req.end);
+        const consistency = req.stale ? 'stale' : 'linearizable';
+        let left = req.limit > 0 ? req.limit : Infinity;
+        let from: Uint8Array | null = bytes(req.start);
+        while (from !== null && left > 0 && !call.cancelled) {
+          const page: Awaited<ReturnType<KvOps['scan']>> = await kv.scan(from, end, Math.min(left, 1000), consistency);
+          for (const item of page.items) {
+            if (call.cancelled) break;
+            left--;
+            // Honour the client's flow control: wait for the stream to drain before the next page.
+            if (!call.write({ key: item.key, value: item.value })) await once(call, 'drain');
+          }
+          from = page.more;
+        }
+        ctx.observe('grpc', 'scan', (performance.now() - started) / 1000, 'ok');
+        call.end();
+      } catch (e) {
+        const st = statusOf(e);
+        ctx.observe('grpc', 'scan', (performance.now() - started) / 1000, outcome(st));
+        call.emit('error', { code: st.code, details: st.details, metadata: st.metadata });
+      }
+    })();
+  };
+
+  return {
+    Get: unary('get', async (req: { key: string }) => {
+      const value = await kv.get(Buffer.from(req.key));
+      if (value === null) throw new RpcError(grpc.status.NOT_FOUND, `key not found: ${req.key.slice(0, 200)}`);
+      let text: string;
+      try {
+        text = utf8.decode(value);
+      } catch {
+        // A string field cannot carry these bytes (Go clients reject invalid UTF-8): say so, never mangle them.
+        throw new RpcError(grpc.status.FAILED_PRECONDITION, 'the value is not valid UTF-8; read it with Scan, whose fields are bytes');
+      }
+      return { value: text };
+    }),
+    Put: unary('put', async (req: { key: string; value: string }) => {
+      await kv.put(Buffer.from(req.key), Buffer.from(req.value));
+      return {};
+    }),
+    Delete: unary('delete', async (req: { key: string }) => {
+      await kv.delete(Buffer.from(req.key));
+      return {};
+    }),
+    Scan: scan,
+    CompareAndSwap: unary('cas', async (req: { key: Uint8Array; expected?: Uint8Array | null; value?: Uint8Array | null }) => {
+      const r = await kv.cas(bytes(req.key), optional(req.expected), optional(req.value));
+      return r.current === null ? { ok: r.ok } : { ok: r.ok, current: r.current };
+    }),
+    Batch: unary('batch', async (req: { ops: { op?: string; put?: { key: Uint8Array; value: Uint8Array }; delete?: Uint8Array }[] }) => {
+      const ops: BatchOp[] = req.ops.map((o, i) => {
+        if (o.op === 'put' && o.put) return { op: 'put', key: bytes(o.put.key), value: bytes(o.put.value) };
+        if (o.op === 'delete' && o.delete) return { op: 'delete', key: bytes(o.delete) };
+        throw new RpcError(grpc.status.INVALID_ARGUMENT, `ops[${i}] is neither a put nor a delete`);
+      });
+      await kv.batch(ops);
+      return {};
+    }),
+  };
+}
+
+/** The service definition with each request deserializer guarded by the strict check. */
+export function loadKvService(): grpc.ServiceDefinition {
+  const pkg = protoLoader.loadSync(KV_PROTO_PATH, LOADER_OPTIONS);
+  const service = pkg['protos.KV'] as protoLoader.ServiceDefinition;
+  const lookup = (typeName: string): MessageDescriptor | undefined =>
+    (pkg[typeName.includes('.') ? typeName.replace(/^\./, '') : `protos.${typeName}`] as protoLoader.MessageTypeDefinition<object, object> | undefined)?.type as MessageDescriptor | undefined;
+  const guarded: Record<string, protoLoader.MethodDefinition<object, object>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const desc = method.requestType.type as MessageDescriptor;
+    guarded[name] = {
+      ...method,
+      requestDeserialize: (buf: Buffer): object => {
+        try {
+          checkMessage(buf, desc, lookup);
+        } catch (e) {
+          if (e instanceof ProtobufError) return { [MALFORMED]: e.message };
+          throw e;
+        }
+        return method.requestDeserialize(buf) as object;
+      },
+    };
+  }
+  return guarded as unknown as grpc.ServiceDefinition;
+}
+
+export interface GrpcDoorOptions {
+  listen: string;
+}
+
+export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Promise<Door> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': DEFAULT_MAX_FRAME_BYTES,
+    'grpc.max_send_message_length': DEFAULT_MAX_FRAME_BYTES,
+  });
+  server.addService(loadKvService(), kvHandlers(ctx, new KvOps(ctx.executor, ctx.limits)));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
+  return {
+    name: 'grpc',
+    address: `${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Let calls in flight finish briefly, then cut the rest.
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,39 @@
+// The HTTP door on uWebSockets.js: probes, metrics, status, the key-value routes, and the native
+// protocol over WebSocket at /v1/ws, all on one listening port.
+import type { us_listen_socket } from 'uWebSockets.js';
+import type { Door, DoorContext } from './door-context.ts';
+import { KvOps } from './kv-ops.ts';
+import { loadUws } from './http-util.ts';
+import { mountKvRoutes, mountNotFound, mountOpsRoutes } from './http-routes.ts';
+import { mountWebSocket, WS_PATH, type WsOptions } from './ws-door.ts';
+
+export interface HttpDoorOptions {
+  listen: string;
+  ws?: WsOptions;
+}
+
+export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Promise<Door & { wsUrl: string }> {
+  const uws = loadUws();
+  const app = uws.App();
+  mountOpsRoutes(app, ctx);
+  mountKvRoutes(app, ctx, new KvOps(ctx.executor, ctx.limits));
+  mountWebSocket(uws, app, ctx, opts.ws);
+  mountNotFound(app, ctx);
+
+  const i = opts.listen.lastIndexOf(':');
+  const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(opts.listen.slice(i + 1));
+  const socket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(host, port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${opts.listen} (HTTP door): address in use or not available`))));
+  });
+  const address = `${opts.listen.slice(0, i)}:${uws.us_socket_local_port(socket as never)}`;
+  return {
+    name: 'http',
+    address,
+    wsUrl: `ws://${address}${WS_PATH}`,
+    close: async () => {
+      // Closes the listening socket and every connection, so the process can exit.
+      (app as unknown as { close(): void }).close();
+    },
+  };
+}

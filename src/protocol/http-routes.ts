@@ -1,0 +1,113 @@
+// The HTTP routes: probes and status (/healthz, /readyz, /metrics, /v1/status) and the key-value
+// API (GET/PUT/DELETE /v1/kv/{key}, the key percent-encoded; values are raw bytes in bodies).
+// Errors are JSON: {"error": {"code": ..., "message": ...}}.
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { DoorContext } from './door-context.ts';
+import { KvError, type KvOps } from './kv-ops.ts';
+import { Reply, httpStatusOf, percentDecode, readBody, type HttpRequest, type HttpResponse } from './http-util.ts';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const KV_PREFIX = '/v1/kv/';
+
+type Handler = (res: HttpResponse, req: HttpRequest) => void;
+
+/** Runs a route, timing it and counting it by its outcome (the HTTP status). */
+function route(ctx: DoorContext, op: string, fn: (reply: Reply, res: HttpResponse, req: HttpRequest) => number | Promise<number>): Handler {
+  return (res, req) => {
+    const started = performance.now();
+    const reply = new Reply(res);
+    const done = (status: number): void => ctx.observe('http', op, (performance.now() - started) / 1000, status < 400 ? 'ok' : String(status));
+    let r: number | Promise<number>;
+    try {
+      r = fn(reply, res, req);
+    } catch (e) {
+      r = internal(reply, e);
+    }
+    if (typeof r === 'number') done(r);
+    else r.catch((e: unknown) => internal(reply, e)).then(done, () => {});
+  };
+}
+
+function internal(reply: Reply, e: unknown): number {
+  return reply.error(500, 'INTERNAL', e instanceof Error ? e.message : String(e));
+}
+
+function kvFailure(reply: Reply, e: unknown): number {
+  if (!(e instanceof KvError)) return internal(reply, e);
+  const { status, headers } = httpStatusOf(e);
+  return reply.error(status, e.code, e.message, headers);
+}
+
+function methodNotAllowed(reply: Reply, method: string, allow: string): number {
+  return reply.error(405, 'METHOD_NOT_ALLOWED', `${method.toUpperCase()} is not allowed here`, { Allow: allow });
+}
+
+export function mountOpsRoutes(app: TemplatedApp, ctx: DoorContext): void {
+  app.get('/healthz', route(ctx, 'healthz', (reply) => reply.send(200, 'ok\n', { 'Content-Type': 'text/plain' })));
+  app.get('/readyz', route(ctx, 'readyz', async (reply) => {
+    const r = await ctx.ready();
+    return reply.json(r.ready ? 200 : 503, r);
+  }));
+  app.get('/metrics', route(ctx, 'metrics', (reply) => reply.send(200, ctx.metricsText(), { 'Content-Type': PROMETHEUS_CONTENT_TYPE })));
+  app.get('/v1/status', route(ctx, 'status', (reply) => reply.json(200, ctx.status())));
+  for (const path of ['/healthz', '/readyz', '/metrics', '/v1/status']) {
+    app.any(path, route(ctx, 'bad_method', (reply, _res, req) => methodNotAllowed(reply, req.getMethod(), 'GET')));
+  }
+}
+
+/** The key from the path, or a reason it is not a usable key. */
+function keyOf(url: string): Uint8Array | string {
+  const key = percentDecode(url.slice(KV_PREFIX.length));
+  if (key === null) return 'malformed percent-encoding in the key';
+  if (key.length === 0) return 'the key is empty: use /v1/kv/{key}';
+  return key;
+}
+
+export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): void {
+  app.get(`${KV_PREFIX}*`, route(ctx, 'kv_get', (reply, _res, req) => {
+    const key = keyOf(req.getUrl());
+    if (typeof key === 'string') return reply.error(400, 'BAD_REQUEST', key);
+    const c = req.getQuery('consistency') ?? ''; // undefined (not '') when the URL has no query at all
+    if (c !== '' && c !== 'stale' && c !== 'linearizable') return reply.error(400, 'BAD_REQUEST', 'consistency must be "linearizable" or "stale"');
+    return kv.get(key, c === 'stale' ? 'stale' : 'linearizable').then(
+      (value) => (value === null ? reply.error(404, 'NOT_FOUND', 'key not found') : reply.send(200, value, { 'Content-Type': 'application/octet-stream' })),
+      (e: unknown) => kvFailure(reply, e),
+    );
+  }));
+
+  app.put(`${KV_PREFIX}*`, route(ctx, 'kv_put', (reply, res, req) => {
+    const key = keyOf(req.getUrl());
+    const limit = kv.limits.maxValueBytes;
+    const declared = req.getHeader('content-length');
+    // Refuse what is announced too large before reading any of it.
+    if (declared !== '' && !(Number(declared) <= limit)) {
+      const bad = !/^\d+$/.test(declared);
+      return reply.error(bad ? 400 : 413, bad ? 'BAD_REQUEST' : 'TOO_LARGE', bad ? 'malformed Content-Length' : `value of ${declared} bytes exceeds the limit of ${limit} bytes`, {}, true);
+    }
+    return new Promise<number>((resolve) => {
+      readBody(res, reply, limit, (body) => {
+        if (body === null) return resolve(413);
+        if (typeof key === 'string') return resolve(reply.error(400, 'BAD_REQUEST', key));
+        kv.put(key, body).then(
+          () => resolve(reply.json(200, { ok: true })),
+          (e: unknown) => resolve(kvFailure(reply, e)),
+        );
+      });
+    });
+  }));
+
+  app.del(`${KV_PREFIX}*`, route(ctx, 'kv_delete', (reply, _res, req) => {
+    const key = keyOf(req.getUrl());
+    if (typeof key === 'string') return reply.error(400, 'BAD_REQUEST', key);
+    return kv.delete(key).then(
+      () => reply.json(200, { ok: true }),
+      (e: unknown) => kvFailure(reply, e),
+    );
+  }));
+
+  app.any(`${KV_PREFIX}*`, route(ctx, 'bad_method', (reply, _res, req) => methodNotAllowed(reply, req.getMethod(), 'GET, PUT, DELETE')));
+}
+
+export function mountNotFound(app: TemplatedApp, ctx: DoorContext): void {
+  app.any('/*', route(ctx, 'not_found', (reply, _res, req) => reply.error(404, 'NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl().slice(0, 200)}`)));
+}

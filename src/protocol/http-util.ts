@@ -1,0 +1,158 @@
+// Small pieces of HTTP on uWebSockets.js: loading the addon, a reply helper that respects uWS's
+// rules (a response may be answered once, and not after the client went away; answers given after
+// an await must be corked), bounded body reading, JSON errors, and strict percent-decoding.
+import { createRequire } from 'node:module';
+import type * as UWS from 'uWebSockets.js';
+import type { KvError } from './kv-ops.ts';
+
+export type Uws = typeof UWS;
+export type HttpResponse = UWS.HttpResponse;
+export type HttpRequest = UWS.HttpRequest;
+
+let uws: Uws | undefined;
+
+/** Loads uWS once. Its header limit is read when the addon loads, so it is set first: a 4 KiB key, percent-encoded, must fit in a URL. */
+export function loadUws(): Uws {
+  if (!uws) {
+    process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= '16384';
+    uws = createRequire(import.meta.url)('uWebSockets.js') as Uws;
+  }
+  return uws;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  204: 'No Content',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  412: 'Precondition Failed',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export class Reply {
+  private aborted = false;
+  private done = false;
+
+  constructor(private readonly res: HttpResponse) {
+    res.onAborted(() => {
+      this.aborted = true;
+    });
+  }
+
+  get finished(): boolean {
+    return this.done || this.aborted;
+  }
+
+  send(status: number, body: string | Uint8Array, headers: Record<string, string> = {}, closeConnection = false): number {
+    if (this.finished) return status;
+    this.done = true;
+    this.res.cork(() => {
+      this.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
+      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
+      this.res.end(body, closeConnection);
+    });
+    return status;
+  }
+
+  json(status: number, value: unknown, headers: Record<string, string> = {}): number {
+    return this.send(status, `${JSON.stringify(value)}\n`, { 'Content-Type': 'application/json', ...headers });
+  }
+
+  /** `{"error": {"code": ..., "message": ...}}`. */
+  error(status: number, code: string, message: string, headers: Record<string, string> = {}, closeConnection = false): number {
+    if (this.finished) return status;
+    this.done = true;
+    const body = `${JSON.stringify({ error: { code, message } })}\n`;
+    this.res.cork(() => {
+      this.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
+      this.res.writeHeader('Content-Type', 'application/json');
+      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
+      this.res.end(body, closeConnection);
+    });
+    return status;
+  }
+}
+
+/** HTTP status and headers for our error codes. */
+export function httpStatusOf(e: KvError): { status: number; headers: Record<string, string> } {
+  const err = e.error;
+  switch (err.code) {
+    case 'BAD_REQUEST':
+      return { status: 400, headers: {} };
+    case 'TOO_LARGE':
+      return { status: 413, headers: {} };
+    case 'TIMEOUT':
+      return { status: 504, headers: {} };
+    case 'NOT_LEADER':
+      return { status: 503, headers: { 'Retry-After': '1', ...(err.leaderAddr ? { 'X-Kvs-Leader': err.leaderAddr } : {}) } };
+    case 'WRONG_GROUP':
+    case 'UNAVAILABLE':
+      return { status: 503, headers: { 'Retry-After': '1' } };
+  }
+}
+
+/**
+ * Reads the whole body, up to `limit` bytes. Must be called before the handler returns (uWS
+ * delivers the body only to a handler registered synchronously). Past the limit the reply is
+ * 413 and the connection is closed, so the rest of the body is never buffered; `onBody` then
+ * gets null.
+ */
+export function readBody(res: HttpResponse, reply: Reply, limit: number, onBody: (body: Buffer | null) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  res.onData((chunk, isLast) => {
+    if (over || reply.finished) return;
+    size += chunk.byteLength;
+    if (size > limit) {
+      over = true;
+      reply.error(413, 'TOO_LARGE', `request body over ${limit} bytes`, {}, true);
+      onBody(null);
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
+    if (isLast) onBody(Buffer.concat(chunks, size));
+  });
+}
+
+function hex(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+/** Percent-decodes a URL path segment into bytes; null if a '%' is not followed by two hex digits. */
+export function percentDecode(s: string): Uint8Array | null {
+  const raw = Buffer.from(s, 'utf8');
+  const out = Buffer.allocUnsafe(raw.length);
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c !== 0x25) {
+      out[n++] = c;
+      continue;
+    }
+    const hi = i + 2 < raw.length ? hex(raw[i + 1]!) : -1;
+    const lo = hi >= 0 ? hex(raw[i + 2]!) : -1;
+    if (lo < 0) return null;
+    out[n++] = hi * 16 + lo;
+    i += 2;
+  }
+  return out.subarray(0, n);
+}
+
+/** Percent-encodes key bytes for a URL path (unreserved characters stay). */
+export function percentEncode(key: Uint8Array): string {
+  let s = '';
+  for (const c of key) {
+    const unreserved = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e;
+    s += unreserved ? String.fromCharCode(c) : `%${c.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return s;
+}

@@ -1,0 +1,161 @@
+// The native protocol over a message transport (WebSocket): the same frames and the same handling
+// as the TCP door (native-door.ts), but the transport cannot be paused, so back-pressure is ours:
+//
+// - While the transport holds more than `softBufferedBytes` of unsent responses, or `maxInFlight`
+//   requests are running, no new request is taken from the input; it waits, decoded lazily.
+// - Input that waits is bounded (`maxParkedBytes`): a client that keeps sending without reading
+//   its answers is closed (1008), rather than growing our memory.
+//
+// Message boundaries mean nothing: payloads feed one stream decoder, and responses finished in the
+// same event-loop turn leave as one message.
+import {
+  BadRequestError,
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameDecoder,
+  FramingError,
+  decodeRequest,
+  encodeResponse,
+  frameClass,
+  type Frame,
+  type Response,
+} from '../wire/index.ts';
+import type { Executor } from './door-context.ts';
+
+export interface NativeSink {
+  send(bytes: Uint8Array): void;
+  /** Bytes accepted by send() and not yet written to the network. */
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface NativeStreamOptions {
+  maxInFlight?: number;
+  softBufferedBytes?: number;
+  maxParkedBytes?: number;
+  maxFrameBytes?: number;
+  /** One request answered: op, seconds, outcome ('ok' or an error code). */
+  observe?: (op: string, seconds: number, outcome: string) => void;
+}
+
+export const WS_CLOSE = { protocolError: 1002, unsupportedData: 1003, policyViolation: 1008, tooBig: 1009 } as const;
+
+export class NativeStream {
+  private readonly decoder: FrameDecoder;
+  private readonly maxInFlight: number;
+  private readonly softBufferedBytes: number;
+  private readonly maxParkedBytes: number;
+  private inFlight = 0;
+  private closed = false;
+  private out: Uint8Array[] = [];
+  private flushScheduled = false;
+  /** How often input was held back for back-pressure (tests, metrics). */
+  pauses = 0;
+  private holding = false;
+
+  constructor(
+    private readonly executor: Executor,
+    private readonly sink: NativeSink,
+    private readonly opts: NativeStreamOptions = {},
+  ) {
+    this.decoder = new FrameDecoder({ maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES });
+    this.maxInFlight = opts.maxInFlight ?? 1024;
+    this.softBufferedBytes = opts.softBufferedBytes ?? 1 << 20;
+    this.maxParkedBytes = opts.maxParkedBytes ?? 2 * DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** A message's payload. It must be ours to keep (uWS's message buffer is not: copy it first). */
+  push(bytes: Uint8Array): void {
+    if (this.closed) return;
+    this.decoder.push(bytes);
+    this.pump();
+    if (!this.closed && this.decoder.bufferedBytes > this.maxParkedBytes) {
+      this.shut(WS_CLOSE.policyViolation, 'too much unread input: read your responses');
+    }
+  }
+
+  /** The transport drained some of its buffer. */
+  drained(): void {
+    this.pump();
+  }
+
+  /** The transport is gone: stop, drop answers still to come. */
+  close(): void {
+    this.closed = true;
+    this.out = [];
+  }
+
+  private shut(code: number, reason: string): void {
+    this.flush();
+    this.closed = true;
+    this.sink.close(code, reason);
+  }
+
+  private pump(): void {
+    while (!this.closed) {
+      if (this.inFlight >= this.maxInFlight || this.sink.bufferedAmount() > this.softBufferedBytes) {
+        if (!this.holding) {
+          this.holding = true;
+          this.pauses++;
+        }
+        return;
+      }
+      this.holding = false;
+      let f: Frame | null;
+      try {
+        f = this.decoder.read();
+      } catch (e) {
+        if (!(e instanceof FramingError)) throw e;
+        this.reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
+        this.shut(WS_CLOSE.protocolError, 'framing lost');
+        return;
+      }
+      if (f === null) return;
+      this.handle(f);
+    }
+  }
+
+  private handle(f: Frame): void {
+    if (frameClass(f.type) !== 'client') {
+      this.reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: `frame type 0x${f.type.toString(16)} is not a client request` } });
+      return;
+    }
+    let req;
+    try {
+      req = decodeRequest(f.type, f.body);
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      this.reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } });
+      return;
+    }
+    this.inFlight++;
+    const started = performance.now();
+    void this.executor.execute(req, { type: f.type, body: f.body, hops: 0 }).then(
+      (res) => this.settle(f.requestId, req.op, started, res),
+      (e: unknown) => this.settle(f.requestId, req.op, started, { kind: 'error', error: { code: 'UNAVAILABLE', message: e instanceof Error ? e.message : String(e) } }),
+    );
+  }
+
+  private settle(requestId: number, op: string, started: number, res: Response): void {
+    this.inFlight--;
+    this.opts.observe?.(op, (performance.now() - started) / 1000, res.kind === 'error' ? res.error.code : 'ok');
+    this.reply(requestId, res);
+    this.pump();
+  }
+
+  private reply(requestId: number, res: Response): void {
+    if (this.closed) return;
+    this.out.push(encodeResponse(requestId, res));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.out.length === 0) return;
+    const bytes = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    this.out = [];
+    this.sink.send(bytes);
+  }
+}

@@ -1,0 +1,105 @@
+// A strict check of protobuf wire bytes against a message descriptor, run before protobufjs decodes
+// a gRPC request. protobufjs is lenient with hostile input: it clamps a string whose length runs
+// past the message, reads a field whatever its wire type, and accepts invalid UTF-8 in strings, so
+// "garbage in" would become a wrong key, not an error. This walks the bytes once and says what is
+// wrong: truncation, impossible lengths, wire types that do not match the schema, deprecated
+// groups, bad UTF-8, nesting past a bound. Unknown fields are allowed (proto3 skips them).
+
+export interface FieldDescriptor {
+  name: string;
+  number: number;
+  type: string;
+  typeName: string;
+  label: string;
+}
+
+export interface MessageDescriptor {
+  field: FieldDescriptor[];
+}
+
+/** Finds a message descriptor by the (package-relative) type name a field refers to. */
+export type DescriptorLookup = (typeName: string) => MessageDescriptor | undefined;
+
+export class ProtobufError extends Error {
+  override readonly name = 'ProtobufError';
+}
+
+const WIRE_TYPE: Record<string, number> = {
+  TYPE_INT32: 0, TYPE_INT64: 0, TYPE_UINT32: 0, TYPE_UINT64: 0, TYPE_SINT32: 0, TYPE_SINT64: 0, TYPE_BOOL: 0, TYPE_ENUM: 0,
+  TYPE_FIXED64: 1, TYPE_SFIXED64: 1, TYPE_DOUBLE: 1,
+  TYPE_STRING: 2, TYPE_BYTES: 2, TYPE_MESSAGE: 2,
+  TYPE_FIXED32: 5, TYPE_SFIXED32: 5, TYPE_FLOAT: 5,
+};
+
+const MAX_DEPTH = 32;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function checkMessage(bytes: Uint8Array, desc: MessageDescriptor, lookup: DescriptorLookup): void {
+  walk(bytes, 0, bytes.length, desc, lookup, 0, '');
+}
+
+function walk(b: Uint8Array, start: number, end: number, desc: MessageDescriptor, lookup: DescriptorLookup, depth: number, path: string): void {
+  if (depth > MAX_DEPTH) throw new ProtobufError(`messages nested deeper than ${MAX_DEPTH}`);
+  const byNumber = new Map(desc.field.map((f) => [f.number, f]));
+  let pos = start;
+  while (pos < end) {
+    const tagAt = pos;
+    const [tag, afterTag] = varint(b, pos, end, 5, `tag at byte ${tagAt}`);
+    pos = afterTag;
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (field === 0) throw new ProtobufError(`field number 0 at byte ${tagAt}`);
+    const f = byNumber.get(field);
+    const where = `${path}${f ? f.name : `field ${field}`}`;
+    const expected = f ? WIRE_TYPE[f.type] : undefined;
+    const packed = f?.label === 'LABEL_REPEATED' && wire === 2 && expected !== 2;
+    if (expected !== undefined && wire !== expected && !packed) {
+      throw new ProtobufError(`${where}: wire type ${wire}, the schema says ${expected}`);
+    }
+    switch (wire) {
+      case 0:
+        pos = varint(b, pos, end, 10, where)[1];
+        break;
+      case 1:
+      case 5: {
+        const n = wire === 1 ? 8 : 4;
+        if (end - pos < n) throw new ProtobufError(`${where}: ${n}-byte value cut short`);
+        pos += n;
+        break;
+      }
+      case 2: {
+        const [len, after] = varint(b, pos, end, 10, `${where} length`);
+        if (len > end - after) throw new ProtobufError(`${where}: length ${len} runs past the end of the message (${end - after} bytes left)`);
+        const stop = after + len;
+        if (f?.type === 'TYPE_STRING') {
+          try {
+            utf8.decode(b.subarray(after, stop));
+          } catch {
+            throw new ProtobufError(`${where}: string is not valid UTF-8`);
+          }
+        } else if (f?.type === 'TYPE_MESSAGE') {
+          const inner = lookup(f.typeName);
+          if (inner) walk(b, after, stop, inner, lookup, depth + 1, `${where}.`);
+        }
+        pos = stop;
+        break;
+      }
+      default:
+        throw new ProtobufError(`${where}: wire type ${wire} is not allowed (groups are deprecated; 6 and 7 do not exist)`);
+    }
+  }
+}
+
+/** A varint of at most `maxBytes` bytes at pos, as a JS number (exact up to 2^53). */
+function varint(b: Uint8Array, pos: number, end: number, maxBytes: number, what: string): [number, number] {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < maxBytes; i++) {
+    if (pos >= end) throw new ProtobufError(`${what}: varint cut short`);
+    const byte = b[pos++]!;
+    v += (byte & 0x7f) * mul;
+    mul *= 128;
+    if ((byte & 0x80) === 0) return [v, pos];
+  }
+  throw new ProtobufError(`${what}: varint longer than ${maxBytes} bytes`);
+}

@@ -1,0 +1,143 @@
+// The RESP door: a TCP listener speaking the Redis protocol, so redis-cli, redis-benchmark and
+// Redis client libraries work against a replica. Each connection is a RespSession; this file only
+// moves bytes, coalesces replies into one write per event-loop turn, and stops reading a socket
+// whose client does not read its replies (or has too many commands in flight).
+import net from 'node:net';
+import type { Door, DoorContext } from './door-context.ts';
+import { KeyUpdater } from './key-updater.ts';
+import { KvOps } from './kv-ops.ts';
+import { DEFAULT_RESP_LIMITS, type RespDecoderLimits } from './resp-codec.ts';
+import type { RespCommand, RespConnection, RespServer } from './resp-command.ts';
+import { KV_COMMANDS } from './resp-kv-commands.ts';
+import { SERVER_COMMANDS } from './resp-server-commands.ts';
+import { RespSession } from './resp-session.ts';
+import { ScanCursors } from './scan-cursors.ts';
+
+export interface RespDoorOptions {
+  /** host:port; port 0 picks a free one. */
+  listen: string;
+  /** Stop reading a socket while this many reply bytes wait to be sent. */
+  maxPendingWriteBytes?: number;
+  maxPipeline?: number;
+  maxConnections?: number;
+  /** Idle connections are closed after this long (0: never; Redis's default is never). */
+  idleTimeoutMs?: number;
+}
+
+export const RESP_COMMANDS: ReadonlyMap<string, RespCommand> = new Map([...KV_COMMANDS, ...SERVER_COMMANDS].map((c) => [c.name, c]));
+
+/** Bulk strings up to the value limit plus 1 MiB are read (and get a clean TOO_LARGE); beyond, the connection is refused. */
+export function respLimits(maxValueBytes: number): RespDecoderLimits {
+  const maxBulkBytes = maxValueBytes + (1 << 20);
+  return { ...DEFAULT_RESP_LIMITS, maxBulkBytes, maxCommandBytes: Math.max(DEFAULT_RESP_LIMITS.maxCommandBytes, maxBulkBytes + (64 << 10)) };
+}
+
+export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Promise<Door> {
+  const kv = new KvOps(ctx.executor, ctx.limits);
+  const open = new Map<number, { conn: RespConnection; socket: net.Socket }>();
+  const limits = respLimits(ctx.limits.maxValueBytes);
+  const maxPending = opts.maxPendingWriteBytes ?? 16 << 20;
+  let nextId = 1;
+  let address = opts.listen;
+  const server: RespServer = {
+    kv,
+    updater: new KeyUpdater(kv),
+    cursors: new ScanCursors(),
+    ctx,
+    commands: RESP_COMMANDS,
+    get address() {
+      return address;
+    },
+    connections: () => open.size,
+    clientList: () => [...open.values()].map((o) => o.conn),
+  };
+
+  const listener = net.createServer((socket) => {
+    const conn: RespConnection = {
+      id: nextId++,
+      version: 2,
+      name: '',
+      lib: '',
+      openedAt: Date.now(),
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      closeAfterReply: false,
+    };
+    open.set(conn.id, { conn, socket });
+    ctx.connectionOpened('resp');
+    socket.setNoDelay(true);
+    if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
+    let corked = false;
+    let busy = false;
+    let blockedOnWrites = false;
+    const updateReading = (): void => {
+      if (busy || blockedOnWrites) socket.pause();
+      else socket.resume();
+    };
+    const session = new RespSession(
+      server,
+      conn,
+      {
+        write: (bytes) => {
+          if (socket.destroyed) return;
+          if (!corked) {
+            corked = true;
+            socket.cork();
+            process.nextTick(() => {
+              corked = false;
+              socket.uncork();
+            });
+          }
+          socket.write(bytes);
+          if (!blockedOnWrites && socket.writableLength > maxPending) {
+            blockedOnWrites = true;
+            updateReading();
+          }
+        },
+        end: () => socket.end(),
+      },
+      { maxPipeline: opts.maxPipeline, limits },
+    );
+    session.onBusy = (b) => {
+      busy = b;
+      updateReading();
+    };
+    socket.on('drain', () => {
+      if (blockedOnWrites) {
+        blockedOnWrites = false;
+        updateReading();
+      }
+    });
+    socket.on('data', (chunk: Buffer) => session.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      session.abort();
+      open.delete(conn.id);
+      ctx.connectionClosed('resp');
+    });
+  });
+  listener.maxConnections = opts.maxConnections ?? 10_000;
+  address = await listen(listener, opts.listen);
+  return {
+    name: 'resp',
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const { socket } of open.values()) socket.destroy();
+        listener.close(() => resolve());
+      }),
+  };
+}
+
+export function listen(server: net.Server, address: string): Promise<string> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      const a = server.address() as net.AddressInfo;
+      resolve(`${host.includes(':') ? `[${host}]` : host}:${a.port}`);
+    });
+  });
+}

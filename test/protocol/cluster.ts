@@ -1,0 +1,128 @@
+// A 3-replica group of real `kvs server` processes with every front door, for the door tests.
+// Each test file passes its own base port (ports: native base+id, RESP base+10+id, gRPC
+// base+20+id, HTTP base+30+id), so files can run at once. stop() kills everything it started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KvsClient } from '../../src/client/client.ts';
+import type { StatusInfo } from '../../src/wire/index.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+
+export type DoorName = 'native' | 'resp' | 'grpc' | 'http';
+const OFFSET: Record<DoorName, number> = { native: 0, resp: 10, grpc: 20, http: 30 };
+
+export class DoorCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), 'kvs-doors-'));
+  readonly ids = [1, 2, 3];
+  private readonly procs = new Map<number, ChildProcess>();
+  readonly logs = new Map<number, string[]>();
+
+  private constructor(readonly basePort: number) {}
+
+  static async start(basePort: number): Promise<DoorCluster> {
+    const c = new DoorCluster(basePort);
+    try {
+      for (const id of c.ids) c.spawn(id);
+      await c.waitForLeader();
+    } catch (e) {
+      await c.stop();
+      throw e;
+    }
+    return c;
+  }
+
+  port(id: number, door: DoorName): number {
+    return this.basePort + OFFSET[door] + id;
+  }
+
+  address(id: number, door: DoorName = 'native'): string {
+    return `127.0.0.1:${this.port(id, door)}`;
+  }
+
+  spawn(id: number): void {
+    const replicas = this.ids.map((i) => `${i}=${this.address(i)}`).join(',');
+    const args = [BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', join(this.dir, `r${id}`), '--replicas', replicas];
+    args.push('--resp', this.address(id, 'resp'), '--grpc', this.address(id, 'grpc'), '--http', this.address(id, 'http'));
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const log = this.logs.get(id) ?? [];
+    this.logs.set(id, log);
+    child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
+    this.procs.set(id, child);
+    child.on('exit', () => {
+      if (this.procs.get(id) === child) this.procs.delete(id);
+    });
+  }
+
+  isRunning(id: number): boolean {
+    return this.procs.has(id);
+  }
+
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.procs.get(id);
+    if (!child) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await gone;
+  }
+
+  /** SIGSTOP / SIGCONT: the process keeps its sockets but stops answering. */
+  signal(id: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.procs.get(id)?.kill(signal);
+  }
+
+  async status(id: number): Promise<StatusInfo | undefined> {
+    const c = new KvsClient({ endpoints: [this.address(id)], timeoutMs: 300 });
+    try {
+      return await c.status(this.address(id));
+    } catch {
+      return undefined;
+    } finally {
+      c.close();
+    }
+  }
+
+  /** Waits until a majority agrees on a leader that answers as leader. */
+  async waitForLeader(timeoutMs = 20_000): Promise<StatusInfo> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const all = (await Promise.all(this.ids.filter((id) => this.isRunning(id)).map((id) => this.status(id)))).filter((s): s is StatusInfo => !!s);
+      const leader = all.find((s) => s.role === 'leader');
+      if (leader && all.filter((s) => s.leaderId === leader.replicaId && s.term === leader.term).length >= 2) return leader;
+      await sleep(50);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms; logs:\n${[...this.logs].map(([id, l]) => `--- ${id}\n${l.join('')}`).join('\n')}`);
+  }
+
+  /** Waits until a replica's native door answers. */
+  async waitForStatus(id: number, timeoutMs = 20_000): Promise<StatusInfo> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const s = await this.status(id);
+      if (s) return s;
+      await sleep(50);
+    }
+    throw new Error(`replica ${id} did not come up; log:\n${(this.logs.get(id) ?? []).join('')}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `f` until it returns a value other than undefined (a condition, not a timing assertion). */
+export async function until<T>(f: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await sleep(50);
+  }
+}

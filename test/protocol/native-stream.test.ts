@@ -1,0 +1,133 @@
+// NativeStream (the protocol behind the WebSocket door) with a fake transport: answers matched by
+// request id, replies coalesced per turn, back-pressure (holds input while the transport is full,
+// resumes on drain), the bound on held input, and bad frames.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NativeStream, WS_CLOSE, type NativeSink } from '../../src/protocol/native-stream.ts';
+import { FrameDecoder, decodeResponse, encodeFrame, encodeRequest, type Request, type Response } from '../../src/wire/index.ts';
+import { MemoryExecutor } from './memory-executor.ts';
+
+class FakeSink implements NativeSink {
+  buffered = 0;
+  messages: Buffer[] = [];
+  closedWith: { code: number; reason: string } | undefined;
+  private readonly decoder = new FrameDecoder();
+  readonly responses: { id: number; res: Response }[] = [];
+
+  send(bytes: Uint8Array): void {
+    this.messages.push(Buffer.from(bytes));
+    this.decoder.push(Buffer.from(bytes));
+    for (let f = this.decoder.read(); f !== null; f = this.decoder.read()) this.responses.push({ id: f.requestId, res: decodeResponse(f.type, f.body) });
+  }
+
+  bufferedAmount(): number {
+    return this.buffered;
+  }
+
+  close(code: number, reason: string): void {
+    this.closedWith = { code, reason };
+  }
+}
+
+const enc = new TextEncoder();
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await tick();
+}
+
+function frames(reqs: Request[], firstId = 1): Buffer {
+  return Buffer.concat(reqs.map((r, i) => encodeRequest(firstId + i, r)));
+}
+
+describe('NativeStream', () => {
+  it('answers pipelined requests by id, coalescing the answers of one turn into one message', async () => {
+    const exec = new MemoryExecutor();
+    const sink = new FakeSink();
+    const s = new NativeStream(exec, sink);
+    const bytes = frames([{ op: 'put', key: enc.encode('a'), value: enc.encode('1'), clientId: 0n, seq: 0 }, { op: 'ping' }, { op: 'get', key: enc.encode('zz'), consistency: 'stale' }]);
+    s.push(bytes.subarray(0, 7)); // frames may straddle messages
+    s.push(bytes.subarray(7));
+    await settle();
+    assert.deepEqual(
+      sink.responses.map((r) => [r.id, r.res.kind]),
+      [
+        [1, 'ok'],
+        [2, 'ok'],
+        [3, 'value'],
+      ],
+    );
+    assert.equal(sink.messages.length, 1);
+  });
+
+  it('holds input while the transport is full, and resumes when it drains', async () => {
+    const exec = new MemoryExecutor();
+    const sink = new FakeSink();
+    const s = new NativeStream(exec, sink, { softBufferedBytes: 100 });
+    sink.buffered = 1000;
+    s.push(frames(Array.from({ length: 10 }, (): Request => ({ op: 'ping' }))));
+    await settle();
+    assert.equal(sink.responses.length, 0);
+    assert.equal(exec.seen.length, 0);
+    assert.equal(s.pauses, 1);
+    sink.buffered = 0;
+    s.drained();
+    await settle();
+    assert.equal(sink.responses.length, 10);
+  });
+
+  it('caps requests in flight', async () => {
+    const exec = new MemoryExecutor();
+    exec.delayMs = 1;
+    const sink = new FakeSink();
+    const s = new NativeStream(exec, sink, { maxInFlight: 3 });
+    s.push(frames(Array.from({ length: 10 }, (): Request => ({ op: 'ping' }))));
+    assert.equal(exec.seen.length, 3);
+    while (sink.responses.length < 10) await new Promise((r) => setTimeout(r, 2));
+    assert.deepEqual(
+      sink.responses.map((r) => r.id),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+  });
+
+  it('closes a client whose held input grows past the bound (1008)', async () => {
+    const sink = new FakeSink();
+    const s = new NativeStream(new MemoryExecutor(), sink, { softBufferedBytes: 0, maxParkedBytes: 1000 });
+    sink.buffered = 1;
+    const chunk = frames(Array.from({ length: 50 }, (): Request => ({ op: 'ping' })));
+    for (let i = 0; i < 3 && !sink.closedWith; i++) s.push(chunk);
+    assert.equal(sink.closedWith?.code, WS_CLOSE.policyViolation);
+    s.push(chunk); // ignored after close
+    await settle();
+    assert.equal(sink.responses.length, 0);
+  });
+
+  it('answers a malformed body with BAD_REQUEST and carries on; lost framing answers and closes (1002)', async () => {
+    const sink = new FakeSink();
+    const s = new NativeStream(new MemoryExecutor(), sink);
+    s.push(Buffer.concat([encodeFrame(0x03, 9, Buffer.from([0x07])), encodeFrame(0x45, 10, Buffer.alloc(0)), encodeRequest(11, { op: 'ping' })]));
+    await settle();
+    assert.deepEqual(
+      sink.responses.map((r) => [r.id, r.res.kind === 'error' ? r.res.error.code : r.res.kind]),
+      [
+        [9, 'BAD_REQUEST'],
+        [10, 'BAD_REQUEST'],
+        [11, 'ok'],
+      ],
+    );
+    s.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 0]));
+    await settle();
+    assert.equal(sink.closedWith?.code, WS_CLOSE.protocolError);
+    assert.equal(sink.responses.at(-1)!.id, 0);
+  });
+
+  it('drops answers that complete after the transport closed', async () => {
+    const exec = new MemoryExecutor();
+    exec.delayMs = 1;
+    const sink = new FakeSink();
+    const s = new NativeStream(exec, sink);
+    s.push(frames([{ op: 'ping' }]));
+    s.close();
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(sink.messages.length, 0);
+  });
+});

@@ -1,0 +1,88 @@
+// The strict protobuf check in front of the gRPC door's decoder: valid encodings pass, truncated
+// or mistyped ones fail with a message, and random or mutated bytes only ever fail with
+// ProtobufError; whatever passes, protobufjs decodes.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as protoLoader from '@grpc/proto-loader';
+import { KV_PROTO_PATH } from '../../src/protocol/grpc-door.ts';
+import { ProtobufError, checkMessage, type MessageDescriptor } from '../../src/protocol/protobuf-check.ts';
+import { Prng } from './prng.ts';
+
+const pkg = protoLoader.loadSync(KV_PROTO_PATH, { keepCase: true, defaults: true, oneofs: true });
+const service = pkg['protos.KV'] as protoLoader.ServiceDefinition;
+const lookup = (name: string): MessageDescriptor | undefined => (pkg[`protos.${name}`] as protoLoader.MessageTypeDefinition<object, object> | undefined)?.type as MessageDescriptor;
+
+function check(method: string, bytes: number[] | Buffer): string {
+  const m = service[method]!;
+  try {
+    checkMessage(Buffer.from(bytes), m.requestType.type as MessageDescriptor, lookup);
+    return 'ok';
+  } catch (e) {
+    assert.ok(e instanceof ProtobufError, String(e));
+    return e.message;
+  }
+}
+
+const samples: [string, object][] = [
+  ['Get', { key: 'user:1' }],
+  ['Put', { key: 'k', value: 'héllo' }],
+  ['Delete', { key: '' }],
+  ['Scan', { start: Buffer.from('a'), end: Buffer.from('b'), limit: 10, stale: true }],
+  ['CompareAndSwap', { key: Buffer.from([0, 1]), expected: Buffer.alloc(0), value: Buffer.from('v') }],
+  ['Batch', { ops: [{ put: { key: Buffer.from('a'), value: Buffer.from('1') } }, { delete: Buffer.from('b') }] }],
+];
+
+describe('protobuf strict check', () => {
+  it('passes what the schema encodes', () => {
+    for (const [method, msg] of samples) assert.equal(check(method, service[method]!.requestSerialize(msg)), 'ok', method);
+  });
+
+  it('says what is wrong with malformed messages', () => {
+    assert.match(check('Get', [0x0a, 0xff, 0xff, 0xff, 0x0f]), /key: length 33554431 runs past the end/);
+    assert.match(check('Get', [0x0a, 0x05, 0x61]), /key: length 5 runs past the end of the message \(1 bytes left\)/);
+    assert.match(check('Get', [0x0a]), /key length: varint cut short/);
+    assert.match(check('Get', [0x0d, 1, 2, 3, 4]), /key: wire type 5, the schema says 2/);
+    assert.match(check('Get', [0x0a, 0x02, 0xff, 0xfe]), /key: string is not valid UTF-8/);
+    assert.match(check('Get', [0x2b]), /field 5: wire type 3 is not allowed/);
+    assert.match(check('Get', [0x00, 0x01]), /field number 0/);
+    assert.match(check('Scan', [0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), /varint longer than 10 bytes/);
+    assert.match(check('Batch', [0x0a, 0x04, 0x0a, 0x02, 0x0a, 0x05]), /ops\.put\.key: length 5 runs past/);
+  });
+
+  it('allows unknown fields, as proto3 does', () => {
+    assert.equal(check('Get', [0x0a, 0x01, 0x61, 0x78, 0x05, 0x81, 0x01, 1, 2, 3, 4, 5, 6, 7, 8]), 'ok');
+  });
+
+  it('bounds nesting depth', () => {
+    const node: MessageDescriptor = { field: [{ name: 'child', number: 1, type: 'TYPE_MESSAGE', typeName: 'Node', label: 'LABEL_OPTIONAL' }] };
+    const nest = (depth: number): Buffer => {
+      let b = Buffer.alloc(0);
+      for (let i = 0; i < depth; i++) b = Buffer.concat([Buffer.from([0x0a, b.length]), b]);
+      return b;
+    };
+    assert.doesNotThrow(() => checkMessage(nest(20), node, () => node));
+    assert.throws(() => checkMessage(nest(40), node, () => node), /nested deeper than 32/);
+  });
+
+  it('under fuzzing fails only with ProtobufError, and what passes decodes', () => {
+    const rng = new Prng(11);
+    const methods = samples.map(([m]) => m);
+    for (let i = 0; i < 30_000; i++) {
+      const method = rng.pick(methods);
+      let bytes: Buffer;
+      if (rng.int(3) === 0) bytes = rng.bytes(rng.int(40));
+      else {
+        const [m, msg] = rng.pick(samples);
+        bytes = Buffer.from(service[m]!.requestSerialize(msg));
+        for (let k = 0; k < 1 + rng.int(3); k++) {
+          const at = rng.int(bytes.length + 1);
+          const op = rng.int(3);
+          if (op === 0 && bytes.length > 0) bytes[Math.min(at, bytes.length - 1)] = rng.int(256);
+          else if (op === 1) bytes = bytes.subarray(0, at);
+          else bytes = Buffer.concat([bytes.subarray(0, at), rng.bytes(1 + rng.int(4)), bytes.subarray(at)]);
+        }
+      }
+      if (check(method, bytes) === 'ok') service[method]!.requestDeserialize(bytes);
+    }
+  });
+});
