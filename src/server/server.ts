@@ -22,6 +22,8 @@ import { checkKeyValue } from '../storage/limits.ts';
 import { FrameType, PROTOCOL_VERSION, decodeHello, type Frame, type Response } from '../wire/index.ts';
 import type { Entry } from '../raft/types.ts';
 import type { ServerConfig } from './config.ts';
+import { startDoors, type Doors } from './doors.ts';
+import { ServerMetrics, replicaMetricSources } from './metrics.ts';
 
 export interface ServerOptions {
   tap?: Tap;
@@ -46,14 +48,18 @@ export class KvsServer {
   private readonly groups: GroupConnections | undefined;
   private readonly watcher: ConfigWatcher | undefined;
   private listener: net.Server | undefined;
+  readonly metrics: ServerMetrics;
+  private doors: Doors | undefined;
   private readonly sockets = new Set<net.Socket>();
   private readonly log: (line: string) => void;
+  private readonly tap: Tap | undefined;
   readonly startedAt = Date.now();
 
   private constructor(config: ServerConfig, store: Store, opts: ServerOptions, sharding: Sharding | undefined) {
     this.config = config;
     this.store = store;
     this.log = opts.log ?? ((l) => console.error(l));
+    this.tap = opts.tap;
     const ownership = store.getMeta(OWNERSHIP_META);
     this.sm = new StateMachine(config.group, sharding?.partitioner, ownership ? decodeOwnership(ownership) : undefined);
     const self = { version: PROTOCOL_VERSION, replicaId: config.id, groupId: config.group };
@@ -75,7 +81,9 @@ export class KvsServer {
       persisted: store.load({ voters, learners: [] }),
       storage: {
         persist: async (rd) => {
+          const t0 = performance.now();
           await store.persist(rd);
+          this.metrics.observeFsync((performance.now() - t0) / 1000, rd.entries.length);
           // An installed snapshot brings its own partition ownership.
           if (rd.snapshot && this.sm.sharded) {
             const own = store.getMeta(OWNERSHIP_META);
@@ -107,6 +115,7 @@ export class KvsServer {
       status: () => this.statusResponse(),
       ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup() } } : {}),
     });
+    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store }));
     const leaderAddress = (): string => config.replicas.find((r) => r.id === this.replica.leader)?.address ?? '';
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {
@@ -136,6 +145,22 @@ export class KvsServer {
     const store = await openStore({ path: config.dataDir });
     const server = new KvsServer(config, store, opts, sharding);
     await server.listen();
+    try {
+      server.doors = await startDoors({
+        config,
+        router: server.router,
+        replica: server.replica,
+        store,
+        peers: server.peers,
+        metrics: server.metrics,
+        startedAt: server.startedAt,
+        epoch: () => server.sm.epoch,
+        log: server.log,
+      });
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
     server.replica.start();
     sharding?.watcher.start();
     server.reconciler?.start();
@@ -190,7 +215,10 @@ export class KvsServer {
     socket.on('error', () => {});
     const conn = new FrameSocket(socket);
     // Until the first frame says otherwise, this is a client (so bad framing gets a client answer).
-    serveNativeClient(conn, this.router, { special: (f) => this.handoffFrame(f) });
+    serveNativeClient(conn, this.router, {
+      special: (f) => this.handoffFrame(f),
+      observe: (op, ms, ok) => this.metrics.observeRequest('native', op, ms / 1000, ok ? 'ok' : 'error'),
+    });
     const asClient = conn.onFrame;
     conn.onFrame = (first: Frame) => {
       if (first.type !== FrameType.Hello) {
@@ -213,6 +241,7 @@ export class KvsServer {
           for (const m of msgs) this.replica.step(m);
         },
         execute: (req, raw) => this.router.execute(req, raw),
+        tap: this.tap,
       });
     };
     conn.listen();
@@ -254,7 +283,13 @@ export class KvsServer {
     await this.close();
   }
 
+  /** Every door's address: native, and resp, grpc, http, ws when configured. */
+  get endpoints(): Record<string, string> {
+    return this.doors?.endpoints ?? { native: this.config.listen };
+  }
+
   async close(): Promise<void> {
+    await this.doors?.close();
     this.reconciler?.stop();
     this.watcher?.stop();
     this.groups?.close();

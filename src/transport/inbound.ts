@@ -17,6 +17,7 @@ import type { Message } from '../raft/types.ts';
 import type { Request } from '../wire/index.ts';
 import type { RawRequest } from '../router/router.ts';
 import type { FrameSocket } from './frame-socket.ts';
+import type { Tap } from './tap.ts';
 
 export interface InboundHandlers {
   self: Hello;
@@ -24,6 +25,8 @@ export interface InboundHandlers {
   accept(hello: Hello): string | undefined;
   onRaft(msgs: Message[]): void;
   execute(req: Request, raw: RawRequest): Promise<Response>;
+  /** Sees the frames this side writes: its HELLO and the answers to forwards. */
+  tap?: Tap;
 }
 
 export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandlers): void {
@@ -33,7 +36,11 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
     conn.socket.end();
     return;
   }
-  conn.write(encodeHello(h.self));
+  const send = (frame: Buffer): void => {
+    h.tap?.(h.self.replicaId, hello.replicaId, frame);
+    conn.write(frame);
+  };
+  send(encodeHello(h.self));
   conn.onFrame = (f: Frame) => {
     try {
       if (isRaftFrame(f.type) || f.type === FrameType.RaftBatch) {
@@ -41,7 +48,7 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
       } else if (f.type === FrameType.Forward) {
         const fwd = decodeForward(f.body);
         const req = decodeRequest(fwd.type, fwd.body);
-        void h.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then((res) => conn.write(encodeResponse(f.requestId, res)));
+        void h.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then((res) => send(encodeResponse(f.requestId, res)));
       } else {
         throw new BadRequestError(`unexpected frame 0x${f.type.toString(16)} on a replica link`);
       }

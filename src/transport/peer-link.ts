@@ -143,7 +143,9 @@ export class PeerLink {
     const decoder = new FrameDecoder();
     s.on('connect', () => {
       s.setKeepAlive(true, 5000);
-      s.write(encodeHello(this.opts.self));
+      const hello = encodeHello(this.opts.self);
+      this.opts.tap?.(this.opts.self.replicaId, this.peerId, hello);
+      s.write(hello);
     });
     s.on('data', (chunk: Buffer) => {
       decoder.push(chunk);
