@@ -3,6 +3,7 @@ import { runClientCommand, CLIENT_COMMANDS } from './client-commands.ts';
 import { runServer } from './server-command.ts';
 import { runUp } from './up-command.ts';
 import { runReshard } from './reshard-command.ts';
+import { runTrace } from './trace-command.ts';
 import { ExitCode, UsageError } from './args.ts';
 
 const USAGE = `kvs — a sharded, Raft-replicated key-value store
@@ -13,6 +14,7 @@ Commands:
   up       start a local cluster on 127.0.0.1 (data under ./data)
   server   run one replica
   reshard  change the number of shard groups, live
+  trace    print the messages replicas exchange, one line each (eBPF)
   get      read a key
   put      write a key
   del      delete a key
@@ -31,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'server') return runServer(rest);
   if (cmd === 'up') return runUp(rest);
   if (cmd === 'reshard') return runReshard(rest);
+  if (cmd === 'trace') return runTrace(rest);
   if ((CLIENT_COMMANDS as readonly string[]).includes(cmd)) return runClientCommand(cmd as (typeof CLIENT_COMMANDS)[number], rest);
   throw new UsageError(`unknown command "${cmd}"\n\n${USAGE}`);
 }

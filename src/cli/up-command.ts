@@ -1,77 +1,70 @@
-// `kvs up`: a local cluster of replica processes on 127.0.0.1, supervised until Ctrl-C.
+// `kvs up`: a local sharded cluster of replica processes on 127.0.0.1, supervised until Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
+import { KvsClient } from '../client/client.ts';
+import { initCluster } from '../resharding/admin.ts';
+import { placementEndpoints, readCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
+import { serveControl, type ControlRequest } from './control.ts';
+import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
-const HELP = `Usage: kvs up [--data DIR] [--replicas N] [--base-port P]
+const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--base-port P]
 
-Starts one Raft group of N replica processes on 127.0.0.1 (default 3), data under DIR (default
-./data), and writes DIR/cluster.json with every replica's id, pid, data dir and endpoints.
-Running it again on the same DIR reuses the same ids and ports and recovers the data.
+Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: it holds the cluster
+configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data under DIR (default
+./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints.
+Running it again on the same DIR reuses the same layout and recovers the data.
 A replica that crashes is restarted after a second (its pid in cluster.json is kept current).
+"kvs reshard --shards N" changes the number of shard groups of the running cluster.
 Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over first).
 
   --data DIR         data directory (default ./data)
-  --replicas N       replicas in the group (default 3)
-  --base-port P      first port (default 7001). Replica i (from 1) listens on:
-                       native P+i-1, RESP P+100+i-1, gRPC P+200+i-1,
-                       HTTP P+300+i-1 (WebSocket at ws://HOST:PORT/v1/ws on the HTTP port)`;
+  --shards N         shard groups (default 3)
+  --replicas R       replicas per group (default 3)
+  --base-port P      first port (default 7001). The n-th replica (from 0) listens on: native P+n,
+                     RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port)`;
 
-/** Offsets of each door's port range from the base port (replica i adds i-1). */
-const DOOR_PORT_OFFSETS = { resp: 100, grpc: 200, http: 300 } as const;
-
-/** A replica's endpoints: the native door and every front door, with the WebSocket URL on HTTP. */
-function endpointsFor(base: number, i: number): ClusterReplica['endpoints'] {
-  const at = (offset: number): string => `127.0.0.1:${base + offset + i}`;
-  const http = at(DOOR_PORT_OFFSETS.http);
-  return { native: at(0), resp: at(DOOR_PORT_OFFSETS.resp), grpc: at(DOOR_PORT_OFFSETS.grpc), http, ws: `ws://${http}/v1/ws` };
-}
+const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/kvs.js');
 
 /** `kvs server` flags for the front doors listed in a replica's endpoints (older cluster files have none). */
 function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
   return (['resp', 'grpc', 'http'] as const).flatMap((d) => (endpoints[d] ? [`--${d}`, endpoints[d]] : []));
 }
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/kvs.js');
-
 export async function runUp(argv: string[]): Promise<number> {
-  const args = parse(argv, { data: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' } }, HELP);
+  const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
   const dataDir = resolve(String(args.values.data ?? 'data'));
   mkdirSync(dataDir, { recursive: true });
   let replicas = readCluster(dataDir);
+  const perGroup = Number(args.values.replicas ?? 3);
+  if (!Number.isInteger(perGroup) || perGroup < 1 || perGroup > 9) throw new UsageError('--replicas must be 1..9');
   if (replicas.length === 0) {
-    const n = Number(args.values.replicas ?? 3);
+    const shards = Number(args.values.shards ?? 3);
     const base = Number(args.values['base-port'] ?? 7001);
-    if (!Number.isInteger(n) || n < 1 || n > 9) throw new UsageError('--replicas must be 1..9');
-    if (!Number.isInteger(base) || base < 1024 || base + DOOR_PORT_OFFSETS.http + n > 65535) {
-      throw new UsageError(`--base-port must leave room for every replica's doors (up to base+${DOOR_PORT_OFFSETS.http + n - 1}) in 1024..65535`);
+    if (!Number.isInteger(shards) || shards < 1 || (shards + 1) * perGroup > MAX_LOCAL_REPLICAS) throw new UsageError(`--shards must be 1..${Math.floor(MAX_LOCAL_REPLICAS / perGroup) - 1}`);
+    if (!Number.isInteger(base) || base < 1024 || base + DOOR_PORT_OFFSETS.http + MAX_LOCAL_REPLICAS > 65535) {
+      throw new UsageError(`--base-port must leave room for the doors (up to base+${DOOR_PORT_OFFSETS.http + MAX_LOCAL_REPLICAS - 1}) in 1024..65535`);
     }
-    replicas = Array.from({ length: n }, (_, i) => ({
-      id: i + 1,
-      group: 0,
-      pid: 0,
-      dataDir: join(dataDir, `replica-${i + 1}`),
-      endpoints: endpointsFor(base, i),
-    }));
+    replicas = shardedLayout(dataDir, base, shards, perGroup);
   }
-  const list = replicas.map((r) => `${r.id}=${r.endpoints.native}`).join(',');
   const children = new Map<number, ChildProcess>();
   let stopping = false;
+  const save = (): void => writeCluster(dataDir, replicas);
+  const peersOf = (g: number): string => replicas.filter((r) => r.group === g).map((r) => `${r.id}=${r.endpoints.native}`).join(',');
 
   const launch = (r: ClusterReplica): void => {
-    const child = spawn(process.execPath, [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', list, ...doorFlags(r.endpoints)], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const args = [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
+    if (r.role === 'shard') args.push('--placement', placementEndpoints(replicas).join(','));
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(r.id, child);
     r.pid = child.pid ?? 0;
-    writeCluster(dataDir, replicas);
+    save();
     child.on('exit', (code, signal) => {
-      children.delete(r.id);
-      if (stopping) return;
+      if (children.get(r.id) === child) children.delete(r.id);
+      if (stopping || !replicas.includes(r)) return;
       if (code === ExitCode.Usage) {
         console.error(`kvs up: replica ${r.id} rejected its configuration; stopping the cluster`);
         process.exitCode = ExitCode.Failed;
@@ -80,38 +73,83 @@ export async function runUp(argv: string[]): Promise<number> {
       }
       console.error(`kvs up: replica ${r.id} exited (${signal ?? `code ${code}`}); restarting in 1 s`);
       setTimeout(() => {
-        if (!stopping) launch(r);
+        if (!stopping && replicas.includes(r)) launch(r);
       }, 1000);
     });
   };
-  for (const r of replicas) launch(r);
 
-  console.log(`kvs up: ${replicas.length} replicas, data in ${dataDir}`);
+  // The placement group first, then the first configuration, then the shard groups.
+  for (const r of replicas.filter((x) => x.role === 'placement')) launch(r);
+  const groups = [...new Set(replicas.filter((r) => r.role === 'shard').map((r) => r.group))];
+  await initCluster(
+    placementEndpoints(replicas),
+    groups.map((g) => ({ id: g, replicas: replicas.filter((r) => r.group === g).map((r) => ({ id: r.id, address: r.endpoints.native })) })),
+  );
+  for (const r of replicas.filter((x) => x.role === 'shard')) launch(r);
+
+  const control = serveControl(dataDir, async (req: ControlRequest) => {
+    if (req.cmd === 'add-group') {
+      if (replicas.some((r) => r.group === req.group)) return;
+      const added = groupReplicas(dataDir, basePortOf(replicas), req.group, perGroupOf(replicas), replicas.length, 'shard');
+      replicas.push(...added);
+      for (const r of added) launch(r);
+    } else {
+      const leaving = replicas.filter((r) => r.group === req.group && r.role === 'shard');
+      replicas = replicas.filter((r) => !leaving.includes(r));
+      save();
+      await Promise.all(leaving.map((r) => stopChild(children.get(r.id))));
+    }
+  });
+
+  console.log(`kvs up: ${replicas.length} replicas (placement group + ${groups.length} shard groups), data in ${dataDir}`);
   for (const r of replicas) {
     const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
-    console.log(`  replica ${r.id} (pid ${r.pid}): ${doors}`);
+    console.log(`  ${r.role === 'placement' ? 'placement' : `shard ${r.group}`} replica ${r.id} (pid ${r.pid}): ${doors}`);
   }
-  console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello`);
+  console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello && kvs status`);
+  void waitForService(replicas.filter((r) => r.role === 'shard').map((r) => r.endpoints.native));
 
-  const stop = (): void => {
+  function stop(): void {
     if (stopping) return;
     stopping = true;
+    control.close();
     console.error('kvs up: stopping replicas');
-    for (const c of children.values()) c.kill('SIGTERM');
     const force = setTimeout(() => {
       for (const c of children.values()) c.kill('SIGKILL');
     }, 5000);
-    const wait = setInterval(() => {
-      if (children.size === 0) {
-        clearInterval(wait);
-        clearTimeout(force);
-        for (const r of replicas) r.pid = 0;
-        writeCluster(dataDir, replicas);
-        process.exit(process.exitCode ?? 0);
-      }
-    }, 50);
-  };
+    void Promise.all([...children.values()].map((c) => stopChild(c))).then(() => {
+      clearTimeout(force);
+      for (const r of replicas) r.pid = 0;
+      save();
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   return -1;
+}
+
+function perGroupOf(replicas: ClusterReplica[]): number {
+  return replicas.filter((r) => r.role === 'placement').length || 3;
+}
+
+function stopChild(c: ChildProcess | undefined): Promise<void> {
+  if (!c || c.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    c.once('exit', () => resolve());
+    c.kill('SIGTERM');
+  });
+}
+
+/** Prints one line once a write goes through, so a user knows when to start. */
+async function waitForService(endpoints: string[]): Promise<void> {
+  const client = new KvsClient({ endpoints, timeoutMs: 60_000 });
+  try {
+    await client.get('kvs-up-probe', { consistency: 'linearizable' });
+    console.log('kvs up: the cluster is serving');
+  } catch (e) {
+    console.error(`kvs up: the cluster is not serving yet: ${(e as Error).message}`);
+  } finally {
+    client.close();
+  }
 }

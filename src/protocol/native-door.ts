@@ -3,14 +3,17 @@
 // connection carries on; lost framing gets an error frame and the connection is closed.
 import {
   BadRequestError,
+  FrameType,
+  decodeForward,
   decodeRequest,
   encodeResponse,
   frameClass,
   type Frame,
+  type Request,
   type Response,
 } from '../wire/index.ts';
 import type { FrameSocket } from '../transport/frame-socket.ts';
-import type { Router } from '../router/router.ts';
+import type { RawRequest, Router } from '../router/router.ts';
 
 export interface NativeDoorOptions {
   /** Requests in flight per connection before we stop reading from it. */
@@ -31,7 +34,42 @@ export function serveNativeClient(conn: FrameSocket, router: Router, opts: Nativ
     reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
     conn.socket.end();
   };
+  /** Decodes (BAD_REQUEST on failure) and runs one request, with back-pressure on the connection. */
+  const serve = (f: Frame, decode: () => { req: Request; raw: RawRequest }): void => {
+    let decoded;
+    try {
+      decoded = decode();
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } });
+      return;
+    }
+    const { req, raw } = decoded;
+    inFlight++;
+    if (inFlight >= maxInFlight && !paused) {
+      paused = true;
+      conn.socket.pause();
+    }
+    const started = performance.now();
+    void router.execute(req, raw).then((res) => {
+      opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
+      reply(f.requestId, res);
+      inFlight--;
+      if (paused && inFlight < maxInFlight / 2) {
+        paused = false;
+        conn.socket.resume();
+      }
+    });
+  };
+
   conn.onFrame = (f: Frame) => {
+    if (f.type === FrameType.Forward) {
+      serve(f, () => {
+        const fwd = decodeForward(f.body);
+        return { req: decodeRequest(fwd.type, fwd.body), raw: { type: fwd.type, body: fwd.body, hops: fwd.hops } };
+      });
+      return;
+    }
     if (frameClass(f.type) !== 'client') {
       reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: `frame type 0x${f.type.toString(16)} is not a client request` } });
       return;
@@ -41,28 +79,6 @@ export function serveNativeClient(conn: FrameSocket, router: Router, opts: Nativ
       void special.then((frame) => conn.write(frame));
       return;
     }
-    let req;
-    try {
-      req = decodeRequest(f.type, f.body);
-    } catch (e) {
-      if (!(e instanceof BadRequestError)) throw e;
-      reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } });
-      return;
-    }
-    inFlight++;
-    if (inFlight >= maxInFlight && !paused) {
-      paused = true;
-      conn.socket.pause();
-    }
-    const started = performance.now();
-    void router.execute(req, { type: f.type, body: f.body, hops: 0 }).then((res) => {
-      opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
-      reply(f.requestId, res);
-      inFlight--;
-      if (paused && inFlight < maxInFlight / 2) {
-        paused = false;
-        conn.socket.resume();
-      }
-    });
+    serve(f, () => ({ req: decodeRequest(f.type, f.body), raw: { type: f.type, body: f.body, hops: 0 } }));
   };
 }

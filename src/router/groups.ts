@@ -3,7 +3,7 @@
 // replica of the group.
 import { Connection, ConnectionError } from '../client/connection.ts';
 import type { ClusterConfig } from '../placement/config.ts';
-import type { Request, Response } from '../wire/index.ts';
+import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 
 export class GroupConnections {
   private readonly conns = new Map<string, Connection>();
@@ -21,11 +21,14 @@ export class GroupConnections {
     const leader = this.leaders.get(g);
     if (leader && order.includes(leader)) order.unshift(leader);
     let last: Response = { kind: 'error', error: { code: 'UNAVAILABLE', message: `no replica of group ${g} answered` } };
+    const native = encodeRequest(0, req);
     for (const addr of order) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
-        const res = await this.connection(addr).request(req, left);
+        // Relayed as FORWARD with hops 1: the receiving group serves it itself, never routes it on.
+        const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), left);
+        const res = decodeResponse(f.type, f.body);
         if (res.kind === 'error' && res.error.code === 'NOT_LEADER') {
           if (res.error.leaderAddr) this.leaders.set(g, res.error.leaderAddr);
           last = res;

@@ -59,7 +59,8 @@ export class Router {
 
   execute(req: Request, raw: RawRequest): Promise<Response> {
     const deadline = Date.now() + this.o.requestTimeoutMs;
-    if (this.o.shards) return this.o.shards.execute(req, raw, deadline);
+    // A request another replica relayed (hops > 0) is served here: routing it again could loop.
+    if (this.o.shards && raw.hops === 0) return this.o.shards.execute(req, raw, deadline);
     return this.local(req, raw, deadline);
   }
 

@@ -3,7 +3,8 @@
 import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
 
 export type Bin = Buffer;
-export type Db = Database<Bin, Bin>;
+/** Keys come back as Buffers; values are written as any Uint8Array (and read back as Buffers). */
+export type Db = Database<Uint8Array, Bin>;
 
 /** The state machine image. Two exist; one is live, the other receives incoming snapshots. */
 export interface Generation {
@@ -58,7 +59,7 @@ export const DATABASES = ['log', 'raft', 'kv.0', 'sessions.0', 'meta.0', 'kv.1',
 
 /** Opening a named database reads the main B-tree: call this only after the preflight checks. */
 export function openDatabases(root: RootDatabase<Bin, Bin>, dataFile: string): Env {
-  const db = (name: (typeof DATABASES)[number]): Db => root.openDB<Bin, Bin>(name, DB_OPTIONS);
+  const db = (name: (typeof DATABASES)[number]): Db => root.openDB<Uint8Array, Bin>(name, DB_OPTIONS);
   const generation = (g: 0 | 1): Generation => ({
     kv: db(`kv.${g}`),
     sessions: db(`sessions.${g}`),

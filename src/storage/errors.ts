@@ -15,11 +15,14 @@ export class StorageCorruptionError extends StorageError {
   readonly file: string;
   /** The log index involved, when the damage concerns one (undefined for other records). */
   readonly index: number | undefined;
+  /** What is wrong, without the file and index. */
+  readonly detail: string;
 
   constructor(file: string, index: number | undefined, detail: string) {
     super(`storage corruption in ${file}${index === undefined ? '' : ` at log index ${index}`}: ${detail}`);
     this.file = file;
     this.index = index;
+    this.detail = detail;
   }
 }
 

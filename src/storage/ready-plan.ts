@@ -19,7 +19,7 @@ export interface Plan {
   stageSteps: StageStep[];
   install: SnapshotMeta | undefined;
   compaction: { from: number; meta: SnapshotMeta } | undefined;
-  /** Log indexes to delete because the new entries overwrite a suffix (from..to, inclusive). */
+  /** The stored suffix from..to (inclusive) the new entries replace. */
   truncate: { from: number; to: number } | undefined;
   entries: readonly Entry[];
   hardState: HardState | undefined;
@@ -72,9 +72,8 @@ export function planReady(ready: Ready, book: Book, termAt: (index: number) => n
       throw new StorageError(`entries from ${first.index} do not attach to the log (${next.base.index}, ${next.lastIndex}]`);
     }
     if (first.index <= next.applied) throw new StorageError(`entries from ${first.index} would overwrite applied entries`);
-    const newLast = first.index + entries.length - 1;
-    if (newLast < next.lastIndex) truncate = { from: newLast + 1, to: next.lastIndex };
-    next.lastIndex = newLast;
+    if (first.index <= next.lastIndex) truncate = { from: first.index, to: next.lastIndex };
+    next.lastIndex = first.index + entries.length - 1;
   }
 
   const hs = ready.hardState;

@@ -1,8 +1,8 @@
 // Queues everything a checked Ready asks for. Called synchronously, so lmdb-js puts it all in one
-// transaction (writes issued in the same event turn share a batch): one commit, one fsync.
-import { indexKey } from './bytes.ts';
+// transaction (writes issued in the same event turn share a batch): one durable commit.
 import type { Env, Generation } from './env.ts';
-import { encodeEntries } from './log-codec.ts';
+import { encodeRuns } from './log-codec.ts';
+import { dropFrom, dropThrough } from './log-edits.ts';
 import { RaftKey, encodeGeneration, encodeHardState, encodeIndex, encodeSnapshotMeta, encodeStage } from './records.ts';
 import { putRaft } from './raft-table.ts';
 import type { Plan } from './ready-plan.ts';
@@ -13,7 +13,10 @@ export function writePlan(env: Env, plan: Plan): Promise<unknown> | undefined {
   // Writes of one batch mostly share lmdb-js's commit promise; the set keeps each once, so that
   // every promise is awaited and a failed commit cannot surface as an unhandled rejection.
   const pending = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>): void => void pending.add(p);
+  let last: Promise<unknown> | undefined;
+  const track = (p: Promise<unknown>): void => {
+    if (p !== last) pending.add((last = p));
+  };
   const staging = env.generations[plan.stageGeneration];
 
   for (const step of plan.stageSteps) {
@@ -35,16 +38,12 @@ export function writePlan(env: Env, plan: Plan): Promise<unknown> | undefined {
 
   if (plan.compaction) {
     const { from, meta } = plan.compaction;
-    for (let i = from; i <= meta.index; i++) track(env.log.remove(indexKey(i)));
+    dropThrough(env, from, meta.index, track);
     track(putRaft(env, RaftKey.base, encodeSnapshotMeta(meta)));
   }
 
-  if (plan.truncate) {
-    for (let i = plan.truncate.from; i <= plan.truncate.to; i++) track(env.log.remove(indexKey(i)));
-  }
-  if (plan.entries.length > 0) {
-    encodeEntries(plan.entries, (key, value) => track(env.log.put(key, value)));
-  }
+  if (plan.truncate) dropFrom(env, plan.truncate.from, plan.truncate.to, track);
+  if (plan.entries.length > 0) encodeRuns(plan.entries, (key, run) => track(env.log.put(key, run)));
   if (plan.hardState) track(putRaft(env, RaftKey.hardState, encodeHardState(plan.hardState)));
   return pending.size > 0 ? Promise.all(pending) : undefined;
 }

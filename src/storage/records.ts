@@ -13,7 +13,7 @@ export const RaftKey = {
 } as const;
 
 /** Bumped when a record layout changes; a store written by another version is refused. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 /** Thrown by decoders on a body of the wrong shape; the caller adds file and record. */
 export class BadRecord extends Error {}

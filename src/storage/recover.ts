@@ -5,7 +5,7 @@ import type { Book } from './book.ts';
 import { readU64 } from './bytes.ts';
 import type { Env } from './env.ts';
 import { StorageCorruptionError } from './errors.ts';
-import { decodeEntry } from './log-codec.ts';
+import { decodeRun } from './log-codec.ts';
 import {
   RaftKey,
   decodeGeneration,
@@ -56,15 +56,17 @@ function readLog(env: Env, baseIndex: number, baseTerm: number): Entry[] {
   try {
     for (const { key, value } of env.log.getRange()) {
       if (key.length !== 8) throw corrupt(expected, `a log key of ${key.length} bytes`);
-      const index = readU64(key, 0);
-      if (index < expected) throw corrupt(index, `an entry at or below the log base ${baseIndex}`);
-      if (index > expected) throw corrupt(expected, `the entry is missing (the log jumps to ${index})`);
-      const e = decodeEntry(key, value);
-      if (!e) throw corrupt(index, 'the entry fails its checksum');
-      if (e.term < prevTerm) throw corrupt(index, `term ${e.term} after term ${prevTerm}`);
-      entries.push(e);
-      prevTerm = e.term;
-      expected++;
+      const first = readU64(key, 0);
+      if (first < expected) throw corrupt(first, `an entry at or below ${expected - 1}, already read or folded into the base ${baseIndex}`);
+      if (first > expected) throw corrupt(expected, `the entry is missing (the log jumps to ${first})`);
+      const { entries: run, bad } = decodeRun(key, value);
+      for (const e of run) {
+        if (e.term < prevTerm) throw corrupt(e.index, `term ${e.term} after term ${prevTerm}`);
+        entries.push(e);
+        prevTerm = e.term;
+      }
+      if (bad) throw corrupt(bad.index, bad.detail);
+      expected = first + run.length;
     }
   } catch (e) {
     if (e instanceof StorageCorruptionError) throw e;

@@ -3,127 +3,36 @@
 import type { ConfState, PersistedState, Ready, SnapshotMeta } from '../raft/types.ts';
 import { applyCommands } from './apply.ts';
 import type { Book } from './book.ts';
-import { indexKey } from './bytes.ts';
-import { DATABASES, openDatabases, openRoot, type Env } from './env.ts';
+import type { Env } from './env.ts';
 import { StorageCorruptionError, StorageError, StoreFailedError } from './errors.ts';
-import { resolveLimits, type Limits } from './limits.ts';
-import { decodeEntry } from './log-codec.ts';
-import { checkDataSize, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
+import type { Limits } from './limits.ts';
+import { runAt } from './log-table.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import { planReady } from './ready-plan.ts';
 import { writePlan } from './ready-write.ts';
-import {
-  FORMAT_VERSION,
-  RaftKey,
-  decodeFormat,
-  encodeFormat,
-  encodeGeneration,
-  encodeHardState,
-  encodeIndex,
-  encodeSnapshotMeta,
-} from './records.ts';
+import { RaftKey, encodeIndex, encodeSnapshotMeta } from './records.ts';
 import { recover } from './recover.ts';
-import { checkStructure } from './structure-check.ts';
 import { SnapshotReader } from './snapshot-source.ts';
 import { Tables } from './tables.ts';
 import { TABLES } from './snapshot-image.ts';
 import type { Command, CommandResult, KeyValue, SessionInfo } from './types.ts';
 
-export interface ReplicaStoreOptions {
-  /** Directory of the environment; created if missing. */
-  path: string;
-  limits?: Partial<Limits>;
-  /** Ask LMDB to count time spent in commits and syncs (see metrics()). */
-  trackMetrics?: boolean;
-  /** lmdb-js overlappingSync; off by default and in every test (docs/storage.md says why). */
-  overlappingSync?: boolean;
-  /**
-   * Walk every database in a child process before opening (default true): damaged LMDB pages
-   * then give a StorageCorruptionError instead of a SIGSEGV later. Costs one read of the file.
-   */
-  checkStructure?: boolean;
-}
-
-export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
-  const files = locateFiles(options.path);
-  const root = openRoot(options.path, {
-    trackMetrics: options.trackMetrics ?? false,
-    overlappingSync: options.overlappingSync ?? false,
-  });
-  try {
-    const shortfall = checkDataSize(root, files.dataFile);
-    const noted = (e: unknown): unknown =>
-      shortfall && e instanceof StorageCorruptionError ? new StorageCorruptionError(e.file, e.index, `${detailOf(e)}; ${shortfall}`) : e;
-    if (files.id && options.checkStructure !== false) {
-      try {
-        checkStructure(options.path, files.dataFile, DATABASES);
-      } catch (e) {
-        throw noted(e);
-      }
-    }
-    let env: Env;
-    try {
-      env = openDatabases(root, files.dataFile);
-    } catch (e) {
-      throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
-    }
-    initialise(env, files);
-    return new ReplicaStore(env, options, shortfall);
-  } catch (e) {
-    void root.close();
-    throw e;
-  }
-}
-
-/** The message of a corruption error without its "storage corruption in <file>: " prefix. */
-function detailOf(e: StorageCorruptionError): string {
-  const prefix = `storage corruption in ${e.file}${e.index === undefined ? '' : ` at log index ${e.index}`}: `;
-  return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-}
-
-/** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */
-function initialise(env: Env, files: StoreFiles): void {
-  const format = readRaft(env, RaftKey.format, decodeFormat);
-  if (!format) {
-    if (files.id) {
-      throw new StorageCorruptionError(files.dataFile, undefined, `the data file holds no store, but store ${files.id.toString('hex')} was created here`);
-    }
-    const id = newStoreId();
-    env.root.transactionSync(() => {
-      void putRaft(env, RaftKey.format, encodeFormat(id));
-      void putRaft(env, RaftKey.generation, encodeGeneration(0));
-      void putRaft(env, RaftKey.applied, encodeIndex(0));
-      void putRaft(env, RaftKey.hardState, encodeHardState({ term: 0, vote: 0, commit: 0 }));
-    });
-    writeId(files, id);
-    return;
-  }
-  if (format.version !== FORMAT_VERSION) {
-    throw new StorageError(`${files.dataFile}: store format ${format.version}, this build reads ${FORMAT_VERSION}`);
-  }
-  const id = Buffer.from(format.id);
-  if (!files.id) writeId(files, id); // the process died between creating the store and naming it
-  else if (!files.id.equals(id)) {
-    throw new StorageCorruptionError(files.dataFile, undefined, `the data file is store ${id.toString('hex')}, but ${files.idFile} names ${files.id.toString('hex')}`);
-  }
-}
-
 export class ReplicaStore {
-  readonly limits: Limits;
   /** The SnapshotSource for the Raft core. */
   readonly snapshots: SnapshotReader;
   private book: Book | undefined;
   private readGeneration: 0 | 1 = 0;
   private appliedVisible = 0;
   private failure: unknown;
+  private persisting = false;
 
+  /** Use openReplicaStore (open-store.ts). */
   constructor(
     private readonly env: Env,
-    options: ReplicaStoreOptions,
+    readonly limits: Limits,
     /** Set when the data file was shorter than LMDB expects: every record must be verified. */
     private readonly shortfall: string | undefined,
   ) {
-    this.limits = resolveLimits(options.limits);
     this.snapshots = new SnapshotReader(env, (g) => this.tables(g));
   }
 
@@ -153,7 +62,7 @@ export class ReplicaStore {
       return state;
     } catch (e) {
       if (this.shortfall && e instanceof StorageCorruptionError) {
-        throw new StorageCorruptionError(e.file, e.index, `${detailOf(e)}; ${this.shortfall}`);
+        throw new StorageCorruptionError(e.file, e.index, `${e.detail}; ${this.shortfall}`);
       }
       if (this.shortfall && !(e instanceof StorageError)) {
         throw new StorageCorruptionError(this.dataFile, undefined, `LMDB cannot read the store (${(e as Error).message}); ${this.shortfall}`);
@@ -169,6 +78,8 @@ export class ReplicaStore {
    */
   async persist(ready: Ready): Promise<void> {
     const book = this.requireBook();
+    // Overwrites and compaction read the log as committed: the previous Ready must be on disk.
+    if (this.persisting) throw new StorageError('persist() called while the previous Ready is still being persisted');
     const plan = planReady(ready, book, (i) => this.termAt(i));
     let written: Promise<unknown> | undefined;
     try {
@@ -178,11 +89,14 @@ export class ReplicaStore {
     }
     this.book = plan.next;
     if (!written) return;
+    this.persisting = true;
     try {
       await written;
       await this.env.root.flushed;
     } catch (e) {
       throw this.fail(e);
+    } finally {
+      this.persisting = false;
     }
     if (plan.install) {
       this.readGeneration = plan.stageGeneration;
@@ -290,11 +204,7 @@ export class ReplicaStore {
   }
 
   private termAt(index: number): number | undefined {
-    const key = indexKey(index);
-    const stored = this.env.log.get(key);
-    const e = stored && decodeEntry(key, stored);
-    if (stored && !e) throw new StorageCorruptionError(this.dataFile, index, 'the entry fails its checksum');
-    return e ? e.term : undefined;
+    return runAt(this.env, index)?.entries.find((e) => e.index === index)?.term;
   }
 
   private tables(g: 0 | 1): Tables {

@@ -3,6 +3,7 @@
 // maps the file, a child process walks every database; if it dies, the store is reported as
 // corrupt instead of this replica crashing on its first read.
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { ENV_OPTIONS } from './env.ts';
 import { StorageCorruptionError } from './errors.ts';
 
@@ -20,15 +21,24 @@ for (const name of names) {
   try { db = root.openDB(name, { keyEncoding: 'binary', encoding: 'binary' }); } catch { continue; }
   for (const { key, value } of db.getRange()) records += key.length > 0 && value.length >= 0 ? 1 : 0;
 }
-await root.close();
-process.stdout.write(String(records));
+// Exit at once: nothing was written, and closing could wait on lmdb-js's threads.
+process.stdout.write(String(records), () => process.exit(0));
 `;
+
+/** Generous: a walk reads the file once, far faster than this on any disk. */
+const BYTES_PER_SECOND_FLOOR = 10e6;
 
 /** Throws StorageCorruptionError if LMDB cannot walk the databases (or dies trying). */
 export function checkStructure(dir: string, dataFile: string, databases: readonly string[]): void {
+  const timeout = Math.ceil(60_000 + (1000 * fs.statSync(dataFile).size) / BYTES_PER_SECOND_FLOOR);
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', WALKER, dir, JSON.stringify(ENV_OPTIONS), ...databases], {
     encoding: 'utf8',
+    timeout,
+    killSignal: 'SIGKILL',
   });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+    throw new StorageCorruptionError(dataFile, undefined, `LMDB did not finish walking the databases in ${Math.round(timeout / 1000)} s (a cycle in damaged pages?)`);
+  }
   if (r.error) throw r.error;
   if (r.signal) {
     throw new StorageCorruptionError(dataFile, undefined, `LMDB crashed (${r.signal}) walking the databases: the page structure is damaged`);

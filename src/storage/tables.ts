@@ -67,7 +67,7 @@ export class Tables {
   *range(
     table: 'kv' | 'sessions' | 'meta',
     opts: { start?: Uint8Array; end?: Uint8Array; limit?: number; transaction?: Txn },
-  ): Generator<{ key: Buffer; stored: Buffer; body: Uint8Array }> {
+  ): Generator<{ key: Buffer; stored: Uint8Array; body: Uint8Array }> {
     const range = this.g[table].getRange({
       ...(opts.start ? { start: asBuffer(opts.start) } : {}),
       ...(opts.end ? { end: asBuffer(opts.end) } : {}),
@@ -77,7 +77,7 @@ export class Tables {
     for (const { key, value } of range) yield { key, stored: value, body: this.open(table, key, value) };
   }
 
-  private open(table: string, key: Buffer, stored: Buffer): Uint8Array {
+  private open(table: string, key: Buffer, stored: Uint8Array): Uint8Array {
     const body = unseal(key, stored);
     if (!body) throw this.corrupt(table, key, 'value fails its checksum');
     return body;

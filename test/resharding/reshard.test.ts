@@ -89,6 +89,11 @@ describe('live resharding', () => {
     const reader = c.client();
     try {
       await assertAllReadable(reader, writer.acked);
+      // A scan fans out to every group and merges: it sees every acknowledged key, in order.
+      const scanned: string[] = [];
+      for await (const kv of reader.scanAll('w-', 'w.', { pageSize: 100 })) scanned.push(dec.decode(kv.key));
+      assert.deepEqual(scanned, [...scanned].sort(), 'scan out of key order');
+      for (const key of writer.acked.keys()) assert.ok(scanned.includes(key), `scan misses ${key}`);
     } finally {
       reader.close();
       for (const cl of clients) cl.close();

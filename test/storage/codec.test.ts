@@ -4,7 +4,7 @@ import zlib from 'node:zlib';
 import { describe, it } from 'node:test';
 import { readU64, writeU64 } from '../../src/storage/bytes.ts';
 import { crc32 } from '../../src/storage/crc32.ts';
-import { decodeEntry, encodeEntries } from '../../src/storage/log-codec.ts';
+import { decodeRun, encodeRuns, RUN_BYTES } from '../../src/storage/log-codec.ts';
 import {
   decodeFormat,
   decodeGeneration,
@@ -65,25 +65,51 @@ describe('sealed values', () => {
   });
 });
 
-describe('log entries', () => {
-  it('round-trip through encodeEntries/decodeEntry, with empty and large data', () => {
+describe('log runs', () => {
+  const view = (es: Entry[]) => es.map((e) => ({ ...e, data: Buffer.from(e.data) }));
+  const encode = (batch: Entry[]): [Buffer, Uint8Array][] => {
+    const runs: [Buffer, Uint8Array][] = [];
+    encodeRuns(batch, (k, v) => runs.push([Buffer.from(k), v]));
+    return runs;
+  };
+
+  it('round-trip, with empty, conf and large entries, and split at RUN_BYTES', () => {
     const batch: Entry[] = [
-      { index: 1, term: 1, type: 0, data: new Uint8Array(0) },
-      { index: 2, term: 1, type: 1, data: Buffer.from('conf') },
-      { index: 2 ** 33, term: 2 ** 40, type: 0, data: randomBytes(70_000) },
+      { index: 2 ** 33, term: 1, type: 0, data: new Uint8Array(0) },
+      { index: 2 ** 33 + 1, term: 1, type: 1, data: Buffer.from('conf') },
+      { index: 2 ** 33 + 2, term: 2 ** 40, type: 0, data: randomBytes(70_000) },
+      ...Array.from({ length: 2000 }, (_, i): Entry => ({ index: 2 ** 33 + 3 + i, term: 2 ** 40, type: 0, data: randomBytes(100) })),
     ];
-    const stored: [Buffer, Buffer][] = [];
-    encodeEntries(batch, (k, v) => stored.push([Buffer.from(k), v]));
-    assert.equal(stored.length, 3);
-    stored.forEach(([k, v], i) => {
-      const e = decodeEntry(k, v)!;
-      assert.deepEqual({ ...e, data: Buffer.from(e.data) }, { ...batch[i]!, data: Buffer.from(batch[i]!.data) });
+    const runs = encode(batch);
+    assert.ok(runs.length >= 4);
+    for (const [, v] of runs) assert.ok(v.length <= RUN_BYTES || v.length > 70_000);
+    const decoded = runs.flatMap(([k, v]) => {
+      const { entries, bad } = decodeRun(k, v);
+      assert.equal(bad, undefined);
+      assert.equal(readU64(k, 0), entries[0]!.index);
+      return entries;
     });
-    // an entry stored under another index fails: the checksum covers the key
-    assert.equal(decodeEntry(stored[0]![0], stored[1]![1]), undefined);
-    const flipped = Buffer.from(stored[1]![1]);
-    flipped[9]! ^= 0x40;
-    assert.equal(decodeEntry(stored[1]![0], flipped), undefined);
+    assert.deepEqual(view(decoded), view(batch));
+  });
+
+  it('name the first damaged entry: any flipped bit, a run cut short, a run under another key', () => {
+    const batch = Array.from({ length: 5 }, (_, i): Entry => ({ index: 10 + i, term: 3, type: 0, data: Buffer.from(`entry ${i}`) }));
+    const [[key, run]] = encode(batch) as [[Buffer, Uint8Array]];
+    const perEntry = run.length / 5;
+    for (let bit = 0; bit < run.length * 8; bit++) {
+      const bad = Buffer.from(run);
+      bad[bit >> 3]! ^= 1 << (bit & 7);
+      const r = decodeRun(key, bad);
+      assert.ok(r.bad, `bit ${bit}`);
+      // the entries before the damaged one still decode
+      assert.equal(r.entries.length, Math.floor(bit / 8 / perEntry), `bit ${bit}`);
+      assert.equal(r.bad.index, 10 + r.entries.length);
+    }
+    assert.deepEqual(decodeRun(key, run.subarray(0, run.length - 3)).bad, { index: 14, detail: 'the entry is cut short' });
+    const moved = Buffer.from(key);
+    moved[7] = 11;
+    assert.deepEqual(decodeRun(moved, run).bad, { index: 11, detail: 'the entry fails its checksum' });
+    assert.ok(decodeRun(key.subarray(0, 4), run).bad);
   });
 });
 
@@ -97,7 +123,7 @@ describe('raft records', () => {
     assert.equal(decodeGeneration(encodeGeneration(1)), 1);
     const id = randomBytes(16);
     const f = decodeFormat(encodeFormat(id));
-    assert.equal(f.version, 1);
+    assert.equal(f.version, 2);
     assert.deepEqual(Buffer.from(f.id), id);
     assert.throws(() => decodeHardState(encodeHardState({ term: 1, vote: 0, commit: 0 }).subarray(0, 20)));
     assert.throws(() => decodeGeneration(Buffer.of(2)));

@@ -32,24 +32,30 @@ function rng(seed: number): () => number {
 
 /**
  * Runs the child until it has printed its start line, waits `delayMs`, kills it with SIGKILL and
- * returns every line it printed. Rejects if it exits on its own.
+ * returns every line it printed, and how long after the start line it ended. Rejects if it exits
+ * on its own, unless `mayFinish`.
  */
-function runAndKill(args: string[], delayMs: number): Promise<string[]> {
+function runAndKill(args: string[], delayMs: number, mayFinish = false): Promise<{ lines: string[]; ranMs: number; killed: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
+    let started = 0;
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(line);
-      if (lines.length === 1) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      if (lines.length > 1) return;
+      started = performance.now();
+      if (Number.isFinite(delayMs)) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      const ranMs = performance.now() - started;
       // Let readline drain what the child wrote before it died.
       setImmediate(() => {
-        if (signal === 'SIGKILL') resolve(lines);
+        if (signal === 'SIGKILL') resolve({ lines, ranMs, killed: true });
+        else if (mayFinish && code === 0) resolve({ lines, ranMs, killed: false });
         else reject(new Error(`child exited with ${code ?? signal} before the kill:\n${stderr}`));
       });
     });
@@ -68,7 +74,7 @@ describe('crash safety under SIGKILL', () => {
 
     for (let kill = 0; kill < KILLS; kill++) {
       const delay = 20 + Math.floor(random() * 400);
-      const lines = await runAndKill(['log', dir, String(Math.floor(random() * 2 ** 31))], delay);
+      const { lines } = await runAndKill(['log', dir, String(Math.floor(random() * 2 ** 31))], delay);
       for (const line of lines.slice(1)) {
         const [tag, x, y, z] = line.split(' ').map(Number);
         if (line.startsWith('P')) {
@@ -139,17 +145,18 @@ describe('crash safety under SIGKILL', () => {
 
     const random = rng(SEED + 1);
     const seen = { old: 0, new: 0 };
-    for (let kill = 0; kill < 20; kill++) {
+    const reset = (): void => {
       fs.rmSync(targetDir, { recursive: true, force: true });
       fs.cpSync(pristine, targetDir, { recursive: true });
-      const delay = Math.floor(random() * 600);
-      let lines: string[];
-      try {
-        lines = await runAndKill(['install', targetDir, sourceDir], delay);
-      } catch (e) {
-        if (!/exited with 0/.test((e as Error).message)) throw e;
-        lines = ['S', 'I']; // finished before the kill
-      }
+    };
+    // One undisturbed run tells how long the whole transfer takes on this machine, so the kills
+    // spread over all of it (staging, the install itself, and just after) whatever its speed.
+    reset();
+    const { ranMs } = await runAndKill(['install', targetDir, sourceDir], Infinity, true);
+    for (let kill = 0; kill < 20; kill++) {
+      reset();
+      const delay = Math.floor(random() * ranMs * 1.5);
+      const { lines } = await runAndKill(['install', targetDir, sourceDir], delay, true);
       const s = openReplicaStore({ path: targetDir });
       const st = s.load();
       if (st.applied === 4) {

@@ -94,6 +94,37 @@ describe('log persistence', () => {
     await s.close();
   });
 
+  it('overwrites and compactions cut runs anywhere: at, inside and across run boundaries', async () => {
+    const d = dir('runs');
+    let s = openFresh(d);
+    // Runs: 1..10, 11..20, 21..30 (one per Ready), then cuts at every kind of position.
+    for (const from of [1, 11, 21]) await s.persist(ready({ entries: entries(from, from + 9, 1), hardState: hs(1, from + 9) }));
+    await s.persist(ready({ entries: entries(21, 22, 2), hardState: hs(2, 20) })); // at a boundary
+    await s.persist(ready({ entries: entries(15, 16, 3), hardState: hs(3, 14) })); // inside 11..20, dropping 21..22
+    await s.persist(ready({ entries: entries(9, 12, 4), hardState: hs(4, 8) })); // across 1..10 and 11..14
+    await s.apply(8, []);
+    await s.persist(ready({ compaction: { index: 3, term: 1, conf: CONF } })); // inside the first run
+    await s.persist(ready({ compaction: { index: 8, term: 1, conf: CONF } })); // at the end of the rewritten run
+    await s.close();
+    s = openReplicaStore({ path: d });
+    const st = s.load();
+    assert.equal(st.base.index, 8);
+    assert.deepEqual(
+      st.entries.map((e) => [e.index, e.term]),
+      [[9, 4], [10, 4], [11, 4], [12, 4]],
+    );
+    await s.close();
+  });
+
+  it('allows one Ready in flight at a time', async () => {
+    const s = openFresh(dir('inflight'));
+    const first = s.persist(ready({ entries: entries(1, 2, 1) }));
+    await assert.rejects(s.persist(ready({ entries: entries(3, 3, 1) })), /previous Ready is still being persisted/);
+    await first;
+    await s.persist(ready({ entries: entries(3, 3, 1) }));
+    await s.close();
+  });
+
   it('compaction drops the prefix and records the base', async () => {
     const d = dir('compact');
     let s = openFresh(d);

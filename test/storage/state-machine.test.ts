@@ -160,6 +160,33 @@ describe('sessions', () => {
   });
 });
 
+describe('partition hand-off', () => {
+  it('sessionImages feed an import: pairs land, sessions merge keeping the higher seq', async () => {
+    const { s: from } = await storeWithLog('handoff-from');
+    await from.apply(1, [
+      { type: 'ops', ops: [{ type: 'put', key: b('p1'), value: b('one') }], session: { clientId: b('c1'), seq: 5, time: 50 } },
+      { type: 'ops', ops: [{ type: 'put', key: b('p2'), value: b('two') }], session: { clientId: b('c2'), seq: 3, time: 30 } },
+    ]);
+    const sessions = from.sessionImages();
+    assert.deepEqual(sessions.map((x) => Buffer.from(x.clientId).toString()).sort(), ['c1', 'c2']);
+
+    const { s: to } = await storeWithLog('handoff-to');
+    await to.apply(1, [{ type: 'ops', ops: [], session: { clientId: b('c2'), seq: 9, time: 90 } }]);
+    const [r] = await to.apply(2, [{ type: 'import', items: from.scan(Buffer.of(0), null, 100).items, sessions }]);
+    assert.deepEqual(r, { outcome: 'applied', results: [] });
+    assert.equal(str(to.get(b('p1'))), 'one');
+    assert.equal(str(to.get(b('p2'))), 'two');
+    assert.deepEqual(to.getSession(b('c1')), { seq: 5, time: 50 }); // new here: taken
+    assert.deepEqual(to.getSession(b('c2')), { seq: 9, time: 90 }); // newer here: kept
+    // The imported session still answers a retry of its last write from the cache.
+    const [retry] = await to.apply(3, [{ type: 'ops', ops: [{ type: 'put', key: b('p1'), value: b('again') }], session: { clientId: b('c1'), seq: 5, time: 51 } }]);
+    assert.deepEqual(retry, { outcome: 'duplicate', results: [{ status: 'ok' }] });
+    assert.equal(str(to.get(b('p1'))), 'one');
+    await from.close();
+    await to.close();
+  });
+});
+
 describe('reads', () => {
   it('scan orders keys bytewise, honours [start, end) and limit, and says where to continue', async () => {
     const { s } = await storeWithLog('scan');

@@ -1,0 +1,94 @@
+// Opens a replica's store: checks the files before LMDB maps them, walks the databases, then
+// creates the store's records or checks that the data file is the one named beside it.
+import { DATABASES, openDatabases, openRoot, type Env } from './env.ts';
+import { StorageCorruptionError, StorageError } from './errors.ts';
+import { resolveLimits, type Limits } from './limits.ts';
+import { checkDataSize, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
+import { putRaft, readRaft } from './raft-table.ts';
+import {
+  FORMAT_VERSION,
+  RaftKey,
+  decodeFormat,
+  encodeFormat,
+  encodeGeneration,
+  encodeHardState,
+  encodeIndex,
+} from './records.ts';
+import { ReplicaStore } from './replica-store.ts';
+import { checkStructure } from './structure-check.ts';
+
+export interface ReplicaStoreOptions {
+  /** Directory of the environment; created if missing. */
+  path: string;
+  limits?: Partial<Limits>;
+  /** Ask LMDB to count time spent in commits and syncs (see metrics()). */
+  trackMetrics?: boolean;
+  /** lmdb-js overlappingSync; off by default and in every test (docs/storage.md says why). */
+  overlappingSync?: boolean;
+  /**
+   * Walk every database in a child process before opening (default true): damaged LMDB pages
+   * then give a StorageCorruptionError instead of a SIGSEGV later. Costs one read of the file.
+   */
+  checkStructure?: boolean;
+}
+
+export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
+  const limits = resolveLimits(options.limits);
+  const files = locateFiles(options.path);
+  const root = openRoot(options.path, {
+    trackMetrics: options.trackMetrics ?? false,
+    overlappingSync: options.overlappingSync ?? false,
+  });
+  try {
+    const shortfall = checkDataSize(root, files.dataFile);
+    const noted = (e: unknown): unknown =>
+      shortfall && e instanceof StorageCorruptionError ? new StorageCorruptionError(e.file, e.index, `${e.detail}; ${shortfall}`) : e;
+    if (files.id && options.checkStructure !== false) {
+      try {
+        checkStructure(options.path, files.dataFile, DATABASES);
+      } catch (e) {
+        throw noted(e);
+      }
+      root.readerCheck(); // the walker exits without closing: drop its reader slot, or it pins old pages
+
+    }
+    let env: Env;
+    try {
+      env = openDatabases(root, files.dataFile);
+    } catch (e) {
+      throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
+    }
+    initialise(env, files);
+    return new ReplicaStore(env, limits, shortfall);
+  } catch (e) {
+    void root.close();
+    throw e;
+  }
+}
+
+/** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */
+function initialise(env: Env, files: StoreFiles): void {
+  const format = readRaft(env, RaftKey.format, decodeFormat);
+  if (!format) {
+    if (files.id) {
+      throw new StorageCorruptionError(files.dataFile, undefined, `the data file holds no store, but store ${files.id.toString('hex')} was created here`);
+    }
+    const id = newStoreId();
+    env.root.transactionSync(() => {
+      void putRaft(env, RaftKey.format, encodeFormat(id));
+      void putRaft(env, RaftKey.generation, encodeGeneration(0));
+      void putRaft(env, RaftKey.applied, encodeIndex(0));
+      void putRaft(env, RaftKey.hardState, encodeHardState({ term: 0, vote: 0, commit: 0 }));
+    });
+    writeId(files, id);
+    return;
+  }
+  if (format.version !== FORMAT_VERSION) {
+    throw new StorageError(`${files.dataFile}: store format ${format.version}, this build reads ${FORMAT_VERSION}`);
+  }
+  const id = Buffer.from(format.id);
+  if (!files.id) writeId(files, id); // the process died between creating the store and naming it
+  else if (!files.id.equals(id)) {
+    throw new StorageCorruptionError(files.dataFile, undefined, `the data file is store ${id.toString('hex')}, but ${files.idFile} names ${files.id.toString('hex')}`);
+  }
+}
