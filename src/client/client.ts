@@ -215,9 +215,12 @@ function unexpected(r: Response): KvsError {
   return new KvsError('BAD_REQUEST', `unexpected response ${r.kind}`);
 }
 
-/** Exponential backoff with full jitter, never past the deadline. */
+/**
+ * Exponential backoff with full jitter, never past the deadline. Capped at 250 ms: a failover
+ * takes about one election timeout, and a client asleep for longer than that only adds latency.
+ */
 function backoff(attempt: number, deadline: number): Promise<void> {
-  const cap = Math.min(1000, 20 * 2 ** Math.min(attempt, 6));
+  const cap = Math.min(250, 10 * 2 ** Math.min(attempt, 5));
   const ms = Math.min(Math.random() * cap, Math.max(0, deadline - Date.now()));
   return new Promise((r) => setTimeout(r, ms));
 }

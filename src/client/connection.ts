@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { FrameDecoder, decodeResponse, encodeRequest, type Frame, type Request, type Response } from '../wire/index.ts';
 import { splitAddress } from '../transport/peer-link.ts';
+import { coalesce } from '../transport/coalesce.ts';
 
 export class ConnectionError extends Error {
   override readonly name = 'ConnectionError';
@@ -19,7 +20,6 @@ export class Connection {
   private connecting: Promise<void> | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
-  private corked = false;
 
   constructor(address: string) {
     this.address = address;
@@ -55,14 +55,7 @@ export class Connection {
           reject(e);
         },
       });
-      if (!this.corked) {
-        this.corked = true;
-        s.cork();
-        process.nextTick(() => {
-          this.corked = false;
-          s.uncork();
-        });
-      }
+      coalesce(s);
       s.write(encode(id));
     });
   }

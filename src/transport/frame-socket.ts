@@ -3,6 +3,7 @@
 // its answers (back-pressure). Shared by client connections and inbound replica links.
 import type net from 'node:net';
 import { FrameDecoder, FramingError, type Frame } from '../wire/index.ts';
+import { coalesce } from './coalesce.ts';
 
 export interface FrameSocketOptions {
   /** A frame must be complete within this many ms of its first byte. */
@@ -15,7 +16,6 @@ export interface FrameSocketOptions {
 export class FrameSocket {
   readonly socket: net.Socket;
   readonly decoder: FrameDecoder;
-  private corked = false;
   private partialSince = 0;
   private pausedForWrites = false;
   private readonly maxPendingWriteBytes: number;
@@ -62,14 +62,7 @@ export class FrameSocket {
   write(frame: Uint8Array): void {
     const s = this.socket;
     if (s.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        s.uncork();
-      });
-    }
+    coalesce(s);
     s.write(frame);
     if (!this.pausedForWrites && s.writableLength > this.maxPendingWriteBytes) {
       this.pausedForWrites = true;

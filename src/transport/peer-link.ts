@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { FrameDecoder, FrameType, decodeHello, encodeForward, encodeHello, type Frame, type Hello } from '../wire/index.ts';
 import type { Tap } from './tap.ts';
+import { coalesce } from './coalesce.ts';
 
 export interface PeerLinkOptions {
   self: Hello;
@@ -46,7 +47,6 @@ export class PeerLink {
   private ready = false;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
-  private corked = false;
   private backoff = MIN_BACKOFF_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -118,15 +118,7 @@ export class PeerLink {
 
   private write(frames: Buffer[]): void {
     const s = this.socket!;
-    if (!this.corked) {
-      // Everything sent in this event-loop turn leaves in one writev.
-      this.corked = true;
-      s.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        s.uncork();
-      });
-    }
+    coalesce(s);
     for (const f of frames) {
       s.write(f);
       this.stats.framesSent++;

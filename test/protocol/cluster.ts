@@ -5,8 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { KvsClient } from '../../src/client/client.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import { replicaStatus } from '../server/cluster.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
@@ -72,15 +72,8 @@ export class DoorCluster {
     this.procs.get(id)?.kill(signal);
   }
 
-  async status(id: number): Promise<StatusInfo | undefined> {
-    const c = new KvsClient({ endpoints: [this.address(id)], timeoutMs: 300 });
-    try {
-      return await c.status(this.address(id));
-    } catch {
-      return undefined;
-    } finally {
-      c.close();
-    }
+  status(id: number): Promise<StatusInfo | undefined> {
+    return replicaStatus(this.address(id));
   }
 
   /** Waits until a majority agrees on a leader that answers as leader. */

@@ -8,6 +8,7 @@ import { KvsClient } from '../../src/client/client.ts';
 import type { GroupInfo } from '../../src/placement/config.ts';
 import { initCluster } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import { replicaStatus } from '../server/cluster.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
@@ -92,15 +93,8 @@ export class ShardedCluster {
     for (const r of this.groups.get(g)?.replicas ?? []) await this.kill(r.id);
   }
 
-  async status(address: string): Promise<StatusInfo | undefined> {
-    const c = new KvsClient({ endpoints: [address], timeoutMs: 300 });
-    try {
-      return await c.status(address);
-    } catch {
-      return undefined;
-    } finally {
-      c.close();
-    }
+  status(address: string): Promise<StatusInfo | undefined> {
+    return replicaStatus(address);
   }
 
   async waitForLeader(g: number, timeoutMs = 30_000): Promise<StatusInfo> {

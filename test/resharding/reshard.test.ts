@@ -63,25 +63,27 @@ describe('live resharding', () => {
     const writer = new AckedWriter(c.client());
     w.start();
     writer.start();
-
-    c.startGroup(4);
-    await c.waitForLeader(4);
-    await reshardTo(c, [1, 2, 3, 4]);
-    await reshardTo(c, [1, 2]);
-    const drained = await readConfig(c.placement());
-    assert.deepEqual(
-      drained!.groups.map((g) => g.id),
-      [1, 2],
-      'removed groups must be released once drained',
-    );
-    await c.stopGroup(3);
-    await c.stopGroup(4);
-    c.startGroup(5);
-    await c.waitForLeader(5);
-    await reshardTo(c, [1, 2, 5]);
-
-    const history = await w.stop();
-    await writer.stop();
+    let history;
+    try {
+      c.startGroup(4);
+      await c.waitForLeader(4);
+      await reshardTo(c, [1, 2, 3, 4]);
+      await reshardTo(c, [1, 2]);
+      const drained = await readConfig(c.placement());
+      assert.deepEqual(
+        drained!.groups.map((g) => g.id),
+        [1, 2],
+        'removed groups must be released once drained',
+      );
+      await c.stopGroup(3);
+      await c.stopGroup(4);
+      c.startGroup(5);
+      await c.waitForLeader(5);
+      await reshardTo(c, [1, 2, 5]);
+    } finally {
+      history = await w.stop(); // always: a failure must not leave the clients running
+      await writer.stop();
+    }
     const final = await readConfig(c.placement());
     assert.deepEqual(new Set(final!.owner), new Set([1, 2, 5]));
     assert.equal(final!.moves.length, 0);
@@ -113,27 +115,29 @@ describe('live resharding', () => {
     const writer = new AckedWriter(c.client(15_000));
     w.start();
     writer.start();
-
-    c.startGroup(3);
-    await c.waitForLeader(3);
-    const cfg = await startReshard(c.placement(), c.shardGroups([1, 2, 3]));
-    assert.ok(cfg.moves.length > 0);
-    // Mid-hand-off: the destination's and a source's leaders, then the placement leader.
-    await new Promise((r) => setTimeout(r, 150));
-    const dest = await c.waitForLeader(3);
-    const src = await c.waitForLeader(cfg.moves[0]!.from);
-    await c.kill(dest.replicaId);
-    await c.kill(src.replicaId);
-    const place = await c.waitForLeader(PLACEMENT);
-    await c.kill(place.replicaId);
-    await new Promise((r) => setTimeout(r, 1000));
-    c.spawn(3, dest.replicaId);
-    c.spawn(cfg.moves[0]!.from, src.replicaId);
-    c.spawn(PLACEMENT, place.replicaId);
-    await waitForMoves(c.placement(), cfg.moves.length, undefined, 120_000);
-
-    const history = await w.stop();
-    await writer.stop();
+    let history;
+    try {
+      c.startGroup(3);
+      await c.waitForLeader(3);
+      const cfg = await startReshard(c.placement(), c.shardGroups([1, 2, 3]));
+      assert.ok(cfg.moves.length > 0);
+      // Mid-hand-off: the destination's and a source's leaders, then the placement leader.
+      await new Promise((r) => setTimeout(r, 150));
+      const dest = await c.waitForLeader(3);
+      const src = await c.waitForLeader(cfg.moves[0]!.from);
+      await c.kill(dest.replicaId);
+      await c.kill(src.replicaId);
+      const place = await c.waitForLeader(PLACEMENT);
+      await c.kill(place.replicaId);
+      await new Promise((r) => setTimeout(r, 1000));
+      c.spawn(3, dest.replicaId);
+      c.spawn(cfg.moves[0]!.from, src.replicaId);
+      c.spawn(PLACEMENT, place.replicaId);
+      await waitForMoves(c.placement(), cfg.moves.length, undefined, 120_000);
+    } finally {
+      history = await w.stop();
+      await writer.stop();
+    }
     assertLinearizable(history, 'resharding with leader kills');
     try {
       await assertAllReadable(loader, writer.acked);

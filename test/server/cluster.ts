@@ -14,6 +14,11 @@ export interface ClusterOptions {
   basePort: number;
   /** Extra `kvs server` flags for every replica. */
   args?: string[];
+  /** A command the replica runs under, e.g. setpriv with its flags (ending in `--`). */
+  wrap?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Keep each replica's stdout lines in `stdout` (otherwise discarded). */
+  captureStdout?: boolean;
 }
 
 export class TestCluster {
@@ -22,6 +27,7 @@ export class TestCluster {
   private readonly procs = new Map<number, ChildProcess>();
   private readonly opts: ClusterOptions;
   readonly logs = new Map<number, string[]>();
+  readonly stdout = new Map<number, string[]>();
 
   private constructor(opts: ClusterOptions) {
     this.opts = opts;
@@ -58,11 +64,22 @@ export class TestCluster {
 
   private spawn(id: number): void {
     const replicas = this.ids.map((i) => `${i}=${this.address(i)}`).join(',');
+    const [cmd, ...prefix] = [...(this.opts.wrap ?? []), process.execPath];
     const child = spawn(
-      process.execPath,
-      [BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.args ?? [])],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      cmd!,
+      [...prefix, BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.args ?? [])],
+      { stdio: ['ignore', this.opts.captureStdout ? 'pipe' : 'ignore', 'pipe'], env: this.opts.env ?? process.env },
     );
+    if (this.opts.captureStdout) {
+      const out = this.stdout.get(id) ?? [];
+      this.stdout.set(id, out);
+      let rest = '';
+      child.stdout!.on('data', (b: Buffer) => {
+        const parts = (rest + b.toString()).split('\n');
+        rest = parts.pop() ?? '';
+        out.push(...parts);
+      });
+    }
     const log = this.logs.get(id) ?? [];
     this.logs.set(id, log);
     child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
@@ -88,15 +105,8 @@ export class TestCluster {
     await this.waitForStatus(id);
   }
 
-  async status(id: number): Promise<StatusInfo | undefined> {
-    const c = new KvsClient({ endpoints: [this.address(id)], timeoutMs: 300 });
-    try {
-      return await c.status(this.address(id));
-    } catch {
-      return undefined;
-    } finally {
-      c.close();
-    }
+  status(id: number): Promise<StatusInfo | undefined> {
+    return replicaStatus(this.address(id));
   }
 
   async waitForStatus(id: number, timeoutMs = 15_000): Promise<StatusInfo> {
@@ -124,6 +134,18 @@ export class TestCluster {
   async stop(): Promise<void> {
     await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A replica's own view (role, term, leader, indexes), or undefined if it does not answer. */
+export async function replicaStatus(address: string): Promise<StatusInfo | undefined> {
+  const c = new KvsClient({ endpoints: [address], timeoutMs: 300 });
+  try {
+    return await c.status(address);
+  } catch {
+    return undefined;
+  } finally {
+    c.close();
   }
 }
 

@@ -25,17 +25,22 @@ describe('faults with real processes', () => {
       const clients = Array.from({ length: 4 }, () => cluster.client({ timeoutMs: 3000 }));
       const w = new Workload(clients, [`r${run}a`, `r${run}b`, `r${run}c`], run);
       w.start();
-      await sleep(200 + ((run * 137) % 400));
-      const leader = await cluster.waitForLeader();
-      const killedAt = performance.now();
-      await cluster.kill(leader.replicaId);
-      // Service resumes: some operation completes after the kill, within election timeout + 1 s.
-      const until = killedAt + ELECTION_MS + 1000;
-      while (w.lastOkAt < killedAt && performance.now() < until) await sleep(10);
-      assert.ok(w.lastOkAt > killedAt, `run ${run}: no operation completed within ${ELECTION_MS + 1000} ms of killing leader ${leader.replicaId}`);
-      await sleep(300);
-      const history = await w.stop();
-      for (const c of clients) c.close();
+      let history;
+      let leader;
+      try {
+        await sleep(200 + ((run * 137) % 400));
+        leader = await cluster.waitForLeader();
+        const killedAt = performance.now();
+        await cluster.kill(leader.replicaId);
+        // Service resumes: some operation completes after the kill, within election timeout + 1 s.
+        const until = killedAt + ELECTION_MS + 1000;
+        while (w.lastOkAt < killedAt && performance.now() < until) await sleep(10);
+        assert.ok(w.lastOkAt > killedAt, `run ${run}: no operation completed within ${ELECTION_MS + 1000} ms of killing leader ${leader.replicaId}`);
+        await sleep(300);
+      } finally {
+        history = await w.stop(); // always: a failed assertion must not leave the clients running
+        for (const c of clients) c.close();
+      }
       assertLinearizable(history, `run ${run}`);
       await cluster.restart(leader.replicaId);
       await cluster.waitForLeader();
@@ -48,13 +53,17 @@ describe('faults with real processes', () => {
     const clients = Array.from({ length: 3 }, () => cluster.client({ timeoutMs: 3000 }));
     const w = new Workload(clients, ['f1', 'f2'], 99);
     w.start();
-    await sleep(300);
-    await cluster.kill(follower);
-    await sleep(500);
-    await cluster.restart(follower);
-    await sleep(500);
-    const history = await w.stop();
-    for (const c of clients) c.close();
+    let history;
+    try {
+      await sleep(300);
+      await cluster.kill(follower);
+      await sleep(500);
+      await cluster.restart(follower);
+      await sleep(500);
+    } finally {
+      history = await w.stop();
+      for (const c of clients) c.close();
+    }
     assertLinearizable(history, 'follower restart');
     // The restarted follower serves every acknowledged write (linearizable reads through it).
     const direct = new KvsClient({ endpoints: [cluster.address(follower)] });
