@@ -14,6 +14,7 @@ Commands:
   up       start a local cluster on 127.0.0.1 (data under ./data)
   server   run one replica
   reshard  change the number of shard groups, live
+  bench    load generator: closed/open loop, YCSB workloads, HDR latency (see docs/benchmarks.md)
   trace    print the messages replicas exchange, one line each (eBPF)
   get      read a key
   put      write a key
@@ -33,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'server') return runServer(rest);
   if (cmd === 'up') return runUp(rest);
   if (cmd === 'reshard') return runReshard(rest);
+  // The load generator lives in bench/ (it also drives etcd and Redis); loaded only when asked for.
+  if (cmd === 'bench') return (await import('../../bench/load.ts')).runBench(rest);
   if (cmd === 'trace') return runTrace(rest);
   if ((CLIENT_COMMANDS as readonly string[]).includes(cmd)) return runClientCommand(cmd as (typeof CLIENT_COMMANDS)[number], rest);
   throw new UsageError(`unknown command "${cmd}"\n\n${USAGE}`);

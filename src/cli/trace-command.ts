@@ -20,7 +20,7 @@ changed, and at exit (Ctrl-C).
   --iface IF            interface (default lo)
   --format text|json    one human-readable line, or one JSON object, per message (default text)
   --clients             client connections too (default: replica links only)
-  --snap N              payload bytes captured per TCP segment, 64..4096 (default 1024)
+  --snap N              payload bytes captured per TCP segment, 64..4096 (default 4096)
   --summary-every S     seconds between summary lines, 0: only at exit (default 10)`;
 
 const OPTIONS = {
@@ -40,7 +40,7 @@ export async function runTrace(argv: string[]): Promise<number> {
   const replicas = v.replicas !== undefined ? parseReplicas(String(v.replicas)) : fromClusterFile(resolve(String(v.data ?? 'data')));
   const format = String(v.format ?? 'text');
   if (format !== 'text' && format !== 'json') throw new UsageError('--format must be text or json');
-  const snapLen = intFlag('snap', v.snap, 1024, 64, 4096);
+  const snapLen = intFlag('snap', v.snap, 4096, 64, 4096);
   const every = intFlag('summary-every', v['summary-every'], 10, 0, 86_400);
   const ports = replicas.map((r) => splitHostPort(r.address).port);
   const iface = String(v.iface ?? 'lo');
@@ -80,6 +80,7 @@ export async function runTrace(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.stdout.on('error', stop); // the reader went away (kvs trace | head)
   return -1; // keep running
 }
 

@@ -58,6 +58,11 @@ export class TestCluster {
     return new KvsClient({ endpoints: opts.endpoints ?? this.endpoints(), timeoutMs: opts.timeoutMs ?? 5000 });
   }
 
+  /** The replica's process id while it runs. */
+  pid(id: number): number | undefined {
+    return this.procs.get(id)?.pid;
+  }
+
   isRunning(id: number): boolean {
     return this.procs.has(id);
   }
