@@ -49,6 +49,12 @@ sim: deps
 bench-raft: deps
 	node --import tsx bench/raft-core.ts
 
+# Resharding 3 -> 4 groups under write load (docs/resharding.md): make bench-reshard RESHARD_ARGS="--keys 1000000"
+RESHARD_ARGS ?=
+.PHONY: bench-reshard
+bench-reshard: deps
+	node --import tsx bench/reshard.ts $(RESHARD_ARGS)
+
 # Benchmarks against etcd and Redis (not tests; see docs/benchmarks.md). bench-compare starts
 # every system on 127.0.0.1, runs the matrix, stops everything and writes bench/results/.
 # Options: make bench-compare BENCH_ARGS="--reps 5 --duration 5" (or --quick for a smoke run).
