@@ -4,15 +4,13 @@
 //   node --import tsx bench/load.ts --cluster ./data --workload A --dist zipf --inflight 64
 //   node --import tsx bench/load.ts --protocol resp --endpoints 127.0.0.1:6379 --workload C --preload
 //   node --import tsx bench/load.ts --protocol etcd --endpoints 127.0.0.1:2379 --rate 2000
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { readCluster } from '../src/cli/cluster-file.ts';
-import { KvsClient } from '../src/client/client.ts';
 import { PROTOCOLS, type Protocol } from './drivers/index.ts';
 import type { DriverTarget } from './load/driver.ts';
 import { runGenerator } from './load/generator.ts';
+import { KeySpace } from './load/keys.ts';
+import { clusterTarget, endpointsTarget } from './load/target.ts';
 import { humanLine, resultLine } from './load/summary.ts';
 import { DEFAULT_SPEC, parseWorkload, type LoadSpec } from './load/workload.ts';
 import { machine, printResult } from './machine.ts';
@@ -71,35 +69,11 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const exec = promisify(execFile);
-
 function num(v: string | undefined, dflt: number, name: string, min = 0): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}`);
   return n;
-}
-
-async function kvsLeaderNative(endpoints: string[]): Promise<string> {
-  const c = new KvsClient({ endpoints, timeoutMs: 3000 });
-  try {
-    for (const e of endpoints) {
-      const s = await c.status(e).catch(() => undefined);
-      if (s?.role === 'leader') return e;
-      if (s?.leaderAddr) return s.leaderAddr;
-    }
-  } finally {
-    c.close();
-  }
-  throw new Error('no leader found among the endpoints');
-}
-
-async function etcdLeader(endpoints: string[]): Promise<string> {
-  const { stdout } = await exec('etcdctl', ['--endpoints', endpoints.join(','), 'endpoint', 'status', '-w', 'json'], { timeout: 10_000 });
-  const rows = JSON.parse(stdout.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as { Endpoint: string; Status: { header: { member_id: string }; leader: string } }[];
-  const l = rows.find((r) => r.Status.header.member_id === r.Status.leader);
-  if (!l) throw new Error('etcd has no leader');
-  return l.Endpoint;
 }
 
 export async function runBench(argv: string[]): Promise<number> {
@@ -110,36 +84,6 @@ export async function runBench(argv: string[]): Promise<number> {
   }
   const protocol = (v.protocol ?? 'native') as Protocol;
   if (!PROTOCOLS.includes(protocol)) throw new Error(`--protocol must be one of ${PROTOCOLS.join(', ')}`);
-  const door = protocol === 'kvs-grpc' ? 'grpc' : protocol === 'resp' ? 'resp' : 'native';
-
-  // Endpoints of the chosen door, and (for kvs) the native endpoint of each, to ask for the leader.
-  let endpoints: string[];
-  let natives: string[] = [];
-  let pids: number[] = (v['server-pids'] ?? '').split(',').filter(Boolean).map(Number);
-  if (v.cluster) {
-    const reps = readCluster(v.cluster);
-    if (reps.length === 0) throw new Error(`no cluster.json in ${v.cluster}`);
-    endpoints = reps.map((r) => r.endpoints[door] ?? '');
-    if (endpoints.some((e) => !e)) throw new Error(`cluster.json lists no ${door} endpoint for some replica`);
-    natives = reps.map((r) => r.endpoints.native);
-    if (pids.length === 0) pids = reps.map((r) => r.pid).filter((p) => p > 0);
-  } else if (v.endpoints) {
-    endpoints = v.endpoints.split(',').filter(Boolean);
-    if (protocol === 'native') natives = endpoints;
-  } else throw new Error('give --cluster DIR or --endpoints host:port,...');
-
-  let write = endpoints;
-  const writesTo = v['writes-to'] ?? 'leader';
-  if (writesTo === 'leader') {
-    if (protocol === 'etcd') write = [await etcdLeader(endpoints)];
-    else if (natives.length > 0) {
-      const leader = await kvsLeaderNative(natives);
-      const i = natives.indexOf(leader);
-      write = [i >= 0 ? endpoints[i]! : leader];
-    }
-  } else if (writesTo !== 'all') write = [writesTo];
-  const target: DriverTarget = { write, read: v.reads === 'leader' ? write : endpoints };
-
   const spec: LoadSpec = {
     workload: parseWorkload(v.workload ?? DEFAULT_SPEC.workload),
     dist: v.dist === 'zipf' ? 'zipf' : v.dist === undefined || v.dist === 'uniform' ? 'uniform' : (() => { throw new Error('--dist must be uniform or zipf'); })(),
@@ -153,9 +97,19 @@ export async function runBench(argv: string[]): Promise<number> {
     seed: num(v.seed, DEFAULT_SPEC.seed, 'seed', 0),
   };
   const procs = num(v.procs, 1, 'procs', 1);
+  const topts = { protocol, writesTo: v['writes-to'] ?? 'leader', reads: v.reads ?? 'all' };
+  let pids: number[] = (v['server-pids'] ?? '').split(',').filter(Boolean).map(Number);
+  let target: DriverTarget;
+  if (v.cluster) {
+    const c = await clusterTarget(v.cluster, topts, new KeySpace(spec.keys, spec.keySize, spec.valueSize));
+    target = c.target;
+    if (pids.length === 0) pids = c.pids;
+  } else if (v.endpoints) target = await endpointsTarget(v.endpoints.split(',').filter(Boolean), topts);
+  else throw new Error('give --cluster DIR or --endpoints host:port,...');
   console.log(`# kvs bench ${argv.join(' ')}`);
   console.log(`# ${machine()}`);
-  console.log(`# writes → ${target.write.join(',')}; reads → ${target.read.join(',')}`);
+  const routes = target.groups ?? [target];
+  routes.forEach((g, i) => console.log(`# ${routes.length > 1 ? `shard group ${i + 1}: ` : ''}writes → ${g.write.join(',')}; reads → ${g.read.join(',')}`));
   const r = await runGenerator({
     protocol,
     target,

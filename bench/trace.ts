@@ -48,6 +48,8 @@ interface Window {
   opsPerSec: number;
   /** CPU time of the cluster's processes (and of `kvs trace` for mode ebpf) per write, µs. */
   cpuUsPerWrite: number;
+  /** The replicas' share of it. */
+  replicaCpuUsPerWrite: number;
 }
 
 /** utime + stime of a process, in seconds. */
@@ -93,14 +95,17 @@ async function startTarget(mode: Mode, index: number, dir: string): Promise<Targ
   return { mode, cluster, client, tracer, outFile };
 }
 
-/** CPU seconds used so far by the target's replicas and tracer. */
-function targetCpu(t: Target): number {
-  const pids = [...t.cluster.ids.map((id) => t.cluster.pid(id)), t.tracer?.pid];
-  return pids.reduce<number>((sum, pid) => sum + (pid === undefined ? 0 : cpuSeconds(pid)), 0);
+/** CPU seconds used so far by the target's replicas, and by its tracer process. */
+function targetCpu(t: Target): { replicas: number; tracer: number } {
+  const replicas = t.cluster.ids.reduce((sum, id) => {
+    const pid = t.cluster.pid(id);
+    return sum + (pid === undefined ? 0 : cpuSeconds(pid));
+  }, 0);
+  return { replicas, tracer: t.tracer?.pid === undefined ? 0 : cpuSeconds(t.tracer.pid) };
 }
 
 /** Writes at full speed for `seconds` (after a short ramp): writes per second, CPU µs per write. */
-async function load(t: Target, seconds: number): Promise<{ opsPerSec: number; cpuUsPerWrite: number }> {
+async function load(t: Target, seconds: number): Promise<Omit<Window, 'mode' | 'round'>> {
   const value = Buffer.alloc(VALUE, 120);
   let writes = 0;
   let running = true;
@@ -117,10 +122,11 @@ async function load(t: Target, seconds: number): Promise<{ opsPerSec: number; cp
   await sleep(seconds * 1000);
   const n = writes - w0;
   const rate = (n * 1000) / (performance.now() - t0);
-  const cpuUsPerWrite = ((targetCpu(t) - c0) * 1e6) / Math.max(1, n);
+  const c1 = targetCpu(t);
+  const perWrite = (s: number): number => (s * 1e6) / Math.max(1, n);
   running = false;
   await Promise.all(workers);
-  return { opsPerSec: rate, cpuUsPerWrite };
+  return { opsPerSec: rate, cpuUsPerWrite: perWrite(c1.replicas + c1.tracer - c0.replicas - c0.tracer), replicaCpuUsPerWrite: perWrite(c1.replicas - c0.replicas) };
 }
 
 const median = (xs: number[]): number => {
@@ -186,6 +192,8 @@ for (const mode of MODES) {
     const cpuRatios = mine.map((w) => w.cpuUsPerWrite / windows.find((o) => o.mode === 'off' && o.round === w.round)!.cpuUsPerWrite);
     fields.cpuUsPerWriteMedian = Number(median(mine.map((w) => w.cpuUsPerWrite)).toFixed(1));
     fields.cpuPerWriteRatioMedian = Number(median(cpuRatios).toFixed(3));
+    const replicaRatios = mine.map((w) => w.replicaCpuUsPerWrite / windows.find((o) => o.mode === 'off' && o.round === w.round)!.replicaCpuUsPerWrite);
+    fields.replicaCpuPerWriteRatioMedian = Number(median(replicaRatios).toFixed(3));
   }
   if (mode === 'ebpf' && tracerSummary !== undefined) {
     fields.snap = SNAP;

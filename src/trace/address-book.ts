@@ -43,7 +43,8 @@ function isIpLiteral(host: string): boolean {
   return /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(':');
 }
 
-const key = (addr: string, port: number): string => `${normalizeAddr(addr)}|${port}`;
+/** Wire addresses come normalised from the capture; the book's own are normalised at construction. */
+const key = (addr: string, port: number): string => `${addr}|${port}`;
 
 export class AddressBook {
   private readonly exact = new Map<string, number>();
@@ -64,7 +65,7 @@ export class AddressBook {
       this.groups.set(r.id, r.group);
       const { host, port } = splitHostPort(r.address);
       const hosts = LOOPBACK_NAMES.get(host) ?? (isIpLiteral(host) && !WILDCARDS.has(host) ? [host] : []);
-      for (const h of hosts) this.exact.set(key(h, port), r.id);
+      for (const h of hosts) this.exact.set(key(normalizeAddr(h), port), r.id);
       if (hosts.length === 0) this.byPort.set(port, this.byPort.has(port) ? -1 : r.id);
     }
   }
@@ -76,7 +77,7 @@ export class AddressBook {
     if (id !== undefined) return id;
     const p = this.byPort.get(ep.port);
     if (p !== undefined && p > 0) return p;
-    if (this.opts.self !== undefined && this.local.has(normalizeAddr(ep.addr))) return this.opts.self;
+    if (this.opts.self !== undefined && this.local.has(ep.addr)) return this.opts.self;
     return undefined;
   }
 

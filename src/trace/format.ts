@@ -21,58 +21,80 @@ export interface TraceSummary extends LineCounters {
   badRecords: number;
 }
 
+/** A second's text is built once: lines come many per second. */
+function perSecond(build: (ms: number) => string): (wallNs: bigint) => [string, string] {
+  let lastSec = -1n;
+  let lastText = '';
+  return (wallNs) => {
+    const sec = wallNs / 1_000_000_000n;
+    if (sec !== lastSec) {
+      lastSec = sec;
+      lastText = build(Number(sec) * 1000);
+    }
+    return [lastText, String((wallNs % 1_000_000_000n) / 1000n).padStart(6, '0')];
+  };
+}
+
+const p2 = (n: number): string => String(n).padStart(2, '0');
+const localSecond = perSecond((ms) => {
+  const d = new Date(ms);
+  return `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+});
+const utcSecond = perSecond((ms) => new Date(ms).toISOString().slice(0, 19));
+
 /** Nanoseconds since the epoch → local `HH:MM:SS.uuuuuu`. */
 export function clockText(wallNs: bigint): string {
-  const d = new Date(Number(wallNs / 1_000_000n));
-  const p2 = (n: number): string => String(n).padStart(2, '0');
-  const micros = String((wallNs % 1_000_000_000n) / 1000n).padStart(6, '0');
-  return `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}.${micros}`;
+  const [sec, micros] = localSecond(wallNs);
+  return `${sec}.${micros}`;
 }
 
 /** Nanoseconds since the epoch → ISO 8601 UTC with microseconds. */
 export function isoText(wallNs: bigint): string {
-  const iso = new Date(Number(wallNs / 1_000_000n)).toISOString();
-  const micros = String((wallNs % 1_000_000_000n) / 1000n).padStart(6, '0');
-  return `${iso.slice(0, 19)}.${micros}Z`;
+  const [sec, micros] = utcSecond(wallNs);
+  return `${sec}.${micros}Z`;
 }
 
 export function groupText(group: number | undefined): string {
   return group === undefined ? 'g?' : `g${group}`;
 }
 
-function valueText(v: FieldValue): string {
-  return String(v);
-}
-
 /**
  * `12:00:01.123456 g0 r1 -> r2 AppendEntries term=5 prevIndex=9 prevTerm=4 commit=8 entries=2 index=10..11 bytes=140`
  */
 export function textLine(line: TraceLine, wallNs: bigint): string {
-  const parts = [clockText(wallNs), groupText(line.group), line.src, '->', line.dst, line.requestId === undefined ? line.msg : `${line.msg} #${line.requestId}`];
+  let t = `${clockText(wallNs)} ${groupText(line.group)} ${line.src} -> ${line.dst} ${line.msg}`;
+  if (line.requestId !== undefined) t += ` #${line.requestId}`;
   const f = line.fields;
-  for (const [k, v] of Object.entries(f)) {
+  for (const k in f) {
     if (k === 'firstIndex' || k === 'op') continue;
-    if (k === 'lastIndex' && typeof f.firstIndex === 'number') parts.push(f.firstIndex === v ? `index=${v}` : `index=${f.firstIndex}..${v}`);
-    else parts.push(`${k}=${valueText(v)}`);
+    const v = f[k]!;
+    if (k === 'lastIndex' && typeof f.firstIndex === 'number') t += f.firstIndex === v ? ` index=${v}` : ` index=${f.firstIndex}..${v}`;
+    else t += ` ${k}=${v}`;
   }
-  parts.push(`bytes=${line.bytes}`);
-  if (line.partial) parts.push('partial');
-  return parts.join(' ');
+  t += ` bytes=${line.bytes}`;
+  return line.partial ? `${t} partial` : t;
 }
 
-/** `{"kind":"msg","ts":…,"group":0,"from":1,"to":2,"msg":"AppendEntries","term":5,…}` */
+const LINE_KEYS = new Set(['kind', 'ts', 'group', 'from', 'to', 'src', 'dst', 'msg', 'type', 'requestId', 'bytes', 'partial', 'batch']);
+const TYPE_TEXT = Array.from({ length: 256 }, (_, i) => `"0x${i.toString(16).padStart(2, '0')}"`);
+
+function jsonValue(v: FieldValue): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** `{"kind":"msg","ts":…,"group":0,"from":1,"to":2,"msg":"AppendEntries","type":"0x45","term":5,…}` (built by hand: it is the hot path). */
 export function jsonLine(line: TraceLine, wallNs: bigint): string {
-  const o: Record<string, unknown> = { kind: 'msg', ts: isoText(wallNs), group: line.group ?? null, from: line.from ?? null, to: line.to ?? null };
-  if (line.from === undefined) o.src = line.src;
-  if (line.to === undefined) o.dst = line.dst;
-  o.msg = line.msg;
-  o.type = `0x${line.wire.toString(16).padStart(2, '0')}`;
-  if (line.requestId !== undefined) o.requestId = line.requestId;
-  for (const [k, v] of Object.entries(line.fields)) if (!(k in o)) o[k] = v;
-  o.bytes = line.bytes;
-  o.partial = line.partial;
-  if (line.batch !== undefined) o.batch = `${line.batch.index + 1}/${line.batch.count}`;
-  return JSON.stringify(o);
+  let j = `{"kind":"msg","ts":"${isoText(wallNs)}","group":${line.group ?? null},"from":${line.from ?? null},"to":${line.to ?? null}`;
+  if (line.from === undefined) j += `,"src":${JSON.stringify(line.src)}`;
+  if (line.to === undefined) j += `,"dst":${JSON.stringify(line.dst)}`;
+  // Message names and field names are plain identifiers (see lines.ts, names.ts): no escaping needed.
+  j += `,"msg":"${line.msg}","type":${TYPE_TEXT[line.wire & 0xff]}`;
+  if (line.requestId !== undefined) j += `,"requestId":${line.requestId}`;
+  const f = line.fields;
+  for (const k in f) if (!LINE_KEYS.has(k)) j += `,"${k}":${jsonValue(f[k]!)}`;
+  j += `,"bytes":${line.bytes},"partial":${line.partial}`;
+  if (line.batch !== undefined) j += `,"batch":"${line.batch.index + 1}/${line.batch.count}"`;
+  return `${j}}`;
 }
 
 export function formatLine(line: TraceLine, format: TraceFormat, wallNs: bigint): string {

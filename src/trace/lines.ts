@@ -179,7 +179,7 @@ export class LineDecoder {
    * replica's sends, a client connection), so a caller may stop feeding its segments.
    */
   verdict(flow: Flow): 'hide' | 'show' | undefined {
-    const kind = this.conns.get(connKey(flow));
+    const kind = this.conns.get(connKeyOf(flow));
     if (kind === 'client' && !this.opts.includeClients) return 'hide';
     if (this.opts.sender === undefined) return kind === 'replica' ? 'show' : undefined;
     const sender = this.book.idOf(flow.src);
@@ -193,14 +193,11 @@ export class LineDecoder {
       this.counters.undecodable++;
       return;
     }
-    let fields = { ...s.fields };
     let from = ends?.from;
     let to = ends?.to;
     if (isRaftFrame(s.type)) {
-      if (typeof fields.from === 'number') from ??= fields.from;
-      if (typeof fields.to === 'number') to ??= fields.to;
-      delete fields.from;
-      delete fields.to;
+      if (typeof s.fields.from === 'number') from ??= s.fields.from;
+      if (typeof s.fields.to === 'number') to ??= s.fields.to;
       if (frame.flow !== undefined && ends === undefined) {
         if (typeof s.fields.from === 'number' && s.fields.from > 0) this.book.learn(frame.flow.src, s.fields.from);
         if (typeof s.fields.to === 'number' && s.fields.to > 0) this.book.learn(frame.flow.dst, s.fields.to);
@@ -217,11 +214,12 @@ export class LineDecoder {
     }
     let msg = messageName(s.type);
     let partial = incomplete(s);
-    fields = shapeFields(s.type, fields);
+    const fields = shapeFields(s.type, s.fields);
     const inner = s.inner?.[0];
     if (s.type === FrameType.Forward && inner !== undefined) {
       msg = `Forward(${messageName(inner.type)})`;
-      Object.assign(fields, { op: messageName(inner.type) }, inner.fields);
+      fields.op = messageName(inner.type);
+      for (const k in inner.fields) fields[k] = inner.fields[k]!;
       partial ||= incomplete(inner);
     }
     const line: TraceLine = {
@@ -247,7 +245,7 @@ export class LineDecoder {
   /** What kind of connection the frame travelled on; learns from HELLOs. */
   private classify(frame: FrameInput, s: FrameSummary): ConnKind | undefined {
     if (frame.flow === undefined) return undefined;
-    const k = connKey(frame.flow);
+    const k = connKeyOf(frame.flow);
     const cls = frameClass(frame.type);
     let kind = this.conns.get(k);
     // Hand-off requests use client-class types on a plain connection; everything 0x40–0x7F is a replica link.
@@ -268,11 +266,17 @@ export class LineDecoder {
   }
 }
 
-/** Protocol field names → trace field names (Snapshot's seq is the chunk); Append gains its first index. */
+/**
+ * Protocol field names → trace field names, in one pass: Raft from/to become the line's ends, a
+ * Snapshot's seq is the chunk, an Append gains its first index, HELLO's magic goes.
+ */
 function shapeFields(type: number, f: Record<string, FieldValue>): Record<string, FieldValue> {
   const out: Record<string, FieldValue> = {};
+  const raft = isRaftFrame(type);
   const snapshot = type === FrameType.RaftSnapshot || type === FrameType.RaftSnapshotResp;
-  for (const [k, v] of Object.entries(f)) {
+  for (const k in f) {
+    const v = f[k]!;
+    if (raft && (k === 'from' || k === 'to')) continue;
     if (type === FrameType.Hello && k === 'magic') continue;
     if (type === FrameType.RaftAppend && k === 'lastIndex' && typeof f.prevIndex === 'number') out.firstIndex = f.prevIndex + 1;
     out[snapshot && k === 'seq' ? 'chunk' : k] = v;
@@ -285,9 +289,16 @@ function label(id: number | undefined, ep: { addr: string; port: number } | unde
   return ep !== undefined ? endpointText(ep) : '?';
 }
 
-/** Both directions of a connection share the key. */
-function connKey(flow: Flow): string {
-  const a = `${flow.src.addr}|${flow.src.port}`;
-  const b = `${flow.dst.addr}|${flow.dst.port}`;
-  return a < b ? `${a}|${b}` : `${b}|${a}`;
+const connKeys = new WeakMap<Flow, string>();
+
+/** Both directions of a connection share the key (computed once per flow object). */
+function connKeyOf(flow: Flow): string {
+  let k = connKeys.get(flow);
+  if (k === undefined) {
+    const a = `${flow.src.addr}|${flow.src.port}`;
+    const b = `${flow.dst.addr}|${flow.dst.port}`;
+    k = a < b ? `${a}|${b}` : `${b}|${a}`;
+    connKeys.set(flow, k);
+  }
+  return k;
 }

@@ -188,6 +188,18 @@ describe('trace lines', () => {
     assert.deepEqual([ok?.src, ok?.dst, ok?.msg, ok?.requestId], ['r101', 'r102', 'Ok', 7]);
   });
 
+  it('JSON lines stay valid with any key bytes', () => {
+    const d = new LineDecoder(book());
+    for (const key of ['a\\b', 'tab\there', '\u00ff\u0000"', 'x'.repeat(40)]) {
+      const put = encodeRequest(0, { op: 'put', clientId: 1n, seq: 1, key: Buffer.from(key, 'latin1'), value: new Uint8Array(1) });
+      const [l] = d.decode(input(encodeForward(1, { type: put[4]!, hops: 1, body: put.subarray(9) }), flow(R2, R1_OUT)), { from: 2, to: 1 });
+      assert.ok(l);
+      const o = JSON.parse(jsonLine(l, WALL));
+      assert.equal(o.key, l.fields.key);
+      assert.equal(o.msg, 'Forward(Put)');
+    }
+  });
+
   it('client connections are hidden unless asked for, and counted', () => {
     const get = encodeRequest(3, { op: 'get', key: new Uint8Array([0x6b]), consistency: 'linearizable' });
     const answer = encodeResponse(3, { kind: 'value', value: null });
@@ -253,13 +265,14 @@ describe('trace lines', () => {
 });
 
 describe('address book', () => {
-  it('maps literal addresses exactly, localhost to loopback, IPv4-mapped IPv6 to IPv4', () => {
+  it('maps literal addresses exactly, localhost to loopback, a configured IPv4-mapped address to IPv4', () => {
     const b = new AddressBook([
       { id: 1, group: 0, address: '127.0.0.1:7001' },
       { id: 2, group: 0, address: 'localhost:7002' },
+      { id: 3, group: 0, address: '[::ffff:127.0.0.1]:7003' },
     ]);
     assert.equal(b.idOf({ addr: '127.0.0.1', port: 7001 }), 1);
-    assert.equal(b.idOf({ addr: '::ffff:127.0.0.1', port: 7001 }), 1);
+    assert.equal(b.idOf({ addr: '127.0.0.1', port: 7003 }), 3);
     assert.equal(b.idOf({ addr: '10.0.0.1', port: 7001 }), undefined);
     assert.equal(b.idOf({ addr: '::1', port: 7002 }), 2);
     assert.equal(b.label({ addr: '::1', port: 9 }), '[::1]:9');
