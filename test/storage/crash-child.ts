@@ -7,10 +7,10 @@
 //   I <index>              (install mode) the snapshot at index is installed
 //   usage: crash-child.ts log <dir> <seed> | install <target-dir> <source-dir>
 import fs from 'node:fs';
-import type { Entry, Ready } from '../../src/raft/types.ts';
+import type { Entry } from '../../src/raft/types.ts';
 import { openReplicaStore } from '../../src/storage/index.ts';
 import { commandsOf, entryData } from './crash-workload.ts';
-import { chunksOf, CONF } from './helpers.ts';
+import { chunksOf, CONF, ready } from './helpers.ts';
 
 const say = (line: string): void => void fs.writeSync(1, `${line}\n`);
 
@@ -21,22 +21,6 @@ function rng(seed: number): () => number {
     s ^= s >>> 17;
     s ^= s << 5;
     return (s >>> 0) / 2 ** 32;
-  };
-}
-
-function ready(parts: Partial<Ready>): Ready {
-  return {
-    softState: undefined,
-    hardState: undefined,
-    snapshotChunks: [],
-    snapshot: undefined,
-    compaction: undefined,
-    entries: [],
-    messages: [],
-    committedEntries: [],
-    readStates: [],
-    failedReads: [],
-    ...parts,
   };
 }
 
