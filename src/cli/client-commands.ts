@@ -1,5 +1,6 @@
 // `kvs get|put|del|scan|status`: client commands. Readable output by default, --json for scripts.
 import { KvsClient, KvsError } from '../client/client.ts';
+import { ShardedClient } from '../client/sharded-client.ts';
 import { dataReplicas, placementEndpoints, readCluster } from './cluster-file.ts';
 import { readConfig } from '../resharding/admin.ts';
 import type { ClusterConfig } from '../placement/config.ts';
@@ -9,6 +10,9 @@ export const CLIENT_COMMANDS = ['get', 'put', 'del', 'scan', 'status'] as const;
 type ClientCommand = (typeof CLIENT_COMMANDS)[number];
 
 const COMMON = `  --endpoints LIST     host:port,... of native doors (default: ./data/cluster.json)
+  --placement LIST     host:port,... of the placement group: route each key straight to the shard
+                       group that serves it (smart client), --endpoints only as a fallback
+  --smart              the same, with the placement group from cluster.json
   --data DIR           where cluster.json is (default ./data)
   --json               machine-readable output
   --timeout-ms N       deadline per request, retries included (default 5000)`;
@@ -23,6 +27,8 @@ const HELP: Record<ClientCommand, string> = {
 
 const OPTIONS = {
   endpoints: { type: 'string' as const },
+  placement: { type: 'string' as const },
+  smart: { type: 'boolean' as const },
   data: { type: 'string' as const },
   json: { type: 'boolean' as const },
   stale: { type: 'boolean' as const },
@@ -39,10 +45,13 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
   const v = args.values;
   const json = v.json === true;
   const endpoints = typeof v.endpoints === 'string' ? v.endpoints.split(',').filter(Boolean) : dataReplicas(readCluster(String(v.data ?? 'data'))).map((r) => r.endpoints.native);
-  if (endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,... or start a cluster with "kvs up"');
+  const smart = typeof v.placement === 'string' || v.smart === true;
+  const placement = typeof v.placement === 'string' ? v.placement.split(',').filter(Boolean) : smart ? placementEndpoints(readCluster(String(v.data ?? 'data'))) : [];
+  if (smart && placement.length === 0) throw new UsageError('no placement group: pass --placement host:port,... or start a cluster with "kvs up"');
+  if (!smart && endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,... or start a cluster with "kvs up"');
   const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
-  const client = new KvsClient({ endpoints, timeoutMs });
+  const client = smart ? new ShardedClient({ placement, endpoints, timeoutMs }) : new KvsClient({ endpoints, timeoutMs });
   const consistency = v.stale ? 'stale' : 'linearizable';
   const [a, b] = args.positionals;
   try {

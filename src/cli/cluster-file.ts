@@ -7,6 +7,8 @@ export interface ClusterReplica {
   group: number;
   /** 'placement': holds the cluster configuration, not user data (clients do not send keys there). */
   role?: 'placement' | 'shard';
+  /** Added to a running group (`kvs replica add`): started with --join (matters only while its data directory is empty). */
+  join?: boolean;
   pid: number;
   dataDir: string;
   endpoints: { native: string } & Record<string, string>;

@@ -1,18 +1,27 @@
 // The local control channel of `kvs up`: a Unix socket in the data directory through which
-// `kvs reshard` asks the running supervisor to start or stop a shard group's replicas (so they
-// stay its children: restarted on crash, stopped on Ctrl-C). One JSON line each way.
+// `kvs reshard` and `kvs replica` ask the running supervisor to start or stop a shard group's
+// replicas (so they stay its children: restarted on crash, stopped on Ctrl-C). One JSON line each way.
 import net from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 
-export type ControlRequest = { cmd: 'add-group'; group: number } | { cmd: 'stop-group'; group: number };
-export type ControlResponse = { ok: true } | { ok: false; error: string };
+export type ControlRequest =
+  | { cmd: 'add-group'; group: number }
+  | { cmd: 'stop-group'; group: number }
+  /** Start one more replica of a group, with --join; answers its id and native address. */
+  | { cmd: 'add-replica'; group: number }
+  | { cmd: 'stop-replica'; id: number };
+export interface AddedReplica {
+  id: number;
+  address: string;
+}
+export type ControlResponse = { ok: true; replica?: AddedReplica } | { ok: false; error: string };
 
 export function controlPath(dataDir: string): string {
   return join(dataDir, 'control.sock');
 }
 
-export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<void>): net.Server {
+export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<AddedReplica | void>): net.Server {
   const path = controlPath(dataDir);
   rmSync(path, { force: true }); // a socket file left by a killed supervisor
   const server = net.createServer((s) => {
@@ -30,7 +39,7 @@ export function serveControl(dataDir: string, handle: (r: ControlRequest) => Pro
         return;
       }
       handle(req).then(
-        () => s.end(`${JSON.stringify({ ok: true })}\n`),
+        (replica) => s.end(`${JSON.stringify({ ok: true, ...(replica ? { replica } : {}) })}\n`),
         (e: unknown) => s.end(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`),
       );
     });
@@ -40,7 +49,7 @@ export function serveControl(dataDir: string, handle: (r: ControlRequest) => Pro
   return server;
 }
 
-export function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<void> {
+export function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<AddedReplica | undefined> {
   return new Promise((resolve, reject) => {
     const s = net.connect(controlPath(dataDir));
     let buf = '';
@@ -51,7 +60,7 @@ export function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60
       clearTimeout(timer);
       try {
         const res = JSON.parse(buf) as ControlResponse;
-        if (res.ok) resolve();
+        if (res.ok) resolve(res.replica);
         else reject(new Error(res.error));
       } catch {
         reject(new Error('bad answer from kvs up'));

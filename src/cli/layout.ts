@@ -31,6 +31,23 @@ export function shardedLayout(dataDir: string, base: number, shards: number, rep
   return out;
 }
 
+/**
+ * A replica added to group `g` of a running local cluster: the first port slot no replica uses
+ * (slots of removed replicas are reused), and a new id whose data directory does not exist yet (a
+ * removed replica's directory holds a log in which it is still a voter: never start from it).
+ */
+export function addedReplica(dataDir: string, replicas: ClusterReplica[], g: number, exists: (dir: string) => boolean): ClusterReplica {
+  const base = basePortOf(replicas);
+  const used = new Set(replicas.map((r) => r.endpoints.native));
+  let slot = 0;
+  while (used.has(endpointsFor(base, slot).native)) slot++;
+  if (slot >= MAX_LOCAL_REPLICAS) throw new Error(`a local cluster holds at most ${MAX_LOCAL_REPLICAS} replicas`);
+  const ids = new Set(replicas.map((r) => r.id));
+  let id = Math.max(g * 100, ...replicas.filter((r) => r.group === g).map((r) => r.id)) + 1;
+  while (ids.has(id) || exists(join(dataDir, `g${g}-r${id}`))) id++;
+  return { id, group: g, role: 'shard', join: true, pid: 0, dataDir: join(dataDir, `g${g}-r${id}`), endpoints: endpointsFor(base, slot) };
+}
+
 /** The base port a cluster file was laid out from (its first replica's native port). */
 export function basePortOf(replicas: ClusterReplica[]): number {
   return Math.min(...replicas.map((r) => Number(r.endpoints.native.split(':').pop())));

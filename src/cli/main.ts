@@ -3,6 +3,7 @@ import { runClientCommand, CLIENT_COMMANDS } from './client-commands.ts';
 import { runServer } from './server-command.ts';
 import { runUp } from './up-command.ts';
 import { runReshard } from './reshard-command.ts';
+import { runReplica } from './replica-command.ts';
 import { runTrace } from './trace-command.ts';
 import { ExitCode, UsageError } from './args.ts';
 
@@ -14,6 +15,7 @@ Commands:
   up       start a local cluster on 127.0.0.1 (data under ./data)
   server   run one replica
   reshard  change the number of shard groups, live
+  replica  add or remove a replica of a shard group, live
   bench    load generator: closed/open loop, YCSB workloads, HDR latency (see docs/benchmarks.md)
   trace    print the messages replicas exchange, one line each (eBPF)
   get      read a key
@@ -34,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'server') return runServer(rest);
   if (cmd === 'up') return runUp(rest);
   if (cmd === 'reshard') return runReshard(rest);
+  if (cmd === 'replica') return runReplica(rest);
   // The load generator lives in bench/ (it also drives etcd and Redis); loaded only when asked for.
   if (cmd === 'bench') return (await import('../../bench/load.ts')).runBench(rest);
   if (cmd === 'trace') return runTrace(rest);

@@ -36,7 +36,8 @@ export async function runReshard(argv: string[]): Promise<number> {
   }
   target = target.sort((a, b) => a - b);
   const replicas = readCluster(dataDir);
-  const groups: GroupInfo[] = target.map((g) => ({ id: g, replicas: replicasOf(replicas, g) }));
+  // Groups already configured keep the replica lists the configuration has (kvs replica add/remove).
+  const groups: GroupInfo[] = target.map((g) => config.groups.find((x) => x.id === g) ?? { id: g, replicas: replicasOf(replicas, g) });
   for (const g of groups) await waitForLeader(g);
   const next = await startReshard(placement, groups);
   console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, ${next.moves.length} of ${next.partitions} partitions move`);

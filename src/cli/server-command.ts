@@ -15,6 +15,8 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
   --data DIR                 data directory (created if missing)
   --replicas LIST            every replica of the group, this one included: 1=127.0.0.1:7001,2=...
   --placement LIST           placement group's native addresses: makes this a shard group replica
+  --join                     start outside the group's configuration and wait to be added with
+                             "kvs replica add" (an empty data directory; --replicas then optional)
   --tick-ms N                Raft tick (default ${DEFAULTS.tickMs} ms)
   --election-ticks N         election timeout in ticks (default ${DEFAULTS.electionTicks})
   --heartbeat-ticks N        heartbeat interval in ticks (default ${DEFAULTS.heartbeatTicks})
@@ -34,6 +36,7 @@ Without --resp, --grpc or --http only the native door runs (see docs/doors.md).`
 
 const OPTIONS = {
   trace: { type: 'boolean' as const },
+  join: { type: 'boolean' as const },
   ...Object.fromEntries(
     ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format'].map((n) => [
       n,

@@ -1,13 +1,13 @@
 // `kvs up`: a local sharded cluster of replica processes on 127.0.0.1, supervised until Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvsClient } from '../client/client.ts';
 import { initCluster } from '../resharding/admin.ts';
 import { placementEndpoints, readCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
 import { serveControl, type ControlRequest } from './control.ts';
-import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
+import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
 const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--base-port P]
@@ -17,7 +17,8 @@ configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data u
 ./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints.
 Running it again on the same DIR reuses the same layout and recovers the data.
 A replica that crashes is restarted after a second (its pid in cluster.json is kept current).
-"kvs reshard --shards N" changes the number of shard groups of the running cluster.
+"kvs reshard --shards N" changes the number of shard groups of the running cluster; "kvs replica
+add|remove" adds or removes one replica of a shard group.
 Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over first).
 
   --data DIR         data directory (default ./data)
@@ -58,6 +59,7 @@ export async function runUp(argv: string[]): Promise<number> {
   const launch = (r: ClusterReplica): void => {
     const args = [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
     if (r.role === 'shard') args.push('--placement', placementEndpoints(replicas).join(','));
+    if (r.join) args.push('--join');
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(r.id, child);
     r.pid = child.pid ?? 0;
@@ -93,6 +95,18 @@ export async function runUp(argv: string[]): Promise<number> {
       const added = groupReplicas(dataDir, basePortOf(replicas), req.group, perGroupOf(replicas), replicas.length, 'shard');
       replicas.push(...added);
       for (const r of added) launch(r);
+    } else if (req.cmd === 'add-replica') {
+      if (!replicas.some((r) => r.group === req.group && r.role === 'shard')) throw new Error(`no shard group ${req.group} in this cluster`);
+      const r = addedReplica(dataDir, replicas, req.group, existsSync);
+      replicas.push(r);
+      launch(r);
+      return { id: r.id, address: r.endpoints.native };
+    } else if (req.cmd === 'stop-replica') {
+      const r = replicas.find((x) => x.id === req.id && x.role === 'shard');
+      if (!r) return;
+      replicas = replicas.filter((x) => x !== r);
+      save();
+      await stopChild(children.get(r.id));
     } else {
       const leaving = replicas.filter((r) => r.group === req.group && r.role === 'shard');
       replicas = replicas.filter((r) => !leaving.includes(r));

@@ -41,8 +41,9 @@ const enc = new TextEncoder();
 const toBytes = (b: Bytes): Uint8Array => (typeof b === 'string' ? enc.encode(b) : b);
 
 export class KvsClient {
-  private readonly endpoints: string[];
-  private readonly timeoutMs: number;
+  /** Replicas to send to (any of them serves any key); subclasses may add to it. */
+  protected readonly endpoints: string[];
+  protected readonly timeoutMs: number;
   private readonly pools = new Map<string, Connection[]>();
   private readonly poolSize: number;
   private leaderAddr: string | undefined;
@@ -54,7 +55,8 @@ export class KvsClient {
   private readonly laneBase = randomBytes(8).readBigUInt64BE(0) & ~0xffffn;
 
   constructor(opts: ClientOptions) {
-    if (opts.endpoints.length === 0) throw new Error('at least one endpoint is needed');
+    // A subclass (ShardedClient) may start with none and learn them from the cluster configuration.
+    if (opts.endpoints.length === 0 && new.target === KvsClient) throw new Error('at least one endpoint is needed');
     this.endpoints = [...opts.endpoints];
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.maxLanes = Math.min(opts.maxInFlightWrites ?? 1024, 0xffff);
@@ -138,8 +140,8 @@ export class KvsClient {
   }
 
   /** Sends with retries until an answer that is not worth retrying, or the deadline. */
-  private async call(req: Request, kind: 'read' | 'write'): Promise<Response> {
-    const deadline = Date.now() + this.timeoutMs;
+  protected async call(req: Request, kind: 'read' | 'write', deadline = Date.now() + this.timeoutMs): Promise<Response> {
+    if (this.endpoints.length === 0) throw new KvsError('UNREACHABLE', 'no endpoint known');
     let attempt = 0;
     let last: Error = new KvsError('UNREACHABLE', 'no attempt made');
     while (Date.now() < deadline) {
@@ -176,12 +178,12 @@ export class KvsClient {
     throw last;
   }
 
-  private nextEndpoint(): string {
+  protected nextEndpoint(): string {
     this.rr = (this.rr + 1) % this.endpoints.length;
     return this.endpoints[this.rr]!;
   }
 
-  private connection(addr: string): Connection {
+  protected connection(addr: string): Connection {
     let pool = this.pools.get(addr);
     if (!pool) {
       pool = Array.from({ length: this.poolSize }, () => new Connection(addr));
@@ -219,7 +221,7 @@ function unexpected(r: Response): KvsError {
  * Exponential backoff with full jitter, never past the deadline. Capped at 250 ms: a failover
  * takes about one election timeout, and a client asleep for longer than that only adds latency.
  */
-function backoff(attempt: number, deadline: number): Promise<void> {
+export function backoff(attempt: number, deadline: number): Promise<void> {
   const cap = Math.min(250, 10 * 2 ** Math.min(attempt, 5));
   const ms = Math.min(Math.random() * cap, Math.max(0, deadline - Date.now()));
   return new Promise((r) => setTimeout(r, ms));

@@ -84,3 +84,29 @@ export function decodeConfig(b: Uint8Array): ClusterConfig {
 function sortGroups(groups: GroupInfo[]): GroupInfo[] {
   return [...groups].sort((a, b) => a.id - b.id);
 }
+
+/**
+ * Group `group` with replica `r` listed (appended, or its address updated): a membership change
+ * made visible to routers and clients. Returns `c` itself when nothing changes (no epoch bump).
+ */
+export function withReplica(c: ClusterConfig, group: number, r: ReplicaInfo): ClusterConfig {
+  const g = groupOf(c, group);
+  if (!g) throw new Error(`group ${group} is not in the configuration`);
+  const at = g.replicas.findIndex((x) => x.id === r.id);
+  if (at >= 0 && g.replicas[at]!.address === r.address) return c;
+  const replicas = at >= 0 ? g.replicas.map((x, i) => (i === at ? { ...r } : x)) : [...g.replicas, { ...r }];
+  return replaceGroup(c, { ...g, replicas });
+}
+
+/** Group `group` without replica `id`; `c` itself if it was not listed. Never empties a group. */
+export function withoutReplica(c: ClusterConfig, group: number, id: number): ClusterConfig {
+  const g = groupOf(c, group);
+  if (!g) throw new Error(`group ${group} is not in the configuration`);
+  if (!g.replicas.some((x) => x.id === id)) return c;
+  if (g.replicas.length === 1) throw new Error(`replica ${id} is the last one of group ${group}`);
+  return replaceGroup(c, { ...g, replicas: g.replicas.filter((x) => x.id !== id) });
+}
+
+function replaceGroup(c: ClusterConfig, g: GroupInfo): ClusterConfig {
+  return { ...c, epoch: c.epoch + 1, groups: c.groups.map((x) => (x.id === g.id ? g : x)) };
+}

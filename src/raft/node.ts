@@ -334,6 +334,11 @@ export class RaftNode {
     };
   }
 
+  /** The configuration in force (changes when a configuration entry is appended or rolled back). */
+  get conf(): ConfState {
+    return this.log.conf();
+  }
+
   get appliedIndex(): number {
     return this.log.applied;
   }

@@ -71,20 +71,9 @@ export class ShardRoutes {
    * hand-off still applies exactly once (docs/resharding.md). Atomic only within a partition.
    */
   private async batch(req: Extract<Request, { op: 'batch' }>, raw: RawRequest, deadline: number): Promise<Response> {
-    const parts = new Map<number, BatchOp[]>();
-    for (const op of req.ops) {
-      const p = this.o.partitioner.partitionOf(op.key);
-      const list = parts.get(p);
-      if (list) list.push(op);
-      else parts.set(p, [op]);
-    }
-    if (parts.size === 1) return this.keyed(req.ops[0]!.key, req, raw, deadline);
-    const results = await Promise.all(
-      [...parts].map(([p, ops]) => {
-        const sub: Request = { op: 'batch', ops, clientId: req.clientId === 0n ? 0n : derivedClientId(req.clientId, p), seq: req.seq };
-        return this.keyed(ops[0]!.key, sub, encodeRaw(sub), deadline);
-      }),
-    );
+    const parts = splitBatch(req, (key) => this.o.partitioner.partitionOf(key));
+    if (parts.length === 1) return this.keyed(req.ops[0]!.key, req, raw, deadline);
+    const results = await Promise.all(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, encodeRaw(sub), deadline)));
     return results.find((r) => r.kind === 'error') ?? { kind: 'ok' };
   }
 
@@ -129,6 +118,31 @@ export function isWrongGroup(r: Response): boolean {
 
 function unavailable(message: string): Response {
   return { kind: 'error', error: { code: 'UNAVAILABLE', message } };
+}
+
+type BatchRequest = Extract<Request, { op: 'batch' }>;
+
+/**
+ * A batch as the requests it becomes, one per partition, in order of first appearance. A batch
+ * within one partition stays as it is (its own session id); otherwise each part carries a session
+ * id derived from (clientId, partition) and the batch's seq, so a part retried after a hand-off
+ * still applies once (docs/resharding.md). The server's splitter and the smart client use this one
+ * function: a batch first sent through a replica and retried by a client that splits it itself
+ * (or the other way round) becomes the same parts with the same session ids.
+ */
+export function splitBatch(req: BatchRequest, partitionOf: (key: Uint8Array) => number): { partition: number; req: BatchRequest }[] {
+  const parts = new Map<number, BatchOp[]>();
+  for (const op of req.ops) {
+    const p = partitionOf(op.key);
+    const list = parts.get(p);
+    if (list) list.push(op);
+    else parts.set(p, [op]);
+  }
+  if (parts.size === 1) return [...parts.keys()].map((partition) => ({ partition, req }));
+  return [...parts].map(([partition, ops]) => ({
+    partition,
+    req: { op: 'batch', ops, clientId: req.clientId === 0n ? 0n : derivedClientId(req.clientId, partition), seq: req.seq },
+  }));
 }
 
 /** splitmix64 of (clientId, partition): distinct per partition, stable across retries. */

@@ -14,6 +14,12 @@ export interface ServerConfig {
   listen: string;
   /** Every replica of the group, this one included: id → native address. */
   replicas: PeerAddress[];
+  /**
+   * `--join`: start outside the group's Raft configuration (never campaigns) and wait to be added
+   * by `kvs replica add` (docs/membership.md). Only for an empty data directory to matter: a
+   * replica with a log keeps the configuration it has.
+   */
+  join: boolean;
   /** Native addresses of the placement group: set for a replica of a shard group (sharded cluster). */
   placement: string[];
   tickMs: number;
@@ -65,12 +71,17 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
   const pick = (name: string, flag = name): unknown => flags[flag] ?? file[name];
 
   const id = int('id', pick('id'), 1, 0xffff_ffff);
+  const join = flag(pick('join'));
+  const listen = address('listen', pick('listen'));
+  // A joining replica needs no list: it learns the others from the placement configuration.
+  const listed = join && pick('replicas') === undefined ? [] : replicas(pick('replicas'));
   const cfg: ServerConfig = {
     id,
     group: int('group', pick('group') ?? DEFAULTS.group, 0, 0xffff_ffff),
     dataDir: str('data', pick('dataDir', 'data')),
-    listen: address('listen', pick('listen')),
-    replicas: replicas(pick('replicas')),
+    listen,
+    replicas: join && !listed.some((r) => r.id === id) ? [...listed, { id, address: listen }] : listed,
+    join,
     placement: endpoints('placement', pick('placement')),
     tickMs: int('tick-ms', pick('tickMs', 'tick-ms') ?? DEFAULTS.tickMs, 1, 10_000),
     electionTicks: int('election-ticks', pick('electionTicks', 'election-ticks') ?? DEFAULTS.electionTicks, 3, 1000),
@@ -82,6 +93,7 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     ...doorAddresses(pick),
     ...traceSettings(pick),
   };
+  if (join && cfg.placement.length === 0) throw new ConfigError('--join needs --placement: a joining replica learns its group from the cluster configuration');
   if (cfg.heartbeatTicks >= cfg.electionTicks) throw new ConfigError('heartbeat-ticks must be smaller than election-ticks');
   if (!cfg.replicas.some((r) => r.id === id)) {
     throw new ConfigError(`--replicas must list this replica (id ${id}) among ${cfg.replicas.map((r) => r.id).join(', ')}`);
@@ -112,6 +124,10 @@ function traceSettings(pick: (name: string, flag?: string) => unknown): Pick<Ser
   if (format !== 'text' && format !== 'json') throw new ConfigError(`--trace-format must be text or json, got "${String(format)}"`);
   const iface = pick('traceIface', 'trace-iface');
   return { trace: { format, ...(iface ? { iface: str('trace-iface', iface) } : {}) } };
+}
+
+function flag(v: unknown): boolean {
+  return v === true || v === 'true';
 }
 
 function int(name: string, v: unknown, min: number, max: number): number {

@@ -11,6 +11,11 @@ import { decodeOwnership } from '../resharding/ownership.ts';
 import { HandoffSource } from '../resharding/source.ts';
 import { Reconciler } from '../resharding/reconciler.ts';
 import { HandoffType, decodeExport, decodeFreeze, encodeExportChunk } from '../wire/handoff-codec.ts';
+import { decodeMembership } from '../wire/membership-codec.ts';
+import { AddressBook } from '../membership/address-book.ts';
+import { MemberLinks } from '../membership/member-links.ts';
+import { MembershipAdmin } from '../membership/executor.ts';
+import { groupOf, type ClusterConfig } from '../placement/config.ts';
 import { BadRequestError, encodeResponse } from '../wire/index.ts';
 import { serveNativeClient } from '../protocol/native-door.ts';
 import { FrameSocket } from '../transport/frame-socket.ts';
@@ -42,6 +47,10 @@ export class KvsServer {
   readonly replica: Replica;
   readonly router: Router;
   readonly peers: Peers;
+  /** Addresses of this group's replicas; links follow the Raft configuration (docs/membership.md). */
+  readonly book: AddressBook;
+  private readonly links: MemberLinks;
+  private readonly membership: MembershipAdmin;
   readonly sm: StateMachine;
   readonly reconciler: Reconciler | undefined;
   private readonly handoff: HandoffSource;
@@ -63,8 +72,17 @@ export class KvsServer {
     const ownership = store.getMeta(OWNERSHIP_META);
     this.sm = new StateMachine(config.group, sharding?.partitioner, ownership ? decodeOwnership(ownership) : undefined);
     const self = { version: PROTOCOL_VERSION, replicaId: config.id, groupId: config.group };
-    this.peers = new Peers(self, config.replicas.filter((r) => r.id !== config.id), opts.tap);
-    const voters = config.replicas.map((r) => r.id).sort((a, b) => a - b);
+    this.book = new AddressBook(config.replicas);
+    if (sharding) {
+      // The placement configuration lists the group's replicas, including ones added since start.
+      const fromConfig = (c: ClusterConfig | undefined): void => this.book.setAll(c ? (groupOf(c, config.group)?.replicas ?? []) : []);
+      fromConfig(sharding.watcher.current);
+      sharding.watcher.onChange(fromConfig);
+    }
+    this.peers = new Peers(self, [], opts.tap);
+    // A joining replica starts outside any configuration: it never campaigns, and learns its
+    // membership from the leader's log or snapshot (configuration entries carry the whole set).
+    const voters = config.join ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
     this.replica = new Replica({
       raft: {
         id: config.id,
@@ -92,7 +110,10 @@ export class KvsServer {
         },
         apply: (entries) => this.apply(entries),
       },
-      send: (msgs) => this.peers.send(msgs),
+      send: (msgs) => {
+        this.links.sync();
+        this.peers.send(msgs);
+      },
       tickMs: config.tickMs,
       logTail: config.logTail,
       compactEvery: Math.max(config.logTail, 64),
@@ -108,15 +129,26 @@ export class KvsServer {
       reader: store,
       forwarder: {
         forward: (to, type, body, hops, timeoutMs) => this.peers.forward(to, type, body, hops, timeoutMs),
-        addressOf: (id) => config.replicas.find((r) => r.id === id)?.address ?? '',
+        addressOf: (id) => this.book.addressOf(id),
       },
       checkSizes: (key, value) => checkKeyValue(key, value, { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }),
       requestTimeoutMs: config.requestTimeoutMs,
       status: () => this.statusResponse(),
       ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup() } } : {}),
     });
+    this.links = new MemberLinks({ self: config.id, conf: () => this.replica.node.conf, book: this.book, peers: this.peers, log: this.log });
+    this.links.sync();
+    this.membership = new MembershipAdmin({
+      group: config.group,
+      replica: this.replica,
+      book: this.book,
+      watcher: sharding?.watcher,
+      tickMs: config.tickMs,
+      electionTicks: config.electionTicks,
+      log: this.log,
+    });
     this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store }));
-    const leaderAddress = (): string => config.replicas.find((r) => r.id === this.replica.leader)?.address ?? '';
+    const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {
       this.watcher = sharding.watcher;
@@ -178,6 +210,19 @@ export class KvsServer {
     return out;
   }
 
+  /** Admin frames: add or remove a replica of this group (carried out by the leader). */
+  private membershipFrame(f: Frame): Promise<Uint8Array> | undefined {
+    if (f.type !== FrameType.Membership) return undefined;
+    let change;
+    try {
+      change = decodeMembership(f.body);
+    } catch (e) {
+      if (!(e instanceof BadRequestError)) throw e;
+      return Promise.resolve(encodeResponse(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } }));
+    }
+    return this.membership.execute(change).then((res) => encodeResponse(f.requestId, res));
+  }
+
   /** Partition hand-off frames (another group's leader asking this group for partitions). */
   private handoffFrame(f: Frame): Promise<Uint8Array> | undefined {
     if (f.type !== HandoffType.Freeze && f.type !== HandoffType.Export) return undefined;
@@ -216,7 +261,7 @@ export class KvsServer {
     const conn = new FrameSocket(socket);
     // Until the first frame says otherwise, this is a client (so bad framing gets a client answer).
     serveNativeClient(conn, this.router, {
-      special: (f) => this.handoffFrame(f),
+      special: (f) => this.handoffFrame(f) ?? this.membershipFrame(f),
       observe: (op, ms, ok) => this.metrics.observeRequest('native', op, ms / 1000, ok ? 'ok' : 'error'),
     });
     const asClient = conn.onFrame;
@@ -258,7 +303,7 @@ export class KvsServer {
         role: s.role,
         term: s.term,
         leaderId: leader,
-        leaderAddr: this.config.replicas.find((r) => r.id === leader)?.address ?? '',
+        leaderAddr: this.book.addressOf(leader),
         commitIndex: s.commit,
         appliedIndex: s.applied,
         epoch: this.sm.epoch,

@@ -1,8 +1,9 @@
 // The links to every other replica of the group: groups a Ready's messages by destination and
-// sends each peer's share as few frames as possible.
+// sends each peer's share as few frames as possible. The set follows the group's membership
+// (setPeers); a message to a replica without a link is dropped, which Raft tolerates.
 import type { Message } from '../raft/types.ts';
 import { encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
-import { PeerLink } from './peer-link.ts';
+import { LinkError, PeerLink } from './peer-link.ts';
 import type { Tap } from './tap.ts';
 
 export interface PeerAddress {
@@ -13,8 +14,32 @@ export interface PeerAddress {
 export class Peers {
   private readonly links = new Map<number, PeerLink>();
 
-  constructor(self: Hello, peers: PeerAddress[], tap?: Tap) {
-    for (const p of peers) this.links.set(p.id, new PeerLink({ self, peerId: p.id, address: p.address, tap }));
+  constructor(
+    private readonly self: Hello,
+    peers: PeerAddress[],
+    private readonly tap?: Tap,
+  ) {
+    this.setPeers(peers);
+  }
+
+  /** Makes the links exactly `peers`: new ones dialed, gone ones closed, moved ones redialed. */
+  setPeers(peers: PeerAddress[]): void {
+    const want = new Map(peers.map((p) => [p.id, p.address]));
+    for (const [id, link] of this.links) {
+      if (want.has(id)) continue;
+      link.close();
+      this.links.delete(id);
+    }
+    for (const [id, address] of want) {
+      const link = this.links.get(id);
+      if (link) link.setAddress(address);
+      else this.links.set(id, new PeerLink({ self: this.self, peerId: id, address, tap: this.tap }));
+    }
+  }
+
+  /** The replicas this one has a link to. */
+  ids(): number[] {
+    return [...this.links.keys()].sort((a, b) => a - b);
   }
 
   send(msgs: Message[]): void {
@@ -29,7 +54,8 @@ export class Peers {
 
   forward(to: number, type: number, body: Uint8Array, hops: number, timeoutMs: number): Promise<Frame> {
     const link = this.links.get(to);
-    if (!link) return Promise.reject(new Error(`no link to replica ${to}`));
+    // Never sent (e.g. a new member whose address is not known yet): safe for the router to retry.
+    if (!link) return Promise.reject(new LinkError(`no link to replica ${to}`, false));
     return link.forward(type, body, hops, timeoutMs);
   }
 

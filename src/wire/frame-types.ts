@@ -15,6 +15,8 @@ export const FrameType = {
   Cas: 0x06,
   Scan: 0x07,
   Batch: 0x08,
+  /** Admin: add or remove a replica of a group (membership-codec.ts). */
+  Membership: 0x20,
 
   // replica ↔ replica
   Hello: 0x40,

@@ -23,6 +23,8 @@ export class ShardedCluster {
   constructor(
     private readonly basePort: number,
     private readonly replicasPerGroup: number,
+    /** Start each replica's HTTP door (for /metrics) at its native port + 200. */
+    private readonly opts: { http?: boolean } = {},
   ) {}
 
   /** Placement group plus shard groups 1..n, and the first configuration. */
@@ -71,7 +73,20 @@ export class ShardedCluster {
     const me = info.replicas.find((r) => r.id === id)!;
     const args = [BIN, 'server', '--id', String(id), '--group', String(g), '--listen', me.address, '--data', join(this.dir, `r${id}`), '--replicas', info.replicas.map((r) => `${r.id}=${r.address}`).join(',')];
     if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (this.opts.http) args.push('--http', this.httpAddress(me.address));
+    this.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  }
+
+  /**
+   * Starts replica `id` of group `g` at `address` with --join (outside the group's configuration,
+   * waiting to be added); it learns the group's other replicas from the placement configuration.
+   */
+  spawnJoiner(g: number, id: number, address: string): void {
+    const args = [BIN, 'server', '--id', String(id), '--group', String(g), '--listen', address, '--data', join(this.dir, `r${id}`), '--join', '--placement', this.placement().join(',')];
+    this.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  }
+
+  private track(id: number, child: ChildProcess): void {
     const log = this.logs.get(id) ?? [];
     this.logs.set(id, log);
     child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
@@ -91,6 +106,12 @@ export class ShardedCluster {
 
   async stopGroup(g: number): Promise<void> {
     for (const r of this.groups.get(g)?.replicas ?? []) await this.kill(r.id);
+  }
+
+  /** The HTTP door of the replica at native `address` (with `{ http: true }`). */
+  httpAddress(address: string): string {
+    const [host, port] = address.split(':');
+    return `${host}:${Number(port) + 200}`;
   }
 
   status(address: string): Promise<StatusInfo | undefined> {

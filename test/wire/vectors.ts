@@ -9,6 +9,7 @@ import type { Request, Response } from '../../src/wire/client-types.ts';
 import { decodeForward, encodeForward } from '../../src/wire/forward.ts';
 import { type Frame, HEADER_BYTES } from '../../src/wire/frame.ts';
 import { decodeHello, encodeHello, type Hello } from '../../src/wire/hello.ts';
+import { decodeMembership, encodeMembership, type MembershipChange } from '../../src/wire/membership-codec.ts';
 import { decodeRaftFrame, encodeRaft, encodeRaftBatch } from '../../src/wire/raft-codec.ts';
 
 export interface Vector {
@@ -37,6 +38,7 @@ function raft(name: string, title: string, m: Message): Vector {
 const base = { from: 1, to: 2, term: 5 };
 const meta = { index: 100, term: 4, conf: { voters: [1, 2, 3], learners: [4] } };
 const hello: Hello = { version: 1, replicaId: 1, groupId: 2 };
+const addReplica: MembershipChange = { op: 'add', group: 1, replicaId: 104, address: '127.0.0.1:7013' };
 const fwdPut = encodeRequest(0, { op: 'put', ...W, key: b('k'), value: b('v') });
 
 export const vectors: Vector[] = [
@@ -102,6 +104,13 @@ export const vectors: Vector[] = [
     error: { code: 'BAD_REQUEST', message: 'unknown op' },
   }),
 
+  {
+    name: 'membership-add',
+    title: 'MEMBERSHIP add replica 104 at 127.0.0.1:7013 to group 1, requestId 13',
+    frame: encodeMembership(13, addReplica),
+    value: addReplica,
+    decode: (f) => decodeMembership(f.body),
+  },
   {
     name: 'hello',
     title: 'HELLO from replica 1 of group 2, version 1',

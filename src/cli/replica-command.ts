@@ -1,0 +1,77 @@
+// `kvs replica add|remove`: change the replicas of one shard group, live (docs/membership.md).
+// With a cluster started by `kvs up` (DIR/cluster.json and its control socket), `add` also starts
+// the new replica process and both keep cluster.json current; otherwise the new replica is started
+// by hand with `kvs server --join` and its --id and --address given here.
+import { changeGroupMembership } from '../membership/admin-client.ts';
+import { callControl } from './control.ts';
+import { placementEndpoints, readCluster } from './cluster-file.ts';
+import { ExitCode, UsageError, parse } from './args.ts';
+
+const HELP = `Usage: kvs replica add --group G [--id N --address HOST:PORT] [--data DIR | --placement LIST]
+       kvs replica remove --group G --id N [--data DIR | --placement LIST]
+
+Adds or removes one replica of shard group G while it serves traffic. The group's leader does it:
+add = add as a learner, wait until it has the log, list it in the cluster configuration, promote it
+to voter; remove = (if it is the leader, hand leadership over first) drop it from the configuration,
+remove it from the Raft group.
+
+With a cluster started by "kvs up" (DIR/cluster.json, default ./data), "add" starts the new replica
+itself (next free ports, a new id) and "remove" stops the removed one; cluster.json is kept current.
+Otherwise give --placement and, for add, the --id and --address of a replica you started with
+  kvs server --id N --group G --listen HOST:PORT --data DIR2 --placement LIST --join
+
+  --group G          the shard group
+  --id N             replica id (add: chosen by kvs up when omitted)
+  --address H:P      native address of the new replica (add without kvs up)
+  --data DIR         the kvs up data directory (default ./data)
+  --placement LIST   placement group's native addresses (instead of DIR/cluster.json)
+  --timeout-ms N     give up after this long (default 120000; the request is safe to repeat)`;
+
+export async function runReplica(argv: string[]): Promise<number> {
+  const args = parse(
+    argv,
+    { group: { type: 'string' }, id: { type: 'string' }, address: { type: 'string' }, data: { type: 'string' }, placement: { type: 'string' }, 'timeout-ms': { type: 'string' } },
+    HELP,
+    1,
+  );
+  if (!args) return ExitCode.Ok;
+  const op = args.positionals[0];
+  if (op !== 'add' && op !== 'remove') throw new UsageError(`expected "add" or "remove", got "${op}"\n\n${HELP}`);
+  const v = args.values;
+  const group = positive('group', v.group);
+  const timeoutMs = v['timeout-ms'] === undefined ? 120_000 : positive('timeout-ms', v['timeout-ms']);
+  const dataDir = String(v.data ?? 'data');
+  // Without --placement, the cluster is the one `kvs up` runs from DIR: it starts and stops processes.
+  const viaUp = typeof v.placement !== 'string';
+  const placement = viaUp ? placementEndpoints(readCluster(dataDir)) : String(v.placement).split(',').filter(Boolean);
+  if (placement.length === 0) throw new UsageError(`no cluster in ${dataDir} (start one with "kvs up", or give --placement)`);
+
+  if (op === 'remove') {
+    const id = positive('id', v.id);
+    await changeGroupMembership(placement, { op, group, replicaId: id, address: '' }, timeoutMs);
+    if (viaUp) await callControl(dataDir, { cmd: 'stop-replica', id });
+    console.log(`replica ${id} removed from group ${group}${viaUp ? ' and stopped' : ''}`);
+    return ExitCode.Ok;
+  }
+  let id: number;
+  let address: string;
+  if (viaUp && v.id === undefined && v.address === undefined) {
+    const added = await callControl(dataDir, { cmd: 'add-replica', group });
+    if (!added) throw new Error('kvs up did not say which replica it started');
+    ({ id, address } = added);
+    console.log(`started replica ${id} at ${address} (--join); adding it to group ${group}`);
+  } else {
+    if (v.id === undefined || typeof v.address !== 'string') throw new UsageError(`give both --id and --address of the replica started with --join\n\n${HELP}`);
+    id = positive('id', v.id);
+    address = v.address;
+  }
+  await changeGroupMembership(placement, { op, group, replicaId: id, address }, timeoutMs);
+  console.log(`replica ${id} (${address}) is a voter of group ${group}`);
+  return ExitCode.Ok;
+}
+
+function positive(name: string, v: unknown): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isInteger(n) || n < 1 || n > 0xffff_ffff) throw new UsageError(`--${name} must be a positive integer`);
+  return n;
+}

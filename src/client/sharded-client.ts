@@ -1,0 +1,353 @@
+// The partition-aware ("smart") client: it reads the cluster configuration from the placement group
+// and sends each single-key request straight to the shard group that serves the key — writes to the
+// group's leader (learned from answers and NOT_LEADER hints), reads to any of its replicas — so no
+// replica has to relay it. Everything else about KvsClient stays: lanes, exactly-once writes, one
+// deadline per call, retries with backoff.
+//
+// A direct request travels as a relayed one (FORWARD, hops 1), exactly like the requests one group
+// relays to another (src/router/groups.ts): the receiving replica serves it itself and never routes
+// it on, so a stale table is answered with WRONG_GROUP (→ refresh the configuration at once, retry)
+// and a write sent to a follower with NOT_LEADER and the leader's address (→ follow the hint).
+// Without a configuration (placement unreachable, nothing loaded yet), or when the owning group
+// cannot be reached, a request goes as an ordinary request to any known replica, which routes it
+// (server-side routing still works).
+//
+// Multi-key writes (batch) are split per partition with splitBatch, the server splitter's own
+// function: the same parts with the same derived session ids whether the client or a replica splits
+// them, so retries stay exactly-once across a reshard and across a switch to the fallback path.
+// Scans go to any replica, which fans out to every group and merges.
+import { createPartitioner, type Partitioner } from '../partition/index.ts';
+import { groupOf, routeOf, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
+import { ConfigWatcher } from '../router/config-watcher.ts';
+import { splitBatch } from '../router/sharded.ts';
+import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
+import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
+import { ConnectionError } from './connection.ts';
+
+/** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
+export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'>;
+
+export interface ShardedClientOptions extends Omit<ClientOptions, 'endpoints'> {
+  /** Native addresses of the placement group's replicas. */
+  placement: string[];
+  /** Replicas to fall back to before a configuration is known (optional; those of the configuration are added). */
+  endpoints?: string[];
+  /** Poll the placement group this often (ms); 0: only on WRONG_GROUP. Backs off to maxPollMs while it fails. */
+  pollMs?: number;
+  maxPollMs?: number;
+  /** How long a request waits for the first configuration before it falls back. */
+  configWaitMs?: number;
+  /** Instead of a ConfigWatcher on `placement` (tests). */
+  configSource?: ConfigSource;
+}
+
+/** What one attempt at one replica came to. */
+export type Outcome =
+  | { t: 'done'; res: Response }
+  | { t: 'wrong-group'; epoch: number; err: KvsError }
+  | { t: 'not-leader'; leaderAddr: string; err: KvsError }
+  | { t: 'retry'; err: KvsError }
+  | { t: 'unreachable'; err: KvsError };
+
+/** Classifies an answer: success and errors not worth retrying are 'done'. */
+export function classify(res: Response): Outcome {
+  if (res.kind !== 'error') return { t: 'done', res };
+  const e = res.error;
+  const err = new KvsError(e.code, e.message);
+  switch (e.code) {
+    case 'WRONG_GROUP':
+      return { t: 'wrong-group', epoch: e.epoch, err };
+    case 'NOT_LEADER':
+      return { t: 'not-leader', leaderAddr: e.leaderAddr, err };
+    case 'UNAVAILABLE':
+    case 'TIMEOUT':
+      return { t: 'retry', err };
+    default:
+      return { t: 'done', res };
+  }
+}
+
+/**
+ * The replicas of a group in the order to try them: a write starts at the leader we know of (then
+ * the others), a read at the next replica in turn (any replica serves linearizable reads).
+ */
+export function replicaOrder(group: GroupInfo, kind: 'read' | 'write', leader: string | undefined, turn: number): string[] {
+  const addrs = group.replicas.map((r) => r.address);
+  const n = addrs.length;
+  if (n === 0) return [];
+  const start = ((turn % n) + n) % n;
+  const rotated = [...addrs.slice(start), ...addrs.slice(0, start)];
+  if (kind === 'write' && leader !== undefined && addrs.includes(leader)) return [leader, ...rotated.filter((a) => a !== leader)];
+  return rotated;
+}
+
+/** Which groups to try for partition p, in order: the serving group, then a pending move's destination. */
+export function groupsFor(config: ClusterConfig, partition: number): number[] {
+  const route = routeOf(config, partition);
+  return route.next === undefined ? [route.group] : [route.group, route.next];
+}
+
+export class ShardedClient extends KvsClient {
+  /** Requests sent straight to a group, through any replica (fallback), WRONG_GROUP answers, configuration refreshes, NOT_LEADER hints, unreachable groups. */
+  readonly routing = { direct: 0, fallback: 0, wrongGroup: 0, refreshes: 0, notLeader: 0, unreachable: 0 };
+
+  private readonly watcher: ConfigSource;
+  private partitioner: Partitioner | undefined;
+  private readonly leaders = new Map<number, string>();
+  private readonly pollMs: number;
+  private readonly maxPollMs: number;
+  private readonly configWaitMs: number;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private pollFailures = 0;
+  private closed = false;
+  private turn = 0;
+
+  constructor(opts: ShardedClientOptions) {
+    super({ ...opts, endpoints: [...(opts.endpoints ?? [])] });
+    if (opts.placement.length === 0 && !opts.configSource) throw new Error('placement endpoints are needed');
+    this.watcher = opts.configSource ?? new ConfigWatcher(opts.placement);
+    this.pollMs = opts.pollMs ?? 500;
+    this.maxPollMs = opts.maxPollMs ?? 5000;
+    this.configWaitMs = opts.configWaitMs ?? 1000;
+    this.watcher.onChange((c) => this.learn(c));
+    if (this.watcher.current) this.learn(this.watcher.current);
+    if (this.pollMs > 0) this.schedulePoll(0);
+    else void this.watcher.refresh().then((c) => this.noteRefresh(c));
+  }
+
+  /** The configuration the client routes with (undefined: none yet). */
+  get config(): ClusterConfig | undefined {
+    return this.watcher.current;
+  }
+
+  /** Waits until a configuration is known. */
+  async ready(timeoutMs = this.timeoutMs): Promise<ClusterConfig> {
+    const c = await this.watcher.waitFor(1, timeoutMs);
+    await this.partitionerFor(c);
+    return c;
+  }
+
+  override close(): void {
+    this.closed = true;
+    clearTimeout(this.pollTimer);
+    this.watcher.stop();
+    super.close();
+  }
+
+  // ---- routing ----------------------------------------------------------------------------------
+
+  protected override async call(req: Request, kind: 'read' | 'write', deadline = Date.now() + this.timeoutMs): Promise<Response> {
+    switch (req.op) {
+      case 'get':
+      case 'put':
+      case 'delete':
+      case 'cas':
+        return this.keyed(req.key, req, kind, deadline);
+      case 'batch':
+        return this.splitWrite(req, deadline);
+      default:
+        // scan (the replica fans out and merges), status, ping: any replica.
+        if (this.endpoints.length === 0) await this.context(deadline);
+        return super.call(req, kind, deadline);
+    }
+  }
+
+  private async splitWrite(req: Extract<Request, { op: 'batch' }>, deadline: number): Promise<Response> {
+    const ctx = req.ops.length > 0 ? await this.context(deadline) : undefined;
+    if (!ctx) return this.fallback(req, 'write', deadline);
+    const parts = splitBatch(req, (key) => ctx.partitioner.partitionOf(key));
+    if (parts.length === 1) return this.keyed(req.ops[0]!.key, req, 'write', deadline);
+    const results = await Promise.allSettled(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, 'write', deadline)));
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    return { kind: 'ok' };
+  }
+
+  /** Without a configuration: the whole call through any replica, which routes it. */
+  private fallback(req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
+    this.routing.fallback++;
+    return super.call(req, kind, deadline);
+  }
+
+  /** One key: straight to the group serving its partition; refresh on WRONG_GROUP; fall back when it is unreachable. */
+  private async keyed(key: Uint8Array, req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
+    let attempt = 0;
+    let last: KvsError = new KvsError('UNREACHABLE', 'no attempt made');
+    let viaAnyReplica = false;
+    while (Date.now() < deadline) {
+      const ctx = viaAnyReplica ? undefined : await this.context(deadline);
+      let o: Outcome;
+      if (!ctx) {
+        if (this.endpoints.length === 0) {
+          o = { t: 'unreachable', err: new KvsError('UNREACHABLE', 'no cluster configuration and no endpoint to fall back to') };
+        } else {
+          this.routing.fallback++;
+          o = await this.attempt(this.nextEndpoint(), req, false, deadline);
+          if (o.t === 'not-leader') o = { t: 'retry', err: o.err };
+        }
+        viaAnyReplica = false;
+      } else {
+        o = await this.toGroups(groupsFor(ctx.config, ctx.partitioner.partitionOf(key)), ctx.config, req, kind, deadline);
+        if (o.t === 'wrong-group') {
+          this.routing.wrongGroup++;
+          last = o.err;
+          const fresh = await this.refresh(deadline);
+          if (fresh && fresh.epoch > ctx.config.epoch) continue; // a newer table: try it at once
+        } else if (o.t === 'unreachable') {
+          this.routing.unreachable++;
+          void this.refresh(deadline);
+          viaAnyReplica = true; // the next attempt goes through any replica
+        }
+      }
+      if (o.t === 'done') {
+        if (o.res.kind === 'error') throw new KvsError(o.res.error.code, o.res.error.message);
+        return o.res;
+      }
+      last = o.err;
+      attempt++;
+      await backoff(attempt, deadline);
+    }
+    throw last;
+  }
+
+  /** Tries the groups in turn (serving group, then a pending move's destination) until one answers for the key. */
+  private async toGroups(ids: number[], config: ClusterConfig, req: Request, kind: 'read' | 'write', deadline: number): Promise<Outcome> {
+    let o: Outcome = { t: 'wrong-group', epoch: config.epoch, err: new KvsError('WRONG_GROUP', 'no group serves this key') };
+    for (const g of ids) {
+      const group = groupOf(config, g);
+      if (!group || group.replicas.length === 0) continue; // stays WRONG_GROUP: refresh
+      o = await this.toGroup(group, req, kind, deadline);
+      if (o.t !== 'wrong-group') return o;
+    }
+    return o;
+  }
+
+  /** One pass over a group's replicas; NOT_LEADER hints are followed and remembered. */
+  private async toGroup(group: GroupInfo, req: Request, kind: 'read' | 'write', deadline: number): Promise<Outcome> {
+    const queue = replicaOrder(group, kind, this.leaders.get(group.id), this.turn++);
+    const members = new Set(queue);
+    const tried = new Set<string>();
+    let answered = false;
+    let last: Outcome = { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached`) };
+    for (let addr = queue.shift(); addr !== undefined && Date.now() < deadline; addr = queue.shift()) {
+      if (tried.has(addr)) continue;
+      tried.add(addr);
+      this.routing.direct++;
+      const o = await this.attempt(addr, req, true, deadline);
+      switch (o.t) {
+        case 'done':
+          if (kind === 'write' && o.res.kind !== 'error') this.leaders.set(group.id, addr);
+          return o;
+        case 'wrong-group':
+          return o;
+        case 'not-leader':
+          this.routing.notLeader++;
+          answered = true;
+          last = { t: 'retry', err: o.err };
+          if (o.leaderAddr && members.has(o.leaderAddr)) {
+            this.leaders.set(group.id, o.leaderAddr);
+            if (!tried.has(o.leaderAddr)) queue.unshift(o.leaderAddr);
+          } else if (this.leaders.get(group.id) === addr) {
+            this.leaders.delete(group.id);
+          }
+          break;
+        case 'retry':
+          answered = true;
+          last = o;
+          break;
+        case 'unreachable':
+          if (this.leaders.get(group.id) === addr) this.leaders.delete(group.id);
+          if (!answered) last = o;
+          break;
+      }
+    }
+    return last;
+  }
+
+  /** One request to one replica: relayed (served there, never routed on) or ordinary (routed by the replica). */
+  private async attempt(addr: string, req: Request, direct: boolean, deadline: number): Promise<Outcome> {
+    try {
+      return classify(await this.send(addr, req, direct, Math.max(1, deadline - Date.now())));
+    } catch (e) {
+      if (!(e instanceof ConnectionError)) throw e;
+      return { t: 'unreachable', err: new KvsError('UNREACHABLE', e.message) };
+    }
+  }
+
+  /** The network: overridden in tests. Throws ConnectionError when the replica cannot be reached. */
+  protected async send(addr: string, req: Request, direct: boolean, timeoutMs: number): Promise<Response> {
+    if (!direct) return this.connection(addr).request(req, timeoutMs);
+    const native = encodeRequest(0, req);
+    const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), timeoutMs);
+    return decodeResponse(f.type, f.body);
+  }
+
+  // ---- configuration ----------------------------------------------------------------------------
+
+  /** The configuration and its partitioner; waits a little for the first one, undefined when there is none. */
+  private async context(deadline: number): Promise<{ config: ClusterConfig; partitioner: Partitioner } | undefined> {
+    let config = this.watcher.current;
+    if (!config) {
+      // Once a load has failed, do not make every request wait for the placement group: fall back.
+      const wait = this.pollFailures > 0 ? 0 : Math.min(this.configWaitMs, deadline - Date.now());
+      config = wait > 0 ? await within(this.watcher.refresh(), wait) : (void this.watcher.refresh(), undefined);
+      if (!config) return undefined;
+    }
+    return { config, partitioner: await this.partitionerFor(config) };
+  }
+
+  private async partitionerFor(c: ClusterConfig): Promise<Partitioner> {
+    if (this.partitioner?.partitions !== c.partitions) this.partitioner = await createPartitioner(c.partitions);
+    return this.partitioner;
+  }
+
+  /** Reads the configuration now (shared with concurrent callers), waiting at most until the deadline. */
+  private async refresh(deadline: number): Promise<ClusterConfig | undefined> {
+    this.routing.refreshes++;
+    const c = await within(this.watcher.refresh(), Math.max(0, deadline - Date.now()));
+    this.noteRefresh(c);
+    return c ?? this.watcher.current;
+  }
+
+  private noteRefresh(c: ClusterConfig | undefined): void {
+    this.pollFailures = c ? 0 : this.pollFailures + 1;
+  }
+
+  private schedulePoll(ms: number): void {
+    if (this.closed || this.pollMs <= 0) return;
+    this.pollTimer = setTimeout(() => {
+      void this.watcher
+        .refresh()
+        .catch(() => undefined)
+        .then((c) => {
+          this.noteRefresh(c);
+          this.schedulePoll(c ? this.pollMs : Math.min(this.maxPollMs, this.pollMs * 2 ** Math.min(this.pollFailures, 10)));
+        });
+    }, ms);
+    this.pollTimer.unref();
+  }
+
+  /** A new configuration: its replicas become fallback endpoints; leaders of groups that left are forgotten. */
+  private learn(c: ClusterConfig): void {
+    const known = new Set(this.endpoints);
+    for (const g of c.groups) for (const r of g.replicas) if (!known.has(r.address)) this.endpoints.push(r.address);
+    for (const id of [...this.leaders.keys()]) if (!groupOf(c, id)) this.leaders.delete(id);
+  }
+}
+
+/** p's value, or undefined if it takes longer than ms (p keeps running). */
+function within<T>(p: Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  if (ms <= 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(undefined);
+      },
+    );
+  });
+}

@@ -1,0 +1,35 @@
+// Where each replica of this group listens. Sources, a later one winning for an id: the --replicas
+// flag, the placement configuration's entry for this group, and the address in an add request
+// (on the leader that carries it out). An entry is never forgotten: on removal the placement
+// configuration drops a replica before the Raft configuration does, and which replicas get a link
+// is decided by the Raft configuration (member-links.ts), not by this book.
+import type { PeerAddress } from '../transport/peers.ts';
+
+export class AddressBook {
+  private readonly byId = new Map<number, string>();
+  /** Bumped on every change, so a reader can tell cheaply whether to look again. */
+  version = 0;
+
+  constructor(initial: PeerAddress[] = []) {
+    for (const p of initial) this.set(p.id, p.address);
+  }
+
+  set(id: number, address: string): void {
+    if (this.byId.get(id) === address) return;
+    this.byId.set(id, address);
+    this.version++;
+  }
+
+  setAll(list: readonly PeerAddress[]): void {
+    for (const p of list) this.set(p.id, p.address);
+  }
+
+  /** host:port, or '' when unknown (the form NOT_LEADER hints use). */
+  addressOf(id: number): string {
+    return this.byId.get(id) ?? '';
+  }
+
+  entries(): PeerAddress[] {
+    return [...this.byId].map(([id, address]) => ({ id, address })).sort((a, b) => a.id - b.id);
+  }
+}

@@ -1,0 +1,187 @@
+// Carries out a membership change on the group's leader. Every step is idempotent and re-checked
+// against the current state, so a retry (after a timeout or a change of leader) simply continues:
+//   add:    learn its address → add it as a learner → wait until its log reaches the commit
+//           index → list it in the placement configuration → promote it to voter
+//   remove: if it is this leader: hand leadership to the most caught-up voter and answer
+//           NOT_LEADER (the admin client retries at the new leader) → drop it from the placement
+//           configuration (routers stop sending to it) → remove it from the Raft configuration
+// Learner first: a voter that does not have the log yet would count toward the quorum without
+// being able to acknowledge anything, so adding one to a 3-voter group would make every commit wait
+// for 3 of 4 while it catches up. The placement configuration lists a new replica before it is
+// promoted, so every replica of the group knows its address before it counts in a quorum.
+import { applyConfChange, type ConfChange } from '../raft/conf.ts';
+import type { ConfState } from '../raft/types.ts';
+import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
+import { withReplica, withoutReplica } from '../placement/config.ts';
+import type { ConfigWatcher } from '../router/config-watcher.ts';
+import type { MembershipChange } from '../wire/membership-codec.ts';
+import type { Response } from '../wire/index.ts';
+import type { AddressBook } from './address-book.ts';
+
+export interface MembershipOptions {
+  group: number;
+  replica: Replica;
+  book: AddressBook;
+  /** Absent on a placement-group replica: its replica list is not in any configuration. */
+  watcher: ConfigWatcher | undefined;
+  tickMs: number;
+  electionTicks: number;
+  /** How long one request may take, catch-up included (the admin client retries after that). */
+  deadlineMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Not allowed at all (the admin client must not retry). */
+class Refused extends Error {}
+/** This replica is not (or no longer) the leader. */
+class LostLeadership extends Error {}
+
+const POLL_MS = 10;
+
+export class MembershipAdmin {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: MembershipOptions) {}
+
+  /** One change at a time: Raft allows one pending configuration change anyway. */
+  execute(c: MembershipChange): Promise<Response> {
+    const run = this.queue.then(() => this.run(c));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async run(c: MembershipChange): Promise<Response> {
+    if (c.group !== this.o.group) return bad(`this replica is in group ${this.o.group}, not ${c.group}`);
+    if (!this.o.watcher) return bad('only shard groups can change membership (the placement group keeps its replicas)');
+    if (!this.o.replica.isLeader) return this.notLeader();
+    const deadline = Date.now() + (this.o.deadlineMs ?? 60_000);
+    try {
+      const answer = c.op === 'add' ? await this.add(c, deadline) : await this.remove(c.replicaId, deadline);
+      this.o.log?.(`group ${this.o.group}: ${c.op} replica ${c.replicaId}: ${answer.kind === 'ok' ? 'done' : answer.kind === 'error' ? answer.error.code : answer.kind}`);
+      return answer;
+    } catch (e) {
+      if (e instanceof LostLeadership) return this.notLeader();
+      if (e instanceof Refused) return bad(e.message);
+      return { kind: 'error', error: { code: 'UNAVAILABLE', message: `${c.op} replica ${c.replicaId}: ${(e as Error).message}` } };
+    }
+  }
+
+  private async add(c: MembershipChange, deadline: number): Promise<Response> {
+    const id = c.replicaId;
+    this.o.book.set(id, c.address); // the leader can reach it from now on (links follow the conf)
+    await this.ensure({ type: 'add-learner', node: id }, (k) => isMember(k, id), deadline);
+    await this.waitCaughtUp(id, deadline);
+    await this.o.watcher!.update((cfg) => withReplica(cfg, this.o.group, { id, address: c.address }));
+    await this.ensure({ type: 'promote', node: id }, (k) => k.voters.includes(id), deadline);
+    return { kind: 'ok' };
+  }
+
+  private async remove(id: number, deadline: number): Promise<Response> {
+    const self = this.o.replica.node.status.id;
+    if (id === self) return this.handOff(deadline);
+    const conf = this.o.replica.node.conf;
+    if (isMember(conf, id)) {
+      const next = applyConfChange(conf, { type: 'remove', node: id });
+      if (typeof next === 'string') throw new Refused(next);
+    }
+    await this.o.watcher!.update((cfg) => withoutReplica(cfg, this.o.group, id));
+    await this.ensure({ type: 'remove', node: id }, (k) => !isMember(k, id), deadline);
+    return { kind: 'ok' };
+  }
+
+  /** The leader is the one to remove: make another voter leader; the client retries there. */
+  private async handOff(deadline: number): Promise<Response> {
+    const st = this.o.replica.node.status;
+    const target = st.progress.filter((p) => p.id !== st.id && st.conf.voters.includes(p.id)).sort((a, b) => b.match - a.match)[0];
+    if (!target) throw new Refused(`replica ${st.id} is the only voter of group ${this.o.group}`);
+    if (!this.o.replica.transferLeadership(target.id)) throw new Error(`cannot hand leadership to replica ${target.id} now`);
+    const until = Math.min(deadline, Date.now() + 2 * this.o.electionTicks * this.o.tickMs);
+    while (this.o.replica.isLeader && Date.now() < until) await sleep(POLL_MS);
+    if (this.o.replica.isLeader) throw new Error(`leadership transfer to replica ${target.id} did not complete`);
+    this.o.log?.(`group ${this.o.group}: handed leadership to replica ${target.id} before removing myself`);
+    return this.notLeader();
+  }
+
+  /** Proposes `change` until `done(conf)` holds for a committed configuration. */
+  private async ensure(change: ConfChange, done: (c: ConfState) => boolean, deadline: number): Promise<void> {
+    const r = this.o.replica;
+    for (;;) {
+      if (!r.isLeader) throw new LostLeadership();
+      if (done(r.node.conf)) return this.waitCommitted(deadline);
+      if (Date.now() > deadline) throw new Error(`${change.type} ${change.node} did not complete in time`);
+      try {
+        await withTimeout(r.proposeConf(change), deadline - Date.now());
+      } catch (e) {
+        if (e instanceof DroppedError || e instanceof TimeoutError) continue; // look again
+        if (!(e instanceof NotLeaderError)) throw e;
+        if (e.message === 'not-leader') throw new LostLeadership();
+        // Another change still pending, a transfer in progress, a learner a few entries behind.
+        if (e.message === 'conf-change-pending' || e.message === 'transferring' || e.message.includes('is behind')) {
+          await sleep(POLL_MS);
+          continue;
+        }
+        if (done(r.node.conf)) continue;
+        throw new Refused(e.message);
+      }
+    }
+  }
+
+  /** Waits until everything in this leader's log so far (so the configuration in force) is committed. */
+  private async waitCommitted(deadline: number): Promise<void> {
+    const { term, lastIndex } = this.o.replica.node.status;
+    for (;;) {
+      const st = this.o.replica.node.status;
+      if (st.role !== 'leader' || st.term !== term) throw new LostLeadership();
+      if (st.commit >= lastIndex) return;
+      if (Date.now() > deadline) throw new Error('the configuration change did not commit in time');
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** Waits until the learner's log matches the leader's commit index. */
+  private async waitCaughtUp(id: number, deadline: number): Promise<void> {
+    for (;;) {
+      const st = this.o.replica.node.status;
+      if (st.role !== 'leader') throw new LostLeadership();
+      const match = st.progress.find((p) => p.id === id)?.match ?? 0;
+      if (match >= st.commit) return;
+      if (Date.now() > deadline) throw new Error(`replica ${id} has not caught up (at ${match} of ${st.commit}); is it running with --join?`);
+      await sleep(POLL_MS);
+    }
+  }
+
+  private notLeader(): Response {
+    const leaderId = this.o.replica.leader;
+    return { kind: 'error', error: { code: 'NOT_LEADER', message: 'membership changes are made by the leader', leaderId, leaderAddr: leaderId ? this.o.book.addressOf(leaderId) : '' } };
+  }
+}
+
+function isMember(c: ConfState, id: number): boolean {
+  return c.voters.includes(id) || c.learners.includes(id);
+}
+
+function bad(message: string): Response {
+  return { kind: 'error', error: { code: 'BAD_REQUEST', message } };
+}
+
+class TimeoutError extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new TimeoutError('timed out')), Math.max(0, ms));
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e as Error);
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
