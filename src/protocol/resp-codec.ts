@@ -319,9 +319,21 @@ const OK_BYTES = Buffer.from('+OK\r\n');
 /** A reply's bytes. Error and simple strings have CR/LF replaced (they are single lines). */
 export function encodeReply(v: RespValue, version: RespVersion = 2): Buffer {
   if (v === resp.ok) return OK_BYTES;
+  if (v.type === 'bulk') return encodeBulk(v.value); // GET's answer: one buffer, no concat
   const parts: Uint8Array[] = [];
   encodeInto(v, version, parts);
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/** `$len\r\n value \r\n` in one allocation (small ones come from Node's buffer pool). */
+function encodeBulk(value: Uint8Array): Buffer {
+  const head = `$${value.length}\r\n`;
+  const out = Buffer.allocUnsafe(head.length + value.length + 2);
+  out.write(head, 0, 'latin1');
+  out.set(value, head.length);
+  out[out.length - 2] = 0x0d;
+  out[out.length - 1] = 0x0a;
+  return out;
 }
 
 function line(prefix: string, text: string | number | bigint): Buffer {

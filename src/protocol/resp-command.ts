@@ -6,6 +6,7 @@ import type { KeyUpdater } from './key-updater.ts';
 import { KvError, type KvOps } from './kv-ops.ts';
 import { resp, type RespValue, type RespVersion } from './resp-codec.ts';
 import type { ScanCursors } from './scan-cursors.ts';
+import type { RespWriteBatcher } from './resp-write-batcher.ts';
 
 /**
  * How a command orders against the others of its connection (pipelined commands are answered in
@@ -29,6 +30,8 @@ export interface RespConnection {
 export interface RespServer {
   kv: KvOps;
   updater: KeyUpdater;
+  /** Blind writes of every connection, proposed together (group commit across connections). */
+  writes: RespWriteBatcher;
   cursors: ScanCursors;
   ctx: DoorContext;
   commands: ReadonlyMap<string, RespCommand>;

@@ -11,6 +11,7 @@ import type { RespCommand, RespConnection, RespServer } from './resp-command.ts'
 import { KV_COMMANDS } from './resp-kv-commands.ts';
 import { SERVER_COMMANDS } from './resp-server-commands.ts';
 import { RespSession } from './resp-session.ts';
+import { RespWriteBatcher } from './resp-write-batcher.ts';
 import { ScanCursors } from './scan-cursors.ts';
 
 export interface RespDoorOptions {
@@ -42,6 +43,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
   const server: RespServer = {
     kv,
     updater: new KeyUpdater(kv),
+    writes: new RespWriteBatcher(kv),
     cursors: new ScanCursors(),
     ctx,
     commands: RESP_COMMANDS,

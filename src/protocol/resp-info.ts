@@ -89,6 +89,9 @@ export function infoText(sections: string[], server: RespServer): string {
           `log_first_index:${st.firstIndex}`,
           `log_last_index:${st.lastIndex}`,
           ...Object.entries(st.endpoints).map(([door, addr]) => `endpoint_${door}:${addr}`),
+          `resp_write_batches:${server.writes.stats.batches}`,
+          `resp_write_batched_puts:${server.writes.stats.puts}`,
+          `resp_write_stale:${server.writes.stats.stale}`,
         );
         break;
       default:

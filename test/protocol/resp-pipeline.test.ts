@@ -1,0 +1,375 @@
+// Pipelining through the RESP door, in-process against in-memory executors: blind writes proposed
+// without waiting for the ones before them (and merged across connections), replies in request
+// order with the values a one-at-a-time Redis would give, errors in the middle of a pipeline, the
+// door's write session (increasing seq, stale batches answered TRYAGAIN), a client disconnecting
+// mid-pipeline, and the bound on commands outstanding per connection.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Door, Executor } from '../../src/protocol/door-context.ts';
+import { KvOps } from '../../src/protocol/kv-ops.ts';
+import type { RespValue } from '../../src/protocol/resp-codec.ts';
+import { startRespDoor } from '../../src/protocol/resp-door.ts';
+import { RespWriteBatcher, STALE_REPLY } from '../../src/protocol/resp-write-batcher.ts';
+import type { RawRequest } from '../../src/router/router.ts';
+import type { Request, Response } from '../../src/wire/index.ts';
+import { MemoryExecutor, fakeContext } from './memory-executor.ts';
+import { Prng } from './prng.ts';
+import { RespClient, encodeCommand, plain } from './resp-client.ts';
+
+const norm = (v: RespValue): unknown => {
+  const p = plain(v);
+  return typeof p === 'bigint' ? Number(p) : p;
+};
+
+/** Holds every request until released; counts what is outstanding (puts count one each). */
+class GatedExecutor implements Executor {
+  readonly inner = new MemoryExecutor();
+  readonly seen: Request[] = [];
+  private pending: { req: Request; raw: RawRequest; resolve: (r: Response) => void }[] = [];
+  private waiters: (() => void)[] = [];
+  outstandingOps = 0;
+  maxOutstandingOps = 0;
+  /** Answer requests as soon as they arrive (after a microtask). */
+  open = false;
+
+  static weight(req: Request): number {
+    return req.op === 'batch' ? req.ops.length : 1;
+  }
+
+  execute(req: Request, raw: RawRequest): Promise<Response> {
+    this.seen.push(req);
+    if (this.open) return this.inner.execute(req, raw);
+    this.outstandingOps += GatedExecutor.weight(req);
+    this.maxOutstandingOps = Math.max(this.maxOutstandingOps, this.outstandingOps);
+    return new Promise((resolve) => {
+      this.pending.push({ req, raw, resolve });
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  get held(): number {
+    return this.pending.length;
+  }
+
+  /** Resolves once at least one request is held. */
+  whenHeld(): Promise<void> {
+    return this.pending.length > 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+
+  /** Runs the held requests in arrival order, then answers them. */
+  async release(): Promise<void> {
+    const batch = this.pending.splice(0);
+    for (const p of batch) {
+      this.outstandingOps -= GatedExecutor.weight(p.req);
+      p.resolve(await this.inner.execute(p.req, p.raw));
+    }
+  }
+}
+
+/** A few event-loop turns: whatever the door would start on its own has started. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+const writesOf = (seen: Request[]): Extract<Request, { op: 'batch' }>[] => seen.filter((r): r is Extract<Request, { op: 'batch' }> => r.op === 'batch');
+
+describe('RESP door: pipelines', () => {
+  let mem: MemoryExecutor;
+  let door: Door;
+  let port: number;
+
+  before(async () => {
+    mem = new MemoryExecutor();
+    door = await startRespDoor(fakeContext(mem, { maxKeyBytes: 64, maxValueBytes: 1024 }), { listen: '127.0.0.1:0' });
+    port = Number(door.address.split(':')[1]);
+  });
+  after(async () => {
+    await door.close();
+  });
+
+  it('answers a random pipeline of SET/GET/DEL/INCR/MSET/APPEND/GETSET/EXISTS in order, as Redis would one at a time', async () => {
+    mem.delayMs = 1; // requests overlap, as on a real group: a reordering shows up as a wrong value
+    const c = await RespClient.connect(port);
+    try {
+      for (const seed of [1, 2, 3]) {
+        mem.data.clear();
+        const rng = new Prng(seed);
+        const model = new Map<string, string>();
+        const keys = ['k0', 'k1', 'k2', 'k3'];
+        const cmds: string[][] = [];
+        const expected: unknown[] = [];
+        for (let i = 0; i < 400; i++) {
+          const k = rng.pick(keys);
+          const v = rng.int(3) === 0 ? `x${i}` : String(rng.int(50));
+          const cur = model.get(k) ?? null;
+          switch (rng.int(8)) {
+            case 0:
+            case 1:
+              cmds.push(['SET', k, v]);
+              model.set(k, v);
+              expected.push('OK');
+              break;
+            case 2:
+              cmds.push(['GET', k]);
+              expected.push(cur);
+              break;
+            case 3:
+              cmds.push(['DEL', k]);
+              expected.push(model.delete(k) ? 1 : 0);
+              break;
+            case 4:
+              cmds.push(['INCR', k]);
+              if (cur !== null && !/^(0|-?[1-9]\d*)$/.test(cur)) expected.push({ error: 'ERR value is not an integer or out of range' });
+              else {
+                const n = Number(cur ?? '0') + 1;
+                model.set(k, String(n));
+                expected.push(n);
+              }
+              break;
+            case 5: {
+              const k2 = rng.pick(keys);
+              cmds.push(['MSET', k, v, k2, `m${i}`]);
+              model.set(k, v);
+              model.set(k2, `m${i}`);
+              expected.push('OK');
+              break;
+            }
+            case 6:
+              cmds.push(['APPEND', k, 'a']);
+              model.set(k, `${cur ?? ''}a`);
+              expected.push((cur ?? '').length + 1);
+              break;
+            case 7:
+              if (rng.int(2) === 0) {
+                cmds.push(['GETSET', k, v]);
+                model.set(k, v);
+                expected.push(cur);
+              } else {
+                cmds.push(['EXISTS', k, k]);
+                expected.push(cur === null ? 0 : 2);
+              }
+              break;
+          }
+        }
+        const replies = (await c.pipeline(cmds)).map(norm);
+        for (let i = 0; i < cmds.length; i++) assert.deepEqual(replies[i], expected[i], `seed ${seed}, command ${i}: ${cmds[i]!.join(' ')}`);
+        for (const k of keys) assert.equal(mem.data.get(k)?.toString() ?? null, model.get(k) ?? null, `seed ${seed}: final ${k}`);
+      }
+    } finally {
+      mem.delayMs = 0;
+      c.close();
+    }
+  });
+
+  it('an error in the middle of a pipeline is answered in its place; the commands around it run', async () => {
+    mem.data.clear();
+    const c = await RespClient.connect(port);
+    const replies = (
+      await c.pipeline([
+        ['SET', 'e1', '1'],
+        ['SET', 'e2', 'v'.repeat(2000)], // over the value limit: refused alone, never joins a batch
+        ['SET', 'e3', '3'],
+        ['INCR', 'e1'],
+        ['SET', '', 'x'], // the empty key
+        ['INCR', 'e3', 'extra'],
+        ['SET', 'e4', 'abc'],
+        ['INCR', 'e4'],
+        ['NOSUCH'],
+        ['MGET', 'e1', 'e2', 'e3', 'e4'],
+      ])
+    ).map(norm);
+    assert.deepEqual(replies, [
+      'OK',
+      { error: 'ERR value of 2000 bytes exceeds the limit of 1024 bytes' },
+      'OK',
+      2,
+      { error: 'ERR the empty key cannot be stored' },
+      { error: "ERR wrong number of arguments for 'incr' command" },
+      'OK',
+      { error: 'ERR value is not an integer or out of range' },
+      { error: "ERR unknown command 'NOSUCH', with args beginning with: " },
+      ['2', null, '3', 'abc'],
+    ]);
+    c.close();
+  });
+});
+
+describe('RESP door: blind writes are pipelined', () => {
+  let gate: GatedExecutor;
+  let door: Door;
+  let port: number;
+
+  before(async () => {
+    gate = new GatedExecutor();
+    door = await startRespDoor(fakeContext(gate, { maxKeyBytes: 64, maxValueBytes: 1024 }), { listen: '127.0.0.1:0', maxPipeline: 16 });
+    port = Number(door.address.split(':')[1]);
+  });
+  after(async () => {
+    gate.open = true;
+    await gate.release();
+    await door.close();
+  });
+
+  it('proposes a later SET while an earlier one is still in flight, in order, with increasing seq of one session', async () => {
+    const c = await RespClient.connect(port);
+    const first = c.pipeline([
+      ['SET', 'p', '1'],
+      ['SET', 'q', '1'],
+    ]);
+    await gate.whenHeld();
+    const second = c.pipeline([['SET', 'p', '2']]);
+    for (let i = 0; i < 20 && gate.held < 2; i++) await settle();
+    assert.equal(gate.held, 2, 'the second SET waits for the first to finish'); // the old door did
+    const batches = writesOf(gate.seen);
+    assert.equal(batches.length, 2);
+    assert.deepEqual(
+      batches.map((b) => b.ops.map((o) => `${Buffer.from(o.key).toString()}=${o.op === 'put' ? Buffer.from(o.value).toString() : ''}`)),
+      [['p=1', 'q=1'], ['p=2']],
+    );
+    assert.notEqual(batches[0]!.clientId, 0n);
+    assert.equal(batches[1]!.clientId, batches[0]!.clientId);
+    assert.ok(batches[1]!.seq > batches[0]!.seq);
+    await gate.release();
+    assert.deepEqual((await first).map(norm), ['OK', 'OK']);
+    assert.deepEqual((await second).map(norm), ['OK']);
+    assert.equal(gate.inner.data.get('p')?.toString(), '2');
+    c.close();
+  });
+
+  it('a read waits for the writes before it, and a write for the reads before it', async () => {
+    gate.seen.length = 0;
+    const c = await RespClient.connect(port);
+    const replies = c.pipeline([
+      ['SET', 'r', '1'],
+      ['GET', 'r'],
+      ['SET', 'r', '2'],
+    ]);
+    await gate.whenHeld();
+    await settle();
+    assert.deepEqual(gate.seen.map((r) => r.op), ['batch']); // the GET waits for the SET
+    await gate.release();
+    await gate.whenHeld();
+    await settle();
+    assert.deepEqual(gate.seen.map((r) => r.op), ['batch', 'get']); // the second SET waits for the GET
+    await gate.release();
+    await gate.whenHeld();
+    await gate.release();
+    assert.deepEqual((await replies).map(norm), ['OK', '1', 'OK']);
+    c.close();
+  });
+
+  it('stops reading a connection with maxPipeline commands outstanding, and answers all once they finish', async () => {
+    gate.seen.length = 0;
+    gate.maxOutstandingOps = 0;
+    const c = await RespClient.connect(port);
+    const n = 500;
+    const cmds = Array.from({ length: n }, (_, i) => ['SET', `bp:${i}`, String(i)]);
+    const replies = c.pipeline(cmds);
+    await gate.whenHeld();
+    await settle();
+    const proposed = writesOf(gate.seen).reduce((s, b) => s + b.ops.length, 0);
+    assert.ok(proposed <= 16, `${proposed} puts proposed with a pipeline bound of 16`);
+    let done = false;
+    void replies.then(() => (done = true));
+    while (!done) {
+      await gate.release();
+      await settle();
+    }
+    assert.ok(gate.maxOutstandingOps <= 16, `${gate.maxOutstandingOps} puts outstanding at once`);
+    assert.ok((await replies).every((r) => norm(r) === 'OK'));
+    assert.equal(gate.inner.data.get(`bp:${n - 1}`)?.toString(), String(n - 1));
+    c.close();
+  });
+
+  it('a client that disconnects mid-pipeline: nothing crashes, queued commands never run, the door serves others', async () => {
+    gate.seen.length = 0;
+    const c = await RespClient.connect(port);
+    c.raw(Buffer.concat([encodeCommand(['SET', 'dc', '1']), encodeCommand(['GET', 'dc']), encodeCommand(['SET', 'after-get', '1']), encodeCommand(['INCR', 'n'])]));
+    await gate.whenHeld();
+    c.close();
+    await c.whenClosed();
+    await settle();
+    await gate.release(); // the answer to the SET goes nowhere
+    await settle();
+    assert.equal(gate.inner.data.get('dc')?.toString(), '1'); // proposed before the disconnect: applied
+    assert.deepEqual(gate.seen.map((r) => r.op), ['batch']); // the GET, SET and INCR behind it never ran
+    assert.equal(gate.inner.data.has('after-get'), false);
+    gate.open = true;
+    try {
+      const other = await RespClient.connect(port);
+      assert.deepEqual((await other.pipeline([['PING'], ['SET', 'x', '1'], ['GET', 'x']])).map(norm), ['PONG', 'OK', '1']);
+      other.close();
+    } finally {
+      gate.open = false;
+    }
+  });
+});
+
+describe('RespWriteBatcher', () => {
+  /** A KvOps over an executor that records requests and answers from a script. */
+  function setup(answer: (req: Extract<Request, { op: 'batch' }>) => Response = () => ({ kind: 'ok' })): {
+    batcher: RespWriteBatcher;
+    sent: Extract<Request, { op: 'batch' }>[];
+    flush: () => void;
+  } {
+    const sent: Extract<Request, { op: 'batch' }>[] = [];
+    const exec: Executor = {
+      execute: async (req) => {
+        assert.equal(req.op, 'batch');
+        sent.push(req as Extract<Request, { op: 'batch' }>);
+        return answer(req as Extract<Request, { op: 'batch' }>);
+      },
+    };
+    let due: (() => void) | null = null;
+    const batcher = new RespWriteBatcher(new KvOps(exec, { maxKeyBytes: 64, maxValueBytes: 1024 }), { maxOps: 4, defer: (fn) => void (due = fn) });
+    return {
+      batcher,
+      sent,
+      flush: () => {
+        const fn = due;
+        due = null;
+        fn?.();
+      },
+    };
+  }
+  const put = (k: string): { op: 'put'; key: Buffer; value: Buffer } => ({ op: 'put', key: Buffer.from(k), value: Buffer.from('v') });
+
+  it('merges what several connections hand over in one turn into one batch, and splits at the limit, in order', async () => {
+    const { batcher, sent, flush } = setup();
+    const answers: string[] = [];
+    const done = (who: string) => (r: RespValue) => void answers.push(`${who}:${String(plain(r))}`);
+    batcher.add([put('a')], 2, done('A'));
+    batcher.add([put('b'), put('c')], 4, done('B'));
+    batcher.add([put('d'), put('e')], 4, done('C')); // would make 5 > 4: a second batch
+    assert.equal(sent.length, 0); // nothing leaves before the turn ends
+    flush();
+    assert.deepEqual(
+      sent.map((r) => r.ops.map((o) => Buffer.from(o.key).toString()).join('')),
+      ['abc', 'de'],
+    );
+    assert.equal(sent[0]!.clientId, sent[1]!.clientId);
+    assert.deepEqual(sent.map((r) => r.seq), [1, 2]);
+    await settle();
+    assert.deepEqual(answers, ['A:OK', 'B:OK', 'C:OK']);
+    batcher.add([put('f')], 2, done('D'));
+    flush();
+    assert.equal(sent[2]!.seq, 3);
+  });
+
+  it('a batch the state machine refuses as stale is answered TRYAGAIN; other errors map as usual', async () => {
+    const { batcher, flush } = setup((req) =>
+      req.seq === 1
+        ? { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } }
+        : { kind: 'error', error: { code: 'TIMEOUT', message: 'request timed out (it may still apply)' } },
+    );
+    const got: RespValue[] = [];
+    batcher.add([put('a')], 2, (r) => got.push(r));
+    flush();
+    batcher.add([put('b')], 2, (r) => got.push(r));
+    flush();
+    await settle();
+    assert.deepEqual(got[0], STALE_REPLY);
+    assert.match(String((plain(got[0]!) as { error: string }).error), /^TRYAGAIN /);
+    assert.deepEqual(plain(got[1]!), { error: 'TIMEOUT request timed out (it may still apply)' });
+  });
+});
