@@ -1,8 +1,15 @@
 // Resharding 3 → 4 shard groups with N preloaded keys while a load generator writes: total
 // duration, the longest write pause any single partition saw, and write throughput during the move
 // against before it. Not a test.
-//   node --import tsx bench/reshard.ts [--keys 1000000] [--replicas 3] [--partitions 1024] [--inflight 64]
+//
+// A partition's pause is the longest a single write to it waited for its answer: the client retries
+// through a hand-off, so a write caught in one waits it out. It is shown for moved partitions
+// against partitions that stayed (whose waits are the ordinary latency tail). The load goes through
+// the smart client (ShardedClient: straight to the owning group's leader), or with --via-any-replica
+// through a plain client and the servers' routing.
+//   node --import tsx bench/reshard.ts [--keys 1000000] [--replicas 3] [--partitions 1024] [--wave 64] [--inflight 64 | --rate 1000] [--via-any-replica]
 import { KvsClient } from '../src/client/client.ts';
+import { ShardedClient } from '../src/client/sharded-client.ts';
 import { createPartitioner } from '../src/partition/index.ts';
 import { startReshard, waitForMoves } from '../src/resharding/admin.ts';
 import { ShardedCluster } from '../test/resharding/cluster.ts';
@@ -16,76 +23,113 @@ const KEYS = arg('keys', 1_000_000);
 const REPLICAS = arg('replicas', 3);
 const PARTITIONS = arg('partitions', 1024);
 const INFLIGHT = arg('inflight', 64);
+const VIA_ANY_REPLICA = process.argv.includes('--via-any-replica');
+const RATE = arg('rate', 0);
+const WAVE = arg('wave', 64);
 const value = Buffer.alloc(100, 120);
 
 console.log(`# reshard 3 → 4 groups × ${REPLICAS} replicas, ${KEYS.toLocaleString('en-US')} keys of 100 B, ${PARTITIONS} partitions, ${INFLIGHT} writes in flight`);
 console.log(`# ${machine()}`);
-console.log(`# command: node --import tsx bench/reshard.ts --keys ${KEYS} --replicas ${REPLICAS} --partitions ${PARTITIONS} --inflight ${INFLIGHT}`);
+console.log(`# command: node --import tsx bench/reshard.ts --keys ${KEYS} --replicas ${REPLICAS} --partitions ${PARTITIONS} --wave ${WAVE} --inflight ${INFLIGHT}${RATE > 0 ? ` --rate ${RATE}` : ''}${VIA_ANY_REPLICA ? ' --via-any-replica' : ''}`);
 
-const cluster = new ShardedCluster(25000, REPLICAS);
+const cluster = new ShardedCluster(25000, REPLICAS, { serverArgs: ['--handoff-wave', String(WAVE)] });
 try {
   await cluster.start(3, PARTITIONS);
   const partitioner = await createPartitioner(PARTITIONS);
   await preload(cluster, partitioner.partitionOf, KEYS);
 
-  // The load: writes spread over every partition; per partition, the time of its last success.
-  const lastOk = new Float64Array(PARTITIONS).fill(performance.now());
-  const maxGap = new Float64Array(PARTITIONS);
+  // The load: writes spread over every partition. Closed loop (--inflight writers, each waiting for
+  // its answer) or open loop (--rate arrivals/s, each write sent on time whatever the others do: a
+  // write stuck in a hand-off then holds up nobody else, so the rate during the move shows whether
+  // the partitions that stay are affected).
+  const maxWait = new Float64Array(PARTITIONS);
+  let waits: { p: number; ms: number }[] = [];
   let writes = 0;
   let running = true;
-  const client = new KvsClient({ endpoints: cluster.endpoints(), timeoutMs: 30_000, maxInFlightWrites: INFLIGHT, poolSize: 2 });
+  const lanes = RATE > 0 ? 8192 : INFLIGHT;
+  const clientOpts = { endpoints: cluster.endpoints(), timeoutMs: 30_000, maxInFlightWrites: lanes, poolSize: 2 };
+  const client = VIA_ANY_REPLICA ? new KvsClient(clientOpts) : new ShardedClient({ ...clientOpts, placement: cluster.placement() });
   const keyFor = (i: number): Buffer => Buffer.from(`load-${i % 100_000}`);
-  const workers = Array.from({ length: INFLIGHT }, async (_, w) => {
-    for (let i = w; running; i += INFLIGHT) {
-      const key = keyFor(i);
-      const p = partitioner.partitionOf(key);
-      try {
-        await client.put(key, value);
-        const now = performance.now();
-        maxGap[p] = Math.max(maxGap[p]!, now - lastOk[p]!);
-        lastOk[p] = now;
-        writes++;
-      } catch {
-        // counted as a pause: the next success measures the gap
-      }
+  const writeOne = async (i: number): Promise<void> => {
+    const key = keyFor(i);
+    const p = partitioner.partitionOf(key);
+    const sent = performance.now();
+    try {
+      await client.put(key, value);
+      const ms = performance.now() - sent;
+      maxWait[p] = Math.max(maxWait[p]!, ms);
+      waits.push({ p, ms });
+      writes++;
+    } catch {
+      // failed after the client's retries and deadline: not counted as a write
     }
-  });
+  };
+  const load: Promise<unknown> =
+    RATE > 0
+      ? (async () => {
+          const pending = new Set<Promise<void>>();
+          const t0 = performance.now();
+          let sent = 0;
+          while (running) {
+            const due = Math.floor(((performance.now() - t0) * RATE) / 1000);
+            for (; sent < due && pending.size < 50_000; sent++) {
+              const w = writeOne(sent);
+              pending.add(w);
+              void w.finally(() => pending.delete(w));
+            }
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          await Promise.all(pending);
+        })()
+      : Promise.all(
+          Array.from({ length: INFLIGHT }, async (_, w) => {
+            for (let i = w; running; i += INFLIGHT) await writeOne(i);
+          }),
+        );
   const rate = async (ms: number): Promise<number> => {
     const w0 = writes;
     await new Promise((r) => setTimeout(r, ms));
     return ((writes - w0) * 1000) / ms;
   };
   await rate(3000); // warm-up
+  waits = [];
   const before = await rate(5000);
-  maxGap.fill(0);
-  lastOk.fill(performance.now());
+  const waitsBefore = waits;
+  maxWait.fill(0);
 
   cluster.startGroup(4);
   await cluster.waitForLeader(4);
+  waits = [];
   const t0 = performance.now();
   const w0 = writes;
   const cfg = await startReshard(cluster.placement(), cluster.shardGroups([1, 2, 3, 4]));
   await waitForMoves(cluster.placement(), cfg.moves.length, undefined, 30 * 60_000);
   const seconds = (performance.now() - t0) / 1000;
   const during = (writes - w0) / seconds;
+  const waitsDuring = waits;
   running = false;
-  await Promise.all(workers);
+  await load;
   client.close();
 
   const moved = new Set(cfg.moves.map((m) => m.partition));
-  let worst = 0;
-  let worstUnmoved = 0;
-  maxGap.forEach((g, p) => {
-    if (moved.has(p)) worst = Math.max(worst, g);
-    else worstUnmoved = Math.max(worstUnmoved, g);
-  });
+  const worstOf = (a: Float64Array, inMoved: boolean): number => a.reduce((m, g, p) => (moved.has(p) === inMoved ? Math.max(m, g) : m), 0);
+  const [waitMoved, waitStayed] = [worstOf(maxWait, true), worstOf(maxWait, false)];
   console.log(`partitions moved:        ${cfg.moves.length} of ${PARTITIONS}`);
   console.log(`reshard duration:        ${seconds.toFixed(1)} s`);
-  console.log(`longest write pause:     ${worst.toFixed(0)} ms (a moved partition); ${worstUnmoved.toFixed(0)} ms (a partition that did not move)`);
+  console.log(`longest single write:    ${waitMoved.toFixed(0)} ms (a moved partition); ${waitStayed.toFixed(0)} ms (a partition that stayed)`);
   console.log(`write throughput:        ${before.toFixed(0)}/s before, ${during.toFixed(0)}/s during (${(during / before).toFixed(2)}x)`);
-  printResult({ bench: 'reshard', system: 'sharded-kvs', keys: KEYS, replicas: REPLICAS, moved: cfg.moves.length, seconds: +seconds.toFixed(1), max_pause_ms: Math.round(worst), before_ops_per_s: Math.round(before), during_ops_per_s: Math.round(during) });
+  const p99 = (list: { p: number; ms: number }[]): number => percentile(list.filter((w) => !moved.has(w.p)).map((w) => w.ms), 0.99);
+  const [stayedBefore, stayedDuring] = [p99(waitsBefore), p99(waitsDuring)];
+  console.log(`p99, partitions that stayed: ${stayedBefore.toFixed(1)} ms before, ${stayedDuring.toFixed(1)} ms during`);
+  printResult({ bench: 'reshard', system: 'sharded-kvs', client: VIA_ANY_REPLICA ? 'any-replica' : 'smart', keys: KEYS, replicas: REPLICAS, moved: cfg.moves.length, seconds: +seconds.toFixed(1), max_pause_ms: Math.round(waitMoved), max_wait_stayed_ms: Math.round(waitStayed), before_ops_per_s: Math.round(before), during_ops_per_s: Math.round(during), stayed_p99_before_ms: +stayedBefore.toFixed(1), stayed_p99_during_ms: +stayedDuring.toFixed(1), loop: RATE > 0 ? 'open' : 'closed', rate: RATE, wave: WAVE });
 } finally {
   await cluster.stop();
+}
+
+function percentile(xs: number[], q: number): number {
+  if (xs.length === 0) return 0;
+  const sorted = xs.sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 /** Loads keys fast: batches of one partition each (a batch is atomic within a partition). */

@@ -24,6 +24,8 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
   --max-key-bytes N          largest key (default ${DEFAULTS.maxKeyBytes})
   --max-value-bytes N        largest value (default ${DEFAULTS.maxValueBytes})
   --log-tail N               log entries kept after compaction (default ${DEFAULTS.logTail})
+  --handoff-wave N           partitions pulled per resharding wave (default ${DEFAULTS.handoffWave}): smaller
+                             waves pause each moving partition for less time
   --resp HOST:PORT           RESP (Redis protocol) door: redis-cli, redis-benchmark, Redis clients
   --grpc HOST:PORT           gRPC door (service protos.KV in protos/kv.proto)
   --http HOST:PORT           HTTP door: /healthz /readyz /metrics /v1/status /v1/kv/{key},
@@ -38,7 +40,7 @@ const OPTIONS = {
   trace: { type: 'boolean' as const },
   join: { type: 'boolean' as const },
   ...Object.fromEntries(
-    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format'].map((n) => [
+    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'handoff-wave', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format'].map((n) => [
       n,
       { type: 'string' as const },
     ]),

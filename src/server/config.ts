@@ -30,6 +30,8 @@ export interface ServerConfig {
   maxValueBytes: number;
   /** Log entries kept after compaction, for followers that are briefly behind. */
   logTail: number;
+  /** Partitions a shard leader pulls per hand-off wave (each pauses writes for one wave's transfer). */
+  handoffWave: number;
   /** host:port of the optional front doors (absent: not started); see docs/doors.md. */
   resp?: string;
   grpc?: string;
@@ -52,6 +54,7 @@ export const DEFAULTS = {
   maxKeyBytes: 4026, // LMDB's largest key in lmdb-js builds (see docs/storage.md)
   maxValueBytes: 1 << 20,
   logTail: 5000,
+  handoffWave: 64,
 };
 
 /** Builds the config from parsed flags (strings) and an optional YAML file. */
@@ -90,6 +93,7 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     maxKeyBytes: int('max-key-bytes', pick('maxKeyBytes', 'max-key-bytes') ?? DEFAULTS.maxKeyBytes, 1, 4026),
     maxValueBytes: int('max-value-bytes', pick('maxValueBytes', 'max-value-bytes') ?? DEFAULTS.maxValueBytes, 0, 4 << 20),
     logTail: int('log-tail', pick('logTail', 'log-tail') ?? DEFAULTS.logTail, 0, 10_000_000),
+    handoffWave: int('handoff-wave', pick('handoffWave', 'handoff-wave') ?? DEFAULTS.handoffWave, 1, 4096),
     ...doorAddresses(pick),
     ...traceSettings(pick),
   };

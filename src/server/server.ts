@@ -162,7 +162,7 @@ export class KvsServer {
           local: (req, raw, deadline) => this.router.local(req, raw, deadline),
         }),
       );
-      this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log });
+      this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log, waveSize: config.handoffWave });
     }
   }
 

@@ -24,7 +24,7 @@ export class ShardedCluster {
     private readonly basePort: number,
     private readonly replicasPerGroup: number,
     /** Start each replica's HTTP door (for /metrics) at its native port + 200. */
-    private readonly opts: { http?: boolean } = {},
+    private readonly opts: { http?: boolean; serverArgs?: string[] } = {},
   ) {}
 
   /** Placement group plus shard groups 1..n, and the first configuration. */
@@ -74,6 +74,7 @@ export class ShardedCluster {
     const args = [BIN, 'server', '--id', String(id), '--group', String(g), '--listen', me.address, '--data', join(this.dir, `r${id}`), '--replicas', info.replicas.map((r) => `${r.id}=${r.address}`).join(',')];
     if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
     if (this.opts.http) args.push('--http', this.httpAddress(me.address));
+    if (this.opts.serverArgs) args.push(...this.opts.serverArgs);
     this.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 
