@@ -72,7 +72,7 @@ export class ShardRoutes {
    */
   private async batch(req: Extract<Request, { op: 'batch' }>, raw: RawRequest, deadline: number): Promise<Response> {
     const parts = splitBatch(req, (key) => this.o.partitioner.partitionOf(key));
-    if (parts.length === 1) return this.keyed(req.ops[0]!.key, req, raw, deadline);
+    if (parts.length === 1 && parts[0]!.req === req) return this.keyed(req.ops[0]!.key, req, raw, deadline);
     const results = await Promise.all(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, encodeRaw(sub), deadline)));
     return results.find((r) => r.kind === 'error') ?? { kind: 'ok' };
   }
@@ -123,10 +123,11 @@ function unavailable(message: string): Response {
 type BatchRequest = Extract<Request, { op: 'batch' }>;
 
 /**
- * A batch as the requests it becomes, one per partition, in order of first appearance. A batch
- * within one partition stays as it is (its own session id); otherwise each part carries a session
- * id derived from (clientId, partition) and the batch's seq, so a part retried after a hand-off
- * still applies once (docs/resharding.md). The server's splitter and the smart client use this one
+ * A batch as the requests it becomes, one per partition, in order of first appearance. Each part
+ * carries a session id derived from (clientId, partition) and the batch's seq — also a batch within
+ * one partition — so a part retried after a hand-off still applies once (docs/resharding.md), and
+ * one client's batches on one partition share one session, whose seq order the state machine keeps
+ * (a retried earlier batch cannot apply after a later one: what the RESP door's ordering relies on). The server's splitter and the smart client use this one
  * function: a batch first sent through a replica and retried by a client that splits it itself
  * (or the other way round) becomes the same parts with the same session ids.
  */
@@ -138,7 +139,7 @@ export function splitBatch(req: BatchRequest, partitionOf: (key: Uint8Array) => 
     if (list) list.push(op);
     else parts.set(p, [op]);
   }
-  if (parts.size === 1) return [...parts.keys()].map((partition) => ({ partition, req }));
+  if (parts.size === 1 && req.clientId === 0n) return [...parts.keys()].map((partition) => ({ partition, req }));
   return [...parts].map(([partition, ops]) => ({
     partition,
     req: { op: 'batch', ops, clientId: req.clientId === 0n ? 0n : derivedClientId(req.clientId, partition), seq: req.seq },

@@ -236,10 +236,13 @@ describe('smart client routing', () => {
     }
   });
 
-  it('splitBatch keeps a one-partition batch whole and derives ids otherwise', async () => {
+  it('splitBatch derives a per-partition session id for every part, a one-partition batch included', async () => {
     const { partitioner } = await setup();
     const one = { op: 'batch' as const, ops: [{ op: 'delete' as const, key: enc.encode('a') }], clientId: 5n, seq: 9 };
-    assert.deepEqual(splitBatch(one, (k) => partitioner.partitionOf(k)), [{ partition: partitioner.partitionOf(enc.encode('a')), req: one }]);
+    const pa = partitioner.partitionOf(enc.encode('a'));
+    assert.deepEqual(splitBatch(one, (k) => partitioner.partitionOf(k)), [{ partition: pa, req: { ...one, clientId: derivedClientId(5n, pa) } }]);
+    const anonOne = { ...one, clientId: 0n };
+    assert.equal(splitBatch(anonOne, (k) => partitioner.partitionOf(k))[0]!.req, anonOne, 'no session: the batch goes as it is');
     const many = { ...one, ops: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({ op: 'delete' as const, key: enc.encode(`k${i}`) })) };
     const parts = splitBatch(many, (k) => partitioner.partitionOf(k));
     assert.equal(parts.reduce((n, p) => n + p.req.ops.length, 0), 8);
