@@ -111,6 +111,11 @@ try {
   await load;
   client.close();
 
+  // The destination leaders' own account of each wave (src/resharding/reconciler.ts).
+  const waves = [...cluster.logs.values()].flatMap((l) => l.join('').split('\n')).filter((l) => / received \d+ partitions /.test(l));
+  const waveMs = (l: string): number => Number(/ in (\d+) ms/.exec(l)?.[1] ?? 0);
+  waves.sort((a, b) => waveMs(a) - waveMs(b));
+  if (waves.length > 0) console.log(`waves: ${waves.length}, median ${waveMs(waves[waves.length >> 1]!)} ms; slowest: ${waves.at(-1)!.trim()}`);
   const moved = new Set(cfg.moves.map((m) => m.partition));
   const worstOf = (a: Float64Array, inMoved: boolean): number => a.reduce((m, g, p) => (moved.has(p) === inMoved ? Math.max(m, g) : m), 0);
   const [waitMoved, waitStayed] = [worstOf(maxWait, true), worstOf(maxWait, false)];

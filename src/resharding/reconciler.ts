@@ -28,6 +28,8 @@ export interface ReconcilerOptions {
 }
 
 const CHUNK_BYTES = 1 << 20;
+
+type ExportAnswer = { type: number; body: Uint8Array };
 const PURGE_BATCH = 1000;
 const REQUEST_MS = 5000;
 
@@ -92,25 +94,44 @@ export class Reconciler {
 
   private async receive(config: ClusterConfig, source: number, wave: number[]): Promise<void> {
     const started = Date.now();
+    const phases: string[] = [];
+    let mark = started;
+    const phase = (name: string): void => {
+      const now = Date.now();
+      phases.push(`${name} ${now - mark}`);
+      mark = now;
+    };
     await this.purge(wave); // leftovers of an earlier stay of these partitions here
+    phase('purge');
     const epoch = this.o.sm.epoch;
     await this.call(config, source, (id) => encodeFreeze(id, { epoch, partitions: wave }));
-    let cursor: Uint8Array | null = null;
+    phase('freeze');
+    // The next chunk is fetched from the source while this one commits here.
+    const fetch = (cursor: Uint8Array | null): Promise<ExportAnswer> => {
+      const f = this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor, maxBytes: CHUNK_BYTES }));
+      f.catch(() => undefined); // awaited below; a failure then ends this wave like any other
+      return f;
+    };
+    let next: Promise<ExportAnswer> | undefined = fetch(null);
     let keys = 0;
-    do {
-      const c: Uint8Array | null = cursor;
-      const f = await this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor: c, maxBytes: CHUNK_BYTES }));
-      await this.propose(encodeImport(f.body));
+    let chunks = 0;
+    while (next) {
+      const f = await next;
       const chunk = decodeExportChunk(f.body);
+      next = chunk.next === null ? undefined : fetch(chunk.next);
+      await this.propose(encodeImport(f.body));
       keys += chunk.items.length;
-      cursor = chunk.next;
-    } while (cursor !== null);
+      chunks++;
+    }
+    phase(`copy (${chunks} chunks)`);
     await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));
+    phase('activate');
     await this.o.watcher.update((c) => completeMoves(c, wave));
+    phase('config');
     this.stats.waves++;
     this.stats.partitionsIn += wave.length;
     this.stats.keysIn += keys;
-    this.o.log?.(`group ${this.o.sm.group}: received ${wave.length} partitions (${keys} keys) from group ${source} in ${Date.now() - started} ms`);
+    this.o.log?.(`group ${this.o.sm.group}: received ${wave.length} partitions (${keys} keys) from group ${source} in ${Date.now() - started} ms: ${phases.join(' ms, ')} ms`);
   }
 
   /** Deletes every local key of these partitions, through the log. Returns how many. */
