@@ -12,15 +12,16 @@ import type { Replica } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
 import type { ConfigWatcher } from '../router/config-watcher.ts';
-import { decodeResponse, type KeyValue, type Response } from '../wire/index.ts';
+import { decodeResponse, type Response } from '../wire/index.ts';
 import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze } from '../wire/handoff-codec.ts';
 import { PartState, partitionsIn } from './ownership.ts';
+import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
 
 export interface ReconcilerOptions {
   replica: Replica;
   sm: StateMachine;
   watcher: ConfigWatcher;
-  store: { scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null } };
+  store: KeyScanner;
   intervalMs?: number;
   /** Partitions moved per wave: smaller waves pause each partition for less time. */
   waveSize?: number;
@@ -136,21 +137,13 @@ export class Reconciler {
 
   /** Deletes every local key of these partitions, through the log. Returns how many. */
   private async purge(partitions: number[]): Promise<number> {
-    const set = new Set(partitions);
-    let deleted = 0;
-    let from: Uint8Array | null = new Uint8Array(0);
-    let batch: Uint8Array[] = [];
-    while (from !== null) {
-      const page: { items: KeyValue[]; more: Uint8Array | null } = this.o.store.scan(from, null, 1000);
-      for (const kv of page.items) if (set.has(this.o.sm.partitionOf(kv.key))) batch.push(Buffer.from(kv.key));
-      from = page.more;
-      if (batch.length >= PURGE_BATCH || (from === null && batch.length > 0)) {
-        await this.propose(encodePurge(batch));
-        deleted += batch.length;
-        batch = [];
-      }
-    }
-    return deleted;
+    const keys: Uint8Array[] = [];
+    await walkPartitionKeys(this.o.store, new Uint8Array(0), new Set(partitions), (k) => this.o.sm.partitionOf(k), (key) => {
+      keys.push(Buffer.from(key));
+      return true;
+    });
+    for (let i = 0; i < keys.length; i += PURGE_BATCH) await this.propose(encodePurge(keys.slice(i, i + PURGE_BATCH)));
+    return keys.length;
   }
 
   private async propose(data: Uint8Array): Promise<void> {

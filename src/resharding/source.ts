@@ -5,16 +5,21 @@ import { NotLeaderError } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeOwnership as encodeOwnershipCommand } from '../replica/commands.ts';
 import { PartState } from './ownership.ts';
+import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
 import type { ExportChunk, ExportRequest, FreezeRequest } from '../wire/handoff-codec.ts';
 import type { KeyValue, Response } from '../wire/index.ts';
 
-export interface SourceStore {
-  scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null };
+export interface SourceStore extends KeyScanner {
+  get(key: Uint8Array): Uint8Array | null;
   sessionImages(): { clientId: Uint8Array; record: Uint8Array }[];
 }
 
-/** Keys examined per export call at most, so one call never blocks the event loop for long. */
-const SCAN_BUDGET = 20_000;
+/**
+ * Keys examined per export call at most, so that a call answers well within the caller's deadline
+ * even when the wave's keys are sparse; up to it, a call fills its chunk to maxBytes (few, full
+ * chunks: few import entries through the destination's log).
+ */
+const SCAN_BUDGET = 400_000;
 
 export class HandoffSource {
   constructor(
@@ -57,26 +62,24 @@ export class HandoffSource {
     if (!own || req.partitions.some((p) => own.state[p] !== PartState.Frozen)) {
       return error('UNAVAILABLE', `partitions ${req.partitions.join(',')} are not frozen in group ${this.sm.group}`);
     }
-    const wanted = new Set(req.partitions);
     const items: KeyValue[] = [];
     let bytes = 0;
-    let from: Uint8Array | null = req.cursor ?? new Uint8Array(0);
-    let scanned = 0;
-    scan: while (from !== null && scanned < SCAN_BUDGET) {
-      const page: { items: KeyValue[]; more: Uint8Array | null } = this.store.scan(from, null, 1000);
-      for (const kv of page.items) {
-        if (bytes >= req.maxBytes) {
-          from = kv.key; // resume here next time
-          break scan;
-        }
-        scanned++;
-        if (!wanted.has(this.sm.partitionOf(kv.key))) continue;
-        items.push({ key: Buffer.from(kv.key), value: Buffer.from(kv.value) });
-        bytes += kv.key.length + kv.value.length;
-      }
-      from = page.more;
-    }
-    return { items, sessions: req.cursor === null ? this.store.sessionImages() : [], next: from };
+    const next = await walkPartitionKeys(
+      this.store,
+      req.cursor ?? new Uint8Array(0),
+      new Set(req.partitions),
+      (k) => this.sm.partitionOf(k),
+      (key) => {
+        if (bytes >= req.maxBytes) return false; // resume here next time
+        const value = this.store.get(key);
+        if (value === null) return true; // frozen partitions do not change; never expected
+        items.push({ key: Buffer.from(key), value: Buffer.from(value) });
+        bytes += key.length + value.length;
+        return true;
+      },
+      SCAN_BUDGET,
+    );
+    return { items, sessions: req.cursor === null ? this.store.sessionImages() : [], next };
   }
 }
 

@@ -156,6 +156,17 @@ export class ReplicaStore {
     return { items, more: null };
   }
 
+  /** Up to `limit` keys from `start` in key order, without their values (a partition hand-off's scan). */
+  scanKeys(start: Uint8Array, limit: number): { keys: Buffer[]; more: Uint8Array | null } {
+    this.assertOk();
+    const keys: Buffer[] = [];
+    for (const key of this.tables(this.readGeneration).keys('kv', { start, limit: limit + 1 })) {
+      if (keys.length === limit) return { keys, more: key };
+      keys.push(key);
+    }
+    return { keys, more: null };
+  }
+
   /** Number of keys in the state machine. */
   count(): number {
     this.assertOk();

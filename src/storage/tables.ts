@@ -77,6 +77,14 @@ export class Tables {
     for (const { key, value } of range) yield { key, stored: value, body: this.open(table, key, value) };
   }
 
+  /** Keys of a table in key order, without reading their values. */
+  *keys(table: 'kv' | 'sessions' | 'meta', opts: { start?: Uint8Array; limit?: number }): Generator<Buffer> {
+    yield* this.g[table].getKeys({
+      ...(opts.start ? { start: asBuffer(opts.start) } : {}),
+      ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    }) as Iterable<Buffer>;
+  }
+
   private open(table: string, key: Buffer, stored: Uint8Array): Uint8Array {
     const body = unseal(key, stored);
     if (!body) throw this.corrupt(table, key, 'value fails its checksum');
