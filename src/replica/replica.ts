@@ -10,8 +10,11 @@ import type { Response } from '../wire/index.ts';
 export interface ReplicaStorage {
   /** Everything one Ready asks to persist, durably (fsynced), in one write. */
   persist(rd: Ready): Promise<void>;
-  /** Applies committed entries (and the applied index) atomically; one result per client write. */
-  apply(entries: Entry[]): Promise<Map<number, Response>>;
+  /**
+   * Applies committed entries (and the applied index) atomically; resolves once readers see them.
+   * `onAnswers` gets one result per client write as soon as they are computed, possibly before.
+   */
+  apply(entries: Entry[], onAnswers: (answers: Map<number, Response>) => void): Promise<void>;
 }
 
 export interface ReplicaOptions {
@@ -74,6 +77,8 @@ export class Replica {
   private soft: SoftState;
   private durableTerm: number;
   private durableVote: number;
+  /** The apply in progress whose answers may already have left (see visibleBarrier). */
+  private answeredApply: Promise<void> | undefined;
   /** Statistics for /metrics and benchmarks. */
   readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0 };
 
@@ -156,6 +161,14 @@ export class Replica {
     });
   }
 
+  /**
+   * Resolves once every write this replica has answered is visible to its reads (undefined: all
+   * are). A stale read waits for it, so a client reading where it wrote sees its own write.
+   */
+  visibleBarrier(): Promise<void> | undefined {
+    return this.answeredApply;
+  }
+
   transferLeadership(to: number): boolean {
     const ok = this.node.transferLeadership(to);
     this.schedule();
@@ -215,7 +228,25 @@ export class Replica {
     const t0 = performance.now();
     // Issued in the same turn, the apply joins the persist in one storage commit (one fsync).
     const persisting = this.opts.storage.persist(rd);
-    const applying = rd.committedEntries.length > 0 ? this.opts.storage.apply(rd.committedEntries) : undefined;
+    // Committed entries are durable on a quorum already: their answers leave as soon as the apply
+    // has computed them, without waiting for its commit (reads wait for it: visibleBarrier).
+    const committed = rd.committedEntries;
+    const applying =
+      committed.length > 0
+        ? this.opts.storage.apply(committed, (answers) => {
+            for (const e of committed) this.settleProposal(e, answers.get(e.index));
+          })
+        : undefined;
+    if (applying) {
+      const visible = applying.then(
+        () => undefined,
+        () => undefined, // the failure itself is handled where `applying` is awaited
+      );
+      this.answeredApply = visible;
+      void visible.then(() => {
+        if (this.answeredApply === visible) this.answeredApply = undefined;
+      });
+    }
     await persisting;
     this.stats.persistMs += performance.now() - t0;
     this.stats.persisted += rd.entries.length;
@@ -225,9 +256,8 @@ export class Replica {
     }
     if (late.length > 0) this.opts.send(late);
     if (applying) {
-      const results = await applying;
-      this.stats.applied += rd.committedEntries.length;
-      for (const e of rd.committedEntries) this.settleProposal(e, results.get(e.index));
+      await applying;
+      this.stats.applied += committed.length;
     }
     for (const rs of rd.readStates) {
       const id = Buffer.from(rs.ctx.buffer, rs.ctx.byteOffset, rs.ctx.byteLength).readDoubleBE(0);

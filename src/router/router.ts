@@ -141,6 +141,7 @@ export class Router {
   private async consistentRead(consistency: 'linearizable' | 'stale', deadline: number): Promise<void> {
     if (consistency === 'stale') {
       this.stats.staleReads++;
+      await this.o.replica.visibleBarrier(); // writes answered here are visible (within ~1 commit)
       return;
     }
     this.stats.reads++;

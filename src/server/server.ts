@@ -22,7 +22,7 @@ import { FrameSocket } from '../transport/frame-socket.ts';
 import { servePeerLink } from '../transport/inbound.ts';
 import { Peers } from '../transport/peers.ts';
 import type { Tap } from '../transport/tap.ts';
-import { openStore, type Store } from '../storage/index.ts';
+import { openStore, type CommandResult, type Store } from '../storage/index.ts';
 import { checkKeyValue } from '../storage/limits.ts';
 import { FrameType, PROTOCOL_VERSION, decodeHello, type Frame, type Response } from '../wire/index.ts';
 import type { Entry } from '../raft/types.ts';
@@ -108,7 +108,7 @@ export class KvsServer {
             this.sm.ownership = own ? decodeOwnership(own) : undefined;
           }
         },
-        apply: (entries) => this.apply(entries),
+        apply: (entries, onAnswers) => this.apply(entries, onAnswers),
       },
       send: (msgs) => {
         this.links.sync();
@@ -199,15 +199,17 @@ export class KvsServer {
     return server;
   }
 
-  private async apply(entries: Entry[]): Promise<Map<number, Response>> {
+  private async apply(entries: Entry[], onAnswers: (answers: Map<number, Response>) => void): Promise<void> {
     const plan = this.sm.plan(entries);
-    const results = await this.store.apply(entries.at(-1)!.index, plan.commands);
-    const out = new Map<number, Response>();
-    for (const a of plan.answers) {
-      if (a.fixed) out.set(a.index, a.fixed);
-      else if (a.command !== undefined && a.request) out.set(a.index, toResponse(a.request, results[a.command]!));
-    }
-    return out;
+    const answersOf = (results: CommandResult[]): Map<number, Response> => {
+      const out = new Map<number, Response>();
+      for (const a of plan.answers) {
+        if (a.fixed) out.set(a.index, a.fixed);
+        else if (a.command !== undefined && a.request) out.set(a.index, toResponse(a.request, results[a.command]!));
+      }
+      return out;
+    };
+    await this.store.apply(entries.at(-1)!.index, plan.commands, (results) => onAnswers(answersOf(results)));
   }
 
   /** Admin frames: add or remove a replica of this group (carried out by the leader). */

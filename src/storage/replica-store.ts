@@ -107,8 +107,11 @@ export class ReplicaStore {
   /**
    * Applies the commands of committed entries up to `index`, and records `index` as applied, in
    * one transaction. Resolves with one result per command once committed (and so visible to reads).
+   * `onResults` gets the same results as soon as the transaction has computed them, before its
+   * commit: the entries are committed in the Raft log already, so answers may leave then (a crash
+   * re-applies them from the log, deterministically, to the same results).
    */
-  apply(index: number, commands: readonly Command[]): Promise<CommandResult[]> {
+  apply(index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
     const book = this.requireBook();
     if (index <= book.applied) throw new StorageError(`apply of index ${index}: already applied up to ${book.applied}`);
     if (index > book.lastIndex) throw new StorageError(`apply of index ${index}: the log ends at ${book.lastIndex}`);
@@ -118,6 +121,8 @@ export class ReplicaStore {
     const done = this.env.root.childTransaction(() => {
       const results = applyCommands(tables, commands);
       void putRaft(this.env, RaftKey.applied, encodeIndex(index));
+      // Not inside the transaction's callback: a throwing listener must not abort the apply.
+      if (onResults) queueMicrotask(() => onResults(results));
       return results;
     });
     return done.then(

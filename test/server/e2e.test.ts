@@ -130,6 +130,24 @@ describe('a 3-replica cluster', () => {
     }
   });
 
+  it('a stale read at the leader sees the write the leader just answered (answers leave before the apply commits)', async () => {
+    const leader = await cluster.waitForLeader();
+    const client = new KvsClient({ endpoints: [cluster.address(leader.replicaId)] });
+    try {
+      // Pipelined: many writes in flight, each followed at once by a stale read of its key.
+      await Promise.all(
+        Array.from({ length: 32 }, async (_, lane) => {
+          for (let i = 0; i < 20; i++) {
+            await client.put(`ryw-${lane}`, String(i));
+            assert.equal(str(await client.get(`ryw-${lane}`, { consistency: 'stale' })), String(i), `lane ${lane}: stale read missed write ${i}`);
+          }
+        }),
+      );
+    } finally {
+      client.close();
+    }
+  });
+
   it('a retried write (same clientId and seq, connection cut before the reply) applies once', async () => {
     const c = cluster.client();
     await c.put('once', '0');
