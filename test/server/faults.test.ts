@@ -36,7 +36,7 @@ describe('faults with real processes', () => {
         const until = killedAt + ELECTION_MS + 1000;
         while (w.lastOkAt < killedAt && performance.now() < until) await sleep(10);
         assert.ok(w.lastOkAt > killedAt, `run ${run}: no operation completed within ${ELECTION_MS + 1000} ms of killing leader ${leader.replicaId}`);
-        await sleep(300);
+        await w.progress(25); // enough history after the new leader took over
       } finally {
         history = await w.stop(); // always: a failed assertion must not leave the clients running
         for (const c of clients) c.close();
@@ -59,7 +59,7 @@ describe('faults with real processes', () => {
       await cluster.kill(follower);
       await sleep(500);
       await cluster.restart(follower);
-      await sleep(500);
+      await w.progress(25); // enough history with the follower back
     } finally {
       history = await w.stop();
       for (const c of clients) c.close();

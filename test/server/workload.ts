@@ -29,6 +29,24 @@ export class Workload {
     this.loops = this.clients.map((c, i) => this.loop(c, i + 1));
   }
 
+  /** Completed operations so far. */
+  get completed(): number {
+    return this.history.filter((o) => o.ret !== undefined).length;
+  }
+
+  /**
+   * Waits until `more` operations have completed from now (bounded): a history long enough to mean
+   * something, however slow the machine, instead of a fixed sleep.
+   */
+  async progress(more: number, boundMs = 30_000): Promise<void> {
+    const want = this.completed + more;
+    const until = performance.now() + boundMs;
+    while (this.completed < want) {
+      if (performance.now() > until) throw new Error(`only ${this.completed} of ${want} operations completed within ${boundMs} ms`);
+      await sleep(20);
+    }
+  }
+
   async stop(): Promise<Operation[]> {
     this.running = false;
     await Promise.all(this.loops);
