@@ -107,11 +107,17 @@ export async function runScenario(c: TestCluster, lines: () => MsgLine[]): Promi
   await c.kill(second.replicaId, 'SIGTERM'); // a leader hands over first: TimeoutNow
   const third = await c.waitForLeader(15_000, second.replicaId);
   await puts(c, 'c', 3);
-  // A captured segment keeps only its first snap-length bytes: an append sharing a segment with
-  // earlier frames can be cut away (counted as unseen). One more write then shows the log's end.
+  // A captured segment keeps only its first snap-length bytes: an append (or its acknowledgement)
+  // sharing a segment with earlier frames can be cut away (counted as unseen). One more write then
+  // shows the log's end.
   let commit = 0;
-  const reachesCommit = (): boolean =>
-    lines().some((l) => l.msg === 'AppendEntries' && l.from === third.replicaId && (l.lastIndex as number) >= commit);
+  const reachesCommit = (): boolean => {
+    const seen = lines();
+    return (
+      seen.some((l) => l.msg === 'AppendEntries' && l.from === third.replicaId && l.term === third.term && (l.lastIndex as number) >= commit) &&
+      seen.some((l) => l.msg === 'AppendEntriesResp' && l.to === third.replicaId && l.term === third.term && (l.index as number) >= commit && l.reject === false)
+    );
+  };
   for (let round = 0; ; round++) {
     commit = (await c.waitForStatus(third.replicaId)).commitIndex;
     try {
