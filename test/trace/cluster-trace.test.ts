@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { TestCluster } from '../server/cluster.ts';
 import { liveSkipReason } from './helpers/live.ts';
-import { checkScenarioLines, parseJsonLines, runScenario, waitFor, type MsgLine } from './helpers/scenario.ts';
+import { checkScenarioLines, parseJsonLines, runScenario, waitFor, type MsgLine, type SummaryLine } from './helpers/scenario.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 const liveSkip = liveSkipReason();
@@ -60,6 +60,7 @@ async function stopGracefully(c: TestCluster): Promise<void> {
 
 const allStdout = (c: TestCluster): string[] => [...c.stdout.values()].flat();
 const msgsOf = (c: TestCluster) => (): MsgLine[] => parseJsonLines(allStdout(c)).msgs;
+const summariesOf = (c: TestCluster) => (): SummaryLine[] => parseJsonLines(allStdout(c)).summaries;
 
 describe('tracing a live group', () => {
   it('kvs trace (eBPF, standalone) shows elections, appends, forwards with names and indexes', { skip: liveSkip }, async () => {
@@ -74,7 +75,7 @@ describe('tracing a live group', () => {
     try {
       await waitFor('the tracer to attach', () => err.some((l) => l.startsWith('trace: eBPF on lo')));
       cluster = await TestCluster.start({ basePort: base });
-      const result = await runScenario(cluster, () => parseJsonLines(out).msgs);
+      const result = await runScenario(cluster, () => parseJsonLines(out).msgs, () => parseJsonLines(out).summaries);
       await cluster.stop();
       tracer.kill('SIGINT');
       assert.equal(await exited, 0, err.join('\n'));
@@ -105,7 +106,7 @@ describe('tracing a live group', () => {
       wrap: ['setpriv', '--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all', '--'],
     });
     try {
-      const result = await runScenario(cluster, msgsOf(cluster));
+      const result = await runScenario(cluster, msgsOf(cluster), summariesOf(cluster));
       await stopGracefully(cluster);
       const { msgs, summaries } = parseJsonLines(allStdout(cluster));
       checkScenarioLines(msgs, result, cluster.ids, { allowPartial: false });
@@ -136,7 +137,7 @@ describe('tracing a live group', () => {
   it('kvs server --trace with eBPF in each replica: what each sends, the same story', { skip: liveSkip }, async () => {
     const cluster = await TestCluster.start({ basePort: 26300, args: ['--trace', '--trace-format', 'json'], captureStdout: true });
     try {
-      const result = await runScenario(cluster, msgsOf(cluster));
+      const result = await runScenario(cluster, msgsOf(cluster), summariesOf(cluster));
       await stopGracefully(cluster);
       const { msgs, summaries } = parseJsonLines(allStdout(cluster));
       checkScenarioLines(msgs, result, cluster.ids, { allowPartial: true });

@@ -52,13 +52,13 @@ export async function waitFor(what: string, done: () => boolean, boundMs = 30_00
 }
 
 export interface ScenarioResult {
-  /** Leader at the start, after its kill -9, after the graceful stop of the second. */
+  /** Leader at the start, after its kill -9, and at the end (after the graceful stop of the second). */
   first: StatusInfo;
   second: StatusInfo;
   third: StatusInfo;
   /** The replica that forwarded a write to the first leader. */
   forwarder: number;
-  /** Commit index at the end (of the third leader). */
+  /** Commit index at the end (of the leader at the end: the third, unless leadership moved again). */
   commit: number;
 }
 
@@ -75,7 +75,7 @@ async function puts(c: TestCluster, prefix: string, n: number, endpoints?: strin
  * Runs the scenario. `lines()` gives every message line seen so far; the scenario waits for the
  * first leader's appends to be traced before killing it, so its trace cannot be cut short.
  */
-export async function runScenario(c: TestCluster, lines: () => MsgLine[]): Promise<ScenarioResult> {
+export async function runScenario(c: TestCluster, lines: () => MsgLine[], summaries: () => SummaryLine[] = () => []): Promise<ScenarioResult> {
   const first = await c.waitForLeader();
   await puts(c, 'a', 5);
   const forwarder = c.ids.find((id) => id !== first.replicaId)!;
@@ -105,7 +105,7 @@ export async function runScenario(c: TestCluster, lines: () => MsgLine[]): Promi
   }
 
   await c.kill(second.replicaId, 'SIGTERM'); // a leader hands over first: TimeoutNow
-  const third = await c.waitForLeader(15_000, second.replicaId);
+  let third = await c.waitForLeader(15_000, second.replicaId);
   await puts(c, 'c', 3);
   // A captured segment keeps only its first snap-length bytes: an append (or its acknowledgement)
   // sharing a segment with earlier frames can be cut away (counted as unseen). One more write then
@@ -119,12 +119,23 @@ export async function runScenario(c: TestCluster, lines: () => MsgLine[]): Promi
     );
   };
   for (let round = 0; ; round++) {
+    // On a loaded machine leadership may move once more after the hand-over (check-quorum): the
+    // log's end is then traced from whoever leads now.
+    third = await c.waitForLeader(15_000, second.replicaId);
     commit = (await c.waitForStatus(third.replicaId)).commitIndex;
     try {
       await waitFor('the last writes in the trace', reachesCommit, 5_000);
       break;
     } catch (e) {
-      if (round === 5) throw e;
+      if (round === 5) {
+        const seen = lines();
+        const appends = seen.filter((l) => l.msg === 'AppendEntries' && l.from === third.replicaId && l.term === third.term);
+        const acks = seen.filter((l) => l.msg === 'AppendEntriesResp' && l.to === third.replicaId && l.term === third.term);
+        const maxOf = (xs: MsgLine[], f: string): number => Math.max(0, ...xs.map((l) => (l[f] as number | undefined) ?? 0));
+        throw new Error(
+          `${(e as Error).message}: commit ${commit}; from leader r${third.replicaId} (term ${third.term}) ${appends.length} appends up to ${maxOf(appends, 'lastIndex')}, ${acks.length} acks up to ${maxOf(acks, 'index')}; ${seen.length} lines in all; summaries:\n${summaries().slice(-6).map((x) => JSON.stringify(x)).join('\n')}`,
+        );
+      }
       await puts(c, `c${round}`, 1);
     }
   }
