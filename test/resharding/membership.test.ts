@@ -11,36 +11,13 @@ import { createPartitioner } from '../../src/partition/index.ts';
 import { groupOf, type ClusterConfig } from '../../src/placement/config.ts';
 import { readConfig } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import { AckedWriter, assertAllReadable } from './acked-writer.ts';
 import { ShardedCluster } from './cluster.ts';
 
 const dec = new TextDecoder();
 const GROUP = 1;
 const NEW_ID = 104;
 const NEW_ADDRESS = '127.0.0.1:27013';
-
-/** Writes unique keys and remembers the ones acknowledged, to check none is lost. */
-class AckedWriter {
-  readonly acked = new Map<string, string>();
-  private running = true;
-  private loop: Promise<void> = Promise.resolve();
-  constructor(private readonly client: KvsClient) {}
-  start(): void {
-    this.loop = (async () => {
-      for (let i = 0; this.running; i++) {
-        try {
-          await this.client.put(`m-${i}`, `value-${i}`);
-          this.acked.set(`m-${i}`, `value-${i}`);
-        } catch {
-          // unknown outcome: not counted as acknowledged
-        }
-      }
-    })();
-  }
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-}
 
 async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -77,7 +54,7 @@ describe('adding and removing replicas of a shard group', () => {
     const c = (cluster = new ShardedCluster(27000, 3));
     await c.start(2, 64);
     const writerClient = c.client(15_000);
-    const writer = new AckedWriter(writerClient);
+    const writer = new AckedWriter(writerClient, 'm');
     const before = (await readConfig(c.placement()))!;
     // Keys group 1 owns, to read from the new replica itself (other keys would be relayed).
     const partitioner = await createPartitioner(before.partitions);
@@ -158,11 +135,7 @@ describe('adding and removing replicas of a shard group', () => {
       assert.ok(st.every((s): s is StatusInfo => s !== undefined && s.groupId === GROUP));
 
       // 6. Nothing acknowledged is lost.
-      assert.ok(writer.acked.size > 50, `only ${writer.acked.size} writes were acknowledged`);
-      for (const [key, value] of writer.acked) {
-        const got = await after2.get(key);
-        assert.equal(got === null ? null : dec.decode(got), value, `acknowledged write ${key} lost`);
-      }
+      await assertAllReadable(after2, writer.acked);
     } finally {
       after2.close();
       writerClient.close();

@@ -4,49 +4,16 @@
 // replicas of different groups). Then the same with leaders killed mid-hand-off.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { KvsClient } from '../../src/client/client.ts';
 import { readConfig, startReshard, waitForMoves } from '../../src/resharding/admin.ts';
 import { Workload, assertLinearizable } from '../server/workload.ts';
+import { AckedWriter, assertAllReadable } from './acked-writer.ts';
 import { PLACEMENT, ShardedCluster } from './cluster.ts';
 
 const dec = new TextDecoder();
 
-/** Writes unique keys and remembers the ones acknowledged, to check none is lost. */
-class AckedWriter {
-  readonly acked = new Map<string, string>();
-  private running = true;
-  private loop: Promise<void> = Promise.resolve();
-  constructor(private readonly client: KvsClient) {}
-  start(): void {
-    this.loop = (async () => {
-      for (let i = 0; this.running; i++) {
-        const key = `w-${i}`;
-        try {
-          await this.client.put(key, `value-${i}`);
-          this.acked.set(key, `value-${i}`);
-        } catch {
-          // unknown outcome: not counted as acknowledged
-        }
-      }
-    })();
-  }
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-}
-
 async function reshardTo(c: ShardedCluster, ids: number[]): Promise<void> {
   const cfg = await startReshard(c.placement(), c.shardGroups(ids));
   await waitForMoves(c.placement(), cfg.moves.length, undefined, 120_000);
-}
-
-async function assertAllReadable(client: KvsClient, acked: Map<string, string>): Promise<void> {
-  assert.ok(acked.size > 50, `only ${acked.size} writes were acknowledged`);
-  for (const [key, value] of acked) {
-    const got = await client.get(key);
-    assert.equal(got === null ? null : dec.decode(got), value, `acknowledged write ${key} lost`);
-  }
 }
 
 describe('live resharding', () => {

@@ -1,0 +1,44 @@
+// A stream of writes to unique keys that remembers which were acknowledged, and the check that
+// every one of them is still readable with its value: "no acknowledged write is lost".
+import assert from 'node:assert/strict';
+import type { KvsClient } from '../../src/client/client.ts';
+
+const dec = new TextDecoder();
+
+export class AckedWriter {
+  readonly acked = new Map<string, string>();
+  private running = true;
+  private loop: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: KvsClient,
+    private readonly prefix = 'w',
+  ) {}
+
+  start(): void {
+    this.loop = (async () => {
+      for (let i = 0; this.running; i++) {
+        const key = `${this.prefix}-${i}`;
+        try {
+          await this.client.put(key, `value-${i}`);
+          this.acked.set(key, `value-${i}`);
+        } catch {
+          // unknown outcome: not counted as acknowledged
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+export async function assertAllReadable(client: KvsClient, acked: Map<string, string>): Promise<void> {
+  assert.ok(acked.size > 50, `only ${acked.size} writes were acknowledged`);
+  for (const [key, value] of acked) {
+    const got = await client.get(key);
+    assert.equal(got === null ? null : dec.decode(got), value, `acknowledged write ${key} lost`);
+  }
+}
