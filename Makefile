@@ -25,8 +25,13 @@ typecheck: deps
 lint: deps
 	npx eslint .
 
+# A hung test must fail the run, not stall it: each test is cancelled after 10 minutes, each test
+# file's process exits once its tests are done (even if a handle leaked), and the whole run is
+# bounded at 60 minutes (CI allows 90 including installs).
+UNIT_LIMIT_S ?= 3600
 unit: deps trace-build
-	$(NODE_TEST) $(TEST_FILES)
+	timeout -k 30 $(UNIT_LIMIT_S) $(NODE_TEST) --test-force-exit --test-timeout=600000 $(TEST_FILES) \
+	  || { rc=$$?; [ $$rc -ne 124 ] || echo "make unit: the tests did not finish within $(UNIT_LIMIT_S) s" >&2; exit $$rc; }
 
 # eBPF wire tracing (docs/tracing.md): the BPF object and the N-API addon that loads it.
 TRACE_OBJ := ebpf/build/trace.bpf.o

@@ -1,12 +1,13 @@
 // A 3-replica group of real `kvs server` processes with every front door, for the door tests.
 // Each test file passes its own base port (ports: native base+id, RESP base+10+id, gRPC
 // base+20+id, HTTP base+30+id), so files can run at once. stop() kills everything it started.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { StatusInfo } from '../../src/wire/index.ts';
 import { replicaStatus } from '../server/cluster.ts';
+import { ProcessTable } from '../support/processes.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
@@ -16,8 +17,8 @@ const OFFSET: Record<DoorName, number> = { native: 0, resp: 10, grpc: 20, http: 
 export class DoorCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'kvs-doors-'));
   readonly ids = [1, 2, 3];
-  private readonly procs = new Map<number, ChildProcess>();
-  readonly logs = new Map<number, string[]>();
+  private readonly procs = new ProcessTable();
+  readonly logs = this.procs.logs;
 
   private constructor(readonly basePort: number) {}
 
@@ -45,31 +46,20 @@ export class DoorCluster {
     const replicas = this.ids.map((i) => `${i}=${this.address(i)}`).join(',');
     const args = [BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', join(this.dir, `r${id}`), '--replicas', replicas];
     args.push('--resp', this.address(id, 'resp'), '--grpc', this.address(id, 'grpc'), '--http', this.address(id, 'http'));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    const log = this.logs.get(id) ?? [];
-    this.logs.set(id, log);
-    child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
-    this.procs.set(id, child);
-    child.on('exit', () => {
-      if (this.procs.get(id) === child) this.procs.delete(id);
-    });
+    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 
   isRunning(id: number): boolean {
-    return this.procs.has(id);
+    return this.procs.isRunning(id);
   }
 
-  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.procs.get(id);
-    if (!child) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await gone;
+  kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    return this.procs.kill(id, signal);
   }
 
   /** SIGSTOP / SIGCONT: the process keeps its sockets but stops answering. */
   signal(id: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
-    this.procs.get(id)?.kill(signal);
+    this.procs.signal(id, signal);
   }
 
   status(id: number): Promise<StatusInfo | undefined> {
@@ -85,7 +75,7 @@ export class DoorCluster {
       if (leader && all.filter((s) => s.leaderId === leader.replicaId && s.term === leader.term).length >= 2) return leader;
       await sleep(50);
     }
-    throw new Error(`no leader within ${timeoutMs} ms; logs:\n${[...this.logs].map(([id, l]) => `--- ${id}\n${l.join('')}`).join('\n')}`);
+    throw new Error(`no leader within ${timeoutMs} ms; logs:\n${this.procs.allLogs()}`);
   }
 
   /** Waits until a replica's native door answers. */
@@ -100,7 +90,7 @@ export class DoorCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
+    await this.procs.killAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

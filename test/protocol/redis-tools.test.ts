@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { DoorCluster } from './cluster.ts';
+import { reapOnExit } from '../support/processes.ts';
 
 const HAVE_REDIS_TOOLS = spawnSync('redis-cli', ['--version']).status === 0 && spawnSync('redis-benchmark', ['--version']).status === 0;
 const HAVE_SCRIPT = spawnSync('script', ['--version']).status === 0;
@@ -18,7 +19,7 @@ interface Run {
 /** Runs a tool to completion; `guardMs` only stops a hung tool from hanging the suite. */
 function run(cmd: string, args: string[], input?: string | Buffer, guardMs = 120_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = reapOnExit(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -109,7 +110,7 @@ describe('redis-tools against a 3-replica group', { skip: HAVE_REDIS_TOOLS ? fal
   it('runs the interactive REPL on a terminal', { skip: HAVE_SCRIPT ? false : 'script(1) is not installed' }, async () => {
     const port = cluster.port(3, 'resp');
     // script(1) gives redis-cli a pseudo-terminal; stty sets a width so linenoise does not probe for one.
-    const child = spawn('script', ['-qfc', `stty cols 120 rows 40; redis-cli -p ${port}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = reapOnExit(spawn('script', ['-qfc', `stty cols 120 rows 40; redis-cli -p ${port}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] }));
     let screen = '';
     const waiters: { done: (s: string) => boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
     const check = (): void => {

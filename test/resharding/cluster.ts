@@ -1,6 +1,6 @@
 // A sharded cluster of real processes for tests: a placement group and shard groups, each group a
 // TestCluster-like set of replicas; groups can be added, removed and their replicas killed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,6 +9,7 @@ import type { GroupInfo } from '../../src/placement/config.ts';
 import { initCluster } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
 import { replicaStatus } from '../server/cluster.ts';
+import { ProcessTable } from '../support/processes.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
@@ -16,8 +17,8 @@ export const PLACEMENT = 0;
 
 export class ShardedCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'kvs-shards-'));
-  private readonly procs = new Map<number, ChildProcess>();
-  readonly logs = new Map<number, string[]>();
+  private readonly procs = new ProcessTable();
+  readonly logs = this.procs.logs;
   readonly groups = new Map<number, GroupInfo>();
 
   constructor(
@@ -27,14 +28,30 @@ export class ShardedCluster {
     private readonly opts: { http?: boolean; serverArgs?: string[] } = {},
   ) {}
 
-  /** Placement group plus shard groups 1..n, and the first configuration. */
+  /**
+   * Placement group plus shard groups 1..n, and the first configuration; returns once every shard
+   * replica has applied it (until then a group answers WRONG_GROUP for the keys it is to own).
+   */
   async start(shardGroups: number, partitions = 64): Promise<void> {
     this.startGroup(PLACEMENT);
     await this.waitForLeader(PLACEMENT);
     for (let g = 1; g <= shardGroups; g++) this.defineGroup(g);
-    await initCluster(this.placement(), [...this.groups.values()].filter((g) => g.id !== PLACEMENT), partitions);
+    const config = await initCluster(this.placement(), [...this.groups.values()].filter((g) => g.id !== PLACEMENT), partitions);
     for (let g = 1; g <= shardGroups; g++) this.startGroup(g);
     for (let g = 1; g <= shardGroups; g++) await this.waitForLeader(g);
+    for (let g = 1; g <= shardGroups; g++) await this.waitForEpoch(g, config.epoch);
+  }
+
+  /** Waits until every replica of group `g` has applied configuration `epoch` (or a later one). */
+  async waitForEpoch(g: number, epoch: number, timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    const info = this.groups.get(g)!;
+    for (;;) {
+      const seen = await Promise.all(info.replicas.map((r) => this.status(r.address)));
+      if (seen.every((s) => s !== undefined && s.epoch >= epoch)) return;
+      if (Date.now() > until) throw new Error(`group ${g} did not apply epoch ${epoch}: saw ${seen.map((s) => s?.epoch ?? 'no answer').join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   placement(): string[] {
@@ -75,7 +92,7 @@ export class ShardedCluster {
     if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
     if (this.opts.http) args.push('--http', this.httpAddress(me.address));
     if (this.opts.serverArgs) args.push(...this.opts.serverArgs);
-    this.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 
   /**
@@ -84,25 +101,11 @@ export class ShardedCluster {
    */
   spawnJoiner(g: number, id: number, address: string): void {
     const args = [BIN, 'server', '--id', String(id), '--group', String(g), '--listen', address, '--data', join(this.dir, `r${id}`), '--join', '--placement', this.placement().join(',')];
-    this.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 
-  private track(id: number, child: ChildProcess): void {
-    const log = this.logs.get(id) ?? [];
-    this.logs.set(id, log);
-    child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
-    this.procs.set(id, child);
-    child.on('exit', () => {
-      if (this.procs.get(id) === child) this.procs.delete(id);
-    });
-  }
-
-  async kill(id: number): Promise<void> {
-    const child = this.procs.get(id);
-    if (!child) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await gone;
+  kill(id: number): Promise<void> {
+    return this.procs.kill(id);
   }
 
   async stopGroup(g: number): Promise<void> {
@@ -133,7 +136,7 @@ export class ShardedCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
+    await this.procs.killAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

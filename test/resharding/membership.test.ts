@@ -45,13 +45,15 @@ function replicaIds(c: ClusterConfig | undefined, g: number): number[] {
 }
 
 describe('adding and removing replicas of a shard group', () => {
-  let cluster: ShardedCluster | undefined;
+  // Every cluster a test started, stopped here even when the test failed before its own stop().
+  const clusters: ShardedCluster[] = [];
   after(async () => {
-    await cluster?.stop();
+    await Promise.all(clusters.map((c) => c.stop()));
   });
 
   it('adds a --join replica, removes a follower and the leader, under writes, losing nothing', async () => {
-    const c = (cluster = new ShardedCluster(27000, 3));
+    const c = new ShardedCluster(27000, 3);
+    clusters.push(c);
     await c.start(2, 64);
     const writerClient = c.client(15_000);
     const writer = new AckedWriter(writerClient, 'm');
@@ -141,6 +143,5 @@ describe('adding and removing replicas of a shard group', () => {
       writerClient.close();
     }
     await c.stop();
-    cluster = undefined;
   });
 });

@@ -17,13 +17,15 @@ async function reshardTo(c: ShardedCluster, ids: number[]): Promise<void> {
 }
 
 describe('live resharding', () => {
-  let cluster: ShardedCluster | undefined;
+  // Every cluster a test started, stopped here even when the test failed before its own stop().
+  const clusters: ShardedCluster[] = [];
   after(async () => {
-    await cluster?.stop();
+    await Promise.all(clusters.map((c) => c.stop()));
   });
 
   it('3 → 4 → 2 → 3 groups under concurrent load: nothing lost, history linearizable', async () => {
-    const c = (cluster = new ShardedCluster(24100, 1));
+    const c = new ShardedCluster(24100, 1);
+    clusters.push(c);
     await c.start(3, 64);
     const clients = Array.from({ length: 4 }, () => c.client());
     const w = new Workload(clients, ['a', 'b', 'c', 'd', 'e', 'f'], 1);
@@ -68,11 +70,11 @@ describe('live resharding', () => {
       for (const cl of clients) cl.close();
     }
     await c.stop();
-    cluster = undefined;
   });
 
   it('survives kill -9 of the source and destination leaders mid-hand-off, and of the placement leader', async () => {
-    const c = (cluster = new ShardedCluster(24300, 3));
+    const c = new ShardedCluster(24300, 3);
+    clusters.push(c);
     await c.start(2, 64);
     const loader = c.client();
     await Promise.all(Array.from({ length: 400 }, (_, i) => loader.put(`pre-${i}`, `p${i}`)));

@@ -119,15 +119,17 @@ async function until(what: string, f: () => boolean, timeoutMs = 60_000): Promis
 }
 
 describe('smart client on a sharded cluster', () => {
-  let cluster: ShardedCluster | undefined;
+  // Every cluster a test started, stopped here even when the test failed before its own stop().
+  const clusters: ShardedCluster[] = [];
   const clients: KvsClient[] = [];
   after(async () => {
     for (const cl of clients) cl.close();
-    await cluster?.stop();
+    await Promise.all(clusters.map((c) => c.stop()));
   });
 
   it('sends each request to the owning group (writes to its leader), nothing relayed; falls back when the placement group is down', async () => {
-    const c = (cluster = new ShardedCluster(27500, 3, { http: true }));
+    const c = new ShardedCluster(27500, 3, { http: true });
+    clusters.push(c);
     await c.start(2, 64);
     const shardGroups = [1, 2];
     const addrs = (g: number): string[] => c.groups.get(g)!.replicas.map((r) => r.address);
@@ -217,11 +219,11 @@ describe('smart client on a sharded cluster', () => {
     assert.ok(fresh.routing.fallback >= 42, `fallback ${fresh.routing.fallback}`);
 
     await c.stop();
-    cluster = undefined;
   });
 
   it('keeps working through a live reshard 3 → 4 with concurrent writes; a stale table is corrected by WRONG_GROUP', async (t) => {
-    const c = (cluster = new ShardedCluster(27600, 1));
+    const c = new ShardedCluster(27600, 1);
+    clusters.push(c);
     await c.start(3, 64);
     // One client that only refreshes on WRONG_GROUP, and keeps the pre-reshard table until used.
     const stale = new ShardedClient({ placement: c.placement(), pollMs: 0, timeoutMs: 15_000 });

@@ -1,11 +1,12 @@
 // Real replica processes for end-to-end tests: start, kill -9, restart (optionally from an empty
 // data dir), find the leader. Each test file passes its own port range so files can run at once.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KvsClient } from '../../src/client/client.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import { ProcessTable } from '../support/processes.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
@@ -24,10 +25,10 @@ export interface ClusterOptions {
 export class TestCluster {
   readonly dir: string;
   readonly ids: number[];
-  private readonly procs = new Map<number, ChildProcess>();
+  private readonly procs = new ProcessTable();
   private readonly opts: ClusterOptions;
-  readonly logs = new Map<number, string[]>();
-  readonly stdout = new Map<number, string[]>();
+  readonly logs = this.procs.logs;
+  readonly stdout = this.procs.stdout;
 
   private constructor(opts: ClusterOptions) {
     this.opts = opts;
@@ -60,11 +61,11 @@ export class TestCluster {
 
   /** The replica's process id while it runs. */
   pid(id: number): number | undefined {
-    return this.procs.get(id)?.pid;
+    return this.procs.pid(id);
   }
 
   isRunning(id: number): boolean {
-    return this.procs.has(id);
+    return this.procs.isRunning(id);
   }
 
   private spawn(id: number): void {
@@ -75,32 +76,12 @@ export class TestCluster {
       [...prefix, BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.args ?? [])],
       { stdio: ['ignore', this.opts.captureStdout ? 'pipe' : 'ignore', 'pipe'], env: this.opts.env ?? process.env },
     );
-    if (this.opts.captureStdout) {
-      const out = this.stdout.get(id) ?? [];
-      this.stdout.set(id, out);
-      let rest = '';
-      child.stdout!.on('data', (b: Buffer) => {
-        const parts = (rest + b.toString()).split('\n');
-        rest = parts.pop() ?? '';
-        out.push(...parts);
-      });
-    }
-    const log = this.logs.get(id) ?? [];
-    this.logs.set(id, log);
-    child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
-    this.procs.set(id, child);
-    child.on('exit', () => {
-      if (this.procs.get(id) === child) this.procs.delete(id);
-    });
+    this.procs.track(id, child, this.opts.captureStdout);
   }
 
   /** kill -9 (or another signal) and wait for the process to be gone. */
-  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.procs.get(id);
-    if (!child) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await gone;
+  kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    return this.procs.kill(id, signal);
   }
 
   async restart(id: number, opts: { wipe?: boolean } = {}): Promise<void> {
@@ -137,7 +118,7 @@ export class TestCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.procs.keys()].map((id) => this.kill(id)));
+    await this.procs.killAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { openReplicaStore, type Command } from '../../src/storage/index.ts';
 import { CLIENTS, entryData, replay } from './crash-workload.ts';
 import { b, CONF, entries, hs, openFresh, ready, tempDir } from './helpers.ts';
+import { reapOnExit } from '../support/processes.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const KILLS = Number(process.env['STORAGE_CRASH_KILLS'] ?? 60);
@@ -37,7 +38,7 @@ function rng(seed: number): () => number {
  */
 function runAndKill(args: string[], delayMs: number, mayFinish = false): Promise<{ lines: string[]; ranMs: number; killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const lines: string[] = [];
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;

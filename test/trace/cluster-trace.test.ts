@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { TestCluster } from '../server/cluster.ts';
 import { liveSkipReason } from './helpers/live.ts';
 import { checkScenarioLines, parseJsonLines, runScenario, waitFor, type MsgLine, type SummaryLine } from './helpers/scenario.ts';
+import { reapOnExit } from '../support/processes.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 const liveSkip = liveSkipReason();
@@ -67,7 +68,7 @@ describe('tracing a live group', () => {
     const base = 26100;
     const out: string[] = [];
     const err: string[] = [];
-    const tracer: ChildProcess = spawn(process.execPath, [BIN, 'trace', '--replicas', replicasFlag(base), '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tracer: ChildProcess = reapOnExit(spawn(process.execPath, [BIN, 'trace', '--replicas', replicasFlag(base), '--format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     collectLines(tracer.stdout!, out);
     collectLines(tracer.stderr!, err);
     const exited = new Promise<number | null>((r) => tracer.on('exit', (code) => r(code)));

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { AttachInfo } from '../../src/trace/native.ts';
 import { liveSkipReason } from './helpers/live.ts';
+import { reapOnExit } from '../support/processes.ts';
 
 const skip = liveSkipReason();
 const ns = `kvs-trace-${process.pid}`;
@@ -37,9 +38,9 @@ function filters(): string {
 }
 
 async function child(mode: string, then: string): Promise<{ proc: ChildProcess; info: AttachInfo }> {
-  const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fixture, 'attach', mode, String(PORT), then], {
+  const proc = reapOnExit(spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fixture, 'attach', mode, String(PORT), then], {
     stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  }));
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
   const [line] = (await once(lines, 'line')) as [string];
   const info = JSON.parse(line) as AttachInfo & { error?: string };

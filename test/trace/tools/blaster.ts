@@ -24,6 +24,7 @@ import { TracePipeline } from '../../../src/trace/pipeline.ts';
 import { parseBatch } from '../../../src/trace/record.ts';
 import { listenInRange, portOf } from '../helpers/live.ts';
 import { concatBytes, encodeFrame, makeFrames } from '../helpers/synth.ts';
+import { reapOnExit } from '../../support/processes.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -95,9 +96,9 @@ async function traffic(): Promise<void> {
 /** Parent: captures the child's traffic and reports rates. */
 async function measure(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== '--drain');
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args, '--traffic'], {
+  const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args, '--traffic'], {
     stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  }));
   const lines = createInterface({ input: child.stdout });
   const next = () => new Promise<string>((r) => lines.once('line', r));
   const port = Number(await next());
