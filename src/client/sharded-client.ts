@@ -223,7 +223,7 @@ export class ShardedClient extends KvsClient {
 
   /** One pass over a group's replicas; NOT_LEADER hints are followed and remembered. */
   private async toGroup(group: GroupInfo, req: Request, kind: 'read' | 'write', deadline: number): Promise<Outcome> {
-    const queue = replicaOrder(group, kind, this.leaders.get(group.id), this.turn++);
+    const queue = this.responsiveFirst(replicaOrder(group, kind, this.leaders.get(group.id), this.turn++));
     const members = new Set(queue);
     const tried = new Set<string>();
     let answered = false;
@@ -266,9 +266,12 @@ export class ShardedClient extends KvsClient {
   /** One request to one replica: relayed (served there, never routed on) or ordinary (routed by the replica). */
   private async attempt(addr: string, req: Request, direct: boolean, deadline: number): Promise<Outcome> {
     try {
-      return classify(await this.send(addr, req, direct, Math.max(1, deadline - Date.now())));
+      const res = await this.send(addr, req, direct, this.attemptWait(deadline));
+      this.noteAnswered(addr);
+      return classify(res);
     } catch (e) {
       if (!(e instanceof ConnectionError)) throw e;
+      this.noteUnresponsive(addr);
       return { t: 'unreachable', err: new KvsError('UNREACHABLE', e.message) };
     }
   }

@@ -184,6 +184,26 @@ describe('smart client routing', () => {
     }
   });
 
+  it('a replica that leaves an attempt unanswered is passed over: reads stop taking turns on it', async () => {
+    const { three, keyOf } = await setup();
+    const silent = 'g2r1';
+    const c = new TestClient(new FakeSource(three), (s) => {
+      if (s.addr === silent) throw new ConnectionError(`no answer from ${s.addr}`); // what an attempt timeout throws
+      return { kind: 'value', value: null };
+    });
+    try {
+      const key = keyOf(three, 2);
+      for (let i = 0; i < 3; i++) await c.get(key); // one of these takes its turn at the silent replica
+      const first = c.sent.findIndex((s) => s.addr === silent);
+      assert.ok(first >= 0);
+      for (let i = 0; i < 6; i++) await c.get(key);
+      assert.ok(!c.sent.slice(first + 1).some((s) => s.addr === silent), `the silent replica was tried again: ${c.sent.map((s) => s.addr).join(' ')}`);
+      assert.deepEqual(new Set(c.sent.slice(first + 1).map((s) => s.addr)), new Set(['g2r2', 'g2r3']));
+    } finally {
+      c.close();
+    }
+  });
+
   it('when the owning group is unreachable, refreshes and retries through any replica', async () => {
     const { three, keyOf } = await setup();
     const c = new TestClient(new FakeSource(three), (s) => {

@@ -15,8 +15,10 @@ export interface ClusterOptions {
   basePort: number;
   /** Extra `kvs server` flags for every replica. */
   args?: string[];
-  /** A command the replica runs under, e.g. setpriv with its flags (ending in `--`). */
-  wrap?: string[];
+  /** A command the replica runs under, e.g. setpriv with its flags (ending in `--`), or one per replica. */
+  wrap?: string[] | ((id: number) => string[]);
+  /** Each replica's IP address (default 127.0.0.1), e.g. in a network namespace of its own. */
+  host?: (id: number) => string;
   env?: NodeJS.ProcessEnv;
   /** Keep each replica's stdout lines in `stdout` (otherwise discarded). */
   captureStdout?: boolean;
@@ -44,7 +46,7 @@ export class TestCluster {
   }
 
   address(id: number): string {
-    return `127.0.0.1:${this.opts.basePort + id}`;
+    return `${this.opts.host?.(id) ?? '127.0.0.1'}:${this.opts.basePort + id}`;
   }
 
   endpoints(): string[] {
@@ -70,7 +72,8 @@ export class TestCluster {
 
   private spawn(id: number): void {
     const replicas = this.ids.map((i) => `${i}=${this.address(i)}`).join(',');
-    const [cmd, ...prefix] = [...(this.opts.wrap ?? []), process.execPath];
+    const wrap = typeof this.opts.wrap === 'function' ? this.opts.wrap(id) : (this.opts.wrap ?? []);
+    const [cmd, ...prefix] = [...wrap, process.execPath];
     const child = spawn(
       cmd!,
       [...prefix, BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.args ?? [])],

@@ -1,0 +1,69 @@
+// A replica that accepts connections but never answers (what a network partition looks like from
+// the client's side: no reset, no error, nothing). The client must not spend its whole deadline on
+// it: each attempt waits attemptTimeoutMs, then the call moves on to another replica with the same
+// (clientId, seq), and the silent replica is passed over for the calls after.
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { KvsClient } from '../../src/client/client.ts';
+import { FrameDecoder, decodeRequest, encodeResponse, type Request } from '../../src/wire/index.ts';
+
+interface Seen {
+  server: 'silent' | 'answering';
+  req: Request;
+}
+
+/** A native-protocol server that records every request and answers them only if `answer`. */
+function fakeReplica(name: Seen['server'], seen: Seen[], answer: boolean): Promise<{ server: Server; address: string; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    const decoder = new FrameDecoder();
+    sock.on('data', (b) => {
+      decoder.push(b);
+      for (let f = decoder.read(); f !== null; f = decoder.read()) {
+        const req = decodeRequest(f.type, f.body);
+        seen.push({ server: name, req });
+        if (!answer) continue;
+        sock.write(encodeResponse(f.requestId, req.op === 'get' ? { kind: 'value', value: null } : { kind: 'ok' }));
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, sockets, address: `127.0.0.1:${(server.address() as AddressInfo).port}` })));
+}
+
+describe('a replica that never answers', () => {
+  const seen: Seen[] = [];
+  let silent: Awaited<ReturnType<typeof fakeReplica>>;
+  let answering: Awaited<ReturnType<typeof fakeReplica>>;
+  before(async () => {
+    silent = await fakeReplica('silent', seen, false);
+    answering = await fakeReplica('answering', seen, true);
+  });
+  after(() => {
+    for (const r of [silent, answering]) {
+      for (const s of r.sockets) s.destroy();
+      r.server.close();
+    }
+  });
+
+  it('costs one attempt, not the deadline: the write is retried elsewhere with the same session, later calls avoid it', async () => {
+    // Round-robin starts at the second endpoint: the first attempt goes to the silent one.
+    const client = new KvsClient({ endpoints: [answering.address, silent.address], timeoutMs: 8000, attemptTimeoutMs: 300 });
+    try {
+      await client.put('k', 'v');
+      const puts = seen.filter((s) => s.req.op === 'put');
+      assert.deepEqual(puts.map((s) => s.server), ['silent', 'answering'], 'one attempt at the silent replica, then the other');
+      const [a, b] = puts.map((s) => s.req as Extract<Request, { op: 'put' }>);
+      assert.equal(a!.clientId, b!.clientId, 'the retry is the same write (same client id)');
+      assert.equal(a!.seq, b!.seq, 'the retry is the same write (same seq)');
+
+      const before = seen.length;
+      for (let i = 0; i < 4; i++) await client.get(`r${i}`);
+      assert.deepEqual(new Set(seen.slice(before).map((s) => s.server)), new Set(['answering']), 'reads pass over the silent replica');
+    } finally {
+      client.close();
+    }
+  });
+});
