@@ -68,7 +68,12 @@ export interface RespSessionOptions {
   maxBatchBytes?: number;
 }
 
+/** Transaction commands: refused (see refuseTransaction), named in metrics all the same. */
+const TRANSACTION = new Set(['multi', 'exec', 'discard']);
+
 export class RespSession {
+  /** After MULTI: commands are refused until EXEC or DISCARD. */
+  private refusingTransaction = false;
   private readonly decoder: RespDecoder;
   private readonly slots: Cmd[] = [];
   private readonly waiting: Cmd[] = [];
@@ -158,8 +163,12 @@ export class RespSession {
   private dispatch(args: Buffer[]): void {
     const name = lower(args[0]!);
     const cmd = this.server.commands.get(name);
-    const c = this.newCmd(args, cmd, cmd ? name : 'unknown');
+    const c = this.newCmd(args, cmd, cmd ? name : TRANSACTION.has(name) ? name : 'unknown');
     this.slots.push(c);
+    if (this.refusingTransaction || TRANSACTION.has(name)) {
+      const refused = this.refuseTransaction(name);
+      if (refused) return this.finish(c, refused);
+    }
     if (!cmd) return this.finish(c, resp.error(unknownCommand(args)));
     if (cmd.arity > 0 ? args.length !== cmd.arity : args.length < -cmd.arity) {
       return this.finish(c, resp.error(`ERR wrong number of arguments for '${name}' command`));
@@ -182,6 +191,25 @@ export class RespSession {
     if (cmd.kind === 'none') return void this.runCommand(c);
     c.mode = cmd.kind === 'read' ? 'read' : 'exclusive';
     this.waiting.push(c);
+  }
+
+  /**
+   * MULTI is not supported, but a client that sends MULTI, commands, EXEC expects all or nothing:
+   * running the commands one by one would half-apply a transaction the client saw fail. So after
+   * MULTI nothing runs until EXEC (answered EXECABORT) or DISCARD. Undefined: run the command.
+   */
+  private refuseTransaction(name: string): RespValue | undefined {
+    if (name === 'multi') {
+      this.refusingTransaction = true;
+      return resp.error('ERR MULTI is not supported by this server: commands up to EXEC or DISCARD will not run');
+    }
+    if (name === 'exec' || name === 'discard') {
+      if (!this.refusingTransaction) return resp.error(`ERR ${name.toUpperCase()} without MULTI`);
+      this.refusingTransaction = false;
+      return name === 'exec' ? resp.error('EXECABORT Transaction discarded: MULTI is not supported by this server') : resp.simple('OK');
+    }
+    if (name === 'quit') return undefined;
+    return resp.error('ERR command not run: it follows MULTI, which this server does not support (send DISCARD)');
   }
 
   private finish(c: Cmd, reply: RespValue, version = c.version): void {

@@ -154,6 +154,26 @@ describe('RESP door', () => {
     assert.deepEqual(await call('GET', 'a', 'b'), { error: "ERR wrong number of arguments for 'get' command" });
   });
 
+  it('MULTI is refused, and nothing up to EXEC or DISCARD runs: a transaction is never half applied', async () => {
+    // A client library's transaction: MULTI, the commands and EXEC in one pipeline.
+    c.raw(Buffer.concat([['SET', 'before', '1'], ['MULTI'], ['SET', 'tx-a', '1'], ['INCR', 'tx-n'], ['GET', 'before'], ['EXEC'], ['SET', 'after', '1']].map(encodeCommand)));
+    const replies = [];
+    for (let i = 0; i < 7; i++) replies.push(plain(await c.reply()));
+    assert.equal(replies[0], 'OK');
+    assert.match((replies[1] as { error: string }).error, /^ERR MULTI is not supported/);
+    for (const r of replies.slice(2, 5)) assert.match((r as { error: string }).error, /^ERR command not run: it follows MULTI/);
+    assert.match((replies[5] as { error: string }).error, /^EXECABORT/);
+    assert.equal(replies[6], 'OK', 'after EXEC commands run again');
+    assert.deepEqual([...exec.data.keys()].sort(), ['after', 'before']);
+    // DISCARD ends the refusal too; QUIT still closes.
+    assert.match(((await call('MULTI')) as { error: string }).error, /^ERR MULTI/);
+    assert.match(((await call('SET', 'tx-b', '1')) as { error: string }).error, /^ERR command not run/);
+    assert.equal(await call('DISCARD'), 'OK');
+    assert.equal(await call('SET', 'tx-c', '1'), 'OK');
+    assert.equal(exec.data.has('tx-b'), false);
+    assert.deepEqual(await call('EXEC'), { error: 'ERR EXEC without MULTI' });
+  });
+
   it('HELLO 3 switches to RESP3 (nulls, maps) and HELLO 2 back', async () => {
     const hello = await c.call('HELLO', '3', 'SETNAME', 'r3');
     assert.equal(hello.type, 'map');
