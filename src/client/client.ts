@@ -117,6 +117,13 @@ export class KvsClient {
     return { items: r.items, more: r.more };
   }
 
+  /** How many keys the store holds (on a sharded cluster every group's, summed). */
+  async count(opts: { consistency?: Consistency } = {}): Promise<number> {
+    const r = await this.call({ op: 'count', consistency: opts.consistency ?? 'linearizable' }, 'read');
+    if (r.kind !== 'count') throw unexpected(r);
+    return r.count;
+  }
+
   /** Every key in [start, end), page by page. */
   async *scanAll(start: Bytes, end: Bytes | null, opts: { pageSize?: number; consistency?: Consistency } = {}): AsyncGenerator<KeyValue> {
     let from: Uint8Array | null = toBytes(start);

@@ -146,7 +146,7 @@ export class ShardedClient extends KvsClient {
       case 'batch':
         return this.splitWrite(req, deadline);
       default:
-        // scan (the replica fans out and merges), status, ping: any replica.
+        // scan and count (the replica fans out and gathers), status, ping: any replica.
         if (this.endpoints.length === 0) await this.context(deadline);
         return super.call(req, kind, deadline);
     }

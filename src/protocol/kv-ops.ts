@@ -84,6 +84,11 @@ export class KvOps {
     return { items: r.items, more: r.more };
   }
 
+  /** Keys in the whole store (every shard group's, summed). */
+  async count(consistency: Consistency = 'linearizable'): Promise<number> {
+    return expect(await this.execute({ op: 'count', consistency }), 'count').count;
+  }
+
   async status(): Promise<StatusInfo> {
     return expect(await this.execute({ op: 'status' }), 'status').info;
   }

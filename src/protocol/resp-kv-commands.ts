@@ -167,7 +167,8 @@ const scan: Run = async (args, { server }) => {
   return resp.array([resp.bulk(next), resp.array(keys)]);
 };
 
-const dbsize: Run = (_args, { server }) => resp.int(server.ctx.keyCount());
+/** DBSIZE: the whole store's keys, every shard group's (INFO keyspace describes this replica's group). */
+const dbsize: Run = async (_args, { server }) => resp.int(await server.kv.count());
 
 /** SET without options and MSET only put: a connection may send a run of them as one batch. */
 function setPuts(args: Buffer[]): BatchOp[] | undefined {
@@ -200,5 +201,5 @@ export const KV_COMMANDS: RespCommand[] = [
   command('strlen', 2, 'read', ['readonly', 'fast'], [1, 1, 1], 'Returns the length of a value.', strlen),
   command('type', 2, 'read', ['readonly', 'fast'], [1, 1, 1], 'Returns "string" or "none".', type, 'generic'),
   command('scan', -2, 'read', ['readonly'], [0, 0, 0], 'Iterates over the key space in key order.', scan, 'generic'),
-  command('dbsize', 1, 'read', ['readonly', 'fast'], [0, 0, 0], 'Returns the number of keys (this replica\'s state).', dbsize, 'server'),
+  command('dbsize', 1, 'read', ['readonly', 'fast'], [0, 0, 0], 'Returns the number of keys in the store (every shard group).', dbsize, 'server'),
 ];

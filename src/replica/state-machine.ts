@@ -8,7 +8,7 @@ import { EntryType } from '../raft/types.ts';
 import type { Partitioner } from '../partition/index.ts';
 import type { Command as StoreCommand, CommandResult, KvOp, OpResult } from '../storage/types.ts';
 import type { Request, Response } from '../wire/index.ts';
-import { applyOwnership, canServe, emptyOwnership, encodeOwnership, type Ownership } from '../resharding/ownership.ts';
+import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, type Ownership } from '../resharding/ownership.ts';
 import { decodeCommand } from './commands.ts';
 
 /** Sessions unused for this long (log time) are forgotten. */
@@ -52,6 +52,11 @@ export class StateMachine {
 
   partitionOf(key: Uint8Array): number {
     return this.partitioner ? this.partitioner.partitionOf(key) : 0;
+  }
+
+  /** Whether the store may hold keys this group does not serve (partitions frozen, dropping or arriving). */
+  holdsUnserved(): boolean {
+    return this.ownership?.state.some((s) => s === PartState.Frozen || s === PartState.Dropping || s === PartState.Arriving) ?? false;
   }
 
   /** Whether this group serves the key at the state applied so far. */

@@ -10,6 +10,8 @@ import { decodeResponse, type KeyValue, type Request, type Response, type WireEr
 export interface LocalReader {
   get(key: Uint8Array): Uint8Array | null;
   scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null };
+  /** Keys in the state machine. */
+  count(): number;
 }
 
 export interface Forwarder {
@@ -27,7 +29,7 @@ export interface RouterOptions {
   checkSizes: (key: Uint8Array, value: Uint8Array | null) => void;
   requestTimeoutMs: number;
   /** Sharded cluster: whether this group serves a key (after the read barrier), and the answer when not. */
-  ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response };
+  ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean };
   /** Sharded cluster: cross-group routing (set after construction: it calls back into local()). */
   shards?: ShardRoutes;
   defaultScanLimit?: number;
@@ -43,6 +45,8 @@ export interface RawRequest {
 }
 
 const RETRY_PAUSE_MS = 25;
+/** Keys per page when counting page by page. */
+const COUNT_PAGE = 5000;
 
 export class Router {
   readonly stats = { forwarded: 0, proposed: 0, reads: 0, staleReads: 0 };
@@ -78,6 +82,9 @@ export class Router {
           await this.consistentRead(req.consistency, deadline);
           if (own && !own.serves(req.key)) return own.wrongGroup();
           return { kind: 'value', value: this.o.reader.get(req.key) };
+        case 'count':
+          await this.consistentRead(req.consistency, deadline);
+          return { kind: 'count', count: await this.countServed() };
         case 'scan': {
           await this.consistentRead(req.consistency, deadline);
           const max = this.o.maxScanLimit ?? 10_000;
@@ -108,6 +115,23 @@ export class Router {
       from = page.more;
     }
     return { items, more: from };
+  }
+
+  /**
+   * How many keys this group serves: the store's entry count, unless partitions are moving in or
+   * out (then their keys are in the store too, and the served ones are counted page by page).
+   */
+  private async countServed(): Promise<number> {
+    const own = this.o.ownership;
+    if (!own?.holdsUnserved()) return this.o.reader.count();
+    let n = 0;
+    for (let from: Uint8Array | null = new Uint8Array(0); from !== null; ) {
+      const page = this.o.reader.scan(from, null, COUNT_PAGE);
+      for (const kv of page.items) if (own.serves(kv.key)) n++;
+      from = page.more;
+      if (from !== null) await new Promise((r) => setImmediate(r)); // other requests go on meanwhile
+    }
+    return n;
   }
 
   /** Keys are validated before anything runs: a bad key is the client's error, never retried. */

@@ -1,7 +1,8 @@
 // Cross-group routing: key → partition → the group that serves it (the source while a hand-off is
 // pending, then the destination), served here or sent to that group. A WRONG_GROUP answer means our
 // configuration is stale or a hand-off is under way: refresh, back off, retry until the deadline.
-// Multi-key operations are split per partition and gathered; scans fan out to every group and merge.
+// Multi-key operations are split per partition and gathered; scans fan out to every group and merge,
+// counts fan out and add up.
 import type { Partitioner } from '../partition/index.ts';
 import { routeOf, type ClusterConfig } from '../placement/config.ts';
 import { encodeRequest, type BatchOp, type KeyValue, type Request, type Response } from '../wire/index.ts';
@@ -34,6 +35,8 @@ export class ShardRoutes {
         return this.batch(req, raw, deadline);
       case 'scan':
         return this.scan(req, raw, deadline);
+      case 'count':
+        return this.count(req, raw, deadline);
       default:
         return this.o.local(req, raw, deadline);
     }
@@ -99,6 +102,20 @@ export class ShardRoutes {
     }
     const page = more === null ? items : items.filter((kv) => Buffer.compare(kv.key, more!) < 0);
     return { kind: 'scan', items: page.slice(0, limit), more };
+  }
+
+  /** Every group's count of the keys it serves, summed (each key is served by exactly one group). */
+  private async count(req: Extract<Request, { op: 'count' }>, raw: RawRequest, deadline: number): Promise<Response> {
+    const config = await this.config(deadline);
+    if (!config) return unavailable('no cluster configuration yet');
+    const answers = await Promise.all(config.groups.map((g) => this.send(g.id, req, raw, deadline)));
+    let count = 0;
+    for (const a of answers) {
+      if (a.kind === 'error') return a;
+      if (a.kind !== 'count') return unavailable(`unexpected ${a.kind} answer to a count`);
+      count += a.count;
+    }
+    return { kind: 'count', count };
   }
 
   private async config(deadline: number): Promise<ClusterConfig | undefined> {

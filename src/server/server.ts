@@ -134,7 +134,7 @@ export class KvsServer {
       checkSizes: (key, value) => checkKeyValue(key, value, { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }),
       requestTimeoutMs: config.requestTimeoutMs,
       status: () => this.statusResponse(),
-      ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup() } } : {}),
+      ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup(), holdsUnserved: () => this.sm.holdsUnserved() } } : {}),
     });
     this.links = new MemberLinks({ self: config.id, conf: () => this.replica.node.conf, book: this.book, peers: this.peers, log: this.log });
     this.links.sync();

@@ -123,6 +123,7 @@ const LAST_FIELD: Readonly<Record<number, string>> = {
   [FrameType.Value]: 'value',
   [FrameType.CasResult]: 'ok',
   [FrameType.ScanPage]: 'items',
+  [FrameType.KeyCount]: 'count',
 };
 
 export function messageName(type: number): string {

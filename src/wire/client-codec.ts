@@ -36,6 +36,7 @@ const REQUEST_TYPE = {
   cas: FrameType.Cas,
   scan: FrameType.Scan,
   batch: FrameType.Batch,
+  count: FrameType.Count,
 } as const satisfies Record<Request['op'], number>;
 
 export function requestFrameType(req: Request): number {
@@ -63,6 +64,8 @@ export function requestBodySize(req: Request): number {
     case 'ping':
     case 'status':
       return 0;
+    case 'count':
+      return 1;
     case 'get':
       return 1 + KEY_OVERHEAD + req.key.length;
     case 'put':
@@ -110,6 +113,9 @@ export function encodeRequest(requestId: number, req: Request): Buffer {
     case 'get':
       w.u8(consistencyByte(req.consistency));
       w.bytes16(req.key);
+      break;
+    case 'count':
+      w.u8(consistencyByte(req.consistency));
       break;
     case 'put':
       writeId(w, req);
@@ -226,6 +232,9 @@ export function decodeRequest(type: number, body: Uint8Array): Request {
       req = { op: 'batch', clientId, seq, ops: readBatchOps(r) };
       break;
     }
+    case FrameType.Count:
+      req = { op: 'count', consistency: readConsistency(r) };
+      break;
     default:
       return r.fail(`unknown request type 0x${type.toString(16).padStart(2, '0')}`);
   }
@@ -254,6 +263,8 @@ export function responseFrameType(res: Response): number {
       return FrameType.ScanPage;
     case 'status':
       return FrameType.StatusInfo;
+    case 'count':
+      return FrameType.KeyCount;
     case 'error':
       return FrameType.Error;
   }
@@ -278,6 +289,11 @@ export function encodeResponse(requestId: number, res: Response): Buffer {
       return encodeScanPage(requestId, res.items, res.more);
     case 'status':
       return encodeStatus(requestId, res.info);
+    case 'count': {
+      const w = allocFrame(FrameType.KeyCount, requestId, 8);
+      w.u64(res.count);
+      return finishFrame(w);
+    }
     case 'error':
       return encodeError(requestId, res.error);
   }
@@ -358,6 +374,9 @@ export function decodeResponse(type: number, body: Uint8Array): Response {
       break;
     case FrameType.StatusInfo:
       res = { kind: 'status', info: readStatus(r) };
+      break;
+    case FrameType.KeyCount:
+      res = { kind: 'count', count: r.u64() };
       break;
     case FrameType.Error:
       res = { kind: 'error', error: readError(r) };

@@ -40,7 +40,9 @@ export type Request =
       limit: number;
       consistency: Consistency;
     }
-  | ({ op: 'batch'; ops: BatchOp[] } & WriteId);
+  | ({ op: 'batch'; ops: BatchOp[] } & WriteId)
+  /** How many keys are stored: every group's, summed (the keys a group serves, at a read barrier or stale). */
+  | { op: 'count'; consistency: Consistency };
 
 export type RequestOp = Request['op'];
 
@@ -100,4 +102,6 @@ export type Response =
   /** scan: `more` is the start key of the next page, null when the range is exhausted. */
   | { kind: 'scan'; items: KeyValue[]; more: Uint8Array | null }
   | { kind: 'status'; info: StatusInfo }
+  /** count. */
+  | { kind: 'count'; count: number }
   | { kind: 'error'; error: WireError };

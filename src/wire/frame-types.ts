@@ -15,6 +15,8 @@ export const FrameType = {
   Cas: 0x06,
   Scan: 0x07,
   Batch: 0x08,
+  /** How many keys the cluster holds (DBSIZE). */
+  Count: 0x09,
   /** Admin: add or remove a replica of a group (membership-codec.ts). */
   Membership: 0x20,
 
@@ -46,6 +48,7 @@ export const FrameType = {
   CasResult: 0x82,
   ScanPage: 0x83,
   StatusInfo: 0x84,
+  KeyCount: 0x85,
   // 0xA0–0xBF reserved for hand-off responses
   Error: 0xff,
 } as const;

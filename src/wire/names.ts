@@ -139,6 +139,9 @@ function client(r: Reader, type: number, f: Fields): void {
       writeId(r, f);
       f.ops = r.u32();
       return;
+    case FrameType.Count:
+      f.consistency = r.u8() === 1 ? 'stale' : 'linearizable';
+      return;
   }
 }
 
@@ -154,6 +157,9 @@ function response(r: Reader, type: number, f: Fields): void {
       return;
     case FrameType.ScanPage:
       f.items = r.u32();
+      return;
+    case FrameType.KeyCount:
+      f.count = r.u64();
       return;
     case FrameType.StatusInfo:
       f.replica = r.u32();

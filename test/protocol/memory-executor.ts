@@ -26,6 +26,8 @@ export class MemoryExecutor implements Executor {
         return { kind: 'status', info: { replicaId: 1, groupId: 0, role: 'leader', term: 1, leaderId: 1, leaderAddr: '127.0.0.1:1', commitIndex: 1, appliedIndex: 1, epoch: 0 } };
       case 'get':
         return { kind: 'value', value: this.data.get(id(req.key)) ?? null };
+      case 'count':
+        return { kind: 'count', count: this.data.size };
       case 'put':
         this.data.set(id(req.key), Buffer.from(req.value));
         return { kind: 'ok' };

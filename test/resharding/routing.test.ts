@@ -5,8 +5,10 @@ import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
 import { initialConfig, reshard, type ClusterConfig } from '../../src/placement/config.ts';
 import type { ConfigWatcher } from '../../src/router/config-watcher.ts';
 import type { GroupConnections } from '../../src/router/groups.ts';
+import { Router, type LocalReader } from '../../src/router/router.ts';
 import { ShardRoutes, derivedClientId } from '../../src/router/sharded.ts';
-import type { Request, Response } from '../../src/wire/index.ts';
+import type { Replica } from '../../src/replica/replica.ts';
+import type { KeyValue, Request, Response } from '../../src/wire/index.ts';
 
 const wrongGroup = (epoch: number): Response => ({ kind: 'error', error: { code: 'WRONG_GROUP', message: 'not mine', epoch } });
 
@@ -61,5 +63,51 @@ describe('cross-group routing', () => {
     assert.notEqual(derivedClientId(42n, 2), a);
     assert.notEqual(derivedClientId(43n, 1), a);
     assert.ok(a > 0n && a < 1n << 64n);
+  });
+
+  it('a count asks every group and adds up their answers', async () => {
+    const partitioner = await createPartitioner(64);
+    const config = initialConfig(await loadXxh64(), [1, 2, 3].map((id) => ({ id, replicas: [] })), 64);
+    const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+    const asked: number[] = [];
+    const groups = {
+      send: async (g: number): Promise<Response> => {
+        asked.push(g);
+        return { kind: 'count', count: g * 100 };
+      },
+    } as unknown as GroupConnections;
+    const routes = new ShardRoutes({ group: 1, watcher, partitioner, groups, local: async () => ({ kind: 'count', count: 7 }) });
+    const res = await routes.execute({ op: 'count', consistency: 'stale' }, { type: 9, body: new Uint8Array([1]), hops: 0 }, Date.now() + 5000);
+    assert.deepEqual(res, { kind: 'count', count: 7 + 200 + 300 }, 'this group answers locally, the others remotely');
+    assert.deepEqual(asked.sort(), [2, 3]);
+  });
+
+  it('a group counts only the keys it serves when it also holds partitions moving in or out', async () => {
+    // 12,000 keys (more than one counting page); keys starting with "x" are in partitions not served.
+    const keys = Array.from({ length: 12_000 }, (_, i) => Buffer.from(`${i % 4 === 0 ? 'x' : 'k'}${String(i).padStart(6, '0')}`)).sort(Buffer.compare);
+    const reader: LocalReader = {
+      get: () => null,
+      count: () => keys.length,
+      scan: (start, _end, limit) => {
+        const from = keys.findIndex((k) => Buffer.compare(k, start) >= 0);
+        if (from < 0) return { items: [], more: null };
+        const items: KeyValue[] = keys.slice(from, from + limit).map((key) => ({ key, value: new Uint8Array(0) }));
+        return { items, more: keys[from + limit] ?? null };
+      },
+    };
+    let moving = false;
+    const router = new Router({
+      replica: { visibleBarrier: async () => {} } as unknown as Replica,
+      reader,
+      forwarder: { forward: async () => assert.fail('nothing to forward'), addressOf: () => '' },
+      checkSizes: () => {},
+      requestTimeoutMs: 5000,
+      status: () => assert.fail('no status'),
+      ownership: { serves: (key) => key[0] !== 0x78, wrongGroup: () => assert.fail('no wrong group'), holdsUnserved: () => moving },
+    });
+    const count = (): Promise<Response> => router.local({ op: 'count', consistency: 'stale' }, { type: 9, body: new Uint8Array([1]), hops: 1 }, Date.now() + 5000);
+    assert.deepEqual(await count(), { kind: 'count', count: 12_000 }, 'nothing moving: the entry count of the store');
+    moving = true;
+    assert.deepEqual(await count(), { kind: 'count', count: 9_000 }, 'partitions moving: only the served keys');
   });
 });

@@ -118,6 +118,8 @@ export function sampleRequests(): Request[] {
     { op: 'cas', ...w, key: bytes('k'), expected: null, value: null },
     { op: 'scan', start: new Uint8Array(0), end: null, limit: 0, consistency: 'linearizable' },
     { op: 'scan', start: bytes('a'), end: bytes('b'), limit: 0xffff_ffff, consistency: 'stale' },
+    { op: 'count', consistency: 'linearizable' },
+    { op: 'count', consistency: 'stale' },
     { op: 'batch', ...w, ops: [{ op: 'put', key: bytes('a'), value: bytes('1') }, { op: 'delete', key: bytes('b') }] },
     {
       op: 'batch',
@@ -138,6 +140,8 @@ export function sampleResponses(): Response[] {
     { kind: 'cas', ok: true, current: bytes('new') },
     { kind: 'cas', ok: false, current: null },
     { kind: 'scan', items: [], more: null },
+    { kind: 'count', count: 0 },
+    { kind: 'count', count: MAX },
     {
       kind: 'scan',
       items: [

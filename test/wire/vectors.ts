@@ -68,6 +68,8 @@ export const vectors: Vector[] = [
     ],
   }),
 
+  req('count', 'COUNT, linearizable, requestId 14', 14, { op: 'count', consistency: 'linearizable' }),
+
   res('ok', 'OK, requestId 5', 5, { kind: 'ok' }),
   res('value', 'VALUE "v", requestId 3', 3, { kind: 'value', value: b('v') }),
   res('value-absent', 'VALUE absent (key not found), requestId 3', 3, { kind: 'value', value: null }),
@@ -91,6 +93,7 @@ export const vectors: Vector[] = [
       epoch: 3,
     },
   }),
+  res('key-count', 'KEY_COUNT 1000000, requestId 14', 14, { kind: 'count', count: 1_000_000 }),
   res('error-not-leader', 'ERROR NOT_LEADER, leader 2 at 127.0.0.1:7002, requestId 5', 5, {
     kind: 'error',
     error: { code: 'NOT_LEADER', message: '', leaderId: 2, leaderAddr: '127.0.0.1:7002' },
