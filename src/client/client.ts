@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
 import { Connection, ConnectionError } from './connection.ts';
+import { Responsiveness } from './responsiveness.ts';
 
 export type Bytes = Uint8Array | string;
 
@@ -44,17 +45,15 @@ interface Lane {
 }
 
 const enc = new TextEncoder();
-/** How long a replica that left an attempt unanswered is passed over (about two election timeouts). */
-const UNRESPONSIVE_MS = 2000;
+
 const toBytes = (b: Bytes): Uint8Array => (typeof b === 'string' ? enc.encode(b) : b);
 
 export class KvsClient {
   /** Replicas to send to (any of them serves any key); subclasses may add to it. */
   protected readonly endpoints: string[];
   protected readonly timeoutMs: number;
-  protected readonly attemptTimeoutMs: number;
-  /** Replicas that recently left an attempt unanswered, until when to prefer the others. */
-  private readonly unresponsiveUntil = new Map<string, number>();
+  /** Replicas that recently left an attempt unanswered, and how long one attempt may wait. */
+  protected readonly responsiveness: Responsiveness;
   private readonly pools = new Map<string, Connection[]>();
   private readonly poolSize: number;
   private leaderAddr: string | undefined;
@@ -70,7 +69,7 @@ export class KvsClient {
     if (opts.endpoints.length === 0 && new.target === KvsClient) throw new Error('at least one endpoint is needed');
     this.endpoints = [...opts.endpoints];
     this.timeoutMs = opts.timeoutMs ?? 5000;
-    this.attemptTimeoutMs = opts.attemptTimeoutMs ?? Math.max(500, Math.floor(this.timeoutMs / 3));
+    this.responsiveness = new Responsiveness(opts.attemptTimeoutMs ?? Math.max(500, Math.floor(this.timeoutMs / 3)));
     this.maxLanes = Math.min(opts.maxInFlightWrites ?? 1024, 0xffff);
     this.poolSize = opts.poolSize ?? 1;
   }
@@ -166,8 +165,8 @@ export class KvsClient {
     while (Date.now() < deadline) {
       const addr = kind === 'write' && this.leaderAddr ? this.leaderAddr : this.nextEndpoint();
       try {
-        const r = await this.connection(addr).request(req, this.attemptWait(deadline));
-        this.noteAnswered(addr);
+        const r = await this.connection(addr).request(req, this.responsiveness.attemptWait(deadline));
+        this.responsiveness.answered(addr);
         if (r.kind !== 'error') {
           if (kind === 'write') this.leaderAddr = addr;
           return r;
@@ -190,7 +189,7 @@ export class KvsClient {
         if (e instanceof KvsError) throw e;
         if (!(e instanceof ConnectionError)) throw e;
         last = new KvsError('UNREACHABLE', e.message);
-        this.noteUnresponsive(addr);
+        this.responsiveness.unanswered(addr);
         if (addr === this.leaderAddr) this.leaderAddr = undefined;
       }
       attempt++;
@@ -205,30 +204,10 @@ export class KvsClient {
     for (let i = 0; i < this.endpoints.length; i++) {
       this.rr = (this.rr + 1) % this.endpoints.length;
       const addr = this.endpoints[this.rr]!;
-      if ((this.unresponsiveUntil.get(addr) ?? 0) <= now) return addr;
+      if (!this.responsiveness.isQuiet(addr, now)) return addr;
     }
     this.rr = (this.rr + 1) % this.endpoints.length;
-    return this.endpoints[this.rr]!; // every one is suspect: keep trying them in turn
-  }
-
-  /** How long the next attempt may wait for its answer. */
-  protected attemptWait(deadline: number): number {
-    return Math.max(1, Math.min(deadline - Date.now(), this.attemptTimeoutMs));
-  }
-
-  /** `addrs` with the replicas that recently left an attempt unanswered moved to the end. */
-  protected responsiveFirst(addrs: string[]): string[] {
-    const now = Date.now();
-    const quiet = (a: string): boolean => (this.unresponsiveUntil.get(a) ?? 0) > now;
-    return [...addrs.filter((a) => !quiet(a)), ...addrs.filter(quiet)];
-  }
-
-  protected noteUnresponsive(addr: string): void {
-    this.unresponsiveUntil.set(addr, Date.now() + UNRESPONSIVE_MS);
-  }
-
-  protected noteAnswered(addr: string): void {
-    this.unresponsiveUntil.delete(addr);
+    return this.endpoints[this.rr]!; // every one is quiet: keep trying them in turn
   }
 
   protected connection(addr: string): Connection {

@@ -223,7 +223,7 @@ export class ShardedClient extends KvsClient {
 
   /** One pass over a group's replicas; NOT_LEADER hints are followed and remembered. */
   private async toGroup(group: GroupInfo, req: Request, kind: 'read' | 'write', deadline: number): Promise<Outcome> {
-    const queue = this.responsiveFirst(replicaOrder(group, kind, this.leaders.get(group.id), this.turn++));
+    const queue = this.responsiveness.responsiveFirst(replicaOrder(group, kind, this.leaders.get(group.id), this.turn++));
     const members = new Set(queue);
     const tried = new Set<string>();
     let answered = false;
@@ -266,12 +266,12 @@ export class ShardedClient extends KvsClient {
   /** One request to one replica: relayed (served there, never routed on) or ordinary (routed by the replica). */
   private async attempt(addr: string, req: Request, direct: boolean, deadline: number): Promise<Outcome> {
     try {
-      const res = await this.send(addr, req, direct, this.attemptWait(deadline));
-      this.noteAnswered(addr);
+      const res = await this.send(addr, req, direct, this.responsiveness.attemptWait(deadline));
+      this.responsiveness.answered(addr);
       return classify(res);
     } catch (e) {
       if (!(e instanceof ConnectionError)) throw e;
-      this.noteUnresponsive(addr);
+      this.responsiveness.unanswered(addr);
       return { t: 'unreachable', err: new KvsError('UNREACHABLE', e.message) };
     }
   }

@@ -1,7 +1,9 @@
 // Connections from this replica to the replicas of other shard groups, for requests whose key
 // another group owns: the group's leader is tried first (learned from NOT_LEADER hints), then any
-// replica of the group.
+// replica of the group. One attempt waits a bounded time, and a replica that left one unanswered
+// (cut off by a partition) is tried last for a while, so it cannot eat every request's deadline.
 import { Connection, ConnectionError } from '../client/connection.ts';
+import { Responsiveness } from '../client/responsiveness.ts';
 import type { ClusterConfig } from '../placement/config.ts';
 import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 
@@ -9,7 +11,15 @@ export class GroupConnections {
   private readonly conns = new Map<string, Connection>();
   private readonly leaders = new Map<number, string>();
 
-  constructor(private readonly config: () => ClusterConfig | undefined) {}
+  private readonly responsiveness: Responsiveness;
+
+  constructor(
+    private readonly config: () => ClusterConfig | undefined,
+    /** How long one attempt at one replica may wait for its answer. */
+    attemptMs = 1500,
+  ) {
+    this.responsiveness = new Responsiveness(attemptMs);
+  }
 
   /** Sends to group `g`; connection failures move on to its next replica until the deadline. */
   async send(g: number, req: Request, deadline: number): Promise<Response> {
@@ -17,9 +27,9 @@ export class GroupConnections {
     if (!group || group.replicas.length === 0) {
       return { kind: 'error', error: { code: 'UNAVAILABLE', message: `group ${g} is not in the configuration` } };
     }
-    const order = [...group.replicas.map((r) => r.address)];
+    const addrs = group.replicas.map((r) => r.address);
     const leader = this.leaders.get(g);
-    if (leader && order.includes(leader)) order.unshift(leader);
+    const order = this.responsiveness.responsiveFirst(leader && addrs.includes(leader) ? [leader, ...addrs.filter((a) => a !== leader)] : addrs);
     let last: Response = { kind: 'error', error: { code: 'UNAVAILABLE', message: `no replica of group ${g} answered` } };
     const native = encodeRequest(0, req);
     for (const addr of order) {
@@ -27,7 +37,8 @@ export class GroupConnections {
       if (left <= 0) break;
       try {
         // Relayed as FORWARD with hops 1: the receiving group serves it itself, never routes it on.
-        const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), left);
+        const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), this.responsiveness.attemptWait(deadline));
+        this.responsiveness.answered(addr);
         const res = decodeResponse(f.type, f.body);
         if (res.kind === 'error' && res.error.code === 'NOT_LEADER') {
           if (res.error.leaderAddr) this.leaders.set(g, res.error.leaderAddr);
@@ -38,6 +49,7 @@ export class GroupConnections {
         return res;
       } catch (e) {
         if (!(e instanceof ConnectionError)) throw e;
+        this.responsiveness.unanswered(addr);
         if (this.leaders.get(g) === addr) this.leaders.delete(g);
         last = { kind: 'error', error: { code: 'UNAVAILABLE', message: e.message } };
       }

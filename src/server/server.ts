@@ -152,7 +152,7 @@ export class KvsServer {
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {
       this.watcher = sharding.watcher;
-      this.groups = new GroupConnections(() => sharding.watcher.current);
+      this.groups = new GroupConnections(() => sharding.watcher.current, Math.max(500, Math.floor(config.requestTimeoutMs / 3)));
       this.router.setShards(
         new ShardRoutes({
           group: config.group,

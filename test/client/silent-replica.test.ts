@@ -1,12 +1,16 @@
 // A replica that accepts connections but never answers (what a network partition looks like from
-// the client's side: no reset, no error, nothing). The client must not spend its whole deadline on
-// it: each attempt waits attemptTimeoutMs, then the call moves on to another replica with the same
-// (clientId, seq), and the silent replica is passed over for the calls after.
+// the sender's side: no reset, no error, nothing). Neither the client nor a server relaying to
+// another shard group may spend the whole deadline on it: each attempt waits a bounded time, then
+// the call moves on to another replica with the same (clientId, seq), and the silent replica is
+// tried last for the calls after.
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
-import { FrameDecoder, decodeRequest, encodeResponse, type Request } from '../../src/wire/index.ts';
+import type { ClusterConfig } from '../../src/placement/config.ts';
+import { GroupConnections } from '../../src/router/groups.ts';
+import { decodeForward } from '../../src/wire/forward.ts';
+import { FrameDecoder, FrameType, decodeRequest, encodeResponse, type Request } from '../../src/wire/index.ts';
 
 interface Seen {
   server: 'silent' | 'answering';
@@ -23,7 +27,9 @@ function fakeReplica(name: Seen['server'], seen: Seen[], answer: boolean): Promi
     sock.on('data', (b) => {
       decoder.push(b);
       for (let f = decoder.read(); f !== null; f = decoder.read()) {
-        const req = decodeRequest(f.type, f.body);
+        // A relay from another shard group arrives wrapped in FORWARD.
+        const inner = f.type === FrameType.Forward ? decodeForward(f.body) : f;
+        const req = decodeRequest(inner.type, inner.body);
         seen.push({ server: name, req });
         if (!answer) continue;
         sock.write(encodeResponse(f.requestId, req.op === 'get' ? { kind: 'value', value: null } : { kind: 'ok' }));
@@ -64,6 +70,22 @@ describe('a replica that never answers', () => {
       assert.deepEqual(new Set(seen.slice(before).map((s) => s.server)), new Set(['answering']), 'reads pass over the silent replica');
     } finally {
       client.close();
+    }
+  });
+
+  it("a server's relay to another shard group: one bounded attempt at the silent replica, then the next; later relays start elsewhere", async () => {
+    const config = { groups: [{ id: 2, replicas: [{ id: 201, address: silent.address }, { id: 202, address: answering.address }] }] } as unknown as ClusterConfig;
+    const groups = new GroupConnections(() => config, 300);
+    try {
+      const before = seen.length;
+      const res = await groups.send(2, { op: 'get', key: Buffer.from('k'), consistency: 'linearizable' }, Date.now() + 8000);
+      assert.deepEqual(res, { kind: 'value', value: null });
+      assert.deepEqual(seen.slice(before).map((s) => s.server), ['silent', 'answering']);
+      const next = seen.length;
+      for (let i = 0; i < 3; i++) await groups.send(2, { op: 'get', key: Buffer.from(`k${i}`), consistency: 'linearizable' }, Date.now() + 8000);
+      assert.deepEqual(new Set(seen.slice(next).map((s) => s.server)), new Set(['answering']), 'the silent replica is tried last');
+    } finally {
+      groups.close();
     }
   });
 });
