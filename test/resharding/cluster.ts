@@ -25,7 +25,14 @@ export class ShardedCluster {
     private readonly basePort: number,
     private readonly replicasPerGroup: number,
     /** Start each replica's HTTP door (for /metrics) at its native port + 200. */
-    private readonly opts: { http?: boolean; serverArgs?: string[] } = {},
+    private readonly opts: {
+      http?: boolean;
+      serverArgs?: string[];
+      /** Each replica's IP address by replica id (default 127.0.0.1), e.g. in a network namespace. */
+      host?: (id: number) => string;
+      /** The command a replica runs under, by replica id (e.g. `ip netns exec NS`). */
+      wrap?: (id: number) => string[];
+    } = {},
   ) {}
 
   /**
@@ -74,7 +81,7 @@ export class ShardedCluster {
   private defineGroup(g: number): GroupInfo {
     const info: GroupInfo = {
       id: g,
-      replicas: Array.from({ length: this.replicasPerGroup }, (_, i) => ({ id: g * 100 + i + 1, address: `127.0.0.1:${this.basePort + g * 10 + i}` })),
+      replicas: Array.from({ length: this.replicasPerGroup }, (_, i) => ({ id: g * 100 + i + 1, address: `${this.opts.host?.(g * 100 + i + 1) ?? '127.0.0.1'}:${this.basePort + g * 10 + i}` })),
     };
     this.groups.set(g, info);
     return info;
@@ -92,7 +99,8 @@ export class ShardedCluster {
     if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
     if (this.opts.http) args.push('--http', this.httpAddress(me.address));
     if (this.opts.serverArgs) args.push(...this.opts.serverArgs);
-    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    const [cmd, ...prefix] = [...(this.opts.wrap?.(id) ?? []), process.execPath];
+    this.procs.track(id, spawn(cmd!, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 
   /**

@@ -3,14 +3,19 @@
 // netns.ts). Checked: the majority elects a new leader and keeps serving; the cut-off leader steps
 // down and refuses linearizable reads (a stale read there shows the old value, so it really is
 // behind); a cut-off follower does not inflate its term (pre-vote); healed, the replica catches up;
-// the recorded history is linearizable. Needs root: skipped otherwise (failing under
-// KVS_NETNS_REQUIRE=1, as in CI). Ports 22301-22303 on 10.213.57.1-3.
+// the recorded history is linearizable. On a sharded cluster, a shard group's replica cut off does not
+// stall the requests other groups relay to that group. Needs root: skipped otherwise (failing under
+// KVS_NETNS_REQUIRE=1, as in CI). Ports 22301-22303 on 10.213.57.1-3; sharded: 22400-22422 on .1-.9.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { KvsClient } from '../../src/client/client.ts';
+import { createPartitioner } from '../../src/partition/index.ts';
+import { readConfig } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import { ShardedCluster } from '../resharding/cluster.ts';
 import { Lan, netnsSkipReason } from '../support/netns.ts';
 import { TestCluster, sleep } from './cluster.ts';
 import { Workload, assertLinearizable } from './workload.ts';
@@ -155,6 +160,50 @@ describe('network partitions', { skip }, () => {
     } finally {
       lan.heal(follower);
       writer.close();
+    }
+  });
+});
+
+describe('network partitions on a sharded cluster', { skip }, () => {
+  // Placement replicas 1-3 and shard replicas g01-g03 (g = 1, 2), each on a host of its own.
+  const hostIndex = (id: number): number => (id < 100 ? id : Math.floor(id / 100) * 3 + (id % 100));
+  let lan: Lan;
+  let cluster: ShardedCluster;
+
+  before(async () => {
+    lan = Lan.create(9);
+    cluster = new ShardedCluster(22400, 3, { host: (id) => lan.host(hostIndex(id)), wrap: (id) => lan.wrap(hostIndex(id)) });
+    await cluster.start(2, 64);
+  });
+  after(async () => {
+    await cluster?.stop();
+    lan?.destroy();
+  });
+
+  it('a replica of a shard group cut off (the one other groups relay to first): relayed requests keep being served', async () => {
+    const config = (await readConfig(cluster.placement()))!;
+    const partitioner = await createPartitioner(config.partitions);
+    const keys = Array.from({ length: 400 }, (_, i) => `sk-${i}`)
+      .filter((k) => config.owner[partitioner.partitionOf(Buffer.from(k))] === 2)
+      .slice(0, 20);
+    assert.equal(keys.length, 20);
+    // A client of group 1's replicas only: every one of these keys is relayed to group 2, whose
+    // first replica answers first and so is where group 1 sends next (leader or not). The client
+    // waits out each attempt, as a RESP or gRPC client does: the relaying replica must cope.
+    const viaGroup1 = new KvsClient({ endpoints: cluster.groups.get(1)!.replicas.map((r) => r.address), timeoutMs: 10_000, attemptTimeoutMs: 10_000 });
+    const victim = cluster.groups.get(2)!.replicas[0]!.id;
+    try {
+      for (const k of keys.slice(0, 5)) await viaGroup1.put(k, 'before');
+      lan.isolate(hostIndex(victim));
+      for (const k of keys) {
+        await viaGroup1.put(k, 'during');
+        assert.equal(dec.decode((await viaGroup1.get(k))!), 'during');
+      }
+      lan.heal(hostIndex(victim));
+      for (const k of keys) assert.equal(dec.decode((await viaGroup1.get(k))!), 'during');
+    } finally {
+      lan.heal(hostIndex(victim));
+      viaGroup1.close();
     }
   });
 });

@@ -1,10 +1,13 @@
 // A private network for partition tests: one network namespace per replica, all joined by a bridge
 // in a hub namespace, and a veth into this (the test's) namespace so its clients reach every
 // replica. Cutting a replica off takes its link on the bridge down: packets to and from it are
-// then silently lost (no reset, no "unreachable"), as in a real network partition.
+// then silently lost (no reset, no "unreachable"), as in a real network partition. Neighbour
+// (ARP) entries are permanent, as if every host sat behind a router: otherwise failed ARP would
+// soon turn the silence into fast "host unreachable" errors.
 // Needs root and iproute2. Names are fixed (one test file uses them); leftovers of a killed run are
 // removed first.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 const PREFIX = 'kvsp';
 const SUBNET = '10.213.57';
@@ -57,6 +60,7 @@ export class Lan {
     ip('-n', HUB, 'link', 'set', `${PREFIX}-hr`, 'master', 'br0', 'up');
     ip('addr', 'add', `${SUBNET}.100/24`, 'dev', ROOT_LINK);
     ip('link', 'set', ROOT_LINK, 'up');
+    lan.pinNeighbours();
     return lan;
   }
 
@@ -86,6 +90,25 @@ export class Lan {
     for (let i = 1; i <= this.hosts; i++) tryIp('netns', 'del', this.namespace(i));
     tryIp('netns', 'del', HUB);
     tryIp('link', 'del', ROOT_LINK); // normally gone with its peer in the hub
+  }
+
+  /** Every host (and this namespace) knows every other's MAC address for good. */
+  private pinNeighbours(): void {
+    const mac = (ns: string | undefined, dev: string): string =>
+      ns === undefined
+        ? readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim()
+        : execFileSync('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/address`], { encoding: 'utf8' }).trim();
+    const ends = [
+      { ns: undefined as string | undefined, dev: ROOT_LINK, addr: `${SUBNET}.100` },
+      ...Array.from({ length: this.hosts }, (_, k) => ({ ns: this.namespace(k + 1) as string | undefined, dev: 'e0', addr: this.host(k + 1) })),
+    ].map((e) => ({ ...e, mac: mac(e.ns, e.dev) }));
+    for (const a of ends) {
+      for (const b of ends) {
+        if (a === b) continue;
+        const cmd = ['neigh', 'replace', b.addr, 'lladdr', b.mac, 'dev', a.dev, 'nud', 'permanent'];
+        ip(...(a.ns === undefined ? cmd : ['-n', a.ns, ...cmd]));
+      }
+    }
   }
 
   private hubLink(i: number): string {
