@@ -1,7 +1,7 @@
-// Faults with real processes: kill -9 of the leader under write load (10 randomized runs), of every
-// replica at once (a whole-cluster crash; 3 runs: the OS page cache survives a kill, so this checks
-// what was acknowledged against what the restarted logs hold, not fsync), a follower killed and restarted, a replica restarted from
-// an empty data dir (catch-up by snapshot).
+// Faults with real processes: kill -9 of the leader under write load (10 randomized runs); of every
+// replica at once (a whole-cluster crash, 3 runs: the OS page cache survives a kill, so this checks
+// what was acknowledged against what the restarted logs hold, not fsync); a follower killed and
+// restarted; a replica restarted from an empty data dir (catch-up by snapshot).
 // Every run records the client history and checks it is linearizable and that no acknowledged
 // write was lost.
 import assert from 'node:assert/strict';
