@@ -139,11 +139,13 @@ describe('network partitions', { skip }, () => {
   it('a follower cut off does not raise its term (pre-vote) while the others serve; healed, it catches up', async () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.ids.find((id) => id !== leader.replicaId)!;
-    const before = await statusInside(follower);
     const writer = cluster.client({ endpoints: cluster.ids.filter((id) => id !== follower).map((id) => cluster.address(id)), timeoutMs: 10_000 });
     try {
       lan.isolate(follower);
-      // Several election timeouts pass: the follower keeps asking for pre-votes it cannot get.
+      // Its term once cut off (read after the cut: nothing can reach it any more)...
+      await sleep(100);
+      const before = await statusInside(follower);
+      // ...stays put while several election timeouts pass and it asks for pre-votes it cannot get.
       for (let i = 0; i < 20; i++) await writer.put(`cut-${i}`, String(i));
       await sleep(ELECTION_MS * 3);
       const during = await statusInside(follower);
