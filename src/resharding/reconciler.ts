@@ -7,6 +7,7 @@
 //      the placement group the moves are complete (the source then drops its copy).
 // Every step is idempotent, so after a crash or a leader change the whole step is simply redone.
 import { Connection } from '../client/connection.ts';
+import { Responsiveness } from '../client/responsiveness.ts';
 import { groupOf, completeMoves, type ClusterConfig } from '../placement/config.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
@@ -39,6 +40,8 @@ export class Reconciler {
   private running = false;
   private stopped = false;
   private readonly conns = new Map<string, Connection>();
+  /** A source replica that left a request unanswered (cut off) is asked last for a while. */
+  private readonly responsiveness = new Responsiveness(REQUEST_MS);
   readonly stats = { waves: 0, partitionsIn: 0, keysIn: 0, dropped: 0, errors: 0 };
   lastError = '';
 
@@ -155,14 +158,16 @@ export class Reconciler {
   private async call(config: ClusterConfig, group: number, encode: (id: number) => Uint8Array): Promise<{ type: number; body: Uint8Array }> {
     const g = groupOf(config, group);
     if (!g) throw new Error(`source group ${group} is not in the configuration`);
-    let addrs = g.replicas.map((r) => r.address);
+    let addrs = this.responsiveness.responsiveFirst(g.replicas.map((r) => r.address));
     let lastError = `no replica of group ${group} answered`;
     for (let i = 0; i < addrs.length + 2 && i < 8; i++) {
       const addr = addrs[i % addrs.length]!;
       let f;
       try {
         f = await this.conn(addr).call(encode, REQUEST_MS);
+        this.responsiveness.answered(addr);
       } catch (e) {
+        this.responsiveness.unanswered(addr);
         lastError = (e as Error).message;
         continue;
       }

@@ -4,8 +4,8 @@
 // down and refuses linearizable reads (a stale read there shows the old value, so it really is
 // behind); a cut-off follower does not inflate its term (pre-vote); healed, the replica catches up;
 // the recorded history is linearizable. On a sharded cluster, a shard group's replica cut off does not
-// stall the requests other groups relay to that group. Needs root: skipped otherwise (failing under
-// KVS_NETNS_REQUIRE=1, as in CI). Ports 22301-22303 on 10.213.57.1-3; sharded: 22400-22422 on .1-.9.
+// stall the requests other groups relay to that group, nor a live reshard it is a source of. Needs root: skipped otherwise (failing under
+// KVS_NETNS_REQUIRE=1, as in CI). Ports 22301-22303 on 10.213.57.1-3; sharded: 22400-22432 on .1-.12.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -13,8 +13,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import { createPartitioner } from '../../src/partition/index.ts';
-import { readConfig } from '../../src/resharding/admin.ts';
+import { readConfig, startReshard, waitForMoves } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import { AckedWriter, assertAllReadable } from '../resharding/acked-writer.ts';
 import { ShardedCluster } from '../resharding/cluster.ts';
 import { Lan, netnsSkipReason } from '../support/netns.ts';
 import { TestCluster, sleep } from './cluster.ts';
@@ -167,13 +168,13 @@ describe('network partitions', { skip }, () => {
 });
 
 describe('network partitions on a sharded cluster', { skip }, () => {
-  // Placement replicas 1-3 and shard replicas g01-g03 (g = 1, 2), each on a host of its own.
+  // Placement replicas 1-3 and shard replicas g01-g03 (g = 1, 2, 3), each on a host of its own.
   const hostIndex = (id: number): number => (id < 100 ? id : Math.floor(id / 100) * 3 + (id % 100));
   let lan: Lan;
   let cluster: ShardedCluster;
 
   before(async () => {
-    lan = Lan.create(9);
+    lan = Lan.create(12);
     cluster = new ShardedCluster(22400, 3, { host: (id) => lan.host(hostIndex(id)), wrap: (id) => lan.wrap(hostIndex(id)) });
     await cluster.start(2, 64);
   });
@@ -206,6 +207,32 @@ describe('network partitions on a sharded cluster', { skip }, () => {
     } finally {
       lan.heal(hostIndex(victim));
       viaGroup1.close();
+    }
+  });
+
+  it('a live reshard 2 → 3 completes while a replica of a source group is cut off; nothing acknowledged is lost', async (t) => {
+    const writerClient = new KvsClient({ endpoints: cluster.endpoints(), timeoutMs: 10_000 });
+    const writer = new AckedWriter(writerClient, 'pr');
+    const victim = cluster.groups.get(1)!.replicas[0]!.id;
+    writer.start();
+    try {
+      cluster.startGroup(3);
+      await cluster.waitForLeader(3);
+      lan.isolate(hostIndex(victim));
+      const started = Date.now();
+      const cfg = await startReshard(cluster.placement(), cluster.shardGroups([1, 2, 3]));
+      await waitForMoves(cluster.placement(), cfg.moves.length, undefined, 120_000);
+      t.diagnostic(`reshard with replica ${victim} cut off: ${cfg.moves.length} partitions in ${Date.now() - started} ms`);
+    } finally {
+      lan.heal(hostIndex(victim));
+      await writer.stop();
+    }
+    const reader = new KvsClient({ endpoints: cluster.endpoints(), timeoutMs: 10_000 });
+    try {
+      await assertAllReadable(reader, writer.acked);
+    } finally {
+      reader.close();
+      writerClient.close();
     }
   });
 });
