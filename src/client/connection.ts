@@ -7,6 +7,13 @@ import { coalesce } from '../transport/coalesce.ts';
 
 export class ConnectionError extends Error {
   override readonly name = 'ConnectionError';
+  constructor(
+    message: string,
+    /** The request may have reached the replica (no answer in time, or the connection dropped after it was written). */
+    readonly sent = false,
+  ) {
+    super(message);
+  }
 }
 
 interface Pending {
@@ -43,7 +50,7 @@ export class Connection {
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new ConnectionError(`no answer from ${this.address} within ${timeoutMs} ms`));
+        reject(new ConnectionError(`no answer from ${this.address} within ${timeoutMs} ms`, true));
       }, timeoutMs);
       this.pending.set(id, {
         resolve: (f) => {
@@ -87,7 +94,7 @@ export class Connection {
     });
     s.on('close', () => {
       if (this.socket === s) this.socket = undefined;
-      const err = new ConnectionError(`connection to ${this.address} closed`);
+      const err = new ConnectionError(`connection to ${this.address} closed`, true);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });

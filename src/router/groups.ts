@@ -51,6 +51,9 @@ export class GroupConnections {
         if (!(e instanceof ConnectionError)) throw e;
         this.responsiveness.unanswered(addr);
         if (this.leaders.get(g) === addr) this.leaders.delete(g);
+        // A write without a session that may have arrived must not be sent again (it could apply
+        // twice): its outcome is unknown. Reads and writes with a session are safe to resend.
+        if (e.sent && isSessionlessWrite(req)) return { kind: 'error', error: { code: 'TIMEOUT', message: `${e.message} (the write may still apply)` } };
         last = { kind: 'error', error: { code: 'UNAVAILABLE', message: e.message } };
       }
     }
@@ -70,4 +73,9 @@ export class GroupConnections {
     }
     return c;
   }
+}
+
+/** A write the state machine cannot recognise when it comes again (no exactly-once session). */
+function isSessionlessWrite(req: Request): boolean {
+  return (req.op === 'put' || req.op === 'delete' || req.op === 'cas' || req.op === 'batch') && req.clientId === 0n;
 }

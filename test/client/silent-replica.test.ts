@@ -88,4 +88,27 @@ describe('a replica that never answers', () => {
       groups.close();
     }
   });
+
+  it('a relayed write without a session is never sent twice: after an unanswered attempt its outcome is unknown (TIMEOUT)', async () => {
+    const config = { groups: [{ id: 2, replicas: [{ id: 201, address: silent.address }, { id: 202, address: answering.address }] }] } as unknown as ClusterConfig;
+    const groups = new GroupConnections(() => config, 300);
+    try {
+      const before = seen.length;
+      const sessionless = await groups.send(2, { op: 'put', key: Buffer.from('door'), value: Buffer.from('v'), clientId: 0n, seq: 0 }, Date.now() + 8000);
+      assert.equal(sessionless.kind === 'error' && sessionless.error.code, 'TIMEOUT');
+      assert.deepEqual(seen.slice(before).map((s) => s.server), ['silent'], 'not resent to the other replica');
+      // With a session the state machine recognises a second copy, so it goes on to the next replica.
+      const groups2 = new GroupConnections(() => config, 300);
+      try {
+        const next = seen.length;
+        const withSession = await groups2.send(2, { op: 'put', key: Buffer.from('client'), value: Buffer.from('v'), clientId: 7n, seq: 1 }, Date.now() + 8000);
+        assert.deepEqual(withSession, { kind: 'ok' });
+        assert.deepEqual(seen.slice(next).map((s) => s.server), ['silent', 'answering']);
+      } finally {
+        groups2.close();
+      }
+    } finally {
+      groups.close();
+    }
+  });
 });
