@@ -32,6 +32,10 @@ export interface RouterOptions {
   ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean };
   /** Sharded cluster: cross-group routing (set after construction: it calls back into local()). */
   shards?: ShardRoutes;
+  /** Requests served by this group even when `shards` is set (the placement group's own key). */
+  servedHere?: (req: Request) => boolean;
+  /** Before `shards` is set: an answer for a request this group must not serve yet (else undefined). */
+  notYet?: (req: Request) => Response | undefined;
   defaultScanLimit?: number;
   maxScanLimit?: number;
   status: () => Response;
@@ -57,14 +61,21 @@ export class Router {
     this.o = { ...o };
   }
 
-  setShards(shards: ShardRoutes): void {
+  setNotYet(notYet: (req: Request) => Response | undefined): void {
+    this.o.notYet = notYet;
+  }
+
+  setShards(shards: ShardRoutes, servedHere?: (req: Request) => boolean): void {
     this.o.shards = shards;
+    if (servedHere) this.o.servedHere = servedHere;
   }
 
   execute(req: Request, raw: RawRequest): Promise<Response> {
     const deadline = Date.now() + this.o.requestTimeoutMs;
     // A request another replica relayed (hops > 0) is served here: routing it again could loop.
-    if (this.o.shards && raw.hops === 0) return this.o.shards.execute(req, raw, deadline);
+    if (this.o.shards && raw.hops === 0 && !this.o.servedHere?.(req)) return this.o.shards.execute(req, raw, deadline);
+    const early = this.o.shards ? undefined : this.o.notYet?.(req);
+    if (early) return Promise.resolve(early);
     return this.local(req, raw, deadline);
   }
 

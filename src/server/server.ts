@@ -5,6 +5,7 @@ import { OWNERSHIP_META, StateMachine, toResponse } from '../replica/state-machi
 import { Router } from '../router/router.ts';
 import { ConfigWatcher } from '../router/config-watcher.ts';
 import { GroupConnections } from '../router/groups.ts';
+import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
 import { ShardRoutes } from '../router/sharded.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { decodeOwnership } from '../resharding/ownership.ts';
@@ -56,6 +57,8 @@ export class KvsServer {
   private readonly handoff: HandoffSource;
   private readonly groups: GroupConnections | undefined;
   private readonly watcher: ConfigWatcher | undefined;
+  /** Group 0 without --placement: the placement group, which routes user keys once a cluster exists. */
+  private readonly front: PlacementFront | undefined;
   private listener: net.Server | undefined;
   readonly metrics: ServerMetrics;
   private doors: Doors | undefined;
@@ -163,6 +166,15 @@ export class KvsServer {
         }),
       );
       this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log, waveSize: config.handoffWave });
+    } else if (config.group === 0) {
+      this.front = new PlacementFront({
+        group: config.group,
+        endpoints: config.replicas.map((r) => r.address),
+        router: this.router,
+        hasConfig: () => store.get(CONFIG_KEY_BYTES) !== null,
+        attemptMs: Math.max(500, Math.floor(config.requestTimeoutMs / 3)),
+        log: this.log,
+      });
     }
   }
 
@@ -196,6 +208,7 @@ export class KvsServer {
     server.replica.start();
     sharding?.watcher.start();
     server.reconciler?.start();
+    server.front?.start();
     return server;
   }
 
@@ -340,6 +353,7 @@ export class KvsServer {
     this.reconciler?.stop();
     this.watcher?.stop();
     this.groups?.close();
+    this.front?.stop();
     this.replica.stop();
     this.peers.close();
     this.listener?.close();

@@ -5,6 +5,7 @@ import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
 import { initialConfig, reshard, type ClusterConfig } from '../../src/placement/config.ts';
 import type { ConfigWatcher } from '../../src/router/config-watcher.ts';
 import type { GroupConnections } from '../../src/router/groups.ts';
+import { PlacementFront } from '../../src/router/placement-front.ts';
 import { Router, type LocalReader } from '../../src/router/router.ts';
 import { ShardRoutes, derivedClientId } from '../../src/router/sharded.ts';
 import type { Replica } from '../../src/replica/replica.ts';
@@ -109,5 +110,29 @@ describe('cross-group routing', () => {
     assert.deepEqual(await count(), { kind: 'count', count: 12_000 }, 'nothing moving: the entry count of the store');
     moving = true;
     assert.deepEqual(await count(), { kind: 'count', count: 9_000 }, 'partitions moving: only the served keys');
+  });
+
+  it('a placement replica serves user keys itself only while no cluster configuration exists', async () => {
+    let hasConfig = false;
+    const router = new Router({
+      replica: { visibleBarrier: async () => {} } as unknown as Replica,
+      reader: { get: (key) => Buffer.from(`local:${Buffer.from(key).toString()}`), scan: () => ({ items: [], more: null }), count: () => 0 },
+      forwarder: { forward: async () => assert.fail('nothing to forward'), addressOf: () => '' },
+      checkSizes: () => {},
+      requestTimeoutMs: 5000,
+      status: () => assert.fail('no status'),
+    });
+    // Its own endpoints are unreachable here: the routes are never built, only the gate is tested.
+    const front = new PlacementFront({ group: 0, endpoints: ['127.0.0.1:9'], router, hasConfig: () => hasConfig, attemptMs: 100, log: () => {} });
+    const get = (key: string): Promise<Response> => router.execute({ op: 'get', key: Buffer.from(key), consistency: 'stale' }, { type: 3, body: new Uint8Array(), hops: 0 });
+    try {
+      assert.deepEqual(await get('user'), { kind: 'value', value: Buffer.from('local:user') }, 'a plain single group serves every key');
+      hasConfig = true;
+      const r = await get('user');
+      assert.equal(r.kind === 'error' && r.error.code, 'UNAVAILABLE', 'a configuration exists but no routes yet: not served here');
+      assert.deepEqual(await get('placement/config'), { kind: 'value', value: Buffer.from('local:placement/config') }, 'the configuration key is always served here');
+    } finally {
+      front.stop();
+    }
   });
 });

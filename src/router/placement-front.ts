@@ -1,0 +1,80 @@
+// The placement group's replicas as a front door to the sharded store. The placement group is a
+// plain Raft group holding one key, the cluster configuration; but its replicas are addresses users
+// see first (`kvs up` puts them on ports 7001-7003). Once a configuration exists, they route every
+// other key to the shard groups exactly as a shard replica routes keys it does not own, so a client
+// pointed at them reads and writes the sharded store instead of a private corner of the placement
+// group. Without a configuration (a plain single group) nothing changes: every key is served here.
+// Between the configuration's apply here and the routes being ready, user keys get UNAVAILABLE
+// (retried by clients) rather than be served from the placement group.
+import { createPartitioner } from '../partition/index.ts';
+import { CONFIG_KEY, type ClusterConfig } from '../placement/config.ts';
+import type { Request, Response } from '../wire/index.ts';
+import { ConfigWatcher } from './config-watcher.ts';
+import { GroupConnections } from './groups.ts';
+import type { Router } from './router.ts';
+import { ShardRoutes } from './sharded.ts';
+
+export const CONFIG_KEY_BYTES = Buffer.from(CONFIG_KEY);
+
+function isDataRequest(req: Request): boolean {
+  return req.op !== 'ping' && req.op !== 'status';
+}
+
+/** The placement group's own key is served by the placement group, whatever partition it hashes to. */
+export function isPlacementKey(req: Request): boolean {
+  return 'key' in req && Buffer.compare(req.key, CONFIG_KEY_BYTES) === 0;
+}
+
+export class PlacementFront {
+  private readonly watcher: ConfigWatcher;
+  private groups: GroupConnections | undefined;
+  private routing = false;
+
+  constructor(
+    private readonly o: {
+      group: number;
+      /** This group's own replicas: the configuration is read from them. */
+      endpoints: string[];
+      router: Router;
+      /** Whether this replica's state machine holds a cluster configuration. */
+      hasConfig: () => boolean;
+      attemptMs: number;
+      log: (line: string) => void;
+    },
+  ) {
+    this.watcher = new ConfigWatcher(o.endpoints);
+    this.watcher.onChange((c) => void this.route(c));
+    o.router.setNotYet((req) => this.notYet(req));
+  }
+
+  private notYet(req: Request): Response | undefined {
+    if (isPlacementKey(req) || !isDataRequest(req) || !this.o.hasConfig()) return undefined;
+    void this.watcher.refresh();
+    return { kind: 'error', error: { code: 'UNAVAILABLE', message: 'the cluster configuration is being loaded: retry' } };
+  }
+
+  start(): void {
+    this.watcher.start();
+  }
+
+  stop(): void {
+    this.watcher.stop();
+    this.groups?.close();
+  }
+
+  private async route(config: ClusterConfig): Promise<void> {
+    if (this.routing || config.groups.length === 0) return;
+    this.routing = true;
+    const watcher = this.watcher;
+    this.groups = new GroupConnections(() => watcher.current, this.o.attemptMs);
+    const routes = new ShardRoutes({
+      group: this.o.group,
+      watcher,
+      partitioner: await createPartitioner(config.partitions),
+      groups: this.groups,
+      local: (req, raw, deadline) => this.o.router.local(req, raw, deadline),
+    });
+    this.o.router.setShards(routes, isPlacementKey);
+    this.o.log(`placement group ${this.o.group}: a cluster configuration exists (epoch ${config.epoch}): routing keys to the ${config.groups.length} shard groups`);
+  }
+}

@@ -1,0 +1,58 @@
+// The placement group's replicas serve the sharded store too: `kvs up` puts them on the first ports
+// (7001-7003), so a client pointed there must read and write the same keys as one pointed at the
+// shard groups, not a private corner of the placement group. Ports 28000-28022.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { KvsClient } from '../../src/client/client.ts';
+import { readConfig, startReshard, waitForMoves } from '../../src/resharding/admin.ts';
+import { ShardedCluster } from './cluster.ts';
+
+const dec = new TextDecoder();
+
+describe('the placement group as a front door', () => {
+  const clusters: ShardedCluster[] = [];
+  const clients: KvsClient[] = [];
+  after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(clusters.map((c) => c.stop()));
+  });
+
+  it('a client of the placement replicas reads and writes the sharded store; the configuration stays where it is', async () => {
+    const c = new ShardedCluster(28000, 3);
+    clusters.push(c);
+    await c.start(2, 64);
+    const viaPlacement = new KvsClient({ endpoints: c.placement(), timeoutMs: 10_000 });
+    const viaShards = c.client();
+    clients.push(viaPlacement, viaShards);
+
+    const keys = Array.from({ length: 50 }, (_, i) => `front-${i}`);
+    for (const k of keys) await viaPlacement.put(k, `p-${k}`);
+    for (const k of keys) assert.equal(dec.decode((await viaShards.get(k))!), `p-${k}`, `${k} written through the placement group is in the shard groups`);
+    await viaShards.put('from-shards', 'x');
+    assert.equal(dec.decode((await viaPlacement.get('from-shards'))!), 'x');
+    await viaPlacement.batch([
+      { op: 'put', key: 'fb-1', value: '1' },
+      { op: 'delete', key: 'front-0' },
+    ]);
+    assert.equal(await viaShards.get('front-0'), null);
+    assert.equal(dec.decode((await viaShards.get('fb-1'))!), '1');
+
+    // Scans and counts cover the shard groups only: the configuration key is not a user key.
+    const scanned: string[] = [];
+    for await (const kv of viaPlacement.scanAll('', null)) scanned.push(dec.decode(kv.key));
+    assert.deepEqual(scanned, [...keys.slice(1), 'fb-1', 'from-shards'].sort());
+    assert.equal(await viaPlacement.count(), scanned.length);
+    assert.equal(await viaShards.count(), scanned.length);
+
+    // The configuration is still the placement group's: read, and changed by a live reshard.
+    const before = (await readConfig(c.placement()))!;
+    c.startGroup(3);
+    await c.waitForLeader(3);
+    const cfg = await startReshard(c.placement(), c.shardGroups([1, 2, 3]));
+    await waitForMoves(c.placement(), cfg.moves.length, undefined, 120_000);
+    const afterReshard = (await readConfig(c.placement()))!;
+    assert.ok(afterReshard.epoch > before.epoch);
+    assert.deepEqual(new Set(afterReshard.owner), new Set([1, 2, 3]));
+    for (const k of keys.slice(1)) assert.equal(dec.decode((await viaPlacement.get(k))!), `p-${k}`);
+  });
+});
