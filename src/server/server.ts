@@ -171,11 +171,32 @@ export class KvsServer {
         group: config.group,
         endpoints: config.replicas.map((r) => r.address),
         router: this.router,
-        hasConfig: () => store.get(CONFIG_KEY_BYTES) !== null,
+        hasConfig: this.configPresence(store),
         attemptMs: Math.max(500, Math.floor(config.requestTimeoutMs / 3)),
         log: this.log,
       });
     }
+  }
+
+  /**
+   * Whether the state machine holds a cluster configuration, asked on every data request of a
+   * placement replica until its routes exist: re-read only after an apply or 50 ms, so reads on a
+   * plain single group do not each pay an LMDB lookup.
+   */
+  private configPresence(store: Store): () => boolean {
+    let at = -1;
+    let checkedMs = 0;
+    let present = false;
+    return () => {
+      const applied = this.replica.node.appliedIndex;
+      const now = performance.now();
+      if (applied !== at || now - checkedMs > 50) {
+        at = applied;
+        checkedMs = now;
+        present = store.get(CONFIG_KEY_BYTES) !== null;
+      }
+      return present;
+    };
   }
 
   static async start(config: ServerConfig, opts: ServerOptions = {}): Promise<KvsServer> {
