@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
 import { Connection, ConnectionError } from './connection.ts';
-import { Responsiveness } from './responsiveness.ts';
+import { Responsiveness, attemptMsFor } from './responsiveness.ts';
 
 export type Bytes = Uint8Array | string;
 
@@ -69,7 +69,7 @@ export class KvsClient {
     if (opts.endpoints.length === 0 && new.target === KvsClient) throw new Error('at least one endpoint is needed');
     this.endpoints = [...opts.endpoints];
     this.timeoutMs = opts.timeoutMs ?? 5000;
-    this.responsiveness = new Responsiveness(opts.attemptTimeoutMs ?? Math.max(500, Math.floor(this.timeoutMs / 3)));
+    this.responsiveness = new Responsiveness(opts.attemptTimeoutMs ?? attemptMsFor(this.timeoutMs));
     this.maxLanes = Math.min(opts.maxInFlightWrites ?? 1024, 0xffff);
     this.poolSize = opts.poolSize ?? 1;
   }

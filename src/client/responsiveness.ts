@@ -6,6 +6,11 @@
 /** How long a replica that left an attempt unanswered is tried last (about two election timeouts). */
 const QUIET_HOLD_MS = 2000;
 
+/** The default bound of one attempt for calls with the given deadline: a third of it, at least 500 ms. */
+export function attemptMsFor(timeoutMs: number): number {
+  return Math.max(500, Math.floor(timeoutMs / 3));
+}
+
 export class Responsiveness {
   private readonly quietUntil = new Map<string, number>();
 

@@ -6,6 +6,7 @@ import { Router } from '../router/router.ts';
 import { ConfigWatcher } from '../router/config-watcher.ts';
 import { GroupConnections } from '../router/groups.ts';
 import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
+import { attemptMsFor } from '../client/responsiveness.ts';
 import { ShardRoutes } from '../router/sharded.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { decodeOwnership } from '../resharding/ownership.ts';
@@ -155,7 +156,7 @@ export class KvsServer {
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {
       this.watcher = sharding.watcher;
-      this.groups = new GroupConnections(() => sharding.watcher.current, Math.max(500, Math.floor(config.requestTimeoutMs / 3)));
+      this.groups = new GroupConnections(() => sharding.watcher.current, attemptMsFor(config.requestTimeoutMs));
       this.router.setShards(
         new ShardRoutes({
           group: config.group,
@@ -172,7 +173,7 @@ export class KvsServer {
         endpoints: config.replicas.map((r) => r.address),
         router: this.router,
         hasConfig: this.configPresence(store),
-        attemptMs: Math.max(500, Math.floor(config.requestTimeoutMs / 3)),
+        attemptMs: attemptMsFor(config.requestTimeoutMs),
         log: this.log,
       });
     }
