@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { percentEncode } from '../../src/protocol/http-util.ts';
 import { encodeFrame, type Request } from '../../src/wire/index.ts';
-import { DoorCluster, until } from './cluster.ts';
+import { DoorCluster } from './cluster.ts';
+import { waitFor } from '../support/wait.ts';
 import { parsePrometheus, sampleValue } from './prom-parse.ts';
 import { NativeWs, WsClient } from './ws-client.ts';
 
@@ -31,7 +32,7 @@ describe('HTTP and WebSocket doors against a 3-replica group', { timeout: 240_00
       const h = await fetch(url(id, '/healthz'));
       assert.equal(h.status, 200);
       assert.equal(await h.text(), 'ok\n');
-      await until(async () => ((await fetch(url(id, '/readyz'))).status === 200 ? true : undefined), `replica ${id} ready`);
+      await waitFor(`replica ${id} ready`, async () => ((await fetch(url(id, '/readyz'))).status === 200 ? true : undefined));
       const ready = await fetch(url(id, '/readyz'));
       assert.deepEqual(await json(ready), { ready: true, reason: 'leader known and caught up' });
     }
@@ -155,7 +156,7 @@ describe('HTTP and WebSocket doors against a 3-replica group', { timeout: 240_00
     const ws = await NativeWs.connect(port);
     // A GET whose body is cut short: BAD_REQUEST with its request id, and the connection lives.
     ws.ws.sendBinary(encodeFrame(0x03, 77, Buffer.from([0x00, 0x00, 0x05, 0x61])));
-    await until(async () => (ws.arrivals.includes(77) ? true : undefined), 'the BAD_REQUEST answer');
+    await waitFor('the BAD_REQUEST answer', async () => (ws.arrivals.includes(77) ? true : undefined));
     assert.equal((await ws.one({ op: 'ping' })).kind, 'ok');
     ws.close();
 
@@ -190,14 +191,14 @@ describe('HTTP and WebSocket doors against a 3-replica group', { timeout: 240_00
     for (const id of others) cluster.signal(id, 'SIGSTOP');
     try {
       cluster.spawn(victim);
-      await until(async () => ((await fetch(url(victim, '/healthz')).catch(() => undefined))?.status === 200 ? true : undefined), 'the restarted replica to answer /healthz');
+      await waitFor('the restarted replica to answer /healthz', async () => ((await fetch(url(victim, '/healthz')).catch(() => undefined))?.status === 200 ? true : undefined));
       const notReady = await fetch(url(victim, '/readyz'));
       assert.equal(notReady.status, 503);
       assert.equal((await json(notReady)).ready, false);
     } finally {
       for (const id of others) cluster.signal(id, 'SIGCONT');
     }
-    await until(async () => ((await fetch(url(victim, '/readyz'))).status === 200 ? true : undefined), 'the restarted replica to become ready');
+    await waitFor('the restarted replica to become ready', async () => ((await fetch(url(victim, '/readyz'))).status === 200 ? true : undefined));
     const after = await json(await fetch(url(victim, '/v1/status')));
     assert.ok((after.appliedIndex as number) >= (before.commitIndex as number), `applied ${String(after.appliedIndex)} < ${String(before.commitIndex)}`);
     const last = await fetch(url(victim, '/v1/kv/catchup:199?consistency=stale'));

@@ -13,31 +13,22 @@ import { readConfig } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
 import { AckedWriter, assertAllReadable } from './acked-writer.ts';
 import { ShardedCluster } from './cluster.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dec = new TextDecoder();
 const GROUP = 1;
 const NEW_ID = 104;
 const NEW_ADDRESS = '127.0.0.1:27013';
 
-async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** The leader of group `g` among the replicas the placement configuration lists now. */
 async function groupLeader(c: ShardedCluster, g: number): Promise<StatusInfo> {
-  return waitUntil(`a leader of group ${g}`, async () => {
+  return waitFor(`a leader of group ${g}`, async () => {
     for (const r of groupOf((await readConfig(c.placement()))!, g)!.replicas) {
       const s = await c.status(r.address);
       if (s?.role === 'leader') return s;
     }
     return undefined;
-  });
+  }, 30_000);
 }
 
 function replicaIds(c: ClusterConfig | undefined, g: number): number[] {
@@ -68,7 +59,7 @@ describe('adding and removing replicas of a shard group', () => {
       // 1. A joining replica never campaigns and does not disturb the group.
       const leader0 = await groupLeader(c, GROUP);
       c.spawnJoiner(GROUP, NEW_ID, NEW_ADDRESS);
-      await waitUntil('the joiner to listen', () => c.status(NEW_ADDRESS));
+      await waitFor('the joiner to listen', () => c.status(NEW_ADDRESS), 30_000);
       await new Promise((r) => setTimeout(r, 2000)); // several election timeouts
       const quiet = (await c.status(NEW_ADDRESS))!;
       assert.equal(quiet.role, 'follower', 'a joining replica must not campaign');
@@ -82,10 +73,10 @@ describe('adding and removing replicas of a shard group', () => {
       assert.ok(added.epoch > before.epoch, 'a replica-list change bumps the epoch');
       assert.equal(groupOf(added, GROUP)!.replicas.find((r) => r.id === NEW_ID)!.address, NEW_ADDRESS);
       const leader = await groupLeader(c, GROUP);
-      await waitUntil('the new replica to apply what the leader had committed', async () => {
+      await waitFor('the new replica to apply what the leader had committed', async () => {
         const s = await c.status(NEW_ADDRESS);
         return s && s.appliedIndex >= leader.commitIndex && s.leaderId === leader.leaderId ? s : undefined;
-      });
+      }, 30_000);
       const fromNew = new KvsClient({ endpoints: [NEW_ADDRESS], timeoutMs: 10_000 });
       try {
         const sample = [...writer.acked].filter(([k]) => ours(k)).slice(0, 50);

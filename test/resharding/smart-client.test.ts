@@ -13,6 +13,7 @@ import { createPartitioner } from '../../src/partition/index.ts';
 import type { ClusterConfig } from '../../src/placement/config.ts';
 import { readConfig, startReshard, waitForMoves } from '../../src/resharding/admin.ts';
 import { PLACEMENT, ShardedCluster } from './cluster.ts';
+import { waitFor } from '../support/wait.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 const run = promisify(execFile);
@@ -106,15 +107,6 @@ class OverwritingWriter {
       const allowed = new Set([value, ...(this.unknown.get(key) ?? [])]);
       assert.ok(v !== null && allowed.has(v), `${key}: read ${v}, acknowledged ${value} (unknown outcomes after it: ${[...(this.unknown.get(key) ?? [])].join(', ') || 'none'})`);
     }
-  }
-}
-
-/** Waits (bounded) until `f` holds. */
-async function until(what: string, f: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -237,14 +229,14 @@ describe('smart client on a sharded cluster', () => {
     for (const w of writers) w.start();
     let final: ClusterConfig;
     try {
-      await until('writes before the reshard', () => writers.every((w) => w.ackCount >= 10));
+      await waitFor('writes before the reshard', () => writers.every((w) => w.ackCount >= 10), 60_000);
       c.startGroup(4);
       await c.waitForLeader(4);
       const cfg = await startReshard(c.placement(), c.shardGroups([1, 2, 3, 4]));
       assert.ok(cfg.moves.length > 0);
       final = await waitForMoves(c.placement(), cfg.moves.length, undefined, 120_000);
       const acks = writers.map((w) => w.ackCount);
-      await until('writes after the reshard', () => writers.every((w, i) => w.ackCount >= acks[i]! + 10));
+      await waitFor('writes after the reshard', () => writers.every((w, i) => w.ackCount >= acks[i]! + 10), 60_000);
     } finally {
       for (const w of writers) await w.stop();
     }

@@ -18,6 +18,7 @@ import type { StatusInfo } from '../../src/wire/index.ts';
 import { AckedWriter, assertAllReadable } from '../resharding/acked-writer.ts';
 import { ShardedCluster } from '../resharding/cluster.ts';
 import { Lan, netnsSkipReason } from '../support/netns.ts';
+import { waitFor } from '../support/wait.ts';
 import { TestCluster, sleep } from './cluster.ts';
 import { Workload, assertLinearizable } from './workload.ts';
 
@@ -28,17 +29,6 @@ const ELECTION_MS = 50 * 10 * 2; // tickMs Ã— electionTicks, randomized up to 2Ã
 
 const skip = netnsSkipReason();
 if (skip !== undefined && process.env.KVS_NETNS_REQUIRE === '1') throw new Error(`partition tests cannot run: ${skip}`);
-
-/** Polls `f` until it returns a value other than undefined (a condition, not a timing assertion). */
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('network partitions', { skip }, () => {
   let lan: Lan;
@@ -68,7 +58,7 @@ describe('network partitions', { skip }, () => {
   /** Waits until replica id has applied everything the current leader has committed. */
   async function caughtUp(id: number): Promise<void> {
     const leader = await cluster.waitForLeader();
-    await until(`replica ${id} to catch up to ${leader.commitIndex}`, async () => {
+    await waitFor(`replica ${id} to catch up to ${leader.commitIndex}`, async () => {
       const s = await cluster.status(id);
       return s && s.appliedIndex >= leader.commitIndex ? true : undefined;
     });
@@ -107,7 +97,7 @@ describe('network partitions', { skip }, () => {
       // The cut-off side: check-quorum makes the old leader step down within about an election
       // timeout; it has no quorum for a read barrier, so a linearizable read fails rather than
       // answer 'before'; a stale read is served and shows it is indeed behind.
-      const stepped = await until('the old leader to step down', async () => {
+      const stepped = await waitFor('the old leader to step down', async () => {
         const s = await statusInside(old.replicaId);
         return s.role !== 'leader' ? s : undefined;
       }, ELECTION_MS * 4 + 5000);
