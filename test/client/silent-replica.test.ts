@@ -47,7 +47,16 @@ describe('a replica that never answers', () => {
     silent = await fakeReplica('silent', seen, false);
     answering = await fakeReplica('answering', seen, true);
   });
+  /** A fresh relay (nothing learned yet) to group 2: the silent replica first, then the answering one. */
+  const relays: GroupConnections[] = [];
+  function freshRelay(): GroupConnections {
+    const config = { groups: [{ id: 2, replicas: [{ id: 201, address: silent.address }, { id: 202, address: answering.address }] }] } as unknown as ClusterConfig;
+    const relay = new GroupConnections(() => config, 300);
+    relays.push(relay);
+    return relay;
+  }
   after(() => {
+    for (const relay of relays) relay.close();
     for (const r of [silent, answering]) {
       for (const s of r.sockets) s.destroy();
       r.server.close();
@@ -74,41 +83,25 @@ describe('a replica that never answers', () => {
   });
 
   it("a server's relay to another shard group: one bounded attempt at the silent replica, then the next; later relays start elsewhere", async () => {
-    const config = { groups: [{ id: 2, replicas: [{ id: 201, address: silent.address }, { id: 202, address: answering.address }] }] } as unknown as ClusterConfig;
-    const groups = new GroupConnections(() => config, 300);
-    try {
-      const before = seen.length;
-      const res = await groups.send(2, { op: 'get', key: Buffer.from('k'), consistency: 'linearizable' }, Date.now() + 8000);
-      assert.deepEqual(res, { kind: 'value', value: null });
-      assert.deepEqual(seen.slice(before).map((s) => s.server), ['silent', 'answering']);
-      const next = seen.length;
-      for (let i = 0; i < 3; i++) await groups.send(2, { op: 'get', key: Buffer.from(`k${i}`), consistency: 'linearizable' }, Date.now() + 8000);
-      assert.deepEqual(new Set(seen.slice(next).map((s) => s.server)), new Set(['answering']), 'the silent replica is tried last');
-    } finally {
-      groups.close();
-    }
+    const groups = freshRelay();
+    const before = seen.length;
+    const res = await groups.send(2, { op: 'get', key: Buffer.from('k'), consistency: 'linearizable' }, Date.now() + 8000);
+    assert.deepEqual(res, { kind: 'value', value: null });
+    assert.deepEqual(seen.slice(before).map((s) => s.server), ['silent', 'answering']);
+    const next = seen.length;
+    for (let i = 0; i < 3; i++) await groups.send(2, { op: 'get', key: Buffer.from(`k${i}`), consistency: 'linearizable' }, Date.now() + 8000);
+    assert.deepEqual(new Set(seen.slice(next).map((s) => s.server)), new Set(['answering']), 'the silent replica is tried last');
   });
 
   it('a relayed write without a session is never sent twice: after an unanswered attempt its outcome is unknown (TIMEOUT)', async () => {
-    const config = { groups: [{ id: 2, replicas: [{ id: 201, address: silent.address }, { id: 202, address: answering.address }] }] } as unknown as ClusterConfig;
-    const groups = new GroupConnections(() => config, 300);
-    try {
-      const before = seen.length;
-      const sessionless = await groups.send(2, { op: 'put', key: Buffer.from('door'), value: Buffer.from('v'), clientId: 0n, seq: 0 }, Date.now() + 8000);
-      assert.equal(sessionless.kind === 'error' && sessionless.error.code, 'TIMEOUT');
-      assert.deepEqual(seen.slice(before).map((s) => s.server), ['silent'], 'not resent to the other replica');
-      // With a session the state machine recognises a second copy, so it goes on to the next replica.
-      const groups2 = new GroupConnections(() => config, 300);
-      try {
-        const next = seen.length;
-        const withSession = await groups2.send(2, { op: 'put', key: Buffer.from('client'), value: Buffer.from('v'), clientId: 7n, seq: 1 }, Date.now() + 8000);
-        assert.deepEqual(withSession, { kind: 'ok' });
-        assert.deepEqual(seen.slice(next).map((s) => s.server), ['silent', 'answering']);
-      } finally {
-        groups2.close();
-      }
-    } finally {
-      groups.close();
-    }
+    const before = seen.length;
+    const sessionless = await freshRelay().send(2, { op: 'put', key: Buffer.from('door'), value: Buffer.from('v'), clientId: 0n, seq: 0 }, Date.now() + 8000);
+    assert.equal(sessionless.kind === 'error' && sessionless.error.code, 'TIMEOUT');
+    assert.deepEqual(seen.slice(before).map((s) => s.server), ['silent'], 'not resent to the other replica');
+    // With a session the state machine recognises a second copy, so it goes on to the next replica.
+    const next = seen.length;
+    const withSession = await freshRelay().send(2, { op: 'put', key: Buffer.from('client'), value: Buffer.from('v'), clientId: 7n, seq: 1 }, Date.now() + 8000);
+    assert.deepEqual(withSession, { kind: 'ok' });
+    assert.deepEqual(seen.slice(next).map((s) => s.server), ['silent', 'answering']);
   });
 });
