@@ -6,8 +6,7 @@ import { readConfig } from '../resharding/admin.ts';
 import type { ClusterConfig } from '../placement/config.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
-export const CLIENT_COMMANDS = ['get', 'put', 'del', 'scan', 'status'] as const;
-type ClientCommand = (typeof CLIENT_COMMANDS)[number];
+export type ClientCommand = 'get' | 'put' | 'del' | 'scan' | 'status';
 
 const COMMON = `  --endpoints LIST     host:port,... of native doors (default: ./data/cluster.json)
   --placement LIST     host:port,... of the placement group: route each key straight to the shard
