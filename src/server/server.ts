@@ -383,6 +383,7 @@ export class KvsServer {
     this.listener?.close();
     for (const s of this.sockets) s.destroy();
     await this.store.close();
+    this.metrics.close();
   }
 }
 
