@@ -5,13 +5,14 @@ import type { GroupInfo } from '../placement/config.ts';
 import { callControl } from './control.ts';
 import { placementEndpoints, readCluster, type ClusterReplica } from './cluster-file.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
+import { progress } from './progress.ts';
 
 const HELP = `Usage: kvs reshard --shards N [--data DIR]
 
 Changes the number of shard groups of the cluster started by "kvs up" (data in DIR, default ./data)
 while it serves traffic. New groups are started first; only partitions whose owner changes move,
 each through the Raft logs of both groups; removed groups are drained, then stopped. Shows a
-progress bar of partitions moved.`;
+progress bar of partitions moved (plain lines when stdout is not a terminal).`;
 
 export async function runReshard(argv: string[]): Promise<number> {
   const args = parse(argv, { shards: { type: 'string' }, data: { type: 'string' } }, HELP);
@@ -25,7 +26,9 @@ export async function runReshard(argv: string[]): Promise<number> {
   if (!config) throw new Error('the placement group has no configuration yet');
   if (config.moves.length > 0) {
     console.log(`a reshard is in progress (${config.moves.length} partitions moving); following it first`);
-    config = await waitForMoves(placement, config.moves.length, bar);
+    const before = moved();
+    config = await waitForMoves(placement, config.moves.length, before.update);
+    before.finish();
   }
   const current = config.groups.map((g) => g.id).sort((a, b) => a - b);
   let target = current.slice(0, n);
@@ -42,8 +45,9 @@ export async function runReshard(argv: string[]): Promise<number> {
   const next = await startReshard(placement, groups);
   console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, ${next.moves.length} of ${next.partitions} partitions move`);
   const started = Date.now();
-  await waitForMoves(placement, next.moves.length, bar);
-  process.stdout.write('\n');
+  const bar = moved();
+  await waitForMoves(placement, next.moves.length, bar.update);
+  bar.finish();
   for (const g of current.filter((x) => !target.includes(x))) {
     await callControl(dataDir, { cmd: 'stop-group', group: g });
     console.log(`shard group ${g} drained and stopped`);
@@ -70,8 +74,6 @@ async function waitForLeader(g: GroupInfo): Promise<void> {
   throw new Error(`shard group ${g.id} elected no leader`);
 }
 
-function bar(done: number, total: number): void {
-  const width = 30;
-  const filled = total === 0 ? width : Math.round((done / total) * width);
-  process.stdout.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total} partitions moved`);
+function moved(): ReturnType<typeof progress> {
+  return progress({ isTTY: process.stdout.isTTY === true, write: (t) => void process.stdout.write(t), what: 'partitions moved' });
 }

@@ -1,6 +1,6 @@
 // `kvs server`: run one replica until SIGINT/SIGTERM (a leader hands over leadership first).
 import { ConfigError, DEFAULTS, loadConfig } from '../server/config.ts';
-import { KvsServer } from '../server/server.ts';
+import { KvsServer, serverLogger } from '../server/server.ts';
 import { startServerTrace } from '../trace/server-trace.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
@@ -34,13 +34,15 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
                              on stdout (eBPF, or the in-process tap without CAP_BPF+CAP_NET_ADMIN)
   --trace-iface IF           interface for eBPF (default: lo for loopback, else the listen address's)
   --trace-format text|json   trace line format (default text)
+  --log-format json|text     log lines on stderr (default json, text when stderr is a terminal)
+  --log-level LEVEL          debug, info, warn or error (default info)
 Without --resp, --grpc or --http only the native door runs (see docs/doors.md).`;
 
 const OPTIONS = {
   trace: { type: 'boolean' as const },
   join: { type: 'boolean' as const },
   ...Object.fromEntries(
-    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'handoff-wave', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format'].map((n) => [
+    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'handoff-wave', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format', 'log-format', 'log-level'].map((n) => [
       n,
       { type: 'string' as const },
     ]),
@@ -57,17 +59,18 @@ export async function runServer(argv: string[]): Promise<number> {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
-  const tracer = config.trace ? await startServerTrace({ ...config, trace: config.trace }) : undefined;
-  const server = await KvsServer.start(config, { tap: tracer?.tap }).catch(async (e: unknown) => {
+  const log = serverLogger(config);
+  const tracer = config.trace ? await startServerTrace({ ...config, trace: config.trace }, log) : undefined;
+  const server = await KvsServer.start(config, { tap: tracer?.tap, log }).catch(async (e: unknown) => {
     await tracer?.stop();
     throw e;
   });
-  console.error(`replica ${config.id} (group ${config.group}) listening on ${config.listen}, data in ${config.dataDir}`);
+  log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    console.error(`replica ${config.id}: ${signal}, shutting down`);
+    log.info('shutting down', { signal });
     void server
       .shutdown()
       .then(() => tracer?.stop())

@@ -9,8 +9,10 @@ import { placementEndpoints, readCluster, writeCluster, type ClusterReplica } fr
 import { serveControl, type ControlRequest } from './control.ts';
 import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
+import { childLabel, labelLines } from '../log/child-lines.ts';
+import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
-const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--base-port P]
+const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--base-port P] [--log-format json|text]
 
 Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: it holds the cluster
 configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data under DIR (default
@@ -25,7 +27,9 @@ Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over f
   --shards N         shard groups (default 3)
   --replicas R       replicas per group (default 3)
   --base-port P      first port (default 7001). The n-th replica (from 0) listens on: native P+n,
-                     RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port)`;
+                     RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port)
+  --log-format F     the replicas' log lines: json (passed through; each names its group and
+                     replica) or text (each prefixed [shard-1/r102]); default text on a terminal`;
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/kvs.js');
 
@@ -35,8 +39,10 @@ function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
 }
 
 export async function runUp(argv: string[]): Promise<number> {
-  const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' } }, HELP);
+  const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' }, 'log-format': { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
+  const logFormat = args.values['log-format'] ?? defaultLogFormat();
+  if (!isLogFormat(logFormat)) throw new UsageError('--log-format must be json or text');
   const dataDir = resolve(String(args.values.data ?? 'data'));
   mkdirSync(dataDir, { recursive: true });
   let replicas = readCluster(dataDir);
@@ -60,7 +66,9 @@ export async function runUp(argv: string[]): Promise<number> {
     const args = [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
     if (r.role === 'shard') args.push('--placement', placementEndpoints(replicas).join(','));
     if (r.join) args.push('--join');
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    args.push('--log-format', logFormat);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', logFormat === 'text' ? 'pipe' : 'inherit'] });
+    if (child.stderr) labelLines(child.stderr, childLabel(r.role === 'placement' ? 'placement' : 'shard', r.group, r.id), (l) => void process.stderr.write(l));
     children.set(r.id, child);
     r.pid = child.pid ?? 0;
     save();

@@ -17,6 +17,7 @@ import type { ConfigWatcher } from '../router/config-watcher.ts';
 import type { MembershipChange } from '../wire/membership-codec.ts';
 import type { Response } from '../wire/index.ts';
 import type { AddressBook } from './address-book.ts';
+import type { Logger } from '../log/logger.ts';
 
 export interface MembershipOptions {
   group: number;
@@ -28,7 +29,7 @@ export interface MembershipOptions {
   electionTicks: number;
   /** How long one request may take, catch-up included (the admin client retries after that). */
   deadlineMs?: number;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 /** Not allowed at all (the admin client must not retry). */
@@ -57,7 +58,7 @@ export class MembershipAdmin {
     const deadline = Date.now() + (this.o.deadlineMs ?? 60_000);
     try {
       const answer = c.op === 'add' ? await this.add(c, deadline) : await this.remove(c.replicaId, deadline);
-      this.o.log?.(`group ${this.o.group}: ${c.op} replica ${c.replicaId}: ${answer.kind === 'ok' ? 'done' : answer.kind === 'error' ? answer.error.code : answer.kind}`);
+      this.o.log?.info('membership change', { op: c.op, member: c.replicaId, outcome: answer.kind === 'error' ? answer.error.code : answer.kind });
       return answer;
     } catch (e) {
       if (e instanceof LostLeadership) return this.notLeader();
@@ -98,7 +99,7 @@ export class MembershipAdmin {
     const until = Math.min(deadline, Date.now() + 2 * this.o.electionTicks * this.o.tickMs);
     while (this.o.replica.isLeader && Date.now() < until) await sleep(POLL_MS);
     if (this.o.replica.isLeader) throw new Error(`leadership transfer to replica ${target.id} did not complete`);
-    this.o.log?.(`group ${this.o.group}: handed leadership to replica ${target.id} before removing myself`);
+    this.o.log?.info('handed leadership over before removing myself', { to: target.id });
     return this.notLeader();
   }
 

@@ -6,13 +6,14 @@ import type { ConfState } from '../raft/types.ts';
 import type { Peers } from '../transport/peers.ts';
 import type { AddressBook } from './address-book.ts';
 import { wantedPeers } from './peer-set.ts';
+import type { Logger } from '../log/logger.ts';
 
 export interface MemberLinksOptions {
   self: number;
   conf: () => ConfState;
   book: AddressBook;
   peers: Peers;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 export class MemberLinks {
@@ -30,7 +31,7 @@ export class MemberLinks {
     const { peers, missing } = wantedPeers(this.o.self, conf, this.o.book.entries());
     this.o.peers.setPeers(peers);
     const after = this.o.peers.ids().join(',');
-    if (after !== before) this.o.log?.(`replica ${this.o.self}: links to [${after}] (voters ${conf.voters.join(',')}; learners ${conf.learners.join(',') || 'none'})`);
-    if (missing.length > 0) this.o.log?.(`replica ${this.o.self}: no address yet for member(s) ${missing.join(', ')}`);
+    if (after !== before) this.o.log?.info('replica links follow the configuration', { links: after, voters: conf.voters, learners: conf.learners });
+    if (missing.length > 0) this.o.log?.warn('no address yet for members', { members: missing });
   }
 }

@@ -3,6 +3,7 @@
 // test against an in-memory executor without a Raft group behind it.
 import type { RawRequest } from '../router/router.ts';
 import type { Request, Response } from '../wire/index.ts';
+import type { Logger } from '../log/logger.ts';
 
 /** The router's contract as the doors see it. */
 export interface Executor {
@@ -62,7 +63,7 @@ export interface DoorContext {
   observe(door: string, op: string, seconds: number, outcome: string): void;
   connectionOpened(door: string): void;
   connectionClosed(door: string): void;
-  log(line: string): void;
+  log: Logger;
 }
 
 export interface Door {

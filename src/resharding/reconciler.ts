@@ -17,6 +17,7 @@ import { decodeResponse, type Response } from '../wire/index.ts';
 import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze } from '../wire/handoff-codec.ts';
 import { PartState, partitionsIn } from './ownership.ts';
 import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
+import type { Logger } from '../log/logger.ts';
 
 export interface ReconcilerOptions {
   replica: Replica;
@@ -26,7 +27,7 @@ export interface ReconcilerOptions {
   intervalMs?: number;
   /** Partitions moved per wave: smaller waves pause each partition for less time. */
   waveSize?: number;
-  log?: (line: string) => void;
+  log?: Logger;
 }
 
 const CHUNK_BYTES = 1 << 20;
@@ -67,7 +68,7 @@ export class Reconciler {
     } catch (e) {
       this.stats.errors++;
       const msg = (e as Error).message;
-      if (msg !== this.lastError) this.o.log?.(`group ${this.o.sm.group}: hand-off step failed, will retry: ${msg}`);
+      if (msg !== this.lastError) this.o.log?.warn('hand-off step failed, will retry', { error: msg });
       this.lastError = msg;
     } finally {
       this.running = false;
@@ -135,7 +136,7 @@ export class Reconciler {
     this.stats.waves++;
     this.stats.partitionsIn += wave.length;
     this.stats.keysIn += keys;
-    this.o.log?.(`group ${this.o.sm.group}: received ${wave.length} partitions (${keys} keys) from group ${source} in ${Date.now() - started} ms: ${phases.join(' ms, ')} ms`);
+    this.o.log?.info('received partitions', { partitions: wave.length, keys, from: source, ms: Date.now() - started, phases });
   }
 
   /** Deletes every local key of these partitions, through the log. Returns how many. */

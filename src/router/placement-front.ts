@@ -13,6 +13,7 @@ import { ConfigWatcher } from './config-watcher.ts';
 import { GroupConnections } from './groups.ts';
 import type { Router } from './router.ts';
 import { ShardRoutes } from './sharded.ts';
+import type { Logger } from '../log/logger.ts';
 
 export const CONFIG_KEY_BYTES = Buffer.from(CONFIG_KEY);
 
@@ -39,7 +40,7 @@ export class PlacementFront {
       /** Whether this replica's state machine holds a cluster configuration. */
       hasConfig: () => boolean;
       attemptMs: number;
-      log: (line: string) => void;
+      log: Logger;
     },
   ) {
     this.watcher = new ConfigWatcher(o.endpoints);
@@ -75,6 +76,6 @@ export class PlacementFront {
       local: (req, raw, deadline) => this.o.router.local(req, raw, deadline),
     });
     this.o.router.setShards(routes, isPlacementKey);
-    this.o.log(`placement group ${this.o.group}: a cluster configuration exists (epoch ${config.epoch}): routing keys to the ${config.groups.length} shard groups`);
+    this.o.log.info('a cluster configuration exists: routing keys to the shard groups', { epoch: config.epoch, groups: config.groups.length });
   }
 }

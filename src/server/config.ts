@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 
 import type { PeerAddress } from '../transport/peers.ts';
 import type { ServerTraceSettings } from '../trace/server-trace.ts';
+import { defaultLogFormat, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from '../log/logger.ts';
 
 export interface ServerConfig {
   id: number;
@@ -39,6 +40,9 @@ export interface ServerConfig {
   http?: string;
   /** `--trace`: print this replica's replica-link traffic (docs/tracing.md). */
   trace?: ServerTraceSettings;
+  /** `--log-format json|text` (default json unless stderr is a terminal) and `--log-level` (docs/operations.md). */
+  logFormat: LogFormat;
+  logLevel: LogLevel;
 }
 
 export class ConfigError extends Error {
@@ -96,6 +100,7 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     handoffWave: int('handoff-wave', pick('handoffWave', 'handoff-wave') ?? DEFAULTS.handoffWave, 1, 4096),
     ...doorAddresses(pick),
     ...traceSettings(pick),
+    ...logSettings(pick),
   };
   if (join && cfg.placement.length === 0) throw new ConfigError('--join needs --placement: a joining replica learns its group from the cluster configuration');
   if (cfg.heartbeatTicks >= cfg.electionTicks) throw new ConfigError('heartbeat-ticks must be smaller than election-ticks');
@@ -118,6 +123,14 @@ function doorAddresses(pick: (name: string) => unknown): Pick<ServerConfig, 'res
     if (v !== undefined && v !== null && v !== '') out[door] = address(door, v);
   }
   return out;
+}
+
+function logSettings(pick: (name: string, flag?: string) => unknown): Pick<ServerConfig, 'logFormat' | 'logLevel'> {
+  const logFormat = pick('logFormat', 'log-format') ?? defaultLogFormat();
+  if (!isLogFormat(logFormat)) throw new ConfigError(`--log-format must be json or text, got "${String(logFormat)}"`);
+  const logLevel = pick('logLevel', 'log-level') ?? 'info';
+  if (!isLogLevel(logLevel)) throw new ConfigError(`--log-level must be debug, info, warn or error, got "${String(logLevel)}"`);
+  return { logFormat, logLevel };
 }
 
 /** `--trace` (flag or `trace: true`), `--trace-iface`, `--trace-format text|json`. */

@@ -12,6 +12,7 @@ import type { Store } from '../storage/index.ts';
 import type { Peers } from '../transport/peers.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServerMetrics } from './metrics.ts';
+import type { Logger } from '../log/logger.ts';
 
 export interface DoorParts {
   config: ServerConfig;
@@ -23,7 +24,7 @@ export interface DoorParts {
   startedAt: number;
   /** Partition-table epoch this replica has applied. */
   epoch?: () => number;
-  log: (line: string) => void;
+  log: Logger;
 }
 
 export interface Doors {

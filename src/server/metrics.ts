@@ -7,6 +7,7 @@ import type { Replica } from '../replica/replica.ts';
 import type { Router } from '../router/router.ts';
 import type { Store } from '../storage/index.ts';
 import type { Peers } from '../transport/peers.ts';
+import { RuntimeMetrics } from './runtime-metrics.ts';
 
 export type LabelValues = readonly string[];
 
@@ -184,6 +185,7 @@ export class ServerMetrics {
   private readonly fsyncLatency: Histogram;
   private readonly fsyncBatch: Histogram;
   private readonly connections = new Map<string, number>();
+  private readonly runtime: RuntimeMetrics;
 
   constructor(src: MetricSources) {
     const r = this.registry;
@@ -225,8 +227,7 @@ export class ServerMetrics {
     r.add(new Sampled('kvs_peer_frames_dropped_total', 'Frames dropped for a peer replica (link down or queue full).', 'counter', ['peer'], () => src.peers().map((p): [LabelValues, number] => [[String(p.id)], p.dropped])));
     gauge('kvs_keys', 'Keys in this replica\'s state machine.', () => src.keys());
     gauge('kvs_storage_file_bytes', 'Size of the LMDB data file.', () => src.storageBytes());
-    gauge('process_resident_memory_bytes', 'Resident set size.', () => process.memoryUsage.rss());
-    gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch.', () => Math.round(Date.now() / 1000 - process.uptime()));
+    this.runtime = new RuntimeMetrics(r);
   }
 
   /** One request answered by a door. `outcome` is 'ok' or an error code. */
@@ -254,7 +255,14 @@ export class ServerMetrics {
   }
 
   render(): string {
-    return this.registry.render();
+    const text = this.registry.render();
+    this.runtime.afterScrape();
+    return text;
+  }
+
+  /** Stops the GC observer and the event-loop monitor. */
+  close(): void {
+    this.runtime.stop();
   }
 }
 

@@ -31,10 +31,12 @@ import type { Entry } from '../raft/types.ts';
 import type { ServerConfig } from './config.ts';
 import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 
 export interface ServerOptions {
   tap?: Tap;
-  log?: (line: string) => void;
+  /** Default: the format and level of the config, with this replica's group and id on every line. */
+  log?: Logger;
 }
 
 /** The pieces a replica of a shard group has on top of a plain replica. */
@@ -64,14 +66,14 @@ export class KvsServer {
   readonly metrics: ServerMetrics;
   private doors: Doors | undefined;
   private readonly sockets = new Set<net.Socket>();
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private readonly tap: Tap | undefined;
   readonly startedAt = Date.now();
 
   private constructor(config: ServerConfig, store: Store, opts: ServerOptions, sharding: Sharding | undefined) {
     this.config = config;
     this.store = store;
-    this.log = opts.log ?? ((l) => console.error(l));
+    this.log = opts.log ?? serverLogger(config);
     this.tap = opts.tap;
     const ownership = store.getMeta(OWNERSHIP_META);
     this.sm = new StateMachine(config.group, sharding?.partitioner, ownership ? decodeOwnership(ownership) : undefined);
@@ -121,9 +123,9 @@ export class KvsServer {
       tickMs: config.tickMs,
       logTail: config.logTail,
       compactEvery: Math.max(config.logTail, 64),
-      onSoftState: (s) => this.log(`replica ${config.id}: ${s.role}, term ${s.term}, leader ${s.leader || 'none'}`),
+      onSoftState: (s) => this.log.info('raft state changed', { role: s.role, term: s.term, leader: s.leader || null }),
       onFatal: (e) => {
-        this.log(`replica ${config.id}: fatal storage error, stopping: ${(e as Error).message}`);
+        this.log.error('fatal storage error, stopping', { error: e });
         process.exitCode = 1;
         void this.close();
       },
@@ -359,7 +361,7 @@ export class KvsServer {
       if (target && this.replica.transferLeadership(target.id)) {
         const until = Date.now() + this.config.tickMs * this.config.electionTicks;
         while (Date.now() < until && this.replica.isLeader) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
-        this.log(`replica ${this.config.id}: ${this.replica.isLeader ? 'transfer timed out' : `handed leadership to ${target.id}`}`);
+        this.log.info(this.replica.isLeader ? 'leadership transfer timed out' : 'handed leadership over', { to: target.id });
       }
     }
     await this.close();
@@ -381,7 +383,13 @@ export class KvsServer {
     this.listener?.close();
     for (const s of this.sockets) s.destroy();
     await this.store.close();
+    this.metrics.close();
   }
+}
+
+/** The replica's log: every line names its group and replica (docs/operations.md). */
+export function serverLogger(config: Pick<ServerConfig, 'id' | 'group' | 'logFormat' | 'logLevel'>): Logger {
+  return createLogger({ format: config.logFormat, level: config.logLevel, bindings: { group: config.group, replica: config.id } });
 }
 
 function splitHostPort(a: string): [string, number] {

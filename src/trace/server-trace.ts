@@ -5,6 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { splitHostPort, type ReplicaAddress } from './address-book.ts';
 import type { TraceFormat } from './format.ts';
 import { Tracer, type TracerOptions } from './tracer.ts';
+import type { Logger } from '../log/logger.ts';
 
 export interface ServerTraceSettings {
   /** Interface for eBPF (default: the one holding the listen address; lo for loopback). */
@@ -55,15 +56,15 @@ export function serverTraceOptions(cfg: ServerTraceConfig, env: NodeJS.ProcessEn
   };
 }
 
-/** Starts the tracer and says on stderr which source it uses. */
-export async function startServerTrace(cfg: ServerTraceConfig, log: (line: string) => void = (l) => console.error(l)): Promise<Tracer> {
-  const opts = serverTraceOptions(cfg);
+/** Starts the tracer and says in the replica's log which source it uses. */
+export async function startServerTrace(cfg: ServerTraceConfig, log: Logger): Promise<Tracer> {
+  const opts = { ...serverTraceOptions(cfg), warn: (line: string) => log.warn(line) };
   const tracer = await Tracer.start(opts);
   if (tracer.attach !== undefined) {
     const a = tracer.attach;
-    log(`trace: eBPF on ${opts.iface} (${a.mode}), ports ${opts.ports[0]}-${opts.ports[1]}, progs ${a.ingressProgId}/${a.egressProgId}`);
+    log.info(`trace: eBPF on ${opts.iface} (${a.mode}), ports ${opts.ports[0]}-${opts.ports[1]}, progs ${a.ingressProgId}/${a.egressProgId}`);
   } else if (opts.capture === 'tap') {
-    log('trace: in-process tap (KVS_TRACE_CAPTURE=tap)');
+    log.info('trace: in-process tap (KVS_TRACE_CAPTURE=tap)');
   } // else the fallback's warning line has said it
   return tracer;
 }

@@ -3,6 +3,7 @@
 import type { DoorContext, Executor, NodeStatus } from '../../src/protocol/door-context.ts';
 import type { RawRequest } from '../../src/router/router.ts';
 import type { KeyValue, Request, Response } from '../../src/wire/index.ts';
+import { silentLogger } from '../../src/log/logger.ts';
 
 const id = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -101,7 +102,7 @@ export function fakeContext(executor: Executor = new MemoryExecutor(), limits = 
     observe: (door, op, _s, outcome) => void ctx.observed.push({ door, op, outcome }),
     connectionOpened: () => {},
     connectionClosed: () => {},
-    log: () => {},
+    log: silentLogger,
   };
   return ctx;
 }
