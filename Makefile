@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-reporter=spec
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: all deps build up test typecheck lint unit sim bench-raft
+.PHONY: all deps build test-deps bench-deps up test typecheck lint unit sim bench-raft
 
 all: deps build
 
@@ -21,6 +21,12 @@ dist/.built: node_modules/.installed $(BUILD_INPUTS)
 	npm run --silent build
 	touch $@
 
+# Debian packages (list in .ci/deps): installed when run as root, else the one apt-get line to run.
+test-deps:
+	.ci/deps test
+bench-deps:
+	.ci/deps bench
+
 # Starts a local cluster (3 replicas on 127.0.0.1, data under ./data) until Ctrl-C.
 # Running it again recovers the data. Options: make up UP_ARGS="--replicas 5 --base-port 8001"
 UP_ARGS ?=
@@ -37,7 +43,7 @@ lint: deps
 # file's process exits once its tests are done (even if a handle leaked), and the whole run is
 # bounded at 60 minutes (CI allows 90 including installs).
 UNIT_LIMIT_S ?= 3600
-unit: deps trace-build build
+unit: deps test-deps trace-build build
 	timeout -k 30 $(UNIT_LIMIT_S) $(NODE_TEST) --test-force-exit --test-timeout=600000 $(TEST_FILES) \
 	  || { rc=$$?; [ $$rc -ne 124 ] || echo "make unit: the tests did not finish within $(UNIT_LIMIT_S) s" >&2; exit $$rc; }
 
@@ -51,7 +57,7 @@ $(TRACE_OBJ): ebpf/trace.bpf.c ebpf/trace_abi.h ebpf/build.sh
 $(TRACE_ADDON): node_modules/.installed native/binding.gyp native/build.sh $(wildcard native/src/*) ebpf/trace_abi.h
 	native/build.sh
 
-test: typecheck lint unit
+test: test-deps typecheck lint unit
 
 # Sweep simulator seeds: make sim SEEDS=20000 FROM=1
 SEEDS ?= 2000
@@ -73,7 +79,7 @@ bench-reshard: deps build
 # Options: make bench-compare BENCH_ARGS="--reps 5 --duration 5" (or --quick for a smoke run).
 .PHONY: bench-compare bench-profile bench-load
 BENCH_ARGS ?=
-bench-compare: deps build
+bench-compare: deps bench-deps build
 	timeout -k 30 1200 node --import tsx bench/compare.ts $(BENCH_ARGS)
 
 # Where a leader's time goes: node --cpu-prof on a 3-replica group under load, summarised.

@@ -8,7 +8,8 @@
 // with at most one outstanding write; lanes are reused, so seqs per lane only grow.
 import { randomBytes } from 'node:crypto';
 import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
-import { Connection, ConnectionError } from './connection.ts';
+import { callGroup } from '../cluster/group-call.ts';
+import { Connection } from './connection.ts';
 import { Responsiveness, attemptMsFor } from './responsiveness.ts';
 
 export type Bytes = Uint8Array | string;
@@ -157,45 +158,34 @@ export class KvsClient {
     }
   }
 
-  /** Sends with retries until an answer that is not worth retrying, or the deadline. */
+  /** Sends with retries until an answer that is not worth retrying, or the deadline (src/cluster/group-call.ts). */
   protected async call(req: Request, kind: 'read' | 'write', deadline = Date.now() + this.timeoutMs): Promise<Response> {
     if (this.endpoints.length === 0) throw new KvsError('UNREACHABLE', 'no endpoint known');
-    let attempt = 0;
-    let last: Error = new KvsError('UNREACHABLE', 'no attempt made');
-    while (Date.now() < deadline) {
-      const addr = kind === 'write' && this.leaderAddr ? this.leaderAddr : this.nextEndpoint();
-      try {
-        const r = await this.connection(addr).request(req, this.responsiveness.attemptWait(deadline));
-        this.responsiveness.answered(addr);
-        if (r.kind !== 'error') {
-          if (kind === 'write') this.leaderAddr = addr;
-          return r;
-        }
-        const e = r.error;
-        if (e.code === 'NOT_LEADER') {
-          this.leaderAddr = e.leaderAddr || undefined;
-          last = new KvsError(e.code, e.message);
-          if (e.leaderAddr && attempt === 0) {
-            attempt++;
-            continue; // go straight to the leader we were told about
-          }
-        } else if (e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT') {
-          last = new KvsError(e.code, e.message);
-          if (kind === 'write') this.leaderAddr = undefined;
-        } else {
-          throw new KvsError(e.code, e.message);
-        }
-      } catch (e) {
-        if (e instanceof KvsError) throw e;
-        if (!(e instanceof ConnectionError)) throw e;
-        last = new KvsError('UNREACHABLE', e.message);
-        this.responsiveness.unanswered(addr);
-        if (addr === this.leaderAddr) this.leaderAddr = undefined;
-      }
-      attempt++;
-      await backoff(attempt, deadline);
-    }
-    throw last;
+    const out = await callGroup({
+      replicas: this.rotation(),
+      leader: this.leaderAddr,
+      kind,
+      // Every write of this client carries a session (its lane), so a second copy never applies twice.
+      resendSafe: kind === 'read' || !('clientId' in req) || req.clientId !== 0n,
+      deadline,
+      pacing: this.responsiveness,
+      send: (addr, waitMs) => this.connection(addr).request(req, waitMs),
+      onLeader: (addr) => {
+        this.leaderAddr = addr;
+      },
+      // Any replica routes any key: a hint may name a replica we were not given (another group's).
+      followAnyHint: true,
+    });
+    if (out.t === 'unreachable') throw new KvsError('UNREACHABLE', out.message);
+    if (out.t === 'unknown') throw new KvsError('TIMEOUT', out.message);
+    if (out.res.kind === 'error') throw new KvsError(out.res.error.code, out.res.error.message);
+    return out.res;
+  }
+
+  /** The endpoints starting at the next one in turn, so calls spread over the replicas. */
+  private rotation(): string[] {
+    this.rr = (this.rr + 1) % this.endpoints.length;
+    return [...this.endpoints.slice(this.rr), ...this.endpoints.slice(0, this.rr)];
   }
 
   /** The next replica round-robin, passing over those that recently left an attempt unanswered. */
@@ -244,12 +234,5 @@ function unexpected(r: Response): KvsError {
   return new KvsError('BAD_REQUEST', `unexpected response ${r.kind}`);
 }
 
-/**
- * Exponential backoff with full jitter, never past the deadline. Capped at 250 ms: a failover
- * takes about one election timeout, and a client asleep for longer than that only adds latency.
- */
-export function backoff(attempt: number, deadline: number): Promise<void> {
-  const cap = Math.min(250, 10 * 2 ** Math.min(attempt, 5));
-  const ms = Math.min(Math.random() * cap, Math.max(0, deadline - Date.now()));
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** Exponential backoff with full jitter, never past the deadline (one rule for every caller). */
+export { pause as backoff } from '../cluster/group-call.ts';

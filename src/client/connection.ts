@@ -4,16 +4,11 @@ import net from 'node:net';
 import { FrameDecoder, decodeResponse, encodeRequest, type Frame, type Request, type Response } from '../wire/index.ts';
 import { splitAddress } from '../transport/peer-link.ts';
 import { coalesce } from '../transport/coalesce.ts';
+import { UnreachableError } from '../cluster/group-call.ts';
 
-export class ConnectionError extends Error {
+/** This connection could not carry a request: refused, reset, or no answer in time (`sent`: it may have arrived). */
+export class ConnectionError extends UnreachableError {
   override readonly name = 'ConnectionError';
-  constructor(
-    message: string,
-    /** The request may have reached the replica (no answer in time, or the connection dropped after it was written). */
-    readonly sent = false,
-  ) {
-    super(message);
-  }
 }
 
 interface Pending {

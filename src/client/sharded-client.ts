@@ -23,6 +23,7 @@ import { splitBatch } from '../router/sharded.ts';
 import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
 import { ConnectionError } from './connection.ts';
+import { callGroup, errorVerdict } from '../cluster/group-call.ts';
 
 /** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
 export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'>;
@@ -49,20 +50,19 @@ export type Outcome =
   | { t: 'retry'; err: KvsError }
   | { t: 'unreachable'; err: KvsError };
 
-/** Classifies an answer: success and errors not worth retrying are 'done'. */
+/** Classifies an answer by the shared retry rule (src/cluster/group-call.ts): success and errors not worth retrying are 'done'. */
 export function classify(res: Response): Outcome {
   if (res.kind !== 'error') return { t: 'done', res };
   const e = res.error;
   const err = new KvsError(e.code, e.message);
-  switch (e.code) {
-    case 'WRONG_GROUP':
-      return { t: 'wrong-group', epoch: e.epoch, err };
-    case 'NOT_LEADER':
-      return { t: 'not-leader', leaderAddr: e.leaderAddr, err };
-    case 'UNAVAILABLE':
-    case 'TIMEOUT':
+  switch (errorVerdict(e, true)) {
+    case 'wrong-group':
+      return { t: 'wrong-group', epoch: e.code === 'WRONG_GROUP' ? e.epoch : 0, err };
+    case 'not-leader':
+      return { t: 'not-leader', leaderAddr: e.code === 'NOT_LEADER' ? e.leaderAddr : '', err };
+    case 'retry':
       return { t: 'retry', err };
-    default:
+    case 'done':
       return { t: 'done', res };
   }
 }
@@ -221,49 +221,31 @@ export class ShardedClient extends KvsClient {
     return o;
   }
 
-  /** One pass over a group's replicas; NOT_LEADER hints are followed and remembered. */
+  /** One pass over a group's replicas (src/cluster/group-call.ts); NOT_LEADER hints are followed and remembered. */
   private async toGroup(group: GroupInfo, req: Request, kind: 'read' | 'write', deadline: number): Promise<Outcome> {
-    const queue = this.responsiveness.responsiveFirst(replicaOrder(group, kind, this.leaders.get(group.id), this.turn++));
-    const members = new Set(queue);
-    const tried = new Set<string>();
-    let answered = false;
-    let last: Outcome = { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached`) };
-    for (let addr = queue.shift(); addr !== undefined && Date.now() < deadline; addr = queue.shift()) {
-      if (tried.has(addr)) continue;
-      tried.add(addr);
-      this.routing.direct++;
-      const o = await this.attempt(addr, req, true, deadline);
-      switch (o.t) {
-        case 'done':
-          if (kind === 'write' && o.res.kind !== 'error') this.leaders.set(group.id, addr);
-          return o;
-        case 'wrong-group':
-          return o;
-        case 'not-leader':
-          this.routing.notLeader++;
-          answered = true;
-          last = { t: 'retry', err: o.err };
-          if (o.leaderAddr && members.has(o.leaderAddr)) {
-            this.leaders.set(group.id, o.leaderAddr);
-            if (!tried.has(o.leaderAddr)) queue.unshift(o.leaderAddr);
-          } else if (this.leaders.get(group.id) === addr) {
-            this.leaders.delete(group.id);
-          }
-          break;
-        case 'retry':
-          answered = true;
-          last = o;
-          break;
-        case 'unreachable':
-          if (this.leaders.get(group.id) === addr) this.leaders.delete(group.id);
-          if (!answered) last = o;
-          break;
-      }
-    }
-    return last;
+    const out = await callGroup({
+      replicas: replicaOrder(group, kind, undefined, this.turn++),
+      leader: this.leaders.get(group.id),
+      kind,
+      resendSafe: kind === 'read' || !('clientId' in req) || req.clientId !== 0n,
+      deadline,
+      pacing: this.responsiveness,
+      send: async (addr, waitMs) => {
+        this.routing.direct++;
+        const res = await this.send(addr, req, true, waitMs);
+        if (res.kind === 'error' && res.error.code === 'NOT_LEADER') this.routing.notLeader++;
+        return res;
+      },
+      onLeader: (addr) => (addr === undefined ? this.leaders.delete(group.id) : this.leaders.set(group.id, addr)),
+      passes: 1, // the caller retries: after a refresh, or through any replica when the group is unreachable
+    });
+    if (out.t === 'unreachable') return { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached: ${out.message}`) };
+    if (out.t === 'unknown') return { t: 'done', res: { kind: 'error', error: { code: 'TIMEOUT', message: out.message } } };
+    const o = classify(out.res);
+    return o.t === 'not-leader' ? { t: 'retry', err: o.err } : o;
   }
 
-  /** One request to one replica: relayed (served there, never routed on) or ordinary (routed by the replica). */
+  /** One request to one replica, never retried here (the caller decides): relayed or ordinary. */
   private async attempt(addr: string, req: Request, direct: boolean, deadline: number): Promise<Outcome> {
     try {
       const res = await this.send(addr, req, direct, this.responsiveness.attemptWait(deadline));

@@ -8,6 +8,7 @@
 // Every step is idempotent, so after a crash or a leader change the whole step is simply redone.
 import { Connection } from '../client/connection.ts';
 import { Responsiveness } from '../client/responsiveness.ts';
+import { callGroup } from '../cluster/group-call.ts';
 import { groupOf, completeMoves, type ClusterConfig } from '../placement/config.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
@@ -35,6 +36,8 @@ const CHUNK_BYTES = 1 << 20;
 type ExportAnswer = { type: number; body: Uint8Array };
 const PURGE_BATCH = 1000;
 const REQUEST_MS = 5000;
+/** How long one hand-off request may take, retries included (then the step is retried from the start). */
+const CALL_MS = 3 * REQUEST_MS;
 
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -43,6 +46,8 @@ export class Reconciler {
   private readonly conns = new Map<string, Connection>();
   /** A source replica that left a request unanswered (cut off) is asked last for a while. */
   private readonly responsiveness = new Responsiveness(REQUEST_MS);
+  /** The leader of each source group, learned from answers and NOT_LEADER hints. */
+  private readonly sourceLeaders = new Map<number, string>();
   readonly stats = { waves: 0, partitionsIn: 0, keysIn: 0, dropped: 0, errors: 0 };
   lastError = '';
 
@@ -155,36 +160,37 @@ export class Reconciler {
     if (r.kind === 'error') throw new Error(r.error.message);
   }
 
-  /** A hand-off request to the source group: its leader first, following NOT_LEADER hints. */
+  /**
+   * A hand-off request to the source group (src/cluster/group-call.ts): its leader first, NOT_LEADER
+   * hints followed, transient answers retried for a bounded time. Freeze and export are idempotent,
+   * so asking again is safe; the reconciler retries the whole step after a failure anyway.
+   */
   private async call(config: ClusterConfig, group: number, encode: (id: number) => Uint8Array): Promise<{ type: number; body: Uint8Array }> {
     const g = groupOf(config, group);
     if (!g) throw new Error(`source group ${group} is not in the configuration`);
-    let addrs = this.responsiveness.responsiveFirst(g.replicas.map((r) => r.address));
-    let lastError = `no replica of group ${group} answered`;
-    for (let i = 0; i < addrs.length + 2 && i < 8; i++) {
-      const addr = addrs[i % addrs.length]!;
-      let f;
-      try {
-        f = await this.conn(addr).call(encode, REQUEST_MS);
-        this.responsiveness.answered(addr);
-      } catch (e) {
-        this.responsiveness.unanswered(addr);
-        lastError = (e as Error).message;
-        continue;
-      }
-      if (f.type === HandoffType.ExportChunk) return f;
-      const res: Response = decodeResponse(f.type, f.body);
-      if (res.kind === 'ok') return f;
-      if (res.kind === 'error' && res.error.code === 'NOT_LEADER' && res.error.leaderAddr) {
-        const leader = res.error.leaderAddr;
-        addrs = [leader, ...addrs.filter((a) => a !== leader)];
-        i = -1;
-        lastError = res.error.message;
-        continue;
-      }
-      throw new Error(res.kind === 'error' ? `group ${group}: ${res.error.code}: ${res.error.message}` : `unexpected ${res.kind}`);
-    }
-    throw new Error(lastError);
+    let answer: { type: number; body: Uint8Array } | undefined;
+    const out = await callGroup({
+      replicas: g.replicas.map((r) => r.address),
+      leader: this.sourceLeaders.get(group),
+      kind: 'write', // the source's leader carries out a hand-off request
+      resendSafe: true,
+      deadline: Date.now() + CALL_MS,
+      pacing: this.responsiveness,
+      send: async (addr, waitMs) => {
+        const f = await this.conn(addr).call(encode, waitMs);
+        if (f.type === HandoffType.ExportChunk) {
+          answer = f;
+          return { kind: 'ok' };
+        }
+        const res: Response = decodeResponse(f.type, f.body);
+        if (res.kind === 'ok') answer = f;
+        return res;
+      },
+      onLeader: (addr) => (addr === undefined ? this.sourceLeaders.delete(group) : this.sourceLeaders.set(group, addr)),
+    });
+    if (out.t !== 'answer') throw new Error(out.message);
+    if (out.res.kind === 'ok' && answer) return answer;
+    throw new Error(out.res.kind === 'error' ? `group ${group}: ${out.res.error.code}: ${out.res.error.message}` : `unexpected ${out.res.kind}`);
   }
 
   private conn(addr: string): Connection {

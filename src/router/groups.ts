@@ -1,9 +1,11 @@
 // Connections from this replica to the replicas of other shard groups, for requests whose key
-// another group owns: the group's leader is tried first (learned from NOT_LEADER hints), then any
-// replica of the group. One attempt waits a bounded time, and a replica that left one unanswered
-// (cut off by a partition) is tried last for a while, so it cannot eat every request's deadline.
-import { Connection, ConnectionError } from '../client/connection.ts';
+// another group owns. How a group is called (leader first, silent replicas last, NOT_LEADER hints
+// followed, transient answers retried until the deadline) is src/cluster/group-call.ts, shared with
+// the client: the RESP, gRPC and HTTP doors' own clients do not retry, so this relay must absorb an
+// election or a replica still starting in the other group rather than pass it on.
+import { Connection } from '../client/connection.ts';
 import { Responsiveness } from '../client/responsiveness.ts';
+import { callGroup } from '../cluster/group-call.ts';
 import type { ClusterConfig } from '../placement/config.ts';
 import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 
@@ -21,43 +23,36 @@ export class GroupConnections {
     this.responsiveness = new Responsiveness(attemptMs);
   }
 
-  /** Sends to group `g`; connection failures move on to its next replica until the deadline. */
+  /** Sends to group `g` until an answer worth passing on or the deadline. */
   async send(g: number, req: Request, deadline: number): Promise<Response> {
     const group = this.config()?.groups.find((x) => x.id === g);
     if (!group || group.replicas.length === 0) {
       return { kind: 'error', error: { code: 'UNAVAILABLE', message: `group ${g} is not in the configuration` } };
     }
-    const addrs = group.replicas.map((r) => r.address);
-    const leader = this.leaders.get(g);
-    const order = this.responsiveness.responsiveFirst(leader && addrs.includes(leader) ? [leader, ...addrs.filter((a) => a !== leader)] : addrs);
-    let last: Response = { kind: 'error', error: { code: 'UNAVAILABLE', message: `no replica of group ${g} answered` } };
     const native = encodeRequest(0, req);
-    for (const addr of order) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      try {
-        // Relayed as FORWARD with hops 1: the receiving group serves it itself, never routes it on.
-        const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), this.responsiveness.attemptWait(deadline));
-        this.responsiveness.answered(addr);
-        const res = decodeResponse(f.type, f.body);
-        if (res.kind === 'error' && res.error.code === 'NOT_LEADER') {
-          if (res.error.leaderAddr) this.leaders.set(g, res.error.leaderAddr);
-          last = res;
-          continue;
-        }
-        if (res.kind !== 'error' || res.error.code !== 'UNAVAILABLE') this.leaders.set(g, addr);
-        return res;
-      } catch (e) {
-        if (!(e instanceof ConnectionError)) throw e;
-        this.responsiveness.unanswered(addr);
-        if (this.leaders.get(g) === addr) this.leaders.delete(g);
-        // A write without a session that may have arrived must not be sent again (it could apply
-        // twice): its outcome is unknown. Reads and writes with a session are safe to resend.
-        if (e.sent && isSessionlessWrite(req)) return { kind: 'error', error: { code: 'TIMEOUT', message: `${e.message} (the write may still apply)` } };
-        last = { kind: 'error', error: { code: 'UNAVAILABLE', message: e.message } };
-      }
+    const out = await callGroup({
+      replicas: group.replicas.map((r) => r.address),
+      leader: this.leaders.get(g),
+      kind: isWrite(req) ? 'write' : 'read',
+      // A write without a session that may have arrived must not be sent again (it could apply twice).
+      resendSafe: !isWrite(req) || req.clientId !== 0n,
+      deadline,
+      pacing: this.responsiveness,
+      // Relayed as FORWARD with hops 1: the receiving group serves it itself, never routes it on.
+      send: async (addr, waitMs) => {
+        const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), waitMs);
+        return decodeResponse(f.type, f.body);
+      },
+      onLeader: (addr) => (addr === undefined ? this.leaders.delete(g) : this.leaders.set(g, addr)),
+    });
+    switch (out.t) {
+      case 'answer':
+        return out.res;
+      case 'unknown':
+        return { kind: 'error', error: { code: 'TIMEOUT', message: out.message } };
+      case 'unreachable':
+        return { kind: 'error', error: { code: 'UNAVAILABLE', message: `no replica of group ${g} answered: ${out.message}` } };
     }
-    return last;
   }
 
   close(): void {
@@ -75,7 +70,6 @@ export class GroupConnections {
   }
 }
 
-/** A write the state machine cannot recognise when it comes again (no exactly-once session). */
-function isSessionlessWrite(req: Request): boolean {
-  return (req.op === 'put' || req.op === 'delete' || req.op === 'cas' || req.op === 'batch') && req.clientId === 0n;
+function isWrite(req: Request): req is Extract<Request, { op: 'put' | 'delete' | 'cas' | 'batch' }> {
+  return req.op === 'put' || req.op === 'delete' || req.op === 'cas' || req.op === 'batch';
 }

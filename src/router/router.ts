@@ -211,7 +211,8 @@ export class Router {
           }
           return res;
         }
-        if (raw.hops > 0) throw new NotLeaderError(leader);
+        // Relayed here (the relay retries elsewhere), or no leader known before the deadline.
+        if (raw.hops > 0 || Date.now() + RETRY_PAUSE_MS >= deadline) throw new NotLeaderError(leader);
       } catch (e) {
         // Not appended (not leader) or replaced by another leader's entry: it did not apply, so
         // trying again is safe; anything else (timeout) is ambiguous and goes back to the client.

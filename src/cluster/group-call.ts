@@ -1,0 +1,143 @@
+// Talking to one group of replicas, the one way every caller does it (the client library, the smart
+// client, and a server relaying a request to another shard group): the leader we know of first for
+// writes, replicas that recently left an attempt unanswered last, NOT_LEADER hints followed, and
+// transient answers retried with backoff until the deadline. Transient: a replica still starting
+// (connection refused), an election in progress (NOT_LEADER without a hint), a configuration being
+// loaded or changed (UNAVAILABLE). None of these applied the request, so sending it again is safe.
+//
+// What is never resent: a request that may have reached a replica and cannot be recognised when it
+// comes again (a write without an exactly-once session) — its outcome is unknown, and the caller
+// gets TIMEOUT. This module sits below both the client and the server and imports neither.
+import type { Response, WireError } from '../wire/index.ts';
+
+/** A replica could not be asked: refused, reset, or no answer within the attempt's bound. */
+export class UnreachableError extends Error {
+  override readonly name: string = 'UnreachableError';
+  constructor(
+    message: string,
+    /** The request may have reached the replica (no answer in time, or the connection dropped after it was written). */
+    readonly sent = false,
+  ) {
+    super(message);
+  }
+}
+
+/** What an answer means for a caller deciding whether to send the request again. */
+export type Verdict = 'done' | 'not-leader' | 'wrong-group' | 'retry';
+
+/**
+ * The one retry rule. `resendSafe`: a read, or a write with a session (a second copy is answered
+ * from the session, never applied twice). NOT_LEADER and UNAVAILABLE say the request was not
+ * applied; TIMEOUT says it may have been, so only a resend-safe request tries again.
+ */
+export function verdictOf(res: Response, resendSafe: boolean): Verdict {
+  if (res.kind !== 'error') return 'done';
+  return errorVerdict(res.error, resendSafe);
+}
+
+export function errorVerdict(e: WireError, resendSafe: boolean): Verdict {
+  switch (e.code) {
+    case 'NOT_LEADER':
+      return 'not-leader';
+    case 'WRONG_GROUP':
+      return 'wrong-group';
+    case 'UNAVAILABLE':
+      return 'retry';
+    case 'TIMEOUT':
+      return resendSafe ? 'retry' : 'done';
+    default:
+      return 'done';
+  }
+}
+
+/** Which replicas recently left an attempt unanswered, and how long one attempt may wait. */
+export interface AttemptPacing {
+  attemptWait(deadline: number): number;
+  answered(addr: string): void;
+  unanswered(addr: string): void;
+  responsiveFirst(addrs: string[]): string[];
+}
+
+export interface GroupCall {
+  /** The group's replicas (native addresses), in the order to try them when no leader is known. */
+  replicas: string[];
+  /** The leader learned from earlier calls, if any. */
+  leader: string | undefined;
+  kind: 'read' | 'write';
+  /** A read, or a write with a session: may be sent again after an attempt that may have arrived. */
+  resendSafe: boolean;
+  deadline: number;
+  pacing: AttemptPacing;
+  /** One attempt; throws UnreachableError when the replica cannot be asked. */
+  send(addr: string, waitMs: number): Promise<Response>;
+  /** Learned (or forgotten: undefined) the group's leader. */
+  onLeader(addr: string | undefined): void;
+  /** Passes over the replicas before giving up (default: until the deadline). */
+  passes?: number;
+  /** Follow a NOT_LEADER hint to an address outside `replicas` (a client that knows only some replicas). */
+  followAnyHint?: boolean;
+}
+
+/** How a group call ended. */
+export type GroupOutcome =
+  /** An answer to pass on: success, an error not worth retrying, WRONG_GROUP (refresh), or the last transient one at the deadline. */
+  | { t: 'answer'; res: Response; from: string }
+  /** No replica could be asked at all. */
+  | { t: 'unreachable'; message: string }
+  /** A write without a session may have arrived and got no answer: it must not be sent elsewhere. */
+  | { t: 'unknown'; message: string };
+
+/** Sends to the group until an answer worth passing on, the passes run out, or the deadline. */
+export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
+  let last: GroupOutcome = { t: 'unreachable', message: 'no replica could be reached before the deadline' };
+  let answered = false;
+  let leader = c.leader;
+  const passes = c.passes ?? Infinity;
+  for (let pass = 0; pass < passes && Date.now() < c.deadline; pass++) {
+    if (pass > 0) await pause(pass, c.deadline);
+    const members = new Set(c.replicas);
+    const queue = c.pacing.responsiveFirst(leader !== undefined && c.kind === 'write' ? [leader, ...c.replicas.filter((a) => a !== leader)] : c.replicas);
+    const tried = new Set<string>();
+    for (let addr = queue.shift(); addr !== undefined && Date.now() < c.deadline; addr = queue.shift()) {
+      if (tried.has(addr)) continue;
+      tried.add(addr);
+      let res: Response;
+      try {
+        res = await c.send(addr, c.pacing.attemptWait(c.deadline));
+        c.pacing.answered(addr);
+      } catch (e) {
+        if (!(e instanceof UnreachableError)) throw e;
+        c.pacing.unanswered(addr);
+        if (leader === addr) c.onLeader((leader = undefined));
+        if (e.sent && !c.resendSafe) return { t: 'unknown', message: `${e.message} (the write may still apply)` };
+        if (!answered) last = { t: 'unreachable', message: e.message };
+        continue;
+      }
+      answered = true;
+      const verdict = verdictOf(res, c.resendSafe);
+      if (verdict === 'done' || verdict === 'wrong-group') {
+        // Only a write's success proves leadership (any replica serves reads).
+        if (c.kind === 'write' && res.kind !== 'error' && leader !== addr) c.onLeader((leader = addr));
+        return { t: 'answer', res, from: addr };
+      }
+      last = { t: 'answer', res, from: addr };
+      if (verdict === 'not-leader' && res.kind === 'error' && res.error.code === 'NOT_LEADER') {
+        const hint = res.error.leaderAddr;
+        if (hint && hint !== addr && (members.has(hint) || c.followAnyHint)) {
+          if (leader !== hint) c.onLeader((leader = hint));
+          if (!tried.has(hint)) queue.unshift(hint); // straight to the leader we were told about
+        } else if (leader === addr) {
+          c.onLeader((leader = undefined));
+        }
+      }
+    }
+  }
+  return last;
+}
+
+/** Backoff between passes, with full jitter, never past the deadline. Capped at 250 ms: an election takes about one election timeout. */
+export function pause(attempt: number, deadline: number): Promise<void> {
+  const cap = Math.min(250, 10 * 2 ** Math.min(attempt, 5));
+  const ms = Math.min(Math.random() * cap, Math.max(0, deadline - Date.now()));
+  return new Promise((r) => setTimeout(r, ms));
+}
