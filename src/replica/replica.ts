@@ -151,9 +151,10 @@ export class Replica {
 
   /**
    * Resolves once this replica's state machine reflects every write committed before the call:
-   * ReadIndex through the leader (also from a follower), then wait for apply.
+   * ReadIndex through the leader (also from a follower), then wait for apply. `lease`: a leader
+   * configured with leaseReads may confirm it from its lease instead of a heartbeat round.
    */
-  readBarrier(): Promise<void> {
+  readBarrier(opts: { lease?: boolean } = {}): Promise<void> {
     // Deliver ticks missed during a pause first, so time-based decisions see the real clock.
     this.catchUpTicks();
     const id = this.nextReadId++;
@@ -161,7 +162,7 @@ export class Replica {
     ctx.writeDoubleBE(id);
     return new Promise((resolve, reject) => {
       this.readsById.set(id, { index: 0, resolve, reject });
-      this.node.readIndex(ctx);
+      this.node.readIndex(ctx, opts);
       this.schedule();
     });
   }
@@ -173,6 +174,12 @@ export class Replica {
   visibleBarrier(): Promise<void> | undefined {
     if (shellMutations.staleReadSkipsBarrier) return undefined;
     return this.answeredApply;
+  }
+
+  /** Compacts the log through `index` (applied already) now, not only at the compactEvery threshold. */
+  compact(index: number): void {
+    this.node.compact(index);
+    this.schedule();
   }
 
   transferLeadership(to: number): boolean {

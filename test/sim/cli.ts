@@ -50,7 +50,7 @@ let undecided = 0;
 let events = 0;
 let worstRecovery = -1;
 for (let seed = from; seed < from + count; seed++) {
-  const r = runSeed(seed, {
+  const r = await runSeed(seed, {
     ...(nodes ? { nodes } : {}),
     ...(tweak ? { tweak } : {}),
     ...(values.trace ? { onLine: (l: string) => console.log(l) } : {}),

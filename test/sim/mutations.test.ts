@@ -10,16 +10,16 @@ import { targets, type MutationName } from './targets.ts';
 const MAX_SEEDS = 40;
 
 for (const name of Object.keys(targets) as MutationName[]) {
-  test(`mutation ${name} is caught within ${MAX_SEEDS} seeds`, () => {
+  test(`mutation ${name} is caught within ${MAX_SEEDS} seeds`, async () => {
     const { tweak } = targets[name];
     let caught: string | undefined;
     try {
       for (let seed = 1; seed <= MAX_SEEDS && caught === undefined; seed++) {
         mutations[name] = true;
-        const bad = runSeed(seed, { tweak });
+        const bad = await runSeed(seed, { tweak });
         mutations[name] = false;
         if (bad.ok) continue;
-        if (runSeed(seed, { tweak }).ok) caught = `seed ${seed}: ${bad.violation?.invariant}`;
+        if ((await runSeed(seed, { tweak })).ok) caught = `seed ${seed}: ${bad.violation?.invariant}`;
       }
     } finally {
       resetMutations();

@@ -40,6 +40,8 @@ export interface Profile {
   /** Chance that a read uses the lease (when leaseReads) and that it goes to a random node. */
   leaseReadP: number;
   followerReadP: number;
+  /** Chance that a read is stale (served by the replica asked, after its visibility barrier). */
+  staleReadP: number;
   /** Share of client operations that are gets (the rest: puts, cas, deletes). */
   getShare: number;
   /** A client gives up on an operation after this many ticks (and tries another node). */
@@ -107,6 +109,7 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
     keys: 1 + rng.int(4),
     leaseReadP: 0.5,
     followerReadP: 0.3,
+    staleReadP: 0.2,
     getShare: 0.4,
     opTimeout: rng.pick([8, 25]),
     faultTicks: 150 + rng.int(350),
