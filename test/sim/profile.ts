@@ -17,12 +17,10 @@ export interface Profile {
   partitionMin: number;
   partitionMax: number;
   downMax: number;
-  /** Chance that a crash lands in the middle of handling a Ready. */
+  /** Chance that a crash lands between a write and its sync. */
   midReadyCrash: number;
   /** Time to make a Ready durable, in ticks (0: synchronous). */
   fsyncMax: number;
-  /** A leader sends its appends before its own write is durable (allowed for leaders only). */
-  leaderSendsEarly: boolean;
   /** Per-node clock rate error (the lease assumes a bound on it). */
   clockDrift: number;
   raft: {
@@ -93,7 +91,6 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
     downMax: rng.pick([5, 30, 100]),
     midReadyCrash: on(0.5) ? 0.3 : 0,
     fsyncMax: on(0.7) ? rng.pick([0.1, 0.5, 1.5]) : 0,
-    leaderSendsEarly: on(0.5),
     clockDrift: 0.01,
     raft: {
       electionTicks: 10,
