@@ -170,8 +170,8 @@ export class Clients {
     const failed = (e: unknown): void => {
       if (!current()) return;
       if (e instanceof NotLeaderError) c.guess = e.leader !== 0 && e.leader !== target ? e.leader : this.rng.pick(this.world.ids);
-      else if (e instanceof DroppedError) this.world.log(() => `c${c.id} #${a.seq}: ${e.message}; retries`);
-      else return this.world.report(new Violation('core-assertion', `n${target} failed a request: ${(e as Error).stack}`));
+      else if (!(e instanceof DroppedError)) return this.world.report(new Violation('core-assertion', `n${target} failed a request: ${(e as Error).stack}`));
+      this.world.log(() => `c${c.id} #${a.seq} at n${target}: ${(e as Error).message}; retries`);
       this.retryLater(a);
     };
     const replica = proc.replica;
