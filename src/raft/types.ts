@@ -182,10 +182,22 @@ export type Message =
  *  2. if `compaction` is set, delete log entries up to `compaction.index` and record it as the log base;
  *  3. append `entries` (an entry whose index is already stored replaces it and everything after it)
  *     and store `hardState` — in one durable write (group commit);
- *  4. only then send `messages`;
+ *  4. only then send `messages` — with one exception, below;
  *  5. apply `committedEntries` in order, then serve `readStates` once applied >= their index;
  *  6. call `advance(ready)`.
  * Only one Ready is outstanding at a time; steps taken meanwhile go into the next one.
+ *
+ * Early sends. Messages of type Append, Heartbeat, Snapshot and TimeoutNow may leave before step 3
+ * is durable, provided the Ready's `hardState` is absent or keeps the term and vote already
+ * durable. Only a leader sends these, and they claim nothing about its own disk: the core counts
+ * the leader's own entries toward a quorum only after `advance` says they are durable, so followers
+ * may write in parallel with the leader. Everything else waits for step 3: votes and their
+ * answers (a vote binds only once durable), AppendResp/SnapshotResp (an acknowledgement says the
+ * entries are on this disk), and every message of a Ready that changes the term or vote (no one
+ * may hear of a term before it survives a crash here).
+ * `committedEntries` are durable on a quorum already, so step 5 may start with step 3 (one commit),
+ * and their results may be answered before the apply itself is durable: a crash re-applies them
+ * from the log to the same results. Reads of this replica wait for that apply to be visible.
  */
 export interface Ready {
   softState: SoftState | undefined;

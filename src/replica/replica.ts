@@ -5,6 +5,8 @@ import { RaftNode } from '../raft/node.ts';
 import type { ConfChange } from '../raft/conf.ts';
 import { MsgType, type Entry, type Message, type PersistedState, type RaftConfig, type Ready, type SoftState } from '../raft/types.ts';
 import type { Response } from '../wire/index.ts';
+import type { ReplicaEnv } from './env.ts';
+import { shellMutations } from './mutations.ts';
 
 /** What the replica needs from its disk. */
 export interface ReplicaStorage {
@@ -22,6 +24,8 @@ export interface ReplicaOptions {
   snapshots: RaftConfig['snapshots'];
   persisted: PersistedState;
   storage: ReplicaStorage;
+  /** Clock, timers and randomness of the process (systemEnv, or the simulator's). */
+  env: ReplicaEnv;
   /** Hands outgoing Raft messages to the transport. */
   send: (msgs: Message[]) => void;
   tickMs: number;
@@ -33,7 +37,9 @@ export interface ReplicaOptions {
   onFatal?: (e: unknown) => void;
 }
 
+/** A leader's messages that acknowledge nothing: the early-send exception of the Ready contract. */
 function sendableBeforePersist(m: Message): boolean {
+  if (shellMutations.ackBeforeSync && m.type === MsgType.AppendResp) return true;
   return m.type === MsgType.Append || m.type === MsgType.Heartbeat || m.type === MsgType.Snapshot || m.type === MsgType.TimeoutNow;
 }
 
@@ -71,7 +77,7 @@ export class Replica {
   private nextReadId = 1;
   private loopRunning = false;
   private loopScheduled = false;
-  private ticker: NodeJS.Timeout | undefined;
+  private stopTicker: (() => void) | undefined;
   private lastTickAt = 0;
   private stopped = false;
   private soft: SoftState;
@@ -85,7 +91,7 @@ export class Replica {
   constructor(opts: ReplicaOptions) {
     this.opts = opts;
     this.node = new RaftNode(
-      { ...opts.raft, random: opts.raft.random ?? Math.random, snapshots: opts.snapshots },
+      { ...opts.raft, random: opts.raft.random ?? opts.env.random, snapshots: opts.snapshots },
       opts.persisted,
     );
     this.soft = { role: 'follower', leader: 0, term: opts.persisted.hardState.term };
@@ -94,14 +100,13 @@ export class Replica {
   }
 
   start(): void {
-    this.lastTickAt = performance.now();
-    this.ticker = setInterval(() => this.catchUpTicks(), this.opts.tickMs);
-    this.ticker.unref?.();
+    this.lastTickAt = this.opts.env.now();
+    this.stopTicker = this.opts.env.every(this.opts.tickMs, () => this.catchUpTicks());
   }
 
   stop(): void {
     this.stopped = true;
-    clearInterval(this.ticker);
+    this.stopTicker?.();
     const err = new Error('replica stopped');
     for (const w of this.proposals.values()) w.reject(err);
     for (const w of this.readsById.values()) w.reject(err);
@@ -146,9 +151,10 @@ export class Replica {
 
   /**
    * Resolves once this replica's state machine reflects every write committed before the call:
-   * ReadIndex through the leader (also from a follower), then wait for apply.
+   * ReadIndex through the leader (also from a follower), then wait for apply. `lease`: a leader
+   * configured with leaseReads may confirm it from its lease instead of a heartbeat round.
    */
-  readBarrier(): Promise<void> {
+  readBarrier(opts: { lease?: boolean } = {}): Promise<void> {
     // Deliver ticks missed during a pause first, so time-based decisions see the real clock.
     this.catchUpTicks();
     const id = this.nextReadId++;
@@ -156,7 +162,7 @@ export class Replica {
     ctx.writeDoubleBE(id);
     return new Promise((resolve, reject) => {
       this.readsById.set(id, { index: 0, resolve, reject });
-      this.node.readIndex(ctx);
+      this.node.readIndex(ctx, opts);
       this.schedule();
     });
   }
@@ -166,7 +172,14 @@ export class Replica {
    * are). A stale read waits for it, so a client reading where it wrote sees its own write.
    */
   visibleBarrier(): Promise<void> | undefined {
+    if (shellMutations.staleReadSkipsBarrier) return undefined;
     return this.answeredApply;
+  }
+
+  /** Compacts the log through `index` (applied already) now, not only at the compactEvery threshold. */
+  compact(index: number): void {
+    this.node.compact(index);
+    this.schedule();
   }
 
   transferLeadership(to: number): boolean {
@@ -178,7 +191,7 @@ export class Replica {
   /** Runs as many ticks as the monotonic clock says are due (several after a pause). */
   private catchUpTicks(): void {
     if (this.stopped) return;
-    const now = performance.now();
+    const now = this.opts.env.now();
     const due = Math.floor((now - this.lastTickAt) / this.opts.tickMs);
     if (due <= 0) return;
     this.lastTickAt += due * this.opts.tickMs;
@@ -192,7 +205,7 @@ export class Replica {
     if (this.loopScheduled || this.loopRunning) return;
     this.loopScheduled = true;
     // Let the rest of this event-loop turn add to the batch first (group commit).
-    setImmediate(() => {
+    this.opts.env.defer(() => {
       this.loopScheduled = false;
       void this.loop();
     });
@@ -205,7 +218,7 @@ export class Replica {
       while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
     } catch (e) {
       this.stopped = true;
-      clearInterval(this.ticker);
+      this.stopTicker?.();
       this.opts.onFatal?.(e);
     } finally {
       this.loopRunning = false;
@@ -225,7 +238,7 @@ export class Replica {
     const early = electionState ? [] : rd.messages.filter(sendableBeforePersist);
     const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => !sendableBeforePersist(m));
     if (early.length > 0) this.opts.send(early);
-    const t0 = performance.now();
+    const t0 = this.opts.env.now();
     // Issued in the same turn, the apply joins the persist in one storage commit (one fsync).
     const persisting = this.opts.storage.persist(rd);
     // Committed entries are durable on a quorum already: their answers leave as soon as the apply
@@ -248,13 +261,14 @@ export class Replica {
       });
     }
     await persisting;
-    this.stats.persistMs += performance.now() - t0;
+    this.stats.persistMs += this.opts.env.now() - t0;
     this.stats.persisted += rd.entries.length;
     if (hs) {
       this.durableTerm = hs.term;
       this.durableVote = hs.vote;
     }
     if (late.length > 0) this.opts.send(late);
+    if (shellMutations.answerBeforeCommit && this.soft.role === 'leader') for (const e of rd.entries) this.settleProposal(e, { kind: 'ok' });
     if (applying) {
       await applying;
       this.stats.applied += committed.length;

@@ -1,7 +1,9 @@
 // One replica process: storage + Raft replica + peer links + the native door, wired together.
 import net from 'node:net';
 import { Replica } from '../replica/replica.ts';
-import { OWNERSHIP_META, StateMachine, toResponse } from '../replica/state-machine.ts';
+import { OWNERSHIP_META, StateMachine } from '../replica/state-machine.ts';
+import { systemEnv } from '../replica/env.ts';
+import { machineStorage } from '../replica/machine-storage.ts';
 import { Router } from '../router/router.ts';
 import { ConfigWatcher } from '../router/config-watcher.ts';
 import { GroupConnections } from '../router/groups.ts';
@@ -24,10 +26,9 @@ import { FrameSocket } from '../transport/frame-socket.ts';
 import { servePeerLink } from '../transport/inbound.ts';
 import { Peers } from '../transport/peers.ts';
 import type { Tap } from '../transport/tap.ts';
-import { openStore, type CommandResult, type Store } from '../storage/index.ts';
+import { openStore, type Store } from '../storage/index.ts';
 import { checkKeyValue } from '../storage/limits.ts';
 import { FrameType, PROTOCOL_VERSION, decodeHello, type Frame, type Response } from '../wire/index.ts';
-import type { Entry } from '../raft/types.ts';
 import type { ServerConfig } from './config.ts';
 import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
@@ -89,6 +90,7 @@ export class KvsServer {
     // A joining replica starts outside any configuration: it never campaigns, and learns its
     // membership from the leader's log or snapshot (configuration entries carry the whole set).
     const voters = config.join ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
+    const storage = machineStorage(store, this.sm);
     this.replica = new Replica({
       raft: {
         id: config.id,
@@ -106,16 +108,12 @@ export class KvsServer {
       storage: {
         persist: async (rd) => {
           const t0 = performance.now();
-          await store.persist(rd);
+          await storage.persist(rd);
           this.metrics.observeFsync((performance.now() - t0) / 1000, rd.entries.length);
-          // An installed snapshot brings its own partition ownership.
-          if (rd.snapshot && this.sm.sharded) {
-            const own = store.getMeta(OWNERSHIP_META);
-            this.sm.ownership = own ? decodeOwnership(own) : undefined;
-          }
         },
-        apply: (entries, onAnswers) => this.apply(entries, onAnswers),
+        apply: storage.apply,
       },
+      env: systemEnv,
       send: (msgs) => {
         this.links.sync();
         this.peers.send(msgs);
@@ -234,19 +232,6 @@ export class KvsServer {
     server.reconciler?.start();
     server.front?.start();
     return server;
-  }
-
-  private async apply(entries: Entry[], onAnswers: (answers: Map<number, Response>) => void): Promise<void> {
-    const plan = this.sm.plan(entries);
-    const answersOf = (results: CommandResult[]): Map<number, Response> => {
-      const out = new Map<number, Response>();
-      for (const a of plan.answers) {
-        if (a.fixed) out.set(a.index, a.fixed);
-        else if (a.command !== undefined && a.request) out.set(a.index, toResponse(a.request, results[a.command]!));
-      }
-      return out;
-    };
-    await this.store.apply(entries.at(-1)!.index, plan.commands, (results) => onAnswers(answersOf(results)));
   }
 
   /** Admin frames: add or remove a replica of this group (carried out by the leader). */

@@ -13,3 +13,5 @@ export type Store = ReplicaStore;
 export async function openStore(options: ReplicaStoreOptions): Promise<ReplicaStore> {
   return openReplicaStore(options);
 }
+export { openMemoryStore } from './open-store.ts';
+export { MemoryDisk, type DiskTiming } from './memory-env.ts';

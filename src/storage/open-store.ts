@@ -1,6 +1,7 @@
 // Opens a replica's store: checks the files before LMDB maps them, walks the databases, then
 // creates the store's records or checks that the data file is the one named beside it.
 import { DATABASES, openDatabases, openRoot, type Env } from './env.ts';
+import type { DiskTiming, MemoryDisk } from './memory-env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
 import { checkDataSize, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
@@ -74,12 +75,7 @@ function initialise(env: Env, files: StoreFiles): void {
       throw new StorageCorruptionError(files.dataFile, undefined, `the data file holds no store, but store ${files.id.toString('hex')} was created here`);
     }
     const id = newStoreId();
-    env.root.transactionSync(() => {
-      void putRaft(env, RaftKey.format, encodeFormat(id));
-      void putRaft(env, RaftKey.generation, encodeGeneration(0));
-      void putRaft(env, RaftKey.applied, encodeIndex(0));
-      void putRaft(env, RaftKey.hardState, encodeHardState({ term: 0, vote: 0, commit: 0 }));
-    });
+    writeFreshRecords(env, id);
     writeId(files, id);
     return;
   }
@@ -91,4 +87,24 @@ function initialise(env: Env, files: StoreFiles): void {
   else if (!files.id.equals(id)) {
     throw new StorageCorruptionError(files.dataFile, undefined, `the data file is store ${id.toString('hex')}, but ${files.idFile} names ${files.id.toString('hex')}`);
   }
+}
+
+/** The records of a new, empty store, written durably. */
+function writeFreshRecords(env: Env, id: Uint8Array): void {
+  env.root.transactionSync(() => {
+    void putRaft(env, RaftKey.format, encodeFormat(id));
+    void putRaft(env, RaftKey.generation, encodeGeneration(0));
+    void putRaft(env, RaftKey.applied, encodeIndex(0));
+    void putRaft(env, RaftKey.hardState, encodeHardState({ term: 0, vote: 0, commit: 0 }));
+  });
+}
+
+/**
+ * The same store over a MemoryDisk (memory-env.ts): what the simulator runs. Reopening the disk
+ * after MemoryDisk.crash() finds exactly the synced batches.
+ */
+export function openMemoryStore(disk: MemoryDisk, timing: DiskTiming, limits?: Partial<Limits>): ReplicaStore {
+  const env = disk.open(timing);
+  if (!readRaft(env, RaftKey.format, decodeFormat)) writeFreshRecords(env, new Uint8Array(16));
+  return new ReplicaStore(env, resolveLimits(limits), undefined);
 }

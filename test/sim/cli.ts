@@ -1,11 +1,12 @@
 // npm run sim -- --seeds N --from S [--nodes 3|5] [--verbose]
 // npm run sim -- --seed X [--nodes 3|5] --trace          (replay one seed with a readable trace)
-// npm run sim -- --mutation <flag> --seeds N             (inject a bug from src/raft/mutations.ts)
+// npm run sim -- --mutation <flag> --seeds N             (inject a bug from src/raft/mutations.ts or src/replica/mutations.ts)
 // Exits non-zero if any seed breaks an invariant.
 import { parseArgs } from 'node:util';
-import { mutations, resetMutations } from '../../src/raft/mutations.ts';
+import { resetMutations } from '../../src/raft/mutations.ts';
 import { replayCommand, runSeed, type RunResult } from './run.ts';
-import { targets, type MutationName } from './targets.ts';
+import { resetShellMutations } from '../../src/replica/mutations.ts';
+import { setMutation, targets, type MutationName } from './targets.ts';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +26,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: npm run sim -- [--seeds N] [--from S] [--seed X] [--nodes 3|5] [--trace] [--verbose]
                       [--mutation ${Object.keys(targets).join('|')}] [--target <same names>] [--no-lin]
-  --mutation  flips the flag in src/raft/mutations.ts and uses the fault mix aimed at it
+  --mutation  flips the flag (src/raft/mutations.ts or src/replica/mutations.ts) and uses the fault mix aimed at it
   --target    uses that fault mix without flipping the flag`);
   process.exit(0);
 }
@@ -41,7 +42,8 @@ const tweak = targetName !== undefined ? targets[targetName].tweak : undefined;
 const extra = `${nodes ? ` --nodes ${nodes}` : ''}${mutation ? ` --mutation ${mutation}` : targetName ? ` --target ${targetName}` : ''}`;
 
 resetMutations();
-if (mutation !== undefined) mutations[mutation] = true;
+resetShellMutations();
+if (mutation !== undefined) setMutation(mutation, true);
 
 const started = Date.now();
 const failures: RunResult[] = [];
@@ -50,7 +52,7 @@ let undecided = 0;
 let events = 0;
 let worstRecovery = -1;
 for (let seed = from; seed < from + count; seed++) {
-  const r = runSeed(seed, {
+  const r = await runSeed(seed, {
     ...(nodes ? { nodes } : {}),
     ...(tweak ? { tweak } : {}),
     ...(values.trace ? { onLine: (l: string) => console.log(l) } : {}),
@@ -78,6 +80,7 @@ for (let seed = from; seed < from + count; seed++) {
   }
 }
 resetMutations();
+resetShellMutations();
 
 const secs = (Date.now() - started) / 1000;
 console.log(

@@ -1,31 +1,39 @@
-// Simulated clients. Each runs one operation at a time against the node it believes leads:
-// writes (and some gets) go through the log, reads through ReadIndex (at the leader or any
-// follower) or the leader's lease. The history records what each client saw, for the
-// linearizability checker:
+// Simulated clients of the shipped replica shell. Each runs one operation at a time against the
+// node it believes leads, as the router would: writes are native-protocol requests with a client
+// session (clientId, seq), proposed through Replica.propose and answered from the state machine's
+// result; linearizable reads go through Replica.readBarrier (ReadIndex, or the lease) and then
+// read the store; stale reads wait only for Replica.visibleBarrier. The history records what each
+// client saw, for the linearizability checker:
 //  - an operation whose answer arrived is complete;
 //  - a write that entered some log but whose fate the client never learned (timeout, crash, the
 //    node moved past it by a snapshot) is pending: it may or may not have happened;
-//  - a write the node refused, or whose log slot the node filled with another entry, never happened
-//    and is left out; so is a read that got no answer (reads change nothing).
+//  - a write the node refused never happened and is left out; so is a read that got no answer.
+// A retry of a write keeps its seq, so the session makes it apply at most once.
+// Stale reads are not linearizable and stay out of the history; they are checked against what the
+// same replica had answered before (read-your-writes).
 import type { Operation } from '../lin/history.ts';
 import type { NodeId } from '../../src/raft/types.ts';
-import { encodeCommand, encodeReadCtx, type OpName } from './command.ts';
+import { DroppedError, NotLeaderError } from '../../src/replica/replica.ts';
+import { encodeWrite } from '../../src/replica/commands.ts';
+import { HEADER_BYTES, encodeRequest, readFrameHeader, type Request, type Response } from '../../src/wire/index.ts';
 import type { Host } from './host.ts';
-import type { ApplyOutcome } from './kv.ts';
+import { Violation } from './invariants.ts';
+import type { Checker } from './invariants.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
 
 export interface ClientWorld {
   readonly now: number;
   readonly ids: readonly NodeId[];
+  readonly checker: Checker;
   schedule(at: number, run: () => void): void;
   host(id: NodeId): Host | undefined;
-  touch(h: Host): void;
+  report(v: Violation): void;
   log(text: () => string): void;
   mark(a: number, b?: number, c?: number, d?: number): void;
 }
 
-type Mode = 'log' | 'index' | 'lease';
+type Mode = 'write' | 'index' | 'lease' | 'stale';
 
 interface Attempt {
   client: Client;
@@ -33,12 +41,13 @@ interface Attempt {
   seq: number;
   mode: Mode;
   deadline: number;
-  /** Set once a node accepted the proposal. */
+  /** The log entry of a write, as the leader first accepted it. */
+  data?: Uint8Array;
   at?: { node: NodeId; index: number; term: number };
-  /** Reads: the current attempt's context and node. */
-  ctx?: string;
-  readNode?: NodeId;
+  /** Which try is current: answers to an older one are ignored. */
   tries: number;
+  /** The node serving the current try. */
+  node?: NodeId;
 }
 
 interface Client {
@@ -50,15 +59,21 @@ interface Client {
   seen: Map<string, string | null>;
 }
 
+const enc = new TextEncoder();
 const dec = new TextDecoder();
+const text = (v: Uint8Array | null): string | null => (v === null ? null : dec.decode(v));
+
+/** A write request as its log entry: the leader's clock, then the native request type and body. */
+export function writeCommand(now: number, req: Request): Uint8Array {
+  const frame = encodeRequest(0, req);
+  return encodeWrite(now, readFrameHeader(frame)!.type, frame.subarray(HEADER_BYTES));
+}
 
 export class Clients {
   readonly history: Operation[] = [];
   /** Completed operations, by kind of path, for the summary. */
-  readonly done = { log: 0, index: 0, lease: 0, pending: 0 };
+  readonly done = { write: 0, index: 0, lease: 0, stale: 0, pending: 0 };
   private readonly clients: Client[] = [];
-  private readonly proposals = new Map<NodeId, Map<number, Attempt>>();
-  private readonly reads = new Map<string, Attempt>();
   private stopped = false;
 
   constructor(
@@ -81,62 +96,22 @@ export class Clients {
     for (const c of this.clients) if (c.busy) this.giveUp(c.busy, 'stopped');
   }
 
-  // ---- Hooks from the hosts --------------------------------------------------------------------
+  // ---- Hooks from the world ----------------------------------------------------------------------
 
-  applied(h: Host, index: number, term: number, outcome: ApplyOutcome): void {
-    const a = this.proposals.get(h.id)?.get(index);
-    if (a === undefined) return;
-    this.proposals.get(h.id)?.delete(index);
-    if (a.client.busy !== a) return;
-    const at = a.at as { term: number };
-    if (at.term !== term) {
-      // Another entry took this slot: ours can never be committed (no one re-proposes it).
-      this.world.log(() => `c${a.client.id} #${a.seq} lost: n${h.id} applied another entry at ${index}`);
-      return this.finish(a);
-    }
-    if (outcome.kind !== 'op' || outcome.clientId !== a.client.id || outcome.seq !== a.seq) {
-      throw new Error(`harness: n${h.id} applied ${index}/t${term} as ${JSON.stringify(outcome)}, expected c${a.client.id} #${a.seq}`);
-    }
-    a.op.ret = this.world.now;
-    a.op.note = `log n${h.id} ${index}/t${term}`;
-    if (a.op.op === 'get' || a.op.op === 'cas') a.op.output = outcome.result;
-    this.complete(a);
-  }
-
-  /** The node moved past these indices without applying them one by one: their fate is unknown. */
+  /** The node moved past these indexes by a snapshot: the shell never answers them (their fate is unknown). */
   installed(h: Host, index: number): void {
-    for (const [i, a] of this.proposals.get(h.id) ?? []) {
-      if (i > index) continue;
-      this.proposals.get(h.id)?.delete(i);
-      if (a.client.busy === a) this.giveUp(a, `n${h.id} installed a snapshot past it`);
-    }
-  }
-
-  crashed(h: Host): void {
-    for (const a of this.proposals.get(h.id)?.values() ?? []) if (a.client.busy === a) this.giveUp(a, `n${h.id} crashed`);
-    this.proposals.delete(h.id);
     for (const c of this.clients) {
       const a = c.busy;
-      if (a && a.readNode === h.id && a.ctx !== undefined) this.giveUp(a, `n${h.id} crashed`);
+      if (a?.at && a.node === h.id && a.at.node === h.id && a.at.index <= index) this.giveUp(a, `n${h.id} installed a snapshot past it`);
     }
   }
 
-  readReady(h: Host, ctx: Uint8Array): void {
-    const a = this.reads.get(dec.decode(ctx));
-    if (a === undefined || a.client.busy !== a || a.readNode !== h.id) return;
-    this.reads.delete(a.ctx as string);
-    a.op.ret = this.world.now;
-    a.op.note = `${a.mode === 'lease' ? 'lease read' : 'read index'} at n${a.readNode}, applied ${h.disk.kv.applied}`;
-    a.op.output = h.disk.kv.data.get(a.op.key) ?? null;
-    this.complete(a);
-  }
-
-  readFailed(h: Host, ctx: Uint8Array): void {
-    const a = this.reads.get(dec.decode(ctx));
-    if (a === undefined || a.client.busy !== a || a.readNode !== h.id) return;
-    this.reads.delete(a.ctx as string);
-    a.client.guess = this.rng.pick(this.world.ids);
-    this.world.schedule(this.world.now + this.rng.range(0.2, 1.5), () => this.attempt(a));
+  /** A crashed process answers nothing: everything waiting on it is given up. */
+  crashed(h: Host): void {
+    for (const c of this.clients) {
+      const a = c.busy;
+      if (a && a.node === h.id) this.giveUp(a, `n${h.id} crashed`);
+    }
   }
 
   // ---- One operation -----------------------------------------------------------------------------
@@ -152,11 +127,11 @@ export class Clients {
     const w = ((r - g) / (1 - g)) * 11;
     const now = this.world.now;
     let op: Operation;
-    let mode: Mode = 'log';
+    let mode: Mode = 'write';
     if (r < g) {
       op = { clientId: c.id, op: 'get', key, call: now };
       const lease = this.profile.raft.leaseReads && this.rng.chance(this.profile.leaseReadP);
-      mode = this.rng.chance(0.2) ? 'log' : lease ? 'lease' : 'index';
+      mode = this.rng.chance(this.profile.staleReadP) ? 'stale' : lease ? 'lease' : 'index';
     } else if (w < 6) {
       op = { clientId: c.id, op: 'put', key, value, call: now };
     } else if (w < 8) {
@@ -179,37 +154,97 @@ export class Clients {
   private attempt(a: Attempt): void {
     const c = a.client;
     if (c.busy !== a) return;
-    a.tries++;
-    const isRead = a.op.op === 'get' && a.mode !== 'log';
-    const target = isRead && a.mode === 'index' && this.rng.chance(this.profile.followerReadP) ? this.rng.pick(this.world.ids) : c.guess;
+    const tryNo = ++a.tries;
+    a.node = undefined;
+    const isRead = a.op.op === 'get';
+    const target = isRead && a.mode !== 'lease' && this.rng.chance(this.profile.followerReadP) ? this.rng.pick(this.world.ids) : c.guess;
     const h = this.world.host(target);
-    if (h === undefined || h.node === null) {
+    const proc = h?.proc;
+    if (h === undefined || proc === undefined) {
       c.guess = this.rng.pick(this.world.ids);
-      this.world.schedule(this.world.now + this.rng.range(0.2, 1.5), () => this.attempt(a));
+      this.retryLater(a);
+      return;
+    }
+    a.node = target;
+    const current = (): boolean => c.busy === a && a.tries === tryNo && h.proc === proc;
+    const failed = (e: unknown): void => {
+      if (!current()) return;
+      if (e instanceof NotLeaderError) c.guess = e.leader !== 0 && e.leader !== target ? e.leader : this.rng.pick(this.world.ids);
+      else if (!(e instanceof DroppedError)) return this.world.report(new Violation('core-assertion', `n${target} failed a request: ${(e as Error).stack}`));
+      this.world.log(() => `c${c.id} #${a.seq} at n${target}: ${(e as Error).message}; retries`);
+      this.retryLater(a);
+    };
+    const replica = proc.replica;
+    if (a.mode === 'stale') {
+      // As the router serves a stale read: wait for the answered apply, then read the store.
+      const owed = proc.answered;
+      void (replica.visibleBarrier() ?? Promise.resolve()).then(() => {
+        if (!current()) return;
+        if (proc.store.applied < owed) {
+          return this.world.report(
+            new Violation('read-your-writes', `n${target} serves a stale read at applied ${proc.store.applied} after answering a write at ${owed}`),
+          );
+        }
+        this.world.log(() => `c${c.id} #${a.seq} stale read at n${target}: ${JSON.stringify(text(proc.store.get(enc.encode(a.op.key))))}`);
+        this.done.stale++;
+        this.finish(a);
+      }, failed);
       return;
     }
     if (isRead) {
-      const ctx = encodeReadCtx(c.id, a.seq, a.tries);
-      a.ctx = dec.decode(ctx);
-      a.readNode = target;
-      this.reads.set(a.ctx, a);
-      h.node.readIndex(ctx, { lease: a.mode === 'lease' });
-      this.world.touch(h);
+      void replica.readBarrier({ lease: a.mode === 'lease' }).then(() => {
+        if (!current()) return;
+        a.op.ret = this.world.now;
+        a.op.output = text(proc.store.get(enc.encode(a.op.key)));
+        a.op.note = `${a.mode === 'lease' ? 'lease read' : 'read index'} at n${target}, applied ${proc.store.applied}`;
+        this.complete(a);
+      }, failed);
       return;
     }
+    a.data ??= writeCommand(a.op.call, this.request(a));
+    const before = replica.node.status.lastIndex;
+    const answer = replica.propose(a.data);
+    const s = replica.node.status;
+    if (s.lastIndex !== before && a.at === undefined) {
+      a.at = { node: target, index: s.lastIndex, term: s.lastTerm };
+      this.world.log(() => `c${c.id} #${a.seq} proposed at n${target} as ${s.lastIndex}/t${s.lastTerm}`);
+    }
+    const index = s.lastIndex;
+    const term = s.lastTerm;
+    void answer.then((res) => {
+      if (!current()) return;
+      proc.answered = Math.max(proc.answered, index);
+      try {
+        this.world.checker.answered(h, index, term);
+      } catch (e) {
+        return this.world.report(e as Violation);
+      }
+      this.answered(a, res, `n${target} ${index}/t${term}`);
+    }, failed);
+  }
+
+  private request(a: Attempt): Request {
     const o = a.op;
-    const cmd = { c: c.id, s: a.seq, op: o.op as OpName, k: o.key, ...(o.value !== undefined ? { v: o.value } : {}), ...(o.op === 'cas' ? { e: o.expected ?? null } : {}) };
-    const res = h.node.propose(encodeCommand(cmd));
-    this.world.touch(h);
-    if (res.ok) {
-      a.at = { node: target, index: res.index, term: res.term };
-      let m = this.proposals.get(target);
-      if (m === undefined) this.proposals.set(target, (m = new Map()));
-      m.set(res.index, a);
-      this.world.log(() => `c${c.id} #${a.seq} proposed at n${target} as ${res.index}/t${res.term}`);
-      return;
+    const id = { clientId: BigInt(a.client.id), seq: a.seq };
+    const key = enc.encode(o.key);
+    if (o.op === 'put') return { op: 'put', key, value: enc.encode(o.value ?? ''), ...id };
+    if (o.op === 'delete') return { op: 'delete', key, ...id };
+    return { op: 'cas', key, expected: o.expected === null || o.expected === undefined ? null : enc.encode(o.expected), value: enc.encode(o.value ?? ''), ...id };
+  }
+
+  private answered(a: Attempt, res: Response, where: string): void {
+    if (res.kind === 'error') {
+      return this.world.report(new Violation('core-assertion', `${where} answers c${a.client.id} #${a.seq} with ${res.error.code}: ${res.error.message}`));
     }
-    c.guess = res.leader !== 0 && res.leader !== target ? res.leader : this.rng.pick(this.world.ids);
+    a.op.ret = this.world.now;
+    a.op.note = `log ${where}`;
+    // A cas answered without its result (only a broken shell does that) claims it swapped.
+    if (a.op.op === 'cas') a.op.output = res.kind === 'cas' ? res.ok : true;
+    this.complete(a);
+  }
+
+  private retryLater(a: Attempt): void {
+    a.node = undefined;
     this.world.schedule(this.world.now + this.rng.range(0.2, 1.5), () => this.attempt(a));
   }
 
@@ -240,7 +275,6 @@ export class Clients {
 
   private finish(a: Attempt): void {
     const c = a.client;
-    if (a.ctx !== undefined) this.reads.delete(a.ctx);
     c.busy = undefined;
     if (!this.stopped) this.world.schedule(this.world.now + this.rng.range(0, 2), () => this.issue(c));
   }

@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSeed } from './run.ts';
 
-test('a seed replays to the same trace, byte for byte', () => {
+test('a seed replays to the same trace, byte for byte', async () => {
   for (const seed of [7, 8]) {
-    const a = runSeed(seed, { trace: true });
-    const b = runSeed(seed, { trace: true });
+    const a = await runSeed(seed, { trace: true });
+    const b = await runSeed(seed, { trace: true });
     const ta = (a.lines ?? []).join('\n');
     assert.ok(ta.length > 10_000, 'a real trace');
     assert.equal(ta, (b.lines ?? []).join('\n'));
@@ -14,11 +14,11 @@ test('a seed replays to the same trace, byte for byte', () => {
   }
 });
 
-test('tracing does not change the run, and seeds differ', () => {
+test('tracing does not change the run, and seeds differ', async () => {
   const digests = new Set<string>();
   for (let seed = 20; seed < 30; seed++) {
-    const quiet = runSeed(seed, { skipLinearizability: true });
-    const traced = runSeed(seed, { trace: true, skipLinearizability: true });
+    const quiet = await runSeed(seed, { skipLinearizability: true });
+    const traced = await runSeed(seed, { trace: true, skipLinearizability: true });
     assert.equal(quiet.digest, traced.digest, `seed ${seed}`);
     assert.equal(quiet.events, traced.events);
     digests.add(quiet.digest);

@@ -1,21 +1,24 @@
-// One node's durable state: exactly what has been persisted through Ready, nothing more. A crash
-// keeps the disk and loses everything else.
+// What the checker sees of a node's disk: exactly what has been made durable, nothing more.
+// DurableView reads it from the node's MemoryDisk (the real store's synced batches); Disk is a
+// plain one for the checker's own tests.
 import type { ConfState, Entry, HardState, PersistedState, SnapshotMeta } from '../../src/raft/types.ts';
-import { Kv } from './kv.ts';
+import type { Env } from '../../src/storage/env.ts';
+import type { MemoryDisk } from '../../src/storage/memory-env.ts';
+import { recover } from '../../src/storage/recover.ts';
 
-export class Disk {
-  hard: HardState = { term: 0, vote: 0, commit: 0 };
-  base: SnapshotMeta;
-  /** Entries base.index + 1 .. lastIndex, contiguous. */
-  entries: Entry[] = [];
-  /** The state machine; its applied index is written with the writes it covers. */
-  kv = new Kv();
-  /** An incoming snapshot being assembled from chunks. */
-  staged: { meta: SnapshotMeta; parts: Uint8Array[] } | undefined;
+export interface DurableLog {
+  readonly hard: HardState;
+  readonly base: SnapshotMeta;
+  lastIndex(): number;
+  entry(i: number): Entry | undefined;
+  /** Whether entry (i, term) is durable here, as an entry or folded into the log base. */
+  holds(i: number, term: number): boolean;
+}
 
-  constructor(conf: ConfState) {
-    this.base = { index: 0, term: 0, conf };
-  }
+abstract class LogShape implements DurableLog {
+  abstract readonly hard: HardState;
+  abstract readonly base: SnapshotMeta;
+  protected abstract get entries(): readonly Entry[];
 
   lastIndex(): number {
     return this.base.index + this.entries.length;
@@ -25,14 +28,20 @@ export class Disk {
     return this.entries[i - this.base.index - 1];
   }
 
-  termAt(i: number): number | undefined {
-    if (i === this.base.index) return this.base.term;
-    return this.entry(i)?.term;
-  }
-
-  /** Whether entry (i, term) is durable here, as an entry or folded into the state machine. */
   holds(i: number, term: number): boolean {
     return i <= this.base.index || this.entry(i)?.term === term;
+  }
+}
+
+/** A hand-driven durable log (the checker's tests). */
+export class Disk extends LogShape {
+  hard: HardState = { term: 0, vote: 0, commit: 0 };
+  base: SnapshotMeta;
+  protected entries: Entry[] = [];
+
+  constructor(conf: ConfState) {
+    super();
+    this.base = { index: 0, term: 0, conf };
   }
 
   /** Appends, replacing whatever was stored from the first new index on. */
@@ -42,19 +51,41 @@ export class Disk {
     this.entries.length = Math.max(0, Math.min(this.entries.length, first.index - this.base.index - 1));
     for (const e of entries) this.entries.push(e);
   }
+}
 
-  /** Drops entries up to meta.index, which becomes the base. */
-  compact(meta: SnapshotMeta): void {
-    this.entries = this.entries.slice(Math.max(0, meta.index - this.base.index));
-    this.base = meta;
+/** The synced state of a MemoryDisk, recovered the way a restart would (re-read after each sync). */
+export class DurableView extends LogShape {
+  private env: Env | undefined;
+  private at = -1;
+  private state: PersistedState | undefined;
+
+  constructor(private readonly disk: MemoryDisk) {
+    super();
   }
 
-  persisted(): PersistedState {
-    return {
-      hardState: { ...this.hard },
-      base: this.base,
-      entries: [...this.entries],
-      applied: this.kv.applied,
-    };
+  get hard(): HardState {
+    return this.current.hardState;
+  }
+
+  get base(): SnapshotMeta {
+    return this.current.base;
+  }
+
+  protected get entries(): readonly Entry[] {
+    return this.current.entries;
+  }
+
+  get applied(): number {
+    return this.current.applied;
+  }
+
+  private get current(): PersistedState {
+    if (this.state === undefined || this.at !== this.disk.version) {
+      // Reads only: an environment of any life sees the synced tables.
+      this.env ??= this.disk.open({ afterTurn: () => {}, sync: () => {} });
+      this.state = recover(this.env).state;
+      this.at = this.disk.version;
+    }
+    return this.state;
   }
 }

@@ -1,235 +1,189 @@
-// The I/O shell around one RaftNode, as the Ready contract (src/raft/types.ts) asks: stage and
-// install snapshots, compact, persist entries with the hard state, only then send, apply, serve
-// reads, advance. Persisting may take simulated time, during which the node keeps running; a crash
-// may land in the middle of any of these steps and keeps only what was already written.
-import { RaftNode } from '../../src/raft/node.ts';
-import { Role, type Entry, type Message, type NodeId, type RaftConfig, type Ready, type SnapshotSource } from '../../src/raft/types.ts';
-import type { Disk } from './disk.ts';
+// One simulated machine running the shipped replica shell (src/replica/replica.ts) with its state
+// machine and storage seam (machine-storage.ts), over the real ReplicaStore on a MemoryDisk. The
+// machine's clock, timers, randomness, network and disk timing come from the world's seeded event
+// queue. A crash kills the process: its unsynced batches are lost, its timers and promises go
+// silent, and a restart opens the store again from what was synced. The host only watches: it
+// reports each Ready taken, each send and each apply to the checker, without changing them.
+import { Replica, type ReplicaStorage } from '../../src/replica/replica.ts';
+import type { ReplicaEnv } from '../../src/replica/env.ts';
+import { machineStorage } from '../../src/replica/machine-storage.ts';
+import { StateMachine } from '../../src/replica/state-machine.ts';
+import type { RaftNode } from '../../src/raft/node.ts';
+import type { ConfState, Entry, HardState, Message, NodeId, RaftConfig, Ready } from '../../src/raft/types.ts';
+import { MemoryDisk, openMemoryStore, type DiskTiming, type ReplicaStore } from '../../src/storage/index.ts';
+import { DurableView } from './disk.ts';
 import { Violation, type Checker, type Watched } from './invariants.ts';
-import { Kv, type ApplyOutcome } from './kv.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
 
 /** What a host needs from the world around it. */
-export interface Shell {
+export interface HostWorld {
   readonly now: number;
   readonly checker: Checker;
   readonly profile: Profile;
   schedule(at: number, run: () => void): void;
-  /** The node changed: take its next Ready and check it at the end of this event. */
-  touch(h: Host): void;
   send(from: Host, m: Message): void;
-  applied(h: Host, e: Entry, outcome: ApplyOutcome): void;
-  /** A read of this node may be served now (the node has applied far enough). */
-  readReady(h: Host, ctx: Uint8Array): void;
-  readFailed(h: Host, ctx: Uint8Array): void;
+  /** Ready handed to storage (for the trace). */
+  readyTaken(h: Host, rd: Ready): void;
+  applied(h: Host, e: Entry): void;
   installed(h: Host, index: number): void;
-  /** The host crashed on its own (an armed mid-Ready crash). */
+  /** The host crashed on its own (an armed crash between a write and its sync). */
   crashed(h: Host, where: string): void;
-  readyDone(h: Host, rd: Ready): void;
+  /** A violation found inside the shell's promises, to be thrown by the event loop. */
+  report(v: Violation): void;
+  /** The violation a shell's own failure stands for. */
+  fatal(h: Host, e: unknown): Violation;
 }
 
-/** Where an armed crash strikes while a Ready is being handled. */
-const crashPoints = ['before-persist', 'after-snapshot', 'after-persist', 'mid-apply'] as const;
+/** One life of the replica process. */
+export interface Process {
+  readonly replica: Replica;
+  readonly store: ReplicaStore;
+  /** Highest index this process answered a client write for (stale reads must see it). */
+  answered: number;
+  /** Last index handed to the state machine (or installed). */
+  applied: number;
+}
+
+/** Log compaction in the simulator: small, so snapshots and compaction happen in short runs. */
+const COMPACT_EVERY = 40;
+const LOG_TAIL = 10;
 
 export class Host implements Watched {
-  node: RaftNode | null = null;
-  /** Set by the nemesis: the next Ready handled crashes part-way. */
+  /** What survives this machine's crashes. */
+  readonly memory = new MemoryDisk();
+  /** The checker's view of it: the synced state, as a restart would recover it. */
+  readonly disk = new DurableView(this.memory);
+  proc: Process | undefined;
+  /** Set by the nemesis: the next batch started crashes the process before it syncs. */
   armed = false;
-  private busy = false;
-  private epoch = 0;
-  private waiting: { ctx: Uint8Array; index: number }[] = [];
-  private images = new Map<number, { bytes: Uint8Array; refs: number }>();
+  private life = 0;
+  private lastHard: HardState | undefined;
 
   constructor(
     readonly id: NodeId,
-    readonly disk: Disk,
-    private readonly shell: Shell,
+    private readonly initialConf: ConfState,
+    private readonly world: HostWorld,
     private readonly rng: Rng,
     private readonly raft: Omit<RaftConfig, 'id' | 'random' | 'snapshots'>,
-  ) {}
+    /** Real time per local tick: this machine's clock rate error. */
+    private readonly period: number,
+  ) {
+    this.memory.onSync = () => this.synced();
+  }
 
   get up(): boolean {
-    return this.node !== null;
+    return this.proc !== undefined;
+  }
+
+  get node(): RaftNode | null {
+    return this.proc?.replica.node ?? null;
   }
 
   start(): void {
-    const cfg: RaftConfig = { ...this.raft, id: this.id, random: () => this.rng.float(), snapshots: this.source() };
-    this.node = new RaftNode(cfg, this.disk.persisted());
-    this.shell.checker.started(this);
-  }
-
-  /** Loses everything not on disk. */
-  crash(): void {
-    this.node = null;
-    this.busy = false;
-    this.armed = false;
-    this.epoch++;
-    this.waiting = [];
-    this.images.clear();
-  }
-
-  /** Takes and handles Readys until there are none, or one is waiting for its write to finish. */
-  pump(): void {
-    while (this.node !== null && !this.busy && this.node.hasReady()) {
-      const rd = this.node.ready();
-      this.shell.checker.readyTaken(this, rd);
-      this.busy = true;
-      const early = this.sendsEarly(rd);
-      if (early) for (const m of rd.messages) this.send(m);
-      const fsync = this.shell.profile.fsyncMax;
-      if (fsync === 0) {
-        this.handle(rd, early);
-        continue;
-      }
-      const epoch = this.epoch;
-      this.shell.schedule(this.shell.now + this.rng.range(0, fsync), () => {
-        if (epoch !== this.epoch) return; // crashed meanwhile: the write never happened
-        this.handle(rd, early);
-        this.shell.touch(this); // the world takes the next Ready and checks the node
-      });
-      return;
-    }
-  }
-
-  /** Steps 1-6 of the Ready contract; `sent`: the messages already went out (sendsEarly). */
-  private handle(rd: Ready, sent: boolean): void {
-    const node = this.node as RaftNode;
-    const crashAt = this.armed ? this.rng.pick(crashPoints) : undefined;
-    const crash = (where: string): void => {
-      this.crash();
-      this.shell.crashed(this, where);
-    };
-    if (crashAt === 'before-persist') return crash(crashAt);
-
-    // 1-2. Snapshot chunks and install; compaction.
-    this.stage(rd);
-    if (crashAt === 'after-snapshot') return crash(crashAt);
-
-    // 3. Entries and hard state, one durable write.
-    const first = rd.entries[0];
-    if (first !== undefined && (first.index <= this.disk.base.index || first.index > this.disk.lastIndex() + 1)) {
-      throw new Violation('ready-contract', `n${this.id}: Ready appends at ${first.index}, log is (${this.disk.base.index}, ${this.disk.lastIndex()}]`);
-    }
-    this.disk.append(rd.entries);
-    if (rd.hardState) {
-      const before = this.disk.hard;
-      this.disk.hard = { ...rd.hardState };
-      this.shell.checker.persisted(this, before, this.disk.hard);
-    }
-
-    // 4. Only now send. A crash here may have let any subset out.
-    for (const m of sent ? [] : rd.messages) {
-      if (crashAt === 'after-persist' && this.rng.chance(0.5)) continue;
-      this.send(m);
-    }
-    if (crashAt === 'after-persist') return crash(crashAt);
-
-    // 5. Apply, then serve reads.
-    const applyUpTo = crashAt === 'mid-apply' ? this.rng.int(rd.committedEntries.length + 1) : rd.committedEntries.length;
-    for (const e of rd.committedEntries.slice(0, applyUpTo)) {
-      const kv = this.disk.kv;
-      this.shell.checker.applying(this, e, kv);
-      const outcome = kv.apply(e);
-      this.shell.checker.appliedState(this, kv);
-      if (outcome.kind === 'op' && outcome.duplicate) {
-        throw new Violation('duplicate-apply', `n${this.id} applies client ${outcome.clientId} seq ${outcome.seq} a second time at ${e.index}`);
-      }
-      this.shell.applied(this, e, outcome);
-    }
-    if (crashAt === 'mid-apply') return crash(crashAt);
-    for (const ctx of rd.failedReads) this.shell.readFailed(this, ctx);
-    for (const r of rd.readStates) this.waiting.push(r);
-    this.serveReads();
-
-    // 6.
-    node.advance(rd);
-    this.busy = false;
-    this.shell.readyDone(this, rd);
-  }
-
-  private send(m: Message): void {
-    this.shell.checker.sending(this, m);
-    this.shell.send(this, m);
-  }
-
-  /**
-   * A leader may replicate while its own write is in flight (DESIGN.md §4; etcd does): its appends
-   * claim nothing about its own disk. Only when the Ready changes no term or vote, which must be
-   * durable before anyone hears of them. The core must then not count its own unpersisted entries.
-   */
-  private sendsEarly(rd: Ready): boolean {
-    if (!this.shell.profile.leaderSendsEarly || this.node?.status.role !== Role.Leader) return false;
-    const h = rd.hardState;
-    return h === undefined || (h.term === this.disk.hard.term && h.vote === this.disk.hard.vote);
-  }
-
-  private stage(rd: Ready): void {
-    const d = this.disk;
-    for (const c of rd.snapshotChunks) {
-      if (c.seq === 0) d.staged = { meta: c.meta, parts: [] };
-      const st = d.staged;
-      if (st === undefined || st.parts.length !== c.seq || st.meta.index !== c.meta.index || st.meta.term !== c.meta.term) {
-        throw new Violation('ready-contract', `n${this.id}: snapshot chunk ${c.seq} of ${c.meta.index}/t${c.meta.term} does not follow the staged ones`);
-      }
-      st.parts.push(c.data);
-    }
-    if (rd.snapshot) {
-      const st = d.staged;
-      if (st === undefined || st.meta.index !== rd.snapshot.index || st.meta.term !== rd.snapshot.term) {
-        throw new Violation('ready-contract', `n${this.id}: snapshot ${rd.snapshot.index} installed without its staged image`);
-      }
-      const image = Kv.fromImage(Buffer.concat(st.parts));
-      this.shell.checker.installing(this, rd.snapshot, image, d.kv.applied);
-      d.kv = image;
-      d.base = rd.snapshot;
-      d.entries = [];
-      d.staged = undefined;
-      this.shell.installed(this, rd.snapshot.index);
-    }
-    if (rd.compaction) {
-      const c = rd.compaction;
-      if (c.index > d.kv.applied || (d.termAt(c.index) !== undefined && d.termAt(c.index) !== c.term)) {
-        throw new Violation('ready-contract', `n${this.id}: compaction to ${c.index}/t${c.term} (applied ${d.kv.applied}, term there ${d.termAt(c.index)})`);
-      }
-      if (c.index > d.base.index) d.compact(c);
-    }
-  }
-
-  private serveReads(): void {
-    const applied = this.disk.kv.applied;
-    const ready = this.waiting.filter((r) => r.index <= applied);
-    if (ready.length === 0) return;
-    this.waiting = this.waiting.filter((r) => r.index > applied);
-    for (const r of ready) this.shell.readReady(this, r.ctx);
-  }
-
-  /** Snapshot images of the state machine, pinned at the applied index, read by byte offset. */
-  private source(): SnapshotSource {
-    return {
-      capture: () => {
-        const index = this.disk.kv.applied;
-        const img = this.images.get(index) ?? { bytes: this.disk.kv.image(), refs: 0 };
-        img.refs++;
-        this.images.set(index, img);
-        return index;
+    const life = ++this.life;
+    const alive = (): boolean => this.life === life;
+    const w = this.world;
+    const at = (delay: number, fn: () => void): void => w.schedule(w.now + delay, () => alive() && fn());
+    const env: ReplicaEnv = {
+      now: () => w.now / this.period,
+      every: (ms, fn) => {
+        let on = true;
+        const loop = (): void => at(ms * this.period, () => on && (fn(), loop()));
+        loop();
+        return () => (on = false);
       },
-      read: (index, cursor, maxBytes) => {
-        const img = this.images.get(index);
-        if (img === undefined) throw new Violation('ready-contract', `n${this.id}: the core reads snapshot image ${index}, which is not pinned`);
-        const from = cursor === null ? 0 : new DataView(cursor.buffer, cursor.byteOffset).getUint32(0);
-        const to = Math.min(img.bytes.length, from + Math.max(1, maxBytes));
-        let next: Uint8Array | null = null;
-        if (to < img.bytes.length) {
-          next = new Uint8Array(4);
-          new DataView(next.buffer).setUint32(0, to);
+      defer: (fn) => at(0, fn),
+      random: () => this.rng.float(),
+    };
+    const timing: DiskTiming = {
+      afterTurn: (fn) => at(0, fn),
+      sync: (fn) => {
+        const delay = this.rng.range(0, w.profile.fsyncMax);
+        if (!this.armed) return at(delay, fn);
+        this.armed = false;
+        at(this.rng.range(0, delay), () => {
+          this.crash();
+          w.crashed(this, 'between a write and its sync');
+        });
+      },
+    };
+    const store = openMemoryStore(this.memory, timing);
+    const persisted = store.load(this.initialConf);
+    this.lastHard = this.disk.hard;
+    const storage = this.watched(machineStorage(store, new StateMachine(0, undefined, undefined)));
+    const replica = new Replica({
+      raft: { ...this.raft, id: this.id },
+      snapshots: store.snapshots,
+      persisted,
+      storage,
+      env,
+      send: (msgs) => {
+        for (const m of msgs) {
+          w.checker.sending(this, m);
+          w.send(this, m);
         }
-        return { data: img.bytes.subarray(from, to), next };
       },
-      release: (index) => {
-        const img = this.images.get(index);
-        if (img !== undefined && --img.refs <= 0) this.images.delete(index);
+      tickMs: 1,
+      compactEvery: COMPACT_EVERY,
+      logTail: LOG_TAIL,
+      // The checker's findings inside the Ready loop arrive here too, as the loop's failure.
+      onFatal: (e) => w.report(w.fatal(this, e)),
+    });
+    this.proc = { replica, store, answered: 0, applied: persisted.applied };
+    w.checker.started(this);
+    replica.start();
+  }
+
+  /** The process dies: what was not synced is lost, and nothing it started comes back. */
+  crash(): void {
+    this.life++;
+    this.memory.crash();
+    this.proc = undefined;
+    this.armed = false;
+  }
+
+  /** The shell's own storage seam, with the checker looking at what passes through it. */
+  private watched(inner: ReplicaStorage): ReplicaStorage {
+    return {
+      persist: (rd) => {
+        const p = this.proc as Process;
+        this.world.checker.readyTaken(this, rd);
+        this.world.readyTaken(this, rd);
+        if (rd.snapshot) {
+          if (rd.snapshot.index < p.applied) {
+            throw new Violation('applied-monotonic', `n${this.id} installs snapshot ${rd.snapshot.index} below its applied index ${p.applied}`);
+          }
+          p.applied = rd.snapshot.index;
+          this.world.installed(this, rd.snapshot.index);
+        }
+        return inner.persist(rd);
+      },
+      apply: (entries, onAnswers) => {
+        const p = this.proc as Process;
+        for (const e of entries) {
+          this.world.checker.applying(this, e, p.applied);
+          p.applied = e.index;
+          this.world.applied(this, e);
+        }
+        return inner.apply(entries, onAnswers);
       },
     };
+  }
+
+  /** A batch became durable: a changed hard state must keep the voting rules. */
+  private synced(): void {
+    if (this.lastHard === undefined) return;
+    const after = this.disk.hard;
+    const before = this.lastHard;
+    if (after.term !== before.term || after.vote !== before.vote || after.commit !== before.commit) {
+      this.lastHard = after;
+      try {
+        this.world.checker.persisted(this, before, after);
+      } catch (e) {
+        if (e instanceof Violation) this.world.report(e);
+        else throw e;
+      }
+    }
   }
 }

@@ -1,28 +1,30 @@
-// Each deliberate bug in src/raft/mutations.ts must be caught within a bounded number of seeds,
+// Each deliberate bug (src/raft/mutations.ts, src/replica/mutations.ts) must be caught within a bounded number of seeds,
 // with the fault mix aimed at it (targets.ts). A seed counts only if the same seed passes with the
 // bug switched off, so the catch is the bug's doing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mutations, resetMutations } from '../../src/raft/mutations.ts';
+import { resetMutations } from '../../src/raft/mutations.ts';
+import { resetShellMutations } from '../../src/replica/mutations.ts';
 import { runSeed } from './run.ts';
-import { targets, type MutationName } from './targets.ts';
+import { setMutation, targets, type MutationName } from './targets.ts';
 
 const MAX_SEEDS = 40;
 
 for (const name of Object.keys(targets) as MutationName[]) {
-  test(`mutation ${name} is caught within ${MAX_SEEDS} seeds`, () => {
+  test(`mutation ${name} is caught within ${MAX_SEEDS} seeds`, async () => {
     const { tweak } = targets[name];
     let caught: string | undefined;
     try {
       for (let seed = 1; seed <= MAX_SEEDS && caught === undefined; seed++) {
-        mutations[name] = true;
-        const bad = runSeed(seed, { tweak });
-        mutations[name] = false;
+        setMutation(name, true);
+        const bad = await runSeed(seed, { tweak });
+        setMutation(name, false);
         if (bad.ok) continue;
-        if (runSeed(seed, { tweak }).ok) caught = `seed ${seed}: ${bad.violation?.invariant}`;
+        if ((await runSeed(seed, { tweak })).ok) caught = `seed ${seed}: ${bad.violation?.invariant}`;
       }
     } finally {
       resetMutations();
+      resetShellMutations();
     }
     assert.ok(caught, `no seed in 1..${MAX_SEEDS} caught ${name}`);
   });

@@ -1,5 +1,5 @@
-// The fault injector: during the fault phase it crashes nodes (between Readys or in the middle of
-// one), cuts links (random splits, one-way cuts, an isolated leader), compacts logs, changes the
+// The fault injector: during the fault phase it crashes nodes (at any moment, or between a write
+// and its sync), cuts links (random splits, one-way cuts, an isolated leader), compacts logs, changes the
 // membership and transfers leadership, at the rate and in the mix the seed's profile says.
 import { Role, type NodeId } from '../../src/raft/types.ts';
 import type { Host } from './host.ts';
@@ -13,7 +13,6 @@ export interface NemesisWorld {
   readonly network: Network;
   schedule(at: number, run: () => void): void;
   crash(h: Host, why: string): void;
-  touch(h: Host): void;
   log(text: () => string): void;
   mark(a: number, b?: number, c?: number, d?: number): void;
   count(what: string): void;
@@ -71,8 +70,8 @@ export class Nemesis {
         if (!h.up || h.armed) return;
         world.mark(40, h.id);
         if (rng.chance(this.profile.midReadyCrash)) {
-          h.armed = true; // crashes while handling its next Ready
-          world.log(() => `nemesis: n${h.id} will crash inside its next Ready`);
+          h.armed = true; // crashes between its next write and that write's sync
+          world.log(() => `nemesis: n${h.id} will crash before its next write is synced`);
         } else {
           world.crash(h, 'nemesis'); // comes back after a random downtime
         }
@@ -114,15 +113,14 @@ export class Nemesis {
         const index = s.firstIndex + rng.int(s.applied - s.firstIndex + 1);
         world.mark(42, h.id, index);
         world.log(() => `nemesis: n${h.id} compacts to ${index}`);
-        h.node?.compact(index);
+        h.proc?.replica.compact(index);
         world.count('compactions');
-        world.touch(h);
         return;
       }
       case 'conf': {
-        const node = leader?.node;
-        if (leader === undefined || !node) return;
-        const conf = node.status.conf;
+        const replica = leader?.proc?.replica;
+        if (leader === undefined || !replica) return;
+        const conf = replica.node.status.conf;
         const members = [...conf.voters, ...conf.learners];
         const options: { type: 'add-learner' | 'promote' | 'remove'; node: NodeId }[] = [];
         for (const h of world.hosts) if (!members.includes(h.id)) options.push({ type: 'add-learner', node: h.id });
@@ -131,22 +129,23 @@ export class Nemesis {
         if (conf.voters.length > minVoters) for (const id of conf.voters) options.push({ type: 'remove', node: id });
         if (options.length === 0) return;
         const change = rng.pick(options);
-        const res = node.proposeConf(change);
-        world.mark(43, change.node, res.ok ? 1 : 0);
-        if (res.ok) world.count(`conf changes proposed (${change.type})`);
-        world.log(() => `nemesis: n${leader.id} proposes ${change.type} n${change.node}: ${res.ok ? `at ${res.index}` : res.error}`);
-        world.touch(leader);
+        const before = replica.node.status.lastIndex;
+        replica.proposeConf(change).catch(() => {}); // its fate shows in the log
+        const at = replica.node.status.lastIndex;
+        const ok = at !== before;
+        world.mark(43, change.node, ok ? 1 : 0);
+        if (ok) world.count(`conf changes proposed (${change.type})`);
+        world.log(() => `nemesis: n${leader.id} proposes ${change.type} n${change.node}: ${ok ? `at ${at}` : 'refused'}`);
         return;
       }
       case 'transfer': {
-        const node = leader?.node;
-        if (leader === undefined || !node) return;
-        const to = rng.pick(node.status.conf.voters);
-        const ok = node.transferLeadership(to);
+        const replica = leader?.proc?.replica;
+        if (leader === undefined || !replica) return;
+        const to = rng.pick(replica.node.status.conf.voters);
+        const ok = replica.transferLeadership(to);
         world.mark(44, leader.id, to);
         if (ok && to !== leader.id) world.count('leadership transfers started');
         world.log(() => `nemesis: n${leader.id} transfers leadership to n${to}: ${ok}`);
-        world.touch(leader);
         return;
       }
     }

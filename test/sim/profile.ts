@@ -17,12 +17,10 @@ export interface Profile {
   partitionMin: number;
   partitionMax: number;
   downMax: number;
-  /** Chance that a crash lands in the middle of handling a Ready. */
+  /** Chance that a crash lands between a write and its sync. */
   midReadyCrash: number;
   /** Time to make a Ready durable, in ticks (0: synchronous). */
   fsyncMax: number;
-  /** A leader sends its appends before its own write is durable (allowed for leaders only). */
-  leaderSendsEarly: boolean;
   /** Per-node clock rate error (the lease assumes a bound on it). */
   clockDrift: number;
   raft: {
@@ -40,6 +38,8 @@ export interface Profile {
   /** Chance that a read uses the lease (when leaseReads) and that it goes to a random node. */
   leaseReadP: number;
   followerReadP: number;
+  /** Chance that a read is stale (served by the replica asked, after its visibility barrier). */
+  staleReadP: number;
   /** Share of client operations that are gets (the rest: puts, cas, deletes). */
   getShare: number;
   /** A client gives up on an operation after this many ticks (and tries another node). */
@@ -91,7 +91,6 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
     downMax: rng.pick([5, 30, 100]),
     midReadyCrash: on(0.5) ? 0.3 : 0,
     fsyncMax: on(0.7) ? rng.pick([0.1, 0.5, 1.5]) : 0,
-    leaderSendsEarly: on(0.5),
     clockDrift: 0.01,
     raft: {
       electionTicks: 10,
@@ -107,6 +106,7 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
     keys: 1 + rng.int(4),
     leaseReadP: 0.5,
     followerReadP: 0.3,
+    staleReadP: 0.2,
     getShare: 0.4,
     opTimeout: rng.pick([8, 25]),
     faultTicks: 150 + rng.int(350),

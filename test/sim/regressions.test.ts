@@ -8,8 +8,8 @@ import { targets } from './targets.ts';
 
 for (const k of knownFailures) {
   const name = `seed ${k.seed}${k.nodes ? ` (${k.nodes} nodes)` : ''}${k.target ? ` [${k.target} faults]` : ''}: ${k.invariant} — ${k.note}`;
-  test(name, k.status === 'open' ? { todo: 'open core bug' } : {}, () => {
-    const r = runSeed(k.seed, {
+  test(name, k.status === 'open' ? { todo: 'open core bug' } : {}, async () => {
+    const r = await runSeed(k.seed, {
       ...(k.nodes ? { nodes: k.nodes } : {}),
       ...(k.target ? { tweak: targets[k.target].tweak } : {}),
     });

@@ -36,7 +36,7 @@ export interface RunResult {
   lines?: string[];
 }
 
-export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
+export async function runSeed(seed: number, opts: RunOptions = {}): Promise<RunResult> {
   const profile = drawProfile(new Rng(seed).fork(), opts.nodes);
   opts.tweak?.(profile, new Rng(seed ^ 0x5bd1e995));
   const trace = new Trace(opts.trace === true || opts.onLine !== undefined, opts.onLine);
@@ -44,7 +44,7 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
   let violation: RunResult['violation'];
   let lin: RunResult['linearizability'] = 'skipped';
   try {
-    world.run();
+    await world.run();
   } catch (err) {
     if (!(err instanceof Violation)) throw err;
     violation = { invariant: err.invariant, detail: err.detail, at: world.now };

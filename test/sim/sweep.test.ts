@@ -8,13 +8,13 @@ import { replayCommand, runSeed } from './run.ts';
 const FROM = 1;
 const SEEDS = 300;
 
-test(`seeds ${FROM}..${FROM + SEEDS - 1} (3 and 5 nodes, mixed faults) break no invariant`, () => {
+test(`seeds ${FROM}..${FROM + SEEDS - 1} (3 and 5 nodes, mixed faults) break no invariant`, async () => {
   const skip = new Set(knownFailures.filter((k) => k.status === 'open' && k.target === undefined && k.nodes === undefined).map((k) => k.seed));
   const failed: string[] = [];
   let ops = 0;
   for (let seed = FROM; seed < FROM + SEEDS; seed++) {
     if (skip.has(seed)) continue;
-    const r = runSeed(seed);
+    const r = await runSeed(seed);
     ops += r.ops;
     if (!r.ok) failed.push(`seed ${seed}: ${r.violation?.invariant}: ${r.violation?.detail}\n  replay: ${replayCommand(seed)}`);
   }

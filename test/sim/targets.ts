@@ -1,9 +1,17 @@
-// For each deliberate bug in src/raft/mutations.ts, the fault mix that exposes it quickly. The
-// mutation tests and `npm run sim -- --mutation <name>` both use these.
-import type { mutations } from '../../src/raft/mutations.ts';
+// For each deliberate bug in src/raft/mutations.ts (the core) and src/replica/mutations.ts (the
+// shell), the fault mix that exposes it quickly. The mutation tests and
+// `npm run sim -- --mutation <name>` both use these.
+import { mutations } from '../../src/raft/mutations.ts';
+import { shellMutations } from '../../src/replica/mutations.ts';
 import type { Profile, ProfileTweak } from './profile.ts';
 
-export type MutationName = keyof typeof mutations;
+export type MutationName = keyof typeof mutations | keyof typeof shellMutations;
+
+/** Switches one deliberate bug on or off, in whichever seam holds it. */
+export function setMutation(name: MutationName, on: boolean): void {
+  if (name in mutations) mutations[name as keyof typeof mutations] = on;
+  else shellMutations[name as keyof typeof shellMutations] = on;
+}
 
 function only(p: Profile, weights: Partial<Profile['weights']>): void {
   for (const k of Object.keys(p.weights) as (keyof Profile['weights'])[]) p.weights[k] = weights[k] ?? 0;
@@ -54,8 +62,30 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
   ackBeforePersist: {
     why: 'the leader replicates before its own slow write is durable, so followers acknowledge first',
     tweak: (p) => {
-      p.leaderSendsEarly = true;
       p.fsyncMax = 1.5;
+    },
+  },
+  answerBeforeCommit: {
+    why: 'the leader writes fast and its followers slowly: an answer at its own sync precedes the quorum',
+    tweak: (p) => {
+      p.fsyncMax = 1.5;
+      p.getShare = 0.2;
+    },
+  },
+  ackBeforeSync: {
+    why: 'slow syncs leave a window between a follower receiving an append and making it durable',
+    tweak: (p) => {
+      p.fsyncMax = 1.5;
+    },
+  },
+  staleReadSkipsBarrier: {
+    why: 'slow syncs keep an answered apply unsynced while the same client reads stale where it wrote',
+    tweak: (p) => {
+      p.fsyncMax = 1.5;
+      p.getShare = 0.5;
+      p.staleReadP = 0.9;
+      p.followerReadP = 0;
+      p.keys = 1;
     },
   },
 };

@@ -1,15 +1,14 @@
-// The simulated world: nodes with disks and clocks, the network, clients and the nemesis, driven
-// by one event queue in simulated time. Everything random comes from the seed. After every event,
-// each node the event touched handles its Readys and is checked.
+// The simulated world: machines running the shipped replica shell (host.ts), the network, clients
+// and the nemesis, driven by one event queue in simulated time. Everything random comes from the
+// seed. After every event the shells' promise continuations run (the microtask queue is drained),
+// then every node is checked.
 import { defaultRaftConfig } from '../../src/raft/node.ts';
 import { Role, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/types.ts';
-import { Clients } from './clients.ts';
-import { encodeCommand } from './command.ts';
+import { StorageError } from '../../src/storage/index.ts';
+import { Clients, writeCommand } from './clients.ts';
 import { describeMsg, describeReady } from './describe.ts';
-import { Disk } from './disk.ts';
-import { Host, type Shell } from './host.ts';
+import { Host, type HostWorld } from './host.ts';
 import { Checker, Violation } from './invariants.ts';
-import type { ApplyOutcome } from './kv.ts';
 import { Nemesis } from './nemesis.ts';
 import { calmLinks, Network } from './network.ts';
 import { Rng } from './prng.ts';
@@ -20,7 +19,10 @@ import type { Trace } from './trace.ts';
 /** Stops a run that has gone wild (a message storm); far above any sane run. */
 const MAX_EVENTS = 3_000_000;
 
-export class World implements Shell {
+/** Lets every promise continuation queued by the last event run (all microtasks drain first). */
+const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class World implements HostWorld {
   now = 0;
   readonly checker: Checker;
   readonly network: Network;
@@ -29,7 +31,7 @@ export class World implements Shell {
   readonly clients: Clients;
   private readonly nemesis: Nemesis;
   private readonly queue = new EventQueue();
-  private readonly touched = new Set<Host>();
+  private violation: Violation | undefined;
   private readonly rng: Rng;
   /** Liveness: when faults healed, when a probe committed afterwards, when the run ends. */
   healedAt = -1;
@@ -37,6 +39,8 @@ export class World implements Shell {
   private endAt = Infinity;
   private probes = 0;
   private readonly probing = new Set<string>();
+  /** Probe entries proposed after healing, by index/term: the first applied one shows liveness. */
+  private readonly probeEntries = new Map<string, number>();
   /** What happened, for the summary (and to see that the faults really bite). */
   readonly stats: Record<string, number> = {};
 
@@ -62,8 +66,9 @@ export class World implements Shell {
     const raft = { ...defaultRaftConfig, ...profile.raft };
     for (const id of this.ids) {
       // Spares join later: they start with an empty configuration and learn it from the log.
-      const disk = new Disk(voters.includes(id) ? { voters, learners: [] } : { voters: [], learners: [] });
-      this.hosts.push(new Host(id, disk, this, root.fork(), raft));
+      const conf = voters.includes(id) ? { voters, learners: [] } : { voters: [], learners: [] };
+      const period = 1 + this.rng.range(-profile.clockDrift, profile.clockDrift);
+      this.hosts.push(new Host(id, conf, this, root.fork(), raft, period));
     }
     const clientRng = root.fork();
     const nemesisRng = root.fork();
@@ -72,13 +77,10 @@ export class World implements Shell {
   }
 
   /** Runs to the end; throws the first Violation. */
-  run(): void {
+  async run(): Promise<void> {
     const p = this.profile;
-    for (const h of this.hosts) {
-      h.start();
-      const period = 1 + this.rng.range(-p.clockDrift, p.clockDrift);
-      this.tickLoop(h, this.rng.range(0, 1), period);
-    }
+    for (const h of this.hosts) h.start();
+    this.clockLoop(this.rng.range(0, 1));
     this.clients.start();
     this.nemesis.start();
     this.schedule(p.faultTicks, () => this.heal());
@@ -88,30 +90,34 @@ export class World implements Shell {
       this.now = e.at;
       try {
         e.run();
-        for (const h of this.touched) {
-          h.pump();
-          this.checker.afterEvent(h);
-        }
+        await drain();
+        if (this.violation) throw this.violation;
+        for (const h of this.hosts) this.checker.afterEvent(h);
       } catch (err) {
         if (err instanceof Violation) throw err;
         // The core's own assertions (e.g. "truncating committed entry") are violations too.
         throw new Violation('core-assertion', err instanceof Error ? (err.stack ?? err.message) : String(err));
-      } finally {
-        this.touched.clear();
       }
       if (this.trace.events > MAX_EVENTS) throw new Violation('liveness', `more than ${MAX_EVENTS} events: runaway`);
     }
     this.clients.stop();
   }
 
-  // ---- Shell (for hosts) --------------------------------------------------------------------------
+  // ---- For hosts ----------------------------------------------------------------------------------
 
   schedule(at: number, run: () => void): void {
     this.queue.push(at, run);
   }
 
-  touch(h: Host): void {
-    this.touched.add(h);
+  report(v: Violation): void {
+    this.violation ??= v;
+  }
+
+  /** A shell stopped on an error of its own (not the checker's): storage refused a Ready, or the core asserted. */
+  fatal(h: Host, e: unknown): Violation {
+    if (e instanceof Violation) return e;
+    const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    return new Violation(e instanceof StorageError ? 'ready-contract' : 'core-assertion', `n${h.id}: ${text}`);
   }
 
   send(_from: Host, m: Message): void {
@@ -121,32 +127,23 @@ export class World implements Shell {
       (at, msg, copy) =>
         this.schedule(at, () => {
           const to = this.hosts[msg.to - 1];
-          if (to === undefined || to.node === null || this.network.isCut(msg.from, msg.to)) return;
+          if (to?.proc === undefined || this.network.isCut(msg.from, msg.to)) return;
           this.trace.mark(this.now, 1, msg.from, msg.to, msg.type * 8 + copy);
           this.log(() => `deliver ${describeMsg(msg)}${copy > 0 ? ' (duplicate)' : ''}`);
-          to.node.step(msg);
-          this.touch(to);
+          to.proc.replica.step(msg);
         }),
       (msg, why) => this.log(() => `drop (${why}) ${describeMsg(msg)}`),
     );
   }
 
-  applied(h: Host, e: Entry, outcome: ApplyOutcome): void {
-    if (outcome.kind === 'conf') this.count('conf entries applied');
-    this.clients.applied(h, e.index, e.term, outcome);
-    if (outcome.kind === 'probe' && this.healedAt >= 0 && this.liveAt < 0) {
+  applied(h: Host, e: Entry): void {
+    if (e.type !== 0) this.count('conf entries applied');
+    const probe = this.probeEntries.get(`${e.index}/${e.term}`);
+    if (probe !== undefined && this.liveAt < 0) {
       this.liveAt = this.now;
       this.endAt = this.now + this.profile.drainTicks;
-      this.log(() => `liveness: probe ${outcome.n} applied on n${h.id}, ${(this.now - this.healedAt).toFixed(1)} ticks after healing`);
+      this.log(() => `liveness: probe ${probe} applied on n${h.id}, ${(this.now - this.healedAt).toFixed(1)} ticks after healing`);
     }
-  }
-
-  readReady(h: Host, ctx: Uint8Array): void {
-    this.clients.readReady(h, ctx);
-  }
-
-  readFailed(h: Host, ctx: Uint8Array): void {
-    this.clients.readFailed(h, ctx);
   }
 
   installed(h: Host, index: number): void {
@@ -162,7 +159,7 @@ export class World implements Shell {
     this.restartLater(h);
   }
 
-  readyDone(h: Host, rd: Ready): void {
+  readyTaken(h: Host, rd: Ready): void {
     this.trace.mark(this.now, 2, h.id, rd.entries.length * 1024 + rd.committedEntries.length, rd.messages.length);
     this.log(() => `n${h.id} ready: ${describeReady(rd)}`);
   }
@@ -202,22 +199,19 @@ export class World implements Shell {
     h.start();
     this.trace.mark(this.now, 51, h.id);
     this.count('restarts');
-    this.log(() => `n${h.id} restarts: term ${h.disk.hard.term}, log (${h.disk.base.index}, ${h.disk.lastIndex()}], applied ${h.disk.kv.applied}`);
-    this.touch(h);
+    this.log(() => `n${h.id} restarts: term ${h.disk.hard.term}, log (${h.disk.base.index}, ${h.disk.lastIndex()}], applied ${h.disk.applied}`);
   }
 
-  private tickLoop(h: Host, at: number, period: number): void {
+  /** Once per tick: the roles for the trace, and after healing, liveness probes. */
+  private clockLoop(at: number): void {
     this.schedule(at, () => {
-      if (h.node !== null) {
-        const before = this.trace.readable ? h.node.status.role : undefined;
-        h.node.tick();
-        this.touch(h);
-        const after = this.trace.readable ? h.node.status.role : undefined;
-        if (after !== before) this.log(() => `n${h.id} tick: ${before} -> ${after} t${h.node?.status.term}`);
+      this.trace.mark(this.now, 3);
+      if (this.trace.readable) {
+        const roles = this.hosts.map((h) => (h.node ? `${h.node.status.role[0]}${h.node.status.term}` : '-')).join(' ');
+        this.log(() => `tick: ${roles}`);
       }
-      this.trace.mark(this.now, 3, h.id);
       if (this.healedAt >= 0 && this.liveAt < 0) this.probe();
-      this.tickLoop(h, at + period, period);
+      this.clockLoop(at + 1);
     });
   }
 
@@ -248,16 +242,19 @@ export class World implements Shell {
   /** After healing: propose a probe at each leader (once per leader and term) until one applies. */
   private probe(): void {
     for (const h of this.hosts) {
-      const node = h.node;
-      if (node === null) continue;
-      const s = node.status;
+      const replica = h.proc?.replica;
+      if (replica === undefined) continue;
+      const s = replica.node.status;
       const key = `${h.id}:${s.term}`;
       if (s.role !== Role.Leader || this.probing.has(key)) continue;
-      const res = node.propose(encodeCommand({ probe: ++this.probes }));
-      if (!res.ok) continue;
+      const n = ++this.probes;
+      // A write without a session (client 0), like a door that does not retry.
+      replica.propose(writeCommand(this.now, { op: 'put', key: Buffer.from('probe'), value: Buffer.from(String(n)), clientId: 0n, seq: 0 })).catch(() => {});
+      const after = replica.node.status;
+      if (after.lastIndex === s.lastIndex) continue;
       this.probing.add(key);
-      this.log(() => `liveness: probe ${this.probes} proposed at n${h.id} as ${res.index}/t${res.term}`);
-      this.touch(h);
+      this.probeEntries.set(`${after.lastIndex}/${after.lastTerm}`, n);
+      this.log(() => `liveness: probe ${n} proposed at n${h.id} as ${after.lastIndex}/t${after.lastTerm}`);
     }
   }
 }

@@ -1,0 +1,26 @@
+// What the replica shell takes from its process: a clock, timers, a way to run work after the
+// current turn, and randomness. The server passes the system's; the simulator passes ones driven by
+// its seeded event queue, so the same shell runs in both. One env serves a whole process (several
+// replicas may share it).
+
+export interface ReplicaEnv {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Calls `fn` every `ms` milliseconds until the returned function is called. */
+  every(ms: number, fn: () => void): () => void;
+  /** Runs `fn` after the rest of the current turn (so a turn's proposals share one Ready). */
+  defer(fn: () => void): void;
+  /** Uniform in [0, 1): election jitter. */
+  random(): number;
+}
+
+export const systemEnv: ReplicaEnv = {
+  now: () => performance.now(),
+  every: (ms, fn) => {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return () => clearInterval(t);
+  },
+  defer: (fn) => void setImmediate(fn),
+  random: Math.random,
+};
