@@ -1,15 +1,18 @@
 // The gRPC door: service protos.KV from protos/kv.proto, loaded at start-up (no generated code), on
 // @grpc/grpc-js. Every RPC is a thin call on KvOps. Requests are checked strictly against the
 // schema before protobufjs decodes them (protobuf-check.ts), and our error codes map onto gRPC
-// status codes (see kv.proto's header and docs/doors.md).
+// status codes (see kv.proto's header and docs/doors.md). Beside it: the standard health service
+// (grpc-health.ts) and server reflection (v1 and v1alpha, so grpcurl works without the .proto).
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { DEFAULT_MAX_FRAME_BYTES, type BatchOp } from '../wire/index.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KvError, KvOps } from './kv-ops.ts';
 import { ProtobufError, checkMessage, type MessageDescriptor } from './protobuf-check.ts';
+import { HEALTH_PROTO_PATH, HEALTH_SERVICE, HealthService } from './grpc-health.ts';
 
 export const KV_PROTO_PATH = fileURLToPath(new URL('../../protos/kv.proto', import.meta.url));
 
@@ -175,8 +178,7 @@ export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
 }
 
 /** The service definition with each request deserializer guarded by the strict check. */
-export function loadKvService(): grpc.ServiceDefinition {
-  const pkg = protoLoader.loadSync(KV_PROTO_PATH, LOADER_OPTIONS);
+export function loadKvService(pkg = protoLoader.loadSync(KV_PROTO_PATH, LOADER_OPTIONS)): grpc.ServiceDefinition {
   const service = pkg['protos.KV'] as protoLoader.ServiceDefinition;
   const lookup = (typeName: string): MessageDescriptor | undefined =>
     (pkg[typeName.includes('.') ? typeName.replace(/^\./, '') : `protos.${typeName}`] as protoLoader.MessageTypeDefinition<object, object> | undefined)?.type as MessageDescriptor | undefined;
@@ -208,7 +210,12 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
     'grpc.max_receive_message_length': DEFAULT_MAX_FRAME_BYTES,
     'grpc.max_send_message_length': DEFAULT_MAX_FRAME_BYTES,
   });
-  server.addService(loadKvService(), kvHandlers(ctx, new KvOps(ctx.executor, ctx.limits)));
+  // One package definition of every proto served, for the services and for reflection.
+  const pkg = protoLoader.loadSync([KV_PROTO_PATH, HEALTH_PROTO_PATH], LOADER_OPTIONS);
+  server.addService(loadKvService(pkg), kvHandlers(ctx, new KvOps(ctx.executor, ctx.limits)));
+  const health = new HealthService({ ready: () => ctx.ready() });
+  server.addService(pkg[HEALTH_SERVICE] as grpc.ServiceDefinition, health.handlers);
+  new ReflectionService(pkg).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });
@@ -218,6 +225,7 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
     address: `${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        health.close(); // health watchers hear NOT_SERVING and their streams end
         // Let calls in flight finish briefly, then cut the rest.
         const force = setTimeout(() => {
           server.forceShutdown();

@@ -1,9 +1,10 @@
-// The HTTP door on uWebSockets.js: probes, metrics, status, the key-value routes, and the native
-// protocol over WebSocket at /v1/ws, all on one listening port.
+// The HTTP door on uWebSockets.js (or, where its addon does not load, node:http + ws with the same
+// routes: node-http.ts): probes, metrics, status, the key-value routes, and the native protocol
+// over WebSocket at /v1/ws, all on one listening port.
 import type { us_listen_socket } from 'uWebSockets.js';
 import type { Door, DoorContext } from './door-context.ts';
 import { KvOps } from './kv-ops.ts';
-import { loadUws } from './http-util.ts';
+import { httpImpl, type HttpImpl } from './http-util.ts';
 import { mountKvRoutes, mountNotFound, mountOpsRoutes } from './http-routes.ts';
 import { mountWebSocket, WS_PATH, type WsOptions } from './ws-door.ts';
 
@@ -12,8 +13,15 @@ export interface HttpDoorOptions {
   ws?: WsOptions;
 }
 
-export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Promise<Door & { wsUrl: string }> {
-  const uws = loadUws();
+/** Said once per process: which implementation a replica's HTTP door runs on when it is not uWS. */
+let warned = false;
+
+export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Promise<Door & { wsUrl: string; impl: HttpImpl }> {
+  const { impl, uws, fallback } = await httpImpl();
+  if (fallback !== undefined && !warned) {
+    warned = true;
+    ctx.log.warn('HTTP/WebSocket door on node:http + ws instead of uWebSockets.js', { reason: fallback });
+  }
   const app = uws.App();
   mountOpsRoutes(app, ctx);
   mountKvRoutes(app, ctx, new KvOps(ctx.executor, ctx.limits));
@@ -29,6 +37,7 @@ export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Pr
   const address = `${opts.listen.slice(0, i)}:${uws.us_socket_local_port(socket as never)}`;
   return {
     name: 'http',
+    impl,
     address,
     wsUrl: `ws://${address}${WS_PATH}`,
     close: async () => {

@@ -2,6 +2,7 @@
 // rules (a response may be answered once, and not after the client went away; answers given after
 // an await must be corked), bounded body reading, JSON errors, and strict percent-decoding.
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type * as UWS from 'uWebSockets.js';
 import type { KvError } from './kv-ops.ts';
 
@@ -9,15 +10,44 @@ export type Uws = typeof UWS;
 export type HttpResponse = UWS.HttpResponse;
 export type HttpRequest = UWS.HttpRequest;
 
-let uws: Uws | undefined;
+export type HttpImpl = 'uws' | 'node';
 
-/** Loads uWS once. Its header limit is read when the addon loads, so it is set first: a 4 KiB key, percent-encoded, must fit in a URL. */
-export function loadUws(): Uws {
-  if (!uws) {
+/** The uWS addon, or why it cannot be loaded here; tried once. */
+let native: { uws: Uws } | { reason: string } | undefined;
+
+/**
+ * Loads the uWS addon itself (a binary per platform, arch and Node ABI), not the package's entry,
+ * which on a Node version without a binary hands out a partial stand-in. Its header limit is read
+ * when the addon loads, so it is set first: a 4 KiB key, percent-encoded, must fit in a URL.
+ */
+export function loadUws(): { uws: Uws } | { reason: string } {
+  if (!native) {
     process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= '16384';
-    uws = createRequire(import.meta.url)('uWebSockets.js') as Uws;
+    const require = createRequire(import.meta.url);
+    const binary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+    try {
+      const dir = dirname(require.resolve('uWebSockets.js/package.json'));
+      native = { uws: require(join(dir, 'binaries', binary)) as Uws };
+    } catch (e) {
+      native = { reason: `no uWebSockets.js binary ${binary} (Node ${process.version}): ${(e as Error).message.split('\n')[0]}` };
+    }
   }
-  return uws;
+  return native;
+}
+
+/**
+ * uWS where it loads, else node:http + ws (node-http.ts). KVS_HTTP_IMPL=node forces the fallback
+ * (tests, benchmarks), KVS_HTTP_IMPL=uws forbids it. `fallback` says why uWS is not used.
+ */
+export async function httpImpl(env: NodeJS.ProcessEnv = process.env): Promise<{ impl: HttpImpl; uws: Uws; fallback?: string }> {
+  const wanted = env.KVS_HTTP_IMPL ?? '';
+  if (wanted !== '' && wanted !== 'uws' && wanted !== 'node') throw new Error(`KVS_HTTP_IMPL must be uws or node, got "${wanted}"`);
+  const { nodeUws } = await import('./node-http.ts');
+  if (wanted === 'node') return { impl: 'node', uws: nodeUws(), fallback: 'KVS_HTTP_IMPL=node' };
+  const loaded = loadUws();
+  if ('uws' in loaded) return { impl: 'uws', uws: loaded.uws };
+  if (wanted === 'uws') throw new Error(`KVS_HTTP_IMPL=uws: ${loaded.reason}`);
+  return { impl: 'node', uws: nodeUws(), fallback: loaded.reason };
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -119,11 +119,12 @@ const SUMMARY_KEYS: (keyof TraceSummary)[] = [
 
 /**
  * `# 12:00:10.000000 g0 r1 trace summary (final): source=ebpf frames=… drops=0`, or a JSON object
- * with `"kind":"summary"`. `label` says whose trace it is.
+ * with `"kind":"summary"`. `label` says whose trace it is; `who`, a replica's own trace (`kvs server
+ * --trace`), adds its `group` and `replica` to the JSON, as the replica's log lines have them.
  */
-export function formatSummaryLine(s: TraceSummary, format: TraceFormat, wallNs: bigint, label: string, final: boolean): string {
+export function formatSummaryLine(s: TraceSummary, format: TraceFormat, wallNs: bigint, label: string, final: boolean, who?: { group: number; replica: number }): string {
   if (format === 'json') {
-    const o: Record<string, unknown> = { kind: 'summary', ts: isoText(wallNs), label, final, source: s.source };
+    const o: Record<string, unknown> = { kind: 'summary', ts: isoText(wallNs), ...who, label, final, source: s.source };
     for (const k of SUMMARY_KEYS) o[k] = s[k];
     return JSON.stringify(o);
   }

@@ -66,6 +66,8 @@ export class Tracer {
   private readonly timer: NodeJS.Timeout | undefined;
   private lastPrinted = '';
   private stopped: Promise<void> | undefined;
+  /** A replica's own trace: its group and id, for the JSON summary lines. */
+  private readonly who: { group: number; replica: number } | undefined;
 
   private constructor(
     private readonly opts: TracerOptions,
@@ -74,6 +76,8 @@ export class Tracer {
   ) {
     this.decoder = new LineDecoder(book, { includeClients: opts.includeClients, sender: opts.self });
     this.write = opts.write ?? stdoutWriter();
+    const group = opts.replicas.find((r) => r.id === opts.self)?.group;
+    this.who = opts.self !== undefined && group !== undefined ? { group, replica: opts.self } : undefined;
     if (source.kind === 'ebpf') {
       this.kind = 'ebpf';
       this.attach = source.info;
@@ -199,7 +203,7 @@ export class Tracer {
     if (!final && key === this.lastPrinted) return;
     this.lastPrinted = key;
     const now = process.hrtime.bigint() + this.wallOffset;
-    this.write(`${formatSummaryLine(s, this.opts.format, now, this.opts.label, final)}\n`);
+    this.write(`${formatSummaryLine(s, this.opts.format, now, this.opts.label, final, this.who)}\n`);
   }
 }
 

@@ -20,10 +20,14 @@ export class DoorCluster {
   private readonly procs = new ProcessTable();
   readonly logs = this.procs.logs;
 
-  private constructor(readonly basePort: number) {}
+  private constructor(
+    readonly basePort: number,
+    /** The replicas' environment (e.g. KVS_HTTP_IMPL). */
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
-  static async start(basePort: number): Promise<DoorCluster> {
-    const c = new DoorCluster(basePort);
+  static async start(basePort: number, env?: NodeJS.ProcessEnv): Promise<DoorCluster> {
+    const c = new DoorCluster(basePort, env);
     try {
       for (const id of c.ids) c.spawn(id);
       await c.waitForLeader();
@@ -46,7 +50,7 @@ export class DoorCluster {
     const replicas = this.ids.map((i) => `${i}=${this.address(i)}`).join(',');
     const args = [BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', join(this.dir, `r${id}`), '--replicas', replicas];
     args.push('--resp', this.address(id, 'resp'), '--grpc', this.address(id, 'grpc'), '--http', this.address(id, 'http'));
-    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: this.env }));
   }
 
   isRunning(id: number): boolean {

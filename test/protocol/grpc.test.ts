@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { KV_PROTO_PATH } from '../../src/protocol/grpc-door.ts';
+import { HEALTH_PROTO_PATH } from '../../src/protocol/grpc-health.ts';
+import { waitFor } from '../support/wait.ts';
 import { DoorCluster } from './cluster.ts';
 import { Prng } from './prng.ts';
 
@@ -78,6 +80,20 @@ describe('gRPC door against a 3-replica group', { timeout: 180_000 }, () => {
   after(async () => {
     for (const c of clients.values()) c.close();
     await cluster?.stop();
+  });
+
+  it('grpc.health.v1 Check says SERVING on every replica of the live group (the /readyz truth)', async () => {
+    const def = protoLoader.loadSync(HEALTH_PROTO_PATH, { keepCase: true, enums: String, defaults: true });
+    const Health = (grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } } }).grpc.health.v1.Health;
+    for (const id of cluster.ids) {
+      const h = new Health(cluster.address(id, 'grpc'), grpc.credentials.createInsecure()) as grpc.Client & { Check(r: object, cb: Callback<{ status: string }>): void };
+      try {
+        const status = await waitFor(`replica ${id} SERVING`, () => new Promise<string | undefined>((res) => h.Check({ service: '' }, (e, r) => res(r?.status === 'SERVING' ? r.status : undefined))));
+        assert.equal(status, 'SERVING');
+      } finally {
+        h.close();
+      }
+    }
   });
 
   it('Put, Get and Delete through any replica (the original service)', async () => {

@@ -1,4 +1,4 @@
-// The HTTP and WebSocket doors in-process (uWebSockets.js over an in-memory executor) under random
+// The HTTP and WebSocket doors in-process (uWebSockets.js, and the node:http + ws fallback, over an in-memory executor) under random
 // and mutated input: routes, methods, percent-encodings and bodies through fetch; raw malformed
 // HTTP over TCP; random WebSocket messages. Every answer is a known status with a JSON error, and
 // the server keeps serving throughout.
@@ -13,14 +13,19 @@ import { MemoryExecutor, fakeContext } from './memory-executor.ts';
 import { Prng } from './prng.ts';
 import { NativeWs, WsClient } from './ws-client.ts';
 
-describe('HTTP and WebSocket doors under fuzzing', { timeout: 120_000 }, () => {
+for (const impl of ['uws', 'node'] as const)
+describe(`HTTP and WebSocket doors (${impl}) under fuzzing`, { timeout: 120_000 }, () => {
   let door: Door;
   let port: number;
   const exec = new MemoryExecutor();
   const base = (): string => `http://127.0.0.1:${port}`;
 
   before(async () => {
+    const was = process.env.KVS_HTTP_IMPL;
+    process.env.KVS_HTTP_IMPL = impl;
     door = await startHttpDoor(fakeContext(exec, { maxKeyBytes: 256, maxValueBytes: 4096 }), { listen: '127.0.0.1:0', ws: { maxPayloadBytes: 64 * 1024 } });
+    if (was === undefined) delete process.env.KVS_HTTP_IMPL;
+    else process.env.KVS_HTTP_IMPL = was;
     port = Number(door.address.split(':')[1]);
   });
   after(async () => {

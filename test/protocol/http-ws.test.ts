@@ -1,7 +1,8 @@
-// The HTTP door (uWebSockets.js) and the WebSocket native door of a real 3-replica group: every
-// route with fetch (and curl when installed), JSON errors, /metrics parsed as Prometheus text,
-// native frames pipelined over a WebSocket, and /readyz flipping while a restarted replica
-// cannot reach its leader and back once it has caught up.
+// The HTTP door and the WebSocket native door of a real 3-replica group, on uWebSockets.js and on
+// the node:http + ws fallback (KVS_HTTP_IMPL=node): every route with fetch (and curl when
+// installed), JSON errors, /metrics parsed as Prometheus text, native frames pipelined over a
+// WebSocket, and /readyz flipping while a restarted replica cannot reach its leader and back once
+// it has caught up.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
@@ -14,17 +15,27 @@ import { NativeWs, WsClient } from './ws-client.ts';
 
 const HAVE_CURL = spawnSync('curl', ['--version']).status === 0;
 
-describe('HTTP and WebSocket doors against a 3-replica group', { timeout: 240_000 }, () => {
+for (const [impl, basePort] of [['uws', 21200], ['node', 21250]] as const)
+describe(`HTTP and WebSocket doors (${impl}) against a 3-replica group`, { timeout: 240_000 }, () => {
   let cluster: DoorCluster;
   const url = (id: number, path: string): string => `http://${cluster.address(id, 'http')}${path}`;
   const json = async (r: Response): Promise<Record<string, unknown>> => (await r.json()) as Record<string, unknown>;
   const errorCode = async (r: Response): Promise<string> => ((await json(r)).error as { code: string }).code;
 
   before(async () => {
-    cluster = await DoorCluster.start(21200);
+    cluster = await DoorCluster.start(basePort, { ...process.env, KVS_HTTP_IMPL: impl });
   });
   after(async () => {
     await cluster?.stop();
+  });
+
+  it(impl === 'node' ? 'the fallback says so: one warning line per replica' : 'uWS loads: no fallback warning', () => {
+    for (const id of cluster.ids) {
+      const lines = (cluster.logs.get(id) ?? []).join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { level: string; msg: string; reason?: string });
+      const warnings = lines.filter((l) => l.msg.includes('instead of uWebSockets.js'));
+      assert.equal(warnings.length, impl === 'node' ? 1 : 0, `replica ${id}`);
+      if (impl === 'node') assert.deepEqual([warnings[0]!.level, warnings[0]!.reason], ['warn', 'KVS_HTTP_IMPL=node']);
+    }
   });
 
   it('/healthz, /readyz and /v1/status on every replica', async () => {

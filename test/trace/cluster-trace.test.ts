@@ -131,6 +131,7 @@ describe('tracing a live group', () => {
         assert.equal(s.undecodable, 0);
         assert.equal(s.drops, 0);
         assert.match(s.label, /^g0 r[123]$/);
+        assert.equal(`g${s.group} r${s.replica}`, s.label, 'a replica\'s summary names its group and replica');
       }
     } finally {
       await cluster.stop();

@@ -335,6 +335,9 @@ describe('summary line', () => {
     assert.equal(o.final, false);
     assert.equal(o.drops, 3);
     assert.equal(o.label, 'cluster');
+    assert.equal(o.group, undefined);
+    const mine = JSON.parse(formatSummaryLine(s, 'json', WALL, 'g1 r102', true, { group: 1, replica: 102 }));
+    assert.deepEqual([mine.group, mine.replica, mine.label], [1, 102, 'g1 r102']);
   });
 });
 
