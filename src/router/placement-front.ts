@@ -29,6 +29,8 @@ export class PlacementFront {
   private readonly watcher: ConfigWatcher;
   private groups: GroupConnections | undefined;
   private routing = false;
+  /** The routes to the shard groups are in place. */
+  private routed = false;
 
   constructor(
     private readonly o: {
@@ -53,6 +55,11 @@ export class PlacementFront {
     return { kind: 'error', error: { code: 'UNAVAILABLE', message: 'the cluster configuration is being loaded: retry' } };
   }
 
+  /** Why user keys cannot be served here yet: a configuration exists but the routes to its groups do not (else undefined). */
+  notRouting(): string | undefined {
+    return !this.routed && this.o.hasConfig() ? 'the routes to the shard groups are not ready yet' : undefined;
+  }
+
   start(): void {
     this.watcher.start();
   }
@@ -75,6 +82,7 @@ export class PlacementFront {
       local: (req, raw, deadline) => this.o.router.local(req, raw, deadline),
     });
     this.o.router.setShards(routes, isPlacementKey);
+    this.routed = true;
     this.o.log(`placement group ${this.o.group}: a cluster configuration exists (epoch ${config.epoch}): routing keys to the ${config.groups.length} shard groups`);
   }
 }
