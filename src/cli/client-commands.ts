@@ -1,7 +1,8 @@
 // `kvs get|put|del|scan|status`: client commands. Readable output by default, --json for scripts.
 import { KvsClient, KvsError } from '../client/client.ts';
 import { ShardedClient } from '../client/sharded-client.ts';
-import { dataReplicas, placementEndpoints, readCluster } from './cluster-file.ts';
+import { STARTING_FILE, dataReplicas, placementEndpoints, readCluster, type ClusterReplica } from './cluster-file.ts';
+import { notServing } from './cluster-ready.ts';
 import type { ClusterConfig } from '../placement/config.ts';
 import type { KeyValue } from '../wire/index.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
@@ -52,10 +53,14 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
   if (!args) return ExitCode.Ok;
   const v = args.values;
   const json = v.json === true;
+  const dataDir = String(v.data ?? 'data');
   const given = endpointList(v.endpoints, process.env);
-  const endpoints = given ?? dataReplicas(readCluster(String(v.data ?? 'data'))).map((r) => r.endpoints.native);
+  // cluster.json appears once the cluster serves; `kvs status` also reports on one still starting.
+  let fileReplicas = readCluster(dataDir);
+  if (fileReplicas.length === 0 && cmd === 'status') fileReplicas = readCluster(dataDir, STARTING_FILE);
+  const endpoints = given ?? dataReplicas(fileReplicas).map((r) => r.endpoints.native);
   const smart = typeof v.placement === 'string' || v.smart === true;
-  const placement = typeof v.placement === 'string' ? v.placement.split(',').filter(Boolean) : smart ? placementEndpoints(readCluster(String(v.data ?? 'data'))) : [];
+  const placement = typeof v.placement === 'string' ? v.placement.split(',').filter(Boolean) : smart ? placementEndpoints(fileReplicas) : [];
   if (smart && placement.length === 0) throw new UsageError('no placement group: pass --placement host:port,... or start a cluster with "kvs up"');
   if (!smart && endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,..., set KVS_ENDPOINTS, or start a cluster with "kvs up"');
   const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
@@ -93,9 +98,9 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
         return ExitCode.Ok;
       }
       case 'status': {
-        const all = given ? [] : readCluster(String(v.data ?? 'data'));
+        const all = given ? [] : fileReplicas;
         const statusEndpoints = all.length > 0 ? all.map((r) => r.endpoints.native) : endpoints;
-        return await printStatus(client, statusEndpoints, placementEndpoints(all), json);
+        return await printStatus(client, statusEndpoints, all, json);
       }
     }
   } catch (e) {
@@ -109,21 +114,37 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
   }
 }
 
-async function printStatus(client: KvsClient, endpoints: string[], placement: string[], json: boolean): Promise<number> {
-  const rows = await Promise.all(
+async function printStatus(client: KvsClient, endpoints: string[], known: ClusterReplica[], json: boolean): Promise<number> {
+  const placement = placementEndpoints(known);
+  const seen = await Promise.all(
     endpoints.map(async (ep) => {
       try {
-        const s = await client.status(ep);
-        return { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, epoch: s.epoch, reachable: true };
+        return { ep, s: await client.status(ep) };
       } catch (e) {
-        return { endpoint: ep, reachable: false, error: (e as Error).message };
+        return { ep, error: (e as Error).message };
       }
     }),
   );
+  const rows = seen.map(({ ep, s, error }) =>
+    s
+      ? { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, epoch: s.epoch, reachable: true }
+      : { endpoint: ep, reachable: false, error },
+  );
   // Loaded only here: the other commands need none of the resharding code.
   const config = placement.length > 0 ? await (await import('../resharding/admin.ts')).readConfig(placement).catch(() => undefined) : undefined;
+  // The same verdict `kvs up` waits for before it says ready (with the cluster file: a sharded cluster).
+  const reasons =
+    known.length > 0
+      ? notServing(
+          seen.map(({ ep, s }) => {
+            const r = known.find((x) => x.endpoints.native === ep);
+            return { endpoint: ep, group: r?.group ?? s?.groupId ?? 0, placement: r?.role === 'placement', status: s };
+          }),
+          config,
+        )
+      : undefined;
   if (json) {
-    console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}) }));
+    console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}), ...(reasons ? { serving: reasons.length === 0, notServing: reasons } : {}) }));
   } else {
     console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'EPOCH'].join('\t'));
     for (const r of rows) {
@@ -136,6 +157,7 @@ async function printStatus(client: KvsClient, endpoints: string[], placement: st
       for (const g of s.groups) console.log(`  shard group ${g.id}: ${g.partitions} partitions, ${g.replicas} replicas`);
       console.log(s.moving === 0 ? '  no hand-off in progress' : `  hand-off in progress: ${s.moving} partitions moving (${s.moves})`);
     }
+    if (reasons) console.log(reasons.length === 0 ? '\nserving: every group has a leader, every replica applied the configuration' : `\nnot serving yet: ${reasons.join('; ')}`);
   }
   return rows.every((r) => r.reachable) ? ExitCode.Ok : ExitCode.Failed;
 }

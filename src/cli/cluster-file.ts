@@ -1,5 +1,5 @@
 // DIR/cluster.json: what `kvs up` started, so client commands and tests find the cluster.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ClusterReplica {
@@ -27,20 +27,29 @@ export interface ClusterFile {
   replicas: ClusterReplica[];
 }
 
-export function clusterPath(dataDir: string): string {
-  return join(dataDir, 'cluster.json');
+/** Where `kvs up` keeps the layout while the cluster is not serving yet (cluster.json appears once it does). */
+export const STARTING_FILE = 'cluster.starting.json';
+
+export function clusterPath(dataDir: string, file = 'cluster.json'): string {
+  return join(dataDir, file);
 }
 
-export function readCluster(dataDir: string): ClusterReplica[] {
-  const p = clusterPath(dataDir);
+export function readCluster(dataDir: string, file?: string): ClusterReplica[] {
+  const p = clusterPath(dataDir, file);
   if (!existsSync(p)) return [];
   const parsed = JSON.parse(readFileSync(p, 'utf8')) as ClusterFile;
   return parsed.replicas ?? [];
 }
 
-/** Written atomically (rename), so a reader never sees half a file. */
-export function writeCluster(dataDir: string, replicas: ClusterReplica[]): void {
-  const p = clusterPath(dataDir);
+/** Written atomically (rename), so a reader never sees half a file; cluster.json replaces the starting file. */
+export function writeCluster(dataDir: string, replicas: ClusterReplica[], file?: string): void {
+  const p = clusterPath(dataDir, file);
   writeFileSync(`${p}.tmp`, `${JSON.stringify({ replicas }, null, 2)}\n`);
   renameSync(`${p}.tmp`, p);
+  if (file === undefined) rmSync(clusterPath(dataDir, STARTING_FILE), { force: true });
+}
+
+/** Back to "starting": cluster.json (from an earlier run) becomes the starting file until the cluster serves again. */
+export function unpublishCluster(dataDir: string): void {
+  renameSync(clusterPath(dataDir), clusterPath(dataDir, STARTING_FILE));
 }

@@ -4,8 +4,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvsClient } from '../client/client.ts';
-import { initCluster } from '../resharding/admin.ts';
-import { placementEndpoints, readCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
+import { initCluster, readConfig } from '../resharding/admin.ts';
+import { createPartitioner, type Partitioner } from '../partition/index.ts';
+import { keyPerGroup, notServing, writeThroughEveryDoor, type ReplicaStatus } from './cluster-ready.ts';
+import { STARTING_FILE, placementEndpoints, readCluster, unpublishCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
 import { serveControl, type ControlRequest } from './control.ts';
 import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
@@ -45,7 +47,10 @@ export async function runUp(argv: string[]): Promise<number> {
   if (!isLogFormat(logFormat)) throw new UsageError('--log-format must be json or text');
   const dataDir = resolve(String(args.values.data ?? 'data'));
   mkdirSync(dataDir, { recursive: true });
+  // cluster.json tells clients the cluster serves: until it does again, the layout waits aside.
   let replicas = readCluster(dataDir);
+  if (replicas.length > 0) unpublishCluster(dataDir);
+  else replicas = readCluster(dataDir, STARTING_FILE);
   const perGroup = Number(args.values.replicas ?? 3);
   if (!Number.isInteger(perGroup) || perGroup < 1 || perGroup > 9) throw new UsageError('--replicas must be 1..9');
   if (replicas.length === 0) {
@@ -59,7 +64,8 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   const children = new Map<number, ChildProcess>();
   let stopping = false;
-  const save = (): void => writeCluster(dataDir, replicas);
+  let published = false;
+  const save = (): void => writeCluster(dataDir, replicas, published ? undefined : STARTING_FILE);
   const peersOf = (g: number): string => replicas.filter((r) => r.group === g).map((r) => `${r.id}=${r.endpoints.native}`).join(',');
 
   const launch = (r: ClusterReplica): void => {
@@ -91,10 +97,18 @@ export async function runUp(argv: string[]): Promise<number> {
   // The placement group first, then the first configuration, then the shard groups.
   for (const r of replicas.filter((x) => x.role === 'placement')) launch(r);
   const groups = [...new Set(replicas.filter((r) => r.role === 'shard').map((r) => r.group))];
-  await initCluster(
-    placementEndpoints(replicas),
-    groups.map((g) => ({ id: g, replicas: replicas.filter((r) => r.group === g).map((r) => ({ id: r.id, address: r.endpoints.native })) })),
-  );
+  const groupInfos = groups.map((g) => ({ id: g, replicas: replicas.filter((r) => r.group === g).map((r) => ({ id: r.id, address: r.endpoints.native })) }));
+  // The placement replicas may take a while to start on a busy machine: wait for them, saying so.
+  for (let tries = 1; ; tries++) {
+    try {
+      await initCluster(placementEndpoints(replicas), groupInfos);
+      break;
+    } catch (e) {
+      if (stopping) return -1;
+      console.log(`kvs up: waiting for the placement group to store the cluster configuration (${(e as Error).message})`);
+      await new Promise((r) => setTimeout(r, Math.min(1000 * tries, 5000)));
+    }
+  }
   for (const r of replicas.filter((x) => x.role === 'shard')) launch(r);
 
   const control = serveControl(dataDir, async (req: ControlRequest) => {
@@ -128,8 +142,14 @@ export async function runUp(argv: string[]): Promise<number> {
     const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
     console.log(`  ${r.role === 'placement' ? 'placement' : `shard ${r.group}`} replica ${r.id} (pid ${r.pid}): ${doors}`);
   }
-  console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello && kvs status`);
-  void waitForService(replicas.filter((r) => r.role === 'shard').map((r) => r.endpoints.native));
+  const startedAt = Date.now();
+  void waitUntilServing(() => replicas, () => stopping).then((ok) => {
+    if (!ok) return;
+    published = true;
+    save();
+    console.log(`kvs up: ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: every group has a leader, every replica applied the configuration, writes go through every door`);
+    console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello && kvs status`);
+  });
 
   function stop(): void {
     if (stopping) return;
@@ -163,15 +183,43 @@ function stopChild(c: ChildProcess | undefined): Promise<void> {
   });
 }
 
-/** Prints one line once a write goes through, so a user knows when to start. */
-async function waitForService(endpoints: string[]): Promise<void> {
-  const client = new KvsClient({ endpoints, timeoutMs: 60_000 });
+/**
+ * Waits until the cluster serves (src/cli/cluster-ready.ts), printing what it still waits for
+ * whenever that changes. False if `kvs up` is stopping first.
+ */
+async function waitUntilServing(current: () => ClusterReplica[], stopping: () => boolean): Promise<boolean> {
+  let said = '';
+  let partitioner: Partitioner | undefined;
+  const status = new KvsClient({ endpoints: current().map((r) => r.endpoints.native), timeoutMs: 1000 });
   try {
-    await client.get('kvs-up-probe', { consistency: 'linearizable' });
-    console.log('kvs up: the cluster is serving');
-  } catch (e) {
-    console.error(`kvs up: the cluster is not serving yet: ${(e as Error).message}`);
+    while (!stopping()) {
+      const replicas = current();
+      const rows: ReplicaStatus[] = await Promise.all(
+        replicas.map(async (r) => ({
+          endpoint: r.endpoints.native,
+          group: r.group,
+          placement: r.role === 'placement',
+          status: await status.status(r.endpoints.native).catch(() => undefined),
+        })),
+      );
+      const config = await readConfig(placementEndpoints(replicas)).catch(() => undefined);
+      let reasons = notServing(rows, config);
+      if (reasons.length === 0 && config) {
+        partitioner = partitioner?.partitions === config.partitions ? partitioner : await createPartitioner(config.partitions);
+        reasons = await writeThroughEveryDoor(
+          replicas.map((r) => r.endpoints.native),
+          keyPerGroup(config, partitioner, 'kvs-up-ready-'),
+          5000,
+        );
+      }
+      if (reasons.length === 0) return true;
+      const line = reasons.join('; ');
+      if (line !== said) console.log(`kvs up: starting: ${line}`);
+      said = line;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
   } finally {
-    client.close();
+    status.close();
   }
 }

@@ -3,7 +3,10 @@
 // barrier: the leader confirms its leadership and hands back its commit index, and the barrier
 // resolves once this replica has applied up to it. A replica catching up after a restart (or
 // cut off from its leader) is not ready; a Kubernetes readiness probe and a rolling upgrade wait
-// on this before moving on. Probes arriving together share one barrier.
+// on this before moving on. Probes arriving together share one barrier. A replica that knows its
+// leader but cannot serve user keys yet (a shard replica before it applied the cluster
+// configuration, a placement replica before its routes to the shard groups exist) is not ready
+// either: the same truth `kvs up` waits for before it says ready.
 import type { ReadinessResult } from './door-context.ts';
 
 export interface ReadinessSource {
@@ -19,6 +22,8 @@ export class Readiness {
     private readonly src: ReadinessSource,
     /** How long a barrier may take before the replica is reported as still catching up. */
     private readonly timeoutMs = 1000,
+    /** Beyond Raft: why user requests would fail here (e.g. the cluster configuration not applied yet), or undefined. */
+    private readonly notServing: () => string | undefined = () => undefined,
   ) {}
 
   check(): Promise<ReadinessResult> {
@@ -30,6 +35,8 @@ export class Readiness {
 
   private async run(): Promise<ReadinessResult> {
     if (this.src.leader === 0) return { ready: false, reason: 'no leader known to this replica' };
+    const why = this.notServing();
+    if (why !== undefined) return { ready: false, reason: why };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<ReadinessResult>((resolve) => {
       timer = setTimeout(() => resolve({ ready: false, reason: `catching up: not applied up to the leader's commit index within ${this.timeoutMs} ms` }), this.timeoutMs);

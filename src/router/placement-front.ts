@@ -30,6 +30,8 @@ export class PlacementFront {
   private readonly watcher: ConfigWatcher;
   private groups: GroupConnections | undefined;
   private routing = false;
+  /** The routes to the shard groups are in place. */
+  private routed = false;
 
   constructor(
     private readonly o: {
@@ -54,6 +56,11 @@ export class PlacementFront {
     return { kind: 'error', error: { code: 'UNAVAILABLE', message: 'the cluster configuration is being loaded: retry' } };
   }
 
+  /** Why user keys cannot be served here yet: a configuration exists but the routes to its groups do not (else undefined). */
+  notRouting(): string | undefined {
+    return !this.routed && this.o.hasConfig() ? 'the routes to the shard groups are not ready yet' : undefined;
+  }
+
   start(): void {
     this.watcher.start();
   }
@@ -76,6 +83,7 @@ export class PlacementFront {
       local: (req, raw, deadline) => this.o.router.local(req, raw, deadline),
     });
     this.o.router.setShards(routes, isPlacementKey);
+    this.routed = true;
     this.o.log.info('a cluster configuration exists: routing keys to the shard groups', { epoch: config.epoch, groups: config.groups.length });
   }
 }

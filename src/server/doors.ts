@@ -24,6 +24,8 @@ export interface DoorParts {
   startedAt: number;
   /** Partition-table epoch this replica has applied. */
   epoch?: () => number;
+  /** Why this replica cannot serve user keys yet beyond Raft (configuration not applied, routes not ready), or undefined. */
+  notServing?: () => string | undefined;
   log: Logger;
 }
 
@@ -62,7 +64,7 @@ export function nodeStatus(p: DoorParts, endpoints: Record<string, string>): Nod
 }
 
 export function doorContext(p: DoorParts, endpoints: Record<string, string>): DoorContext {
-  const readiness = new Readiness(p.replica, Math.min(1000, p.config.requestTimeoutMs));
+  const readiness = new Readiness(p.replica, Math.min(1000, p.config.requestTimeoutMs), p.notServing);
   return {
     executor: p.router,
     limits: { maxKeyBytes: p.config.maxKeyBytes, maxValueBytes: p.config.maxValueBytes },

@@ -221,6 +221,7 @@ export class KvsServer {
         metrics: server.metrics,
         startedAt: server.startedAt,
         epoch: () => server.sm.epoch,
+        notServing: () => server.notServing(),
         log: server.log,
       });
     } catch (e) {
@@ -232,6 +233,12 @@ export class KvsServer {
     server.reconciler?.start();
     server.front?.start();
     return server;
+  }
+
+  /** Why user requests would fail here although Raft is fine (src/protocol/readiness.ts), or undefined. */
+  private notServing(): string | undefined {
+    if (this.watcher && this.sm.epoch === 0) return 'the cluster configuration is not applied by this replica yet';
+    return this.front?.notRouting();
   }
 
   /** Admin frames: add or remove a replica of this group (carried out by the leader). */

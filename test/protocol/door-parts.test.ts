@@ -149,6 +149,14 @@ describe('Readiness', () => {
     assert.equal(res.ready, false);
     assert.match(res.reason, /catching up/);
   });
+
+  it('is not ready while user keys cannot be served yet (configuration not applied, routes not ready), whatever Raft says', async () => {
+    let why: string | undefined = 'the cluster configuration is not applied by this replica yet';
+    const r = new Readiness({ leader: 1, readBarrier: () => Promise.resolve() }, 1000, () => why);
+    assert.deepEqual(await r.check(), { ready: false, reason: 'the cluster configuration is not applied by this replica yet' });
+    why = undefined;
+    assert.equal((await r.check()).ready, true);
+  });
 });
 
 describe('metrics', () => {
