@@ -1,29 +1,45 @@
-// Removals from the log, in runs: whole runs are deleted, and the run straddling the cut is
-// rewritten with the entries that stay. Reads see the committed log, which is the whole log:
-// persist() allows one Ready in flight at a time.
+// Removals from the log, in runs: whole runs are deleted, and a run straddling a cut is rewritten
+// with the entries that stay. Reads see the committed log, which is the whole log: persist()
+// allows one Ready in flight at a time. Both cuts of one Ready (compaction and the suffix that new
+// entries replace) are made in one pass: each reads the committed log, so made one after the other
+// they could each rewrite the same run, bringing back what the other dropped.
 import { indexKey } from './bytes.ts';
 import type { Env } from './env.ts';
 import { encodeRuns } from './log-codec.ts';
-import { runAt, runKeys } from './log-table.ts';
+import { runAt, runKeys, type Run } from './log-table.ts';
 
 type Track = (p: Promise<unknown>) => void;
 
-/** Deletes entries from..lastIndex (the new entries overwrite them). */
-export function dropFrom(env: Env, from: number, lastIndex: number, track: Track): void {
-  const straddling = runAt(env, from);
-  for (const first of runKeys(env, from, lastIndex + 1)) track(env.log.remove(indexKey(first)));
-  if (straddling && straddling.first < from) {
-    encodeRuns(
-      straddling.entries.filter((e) => e.index < from),
-      (key, run) => track(env.log.put(key, run)),
-    );
-  }
+export interface LogCuts {
+  /** Compaction: entries firstIndex..through go. */
+  through?: number;
+  /** Replaced suffix: entries from..lastIndex go (new entries are written after). */
+  from?: number;
 }
 
-/** Deletes entries firstIndex..upTo (compaction). */
-export function dropThrough(env: Env, firstIndex: number, upTo: number, track: Track): void {
-  const straddling = runAt(env, upTo);
-  for (const first of runKeys(env, firstIndex, upTo + 1)) track(env.log.remove(indexKey(first)));
-  const kept = straddling?.entries.filter((e) => e.index > upTo) ?? [];
-  if (kept.length > 0) encodeRuns(kept, (key, run) => track(env.log.put(key, run)));
+/** Deletes the entries the cuts name from the stored log firstIndex..lastIndex. */
+export function dropEntries(env: Env, cuts: LogCuts, firstIndex: number, lastIndex: number, track: Track): void {
+  const { through, from } = cuts;
+  const touched = new Map<number, Run | undefined>();
+  const mark = (first: number, run?: Run): void => {
+    if (!touched.has(first) || run) touched.set(first, run ?? touched.get(first));
+  };
+  if (through !== undefined) {
+    const straddling = runAt(env, through);
+    if (straddling) mark(straddling.first, straddling);
+    for (const first of runKeys(env, firstIndex, through + 1)) mark(first);
+  }
+  if (from !== undefined) {
+    const straddling = runAt(env, from);
+    if (straddling) mark(straddling.first, straddling);
+    for (const first of runKeys(env, from, lastIndex + 1)) mark(first);
+  }
+  const stays = (i: number): boolean => (through === undefined || i > through) && (from === undefined || i < from);
+  for (const [first, straddling] of touched) {
+    track(env.log.remove(indexKey(first)));
+    // Only a straddling run keeps entries (the others lie wholly inside a cut); they go under the
+    // key of the first one left.
+    const kept = straddling?.entries.filter((e) => stays(e.index)) ?? [];
+    if (kept.length > 0) encodeRuns(kept, (key, r) => track(env.log.put(key, r)));
+  }
 }

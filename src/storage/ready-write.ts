@@ -2,7 +2,7 @@
 // transaction (writes issued in the same event turn share a batch): one durable commit.
 import type { Env, Generation } from './env.ts';
 import { encodeRuns } from './log-codec.ts';
-import { dropFrom, dropThrough } from './log-edits.ts';
+import { dropEntries } from './log-edits.ts';
 import { RaftKey, encodeGeneration, encodeHardState, encodeIndex, encodeSnapshotMeta, encodeStage } from './records.ts';
 import { putRaft } from './raft-table.ts';
 import type { Plan } from './ready-plan.ts';
@@ -36,13 +36,13 @@ export function writePlan(env: Env, plan: Plan): Promise<unknown> | undefined {
     track(clearGeneration(env.generations[plan.stageGeneration === 0 ? 1 : 0]));
   }
 
-  if (plan.compaction) {
-    const { from, meta } = plan.compaction;
-    dropThrough(env, from, meta.index, track);
-    track(putRaft(env, RaftKey.base, encodeSnapshotMeta(meta)));
+  const { compaction, truncate } = plan;
+  if (compaction || truncate) {
+    const firstIndex = compaction?.from ?? truncate!.from;
+    const lastIndex = truncate?.to ?? compaction!.meta.index;
+    dropEntries(env, { ...(compaction ? { through: compaction.meta.index } : {}), ...(truncate ? { from: truncate.from } : {}) }, firstIndex, lastIndex, track);
   }
-
-  if (plan.truncate) dropFrom(env, plan.truncate.from, plan.truncate.to, track);
+  if (compaction) track(putRaft(env, RaftKey.base, encodeSnapshotMeta(compaction.meta)));
   if (plan.entries.length > 0) encodeRuns(plan.entries, (key, run) => track(env.log.put(key, run)));
   if (plan.hardState) track(putRaft(env, RaftKey.hardState, encodeHardState(plan.hardState)));
   return pending.size > 0 ? Promise.all(pending) : undefined;

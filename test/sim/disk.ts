@@ -4,7 +4,9 @@
 import type { ConfState, Entry, HardState, PersistedState, SnapshotMeta } from '../../src/raft/types.ts';
 import type { Env } from '../../src/storage/env.ts';
 import type { MemoryDisk } from '../../src/storage/memory-env.ts';
+import { StorageError } from '../../src/storage/errors.ts';
 import { recover } from '../../src/storage/recover.ts';
+import { Violation } from './invariants.ts';
 
 export interface DurableLog {
   readonly hard: HardState;
@@ -83,7 +85,12 @@ export class DurableView extends LogShape {
     if (this.state === undefined || this.at !== this.disk.version) {
       // Reads only: an environment of any life sees the synced tables.
       this.env ??= this.disk.open({ afterTurn: () => {}, sync: () => {} });
-      this.state = recover(this.env).state;
+      try {
+        this.state = recover(this.env).state;
+      } catch (e) {
+        if (!(e instanceof StorageError)) throw e;
+        throw new Violation('ready-contract', `a restart would not open this store: ${e.message}`);
+      }
       this.at = this.disk.version;
     }
     return this.state;

@@ -142,11 +142,16 @@ test('state-machine safety: two replicas apply different entries at one index; a
   breaks('applied-monotonic', () => checker.applying(hosts[2] as TestHost, entry(2, 1), 0));
 });
 
-test('durable answer: a write is answered only once a majority of voters hold it durably', () => {
-  const { checker, hosts } = cluster();
+test('durable answer: a write is answered only once committed (on a durable majority)', () => {
+  const { checker, nodes, hosts } = cluster();
+  const leader = nodes[0] as FakeNode;
+  Object.assign(leader, { role: Role.Leader, term: 1, log: [entry(1, 1)] });
   (hosts[0] as TestHost).disk.append([entry(1, 1)]);
-  breaks('durable-answer', () => checker.answered(hosts[0] as TestHost, 1, 1));
+  checker.afterEvent(hosts[0] as TestHost);
+  breaks('durable-answer', () => checker.answered(hosts[0] as TestHost, 1, 1)); // durable here only, not committed
   (hosts[2] as TestHost).disk.append([entry(1, 1)]);
+  leader.commit = 1;
+  checker.afterEvent(hosts[0] as TestHost);
   checker.answered(hosts[0] as TestHost, 1, 1);
   breaks('durable-answer', () => checker.answered(hosts[0] as TestHost, 1, 2)); // another term's entry there
 });

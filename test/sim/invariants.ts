@@ -160,10 +160,16 @@ export class Checker {
     this.commitSeen(e.index, e.term, entryHash(e), w.disk.hard.term, `n${w.id} applies it`, 'state-machine-safety');
   }
 
-  /** A client got a successful answer for entry (index, term) from w: a quorum must hold it durably. */
+  /**
+   * A client got a successful answer for entry (index, term) from w: the entry must be committed
+   * (and `durable-commit` saw a majority of the voters of that moment hold it on disk). Checked
+   * against the commit, not today's voters: the configuration may have changed since.
+   */
   answered(w: Watched, index: number, term: number): void {
-    const voters = w.node?.conf.voters;
-    if (voters !== undefined) this.checkDurable(`n${w.id} answers`, { index, term }, voters, 'durable-answer');
+    const known = index <= this.committedMax ? (this.cTerm[index] as number) : undefined;
+    if (known === undefined || (known !== UNKNOWN && known !== term)) {
+      throw new Violation('durable-answer', `n${w.id} answers ${index}/t${term}, which is not committed${known === undefined ? '' : ` (${index}/t${known} is)`}`);
+    }
   }
 
   /** After every event that touched node w. */

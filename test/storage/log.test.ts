@@ -116,6 +116,40 @@ describe('log persistence', () => {
     await s.close();
   });
 
+  // Found by the simulator (seed 200053, 5 nodes): a follower's Ready compacted into a run and
+  // replaced that run's tail. Each cut read the committed run and rewrote it, so the overwrite
+  // brought back the compacted prefix (and the compaction kept the replaced entry): the store no
+  // longer opened ("an entry at or below the base").
+  it('one Ready that compacts and overwrites inside the same run keeps only what both leave', async () => {
+    const d = dir('compact-overwrite');
+    let s = openFresh(d);
+    await s.persist(ready({ entries: entries(1, 9, 1), hardState: hs(1, 7) })); // one run 1..9
+    await s.apply(7, []);
+    await s.persist(ready({ compaction: { index: 3, term: 1, conf: CONF }, entries: entries(9, 9, 2), hardState: hs(2, 7) }));
+    await s.close();
+    s = openReplicaStore({ path: d });
+    const st = s.load();
+    assert.equal(st.base.index, 3);
+    assert.deepEqual(
+      st.entries.map((e) => [e.index, e.term]),
+      [[4, 1], [5, 1], [6, 1], [7, 1], [8, 1], [9, 2]],
+    );
+    await s.close();
+    // Cuts in different runs of one Ready, too: compaction inside 1..10, overwrite inside 11..20.
+    const d2 = dir('compact-overwrite-2');
+    s = openFresh(d2);
+    for (const from of [1, 11]) await s.persist(ready({ entries: entries(from, from + 9, 1), hardState: hs(1, from + 9) }));
+    await s.apply(12, []);
+    await s.persist(ready({ compaction: { index: 5, term: 1, conf: CONF }, entries: entries(15, 15, 2), hardState: hs(2, 12) }));
+    await s.close();
+    s = openReplicaStore({ path: d2 });
+    assert.deepEqual(
+      s.load().entries.map((e) => e.index),
+      [6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    );
+    await s.close();
+  });
+
   it('allows one Ready in flight at a time', async () => {
     const s = openFresh(dir('inflight'));
     const first = s.persist(ready({ entries: entries(1, 2, 1) }));
