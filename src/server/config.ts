@@ -104,9 +104,10 @@ export function envName(flag: string): string {
 /**
  * KVS_* variables that are not `kvs server` settings but are read elsewhere, so a replica started
  * with them in its environment is not refused: client commands' endpoints, the build's commit (for
- * /metrics), tracer overrides (docs/tracing.md), test switches, the operator's pod script.
+ * /metrics), tracer overrides (docs/tracing.md), the HTTP door implementation, test switches, the
+ * operator's pod script.
  */
-export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_JOIN_FROM'];
+export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_JOIN_FROM', 'KVS_HTTP_IMPL'];
 
 /** parseArgs options for every setting. */
 export function serverFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {
