@@ -22,6 +22,8 @@ export class Connection {
   private connecting: Promise<void> | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
+  /** When the current socket last received anything. */
+  private heardAt = 0;
 
   constructor(address: string) {
     this.address = address;
@@ -40,14 +42,20 @@ export class Connection {
   async call(encode: (requestId: number) => Uint8Array, timeoutMs: number): Promise<Frame> {
     await this.ensureConnected(timeoutMs);
     const s = this.socket!;
+    const pending = this.pending;
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
+    const sentAt = Date.now();
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        pending.delete(id);
+        // Nothing at all arrived since this request left: the path may be dead for good (a healed
+        // partition can leave the old connection stuck; a firewall may drop its packets as
+        // INVALID). Start the next request on a new connection rather than wait on this one.
+        if (this.heardAt < sentAt && this.socket === s) this.replace();
         reject(new ConnectionError(`no answer from ${this.address} within ${timeoutMs} ms`, true));
       }, timeoutMs);
-      this.pending.set(id, {
+      pending.set(id, {
         resolve: (f) => {
           clearTimeout(timer);
           resolve(f);
@@ -67,20 +75,31 @@ export class Connection {
     this.socket = undefined;
   }
 
+  /** Drops the current socket (requests still waiting on it fail: they may have been sent); the next request connects anew. */
+  private replace(): void {
+    this.socket?.destroy();
+    this.socket = undefined;
+    this.connecting = undefined;
+  }
+
   private ensureConnected(timeoutMs: number): Promise<void> {
     if (this.socket && !this.socket.destroyed && !this.connecting) return Promise.resolve();
     if (this.connecting) return this.connecting;
     const [host, port] = splitAddress(this.address);
     const s = net.connect({ host, port, noDelay: true });
     this.socket = s;
+    // Requests waiting on this socket: when it closes, they fail, not those of a socket after it.
+    const pending = new Map<number, Pending>();
+    this.pending = pending;
     const decoder = new FrameDecoder();
     s.on('data', (chunk: Buffer) => {
+      this.heardAt = Date.now();
       decoder.push(chunk);
       try {
         for (let f = decoder.read(); f !== null; f = decoder.read()) {
-          const p = this.pending.get(f.requestId);
+          const p = pending.get(f.requestId);
           if (!p) continue;
-          this.pending.delete(f.requestId);
+          pending.delete(f.requestId);
           p.resolve(f);
         }
       } catch (e) {
@@ -90,8 +109,8 @@ export class Connection {
     s.on('close', () => {
       if (this.socket === s) this.socket = undefined;
       const err = new ConnectionError(`connection to ${this.address} closed`, true);
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
     });
     this.connecting = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => s.destroy(new ConnectionError(`connect to ${this.address} timed out`)), timeoutMs);

@@ -248,7 +248,12 @@ export class DeadlineError extends Error {
 
 function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(new DeadlineError('deadline passed'));
+  if (ms <= 0) {
+    // Nobody waits for p now; its later rejection (a read barrier without a leader, a dropped
+    // proposal) must not go unhandled: that would take the whole replica process down.
+    p.catch(() => {});
+    return Promise.reject(new DeadlineError('deadline passed'));
+  }
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new DeadlineError('deadline passed')), ms);
     p.then(

@@ -18,6 +18,7 @@ import type { Request } from '../wire/index.ts';
 import type { RawRequest } from '../router/router.ts';
 import type { FrameSocket } from './frame-socket.ts';
 import type { Tap } from './tap.ts';
+import { KEEPALIVE_MS } from './peer-link.ts';
 
 export interface InboundHandlers {
   self: Hello;
@@ -27,6 +28,8 @@ export interface InboundHandlers {
   execute(req: Request, raw: RawRequest): Promise<Response>;
   /** Sees the frames this side writes: its HELLO and the answers to forwards. */
   tap?: Tap;
+  /** How often to say "alive" on the link (default KEEPALIVE_MS; tests use less). */
+  keepaliveMs?: number;
 }
 
 export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandlers): void {
@@ -40,7 +43,13 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
     h.tap?.(h.self.replicaId, hello.replicaId, frame);
     conn.write(frame);
   };
-  send(encodeHello(h.self));
+  const ownHello = encodeHello(h.self);
+  send(ownHello);
+  // Keepalive: the dialing side replaces a link that hears nothing for a while (peer-link.ts). A
+  // HELLO after the handshake is ignored there (no forward waits for request id 0).
+  const keepalive = setInterval(() => conn.write(ownHello), h.keepaliveMs ?? KEEPALIVE_MS);
+  keepalive.unref();
+  conn.socket.once('close', () => clearInterval(keepalive));
   conn.onFrame = (f: Frame) => {
     try {
       if (isRaftFrame(f.type) || f.type === FrameType.RaftBatch) {

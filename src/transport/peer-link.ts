@@ -2,6 +2,13 @@
 // jitter, and a byte bound on what may wait, so a slow or dead peer never grows memory or blocks
 // the others. Raft tolerates lost messages, so over the bound they are dropped (and counted);
 // forwarded client requests fail fast with UNAVAILABLE instead.
+//
+// A link that hears nothing for `idleMs` is replaced. The accepting side sends a HELLO every
+// KEEPALIVE_MS (src/transport/inbound.ts), so silence means the path is dead even if TCP has not
+// noticed: after a network partition heals, an old connection can stay stuck for minutes (TCP
+// retransmission backoff) or for good (a stateful firewall that lost the flow drops its packets as
+// INVALID, as kube-proxy's conntrack rule does). A connect that gets no HELLO back in time is
+// abandoned the same way (a SYN lost in a partition is otherwise retried for about two minutes).
 import net from 'node:net';
 import { FrameDecoder, FrameType, decodeHello, encodeForward, encodeHello, type Frame, type Hello } from '../wire/index.ts';
 import type { Tap } from './tap.ts';
@@ -16,7 +23,14 @@ export interface PeerLinkOptions {
   maxQueueBytes?: number;
   random?: () => number;
   tap?: Tap;
+  /** Replace the connection when nothing arrived on it for this long (default IDLE_MS). */
+  idleMs?: number;
 }
+
+/** How often the accepting side of a link says it is alive. */
+export const KEEPALIVE_MS = 1000;
+/** Several keepalives (and several election timeouts): a link silent this long is dead. */
+export const IDLE_MS = 5000;
 
 export class LinkError extends Error {
   override readonly name = 'LinkError';
@@ -52,13 +66,20 @@ export class PeerLink {
   private closed = false;
   private nextRequestId = 1;
   private forwards = new Map<number, PendingForward>();
-  readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0 };
+  /** When this connection last received anything (or was opened). */
+  private heardAt = 0;
+  private readonly idleMs: number;
+  private readonly idleTimer: NodeJS.Timeout;
+  readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0, silentReplaced: 0 };
 
   constructor(opts: PeerLinkOptions) {
     this.opts = opts;
     this.peerId = opts.peerId;
     this.address = opts.address;
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 << 20;
+    this.idleMs = opts.idleMs ?? IDLE_MS;
+    this.idleTimer = setInterval(() => this.replaceIfSilent(), Math.max(10, this.idleMs / 4));
+    this.idleTimer.unref();
     this.connect();
   }
 
@@ -112,6 +133,7 @@ export class PeerLink {
   close(): void {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.idleTimer);
     this.socket?.destroy();
     this.failForwards('link closed');
   }
@@ -132,6 +154,7 @@ export class PeerLink {
     const [host, port] = splitAddress(this.address);
     const s = net.connect({ host, port, noDelay: true });
     this.socket = s;
+    this.heardAt = Date.now();
     const decoder = new FrameDecoder();
     s.on('connect', () => {
       s.setKeepAlive(true, 5000);
@@ -140,6 +163,7 @@ export class PeerLink {
       s.write(hello);
     });
     s.on('data', (chunk: Buffer) => {
+      this.heardAt = Date.now();
       decoder.push(chunk);
       try {
         for (let f = decoder.read(); f !== null; f = decoder.read()) this.onFrame(f);
@@ -175,6 +199,14 @@ export class PeerLink {
     clearTimeout(pending.timer);
     // The frame body may be a view into a socket chunk: copy what outlives this callback.
     pending.resolve({ type: f.type, requestId: f.requestId, body: Buffer.from(f.body) });
+  }
+
+  /** Nothing arrived for idleMs (no HELLO back, no keepalive): the path is dead; start over. */
+  private replaceIfSilent(): void {
+    const s = this.socket;
+    if (this.closed || !s || s.destroyed || Date.now() - this.heardAt < this.idleMs) return;
+    this.stats.silentReplaced++;
+    s.destroy();
   }
 
   private scheduleReconnect(): void {
