@@ -109,6 +109,12 @@ describe('kvs client commands', () => {
     }
   });
 
+  it('kvs bench runs the load generator from bench/ in a checkout', async () => {
+    const r = await kvs(['bench', '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /^Usage: kvs bench/);
+  });
+
   it('kvs server refuses an unknown KVS_* variable, naming the nearest one', async () => {
     const r = await kvs(['server', '--id', '1', '--listen', '127.0.0.1:25199', '--data', join(cwd, 'r'), '--replicas', '1=127.0.0.1:25199'], { env: { ...process.env, KVS_TICKMS: '5' } });
     assert.equal(r.code, 2);

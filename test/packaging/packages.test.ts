@@ -1,0 +1,148 @@
+// The packages as a user gets them: `npm pack`, install the tarball into an empty project, use it.
+// sharded-kvs-client (packages/client) from .mjs, .cjs and TypeScript with a default `tsc --init`
+// config, without the server's native dependencies; sharded-kvs (the repository root) with its
+// `kvs` bin (compiled JavaScript: `make build` first) and its client exports. Dependencies come from
+// npm's cache (--prefer-offline; `npm ci` filled it) or the registry.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { TestCluster } from '../server/cluster.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TSC = join(ROOT, 'node_modules/.bin/tsc');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const exec = promisify(execFile);
+const tmp = mkdtempSync(join(tmpdir(), 'kvs-packages-'));
+const ENV = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+
+async function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = ENV): Promise<string> {
+  try {
+    return (await exec(cmd, args, { cwd, env, timeout: 300_000, maxBuffer: 64 << 20 })).stdout;
+  } catch (e) {
+    const err = e as { message: string; stdout?: string; stderr?: string };
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
+  }
+}
+
+/** Packs `dir` (its files already built; no lifecycle scripts) into tmp; the tarball and its file list. */
+async function pack(dir: string): Promise<{ tarball: string; files: string[] }> {
+  const out = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], dir);
+  const [info] = JSON.parse(out) as { filename: string; files: { path: string }[] }[];
+  return { tarball: join(tmp, info!.filename), files: info!.files.map((f) => f.path) };
+}
+
+/** An empty ESM project with `tarball` installed. */
+async function project(name: string, tarball: string): Promise<string> {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }));
+  await run('npm', ['install', '--prefer-offline', tarball], dir);
+  return dir;
+}
+
+describe('packages', () => {
+  let cluster: TestCluster;
+  let endpoint: string;
+  before(async () => {
+    cluster = await TestCluster.start({ replicas: 1, basePort: 25200 });
+    endpoint = cluster.endpoints()[0]!;
+  });
+  after(async () => {
+    await cluster?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('sharded-kvs-client installs without the server and works from .mjs, .cjs and .ts (default tsc --init)', async () => {
+    // Built into a staging copy: the package's own prepack does the same into packages/client/dist.
+    const stage = join(tmp, 'client-stage');
+    mkdirSync(stage);
+    for (const f of ['package.json', 'README.md']) copyFileSync(join(ROOT, 'packages/client', f), join(stage, f));
+    await run(TSC, ['-p', join(ROOT, 'packages/client/tsconfig.json'), '--outDir', join(stage, 'dist')], ROOT);
+    const manifest = JSON.parse(readFileSync(join(stage, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+    assert.equal(manifest.version, VERSION, 'the client package is versioned with the server');
+    assert.deepEqual(Object.keys(manifest.dependencies), ['xxhash-wasm']);
+
+    const { tarball, files } = await pack(stage);
+    assert.ok(files.includes('dist/client/index.js') && files.includes('dist/client/index.d.ts'), files.join(' '));
+    assert.deepEqual(
+      files.filter((f) => /^dist\/(server|storage|protocol|cli)\//.test(f) || /\.(ts|map)$/.test(f.replace(/\.d\.ts$/, ''))),
+      [],
+      'no server modules, sources or maps',
+    );
+
+    const app = await project('client-app', tarball);
+    assert.deepEqual(readdirSync(join(app, 'node_modules')).filter((d) => !d.startsWith('.')).sort(), ['sharded-kvs-client', 'xxhash-wasm']);
+
+    writeFileSync(
+      join(app, 'use.mjs'),
+      `import { KvsClient, ShardedClient, KvsError } from 'sharded-kvs-client';
+const kv = new KvsClient({ endpoints: [${JSON.stringify(endpoint)}] });
+await kv.put('from-mjs', 'm');
+console.log(new TextDecoder().decode(await kv.get('from-mjs')), typeof ShardedClient, typeof KvsError);
+kv.close();\n`,
+    );
+    assert.equal(await run(process.execPath, ['use.mjs'], app), 'm function function\n');
+
+    writeFileSync(
+      join(app, 'use.cjs'),
+      `const { KvsClient } = require('sharded-kvs-client');
+const kv = new KvsClient({ endpoints: [${JSON.stringify(endpoint)}] });
+kv.get('from-mjs').then((v) => { console.log(Buffer.from(v).toString()); kv.close(); });\n`,
+    );
+    assert.equal(await run(process.execPath, ['use.cjs'], app), 'm\n');
+
+    writeFileSync(
+      join(app, 'use.ts'),
+      `import { KvsClient, KvsError, ShardedClient, type ClientOptions, type KeyValue } from 'sharded-kvs-client';
+const options: ClientOptions = { endpoints: [${JSON.stringify(endpoint)}], timeoutMs: 10000 };
+const kv = new KvsClient(options);
+await kv.put('from-ts', 't');
+const value: Uint8Array | null = await kv.get('from-ts');
+const items: KeyValue[] = (await kv.scan('from-', 'from.', { limit: 10 })).items;
+// @ts-expect-error the declarations are real types (not any): a number is not a key
+await kv.get(42).catch(() => null);
+const e: KvsError = new KvsError('TIMEOUT', 'x');
+console.log(value === null ? null : new TextDecoder().decode(value), items.length, typeof ShardedClient, e.code);
+kv.close();\n`,
+    );
+    await run(TSC, ['--init'], app);
+    await run(TSC, ['-p', '.'], app); // the generated config: strict, nodenext, skipLibCheck, types: []
+    assert.equal(await run(process.execPath, ['use.js'], app), 't 2 function TIMEOUT\n');
+    // Stricter: the shipped declarations themselves checked (they name Node's types: @types/node).
+    const typesNode = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string }).version;
+    await run('npm', ['install', '--prefer-offline', '-D', `@types/node@${typesNode}`], app);
+    await run(TSC, ['-p', '.', '--skipLibCheck', 'false', '--types', 'node', '--noEmit'], app);
+  });
+
+  it('sharded-kvs: the installed kvs runs compiled JavaScript; the client is its export', async () => {
+    assert.ok(existsSync(join(ROOT, 'dist/cli/main.js')), 'dist/ is built (make build / npm run build)');
+    const { tarball, files } = await pack(ROOT);
+    for (const f of ['bin/kvs.js', 'dist/cli/main.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'protos/kv.proto', 'package.json']) assert.ok(files.includes(f), `${f} is packed`);
+    assert.deepEqual(
+      files.filter((f) => /^(src|test|bench|native|ebpf|packages)\//.test(f) || f.endsWith('.map') || f.includes('tsbuildinfo') || f.endsWith('.built')),
+      [],
+      'no sources, tests, benchmarks, maps or build stamps',
+    );
+    const app = await project('full-app', tarball);
+    assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'tsx is not installed');
+    const kvs = join(app, 'node_modules/.bin/kvs');
+    assert.equal(await run(kvs, ['--version'], app), `kvs ${VERSION}\n`);
+    const env = { ...ENV, KVS_ENDPOINTS: endpoint };
+    await run(kvs, ['put', 'from-installed-kvs', 'yes'], app, env);
+    assert.equal(await run(kvs, ['get', 'from-installed-kvs'], app, env), 'yes');
+    await assert.rejects(run(kvs, ['bench', '--help'], app), /not part of the installed package/);
+
+    writeFileSync(
+      join(app, 'use.mjs'),
+      `const root = await import('sharded-kvs');
+const client = await import('sharded-kvs/client');
+console.log(root.KvsClient === client.KvsClient, Object.keys(root).sort().join(','));
+await import('sharded-kvs/wire').catch((e) => console.log(e.code));\n`,
+    );
+    assert.equal(await run(process.execPath, ['use.mjs'], app), 'true KvsClient,KvsError,ShardedClient\nERR_PACKAGE_PATH_NOT_EXPORTED\n');
+  });
+});
