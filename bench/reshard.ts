@@ -112,10 +112,13 @@ try {
   client.close();
 
   // The destination leaders' own account of each wave (src/resharding/reconciler.ts).
-  const waves = [...cluster.logs.values()].flatMap((l) => l.join('').split('\n')).filter((l) => / received \d+ partitions /.test(l));
-  const waveMs = (l: string): number => Number(/ in (\d+) ms/.exec(l)?.[1] ?? 0);
-  waves.sort((a, b) => waveMs(a) - waveMs(b));
-  if (waves.length > 0) console.log(`waves: ${waves.length}, median ${waveMs(waves[waves.length >> 1]!)} ms; slowest: ${waves.at(-1)!.trim()}`);
+  // The replicas' log lines are JSON (stderr is a pipe here; docs/operations.md).
+  const waves = [...cluster.logs.values()]
+    .flatMap((l) => l.join('').split('\n'))
+    .filter((l) => l.includes('"msg":"received partitions"'))
+    .map((l) => JSON.parse(l) as { ms: number });
+  waves.sort((a, b) => a.ms - b.ms);
+  if (waves.length > 0) console.log(`waves: ${waves.length}, median ${waves[waves.length >> 1]!.ms} ms; slowest: ${JSON.stringify(waves.at(-1))}`);
   const moved = new Set(cfg.moves.map((m) => m.partition));
   const worstOf = (a: Float64Array, inMoved: boolean): number => a.reduce((m, g, p) => (moved.has(p) === inMoved ? Math.max(m, g) : m), 0);
   const [waitMoved, waitStayed] = [worstOf(maxWait, true), worstOf(maxWait, false)];

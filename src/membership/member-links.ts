@@ -31,7 +31,7 @@ export class MemberLinks {
     const { peers, missing } = wantedPeers(this.o.self, conf, this.o.book.entries());
     this.o.peers.setPeers(peers);
     const after = this.o.peers.ids().join(',');
-    if (after !== before) this.o.log?.info('replica links follow the configuration', { links: after, voters: conf.voters, learners: conf.learners });
+    if (after !== before) this.o.log?.info('replica links follow the configuration', { links: this.o.peers.ids(), voters: conf.voters, learners: conf.learners });
     if (missing.length > 0) this.o.log?.warn('no address yet for members', { members: missing });
   }
 }
