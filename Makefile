@@ -77,3 +77,9 @@ bench-profile: deps
 LOAD_ARGS ?= --cluster data
 bench-load: deps
 	node --import tsx bench/load.ts $(LOAD_ARGS)
+
+# Kubernetes (docs/kubernetes.md). k8s-check: render every Kustomize overlay and check it (schemas,
+# policies). image: build the Containerfile with podman or docker, tagged with the version and commit.
+.PHONY: k8s-check image kind-e2e
+k8s-check: deps
+	$(NODE_TEST) --test-force-exit test/k8s/manifests.test.ts test/k8s/pod-identity.test.ts

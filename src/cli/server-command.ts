@@ -1,6 +1,7 @@
 // `kvs server`: run one replica until SIGINT/SIGTERM (a leader hands over leadership first).
 import { ConfigError, DEFAULTS, loadConfig } from '../server/config.ts';
 import { KvsServer } from '../server/server.ts';
+import { bootstrapCluster } from '../server/bootstrap.ts';
 import { startServerTrace } from '../trace/server-trace.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
@@ -34,13 +35,20 @@ Runs one replica of a Raft group. Flags override the YAML file given with --conf
                              on stdout (eBPF, or the in-process tap without CAP_BPF+CAP_NET_ADMIN)
   --trace-iface IF           interface for eBPF (default: lo for loopback, else the listen address's)
   --trace-format text|json   trace line format (default text)
+On Kubernetes (docs/kubernetes.md): id, group, --replicas and --placement follow from the pod name.
+  --pod-name NAME            StatefulSet pod "<set>-<ordinal>": set "placement" or "shard-N"
+  --dns-suffix SUFFIX        after "<pod>.<set>." in the pods' DNS names, e.g. kvs.svc.cluster.local
+  --group-size N             pods per StatefulSet (default 3)
+  --placement-set NAME       a shard replica's placement StatefulSet (usually "placement")
+  --bootstrap-groups LIST    a placement replica writes these shard sets (shard-0,shard-1,...) as
+                             the first configuration unless one exists
 Without --resp, --grpc or --http only the native door runs (see docs/doors.md).`;
 
 const OPTIONS = {
   trace: { type: 'boolean' as const },
   join: { type: 'boolean' as const },
   ...Object.fromEntries(
-    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'handoff-wave', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format'].map((n) => [
+    ['config', 'id', 'group', 'listen', 'data', 'replicas', 'placement', 'tick-ms', 'election-ticks', 'heartbeat-ticks', 'request-timeout-ms', 'max-key-bytes', 'max-value-bytes', 'log-tail', 'handoff-wave', 'resp', 'grpc', 'http', 'trace-iface', 'trace-format', 'pod-name', 'dns-suffix', 'group-size', 'placement-set', 'bootstrap-groups'].map((n) => [
       n,
       { type: 'string' as const },
     ]),
@@ -64,6 +72,10 @@ export async function runServer(argv: string[]): Promise<number> {
   });
   console.error(`replica ${config.id} (group ${config.group}) listening on ${config.listen}, data in ${config.dataDir}`);
   let stopping = false;
+  if (config.initialGroups) {
+    const placement = config.replicas.map((r) => r.address);
+    void bootstrapCluster({ placement, groups: config.initialGroups, log: (l) => console.error(l), stopped: () => stopping });
+  }
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;

@@ -3,7 +3,9 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
+import { withPodIdentity } from './pod-identity.ts';
 import type { ServerTraceSettings } from '../trace/server-trace.ts';
 
 export interface ServerConfig {
@@ -39,6 +41,8 @@ export interface ServerConfig {
   http?: string;
   /** `--trace`: print this replica's replica-link traffic (docs/tracing.md). */
   trace?: ServerTraceSettings;
+  /** Placement replica on Kubernetes: the shard groups of the first configuration (pod-identity.ts). */
+  initialGroups?: GroupInfo[];
 }
 
 export class ConfigError extends Error {
@@ -71,7 +75,7 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     if (parsed !== null && typeof parsed !== 'object') throw new ConfigError(`config file ${flags.config} is not a YAML mapping`);
     file = (parsed ?? {}) as Record<string, unknown>;
   }
-  const pick = (name: string, flag = name): unknown => flags[flag] ?? file[name];
+  const pick = withPodIdentity((name: string, flag = name): unknown => flags[flag] ?? file[name]);
 
   const id = int('id', pick('id'), 1, 0xffff_ffff);
   const join = flag(pick('join'));
@@ -96,6 +100,7 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
     handoffWave: int('handoff-wave', pick('handoffWave', 'handoff-wave') ?? DEFAULTS.handoffWave, 1, 4096),
     ...doorAddresses(pick),
     ...traceSettings(pick),
+    ...(pick('initialGroups') ? { initialGroups: pick('initialGroups') as GroupInfo[] } : {}),
   };
   if (join && cfg.placement.length === 0) throw new ConfigError('--join needs --placement: a joining replica learns its group from the cluster configuration');
   if (cfg.heartbeatTicks >= cfg.electionTicks) throw new ConfigError('heartbeat-ticks must be smaller than election-ticks');
