@@ -31,10 +31,17 @@ cp -a "$npm_dir" "$ctx/usr/local/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$ctx/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$ctx/usr/local/bin/npx"
 if [[ -d /usr/include/node ]]; then cp -a /usr/include/node "$ctx/usr/local/include/node"; fi
+# This machine's extra certificate authorities (e.g. a TLS-inspecting egress proxy) so that npm in
+# the build reaches the registry as it does here; Node reads the bundle through NODE_EXTRA_CA_CERTS.
+mkdir -p "$ctx/usr/local/share/ca-certificates" "$ctx/etc/ssl/certs"
+cp /usr/local/share/ca-certificates/*.crt "$ctx/usr/local/share/ca-certificates/" 2>/dev/null || true
+cp /etc/ssl/certs/ca-certificates.crt "$ctx/etc/ssl/certs/ca-certificates.crt" 2>/dev/null || true
 # The official image has a user "node" (uid 1000); the Containerfile runs as it.
 cat > "$ctx/Containerfile" <<'CF'
 FROM localhost/debian:bookworm-min
 COPY usr/ /usr/
+COPY etc/ /etc/
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node && node --version
 CF
 "${podman[@]}" build --pull=never --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -t "$tag" "$ctx" >/dev/null
