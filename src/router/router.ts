@@ -245,9 +245,17 @@ export class DeadlineError extends Error {
   override readonly name = 'DeadlineError';
 }
 
-function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+/**
+ * `p`, or a DeadlineError once `deadline` passes. `p` is always observed: a barrier or proposal
+ * started just after its deadline (a late timer on a loaded machine) that later fails must not
+ * become an unhandled rejection, which would stop the process.
+ */
+export function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   const ms = deadline - Date.now();
-  if (ms <= 0) return Promise.reject(new DeadlineError('deadline passed'));
+  if (ms <= 0) {
+    p.catch(() => undefined);
+    return Promise.reject(new DeadlineError('deadline passed'));
+  }
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new DeadlineError('deadline passed')), ms);
     p.then(
