@@ -17,7 +17,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { KvsClient } from '../../src/client/client.ts';
 import { KV_PROTO_PATH } from '../../src/protocol/grpc-door.ts';
 import { checkHistory } from '../lin/check.ts';
-import { RespClient } from '../protocol/resp-client.ts';
+import { RespClient, plain } from '../protocol/resp-client.ts';
 import { NativeWs } from '../protocol/ws-client.ts';
 import { PodHarness, podmanSkipReason } from '../support/pods.ts';
 import { podsOf, renderKustomize, type PodSpec } from '../support/pod-specs.ts';
@@ -77,8 +77,8 @@ describe('the image running the rendered dev overlay as podman containers', { sk
     await client.put('door:native', 'n');
     const rc = await RespClient.connect(h.spec(resp!).ports.resp!, h.ip(resp!));
     try {
-      assert.equal(String(await rc.call('GET', 'door:native')), 'n');
-      assert.equal(String(await rc.call('SET', 'door:resp', 'r')), 'OK');
+      assert.equal(plain(await rc.call('GET', 'door:native')), 'n');
+      assert.equal(plain(await rc.call('SET', 'door:resp', 'r')), 'OK');
     } finally {
       rc.close();
     }
@@ -121,7 +121,7 @@ describe('the image running the rendered dev overlay as podman containers', { sk
     const clients = [0, 1, 2].map(() => new KvsClient({ endpoints: nativeEndpoints(), timeoutMs: 30_000 }));
     const w = new RecordedWorkload(clients, ['u1', 'u2', 'u3'], 12, 'upgrade');
     w.start();
-    const stops: { pod: string; exitCode: number; seconds: number; handedOver: boolean }[] = [];
+    const stops: { pod: string; exitCode: number; seconds: number; exitSeconds: number; handedOver: boolean }[] = [];
     try {
       await w.progress(100);
       // Every StatefulSet rolls on its own (in parallel, as their controllers do): highest ordinal
@@ -131,7 +131,7 @@ describe('the image running the rendered dev overlay as podman containers', { sk
           for (const pod of groupPods(grp).reverse()) {
             for (const other of groupPods(grp).filter((p) => p !== pod)) await waitFor(`${other} ready before ${pod} goes (PDB)`, () => h.ready(other), 120_000, 500);
             const stopped = await h.stop(pod);
-            stops.push({ pod, exitCode: stopped.exitCode, seconds: stopped.seconds, handedOver: /handed leadership to/.test(stopped.logs) });
+            stops.push({ pod, exitCode: stopped.exitCode, seconds: stopped.seconds, exitSeconds: stopped.exitSeconds, handedOver: /handed leadership to/.test(stopped.logs) });
             await h.start(pod, IMAGE_2);
             await h.waitReady(pod);
           }
@@ -144,10 +144,10 @@ describe('the image running the rendered dev overlay as podman containers', { sk
     }
     const f = w.figures();
     const transfers = stops.filter((s) => s.handedOver).length;
-    report('rolling upgrade', { ...f, leaderTransfers: transfers, longestStopSeconds: Math.max(...stops.map((s) => Math.round(s.seconds * 10) / 10)) });
+    report('rolling upgrade', { ...f, leaderTransfers: transfers, longestStopSeconds: Math.max(...stops.map((s) => Math.round(s.seconds * 10) / 10)), longestSigtermToExitSeconds: Math.max(...stops.map((s) => Math.round(s.exitSeconds * 10) / 10)) });
     for (const s of stops) {
       assert.equal(s.exitCode, 0, `${s.pod} exited ${s.exitCode} on SIGTERM`);
-      assert.ok(s.seconds < h.spec(s.pod).terminationGracePeriodSeconds, `${s.pod} took ${s.seconds} s to stop`);
+      assert.ok(s.exitSeconds < h.spec(s.pod).terminationGracePeriodSeconds, `${s.pod} took ${s.exitSeconds} s to exit after SIGTERM`);
     }
     for (const s of specs) assert.equal(h.imageOf(s.name), IMAGE_2);
     assert.equal(f.failures, 0, `failed requests: ${f.failureMessages.join('; ')}`);

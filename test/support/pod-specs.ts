@@ -45,6 +45,9 @@ export interface PodSpec {
   emptyDirs: string[];
   readOnlyRootFilesystem: boolean;
   runAsUser: number | undefined;
+  runAsGroup: number | undefined;
+  /** The pod's fsGroup: volumes are made group-owned and group-writable, the process gets the group. */
+  fsGroup: number | undefined;
   capAdd: string[];
   capDrop: string[];
   startupProbe?: ProbeSpec;
@@ -135,6 +138,8 @@ function podOf(sts: K8sObject, ordinal: number, configMaps: Map<string, Record<s
     emptyDirs,
     readOnlyRootFilesystem: sc.readOnlyRootFilesystem === true,
     runAsUser: sc.runAsUser ?? podSpec.securityContext?.runAsUser,
+    runAsGroup: sc.runAsGroup ?? podSpec.securityContext?.runAsGroup,
+    fsGroup: podSpec.securityContext?.fsGroup,
     capAdd: sc.capabilities?.add ?? [],
     capDrop: sc.capabilities?.drop ?? [],
     ...(startupProbe ? { startupProbe } : {}),

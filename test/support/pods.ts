@@ -8,7 +8,7 @@
 // on the network so that the test process (in the same network namespace as the bridge) reaches it
 // at the same address after a restart, as a client reaches a pod through its Service.
 import { execFile } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PodSpec, ProbeSpec } from './pod-specs.ts';
@@ -126,14 +126,15 @@ export class PodHarness {
     const args = ['run', '-d', '--restart', 'always', '--name', this.container(s.name), '--hostname', s.name, '--network', this.network, '--ip', p.ip, '--network-alias', s.dnsName, ...ULIMITS];
     args.push('--stop-timeout', String(s.terminationGracePeriodSeconds), '--security-opt', 'no-new-privileges');
     for (const [k, v] of Object.entries(s.labels)) args.push('--label', `${k}=${v}`);
-    if (s.runAsUser !== undefined) args.push('--user', `${s.runAsUser}:${s.runAsUser}`);
+    if (s.runAsUser !== undefined) args.push('--user', `${s.runAsUser}:${s.runAsGroup ?? s.runAsUser}`);
+    if (s.fsGroup !== undefined) args.push('--group-add', String(s.fsGroup));
     if (s.readOnlyRootFilesystem) args.push('--read-only');
     for (const c of s.capDrop) args.push('--cap-drop', c);
     for (const c of s.capAdd) args.push('--cap-add', c);
     for (const m of s.dataMounts) {
       const host = join(dir, 'volumes', m.replaceAll('/', '_'));
       mkdirSync(host, { recursive: true });
-      if (s.runAsUser !== undefined) chownSync(host, s.runAsUser, s.runAsUser); // fsGroup's effect
+      if (s.fsGroup !== undefined) applyFsGroup(host, s.fsGroup);
       args.push('-v', `${host}:${m}`);
     }
     for (const [m, files] of Object.entries(s.configFiles)) {
@@ -156,15 +157,17 @@ export class PodHarness {
    * What the kubelet does on delete: SIGTERM, wait up to the grace period, SIGKILL; then remove.
    * Returns how it ended and the container's last logs (gone once it is removed).
    */
-  async stop(name: string): Promise<{ exitCode: number; seconds: number; logs: string }> {
+  async stop(name: string): Promise<{ exitCode: number; seconds: number; exitSeconds: number; logs: string }> {
     const s = this.pod(name).spec;
     const t0 = performance.now();
+    const wall0 = Date.now();
     await podman(['stop', '-t', String(s.terminationGracePeriodSeconds), this.container(name)], (s.terminationGracePeriodSeconds + 30) * 1000);
     const seconds = (performance.now() - t0) / 1000;
-    const exitCode = Number((await podman(['inspect', '-f', '{{.State.ExitCode}}', this.container(name)])).trim());
+    const [code, finished] = (await podman(['inspect', '-f', '{{.State.ExitCode}} {{.State.FinishedAt.UnixMilli}}', this.container(name)])).trim().split(' ');
     const logs = await this.logs(name);
     await podman(['rm', '-f', this.container(name)]);
-    return { exitCode, seconds, logs };
+    // seconds: the whole `podman stop`; exitSeconds: from the signal to the process's exit.
+    return { exitCode: Number(code), seconds, exitSeconds: (Number(finished) - wall0) / 1000, logs };
   }
 
   /** A new spec for a pod (an overlay applied): used from its next start, on the same volume and IP. */
@@ -179,12 +182,16 @@ export class PodHarness {
     await podman(['rm', '-f', '-t', '0', this.container(name)]);
   }
 
+  /**
+   * A frozen process (a long GC pause, a stopped VM): SIGSTOP, which even a container's PID 1 cannot
+   * ignore. Not `podman pause`: the cgroup freezer is unavailable here (cgroups in hybrid mode).
+   */
   async pause(name: string): Promise<void> {
-    await podman(['pause', this.container(name)]);
+    await podman(['kill', '--signal', 'STOP', this.container(name)]);
   }
 
   async unpause(name: string): Promise<void> {
-    await podman(['unpause', this.container(name)]);
+    await podman(['kill', '--signal', 'CONT', this.container(name)]);
   }
 
   /** Cuts the pod off the network (every other pod and the clients): a partition. */
@@ -250,4 +257,17 @@ export class PodHarness {
     if (names.length > 0) await podman(['rm', '-f', '-t', '0', ...names]);
     await podman(['network', 'rm', '-f', this.network]).catch(() => undefined);
   }
+}
+
+/**
+ * What the kubelet does to a volume for a pod's fsGroup: every file group-owned by it and
+ * group-read-writable, directories setgid so new files inherit the group. A pod that changes user
+ * (the tracing overlay runs as uid 0 without CAP_DAC_OVERRIDE) still opens the data it finds.
+ */
+function applyFsGroup(path: string, gid: number): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return;
+  chownSync(path, st.uid, gid);
+  chmodSync(path, (st.mode & 0o7777) | (st.isDirectory() ? 0o2070 : 0o060));
+  if (st.isDirectory()) for (const f of readdirSync(path)) applyFsGroup(join(path, f), gid);
 }
