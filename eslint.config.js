@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', '.tmp/', 'native/build/', 'ebpf/build/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'dist/', 'packages/*/dist/', 'data/', '.tmp/', 'native/build/', 'ebpf/build/', 'bench/results/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

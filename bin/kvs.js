@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// The kvs command. The sources are TypeScript, run through tsx's loader (no build step).
-import { register } from 'tsx/esm/api';
+// The kvs command: runs the compiled JavaScript in dist/ (`npm run build`, `make build`).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  console.error('kvs: dist/cli/main.js is missing: build it first with "npm run build" (or "make build")');
+  process.exit(2);
+}
+await import(main.href);

@@ -26,7 +26,7 @@ let BIN = join(REPO, 'bin/kvs.js');
  */
 export function snapshotServer(dir: string): string {
   mkdirSync(dir, { recursive: true });
-  for (const d of ['bin', 'src', 'protos']) if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true });
+  for (const d of ['bin', 'dist', 'src', 'protos']) if (existsSync(join(REPO, d))) cpSync(join(REPO, d), join(dir, d), { recursive: true });
   for (const f of ['package.json', 'tsconfig.json']) copyFileSync(join(REPO, f), join(dir, f));
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
   BIN = join(dir, 'bin/kvs.js');

@@ -2,26 +2,27 @@
 import { KvsClient, KvsError } from '../client/client.ts';
 import { ShardedClient } from '../client/sharded-client.ts';
 import { dataReplicas, placementEndpoints, readCluster } from './cluster-file.ts';
-import { readConfig } from '../resharding/admin.ts';
 import type { ClusterConfig } from '../placement/config.ts';
+import type { KeyValue } from '../wire/index.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
+import { jsonBytes, readAll } from './bytes-output.ts';
 
-export const CLIENT_COMMANDS = ['get', 'put', 'del', 'scan', 'status'] as const;
-type ClientCommand = (typeof CLIENT_COMMANDS)[number];
+export type ClientCommand = 'get' | 'put' | 'del' | 'scan' | 'status';
 
-const COMMON = `  --endpoints LIST     host:port,... of native doors (default: ./data/cluster.json)
+const COMMON = `  --endpoints LIST     host:port,... of native doors (default: $KVS_ENDPOINTS, else ./data/cluster.json)
   --placement LIST     host:port,... of the placement group: route each key straight to the shard
                        group that serves it (smart client), --endpoints only as a fallback
   --smart              the same, with the placement group from cluster.json
   --data DIR           where cluster.json is (default ./data)
-  --json               machine-readable output
+  --json               machine-readable output: keys and values as "key"/"value" strings when they
+                       are UTF-8, else as "keyBase64"/"valueBase64"
   --timeout-ms N       deadline per request, retries included (default 5000)`;
 
 const HELP: Record<ClientCommand, string> = {
-  get: `Usage: kvs get KEY [--stale] [options]\n\nPrints the value; exit code 1 if the key does not exist.\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
-  put: `Usage: kvs put KEY VALUE [options]\n\n${COMMON}`,
+  get: `Usage: kvs get KEY [--stale] [options]\n\nWrites the value's bytes unchanged to stdout (a newline after it only on a terminal);\nexit code 1 if the key does not exist.\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
+  put: `Usage: kvs put KEY VALUE [options]\n       kvs put KEY - [options]     (the value is all of stdin, byte for byte)\n\n${COMMON}`,
   del: `Usage: kvs del KEY [options]\n\n${COMMON}`,
-  scan: `Usage: kvs scan [START [END]] [--limit N] [--stale] [options]\n\nLists keys in [START, END) in key order (all keys by default).\n  --limit N            at most N keys (default 1000)\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
+  scan: `Usage: kvs scan [START [END]] [--limit N] [--stale] [options]\n\nLists keys in [START, END) in key order (all keys by default), one KEY<tab>VALUE line each,\nbytes unchanged (use --json when keys or values may hold tabs, newlines or non-UTF-8 bytes).\n  --limit N            at most N keys (default 1000)\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
   status: `Usage: kvs status [options]\n\nShows every replica: id, group, role, term, leader, commit and applied index.\n${COMMON}`,
 };
 
@@ -37,18 +38,26 @@ const OPTIONS = {
 };
 
 const ARGS: Record<ClientCommand, number | [number, number]> = { get: 1, put: 2, del: 1, scan: [0, 2], status: 0 };
-const dec = new TextDecoder();
+const NL = Buffer.from('\n');
+const TAB = Buffer.from('\t');
+
+/** --endpoints, else KVS_ENDPOINTS, else undefined (then ./data/cluster.json). */
+function endpointList(flag: string | boolean | undefined, env: NodeJS.ProcessEnv): string[] | undefined {
+  const list = typeof flag === 'string' ? flag : env.KVS_ENDPOINTS;
+  return list === undefined || list === '' ? undefined : list.split(',').map((s) => s.trim()).filter(Boolean);
+}
 
 export async function runClientCommand(cmd: ClientCommand, argv: string[]): Promise<number> {
   const args = parse(argv, OPTIONS, HELP[cmd], ARGS[cmd]);
   if (!args) return ExitCode.Ok;
   const v = args.values;
   const json = v.json === true;
-  const endpoints = typeof v.endpoints === 'string' ? v.endpoints.split(',').filter(Boolean) : dataReplicas(readCluster(String(v.data ?? 'data'))).map((r) => r.endpoints.native);
+  const given = endpointList(v.endpoints, process.env);
+  const endpoints = given ?? dataReplicas(readCluster(String(v.data ?? 'data'))).map((r) => r.endpoints.native);
   const smart = typeof v.placement === 'string' || v.smart === true;
   const placement = typeof v.placement === 'string' ? v.placement.split(',').filter(Boolean) : smart ? placementEndpoints(readCluster(String(v.data ?? 'data'))) : [];
   if (smart && placement.length === 0) throw new UsageError('no placement group: pass --placement host:port,... or start a cluster with "kvs up"');
-  if (!smart && endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,... or start a cluster with "kvs up"');
+  if (!smart && endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,..., set KVS_ENDPOINTS, or start a cluster with "kvs up"');
   const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
   const client = smart ? new ShardedClient({ placement, endpoints, timeoutMs }) : new KvsClient({ endpoints, timeoutMs });
@@ -58,13 +67,13 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
     switch (cmd) {
       case 'get': {
         const value = await client.get(a!, { consistency });
-        if (json) console.log(JSON.stringify({ key: a, value: value === null ? null : dec.decode(value), found: value !== null }));
-        else if (value !== null) console.log(dec.decode(value));
+        if (json) console.log(JSON.stringify({ key: a, ...(value === null ? { value: null } : jsonBytes('value', value)), found: value !== null }));
+        else if (value !== null) process.stdout.write(process.stdout.isTTY ? Buffer.concat([value, NL]) : value);
         else console.error(`(not found: ${a})`);
         return value === null ? ExitCode.NotFound : ExitCode.Ok;
       }
       case 'put':
-        await client.put(a!, b!);
+        await client.put(a!, b === '-' ? await readAll(process.stdin) : b!);
         console.log(json ? JSON.stringify({ ok: true }) : 'OK');
         return ExitCode.Ok;
       case 'del':
@@ -74,17 +83,17 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
       case 'scan': {
         const limit = v.limit ? Number(v.limit) : 1000;
         if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
-        const items: { key: string; value: string }[] = [];
+        const items: KeyValue[] = [];
         for await (const kv of client.scanAll(a ?? '', b ?? null, { pageSize: Math.min(limit, 1000), consistency })) {
-          items.push({ key: dec.decode(kv.key), value: dec.decode(kv.value) });
+          items.push(kv);
           if (items.length >= limit) break;
         }
-        if (json) console.log(JSON.stringify({ items }));
-        else for (const it of items) console.log(`${it.key}\t${it.value}`);
+        if (json) console.log(JSON.stringify({ items: items.map((kv) => ({ ...jsonBytes('key', kv.key), ...jsonBytes('value', kv.value) })) }));
+        else if (items.length > 0) process.stdout.write(Buffer.concat(items.flatMap((kv) => [kv.key, TAB, kv.value, NL])));
         return ExitCode.Ok;
       }
       case 'status': {
-        const all = typeof v.endpoints === 'string' ? [] : readCluster(String(v.data ?? 'data'));
+        const all = given ? [] : readCluster(String(v.data ?? 'data'));
         const statusEndpoints = all.length > 0 ? all.map((r) => r.endpoints.native) : endpoints;
         return await printStatus(client, statusEndpoints, placementEndpoints(all), json);
       }
@@ -111,7 +120,8 @@ async function printStatus(client: KvsClient, endpoints: string[], placement: st
       }
     }),
   );
-  const config = placement.length > 0 ? await readConfig(placement).catch(() => undefined) : undefined;
+  // Loaded only here: the other commands need none of the resharding code.
+  const config = placement.length > 0 ? await (await import('../resharding/admin.ts')).readConfig(placement).catch(() => undefined) : undefined;
   if (json) {
     console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}) }));
   } else {

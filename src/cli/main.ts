@@ -1,10 +1,5 @@
-// `kvs`: the command line. Each subcommand lives in its own module; this file only dispatches.
-import { runClientCommand, CLIENT_COMMANDS } from './client-commands.ts';
-import { runServer } from './server-command.ts';
-import { runUp } from './up-command.ts';
-import { runReshard } from './reshard-command.ts';
-import { runReplica } from './replica-command.ts';
-import { runTrace } from './trace-command.ts';
+// `kvs`: the command line. Each subcommand lives in its own module, imported only when that
+// subcommand runs: `kvs get` must not pay for loading the server (LMDB, gRPC, uWebSockets.js).
 import { ExitCode, UsageError } from './args.ts';
 
 const USAGE = `kvs — a sharded, Raft-replicated key-value store
@@ -16,16 +11,43 @@ Commands:
   server   run one replica
   reshard  change the number of shard groups, live
   replica  add or remove a replica of a shard group, live
-  bench    load generator: closed/open loop, YCSB workloads, HDR latency (see docs/benchmarks.md)
+  bench    load generator: closed/open loop, YCSB workloads, HDR latency (source checkout only;
+           see docs/benchmarks.md)
   trace    print the messages replicas exchange, one line each (eBPF)
   get      read a key
   put      write a key
   del      delete a key
   scan     list keys in a range
   status   show every replica: role, term, leader, indexes
+  version  print the version (also --version)
 
 Run "kvs <command> --help" for a command's options.
 Exit codes: 0 ok, 1 key not found, 2 usage error, 3 cluster unreachable or request failed.`;
+
+type Run = (argv: string[]) => Promise<number>;
+
+/** Subcommand → the module that runs it, loaded on demand. */
+const COMMANDS: Record<string, () => Promise<Run>> = {
+  server: async () => (await import('./server-command.ts')).runServer,
+  up: async () => (await import('./up-command.ts')).runUp,
+  reshard: async () => (await import('./reshard-command.ts')).runReshard,
+  replica: async () => (await import('./replica-command.ts')).runReplica,
+  trace: async () => (await import('./trace-command.ts')).runTrace,
+  bench: async () => (await import('./bench-command.ts')).runBenchFromCheckout,
+  ...Object.fromEntries(
+    (['get', 'put', 'del', 'scan', 'status'] as const).map((cmd) => [cmd, async (): Promise<Run> => {
+      const { runClientCommand } = await import('./client-commands.ts');
+      return (argv) => runClientCommand(cmd, argv);
+    }]),
+  ),
+  version: async () => printVersion,
+};
+
+async function printVersion(): Promise<number> {
+  const { KVS_VERSION } = await import('../version.ts');
+  console.log(`kvs ${KVS_VERSION}`);
+  return ExitCode.Ok;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -33,15 +55,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return cmd ? ExitCode.Ok : ExitCode.Usage;
   }
-  if (cmd === 'server') return runServer(rest);
-  if (cmd === 'up') return runUp(rest);
-  if (cmd === 'reshard') return runReshard(rest);
-  if (cmd === 'replica') return runReplica(rest);
-  // The load generator lives in bench/ (it also drives etcd and Redis); loaded only when asked for.
-  if (cmd === 'bench') return (await import('../../bench/load.ts')).runBench(rest);
-  if (cmd === 'trace') return runTrace(rest);
-  if ((CLIENT_COMMANDS as readonly string[]).includes(cmd)) return runClientCommand(cmd as (typeof CLIENT_COMMANDS)[number], rest);
-  throw new UsageError(`unknown command "${cmd}"\n\n${USAGE}`);
+  if (cmd === '--version' || cmd === '-V') return printVersion();
+  const load = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (!load) throw new UsageError(`unknown command "${cmd}"\n\n${USAGE}`);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,12 +1,11 @@
 // INFO for the RESP door: the sections tools read (server, clients, replication, keyspace) in
 // Redis's "field:value" format, with the Raft view of replication, plus a kvs section.
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import type { RespServer } from './resp-command.ts';
+import { KVS_VERSION } from '../version.ts';
 
 /** The Redis version whose command set and replies this door follows (tools check it). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
-export const KVS_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 const DEFAULT_SECTIONS = ['server', 'clients', 'replication', 'keyspace'];
 const ALL_SECTIONS = [...DEFAULT_SECTIONS, 'kvs'];

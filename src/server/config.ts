@@ -1,111 +1,187 @@
-// `kvs server` configuration: flags and an optional YAML file (flags win), validated up front with
-// errors that say which setting is wrong and why.
+// `kvs server` configuration. Every setting is one line of SETTINGS below, and from that line come
+// its command-line flag (`--request-timeout-ms`), its environment variable (`KVS_REQUEST_TIMEOUT_MS`),
+// its YAML key (`request-timeout-ms`), its check and its line in `kvs server --help`.
+// Precedence: flag > environment > YAML file (--config / KVS_CONFIG) > default. Unknown YAML keys and
+// unknown KVS_* variables are errors naming the nearest valid one: a typo must not be ignored.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
-import { withPodIdentity } from './pod-identity.ts';
+import { podIdentity } from './pod-identity.ts';
 import type { ServerTraceSettings } from '../trace/server-trace.ts';
-
-export interface ServerConfig {
-  id: number;
-  group: number;
-  dataDir: string;
-  /** host:port of the native door (clients and replica links). */
-  listen: string;
-  /** Every replica of the group, this one included: id → native address. */
-  replicas: PeerAddress[];
-  /**
-   * `--join`: start outside the group's Raft configuration (never campaigns) and wait to be added
-   * by `kvs replica add` (docs/membership.md). Only for an empty data directory to matter: a
-   * replica with a log keeps the configuration it has.
-   */
-  join: boolean;
-  /** Native addresses of the placement group: set for a replica of a shard group (sharded cluster). */
-  placement: string[];
-  tickMs: number;
-  electionTicks: number;
-  heartbeatTicks: number;
-  requestTimeoutMs: number;
-  maxKeyBytes: number;
-  maxValueBytes: number;
-  /** Log entries kept after compaction, for followers that are briefly behind. */
-  logTail: number;
-  /** Partitions a shard leader pulls per hand-off wave (each pauses writes for one wave's transfer). */
-  handoffWave: number;
-  /** host:port of the optional front doors (absent: not started); see docs/doors.md. */
-  resp?: string;
-  grpc?: string;
-  /** HTTP, with the WebSocket native door at /v1/ws on the same port. */
-  http?: string;
-  /** `--trace`: print this replica's replica-link traffic (docs/tracing.md). */
-  trace?: ServerTraceSettings;
-  /** Placement replica on Kubernetes: the shard groups of the first configuration (pod-identity.ts). */
-  initialGroups?: GroupInfo[];
-}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export const DEFAULTS = {
-  group: 0,
-  tickMs: 50,
-  electionTicks: 10,
-  heartbeatTicks: 1,
-  requestTimeoutMs: 5000,
-  maxKeyBytes: 4026, // LMDB's largest key in lmdb-js builds (see docs/storage.md)
-  maxValueBytes: 1 << 20,
-  logTail: 5000,
-  handoffWave: 64,
-};
+/** One setting. `T` is its value's type once checked; `check` gets a flag/env string or a YAML value. */
+export interface Setting<T> {
+  /** The flag's name without `--`; also the YAML key, and (upper-cased) the environment variable. */
+  flag: string;
+  /** Placeholder in --help (absent: a boolean switch). */
+  arg?: string;
+  help: string;
+  /** Absent and no default: the setting is required (unless `optional`). */
+  default?: T;
+  /** Shown in --help instead of `default`. */
+  defaultText?: string;
+  check: (v: unknown, name: string) => T;
+  /** `--config` only: it names the file, so it cannot be a key in it. */
+  notInFile?: boolean;
+}
 
-/** Builds the config from parsed flags (strings) and an optional YAML file. */
-export function loadConfig(flags: Record<string, string | undefined>): ServerConfig {
-  let file: Record<string, unknown> = {};
-  if (flags.config) {
-    let text: string;
-    try {
-      text = readFileSync(flags.config, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`cannot read config file ${flags.config}: ${(e as Error).message}`);
-    }
-    const parsed: unknown = parseYaml(text);
-    if (parsed !== null && typeof parsed !== 'object') throw new ConfigError(`config file ${flags.config} is not a YAML mapping`);
-    file = (parsed ?? {}) as Record<string, unknown>;
+const U32 = 0xffff_ffff;
+
+// Builders: the kinds of value a setting can hold.
+const int = (o: Omit<Setting<number>, 'check' | 'arg'> & { min: number; max: number; arg?: string }): Setting<number> => ({
+  arg: 'N',
+  ...o,
+  check: (v, name) => checkInt(name, v, o.min, o.max),
+});
+const bool = (o: Omit<Setting<boolean>, 'check' | 'default'>): Setting<boolean> => ({ ...o, default: false, check: checkBool });
+const text = (o: Omit<Setting<string>, 'check'>): Setting<string> => ({ ...o, check: checkString });
+const optionalText = (o: Omit<Setting<string | undefined>, 'check' | 'default'>): Setting<string | undefined> => ({ ...o, default: undefined, check: checkString });
+const address = (o: Omit<Setting<string>, 'check' | 'arg'>): Setting<string> => ({ arg: 'HOST:PORT', ...o, check: checkAddress });
+const optionalAddress = (o: Omit<Setting<string | undefined>, 'check' | 'arg' | 'default'>): Setting<string | undefined> => ({ arg: 'HOST:PORT', ...o, default: undefined, check: checkAddress });
+const addresses = (o: Omit<Setting<string[]>, 'check' | 'arg' | 'default'>): Setting<string[]> => ({ arg: 'LIST', ...o, default: [], check: checkAddresses });
+const choice = <C extends string>(o: Omit<Setting<C>, 'check' | 'arg'> & { choices: readonly C[] }): Setting<C> => ({
+  arg: o.choices.join('|'),
+  ...o,
+  check: (v, name) => {
+    if (!(o.choices as readonly unknown[]).includes(v)) throw new ConfigError(`${name} must be ${o.choices.join(' or ')}, got "${String(v)}"`);
+    return v as C;
+  },
+});
+
+/**
+ * Every `kvs server` setting, in --help order. The key is the ServerConfig field. To add a setting:
+ * add a line here (the field appears in ServerConfig with the checked type), then use it.
+ */
+export const SETTINGS = {
+  config: { ...optionalText({ flag: 'config', arg: 'FILE', help: 'YAML file with these settings, keys spelled like the flags (tick-ms: 50)' }), notInFile: true },
+  id: int({ flag: 'id', min: 1, max: U32, help: "this replica's id (unique in the cluster, >= 1)" }),
+  group: int({ flag: 'group', min: 0, max: U32, default: 0, help: 'Raft group id' }),
+  listen: address({ flag: 'listen', help: 'native door: clients and replica links' }),
+  dataDir: text({ flag: 'data', arg: 'DIR', help: 'data directory (created if missing)' }),
+  replicas: { flag: 'replicas', arg: 'LIST', default: [], help: 'every replica of the group, this one included: 1=127.0.0.1:7001,2=...', check: checkReplicas } as Setting<PeerAddress[]>,
+  placement: addresses({ flag: 'placement', help: "placement group's native addresses: makes this a shard group replica" }),
+  join: bool({ flag: 'join', help: 'start outside the group\'s configuration and wait to be added with\n"kvs replica add" (an empty data directory; --replicas then optional)' }),
+  tickMs: int({ flag: 'tick-ms', min: 1, max: 10_000, default: 50, help: 'Raft tick in ms' }),
+  electionTicks: int({ flag: 'election-ticks', min: 3, max: 1000, default: 10, help: 'election timeout in ticks' }),
+  heartbeatTicks: int({ flag: 'heartbeat-ticks', min: 1, max: 1000, default: 1, help: 'heartbeat interval in ticks' }),
+  requestTimeoutMs: int({ flag: 'request-timeout-ms', min: 10, max: 600_000, default: 5000, help: 'per-request deadline in ms' }),
+  // 4026: LMDB's largest key in lmdb-js builds (see docs/storage.md).
+  maxKeyBytes: int({ flag: 'max-key-bytes', min: 1, max: 4026, default: 4026, help: 'largest key' }),
+  maxValueBytes: int({ flag: 'max-value-bytes', min: 0, max: 4 << 20, default: 1 << 20, help: 'largest value' }),
+  logTail: int({ flag: 'log-tail', min: 0, max: 10_000_000, default: 5000, help: 'log entries kept after compaction, for followers briefly behind' }),
+  handoffWave: int({ flag: 'handoff-wave', min: 1, max: 4096, default: 64, help: 'partitions pulled per resharding wave: smaller waves pause each\nmoving partition for less time' }),
+  resp: optionalAddress({ flag: 'resp', help: 'RESP (Redis protocol) door: redis-cli, redis-benchmark, Redis clients' }),
+  grpc: optionalAddress({ flag: 'grpc', help: 'gRPC door (service protos.KV in protos/kv.proto)' }),
+  http: optionalAddress({ flag: 'http', help: 'HTTP door: /healthz /readyz /metrics /v1/status /v1/kv/{key},\nand the native protocol over WebSocket at /v1/ws' }),
+  trace: bool({ flag: 'trace', help: 'print every message this replica sends to its peers, one line each,\non stdout (eBPF, or the in-process tap without CAP_BPF+CAP_NET_ADMIN)' }),
+  traceIface: optionalText({ flag: 'trace-iface', arg: 'IF', help: "interface for eBPF (default: lo for loopback, else the listen address's)" }),
+  traceFormat: choice<ServerTraceSettings['format']>({ flag: 'trace-format', choices: ['text', 'json'], default: 'text', help: 'trace line format' }),
+  // On Kubernetes (docs/kubernetes.md, src/server/pod-identity.ts).
+  podName: optionalText({ flag: 'pod-name', arg: 'NAME', help: 'StatefulSet pod "<set>-<ordinal>" (set "placement" or "shard-N"): id, group,\n--replicas and --placement follow from it unless given' }),
+  dnsSuffix: optionalText({ flag: 'dns-suffix', arg: 'SUFFIX', help: 'with --pod-name: what follows "<pod>.<set>." in the pods\' DNS names,\ne.g. kvs.svc.cluster.local' }),
+  groupSize: int({ flag: 'group-size', min: 1, max: 99, default: 3, help: 'with --pod-name: pods per StatefulSet' }),
+  placementSet: optionalText({ flag: 'placement-set', arg: 'NAME', help: "with --pod-name: a shard replica's placement StatefulSet (placement)" }),
+  bootstrapGroups: optionalText({ flag: 'bootstrap-groups', arg: 'LIST', help: 'with --pod-name, on a placement replica: write these shard sets\n(shard-0,shard-1,...) as the first configuration unless one exists' }),
+} satisfies Record<string, Setting<unknown>>;
+
+type SettingValues = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
+
+/** The checked settings; the three trace settings are folded into `trace` (set only with --trace). */
+export interface ServerConfig extends Omit<SettingValues, 'config' | 'trace' | 'traceIface' | 'traceFormat'> {
+  trace?: ServerTraceSettings;
+  /** Placement replica on Kubernetes: the shard groups of the first configuration (--bootstrap-groups). */
+  initialGroups?: GroupInfo[];
+}
+
+type Name = keyof typeof SETTINGS;
+const NAMES = Object.keys(SETTINGS) as Name[];
+const setting = (n: Name): Setting<unknown> => SETTINGS[n];
+
+/** `request-timeout-ms` → `KVS_REQUEST_TIMEOUT_MS`. */
+export function envName(flag: string): string {
+  return `KVS_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/**
+ * KVS_* variables that are not `kvs server` settings but are read elsewhere, so a replica started
+ * with them in its environment is not refused: client commands' endpoints, the build's commit (for
+ * /metrics), tracer overrides (docs/tracing.md), test switches, the operator's pod script.
+ */
+export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_JOIN_FROM'];
+
+/** parseArgs options for every setting. */
+export function serverFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {
+  return Object.fromEntries(NAMES.map((n) => [setting(n).flag, { type: setting(n).arg === undefined ? ('boolean' as const) : ('string' as const) }]));
+}
+
+/** The settings' part of `kvs server --help`: one entry per setting, its default, and its variable. */
+export function settingsHelp(): string {
+  const col = 29;
+  return NAMES.map((n) => {
+    const s = setting(n);
+    const left = `  --${s.flag}${s.arg ? ` ${s.arg}` : ''}`;
+    const dflt = s.defaultText ?? (s.default === undefined || s.default === false || (Array.isArray(s.default) && s.default.length === 0) ? undefined : String(s.default));
+    const lines = `${s.help}${dflt === undefined ? '' : ` (default ${dflt})`}`.split('\n');
+    const first = left.length < col ? left.padEnd(col) + lines[0] : `${left}\n${' '.repeat(col)}${lines[0]}`;
+    return [first, ...lines.slice(1).map((l) => ' '.repeat(col) + l)].join('\n');
+  }).join('\n');
+}
+
+type Raw = Record<string, string | boolean | undefined>;
+
+/**
+ * Builds the config: `flags` as parsed from argv (by flag name), `env` (only KVS_* names are read),
+ * and the YAML file the flag or KVS_CONFIG names.
+ */
+export function loadConfig(flags: Raw, env: Record<string, string | undefined> = {}): ServerConfig {
+  checkEnvNames(env);
+  const configPath = present(flags.config) ? String(flags.config) : present(env.KVS_CONFIG) ? env.KVS_CONFIG : undefined;
+  const file = configPath === undefined ? {} : readFile(configPath);
+
+  const values = {} as Record<Name, unknown>;
+  const given = new Set<Name>();
+  const missing: Name[] = [];
+  for (const n of NAMES) {
+    const s = setting(n);
+    const [raw, name] = present(flags[s.flag])
+      ? [flags[s.flag], `--${s.flag}`]
+      : present(env[envName(s.flag)])
+        ? [env[envName(s.flag)], envName(s.flag)]
+        : present(file[s.flag])
+          ? [file[s.flag], `${s.flag} (in ${configPath})`]
+          : [undefined, `--${s.flag}`];
+    if (raw !== undefined) {
+      values[n] = s.check(raw, name);
+      given.add(n);
+    } else if ('default' in s) values[n] = s.default;
+    else missing.push(n);
   }
-  const pick = withPodIdentity((name: string, flag = name): unknown => flags[flag] ?? file[name]);
+  // On Kubernetes the pod name stands for the identity settings that are not given (pod-identity.ts).
+  const pod = podIdentity(values as SettingValues);
+  for (const [n, v] of Object.entries(pod?.settings ?? {}) as [Name, unknown][]) if (!given.has(n)) values[n] = v;
+  for (const n of missing) {
+    if (values[n] === undefined) throw new ConfigError(`--${setting(n).flag} is required (or ${envName(setting(n).flag)}, or "${setting(n).flag}:" in the --config file)`);
+  }
+  const v = values as SettingValues;
+  const { config: _config, trace, traceIface, traceFormat, ...rest } = v;
+  const cfg: ServerConfig = { ...rest, ...(trace ? { trace: { format: traceFormat, ...(traceIface ? { iface: traceIface } : {}) } } : {}), ...(pod?.initialGroups ? { initialGroups: pod.initialGroups } : {}) };
 
-  const id = int('id', pick('id'), 1, 0xffff_ffff);
-  const join = flag(pick('join'));
-  const listen = address('listen', pick('listen'));
-  // A joining replica needs no list: it learns the others from the placement configuration.
-  const listed = join && pick('replicas') === undefined ? [] : replicas(pick('replicas'));
-  const cfg: ServerConfig = {
-    id,
-    group: int('group', pick('group') ?? DEFAULTS.group, 0, 0xffff_ffff),
-    dataDir: str('data', pick('dataDir', 'data')),
-    listen,
-    replicas: join && !listed.some((r) => r.id === id) ? [...listed, { id, address: listen }] : listed,
-    join,
-    placement: endpoints('placement', pick('placement')),
-    tickMs: int('tick-ms', pick('tickMs', 'tick-ms') ?? DEFAULTS.tickMs, 1, 10_000),
-    electionTicks: int('election-ticks', pick('electionTicks', 'election-ticks') ?? DEFAULTS.electionTicks, 3, 1000),
-    heartbeatTicks: int('heartbeat-ticks', pick('heartbeatTicks', 'heartbeat-ticks') ?? DEFAULTS.heartbeatTicks, 1, 1000),
-    requestTimeoutMs: int('request-timeout-ms', pick('requestTimeoutMs', 'request-timeout-ms') ?? DEFAULTS.requestTimeoutMs, 10, 600_000),
-    maxKeyBytes: int('max-key-bytes', pick('maxKeyBytes', 'max-key-bytes') ?? DEFAULTS.maxKeyBytes, 1, 4026),
-    maxValueBytes: int('max-value-bytes', pick('maxValueBytes', 'max-value-bytes') ?? DEFAULTS.maxValueBytes, 0, 4 << 20),
-    logTail: int('log-tail', pick('logTail', 'log-tail') ?? DEFAULTS.logTail, 0, 10_000_000),
-    handoffWave: int('handoff-wave', pick('handoffWave', 'handoff-wave') ?? DEFAULTS.handoffWave, 1, 4096),
-    ...doorAddresses(pick),
-    ...traceSettings(pick),
-    ...(pick('initialGroups') ? { initialGroups: pick('initialGroups') as GroupInfo[] } : {}),
-  };
-  if (join && cfg.placement.length === 0) throw new ConfigError('--join needs --placement: a joining replica learns its group from the cluster configuration');
+  if (cfg.join) {
+    if (cfg.placement.length === 0) throw new ConfigError('--join needs --placement: a joining replica learns its group from the cluster configuration');
+    // A joining replica needs no list: it learns the others from the placement configuration.
+    if (!cfg.replicas.some((r) => r.id === cfg.id)) cfg.replicas = [...cfg.replicas, { id: cfg.id, address: cfg.listen }];
+  } else if (cfg.replicas.length === 0) {
+    throw new ConfigError('--replicas is required (e.g. 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003)');
+  }
   if (cfg.heartbeatTicks >= cfg.electionTicks) throw new ConfigError('heartbeat-ticks must be smaller than election-ticks');
-  if (!cfg.replicas.some((r) => r.id === id)) {
-    throw new ConfigError(`--replicas must list this replica (id ${id}) among ${cfg.replicas.map((r) => r.id).join(', ')}`);
+  if (!cfg.replicas.some((r) => r.id === cfg.id)) {
+    throw new ConfigError(`--replicas must list this replica (id ${cfg.id}) among ${cfg.replicas.map((r) => r.id).join(', ')}`);
   }
   const ids = new Set<number>();
   for (const r of cfg.replicas) {
@@ -116,71 +192,112 @@ export function loadConfig(flags: Record<string, string | undefined>): ServerCon
   return cfg;
 }
 
-function doorAddresses(pick: (name: string) => unknown): Pick<ServerConfig, 'resp' | 'grpc' | 'http'> {
-  const out: Pick<ServerConfig, 'resp' | 'grpc' | 'http'> = {};
-  for (const door of ['resp', 'grpc', 'http'] as const) {
-    const v = pick(door);
-    if (v !== undefined && v !== null && v !== '') out[door] = address(door, v);
+/** Given: a flag, a non-empty variable, a non-null YAML value. (An empty variable counts as unset, as in a pod spec.) */
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '';
+}
+
+function checkEnvNames(env: Record<string, string | undefined>): void {
+  const known = [...NAMES.map((n) => envName(setting(n).flag)), ...OTHER_KVS_VARIABLES];
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('KVS_') && !known.includes(name)) {
+      throw new ConfigError(`unknown environment variable ${name} (did you mean ${nearest(name, known)}?)`);
+    }
   }
-  return out;
 }
 
-/** `--trace` (flag or `trace: true`), `--trace-iface`, `--trace-format text|json`. */
-function traceSettings(pick: (name: string, flag?: string) => unknown): Pick<ServerConfig, 'trace'> {
-  const on = pick('trace');
-  if (on !== true && on !== 'true') return {};
-  const format = pick('traceFormat', 'trace-format') ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new ConfigError(`--trace-format must be text or json, got "${String(format)}"`);
-  const iface = pick('traceIface', 'trace-iface');
-  return { trace: { format, ...(iface ? { iface: str('trace-iface', iface) } : {}) } };
+function readFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(e as Error).message}`);
+  }
+  if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) throw new ConfigError(`config file ${path} is not a YAML mapping`);
+  const file = (parsed ?? {}) as Record<string, unknown>;
+  const keys = NAMES.filter((n) => !setting(n).notInFile).map((n) => setting(n).flag);
+  for (const key of Object.keys(file)) {
+    if (!keys.includes(key)) throw new ConfigError(`unknown key "${key}" in config file ${path} (did you mean "${nearest(key, keys)}"?)`);
+  }
+  return file;
 }
 
-function flag(v: unknown): boolean {
-  return v === true || v === 'true';
+/** The candidate closest to `word`: same letters ignoring case and -/_ first (tickMs → tick-ms), else edit distance. */
+export function nearest(word: string, candidates: string[]): string {
+  const norm = (s: string): string => s.toLowerCase().replace(/[-_]/g, '');
+  const same = candidates.find((c) => norm(c) === norm(word));
+  if (same) return same;
+  let best = candidates[0] ?? '';
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(norm(word), norm(c));
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
 }
 
-function int(name: string, v: unknown, min: number, max: number): number {
-  if (v === undefined || v === null || v === '') throw new ConfigError(`--${name} is required`);
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`--${name} must be an integer in [${min}, ${max}], got "${String(v)}"`);
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+function checkInt(name: string, v: unknown, min: number, max: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got "${String(v)}"`);
   return n;
 }
 
-function str(name: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') throw new ConfigError(`--${name} is required`);
+function checkBool(v: unknown, name: string): boolean {
+  if (v === true || v === 'true' || v === '1') return true;
+  if (v === false || v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${String(v)}"`);
+}
+
+function checkString(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`${name} must be a non-empty string, got ${JSON.stringify(v)}`);
   return v;
 }
 
-export function address(name: string, v: unknown): string {
-  const s = str(name, v);
+function checkAddress(v: unknown, name: string): string {
+  const s = checkString(v, name);
   const i = s.lastIndexOf(':');
   const port = Number(s.slice(i + 1));
   if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError(`--${name} must be host:port with a port in 1..65535, got "${s}"`);
+    throw new ConfigError(`${name} must be host:port with a port in 1..65535, got "${s}"`);
   }
   return s;
 }
 
+/** "a:1,b:2" or a YAML list. */
+function checkAddresses(v: unknown, name: string): string[] {
+  const list = Array.isArray(v) ? v.map(String) : String(v).split(',');
+  return list.filter((a) => a.trim() !== '').map((a) => checkAddress(a.trim(), name));
+}
+
 /** "1=127.0.0.1:7001,2=127.0.0.1:7002" or a YAML list of {id, address}. */
-function replicas(v: unknown): PeerAddress[] {
-  if (v === undefined) throw new ConfigError('--replicas is required (e.g. 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003)');
+function checkReplicas(v: unknown, name: string): PeerAddress[] {
   if (Array.isArray(v)) {
-    return v.map((r: { id?: unknown; address?: unknown }) => ({ id: int('replicas[].id', r.id, 1, 0xffff_ffff), address: address('replicas[].address', r.address) }));
+    return v.map((r: { id?: unknown; address?: unknown }) => ({ id: checkInt(`${name} id`, r?.id, 1, U32), address: checkAddress(r?.address, `${name} address`) }));
   }
   return String(v)
     .split(',')
     .filter((s) => s.trim() !== '')
     .map((item) => {
       const eq = item.indexOf('=');
-      if (eq <= 0) throw new ConfigError(`--replicas item "${item}" must be id=host:port`);
-      return { id: int('replicas id', item.slice(0, eq).trim(), 1, 0xffff_ffff), address: address('replicas address', item.slice(eq + 1).trim()) };
+      if (eq <= 0) throw new ConfigError(`${name} item "${item}" must be id=host:port`);
+      return { id: checkInt(`${name} id`, item.slice(0, eq).trim(), 1, U32), address: checkAddress(item.slice(eq + 1).trim(), `${name} address`) };
     });
-}
-
-function endpoints(name: string, v: unknown): string[] {
-  if (v === undefined || v === null || v === '') return [];
-  const list = Array.isArray(v) ? v.map(String) : String(v).split(',');
-  return list.map((a) => address(name, a.trim()));
 }
 
 function checkDataDir(dir: string): void {

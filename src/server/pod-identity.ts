@@ -7,8 +7,9 @@
 //            DNS names the headless Service gives the pods (they may not resolve yet: replica links
 //            retry until they do)
 // and a shard replica finds the placement group the same way from the placement set's name.
-// Settings given explicitly (--id, --group, --replicas, --placement) win over derived ones.
+// Settings given explicitly (--id, --group, --replicas, --placement) win over derived ones (config.ts).
 import type { GroupInfo } from '../placement/config.ts';
+import type { PeerAddress } from '../transport/peers.ts';
 import { ConfigError } from './config.ts';
 
 export const PLACEMENT_SET = 'placement';
@@ -67,20 +68,26 @@ export interface PodSettings {
   placementSet?: string;
 }
 
-/** The server settings a pod name stands for, as `loadConfig` reads them (`1=host:port,...`). */
-export function podDefaults(s: PodSettings): { id: number; group: number; replicas: string; placement?: string } {
+export interface PodSettings {
+  podName: string;
+  dnsSuffix: string;
+  groupSize: number;
+  /** host:port this replica listens on: its port is every replica's port. */
+  listen: string;
+  /** The placement StatefulSet's name, for a shard replica (absent: none). */
+  placementSet?: string;
+}
+
+/** The identity settings a pod name stands for. */
+export function podDefaults(s: PodSettings): { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } {
   const { set, ordinal } = parsePodName(s.podName);
   if (ordinal >= s.groupSize) throw new ConfigError(`pod ${s.podName} has ordinal ${ordinal}, but the group size is ${s.groupSize}`);
   const port = portOf(s.listen);
   const group = setReplicas(set, s.groupSize, s.dnsSuffix, port);
-  const out: { id: number; group: number; replicas: string; placement?: string } = {
-    id: replicaIdOf(group.id, ordinal),
-    group: group.id,
-    replicas: group.replicas.map((r) => `${r.id}=${r.address}`).join(','),
-  };
+  const out: { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } = { id: replicaIdOf(group.id, ordinal), group: group.id, replicas: group.replicas };
   if (s.placementSet) {
     if (group.id === 0) throw new ConfigError('a placement replica takes no --placement-set');
-    out.placement = setReplicas(s.placementSet, s.groupSize, s.dnsSuffix, port).replicas.map((r) => r.address).join(',');
+    out.placement = setReplicas(s.placementSet, s.groupSize, s.dnsSuffix, port).replicas.map((r) => r.address);
   }
   return out;
 }
@@ -91,34 +98,30 @@ function portOf(listen: string): number {
   return port;
 }
 
-type Pick = (name: string, flag?: string) => unknown;
+/** The checked settings podIdentity reads. */
+interface PodInputs {
+  podName: string | undefined;
+  dnsSuffix: string | undefined;
+  groupSize: number;
+  listen: string | undefined;
+  placementSet: string | undefined;
+  bootstrapGroups: string | undefined;
+}
 
 /**
- * Wraps the config's setting lookup: with `--pod-name`, id, group, replicas and placement default
- * to what the pod name stands for, and `initialGroups` holds the shard groups `--bootstrap-groups`
- * names (a placement replica writes them as the first configuration). The one line `loadConfig` needs.
+ * Without --pod-name: undefined. With it: the settings it stands for (id, group, replicas,
+ * placement; loadConfig uses those not given explicitly) and, for --bootstrap-groups on a placement
+ * replica, the shard groups of the first configuration.
  */
-export function withPodIdentity(pick: Pick): Pick {
-  const podName = pick('podName', 'pod-name');
-  if (podName === undefined || podName === null || podName === '') return pick;
-  const text = (name: string, flag: string, fallback?: string): string => {
-    const v = pick(name, flag) ?? fallback;
-    if (v === undefined || v === null || v === '') throw new ConfigError(`--pod-name needs --${flag}`);
-    return String(v);
-  };
-  const size = Number(text('groupSize', 'group-size', '3'));
-  if (!Number.isInteger(size) || size < 1 || size > 99) throw new ConfigError(`--group-size must be an integer in [1, 99], got "${String(pick('groupSize', 'group-size'))}"`);
-  const placementSet = pick('placementSet', 'placement-set');
-  const dnsSuffix = text('dnsSuffix', 'dns-suffix');
-  const listen = text('listen', 'listen');
-  const derived: Record<string, unknown> = podDefaults({ podName: String(podName), dnsSuffix, groupSize: size, listen, ...(placementSet ? { placementSet: String(placementSet) } : {}) });
-  const bootstrap = pick('bootstrapGroups', 'bootstrap-groups');
-  if (bootstrap) {
-    if (derived.group !== 0) throw new ConfigError('--bootstrap-groups is for placement replicas (StatefulSet "placement")');
-    derived.initialGroups = bootstrapGroups(String(bootstrap), size, dnsSuffix, portOf(listen));
+export function podIdentity(v: PodInputs): { settings: Partial<Record<'id' | 'group' | 'replicas' | 'placement', unknown>>; initialGroups?: GroupInfo[] } | undefined {
+  if (!v.podName) {
+    if (v.bootstrapGroups || v.placementSet) throw new ConfigError('--bootstrap-groups and --placement-set need --pod-name');
+    return undefined;
   }
-  return (name, flag) => {
-    const v = pick(name, flag);
-    return v === undefined || v === '' ? derived[name] : v;
-  };
+  if (!v.dnsSuffix) throw new ConfigError('--pod-name needs --dns-suffix (e.g. kvs.svc.cluster.local)');
+  if (!v.listen) throw new ConfigError('--listen is required');
+  const settings = podDefaults({ podName: v.podName, dnsSuffix: v.dnsSuffix, groupSize: v.groupSize, listen: v.listen, ...(v.placementSet ? { placementSet: v.placementSet } : {}) });
+  if (!v.bootstrapGroups) return { settings };
+  if (settings.group !== 0) throw new ConfigError('--bootstrap-groups is for placement replicas (StatefulSet "placement")');
+  return { settings, initialGroups: bootstrapGroups(v.bootstrapGroups, v.groupSize, v.dnsSuffix, portOf(v.listen)) };
 }

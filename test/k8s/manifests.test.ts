@@ -3,13 +3,13 @@
 // policies the store relies on (docs/kubernetes.md) hold on the rendered output.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse as parseYaml, stringify } from 'yaml';
-import { podDefaults, bootstrapGroups } from '../../src/server/pod-identity.ts';
+import { loadConfig, type ServerConfig } from '../../src/server/config.ts';
 import { byKind, podsOf, renderKustomize, selects, type K8sObject, type PodSpec } from '../support/pod-specs.ts';
 import { CRD_SCHEMAS } from './crd-schemas.ts';
 
@@ -28,7 +28,7 @@ async function validateBuiltin(o: K8sObject): Promise<void> {
   new Model(o).validate();
 }
 
-/** `--name=value` and `--flag` arguments as a map (the form our pod templates use). */
+/** `--name=value` and `--flag` arguments as a map (after the subcommand). */
 function flagsOf(args: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const a of args.slice(1)) {
@@ -39,11 +39,20 @@ function flagsOf(args: string[]): Record<string, string> {
   return out;
 }
 
-function serverConfigOf(pod: PodSpec): Record<string, unknown> {
-  const flags = flagsOf(pod.args);
-  const file = flags.config!;
-  const dir = file.slice(0, file.lastIndexOf('/'));
-  return { ...(parseYaml(pod.configFiles[dir]![file.slice(dir.length + 1)]!) as Record<string, unknown>), ...flags };
+const scratch = mkdtempSync(join(tmpdir(), 'kvs-manifests-'));
+
+/**
+ * The server configuration a pod gets, computed by the server's own loadConfig from the pod's args,
+ * environment and ConfigMap file (written to a scratch path; the data directory too).
+ */
+function serverConfigOf(pod: PodSpec): ServerConfig {
+  assert.deepEqual(pod.args.slice(0, 1), ['server']);
+  const path = pod.env.KVS_CONFIG!;
+  const dir = path.slice(0, path.lastIndexOf('/'));
+  const file = join(scratch, `${pod.name}.yaml`);
+  writeFileSync(file, pod.configFiles[dir]![path.slice(dir.length + 1)]!);
+  assert.equal(parseYaml(readFileSync(file, 'utf8')).data, pod.dataMounts[0], 'the data directory is the volume');
+  return loadConfig({ ...flagsOf(pod.args), config: file, data: join(scratch, 'data') }, pod.env);
 }
 
 for (const target of TARGETS) {
@@ -76,7 +85,7 @@ for (const target of TARGETS) {
         assert.equal(pdbs[0]!.spec.maxUnavailable, 1);
         assert.deepEqual(pods.filter((p) => selects(pdbs[0]!.spec.selector, p.labels)).map((p) => p.name), groupPods.map((p) => p.name), 'the PDB selects exactly its group');
         const cfg = serverConfigOf(groupPods[0]!);
-        assert.equal(cfg.groupSize, s.spec.replicas, 'groupSize in the config is the StatefulSet size');
+        assert.equal(cfg.groupSize, s.spec.replicas, 'group-size in the config is the StatefulSet size');
       }
     });
 
@@ -137,19 +146,20 @@ for (const target of TARGETS) {
       };
       for (const pod of pods) {
         const cfg = serverConfigOf(pod);
-        const d = podDefaults({ podName: String(cfg['pod-name']), dnsSuffix: String(cfg['dns-suffix']), groupSize: Number(cfg.groupSize), listen: String(cfg.listen), ...(cfg['placement-set'] ? { placementSet: String(cfg['placement-set']) } : {}) });
-        const peers = d.replicas.split(',').map((r) => r.slice(r.indexOf('=') + 1));
+        const peers = cfg.replicas.map((r) => r.address);
         assert.equal(peers.length, 3);
-        assert.ok(peers.includes(`${pod.dnsName}:${pod.ports.native}`), `${pod.name} is among its own peers`);
+        assert.equal(cfg.replicas.find((r) => r.id === cfg.id)?.address, `${pod.dnsName}:${pod.ports.native}`, `${pod.name} is itself among its peers`);
         for (const a of peers) checkAddress(a, pod.set);
+        assert.ok(cfg.resp && cfg.grpc && cfg.http, `${pod.name}: every door on`);
+        for (const door of ['resp', 'grpc', 'http'] as const) assert.equal(Number(cfg[door]!.split(':')[1]), pod.ports[door], `${pod.name}: the ${door} port is the container port`);
         if (pod.set === 'placement') {
-          assert.equal(d.placement, undefined);
-          const groups = bootstrapGroups(String(cfg['bootstrap-groups']), Number(cfg.groupSize), String(cfg['dns-suffix']), pod.ports.native!);
-          assert.deepEqual(groups.map((g) => g.id), [1, 2, 3]);
-          for (const g of groups) for (const r of g.replicas) checkAddress(r.address, `shard-${g.id - 1}`);
+          assert.deepEqual(cfg.placement, []);
+          assert.deepEqual(cfg.initialGroups?.map((g) => g.id), [1, 2, 3]);
+          for (const g of cfg.initialGroups!) for (const r of g.replicas) checkAddress(r.address, `shard-${g.id - 1}`);
         } else {
-          assert.equal(cfg['bootstrap-groups'], '', `${pod.name}: only placement replicas bootstrap`);
-          for (const a of d.placement!.split(',')) checkAddress(a, 'placement');
+          assert.equal(cfg.initialGroups, undefined, `${pod.name}: only placement replicas bootstrap`);
+          assert.equal(cfg.placement.length, 3);
+          for (const a of cfg.placement) checkAddress(a, 'placement');
         }
       }
     });
@@ -181,9 +191,9 @@ test('dev drops anti-affinity; base and prod keep one replica of a group per nod
   }
 });
 
-test('tracing turns --trace on in every replica', () => {
-  for (const p of podsOf(objectsOf('overlays/tracing'))) assert.ok(p.args.includes('--trace'), p.name);
-  for (const p of podsOf(objectsOf('base'))) assert.ok(!p.args.includes('--trace'), p.name);
+test('tracing turns the tracer on in every replica', () => {
+  for (const p of podsOf(objectsOf('overlays/tracing'))) assert.deepEqual(serverConfigOf(p).trace, { format: 'text' }, p.name);
+  for (const p of podsOf(objectsOf('base'))) assert.equal(serverConfigOf(p).trace, undefined, p.name);
 });
 
 test('chaos experiments are scoped to namespace kvs, bounded in time, and aim at replicas that exist', () => {

@@ -28,8 +28,8 @@ test('a shard pod gets its id, its group, its peers by stable DNS name and the p
   const d = podDefaults({ podName: 'shard-1-2', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000', placementSet: 'placement' });
   assert.equal(d.group, 2);
   assert.equal(d.id, 203);
-  assert.equal(d.replicas, `201=shard-1-0.shard-1.${SUFFIX}:7000,202=shard-1-1.shard-1.${SUFFIX}:7000,203=shard-1-2.shard-1.${SUFFIX}:7000`);
-  assert.equal(d.placement, `placement-0.placement.${SUFFIX}:7000,placement-1.placement.${SUFFIX}:7000,placement-2.placement.${SUFFIX}:7000`);
+  assert.deepEqual(d.replicas, [201, 202, 203].map((id, m) => ({ id, address: `shard-1-${m}.shard-1.${SUFFIX}:7000` })));
+  assert.deepEqual(d.placement, [0, 1, 2].map((m) => `placement-${m}.placement.${SUFFIX}:7000`));
 });
 
 test('a placement pod numbers its replicas from 1 and refuses a placement set of its own', () => {
@@ -70,4 +70,9 @@ test('loadConfig derives identity from --pod-name; explicit flags still win', ()
   assert.deepEqual(p.initialGroups?.map((g) => g.id), [1, 2, 3]);
   assert.throws(() => loadConfig({ ...base, 'dns-suffix': undefined }), /needs --dns-suffix/);
   assert.throws(() => loadConfig({ ...base, 'group-size': '0' }), /group-size/);
+  // The same from the environment, as the pod template gives it (an empty variable is unset).
+  const e = loadConfig({ listen: '0.0.0.0:7000', data }, { KVS_POD_NAME: 'shard-2-0', KVS_DNS_SUFFIX: SUFFIX, KVS_PLACEMENT_SET: 'placement', KVS_BOOTSTRAP_GROUPS: '' });
+  assert.equal(e.id, 301);
+  assert.equal(e.placement.length, 3);
+  assert.throws(() => loadConfig({ ...base, 'pod-name': undefined, 'dns-suffix': undefined, id: '1', replicas: '1=127.0.0.1:7000' }), /need --pod-name/);
 });

@@ -1,0 +1,126 @@
+// The kvs client commands as a user runs them (the compiled bin against one real replica):
+// byte-exact get/scan output, `put KEY -` from stdin, --json for non-UTF-8 bytes, KVS_ENDPOINTS,
+// --version; and `kvs server` refusing an unknown KVS_* variable.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { jsonBytes } from '../../src/cli/bytes-output.ts';
+import { TestCluster } from '../server/cluster.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+const VERSION = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string }).version;
+// A directory without data/cluster.json, so only --endpoints or KVS_ENDPOINTS can name the cluster.
+const cwd = mkdtempSync(join(tmpdir(), 'kvs-cli-'));
+
+interface Ran {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+function kvs(args: string[], opts: { input?: Uint8Array; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin.end(opts.input ?? Buffer.alloc(0));
+  });
+}
+
+// Every byte value, behind a UTF-8 byte order mark (which a default TextDecoder would drop).
+const BINARY = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from('\n\n')]);
+
+describe('kvs client commands', () => {
+  let cluster: TestCluster;
+  let ep: string[];
+  before(async () => {
+    cluster = await TestCluster.start({ replicas: 1, basePort: 25100 });
+    ep = ['--endpoints', cluster.endpoints().join(',')];
+  });
+  after(async () => {
+    await cluster?.stop();
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('put KEY - stores stdin byte for byte; get writes the bytes unchanged', async () => {
+    const put = await kvs(['put', 'bin', '-', ...ep], { input: BINARY });
+    assert.equal(put.code, 0, put.stderr);
+    const got = await kvs(['get', 'bin', ...ep]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.ok(got.stdout.equals(BINARY), 'stdout is exactly the stored bytes (no newline added off a terminal)');
+    const empty = await kvs(['put', 'empty', '-', ...ep], { input: Buffer.alloc(0) });
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.equal((await kvs(['get', 'empty', ...ep])).stdout.length, 0);
+  });
+
+  it('--json: UTF-8 as "value", anything else as "valueBase64"', async () => {
+    const bin = JSON.parse((await kvs(['get', 'bin', '--json', ...ep])).stdout.toString()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(bin).sort(), ['found', 'key', 'valueBase64']);
+    assert.ok(Buffer.from(String(bin.valueBase64), 'base64').equals(BINARY));
+    assert.equal((await kvs(['put', 'text', 'héllo', ...ep])).code, 0);
+    assert.deepEqual(JSON.parse((await kvs(['get', 'text', '--json', ...ep])).stdout.toString()), { key: 'text', value: 'héllo', found: true });
+    const missing = await kvs(['get', 'nope', '--json', ...ep]);
+    assert.equal(missing.code, 1);
+    assert.deepEqual(JSON.parse(missing.stdout.toString()), { key: 'nope', value: null, found: false });
+  });
+
+  it('scan: raw KEY<tab>VALUE lines; --json encodes non-UTF-8 keys and values', async () => {
+    const client = cluster.client();
+    try {
+      await client.put(Buffer.from([0x73, 0xff, 0x00]), Buffer.from('v'));
+    } finally {
+      client.close();
+    }
+    const raw = await kvs(['scan', 's', 't', ...ep]);
+    assert.equal(raw.code, 0, raw.stderr);
+    assert.ok(raw.stdout.equals(Buffer.from([0x73, 0xff, 0x00, 0x09, 0x76, 0x0a])), raw.stdout.toString('hex'));
+    const json = JSON.parse((await kvs(['scan', '--json', ...ep])).stdout.toString()) as { items: Record<string, string>[] };
+    assert.deepEqual(
+      json.items.map((i) => Object.keys(i).join(',')),
+      ['key,valueBase64', 'key,value', 'keyBase64,value', 'key,value'],
+    );
+    assert.equal(json.items[2]!.keyBase64, Buffer.from([0x73, 0xff, 0x00]).toString('base64'));
+  });
+
+  it('KVS_ENDPOINTS names the cluster when --endpoints is not given; --endpoints wins', async () => {
+    const env = { ...process.env, KVS_ENDPOINTS: cluster.endpoints().join(',') };
+    const got = await kvs(['get', 'text'], { env });
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(got.stdout.toString(), 'héllo');
+    const wrong = await kvs(['get', 'text', '--endpoints', '127.0.0.1:1', '--timeout-ms', '300'], { env });
+    assert.equal(wrong.code, 3, 'the flag overrides the variable');
+    const none = await kvs(['get', 'text'], { env: { ...process.env, KVS_ENDPOINTS: '' } });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /KVS_ENDPOINTS/);
+  });
+
+  it('kvs --version and kvs version print the package version', async () => {
+    for (const args of [['--version'], ['version']]) {
+      const r = await kvs(args);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout.toString(), `kvs ${VERSION}\n`);
+    }
+  });
+
+  it('kvs server refuses an unknown KVS_* variable, naming the nearest one', async () => {
+    const r = await kvs(['server', '--id', '1', '--listen', '127.0.0.1:25199', '--data', join(cwd, 'r'), '--replicas', '1=127.0.0.1:25199'], { env: { ...process.env, KVS_TICKMS: '5' } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown environment variable KVS_TICKMS \(did you mean KVS_TICK_MS\?\)/);
+  });
+});
+
+describe('jsonBytes', () => {
+  it('keeps a byte order mark and rejects overlong or truncated UTF-8', () => {
+    assert.deepEqual(jsonBytes('v', Buffer.from([0xef, 0xbb, 0xbf, 0x41])), { v: '\ufeffA' });
+    assert.deepEqual(jsonBytes('v', Buffer.from([0xc0, 0xaf])), { vBase64: 'wK8=' });
+    assert.deepEqual(jsonBytes('v', Buffer.from([0xe2, 0x82])), { vBase64: '4oI=' });
+    assert.deepEqual(jsonBytes('v', new Uint8Array(0)), { v: '' });
+  });
+});
