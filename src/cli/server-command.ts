@@ -1,6 +1,7 @@
 // `kvs server`: run one replica until SIGINT/SIGTERM (a leader hands over leadership first).
 import { ConfigError, loadConfig, serverFlagOptions, settingsHelp } from '../server/config.ts';
 import { KvsServer, serverLogger } from '../server/server.ts';
+import { bootstrapCluster } from '../server/bootstrap.ts';
 import { startServerTrace } from '../trace/server-trace.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
@@ -31,6 +32,10 @@ export async function runServer(argv: string[]): Promise<number> {
   });
   log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir });
   let stopping = false;
+  if (config.initialGroups) {
+    const placement = config.replicas.map((r) => r.address);
+    void bootstrapCluster({ placement, groups: config.initialGroups, log: (l) => log.info(l), stopped: () => stopping });
+  }
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;

@@ -246,7 +246,12 @@ export class DeadlineError extends Error {
   override readonly name = 'DeadlineError';
 }
 
-function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+/**
+ * `p`, or a DeadlineError once `deadline` passes. `p` is always observed: a barrier or proposal
+ * started just after its deadline (a late timer on a loaded machine) that later fails must not
+ * become an unhandled rejection, which would stop the process.
+ */
+export function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   const ms = deadline - Date.now();
   if (ms <= 0) {
     // Nobody waits for p now; its later rejection (a read barrier without a leader, a dropped

@@ -6,7 +6,9 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
+import { podIdentity } from './pod-identity.ts';
 import type { ServerTraceSettings } from '../trace/server-trace.ts';
 import { LOG_FORMATS, LOG_LEVELS, defaultLogFormat, type LogFormat, type LogLevel } from '../log/logger.ts';
 
@@ -83,6 +85,12 @@ export const SETTINGS = {
   traceFormat: choice<ServerTraceSettings['format']>({ flag: 'trace-format', choices: ['text', 'json'], default: 'text', help: 'trace line format' }),
   logFormat: choice<LogFormat>({ flag: 'log-format', choices: LOG_FORMATS, default: defaultLogFormat(), defaultText: 'json, text when stderr is a terminal', help: 'log lines on stderr (docs/operations.md)' }),
   logLevel: choice<LogLevel>({ flag: 'log-level', choices: LOG_LEVELS, default: 'info', help: 'lowest level logged: debug, info, warn or error' }),
+  // On Kubernetes (docs/kubernetes.md, src/server/pod-identity.ts).
+  podName: optionalText({ flag: 'pod-name', arg: 'NAME', help: 'StatefulSet pod "<set>-<ordinal>" (set "placement" or "shard-N"): id, group,\n--replicas and --placement follow from it unless given' }),
+  dnsSuffix: optionalText({ flag: 'dns-suffix', arg: 'SUFFIX', help: 'with --pod-name: what follows "<pod>.<set>." in the pods\' DNS names,\ne.g. kvs.svc.cluster.local' }),
+  groupSize: int({ flag: 'group-size', min: 1, max: 99, default: 3, help: 'with --pod-name: pods per StatefulSet' }),
+  placementSet: optionalText({ flag: 'placement-set', arg: 'NAME', help: "with --pod-name: a shard replica's placement StatefulSet (placement)" }),
+  bootstrapGroups: optionalText({ flag: 'bootstrap-groups', arg: 'LIST', help: 'with --pod-name, on a placement replica: write these shard sets\n(shard-0,shard-1,...) as the first configuration unless one exists' }),
 } satisfies Record<string, Setting<unknown>>;
 
 type SettingValues = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
@@ -90,6 +98,8 @@ type SettingValues = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extend
 /** The checked settings; the three trace settings are folded into `trace` (set only with --trace). */
 export interface ServerConfig extends Omit<SettingValues, 'config' | 'trace' | 'traceIface' | 'traceFormat'> {
   trace?: ServerTraceSettings;
+  /** Placement replica on Kubernetes: the shard groups of the first configuration (--bootstrap-groups). */
+  initialGroups?: GroupInfo[];
 }
 
 type Name = keyof typeof SETTINGS;
@@ -139,6 +149,8 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
   const file = configPath === undefined ? {} : readFile(configPath);
 
   const values = {} as Record<Name, unknown>;
+  const given = new Set<Name>();
+  const missing: Name[] = [];
   for (const n of NAMES) {
     const s = setting(n);
     const [raw, name] = present(flags[s.flag])
@@ -148,13 +160,21 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
         : present(file[s.flag])
           ? [file[s.flag], `${s.flag} (in ${configPath})`]
           : [undefined, `--${s.flag}`];
-    if (raw !== undefined) values[n] = s.check(raw, name);
-    else if ('default' in s) values[n] = s.default;
-    else throw new ConfigError(`--${s.flag} is required (or ${envName(s.flag)}, or "${s.flag}:" in the --config file)`);
+    if (raw !== undefined) {
+      values[n] = s.check(raw, name);
+      given.add(n);
+    } else if ('default' in s) values[n] = s.default;
+    else missing.push(n);
+  }
+  // On Kubernetes the pod name stands for the identity settings that are not given (pod-identity.ts).
+  const pod = podIdentity(values as SettingValues);
+  for (const [n, v] of Object.entries(pod?.settings ?? {}) as [Name, unknown][]) if (!given.has(n)) values[n] = v;
+  for (const n of missing) {
+    if (values[n] === undefined) throw new ConfigError(`--${setting(n).flag} is required (or ${envName(setting(n).flag)}, or "${setting(n).flag}:" in the --config file)`);
   }
   const v = values as SettingValues;
   const { config: _config, trace, traceIface, traceFormat, ...rest } = v;
-  const cfg: ServerConfig = { ...rest, ...(trace ? { trace: { format: traceFormat, ...(traceIface ? { iface: traceIface } : {}) } } : {}) };
+  const cfg: ServerConfig = { ...rest, ...(trace ? { trace: { format: traceFormat, ...(traceIface ? { iface: traceIface } : {}) } } : {}), ...(pod?.initialGroups ? { initialGroups: pod.initialGroups } : {}) };
 
   if (cfg.join) {
     if (cfg.placement.length === 0) throw new ConfigError('--join needs --placement: a joining replica learns its group from the cluster configuration');

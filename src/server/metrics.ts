@@ -173,6 +173,8 @@ export interface MetricSources {
   keys(): number;
   /** Bytes of the data file on disk (log, state machine and metadata in one LMDB file). */
   storageBytes(): number;
+  /** Whether this group holds partitions in a hand-off (frozen, arriving or dropping): absent on a plain group. */
+  handoffPending?(): boolean;
 }
 
 const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'];
@@ -196,6 +198,8 @@ export class ServerMetrics {
     const gauge = (name: string, help: string, f: () => number): void => void r.add(new Sampled(name, help, 'gauge', [], () => [[[], f()]]));
     const counter = (name: string, help: string, f: () => number): void => void r.add(new Sampled(name, help, 'counter', [], () => [[[], f()]]));
     gauge('kvs_raft_term', 'Current Raft term.', () => src.raft().term);
+    const pending = src.handoffPending;
+    if (pending) gauge('kvs_handoff_pending', 'Whether this replica\'s group holds partitions in a hand-off (1) or none (0); alerts watch how long it stays 1.', () => (pending() ? 1 : 0));
     r.add(new Sampled('kvs_raft_role', 'Raft role of this replica (1 for the current role).', 'gauge', ['role'], () => {
       const role = src.raft().role;
       return ROLES.map((x): [LabelValues, number] => [[x], x === role ? 1 : 0]);
@@ -267,8 +271,9 @@ export class ServerMetrics {
 }
 
 /** Reads a replica's parts for ServerMetrics (types only: nothing is imported at run time). */
-export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store }): MetricSources {
+export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean }): MetricSources {
   return {
+    ...(p.handoffPending ? { handoffPending: p.handoffPending } : {}),
     raft: () => p.replica.node.status,
     replicaStats: () => p.replica.stats,
     routerStats: () => p.router.stats,

@@ -151,7 +151,7 @@ export class KvsServer {
       electionTicks: config.electionTicks,
       log: this.log,
     });
-    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store }));
+    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved() } : {}) }));
     const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {

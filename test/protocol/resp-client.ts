@@ -37,9 +37,9 @@ export class RespClient {
     });
   }
 
-  static connect(port: number): Promise<RespClient> {
+  static connect(port: number, host = '127.0.0.1'): Promise<RespClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => resolve(new RespClient(s)));
+      const s = net.connect({ host, port }, () => resolve(new RespClient(s)));
       s.once('error', reject);
     });
   }

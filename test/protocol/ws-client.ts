@@ -170,8 +170,8 @@ export class NativeWs {
     };
   }
 
-  static async connect(port: number): Promise<NativeWs> {
-    return new NativeWs(await WsClient.connect(port));
+  static async connect(port: number, host = '127.0.0.1'): Promise<NativeWs> {
+    return new NativeWs(await WsClient.connect(port, '/v1/ws', host));
   }
 
   /** Sends the requests as native frames, `perMessage` frames to a WebSocket message. */

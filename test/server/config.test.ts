@@ -44,12 +44,21 @@ const SAMPLES: Record<keyof typeof SETTINGS, [string | boolean, (c: ServerConfig
   traceFormat: ['json', (c) => c.trace?.format, 'json'],
   logFormat: ['text', (c) => c.logFormat, 'text'],
   logLevel: ['warn', (c) => c.logLevel, 'warn'],
+  podName: ['shard-0-1', (c) => c.podName, 'shard-0-1'],
+  dnsSuffix: ['kvs.svc.cluster.local', (c) => c.dnsSuffix, 'kvs.svc.cluster.local'],
+  groupSize: ['5', (c) => c.groupSize, 5],
+  placementSet: ['placement', (c) => c.placement[0], 'placement-0.placement.kvs.svc.cluster.local:7002'],
+  bootstrapGroups: ['shard-0,shard-1', (c) => c.initialGroups?.map((g) => g.id), [1, 2]],
 };
 // trace-iface and trace-format matter only with --trace; --join needs --placement.
 const NEEDS: Partial<Record<keyof typeof SETTINGS, Record<string, string | boolean>>> = {
   traceIface: { trace: true },
   traceFormat: { trace: true },
   join: { placement: '127.0.0.1:9001' },
+  podName: { 'dns-suffix': 'kvs.svc.cluster.local' },
+  dnsSuffix: { 'pod-name': 'shard-0-1' },
+  placementSet: { 'pod-name': 'shard-0-1', 'dns-suffix': 'kvs.svc.cluster.local' },
+  bootstrapGroups: { 'pod-name': 'placement-1', 'dns-suffix': 'kvs.svc.cluster.local' },
 };
 
 describe('server configuration', () => {

@@ -1,0 +1,127 @@
+// A replica's identity on Kubernetes, from its StatefulSet pod name (docs/kubernetes.md). Pure.
+//
+// A pod `<set>-<ordinal>` of StatefulSet `<set>` (whose headless Service has the same name) is:
+//   group    0 for the set `placement`, N+1 for the set `shard-N`
+//   id       ordinal+1 in the placement group, group*100 + ordinal+1 in a shard group (as `kvs up`)
+//   peers    `<set>-<m>.<set>.<dns-suffix>:<port>` for every ordinal m < group size: the stable
+//            DNS names the headless Service gives the pods (they may not resolve yet: replica links
+//            retry until they do)
+// and a shard replica finds the placement group the same way from the placement set's name.
+// Settings given explicitly (--id, --group, --replicas, --placement) win over derived ones (config.ts).
+import type { GroupInfo } from '../placement/config.ts';
+import type { PeerAddress } from '../transport/peers.ts';
+import { ConfigError } from './config.ts';
+
+export const PLACEMENT_SET = 'placement';
+const SHARD_SET = /^shard-(\d+)$/;
+
+/** The Raft group id a StatefulSet's name stands for. */
+export function groupOfSet(set: string): number {
+  if (set === PLACEMENT_SET) return 0;
+  const m = SHARD_SET.exec(set);
+  if (!m) throw new ConfigError(`StatefulSet name "${set}" must be "${PLACEMENT_SET}" or "shard-N" (N >= 0)`);
+  return Number(m[1]) + 1;
+}
+
+/** Replica id of the pod with this ordinal in a group (the numbering `kvs up` uses). */
+export function replicaIdOf(group: number, ordinal: number): number {
+  return group === 0 ? ordinal + 1 : group * 100 + ordinal + 1;
+}
+
+/** `shard-1-2` → { set: 'shard-1', ordinal: 2 }. */
+export function parsePodName(pod: string): { set: string; ordinal: number } {
+  const m = /^(.+)-(\d+)$/.exec(pod);
+  if (!m) throw new ConfigError(`pod name "${pod}" is not "<statefulset>-<ordinal>"`);
+  return { set: m[1]!, ordinal: Number(m[2]) };
+}
+
+/** `<set>-<m>.<set>.<suffix>:<port>`: the pod's stable DNS name under its headless Service. */
+export function podAddress(set: string, ordinal: number, dnsSuffix: string, port: number): string {
+  return `${set}-${ordinal}.${set}.${dnsSuffix}:${port}`;
+}
+
+/** Every replica of the group a StatefulSet of `size` pods holds. */
+export function setReplicas(set: string, size: number, dnsSuffix: string, port: number): GroupInfo {
+  const group = groupOfSet(set);
+  return {
+    id: group,
+    replicas: Array.from({ length: size }, (_, m) => ({ id: replicaIdOf(group, m), address: podAddress(set, m, dnsSuffix, port) })),
+  };
+}
+
+/** `shard-0,shard-1` → the shard groups a placement replica writes into the first configuration. */
+export function bootstrapGroups(list: string, size: number, dnsSuffix: string, port: number): GroupInfo[] {
+  const sets = list.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return sets.map((set) => {
+    if (set === PLACEMENT_SET) throw new ConfigError('--bootstrap-groups lists shard groups ("shard-N"), not the placement group');
+    return setReplicas(set, size, dnsSuffix, port);
+  });
+}
+
+export interface PodSettings {
+  podName: string;
+  dnsSuffix: string;
+  groupSize: number;
+  /** host:port this replica listens on: its port is every replica's port. */
+  listen: string;
+  /** The placement StatefulSet's name, for a shard replica ('' or absent: none). */
+  placementSet?: string;
+}
+
+export interface PodSettings {
+  podName: string;
+  dnsSuffix: string;
+  groupSize: number;
+  /** host:port this replica listens on: its port is every replica's port. */
+  listen: string;
+  /** The placement StatefulSet's name, for a shard replica (absent: none). */
+  placementSet?: string;
+}
+
+/** The identity settings a pod name stands for. */
+export function podDefaults(s: PodSettings): { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } {
+  const { set, ordinal } = parsePodName(s.podName);
+  if (ordinal >= s.groupSize) throw new ConfigError(`pod ${s.podName} has ordinal ${ordinal}, but the group size is ${s.groupSize}`);
+  const port = portOf(s.listen);
+  const group = setReplicas(set, s.groupSize, s.dnsSuffix, port);
+  const out: { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } = { id: replicaIdOf(group.id, ordinal), group: group.id, replicas: group.replicas };
+  if (s.placementSet) {
+    if (group.id === 0) throw new ConfigError('a placement replica takes no --placement-set');
+    out.placement = setReplicas(s.placementSet, s.groupSize, s.dnsSuffix, port).replicas.map((r) => r.address);
+  }
+  return out;
+}
+
+function portOf(listen: string): number {
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`--listen "${listen}" has no port`);
+  return port;
+}
+
+/** The checked settings podIdentity reads. */
+interface PodInputs {
+  podName: string | undefined;
+  dnsSuffix: string | undefined;
+  groupSize: number;
+  listen: string | undefined;
+  placementSet: string | undefined;
+  bootstrapGroups: string | undefined;
+}
+
+/**
+ * Without --pod-name: undefined. With it: the settings it stands for (id, group, replicas,
+ * placement; loadConfig uses those not given explicitly) and, for --bootstrap-groups on a placement
+ * replica, the shard groups of the first configuration.
+ */
+export function podIdentity(v: PodInputs): { settings: Partial<Record<'id' | 'group' | 'replicas' | 'placement', unknown>>; initialGroups?: GroupInfo[] } | undefined {
+  if (!v.podName) {
+    if (v.bootstrapGroups || v.placementSet) throw new ConfigError('--bootstrap-groups and --placement-set need --pod-name');
+    return undefined;
+  }
+  if (!v.dnsSuffix) throw new ConfigError('--pod-name needs --dns-suffix (e.g. kvs.svc.cluster.local)');
+  if (!v.listen) throw new ConfigError('--listen is required');
+  const settings = podDefaults({ podName: v.podName, dnsSuffix: v.dnsSuffix, groupSize: v.groupSize, listen: v.listen, ...(v.placementSet ? { placementSet: v.placementSet } : {}) });
+  if (!v.bootstrapGroups) return { settings };
+  if (settings.group !== 0) throw new ConfigError('--bootstrap-groups is for placement replicas (StatefulSet "placement")');
+  return { settings, initialGroups: bootstrapGroups(v.bootstrapGroups, v.groupSize, v.dnsSuffix, portOf(v.listen)) };
+}

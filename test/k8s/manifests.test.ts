@@ -1,0 +1,248 @@
+// The Kustomize base and every overlay, rendered with `kubectl kustomize` as a user would: every
+// object valid against the Kubernetes API schemas (kubernetes-models) or our CRD schemas, and the
+// policies the store relies on (docs/kubernetes.md) hold on the rendered output.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parse as parseYaml, stringify } from 'yaml';
+import { loadConfig, type ServerConfig } from '../../src/server/config.ts';
+import { byKind, podsOf, renderKustomize, selects, type K8sObject, type PodSpec } from '../support/pod-specs.ts';
+import { CRD_SCHEMAS } from './crd-schemas.ts';
+
+const ROOT = new URL('../../kustomize/', import.meta.url).pathname;
+const TARGETS = ['base', 'overlays/dev', 'overlays/prod', 'overlays/tracing', 'overlays/chaos', 'overlays/monitoring'];
+const rendered = new Map(TARGETS.map((t) => [t, renderKustomize(join(ROOT, t))]));
+const objectsOf = (t: string): K8sObject[] => rendered.get(t)!;
+const ajv = new Ajv({ allErrors: true, strict: true });
+const crdValidators = new Map(Object.entries(CRD_SCHEMAS).map(([k, s]) => [k, ajv.compile(s)]));
+
+/** kubernetes-models validates one kind per module: apps/v1 StatefulSet → kubernetes-models/apps/v1/StatefulSet. */
+async function validateBuiltin(o: K8sObject): Promise<void> {
+  const mod = (await import(`kubernetes-models/${o.apiVersion}/${o.kind}`)) as Record<string, new (d: unknown) => { validate(): void }>;
+  const Model = mod[o.kind];
+  assert.ok(Model, `no model for ${o.apiVersion} ${o.kind}`);
+  new Model(o).validate();
+}
+
+/** `--name=value` and `--flag` arguments as a map (after the subcommand). */
+function flagsOf(args: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of args.slice(1)) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    assert.ok(m, `argument "${a}" is not --name[=value]`);
+    out[m[1]!] = m[2] ?? 'true';
+  }
+  return out;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'kvs-manifests-'));
+
+/**
+ * The server configuration a pod gets, computed by the server's own loadConfig from the pod's args,
+ * environment and ConfigMap file (written to a scratch path; the data directory too).
+ */
+function serverConfigOf(pod: PodSpec): ServerConfig {
+  assert.deepEqual(pod.args.slice(0, 1), ['server']);
+  const path = pod.env.KVS_CONFIG!;
+  const dir = path.slice(0, path.lastIndexOf('/'));
+  const file = join(scratch, `${pod.name}.yaml`);
+  writeFileSync(file, pod.configFiles[dir]![path.slice(dir.length + 1)]!);
+  assert.equal(parseYaml(readFileSync(file, 'utf8')).data, pod.dataMounts[0], 'the data directory is the volume');
+  return loadConfig({ ...flagsOf(pod.args), config: file, data: join(scratch, 'data') }, pod.env);
+}
+
+for (const target of TARGETS) {
+  describe(`kustomize/${target}`, () => {
+    const objects = objectsOf(target);
+    const pods = podsOf(objects);
+
+    test('every object is valid against its API schema and lives in namespace kvs', async () => {
+      assert.ok(objects.length > 0);
+      for (const o of objects) {
+        const key = `${o.apiVersion}/${o.kind}`;
+        const crd = crdValidators.get(key);
+        if (crd) assert.ok(crd(o), `${key} ${o.metadata.name}: ${ajv.errorsText(crd.errors)}`);
+        else await validateBuiltin(o);
+        if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'kvs', `${o.kind} ${o.metadata.name}`);
+      }
+    });
+
+    test('one StatefulSet per group: placement and shard-0..2, 3 replicas each, Parallel, a PDB allowing one down', () => {
+      const sets = byKind(objects, 'StatefulSet');
+      assert.deepEqual(sets.map((s) => s.metadata.name).sort(), ['placement', 'shard-0', 'shard-1', 'shard-2']);
+      for (const s of sets) {
+        assert.equal(s.spec.replicas, 3);
+        assert.equal(s.spec.podManagementPolicy, 'Parallel');
+        assert.equal(s.spec.template.metadata.labels.group, s.metadata.name);
+        assert.equal(s.spec.volumeClaimTemplates.length, 1, 'a PVC per replica');
+        const groupPods = pods.filter((p) => p.set === s.metadata.name);
+        const pdbs = byKind(objects, 'PodDisruptionBudget').filter((b) => groupPods.some((p) => selects(b.spec.selector, p.labels)));
+        assert.equal(pdbs.length, 1, `${s.metadata.name}: exactly one PDB`);
+        assert.equal(pdbs[0]!.spec.maxUnavailable, 1);
+        assert.deepEqual(pods.filter((p) => selects(pdbs[0]!.spec.selector, p.labels)).map((p) => p.name), groupPods.map((p) => p.name), 'the PDB selects exactly its group');
+        const cfg = serverConfigOf(groupPods[0]!);
+        assert.equal(cfg.groupSize, s.spec.replicas, 'group-size in the config is the StatefulSet size');
+      }
+    });
+
+    test('every container has startup, readiness and liveness probes, resources and a restrictive securityContext', () => {
+      for (const s of byKind(objects, 'StatefulSet')) {
+        const tpl = s.spec.template.spec;
+        for (const c of tpl.containers) {
+          const what = `${s.metadata.name}/${c.name}`;
+          assert.equal(c.startupProbe?.httpGet?.path, '/healthz', what);
+          assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', what);
+          assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', what);
+          assert.ok(c.resources?.requests?.cpu && c.resources?.requests?.memory && c.resources?.limits?.memory, `${what}: resources`);
+          const sc = c.securityContext;
+          assert.equal(sc.allowPrivilegeEscalation, false, what);
+          assert.equal(sc.readOnlyRootFilesystem, true, what);
+          assert.notEqual(sc.privileged, true, what);
+          assert.deepEqual(sc.capabilities.drop, ['ALL'], what);
+          const added: string[] = sc.capabilities.add ?? [];
+          if (target === 'overlays/tracing') assert.deepEqual([...added].sort(), ['BPF', 'NET_ADMIN', 'PERFMON'], what);
+          else {
+            assert.deepEqual(added, [], what);
+            assert.equal(sc.runAsNonRoot, true, what);
+            assert.equal(tpl.securityContext.runAsNonRoot, true, what);
+          }
+        }
+        // Enough time for a leader to hand over (an election timeout) and exit.
+        assert.ok(tpl.terminationGracePeriodSeconds >= 10);
+      }
+    });
+
+    test('each headless Service selects exactly its group, publishes not-ready addresses; the client Service selects every replica', () => {
+      const services = byKind(objects, 'Service');
+      for (const s of byKind(objects, 'StatefulSet')) {
+        const svc = services.find((x) => x.metadata.name === s.spec.serviceName);
+        assert.ok(svc, `${s.metadata.name}: its serviceName names a Service`);
+        assert.equal(svc.spec.clusterIP, 'None');
+        assert.equal(svc.spec.publishNotReadyAddresses, true);
+        assert.deepEqual(pods.filter((p) => selects(svc.spec.selector, p.labels)).map((p) => p.name), pods.filter((p) => p.set === s.metadata.name).map((p) => p.name));
+      }
+      const client = services.find((x) => x.metadata.name === 'kvs')!;
+      assert.equal(pods.filter((p) => selects(client.spec.selector, p.labels)).length, pods.length);
+      const ingresses = byKind(objects, 'Ingress');
+      assert.deepEqual(ingresses.map((i) => i.metadata.annotations!['nginx.ingress.kubernetes.io/backend-protocol']).sort(), ['GRPC', 'HTTP']);
+      for (const i of ingresses) assert.equal(i.spec.rules[0].http.paths[0].backend.service.name, 'kvs');
+    });
+
+    test('the peers each pod is given are the DNS names its headless Service creates', () => {
+      const headless = (name: string): K8sObject | undefined => byKind(objects, 'Service').find((x) => x.metadata.name === name && x.spec.clusterIP === 'None');
+      const dnsOwner = new Map(pods.map((p) => [p.dnsName, p]));
+      const checkAddress = (addr: string, set: string): void => {
+        const host = addr.slice(0, addr.lastIndexOf(':'));
+        const pod = dnsOwner.get(host);
+        assert.ok(pod, `${addr}: no pod has this DNS name`);
+        assert.equal(pod.set, set);
+        const svc = headless(host.split('.')[1]!);
+        assert.ok(svc && selects(svc.spec.selector, pod.labels), `${host}: its Service selects it`);
+        assert.equal(Number(addr.slice(addr.lastIndexOf(':') + 1)), pod.ports.native);
+      };
+      for (const pod of pods) {
+        const cfg = serverConfigOf(pod);
+        const peers = cfg.replicas.map((r) => r.address);
+        assert.equal(peers.length, 3);
+        assert.equal(cfg.replicas.find((r) => r.id === cfg.id)?.address, `${pod.dnsName}:${pod.ports.native}`, `${pod.name} is itself among its peers`);
+        for (const a of peers) checkAddress(a, pod.set);
+        assert.ok(cfg.resp && cfg.grpc && cfg.http, `${pod.name}: every door on`);
+        for (const door of ['resp', 'grpc', 'http'] as const) assert.equal(Number(cfg[door]!.split(':')[1]), pod.ports[door], `${pod.name}: the ${door} port is the container port`);
+        if (pod.set === 'placement') {
+          assert.deepEqual(cfg.placement, []);
+          assert.deepEqual(cfg.initialGroups?.map((g) => g.id), [1, 2, 3]);
+          for (const g of cfg.initialGroups!) for (const r of g.replicas) checkAddress(r.address, `shard-${g.id - 1}`);
+        } else {
+          assert.equal(cfg.initialGroups, undefined, `${pod.name}: only placement replicas bootstrap`);
+          assert.equal(cfg.placement.length, 3);
+          for (const a of cfg.placement) checkAddress(a, 'placement');
+        }
+      }
+    });
+
+    test('stern -l group=shard-1 selects exactly shard-1\'s pods; every pod carries the app.kubernetes.io labels', () => {
+      for (const g of ['placement', 'shard-0', 'shard-1', 'shard-2']) {
+        assert.deepEqual(pods.filter((p) => selects({ group: g }, p.labels)).map((p) => p.name), [0, 1, 2].map((m) => `${g}-${m}`));
+      }
+      for (const p of pods) {
+        for (const k of ['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/part-of', 'app.kubernetes.io/component']) assert.ok(p.labels[k], `${p.name}: ${k}`);
+      }
+    });
+  });
+}
+
+test('dev drops anti-affinity; base and prod keep one replica of a group per node; prod spreads each group over zones', () => {
+  for (const s of byKind(objectsOf('overlays/dev'), 'StatefulSet')) assert.equal(s.spec.template.spec.affinity, undefined);
+  for (const t of ['base', 'overlays/prod']) {
+    for (const s of byKind(objectsOf(t), 'StatefulSet')) {
+      const term = s.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0];
+      assert.equal(term.topologyKey, 'kubernetes.io/hostname');
+      assert.equal(term.labelSelector.matchLabels.group, s.metadata.name);
+    }
+  }
+  for (const s of byKind(objectsOf('overlays/prod'), 'StatefulSet')) {
+    const spread = s.spec.template.spec.topologySpreadConstraints[0];
+    assert.equal(spread.topologyKey, 'topology.kubernetes.io/zone');
+    assert.deepEqual(spread.matchLabelKeys, ['group']);
+  }
+});
+
+test('tracing turns the tracer on in every replica', () => {
+  for (const p of podsOf(objectsOf('overlays/tracing'))) assert.deepEqual(serverConfigOf(p).trace, { format: 'text' }, p.name);
+  for (const p of podsOf(objectsOf('base'))) assert.equal(serverConfigOf(p).trace, undefined, p.name);
+});
+
+test('chaos experiments are scoped to namespace kvs, bounded in time, and aim at replicas that exist', () => {
+  const objects = objectsOf('overlays/chaos');
+  const pods = podsOf(objects);
+  const experiments = objects.filter((o) => o.apiVersion.startsWith('chaos-mesh.org/'));
+  assert.deepEqual(experiments.map((e) => e.kind).sort(), ['IOChaos', 'NetworkChaos', 'NetworkChaos', 'PodChaos', 'StressChaos']);
+  for (const e of experiments) {
+    assert.ok(e.spec.duration, `${e.metadata.name}: a duration`);
+    for (const sel of [e.spec.selector, e.spec.target?.selector].filter(Boolean)) {
+      assert.deepEqual(sel.namespaces, ['kvs']);
+      assert.ok(pods.some((p) => selects(sel.labelSelectors, p.labels)), `${e.metadata.name}: selects some pod`);
+    }
+  }
+  const partition = experiments.find((e) => e.spec.action === 'partition')!;
+  assert.equal(partition.spec.mode, 'one', 'one replica cut off');
+  assert.deepEqual(partition.spec.selector.labelSelectors, partition.spec.target.selector.labelSelectors, 'from its own group');
+  const io = experiments.find((e) => e.kind === 'IOChaos')!;
+  assert.ok(pods[0]!.dataMounts.includes(io.spec.volumePath), 'IOChaos acts on the data volume');
+});
+
+test('monitoring: the ServiceMonitor scrapes each replica once; promtool accepts the alert rules', () => {
+  const objects = objectsOf('overlays/monitoring');
+  const pods = podsOf(objects);
+  const sm = byKind(objects, 'ServiceMonitor')[0]!;
+  const scraped = byKind(objects, 'Service').filter((s) => selects(sm.spec.selector, s.metadata.labels ?? {}));
+  const podsScraped = scraped.flatMap((s) => pods.filter((p) => selects(s.spec.selector, p.labels)).map((p) => p.name)).sort();
+  assert.deepEqual(podsScraped, pods.map((p) => p.name).sort());
+  assert.ok(scraped.every((s) => s.spec.ports.some((p: { name: string }) => p.name === sm.spec.endpoints[0].port)));
+  const rules = byKind(objects, 'PrometheusRule')[0]!;
+  assert.deepEqual(rules.spec.groups[0].rules.map((r: { alert: string }) => r.alert).sort(), ['KvsGroupWithoutLeader', 'KvsHandoffStuck', 'KvsReplicaDown', 'KvsReplicaLagging']);
+  const file = join(mkdtempSync(join(tmpdir(), 'kvs-rules-')), 'rules.yaml');
+  writeFileSync(file, stringify(rules.spec));
+  const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+  if (r.error && process.env.KVS_K8S_REQUIRE !== '1') return; // promtool not installed (CI installs it)
+  assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
+});
+
+test('kubectl kustomize fails loudly on a broken overlay (the render is really checked)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-kz-'));
+  writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${join(ROOT, 'base')}]\npatches:\n  - target: {kind: StatefulSet}\n    patch: "- {op: remove, path: /spec/nothing}"\n`);
+  assert.throws(() => execFileSync('kubectl', ['kustomize', dir], { stdio: 'pipe' }));
+});
+
+test('the schemas catch a misspelt or mistyped field (a validation that can fail)', async () => {
+  const chaos = objectsOf('overlays/chaos').find((o) => o.kind === 'PodChaos')!;
+  const podChaos = crdValidators.get(`${chaos.apiVersion}/PodChaos`)!;
+  assert.equal(podChaos({ ...chaos, spec: { ...chaos.spec, gracePeriods: 0 } }), false);
+  assert.equal(podChaos({ ...chaos, spec: { ...chaos.spec, duration: 'thirty seconds' } }), false);
+  const sts = byKind(objectsOf('base'), 'StatefulSet')[0]!;
+  await assert.rejects(validateBuiltin({ ...sts, spec: { ...sts.spec, podManagementPolicy: 'Ordered' } }));
+});
