@@ -3,6 +3,8 @@
 // a resource that reached us without the API server's validation (an older server without CEL, a
 // test) is refused with a clear message instead of being half carried out.
 
+import type { MembershipAction } from './reconcile.ts';
+
 export const API_GROUP = 'kvs.sharded-kvs.dev';
 export const API_VERSION = `${API_GROUP}/v1alpha1`;
 export const KIND = 'KVStore';
@@ -54,6 +56,8 @@ export interface KVStoreStatus {
   epoch?: number;
   partitionsMoving?: number;
   currentStep?: string;
+  lastError?: string;
+  membershipInFlight?: MembershipAction[];
   groups?: GroupStatus[];
   conditions?: Condition[];
 }
