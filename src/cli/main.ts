@@ -23,6 +23,8 @@ Commands:
   del      delete a key
   scan     list keys in a range
   status   show every replica: role, term, leader, indexes
+  operator run the kvctl Kubernetes operator (KVStore resources; docs/operator.md)
+  kvstore  kvstore status: a KVStore resource's progress
 
 Run "kvs <command> --help" for a command's options.
 Exit codes: 0 ok, 1 key not found, 2 usage error, 3 cluster unreachable or request failed.`;
@@ -40,6 +42,9 @@ async function main(argv: string[]): Promise<number> {
   // The load generator lives in bench/ (it also drives etcd and Redis); loaded only when asked for.
   if (cmd === 'bench') return (await import('../../bench/load.ts')).runBench(rest);
   if (cmd === 'trace') return runTrace(rest);
+  // The operator and its Kubernetes client are loaded only when asked for.
+  if (cmd === 'operator') return (await import('./operator-command.ts')).runOperator(rest);
+  if (cmd === 'kvstore') return (await import('./operator-command.ts')).runKVStore(rest);
   if ((CLIENT_COMMANDS as readonly string[]).includes(cmd)) return runClientCommand(cmd as (typeof CLIENT_COMMANDS)[number], rest);
   throw new UsageError(`unknown command "${cmd}"\n\n${USAGE}`);
 }
