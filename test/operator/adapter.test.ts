@@ -13,6 +13,7 @@ import type { KVStoreStatus } from '../../src/operator/spec.ts';
 import { FakeApiServer } from './fake-apiserver.ts';
 import { StatefulSetShim } from './kubelet.ts';
 import { ModelStore } from './model-store.ts';
+import { forbidden } from './rbac.ts';
 import { waitFor } from '../support/wait.ts';
 
 const NS = 'kvs';
@@ -41,6 +42,8 @@ async function setup(spec: Record<string, unknown>) {
   const close = async () => {
     for (const op of operators) await op.stop();
     await api.stop();
+    // RBAC limited to what is used: every request made is one the Role grants.
+    assert.deepEqual(forbidden(api.requests), []);
   };
   return { api, shim, store, operator, status, ready, close };
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { applyDefaults, celRules, loadCrd, parseCel, structuralProblems, validate, type Schema } from './schema.ts';
 import { API_GROUP, KIND, PLURAL, checkTransition, parseSpec } from '../../src/operator/spec.ts';
 import { prng } from '../partition/prng.ts';
@@ -117,4 +117,20 @@ test('the operator refuses the transitions the CRD refuses', () => {
   assert.throws(() => checkTransition(a, parseSpec({ ...base, partitions: 64 })), /partitions is immutable/);
   assert.throws(() => checkTransition(a, parseSpec({ ...base, placementReplicas: 5 })), /placementReplicas is immutable/);
   assert.doesNotThrow(() => checkTransition(a, parseSpec({ ...base, shards: 4, replicas: 5, image: 'kvs:2' })));
+});
+
+test('kustomize/operator: every listed file exists, and the Deployment runs as the bound service account', () => {
+  const dir = new URL('../../kustomize/operator/', import.meta.url);
+  const k = parseYaml(readFileSync(new URL('kustomization.yaml', dir), 'utf8')) as { resources: string[] };
+  const docs = k.resources.flatMap((f) => parseAllDocuments(readFileSync(new URL(f, dir), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { name: string }; [k: string]: unknown }));
+  const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ['CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount']);
+  const sa = byKind('ServiceAccount')[0]!.metadata.name;
+  const binding = byKind('RoleBinding')[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string }[] };
+  assert.equal(binding.roleRef.name, byKind('Role')[0]!.metadata.name);
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa }]);
+  const pod = (byKind('Deployment')[0] as unknown as { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[]; env: { name: string }[] }[] } } } }).spec.template.spec;
+  assert.equal(pod.serviceAccountName, sa);
+  assert.equal(pod.containers[0]!.args[0], 'operator');
+  assert.deepEqual(pod.containers[0]!.env.map((e) => e.name), ['POD_NAME', 'POD_NAMESPACE']);
 });
