@@ -53,13 +53,20 @@ export function groupObjects(owner: Owner, spec: KVStoreSpec, p: GroupParams): K
   const doors = [spec.doors.resp ? '--resp 0.0.0.0:6379' : '', spec.doors.grpc ? '--grpc 0.0.0.0:50051' : '', `--http 0.0.0.0:${HTTP_PORT}`, spec.tracing ? '--trace' : ''].filter(Boolean).join(' ');
   // The replica id comes from the pod ordinal (as kvs up numbers replicas); a pod past the bootstrap
   // members, or any pod of a configured group, joins when its volume is empty (kvs replica add).
+  // A bootstrap member lists the bootstrap members; any other pod lists only itself (with data it
+  // recovers its membership from its log; without, it joins and learns its peers from placement).
   const script = [
     'set -e',
     'ORD="${POD_NAME##*-}"',
     `ID=$(( ${p.group === PLACEMENT_GROUP ? 0 : p.group * 100} + ORD + 1 ))`,
+    `SELF="$POD_NAME.${name}.${owner.namespace}.svc:${NATIVE_PORT}"`,
+    `REPLICAS="${bootstrap}"`,
     'JOIN=""',
-    'if [ "$ORD" -ge "$KVS_JOIN_FROM" ] && [ -z "$(ls -A /data 2>/dev/null)" ]; then JOIN=--join; fi',
-    `exec kvs server --id "$ID" --group ${p.group} --listen "$POD_NAME.${name}.${owner.namespace}.svc:${NATIVE_PORT}" --data /data ${p.group === PLACEMENT_GROUP ? '' : `--placement ${placementList} `}${bootstrap ? `--replicas ${bootstrap} ` : ''}$JOIN ${doors}`,
+    'if [ "$ORD" -ge "$KVS_JOIN_FROM" ]; then',
+    '  REPLICAS="$ID=$SELF"',
+    '  if [ -z "$(ls -A "${KVS_DATA:-/data}" 2>/dev/null)" ]; then JOIN=--join; fi',
+    'fi',
+    `exec kvs server --id "$ID" --group ${p.group} --listen "$SELF" --data "\${KVS_DATA:-/data}" ${p.group === PLACEMENT_GROUP ? '' : `--placement ${placementList} `}--replicas "$REPLICAS" $JOIN ${doors}`,
   ].join('\n');
   const override = spec.podTemplate;
   const statefulSet: K8sObject = {
