@@ -20,6 +20,8 @@ Commands:
   scan     list keys in a range
   status   show every replica: role, term, leader, indexes
   version  print the version (also --version)
+  operator run the kvctl Kubernetes operator (KVStore resources; docs/operator.md)
+  kvstore  kvstore status: a KVStore resource's progress
 
 Run "kvs <command> --help" for a command's options.
 Exit codes: 0 ok, 1 key not found, 2 usage error, 3 cluster unreachable or request failed.`;
@@ -41,6 +43,9 @@ const COMMANDS: Record<string, () => Promise<Run>> = {
     }]),
   ),
   version: async () => printVersion,
+  // The operator and its Kubernetes client are loaded only when asked for.
+  operator: async () => (await import('./operator-command.ts')).runOperator,
+  kvstore: async () => (await import('./operator-command.ts')).runKVStore,
 };
 
 async function printVersion(): Promise<number> {

@@ -1,0 +1,151 @@
+// The KVStore resource as the operator reads it (kustomize/operator/crd.yaml is the API server's
+// copy of the same rules). Pure: `parseSpec` applies the CRD's defaults and re-checks its rules, so
+// a resource that reached us without the API server's validation (an older server without CEL, a
+// test) is refused with a clear message instead of being half carried out.
+
+import type { MembershipAction } from './reconcile.ts';
+
+export const API_GROUP = 'kvs.sharded-kvs.dev';
+export const API_VERSION = `${API_GROUP}/v1alpha1`;
+export const KIND = 'KVStore';
+export const PLURAL = 'kvstores';
+
+export type Retention = 'Retain' | 'Delete';
+
+export interface KVStoreSpec {
+  shards: number;
+  replicas: number;
+  placementReplicas: number;
+  partitions: number;
+  image: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  resources: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  storage: { size: string | number; storageClassName?: string; retention: Retention };
+  doors: { resp: boolean; grpc: boolean; http: boolean };
+  tracing: boolean;
+  podTemplate: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Record<string, unknown> };
+}
+
+export type Phase = 'Pending' | 'Creating' | 'Ready' | 'Scaling' | 'Resharding' | 'Upgrading' | 'Degraded';
+export type ConditionType = 'Ready' | 'Progressing' | 'Resharding' | 'Degraded';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface GroupStatus {
+  name: string;
+  id: number;
+  role: 'placement' | 'shard';
+  replicas: number;
+  readyReplicas: number;
+  voters: number[];
+  leader?: string;
+  partitions?: number;
+  image?: string;
+}
+
+export interface KVStoreStatus {
+  observedGeneration?: number;
+  phase?: Phase;
+  epoch?: number;
+  partitionsMoving?: number;
+  currentStep?: string;
+  lastError?: string;
+  membershipInFlight?: MembershipAction[];
+  groups?: GroupStatus[];
+  conditions?: Condition[];
+}
+
+export interface KVStore {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string; creationTimestamp?: string };
+  spec: unknown;
+  status?: KVStoreStatus;
+}
+
+export class SpecError extends Error {
+  override readonly name = 'SpecError';
+}
+
+/** The spec with the CRD's defaults filled in; throws SpecError naming the first bad field. */
+export function parseSpec(raw: unknown): KVStoreSpec {
+  const s = object(raw, 'spec');
+  const storage = object(s.storage ?? {}, 'spec.storage');
+  const doors = object(s.doors ?? {}, 'spec.doors');
+  const resources = object(s.resources ?? {}, 'spec.resources');
+  const spec: KVStoreSpec = {
+    shards: int(s.shards, 'spec.shards', 1, 30),
+    replicas: odd(int(s.replicas ?? 3, 'spec.replicas', 1, 9), 'spec.replicas'),
+    placementReplicas: odd(int(s.placementReplicas ?? 3, 'spec.placementReplicas', 1, 9), 'spec.placementReplicas'),
+    partitions: int(s.partitions ?? 1024, 'spec.partitions', 1, 65536),
+    image: nonEmpty(s.image, 'spec.image'),
+    resources: {
+      ...(resources.requests === undefined ? {} : { requests: quantities(resources.requests, 'spec.resources.requests') }),
+      ...(resources.limits === undefined ? {} : { limits: quantities(resources.limits, 'spec.resources.limits') }),
+    },
+    storage: {
+      size: quantity(storage.size ?? '10Gi', 'spec.storage.size'),
+      retention: oneOf(storage.retention ?? 'Retain', 'spec.storage.retention', ['Retain', 'Delete'] as const),
+      ...(storage.storageClassName === undefined ? {} : { storageClassName: nonEmpty(storage.storageClassName, 'spec.storage.storageClassName') }),
+    },
+    doors: { resp: bool(doors.resp ?? false, 'spec.doors.resp'), grpc: bool(doors.grpc ?? false, 'spec.doors.grpc'), http: bool(doors.http ?? true, 'spec.doors.http') },
+    tracing: bool(s.tracing ?? false, 'spec.tracing'),
+    podTemplate: s.podTemplate === undefined ? {} : (object(s.podTemplate, 'spec.podTemplate') as KVStoreSpec['podTemplate']),
+  };
+  if (s.imagePullPolicy !== undefined) spec.imagePullPolicy = oneOf(s.imagePullPolicy, 'spec.imagePullPolicy', ['Always', 'IfNotPresent', 'Never'] as const);
+  return spec;
+}
+
+/** The CRD's transition rules: what may not change between two accepted specs. */
+export function checkTransition(prev: KVStoreSpec, next: KVStoreSpec): void {
+  if (prev.partitions !== next.partitions) throw new SpecError(`spec.partitions is immutable (${prev.partitions} → ${next.partitions})`);
+  if (prev.placementReplicas !== next.placementReplicas) throw new SpecError(`spec.placementReplicas is immutable (${prev.placementReplicas} → ${next.placementReplicas})`);
+}
+
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SpecError(`${path} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function int(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new SpecError(`${path} must be an integer, got ${JSON.stringify(v)}`);
+  if (v < min || v > max) throw new SpecError(`${path} must be in ${min}..${max}, got ${v}`);
+  return v;
+}
+
+function odd(v: number, path: string): number {
+  if (v % 2 !== 1) throw new SpecError(`${path} must be odd, got ${v}`);
+  return v;
+}
+
+function nonEmpty(v: unknown, path: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new SpecError(`${path} must be a non-empty string`);
+  return v;
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== 'boolean') throw new SpecError(`${path} must be true or false`);
+  return v;
+}
+
+function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) throw new SpecError(`${path} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+function quantity(v: unknown, path: string): string | number {
+  if ((typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length > 0)) return v;
+  throw new SpecError(`${path} must be a quantity such as 10Gi or 500m`);
+}
+
+function quantities(v: unknown, path: string): Record<string, string | number> {
+  const o = object(v, path);
+  return Object.fromEntries(Object.entries(o).map(([k, q]) => [k, quantity(q, `${path}.${k}`)]));
+}

@@ -1,0 +1,207 @@
+// The operator's Kubernetes adapter (src/operator/controller.ts, lease.ts) on @kubernetes/client-node
+// against a fake API server speaking the REST protocol (fake-apiserver.ts), with a StatefulSet
+// shim that runs pods (kubelet.ts) and an in-memory store (model-store.ts). Checks the requests
+// themselves (paths, verbs, content types, field manager), watch resync after 410 Gone, the
+// status subresource, events, the Lease, /metrics and /healthz, and that a restarted operator
+// finishes the membership change its predecessor was killed in.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import { loadXxh64 } from '../../src/partition/index.ts';
+import { Operator } from '../../src/operator/controller.ts';
+import type { KVStoreStatus } from '../../src/operator/spec.ts';
+import { FakeApiServer } from './fake-apiserver.ts';
+import { StatefulSetShim } from './kubelet.ts';
+import { ModelStore } from './model-store.ts';
+import { forbidden } from './rbac.ts';
+import { waitFor } from '../support/wait.ts';
+
+const NS = 'kvs';
+const h64 = await loadXxh64();
+
+function kubeconfig(server: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'fake', server, skipTLSVerify: true }], users: [{ name: 'op' }], contexts: [{ name: 'fake', cluster: 'fake', user: 'op', namespace: NS }], currentContext: 'fake' });
+  return kc;
+}
+
+async function setup(spec: Record<string, unknown>) {
+  const api = new FakeApiServer();
+  const url = await api.start();
+  const shim = new StatefulSetShim(api, NS);
+  const store = new ModelStore(h64);
+  api.put('kvstores', NS, { apiVersion: 'kvs.sharded-kvs.dev/v1alpha1', kind: 'KVStore', metadata: { name: 'demo' }, spec });
+  const operators: Operator[] = [];
+  const operator = (identity: string, s = store): Operator => {
+    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: () => undefined });
+    operators.push(op);
+    return op;
+  };
+  const status = (): KVStoreStatus => (api.get('kvstores', NS, 'demo')!.status ?? {}) as KVStoreStatus;
+  const ready = (what: string) => waitFor(what, () => status().phase === 'Ready' && status().observedGeneration === api.get('kvstores', NS, 'demo')!.metadata.generation, 60_000);
+  const close = async () => {
+    for (const op of operators) await op.stop();
+    await api.stop();
+    // RBAC limited to what is used: every request made is one the Role grants.
+    assert.deepEqual(forbidden(api.requests), []);
+  };
+  return { api, shim, store, operator, status, ready, close };
+}
+
+test('creation: server-side apply with field manager kvctl, status subresource, events, lease, watches', async () => {
+  const t = await setup({ shards: 2, replicas: 3, image: 'kvs:1' });
+  try {
+    const op = t.operator('op-a');
+    await op.start();
+    await t.ready('the store to be Ready');
+    const reqs = t.api.requests;
+    // Server-side apply of every group's three objects.
+    const applies = reqs.filter((r) => r.method === 'PATCH' && r.contentType === 'application/apply-patch+yaml');
+    assert.ok(applies.length >= 9);
+    for (const r of applies) {
+      assert.equal(r.query.fieldManager, 'kvctl');
+      assert.equal(r.query.force, 'true');
+      assert.equal(r.status < 300, true, `${r.path}: ${r.status}`);
+    }
+    const paths = new Set(applies.map((r) => r.path));
+    for (const g of ['demo-placement', 'demo-shard-1', 'demo-shard-2']) {
+      assert.ok(paths.has(`/apis/apps/v1/namespaces/${NS}/statefulsets/${g}`));
+      assert.ok(paths.has(`/api/v1/namespaces/${NS}/services/${g}`));
+      assert.ok(paths.has(`/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets/${g}`));
+    }
+    const sts = t.api.get('statefulsets', NS, 'demo-shard-1')!;
+    assert.deepEqual((sts.metadata.managedFields as { manager: string }[])[0]!.manager, 'kvctl');
+    assert.equal((sts.spec as { updateStrategy: { type: string } }).updateStrategy.type, 'OnDelete');
+    assert.deepEqual((sts.metadata.ownerReferences as { kind: string; name: string }[]).map((o) => [o.kind, o.name]), [['KVStore', 'demo']]);
+    // Status only through the status subresource, as a JSON merge patch.
+    const statusWrites = reqs.filter((r) => r.path.startsWith(`/apis/kvs.sharded-kvs.dev/v1alpha1/namespaces/${NS}/kvstores/`) && r.method !== 'GET');
+    assert.ok(statusWrites.length > 0);
+    for (const r of statusWrites) {
+      assert.equal(r.method, 'PATCH');
+      assert.equal(r.path, `/apis/kvs.sharded-kvs.dev/v1alpha1/namespaces/${NS}/kvstores/demo/status`);
+      assert.equal(r.contentType, 'application/merge-patch+json');
+    }
+    // Watches on the three kinds, each from a list's resourceVersion, with the label selector.
+    for (const p of [`/apis/kvs.sharded-kvs.dev/v1alpha1/namespaces/${NS}/kvstores`, `/apis/apps/v1/namespaces/${NS}/statefulsets`, `/api/v1/namespaces/${NS}/pods`]) {
+      const w = reqs.find((r) => r.path === p && r.query.watch === 'true');
+      assert.ok(w, `no watch on ${p}`);
+      assert.match(w.query.resourceVersion ?? '', /^\d+$/);
+      if (!p.endsWith('kvstores')) assert.equal(w.query.labelSelector, 'app.kubernetes.io/managed-by=kvctl');
+    }
+    // The lease is created, then renewed with PUT.
+    assert.ok(reqs.some((r) => r.method === 'POST' && r.path === `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`));
+    assert.ok(reqs.some((r) => r.method === 'PUT' && r.path === `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/kvctl`));
+    assert.equal((t.api.get('leases', NS, 'kvctl')!.spec as { holderIdentity: string }).holderIdentity, 'op-a');
+    // Events on the resource.
+    const events = t.api.list('events', NS) as unknown as { reason: string; involvedObject: { kind: string; name: string } }[];
+    assert.ok(events.some((e) => e.reason === 'Created' && e.involvedObject.kind === 'KVStore' && e.involvedObject.name === 'demo'));
+    // The status tells the truth.
+    const st = t.status();
+    assert.deepEqual(
+      st.groups!.map((g) => [g.name, g.replicas, g.readyReplicas, g.leader]),
+      [
+        ['demo-placement', 3, 3, 'demo-placement-0'],
+        ['demo-shard-1', 3, 3, 'demo-shard-1-0'],
+        ['demo-shard-2', 3, 3, 'demo-shard-2-0'],
+      ],
+    );
+    assert.equal(st.groups!.filter((g) => g.role === 'shard').reduce((n, g) => n + g.partitions!, 0), 1024);
+    assert.equal(st.conditions!.find((c) => c.type === 'Ready')!.status, 'True');
+    // /healthz and /metrics.
+    const base = `http://127.0.0.1:${op.httpPort}`;
+    assert.equal(await (await fetch(`${base}/healthz`)).text(), 'ok\n');
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^kvctl_leader 1$/m);
+    assert.match(metrics, /^kvctl_actions_total\{kind="init-cluster"\} 1$/m);
+    assert.match(metrics, /^kvctl_kvstore_phase\{kvstore="demo",phase="Ready"\} 1$/m);
+  } finally {
+    await t.close();
+  }
+});
+
+test('watch history compacted (410 Gone): the informers relist and a later change is still seen', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
+  try {
+    await t.operator('op-a').start();
+    await t.ready('the store to be Ready');
+    const before = t.api.requests.length;
+    t.api.compact();
+    // Each informer re-watches from its old version, gets the 410 ERROR event, and lists again.
+    await waitFor('a relist of KVStores', () => t.api.requests.slice(before).some((r) => r.path.endsWith('/kvstores') && r.method === 'GET' && r.query.watch !== 'true'));
+    await waitFor('all three watches answered 410 Gone', () => t.api.expired >= 3);
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), shards: 2 } });
+    await waitFor('the new shard group', () => t.api.get('statefulsets', NS, 'demo-shard-2'));
+    await t.ready('the store to be Ready with 2 shards');
+    assert.deepEqual(t.store.calls, ['init 1', 'reshard 1,2']);
+  } finally {
+    await t.close();
+  }
+});
+
+test('two operators: one holds the lease and acts; when it stops the other takes over', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
+  try {
+    const a = t.operator('op-a');
+    await a.start();
+    await waitFor('op-a to lead', () => a.isLeader);
+    const b = t.operator('op-b');
+    await b.start();
+    await t.ready('the store to be Ready');
+    assert.equal(b.isLeader, false);
+    await a.stop();
+    await waitFor('op-b to lead', () => b.isLeader, 20_000);
+    assert.equal((t.api.get('leases', NS, 'kvctl')!.spec as { holderIdentity: string }).holderIdentity, 'op-b');
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), image: 'kvs:2' } });
+    await waitFor('the upgrade by op-b', () => t.status().groups?.every((g) => g.image === 'kvs:2') && t.status().phase === 'Ready', 60_000);
+  } finally {
+    await t.close();
+  }
+});
+
+test('an operator killed during a membership change: the next one finishes it first', async () => {
+  const t = await setup({ shards: 1, replicas: 3, image: 'kvs:1' });
+  try {
+    const a = t.operator('op-a');
+    await a.start();
+    await t.ready('the store to be Ready');
+    t.store.hang = (m) => m.kind === 'add-member';
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), replicas: 5 } });
+    const inFlight = await waitFor('the add recorded in status', () => t.status().membershipInFlight?.[0]);
+    assert.deepEqual(inFlight, { kind: 'add-member', group: 1, replicaId: 104, address: 'demo-shard-1-3.demo-shard-1.kvs.svc:7000' });
+    // The operator dies with the add sent but unconfirmed (its call never returns).
+    void a.stop();
+    await waitFor('op-a to let go', () => !a.isLeader);
+    // The user changes their mind meanwhile; the new operator still completes the add first.
+    const kv2 = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv2, spec: { ...(kv2.spec as object), replicas: 3 } });
+    t.store.hang = undefined;
+    const from = t.store.calls.length;
+    const b = t.operator('op-b');
+    await b.start();
+    await t.ready('the store to be Ready again');
+    assert.deepEqual(t.store.calls.slice(from), ['add-member 104', 'remove-member 104']);
+    assert.deepEqual(t.status().membershipInFlight, []);
+    assert.deepEqual(
+      t.store.config!.groups[0]!.replicas.map((r) => r.id),
+      [101, 102, 103],
+    );
+  } finally {
+    await t.close();
+  }
+});
+
+test('a spec the CRD would refuse (applied around it): Degraded with the reason, a warning event, nothing applied', async () => {
+  const t = await setup({ shards: 1, replicas: 4, image: 'kvs:1' });
+  try {
+    await t.operator('op-a').start();
+    await waitFor('Degraded', () => t.status().phase === 'Degraded');
+    assert.match(t.status().lastError!, /spec.replicas must be odd/);
+    assert.ok((t.api.list('events', NS) as unknown as { type: string; reason: string }[]).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec'));
+    assert.equal(t.api.list('statefulsets', NS).length, 0);
+  } finally {
+    await t.close();
+  }
+});

@@ -1,0 +1,136 @@
+// The KVStore CRD (kustomize/operator/crd.yaml): structural, its CEL rules parse and mean what they
+// say, its printer columns point at real fields, the example resource is valid, and the operator's
+// own spec parser (src/operator/spec.ts) accepts exactly what the CRD accepts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { applyDefaults, celRules, loadCrd, parseCel, structuralProblems, validate, type Schema } from './schema.ts';
+import { API_GROUP, KIND, PLURAL, checkTransition, parseSpec } from '../../src/operator/spec.ts';
+import { prng } from '../partition/prng.ts';
+
+const crd = loadCrd();
+const version = crd.spec.versions[0]!;
+const root = version.schema.openAPIV3Schema;
+const specSchema = root.properties!.spec!;
+
+test('the CRD names match what the operator uses, with a status subresource', () => {
+  assert.equal(crd.spec.group, API_GROUP);
+  assert.equal(crd.spec.names.kind, KIND);
+  assert.equal(crd.spec.names.plural, PLURAL);
+  assert.equal(version.name, 'v1alpha1');
+  assert.deepEqual(version.subresources?.status, {});
+});
+
+test('the schema is structural: every node typed, defaults valid, map lists keyed by required fields', () => {
+  assert.deepEqual(structuralProblems(root), []);
+});
+
+test('the structural check itself catches an untyped field and a bad default', () => {
+  const bad: Schema = { type: 'object', properties: { a: {}, b: { type: 'integer', minimum: 1, default: 0 } } };
+  assert.deepEqual(structuralProblems(bad), ['.a: no type', '.b: default <root>: less than 1']);
+});
+
+test('every CEL rule parses', () => {
+  const rules = celRules(root);
+  assert.ok(rules.length >= 5, `expected the CRD's rules, found ${rules.length}`);
+  for (const r of rules) assert.doesNotThrow(() => parseCel(r.rule), `${r.path}: ${r.rule}`);
+});
+
+test('printer columns point at fields of the schema', () => {
+  const cols = version.additionalPrinterColumns ?? [];
+  assert.deepEqual(
+    cols.map((c) => c.name),
+    ['Shards', 'Replicas', 'Phase', 'Moving', 'Ready', 'Image', 'Age'],
+  );
+  for (const c of cols) {
+    if (c.jsonPath.startsWith('.metadata.')) continue;
+    const fields = c.jsonPath.replace(/\[\?.*$/, '').split('.').filter(Boolean);
+    let s: Schema | undefined = root;
+    for (const f of fields) s = s?.properties?.[f];
+    assert.ok(s, `${c.name}: ${c.jsonPath} is not in the schema`);
+  }
+});
+
+const base = { shards: 3, image: 'kvs:1' };
+const errorsOf = (spec: unknown, old?: unknown): string[] => validate(specSchema, applyDefaults(specSchema, spec), old === undefined ? undefined : applyDefaults(specSchema, old), '.spec');
+
+test('the example resource is valid and gets the documented defaults', () => {
+  const ex = parseYaml(readFileSync(new URL('../../kustomize/examples/kvstore.yaml', import.meta.url), 'utf8')) as { apiVersion: string; kind: string; spec: unknown };
+  assert.equal(ex.apiVersion, `${API_GROUP}/v1alpha1`);
+  assert.equal(ex.kind, KIND);
+  assert.deepEqual(validate(root, applyDefaults(root, ex)), []);
+  const d = applyDefaults(specSchema, base) as Record<string, unknown>;
+  assert.equal(d.replicas, 3);
+  assert.equal(d.partitions, 1024);
+  assert.equal(d.placementReplicas, 3);
+});
+
+test('CEL and schema rules: table of accepted and refused specs', () => {
+  const cases: [string, unknown, unknown, string | null][] = [
+    ['minimal', base, undefined, null],
+    ['shards 0', { ...base, shards: 0 }, undefined, 'less than 1'],
+    ['replicas even', { ...base, replicas: 4 }, undefined, 'replicas must be odd'],
+    ['replicas 5', { ...base, replicas: 5 }, undefined, null],
+    ['placementReplicas even', { ...base, placementReplicas: 2 }, undefined, 'placementReplicas must be odd'],
+    ['no image', { shards: 1 }, undefined, 'image: required'],
+    ['unknown field', { ...base, shard: 2 }, undefined, 'unknown field'],
+    ['retention typo', { ...base, storage: { retention: 'Keep' } }, undefined, 'must be one of'],
+    ['partitions changed', { ...base, partitions: 2048 }, base, 'partitions is immutable'],
+    ['partitions kept', { ...base, partitions: 1024, shards: 5 }, base, null],
+    ['placementReplicas changed', { ...base, placementReplicas: 5 }, base, 'placementReplicas is immutable'],
+    ['shards and replicas changed', { ...base, shards: 7, replicas: 5 }, base, null],
+  ];
+  for (const [name, spec, old, want] of cases) {
+    const errs = errorsOf(spec, old);
+    if (want === null) assert.deepEqual(errs, [], name);
+    else assert.ok(errs.some((e) => e.includes(want)), `${name}: expected "${want}" in ${JSON.stringify(errs)}`);
+  }
+});
+
+test('the operator parser accepts exactly the specs the CRD accepts (random specs, seeded)', () => {
+  const rng = prng(1301);
+  const pick = <T>(xs: T[]): T => xs[rng.below(xs.length)]!;
+  for (let i = 0; i < 2000; i++) {
+    const spec: Record<string, unknown> = {};
+    if (rng.below(10) > 0) spec.shards = pick([0, 1, 2, 3, 30, 31, 2.5, '3']);
+    if (rng.below(2)) spec.replicas = pick([1, 2, 3, 5, 8, 9, 11, -1]);
+    if (rng.below(3) === 0) spec.placementReplicas = pick([1, 3, 4]);
+    if (rng.below(3) === 0) spec.partitions = pick([1, 1024, 0, 65537]);
+    if (rng.below(10) > 0) spec.image = pick(['kvs:1', '', 7]);
+    if (rng.below(4) === 0) spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }]);
+    if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }]);
+    if (rng.below(5) === 0) spec.tracing = pick([true, 0]);
+    const crdOk = errorsOf(spec).length === 0;
+    let parsed = true;
+    try {
+      parseSpec(spec);
+    } catch {
+      parsed = false;
+    }
+    assert.equal(parsed, crdOk, `spec ${JSON.stringify(spec)}: CRD ${crdOk ? 'accepts' : `refuses (${errorsOf(spec).join('; ')})`}, parser ${parsed ? 'accepts' : 'refuses'}`);
+  }
+});
+
+test('the operator refuses the transitions the CRD refuses', () => {
+  const a = parseSpec(base);
+  assert.throws(() => checkTransition(a, parseSpec({ ...base, partitions: 64 })), /partitions is immutable/);
+  assert.throws(() => checkTransition(a, parseSpec({ ...base, placementReplicas: 5 })), /placementReplicas is immutable/);
+  assert.doesNotThrow(() => checkTransition(a, parseSpec({ ...base, shards: 4, replicas: 5, image: 'kvs:2' })));
+});
+
+test('kustomize/operator: every listed file exists, and the Deployment runs as the bound service account', () => {
+  const dir = new URL('../../kustomize/operator/', import.meta.url);
+  const k = parseYaml(readFileSync(new URL('kustomization.yaml', dir), 'utf8')) as { resources: string[] };
+  const docs = k.resources.flatMap((f) => parseAllDocuments(readFileSync(new URL(f, dir), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { name: string }; [k: string]: unknown }));
+  const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ['CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount']);
+  const sa = byKind('ServiceAccount')[0]!.metadata.name;
+  const binding = byKind('RoleBinding')[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string }[] };
+  assert.equal(binding.roleRef.name, byKind('Role')[0]!.metadata.name);
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa }]);
+  const pod = (byKind('Deployment')[0] as unknown as { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[]; env: { name: string }[] }[] } } } }).spec.template.spec;
+  assert.equal(pod.serviceAccountName, sa);
+  assert.equal(pod.containers[0]!.args[0], 'operator');
+  assert.deepEqual(pod.containers[0]!.env.map((e) => e.name), ['POD_NAME', 'POD_NAMESPACE']);
+});
