@@ -37,6 +37,7 @@ function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
 }
 
 export async function runUp(argv: string[]): Promise<number> {
+  const startedAt = Date.now();
   const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
   const dataDir = resolve(String(args.values.data ?? 'data'));
@@ -134,7 +135,6 @@ export async function runUp(argv: string[]): Promise<number> {
     const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
     console.log(`  ${r.role === 'placement' ? 'placement' : `shard ${r.group}`} replica ${r.id} (pid ${r.pid}): ${doors}`);
   }
-  const startedAt = Date.now();
   void waitUntilServing(() => replicas, () => stopping).then((ok) => {
     if (!ok) return;
     published = true;
