@@ -41,6 +41,7 @@ function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
 }
 
 export async function runUp(argv: string[]): Promise<number> {
+  const startedAt = Date.now();
   const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' }, 'log-format': { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
   const logFormat = args.values['log-format'] ?? defaultLogFormat();
@@ -142,7 +143,6 @@ export async function runUp(argv: string[]): Promise<number> {
     const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
     console.log(`  ${r.role === 'placement' ? 'placement' : `shard ${r.group}`} replica ${r.id} (pid ${r.pid}): ${doors}`);
   }
-  const startedAt = Date.now();
   void waitUntilServing(() => replicas, () => stopping).then((ok) => {
     if (!ok) return;
     published = true;

@@ -4,8 +4,9 @@
 // then silently lost (no reset, no "unreachable"), as in a real network partition. Neighbour
 // (ARP) entries are permanent, as if every host sat behind a router: otherwise failed ARP would
 // soon turn the silence into fast "host unreachable" errors.
-// Needs root and iproute2. Names are fixed (one test file uses them); leftovers of a killed run are
-// removed first.
+// Needs root and iproute2. KVS_NETNS_CONNTRACK=1 also puts the bridge's traffic through conntrack
+// with kube-proxy's INVALID drop rule (needs iptables; see dropInvalidLikeKubeProxy). Names are
+// fixed (one test file uses them); leftovers of a killed run are removed first.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -61,6 +62,7 @@ export class Lan {
     ip('addr', 'add', `${SUBNET}.100/24`, 'dev', ROOT_LINK);
     ip('link', 'set', ROOT_LINK, 'up');
     lan.pinNeighbours();
+    if (process.env.KVS_NETNS_CONNTRACK === '1') lan.dropInvalidLikeKubeProxy();
     return lan;
   }
 
@@ -108,6 +110,22 @@ export class Lan {
         const cmd = ['neigh', 'replace', b.addr, 'lladdr', b.mac, 'dev', a.dev, 'nud', 'permanent'];
         ip(...(a.ns === undefined ? cmd : ['-n', a.ns, ...cmd]));
       }
+    }
+  }
+
+  /**
+   * The bridge's traffic as on a Kubernetes node: through conntrack (bridge-nf-call-iptables, the
+   * default wherever br_netfilter is present; set here in the hub's own namespace) and kube-proxy's
+   * rule dropping packets conntrack calls INVALID. A connection that outlives a partition must
+   * survive this. Without iptables (or br_netfilter) the bridge stays plain. Opt-in: not yet
+   * verified on a machine quiet enough to run the partition tests (see issue 15's notes).
+   */
+  private dropInvalidLikeKubeProxy(): void {
+    try {
+      execFileSync('ip', ['netns', 'exec', HUB, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1'], { stdio: 'ignore' });
+      execFileSync('ip', ['netns', 'exec', HUB, 'iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'], { stdio: 'ignore' });
+    } catch {
+      // no br_netfilter or no iptables here: a plain bridge
     }
   }
 
