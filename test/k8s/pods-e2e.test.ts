@@ -22,7 +22,7 @@ import { NativeWs } from '../protocol/ws-client.ts';
 import { PodHarness, podmanSkipReason } from '../support/pods.ts';
 import { podsOf, renderKustomize, type PodSpec } from '../support/pod-specs.ts';
 import { waitFor } from '../support/wait.ts';
-import { buildImage, imageBytes } from './image.ts';
+import { buildImage, imageBytes, imageId } from './image.ts';
 import { RecordedWorkload } from './recorded-workload.ts';
 
 const KUSTOMIZE = new URL('../../kustomize/', import.meta.url).pathname;
@@ -55,6 +55,7 @@ describe('the image running the rendered dev overlay as podman containers', { sk
     const seconds = await buildImage(IMAGE_1, 'e2e-1');
     await buildImage(IMAGE_2, 'e2e-2'); // same layers, another version label: a second image to roll to
     report('image', { tag: IMAGE_1, bytes: await imageBytes(IMAGE_1), buildSeconds: Math.round(seconds) });
+    assert.notEqual(await imageId(IMAGE_1), await imageId(IMAGE_2), 'the upgrade goes to another image');
     h = await PodHarness.create(specs, { prefix: `kvs-e2e-${process.pid}`, workDir: mkdtempSync('/var/tmp/kvs-e2e-'), image: IMAGE_1 });
   });
 
