@@ -155,7 +155,7 @@ class Planner {
     for (const g of [placement, ...config.groups.map((x) => this.byId.get(x.id)).filter((x): x is ObservedGroup => !!x)]) {
       if (g.id !== PLACEMENT_GROUP) this.membership(g, config.groups.find((x) => x.id === g.id)!);
     }
-    if (this.actions.length > 0 || this.waiting.length > 0) return this.done('Scaling', this.step);
+    if (this.actions.length > 0 || this.waiting.length > 0) return this.done('Scaling', this.actions.length > 0 ? this.step : this.waiting[0]!);
     const members = (g: ObservedGroup): number[] => (g.id === PLACEMENT_GROUP ? range(spec.placementReplicas).map((o) => replicaIdOf(0, o)) : config.groups.find((x) => x.id === g.id)!.replicas.map((r) => r.id));
     const groups = [placement, ...config.groups.map((x) => this.byId.get(x.id)!)];
     // A roll restarts one pod in the whole store at a time, and waits for it to be back and caught up.
@@ -185,22 +185,26 @@ class Planner {
     return this.in_.groups.length <= 1;
   }
 
-  /** No configuration yet: start groups 1..shards, then write the first configuration. */
+  /**
+   * No configuration yet: create groups 1..shards, and write the first configuration as soon as
+   * their pods exist (their addresses are known). A shard replica starts serving only once a
+   * configuration exists, so the groups elect their leaders after this, not before.
+   */
   private create(): Plan {
     const ids = range(this.in_.spec.shards).map((i) => i + 1);
-    let allLed = true;
+    let allThere = true;
     for (const id of ids) {
       const g = this.byId.get(id);
       if (!g) {
         this.apply(id, this.in_.spec.replicas, this.in_.spec.replicas);
-        allLed = false;
-      } else if (!this.leaderOf(g) || !this.groupInfo(g)) {
-        this.wait(`shard group ${id} has no leader yet`);
-        allLed = false;
+        allThere = false;
+      } else if (!this.groupInfo(g)) {
+        this.wait(`the pods of shard group ${id} do not exist yet`);
+        allThere = false;
       }
     }
-    if (allLed) this.actions.push({ kind: 'init-cluster', groups: ids.map((id) => this.groupInfo(this.byId.get(id)!)!) });
-    return this.done('Creating', allLed ? 'writing the first cluster configuration' : `starting ${ids.length} shard groups`);
+    if (allThere) this.actions.push({ kind: 'init-cluster', groups: ids.map((id) => this.groupInfo(this.byId.get(id)!)!) });
+    return this.done('Creating', allThere ? 'writing the first cluster configuration' : `starting ${ids.length} shard groups`);
   }
 
   /**

@@ -199,7 +199,8 @@ test('a spec the CRD would refuse (applied around it): Degraded with the reason,
     await t.operator('op-a').start();
     await waitFor('Degraded', () => t.status().phase === 'Degraded');
     assert.match(t.status().lastError!, /spec.replicas must be odd/);
-    assert.ok((t.api.list('events', NS) as unknown as { type: string; reason: string }[]).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec'));
+    // The event is written just after the status.
+    await waitFor('a Warning InvalidSpec event', () => (t.api.list('events', NS) as unknown as { type: string; reason: string }[]).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec'));
     assert.equal(t.api.list('statefulsets', NS).length, 0);
   } finally {
     await t.close();

@@ -10,7 +10,10 @@ type Obj = Parameters<FakeApiServer['put']>[2];
 export interface PodHooks {
   /** Called for a new pod; returns its native address (annotation) or undefined. */
   started?: (pod: Obj, sts: Obj) => string | undefined;
+  /** A pod was deleted (by the operator, a scale-down, or its StatefulSet's deletion). */
   stopped?: (pod: Obj) => void;
+  /** A volume claim was deleted. */
+  volumeDeleted?: (claim: Obj) => void;
 }
 
 export class StatefulSetShim {
@@ -22,7 +25,9 @@ export class StatefulSetShim {
     private readonly ns: string,
     private readonly hooks: PodHooks = {},
   ) {
-    api.onChange = (_type, resource) => {
+    api.onChange = (type, resource, obj) => {
+      if (type === 'DELETED' && resource === 'pods') this.hooks.stopped?.(obj);
+      if (type === 'DELETED' && resource === 'persistentvolumeclaims') this.hooks.volumeDeleted?.(obj);
       if (resource === 'statefulsets' || resource === 'pods') queueMicrotask(() => this.sync());
     };
   }
@@ -53,7 +58,6 @@ export class StatefulSetShim {
       for (const p of pods) {
         const ordinal = Number(p.metadata.name.slice(name.length + 1));
         if (ordinal >= spec.replicas) {
-          this.hooks.stopped?.(p);
           this.api.remove('pods', this.ns, p.metadata.name);
           this.api.remove('persistentvolumeclaims', this.ns, `data-${p.metadata.name}`);
         }
@@ -76,7 +80,6 @@ export class StatefulSetShim {
     // Pods of deleted StatefulSets go with them.
     for (const p of this.api.list('pods', this.ns)) {
       if (!sets.some((s) => s.metadata.name === p.metadata.labels?.group)) {
-        this.hooks.stopped?.(p);
         this.api.remove('pods', this.ns, p.metadata.name);
       }
     }
