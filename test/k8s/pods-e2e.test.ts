@@ -39,6 +39,24 @@ function report(what: string, figures: unknown): void {
   console.log(`k8s-e2e: ${what}: ${JSON.stringify(figures)}`);
 }
 
+/**
+ * The group and replica a server log line names: a JSON line's `group` and `replica` fields, or a
+ * text line's "replica 101 (group 1)" / "replica 101: ..." (the format before structured logs).
+ */
+function lineOwner(line: string): { group?: number; replica?: number } {
+  if (line.startsWith('{')) {
+    try {
+      const j = JSON.parse(line) as { group?: unknown; replica?: unknown };
+      return { ...(typeof j.group === 'number' ? { group: j.group } : {}), ...(typeof j.replica === 'number' ? { replica: j.replica } : {}) };
+    } catch {
+      return {};
+    }
+  }
+  const r = /\breplica (\d+)/.exec(line);
+  const g = /\(group (\d+)\)/.exec(line);
+  return { ...(r ? { replica: Number(r[1]) } : {}), ...(g ? { group: Number(g[1]) } : {}) };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -132,7 +150,7 @@ describe('the image running the rendered dev overlay as podman containers', { sk
           for (const pod of groupPods(grp).reverse()) {
             for (const other of groupPods(grp).filter((p) => p !== pod)) await waitFor(`${other} ready before ${pod} goes (PDB)`, () => h.ready(other), 120_000, 500);
             const stopped = await h.stop(pod);
-            stops.push({ pod, exitCode: stopped.exitCode, seconds: stopped.seconds, exitSeconds: stopped.exitSeconds, handedOver: /handed leadership to/.test(stopped.logs) });
+            stops.push({ pod, exitCode: stopped.exitCode, seconds: stopped.seconds, exitSeconds: stopped.exitSeconds, handedOver: /handed leadership/.test(stopped.logs) });
             await h.start(pod, IMAGE_2);
             await h.waitReady(pod);
           }
@@ -214,10 +232,13 @@ describe('the image running the rendered dev overlay as podman containers', { sk
   it("holds group shard-0's lines in its pods' logs (what stern -l group=shard-0 shows), trace lines with tracing", async () => {
     for (const pod of groupPods('shard-0')) {
       const id = 100 + h.spec(pod).ordinal + 1;
-      const lines = (await h.logs(pod)).split('\n').filter((l) => l.trim() !== '');
-      assert.ok(lines.some((l) => l.includes(`replica ${id} (group 1)`)), `${pod}: its start line`);
-      assert.ok(lines.some((l) => new RegExp(`replica ${id}: (leader|follower)`).test(l)), `${pod}: its role lines`);
-      for (const l of lines) assert.ok(!/replica (\d+)/.test(l) || /replica 10\d\b/.test(l), `${pod}: a line of another group: ${l}`);
+      const owners = (await h.logs(pod)).split('\n').filter((l) => l.trim() !== '').map((l) => ({ line: l, ...lineOwner(l) }));
+      assert.ok(owners.some((o) => o.replica === id && o.group === 1), `${pod}: lines naming replica ${id} of group 1`);
+      assert.ok(owners.some((o) => o.replica === id && /leader|follower/.test(o.line)), `${pod}: its role lines`);
+      for (const o of owners) {
+        assert.ok(o.replica === undefined || [101, 102, 103].includes(o.replica), `${pod}: a line of another group's replica: ${o.line}`);
+        assert.ok(o.group === undefined || o.group === 1, `${pod}: a line of another group: ${o.line}`);
+      }
     }
     // Apply the tracing overlay to shard-0-0: its pod restarts with --trace and the tracer's capabilities.
     const pod = 'shard-0-0';
