@@ -119,6 +119,8 @@ export function layerRule(srcRoot) {
         ExportNamedDeclaration: (node) => check(node.source),
         ExportAllDeclaration: (node) => check(node.source),
         ImportExpression: (node) => check(node.source),
+        // `import('../x.ts').T` in a type: the path is a literal type's literal.
+        TSImportType: (node) => check(node.argument?.literal),
       };
     },
   };
