@@ -15,7 +15,7 @@ import {
 } from '../wire/index.ts';
 import type { Message } from '../raft/types.ts';
 import type { Request } from '../wire/index.ts';
-import type { RawRequest } from '../router/router.ts';
+import type { Forwarded } from '../wire/forward.ts';
 import type { FrameSocket } from './frame-socket.ts';
 import type { Tap } from './tap.ts';
 import { KEEPALIVE_MS } from './peer-link.ts';
@@ -25,7 +25,8 @@ export interface InboundHandlers {
   /** Whether a replica may join this link (same group, known id). */
   accept(hello: Hello): string | undefined;
   onRaft(msgs: Message[]): void;
-  execute(req: Request, raw: RawRequest): Promise<Response>;
+  /** `raw` is the request as it arrived, so relaying it onward never re-encodes it. */
+  execute(req: Request, raw: Forwarded): Promise<Response>;
   /** Sees the frames this side writes: its HELLO and the answers to forwards. */
   tap?: Tap;
   /** How often to say "alive" on the link (default KEEPALIVE_MS; tests use less). */

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { folderOf, targetFolder } from './layers.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const srcRoot = join(repoRoot, 'src');
@@ -18,12 +19,6 @@ export interface Import {
   toFolder: string | undefined;
 }
 
-/** The src/ folder a src-relative path lives in; top-level files (version.ts) are their own name. */
-export function folderOf(srcRelative: string): string {
-  const first = srcRelative.split('/')[0]!;
-  return srcRelative.includes('/') ? first : first.replace(/\.ts$/, '');
-}
-
 /** Every import specifier of one source text, in order. */
 export function importSpecifiers(sourceText: string): string[] {
   return ts.preProcessFile(sourceText, true, true).importedFiles.map((f) => f.fileName);
@@ -32,10 +27,7 @@ export function importSpecifiers(sourceText: string): string[] {
 /** The imports of one file, given its src-relative path and text. */
 export function importsOf(file: string, sourceText: string): Import[] {
   return importSpecifiers(sourceText).map((specifier) => {
-    if (!specifier.startsWith('.')) return { file, specifier, toFolder: undefined };
-    const target = join(dirname(file), specifier).split(sep).join('/');
-    if (target.startsWith('..')) throw new Error(`${file}: import ${specifier} leaves src/`);
-    return { file, specifier, toFolder: folderOf(target) };
+    return { file, specifier, toFolder: targetFolder(file, specifier) };
   });
 }
 
