@@ -117,7 +117,9 @@ export function envName(flag: string): string {
  * /metrics), tracer overrides (docs/tracing.md), the HTTP door implementation, test switches, the
  * operator's pod script.
  */
-export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_LIBBPF_DEBUG', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_JOIN_FROM', 'KVS_HTTP_IMPL'];
+export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_LIBBPF_DEBUG', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_JOIN_FROM', 'KVS_HTTP_IMPL',
+  // Test switches that .ci/run or a test sets for the whole run (replicas inherit them).
+  'KVS_K8S_REQUIRE', 'KVS_NETNS_CONNTRACK', 'KVS_E2E_PROGRESS'];
 
 /** parseArgs options for every setting. */
 export function serverFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {

@@ -1,10 +1,10 @@
 // `kvs server` settings: one table → flags, KVS_* variables, YAML keys, --help; precedence; typos.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigError, SETTINGS, envName, loadConfig, nearest, serverFlagOptions, settingsHelp, type ServerConfig } from '../../src/server/config.ts';
+import { ConfigError, OTHER_KVS_VARIABLES, SETTINGS, envName, loadConfig, nearest, serverFlagOptions, settingsHelp, type ServerConfig } from '../../src/server/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kvs-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -154,5 +154,29 @@ describe('server configuration', () => {
   it('nearest: case and separators first, then edit distance', () => {
     assert.equal(nearest('maxValueBytes', ['max-key-bytes', 'max-value-bytes']), 'max-value-bytes');
     assert.equal(nearest('hadoff-wave', ['handoff-wave', 'log-tail']), 'handoff-wave');
+  });
+
+  // Regression: .ci/run exported KVS_K8S_REQUIRE for the container tests; every replica the other
+  // tests started inherited it and exited 2 ("unknown environment variable"). Every KVS_* variable
+  // the project reads or its CI sets must be a setting's variable or a listed other variable.
+  it('every KVS_* variable the code reads or CI sets is one a replica accepts', () => {
+    const root = join(import.meta.dirname, '../..');
+    const known = new Set([...Object.values(SETTINGS).map((s) => envName(s.flag)), ...OTHER_KVS_VARIABLES]);
+    const found = new Map<string, string>();
+    const scan = (dir: string): void => {
+      for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+        const rel = join(dir, e.name);
+        if (e.isDirectory()) scan(rel);
+        else if (/\.(ts|js)$/.test(e.name)) {
+          for (const m of readFileSync(join(root, rel), 'utf8').matchAll(/process\.env(?:\.|\[['"])(KVS_[A-Z0-9_]+)/g)) found.set(m[1]!, rel);
+        }
+      }
+    };
+    for (const dir of ['src', 'test', 'bench', 'bin']) scan(dir);
+    for (const file of ['.ci/run', 'Makefile']) {
+      for (const m of readFileSync(join(root, file), 'utf8').matchAll(/\b(KVS_[A-Z0-9_]+)=/g)) found.set(m[1]!, file);
+    }
+    assert.ok(found.has('KVS_TRACE_REQUIRE'), 'the scan finds the variables .ci/run sets');
+    for (const [name, where] of found) assert.ok(known.has(name), `${name} (in ${where}) would make kvs server exit: add it to OTHER_KVS_VARIABLES`);
   });
 });
