@@ -65,6 +65,9 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   const children = new Map<number, ChildProcess>();
   let stopping = false;
+  // Set once the shard groups are launched; a replica can refuse its configuration (and stop the
+  // cluster) before that.
+  const started: { control?: { close(): void } } = {};
   let published = false;
   const save = (): void => writeCluster(dataDir, replicas, published ? undefined : STARTING_FILE);
   const peersOf = (g: number): string => replicas.filter((r) => r.group === g).map((r) => `${r.id}=${r.endpoints.native}`).join(',');
@@ -95,6 +98,9 @@ export async function runUp(argv: string[]): Promise<number> {
     });
   };
 
+  // Ctrl-C while the cluster still starts stops what was started.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   // The placement group first, then the first configuration, then the shard groups.
   for (const r of replicas.filter((x) => x.role === 'placement')) launch(r);
   const groups = [...new Set(replicas.filter((r) => r.role === 'shard').map((r) => r.group))];
@@ -112,7 +118,7 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   for (const r of replicas.filter((x) => x.role === 'shard')) launch(r);
 
-  const control = serveControl(dataDir, async (req: ControlRequest) => {
+  started.control = serveControl(dataDir, async (req: ControlRequest) => {
     if (req.cmd === 'add-group') {
       if (replicas.some((r) => r.group === req.group)) return;
       const added = groupReplicas(dataDir, basePortOf(replicas), req.group, perGroupOf(replicas), replicas.length, 'shard');
@@ -154,7 +160,7 @@ export async function runUp(argv: string[]): Promise<number> {
   function stop(): void {
     if (stopping) return;
     stopping = true;
-    control.close();
+    started.control?.close();
     console.error('kvs up: stopping replicas');
     const force = setTimeout(() => {
       for (const c of children.values()) c.kill('SIGKILL');
@@ -166,8 +172,6 @@ export async function runUp(argv: string[]): Promise<number> {
       process.exit(process.exitCode ?? 0);
     });
   }
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
   return -1;
 }
 
