@@ -68,16 +68,6 @@ export interface PodSettings {
   placementSet?: string;
 }
 
-export interface PodSettings {
-  podName: string;
-  dnsSuffix: string;
-  groupSize: number;
-  /** host:port this replica listens on: its port is every replica's port. */
-  listen: string;
-  /** The placement StatefulSet's name, for a shard replica (absent: none). */
-  placementSet?: string;
-}
-
 /** The identity settings a pod name stands for. */
 export function podDefaults(s: PodSettings): { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } {
   const { set, ordinal } = parsePodName(s.podName);
