@@ -445,12 +445,41 @@ describe('restart', () => {
 });
 
 describe('commit propagation', () => {
-  it('followers learn a new commit index without waiting for a heartbeat', () => {
+  it('a new commit index rides on the next append or heartbeat, not on messages of its own', () => {
     const c = new Cluster([1, 2, 3]);
     const leader = c.electLeader();
+    c.settle();
+    c.sent = [];
     leader.propose(put('k', 'v'));
     c.settle(); // no ticks: only the messages the proposal itself causes
-    for (const id of [1, 2, 3]) assert.equal(c.state(id).get('k'), 'v', `node ${id} did not apply`);
+    // One append per follower and its acknowledgement: no second round just to announce the commit
+    // (under light load that round doubled the work per write: docs/write-path.md).
+    assert.deepEqual(
+      c.sent.map((m) => m.type).sort(),
+      [MsgType.Append, MsgType.Append, MsgType.AppendResp, MsgType.AppendResp].sort(),
+    );
+    assert.equal(c.state(leader.id).get('k'), 'v');
+    leader.propose(put('k2', 'v2'));
+    c.settle();
+    const followers = [1, 2, 3].filter((id) => id !== leader.id);
+    for (const id of followers) assert.equal(c.state(id).get('k'), 'v', `node ${id} did not learn the commit from the next append`);
+    c.tickAll(1); // the heartbeat carries the last commit
+    for (const id of followers) assert.equal(c.state(id).get('k2'), 'v2', `node ${id} did not learn the commit from the heartbeat`);
+  });
+
+  it('a follower read learns the commit index it must apply to at once', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    c.settle();
+    leader.propose(put('k', 'v'));
+    c.settle();
+    const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+    follower.readIndex(new TextEncoder().encode('fr'));
+    c.settle(); // no ticks: the read's heartbeat round and the answer
+    const r = c.reads.get(follower.id)!;
+    assert.equal(r.length, 1);
+    assert.ok(follower.status.applied >= r[0]!.index, `applied ${follower.status.applied} < read index ${r[0]!.index}`);
+    assert.equal(c.state(follower.id).get('k'), 'v');
   });
 });
 
