@@ -1,12 +1,12 @@
-// The state machine's transition function, run inside one LMDB write transaction per batch.
-// Deterministic: every replica applying the same commands to the same state gets the same results.
+// The state machine's transition function, run once per apply batch over the batch's staged view
+// (staged-tables.ts), whose writes then join one LMDB transaction. Deterministic: every replica applying the same commands to the same state gets the same results.
 import { MAX_STORABLE_KEY_BYTES } from './limits.ts';
-import type { Tables } from './tables.ts';
+import type { StateTables } from './staged-tables.ts';
 import type { Command, CommandResult, KvOp, OpResult } from './types.ts';
 import { bytesEqual, readU64 } from './bytes.ts';
 import { decodeSession } from './session-codec.ts';
 
-export function applyCommands(t: Tables, commands: readonly Command[]): CommandResult[] {
+export function applyCommands(t: StateTables, commands: readonly Command[]): CommandResult[] {
   return commands.map((c) => {
     switch (c.type) {
       case 'ops':
@@ -19,7 +19,7 @@ export function applyCommands(t: Tables, commands: readonly Command[]): CommandR
   });
 }
 
-function importPartition(t: Tables, c: Extract<Command, { type: 'import' }>): CommandResult {
+function importPartition(t: StateTables, c: Extract<Command, { type: 'import' }>): CommandResult {
   for (const { key, value } of c.items) {
     if (!keyProblem(key)) t.putKv(key, value);
   }
@@ -37,7 +37,7 @@ function importPartition(t: Tables, c: Extract<Command, { type: 'import' }>): Co
   return { outcome: 'applied', results: [] };
 }
 
-function applyOps(t: Tables, c: Extract<Command, { type: 'ops' }>): CommandResult {
+function applyOps(t: StateTables, c: Extract<Command, { type: 'ops' }>): CommandResult {
   const s = c.session;
   if (s) {
     const bad = keyProblem(s.clientId);
@@ -51,7 +51,7 @@ function applyOps(t: Tables, c: Extract<Command, { type: 'ops' }>): CommandResul
   return { outcome: 'applied', results };
 }
 
-function applyOp(t: Tables, op: KvOp): OpResult {
+function applyOp(t: StateTables, op: KvOp): OpResult {
   if (op.type === 'set-meta') {
     const bad = keyProblem(Buffer.from(op.name, 'utf8'));
     if (bad) return { status: 'rejected', reason: `meta name: ${bad}` };
@@ -78,7 +78,7 @@ function applyOp(t: Tables, op: KvOp): OpResult {
   }
 }
 
-function expireSessions(t: Tables, before: number): CommandResult {
+function expireSessions(t: StateTables, before: number): CommandResult {
   const expired: Uint8Array[] = [];
   for (const { key, body } of t.range('sessions', {})) {
     // time is the second u64 of the record body (see session-codec.ts)

@@ -13,6 +13,7 @@ import { writePlan } from './ready-write.ts';
 import { RaftKey, encodeIndex, encodeSnapshotMeta } from './records.ts';
 import { recover } from './recover.ts';
 import { SnapshotReader } from './snapshot-source.ts';
+import { StagedTables } from './staged-tables.ts';
 import { Tables } from './tables.ts';
 import { TABLES } from './snapshot-image.ts';
 import type { Command, CommandResult, KeyValue, SessionInfo } from './types.ts';
@@ -25,6 +26,8 @@ export class ReplicaStore {
   private appliedVisible = 0;
   private failure: unknown;
   private persisting = false;
+  /** The persist in flight writes snapshot records into the state machine's tables. */
+  private stagingInFlight = false;
 
   /** Use openReplicaStore (open-store.ts). */
   constructor(
@@ -90,6 +93,7 @@ export class ReplicaStore {
     this.book = plan.next;
     if (!written) return;
     this.persisting = true;
+    this.stagingInFlight = plan.stageSteps.length > 0 || plan.install !== undefined;
     try {
       await written;
       await this.env.root.flushed;
@@ -97,6 +101,7 @@ export class ReplicaStore {
       throw this.fail(e);
     } finally {
       this.persisting = false;
+      this.stagingInFlight = false;
     }
     if (plan.install) {
       this.readGeneration = plan.stageGeneration;
@@ -107,9 +112,9 @@ export class ReplicaStore {
   /**
    * Applies the commands of committed entries up to `index`, and records `index` as applied, in
    * one transaction. Resolves with one result per command once committed (and so visible to reads).
-   * `onResults` gets the same results as soon as the transaction has computed them, before its
-   * commit: the entries are committed in the Raft log already, so answers may leave then (a crash
-   * re-applies them from the log, deterministically, to the same results).
+   * `onResults` gets the same results as soon as they are computed, before the commit: the entries
+   * are committed in the Raft log already, so answers may leave then (a crash re-applies them from
+   * the log, deterministically, to the same results).
    */
   apply(index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
     const book = this.requireBook();
@@ -117,14 +122,9 @@ export class ReplicaStore {
     if (index > book.lastIndex) throw new StorageError(`apply of index ${index}: the log ends at ${book.lastIndex}`);
     book.applied = index;
     const tables = this.tables(book.generation);
-    // A child transaction: if anything throws, none of this batch's writes survive.
-    const done = this.env.root.childTransaction(() => {
-      const results = applyCommands(tables, commands);
-      void putRaft(this.env, RaftKey.applied, encodeIndex(index));
-      // Not inside the transaction's callback: a throwing listener must not abort the apply.
-      if (onResults) queueMicrotask(() => onResults(results));
-      return results;
-    });
+    // The batch reads committed state. A persist of this turn that stages snapshot records writes
+    // the tables in the same transaction, so then the batch runs inside it (a child transaction).
+    const done = this.stagingInFlight ? this.applyInTransaction(tables, index, commands, onResults) : this.applyStaged(tables, index, commands, onResults);
     return done.then(
       (results) => {
         this.appliedVisible = Math.max(this.appliedVisible, index);
@@ -134,6 +134,33 @@ export class ReplicaStore {
         throw this.fail(e);
       },
     );
+  }
+
+  private applyStaged(tables: Tables, index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
+    const staged = new StagedTables(tables);
+    let results: CommandResult[];
+    try {
+      results = applyCommands(staged, commands);
+    } catch (e) {
+      return Promise.reject(e); // nothing was handed to LMDB: none of this batch's writes happen
+    }
+    // Queued in this turn, so they join the turn's transaction (with the Ready's persist).
+    const pending = new Set<Promise<unknown>>();
+    staged.writeTo((p) => pending.add(p));
+    pending.add(putRaft(this.env, RaftKey.applied, encodeIndex(index)));
+    if (onResults) queueMicrotask(() => onResults(results));
+    return Promise.all(pending).then(() => results);
+  }
+
+  private applyInTransaction(tables: Tables, index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
+    // A child transaction: if anything throws, none of this batch's writes survive.
+    return this.env.root.childTransaction(() => {
+      const results = applyCommands(tables, commands);
+      void putRaft(this.env, RaftKey.applied, encodeIndex(index));
+      // Not inside the transaction's callback: a throwing listener must not abort the apply.
+      if (onResults) queueMicrotask(() => onResults(results));
+      return results;
+    });
   }
 
   /** The applied index that reads currently see. */

@@ -21,13 +21,14 @@ export class Tables {
     return stored === undefined ? null : this.open('kv', k, stored);
   }
 
-  putKv(key: Uint8Array, value: Uint8Array): void {
+  /** Writes return the commit promise of LMDB's batch (inside a transaction: already settled). */
+  putKv(key: Uint8Array, value: Uint8Array): Promise<boolean> {
     const k = asBuffer(key);
-    void this.g.kv.put(k, seal(k, value));
+    return this.g.kv.put(k, seal(k, value));
   }
 
-  deleteKv(key: Uint8Array): void {
-    void this.g.kv.remove(asBuffer(key));
+  deleteKv(key: Uint8Array): Promise<boolean> {
+    return this.g.kv.remove(asBuffer(key));
   }
 
   getSession(clientId: Uint8Array): SessionRecord | undefined {
@@ -42,13 +43,18 @@ export class Tables {
     }
   }
 
-  putSession(clientId: Uint8Array, s: SessionRecord): void {
-    const k = asBuffer(clientId);
-    void this.g.sessions.put(k, seal(k, encodeSession(s)));
+  putSession(clientId: Uint8Array, s: SessionRecord): Promise<boolean> {
+    return this.putSessionBody(clientId, encodeSession(s));
   }
 
-  deleteSession(clientId: Uint8Array): void {
-    void this.g.sessions.remove(asBuffer(clientId));
+  /** A session record already encoded (session-codec.ts). */
+  putSessionBody(clientId: Uint8Array, body: Uint8Array): Promise<boolean> {
+    const k = asBuffer(clientId);
+    return this.g.sessions.put(k, seal(k, body));
+  }
+
+  deleteSession(clientId: Uint8Array): Promise<boolean> {
+    return this.g.sessions.remove(asBuffer(clientId));
   }
 
   getMeta(name: string): Uint8Array | undefined {
@@ -57,10 +63,9 @@ export class Tables {
     return stored === undefined ? undefined : this.open('meta', k, stored);
   }
 
-  putMeta(name: string, value: Uint8Array | null): void {
+  putMeta(name: string, value: Uint8Array | null): Promise<boolean> {
     const k = Buffer.from(name, 'utf8');
-    if (value) void this.g.meta.put(k, seal(k, value));
-    else void this.g.meta.remove(k);
+    return value ? this.g.meta.put(k, seal(k, value)) : this.g.meta.remove(k);
   }
 
   /** Sealed values of a table in key order, verified; `transaction` pins a snapshot. */

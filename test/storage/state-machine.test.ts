@@ -160,6 +160,34 @@ describe('sessions', () => {
   });
 });
 
+describe('one batch', () => {
+  it('sees its own writes: sessions, deletes and expiry of sessions written earlier in the batch', async () => {
+    const { s } = await storeWithLog('own-writes');
+    const stamp = (id: string, seq: number, time: number): Command => ({ type: 'ops', ops: [{ type: 'put', key: b(`k-${id}`), value: b(String(seq)) }], session: { clientId: b(id), seq, time } });
+    await s.apply(1, [stamp('committed-old', 1, 100), stamp('committed-new', 1, 5000)]);
+    const results = await s.apply(2, [
+      stamp('batch-old', 1, 200),
+      stamp('batch-old', 1, 201), // a retry within the batch: the cached result, not applied again
+      stamp('batch-new', 1, 6000),
+      { type: 'ops', ops: [{ type: 'delete', key: b('k-committed-new') }, { type: 'cas', key: b('k-batch-new'), expected: b('1'), value: b('2') }] },
+      { type: 'expire-sessions', before: 1000 },
+      stamp('batch-old', 1, 7000), // expired above, so applied as new
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.outcome),
+      ['applied', 'duplicate', 'applied', 'applied', 'applied', 'applied'],
+    );
+    assert.deepEqual(results[3], { outcome: 'applied', results: [{ status: 'ok' }, { status: 'ok' }] });
+    assert.equal(s.getSession(b('committed-old')), undefined);
+    assert.deepEqual(s.getSession(b('committed-new')), { seq: 1, time: 5000 });
+    assert.deepEqual(s.getSession(b('batch-old')), { seq: 1, time: 7000 });
+    assert.deepEqual(s.getSession(b('batch-new')), { seq: 1, time: 6000 });
+    assert.equal(s.get(b('k-committed-new')), null);
+    assert.equal(str(s.get(b('k-batch-new'))), '2');
+    await s.close();
+  });
+});
+
 describe('partition hand-off', () => {
   it('sessionImages feed an import: pairs land, sessions merge keeping the higher seq', async () => {
     const { s: from } = await storeWithLog('handoff-from');
