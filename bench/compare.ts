@@ -61,6 +61,8 @@ const LOAD_CELLS: [WorkloadName, KeyDist][] = quick
 const RB_PIPELINES = quick ? [1] : [1, 16];
 const OPEN_FRACTIONS = quick ? [0.5] : [0.25, 0.5, 0.75, 0.9];
 const SHARD_GROUPS = 3;
+/** Writes/s of the light-load point (the write-path targets: p50 and CPU per write). */
+const LIGHT_RATE = 1000;
 
 const started = Date.now();
 const runDir = mkdtempSync(join(tmpdir(), 'kvs-bench-'));
@@ -189,6 +191,18 @@ async function main(): Promise<void> {
         const spec = { ...base, rate: Math.round(peak * f), inflight: 1024 };
         const line = await loadRun(sys, spec, `open/${sys.name}/${f}`, 0);
         if (line) open.push({ system: sys.name, offered: spec.rate, achieved: Number(line.ops_per_s), p50: Number(line.p50_ms), p99: Number(line.p99_ms), backlog: Number(line.backlog ?? 0) });
+      }
+    }
+  }
+
+  // Light load: a fixed open-loop rate for the latency and CPU-per-write targets, in every
+  // repetition, systems alternating.
+  if (!v['skip-open']) {
+    log(`light load: open loop at ${LIGHT_RATE} writes/s`);
+    const durable = systems.filter((s) => s.name === 'kvs' || s.name === 'etcd');
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const sys of durable.map((_, i) => durable[(i + rep) % durable.length]!)) {
+        await loadRun(sys, { ...base, rate: LIGHT_RATE, inflight: 1024 }, `light/${sys.name}`, rep);
       }
     }
   }

@@ -98,6 +98,8 @@ export async function runRedisBenchmark(o: RedisBenchmarkOptions): Promise<{ lin
     mean_ms: r.csv.avg,
     client_cpu: Math.round((r.cpuS / r.wallS) * 100) / 100,
     server_cpu: Math.round(c.pids * 100) / 100,
+    server_cpu_ms_per_op: r.csv.rps > 0 ? Math.round((c.pids * 1e6) / r.csv.rps) / 1000 : -1,
+    server_switches_per_op: r.csv.rps > 0 ? Math.round((c.switchesPerS * 100) / r.csv.rps) / 100 : -1,
     machine_busy: Math.round(c.machineBusy * 100) / 100,
     requests,
     value_size: o.dataSize,

@@ -20,6 +20,17 @@ function pairedRatio(lines: ResultLine[], num: string, den: string): { ratio: nu
   return { ratio: median(ratios), a: m(A, 'ops_per_s'), b: m(B, 'ops_per_s'), aP99: m(A, 'p99_ms'), bP99: m(B, 'p99_ms') };
 }
 
+/** Median of one field over a cell's repetitions. */
+function medianOf(lines: ResultLine[], cell: string, field: string): number {
+  return median(lines.filter((l) => l.cell === cell).map((l) => Number(l[field])).filter((x) => x >= 0));
+}
+
+/** A target that is a ceiling (at most `limit`): the ratio is limit ÷ measured, so ≥ 1 is met. */
+function ceiling(name: string, goal: string, measured: number, limit: number, detail: string): TargetCheck {
+  const ratio = measured > 0 ? limit / measured : NaN;
+  return { name, goal, ratio, need: 1, met: measured <= limit, detail };
+}
+
 const k = (x: number): string => (Number.isFinite(x) ? (x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : String(Math.round(x))) : '–');
 
 export function computeTargets(lines: ResultLine[], shardGroups: number): TargetCheck[] {
@@ -34,6 +45,13 @@ export function computeTargets(lines: ResultLine[], shardGroups: number): Target
     met: w.ratio >= 5 && p99ok,
     detail: `${k(w.a)} vs ${k(w.b)} ops/s; p99 ${w.aP99} vs ${w.bP99} ms${Number.isFinite(w.aP99) && !p99ok ? ' (p99 worse)' : ''}`,
   });
+  const cpu64 = medianOf(lines, 'load/kvs/write/uniform', 'server_cpu_ms_per_op');
+  out.push(ceiling('server CPU per write, 64 in flight', '≤ 0.2 ms', cpu64, 0.2, `${cpu64} ms (etcd ${medianOf(lines, 'load/etcd/write/uniform', 'server_cpu_ms_per_op')} ms)`));
+  const lightP50 = medianOf(lines, 'light/kvs', 'p50_ms');
+  out.push(ceiling('open loop at 1,000 writes/s: p50', '≤ 1.0 ms', lightP50, 1, `${lightP50} ms (etcd ${medianOf(lines, 'light/etcd', 'p50_ms')} ms)`));
+  const lightCpu = medianOf(lines, 'light/kvs', 'server_cpu_ms_per_op');
+  const switches = medianOf(lines, 'light/kvs', 'server_switches_per_op');
+  out.push(ceiling('server CPU per write at 1,000 writes/s', '≤ 0.2 ms', lightCpu, 0.2, `${lightCpu} ms, ${switches} context switches (etcd ${medianOf(lines, 'light/etcd', 'server_cpu_ms_per_op')} ms, ${medianOf(lines, 'light/etcd', 'server_switches_per_op')})`));
   const r = pairedRatio(lines, 'load/kvs/C/uniform', 'load/etcd/C/uniform');
   out.push({ name: 'linearizable reads vs etcd', goal: "≥ 5× etcd's linearizable gets/s", ratio: r.ratio, need: 5, met: r.ratio >= 5, detail: `${k(r.a)} vs ${k(r.b)} ops/s` });
   const s = pairedRatio(lines, 'rb/kvs-resp/set/P1', 'rb/redis-always/set/P1');

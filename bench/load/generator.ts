@@ -40,6 +40,8 @@ export interface GeneratorResult {
   /** Cores: the generator processes, the servers, and the whole machine. */
   clientCpu: number;
   serverCpu: number;
+  /** Context switches per second of the server processes. */
+  serverSwitches: number;
   machineBusy: number;
   backlog: number;
   preloadErrors: number;
@@ -209,6 +211,7 @@ export async function runGenerator(cfg: GeneratorConfig): Promise<GeneratorResul
       windowS,
       clientCpu: clientCpuUs / 1e6 / spec.durationS,
       serverCpu: cpuOut?.pids ?? NaN,
+      serverSwitches: cpuOut?.switchesPerS ?? NaN,
       machineBusy: cpuOut?.machineBusy ?? NaN,
       backlog,
       preloadErrors,

@@ -2,7 +2,7 @@
 // reports what the client, the servers and everything else (other people's jobs) used. On 2 cores
 // the client is part of the budget, and a busy neighbour explains a bad run.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 let clkTck = 0;
 function ticksPerSecond(): number {
@@ -33,6 +33,23 @@ export function processCpuSeconds(pid: number): number {
   return f ? (Number(f[11]) + Number(f[12])) / ticksPerSecond() : NaN;
 }
 
+/**
+ * Context switches (voluntary + involuntary) of every thread of a process, or NaN when it is gone.
+ * On this kind of VM each switch is costly: the count per request explains CPU per request.
+ */
+export function processContextSwitches(pid: number): number {
+  try {
+    let n = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+    }
+    return n;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU seconds of this process's children that have exited and been waited for (cutime + cstime). */
 export function reapedChildrenCpuSeconds(): number {
   const f = statFields('self');
@@ -51,6 +68,7 @@ export function machineCpuSeconds(): { busy: number; total: number } {
 /** Samples a set of pids and the machine at two instants. */
 export class CpuWindow {
   private p0 = new Map<number, number>();
+  private cs0 = new Map<number, number>();
   private m0 = { busy: 0, total: 0 };
   private t0 = 0;
 
@@ -58,21 +76,30 @@ export class CpuWindow {
 
   start(): void {
     this.t0 = performance.now();
-    for (const pid of this.pids) this.p0.set(pid, processCpuSeconds(pid));
+    for (const pid of this.pids) {
+      this.p0.set(pid, processCpuSeconds(pid));
+      this.cs0.set(pid, processContextSwitches(pid));
+    }
     this.m0 = machineCpuSeconds();
   }
 
-  /** Cores used over the window: by the pids (summed and each) and by the whole machine. */
-  stop(): { seconds: number; pids: number; perPid: Record<number, number>; machineBusy: number } {
+  /**
+   * Cores used over the window: by the pids (summed and each) and by the whole machine; and the
+   * pids' context switches per second.
+   */
+  stop(): { seconds: number; pids: number; perPid: Record<number, number>; machineBusy: number; switchesPerS: number } {
     const seconds = (performance.now() - this.t0) / 1000;
     const perPid: Record<number, number> = {};
     let pids = 0;
+    let switches = 0;
     for (const pid of this.pids) {
       const used = (processCpuSeconds(pid) - (this.p0.get(pid) ?? NaN)) / seconds;
       perPid[pid] = used;
       if (Number.isFinite(used)) pids += used;
+      const cs = processContextSwitches(pid) - (this.cs0.get(pid) ?? NaN);
+      if (Number.isFinite(cs)) switches += cs;
     }
     const m = machineCpuSeconds();
-    return { seconds, pids, perPid, machineBusy: (m.busy - this.m0.busy) / seconds };
+    return { seconds, pids, perPid, machineBusy: (m.busy - this.m0.busy) / seconds, switchesPerS: switches / seconds };
   }
 }

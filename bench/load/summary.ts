@@ -7,6 +7,7 @@ export type ResultLine = Record<string, string | number | boolean>;
 
 const ms = (us: number): number => Math.round(us) / 1000;
 const r2 = (x: number): number => (Number.isFinite(x) ? Math.round(x * 100) / 100 : -1);
+const r3 = (x: number): number => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : -1);
 
 export function resultLine(bench: string, system: string, protocol: string, spec: LoadSpec, r: GeneratorResult, extra: ResultLine = {}): ResultLine {
   const h = r.hist;
@@ -30,6 +31,10 @@ export function resultLine(bench: string, system: string, protocol: string, spec
     misses: r.misses,
     client_cpu: r2(r.clientCpu),
     server_cpu: r2(r.serverCpu),
+    // The servers' CPU milliseconds and context switches per completed request (the write-path
+    // issue's "CPU per write"); -1 when unknown.
+    server_cpu_ms_per_op: r.opsPerS > 0 ? r3((r.serverCpu * 1000) / r.opsPerS) : -1,
+    server_switches_per_op: r.opsPerS > 0 ? r2(r.serverSwitches / r.opsPerS) : -1,
     machine_busy: r2(r.machineBusy),
     // CPU used by neither the generator nor the servers: other people's jobs, the kernel's disk
     // work and idle systems. High values mark a noisy run.
@@ -53,6 +58,7 @@ export function humanLine(l: ResultLine): string {
     `${f('system').padEnd(14)} ${f('workload').padEnd(5)} ${shape.padEnd(12)} ${String(l.ops_per_s).padStart(8)} ops/s  ` +
     `p50 ${f('p50_ms')} ${tail} max ${f('max_ms')} ms  ` +
     `cpu client ${f('client_cpu')} servers ${f('server_cpu')} machine ${f('machine_busy')}` +
+    (Number(l.server_cpu_ms_per_op) >= 0 ? `  server ${f('server_cpu_ms_per_op')} ms cpu, ${f('server_switches_per_op')} switches per op` : '') +
     (Number(l.errors) > 0 ? `  errors ${f('errors')} (${f('last_error')})` : '') +
     (Number(l.misses) > 0 ? `  misses ${f('misses')}` : '')
   );
