@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
 import { callGroup } from '../cluster/group-call.ts';
-import { Connection } from './connection.ts';
-import { Responsiveness, attemptMsFor } from './responsiveness.ts';
+import { Connection } from '../cluster/connection.ts';
+import { Responsiveness, attemptMsFor } from '../cluster/responsiveness.ts';
 
 export type Bytes = Uint8Array | string;
 

@@ -18,11 +18,12 @@
 // Scans go to any replica, which fans out to every group and merges.
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { groupOf, routeOf, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
-import { ConfigWatcher } from '../router/config-watcher.ts';
-import { splitBatch } from '../router/sharded.ts';
+import type { ConfigWatcher } from '../cluster/config-watcher.ts';
+import { placementWatcher } from './placement-watcher.ts';
+import { splitBatch } from '../cluster/split-batch.ts';
 import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
-import { ConnectionError } from './connection.ts';
+import { ConnectionError } from '../cluster/connection.ts';
 import { callGroup, errorVerdict } from '../cluster/group-call.ts';
 
 /** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
@@ -105,7 +106,7 @@ export class ShardedClient extends KvsClient {
   constructor(opts: ShardedClientOptions) {
     super({ ...opts, endpoints: [...(opts.endpoints ?? [])] });
     if (opts.placement.length === 0 && !opts.configSource) throw new Error('placement endpoints are needed');
-    this.watcher = opts.configSource ?? new ConfigWatcher(opts.placement);
+    this.watcher = opts.configSource ?? placementWatcher(opts.placement);
     this.pollMs = opts.pollMs ?? 500;
     this.maxPollMs = opts.maxPollMs ?? 5000;
     this.configWaitMs = opts.configWaitMs ?? 1000;

@@ -1,7 +1,7 @@
 // The admin side of a membership change: finds the group's leader (following NOT_LEADER hints) and
 // repeats the request until it succeeds, is refused, or the deadline passes. Repeating is safe:
 // the leader re-checks every step (executor.ts).
-import { Connection, ConnectionError } from '../client/connection.ts';
+import { Connection, ConnectionError } from '../cluster/connection.ts';
 import { groupOf } from '../placement/config.ts';
 import { readConfig } from '../resharding/admin.ts';
 import { decodeResponse, type Response } from '../wire/index.ts';

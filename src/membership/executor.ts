@@ -13,7 +13,7 @@ import { applyConfChange, type ConfChange } from '../raft/conf.ts';
 import type { ConfState } from '../raft/types.ts';
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
 import { withReplica, withoutReplica } from '../placement/config.ts';
-import type { ConfigWatcher } from '../router/config-watcher.ts';
+import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { MembershipChange } from '../wire/membership-codec.ts';
 import type { Response } from '../wire/index.ts';
 import type { AddressBook } from './address-book.ts';

@@ -4,7 +4,7 @@
 // the log, never a replica's own clock, so every replica expires the same sessions at the same index.
 // Resharding adds ownership changes, imported partition data and purges of keys this group no
 // longer holds (docs/resharding.md).
-import type { OwnershipChange } from '../resharding/ownership.ts';
+import type { OwnershipChange } from './ownership.ts';
 import { BadRequestError, decodeRequest, Reader, type Request } from '../wire/index.ts';
 import { decodeExportChunk, type ExportChunk } from '../wire/handoff-codec.ts';
 

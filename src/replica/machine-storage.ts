@@ -3,7 +3,7 @@
 // state machine and applied by the store, and each client write is answered from its result.
 // Shared by the server (LMDB store) and the simulator (the same store over memory).
 import type { Entry, Ready } from '../raft/types.ts';
-import { decodeOwnership } from '../resharding/ownership.ts';
+import { decodeOwnership } from './ownership.ts';
 import type { Command, CommandResult } from '../storage/types.ts';
 import type { Response } from '../wire/index.ts';
 import type { ReplicaStorage } from './replica.ts';

@@ -8,7 +8,7 @@ import { EntryType } from '../raft/types.ts';
 import type { Partitioner } from '../partition/index.ts';
 import type { Command as StoreCommand, CommandResult, KvOp, OpResult } from '../storage/types.ts';
 import type { Request, Response } from '../wire/index.ts';
-import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, type Ownership } from '../resharding/ownership.ts';
+import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, type Ownership } from './ownership.ts';
 import { decodeCommand } from './commands.ts';
 
 /** Sessions unused for this long (log time) are forgotten. */

@@ -3,7 +3,7 @@
 import { KvsClient } from '../client/client.ts';
 import { loadXxh64 } from '../partition/index.ts';
 import { CONFIG_KEY, decodeConfig, encodeConfig, initialConfig, reshard, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
-import { ConfigWatcher } from '../router/config-watcher.ts';
+import { placementWatcher } from '../client/placement-watcher.ts';
 
 /** Writes the first configuration unless one exists; returns the configuration in force. */
 export async function initCluster(placement: string[], groups: GroupInfo[], partitions?: number): Promise<ClusterConfig> {
@@ -21,7 +21,7 @@ export async function initCluster(placement: string[], groups: GroupInfo[], part
 
 /** Starts a reshard to exactly `groups` (ids with their replicas). Fails if one is in progress. */
 export async function startReshard(placement: string[], groups: GroupInfo[]): Promise<ClusterConfig> {
-  const watcher = new ConfigWatcher(placement);
+  const watcher = placementWatcher(placement);
   try {
     const h64 = await loadXxh64();
     return await watcher.update((c) => reshard(h64, c, groups));

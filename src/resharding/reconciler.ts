@@ -6,17 +6,17 @@
 //      freeze them, pull their data in chunks and commit each chunk here, activate them, and tell
 //      the placement group the moves are complete (the source then drops its copy).
 // Every step is idempotent, so after a crash or a leader change the whole step is simply redone.
-import { Connection } from '../client/connection.ts';
-import { Responsiveness } from '../client/responsiveness.ts';
+import { Connection } from '../cluster/connection.ts';
+import { Responsiveness } from '../cluster/responsiveness.ts';
 import { callGroup } from '../cluster/group-call.ts';
 import { groupOf, completeMoves, type ClusterConfig } from '../placement/config.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
-import type { ConfigWatcher } from '../router/config-watcher.ts';
+import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { decodeResponse, type Response } from '../wire/index.ts';
 import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze } from '../wire/handoff-codec.ts';
-import { PartState, partitionsIn } from './ownership.ts';
+import { PartState, partitionsIn } from '../replica/ownership.ts';
 import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
 import type { Logger } from '../log/logger.ts';
 

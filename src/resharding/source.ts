@@ -4,7 +4,7 @@ import type { Replica } from '../replica/replica.ts';
 import { NotLeaderError } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeOwnership as encodeOwnershipCommand } from '../replica/commands.ts';
-import { PartState } from './ownership.ts';
+import { PartState } from '../replica/ownership.ts';
 import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
 import type { ExportChunk, ExportRequest, FreezeRequest } from '../wire/handoff-codec.ts';
 import type { KeyValue, Response } from '../wire/index.ts';

@@ -3,8 +3,8 @@
 // followed, transient answers retried until the deadline) is src/cluster/group-call.ts, shared with
 // the client: the RESP, gRPC and HTTP doors' own clients do not retry, so this relay must absorb an
 // election or a replica still starting in the other group rather than pass it on.
-import { Connection } from '../client/connection.ts';
-import { Responsiveness } from '../client/responsiveness.ts';
+import { Connection } from '../cluster/connection.ts';
+import { Responsiveness } from '../cluster/responsiveness.ts';
 import { callGroup } from '../cluster/group-call.ts';
 import type { ClusterConfig } from '../placement/config.ts';
 import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';

@@ -9,7 +9,7 @@
 import { createPartitioner } from '../partition/index.ts';
 import { CONFIG_KEY, type ClusterConfig } from '../placement/config.ts';
 import type { Request, Response } from '../wire/index.ts';
-import { ConfigWatcher } from './config-watcher.ts';
+import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { GroupConnections } from './groups.ts';
 import type { Router } from './router.ts';
 import { ShardRoutes } from './sharded.ts';
@@ -36,8 +36,8 @@ export class PlacementFront {
   constructor(
     private readonly o: {
       group: number;
-      /** This group's own replicas: the configuration is read from them. */
-      endpoints: string[];
+      /** Reads the configuration from this group's own replicas (placementWatcher in client/). */
+      watcher: ConfigWatcher;
       router: Router;
       /** Whether this replica's state machine holds a cluster configuration. */
       hasConfig: () => boolean;
@@ -45,7 +45,7 @@ export class PlacementFront {
       log: Logger;
     },
   ) {
-    this.watcher = new ConfigWatcher(o.endpoints);
+    this.watcher = o.watcher;
     this.watcher.onChange((c) => void this.route(c));
     o.router.setNotYet((req) => this.notYet(req));
   }

@@ -5,13 +5,14 @@ import { OWNERSHIP_META, StateMachine } from '../replica/state-machine.ts';
 import { systemEnv } from '../replica/env.ts';
 import { machineStorage } from '../replica/machine-storage.ts';
 import { Router } from '../router/router.ts';
-import { ConfigWatcher } from '../router/config-watcher.ts';
+import type { ConfigWatcher } from '../cluster/config-watcher.ts';
+import { placementWatcher } from '../client/placement-watcher.ts';
 import { GroupConnections } from '../router/groups.ts';
 import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
-import { attemptMsFor } from '../client/responsiveness.ts';
+import { attemptMsFor } from '../cluster/responsiveness.ts';
 import { ShardRoutes } from '../router/sharded.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
-import { decodeOwnership } from '../resharding/ownership.ts';
+import { decodeOwnership } from '../replica/ownership.ts';
 import { HandoffSource } from '../resharding/source.ts';
 import { Reconciler } from '../resharding/reconciler.ts';
 import { HandoffType, decodeExport, decodeFreeze, encodeExportChunk } from '../wire/handoff-codec.ts';
@@ -170,7 +171,7 @@ export class KvsServer {
     } else if (config.group === 0) {
       this.front = new PlacementFront({
         group: config.group,
-        endpoints: config.replicas.map((r) => r.address),
+        watcher: placementWatcher(config.replicas.map((r) => r.address)),
         router: this.router,
         hasConfig: this.configPresence(store),
         attemptMs: attemptMsFor(config.requestTimeoutMs),
@@ -204,7 +205,7 @@ export class KvsServer {
     let sharding: Sharding | undefined;
     if (config.placement.length > 0) {
       // A shard replica learns the partition count from the cluster configuration before it serves.
-      const watcher = new ConfigWatcher(config.placement);
+      const watcher = placementWatcher(config.placement);
       const first = await watcher.waitFor(1, 60_000);
       sharding = { watcher, partitioner: await createPartitioner(first.partitions) };
     }

@@ -96,10 +96,13 @@ describe('the layer check can fail', () => {
   });
 
   it('a listed exception is allowed only for its own file', () => {
-    const e = exceptions[0]!;
-    assert.equal(layerViolation(e.file, `../${e.to}/x.ts`), undefined);
+    // The list is empty today: check the rule with an exception of its own.
+    const e = exceptions[0] ?? { file: 'replica/commands.ts', to: 'resharding', why: 'a test exception' };
+    const allowed = [e];
+    assert.notEqual(layerViolation(e.file, `../${e.to}/x.ts`, []), undefined);
+    assert.equal(layerViolation(e.file, `../${e.to}/x.ts`, allowed), undefined);
     const sibling = `${folderOf(e.file)}/not-listed.ts`;
-    assert.notEqual(layerViolation(sibling, `../${e.to}/x.ts`), undefined);
+    assert.notEqual(layerViolation(sibling, `../${e.to}/x.ts`, allowed), undefined);
   });
 
   it('reads dynamic imports, export-from and import type', () => {

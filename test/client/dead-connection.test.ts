@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { Connection } from '../../src/client/connection.ts';
+import { Connection } from '../../src/cluster/connection.ts';
 import { servePeerLink } from '../../src/transport/inbound.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { PeerLink } from '../../src/transport/peer-link.ts';

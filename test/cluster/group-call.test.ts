@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { Responsiveness } from '../../src/client/responsiveness.ts';
+import { Responsiveness } from '../../src/cluster/responsiveness.ts';
 import { UnreachableError, callGroup, verdictOf, type GroupCall } from '../../src/cluster/group-call.ts';
 import type { ClusterConfig } from '../../src/placement/config.ts';
 import { GroupConnections } from '../../src/router/groups.ts';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadXxh64 } from '../../src/partition/index.ts';
 import { completeMoves, initialConfig, reshard, type ClusterConfig, type GroupInfo } from '../../src/placement/config.ts';
-import { PartState, applyOwnership, canServe, emptyOwnership, partitionsIn, type Ownership } from '../../src/resharding/ownership.ts';
+import { PartState, applyOwnership, canServe, emptyOwnership, partitionsIn, type Ownership } from '../../src/replica/ownership.ts';
 
 const P = 32;
 const group = (id: number): GroupInfo => ({ id, replicas: [] });

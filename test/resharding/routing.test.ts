@@ -3,14 +3,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
 import { initialConfig, reshard, type ClusterConfig } from '../../src/placement/config.ts';
-import type { ConfigWatcher } from '../../src/router/config-watcher.ts';
+import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
 import type { GroupConnections } from '../../src/router/groups.ts';
 import { PlacementFront } from '../../src/router/placement-front.ts';
 import { Router, type LocalReader } from '../../src/router/router.ts';
-import { ShardRoutes, derivedClientId } from '../../src/router/sharded.ts';
+import { ShardRoutes } from '../../src/router/sharded.ts';
+import { derivedClientId } from '../../src/cluster/split-batch.ts';
 import type { Replica } from '../../src/replica/replica.ts';
 import type { KeyValue, Request, Response } from '../../src/wire/index.ts';
 import { silentLogger } from '../../src/log/logger.ts';
+import { placementWatcher } from '../../src/client/placement-watcher.ts';
 
 const wrongGroup = (epoch: number): Response => ({ kind: 'error', error: { code: 'WRONG_GROUP', message: 'not mine', epoch } });
 
@@ -124,7 +126,7 @@ describe('cross-group routing', () => {
       status: () => assert.fail('no status'),
     });
     // Its own endpoints are unreachable here: the routes are never built, only the gate is tested.
-    const front = new PlacementFront({ group: 0, endpoints: ['127.0.0.1:9'], router, hasConfig: () => hasConfig, attemptMs: 100, log: silentLogger });
+    const front = new PlacementFront({ group: 0, watcher: placementWatcher(['127.0.0.1:9']), router, hasConfig: () => hasConfig, attemptMs: 100, log: silentLogger });
     const get = (key: string): Promise<Response> => router.execute({ op: 'get', key: Buffer.from(key), consistency: 'stale' }, { type: 3, body: new Uint8Array(), hops: 0 });
     try {
       assert.deepEqual(await get('user'), { kind: 'value', value: Buffer.from('local:user') }, 'a plain single group serves every key');

@@ -3,11 +3,11 @@
 // unreachable groups and a missing configuration.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConnectionError } from '../../src/client/connection.ts';
+import { ConnectionError } from '../../src/cluster/connection.ts';
 import { ShardedClient, replicaOrder, type ConfigSource } from '../../src/client/sharded-client.ts';
 import { createPartitioner, loadXxh64, type Partitioner } from '../../src/partition/index.ts';
 import { initialConfig, reshard, type ClusterConfig, type GroupInfo } from '../../src/placement/config.ts';
-import { derivedClientId, splitBatch } from '../../src/router/sharded.ts';
+import { derivedClientId, splitBatch } from '../../src/cluster/split-batch.ts';
 import type { Request, Response } from '../../src/wire/index.ts';
 
 const P = 64;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Connection } from '../../src/client/connection.ts';
+import { Connection } from '../../src/cluster/connection.ts';
 import { KvsClient } from '../../src/client/client.ts';
 import { FrameDecoder, FrameType, decodeResponse, encodeFrame, encodeRequest, type Response } from '../../src/wire/index.ts';
 import { TestCluster, sleep } from './cluster.ts';

@@ -1,22 +1,28 @@
 // Keeps a replica's (or a client's) copy of the cluster configuration fresh: polls the placement
 // group with backoff, and refreshes at once when a WRONG_GROUP answer says it is stale.
-import { KvsClient } from '../client/client.ts';
 import { CONFIG_KEY, decodeConfig, encodeConfig, type ClusterConfig } from '../placement/config.ts';
+
+/**
+ * Linearizable reads and compare-and-set on the placement group's keys (a KvsClient on its
+ * replicas: `placementWatcher` in client/ builds one; the watcher itself stays below the client).
+ */
+export interface PlacementStore {
+  get(key: string): Promise<Uint8Array | null>;
+  cas(key: string, expected: Uint8Array, value: Uint8Array): Promise<{ ok: boolean }>;
+  close(): void;
+}
 
 export class ConfigWatcher {
   private config: ClusterConfig | undefined;
-  private readonly client: KvsClient;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<ClusterConfig | undefined> | undefined;
   private readonly listeners: ((c: ClusterConfig) => void)[] = [];
   private stopped = false;
 
   constructor(
-    placementEndpoints: string[],
+    private readonly client: PlacementStore,
     private readonly pollMs = 500,
-  ) {
-    this.client = new KvsClient({ endpoints: placementEndpoints, timeoutMs: 2000 });
-  }
+  ) {}
 
   get current(): ClusterConfig | undefined {
     return this.config;
