@@ -13,7 +13,8 @@ import {
   type Response,
 } from '../wire/index.ts';
 import type { FrameSocket } from '../transport/frame-socket.ts';
-import type { RawRequest, Router } from '../router/router.ts';
+import type { RawRequest } from '../router/router.ts';
+import type { Executor } from './door-context.ts';
 
 export interface NativeDoorOptions {
   /** Requests in flight per connection before we stop reading from it. */
@@ -24,7 +25,7 @@ export interface NativeDoorOptions {
   special?: (f: Frame) => Promise<Uint8Array> | undefined;
 }
 
-export function serveNativeClient(conn: FrameSocket, router: Router, opts: NativeDoorOptions = {}): void {
+export function serveNativeClient(conn: FrameSocket, router: Executor, opts: NativeDoorOptions = {}): void {
   const maxInFlight = opts.maxInFlight ?? 4096;
   let inFlight = 0;
   let paused = false;

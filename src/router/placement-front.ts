@@ -11,7 +11,7 @@ import { CONFIG_KEY, type ClusterConfig } from '../placement/config.ts';
 import type { Request, Response } from '../wire/index.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { GroupConnections } from './groups.ts';
-import type { Router } from './router.ts';
+import type { RawRequest, Router } from './router.ts';
 import { ShardRoutes } from './sharded.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -30,8 +30,8 @@ export class PlacementFront {
   private readonly watcher: ConfigWatcher;
   private groups: GroupConnections | undefined;
   private routing = false;
-  /** The routes to the shard groups are in place. */
-  private routed = false;
+  /** The routes to the shard groups, once a configuration with groups exists. */
+  private routes: ShardRoutes | undefined;
 
   constructor(
     private readonly o: {
@@ -47,7 +47,17 @@ export class PlacementFront {
   ) {
     this.watcher = o.watcher;
     this.watcher.onChange((c) => void this.route(c));
-    o.router.setNotYet((req) => this.notYet(req));
+  }
+
+  /**
+   * The placement replica's request path: the configuration key (and any relayed request) is served
+   * by this group; other keys go to their shard groups once the routes exist, and wait until then.
+   */
+  execute(req: Request, raw: RawRequest): Promise<Response> {
+    const routes = this.routes;
+    if (routes) return raw.hops === 0 && !isPlacementKey(req) ? routes.execute(req, raw, this.o.router.deadline()) : this.o.router.execute(req, raw);
+    const early = this.notYet(req);
+    return early ? Promise.resolve(early) : this.o.router.execute(req, raw);
   }
 
   private notYet(req: Request): Response | undefined {
@@ -58,7 +68,7 @@ export class PlacementFront {
 
   /** Why user keys cannot be served here yet: a configuration exists but the routes to its groups do not (else undefined). */
   notRouting(): string | undefined {
-    return !this.routed && this.o.hasConfig() ? 'the routes to the shard groups are not ready yet' : undefined;
+    return !this.routes && this.o.hasConfig() ? 'the routes to the shard groups are not ready yet' : undefined;
   }
 
   start(): void {
@@ -82,8 +92,7 @@ export class PlacementFront {
       groups: this.groups,
       local: (req, raw, deadline) => this.o.router.local(req, raw, deadline),
     });
-    this.o.router.setShards(routes, isPlacementKey);
-    this.routed = true;
+    this.routes = routes;
     this.o.log.info('a cluster configuration exists: routing keys to the shard groups', { epoch: config.epoch, groups: config.groups.length });
   }
 }

@@ -1,8 +1,7 @@
-// The one request path every door uses: decide where a request is served and how. Reads are served
-// here (linearizable through a read barrier, or stale), writes are proposed here when this replica
-// leads, else relayed to the leader. No door re-implements routing, consistency or retries.
+// The local group's end of the request path (request-path.ts composes the whole path): reads are
+// served here (linearizable through a read barrier, or stale), writes are proposed here when this
+// replica leads, else relayed to the leader. No door re-implements routing, consistency or retries.
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
-import type { ShardRoutes } from './sharded.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/peer-link.ts';
 import { decodeResponse, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
@@ -30,12 +29,6 @@ export interface RouterOptions {
   requestTimeoutMs: number;
   /** Sharded cluster: whether this group serves a key (after the read barrier), and the answer when not. */
   ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean };
-  /** Sharded cluster: cross-group routing (set after construction: it calls back into local()). */
-  shards?: ShardRoutes;
-  /** Requests served by this group even when `shards` is set (the placement group's own key). */
-  servedHere?: (req: Request) => boolean;
-  /** Before `shards` is set: an answer for a request this group must not serve yet (else undefined). */
-  notYet?: (req: Request) => Response | undefined;
   defaultScanLimit?: number;
   maxScanLimit?: number;
   status: () => Response;
@@ -55,28 +48,16 @@ const COUNT_PAGE = 5000;
 export class Router {
   readonly stats = { forwarded: 0, proposed: 0, reads: 0, staleReads: 0 };
 
-  private readonly o: RouterOptions;
+  constructor(private readonly o: RouterOptions) {}
 
-  constructor(o: RouterOptions) {
-    this.o = { ...o };
+  /** When a request that starts now must be answered by. */
+  deadline(): number {
+    return Date.now() + this.o.requestTimeoutMs;
   }
 
-  setNotYet(notYet: (req: Request) => Response | undefined): void {
-    this.o.notYet = notYet;
-  }
-
-  setShards(shards: ShardRoutes, servedHere?: (req: Request) => boolean): void {
-    this.o.shards = shards;
-    if (servedHere) this.o.servedHere = servedHere;
-  }
-
+  /** The request served by this group (an unsharded replica's whole request path). */
   execute(req: Request, raw: RawRequest): Promise<Response> {
-    const deadline = Date.now() + this.o.requestTimeoutMs;
-    // A request another replica relayed (hops > 0) is served here: routing it again could loop.
-    if (this.o.shards && raw.hops === 0 && !this.o.servedHere?.(req)) return this.o.shards.execute(req, raw, deadline);
-    const early = this.o.shards ? undefined : this.o.notYet?.(req);
-    if (early) return Promise.resolve(early);
-    return this.local(req, raw, deadline);
+    return this.local(req, raw, this.deadline());
   }
 
   /** The request served by this replica's own group. */

@@ -7,7 +7,7 @@ import { Readiness } from '../protocol/readiness.ts';
 import { startRespDoor } from '../protocol/resp-door.ts';
 import type { Door, DoorContext, NodeStatus } from '../protocol/door-context.ts';
 import type { Replica } from '../replica/replica.ts';
-import type { Router } from '../router/router.ts';
+import type { RequestPath } from '../router/request-path.ts';
 import type { Store } from '../storage/index.ts';
 import type { Peers } from '../transport/peers.ts';
 import type { ServerConfig } from './config.ts';
@@ -16,7 +16,8 @@ import type { Logger } from '../log/logger.ts';
 
 export interface DoorParts {
   config: ServerConfig;
-  router: Router;
+  /** The request path every door calls. */
+  path: RequestPath;
   replica: Replica;
   store: Store;
   peers: Peers;
@@ -66,7 +67,7 @@ export function nodeStatus(p: DoorParts, endpoints: Record<string, string>): Nod
 export function doorContext(p: DoorParts, endpoints: Record<string, string>): DoorContext {
   const readiness = new Readiness(p.replica, Math.min(1000, p.config.requestTimeoutMs), p.notServing);
   return {
-    executor: p.router,
+    executor: p.path,
     limits: { maxKeyBytes: p.config.maxKeyBytes, maxValueBytes: p.config.maxValueBytes },
     status: () => nodeStatus(p, endpoints),
     keyCount: () => {

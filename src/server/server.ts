@@ -11,6 +11,7 @@ import { GroupConnections } from '../router/groups.ts';
 import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
 import { attemptMsFor } from '../cluster/responsiveness.ts';
 import { ShardRoutes } from '../router/sharded.ts';
+import { shardPath, type RequestPath } from '../router/request-path.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { decodeOwnership } from '../replica/ownership.ts';
 import { HandoffSource } from '../resharding/source.ts';
@@ -64,6 +65,8 @@ export class KvsServer {
   private readonly watcher: ConfigWatcher | undefined;
   /** Group 0 without --placement: the placement group, which routes user keys once a cluster exists. */
   private readonly front: PlacementFront | undefined;
+  /** What the doors call: the request path composed for this replica's role (request-path.ts). */
+  private readonly path: RequestPath;
   private listener: net.Server | undefined;
   readonly metrics: ServerMetrics;
   private doors: Doors | undefined;
@@ -158,15 +161,14 @@ export class KvsServer {
     if (sharding) {
       this.watcher = sharding.watcher;
       this.groups = new GroupConnections(() => sharding.watcher.current, attemptMsFor(config.requestTimeoutMs));
-      this.router.setShards(
-        new ShardRoutes({
-          group: config.group,
-          watcher: sharding.watcher,
-          partitioner: sharding.partitioner,
-          groups: this.groups,
-          local: (req, raw, deadline) => this.router.local(req, raw, deadline),
-        }),
-      );
+      const routes = new ShardRoutes({
+        group: config.group,
+        watcher: sharding.watcher,
+        partitioner: sharding.partitioner,
+        groups: this.groups,
+        local: (req, raw, deadline) => this.router.local(req, raw, deadline),
+      });
+      this.path = shardPath(routes, this.router);
       this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log, waveSize: config.handoffWave });
     } else if (config.group === 0) {
       this.front = new PlacementFront({
@@ -177,6 +179,9 @@ export class KvsServer {
         attemptMs: attemptMsFor(config.requestTimeoutMs),
         log: this.log,
       });
+      this.path = this.front;
+    } else {
+      this.path = this.router;
     }
   }
 
@@ -215,7 +220,7 @@ export class KvsServer {
     try {
       server.doors = await startDoors({
         config,
-        router: server.router,
+        path: server.path,
         replica: server.replica,
         store,
         peers: server.peers,
@@ -292,7 +297,7 @@ export class KvsServer {
     socket.on('error', () => {});
     const conn = new FrameSocket(socket);
     // Until the first frame says otherwise, this is a client (so bad framing gets a client answer).
-    serveNativeClient(conn, this.router, {
+    serveNativeClient(conn, this.path, {
       special: (f) => this.handoffFrame(f) ?? this.membershipFrame(f),
       observe: (op, ms, ok) => this.metrics.observeRequest('native', op, ms / 1000, ok ? 'ok' : 'error'),
     });
@@ -317,7 +322,7 @@ export class KvsServer {
         onRaft: (msgs) => {
           for (const m of msgs) this.replica.step(m);
         },
-        execute: (req, raw) => this.router.execute(req, raw),
+        execute: (req, raw) => this.path.execute(req, raw),
         tap: this.tap,
       });
     };

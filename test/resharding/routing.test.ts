@@ -127,7 +127,7 @@ describe('cross-group routing', () => {
     });
     // Its own endpoints are unreachable here: the routes are never built, only the gate is tested.
     const front = new PlacementFront({ group: 0, watcher: placementWatcher(['127.0.0.1:9']), router, hasConfig: () => hasConfig, attemptMs: 100, log: silentLogger });
-    const get = (key: string): Promise<Response> => router.execute({ op: 'get', key: Buffer.from(key), consistency: 'stale' }, { type: 3, body: new Uint8Array(), hops: 0 });
+    const get = (key: string): Promise<Response> => front.execute({ op: 'get', key: Buffer.from(key), consistency: 'stale' }, { type: 3, body: new Uint8Array(), hops: 0 });
     try {
       assert.deepEqual(await get('user'), { kind: 'value', value: Buffer.from('local:user') }, 'a plain single group serves every key');
       hasConfig = true;
