@@ -1,11 +1,11 @@
 // Starts the front doors a replica's config asks for (RESP, gRPC, HTTP with WebSocket) and hands
 // them the one request path (the router) and read-only views of the replica. The native door is
 // the server's own listener (it shares its port with the replica links) and is not started here.
-import { startGrpcDoor } from '../protocol/grpc-door.ts';
-import { startHttpDoor } from '../protocol/http-door.ts';
-import { Readiness } from '../protocol/readiness.ts';
-import { startRespDoor } from '../protocol/resp-door.ts';
-import type { Door, DoorContext, NodeStatus } from '../protocol/door-context.ts';
+import { startGrpcDoor } from '../doors/grpc-door.ts';
+import { startHttpDoor } from '../doors/http-door.ts';
+import { Readiness } from '../doors/readiness.ts';
+import { startRespDoor } from '../doors/resp-door.ts';
+import type { Door, DoorContext, NodeStatus } from '../doors/door-context.ts';
 import type { Replica } from '../replica/replica.ts';
 import type { RequestPath } from '../router/request-path.ts';
 import type { Store } from '../storage/index.ts';

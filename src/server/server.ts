@@ -23,7 +23,7 @@ import { MemberLinks } from '../membership/member-links.ts';
 import { MembershipAdmin } from '../membership/executor.ts';
 import { groupOf, type ClusterConfig } from '../placement/config.ts';
 import { BadRequestError, encodeResponse } from '../wire/index.ts';
-import { serveNativeClient } from '../protocol/native-door.ts';
+import { serveNativeClient } from '../doors/native-door.ts';
 import { FrameSocket } from '../transport/frame-socket.ts';
 import { servePeerLink } from '../transport/inbound.ts';
 import { Peers } from '../transport/peers.ts';
@@ -241,7 +241,7 @@ export class KvsServer {
     return server;
   }
 
-  /** Why user requests would fail here although Raft is fine (src/protocol/readiness.ts), or undefined. */
+  /** Why user requests would fail here although Raft is fine (src/doors/readiness.ts), or undefined. */
   private notServing(): string | undefined {
     if (this.watcher && this.sm.epoch === 0) return 'the cluster configuration is not applied by this replica yet';
     return this.front?.notRouting();

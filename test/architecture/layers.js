@@ -11,7 +11,7 @@ import { dirname, posix } from 'node:path';
 export const layers = [
   { name: 'command line', folders: ['cli'] },
   { name: 'processes', folders: ['server', 'operator'] },
-  { name: 'doors', folders: ['protocol'] },
+  { name: 'doors', folders: ['doors'] },
   { name: 'membership', folders: ['membership'] },
   { name: 'resharding', folders: ['resharding'] },
   // The client library sits beside the server's routing: neither imports the other.

@@ -109,10 +109,10 @@ describe('the layer check can fail', () => {
     const text = [
       "import type { A } from '../server/a.ts';",
       "export { b } from '../cli/b.ts';",
-      "const c = await import('../protocol/c.ts');",
+      "const c = await import('../doors/c.ts');",
       "type D = import('../router/d.ts').D;",
     ].join('\n');
-    assert.deepEqual(importsOf('raft/x.ts', text).map((i) => i.toFolder), ['server', 'cli', 'protocol', 'router']);
+    assert.deepEqual(importsOf('raft/x.ts', text).map((i) => i.toFolder), ['server', 'cli', 'doors', 'router']);
   });
 
   it('finds a purity breach through an intermediate file', () => {
@@ -128,7 +128,7 @@ describe('the layer check can fail', () => {
     const text = [
       "import { startServer } from '../server/server.ts';",
       "export { parseArgs } from '../cli/args.ts';",
-      "export const load = () => import('../protocol/resp-door.ts');",
+      "export const load = () => import('../doors/resp-door.ts');",
       "export type R = import('../router/router.ts').Router;",
       "import { RaftLog } from './log.ts';",
       "export const x = [startServer, RaftLog];",
@@ -137,7 +137,7 @@ describe('the layer check can fail', () => {
     const messages = result!.messages.filter((m) => m.ruleId === 'kvs/layers');
     assert.deepEqual(
       messages.map((m) => [m.line, /may not import (\w+)\//.exec(m.message)?.[1]]),
-      [[1, 'server'], [2, 'cli'], [3, 'protocol'], [4, 'router']],
+      [[1, 'server'], [2, 'cli'], [3, 'doors'], [4, 'router']],
       JSON.stringify(result!.messages),
     );
   });

@@ -13,8 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { KvsClient } from '../../src/client/client.ts';
 import type { ClusterReplica } from '../../src/cli/cluster-file.ts';
-import { KV_PROTO_PATH } from '../../src/protocol/grpc-door.ts';
-import { RespClient } from '../protocol/resp-client.ts';
+import { KV_PROTO_PATH } from '../../src/doors/grpc-door.ts';
+import { RespClient } from '../doors/resp-client.ts';
 import { reapOnExit } from '../support/processes.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');

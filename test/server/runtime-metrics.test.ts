@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ServerMetrics, type MetricSources } from '../../src/server/metrics.ts';
 import { buildInfo, gitHead, maxFds } from '../../src/server/runtime-metrics.ts';
-import { parsePrometheus, sampleValue } from '../protocol/prom-parse.ts';
+import { parsePrometheus, sampleValue } from '../doors/prom-parse.ts';
 import { waitFor } from '../support/wait.ts';
 
 const sources: MetricSources = {

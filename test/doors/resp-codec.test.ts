@@ -3,8 +3,8 @@
 // with random and mutated input: they either decode, wait for more, or throw RespProtocolError.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RespDecoder, RespProtocolError, encodeReply, resp, splitInline, type RespValue } from '../../src/protocol/resp-codec.ts';
-import { RespReplyDecoder } from '../../src/protocol/resp-reply-decoder.ts';
+import { RespDecoder, RespProtocolError, encodeReply, resp, splitInline, type RespValue } from '../../src/doors/resp-codec.ts';
+import { RespReplyDecoder } from '../../src/doors/resp-reply-decoder.ts';
 import { Prng } from './prng.ts';
 
 function command(...args: (string | Buffer)[]): Buffer {

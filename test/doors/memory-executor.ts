@@ -1,6 +1,6 @@
 // An in-memory stand-in for the router: the same Request → Response contract, a sorted map behind
 // it. Lets door tests and fuzzers run in-process, fast, without a Raft group.
-import type { DoorContext, Executor, NodeStatus } from '../../src/protocol/door-context.ts';
+import type { DoorContext, Executor, NodeStatus } from '../../src/doors/door-context.ts';
 import type { RawRequest } from '../../src/router/router.ts';
 import type { KeyValue, Request, Response } from '../../src/wire/index.ts';
 import { silentLogger } from '../../src/log/logger.ts';

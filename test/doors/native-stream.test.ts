@@ -3,7 +3,7 @@
 // resumes on drain), the bound on held input, and bad frames.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NativeStream, WS_CLOSE, type NativeSink } from '../../src/protocol/native-stream.ts';
+import { NativeStream, WS_CLOSE, type NativeSink } from '../../src/doors/native-stream.ts';
 import { FrameDecoder, decodeResponse, encodeFrame, encodeRequest, type Request, type Response } from '../../src/wire/index.ts';
 import { MemoryExecutor } from './memory-executor.ts';
 

@@ -1,8 +1,8 @@
 // A minimal RESP client for tests: pipelined commands over one socket, replies decoded with the
 // door's own reply decoder, raw bytes for malformed-input tests.
 import net from 'node:net';
-import { RespReplyDecoder } from '../../src/protocol/resp-reply-decoder.ts';
-import type { RespValue } from '../../src/protocol/resp-codec.ts';
+import { RespReplyDecoder } from '../../src/doors/resp-reply-decoder.ts';
+import type { RespValue } from '../../src/doors/resp-codec.ts';
 
 export function encodeCommand(args: (string | Uint8Array)[]): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];

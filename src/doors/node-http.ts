@@ -1,7 +1,7 @@
 // The HTTP and WebSocket doors without uWebSockets.js: the subset of uWS's API our routes
 // (http-routes.ts, ws-door.ts) use, on node:http and `ws`. Used where the uWS addon does not load
 // (a Node version it has no binary for) or when KVS_HTTP_IMPL=node; the routes and their behaviour
-// are the same (test/protocol/http-ws.test.ts runs against both). Request handlers run in
+// are the same (test/doors/http-ws.test.ts runs against both). Request handlers run in
 // registration order, the first whose method and pattern match (patterns: exact, or a `/*` tail).
 import http from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -2,7 +2,7 @@
 // or when KVS_HTTP_IMPL=node; a bad KVS_HTTP_IMPL is an error, never a silent choice.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { httpImpl, loadUws } from '../../src/protocol/http-util.ts';
+import { httpImpl, loadUws } from '../../src/doors/http-util.ts';
 
 describe('HTTP implementation choice', () => {
   const loaded = loadUws();

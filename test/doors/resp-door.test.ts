@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Door } from '../../src/protocol/door-context.ts';
-import { startRespDoor } from '../../src/protocol/resp-door.ts';
+import type { Door } from '../../src/doors/door-context.ts';
+import { startRespDoor } from '../../src/doors/resp-door.ts';
 import { MemoryExecutor, fakeContext, type FakeContext } from './memory-executor.ts';
 import { Prng } from './prng.ts';
 import { RespClient, encodeCommand, plain } from './resp-client.ts';

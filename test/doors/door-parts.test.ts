@@ -2,11 +2,11 @@
 // readiness, and the metrics registry (rendered text checked by the Prometheus reader).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { globMatch, globPrefix, prefixEnd } from '../../src/protocol/glob.ts';
-import { KeyUpdater } from '../../src/protocol/key-updater.ts';
-import { KvOps } from '../../src/protocol/kv-ops.ts';
-import { Readiness } from '../../src/protocol/readiness.ts';
-import { ScanCursors } from '../../src/protocol/scan-cursors.ts';
+import { globMatch, globPrefix, prefixEnd } from '../../src/doors/glob.ts';
+import { KeyUpdater } from '../../src/doors/key-updater.ts';
+import { KvOps } from '../../src/doors/kv-ops.ts';
+import { Readiness } from '../../src/doors/readiness.ts';
+import { ScanCursors } from '../../src/doors/scan-cursors.ts';
 import { Counter, Histogram, Registry, ServerMetrics } from '../../src/server/metrics.ts';
 import { MemoryExecutor } from './memory-executor.ts';
 import { parsePrometheus, sampleValue } from './prom-parse.ts';

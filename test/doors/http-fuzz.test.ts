@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startHttpDoor } from '../../src/protocol/http-door.ts';
-import { percentEncode } from '../../src/protocol/http-util.ts';
-import type { Door } from '../../src/protocol/door-context.ts';
+import { startHttpDoor } from '../../src/doors/http-door.ts';
+import { percentEncode } from '../../src/doors/http-util.ts';
+import type { Door } from '../../src/doors/door-context.ts';
 import { encodeRequest, type Request } from '../../src/wire/index.ts';
 import { MemoryExecutor, fakeContext } from './memory-executor.ts';
 import { Prng } from './prng.ts';

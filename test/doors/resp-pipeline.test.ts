@@ -5,11 +5,11 @@
 // mid-pipeline, and the bound on commands outstanding per connection.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Door, Executor } from '../../src/protocol/door-context.ts';
-import { KvOps } from '../../src/protocol/kv-ops.ts';
-import type { RespValue } from '../../src/protocol/resp-codec.ts';
-import { startRespDoor } from '../../src/protocol/resp-door.ts';
-import { RespWriteBatcher, STALE_REPLY } from '../../src/protocol/resp-write-batcher.ts';
+import type { Door, Executor } from '../../src/doors/door-context.ts';
+import { KvOps } from '../../src/doors/kv-ops.ts';
+import type { RespValue } from '../../src/doors/resp-codec.ts';
+import { startRespDoor } from '../../src/doors/resp-door.ts';
+import { RespWriteBatcher, STALE_REPLY } from '../../src/doors/resp-write-batcher.ts';
 import type { RawRequest } from '../../src/router/router.ts';
 import type { Request, Response } from '../../src/wire/index.ts';
 import { MemoryExecutor, fakeContext } from './memory-executor.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { percentEncode } from '../../src/protocol/http-util.ts';
+import { percentEncode } from '../../src/doors/http-util.ts';
 import { encodeFrame, type Request } from '../../src/wire/index.ts';
 import { DoorCluster } from './cluster.ts';
 import { waitFor } from '../support/wait.ts';

@@ -7,9 +7,9 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startGrpcDoor } from '../../src/protocol/grpc-door.ts';
-import { HEALTH_PROTO_PATH } from '../../src/protocol/grpc-health.ts';
-import type { Door } from '../../src/protocol/door-context.ts';
+import { startGrpcDoor } from '../../src/doors/grpc-door.ts';
+import { HEALTH_PROTO_PATH } from '../../src/doors/grpc-health.ts';
+import type { Door } from '../../src/doors/door-context.ts';
 import { fakeContext, type FakeContext } from './memory-executor.ts';
 import { waitFor } from '../support/wait.ts';
 

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as protoLoader from '@grpc/proto-loader';
-import { KV_PROTO_PATH } from '../../src/protocol/grpc-door.ts';
-import { ProtobufError, checkMessage, type MessageDescriptor } from '../../src/protocol/protobuf-check.ts';
+import { KV_PROTO_PATH } from '../../src/doors/grpc-door.ts';
+import { ProtobufError, checkMessage, type MessageDescriptor } from '../../src/doors/protobuf-check.ts';
 import { Prng } from './prng.ts';
 
 const pkg = protoLoader.loadSync(KV_PROTO_PATH, { keepCase: true, defaults: true, oneofs: true });
