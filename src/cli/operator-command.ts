@@ -35,7 +35,6 @@ export async function runOperator(argv: string[]): Promise<number> {
     identity: String(v.identity ?? process.env.POD_NAME ?? hostname()),
     leaseName: String(v.lease ?? 'kvctl'),
     httpPort: port,
-    log: (l) => console.error(l),
   });
   await op.start();
   const stop = (): void => void op.stop().then(() => process.exit(0));

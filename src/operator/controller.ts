@@ -28,6 +28,7 @@ import { API_GROUP, KIND, PLURAL, SpecError, parseSpec, type KVStore, type KVSto
 import { computeStatus } from './status.ts';
 import { kvsStore, type StoreAccess } from './store.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { createLogger, defaultLogFormat, type Logger } from '../log/logger.ts';
 
 const VERSION = 'v1alpha1';
 const MANAGED = 'app.kubernetes.io/managed-by=kvctl';
@@ -46,7 +47,8 @@ export interface OperatorOptions {
   /** Port of /healthz and /metrics; undefined: no HTTP server. */
   httpPort?: number;
   httpHost?: string;
-  log?: (line: string) => void;
+  /** Default: JSON lines on stderr (text on a terminal), like a replica's, with component "kvctl". */
+  log?: Logger;
 }
 
 type Cache<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -69,6 +71,7 @@ export class Operator {
   private stopped = false;
   /** Per store: consecutive failures and when it may be tried again. */
   private readonly backoff = new Map<string, { failures: number; until: number }>();
+  private readonly log: Logger;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -78,6 +81,7 @@ export class Operator {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.store = o.store ?? kvsStore;
+    this.log = o.log ?? createLogger({ format: defaultLogFormat(), bindings: { component: FIELD_MANAGER, identity: o.identity } });
     this.lease = new LeaderLease(kc, {
       namespace: o.namespace,
       name: o.leaseName ?? 'kvctl',
@@ -114,13 +118,9 @@ export class Operator {
     return a && typeof a === 'object' ? a.port : undefined;
   }
 
-  private log(line: string): void {
-    (this.o.log ?? ((l: string) => console.error(l)))(`kvctl: ${line}`);
-  }
-
   private async onLeadership(leading: boolean): Promise<void> {
     this.metrics.leader = leading ? 1 : 0;
-    this.log(leading ? `${this.o.identity} leads` : `${this.o.identity} does not lead`);
+    this.log.info(leading ? `${this.o.identity} leads` : `${this.o.identity} does not lead`, { lease: this.o.leaseName ?? 'kvctl' });
     if (leading && !this.stopped) await this.startInformers();
     else await this.stopInformers();
   }
@@ -137,7 +137,7 @@ export class Operator {
       // A watch that fails for another reason than 410 Gone stops; start it again after a pause.
       inf.on('error', (err) => {
         this.metrics.watchErrors++;
-        this.log(`watch failed (${String((err as Error)?.message ?? err)}); restarting in 1 s`);
+        this.log.warn('watch failed; restarting in 1 s', { error: String((err as Error)?.message ?? err) });
         setTimeout(() => {
           if (this.lease.isLeader && !this.stopped) void inf.start().catch(() => undefined);
         }, 1000);
@@ -186,7 +186,7 @@ export class Operator {
         this.backoff.set(kv.metadata.name, { failures, until: Date.now() + delay });
         this.metrics.errors++;
         const msg = e instanceof Error ? e.message : String(e);
-        this.log(`${kv.metadata.name}: ${msg} (retry in ${delay} ms)`);
+        this.log.warn('step failed; retrying', { kvstore: kv.metadata.name, error: msg, retryMs: delay });
         await this.patchStatus(kv, { ...(kv.status ?? {}), lastError: msg }).catch(() => undefined);
         await this.event(kv, 'Warning', 'StepFailed', `${msg}; retrying in ${Math.round(delay / 1000)} s`).catch(() => undefined);
       }

@@ -15,6 +15,7 @@ import { StatefulSetShim } from './kubelet.ts';
 import { ModelStore } from './model-store.ts';
 import { forbidden } from './rbac.ts';
 import { waitFor } from '../support/wait.ts';
+import { createLogger } from '../../src/log/logger.ts';
 
 const NS = 'kvs';
 const h64 = await loadXxh64();
@@ -33,7 +34,7 @@ async function setup(spec: Record<string, unknown>) {
   api.put('kvstores', NS, { apiVersion: 'kvs.sharded-kvs.dev/v1alpha1', kind: 'KVStore', metadata: { name: 'demo' }, spec });
   const operators: Operator[] = [];
   const operator = (identity: string, s = store): Operator => {
-    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: () => undefined });
+    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
     operators.push(op);
     return op;
   };

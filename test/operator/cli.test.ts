@@ -88,7 +88,10 @@ test('kvs operator runs against the API server, acts, and lets the lease go on S
       await waitFor('the placement group applied', () => api.get('statefulsets', NS, 'demo-placement'), 60_000);
       const status = await waitFor('a status', () => api.get('kvstores', NS, 'demo')!.status as { phase?: string } | undefined, 60_000);
       assert.equal(status.phase, 'Creating');
-      assert.match(stderr, /cli-op leads/);
+      // Its log is JSON lines (stderr is a pipe), like a replica's.
+      const line = JSON.parse(stderr.split('\n').find((l) => l.includes('cli-op leads'))!) as Record<string, unknown>;
+      assert.deepEqual([line.level, line.component, line.identity, line.msg, line.lease], ['info', 'kvctl', 'cli-op', 'cli-op leads', 'kvctl']);
+      assert.equal(typeof line.ts, 'string');
     } finally {
       child.kill('SIGTERM');
     }

@@ -1,8 +1,8 @@
 // The StatefulSet controller and kubelet of the operator tests, hooked into the fake API server:
 // keeps one pod (and one volume claim) per ordinal below spec.replicas, created from the current
 // template; removes pods above it (and their claims: whenScaled Delete); recreates a deleted pod.
-// `start(pod)` decides when a pod runs and is ready: at once by default; the end-to-end test starts
-// a real `kvs server` process there.
+// `started(pod)` decides what a pod runs: nothing by default (it is ready at once); the end-to-end
+// test starts a real `kvs server` process there and probes its readiness.
 import type { FakeApiServer } from './fake-apiserver.ts';
 
 type Obj = Parameters<FakeApiServer['put']>[2];
@@ -14,6 +14,12 @@ export interface PodHooks {
   stopped?: (pod: Obj) => void;
   /** A volume claim was deleted. */
   volumeDeleted?: (claim: Obj) => void;
+  /**
+   * Readiness comes from a probe (setReady): a new pod starts not ready, as a kubelet's does. Else
+   * it is ready at once. (A recreated pod that counted as ready before its process answered let
+   * the operator restart the next member of its group too early, leaving it without a quorum.)
+   */
+  probed?: boolean;
 }
 
 export class StatefulSetShim {
@@ -73,7 +79,7 @@ export class StatefulSetShim {
         const pod: Obj = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, labels: spec.template.metadata.labels, annotations: { ...(spec.template.metadata.annotations ?? {}) } }, spec: spec.template.spec };
         const address = this.hooks.started?.(pod, sts);
         if (address) (pod.metadata.annotations as Record<string, string>)['kvs.sharded-kvs.dev/address'] = address;
-        pod.status = { phase: 'Running', containerStatuses: [{ name: 'kvs', image, state: { running: {} } }], conditions: [{ type: 'Ready', status: 'True' }] };
+        pod.status = { phase: 'Running', containerStatuses: [{ name: 'kvs', image, state: { running: {} } }], conditions: [{ type: 'Ready', status: this.hooks.probed ? 'False' : 'True' }] };
         this.api.put('pods', this.ns, pod);
       }
     }

@@ -112,6 +112,18 @@ export class ShardedCluster {
     this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
 
+  /**
+   * Restarts replica `id` of group `g` on its data with only itself in --replicas (as a pod of a
+   * StatefulSet that was grown later starts): it must find the rest of its group on its own.
+   * `replicas` overrides the list (e.g. a stale one).
+   */
+  restart(g: number, id: number, address: string, replicas = [{ id, address }]): void {
+    const list = replicas.map((r) => `${r.id}=${r.address}`).join(',');
+    const args = [BIN, 'server', '--id', String(id), '--group', String(g), '--listen', address, '--data', join(this.dir, `r${id}`), '--replicas', list];
+    if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
+    this.procs.track(id, spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  }
+
   kill(id: number): Promise<void> {
     return this.procs.kill(id);
   }
