@@ -3,7 +3,7 @@
 // its YAML key (`request-timeout-ms`), its check and its line in `kvs server --help`.
 // Precedence: flag > environment > YAML file (--config / KVS_CONFIG) > default. Unknown YAML keys and
 // unknown KVS_* variables are errors naming the nearest valid one: a typo must not be ignored.
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
 import type { GroupInfo } from '../placement/config.ts';
@@ -88,8 +88,9 @@ export const SETTINGS = {
   // On Kubernetes (docs/kubernetes.md, src/server/pod-identity.ts).
   podName: optionalText({ flag: 'pod-name', arg: 'NAME', help: 'StatefulSet pod "<set>-<ordinal>" (set "placement" or "shard-N"): id, group,\n--replicas and --placement follow from it unless given' }),
   dnsSuffix: optionalText({ flag: 'dns-suffix', arg: 'SUFFIX', help: 'with --pod-name: what follows "<pod>.<set>." in the pods\' DNS names,\ne.g. kvs.svc.cluster.local' }),
-  groupSize: int({ flag: 'group-size', min: 1, max: 99, default: 3, help: 'with --pod-name: pods per StatefulSet' }),
+  groupSize: int({ flag: 'group-size', min: 0, max: 99, default: 3, help: 'with --pod-name: the founding pods of a group (ordinals below it); a pod\nat or past it joins with an empty volume (--join), else recovers' }),
   placementSet: optionalText({ flag: 'placement-set', arg: 'NAME', help: "with --pod-name: a shard replica's placement StatefulSet (placement)" }),
+  placementSize: int({ flag: 'placement-size', min: 0, max: 99, default: 0, defaultText: '--group-size', help: 'with --placement-set: pods of the placement StatefulSet' }),
   bootstrapGroups: optionalText({ flag: 'bootstrap-groups', arg: 'LIST', help: 'with --pod-name, on a placement replica: write these shard sets\n(shard-0,shard-1,...) as the first configuration unless one exists' }),
 } satisfies Record<string, Setting<unknown>>;
 
@@ -114,10 +115,9 @@ export function envName(flag: string): string {
 /**
  * KVS_* variables that are not `kvs server` settings but are read elsewhere, so a replica started
  * with them in its environment is not refused: client commands' endpoints, the build's commit (for
- * /metrics), tracer overrides (docs/tracing.md), the HTTP door implementation, test switches, the
- * operator's pod script.
+ * /metrics), tracer overrides (docs/tracing.md), the HTTP door implementation, test switches.
  */
-export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_LIBBPF_DEBUG', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_JOIN_FROM', 'KVS_HTTP_IMPL',
+export const OTHER_KVS_VARIABLES = ['KVS_ENDPOINTS', 'KVS_BUILD_COMMIT', 'KVS_TRACE_CAPTURE', 'KVS_TRACE_ADDON', 'KVS_TRACE_BPF_OBJ', 'KVS_TRACE_LIBBPF_DEBUG', 'KVS_TRACE_REQUIRE', 'KVS_NETNS_REQUIRE', 'KVS_HTTP_IMPL',
   // Test switches that .ci/run or a test sets for the whole run (replicas inherit them).
   'KVS_K8S_REQUIRE', 'KVS_NETNS_CONNTRACK', 'KVS_E2E_PROGRESS'];
 
@@ -169,7 +169,9 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
     else missing.push(n);
   }
   // On Kubernetes the pod name stands for the identity settings that are not given (pod-identity.ts).
-  const pod = podIdentity(values as SettingValues);
+  const dir = values.dataDir as string | undefined;
+  const dataEmpty = dir === undefined || !existsSync(dir) || readdirSync(dir).length === 0;
+  const pod = podIdentity({ ...(values as SettingValues), explicitGroup: given.has('group') ? (values.group as number) : undefined, dataEmpty });
   for (const [n, v] of Object.entries(pod?.settings ?? {}) as [Name, unknown][]) if (!given.has(n)) values[n] = v;
   for (const n of missing) {
     if (values[n] === undefined) throw new ConfigError(`--${setting(n).flag} is required (or ${envName(setting(n).flag)}, or "${setting(n).flag}:" in the --config file)`);

@@ -7,7 +7,12 @@
 //            DNS names the headless Service gives the pods (they may not resolve yet: replica links
 //            retry until they do)
 // and a shard replica finds the placement group the same way from the placement set's name.
-// Settings given explicitly (--id, --group, --replicas, --placement) win over derived ones (config.ts).
+// A pod at or past the group size (a scaled-up set; the operator's groups once configured, where the
+// size is 0) is not a founding member: it lists only itself and, with an empty volume, starts with
+// --join and waits to be added (`kvs replica add`); with data it recovers its membership from its log.
+// Settings given explicitly (--id, --group, --replicas, --placement, --join) win over derived ones
+// (config.ts); an explicit --group frees the set's name from the placement/shard-N pattern (the
+// operator names its sets <store>-shard-<group id>).
 import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
 import { ConfigError } from './config.ts';
@@ -61,23 +66,44 @@ export function bootstrapGroups(list: string, size: number, dnsSuffix: string, p
 export interface PodSettings {
   podName: string;
   dnsSuffix: string;
+  /** Founding members: the pods with an ordinal below it bootstrap the group together. */
   groupSize: number;
   /** host:port this replica listens on: its port is every replica's port. */
   listen: string;
   /** The placement StatefulSet's name, for a shard replica ('' or absent: none). */
   placementSet?: string;
+  /** Pods of the placement StatefulSet (absent or 0: groupSize). */
+  placementSize?: number;
+  /** The group id, when given explicitly (else it follows from the set's name). */
+  group?: number;
+  /** This pod's data directory is missing or empty (decides --join for a pod past the founders). */
+  dataEmpty?: boolean;
+}
+
+export interface PodDefaults {
+  id: number;
+  group: number;
+  replicas: PeerAddress[];
+  placement?: string[];
+  join?: boolean;
 }
 
 /** The identity settings a pod name stands for. */
-export function podDefaults(s: PodSettings): { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } {
+export function podDefaults(s: PodSettings): PodDefaults {
   const { set, ordinal } = parsePodName(s.podName);
-  if (ordinal >= s.groupSize) throw new ConfigError(`pod ${s.podName} has ordinal ${ordinal}, but the group size is ${s.groupSize}`);
   const port = portOf(s.listen);
-  const group = setReplicas(set, s.groupSize, s.dnsSuffix, port);
-  const out: { id: number; group: number; replicas: PeerAddress[]; placement?: string[] } = { id: replicaIdOf(group.id, ordinal), group: group.id, replicas: group.replicas };
+  const group = s.group ?? groupOfSet(set);
+  const id = replicaIdOf(group, ordinal);
+  const founder = ordinal < s.groupSize;
+  if (!founder && group === 0) throw new ConfigError(`pod ${s.podName} has ordinal ${ordinal}, but the placement group has ${s.groupSize} replicas (it does not grow by scaling its StatefulSet)`);
+  const replicas = founder ? Array.from({ length: s.groupSize }, (_, m) => ({ id: replicaIdOf(group, m), address: podAddress(set, m, s.dnsSuffix, port) })) : [{ id, address: podAddress(set, ordinal, s.dnsSuffix, port) }];
+  const out: PodDefaults = { id, group, replicas };
+  if (!founder && s.dataEmpty !== false) out.join = true;
   if (s.placementSet) {
-    if (group.id === 0) throw new ConfigError('a placement replica takes no --placement-set');
-    out.placement = setReplicas(s.placementSet, s.groupSize, s.dnsSuffix, port).replicas.map((r) => r.address);
+    if (group === 0) throw new ConfigError('a placement replica takes no --placement-set');
+    const size = s.placementSize || s.groupSize;
+    if (size === 0) throw new ConfigError('--placement-set with --group-size 0 needs --placement-size (the placement StatefulSet\'s pods)');
+    out.placement = Array.from({ length: size }, (_, m) => podAddress(s.placementSet!, m, s.dnsSuffix, port));
   }
   return out;
 }
@@ -95,7 +121,11 @@ interface PodInputs {
   groupSize: number;
   listen: string | undefined;
   placementSet: string | undefined;
+  placementSize: number;
   bootstrapGroups: string | undefined;
+  /** --group when given (undefined: from the set's name). */
+  explicitGroup: number | undefined;
+  dataEmpty: boolean;
 }
 
 /**
@@ -103,14 +133,23 @@ interface PodInputs {
  * placement; loadConfig uses those not given explicitly) and, for --bootstrap-groups on a placement
  * replica, the shard groups of the first configuration.
  */
-export function podIdentity(v: PodInputs): { settings: Partial<Record<'id' | 'group' | 'replicas' | 'placement', unknown>>; initialGroups?: GroupInfo[] } | undefined {
+export function podIdentity(v: PodInputs): { settings: Partial<Record<'id' | 'group' | 'replicas' | 'placement' | 'join', unknown>>; initialGroups?: GroupInfo[] } | undefined {
   if (!v.podName) {
     if (v.bootstrapGroups || v.placementSet) throw new ConfigError('--bootstrap-groups and --placement-set need --pod-name');
     return undefined;
   }
   if (!v.dnsSuffix) throw new ConfigError('--pod-name needs --dns-suffix (e.g. kvs.svc.cluster.local)');
   if (!v.listen) throw new ConfigError('--listen is required');
-  const settings = podDefaults({ podName: v.podName, dnsSuffix: v.dnsSuffix, groupSize: v.groupSize, listen: v.listen, ...(v.placementSet ? { placementSet: v.placementSet } : {}) });
+  const settings = podDefaults({
+    podName: v.podName,
+    dnsSuffix: v.dnsSuffix,
+    groupSize: v.groupSize,
+    listen: v.listen,
+    dataEmpty: v.dataEmpty,
+    placementSize: v.placementSize,
+    ...(v.placementSet ? { placementSet: v.placementSet } : {}),
+    ...(v.explicitGroup !== undefined ? { group: v.explicitGroup } : {}),
+  });
   if (!v.bootstrapGroups) return { settings };
   if (settings.group !== 0) throw new ConfigError('--bootstrap-groups is for placement replicas (StatefulSet "placement")');
   return { settings, initialGroups: bootstrapGroups(v.bootstrapGroups, v.groupSize, v.dnsSuffix, portOf(v.listen)) };

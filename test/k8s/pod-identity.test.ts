@@ -1,7 +1,7 @@
 // Replica identity from the StatefulSet pod name (src/server/pod-identity.ts) and its wiring into
 // the server configuration.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -40,8 +40,27 @@ test('a placement pod numbers its replicas from 1 and refuses a placement set of
   assert.throws(() => podDefaults({ podName: 'placement-0', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000', placementSet: 'placement' }), ConfigError);
 });
 
-test('an ordinal beyond the group size is refused (a scaled-up set needs kvs replica add)', () => {
-  assert.throws(() => podDefaults({ podName: 'shard-0-3', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000' }), /ordinal 3/);
+test('a pod past the founders lists only itself: it joins with an empty volume, recovers with data', () => {
+  const self = [{ id: 104, address: `shard-0-3.shard-0.${SUFFIX}:7000` }];
+  const empty = podDefaults({ podName: 'shard-0-3', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000', placementSet: 'placement', dataEmpty: true });
+  assert.deepEqual([empty.id, empty.replicas, empty.join], [104, self, true]);
+  const recovering = podDefaults({ podName: 'shard-0-3', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000', placementSet: 'placement', dataEmpty: false });
+  assert.deepEqual([recovering.replicas, recovering.join], [self, undefined]);
+  // A founder never joins, whatever its volume holds.
+  assert.equal(podDefaults({ podName: 'shard-0-2', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000', dataEmpty: true }).join, undefined);
+  // The placement group does not grow by scaling its set.
+  assert.throws(() => podDefaults({ podName: 'placement-3', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000' }), /ordinal 3/);
+});
+
+test('an explicit group frees the set name (the operator: <store>-shard-<group id>), with its own placement size', () => {
+  const d = podDefaults({ podName: 'demo-shard-4-1', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000', group: 4, placementSet: 'demo-placement', placementSize: 5 });
+  assert.deepEqual([d.id, d.group], [402, 4]);
+  assert.deepEqual(d.replicas.map((r) => r.address), [0, 1, 2].map((m) => `demo-shard-4-${m}.demo-shard-4.${SUFFIX}:7000`));
+  assert.deepEqual(d.placement, [0, 1, 2, 3, 4].map((m) => `demo-placement-${m}.demo-placement.${SUFFIX}:7000`));
+  // Without an explicit group the name must say it.
+  assert.throws(() => podDefaults({ podName: 'demo-shard-4-1', dnsSuffix: SUFFIX, groupSize: 3, listen: '0.0.0.0:7000' }), ConfigError);
+  // Group size 0 (every pod joins or recovers): the placement set's size must be given.
+  assert.throws(() => podDefaults({ podName: 'demo-shard-4-1', dnsSuffix: SUFFIX, groupSize: 0, listen: '0.0.0.0:7000', group: 4, placementSet: 'demo-placement' }), /placement-size/);
 });
 
 test('bootstrap groups carry every replica of each named shard set', () => {
@@ -69,10 +88,23 @@ test('loadConfig derives identity from --pod-name; explicit flags still win', ()
   assert.deepEqual(p.placement, []);
   assert.deepEqual(p.initialGroups?.map((g) => g.id), [1, 2, 3]);
   assert.throws(() => loadConfig({ ...base, 'dns-suffix': undefined }), /needs --dns-suffix/);
-  assert.throws(() => loadConfig({ ...base, 'group-size': '0' }), /group-size/);
+  assert.throws(() => loadConfig({ ...base, 'group-size': '0' }), /placement-size/);
   // The same from the environment, as the pod template gives it (an empty variable is unset).
   const e = loadConfig({ listen: '0.0.0.0:7000', data }, { KVS_POD_NAME: 'shard-2-0', KVS_DNS_SUFFIX: SUFFIX, KVS_PLACEMENT_SET: 'placement', KVS_BOOTSTRAP_GROUPS: '' });
   assert.equal(e.id, 301);
   assert.equal(e.placement.length, 3);
   assert.throws(() => loadConfig({ ...base, 'pod-name': undefined, 'dns-suffix': undefined, id: '1', replicas: '1=127.0.0.1:7000' }), /need --pod-name/);
+});
+
+test('loadConfig: a pod past the founders joins while its data directory is empty, and only then', () => {
+  const data = mkdtempSync(join(tmpdir(), 'kvs-pod-'));
+  // As the operator's StatefulSet gives it: an explicit group, group size 0 once the group is configured.
+  const env = { KVS_POD_NAME: 'demo-shard-4-3', KVS_DNS_SUFFIX: SUFFIX, KVS_GROUP: '4', KVS_GROUP_SIZE: '0', KVS_PLACEMENT_SET: 'demo-placement', KVS_PLACEMENT_SIZE: '3' };
+  const first = loadConfig({ listen: '0.0.0.0:7000', data }, env);
+  assert.deepEqual([first.id, first.group, first.join, first.replicas.length, first.placement.length], [404, 4, true, 1, 3]);
+  writeFileSync(join(data, 'data.mdb'), '');
+  const again = loadConfig({ listen: '0.0.0.0:7000', data }, env);
+  assert.deepEqual([again.join, again.replicas], [false, [{ id: 404, address: `demo-shard-4-3.demo-shard-4.${SUFFIX}:7000` }]]);
+  // An explicit --join still wins.
+  assert.equal(loadConfig({ listen: '0.0.0.0:7000', data, join: true }, env).join, true);
 });

@@ -48,6 +48,7 @@ const SAMPLES: Record<keyof typeof SETTINGS, [string | boolean, (c: ServerConfig
   dnsSuffix: ['kvs.svc.cluster.local', (c) => c.dnsSuffix, 'kvs.svc.cluster.local'],
   groupSize: ['5', (c) => c.groupSize, 5],
   placementSet: ['placement', (c) => c.placement[0], 'placement-0.placement.kvs.svc.cluster.local:7002'],
+  placementSize: ['2', (c) => c.placement.length, 2],
   bootstrapGroups: ['shard-0,shard-1', (c) => c.initialGroups?.map((g) => g.id), [1, 2]],
 };
 // trace-iface and trace-format matter only with --trace; --join needs --placement.
@@ -58,6 +59,7 @@ const NEEDS: Partial<Record<keyof typeof SETTINGS, Record<string, string | boole
   podName: { 'dns-suffix': 'kvs.svc.cluster.local' },
   dnsSuffix: { 'pod-name': 'shard-0-1' },
   placementSet: { 'pod-name': 'shard-0-1', 'dns-suffix': 'kvs.svc.cluster.local' },
+  placementSize: { 'pod-name': 'shard-0-1', 'dns-suffix': 'kvs.svc.cluster.local', 'placement-set': 'placement' },
   bootstrapGroups: { 'pod-name': 'placement-1', 'dns-suffix': 'kvs.svc.cluster.local' },
 };
 
