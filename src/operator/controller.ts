@@ -21,7 +21,8 @@ import {
 } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
 import { LeaderLease } from './lease.ts';
-import { FIELD_MANAGER, LABEL_STORE, groupObjects, type Owner } from './objects.ts';
+import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
+import { FIELD_MANAGER, LABEL_STORE, groupObjects, storeConfig, type Owner } from './objects.ts';
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
 import { groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
 import { API_GROUP, KIND, PLURAL, SpecError, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
@@ -49,6 +50,8 @@ export interface OperatorOptions {
   httpHost?: string;
   /** Default: JSON lines on stderr (text on a terminal), like a replica's, with component "kvctl". */
   log?: Logger;
+  /** The group template (default: read from kustomize/ next to the operator, at construction). */
+  template?: GroupTemplate;
 }
 
 type Cache<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -72,6 +75,7 @@ export class Operator {
   /** Per store: consecutive failures and when it may be tried again. */
   private readonly backoff = new Map<string, { failures: number; until: number }>();
   private readonly log: Logger;
+  private readonly template: GroupTemplate;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -81,6 +85,8 @@ export class Operator {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.objects = KubernetesObjectApi.makeApiClient(kc);
     this.store = o.store ?? kvsStore;
+    // Read once, at start: a missing or broken template stops the operator before it acts.
+    this.template = o.template ?? loadGroupTemplate();
     this.log = o.log ?? createLogger({ format: defaultLogFormat(), bindings: { component: FIELD_MANAGER, identity: o.identity } });
     this.lease = new LeaderLease(kc, {
       namespace: o.namespace,
@@ -237,7 +243,7 @@ export class Operator {
     this.metrics.count(a.kind);
     switch (a.kind) {
       case 'apply-group':
-        for (const obj of groupObjects(owner, spec, a)) await this.objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+        for (const obj of [storeConfig(this.template, owner, spec), ...groupObjects(this.template, owner, spec, a)]) await this.objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
         await this.event(kv, 'Normal', 'ApplyGroup', `${groupName(owner.name, a.group)}: ${a.replicas} replicas, revision ${a.revision}`);
         return status;
       case 'init-cluster':

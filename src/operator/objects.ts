@@ -1,10 +1,16 @@
-// A group's Kubernetes objects (StatefulSet, headless Service, PodDisruptionBudget), pure. The
-// shape follows kustomize/base/group (one group template: Parallel pods, a headless Service that
-// publishes not-ready addresses, readiness = leader known and caught up, maxUnavailable 1), with
-// what the operator needs on top: OnDelete updates (the operator picks which pod restarts, the
-// leader last), the template revision and bootstrap marker as annotations, PVC retention from the
-// spec, an owner reference to the KVStore. `groupObjects` is the only place that builds them.
-import { groupName, PLACEMENT_GROUP, replicaIdOf } from './reconcile.ts';
+// A store's Kubernetes objects, pure: each group's StatefulSet, headless Service and
+// PodDisruptionBudget, and the store's settings ConfigMap. They are the group template of
+// kustomize/base/group instantiated as kustomize would (its replacements, with the group's values;
+// group-template.ts reads the files), plus what the operator owns on top: the store's labels and an
+// owner reference, OnDelete updates (the operator picks which pod restarts, the leader last), the
+// revision and founder count as annotations, the group id and founder count as environment (the
+// pod's identity then follows from its name: src/server/pod-identity.ts), PVC retention, image,
+// resources, storage, doors, tracing (the tracing overlay's patch) and pod template overrides.
+// `groupObjects` and `storeConfig` are the only places that build them.
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { GroupTemplate } from './group-template.ts';
+import { applyJsonPatch, applyReplacements, TemplateError } from './kustomize.ts';
+import { groupName, PLACEMENT_GROUP } from './reconcile.ts';
 import { API_GROUP, API_VERSION, KIND, type KVStoreSpec } from './spec.ts';
 
 export const FIELD_MANAGER = 'kvctl';
@@ -25,117 +31,115 @@ export interface GroupParams {
   group: number;
   replicas: number;
   revision: string;
-  /** Pods with an ordinal at or above this start with --join when their volume is empty. */
+  /** Founders: pods with a lower ordinal bootstrap the group; the others join when their volume is empty. */
   joinFrom: number;
 }
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] }; [k: string]: unknown };
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] }; [k: string]: unknown };
+
+/** What follows `<pod>.<set>.` in a pod's DNS name: the template's KVS_DNS_SUFFIX for this namespace. */
+export function dnsSuffix(namespace: string): string {
+  return `${namespace}.svc.cluster.local`;
+}
 
 /** The native address of a group's pod: its stable DNS name through the headless Service. */
 export function podAddress(store: string, namespace: string, group: number, ordinal: number): string {
   const name = groupName(store, group);
-  return `${name}-${ordinal}.${name}.${namespace}.svc:${NATIVE_PORT}`;
+  return `${name}-${ordinal}.${name}.${dnsSuffix(namespace)}:${NATIVE_PORT}`;
 }
 
-export function groupObjects(owner: Owner, spec: KVStoreSpec, p: GroupParams): K8sObject[] {
+export const configName = (store: string): string => `${store}-config`;
+
+type Json = Record<string, unknown>;
+interface Container {
+  name: string;
+  image: string;
+  imagePullPolicy?: string;
+  env: { name: string; value?: string }[];
+  ports: { name: string }[];
+  resources?: unknown;
+}
+interface StatefulSetSpec {
+  replicas: number;
+  updateStrategy: unknown;
+  persistentVolumeClaimRetentionPolicy?: unknown;
+  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: Json & { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[] } };
+  volumeClaimTemplates: { metadata: { name: string; labels?: Record<string, string> }; spec: Json & { resources: { requests: Record<string, string | number> } } }[];
+}
+
+function ownerMeta(owner: Owner, o: K8sObject, labels: Record<string, string>): void {
+  o.metadata.namespace = owner.namespace;
+  o.metadata.labels = { ...(o.metadata.labels ?? {}), ...labels };
+  o.metadata.ownerReferences = [{ apiVersion: API_VERSION, kind: KIND, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }];
+}
+
+const storeLabels = (owner: Owner): Record<string, string> => ({ 'app.kubernetes.io/instance': owner.name, 'app.kubernetes.io/managed-by': FIELD_MANAGER, [LABEL_STORE]: owner.name });
+
+/** The values a group directory of kustomize/base/groups gives the component (its values.yaml). */
+export interface GroupValues {
+  name: string;
+  component: 'placement' | 'shard';
+  placementSet: string;
+  bootstrapGroups: string;
+}
+
+/** The component's objects for one group, as `kubectl kustomize` renders them from a group directory. */
+export function instantiate(t: GroupTemplate, values: GroupValues): K8sObject[] {
+  const objects = structuredClone(t.resources);
+  applyReplacements(objects, t.replacements, [{ kind: 'ConfigMap', data: { ...values } }]);
+  return objects;
+}
+
+export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, p: GroupParams): K8sObject[] {
   const name = groupName(owner.name, p.group);
-  const labels = { 'app.kubernetes.io/name': 'kvs', 'app.kubernetes.io/instance': owner.name, 'app.kubernetes.io/part-of': 'sharded-kvs', 'app.kubernetes.io/component': p.group === PLACEMENT_GROUP ? 'placement' : 'shard', 'app.kubernetes.io/managed-by': FIELD_MANAGER, group: name, [LABEL_STORE]: owner.name, [LABEL_GROUP_ID]: String(p.group) };
-  const selector = { [LABEL_STORE]: owner.name, group: name };
-  const meta = (extra: Record<string, unknown> = {}) => ({
-    name,
-    namespace: owner.namespace,
-    labels,
-    ownerReferences: [{ apiVersion: API_VERSION, kind: KIND, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }],
-    ...extra,
-  });
-  const placementList = Array.from({ length: spec.placementReplicas }, (_, o) => podAddress(owner.name, owner.namespace, PLACEMENT_GROUP, o)).join(',');
-  const bootstrap = Array.from({ length: p.joinFrom }, (_, o) => `${replicaIdOf(p.group, o)}=${podAddress(owner.name, owner.namespace, p.group, o)}`).join(',');
-  const doors = [spec.doors.resp ? '--resp 0.0.0.0:6379' : '', spec.doors.grpc ? '--grpc 0.0.0.0:50051' : '', `--http 0.0.0.0:${HTTP_PORT}`, spec.tracing ? '--trace' : ''].filter(Boolean).join(' ');
-  // The replica id comes from the pod ordinal (as kvs up numbers replicas); a pod past the bootstrap
-  // members, or any pod of a configured group, joins when its volume is empty (kvs replica add).
-  // A bootstrap member lists the bootstrap members; any other pod lists only itself (with data it
-  // recovers its membership from its log; without, it joins and learns its peers from placement).
-  const script = [
-    'set -e',
-    'ORD="${POD_NAME##*-}"',
-    `ID=$(( ${p.group === PLACEMENT_GROUP ? 0 : p.group * 100} + ORD + 1 ))`,
-    `SELF="$POD_NAME.${name}.${owner.namespace}.svc:${NATIVE_PORT}"`,
-    `REPLICAS="${bootstrap}"`,
-    'JOIN=""',
-    'if [ "$ORD" -ge "$KVS_JOIN_FROM" ]; then',
-    '  REPLICAS="$ID=$SELF"',
-    '  if [ -z "$(ls -A "${KVS_DATA:-/data}" 2>/dev/null)" ]; then JOIN=--join; fi',
-    'fi',
-    `exec kvs server --id "$ID" --group ${p.group} --listen "$SELF" --data "\${KVS_DATA:-/data}" ${p.group === PLACEMENT_GROUP ? '' : `--placement ${placementList} `}--replicas "$REPLICAS" $JOIN ${doors}`,
-  ].join('\n');
+  const placement = p.group === PLACEMENT_GROUP;
+  const objects = instantiate(t, { name, component: placement ? 'placement' : 'shard', placementSet: placement ? '' : groupName(owner.name, PLACEMENT_GROUP), bootstrapGroups: '' });
+  const labels = { ...storeLabels(owner), [LABEL_GROUP_ID]: String(p.group) };
+  for (const o of objects) ownerMeta(owner, o, labels);
+
+  const sts = objects.find((o) => o.kind === 'StatefulSet')!;
+  sts.metadata.annotations = { ...(sts.metadata.annotations ?? {}), [ANNOTATION_REVISION]: p.revision, [ANNOTATION_JOIN_FROM]: String(p.joinFrom) };
+  const s = sts.spec as StatefulSetSpec;
+  s.replicas = p.replicas;
+  s.updateStrategy = { type: 'OnDelete' };
+  // A removed replica's volume is useless (its log says it is still a member); a removed group's
+  // volumes follow spec.storage.retention.
+  s.persistentVolumeClaimRetentionPolicy = { whenScaled: 'Delete', whenDeleted: spec.storage.retention };
   const override = spec.podTemplate;
-  const statefulSet: K8sObject = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta({ annotations: { [ANNOTATION_REVISION]: p.revision, [ANNOTATION_JOIN_FROM]: String(p.joinFrom) } }),
-    spec: {
-      serviceName: name,
-      replicas: p.replicas,
-      podManagementPolicy: 'Parallel',
-      updateStrategy: { type: 'OnDelete' },
-      // A removed replica's volume is useless (its log says it is still a member); a removed group's
-      // volumes follow spec.storage.retention.
-      persistentVolumeClaimRetentionPolicy: { whenScaled: 'Delete', whenDeleted: spec.storage.retention },
-      selector: { matchLabels: selector },
-      template: {
-        metadata: { labels: { ...labels, ...(override.metadata?.labels ?? {}) }, annotations: { ...(override.metadata?.annotations ?? {}), [ANNOTATION_REVISION]: p.revision } },
-        spec: {
-          terminationGracePeriodSeconds: 30,
-          enableServiceLinks: false,
-          automountServiceAccountToken: false,
-          ...(override.spec ?? {}),
-          containers: [
-            {
-              name: 'kvs',
-              image: spec.image,
-              ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-              command: ['/bin/sh', '-c', script],
-              env: [
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                { name: 'KVS_JOIN_FROM', value: String(p.joinFrom) },
-              ],
-              ports: [
-                { name: 'native', containerPort: NATIVE_PORT },
-                { name: 'http', containerPort: HTTP_PORT },
-                ...(spec.doors.resp ? [{ name: 'resp', containerPort: 6379 }] : []),
-                ...(spec.doors.grpc ? [{ name: 'grpc', containerPort: 50051 }] : []),
-              ],
-              startupProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 150 },
-              readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 2 },
-              livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
-              resources: spec.resources,
-              volumeMounts: [{ name: 'data', mountPath: '/data' }],
-            },
-          ],
-        },
-      },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: 'data', labels: { ...selector, [LABEL_GROUP_ID]: String(p.group) } },
-          spec: { accessModes: ['ReadWriteOnce'], ...(spec.storage.storageClassName ? { storageClassName: spec.storage.storageClassName } : {}), resources: { requests: { storage: spec.storage.size } } },
-        },
-      ],
-    },
-  };
-  const service: K8sObject = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: meta(),
-    spec: {
-      clusterIP: 'None',
-      publishNotReadyAddresses: true,
-      selector,
-      ports: [
-        { name: 'native', port: NATIVE_PORT, targetPort: 'native' },
-        { name: 'http', port: HTTP_PORT, targetPort: 'http' },
-      ],
-    },
-  };
-  const pdb: K8sObject = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: meta(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } };
-  return [service, pdb, statefulSet];
+  s.template.metadata.labels = { ...s.template.metadata.labels, ...labels, ...(override.metadata?.labels ?? {}) };
+  s.template.metadata.annotations = { ...(s.template.metadata.annotations ?? {}), ...(override.metadata?.annotations ?? {}), [ANNOTATION_REVISION]: p.revision };
+  const c = s.template.spec.containers.find((x) => x.name === 'kvs');
+  if (!c) throw new TemplateError('the group template has no container named kvs');
+  c.image = spec.image;
+  if (spec.imagePullPolicy) c.imagePullPolicy = spec.imagePullPolicy;
+  if (spec.resources.requests || spec.resources.limits) c.resources = spec.resources;
+  // The operator's group ids are not the template's set names (shard-N is group N+1), and a group
+  // once configured has no founders (every pod with an empty volume joins).
+  c.env.push({ name: 'KVS_GROUP', value: String(p.group) }, { name: 'KVS_GROUP_SIZE', value: String(p.joinFrom) });
+  if (!placement) c.env.push({ name: 'KVS_PLACEMENT_SIZE', value: String(spec.placementReplicas) });
+  c.ports = c.ports.filter((x) => (x.name !== 'resp' || spec.doors.resp) && (x.name !== 'grpc' || spec.doors.grpc));
+  const config = s.template.spec.volumes?.find((v) => v.configMap);
+  if (config) config.configMap!.name = configName(owner.name);
+  const claim = s.volumeClaimTemplates[0];
+  if (!claim) throw new TemplateError('the group template has no volume claim template');
+  claim.metadata.labels = { ...(claim.metadata.labels ?? {}), [LABEL_STORE]: owner.name, group: name, [LABEL_GROUP_ID]: String(p.group) };
+  claim.spec.resources.requests.storage = spec.storage.size;
+  if (spec.storage.storageClassName) claim.spec.storageClassName = spec.storage.storageClassName;
+  if (spec.tracing) applyJsonPatch(sts, t.tracing);
+  s.template.spec = { ...s.template.spec, ...(override.spec ?? {}), containers: s.template.spec.containers };
+  const order = ['Service', 'PodDisruptionBudget', 'StatefulSet'];
+  return objects.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+}
+
+/** The store's settings (kvs.yaml), from the template's: the doors the spec turns off removed. */
+export function storeConfig(t: GroupTemplate, owner: Owner, spec: KVStoreSpec): K8sObject {
+  const cm = structuredClone(t.config);
+  cm.metadata = { ...cm.metadata, name: configName(owner.name) };
+  ownerMeta(owner, cm, storeLabels(owner));
+  const data = cm.data as Record<string, string>;
+  const settings = parseYaml(data['kvs.yaml'] ?? '') as Record<string, unknown>;
+  if (!spec.doors.resp) delete settings.resp;
+  if (!spec.doors.grpc) delete settings.grpc;
+  cm.data = { 'kvs.yaml': stringifyYaml(settings) };
+  return cm;
 }

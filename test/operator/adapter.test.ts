@@ -171,7 +171,7 @@ test('an operator killed during a membership change: the next one finishes it fi
     const kv = t.api.get('kvstores', NS, 'demo')!;
     t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), replicas: 5 } });
     const inFlight = await waitFor('the add recorded in status', () => t.status().membershipInFlight?.[0]);
-    assert.deepEqual(inFlight, { kind: 'add-member', group: 1, replicaId: 104, address: 'demo-shard-1-3.demo-shard-1.kvs.svc:7000' });
+    assert.deepEqual(inFlight, { kind: 'add-member', group: 1, replicaId: 104, address: 'demo-shard-1-3.demo-shard-1.kvs.svc.cluster.local:7000' });
     // The operator dies with the add sent but unconfirmed (its call never returns).
     void a.stop();
     await waitFor('op-a to let go', () => !a.isLeader);

@@ -1,10 +1,13 @@
 // End to end on real replicas (docs/operator.md): the operator, as its own process, against the
-// fake API server, whose StatefulSets a shim runs as `kvs server` processes on loopback (the pod's
-// start logic: bootstrap members list the group, later pods join when their volume is empty), with
-// a readiness prober on /readyz. A recorded workload runs throughout and is checked for
+// fake API server, whose StatefulSets a stand-in kubelet runs as real processes: each pod's
+// container as the operator wrote it (the image's entrypoint with the container's args, its
+// environment, its mounted settings), on a loopback address of its own, with the pods' stable DNS
+// names resolved by cluster-dns.js; so the pods' start logic under test is the shipped one (the
+// identity a pod's name stands for: founders bootstrap, later pods join when their volume is
+// empty). A readiness prober sets each pod's Ready from /readyz. A recorded workload runs throughout and is checked for
 // linearizability; every acknowledged write must be readable at the end. Changes: shards 3 → 4 → 2,
-// replicas 3 → 5 → 3, image kvs:1 → kvs:2 (a rolling restart of every pod; the shim runs the same
-// binary), shards 2 → 3, each with the operator killed (SIGKILL) in its middle and a new one
+// replicas 3 → 5 → 3, image kvs:1 → kvs:2 (a rolling restart of every pod; the same binary
+// runs), shards 2 → 3, each with the operator killed (SIGKILL) in its middle and a new one
 // started. After each change the status must tell the truth: groups, replica ids, leaders,
 // partitions and images as the placement group and the replicas report them, conditions settled.
 // Prints each change's duration, the longest pause a client saw, and failed requests (must be 0).
@@ -12,11 +15,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KvsClient } from '../../src/client/client.ts';
-import { ANNOTATION_JOIN_FROM, LABEL_GROUP_ID } from '../../src/operator/objects.ts';
+import { LABEL_GROUP_ID } from '../../src/operator/objects.ts';
 import { groupName, replicaIdOf, PLACEMENT_GROUP } from '../../src/operator/reconcile.ts';
 import type { KVStoreStatus } from '../../src/operator/spec.ts';
 import { readConfig } from '../../src/resharding/admin.ts';
@@ -26,20 +29,29 @@ import { reapOnExit } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
 import { FakeApiServer } from './fake-apiserver.ts';
 import { StatefulSetShim } from './kubelet.ts';
+import { containerEnv, type EnvVar } from './pod-env.ts';
+import { podIp } from './cluster-dns.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+const DNS = resolve(import.meta.dirname, 'cluster-dns.js');
 const NS = 'kvs';
-// Native 31500–31559, HTTP 30500–30559: no other test uses these, and both are below the ephemeral
-// range (32768+), where a client's own connection could hold a replica's port.
-const BASE = 31500;
 const PLACEMENT_REPLICAS = 3;
 
 type Obj = Parameters<FakeApiServer['put']>[2];
+type PodContainer = { name: string; command?: string[]; args: string[]; env: EnvVar[]; volumeMounts: { name: string; mountPath: string }[] };
+type PodSpec = { containers: PodContainer[]; volumes: { name: string; configMap?: { name: string } }[] };
 
-const portOf = (group: number, ordinal: number): number => BASE + (group === PLACEMENT_GROUP ? 0 : group * 10) + ordinal;
-const addr = (group: number, ordinal: number): string => `127.0.0.1:${portOf(group, ordinal)}`;
-const httpOf = (group: number, ordinal: number): number => portOf(group, ordinal) - 1000;
+// Each pod has its own loopback address (its "pod IP"), so every replica listens on the template's
+// ports (7000 native, 8080 HTTP) as in a cluster; cluster-dns.js resolves the pods' stable names.
+const addr = (group: number, ordinal: number): string => `${podIp(group, ordinal)}:7000`;
+const httpUrl = (group: number, ordinal: number): string => `http://${podIp(group, ordinal)}:8080`;
 
+/**
+ * The kubelet: runs a pod's kvs container as the image would (`node dist/cli/main.js` + the
+ * container's args), with the container's environment resolved from the pod, the settings
+ * ConfigMap it mounts written to a file (0.0.0.0 in it is the pod's own address, as in its network
+ * namespace), and a data directory per pod that outlives the pod (its volume).
+ */
 class Pods {
   readonly dir = mkdtempSync(join(tmpdir(), 'kvs-operator-e2e-'));
   readonly procs = new Map<string, { child: ChildProcess; exited: Promise<void>; group: number; ordinal: number; stopping: boolean }>();
@@ -50,29 +62,35 @@ class Pods {
   /** Pods deleted (by the operator, a scale-down, a group's deletion), in order. */
   readonly deleted: string[] = [];
 
-  started(pod: Obj, sts: Obj): string {
+  constructor(private readonly api: FakeApiServer) {}
+
+  started(pod: Obj, sts: Obj): undefined {
     const group = Number(sts.metadata.labels![LABEL_GROUP_ID]);
     const ordinal = Number(pod.metadata.name.slice(sts.metadata.name.length + 1));
-    const joinFrom = Number((sts.metadata.annotations as Record<string, string>)[ANNOTATION_JOIN_FROM]);
     const name = pod.metadata.name;
     const previous = this.procs.get(name)?.exited ?? Promise.resolve();
-    // A restarted pod's process starts once the old one has exited (same port, same volume).
-    void previous.then(() => this.spawn(name, group, ordinal, joinFrom));
-    return addr(group, ordinal);
+    // A restarted pod's process starts once the old one has exited (same address, same volume).
+    void previous.then(() => this.spawn(pod, group, ordinal));
+    return undefined;
   }
 
-  private spawn(name: string, group: number, ordinal: number, joinFrom: number): void {
-    const data = join(this.dir, name);
-    const id = replicaIdOf(group, ordinal);
-    const boot = Array.from({ length: joinFrom }, (_, o) => `${replicaIdOf(group, o)}=${addr(group, o)}`).join(',');
-    const args = [BIN, 'server', '--listen', addr(group, ordinal), '--id', String(id), '--group', String(group), '--data', data, '--http', `127.0.0.1:${httpOf(group, ordinal)}`];
-    if (group !== PLACEMENT_GROUP) args.push('--placement', Array.from({ length: PLACEMENT_REPLICAS }, (_, o) => addr(PLACEMENT_GROUP, o)).join(','));
-    if (ordinal < joinFrom) args.push('--replicas', boot);
-    else {
-      args.push('--replicas', `${id}=${addr(group, ordinal)}`);
-      if (!existsSync(data) || readdirSync(data).length === 0) args.push('--join');
-    }
-    const child = reapOnExit(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  private spawn(pod: Obj, group: number, ordinal: number): void {
+    const name = pod.metadata.name;
+    const spec = pod.spec as PodSpec;
+    const c = spec.containers.find((x) => x.name === 'kvs')!;
+    assert.equal(c.command, undefined, 'the image\'s entrypoint runs (node dist/cli/main.js)');
+    const ip = podIp(group, ordinal);
+    const mount = c.volumeMounts.find((m) => m.mountPath === '/etc/kvs')!;
+    const configMap = spec.volumes.find((v) => v.name === mount.name)!.configMap!.name;
+    const settings = (this.api.get('configmaps', NS, configMap)?.data as Record<string, string> | undefined)?.['kvs.yaml'];
+    assert.ok(settings !== undefined, `ConfigMap ${configMap} exists before its pods start`);
+    const configFile = join(this.dir, `${name}.kvs.yaml`);
+    writeFileSync(configFile, settings.replaceAll('0.0.0.0:', `${ip}:`));
+    const env = containerEnv({ name, namespace: NS }, c.env);
+    assert.equal(env.KVS_CONFIG, `${mount.mountPath}/kvs.yaml`);
+    const child = reapOnExit(
+      spawn(process.execPath, ['--import', DNS, BIN, ...c.args], { env: { ...process.env, ...env, KVS_CONFIG: configFile, KVS_DATA: join(this.dir, name) }, stdio: ['ignore', 'ignore', 'pipe'] }),
+    );
     const log = this.logs.get(name) ?? [];
     this.logs.set(name, log);
     child.stderr!.on('data', (b: Buffer) => log.push(b.toString()));
@@ -86,7 +104,7 @@ class Pods {
     this.procs.set(name, entry);
     // The kubelet restarts a container that exits on its own (restartPolicy Always).
     void exited.then(() => {
-      if (!entry.stopping && !this.closed && this.procs.get(name) === entry) setTimeout(() => this.procs.get(name) === entry && !this.closed && this.spawn(name, group, ordinal, joinFrom), 1000);
+      if (!entry.stopping && !this.closed && this.procs.get(name) === entry) setTimeout(() => this.procs.get(name) === entry && !this.closed && this.spawn(pod, group, ordinal), 1000);
     });
   }
 
@@ -122,7 +140,7 @@ function prober(api: FakeApiServer, shim: StatefulSetShim, pods: Pods): () => vo
       for (const pod of api.list('pods', NS)) {
         const p = pods.procs.get(pod.metadata.name);
         if (!p) continue;
-        const ok = p.child.exitCode === null && (await fetch(`http://127.0.0.1:${httpOf(p.group, p.ordinal)}/readyz`, { signal: AbortSignal.timeout(1500) }).then((r) => r.ok, () => false));
+        const ok = p.child.exitCode === null && (await fetch(`${httpUrl(p.group, p.ordinal)}/readyz`, { signal: AbortSignal.timeout(1500) }).then((r) => r.ok, () => false));
         const was = (pod.status as { conditions?: { status: string }[] } | undefined)?.conditions?.[0]?.status === 'True';
         if (ok !== was && api.get('pods', NS, pod.metadata.name)) shim.setReady(pod.metadata.name, ok);
       }
@@ -213,7 +231,7 @@ class OperatorProcess {
   private readonly exited: Promise<void>;
 
   constructor(url: string, identity: string) {
-    this.child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'operator-process.ts'), url, identity], { stdio: ['ignore', 'ignore', 'pipe'] }));
+    this.child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', '--import', DNS, resolve(import.meta.dirname, 'operator-process.ts'), url, identity], { stdio: ['ignore', 'ignore', 'pipe'] }));
     this.child.stderr!.on('data', (b: Buffer) => this.log.push(b.toString()));
     this.exited = new Promise((r) => this.child.once('exit', () => r()));
   }
@@ -235,7 +253,7 @@ const PARTITIONS = 16;
 test('end to end: shards 3 → 4 → 2 → 3, replicas 3 → 5 → 3, an image upgrade, the operator killed in each, under a checked workload', { timeout: 600_000 }, async () => {
   const api = new FakeApiServer();
   const url = await api.start();
-  const pods = new Pods();
+  const pods = new Pods(api);
   const shim = new StatefulSetShim(api, NS, { started: (p, s) => pods.started(p, s), stopped: (p) => pods.stopped(p), volumeDeleted: (c) => pods.volumeDeleted(c), probed: true });
   const stopProbes = prober(api, shim, pods);
   const operators: OperatorProcess[] = [];

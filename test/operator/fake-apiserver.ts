@@ -19,6 +19,7 @@ export interface Resource {
 export const RESOURCES: Resource[] = [
   { gv: 'v1', name: 'pods', kind: 'Pod' },
   { gv: 'v1', name: 'services', kind: 'Service' },
+  { gv: 'v1', name: 'configmaps', kind: 'ConfigMap' },
   { gv: 'v1', name: 'persistentvolumeclaims', kind: 'PersistentVolumeClaim' },
   { gv: 'v1', name: 'events', kind: 'Event' },
   { gv: 'apps/v1', name: 'statefulsets', kind: 'StatefulSet', status: true },
