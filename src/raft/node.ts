@@ -484,7 +484,13 @@ export class RaftNode {
 
   private handleVoteRequest(m: VoteMsg | PreVoteMsg): void {
     const pre = m.type === MsgType.PreVote;
-    const canVote = this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term);
+    // A node that knows no configuration started empty outside one (--join): a replica being added,
+    // or a voter that lost its disk and with it the vote it may already have cast in this term. It
+    // votes only once the leader's log or snapshot gave it a configuration (a learner has one
+    // before it is promoted, so an addition never needs its vote earlier).
+    const conf = this.log.conf();
+    const knowsConf = conf.voters.length > 0 || conf.learners.length > 0;
+    const canVote = knowsConf && (this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term));
     const upToDate = mutations.skipUpToDateCheck || this.log.isUpToDate(m.lastIndex, m.lastTerm);
     const type = pre ? MsgType.PreVoteResp : MsgType.VoteResp;
     if (canVote && upToDate) {

@@ -498,4 +498,28 @@ describe('a follower that lost its disk', () => {
     assert.equal(c.state(victim).get('k19'), 'v19');
     assert.ok(leader.status.progress.find((p) => p.id === victim)!.match >= leader.status.commit - 1);
   });
+
+  it('restarted empty outside any configuration (--join), it casts no vote until the leader gave it one', () => {
+    // The vote it cast in term 5 before the disk loss is gone with the disk: voting again in term 5
+    // could elect a second leader of that term.
+    const wiped = lone(3, { base: { index: 0, term: 0, conf: { voters: [], learners: [] } } });
+    pastBootLease(wiped);
+    wiped.step({ type: MsgType.PreVote, from: 2, to: 3, term: 5, lastIndex: 9, lastTerm: 4 });
+    assert.deepEqual(drain(wiped).map((m) => [m.type, 'reject' in m && m.reject]), [[MsgType.PreVoteResp, true]]);
+    wiped.step({ type: MsgType.Vote, from: 2, to: 3, term: 5, lastIndex: 9, lastTerm: 4, transfer: false });
+    assert.deepEqual(drain(wiped).map((m) => [m.type, 'reject' in m && m.reject]), [[MsgType.VoteResp, true]]);
+    // In a cluster: the wiped voter comes back as a joiner, catches up from the leader (snapshot),
+    // and is a voter again that takes part in the next election.
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 10; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(3);
+    leader.compact(leader.status.applied);
+    const victim = [1, 2, 3].find((id) => id !== leader.id)!;
+    c.disks.delete(victim);
+    c.addNode(victim, { voters: [], learners: [] });
+    c.tickAll(30);
+    assert.equal(c.state(victim).get('k9'), 'v9');
+    assert.deepEqual(c.node(victim).conf.voters, [1, 2, 3]);
+  });
 });
