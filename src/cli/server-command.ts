@@ -30,7 +30,8 @@ export async function runServer(argv: string[]): Promise<number> {
     await tracer?.stop();
     throw e;
   });
-  log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir });
+  // `joining`: started outside the group's configuration (--join); it waits for the leader to send it one.
+  log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
   let stopping = false;
   if (config.initialGroups) {
     const placement = config.replicas.map((r) => r.address);

@@ -8,7 +8,7 @@
 // linearizability; every acknowledged write must be readable at the end. Changes: shards 3 → 4 → 2,
 // replicas 3 → 5 → 3, image kvs:1 → kvs:2 (a rolling restart of every pod; the same binary
 // runs), shards 2 → 3, each with the operator killed (SIGKILL) in its middle and a new one
-// started. After each change the status must tell the truth: groups, replica ids, leaders,
+// started; then a follower loses its volume. After each change the status must tell the truth: groups, replica ids, leaders,
 // partitions and images as the placement group and the replicas report them, conditions settled.
 // Prints each change's duration, the longest pause a client saw, and failed requests (must be 0).
 // Follow a run with KVS_E2E_PROGRESS=FILE (the status once a second).
@@ -366,6 +366,27 @@ test('end to end: shards 3 → 4 → 2 → 3, replicas 3 → 5 → 3, an image u
     }
     // Groups 3 and 4 kept their volumes (retention Retain): the new group takes a new id.
     await step('shards 2 → 3', { shards: 3 }, 'Resharding', () => shardSets() === 3, { shardGroups: [1, 2, 5], replicas: 3, image: 'kvs:2' });
+    // A volume lost: a follower of shard group 1 comes back on an empty volume. The group is
+    // configured, so the pod starts with --join; it votes only once the leader's snapshot gave it
+    // the configuration, and is a member again without anyone re-adding it.
+    {
+      const failedBefore = workload.failed;
+      workload.window();
+      const t0 = performance.now();
+      const g1 = status().groups!.find((g) => g.id === 1)!;
+      const victim = `${g1.name}-${(Number(g1.leader!.slice(g1.name.length + 1)) + 1) % 3}`;
+      const before = pods.procs.get(victim)!.child;
+      const logMark = pods.logs.get(victim)!.length;
+      api.remove('persistentvolumeclaims', NS, `data-${victim}`);
+      api.remove('pods', NS, victim);
+      await waitFor(`${victim} back on an empty volume and ready`, () => pods.procs.get(victim)?.child !== before && (api.get('pods', NS, victim)?.status as { conditions?: { status: string }[] } | undefined)?.conditions?.[0]?.status === 'True', 600_000, 50);
+      await ready();
+      const line = `volume lost (${victim}): ${((performance.now() - t0) / 1000).toFixed(1)} s, longest client pause ${workload.longestPauseMs.toFixed(0)} ms, failed requests ${workload.failed - failedBefore}`;
+      report.push(line);
+      console.log(line);
+      assert.match(pods.logs.get(victim)!.slice(logMark).join(''), /"msg":"listening".*"joining":true/, 'it started empty, outside the configuration');
+      await checkStatus({ shardGroups: [1, 2, 5], replicas: 3, image: 'kvs:2' });
+    }
     await workload.stop();
     console.log(report.join('\n'));
     const check = checkHistory(workload.history.filter((o) => o.ret !== undefined || o.op !== 'get'));
