@@ -28,7 +28,7 @@ export class MemberLinks {
     this.conf = conf;
     this.version = this.o.book.version;
     const before = this.o.peers.ids().join(',');
-    const { peers, missing } = wantedPeers(this.o.self, conf, this.o.book.entries());
+    const { peers, missing } = wantedPeers(this.o.self, conf, this.o.book.entries([...conf.voters, ...conf.learners]));
     this.o.peers.setPeers(peers);
     const after = this.o.peers.ids().join(',');
     if (after !== before) this.o.log?.info('replica links follow the configuration', { links: this.o.peers.ids(), voters: conf.voters, learners: conf.learners });

@@ -108,6 +108,19 @@ export function podDefaults(s: PodSettings): PodDefaults {
   return out;
 }
 
+/**
+ * The address each replica id of this pod's group stands for: the pod with ordinal id − first id,
+ * under the same StatefulSet (ids of another group, or ordinals past 99, stand for none).
+ */
+export function memberAddresses(podName: string, group: number, dnsSuffix: string, listen: string): (id: number) => string | undefined {
+  const { set } = parsePodName(podName);
+  const port = portOf(listen);
+  return (id) => {
+    const ordinal = id - replicaIdOf(group, 0);
+    return Number.isInteger(ordinal) && ordinal >= 0 && ordinal < 100 ? podAddress(set, ordinal, dnsSuffix, port) : undefined;
+  };
+}
+
 function portOf(listen: string): number {
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`--listen "${listen}" has no port`);

@@ -34,6 +34,7 @@ import { FrameType, PROTOCOL_VERSION, decodeHello, type Frame, type Response } f
 import type { ServerConfig } from './config.ts';
 import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
+import { memberAddresses } from './pod-identity.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 
 export interface ServerOptions {
@@ -83,7 +84,7 @@ export class KvsServer {
     const ownership = store.getMeta(OWNERSHIP_META);
     this.sm = new StateMachine(config.group, sharding?.partitioner, ownership ? decodeOwnership(ownership) : undefined);
     const self = { version: PROTOCOL_VERSION, replicaId: config.id, groupId: config.group };
-    this.book = new AddressBook(config.replicas);
+    this.book = new AddressBook(config.replicas, config.podName && config.dnsSuffix ? memberAddresses(config.podName, config.group, config.dnsSuffix, config.listen) : undefined);
     if (sharding) {
       // The placement configuration lists the group's replicas, including ones added since start.
       const fromConfig = (c: ClusterConfig | undefined): void => this.book.setAll(c ? (groupOf(c, config.group)?.replicas ?? []) : []);

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { addedReplica, shardedLayout } from '../../src/cli/layout.ts';
 import { AddressBook } from '../../src/membership/address-book.ts';
 import { wantedPeers } from '../../src/membership/peer-set.ts';
+import { memberAddresses } from '../../src/server/pod-identity.ts';
 import { withReplica, withoutReplica, type ClusterConfig } from '../../src/placement/config.ts';
 import { MsgType, type Message } from '../../src/raft/types.ts';
 import { Peers } from '../../src/transport/peers.ts';
@@ -51,6 +52,22 @@ describe('AddressBook', () => {
     assert.equal(b.addressOf(1), 'b:1');
     assert.equal(b.addressOf(7), '');
     assert.deepEqual(b.entries().map((e) => e.id), [1, 2]);
+  });
+
+  it('on Kubernetes a member id stands for its pod\'s DNS name, below every other source', () => {
+    // A restarted pod past the founders lists only itself; its log names members 101..103.
+    const b = new AddressBook([{ id: 102, address: 'self:7000' }], memberAddresses('kv-shard-1-1', 1, 'ns.svc.cluster.local', '0.0.0.0:7000'));
+    assert.equal(b.addressOf(103), 'kv-shard-1-2.kv-shard-1.ns.svc.cluster.local:7000');
+    assert.equal(b.addressOf(102), 'self:7000');
+    assert.equal(b.addressOf(201), '', 'another group\'s id stands for nothing');
+    assert.deepEqual(b.entries(), [{ id: 102, address: 'self:7000' }], 'derived addresses only for the members asked about');
+    const links = wantedPeers(102, { voters: [101, 102, 103], learners: [] }, b.entries([101, 102, 103]));
+    assert.deepEqual(links, { peers: [101, 103].map((id) => ({ id, address: `kv-shard-1-${id - 101}.kv-shard-1.ns.svc.cluster.local:7000` })), missing: [] });
+    // The placement configuration's address wins once known.
+    b.set(103, 'other:7000');
+    assert.equal(b.entries([103]).find((e) => e.id === 103)!.address, 'other:7000');
+    // The placement group: ids from 1.
+    assert.equal(memberAddresses('placement-0', 0, 's', '0.0.0.0:7000')(3), 'placement-2.placement.s:7000');
   });
 });
 
