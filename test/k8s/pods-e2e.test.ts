@@ -19,7 +19,7 @@ import { KV_PROTO_PATH } from '../../src/doors/grpc-door.ts';
 import { checkHistory } from '../lin/check.ts';
 import { RespClient, plain } from '../doors/resp-client.ts';
 import { NativeWs } from '../doors/ws-client.ts';
-import { PodHarness, podmanSkipReason } from '../support/pods.ts';
+import { PodHarness, podman, podmanSkipReason } from '../support/pods.ts';
 import { podsOf, renderKustomize, type PodSpec } from '../support/pod-specs.ts';
 import { waitFor } from '../support/wait.ts';
 import { buildImage, imageBytes, imageId } from './image.ts';
@@ -80,6 +80,12 @@ describe('the image running the rendered dev overlay as podman containers', { sk
   after(async () => {
     client?.close();
     await h?.destroy();
+  });
+
+  it('carries the group template the kvctl operator instantiates (one source with kustomize/)', async () => {
+    const script = "const t = (await import('/app/dist/operator/group-template.js')).loadGroupTemplate(); console.log(t.resources.map((r) => r.kind).sort().join(','), t.tracing.length > 0)";
+    const out = await podman(['run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--entrypoint', 'node', IMAGE_1, '--input-type=module', '-e', script]);
+    assert.equal(out.trim(), 'PodDisruptionBudget,Service,StatefulSet true');
   });
 
   it('forms from the rendered pods and serves through every door, keys spread over every group', async () => {
