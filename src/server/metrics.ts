@@ -7,6 +7,7 @@ import type { Replica } from '../replica/replica.ts';
 import type { Router } from '../router/router.ts';
 import type { Store } from '../storage/index.ts';
 import type { Peers } from '../transport/peers.ts';
+import { LoopLag } from './loop-lag.ts';
 import { RuntimeMetrics } from './runtime-metrics.ts';
 
 export type LabelValues = readonly string[];
@@ -189,7 +190,11 @@ export class ServerMetrics {
   private readonly connections = new Map<string, number>();
   private readonly runtime: RuntimeMetrics;
 
-  constructor(src: MetricSources) {
+  /** Event-loop lag: the server feeds it from the Raft tick (loop-lag.ts). */
+  constructor(
+    src: MetricSources,
+    readonly loopLag: LoopLag = new LoopLag(),
+  ) {
     const r = this.registry;
     this.requests = r.add(new Counter('kvs_requests_total', 'Client requests answered, by door, operation and outcome (ok or an error code).', ['door', 'op', 'outcome']));
     this.latency = r.add(new Histogram('kvs_request_duration_seconds', 'Time from a request being decoded to its answer being ready, by door and operation.', LATENCY_BUCKETS, ['door', 'op']));
@@ -231,7 +236,7 @@ export class ServerMetrics {
     r.add(new Sampled('kvs_peer_frames_dropped_total', 'Frames dropped for a peer replica (link down or queue full).', 'counter', ['peer'], () => src.peers().map((p): [LabelValues, number] => [[String(p.id)], p.dropped])));
     gauge('kvs_keys', 'Keys in this replica\'s state machine.', () => src.keys());
     gauge('kvs_storage_file_bytes', 'Size of the LMDB data file.', () => src.storageBytes());
-    this.runtime = new RuntimeMetrics(r);
+    this.runtime = new RuntimeMetrics(r, loopLag);
   }
 
   /** One request answered by a door. `outcome` is 'ok' or an error code. */

@@ -1,12 +1,14 @@
 // The process and Node.js runtime series every Prometheus exporter has (the names prom-client and
 // the Go client use, so existing dashboards work): CPU, memory, file descriptors, start time, V8
 // heap, GC pauses, event-loop lag, and `kvs_build_info`. Sampled at scrape time except GC pauses
-// (a PerformanceObserver) and event-loop delay (a libuv timer histogram, reset after each scrape).
+// (a PerformanceObserver) and event-loop lag (the lateness of the Raft tick: loop-lag.ts, reset
+// after each scrape).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PerformanceObserver, constants as perf, monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import type { LagStats, LoopLag } from './loop-lag.ts';
 import { Histogram, Sampled, type LabelValues, type Registry } from './metrics.ts';
 
 /** GC pause buckets (seconds), as prom-client's. */
@@ -27,9 +29,12 @@ export interface BuildInfo {
 
 export class RuntimeMetrics {
   private readonly gcObserver: PerformanceObserver;
-  private readonly loopDelay: IntervalHistogram;
 
-  constructor(r: Registry, build: BuildInfo = buildInfo()) {
+  constructor(
+    r: Registry,
+    private readonly loopLag: LoopLag,
+    build: BuildInfo = buildInfo(),
+  ) {
     const gauge = (name: string, help: string, f: () => number): void => void r.add(new Sampled(name, help, 'gauge', [], () => [[[], f()]]));
     r.add(new Sampled('process_cpu_seconds_total', 'User and system CPU time spent, in seconds.', 'counter', [], () => {
       const u = process.cpuUsage();
@@ -54,26 +59,22 @@ export class RuntimeMetrics {
       for (const e of list.getEntries()) gc.observe(e.duration / 1000, [GC_KINDS[(e as { detail?: { kind?: number } }).detail?.kind ?? -1] ?? 'other']);
     });
     this.gcObserver.observe({ entryTypes: ['gc'] });
-    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    this.loopDelay.enable();
-    // Event-loop delay beyond the 10 ms sampling interval, since the previous scrape.
-    const lag = (name: string, help: string, f: (h: IntervalHistogram) => number): void =>
-      gauge(name, help, () => (this.loopDelay.count === 0 ? 0 : Math.max(0, f(this.loopDelay)) / 1e9));
-    lag('nodejs_eventloop_lag_mean_seconds', 'Mean event-loop delay since the previous scrape.', (h) => h.mean);
-    lag('nodejs_eventloop_lag_p50_seconds', 'Median event-loop delay since the previous scrape.', (h) => h.percentile(50));
-    lag('nodejs_eventloop_lag_p99_seconds', '99th percentile of the event-loop delay since the previous scrape.', (h) => h.percentile(99));
-    lag('nodejs_eventloop_lag_max_seconds', 'Largest event-loop delay since the previous scrape.', (h) => h.max);
+    // Lateness of the Raft tick since the previous scrape (0 where nothing feeds loopLag).
+    const lag = (name: string, help: string, f: (s: LagStats) => number): void => gauge(name, help, () => f(this.loopLag.stats()) / 1000);
+    lag('nodejs_eventloop_lag_mean_seconds', 'Mean event-loop delay since the previous scrape.', (s) => s.meanMs);
+    lag('nodejs_eventloop_lag_p50_seconds', 'Median event-loop delay since the previous scrape.', (s) => s.p50Ms);
+    lag('nodejs_eventloop_lag_p99_seconds', '99th percentile of the event-loop delay since the previous scrape.', (s) => s.p99Ms);
+    lag('nodejs_eventloop_lag_max_seconds', 'Largest event-loop delay since the previous scrape.', (s) => s.maxMs);
     r.add(new Sampled('kvs_build_info', 'Build of this replica: package version, git commit, Node.js version (always 1).', 'gauge', ['version', 'commit', 'node'], () => [[[build.version, build.commit, build.node], 1]]));
   }
 
   /** Called after each render: the lag gauges cover one scrape interval. */
   afterScrape(): void {
-    this.loopDelay.reset();
+    this.loopLag.reset();
   }
 
   stop(): void {
     this.gcObserver.disconnect();
-    this.loopDelay.disable();
   }
 }
 

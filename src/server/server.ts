@@ -35,6 +35,7 @@ import type { ServerConfig } from './config.ts';
 import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
 import { memberAddresses } from './pod-identity.ts';
+import { LoopLag } from './loop-lag.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 
 export interface ServerOptions {
@@ -96,6 +97,7 @@ export class KvsServer {
     // membership from the leader's log or snapshot (configuration entries carry the whole set).
     const voters = config.join ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
     const storage = machineStorage(store, this.sm);
+    const loopLag = new LoopLag();
     this.replica = new Replica({
       raft: {
         id: config.id,
@@ -118,7 +120,8 @@ export class KvsServer {
         },
         apply: storage.apply,
       },
-      env: systemEnv,
+      // The tick's lateness is the event-loop lag /metrics reports (no timer of its own: loop-lag.ts).
+      env: { ...systemEnv, every: (ms, fn) => systemEnv.every(ms, loopLag.timed(ms, fn)) },
       send: (msgs) => {
         this.links.sync();
         this.peers.send(msgs);
@@ -156,7 +159,7 @@ export class KvsServer {
       electionTicks: config.electionTicks,
       log: this.log,
     });
-    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved() } : {}) }));
+    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved() } : {}) }), loopLag);
     const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ServerMetrics, type MetricSources } from '../../src/server/metrics.ts';
 import { buildInfo, gitHead, maxFds } from '../../src/server/runtime-metrics.ts';
+import { LoopLag } from '../../src/server/loop-lag.ts';
+import { systemEnv } from '../../src/replica/env.ts';
 import { parsePrometheus, sampleValue } from '../doors/prom-parse.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -25,8 +27,14 @@ function value(text: string, name: string, labels: Record<string, string> = {}):
 }
 
 describe('runtime metrics', () => {
-  const metrics = new ServerMetrics(sources);
-  after(() => metrics.close());
+  // As the server does with its Raft tick: a periodic timer feeds the lag (here every 10 ms).
+  const lag = new LoopLag();
+  const metrics = new ServerMetrics(sources, lag);
+  const stopProbe = systemEnv.every(10, lag.timed(10, () => {}));
+  after(() => {
+    stopProbe();
+    metrics.close();
+  });
 
   it('promtool check metrics accepts the whole exposition', () => {
     metrics.observeRequest('http', 'get', 0.001, 'ok');
