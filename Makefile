@@ -74,6 +74,12 @@ RESHARD_ARGS ?=
 bench-reshard: deps build
 	node --import tsx bench/reshard.ts $(RESHARD_ARGS)
 
+# The default cluster at rest: CPU, context switches and memory of its replicas (docs/benchmarks.md).
+IDLE_ARGS ?=
+.PHONY: bench-idle
+bench-idle: deps build
+	timeout -k 10 600 node --import tsx bench/idle.ts $(IDLE_ARGS)
+
 # Benchmarks against etcd and Redis (not tests; see docs/benchmarks.md). bench-compare starts
 # every system on 127.0.0.1, runs the matrix, stops everything and writes bench/results/.
 # Options: make bench-compare BENCH_ARGS="--reps 5 --duration 5" (or --quick for a smoke run).
