@@ -7,13 +7,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { processContextSwitches, processCpuSeconds } from './load/proc-stat.ts';
-import { machine, printResult } from './machine.ts';
+import { machine, numberFlag as arg, printResult } from './machine.ts';
 import { start, stopAll, waitFor } from './systems/procs.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const SECONDS = arg('seconds', 30);
 const SETTLE = arg('settle', 5);
 const SHARDS = arg('shards', 3);

@@ -1,4 +1,5 @@
-// What every benchmark prints: the machine it ran on, and one JSON line per result.
+// What every benchmark prints: the machine it ran on, and one JSON line per result; and the numeric
+// flags the small benchmarks take.
 import { cpus, release } from 'node:os';
 
 export function machine(): string {
@@ -8,4 +9,10 @@ export function machine(): string {
 
 export function printResult(fields: Record<string, string | number | boolean>): void {
   console.log(JSON.stringify(fields));
+}
+
+/** `--name N` from the command line, or `dflt`. */
+export function numberFlag(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
 }

@@ -13,12 +13,8 @@ import { ShardedClient } from '../src/client/sharded-client.ts';
 import { createPartitioner } from '../src/partition/index.ts';
 import { startReshard, waitForMoves } from '../src/resharding/admin.ts';
 import { ShardedCluster } from '../test/resharding/cluster.ts';
-import { machine, printResult } from './machine.ts';
+import { machine, numberFlag as arg, printResult } from './machine.ts';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const KEYS = arg('keys', 1_000_000);
 const REPLICAS = arg('replicas', 3);
 const PARTITIONS = arg('partitions', 1024);
