@@ -109,10 +109,12 @@ try {
 
   // The destination leaders' own account of each wave (src/resharding/reconciler.ts).
   // The replicas' log lines are JSON (stderr is a pipe here; docs/operations.md).
-  const waves = [...cluster.logs.values()]
-    .flatMap((l) => l.join('').split('\n'))
-    .filter((l) => l.includes('"msg":"received partitions"'))
-    .map((l) => JSON.parse(l) as { ms: number });
+  const lines = [...cluster.logs.values()].flatMap((l) => l.join('').split('\n'));
+  const waves = lines.filter((l) => l.includes('"msg":"received partitions"')).map((l) => JSON.parse(l) as { ms: number; phases: string[]; keys: number; from: number });
+  for (const w of waves) console.log(`wave from group ${w.from}: ${w.keys} keys in ${w.ms} ms (${w.phases.join(', ')})`);
+  // A failed step is redone from its start (its purge then clears what the failed attempt imported).
+  const failed = lines.filter((l) => l.includes('"msg":"hand-off step failed'));
+  if (failed.length > 0) console.log(`hand-off steps that failed and were retried: ${failed.length}; first: ${failed[0]}`);
   waves.sort((a, b) => a.ms - b.ms);
   if (waves.length > 0) console.log(`waves: ${waves.length}, median ${waves[waves.length >> 1]!.ms} ms; slowest: ${JSON.stringify(waves.at(-1))}`);
   const moved = new Set(cfg.moves.map((m) => m.partition));
