@@ -33,6 +33,11 @@ export interface Planned {
 export class StateMachine {
   /** undefined: not sharded (one group serves every key). */
   ownership: Ownership | undefined;
+  /**
+   * Told every key a committed write touches, in log order, as its entry is planned for apply
+   * (a hand-off's pre-copy tracks the keys that change after it read them: resharding/source.ts).
+   */
+  keyWatcher: ((key: Uint8Array) => void) | undefined;
 
   constructor(
     readonly group: number,
@@ -88,6 +93,7 @@ export class StateMachine {
             break;
           }
           // clientId 0: a door that does not retry (e.g. RESP) asks for no exactly-once session.
+          if (this.keyWatcher) for (const op of ops) if (op.type !== 'set-meta') this.keyWatcher(op.key);
           const session = req.clientId === 0n ? undefined : { clientId: clientIdBytes(req.clientId), seq: req.seq, time: cmd.timeMs };
           commands.push(session ? { type: 'ops', ops, session } : { type: 'ops', ops });
           answers.push({ index: e.index, command: commands.length - 1, request: req });
@@ -102,9 +108,11 @@ export class StateMachine {
           break;
         }
         case 'import':
+          if (this.keyWatcher) for (const it of cmd.chunk.items) this.keyWatcher(it.key);
           commands.push({ type: 'import', items: cmd.chunk.items, sessions: cmd.chunk.sessions });
           break;
         case 'purge':
+          if (this.keyWatcher) for (const key of cmd.keys) this.keyWatcher(key);
           if (cmd.keys.length > 0) commands.push({ type: 'ops', ops: cmd.keys.map((key): KvOp => ({ type: 'delete', key })) });
           break;
       }

@@ -15,7 +15,7 @@ import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { decodeResponse, type Response } from '../wire/index.ts';
-import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze } from '../wire/handoff-codec.ts';
+import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze, removedTail, type ExportMode } from '../wire/handoff-codec.ts';
 import { PartState, partitionsIn } from '../replica/ownership.ts';
 import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
 import type { Logger } from '../log/logger.ts';
@@ -114,12 +114,59 @@ export class Reconciler {
     await this.purge(wave); // leftovers of an earlier stay of these partitions here
     phase('purge');
     const epoch = this.o.sm.epoch;
+    // Most of the data is copied while the source still serves the partitions; once they are
+    // frozen only what changed since travels. Should either part fail (an older source, a new
+    // source leader, too many changes), the wave falls back to a full copy while frozen.
+    let keys = 0;
+    let chunks = 0;
+    const copy = async (mode: ExportMode): Promise<void> => {
+      const n = await this.copy(config, source, wave, epoch, mode);
+      keys += n.keys;
+      chunks += n.chunks;
+    };
+    let precopied = false;
+    try {
+      await copy('precopy');
+      precopied = true;
+    } catch (e) {
+      this.o.log?.info('pre-copy not possible, copying while frozen', { from: source, error: (e as Error).message });
+    }
+    phase(`precopy (${chunks} chunks)`);
     await this.call(config, source, (id) => encodeFreeze(id, { epoch, partitions: wave }));
     phase('freeze');
-    // The next chunk is fetched from the source while this one commits here.
+    let copied = false;
+    if (precopied) {
+      try {
+        await copy('delta');
+        copied = true;
+      } catch (e) {
+        this.o.log?.info('delta refused, copying in full while frozen', { from: source, error: (e as Error).message });
+      }
+      phase('delta');
+    }
+    if (!copied) {
+      await this.purge(wave); // what a pre-copy brought (even one that failed midway) may be deleted since
+      await copy('frozen');
+      phase('copy');
+    }
+    await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));
+    phase('activate');
+    await this.o.watcher.update((c) => completeMoves(c, wave));
+    phase('config');
+    this.stats.waves++;
+    this.stats.partitionsIn += wave.length;
+    this.stats.keysIn += keys;
+    this.o.log?.info('received partitions', { partitions: wave.length, keys, from: source, ms: Date.now() - started, phases });
+  }
+
+  /**
+   * Pulls the wave's chunks in one mode and commits each here, the next chunk fetched from the
+   * source while this one commits. A delta's removed keys are purged through the log.
+   */
+  private async copy(config: ClusterConfig, source: number, wave: number[], epoch: number, mode: ExportMode): Promise<{ keys: number; chunks: number }> {
     const fetch = (cursor: Uint8Array | null): Promise<ExportAnswer> => {
-      const f = this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor, maxBytes: CHUNK_BYTES }));
-      f.catch(() => undefined); // awaited below; a failure then ends this wave like any other
+      const f = this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor, maxBytes: CHUNK_BYTES, mode }));
+      f.catch(() => undefined); // awaited below; a failure then ends this copy like any other
       return f;
     };
     let next: Promise<ExportAnswer> | undefined = fetch(null);
@@ -129,19 +176,14 @@ export class Reconciler {
       const f = await next;
       const chunk = decodeExportChunk(f.body);
       next = chunk.next === null ? undefined : fetch(chunk.next);
-      await this.propose(encodeImport(f.body));
-      keys += chunk.items.length;
+      const removed = chunk.removed ?? [];
+      // The import carries the chunk as the source sent it, minus the removed list (its tail).
+      await this.propose(encodeImport(removed.length > 0 ? f.body.subarray(0, f.body.length - removedTail(removed)) : f.body));
+      for (let i = 0; i < removed.length; i += PURGE_BATCH) await this.propose(encodePurge(removed.slice(i, i + PURGE_BATCH)));
+      keys += chunk.items.length + removed.length;
       chunks++;
     }
-    phase(`copy (${chunks} chunks)`);
-    await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));
-    phase('activate');
-    await this.o.watcher.update((c) => completeMoves(c, wave));
-    phase('config');
-    this.stats.waves++;
-    this.stats.partitionsIn += wave.length;
-    this.stats.keysIn += keys;
-    this.o.log?.info('received partitions', { partitions: wave.length, keys, from: source, ms: Date.now() - started, phases });
+    return { keys, chunks };
   }
 
   /** Deletes every local key of these partitions, through the log. Returns how many. */

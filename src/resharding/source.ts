@@ -1,11 +1,17 @@
 // The source side of a hand-off: freeze partitions (through this group's log, on its leader) and
-// export their data in chunks, from any replica once a read barrier shows the freeze applied.
+// export their data in chunks. Most of it is copied before the freeze, while the partitions are
+// still served: a pre-copy walks their keys on the leader and tracks, from that moment, every key a
+// committed write touches; once frozen, a delta sends only the tracked keys (deleted ones as
+// removed). The delta needs the tracking leader in the same term; anything else (a new leader, too
+// many changes) is refused and the destination copies in full while frozen, from any replica once
+// a read barrier shows the freeze applied (docs/resharding.md).
 import type { Replica } from '../replica/replica.ts';
 import { NotLeaderError } from '../replica/replica.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeOwnership as encodeOwnershipCommand } from '../replica/commands.ts';
 import { PartState } from '../replica/ownership.ts';
 import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
+import { ChangeTracker, decodeTrackedCursor, encodeTrackedCursor, type TrackedKey } from './change-tracker.ts';
 import type { ExportChunk, ExportRequest, FreezeRequest } from '../wire/handoff-codec.ts';
 import type { KeyValue, Response } from '../wire/index.ts';
 
@@ -20,13 +26,21 @@ export interface SourceStore extends KeyScanner {
  * chunks: few import entries through the destination's log).
  */
 const SCAN_BUDGET = 400_000;
+/** Pre-copies tracked at once (several destinations may pull from one source), and how long one lives unused. */
+const MAX_TRACKERS = 16;
+const TRACKER_IDLE_MS = 10 * 60_000;
 
 export class HandoffSource {
+  /** Pre-copies whose changes are being tracked, by epoch and partitions. */
+  private readonly trackers = new Map<string, ChangeTracker>();
+  readonly stats = { precopies: 0, deltas: 0, deltasRefused: 0, keysTracked: 0 };
+
   constructor(
     private readonly replica: Replica,
     private readonly sm: StateMachine,
     private readonly store: SourceStore,
     private readonly leaderAddress: () => string,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async freeze(req: FreezeRequest): Promise<Response> {
@@ -51,8 +65,131 @@ export class HandoffSource {
     return { kind: 'ok' };
   }
 
-  /** One chunk of the frozen partitions' pairs, from `cursor`; sessions ride with the first chunk. */
   async export(req: ExportRequest): Promise<ExportChunk | Response> {
+    switch (req.mode ?? 'frozen') {
+      case 'frozen':
+        return this.exportFrozen(req);
+      case 'precopy':
+        return this.precopy(req);
+      case 'delta':
+        return this.delta(req);
+    }
+  }
+
+  /**
+   * One chunk of the partitions' pairs while they are still served (leaving). The first call starts
+   * tracking their changes: before its read barrier, so every write applied before then is visible
+   * to the walk, and every one after is tracked.
+   */
+  private async precopy(req: ExportRequest): Promise<ExportChunk | Response> {
+    const own = this.sm.ownership;
+    if (!own || req.partitions.some((p) => own.state[p] !== PartState.Leaving && own.state[p] !== PartState.Frozen)) {
+      return error('UNAVAILABLE', `group ${this.sm.group} is not handing off all of ${req.partitions.join(',')} at epoch ${this.sm.epoch}`);
+    }
+    if (!this.replica.isLeader) return this.notLeader('a pre-copy is read on the leader');
+    const id = trackerId(req);
+    if (req.cursor === null) {
+      this.startTracking(id, req.partitions);
+      this.stats.precopies++;
+    } else if (!this.trackers.has(id)) {
+      return error('BAD_REQUEST', 'this pre-copy is not tracked here (a new leader?): copy while frozen');
+    }
+    try {
+      await this.replica.readBarrier();
+    } catch (e) {
+      return error('UNAVAILABLE', (e as Error).message);
+    }
+    const tracker = this.trackers.get(id);
+    if (!tracker || tracker.term !== this.term()) return error('BAD_REQUEST', 'leadership changed during the pre-copy: copy while frozen');
+    tracker.lastUsed = this.now();
+    const { items, next } = await this.collect(req);
+    return { items, sessions: [], next };
+  }
+
+  /** The tracked keys of frozen partitions, with their values now (or as removed); sessions with the first chunk. */
+  private async delta(req: ExportRequest): Promise<ExportChunk | Response> {
+    if (!this.replica.isLeader) return this.notLeader('a delta is read on the leader that tracked it');
+    const id = trackerId(req);
+    const tracker = this.trackers.get(id);
+    const refuse = (why: string): Response => {
+      this.stats.deltasRefused++;
+      return error('BAD_REQUEST', `no delta: ${why}; copy the partitions in full`);
+    };
+    if (!tracker) return refuse('no pre-copy of these partitions is tracked here');
+    try {
+      await this.replica.readBarrier();
+    } catch (e) {
+      return error('UNAVAILABLE', (e as Error).message);
+    }
+    if (tracker.term !== this.term()) return refuse('leadership changed since the pre-copy');
+    if (tracker.overflowed) return refuse('too many keys changed since the pre-copy');
+    const own = this.sm.ownership;
+    if (!own || req.partitions.some((p) => own.state[p] !== PartState.Frozen)) {
+      return error('UNAVAILABLE', `partitions ${req.partitions.join(',')} are not frozen in group ${this.sm.group}`);
+    }
+    let from: TrackedKey | null = null;
+    try {
+      if (req.cursor) from = decodeTrackedCursor(req.cursor);
+    } catch (e) {
+      return error('BAD_REQUEST', (e as Error).message);
+    }
+    tracker.lastUsed = this.now();
+    const items: KeyValue[] = [];
+    const removed: Uint8Array[] = [];
+    let bytes = 0;
+    let next: Uint8Array | null = null;
+    for (const t of tracker.sortedFrom(from)) {
+      if (bytes >= req.maxBytes) {
+        next = encodeTrackedCursor(t);
+        break;
+      }
+      const value = this.store.get(t.key);
+      if (value === null) removed.push(t.key);
+      else items.push({ key: Buffer.from(t.key), value: Buffer.from(value) });
+      bytes += t.key.length + (value?.length ?? 0);
+    }
+    if (next === null) {
+      this.trackers.delete(id);
+      this.rewatch();
+      this.stats.deltas++;
+    }
+    return { items, sessions: req.cursor === null ? this.store.sessionImages() : [], next, ...(removed.length > 0 ? { removed } : {}) };
+  }
+
+  private startTracking(id: string, partitions: readonly number[]): void {
+    const now = this.now();
+    for (const [k, t] of this.trackers) if (now - t.lastUsed > TRACKER_IDLE_MS) this.trackers.delete(k);
+    this.trackers.delete(id);
+    if (this.trackers.size >= MAX_TRACKERS) {
+      const oldest = [...this.trackers.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0]!;
+      this.trackers.delete(oldest[0]);
+    }
+    this.trackers.set(id, new ChangeTracker(this.term(), partitions, (k) => this.sm.partitionOf(k), now));
+    this.rewatch();
+  }
+
+  /** The state machine tells the trackers (if any) every key a committed write touches. */
+  private rewatch(): void {
+    const trackers = [...this.trackers.values()];
+    this.stats.keysTracked = trackers.reduce((n, t) => n + t.size, 0);
+    this.sm.keyWatcher =
+      trackers.length === 0
+        ? undefined
+        : (key) => {
+            for (const t of trackers) t.note(key);
+          };
+  }
+
+  private term(): number {
+    return this.replica.node.status.term;
+  }
+
+  private notLeader(message: string): Response {
+    return { kind: 'error', error: { code: 'NOT_LEADER', message, leaderId: this.replica.leader, leaderAddr: this.leaderAddress() } };
+  }
+
+  /** One chunk of the frozen partitions' pairs, from `cursor`; sessions ride with the first chunk. */
+  private async exportFrozen(req: ExportRequest): Promise<ExportChunk | Response> {
     try {
       await this.replica.readBarrier();
     } catch (e) {
@@ -62,6 +199,12 @@ export class HandoffSource {
     if (!own || req.partitions.some((p) => own.state[p] !== PartState.Frozen)) {
       return error('UNAVAILABLE', `partitions ${req.partitions.join(',')} are not frozen in group ${this.sm.group}`);
     }
+    const { items, next } = await this.collect(req);
+    return { items, sessions: req.cursor === null ? this.store.sessionImages() : [], next };
+  }
+
+  /** The pairs of the requested partitions from the request's cursor, up to its size. */
+  private async collect(req: ExportRequest): Promise<{ items: KeyValue[]; next: Uint8Array | null }> {
     const items: KeyValue[] = [];
     let bytes = 0;
     const next = await walkPartitionKeys(
@@ -79,8 +222,12 @@ export class HandoffSource {
       },
       SCAN_BUDGET,
     );
-    return { items, sessions: req.cursor === null ? this.store.sessionImages() : [], next };
+    return { items, next };
   }
+}
+
+function trackerId(req: ExportRequest): string {
+  return `${req.epoch}:${[...req.partitions].sort((a, b) => a - b).join(',')}`;
 }
 
 function error(code: 'UNAVAILABLE' | 'BAD_REQUEST', message: string): Response {

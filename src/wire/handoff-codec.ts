@@ -2,9 +2,14 @@
 // leader sends these to any replica of the source group over an ordinary client connection:
 //   HANDOFF_FREEZE (0x10)  u64 epoch | u32 n | n × u32 partition             → OK or ERROR
 //   HANDOFF_EXPORT (0x11)  u64 epoch | u32 n | n × u32 partition | opt16 cursor | u32 maxBytes
-//                                                                           → EXPORT_CHUNK or ERROR
+//                          [u8 mode]                                        → EXPORT_CHUNK or ERROR
 //   EXPORT_CHUNK   (0x90)  u32 items | (bytes16 key, bytes32 value)* | u32 sessions |
-//                          (bytes16 clientId, bytes32 record)* | opt16 next cursor
+//                          (bytes16 clientId, bytes32 record)* | opt16 next cursor |
+//                          [u32 removed | bytes16 key*]
+// The bracketed tails are absent in the first version's frames and mean its behaviour: mode 0
+// (frozen: every key of the frozen partitions) and nothing removed. Modes 1 (pre-copy: every key
+// while the source still serves, changes tracked from then on) and 2 (delta: the tracked keys
+// once frozen, deleted ones listed as removed) copy most data before the partitions pause.
 // opt16 = bool present, then bytes16. Big-endian, strict, like every other body.
 import { Reader } from './bytes.ts';
 import { allocFrame, finishFrame } from './frame.ts';
@@ -23,7 +28,12 @@ export interface ExportRequest {
   /** Where the previous chunk stopped (null: from the start). */
   cursor: Uint8Array | null;
   maxBytes: number;
+  /** Absent: 'frozen'. */
+  mode?: ExportMode;
 }
+
+export type ExportMode = 'frozen' | 'precopy' | 'delta';
+const MODES: readonly ExportMode[] = ['frozen', 'precopy', 'delta'];
 
 export interface SessionImage {
   clientId: Uint8Array;
@@ -36,6 +46,8 @@ export interface ExportChunk {
   /** Client sessions travel with the data (first chunk only), so retries stay exactly-once. */
   sessions: SessionImage[];
   next: Uint8Array | null;
+  /** Delta chunks: keys deleted at the source since the pre-copy (absent: none). */
+  removed?: Uint8Array[];
 }
 
 export function isHandoffRequest(type: number): boolean {
@@ -51,13 +63,15 @@ export function encodeFreeze(requestId: number, r: FreezeRequest): Buffer {
 }
 
 export function encodeExport(requestId: number, r: ExportRequest): Buffer {
-  const w = allocFrame(HandoffType.Export, requestId, 8 + 4 + 4 * r.partitions.length + 1 + (r.cursor ? 2 + r.cursor.length : 0) + 4);
+  const mode = MODES.indexOf(r.mode ?? 'frozen');
+  const w = allocFrame(HandoffType.Export, requestId, 8 + 4 + 4 * r.partitions.length + 1 + (r.cursor ? 2 + r.cursor.length : 0) + 4 + (mode > 0 ? 1 : 0));
   w.u64(r.epoch);
   w.u32(r.partitions.length);
   for (const p of r.partitions) w.u32(p);
   w.bool(r.cursor !== null);
   if (r.cursor) w.bytes16(r.cursor);
   w.u32(r.maxBytes);
+  if (mode > 0) w.u8(mode);
   return finishFrame(w);
 }
 
@@ -83,12 +97,19 @@ export function decodeExport(body: Uint8Array): ExportRequest {
   const partitions = readPartitions(r);
   const cursor = r.bool() ? r.bytes16() : null;
   const maxBytes = r.u32();
+  let mode: ExportMode = 'frozen';
+  if (r.remaining > 0) {
+    const m = r.u8();
+    if (m === 0 || m >= MODES.length) r.fail(`unknown export mode ${m}`);
+    mode = MODES[m]!;
+  }
   r.done();
-  return { epoch, partitions, cursor, maxBytes };
+  return { epoch, partitions, cursor, maxBytes, ...(mode !== 'frozen' ? { mode } : {}) };
 }
 
 export function encodeExportChunk(requestId: number, c: ExportChunk): Buffer {
-  let n = 4 + 4 + 1 + (c.next ? 2 + c.next.length : 0);
+  const removed = c.removed ?? [];
+  let n = 4 + 4 + 1 + (c.next ? 2 + c.next.length : 0) + removedTail(removed);
   for (const it of c.items) n += 2 + it.key.length + 4 + it.value.length;
   for (const s of c.sessions) n += 2 + s.clientId.length + 4 + s.record.length;
   const w = allocFrame(HandoffType.ExportChunk, requestId, n);
@@ -104,7 +125,19 @@ export function encodeExportChunk(requestId: number, c: ExportChunk): Buffer {
   }
   w.bool(c.next !== null);
   if (c.next) w.bytes16(c.next);
+  if (removed.length > 0) {
+    w.u32(removed.length);
+    for (const k of removed) w.bytes16(k);
+  }
   return finishFrame(w);
+}
+
+/** Bytes of an export chunk's removed list at its end (the part an import leaves out). */
+export function removedTail(removed: readonly Uint8Array[]): number {
+  if (removed.length === 0) return 0;
+  let n = 4;
+  for (const k of removed) n += 2 + k.length;
+  return n;
 }
 
 export function decodeExportChunk(body: Uint8Array): ExportChunk {
@@ -124,6 +157,12 @@ export function decodeExportChunk(body: Uint8Array): ExportChunk {
     sessions.push({ clientId, record: r.bytes32() });
   }
   const next = r.bool() ? r.bytes16() : null;
+  const removed: Uint8Array[] = [];
+  if (r.remaining > 0) {
+    const nr = r.u32();
+    if (nr > r.remaining / 2) r.fail(`${nr} removed keys do not fit`);
+    for (let i = 0; i < nr; i++) removed.push(r.bytes16());
+  }
   r.done();
-  return { items, sessions, next };
+  return { items, sessions, next, ...(removed.length > 0 ? { removed } : {}) };
 }
