@@ -115,6 +115,10 @@ try {
   // A failed step is redone from its start (its purge then clears what the failed attempt imported).
   const failed = lines.filter((l) => l.includes('"msg":"hand-off step failed'));
   if (failed.length > 0) console.log(`hand-off steps that failed and were retried: ${failed.length}; first: ${failed[0]}`);
+  // Elections after the start: a leader change during a wave is what makes it fail.
+  const started = Date.parse(new Date(Date.now() - seconds * 1000).toISOString());
+  const elections = lines.filter((l) => l.includes('"msg":"raft state changed"') && l.includes('"role":"leader"')).map((l) => JSON.parse(l) as { ts: string; group: number; replica: number; term: number }).filter((e) => Date.parse(e.ts) >= started);
+  for (const e of elections) console.log(`leader elected during the reshard: group ${e.group}, replica ${e.replica}, term ${e.term}, at ${e.ts}`);
   waves.sort((a, b) => a.ms - b.ms);
   if (waves.length > 0) console.log(`waves: ${waves.length}, median ${waves[waves.length >> 1]!.ms} ms; slowest: ${JSON.stringify(waves.at(-1))}`);
   const moved = new Set(cfg.moves.map((m) => m.partition));

@@ -31,10 +31,12 @@ export interface ReconcilerOptions {
   log?: Logger;
 }
 
-const CHUNK_BYTES = 1 << 20;
+const CHUNK_BYTES = 256 << 10;
 
 type ExportAnswer = { type: number; body: Uint8Array };
 const PURGE_BATCH = 1000;
+/** Purge entries proposed at once: they are independent, so they share commits instead of queuing. */
+const PURGES_IN_FLIGHT = 16;
 const REQUEST_MS = 5000;
 /** How long one hand-off request may take, retries included (then the step is retried from the start). */
 const CALL_MS = 3 * REQUEST_MS;
@@ -179,7 +181,7 @@ export class Reconciler {
       const removed = chunk.removed ?? [];
       // The import carries the chunk as the source sent it, minus the removed list (its tail).
       await this.propose(encodeImport(removed.length > 0 ? f.body.subarray(0, f.body.length - removedTail(removed)) : f.body));
-      for (let i = 0; i < removed.length; i += PURGE_BATCH) await this.propose(encodePurge(removed.slice(i, i + PURGE_BATCH)));
+      await this.proposePurges(removed);
       keys += chunk.items.length + removed.length;
       chunks++;
     }
@@ -193,8 +195,18 @@ export class Reconciler {
       keys.push(Buffer.from(key));
       return true;
     });
-    for (let i = 0; i < keys.length; i += PURGE_BATCH) await this.propose(encodePurge(keys.slice(i, i + PURGE_BATCH)));
+    await this.proposePurges(keys);
     return keys.length;
+  }
+
+  /** Deletes these keys through the log, PURGE_BATCH keys an entry, PURGES_IN_FLIGHT entries at a time. */
+  private async proposePurges(keys: readonly Uint8Array[]): Promise<void> {
+    const step = PURGE_BATCH * PURGES_IN_FLIGHT;
+    for (let i = 0; i < keys.length; i += step) {
+      const entries: Promise<void>[] = [];
+      for (let j = i; j < Math.min(keys.length, i + step); j += PURGE_BATCH) entries.push(this.propose(encodePurge(keys.slice(j, j + PURGE_BATCH))));
+      await Promise.all(entries);
+    }
   }
 
   private async propose(data: Uint8Array): Promise<void> {
