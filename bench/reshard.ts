@@ -28,7 +28,24 @@ console.log(`# reshard 3 → 4 groups × ${REPLICAS} replicas, ${KEYS.toLocaleSt
 console.log(`# ${machine()}`);
 console.log(`# command: node --import tsx bench/reshard.ts --keys ${KEYS} --replicas ${REPLICAS} --partitions ${PARTITIONS} --wave ${WAVE} --inflight ${INFLIGHT}${RATE > 0 ? ` --rate ${RATE}` : ''}${VIA_ANY_REPLICA ? ' --via-any-replica' : ''}`);
 
-const cluster = new ShardedCluster(25000, REPLICAS, { serverArgs: ['--handoff-wave', String(WAVE)] });
+const cluster = new ShardedCluster(25000, REPLICAS, { http: true, serverArgs: ['--handoff-wave', String(WAVE)] });
+
+/** The longest event-loop stall of each shard replica since the previous call (the gauge resets on each scrape). */
+async function loopStalls(groups: number[]): Promise<{ group: number; address: string; ms: number }[]> {
+  const out: { group: number; address: string; ms: number }[] = [];
+  for (const g of groups) {
+    for (const r of cluster.groups.get(g)?.replicas ?? []) {
+      try {
+        const text = await (await fetch(`http://${cluster.httpAddress(r.address)}/metrics`)).text();
+        const line = text.split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_max_seconds '));
+        if (line) out.push({ group: g, address: r.address, ms: Math.round(Number(line.split(' ')[1]) * 1000) });
+      } catch {
+        // a replica that does not answer has no figure
+      }
+    }
+  }
+  return out;
+}
 try {
   await cluster.start(3, PARTITIONS);
   const partitioner = await createPartitioner(PARTITIONS);
@@ -95,6 +112,7 @@ try {
 
   cluster.startGroup(4);
   await cluster.waitForLeader(4);
+  await loopStalls([1, 2, 3, 4]); // resets each replica's gauge: the next scrape covers the reshard
   waits = [];
   const t0 = performance.now();
   const w0 = writes;
@@ -103,6 +121,7 @@ try {
   const seconds = (performance.now() - t0) / 1000;
   const during = (writes - w0) / seconds;
   const waitsDuring = waits;
+  const stalls = await loopStalls([1, 2, 3, 4]);
   running = false;
   await load;
   client.close();
@@ -119,6 +138,9 @@ try {
   const started = Date.parse(new Date(Date.now() - seconds * 1000).toISOString());
   const elections = lines.filter((l) => l.includes('"msg":"raft state changed"') && l.includes('"role":"leader"')).map((l) => JSON.parse(l) as { ts: string; group: number; replica: number; term: number }).filter((e) => Date.parse(e.ts) >= started);
   for (const e of elections) console.log(`leader elected during the reshard: group ${e.group}, replica ${e.replica}, term ${e.term}, at ${e.ts}`);
+  // An election follows a leader whose event loop stalled past the election timeout.
+  const byGroup = [1, 2, 3, 4].map((g) => `group ${g}: ${stalls.filter((x) => x.group === g).map((x) => x.ms).join('/')} ms`);
+  console.log(`longest event-loop stall per replica during the reshard: ${byGroup.join('; ')}`);
   waves.sort((a, b) => a.ms - b.ms);
   if (waves.length > 0) console.log(`waves: ${waves.length}, median ${waves[waves.length >> 1]!.ms} ms; slowest: ${JSON.stringify(waves.at(-1))}`);
   const moved = new Set(cfg.moves.map((m) => m.partition));

@@ -34,9 +34,12 @@ export interface ReconcilerOptions {
 const CHUNK_BYTES = 256 << 10;
 
 type ExportAnswer = { type: number; body: Uint8Array };
+/**
+ * Keys per purge entry. Entries go one after another: proposing 16 at once made every replica of a
+ * source group apply 16,000 deletes in one turn, stalled event loops 200-400 ms and cost elections
+ * (bench/reshard.ts, docs/resharding.md).
+ */
 const PURGE_BATCH = 1000;
-/** Purge entries proposed at once: they are independent, so they share commits instead of queuing. */
-const PURGES_IN_FLIGHT = 16;
 const REQUEST_MS = 5000;
 /** How long one hand-off request may take, retries included (then the step is retried from the start). */
 const CALL_MS = 3 * REQUEST_MS;
@@ -199,14 +202,9 @@ export class Reconciler {
     return keys.length;
   }
 
-  /** Deletes these keys through the log, PURGE_BATCH keys an entry, PURGES_IN_FLIGHT entries at a time. */
+  /** Deletes these keys through the log, PURGE_BATCH keys an entry, one entry at a time. */
   private async proposePurges(keys: readonly Uint8Array[]): Promise<void> {
-    const step = PURGE_BATCH * PURGES_IN_FLIGHT;
-    for (let i = 0; i < keys.length; i += step) {
-      const entries: Promise<void>[] = [];
-      for (let j = i; j < Math.min(keys.length, i + step); j += PURGE_BATCH) entries.push(this.propose(encodePurge(keys.slice(j, j + PURGE_BATCH))));
-      await Promise.all(entries);
-    }
+    for (let i = 0; i < keys.length; i += PURGE_BATCH) await this.propose(encodePurge(keys.slice(i, i + PURGE_BATCH)));
   }
 
   private async propose(data: Uint8Array): Promise<void> {
