@@ -1,6 +1,7 @@
 // The keys of some partitions that committed writes touched since a hand-off's pre-copy began, so
-// that once the partitions are frozen only those keys travel (resharding/source.ts). Pure: fed keys
-// in log order, it answers with them sorted by (partition, key), the order of a delta's chunks.
+// that only those keys travel again (resharding/source.ts). Pure: fed keys in log order. A delta
+// round takes the keys changed so far (plus those of an unfinished earlier round) sorted by
+// (partition, key), the order of its chunks, and tracking starts afresh for the next round.
 
 /** More changed keys than this and the delta is no cheaper than a full copy: stop tracking. */
 export const MAX_TRACKED_KEYS = 1_000_000;
@@ -12,7 +13,9 @@ export interface TrackedKey {
 
 export class ChangeTracker {
   private readonly wanted: ReadonlySet<number>;
-  private readonly changed = new Map<string, TrackedKey>();
+  private changed = new Map<string, TrackedKey>();
+  /** The keys of the round being sent, sorted; undefined between rounds. */
+  private round: TrackedKey[] | undefined;
   /** Set when more keys changed than MAX_TRACKED_KEYS: the tracker can no longer answer. */
   overflowed = false;
   lastUsed: number;
@@ -32,7 +35,7 @@ export class ChangeTracker {
     if (this.overflowed) return;
     const partition = this.partitionOf(key);
     if (!this.wanted.has(partition)) return;
-    const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+    const id = idOf(key);
     if (this.changed.has(id)) return;
     if (this.changed.size >= MAX_TRACKED_KEYS) {
       this.overflowed = true;
@@ -42,14 +45,23 @@ export class ChangeTracker {
     this.changed.set(id, { partition, key: Buffer.from(key) });
   }
 
+  /** Keys changed since the current round began (or since tracking began). */
   get size(): number {
     return this.changed.size;
   }
 
-  /** The changed keys at or after `from` (null: from the first), by partition, then bytewise key. */
-  sortedFrom(from: TrackedKey | null): TrackedKey[] {
-    const all = [...this.changed.values()].sort(compareTracked);
-    if (!from) return all;
+  /** Starts a round with the keys changed so far and those an unfinished round had not confirmed. */
+  startRound(): void {
+    const keys = this.changed;
+    for (const t of this.round ?? []) keys.set(idOf(t.key), t);
+    this.changed = new Map();
+    this.round = [...keys.values()].sort(compareTracked);
+  }
+
+  /** The round's keys at or after `from` (null: from the first); undefined when no round is under way. */
+  roundFrom(from: TrackedKey | null): TrackedKey[] | undefined {
+    const all = this.round;
+    if (!all || !from) return all;
     let lo = 0;
     let hi = all.length;
     while (lo < hi) {
@@ -59,6 +71,15 @@ export class ChangeTracker {
     }
     return all.slice(lo);
   }
+
+  /** Every key of the round was sent. */
+  endRound(): void {
+    this.round = undefined;
+  }
+}
+
+function idOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
 function compareTracked(a: TrackedKey, b: TrackedKey): number {

@@ -32,6 +32,9 @@ export interface ReconcilerOptions {
 }
 
 const CHUNK_BYTES = 256 << 10;
+/** Live delta rounds at most before the freeze, stopping early once a round is this small. */
+const LIVE_ROUNDS = 3;
+const SMALL_ROUND = 200;
 
 type ExportAnswer = { type: number; body: Uint8Array };
 /**
@@ -124,19 +127,23 @@ export class Reconciler {
     // source leader, too many changes), the wave falls back to a full copy while frozen.
     let keys = 0;
     let chunks = 0;
-    const copy = async (mode: ExportMode): Promise<void> => {
+    const copy = async (mode: ExportMode): Promise<number> => {
       const n = await this.copy(config, source, wave, epoch, mode);
       keys += n.keys;
       chunks += n.chunks;
+      return n.keys;
     };
     let precopied = false;
     try {
       await copy('precopy');
+      // Delta rounds while still served: each sends what changed during the previous step, so
+      // the round left for the frozen partitions covers a shorter and shorter time.
+      for (let round = 0; round < LIVE_ROUNDS; round++) if ((await copy('delta')) <= SMALL_ROUND) break;
       precopied = true;
     } catch (e) {
       this.o.log?.info('pre-copy not possible, copying while frozen', { from: source, error: (e as Error).message });
     }
-    phase(`precopy (${chunks} chunks)`);
+    phase(`precopy and live deltas (${chunks} chunks)`);
     await this.call(config, source, (id) => encodeFreeze(id, { epoch, partitions: wave }));
     phase('freeze');
     let copied = false;

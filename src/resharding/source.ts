@@ -106,7 +106,13 @@ export class HandoffSource {
     return { items, sessions: [], next };
   }
 
-  /** The tracked keys of frozen partitions, with their values now (or as removed); sessions with the first chunk. */
+  /**
+   * One round of the tracked keys, with their values now (deleted ones as removed). While the
+   * partitions are still served, a round sends what changed during the pre-copy or the previous
+   * round and tracking goes on; once they are frozen, the last round completes the copy and carries
+   * the sessions. A round's first call takes its keys before its read barrier, so every write they
+   * name is visible to it, and later writes fall to the next round.
+   */
   private async delta(req: ExportRequest): Promise<ExportChunk | Response> {
     if (!this.replica.isLeader) return this.notLeader('a delta is read on the leader that tracked it');
     const id = trackerId(req);
@@ -116,6 +122,13 @@ export class HandoffSource {
       return error('BAD_REQUEST', `no delta: ${why}; copy the partitions in full`);
     };
     if (!tracker) return refuse('no pre-copy of these partitions is tracked here');
+    let from: TrackedKey | null = null;
+    try {
+      if (req.cursor) from = decodeTrackedCursor(req.cursor);
+    } catch (e) {
+      return error('BAD_REQUEST', (e as Error).message);
+    }
+    if (req.cursor === null) tracker.startRound();
     try {
       await this.replica.readBarrier();
     } catch (e) {
@@ -124,21 +137,18 @@ export class HandoffSource {
     if (tracker.term !== this.term()) return refuse('leadership changed since the pre-copy');
     if (tracker.overflowed) return refuse('too many keys changed since the pre-copy');
     const own = this.sm.ownership;
-    if (!own || req.partitions.some((p) => own.state[p] !== PartState.Frozen)) {
-      return error('UNAVAILABLE', `partitions ${req.partitions.join(',')} are not frozen in group ${this.sm.group}`);
+    const frozen = own !== undefined && req.partitions.every((p) => own.state[p] === PartState.Frozen);
+    if (!frozen && (!own || req.partitions.some((p) => own.state[p] !== PartState.Leaving))) {
+      return error('UNAVAILABLE', `partitions ${req.partitions.join(',')} are not handed off by group ${this.sm.group}`);
     }
-    let from: TrackedKey | null = null;
-    try {
-      if (req.cursor) from = decodeTrackedCursor(req.cursor);
-    } catch (e) {
-      return error('BAD_REQUEST', (e as Error).message);
-    }
+    const round = tracker.roundFrom(from);
+    if (!round) return refuse('this round was not started here');
     tracker.lastUsed = this.now();
     const items: KeyValue[] = [];
     const removed: Uint8Array[] = [];
     let bytes = 0;
     let next: Uint8Array | null = null;
-    for (const t of tracker.sortedFrom(from)) {
+    for (const t of round) {
       if (bytes >= req.maxBytes) {
         next = encodeTrackedCursor(t);
         break;
@@ -149,11 +159,15 @@ export class HandoffSource {
       bytes += t.key.length + (value?.length ?? 0);
     }
     if (next === null) {
-      this.trackers.delete(id);
-      this.rewatch();
-      this.stats.deltas++;
+      tracker.endRound();
+      if (frozen) {
+        this.trackers.delete(id);
+        this.rewatch();
+        this.stats.deltas++;
+      }
     }
-    return { items, sessions: req.cursor === null ? this.store.sessionImages() : [], next, ...(removed.length > 0 ? { removed } : {}) };
+    const sessions = frozen && req.cursor === null ? this.store.sessionImages() : [];
+    return { items, sessions, next, ...(removed.length > 0 ? { removed } : {}) };
   }
 
   private startTracking(id: string, partitions: readonly number[]): void {

@@ -143,10 +143,25 @@ describe('hand-off pre-copy and delta', () => {
         if (op === 3) r.write(`new${step}`, 'fresh');
         step++;
       } while (cursor !== null);
-      for (let i = 0; i < 20; i++) r.write(`k${(i * 13 + seed) % 200}`, i % 3 === 0 ? null : `late${i}`); // after the pre-copy, before the freeze
+      // Live delta rounds while still served, with writes during and between them.
+      for (let round = 0; round < 2; round++) {
+        let c: Uint8Array | null = null;
+        let n = 0;
+        let roundChunks = 0;
+        do {
+          const d = await r.source.export(req(wave, 'delta', c, 5));
+          assert.ok(!('kind' in d), JSON.stringify(d));
+          assert.equal(d.sessions.length, 0, 'a live round carries no sessions');
+          applyChunks(dest, [d]);
+          c = d.next;
+          r.write(`k${(n++ * 29 + round + seed) % 200}`, n % 2 === 0 ? null : `round${round}-${n}`);
+          roundChunks++;
+        } while (c !== null);
+        if (round === 0) assert.ok(roundChunks > 1, 'the round was cut into several chunks');
+      }
+      for (let i = 0; i < 20; i++) r.write(`k${(i * 13 + seed) % 200}`, i % 3 === 0 ? null : `late${i}`); // after the last round, before the freeze
       leave(r, wave, PartState.Frozen);
       const delta = await chunks(r.source, wave, 'delta', 5);
-      assert.ok(delta.length > 1, 'the delta was cut into several chunks');
       assert.equal(delta[0]!.sessions.length, 1, 'sessions ride with the first delta chunk');
       applyChunks(dest, delta);
       assert.deepEqual([...dest].sort(), [...contentOf(r, wave)].sort(), `seed ${seed}`);
@@ -188,7 +203,8 @@ describe('hand-off pre-copy and delta', () => {
     };
     await refused(/no pre-copy/);
     await chunks(r.source, wave, 'precopy');
-    await refused(/not frozen/, 'UNAVAILABLE');
+    for (const p of wave) r.sm.ownership!.state[p] = PartState.Serving;
+    await refused(/not handed off/, 'UNAVAILABLE');
     leave(r, wave, PartState.Frozen);
     r.replica.term++; // lost and regained leadership: writes in between may have bypassed the tracker
     await refused(/leadership changed/);
@@ -213,9 +229,18 @@ describe('hand-off pre-copy and delta', () => {
     const u = new ChangeTracker(1, [3, 1], (k) => k[0]! % 4, 0);
     for (const k of [[7, 1], [3, 9], [1, 0], [5, 5], [3, 2], [2, 2]]) u.note(Buffer.from(k));
     u.note(Buffer.from([3, 9])); // twice: once
-    assert.deepEqual(u.sortedFrom(null).map((t) => [t.partition, ...t.key]), [[1, 1, 0], [1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    assert.equal(u.roundFrom(null), undefined, 'no round under way');
+    u.startRound();
+    const keysOf = (list: { partition: number; key: Uint8Array }[] | undefined): number[][] => (list ?? []).map((t) => [t.partition, ...t.key]);
+    assert.deepEqual(keysOf(u.roundFrom(null)), [[1, 1, 0], [1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
     const from = decodeTrackedCursor(encodeTrackedCursor({ partition: 1, key: Buffer.from([5, 5]) }));
-    assert.deepEqual(u.sortedFrom(from).map((t) => [t.partition, ...t.key]), [[1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    assert.deepEqual(keysOf(u.roundFrom(from)), [[1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    u.note(Buffer.from([9, 9])); // during the round: for the next one
+    u.startRound(); // the round was not finished: its keys stay, with the new one
+    assert.deepEqual(keysOf(u.roundFrom(null)), [[1, 1, 0], [1, 5, 5], [1, 9, 9], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    u.endRound();
+    u.startRound();
+    assert.deepEqual(keysOf(u.roundFrom(null)), [], 'a finished round is not sent again');
     assert.throws(() => decodeTrackedCursor(Buffer.from([1])), /at least 4 bytes/);
   });
 });
