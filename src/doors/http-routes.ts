@@ -79,10 +79,12 @@ export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): v
     const key = keyOf(req.getUrl());
     const limit = kv.limits.maxValueBytes;
     const declared = req.getHeader('content-length');
-    // Refuse what is announced too large before reading any of it.
+    // Refuse what is announced too large before reading any of it. A 413 keeps the connection: the
+    // body is then read and dropped (never buffered), so a client still uploading gets the answer
+    // instead of a reset (EPIPE) from a connection closed under it. A malformed length closes it.
     if (declared !== '' && !(Number(declared) <= limit)) {
       const bad = !/^\d+$/.test(declared);
-      return reply.error(bad ? 400 : 413, bad ? 'BAD_REQUEST' : 'TOO_LARGE', bad ? 'malformed Content-Length' : `value of ${declared} bytes exceeds the limit of ${limit} bytes`, {}, true);
+      return reply.error(bad ? 400 : 413, bad ? 'BAD_REQUEST' : 'TOO_LARGE', bad ? 'malformed Content-Length' : `value of ${declared} bytes exceeds the limit of ${limit} bytes`, {}, bad);
     }
     return new Promise<number>((resolve) => {
       readBody(res, reply, limit, (body) => {

@@ -5,6 +5,7 @@
 // it has caught up.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { percentEncode } from '../../src/doors/http-util.ts';
 import { encodeFrame, type Request } from '../../src/wire/index.ts';
@@ -101,6 +102,37 @@ describe(`HTTP and WebSocket doors (${impl}) against a 3-replica group`, { timeo
       } else await r.arrayBuffer();
     }
     assert.equal((await fetch(url(2, '/v1/kv/k'), { method: 'POST' })).headers.get('allow'), 'GET, PUT, DELETE');
+  });
+
+  it('a body announced too large is answered 413 and read to its end: the sender sees the answer, not a reset', async () => {
+    // Closing at once used to race the client still uploading: it got EPIPE instead of the 413.
+    const [host, port] = cluster.address(2, 'http').split(':');
+    const size = 3 << 20;
+    const out = await new Promise<{ text: string; error: string | undefined }>((resolve) => {
+      const s = net.connect(Number(port), host);
+      let text = '';
+      let error: string | undefined;
+      s.on('data', (d) => (text += d.toString('latin1')));
+      s.on('error', (e) => (error = (e as NodeJS.ErrnoException).code));
+      s.on('close', () => resolve({ text, error }));
+      s.write(`PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+      const piece = Buffer.alloc(64 << 10, 0x61);
+      let sent = 0;
+      const pump = (): void => {
+        if (sent >= size) {
+          s.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+          return;
+        }
+        sent += piece.length;
+        if (s.write(piece)) setImmediate(pump);
+        else s.once('drain', pump);
+      };
+      pump();
+    });
+    assert.equal(out.error, undefined, 'the upload was not cut off');
+    assert.match(out.text, /^HTTP\/1\.1 413 /);
+    assert.match(out.text, /"TOO_LARGE"/);
+    assert.match(out.text, /HTTP\/1\.1 200 [^]*ok\n$/, 'the connection serves the next request');
   });
 
   it('works with curl', { skip: HAVE_CURL ? false : 'curl is not installed' }, () => {
