@@ -115,6 +115,7 @@ try {
   await loopStalls([1, 2, 3, 4]); // resets each replica's gauge: the next scrape covers the reshard
   waits = [];
   const t0 = performance.now();
+  const startedAt = Date.now();
   const w0 = writes;
   const cfg = await startReshard(cluster.placement(), cluster.shardGroups([1, 2, 3, 4]));
   await waitForMoves(cluster.placement(), cfg.moves.length, undefined, 30 * 60_000);
@@ -135,8 +136,7 @@ try {
   const failed = lines.filter((l) => l.includes('"msg":"hand-off step failed'));
   if (failed.length > 0) console.log(`hand-off steps that failed and were retried: ${failed.length}; first: ${failed[0]}`);
   // Elections after the start: a leader change during a wave is what makes it fail.
-  const started = Date.parse(new Date(Date.now() - seconds * 1000).toISOString());
-  const elections = lines.filter((l) => l.includes('"msg":"raft state changed"') && l.includes('"role":"leader"')).map((l) => JSON.parse(l) as { ts: string; group: number; replica: number; term: number }).filter((e) => Date.parse(e.ts) >= started);
+  const elections = lines.filter((l) => l.includes('"msg":"raft state changed"') && l.includes('"role":"leader"')).map((l) => JSON.parse(l) as { ts: string; group: number; replica: number; term: number }).filter((e) => Date.parse(e.ts) >= startedAt);
   for (const e of elections) console.log(`leader elected during the reshard: group ${e.group}, replica ${e.replica}, term ${e.term}, at ${e.ts}`);
   // An election follows a leader whose event loop stalled past the election timeout.
   const byGroup = [1, 2, 3, 4].map((g) => `group ${g}: ${stalls.filter((x) => x.group === g).map((x) => x.ms).join('/')} ms`);

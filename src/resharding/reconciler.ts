@@ -127,7 +127,7 @@ export class Reconciler {
     // source leader, too many changes), the wave falls back to a full copy while frozen.
     let keys = 0;
     let chunks = 0;
-    const copy = async (mode: ExportMode): Promise<number> => {
+    const pull = async (mode: ExportMode): Promise<number> => {
       const n = await this.copy(config, source, wave, epoch, mode);
       keys += n.keys;
       chunks += n.chunks;
@@ -135,10 +135,10 @@ export class Reconciler {
     };
     let precopied = false;
     try {
-      await copy('precopy');
+      await pull('precopy');
       // Delta rounds while still served: each sends what changed during the previous step, so
       // the round left for the frozen partitions covers a shorter and shorter time.
-      for (let round = 0; round < LIVE_ROUNDS; round++) if ((await copy('delta')) <= SMALL_ROUND) break;
+      for (let round = 0; round < LIVE_ROUNDS; round++) if ((await pull('delta')) <= SMALL_ROUND) break;
       precopied = true;
     } catch (e) {
       this.o.log?.info('pre-copy not possible, copying while frozen', { from: source, error: (e as Error).message });
@@ -149,7 +149,7 @@ export class Reconciler {
     let copied = false;
     if (precopied) {
       try {
-        await copy('delta');
+        await pull('delta');
         copied = true;
       } catch (e) {
         this.o.log?.info('delta refused, copying in full while frozen', { from: source, error: (e as Error).message });
@@ -158,7 +158,7 @@ export class Reconciler {
     }
     if (!copied) {
       await this.purge(wave); // what a pre-copy brought (even one that failed midway) may be deleted since
-      await copy('frozen');
+      await pull('frozen');
       phase('copy');
     }
     await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));

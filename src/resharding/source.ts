@@ -1,8 +1,8 @@
 // The source side of a hand-off: freeze partitions (through this group's log, on its leader) and
 // export their data in chunks. Most of it is copied before the freeze, while the partitions are
 // still served: a pre-copy walks their keys on the leader and tracks, from that moment, every key a
-// committed write touches; once frozen, a delta sends only the tracked keys (deleted ones as
-// removed). The delta needs the tracking leader in the same term; anything else (a new leader, too
+// committed write touches; delta rounds then send only the tracked keys (deleted ones as removed),
+// the last one once the partitions are frozen. The delta needs the tracking leader in the same term; anything else (a new leader, too
 // many changes) is refused and the destination copies in full while frozen, from any replica once
 // a read barrier shows the freeze applied (docs/resharding.md).
 import type { Replica } from '../replica/replica.ts';
@@ -33,7 +33,6 @@ const TRACKER_IDLE_MS = 10 * 60_000;
 export class HandoffSource {
   /** Pre-copies whose changes are being tracked, by epoch and partitions. */
   private readonly trackers = new Map<string, ChangeTracker>();
-  readonly stats = { precopies: 0, deltas: 0, deltasRefused: 0, keysTracked: 0 };
 
   constructor(
     private readonly replica: Replica,
@@ -88,10 +87,8 @@ export class HandoffSource {
     }
     if (!this.replica.isLeader) return this.notLeader('a pre-copy is read on the leader');
     const id = trackerId(req);
-    if (req.cursor === null) {
-      this.startTracking(id, req.partitions);
-      this.stats.precopies++;
-    } else if (!this.trackers.has(id)) {
+    if (req.cursor === null) this.startTracking(id, req.partitions);
+    else if (!this.trackers.has(id)) {
       return error('BAD_REQUEST', 'this pre-copy is not tracked here (a new leader?): copy while frozen');
     }
     try {
@@ -117,10 +114,7 @@ export class HandoffSource {
     if (!this.replica.isLeader) return this.notLeader('a delta is read on the leader that tracked it');
     const id = trackerId(req);
     const tracker = this.trackers.get(id);
-    const refuse = (why: string): Response => {
-      this.stats.deltasRefused++;
-      return error('BAD_REQUEST', `no delta: ${why}; copy the partitions in full`);
-    };
+    const refuse = (why: string): Response => error('BAD_REQUEST', `no delta: ${why}; copy the partitions in full`);
     if (!tracker) return refuse('no pre-copy of these partitions is tracked here');
     let from: TrackedKey | null = null;
     try {
@@ -163,7 +157,6 @@ export class HandoffSource {
       if (frozen) {
         this.trackers.delete(id);
         this.rewatch();
-        this.stats.deltas++;
       }
     }
     const sessions = frozen && req.cursor === null ? this.store.sessionImages() : [];
@@ -185,7 +178,6 @@ export class HandoffSource {
   /** The state machine tells the trackers (if any) every key a committed write touches. */
   private rewatch(): void {
     const trackers = [...this.trackers.values()];
-    this.stats.keysTracked = trackers.reduce((n, t) => n + t.size, 0);
     this.sm.keyWatcher =
       trackers.length === 0
         ? undefined

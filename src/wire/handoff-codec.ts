@@ -8,8 +8,9 @@
 //                          [u32 removed | bytes16 key*]
 // The bracketed tails are absent in the first version's frames and mean its behaviour: mode 0
 // (frozen: every key of the frozen partitions) and nothing removed. Modes 1 (pre-copy: every key
-// while the source still serves, changes tracked from then on) and 2 (delta: the tracked keys
-// once frozen, deleted ones listed as removed) copy most data before the partitions pause.
+// while the source still serves, changes tracked from then on) and 2 (delta: a round of the keys
+// changed since the previous step, deleted ones listed as removed; the last round once frozen)
+// copy most data before the partitions pause.
 // opt16 = bool present, then bytes16. Big-endian, strict, like every other body.
 import { Reader } from './bytes.ts';
 import { allocFrame, finishFrame } from './frame.ts';
@@ -46,7 +47,7 @@ export interface ExportChunk {
   /** Client sessions travel with the data (first chunk only), so retries stay exactly-once. */
   sessions: SessionImage[];
   next: Uint8Array | null;
-  /** Delta chunks: keys deleted at the source since the pre-copy (absent: none). */
+  /** Delta chunks: keys deleted at the source since the previous step (absent: none). */
   removed?: Uint8Array[];
 }
 
