@@ -3,6 +3,8 @@
 // its seeded event queue, so the same shell runs in both. One env serves a whole process (several
 // replicas may share it).
 
+import { randomBytes } from 'node:crypto';
+
 export interface ReplicaEnv {
   /** Monotonic milliseconds. */
   now(): number;
@@ -12,6 +14,19 @@ export interface ReplicaEnv {
   defer(fn: () => void): void;
   /** Uniform in [0, 1): election jitter. */
   random(): number;
+  /**
+   * Differs between any two starts of the process. Requests tagged with it cannot be mistaken for a
+   * later start's when their answers arrive after a crash and restart.
+   */
+  readonly incarnation: number;
+  /** Unique within this start of the process (across all its replicas, old and new): 1, 2, 3, ... */
+  nextId(): number;
+}
+
+/** A counter for `ReplicaEnv.nextId`. */
+export function idCounter(): () => number {
+  let last = 0;
+  return () => ++last;
 }
 
 export const systemEnv: ReplicaEnv = {
@@ -23,4 +38,6 @@ export const systemEnv: ReplicaEnv = {
   },
   defer: (fn) => void setImmediate(fn),
   random: Math.random,
+  incarnation: randomBytes(6).readUIntBE(0, 6),
+  nextId: idCounter(),
 };

@@ -7,6 +7,8 @@ export const shellMutations = {
   ackBeforeSync: false,
   /** Serve a stale read without waiting for the apply whose answers already left. */
   staleReadSkipsBarrier: false,
+  /** Release a read on a read-index answer to a request of an earlier start of the process. */
+  readAcceptsEarlierStart: false,
 };
 
 export function resetShellMutations(): void {

@@ -8,6 +8,9 @@ import type { Response } from '../wire/index.ts';
 import type { ReplicaEnv } from './env.ts';
 import { shellMutations } from './mutations.ts';
 
+/** A read's ctx: the start of the process that asked, then the read's id there (two doubles). */
+const READ_CTX_BYTES = 16;
+
 /** What the replica needs from its disk. */
 export interface ReplicaStorage {
   /** Everything one Ready asks to persist, durably (fsynced), in one write. */
@@ -74,7 +77,6 @@ export class Replica {
   /** Reads waiting for their read index (keyed by ctx) and then for apply. */
   private readsById = new Map<number, ReadWaiter>();
   private readsAwaitingApply: ReadWaiter[] = [];
-  private nextReadId = 1;
   private loopRunning = false;
   private loopScheduled = false;
   private stopTicker: (() => void) | undefined;
@@ -157,9 +159,10 @@ export class Replica {
   readBarrier(opts: { lease?: boolean } = {}): Promise<void> {
     // Deliver ticks missed during a pause first, so time-based decisions see the real clock.
     this.catchUpTicks();
-    const id = this.nextReadId++;
-    const ctx = Buffer.allocUnsafe(8);
-    ctx.writeDoubleBE(id);
+    const id = this.opts.env.nextId();
+    const ctx = Buffer.allocUnsafe(READ_CTX_BYTES);
+    ctx.writeDoubleBE(this.opts.env.incarnation, 0);
+    ctx.writeDoubleBE(id, 8);
     return new Promise((resolve, reject) => {
       this.readsById.set(id, { index: 0, resolve, reject });
       this.node.readIndex(ctx, opts);
@@ -274,23 +277,34 @@ export class Replica {
       this.stats.applied += committed.length;
     }
     for (const rs of rd.readStates) {
-      const id = Buffer.from(rs.ctx.buffer, rs.ctx.byteOffset, rs.ctx.byteLength).readDoubleBE(0);
-      const w = this.readsById.get(id);
+      const w = this.readWaiterOf(rs.ctx);
       if (!w) continue;
-      this.readsById.delete(id);
       w.index = rs.index;
       this.readsAwaitingApply.push(w);
     }
     for (const ctx of rd.failedReads) {
-      const id = Buffer.from(ctx.buffer, ctx.byteOffset, ctx.byteLength).readDoubleBE(0);
-      const w = this.readsById.get(id);
+      const w = this.readWaiterOf(ctx);
       if (!w) continue;
-      this.readsById.delete(id);
       w.reject(new NotLeaderError(this.soft.leader, 'no leader to confirm the read'));
     }
     this.node.advance(rd);
     this.releaseReads();
     this.maybeCompact();
+  }
+
+  /**
+   * Takes the waiting read that `ctx` names. An answer to a request of an earlier start of this
+   * process (in flight when it crashed) names none: its index predates every read of this start,
+   * though the ids begin at 1 again.
+   */
+  private readWaiterOf(ctx: Uint8Array): ReadWaiter | undefined {
+    if (ctx.byteLength !== READ_CTX_BYTES) return undefined;
+    const view = Buffer.from(ctx.buffer, ctx.byteOffset, ctx.byteLength);
+    if (view.readDoubleBE(0) !== this.opts.env.incarnation && !shellMutations.readAcceptsEarlierStart) return undefined;
+    const id = view.readDoubleBE(8);
+    const w = this.readsById.get(id);
+    if (w) this.readsById.delete(id);
+    return w;
   }
 
   private settleProposal(e: Entry, result: Response | undefined): void {

@@ -5,7 +5,7 @@
 // silent, and a restart opens the store again from what was synced. The host only watches: it
 // reports each Ready taken, each send and each apply to the checker, without changing them.
 import { Replica, type ReplicaStorage } from '../../src/replica/replica.ts';
-import type { ReplicaEnv } from '../../src/replica/env.ts';
+import { idCounter, type ReplicaEnv } from '../../src/replica/env.ts';
 import { machineStorage } from '../../src/replica/machine-storage.ts';
 import { StateMachine } from '../../src/replica/state-machine.ts';
 import type { RaftNode } from '../../src/raft/node.ts';
@@ -95,6 +95,8 @@ export class Host implements Watched {
       },
       defer: (fn) => at(0, fn),
       random: () => this.rng.float(),
+      incarnation: life,
+      nextId: idCounter(),
     };
     const timing: DiskTiming = {
       afterTurn: (fn) => at(0, fn),

@@ -88,4 +88,21 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
       p.keys = 1;
     },
   },
+  readAcceptsEarlierStart: {
+    why: 'read-index answers delayed past a crash and quick restart of the follower that asked, which reads again at once',
+    tweak: (p) => {
+      p.nodes = 3;
+      only(p, { crash: 3 });
+      p.faultRate = 0.1;
+      p.clients = 5;
+      p.downMax = 5;
+      p.links.slowP = 0.2;
+      p.links.slowMax = 10;
+      p.followerReadP = 0.9;
+      p.leaseReadP = 0;
+      p.staleReadP = 0;
+      p.getShare = 0.6;
+      p.keys = 1;
+    },
+  },
 };
