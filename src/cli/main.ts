@@ -32,6 +32,7 @@ type Run = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Run>> = {
   server: async () => (await import('./server-command.ts')).runServer,
   up: async () => (await import('./up-command.ts')).runUp,
+  host: async () => (await import('./host-command.ts')).runHost,
   reshard: async () => (await import('./reshard-command.ts')).runReshard,
   replica: async () => (await import('./replica-command.ts')).runReplica,
   trace: async () => (await import('./trace-command.ts')).runTrace,

@@ -1,8 +1,6 @@
 // `kvs up`: a local sharded cluster of replica processes on 127.0.0.1, supervised until Ctrl-C.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KvsClient } from '../client/client.ts';
 import { initCluster, readConfig } from '../resharding/admin.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
@@ -11,16 +9,18 @@ import { STARTING_FILE, placementEndpoints, readCluster, unpublishCluster, write
 import { serveControl, type ControlRequest } from './control.ts';
 import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
-import { childLabel, labelLines } from '../log/child-lines.ts';
+import { childLabel } from '../log/child-lines.ts';
+import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
 import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
-const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--base-port P] [--log-format json|text]
+const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--processes N|each] [--base-port P] [--log-format json|text]
 
 Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: it holds the cluster
 configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data under DIR (default
 ./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints.
 Running it again on the same DIR reuses the same layout and recovers the data.
-A replica that crashes is restarted after a second (its pid in cluster.json is kept current).
+A replica that crashes is restarted after a second (its pid in cluster.json is kept current; the
+pid is its process's, which with --processes N it shares with other replicas).
 "kvs reshard --shards N" changes the number of shard groups of the running cluster; "kvs replica
 add|remove" adds or removes one replica of a shard group.
 Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over first).
@@ -28,12 +28,14 @@ Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over f
   --data DIR         data directory (default ./data)
   --shards N         shard groups (default 3)
   --replicas R       replicas per group (default 3)
+  --processes N      run the replicas in N processes (default 3), each replica still with its own
+                     ports and data; with R processes each holds one replica of every group, so
+                     losing one process costs every group one replica. "each": one process per
+                     replica (the Kubernetes layout)
   --base-port P      first port (default 7001). The n-th replica (from 0) listens on: native P+n,
                      RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port)
   --log-format F     the replicas' log lines: json (passed through; each names its group and
                      replica) or text (each prefixed [shard-1/r102]); default text on a terminal`;
-
-const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/kvs.js');
 
 /** `kvs server` flags for the front doors listed in a replica's endpoints (older cluster files have none). */
 function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
@@ -42,7 +44,7 @@ function doorFlags(endpoints: ClusterReplica['endpoints']): string[] {
 
 export async function runUp(argv: string[]): Promise<number> {
   const startedAt = Date.now();
-  const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' }, 'log-format': { type: 'string' } }, HELP);
+  const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' }, 'log-format': { type: 'string' }, processes: { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
   const logFormat = args.values['log-format'] ?? defaultLogFormat();
   if (!isLogFormat(logFormat)) throw new UsageError('--log-format must be json or text');
@@ -52,6 +54,7 @@ export async function runUp(argv: string[]): Promise<number> {
   let replicas = readCluster(dataDir);
   if (replicas.length > 0) unpublishCluster(dataDir);
   else replicas = readCluster(dataDir, STARTING_FILE);
+  const processes = processesOf(args.values.processes);
   const perGroup = Number(args.values.replicas ?? 3);
   if (!Number.isInteger(perGroup) || perGroup < 1 || perGroup > 9) throw new UsageError('--replicas must be 1..9');
   if (replicas.length === 0) {
@@ -63,7 +66,7 @@ export async function runUp(argv: string[]): Promise<number> {
     }
     replicas = shardedLayout(dataDir, base, shards, perGroup);
   }
-  const children = new Map<number, ChildProcess>();
+  const launcher: ReplicaLauncher = processes === 'each' ? new ProcessPerReplica() : new SharedHosts(processes);
   let stopping = false;
   // Set once the shard groups are launched; a replica can refuse its configuration (and stop the
   // cluster) before that.
@@ -73,17 +76,15 @@ export async function runUp(argv: string[]): Promise<number> {
   const peersOf = (g: number): string => replicas.filter((r) => r.group === g).map((r) => `${r.id}=${r.endpoints.native}`).join(',');
 
   const launch = (r: ClusterReplica): void => {
-    const args = [BIN, 'server', '--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
-    if (r.role === 'shard') args.push('--placement', placementEndpoints(replicas).join(','));
-    if (r.join) args.push('--join');
-    args.push('--log-format', logFormat);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', logFormat === 'text' ? 'pipe' : 'inherit'] });
-    if (child.stderr) labelLines(child.stderr, childLabel(r.role === 'placement' ? 'placement' : 'shard', r.group, r.id), (l) => void process.stderr.write(l));
-    children.set(r.id, child);
-    r.pid = child.pid ?? 0;
-    save();
-    child.on('exit', (code, signal) => {
-      if (children.get(r.id) === child) children.delete(r.id);
+    const argv = ['--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
+    if (r.role === 'shard') argv.push('--placement', placementEndpoints(replicas).join(','));
+    if (r.join) argv.push('--join');
+    argv.push('--log-format', logFormat);
+    const label = logFormat === 'text' ? childLabel(r.role === 'placement' ? 'placement' : 'shard', r.group, r.id) : undefined;
+    let exited = false;
+    r.pid = launcher.launch({ id: r.id, group: r.group, argv, label }, (code, signal) => {
+      if (exited) return;
+      exited = true;
       if (stopping || !replicas.includes(r)) return;
       if (code === ExitCode.Usage) {
         console.error(`kvs up: replica ${r.id} rejected its configuration; stopping the cluster`);
@@ -96,6 +97,7 @@ export async function runUp(argv: string[]): Promise<number> {
         if (!stopping && replicas.includes(r)) launch(r);
       }, 1000);
     });
+    save();
   };
 
   // Ctrl-C while the cluster still starts stops what was started.
@@ -135,12 +137,12 @@ export async function runUp(argv: string[]): Promise<number> {
       if (!r) return;
       replicas = replicas.filter((x) => x !== r);
       save();
-      await stopChild(children.get(r.id));
+      await launcher.stop(r.id);
     } else {
       const leaving = replicas.filter((r) => r.group === req.group && r.role === 'shard');
       replicas = replicas.filter((r) => !leaving.includes(r));
       save();
-      await Promise.all(leaving.map((r) => stopChild(children.get(r.id))));
+      await Promise.all(leaving.map((r) => launcher.stop(r.id)));
     }
   });
 
@@ -162,10 +164,8 @@ export async function runUp(argv: string[]): Promise<number> {
     stopping = true;
     started.control?.close();
     console.error('kvs up: stopping replicas');
-    const force = setTimeout(() => {
-      for (const c of children.values()) c.kill('SIGKILL');
-    }, 5000);
-    void Promise.all([...children.values()].map((c) => stopChild(c))).then(() => {
+    const force = setTimeout(() => launcher.killAll(), 5000);
+    void launcher.stopAll().then(() => {
       clearTimeout(force);
       for (const r of replicas) r.pid = 0;
       save();
@@ -175,16 +175,17 @@ export async function runUp(argv: string[]): Promise<number> {
   return -1;
 }
 
-function perGroupOf(replicas: ClusterReplica[]): number {
-  return replicas.filter((r) => r.role === 'placement').length || 3;
+/** `--processes`: a count of host processes (default 3), or `each` for one process per replica. */
+function processesOf(v: string | boolean | undefined): number | 'each' {
+  if (v === undefined) return 3;
+  if (v === 'each') return 'each';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LOCAL_REPLICAS) throw new UsageError(`--processes must be 1..${MAX_LOCAL_REPLICAS} or "each"`);
+  return n;
 }
 
-function stopChild(c: ChildProcess | undefined): Promise<void> {
-  if (!c || c.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    c.once('exit', () => resolve());
-    c.kill('SIGTERM');
-  });
+function perGroupOf(replicas: ClusterReplica[]): number {
+  return replicas.filter((r) => r.role === 'placement').length || 3;
 }
 
 /**

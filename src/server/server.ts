@@ -42,6 +42,11 @@ export interface ServerOptions {
   tap?: Tap;
   /** Default: the format and level of the config, with this replica's group and id on every line. */
   log?: Logger;
+  /**
+   * Called when a fatal storage error closed this replica. Default: the process exits with 1 once
+   * the replica is closed; a process hosting several replicas (`kvs host`) reports it instead.
+   */
+  onFatal?: () => void;
 }
 
 /** The pieces a replica of a shard group has on top of a plain replica. */
@@ -132,8 +137,11 @@ export class KvsServer {
       onSoftState: (s) => this.log.info('raft state changed', { role: s.role, term: s.term, leader: s.leader || null }),
       onFatal: (e) => {
         this.log.error('fatal storage error, stopping', { error: e });
-        process.exitCode = 1;
-        void this.close();
+        if (opts.onFatal) void this.close().then(opts.onFatal, opts.onFatal);
+        else {
+          process.exitCode = 1;
+          void this.close();
+        }
       },
     });
     this.router = new Router({

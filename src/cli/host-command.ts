@@ -1,0 +1,85 @@
+// `kvs host`: one process running several replicas (of different groups) for `kvs up --processes`.
+// Each replica is a whole `kvs server` — its own ports, data directory and Raft group — so clients,
+// peers and tools see the same cluster as with one process per replica; the replicas share the
+// process's event loop, heap and runtime, which is what a replica mostly costs at idle.
+// Commands arrive on the IPC channel (host-protocol.ts); the host ends when its supervisor does.
+import { ConfigError, loadConfig, serverFlagOptions } from '../server/config.ts';
+import { KvsServer } from '../server/server.ts';
+import { createLogger } from '../log/logger.ts';
+import { ExitCode, UsageError, parse } from './args.ts';
+import { isHostCommand, type HostCommand, type HostReport } from './host-protocol.ts';
+
+const HELP = `Usage: kvs host
+
+Runs the replicas that "kvs up --processes N" asks it to over its IPC channel; not for direct use.`;
+
+export async function runHost(argv: string[]): Promise<number> {
+  if (!parse(argv, {}, HELP)) return ExitCode.Ok;
+  const send = process.send?.bind(process);
+  if (!send) throw new UsageError('kvs host runs under "kvs up --processes N" (it needs an IPC channel)');
+  const report = (r: HostReport): void => void send(r);
+  /** Running replicas, and ones starting (undefined until started). */
+  const servers = new Map<number, KvsServer | undefined>();
+  const stopping = new Set<number>();
+
+  const start = async (c: Extract<HostCommand, { type: 'start' }>): Promise<void> => {
+    if (servers.has(c.id)) return;
+    servers.set(c.id, undefined);
+    let server: KvsServer;
+    try {
+      const args = parse(c.argv, serverFlagOptions(), HELP);
+      const config = loadConfig(args?.values ?? {}, process.env);
+      if (config.trace || config.initialGroups) throw new ConfigError('--trace and --initial-groups need a process of their own (kvs server)');
+      const prefix = `[${c.label}] `;
+      const log = createLogger({
+        format: config.logFormat,
+        level: config.logLevel,
+        bindings: { group: config.group, replica: config.id },
+        // Text lines get the label `kvs up` gives a replica's own stderr; JSON lines name group and replica.
+        ...(config.logFormat === 'text' ? { write: (line: string) => void process.stderr.write(prefix + line) } : {}),
+      });
+      server = await KvsServer.start(config, { log, onFatal: () => ended(c.id, 1, 'fatal storage error') });
+      log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
+    } catch (e) {
+      const usage = e instanceof ConfigError || e instanceof UsageError;
+      servers.delete(c.id);
+      report({ type: 'exited', id: c.id, code: usage ? ExitCode.Usage : 1, error: (e as Error).message });
+      return;
+    }
+    servers.set(c.id, server);
+    report({ type: 'started', id: c.id });
+    // A stop that came while it started.
+    if (stopping.has(c.id)) await stop(c.id);
+  };
+
+  const ended = (id: number, code: number, error?: string): void => {
+    if (!servers.has(id)) return;
+    servers.delete(id);
+    stopping.delete(id);
+    report({ type: 'exited', id, code, ...(error ? { error } : {}) });
+  };
+
+  const stop = async (id: number): Promise<void> => {
+    stopping.add(id);
+    const server = servers.get(id);
+    if (!server) return; // not started yet (start() stops it once it has) or already gone
+    await server.shutdown().catch(() => undefined);
+    ended(id, 0);
+  };
+
+  const stopAll = async (): Promise<never> => {
+    await Promise.all([...servers.keys()].map((id) => stop(id)));
+    process.exit(process.exitCode ?? 0);
+  };
+
+  process.on('message', (m: unknown) => {
+    if (!isHostCommand(m)) return;
+    if (m.type === 'start') void start(m);
+    else void stop(m.id);
+  });
+  // The supervisor is gone (even killed -9): nobody would restart or stop these replicas.
+  process.on('disconnect', () => void stopAll());
+  process.on('SIGTERM', () => void stopAll());
+  process.on('SIGINT', () => void stopAll());
+  return -1; // keep running
+}

@@ -1,0 +1,31 @@
+// What `kvs up` and the `kvs host` processes it supervises say to each other over the IPC channel
+// of the child process (JSON messages). A host runs the replicas it is told to start, each exactly
+// as `kvs server` with the same flags would, and reports every one that ends.
+
+/** Supervisor → host. */
+export type HostCommand =
+  /** Start replica `id` with these `kvs server` flags; `label` prefixes its text log lines. */
+  | { type: 'start'; id: number; argv: string[]; label: string }
+  /** Stop replica `id` as SIGTERM stops `kvs server`: a leader hands leadership over first. */
+  | { type: 'stop'; id: number };
+
+/** Host → supervisor. */
+export type HostReport =
+  | { type: 'started'; id: number }
+  /** Replica `id` is gone: stopped (0), refused its flags (ExitCode.Usage), or failed (1). */
+  | { type: 'exited'; id: number; code: number; error?: string };
+
+export function isHostCommand(m: unknown): m is HostCommand {
+  if (typeof m !== 'object' || m === null) return false;
+  const c = m as Record<string, unknown>;
+  if (typeof c.id !== 'number' || !Number.isInteger(c.id)) return false;
+  if (c.type === 'stop') return true;
+  return c.type === 'start' && Array.isArray(c.argv) && c.argv.every((a) => typeof a === 'string') && typeof c.label === 'string';
+}
+
+export function isHostReport(m: unknown): m is HostReport {
+  if (typeof m !== 'object' || m === null) return false;
+  const r = m as Record<string, unknown>;
+  if (typeof r.id !== 'number') return false;
+  return r.type === 'started' || (r.type === 'exited' && typeof r.code === 'number');
+}

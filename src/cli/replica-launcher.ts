@@ -1,0 +1,169 @@
+// How `kvs up` runs its replicas: one `kvs server` process each, or spread over N `kvs host`
+// processes (each replica still a whole server with its own ports and data; host-command.ts).
+// Either way the supervisor sees the same thing: a replica starts, has a pid, and ends with a code.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labelLines } from '../log/child-lines.ts';
+import { isHostReport, type HostCommand } from './host-protocol.ts';
+
+const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/kvs.js');
+
+export interface LaunchSpec {
+  id: number;
+  group: number;
+  /** `kvs server` flags. */
+  argv: string[];
+  /** Prefix of its text log lines (`shard-1/r102`); undefined: its lines pass through as they are. */
+  label: string | undefined;
+}
+
+/** Why a replica ended: its exit code, or the signal that killed its process. */
+export type OnExit = (code: number | null, signal: NodeJS.Signals | null) => void;
+
+export interface ReplicaLauncher {
+  /** Starts a replica; returns the pid of the process that runs it. `onExit` is called once. */
+  launch(spec: LaunchSpec, onExit: OnExit): number;
+  /** Stops one replica gracefully (a leader hands over first); resolves once it is gone. */
+  stop(id: number): Promise<void>;
+  /** Stops every replica gracefully. */
+  stopAll(): Promise<void>;
+  /** Kills every process at once (SIGKILL). */
+  killAll(): void;
+}
+
+function gracefulExit(c: ChildProcess | undefined): Promise<void> {
+  if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    c.once('exit', () => done());
+    c.kill('SIGTERM');
+  });
+}
+
+/** One `kvs server` process per replica: the Kubernetes layout, and `--processes each`. */
+export class ProcessPerReplica implements ReplicaLauncher {
+  private readonly children = new Map<number, ChildProcess>();
+
+  launch(spec: LaunchSpec, onExit: OnExit): number {
+    const child = spawn(process.execPath, [BIN, 'server', ...spec.argv], { stdio: ['ignore', 'inherit', spec.label ? 'pipe' : 'inherit'] });
+    if (child.stderr && spec.label) labelLines(child.stderr, spec.label, (l) => void process.stderr.write(l));
+    this.children.set(spec.id, child);
+    child.on('exit', (code, signal) => {
+      if (this.children.get(spec.id) === child) this.children.delete(spec.id);
+      onExit(code, signal);
+    });
+    return child.pid ?? 0;
+  }
+
+  stop(id: number): Promise<void> {
+    return gracefulExit(this.children.get(id));
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.children.values()].map(gracefulExit));
+  }
+
+  killAll(): void {
+    for (const c of this.children.values()) c.kill('SIGKILL');
+  }
+}
+
+interface Hosted {
+  onExit: OnExit;
+  /** Resolves a pending stop() once the host reports the replica gone. */
+  gone: (() => void)[];
+}
+
+interface Host {
+  child: ChildProcess | undefined;
+  replicas: Map<number, Hosted>;
+}
+
+/**
+ * Replicas spread over `count` host processes. A replica keeps its host across restarts; a new
+ * one goes to the host with the fewest replicas of its group, then the fewest replicas, so that
+ * with R replicas per group and R hosts every host holds one replica of every group, and killing
+ * one host costs every group one replica, never a quorum.
+ */
+export class SharedHosts implements ReplicaLauncher {
+  private readonly hosts: Host[];
+  /** Replica id → host index, and its group (for placing the next one). */
+  private readonly assigned = new Map<number, { host: number; group: number }>();
+
+  constructor(count: number) {
+    this.hosts = Array.from({ length: count }, () => ({ child: undefined, replicas: new Map() }));
+  }
+
+  /** The host a replica runs on (placing it on first use). */
+  hostOf(id: number, group: number): number {
+    const known = this.assigned.get(id);
+    if (known) return known.host;
+    const load = this.hosts.map((_, k) => {
+      const on = [...this.assigned.values()].filter((a) => a.host === k);
+      return { k, sameGroup: on.filter((a) => a.group === group).length, all: on.length };
+    });
+    load.sort((a, b) => a.sameGroup - b.sameGroup || a.all - b.all || a.k - b.k);
+    const host = load[0]!.k;
+    this.assigned.set(id, { host, group });
+    return host;
+  }
+
+  launch(spec: LaunchSpec, onExit: OnExit): number {
+    const k = this.hostOf(spec.id, spec.group);
+    const host = this.hosts[k]!;
+    const child = host.child ?? this.spawnHost(host);
+    host.replicas.set(spec.id, { onExit, gone: [] });
+    this.command(child, { type: 'start', id: spec.id, argv: spec.argv, label: spec.label ?? '' });
+    return child.pid ?? 0;
+  }
+
+  private spawnHost(host: Host): ChildProcess {
+    // Text labels are written by the host itself, per replica (host-command.ts).
+    const child = spawn(process.execPath, [BIN, 'host'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    host.child = child;
+    child.on('message', (m: unknown) => {
+      if (!isHostReport(m) || m.type !== 'exited') return;
+      const r = host.replicas.get(m.id);
+      if (!r) return;
+      host.replicas.delete(m.id);
+      if (m.error) console.error(`kvs up: replica ${m.id}: ${m.error}`);
+      r.onExit(m.code, null);
+      for (const done of r.gone) done();
+    });
+    child.on('exit', (code, signal) => {
+      if (host.child === child) host.child = undefined;
+      const lost = [...host.replicas.values()];
+      host.replicas.clear();
+      for (const r of lost) {
+        r.onExit(code, signal);
+        for (const done of r.gone) done();
+      }
+    });
+    // An IPC write to a host that just died fails; its exit event reports the replicas.
+    child.on('error', () => undefined);
+    return child;
+  }
+
+  private command(child: ChildProcess, c: HostCommand): void {
+    if (child.connected) child.send(c, () => undefined);
+  }
+
+  stop(id: number): Promise<void> {
+    const host = this.hosts.find((h) => h.replicas.has(id));
+    const r = host?.replicas.get(id);
+    if (!host?.child || !r) return Promise.resolve();
+    const child = host.child;
+    return new Promise((done) => {
+      r.gone.push(done);
+      this.command(child, { type: 'stop', id });
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => gracefulExit(h.child)));
+  }
+
+  killAll(): void {
+    for (const h of this.hosts) h.child?.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,108 @@
+// `kvs up` with its default layout: 3 host processes, each running one replica of every group
+// (host-command.ts). A host killed with SIGKILL under load takes one replica of every group down at
+// once: every group keeps serving on the other two, the supervisor restarts the host with the same
+// replicas, they catch up, and no acknowledged write is lost. Ports 28501-28812 (base 28501).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { KvsClient } from '../../src/client/client.ts';
+import { ShardedClient } from '../../src/client/sharded-client.ts';
+import { placementEndpoints, type ClusterReplica } from '../../src/cli/cluster-file.ts';
+import type { StatusInfo } from '../../src/wire/index.ts';
+import { reapOnExit } from '../support/processes.ts';
+import { waitFor } from '../support/wait.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+const BASE_PORT = 28501;
+
+function readReplicas(file: string): ClusterReplica[] {
+  return (JSON.parse(readFileSync(file, 'utf8')) as { replicas: ClusterReplica[] }).replicas;
+}
+
+describe('kvs up: replicas in 3 host processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-up-hosts-'));
+  let up: ChildProcess | undefined;
+  after(async () => {
+    if (up && up.exitCode === null) {
+      const gone = new Promise((r) => up!.once('exit', r));
+      up.kill('SIGINT');
+      await gone;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a host killed -9 under load: every group serves on, the host comes back, nothing acknowledged is lost', async () => {
+    const data = join(dir, 'data');
+    const clusterFile = join(data, 'cluster.json');
+    up = reapOnExit(spawn(process.execPath, [BIN, 'up', '--data', data, '--shards', '2', '--base-port', String(BASE_PORT), '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    up.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    up.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor('kvs up ready', () => out.includes('kvs up: ready') || undefined, 120_000, 100);
+
+    // The layout: 9 replicas in 3 processes, each holding exactly one replica of every group.
+    const replicas = readReplicas(clusterFile);
+    const pids = [...new Set(replicas.map((r) => r.pid))];
+    assert.equal(pids.length, 3, `pids: ${pids.join(', ')}`);
+    for (const pid of pids) assert.deepEqual(replicas.filter((r) => r.pid === pid).map((r) => r.group).sort(), [0, 1, 2]);
+
+    const client = new ShardedClient({ placement: placementEndpoints(replicas), timeoutMs: 20_000, pollMs: 500 });
+    const acked = new Map<string, string>();
+    let n = 0;
+    let writing = true;
+    const writers = Array.from({ length: 8 }, async () => {
+      while (writing) {
+        const key = `k${n++}`;
+        const value = `v-${key}`;
+        await client.put(key, value).then(
+          () => void acked.set(key, value),
+          () => undefined, // unknown outcome: neither counted nor checked
+        );
+      }
+    });
+    try {
+      await waitFor('writes before the kill', () => acked.size >= 200 || undefined, 30_000);
+      const victim = pids[1]!;
+      process.kill(victim, 'SIGKILL');
+      const before = acked.size;
+      // Every group keeps a quorum: writes continue while the host is down.
+      await waitFor('writes with one host down', () => acked.size >= before + 200 || undefined, 30_000);
+      // The supervisor restarts the host with the same replicas (new pid in cluster.json).
+      const restarted = await waitFor('the host restarted', () => {
+        const now = readReplicas(clusterFile);
+        const newPids = new Set(now.map((r) => r.pid));
+        return newPids.size === 3 && !newPids.has(victim) ? now : undefined;
+      }, 30_000, 200);
+      // Its replicas catch up: each applies what its group's leader had committed once all answered.
+      const status = new KvsClient({ endpoints: restarted.map((r) => r.endpoints.native), timeoutMs: 2000 });
+      try {
+        const rowsNow = (): Promise<(StatusInfo | undefined)[]> => Promise.all(restarted.map((r) => status.status(r.endpoints.native).catch(() => undefined)));
+        const target = await waitFor('every replica answering, every group led', async () => {
+          const rows = await rowsNow();
+          const commits = new Map<number, number>();
+          for (const s of rows) if (s?.role === 'leader') commits.set(s.groupId, s.commitIndex);
+          return rows.every((s) => s !== undefined) && commits.size === 3 ? commits : undefined;
+        }, 60_000, 250);
+        await waitFor('every replica caught up', async () => (await rowsNow()).every((s) => s !== undefined && s.appliedIndex >= target.get(s.groupId)!) || undefined, 60_000, 250);
+      } finally {
+        status.close();
+      }
+      const after = acked.size;
+      await waitFor('writes after the restart', () => acked.size >= after + 100 || undefined, 30_000);
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+    // Every acknowledged write reads back, linearizably.
+    const lost: string[] = [];
+    for (const [key, value] of acked) {
+      const got = await client.get(key);
+      if (got === null || new TextDecoder().decode(got) !== value) lost.push(key);
+    }
+    client.close();
+    assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
+  });
+});
