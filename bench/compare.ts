@@ -207,29 +207,33 @@ async function main(): Promise<void> {
     }
   }
 
-  // Shard groups: the same 2 cores, 1 group vs SHARD_GROUPS groups, the same total load.
+  // Shard groups: the same 2 cores, 1 group vs SHARD_GROUPS groups, the same total load; the groups
+  // first with one process per replica, then in 3 host processes (kvs up's default layout).
   if (!v['skip-shards']) {
     log(`shard groups: stopping etcd and redis, starting ${SHARD_GROUPS} groups × 3 replicas`);
     await Promise.all([etcd.stop(), redisAlways.stop(), redisNone.stop()]);
-    let shards: KvsSystem | undefined;
-    try {
-      // Real sharding (placement group + shard groups) when the build has it; else independent
-      // groups with keys split on the client side, which measures the same CPU question.
-      const sharded = shardingAvailable();
-      shards = await startKvs({ dir: join(runDir, 'kvs-shards'), basePort: PORTS.kvsShards, ...(sharded ? { shards: SHARD_GROUPS } : { groups: SHARD_GROUPS }), onRestart });
-      notes.push(sharded ? `${SHARD_GROUPS}g: a placement group and ${SHARD_GROUPS} shard groups of 3 replicas; the generator routes each key to its owner's leader` : `${SHARD_GROUPS}g: ${SHARD_GROUPS} independent groups, keys split on the client side (no --placement in this build)`);
-      const space = new KeySpace(base.keys, base.keySize, base.valueSize);
-      const pair = [kvsSystem('kvs-1g', kvs, 'native'), kvsSystem(`kvs-${SHARD_GROUPS}g`, shards, 'native', space)];
-      const spec = { ...base, inflight: base.inflight * SHARD_GROUPS };
-      // Fresh servers run cold (JIT, LMDB maps): one unrecorded run first.
-      await runGenerator({ protocol: 'native', target: await pair[1]!.target(), spec: { ...spec, warmupS: 0, durationS: 2 }, procs: 1, conns: 1, sessions: true, linearizable: true, preload: false, serverPids: [], fork: true }).catch(() => undefined);
-      for (let rep = 0; rep < REPS; rep++) {
-        for (const sys of rep % 2 ? [...pair].reverse() : pair) await loadRun(sys, spec, `shards/${sys.name}`, rep);
+    const sharded = shardingAvailable();
+    notes.push(sharded ? `${SHARD_GROUPS}g: a placement group and ${SHARD_GROUPS} shard groups of 3 replicas; the generator routes each key to its owner's leader` : `${SHARD_GROUPS}g: ${SHARD_GROUPS} independent groups, keys split on the client side (no --placement in this build)`);
+    notes.push(`shards/: one process per replica; shards-3p/: the same groups in 3 kvs host processes (kvs up --processes 3), each beside the same 1-group cluster`);
+    for (const layout of [{ cells: 'shards', hosts: undefined }, { cells: 'shards-3p', hosts: 3 }]) {
+      let shards: KvsSystem | undefined;
+      try {
+        // Real sharding (placement group + shard groups) when the build has it; else independent
+        // groups with keys split on the client side, which measures the same CPU question.
+        shards = await startKvs({ dir: join(runDir, `kvs-${layout.cells}`), basePort: PORTS.kvsShards, ...(sharded ? { shards: SHARD_GROUPS } : { groups: SHARD_GROUPS }), ...(layout.hosts ? { hosts: layout.hosts } : {}), onRestart });
+        const space = new KeySpace(base.keys, base.keySize, base.valueSize);
+        const pair = [kvsSystem('kvs-1g', kvs, 'native'), kvsSystem(`kvs-${SHARD_GROUPS}g`, shards, 'native', space)];
+        const spec = { ...base, inflight: base.inflight * SHARD_GROUPS };
+        // Fresh servers run cold (JIT, LMDB maps): one unrecorded run first.
+        await runGenerator({ protocol: 'native', target: await pair[1]!.target(), spec: { ...spec, warmupS: 0, durationS: 2 }, procs: 1, conns: 1, sessions: true, linearizable: true, preload: false, serverPids: [], fork: true }).catch(() => undefined);
+        for (let rep = 0; rep < REPS; rep++) {
+          for (const sys of rep % 2 ? [...pair].reverse() : pair) await loadRun(sys, spec, `${layout.cells}/${sys.name}`, rep);
+        }
+      } catch (e) {
+        log(`shard groups (${layout.cells}): failed: ${(e as Error).message}`);
+      } finally {
+        await shards?.stop();
       }
-    } catch (e) {
-      log(`shard groups: failed: ${(e as Error).message}`);
-    } finally {
-      await shards?.stop();
     }
   }
   await stopAll();

@@ -100,6 +100,11 @@ export interface KvsStartOptions {
   args?: string[];
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /**
+   * Run the replicas in this many `kvs host` processes (replica i of every group in host i mod N,
+   * as `kvs up --processes N` does) instead of one `kvs server` process each.
+   */
+  hosts?: number;
   /** Told when a replica dies unexpectedly (and is restarted). */
   onRestart?: (why: string) => void;
 }
@@ -111,19 +116,22 @@ export async function startKvs(o: KvsStartOptions): Promise<KvsSystem> {
     id: g,
     replicas: Array.from({ length: nReplicas }, (_, i) => ({ id: g * 10 + i + 1, address: `127.0.0.1:${o.basePort + g * 10 + i + 1}` })),
   });
+  const hosts = o.hosts ? hostPool(o) : undefined;
   const addr = (id: number, door: KvsDoor): string => `127.0.0.1:${o.basePort + id + (door === 'resp' ? 100 : door === 'grpc' ? 200 : 0)}`;
   const launch = (g: GroupInfo, placement: string[] | undefined): KvsGroup => ({
     group: g.id,
-    replicas: g.replicas.map((r): KvsReplica => {
+    replicas: g.replicas.map((r, i): KvsReplica => {
       const dataDir = join(o.dir, `g${g.id}-r${r.id}`);
       mkdirSync(dataDir, { recursive: true });
       const endpoints: Partial<Record<KvsDoor, string>> = {};
       for (const d of doors) endpoints[d] = addr(r.id, d);
-      const args = [...(o.nodeArgs ?? []), BIN, 'server', '--id', String(r.id), '--group', String(g.id), '--listen', r.address, '--data', dataDir];
-      args.push('--replicas', g.replicas.map((x) => `${x.id}=${x.address}`).join(','));
-      for (const d of doors) if (d !== 'native') args.push(`--${d}`, endpoints[d]!);
-      if (placement) args.push('--placement', placement.join(','));
-      args.push(...(o.args ?? []));
+      const flags = ['--id', String(r.id), '--group', String(g.id), '--listen', r.address, '--data', dataDir];
+      flags.push('--replicas', g.replicas.map((x) => `${x.id}=${x.address}`).join(','));
+      for (const d of doors) if (d !== 'native') flags.push(`--${d}`, endpoints[d]!);
+      if (placement) flags.push('--placement', placement.join(','));
+      flags.push(...(o.args ?? []));
+      if (hosts) return { id: r.id, endpoints, proc: hosts.run(i, r.id, flags) };
+      const args = [...(o.nodeArgs ?? []), BIN, 'server', ...flags];
       const launchOne = (): Managed => start(`kvs-g${g.id}-r${r.id}`, process.execPath, args, { log: join(o.dir, `g${g.id}-r${r.id}.log`), cwd: o.dir });
       return { id: r.id, endpoints, proc: supervise(launchOne, o.onRestart ?? ((why) => console.error(`bench: ${why}`))) };
     }),
@@ -151,13 +159,45 @@ export async function startKvs(o: KvsStartOptions): Promise<KvsSystem> {
     groups,
     placement,
     doors,
-    pids: () => all.flatMap((g) => g.replicas.map((r) => r.proc.current().pid)),
+    // Replicas in host processes share pids: each process counted once.
+    pids: () => [...new Set(all.flatMap((g) => g.replicas.map((r) => r.proc.current().pid)))],
     leaders: () => Promise.all(groups.map((g) => findLeader(g))),
     ownerIndex,
-    stop: async () => void (await Promise.all(all.flatMap((g) => g.replicas.map((r) => r.proc.stop())))),
+    stop: async () => void (await Promise.all(hosts ? hosts.stop() : all.flatMap((g) => g.replicas.map((r) => r.proc.stop())))),
   };
   await sys.leaders();
   return sys;
+}
+
+/**
+ * `kvs host` processes, started on first use and restarted like a server process (their replicas
+ * started again in the new process). A replica's `proc` is its host's.
+ */
+function hostPool(o: KvsStartOptions): { run(slot: number, id: number, flags: string[]): Supervised; stop(): Promise<void>[] } {
+  const pool = new Map<number, { proc: Supervised; replicas: { id: number; flags: string[] }[] }>();
+  const startReplica = (m: Managed, id: number, flags: string[]): void => {
+    if (m.child.connected) m.child.send({ type: 'start', id, argv: flags, label: '' }, () => undefined);
+  };
+  return {
+    run(slot, id, flags) {
+      const k = slot % o.hosts!;
+      let host = pool.get(k);
+      if (!host) {
+        const replicas: { id: number; flags: string[] }[] = [];
+        const launchHost = (): Managed => {
+          const m = start(`kvs-host${k}`, process.execPath, [...(o.nodeArgs ?? []), BIN, 'host'], { log: join(o.dir, `host${k}.log`), cwd: o.dir, ipc: true });
+          for (const r of replicas) startReplica(m, r.id, r.flags);
+          return m;
+        };
+        host = { proc: supervise(launchHost, o.onRestart ?? ((why) => console.error(`bench: ${why}`))), replicas };
+        pool.set(k, host);
+      }
+      host.replicas.push({ id, flags });
+      startReplica(host.proc.current(), id, flags);
+      return host.proc;
+    },
+    stop: () => [...pool.values()].map((h) => h.proc.stop()),
+  };
 }
 
 /** Waits until every replica of the group names the same leader, and returns it. */

@@ -34,10 +34,11 @@ function hookExit(): void {
   }
 }
 
-export function start(name: string, cmd: string, args: string[], opts: { log: string; env?: NodeJS.ProcessEnv; cwd?: string }): Managed {
+/** `ipc`: the child gets an IPC channel (child.send), as `kvs host` needs. */
+export function start(name: string, cmd: string, args: string[], opts: { log: string; env?: NodeJS.ProcessEnv; cwd?: string; ipc?: boolean }): Managed {
   hookExit();
   const fd = openSync(opts.log, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: opts.env ?? process.env, cwd: opts.cwd });
+  const child = spawn(cmd, args, { stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd], env: opts.env ?? process.env, cwd: opts.cwd });
   closeSync(fd);
   if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
   let alive = true;
