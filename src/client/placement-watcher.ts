@@ -6,3 +6,21 @@ import { KvsClient } from './client.ts';
 export function placementWatcher(endpoints: string[], pollMs?: number): ConfigWatcher {
   return new ConfigWatcher(new KvsClient({ endpoints, timeoutMs: 2000 }), pollMs);
 }
+
+/** Watchers shared in this process, by their sorted placement endpoints. */
+const shared = new Map<string, ConfigWatcher>();
+
+/**
+ * The process's watcher for these placement endpoints, shared by every replica the process hosts
+ * (`kvs host`): the placement group is polled once per process, not once per replica. Each caller
+ * holds it until it calls stop(); the last stop ends it. Started on first use.
+ */
+export function sharedPlacementWatcher(endpoints: string[]): ConfigWatcher {
+  const key = [...endpoints].sort().join(',');
+  const known = shared.get(key);
+  if (known && !known.ended) return known.retain();
+  const watcher = placementWatcher(endpoints);
+  shared.set(key, watcher);
+  watcher.start();
+  return watcher;
+}

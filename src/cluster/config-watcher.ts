@@ -16,8 +16,11 @@ export class ConfigWatcher {
   private config: ClusterConfig | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<ClusterConfig | undefined> | undefined;
-  private readonly listeners: ((c: ClusterConfig) => void)[] = [];
+  private readonly listeners = new Set<(c: ClusterConfig) => void>();
+  private started = false;
   private stopped = false;
+  /** Holders that have not stopped yet (retain): polling ends when the last one stops. */
+  private holders = 1;
 
   constructor(
     private readonly client: PlacementStore,
@@ -28,11 +31,17 @@ export class ConfigWatcher {
     return this.config;
   }
 
-  onChange(fn: (c: ClusterConfig) => void): void {
-    this.listeners.push(fn);
+  /** Calls `fn` with every newer configuration; returns the function that stops that. */
+  onChange(fn: (c: ClusterConfig) => void): () => void {
+    const own = (c: ClusterConfig): void => fn(c); // a distinct entry even if `fn` is added twice
+    this.listeners.add(own);
+    return () => void this.listeners.delete(own);
   }
 
+  /** Starts polling (once: later calls do nothing). */
   start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
     const tick = (): void => {
       void this.refresh().finally(() => {
         if (!this.stopped) this.timer = setTimeout(tick, this.pollMs);
@@ -41,7 +50,20 @@ export class ConfigWatcher {
     tick();
   }
 
+  /** Whether polling has ended for good (every holder stopped). */
+  get ended(): boolean {
+    return this.stopped;
+  }
+
+  /** One more holder (several replicas of one process sharing the watcher): see stop(). */
+  retain(): this {
+    this.holders++;
+    return this;
+  }
+
+  /** A holder is done; the last one ends polling and closes the client. */
   stop(): void {
+    if (--this.holders > 0) return;
     this.stopped = true;
     clearTimeout(this.timer);
     this.client.close();

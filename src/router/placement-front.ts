@@ -28,6 +28,7 @@ export function isPlacementKey(req: Request): boolean {
 
 export class PlacementFront {
   private readonly watcher: ConfigWatcher;
+  private readonly unwatch: () => void;
   private groups: GroupConnections | undefined;
   private routing = false;
   /** The routes to the shard groups, once a configuration with groups exists. */
@@ -46,7 +47,7 @@ export class PlacementFront {
     },
   ) {
     this.watcher = o.watcher;
-    this.watcher.onChange((c) => void this.route(c));
+    this.unwatch = this.watcher.onChange((c) => void this.route(c));
   }
 
   /**
@@ -76,6 +77,7 @@ export class PlacementFront {
   }
 
   stop(): void {
+    this.unwatch();
     this.watcher.stop();
     this.groups?.close();
   }

@@ -6,7 +6,7 @@ import { systemEnv } from '../replica/env.ts';
 import { machineStorage } from '../replica/machine-storage.ts';
 import { Router } from '../router/router.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
-import { placementWatcher } from '../client/placement-watcher.ts';
+import { sharedPlacementWatcher } from '../client/placement-watcher.ts';
 import { GroupConnections } from '../router/groups.ts';
 import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
 import { attemptMsFor } from '../cluster/responsiveness.ts';
@@ -69,7 +69,9 @@ export class KvsServer {
   readonly reconciler: Reconciler | undefined;
   private readonly handoff: HandoffSource;
   private readonly groups: GroupConnections | undefined;
+  /** Shared with the other replicas this process hosts (sharedPlacementWatcher). */
   private readonly watcher: ConfigWatcher | undefined;
+  private readonly unwatch: (() => void) | undefined;
   /** Group 0 without --placement: the placement group, which routes user keys once a cluster exists. */
   private readonly front: PlacementFront | undefined;
   /** What the doors call: the request path composed for this replica's role (request-path.ts). */
@@ -95,7 +97,7 @@ export class KvsServer {
       // The placement configuration lists the group's replicas, including ones added since start.
       const fromConfig = (c: ClusterConfig | undefined): void => this.book.setAll(c ? (groupOf(c, config.group)?.replicas ?? []) : []);
       fromConfig(sharding.watcher.current);
-      sharding.watcher.onChange(fromConfig);
+      this.unwatch = sharding.watcher.onChange(fromConfig);
     }
     this.peers = new Peers(self, [], opts.tap);
     // A joining replica starts outside any configuration: it never campaigns, and learns its
@@ -185,7 +187,7 @@ export class KvsServer {
     } else if (config.group === 0) {
       this.front = new PlacementFront({
         group: config.group,
-        watcher: placementWatcher(config.replicas.map((r) => r.address)),
+        watcher: sharedPlacementWatcher(config.replicas.map((r) => r.address)),
         router: this.router,
         hasConfig: this.configPresence(store),
         attemptMs: attemptMsFor(config.requestTimeoutMs),
@@ -222,9 +224,14 @@ export class KvsServer {
     let sharding: Sharding | undefined;
     if (config.placement.length > 0) {
       // A shard replica learns the partition count from the cluster configuration before it serves.
-      const watcher = placementWatcher(config.placement);
-      const first = await watcher.waitFor(1, 60_000);
-      sharding = { watcher, partitioner: await createPartitioner(first.partitions) };
+      const watcher = sharedPlacementWatcher(config.placement);
+      try {
+        const first = await watcher.waitFor(1, 60_000);
+        sharding = { watcher, partitioner: await createPartitioner(first.partitions) };
+      } catch (e) {
+        watcher.stop();
+        throw e;
+      }
     }
     const store = await openStore({ path: config.dataDir });
     const server = new KvsServer(config, store, opts, sharding);
@@ -247,7 +254,6 @@ export class KvsServer {
       throw e;
     }
     server.replica.start();
-    sharding?.watcher.start();
     server.reconciler?.start();
     server.front?.start();
     return server;
@@ -385,6 +391,7 @@ export class KvsServer {
   async close(): Promise<void> {
     await this.doors?.close();
     this.reconciler?.stop();
+    this.unwatch?.();
     this.watcher?.stop();
     this.groups?.close();
     this.front?.stop();

@@ -26,8 +26,9 @@ class FakeSource implements ConfigSource {
     public current: ClusterConfig | undefined,
     readonly next: (ClusterConfig | undefined)[] = [],
   ) {}
-  onChange(fn: (c: ClusterConfig) => void): void {
+  onChange(fn: (c: ClusterConfig) => void): () => void {
     this.listeners.push(fn);
+    return () => void this.listeners.splice(this.listeners.indexOf(fn), 1);
   }
   async refresh(): Promise<ClusterConfig | undefined> {
     this.refreshes++;
