@@ -11,6 +11,7 @@ import { Responsiveness } from '../cluster/responsiveness.ts';
 import { callGroup } from '../cluster/group-call.ts';
 import { groupOf, completeMoves, type ClusterConfig } from '../placement/config.ts';
 import type { Replica } from '../replica/replica.ts';
+import { systemEnv } from '../replica/env.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
@@ -48,7 +49,7 @@ const REQUEST_MS = 5000;
 const CALL_MS = 3 * REQUEST_MS;
 
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
+  private stopTimer: (() => void) | undefined;
   private running = false;
   private stopped = false;
   private readonly conns = new Map<string, Connection>();
@@ -62,13 +63,13 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.step(), this.o.intervalMs ?? 100);
-    this.timer.unref?.();
+    // The process's shared timer of that period: the reconcilers of one process wake it once.
+    this.stopTimer = systemEnv.every(this.o.intervalMs ?? 100, () => void this.step());
   }
 
   stop(): void {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.stopTimer?.();
     for (const c of this.conns.values()) c.close();
   }
 
