@@ -80,6 +80,12 @@ IDLE_ARGS ?=
 bench-idle: deps build
 	timeout -k 10 600 node --import tsx bench/idle.ts $(IDLE_ARGS)
 
+# The sharded cluster's RESP doors vs one group (redis-benchmark), both process layouts.
+CLUSTER_RESP_ARGS ?=
+.PHONY: bench-cluster-resp
+bench-cluster-resp: deps bench-deps build
+	timeout -k 10 900 node --import tsx bench/cluster-resp.ts $(CLUSTER_RESP_ARGS)
+
 # Benchmarks against etcd and Redis (not tests; see docs/benchmarks.md). bench-compare starts
 # every system on 127.0.0.1, runs the matrix, stops everything and writes bench/results/.
 # Options: make bench-compare BENCH_ARGS="--reps 5 --duration 5" (or --quick for a smoke run).
