@@ -10,6 +10,7 @@ import { splitBatch } from '../cluster/split-batch.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
 import type { RawRequest } from './router.ts';
+import { localLeader } from './local-groups.ts';
 
 export interface ShardRoutesOptions {
   group: number;
@@ -21,7 +22,8 @@ export interface ShardRoutesOptions {
 }
 
 export class ShardRoutes {
-  readonly stats = { remote: 0, wrongGroup: 0 };
+  /** remote: sent over TCP to another group; hosted: handed to its leader in this process. */
+  readonly stats = { remote: 0, hosted: 0, wrongGroup: 0 };
 
   constructor(private readonly o: ShardRoutesOptions) {}
 
@@ -65,6 +67,11 @@ export class ShardRoutes {
 
   private send(g: number, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
     if (g === this.o.group) return this.o.local(req, raw, deadline);
+    const here = localLeader(this.o.watcher, g);
+    if (here) {
+      this.stats.hosted++;
+      return here.local(req, raw, deadline);
+    }
     this.stats.remote++;
     return this.o.groups.send(g, req, deadline);
   }

@@ -176,6 +176,8 @@ export interface MetricSources {
   storageBytes(): number;
   /** Whether this group holds partitions in a hand-off (frozen, arriving or dropping): absent on a plain group. */
   handoffPending?(): boolean;
+  /** A shard replica's requests for keys of other groups: over TCP, or to their leader in this process. */
+  shardRoutes?(): { remote: number; hosted: number };
 }
 
 const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'];
@@ -231,6 +233,13 @@ export class ServerMetrics {
     counter('kvs_router_proposed_total', 'Writes proposed by this replica as leader.', () => src.routerStats().proposed);
     counter('kvs_router_linearizable_reads_total', 'Reads served after a ReadIndex barrier.', () => src.routerStats().reads);
     counter('kvs_router_stale_reads_total', 'Reads served from local state without a barrier.', () => src.routerStats().staleReads);
+    const routes = src.shardRoutes;
+    if (routes) {
+      r.add(new Sampled('kvs_shard_routed_total', "Requests for keys of other shard groups, by how they went: to a replica over TCP (remote), or to the group's leader in this process (hosted).", 'counter', ['to'], () => {
+        const s = routes();
+        return [[['remote'], s.remote], [['hosted'], s.hosted]];
+      }));
+    }
     r.add(new Sampled('kvs_peer_connected', 'Whether the link to a peer replica is up.', 'gauge', ['peer'], () => src.peers().map((p): [LabelValues, number] => [[String(p.id)], p.connected ? 1 : 0])));
     r.add(new Sampled('kvs_peer_frames_sent_total', 'Frames sent to a peer replica.', 'counter', ['peer'], () => src.peers().map((p): [LabelValues, number] => [[String(p.id)], p.framesSent])));
     r.add(new Sampled('kvs_peer_frames_dropped_total', 'Frames dropped for a peer replica (link down or queue full).', 'counter', ['peer'], () => src.peers().map((p): [LabelValues, number] => [[String(p.id)], p.dropped])));
@@ -276,9 +285,10 @@ export class ServerMetrics {
 }
 
 /** Reads a replica's parts for ServerMetrics (types only: nothing is imported at run time). */
-export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean }): MetricSources {
+export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean; shardRoutes?: () => { remote: number; hosted: number } }): MetricSources {
   return {
     ...(p.handoffPending ? { handoffPending: p.handoffPending } : {}),
+    ...(p.shardRoutes ? { shardRoutes: p.shardRoutes } : {}),
     raft: () => p.replica.node.status,
     replicaStats: () => p.replica.stats,
     routerStats: () => p.router.stats,

@@ -11,6 +11,7 @@ import { GroupConnections } from '../router/groups.ts';
 import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
 import { attemptMsFor } from '../cluster/responsiveness.ts';
 import { ShardRoutes } from '../router/sharded.ts';
+import { hostReplica } from '../router/local-groups.ts';
 import { shardPath, type RequestPath } from '../router/request-path.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { decodeOwnership } from '../replica/ownership.ts';
@@ -72,6 +73,8 @@ export class KvsServer {
   /** Shared with the other replicas this process hosts (sharedPlacementWatcher). */
   private readonly watcher: ConfigWatcher | undefined;
   private readonly unwatch: (() => void) | undefined;
+  private readonly unhost: (() => void) | undefined;
+  private readonly routes: ShardRoutes | undefined;
   /** Group 0 without --placement: the placement group, which routes user keys once a cluster exists. */
   private readonly front: PlacementFront | undefined;
   /** What the doors call: the request path composed for this replica's role (request-path.ts). */
@@ -169,20 +172,22 @@ export class KvsServer {
       electionTicks: config.electionTicks,
       log: this.log,
     });
-    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved() } : {}) }), loopLag);
+    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved(), shardRoutes: () => this.routes?.stats ?? { remote: 0, hosted: 0 } } : {}) }), loopLag);
     const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
     if (sharding) {
       this.watcher = sharding.watcher;
       this.groups = new GroupConnections(() => sharding.watcher.current, attemptMsFor(config.requestTimeoutMs));
-      const routes = new ShardRoutes({
+      const routes = (this.routes = new ShardRoutes({
         group: config.group,
         watcher: sharding.watcher,
         partitioner: sharding.partitioner,
         groups: this.groups,
         local: (req, raw, deadline) => this.router.local(req, raw, deadline),
-      });
+      }));
       this.path = shardPath(routes, this.router);
+      // Requests that other replicas of this process route to this group, while it leads.
+      this.unhost = hostReplica(sharding.watcher, { group: config.group, isLeader: () => this.replica.isLeader, local: (req, raw, deadline) => this.router.local(req, raw, deadline) });
       this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log, waveSize: config.handoffWave });
     } else if (config.group === 0) {
       this.front = new PlacementFront({
@@ -389,6 +394,7 @@ export class KvsServer {
   }
 
   async close(): Promise<void> {
+    this.unhost?.();
     await this.doors?.close();
     this.reconciler?.stop();
     this.unwatch?.();

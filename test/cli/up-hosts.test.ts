@@ -104,5 +104,23 @@ describe('kvs up: replicas in 3 host processes', () => {
     }
     client.close();
     assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
+
+    // A door whose process also runs the leader of another shard group hands that group's keys to
+    // it in-process (kvs_shard_routed_total{to="hosted"}); every key still reads back.
+    const now = readReplicas(clusterFile);
+    const probe = new KvsClient({ endpoints: now.map((r) => r.endpoints.native), timeoutMs: 5000 });
+    const door = await waitFor('a shard replica beside the leader of another shard group', async () => {
+      const rows = await Promise.all(now.map(async (r) => ({ r, s: await probe.status(r.endpoints.native).catch(() => undefined) })));
+      const leader = rows.find((x) => x.r.group !== 0 && x.s?.role === 'leader');
+      return leader ? now.find((r) => r.pid === leader.r.pid && r.group !== 0 && r.group !== leader.r.group) : undefined;
+    }, 20_000, 200);
+    probe.close();
+    const through = new KvsClient({ endpoints: [door.endpoints.native], timeoutMs: 10_000 });
+    for (let i = 0; i < 60; i++) await through.put(`door-${i}`, `d${i}`);
+    for (let i = 0; i < 60; i++) assert.equal(new TextDecoder().decode((await through.get(`door-${i}`))!), `d${i}`);
+    through.close();
+    const metrics = await (await fetch(`http://${door.endpoints.http}/metrics`)).text();
+    const hosted = Number(/^kvs_shard_routed_total\{to="hosted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+    assert.ok(hosted > 0, `no request went to a leader in the same process:\n${metrics.split('\n').filter((l) => l.includes('shard_routed')).join('\n')}`);
   });
 });
