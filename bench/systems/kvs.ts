@@ -14,6 +14,7 @@ import { KvsClient } from '../../src/client/client.ts';
 import { createPartitioner } from '../../src/partition/hash.ts';
 import type { GroupInfo } from '../../src/placement/config.ts';
 import { initCluster } from '../../src/resharding/admin.ts';
+import { nextTransfer } from '../../src/cli/leader-balance.ts';
 import { logTail, start, supervise, waitFor, type Managed, type Supervised } from './procs.ts';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -166,15 +167,39 @@ export async function startKvs(o: KvsStartOptions): Promise<KvsSystem> {
     stop: async () => void (await Promise.all(hosts ? hosts.stop() : all.flatMap((g) => g.replicas.map((r) => r.proc.stop())))),
   };
   await sys.leaders();
+  if (hosts) await balanceHostLeaders(sys, all, hosts, o.hosts!);
   return sys;
+}
+
+/**
+ * As `kvs up --processes N` does, moves leaderships until no host leads 2 groups more than
+ * another, so a run measures the balanced layout (not a random pile-up of leaders on one host).
+ */
+async function balanceHostLeaders(sys: KvsSystem, all: KvsGroup[], hosts: { hostOf(id: number): number; leadAway(id: number, to: number): void }, count: number): Promise<void> {
+  const replicas = all.flatMap((g) => g.replicas.map((r) => ({ id: r.id, group: g.group, address: r.endpoints.native! })));
+  const client = new KvsClient({ endpoints: replicas.map((r) => r.address), timeoutMs: 1000 });
+  try {
+    await waitFor('leaders balanced over the host processes', 30_000, async () => {
+      const places = await Promise.all(replicas.map(async (r) => ({ id: r.id, group: r.group, host: hosts.hostOf(r.id), leader: (await client.status(r.address)).role === 'leader' })));
+      const move = nextTransfer(places, count);
+      if (!move) return true;
+      hosts.leadAway(move.from, move.to);
+      await new Promise((r) => setTimeout(r, 1000));
+      return undefined;
+    });
+  } finally {
+    client.close();
+  }
+  await sys.leaders();
 }
 
 /**
  * `kvs host` processes, started on first use and restarted like a server process (their replicas
  * started again in the new process). A replica's `proc` is its host's.
  */
-function hostPool(o: KvsStartOptions): { run(slot: number, id: number, flags: string[]): Supervised; stop(): Promise<void>[] } {
+function hostPool(o: KvsStartOptions): { run(slot: number, id: number, flags: string[]): Supervised; hostOf(id: number): number; leadAway(id: number, to: number): void; stop(): Promise<void>[] } {
   const pool = new Map<number, { proc: Supervised; replicas: { id: number; flags: string[] }[] }>();
+  const hostOfId = new Map<number, number>();
   const startReplica = (m: Managed, id: number, flags: string[]): void => {
     if (m.child.connected) m.child.send({ type: 'start', id, argv: flags, label: '' }, () => undefined);
   };
@@ -193,8 +218,14 @@ function hostPool(o: KvsStartOptions): { run(slot: number, id: number, flags: st
         pool.set(k, host);
       }
       host.replicas.push({ id, flags });
+      hostOfId.set(id, k);
       startReplica(host.proc.current(), id, flags);
       return host.proc;
+    },
+    hostOf: (id) => hostOfId.get(id)!,
+    leadAway(id, to) {
+      const m = pool.get(hostOfId.get(id)!)?.proc.current();
+      if (m?.child.connected) m.child.send({ type: 'lead-away', id, to }, () => undefined);
     },
     stop: () => [...pool.values()].map((h) => h.proc.stop()),
   };

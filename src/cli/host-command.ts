@@ -75,7 +75,8 @@ export async function runHost(argv: string[]): Promise<number> {
   process.on('message', (m: unknown) => {
     if (!isHostCommand(m)) return;
     if (m.type === 'start') void start(m);
-    else void stop(m.id);
+    else if (m.type === 'stop') void stop(m.id);
+    else servers.get(m.id)?.replica.transferLeadership(m.to); // a no-op unless it leads
   });
   // The supervisor is gone (even killed -9): nobody would restart or stop these replicas.
   process.on('disconnect', () => void stopAll());

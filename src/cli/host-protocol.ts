@@ -7,7 +7,9 @@ export type HostCommand =
   /** Start replica `id` with these `kvs server` flags; `label` prefixes its text log lines. */
   | { type: 'start'; id: number; argv: string[]; label: string }
   /** Stop replica `id` as SIGTERM stops `kvs server`: a leader hands leadership over first. */
-  | { type: 'stop'; id: number };
+  | { type: 'stop'; id: number }
+  /** Replica `id`, if it leads, hands leadership to replica `to` of its group (leader balancing). */
+  | { type: 'lead-away'; id: number; to: number };
 
 /** Host → supervisor. */
 export type HostReport =
@@ -20,6 +22,7 @@ export function isHostCommand(m: unknown): m is HostCommand {
   const c = m as Record<string, unknown>;
   if (typeof c.id !== 'number' || !Number.isInteger(c.id)) return false;
   if (c.type === 'stop') return true;
+  if (c.type === 'lead-away') return typeof c.to === 'number' && Number.isInteger(c.to);
   return c.type === 'start' && Array.isArray(c.argv) && c.argv.every((a) => typeof a === 'string') && typeof c.label === 'string';
 }
 

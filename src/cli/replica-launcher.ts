@@ -108,6 +108,17 @@ export class SharedHosts implements ReplicaLauncher {
     return host;
   }
 
+  /** How many host processes there are. */
+  get count(): number {
+    return this.hosts.length;
+  }
+
+  /** Asks replica `id` (if it leads) to hand leadership to replica `to` of its group. */
+  leadAway(id: number, to: number): void {
+    const child = this.hosts.find((h) => h.replicas.has(id))?.child;
+    if (child) this.command(child, { type: 'lead-away', id, to });
+  }
+
   launch(spec: LaunchSpec, onExit: OnExit): number {
     const k = this.hostOf(spec.id, spec.group);
     const host = this.hosts[k]!;

@@ -11,6 +11,7 @@ import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupR
 import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
+import { balanceLeaders } from './leader-balance.ts';
 import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
 const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--processes N|each] [--base-port P] [--log-format json|text]
@@ -157,6 +158,7 @@ export async function runUp(argv: string[]): Promise<number> {
     save();
     console.log(`kvs up: ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: every group has a leader, every replica applied the configuration, writes go through every door`);
     console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello && kvs status`);
+    if (launcher instanceof SharedHosts) void keepLeadersBalanced(launcher, () => replicas, () => stopping);
   });
 
   function stop(): void {
@@ -186,6 +188,25 @@ function processesOf(v: string | boolean | undefined): number | 'each' {
 
 function perGroupOf(replicas: ClusterReplica[]): number {
   return replicas.filter((r) => r.role === 'placement').length || 3;
+}
+
+/** Every 2 s, one leadership moves while one process leads 2 groups more than another. */
+async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterReplica[], stopping: () => boolean): Promise<void> {
+  const status = new KvsClient({ endpoints: current().map((r) => r.endpoints.native), timeoutMs: 1000 });
+  try {
+    await balanceLeaders({
+      hosts: hosts.count,
+      everyMs: 2000,
+      stopped: stopping,
+      leadAway: (from, to) => hosts.leadAway(from, to),
+      places: async () => {
+        const rows = await Promise.all(current().map(async (r) => ({ r, s: await status.status(r.endpoints.native).catch(() => undefined) })));
+        return rows.filter((x) => x.s).map(({ r, s }) => ({ id: r.id, group: r.group, host: hosts.hostOf(r.id, r.group), leader: s!.role === 'leader' }));
+      },
+    });
+  } finally {
+    status.close();
+  }
 }
 
 /**

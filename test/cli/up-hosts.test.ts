@@ -105,6 +105,19 @@ describe('kvs up: replicas in 3 host processes', () => {
     client.close();
     assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
 
+    // Leaders spread over the processes again (kvs up moves leaderships while one process leads 2
+    // more groups than another): the placement group and 2 shard groups, one leader per process.
+    const spreadProbe = new KvsClient({ endpoints: readReplicas(clusterFile).map((r) => r.endpoints.native), timeoutMs: 2000 });
+    await waitFor('leaders spread over the processes', async () => {
+      const now = readReplicas(clusterFile);
+      const rows = await Promise.all(now.map(async (r) => ({ r, s: await spreadProbe.status(r.endpoints.native).catch(() => undefined) })));
+      const per = new Map<number, number>(now.map((r) => [r.pid, 0]));
+      for (const x of rows) if (x.s?.role === 'leader') per.set(x.r.pid, per.get(x.r.pid)! + 1);
+      const leads = [...per.values()];
+      return leads.reduce((a, b) => a + b, 0) === 3 && Math.max(...leads) - Math.min(...leads) <= 1 ? true : undefined;
+    }, 30_000, 500);
+    spreadProbe.close();
+
     // A door whose process also runs the leader of another shard group hands that group's keys to
     // it in-process (kvs_shard_routed_total{to="hosted"}); every key still reads back.
     const now = readReplicas(clusterFile);

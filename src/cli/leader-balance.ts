@@ -1,0 +1,54 @@
+// Which leadership to move so that the processes of a `kvs up --processes N` cluster lead about
+// the same number of groups: a process leading several busy groups does their proposals, fsyncs
+// and fan-out on one event loop while the others idle. Pure: the supervisor feeds it who leads
+// where and carries out the transfer it names (over the host's IPC channel).
+
+export interface ReplicaPlace {
+  id: number;
+  group: number;
+  /** The process (host index) it runs in. */
+  host: number;
+  leader: boolean;
+}
+
+/**
+ * One transfer that narrows the spread of leaders per host (most − least ≥ 2), or undefined when
+ * it is balanced or cannot be improved: a group led on a most-loaded host hands leadership to its
+ * replica on a least-loaded host. Lowest group id first, so repeated calls are deterministic.
+ */
+export function nextTransfer(replicas: ReplicaPlace[], hosts: number): { from: number; to: number } | undefined {
+  const leads = Array.from({ length: hosts }, () => 0);
+  for (const r of replicas) if (r.leader) leads[r.host]!++;
+  const most = Math.max(...leads);
+  const least = Math.min(...leads);
+  if (most - least < 2) return undefined;
+  const groups = [...new Set(replicas.map((r) => r.group))].sort((a, b) => a - b);
+  for (const g of groups) {
+    const members = replicas.filter((r) => r.group === g);
+    const leader = members.find((r) => r.leader);
+    if (!leader || leads[leader.host] !== most) continue;
+    const target = members.find((r) => !r.leader && leads[r.host] === least);
+    if (target) return { from: leader.id, to: target.id };
+  }
+  return undefined;
+}
+
+export interface BalancerOptions {
+  hosts: number;
+  /** Who leads where now (replicas that do not answer left out). */
+  places(): Promise<ReplicaPlace[]>;
+  leadAway(from: number, to: number): void;
+  /** Pause between rounds (a transfer takes an election's worth of ticks to show). */
+  everyMs: number;
+  stopped(): boolean;
+}
+
+/** Moves one leadership per round while the spread is 2 or more; until stopped. */
+export async function balanceLeaders(o: BalancerOptions): Promise<void> {
+  while (!o.stopped()) {
+    await new Promise((r) => setTimeout(r, o.everyMs).unref());
+    if (o.stopped()) return;
+    const move = nextTransfer(await o.places().catch(() => []), o.hosts);
+    if (move) o.leadAway(move.from, move.to);
+  }
+}

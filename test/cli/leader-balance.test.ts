@@ -1,0 +1,57 @@
+// nextTransfer (src/cli/leader-balance.ts): moves a leadership from a host leading 2 or more
+// groups more than another to that host, never within a group that has no replica there, and
+// repeated application reaches a spread of at most 1 from any start.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { nextTransfer, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
+
+/** `groups` groups of one replica per host; `leaderHost[g]`: where group g leads. */
+function layout(hosts: number, leaderHost: number[]): ReplicaPlace[] {
+  return leaderHost.flatMap((lh, g) => Array.from({ length: hosts }, (_, h) => ({ id: g * 100 + h + 1, group: g, host: h, leader: h === lh })));
+}
+
+function spread(rs: ReplicaPlace[], hosts: number): number {
+  const leads = Array.from({ length: hosts }, (_, h) => rs.filter((r) => r.leader && r.host === h).length);
+  return Math.max(...leads) - Math.min(...leads);
+}
+
+test('balanced or nearly (spread ≤ 1): nothing moves', () => {
+  assert.equal(nextTransfer(layout(3, [0, 1, 2, 0]), 3), undefined);
+  assert.equal(nextTransfer(layout(3, [0, 1, 2]), 3), undefined);
+  assert.equal(nextTransfer(layout(3, [0, 0, 1, 2]), 3), undefined);
+});
+
+test('all four groups led by host 0: the lowest group moves to an idle host', () => {
+  assert.deepEqual(nextTransfer(layout(3, [0, 0, 0, 0]), 3), { from: 1, to: 2 });
+});
+
+test('from any start, applying the transfers ends with a spread ≤ 1 within a few moves', () => {
+  for (const hosts of [2, 3, 5]) {
+    for (let seed = 0; seed < 200; seed++) {
+      const groups = 1 + (seed % 7);
+      let rs = layout(hosts, Array.from({ length: groups }, (_, g) => (seed * 31 + g * g * 7) % hosts));
+      for (let moves = 0; ; moves++) {
+        const t = nextTransfer(rs, hosts);
+        if (!t) break;
+        assert.ok(moves < groups, `more moves than groups (hosts ${hosts}, seed ${seed})`);
+        const from = rs.find((r) => r.id === t.from)!;
+        const to = rs.find((r) => r.id === t.to)!;
+        assert.equal(from.group, to.group);
+        assert.ok(from.leader && !to.leader);
+        rs = rs.map((r) => (r.id === t.from ? { ...r, leader: false } : r.id === t.to ? { ...r, leader: true } : r));
+      }
+      assert.ok(spread(rs, hosts) <= 1, `spread ${spread(rs, hosts)} (hosts ${hosts}, seed ${seed})`);
+    }
+  }
+});
+
+test('a group with no replica on the idle host is skipped for one that has one', () => {
+  const rs: ReplicaPlace[] = [
+    { id: 1, group: 0, host: 0, leader: true },
+    { id: 2, group: 0, host: 1, leader: false },
+    { id: 11, group: 1, host: 0, leader: true },
+    { id: 13, group: 1, host: 2, leader: false },
+    { id: 22, group: 2, host: 1, leader: true },
+  ];
+  assert.deepEqual(nextTransfer(rs, 3), { from: 11, to: 13 });
+});
