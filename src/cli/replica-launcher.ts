@@ -90,7 +90,11 @@ export class SharedHosts implements ReplicaLauncher {
   /** Replica id → host index, and its group (for placing the next one). */
   private readonly assigned = new Map<number, { host: number; group: number }>();
 
-  constructor(count: number) {
+  constructor(
+    count: number,
+    /** A command prefix for host k (e.g. `ip netns exec ns-k`, `taskset -c k`): none by default. */
+    private readonly wrap: (host: number) => string[] = () => [],
+  ) {
     this.hosts = Array.from({ length: count }, () => ({ child: undefined, replicas: new Map() }));
   }
 
@@ -122,15 +126,16 @@ export class SharedHosts implements ReplicaLauncher {
   launch(spec: LaunchSpec, onExit: OnExit): number {
     const k = this.hostOf(spec.id, spec.group);
     const host = this.hosts[k]!;
-    const child = host.child ?? this.spawnHost(host);
+    const child = host.child ?? this.spawnHost(host, k);
     host.replicas.set(spec.id, { onExit, gone: [] });
     this.command(child, { type: 'start', id: spec.id, argv: spec.argv, label: spec.label ?? '' });
     return child.pid ?? 0;
   }
 
-  private spawnHost(host: Host): ChildProcess {
+  private spawnHost(host: Host, k: number): ChildProcess {
     // Text labels are written by the host itself, per replica (host-command.ts).
-    const child = spawn(process.execPath, [BIN, 'host'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const [cmd, ...args] = [...this.wrap(k), process.execPath, BIN, 'host'];
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     host.child = child;
     child.on('message', (m: unknown) => {
       if (!isHostReport(m) || m.type !== 'exited') return;

@@ -10,10 +10,15 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-const PREFIX = 'kvsp';
-const SUBNET = '10.213.57';
-const HUB = `${PREFIX}-hub`;
-const ROOT_LINK = `${PREFIX}-root`;
+/** Names and addresses of one Lan; two test files that may run at once use different ones. */
+export interface LanNames {
+  /** Prefix of every namespace and link name (≤ 6 characters: link names are 15 at most). */
+  prefix: string;
+  /** The /24 the hosts live in (three octets). */
+  subnet: string;
+}
+
+const DEFAULT_NAMES: LanNames = { prefix: 'kvsp', subnet: '10.213.57' };
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -39,39 +44,50 @@ export function netnsSkipReason(): string | undefined {
 }
 
 export class Lan {
-  private constructor(readonly hosts: number) {}
+  private readonly hub: string;
+  private readonly rootLink: string;
 
-  /** Namespaces 1..hosts, each with address SUBNET.i, plus this namespace at SUBNET.100. */
-  static create(hosts: number): Lan {
-    const lan = new Lan(hosts);
+  private constructor(
+    readonly hosts: number,
+    private readonly names: LanNames,
+  ) {
+    this.hub = `${names.prefix}-hub`;
+    this.rootLink = `${names.prefix}-root`;
+  }
+
+  /** Namespaces 1..hosts, each with address <subnet>.i, plus this namespace at <subnet>.100. */
+  static create(hosts: number, names: LanNames = DEFAULT_NAMES): Lan {
+    const lan = new Lan(hosts, names);
+    const { hub, rootLink } = lan;
+    const { prefix, subnet } = names;
     lan.destroy();
-    ip('netns', 'add', HUB);
-    ip('-n', HUB, 'link', 'add', 'br0', 'type', 'bridge');
-    ip('-n', HUB, 'link', 'set', 'br0', 'up');
+    ip('netns', 'add', hub);
+    ip('-n', hub, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', hub, 'link', 'set', 'br0', 'up');
     for (let i = 1; i <= hosts; i++) {
       const ns = lan.namespace(i);
       ip('netns', 'add', ns);
-      ip('link', 'add', lan.hubLink(i), 'netns', HUB, 'type', 'veth', 'peer', 'name', 'e0', 'netns', ns);
-      ip('-n', HUB, 'link', 'set', lan.hubLink(i), 'master', 'br0', 'up');
+      ip('link', 'add', lan.hubLink(i), 'netns', hub, 'type', 'veth', 'peer', 'name', 'e0', 'netns', ns);
+      ip('-n', hub, 'link', 'set', lan.hubLink(i), 'master', 'br0', 'up');
       ip('-n', ns, 'addr', 'add', `${lan.host(i)}/24`, 'dev', 'e0');
       ip('-n', ns, 'link', 'set', 'e0', 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
     }
-    ip('link', 'add', ROOT_LINK, 'type', 'veth', 'peer', 'name', `${PREFIX}-hr`, 'netns', HUB);
-    ip('-n', HUB, 'link', 'set', `${PREFIX}-hr`, 'master', 'br0', 'up');
-    ip('addr', 'add', `${SUBNET}.100/24`, 'dev', ROOT_LINK);
-    ip('link', 'set', ROOT_LINK, 'up');
+    ip('link', 'add', rootLink, 'type', 'veth', 'peer', 'name', `${prefix}-hr`, 'netns', hub);
+    ip('-n', hub, 'link', 'set', `${prefix}-hr`, 'master', 'br0', 'up');
+    ip('addr', 'add', `${subnet}.100/24`, 'dev', rootLink);
+    ip('link', 'set', rootLink, 'up');
     lan.pinNeighbours();
     if (process.env.KVS_NETNS_CONNTRACK === '1') lan.dropInvalidLikeKubeProxy();
     return lan;
   }
 
   namespace(i: number): string {
-    return `${PREFIX}-${i}`;
+    return `${this.names.prefix}-${i}`;
   }
 
   host(i: number): string {
-    return `${SUBNET}.${i}`;
+    return `${this.names.subnet}.${i}`;
   }
 
   /** The command prefix that runs a program inside host i's namespace. */
@@ -81,17 +97,17 @@ export class Lan {
 
   /** Cuts host i off from every other host and from the test. */
   isolate(i: number): void {
-    ip('-n', HUB, 'link', 'set', this.hubLink(i), 'down');
+    ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'down');
   }
 
   heal(i: number): void {
-    ip('-n', HUB, 'link', 'set', this.hubLink(i), 'up');
+    ip('-n', this.hub, 'link', 'set', this.hubLink(i), 'up');
   }
 
   destroy(): void {
     for (let i = 1; i <= this.hosts; i++) tryIp('netns', 'del', this.namespace(i));
-    tryIp('netns', 'del', HUB);
-    tryIp('link', 'del', ROOT_LINK); // normally gone with its peer in the hub
+    tryIp('netns', 'del', this.hub);
+    tryIp('link', 'del', this.rootLink); // normally gone with its peer in the hub
   }
 
   /** Every host (and this namespace) knows every other's MAC address for good. */
@@ -101,7 +117,7 @@ export class Lan {
         ? readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim()
         : execFileSync('ip', ['netns', 'exec', ns, 'cat', `/sys/class/net/${dev}/address`], { encoding: 'utf8' }).trim();
     const ends = [
-      { ns: undefined as string | undefined, dev: ROOT_LINK, addr: `${SUBNET}.100` },
+      { ns: undefined as string | undefined, dev: this.rootLink, addr: `${this.names.subnet}.100` },
       ...Array.from({ length: this.hosts }, (_, k) => ({ ns: this.namespace(k + 1) as string | undefined, dev: 'e0', addr: this.host(k + 1) })),
     ].map((e) => ({ ...e, mac: mac(e.ns, e.dev) }));
     for (const a of ends) {
@@ -122,14 +138,14 @@ export class Lan {
    */
   private dropInvalidLikeKubeProxy(): void {
     try {
-      execFileSync('ip', ['netns', 'exec', HUB, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1'], { stdio: 'ignore' });
-      execFileSync('ip', ['netns', 'exec', HUB, 'iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'], { stdio: 'ignore' });
+      execFileSync('ip', ['netns', 'exec', this.hub, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1'], { stdio: 'ignore' });
+      execFileSync('ip', ['netns', 'exec', this.hub, 'iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'], { stdio: 'ignore' });
     } catch {
       // no br_netfilter or no iptables here: a plain bridge
     }
   }
 
   private hubLink(i: number): string {
-    return `${PREFIX}-h${i}`;
+    return `${this.names.prefix}-h${i}`;
   }
 }
