@@ -7,7 +7,7 @@
 // against partitions that stayed (whose waits are the ordinary latency tail). The load goes through
 // the smart client (ShardedClient: straight to the owning group's leader), or with --via-any-replica
 // through a plain client and the servers' routing.
-//   node --import tsx bench/reshard.ts [--keys 1000000] [--replicas 3] [--partitions 1024] [--wave 64] [--inflight 64 | --rate 1000] [--via-any-replica]
+//   node --import tsx bench/reshard.ts [--keys 1000000] [--replicas 3] [--partitions 1024] [--wave 64] [--inflight 64 | --rate 1000] [--via-any-replica] [--hosts 3]
 import { KvsClient } from '../src/client/client.ts';
 import { ShardedClient } from '../src/client/sharded-client.ts';
 import { createPartitioner } from '../src/partition/index.ts';
@@ -22,13 +22,15 @@ const INFLIGHT = arg('inflight', 64);
 const VIA_ANY_REPLICA = process.argv.includes('--via-any-replica');
 const RATE = arg('rate', 0);
 const WAVE = arg('wave', 64);
+/** --hosts N: the replicas in N `kvs host` processes (kvs up's default layout); 0: a process each. */
+const HOSTS = arg('hosts', 0);
 const value = Buffer.alloc(100, 120);
 
 console.log(`# reshard 3 → 4 groups × ${REPLICAS} replicas, ${KEYS.toLocaleString('en-US')} keys of 100 B, ${PARTITIONS} partitions, ${INFLIGHT} writes in flight`);
 console.log(`# ${machine()}`);
-console.log(`# command: node --import tsx bench/reshard.ts --keys ${KEYS} --replicas ${REPLICAS} --partitions ${PARTITIONS} --wave ${WAVE} --inflight ${INFLIGHT}${RATE > 0 ? ` --rate ${RATE}` : ''}${VIA_ANY_REPLICA ? ' --via-any-replica' : ''}`);
+console.log(`# command: node --import tsx bench/reshard.ts --keys ${KEYS} --replicas ${REPLICAS} --partitions ${PARTITIONS} --wave ${WAVE} --inflight ${INFLIGHT}${RATE > 0 ? ` --rate ${RATE}` : ''}${VIA_ANY_REPLICA ? ' --via-any-replica' : ''}${HOSTS ? ` --hosts ${HOSTS}` : ''}`);
 
-const cluster = new ShardedCluster(25000, REPLICAS, { http: true, serverArgs: ['--handoff-wave', String(WAVE)] });
+const cluster = new ShardedCluster(25000, REPLICAS, { http: true, serverArgs: ['--handoff-wave', String(WAVE)], ...(HOSTS ? { hosts: HOSTS } : {}) });
 
 /** The longest event-loop stall of each shard replica since the previous call (the gauge resets on each scrape). */
 async function loopStalls(groups: number[]): Promise<{ group: number; address: string; ms: number }[]> {

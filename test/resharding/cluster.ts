@@ -10,6 +10,7 @@ import { initCluster } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
 import { replicaStatus } from '../server/cluster.ts';
 import { ProcessTable } from '../support/processes.ts';
+import { SharedHosts } from '../../src/cli/replica-launcher.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
@@ -32,8 +33,17 @@ export class ShardedCluster {
       host?: (id: number) => string;
       /** The command a replica runs under, by replica id (e.g. `ip netns exec NS`). */
       wrap?: (id: number) => string[];
+      /**
+       * Run the replicas in this many `kvs host` processes, as `kvs up --processes N` does, instead
+       * of one `kvs server` each (then replicas cannot be killed one by one).
+       */
+      hosts?: number;
     } = {},
-  ) {}
+  ) {
+    this.shared = opts.hosts ? new SharedHosts(opts.hosts) : undefined;
+  }
+
+  private readonly shared: SharedHosts | undefined;
 
   /**
    * Placement group plus shard groups 1..n, and the first configuration; returns once every shard
@@ -99,6 +109,10 @@ export class ShardedCluster {
     if (g !== PLACEMENT) args.push('--placement', this.placement().join(','));
     if (this.opts.http) args.push('--http', this.httpAddress(me.address));
     if (this.opts.serverArgs) args.push(...this.opts.serverArgs);
+    if (this.shared) {
+      this.shared.launch({ id, group: g, argv: args.slice(2), label: undefined }, () => undefined);
+      return;
+    }
     const [cmd, ...prefix] = [...(this.opts.wrap?.(id) ?? []), process.execPath];
     this.procs.track(id, spawn(cmd!, [...prefix, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }));
   }
@@ -125,6 +139,7 @@ export class ShardedCluster {
   }
 
   kill(id: number): Promise<void> {
+    if (this.shared) throw new Error('replicas in host processes are not killed one by one');
     return this.procs.kill(id);
   }
 
@@ -156,6 +171,7 @@ export class ShardedCluster {
   }
 
   async stop(): Promise<void> {
+    if (this.shared) this.shared.killAll();
     await this.procs.killAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
