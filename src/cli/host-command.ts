@@ -47,7 +47,6 @@ export async function runHost(argv: string[]): Promise<number> {
       return;
     }
     servers.set(c.id, server);
-    report({ type: 'started', id: c.id });
     // A stop that came while it started.
     if (stopping.has(c.id)) await stop(c.id);
   };

@@ -138,7 +138,7 @@ export class SharedHosts implements ReplicaLauncher {
     const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     host.child = child;
     child.on('message', (m: unknown) => {
-      if (!isHostReport(m) || m.type !== 'exited') return;
+      if (!isHostReport(m)) return;
       const r = host.replicas.get(m.id);
       if (!r) return;
       host.replicas.delete(m.id);

@@ -82,10 +82,7 @@ export async function runUp(argv: string[]): Promise<number> {
     if (r.join) argv.push('--join');
     argv.push('--log-format', logFormat);
     const label = logFormat === 'text' ? childLabel(r.role === 'placement' ? 'placement' : 'shard', r.group, r.id) : undefined;
-    let exited = false;
     r.pid = launcher.launch({ id: r.id, group: r.group, argv, label }, (code, signal) => {
-      if (exited) return;
-      exited = true;
       if (stopping || !replicas.includes(r)) return;
       if (code === ExitCode.Usage) {
         console.error(`kvs up: replica ${r.id} rejected its configuration; stopping the cluster`);
