@@ -59,7 +59,16 @@ export const defaultRaftConfig = {
   snapshotWindow: 4,
   leaseReads: false,
   clockDriftTicks: 2,
+  quietAfterTicks: 20,
 } satisfies Partial<RaftConfig>;
+
+/**
+ * Quiet groups: a quiet leader heartbeats once per election timeout, and its followers (told by
+ * the heartbeat's flag) wait this many election timeouts, instead of one, before they campaign or
+ * grant a vote — so a lost heartbeat or two never starts an election. Failover of an idle group
+ * takes that much longer; a busy group is never quiet.
+ */
+export const QUIET_FACTOR = 3;
 
 export class RaftNode {
   readonly id: NodeId;
@@ -78,6 +87,10 @@ export class RaftNode {
   private randomizedTimeout = 0;
   /** Right after boot we may have acknowledged a leader we no longer remember: honour its lease. */
   private bootLease = true;
+  /** Leader: heartbeats are slow (idle group). Follower: the leader said so in its last heartbeat. */
+  private quiet = false;
+  /** Leader: consecutive ticks with nothing to replicate and every replica caught up. */
+  private idleTicks = 0;
 
   private votes = new Map<NodeId, boolean>();
   private prs = new Map<NodeId, Progress>();
@@ -223,6 +236,7 @@ export class RaftNode {
   transferLeadership(to: NodeId): boolean {
     if (this.role !== Role.Leader || to === this.id || !this.log.conf().voters.includes(to)) return false;
     if (this.leadTransferee === to) return true;
+    this.wake();
     this.leadTransferee = to;
     this.transferElapsed = 0;
     this.leaseUntil = -1; // the new leader may serve writes before our lease would end
@@ -327,6 +341,7 @@ export class RaftNode {
       lastTerm: this.log.lastTerm(),
       conf: this.log.conf(),
       transferring: this.leadTransferee,
+      quiet: this.quiet,
       progress:
         this.role === Role.Leader
           ? [...this.prs].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: pr.recentActive }))
@@ -337,6 +352,11 @@ export class RaftNode {
   /** The configuration in force (changes when a configuration entry is appended or rolled back). */
   get conf(): ConfState {
     return this.log.conf();
+  }
+
+  /** Quiet (see QUIET_FACTOR): a leader heartbeating slowly, or a follower told so by its leader. */
+  get isQuiet(): boolean {
+    return this.quiet;
   }
 
   get appliedIndex(): number {
@@ -363,6 +383,7 @@ export class RaftNode {
     this.role = Role.Follower;
     this.lead = lead;
     this.leadTransferee = NONE;
+    this.quiet = false; // until this term's leader says otherwise
     this.resetElection();
   }
 
@@ -379,6 +400,7 @@ export class RaftNode {
       voteTerm = this.term;
     }
     this.lead = NONE;
+    this.quiet = false;
     this.resetElection();
     this.votes = new Map([[this.id, true]]);
     if (this.tally() === 'won') {
@@ -401,6 +423,8 @@ export class RaftNode {
     this.leadTransferee = NONE;
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
+    this.quiet = false;
+    this.idleTicks = 0;
     this.leaseUntil = -1;
     this.prs = new Map();
     this.syncProgressWithConf();
@@ -425,9 +449,19 @@ export class RaftNode {
   private resetElection(): void {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    const t = this.cfg.electionTicks;
-    this.randomizedTimeout = t + Math.floor(this.cfg.random() * t);
+    this.drawTimeout();
     this.votes = new Map();
+  }
+
+  /** A random election timeout in [T, 2T), T being one election timeout (QUIET_FACTOR when quiet). */
+  private drawTimeout(): void {
+    const t = this.electionWindow();
+    this.randomizedTimeout = t + Math.floor(this.cfg.random() * t);
+  }
+
+  /** How long silence from the leader is normal: also the CheckQuorum window and the stickiness. */
+  private electionWindow(): number {
+    return this.quiet ? QUIET_FACTOR * this.cfg.electionTicks : this.cfg.electionTicks;
   }
 
   private promotable(): boolean {
@@ -435,7 +469,7 @@ export class RaftNode {
   }
 
   private inLease(): boolean {
-    return (this.lead !== NONE || this.bootLease) && this.electionElapsed < this.cfg.electionTicks;
+    return (this.lead !== NONE || this.bootLease) && this.electionElapsed < this.electionWindow();
   }
 
   // ---- Ticks ------------------------------------------------------------------------------------
@@ -452,7 +486,7 @@ export class RaftNode {
     if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.cfg.electionTicks) {
       this.leadTransferee = NONE; // the target did not take over in time: resume normal service
     }
-    if (this.electionElapsed >= this.cfg.electionTicks) {
+    if (this.electionElapsed >= this.electionWindow()) {
       this.electionElapsed = 0;
       if (!this.quorumActive()) {
         this.becomeFollower(this.term, NONE); // CheckQuorum: we may be on the minority side
@@ -460,7 +494,12 @@ export class RaftNode {
       }
       for (const pr of this.prs.values()) pr.recentActive = false;
     }
-    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) this.broadcastHeartbeat();
+    const wasQuiet = this.quiet;
+    this.updateQuiet();
+    // Going quiet is announced at once: a follower still on the short timeout must not wait a
+    // whole quiet interval for the next heartbeat.
+    const interval = this.quiet ? this.cfg.electionTicks : this.cfg.heartbeatTicks;
+    if (this.heartbeatElapsed >= interval || this.quiet !== wasQuiet) this.broadcastHeartbeat();
     for (const [id, pr] of this.prs) {
       const s = pr.snapshot;
       if (s && ++s.idleTicks >= Math.max(2, this.cfg.electionTicks >> 1)) {
@@ -472,6 +511,28 @@ export class RaftNode {
         this.dirty.set(id, false);
       }
     }
+  }
+
+  /** Counts idle ticks; enough of them make the leader quiet, any work wakes it. */
+  private updateQuiet(): void {
+    if (this.cfg.quietAfterTicks <= 0 || !this.idle()) {
+      this.wake();
+    } else if (!this.quiet && ++this.idleTicks >= this.cfg.quietAfterTicks) {
+      this.quiet = true;
+    }
+  }
+
+  /** Nothing to replicate: everything committed, every replica has it, no transfer under way. */
+  private idle(): boolean {
+    const last = this.log.lastIndex();
+    if (this.leadTransferee !== NONE || this.log.committed !== last || this.readsAwaitingCommit.length > 0) return false;
+    for (const pr of this.prs.values()) if (pr.match !== last || pr.snapshot) return false;
+    return true;
+  }
+
+  private wake(): void {
+    this.quiet = false;
+    this.idleTicks = 0;
   }
 
   private quorumActive(): boolean {
@@ -557,15 +618,15 @@ export class RaftNode {
   private stepFollower(m: Message): void {
     switch (m.type) {
       case MsgType.Append:
-        this.heardFromLeader(m.from);
+        this.heardFromLeader(m.from, false);
         this.handleAppend(m);
         return;
       case MsgType.Heartbeat:
-        this.heardFromLeader(m.from);
+        this.heardFromLeader(m.from, m.quiet === true);
         this.handleHeartbeat(m);
         return;
       case MsgType.Snapshot:
-        this.heardFromLeader(m.from);
+        this.heardFromLeader(m.from, false);
         this.handleSnapshot(m);
         return;
       case MsgType.TimeoutNow:
@@ -583,9 +644,13 @@ export class RaftNode {
     }
   }
 
-  private heardFromLeader(from: NodeId): void {
+  private heardFromLeader(from: NodeId, quiet: boolean): void {
     this.lead = from;
     this.electionElapsed = 0;
+    if (quiet !== this.quiet) {
+      this.quiet = quiet;
+      this.drawTimeout();
+    }
   }
 
   private handleAppend(m: AppendMsg): void {
@@ -795,6 +860,7 @@ export class RaftNode {
 
   private appendEntry(type: EntryType, data: Uint8Array): number {
     const index = this.log.lastIndex() + 1;
+    this.wake();
     this.log.append({ index, term: this.term, type, data });
     for (const id of this.prs.keys()) if (!this.dirty.has(id)) this.dirty.set(id, false);
     return index;
@@ -858,7 +924,7 @@ export class RaftNode {
     this.round++;
     this.roundSentAt.set(this.round, this.ticks);
     for (const [id, pr] of this.prs) {
-      this.send({ type: MsgType.Heartbeat, to: id, commit: Math.min(pr.match, this.log.committed), round: this.round });
+      this.send({ type: MsgType.Heartbeat, to: id, commit: Math.min(pr.match, this.log.committed), round: this.round, ...(this.quiet ? { quiet: true } : {}) });
     }
     this.releaseReads();
   }

@@ -129,6 +129,11 @@ export interface HeartbeatMsg extends Base {
   commit: number;
   /** Heartbeat round: ReadIndex confirmation and lease renewal count acks per round. */
   round: number;
+  /**
+   * The leader is quiet (idle group, every replica caught up): it heartbeats once per election
+   * timeout, and followers wait QUIET_FACTOR election timeouts before campaigning. Absent = false.
+   */
+  quiet?: true;
 }
 export interface HeartbeatRespMsg extends Base { type: typeof MsgType.HeartbeatResp; round: number }
 
@@ -253,6 +258,11 @@ export interface RaftConfig {
   leaseReads: boolean;
   /** Assumed bound on clock drift between replicas, in ticks; the lease is electionTicks - this. */
   clockDriftTicks: number;
+  /**
+   * Idle ticks (nothing to replicate, every replica caught up) after which a leader goes quiet:
+   * one heartbeat per election timeout instead of one per heartbeat interval. 0 = never.
+   */
+  quietAfterTicks: number;
   /** Injected PRNG returning [0, 1). */
   random: () => number;
   snapshots: SnapshotSource;

@@ -41,6 +41,12 @@ class MapSnapshots implements SnapshotSource {
   }
 }
 
+export interface NodeOpts {
+  leaseReads?: boolean;
+  chunkBytes?: number;
+  quietAfterTicks?: number;
+}
+
 export class Cluster {
   nodes = new Map<NodeId, RaftNode>();
   disks = new Map<NodeId, Disk>();
@@ -53,13 +59,13 @@ export class Cluster {
   sent: Message[] = [];
   private rngState: number;
 
-  constructor(ids: NodeId[], opts: { seed?: number; leaseReads?: boolean; chunkBytes?: number } = {}) {
+  constructor(ids: NodeId[], opts: NodeOpts & { seed?: number } = {}) {
     this.rngState = opts.seed ?? 1;
     const conf: ConfState = { voters: ids, learners: [] };
     for (const id of ids) this.addNode(id, conf, opts);
   }
 
-  addNode(id: NodeId, conf: ConfState, opts: { leaseReads?: boolean; chunkBytes?: number } = {}): void {
+  addNode(id: NodeId, conf: ConfState, opts: NodeOpts = {}): void {
     const disk: Disk = {
       hard: { term: 0, vote: 0, commit: 0 },
       base: { index: 0, term: 0, conf },
@@ -75,7 +81,7 @@ export class Cluster {
   }
 
   /** (Re)starts a node from its disk, as after a crash. */
-  start(id: NodeId, opts: { leaseReads?: boolean; chunkBytes?: number } = {}): RaftNode {
+  start(id: NodeId, opts: NodeOpts = {}): RaftNode {
     const disk = this.disks.get(id)!;
     const node = new RaftNode(
       {
@@ -83,6 +89,7 @@ export class Cluster {
         id,
         leaseReads: opts.leaseReads ?? false,
         snapshotChunkBytes: opts.chunkBytes ?? defaultRaftConfig.snapshotChunkBytes,
+        quietAfterTicks: opts.quietAfterTicks ?? defaultRaftConfig.quietAfterTicks,
         random: () => this.random(),
         snapshots: new MapSnapshots(disk),
       },

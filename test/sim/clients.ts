@@ -118,6 +118,11 @@ export class Clients {
 
   private issue(c: Client): void {
     if (this.stopped || c.busy) return;
+    const lull = lullEnd(this.profile, this.world.now);
+    if (lull !== undefined) {
+      this.world.schedule(lull, () => this.issue(c));
+      return;
+    }
     c.seq++;
     const key = `k${this.rng.int(this.profile.keys)}`;
     const value = `${c.id}.${c.seq}`;
@@ -278,6 +283,13 @@ export class Clients {
     c.busy = undefined;
     if (!this.stopped) this.world.schedule(this.world.now + this.rng.range(0, 2), () => this.issue(c));
   }
+}
+
+/** When the lull under way at `now` ends (no client starts an operation meanwhile), if any. */
+export function lullEnd(p: Profile, now: number): number | undefined {
+  if (!p.lull) return undefined;
+  const into = now % p.lull.every;
+  return into >= p.lull.every - p.lull.ticks ? now - into + p.lull.every : undefined;
 }
 
 function describe(o: Operation): string {

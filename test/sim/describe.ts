@@ -19,7 +19,7 @@ export function describeMsg(m: Message): string {
     case MsgType.AppendResp:
       return `${head} ${m.reject ? `reject ${m.index} hint=${m.hintIndex}/t${m.hintTerm}` : `ok ${m.index}`}`;
     case MsgType.Heartbeat:
-      return `${head} commit=${m.commit} round=${m.round}`;
+      return `${head} commit=${m.commit} round=${m.round}${m.quiet ? " quiet" : ""}`;
     case MsgType.HeartbeatResp:
       return `${head} round=${m.round}`;
     case MsgType.Snapshot:

@@ -32,7 +32,13 @@ export interface Profile {
     snapshotWindow: number;
     leaseReads: boolean;
     clockDriftTicks: number;
+    quietAfterTicks: number;
   };
+  /**
+   * Lulls: the last `ticks` of every `every` ticks, clients start nothing, so idle leaders go quiet
+   * and the faults meanwhile hit quiet groups.
+   */
+  lull: { every: number; ticks: number } | undefined;
   clients: number;
   keys: number;
   /** Chance that a read uses the lease (when leaseReads) and that it goes to a random node. */
@@ -79,7 +85,7 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
   };
   const kinds = Object.entries(weights).filter(([, w]) => w > 0).map(([k]) => k);
   const lossName = links.loss > 0 ? `loss${Math.round(links.loss * 100)}` : '';
-  return {
+  const profile: Profile = {
     name: calm ? 'calm' : [...kinds, lossName].filter(Boolean).join('+') || 'links',
     nodes: n,
     spares: weights.conf > 0 && n === 5 && on(0.5) ? 2 : 0,
@@ -101,6 +107,7 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
       snapshotWindow: rng.pick([1, 2, 4]),
       leaseReads: on(0.5),
       clockDriftTicks: 2,
+      quietAfterTicks: 20,
     },
     clients: 2 + rng.int(4),
     keys: 1 + rng.int(4),
@@ -112,5 +119,13 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
     faultTicks: 150 + rng.int(350),
     livenessTicks: 300,
     drainTicks: 30,
+    lull: undefined,
   };
+  // Drawn last, so every earlier field of a seed's profile is what it was before quiet groups.
+  profile.raft.quietAfterTicks = rng.pick([0, 2, 5, 20]);
+  if (on(0.5)) {
+    const every = rng.pick([80, 150, 300]);
+    profile.lull = { every, ticks: Math.min(rng.pick([40, 80]), every / 2) };
+  }
+  return profile;
 }

@@ -3,7 +3,7 @@
 // seed. After every event the shells' promise continuations run (the microtask queue is drained),
 // then every node is checked.
 import { defaultRaftConfig } from '../../src/raft/node.ts';
-import { Role, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/types.ts';
+import { MsgType, Role, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/types.ts';
 import { StorageError } from '../../src/storage/index.ts';
 import { Clients, writeCommand } from './clients.ts';
 import { describeMsg, describeReady } from './describe.ts';
@@ -121,6 +121,7 @@ export class World implements HostWorld {
   }
 
   send(_from: Host, m: Message): void {
+    if (m.type === MsgType.Heartbeat && m.quiet) this.count('quiet heartbeats sent');
     this.network.send(
       this.now,
       m,
