@@ -13,6 +13,7 @@ import net from 'node:net';
 import { FrameDecoder, FrameType, decodeHello, encodeForward, encodeHello, type Frame, type Hello } from '../wire/index.ts';
 import type { Tap } from './tap.ts';
 import { coalesce } from './coalesce.ts';
+import { every } from '../timers/every.ts';
 
 export interface PeerLinkOptions {
   self: Hello;
@@ -69,8 +70,10 @@ export class PeerLink {
   /** When this connection last received anything (or was opened). */
   private heardAt = 0;
   private readonly idleMs: number;
-  private readonly idleTimer: NodeJS.Timeout;
+  private readonly stopIdleCheck: () => void;
   readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0, silentReplaced: 0 };
+  /** The protocol version of the peer's last HELLO; 1 until one arrives (the oldest we speak). */
+  peerVersion = 1;
 
   constructor(opts: PeerLinkOptions) {
     this.opts = opts;
@@ -78,8 +81,7 @@ export class PeerLink {
     this.address = opts.address;
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 << 20;
     this.idleMs = opts.idleMs ?? IDLE_MS;
-    this.idleTimer = setInterval(() => this.replaceIfSilent(), Math.max(10, this.idleMs / 4));
-    this.idleTimer.unref();
+    this.stopIdleCheck = every(Math.max(10, Math.round(this.idleMs / 4)), () => this.replaceIfSilent());
     this.connect();
   }
 
@@ -133,7 +135,7 @@ export class PeerLink {
   close(): void {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
-    clearInterval(this.idleTimer);
+    this.stopIdleCheck();
     this.socket?.destroy();
     this.failForwards('link closed');
   }
@@ -184,6 +186,7 @@ export class PeerLink {
       if (f.type !== FrameType.Hello) throw new LinkError('expected HELLO');
       const h = decodeHello(f.body);
       if (h.replicaId !== this.peerId) throw new LinkError(`dialed replica ${this.peerId}, reached ${h.replicaId}`);
+      this.peerVersion = h.version;
       this.ready = true;
       this.backoff = MIN_BACKOFF_MS;
       this.stats.connects++;

@@ -1,10 +1,17 @@
 // The links to every other replica of the group: groups a Ready's messages by destination and
 // sends each peer's share as few frames as possible. The set follows the group's membership
 // (setPeers); a message to a replica without a link is dropped, which Raft tolerates.
-import type { Message } from '../raft/types.ts';
+import { MsgType, type Message } from '../raft/types.ts';
 import { encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
 import { LinkError, PeerLink } from './peer-link.ts';
 import type { Tap } from './tap.ts';
+
+/** A protocol 1 replica rejects a heartbeat's flags byte (a rolling upgrade): it never goes quiet. */
+function asProtocol1(m: Message): Message {
+  if (m.type !== MsgType.Heartbeat || !m.quiet) return m;
+  const { quiet: _, ...plain } = m;
+  return plain;
+}
 
 export interface PeerAddress {
   id: number;
@@ -49,7 +56,10 @@ export class Peers {
       if (list) list.push(m);
       else byPeer.set(m.to, [m]);
     }
-    for (const [to, list] of byPeer) this.links.get(to)?.send(encodeRaftMessages(list));
+    for (const [to, list] of byPeer) {
+      const link = this.links.get(to);
+      if (link) link.send(encodeRaftMessages(link.peerVersion >= 2 ? list : list.map(asProtocol1)));
+    }
   }
 
   forward(to: number, type: number, body: Uint8Array, hops: number, timeoutMs: number): Promise<Frame> {

@@ -75,6 +75,7 @@ function raft(r: Reader, type: number, f: Fields): void {
     case FrameType.RaftHeartbeat:
       f.commit = r.u64();
       f.round = r.u64();
+      if (r.remaining > 0 && r.u8() === 1) f.quiet = true; // protocol 2: the leader is quiet
       return;
     case FrameType.RaftHeartbeatResp:
       f.round = r.u64();

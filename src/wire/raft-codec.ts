@@ -3,7 +3,7 @@
 // computed first and each frame is written into one exact-size buffer; entry data and contexts are
 // decoded as views into the body (see Frame.body for when that memory must be copied).
 
-import type { ConfState, Entry, EntryType, Message, NodeId, SnapshotMeta } from '../raft/types.ts';
+import type { ConfState, Entry, EntryType, HeartbeatMsg, Message, NodeId, SnapshotMeta } from '../raft/types.ts';
 import { MsgType } from '../raft/types.ts';
 import { Reader, U16_MAX, Writer } from './bytes.ts';
 import { allocFrame, DEFAULT_MAX_FRAME_BYTES, finishFrame, HEADER_BYTES } from './frame.ts';
@@ -16,6 +16,8 @@ const ENTRY_OVERHEAD = 13;
 /** Inside a batch, each message is prefixed by its frame type u8 and body length u32. */
 const BATCH_ITEM_OVERHEAD = 5;
 const BATCH_COUNT_BYTES = 2;
+/** A heartbeat's optional flags byte (protocol 2): the only flag, "the leader is quiet". */
+const HEARTBEAT_QUIET = 1;
 
 export function raftFrameType(msg: Message): number {
   return RAFT_BASE + msg.type;
@@ -43,7 +45,7 @@ export function raftBodySize(msg: Message): number {
     case MsgType.AppendResp:
       return COMMON_BYTES + 25;
     case MsgType.Heartbeat:
-      return COMMON_BYTES + 16;
+      return COMMON_BYTES + 16 + (msg.quiet ? 1 : 0);
     case MsgType.HeartbeatResp:
       return COMMON_BYTES + 8;
     case MsgType.Snapshot:
@@ -120,6 +122,8 @@ function writeBody(w: Writer, msg: Message): void {
     case MsgType.Heartbeat:
       w.u64(msg.commit);
       w.u64(msg.round);
+      // Protocol 2's tail, only when set: a protocol 1 peer never sees it (peers.ts strips it).
+      if (msg.quiet) w.u8(HEARTBEAT_QUIET);
       return;
     case MsgType.HeartbeatResp:
       w.u64(msg.round);
@@ -270,8 +274,15 @@ function readBody(r: Reader, frameType: number): Message {
     }
     case MsgType.AppendResp:
       return { type, from, to, term, index: r.u64(), reject: r.bool(), hintIndex: r.u64(), hintTerm: r.u64() };
-    case MsgType.Heartbeat:
-      return { type, from, to, term, commit: r.u64(), round: r.u64() };
+    case MsgType.Heartbeat: {
+      const hb: HeartbeatMsg = { type, from, to, term, commit: r.u64(), round: r.u64() };
+      if (r.remaining > 0) {
+        const flags = r.u8();
+        if (flags !== HEARTBEAT_QUIET) r.fail(`heartbeat flags 0x${flags.toString(16)}`);
+        hb.quiet = true;
+      }
+      return hb;
+    }
     case MsgType.HeartbeatResp:
       return { type, from, to, term, round: r.u64() };
     case MsgType.Snapshot: {

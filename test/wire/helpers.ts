@@ -83,6 +83,7 @@ export function sampleMessages(): Message[] {
     { ...b, type: MsgType.AppendResp, index: 44, reject: false, hintIndex: 0, hintTerm: 0 },
     { ...b, type: MsgType.AppendResp, index: 50, reject: true, hintIndex: 30, hintTerm: 2 },
     { ...b, type: MsgType.Heartbeat, commit: 44, round: 9 },
+    { ...b, type: MsgType.Heartbeat, commit: 44, round: 10, quiet: true },
     { ...b, type: MsgType.HeartbeatResp, round: 9 },
     { ...b, type: MsgType.Snapshot, meta, transfer: 1, seq: 0, data: new Uint8Array(300).fill(7), last: false },
     { ...b, type: MsgType.Snapshot, meta: emptyMeta, transfer: 0xffff_ffff, seq: 12, data: new Uint8Array(0), last: true },

@@ -165,6 +165,7 @@ export const vectors: Vector[] = [
     hintTerm: 3,
   }),
   raft('raft-heartbeat', 'Heartbeat 1→2, commit 12, round 3', { ...base, type: MsgType.Heartbeat, commit: 12, round: 3 }),
+  raft('raft-heartbeat-quiet', 'Heartbeat 1→2, commit 12, round 4, the leader is quiet (protocol 2)', { ...base, type: MsgType.Heartbeat, commit: 12, round: 4, quiet: true }),
   raft('raft-heartbeat-resp', 'HeartbeatResp 2→1, round 3', { ...base, from: 2, to: 1, type: MsgType.HeartbeatResp, round: 3 }),
   raft('raft-snapshot', 'Snapshot chunk 0 (last) of image 100/4, voters 1,2,3, learner 4, data "img"', {
     ...base,
