@@ -71,6 +71,7 @@ export const SETTINGS = {
   tickMs: int({ flag: 'tick-ms', min: 1, max: 10_000, default: 50, help: 'Raft tick in ms' }),
   electionTicks: int({ flag: 'election-ticks', min: 3, max: 1000, default: 10, help: 'election timeout in ticks' }),
   heartbeatTicks: int({ flag: 'heartbeat-ticks', min: 1, max: 1000, default: 1, help: 'heartbeat interval in ticks' }),
+  quietAfterTicks: int({ flag: 'quiet-after-ticks', min: 0, max: 1_000_000, default: 20, help: 'idle ticks after which a group\'s leader heartbeats once per election\ntimeout (0: never); see docs/raft.md' }),
   requestTimeoutMs: int({ flag: 'request-timeout-ms', min: 10, max: 600_000, default: 5000, help: 'per-request deadline in ms' }),
   // 4026: LMDB's largest key in lmdb-js builds (see docs/storage.md).
   maxKeyBytes: int({ flag: 'max-key-bytes', min: 1, max: 4026, default: 4026, help: 'largest key' }),

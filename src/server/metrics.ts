@@ -161,6 +161,8 @@ export interface MetricSources {
     role: string;
     term: number;
     leader: number;
+    /** An idle group's slow heartbeat rhythm (docs/raft.md, quiet groups). */
+    quiet: boolean;
     commit: number;
     applied: number;
     firstIndex: number;
@@ -212,6 +214,7 @@ export class ServerMetrics {
       return ROLES.map((x): [LabelValues, number] => [[x], x === role ? 1 : 0]);
     }));
     gauge('kvs_raft_leader_id', 'Replica id of the leader this replica follows (0: none known).', () => src.raft().leader);
+    gauge('kvs_raft_quiet', 'Whether the group is quiet here (1): an idle group whose leader heartbeats once per election timeout.', () => (src.raft().quiet ? 1 : 0));
     counter('kvs_raft_leader_changes_total', 'Times the known leader changed (elections seen by this replica).', () => src.replicaStats().leaderChanges);
     gauge('kvs_raft_commit_index', 'Highest log index known committed.', () => src.raft().commit);
     gauge('kvs_raft_applied_index', 'Highest log index applied to the state machine.', () => src.raft().applied);

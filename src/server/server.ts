@@ -119,6 +119,7 @@ export class KvsServer {
         snapshotWindow: 4,
         leaseReads: false,
         clockDriftTicks: 2,
+        quietAfterTicks: config.quietAfterTicks,
       },
       snapshots: store.snapshots,
       persisted: store.load({ voters, learners: [] }),

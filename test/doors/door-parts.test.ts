@@ -179,7 +179,7 @@ describe('metrics', () => {
 
   it('exports the replica metrics from their sources', () => {
     const m = new ServerMetrics({
-      raft: () => ({ role: 'follower', term: 7, leader: 2, commit: 40, applied: 39, firstIndex: 10, lastIndex: 41, progress: [] }),
+      raft: () => ({ role: 'follower', term: 7, leader: 2, quiet: true, commit: 40, applied: 39, firstIndex: 10, lastIndex: 41, progress: [] }),
       replicaStats: () => ({ leaderChanges: 3, readies: 100, applied: 39, persisted: 41 }),
       routerStats: () => ({ forwarded: 5, proposed: 0, reads: 8, staleReads: 1 }),
       peers: () => [{ id: 2, connected: true, framesSent: 9, dropped: 0 }],
@@ -192,6 +192,7 @@ describe('metrics', () => {
     const e = parsePrometheus(m.render());
     assert.equal(sampleValue(e, 'kvs_raft_term'), 7);
     assert.equal(sampleValue(e, 'kvs_raft_role', { role: 'follower' }), 1);
+    assert.equal(sampleValue(e, 'kvs_raft_quiet'), 1);
     assert.equal(sampleValue(e, 'kvs_raft_log_entries'), 32);
     assert.equal(sampleValue(e, 'kvs_raft_leader_changes_total'), 3);
     assert.equal(sampleValue(e, 'kvs_router_forwarded_total'), 5);

@@ -31,6 +31,7 @@ const SAMPLES: Record<keyof typeof SETTINGS, [string | boolean, (c: ServerConfig
   tickMs: ['20', (c) => c.tickMs, 20],
   electionTicks: ['12', (c) => c.electionTicks, 12],
   heartbeatTicks: ['2', (c) => c.heartbeatTicks, 2],
+  quietAfterTicks: ['0', (c) => c.quietAfterTicks, 0],
   requestTimeoutMs: ['777', (c) => c.requestTimeoutMs, 777],
   maxKeyBytes: ['100', (c) => c.maxKeyBytes, 100],
   maxValueBytes: ['1000', (c) => c.maxValueBytes, 1000],
