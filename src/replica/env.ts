@@ -4,6 +4,7 @@
 // replicas may share it).
 
 import { randomBytes } from 'node:crypto';
+import { every } from '../timers/every.ts';
 
 export interface ReplicaEnv {
   /** Monotonic milliseconds. */
@@ -29,38 +30,9 @@ export function idCounter(): () => number {
   return () => ++last;
 }
 
-/**
- * Periodic calls of one process that share a period share one timer: the replicas a process hosts
- * tick in the same wake-up (and send their heartbeats together) instead of each waking it.
- */
-const timersByPeriod = new Map<number, { timer: NodeJS.Timeout; calls: Set<() => void> }>();
-
-function sharedEvery(ms: number, fn: () => void): () => void {
-  let shared = timersByPeriod.get(ms);
-  if (!shared) {
-    const calls = new Set<() => void>();
-    const timer = setInterval(() => {
-      for (const call of calls) call();
-    }, ms);
-    timer.unref();
-    shared = { timer, calls };
-    timersByPeriod.set(ms, shared);
-  }
-  const { timer, calls } = shared;
-  const call = (): void => fn(); // a distinct entry per caller, even for the same fn
-  calls.add(call);
-  return () => {
-    calls.delete(call);
-    if (calls.size === 0 && timersByPeriod.get(ms)?.timer === timer) {
-      clearInterval(timer);
-      timersByPeriod.delete(ms);
-    }
-  };
-}
-
 export const systemEnv: ReplicaEnv = {
   now: () => performance.now(),
-  every: sharedEvery,
+  every, // one timer per period per process, aligned (src/timers/every.ts)
   defer: (fn) => void setImmediate(fn),
   random: Math.random,
   incarnation: randomBytes(6).readUIntBE(0, 6),

@@ -19,6 +19,7 @@ import type { Forwarded } from '../wire/forward.ts';
 import type { FrameSocket } from './frame-socket.ts';
 import type { Tap } from './tap.ts';
 import { KEEPALIVE_MS } from './peer-link.ts';
+import { every } from '../timers/every.ts';
 
 export interface InboundHandlers {
   self: Hello;
@@ -48,9 +49,9 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
   send(ownHello);
   // Keepalive: the dialing side replaces a link that hears nothing for a while (peer-link.ts). A
   // HELLO after the handshake is ignored there (no forward waits for request id 0).
-  const keepalive = setInterval(() => conn.write(ownHello), h.keepaliveMs ?? KEEPALIVE_MS);
-  keepalive.unref();
-  conn.socket.once('close', () => clearInterval(keepalive));
+  // On the process's shared timer: every link of the process says it in the same wake-up.
+  const stopKeepalive = every(h.keepaliveMs ?? KEEPALIVE_MS, () => conn.write(ownHello));
+  conn.socket.once('close', stopKeepalive);
   conn.onFrame = (f: Frame) => {
     try {
       if (isRaftFrame(f.type) || f.type === FrameType.RaftBatch) {
