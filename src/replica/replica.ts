@@ -80,6 +80,8 @@ export class Replica {
   private loopRunning = false;
   private loopScheduled = false;
   private stopTicker: (() => void) | undefined;
+  /** The ticker's period now: tickMs, or longer while quiet (retime). */
+  private tickPeriod = 0;
   private lastTickAt = 0;
   private stopped = false;
   private soft: SoftState;
@@ -103,7 +105,22 @@ export class Replica {
 
   start(): void {
     this.lastTickAt = this.opts.env.now();
-    this.stopTicker = this.opts.env.every(this.opts.tickMs, () => this.catchUpTicks());
+    this.retime();
+  }
+
+  /**
+   * A quiet replica (an idle group: heartbeats once per election timeout) needs no tick of its
+   * own every tickMs: it wakes every half election timeout and catches up on the ticks due
+   * (catchUpTicks counts them by the clock). Any work makes it un-quiet, and it ticks every tickMs
+   * again from the Ready that did.
+   */
+  private retime(): void {
+    const slow = Math.max(1, Math.floor(this.opts.raft.electionTicks / 2));
+    const period = this.node.isQuiet ? slow * this.opts.tickMs : this.opts.tickMs;
+    if (period === this.tickPeriod || this.stopped) return;
+    this.stopTicker?.();
+    this.tickPeriod = period;
+    this.stopTicker = this.opts.env.every(period, () => this.catchUpTicks());
   }
 
   stop(): void {
@@ -219,6 +236,7 @@ export class Replica {
     this.loopRunning = true;
     try {
       while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+      this.retime();
     } catch (e) {
       this.stopped = true;
       this.stopTicker?.();
