@@ -26,12 +26,14 @@ export interface ReconcilerOptions {
   sm: StateMachine;
   watcher: ConfigWatcher;
   store: KeyScanner;
-  intervalMs?: number;
   /** Partitions moved per wave: smaller waves pause each partition for less time. */
   waveSize?: number;
   log?: Logger;
 }
 
+/** Passes while there is work (or a step failed and is retried), and while there is none. */
+const BUSY_MS = 100;
+const IDLE_MS = 1000;
 const CHUNK_BYTES = 256 << 10;
 /** Live delta rounds at most before the freeze, stopping early once a round is this small. */
 const LIVE_ROUNDS = 3;
@@ -50,6 +52,8 @@ const CALL_MS = 3 * REQUEST_MS;
 
 export class Reconciler {
   private stopTimer: (() => void) | undefined;
+  private unwatch: (() => void) | undefined;
+  private period = 0;
   private running = false;
   private stopped = false;
   private readonly conns = new Map<string, Connection>();
@@ -63,23 +67,42 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {}
 
   start(): void {
-    // The process's shared timer of that period: the reconcilers of one process wake it once.
-    this.stopTimer = systemEnv.every(this.o.intervalMs ?? 100, () => void this.step());
+    // A new configuration is the usual start of work: act on it at once, not at the next pass.
+    this.unwatch = this.o.watcher.onChange(() => void this.step());
+    this.pace(BUSY_MS);
+  }
+
+  /**
+   * Passes on the process's shared timer of that period (the reconcilers of one process wake it
+   * once): every BUSY_MS while there is work, every IDLE_MS at rest — a leader change or a missed
+   * configuration is picked up within IDLE_MS.
+   */
+  private pace(ms: number): void {
+    if (ms === this.period || this.stopped) return;
+    this.stopTimer?.();
+    this.period = ms;
+    this.stopTimer = systemEnv.every(ms, () => void this.step());
   }
 
   stop(): void {
     this.stopped = true;
+    this.unwatch?.();
     this.stopTimer?.();
     for (const c of this.conns.values()) c.close();
   }
 
   /** One pass; overlapping ticks are skipped while a pass runs. */
   async step(): Promise<void> {
-    if (this.running || this.stopped || !this.o.replica.isLeader) return;
+    if (this.running || this.stopped) return;
+    if (!this.o.replica.isLeader) {
+      this.pace(IDLE_MS);
+      return;
+    }
     this.running = true;
     try {
-      await this.reconcile();
+      this.pace((await this.reconcile()) ? BUSY_MS : IDLE_MS);
     } catch (e) {
+      this.pace(BUSY_MS);
       this.stats.errors++;
       const msg = (e as Error).message;
       if (msg !== this.lastError) this.o.log?.warn('hand-off step failed, will retry', { error: msg });
@@ -89,26 +112,28 @@ export class Reconciler {
     }
   }
 
-  private async reconcile(): Promise<void> {
+  /** One step toward the configuration; false when there was nothing to do. */
+  private async reconcile(): Promise<boolean> {
     const { sm, watcher } = this.o;
     const config = watcher.current;
-    if (!config) return;
+    if (!config) return false;
     if (config.epoch > sm.epoch) {
       await this.propose(encodeOwnership({ type: 'epoch', group: sm.group, config }));
-      return;
+      return true;
     }
     const own = sm.ownership!;
     const dropping = partitionsIn(own, PartState.Dropping);
     if (dropping.length > 0) {
       this.stats.dropped += await this.purge(dropping);
       await this.propose(encodeOwnership({ type: 'dropped', partitions: dropping }));
-      return;
+      return true;
     }
     const arriving = partitionsIn(own, PartState.Arriving);
-    if (arriving.length === 0) return;
+    if (arriving.length === 0) return false;
     const source = own.peer[arriving[0]!]!;
     const wave = arriving.filter((p) => own.peer[p] === source).slice(0, this.o.waveSize ?? 64);
     await this.receive(config, source, wave);
+    return true;
   }
 
   private async receive(config: ClusterConfig, source: number, wave: number[]): Promise<void> {
