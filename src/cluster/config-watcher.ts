@@ -1,6 +1,7 @@
 // Keeps a replica's (or a client's) copy of the cluster configuration fresh: polls the placement
-// group with backoff, and refreshes at once when a WRONG_GROUP answer says it is stale.
+// group on the process's shared timer, and refreshes at once when a WRONG_GROUP answer says it is stale.
 import { CONFIG_KEY, decodeConfig, encodeConfig, type ClusterConfig } from '../placement/config.ts';
+import { every } from '../timers/every.ts';
 
 /**
  * Linearizable reads and compare-and-set on the placement group's keys (a KvsClient on its
@@ -12,9 +13,14 @@ export interface PlacementStore {
   close(): void;
 }
 
+/** Unchanged configurations are polled down to once per MAX_BACKOFF × pollMs. */
+const MAX_BACKOFF = 4;
+
 export class ConfigWatcher {
   private config: ClusterConfig | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private stopPolling: (() => void) | undefined;
+  /** The polling period now: pollMs after a change, doubling up to MAX_BACKOFF × pollMs while none. */
+  private period = 0;
   private refreshing: Promise<ClusterConfig | undefined> | undefined;
   private readonly listeners = new Set<(c: ClusterConfig) => void>();
   private started = false;
@@ -42,12 +48,26 @@ export class ConfigWatcher {
   start(): void {
     if (this.started || this.stopped) return;
     this.started = true;
-    const tick = (): void => {
-      void this.refresh().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.pollMs);
+    void this.refresh();
+    this.pace(this.pollMs);
+  }
+
+  /**
+   * Polls on the process's shared timer of that period; a poll still under way is joined, not
+   * repeated (refresh()). A configuration that stays the same is polled less and less often: it
+   * changes only when an operator reshards or changes membership, and a stale copy is corrected at
+   * once by the WRONG_GROUP answers that send callers here (refresh()).
+   */
+  private pace(ms: number): void {
+    if (ms === this.period || this.stopped) return;
+    this.stopPolling?.();
+    this.period = ms;
+    this.stopPolling = every(ms, () => {
+      const before = this.config;
+      void this.refresh().then(() => {
+        if (this.config === before) this.pace(Math.min(2 * this.period, MAX_BACKOFF * this.pollMs));
       });
-    };
-    tick();
+    });
   }
 
   /** Whether polling has ended for good (every holder stopped). */
@@ -65,7 +85,7 @@ export class ConfigWatcher {
   stop(): void {
     if (--this.holders > 0) return;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.stopPolling?.();
     this.client.close();
   }
 
@@ -120,6 +140,7 @@ export class ConfigWatcher {
   private set(c: ClusterConfig): void {
     if (this.config && c.epoch <= this.config.epoch) return;
     this.config = c;
+    if (this.started) this.pace(this.pollMs);
     for (const fn of this.listeners) fn(c);
   }
 }
