@@ -40,15 +40,28 @@ export interface BalancerOptions {
   leadAway(from: number, to: number): void;
   /** Pause between rounds (a transfer takes an election's worth of ticks to show). */
   everyMs: number;
+  /** While nothing changes, the pause doubles up to this: an idle cluster is not polled 6 times a second. */
+  maxEveryMs?: number;
   stopped(): boolean;
+  /** How to wait (tests record the pauses instead). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
-/** Moves one leadership per round while the spread is 2 or more; until stopped. */
+/**
+ * Moves one leadership per round while the spread is 2 or more; until stopped. Rounds that find the
+ * same leaders and nothing to move back off (up to maxEveryMs); any change of leader starts over.
+ */
 export async function balanceLeaders(o: BalancerOptions): Promise<void> {
+  let pause = o.everyMs;
+  let seen = '';
   while (!o.stopped()) {
-    await new Promise((r) => setTimeout(r, o.everyMs).unref());
+    await (o.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms).unref())))(pause);
     if (o.stopped()) return;
-    const move = nextTransfer(await o.places().catch(() => []), o.hosts);
+    const places = await o.places().catch(() => []);
+    const leaders = places.filter((p) => p.leader).map((p) => p.id).sort((a, b) => a - b).join(',');
+    const move = nextTransfer(places, o.hosts);
     if (move) o.leadAway(move.from, move.to);
+    pause = move || leaders !== seen ? o.everyMs : Math.min(2 * pause, o.maxEveryMs ?? o.everyMs);
+    seen = leaders;
   }
 }

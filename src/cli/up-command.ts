@@ -194,6 +194,7 @@ async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterRep
     await balanceLeaders({
       hosts: hosts.count,
       everyMs: 2000,
+      maxEveryMs: 16_000,
       stopped: stopping,
       leadAway: (from, to) => hosts.leadAway(from, to),
       places: async () => {

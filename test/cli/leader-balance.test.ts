@@ -3,7 +3,7 @@
 // repeated application reaches a spread of at most 1 from any start.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nextTransfer, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
+import { balanceLeaders, nextTransfer, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
 
 /** `groups` groups of one replica per host; `leaderHost[g]`: where group g leads. */
 function layout(hosts: number, leaderHost: number[]): ReplicaPlace[] {
@@ -54,4 +54,21 @@ test('a group with no replica on the idle host is skipped for one that has one',
     { id: 22, group: 2, host: 1, leader: true },
   ];
   assert.deepEqual(nextTransfer(rs, 3), { from: 11, to: 13 });
+});
+
+test('balanceLeaders backs off while nothing changes, and starts over when a leader changes', async () => {
+  // Rounds see: the same balanced leaders 4 times, then a new leader (a failover), then the same.
+  const seen = [[1], [1], [1], [1], [2], [2], [2]];
+  const pauses: number[] = [];
+  let round = 0;
+  await balanceLeaders({
+    hosts: 3,
+    everyMs: 100,
+    maxEveryMs: 400,
+    stopped: () => round >= seen.length,
+    leadAway: () => assert.fail('balanced: nothing to move'),
+    places: async () => seen[round++]!.map((id) => ({ id, group: 1, host: 0, leader: true })),
+    sleep: async (ms) => void pauses.push(ms),
+  });
+  assert.deepEqual(pauses, [100, 100, 200, 400, 400, 100, 200]);
 });
