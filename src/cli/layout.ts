@@ -1,16 +1,23 @@
 // Where `kvs up` puts each replica of a local cluster: ids, ports, data directories. Pure.
 //   placement group 0: replica ids 1..R;  shard group g: ids g*100+1..g*100+R
 //   the n-th replica started (from 0) listens on native base+n, RESP base+100+n, gRPC base+200+n,
-//   HTTP base+300+n (WebSocket at /v1/ws on the HTTP port).
+//   HTTP base+300+n (WebSocket at /v1/ws on the HTTP port) — for n < 100; replicas 100..199 use the
+//   same pattern from base+400, and so on (a block of 400 ports per 100 replicas), so the ports of a
+//   small cluster never move.
 import { join } from 'node:path';
 import type { ClusterReplica } from './cluster-file.ts';
 
 export const DOOR_PORT_OFFSETS = { resp: 100, grpc: 200, http: 300 } as const;
-/** Replicas a local cluster can hold before door port ranges would overlap. */
-export const MAX_LOCAL_REPLICAS = 100;
+/** Replicas per block of ports (native, RESP, gRPC and HTTP ranges of this many ports each). */
+const BLOCK = 100;
+/** Replicas a local cluster can hold: 64 shard groups of 3 and the placement group, with room. */
+export const MAX_LOCAL_REPLICAS = 300;
+/** Ports from the base port to the last one a full local cluster may use. */
+export const LOCAL_PORT_SPAN = (MAX_LOCAL_REPLICAS / BLOCK) * 4 * BLOCK;
 
 export function endpointsFor(base: number, n: number): ClusterReplica['endpoints'] {
-  const at = (offset: number): string => `127.0.0.1:${base + offset + n}`;
+  const first = base + Math.floor(n / BLOCK) * 4 * BLOCK + (n % BLOCK);
+  const at = (offset: number): string => `127.0.0.1:${first + offset}`;
   const http = at(DOOR_PORT_OFFSETS.http);
   return { native: at(0), resp: at(DOOR_PORT_OFFSETS.resp), grpc: at(DOOR_PORT_OFFSETS.grpc), http, ws: `ws://${http}/v1/ws` };
 }

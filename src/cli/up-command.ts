@@ -7,7 +7,7 @@ import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { keyPerGroup, notServing, writeThroughEveryDoor, type ReplicaStatus } from './cluster-ready.ts';
 import { STARTING_FILE, placementEndpoints, readCluster, unpublishCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
 import { serveControl, type ControlRequest } from './control.ts';
-import { DOOR_PORT_OFFSETS, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
+import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
@@ -34,7 +34,8 @@ Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over f
                      losing one process costs every group one replica. "each": one process per
                      replica (the Kubernetes layout)
   --base-port P      first port (default 7001). The n-th replica (from 0) listens on: native P+n,
-                     RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port)
+                     RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port);
+                     replicas 100 and up: the same from P+400 for each further 100
   --log-format F     the replicas' log lines: json (passed through; each names its group and
                      replica) or text (each prefixed [shard-1/r102]); default text on a terminal`;
 
@@ -62,8 +63,8 @@ export async function runUp(argv: string[]): Promise<number> {
     const shards = Number(args.values.shards ?? 3);
     const base = Number(args.values['base-port'] ?? 7001);
     if (!Number.isInteger(shards) || shards < 1 || (shards + 1) * perGroup > MAX_LOCAL_REPLICAS) throw new UsageError(`--shards must be 1..${Math.floor(MAX_LOCAL_REPLICAS / perGroup) - 1}`);
-    if (!Number.isInteger(base) || base < 1024 || base + DOOR_PORT_OFFSETS.http + MAX_LOCAL_REPLICAS > 65535) {
-      throw new UsageError(`--base-port must leave room for the doors (up to base+${DOOR_PORT_OFFSETS.http + MAX_LOCAL_REPLICAS - 1}) in 1024..65535`);
+    if (!Number.isInteger(base) || base < 1024 || base + LOCAL_PORT_SPAN > 65536) {
+      throw new UsageError(`--base-port must leave room for the doors (up to base+${LOCAL_PORT_SPAN - 1}) in 1024..65535`);
     }
     replicas = shardedLayout(dataDir, base, shards, perGroup);
   }

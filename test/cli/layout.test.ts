@@ -1,0 +1,32 @@
+// kvs up's port layout: the first 100 replicas keep the ports the README documents; larger local
+// clusters (64 shard groups) take further blocks, and no two endpoints ever share a port.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, endpointsFor, shardedLayout } from '../../src/cli/layout.ts';
+
+const portOf = (address: string): number => Number(address.split(':').pop());
+const ports = (e: ReturnType<typeof endpointsFor>): number[] => [e.native, e.resp!, e.grpc!, e.http!].map(portOf);
+
+test('the first block keeps the documented ports; the next blocks follow 400 ports apart', () => {
+  assert.deepEqual(ports(endpointsFor(7001, 0)), [7001, 7101, 7201, 7301]);
+  assert.deepEqual(ports(endpointsFor(7001, 99)), [7100, 7200, 7300, 7400]);
+  assert.deepEqual(ports(endpointsFor(7001, 100)), [7401, 7501, 7601, 7701]);
+  assert.deepEqual(ports(endpointsFor(7001, 250)), [7851, 7951, 8051, 8151]);
+});
+
+test('64 shard groups of 3 and the placement group: every port distinct, inside the span', () => {
+  const layout = shardedLayout('/d', 7001, 64, 3);
+  assert.equal(layout.length, 195);
+  const all = layout.flatMap((r) => ports(r.endpoints));
+  assert.equal(new Set(all).size, all.length);
+  assert.ok(Math.max(...all) <= 7001 + LOCAL_PORT_SPAN - 1);
+  assert.ok(Math.min(...all) >= 7001);
+  assert.equal(new Set(layout.map((r) => r.id)).size, layout.length);
+});
+
+test('the largest local cluster fits its span, and one more replica is refused', () => {
+  const all = Array.from({ length: MAX_LOCAL_REPLICAS }, (_, n) => ports(endpointsFor(1024, n))).flat();
+  assert.equal(new Set(all).size, all.length);
+  assert.ok(Math.max(...all) <= 1024 + LOCAL_PORT_SPAN - 1);
+  assert.throws(() => shardedLayout('/d', 7001, Math.floor(MAX_LOCAL_REPLICAS / 3), 3), /at most 300 replicas/);
+});
