@@ -3,48 +3,25 @@
 // once: every group keeps serving on the other two, the supervisor restarts the host with the same
 // replicas, they catch up, and no acknowledged write is lost. Ports 28501-28812 (base 28501).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import { ShardedClient } from '../../src/client/sharded-client.ts';
-import { placementEndpoints, type ClusterReplica } from '../../src/cli/cluster-file.ts';
+import { placementEndpoints } from '../../src/cli/cluster-file.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
-import { reapOnExit } from '../support/processes.ts';
+import { KvsUp } from '../support/kvs-up.ts';
 import { waitFor } from '../support/wait.ts';
 
-const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 const BASE_PORT = 28501;
 
-function readReplicas(file: string): ClusterReplica[] {
-  return (JSON.parse(readFileSync(file, 'utf8')) as { replicas: ClusterReplica[] }).replicas;
-}
-
 describe('kvs up: replicas in 3 host processes', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kvs-up-hosts-'));
-  let up: ChildProcess | undefined;
-  after(async () => {
-    if (up && up.exitCode === null) {
-      const gone = new Promise((r) => up!.once('exit', r));
-      up.kill('SIGINT');
-      await gone;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const up = new KvsUp();
+  after(() => up.stop());
 
   it('a host killed -9 under load: every group serves on, the host comes back, nothing acknowledged is lost', async () => {
-    const data = join(dir, 'data');
-    const clusterFile = join(data, 'cluster.json');
-    up = reapOnExit(spawn(process.execPath, [BIN, 'up', '--data', data, '--shards', '2', '--base-port', String(BASE_PORT), '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    up.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    up.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    await waitFor('kvs up ready', () => out.includes('kvs up: ready') || undefined, 120_000, 100);
+    await up.start(['--shards', '2', '--base-port', String(BASE_PORT)]).ready(120_000);
 
     // The layout: 9 replicas in 3 processes, each holding exactly one replica of every group.
-    const replicas = readReplicas(clusterFile);
+    const replicas = up.replicas();
     const pids = [...new Set(replicas.map((r) => r.pid))];
     assert.equal(pids.length, 3, `pids: ${pids.join(', ')}`);
     for (const pid of pids) assert.deepEqual(replicas.filter((r) => r.pid === pid).map((r) => r.group).sort(), [0, 1, 2]);
@@ -72,7 +49,7 @@ describe('kvs up: replicas in 3 host processes', () => {
       await waitFor('writes with one host down', () => acked.size >= before + 200 || undefined, 30_000);
       // The supervisor restarts the host with the same replicas (new pid in cluster.json).
       const restarted = await waitFor('the host restarted', () => {
-        const now = readReplicas(clusterFile);
+        const now = up.replicas();
         const newPids = new Set(now.map((r) => r.pid));
         return newPids.size === 3 && !newPids.has(victim) ? now : undefined;
       }, 30_000, 200);
@@ -107,9 +84,9 @@ describe('kvs up: replicas in 3 host processes', () => {
 
     // Leaders spread over the processes again (kvs up moves leaderships while one process leads 2
     // more groups than another): the placement group and 2 shard groups, one leader per process.
-    const spreadProbe = new KvsClient({ endpoints: readReplicas(clusterFile).map((r) => r.endpoints.native), timeoutMs: 2000 });
+    const spreadProbe = new KvsClient({ endpoints: up.replicas().map((r) => r.endpoints.native), timeoutMs: 2000 });
     await waitFor('leaders spread over the processes', async () => {
-      const now = readReplicas(clusterFile);
+      const now = up.replicas();
       const rows = await Promise.all(now.map(async (r) => ({ r, s: await spreadProbe.status(r.endpoints.native).catch(() => undefined) })));
       const per = new Map<number, number>(now.map((r) => [r.pid, 0]));
       for (const x of rows) if (x.s?.role === 'leader') per.set(x.r.pid, per.get(x.r.pid)! + 1);
@@ -120,7 +97,7 @@ describe('kvs up: replicas in 3 host processes', () => {
 
     // A door whose process also runs the leader of another shard group hands that group's keys to
     // it in-process (kvs_shard_routed_total{to="hosted"}); every key still reads back.
-    const now = readReplicas(clusterFile);
+    const now = up.replicas();
     const probe = new KvsClient({ endpoints: now.map((r) => r.endpoints.native), timeoutMs: 5000 });
     const door = await waitFor('a shard replica beside the leader of another shard group', async () => {
       const rows = await Promise.all(now.map(async (r) => ({ r, s: await probe.status(r.endpoints.native).catch(() => undefined) })));

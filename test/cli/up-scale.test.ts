@@ -4,17 +4,12 @@
 // What it costs at rest is measured by `make bench-idle IDLE_ARGS="--shards 64 --layouts 3"`,
 // not asserted here. Ports 30001-31200 (base 30001).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ShardedClient } from '../../src/client/sharded-client.ts';
 import { placementEndpoints, type ClusterReplica } from '../../src/cli/cluster-file.ts';
-import { reapOnExit } from '../support/processes.ts';
+import { KvsUp } from '../support/kvs-up.ts';
 import { waitFor } from '../support/wait.ts';
 
-const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 const BASE_PORT = 30001;
 const SHARDS = 64;
 const KEYS = 2000;
@@ -32,26 +27,12 @@ async function metric(r: ClusterReplica, name: string): Promise<number | undefin
 }
 
 describe(`kvs up --shards ${SHARDS}: 195 replicas in 3 processes`, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kvs-up-scale-'));
-  let up: ChildProcess | undefined;
-  after(async () => {
-    if (up && up.exitCode === null) {
-      const gone = new Promise((r) => up!.once('exit', r));
-      up.kill('SIGINT');
-      await gone;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const up = new KvsUp();
+  after(() => up.stop());
 
   it('starts, every group serves, and every group goes quiet at rest', async () => {
-    const data = join(dir, 'data');
-    up = reapOnExit(spawn(process.execPath, [BIN, 'up', '--data', data, '--shards', String(SHARDS), '--base-port', String(BASE_PORT), '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    up.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    up.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    await waitFor('kvs up ready', () => out.includes('kvs up: ready') || undefined, 300_000, 200);
-
-    const replicas = (JSON.parse(readFileSync(join(data, 'cluster.json'), 'utf8')) as { replicas: ClusterReplica[] }).replicas;
+    await up.start(['--shards', String(SHARDS), '--base-port', String(BASE_PORT)]).ready(300_000);
+    const replicas = up.replicas();
     assert.equal(replicas.length, 3 * (SHARDS + 1));
     const pids = [...new Set(replicas.map((r) => r.pid))];
     assert.equal(pids.length, 3);
