@@ -40,9 +40,20 @@ export class HandoffSource {
     private readonly store: SourceStore,
     private readonly leaderAddress: () => string,
     private readonly now: () => number = Date.now,
+    /**
+     * A request named a configuration epoch this group has not applied: the caller knows of a
+     * newer configuration than this process does (its poll backs off while nothing changes), so
+     * it reads the configuration now instead of at its next poll.
+     */
+    private readonly onNewerEpoch: () => void = () => {},
   ) {}
 
+  private noticeEpoch(epoch: number): void {
+    if (epoch > this.sm.epoch) this.onNewerEpoch();
+  }
+
   async freeze(req: FreezeRequest): Promise<Response> {
+    this.noticeEpoch(req.epoch);
     const own = this.sm.ownership;
     if (!own) return error('UNAVAILABLE', 'this group is not sharded');
     if (!this.replica.isLeader) return { kind: 'error', error: { code: 'NOT_LEADER', message: 'freeze goes through the leader', leaderId: this.replica.leader, leaderAddr: this.leaderAddress() } };
@@ -65,6 +76,7 @@ export class HandoffSource {
   }
 
   async export(req: ExportRequest): Promise<ExportChunk | Response> {
+    this.noticeEpoch(req.epoch);
     switch (req.mode ?? 'frozen') {
       case 'frozen':
         return this.exportFrozen(req);

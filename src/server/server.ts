@@ -175,7 +175,7 @@ export class KvsServer {
     });
     this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved(), shardRoutes: () => this.routes?.stats ?? { remote: 0, hosted: 0 } } : {}) }), loopLag);
     const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
-    this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress);
+    this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress, Date.now, () => void sharding?.watcher.refresh());
     if (sharding) {
       this.watcher = sharding.watcher;
       this.groups = new GroupConnections(() => sharding.watcher.current, attemptMsFor(config.requestTimeoutMs));

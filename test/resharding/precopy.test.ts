@@ -221,6 +221,25 @@ describe('hand-off pre-copy and delta', () => {
     assert.ok('kind' in serving && serving.kind === 'error' && serving.error.code === 'UNAVAILABLE');
   });
 
+  it('a request for an epoch the group has not applied makes it read the configuration now', async () => {
+    const p = await createPartitioner(PARTITIONS);
+    const own = emptyOwnership(PARTITIONS);
+    own.epoch = 2;
+    own.state.fill(PartState.Serving);
+    const sm = new StateMachine(1, p, own);
+    let refreshes = 0;
+    const source = new HandoffSource(new FakeReplica() as unknown as Replica, sm, new MapStore(), () => '127.0.0.1:1', Date.now, () => refreshes++);
+    // Epoch 2 is what the group has: nothing to learn (the partition is simply not leaving).
+    await source.export(req([6], 'precopy'));
+    await source.freeze({ epoch: 2, partitions: [6] });
+    assert.equal(refreshes, 0);
+    // Epoch 3: the destination knows a newer configuration than this process polled so far.
+    const early = await source.export({ ...req([6], 'precopy'), epoch: 3 });
+    assert.ok('kind' in early && early.kind === 'error' && early.error.code === 'UNAVAILABLE', 'retried later');
+    await source.freeze({ epoch: 3, partitions: [6] });
+    assert.equal(refreshes, 2);
+  });
+
   it('a tracker that sees too many changes gives up (the delta is then refused)', () => {
     const t = new ChangeTracker(1, [0], () => 0, 0);
     for (let i = 0; i <= MAX_TRACKED_KEYS; i++) t.note(Buffer.from(`key-${i}`));
