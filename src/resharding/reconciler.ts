@@ -95,7 +95,8 @@ export class Reconciler {
   async step(): Promise<void> {
     if (this.running || this.stopped) return;
     if (!this.o.replica.isLeader) {
-      this.pace(IDLE_MS);
+      // A follower with work pending checks often: it may become the leader that has to do it.
+      this.pace(this.workPending() ? BUSY_MS : IDLE_MS);
       return;
     }
     this.running = true;
@@ -110,6 +111,15 @@ export class Reconciler {
     } finally {
       this.running = false;
     }
+  }
+
+  /** Whether the group has a step to take: a newer epoch to apply, or partitions arriving or dropping. */
+  private workPending(): boolean {
+    const { sm, watcher } = this.o;
+    const config = watcher.current;
+    const own = sm.ownership;
+    if (!config || !own) return false;
+    return config.epoch > sm.epoch || partitionsIn(own, PartState.Dropping).length > 0 || partitionsIn(own, PartState.Arriving).length > 0;
   }
 
   /** One step toward the configuration; false when there was nothing to do. */
