@@ -22,8 +22,12 @@ export class Connection {
   private connecting: Promise<void> | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
-  /** When the current socket last received anything. */
-  private heardAt = 0;
+  /**
+   * Chunks received on any socket of this connection so far. A count, not a time: with a clock of
+   * whole milliseconds, an answer and the next request can share a millisecond, and the request
+   * would then seem to have heard something after it left.
+   */
+  private chunksHeard = 0;
 
   constructor(address: string) {
     this.address = address;
@@ -45,14 +49,14 @@ export class Connection {
     const pending = this.pending;
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
-    const sentAt = Date.now();
+    const heardBefore = this.chunksHeard;
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);
         // Nothing at all arrived since this request left: the path may be dead for good (a healed
         // partition can leave the old connection stuck; a firewall may drop its packets as
         // INVALID). Start the next request on a new connection rather than wait on this one.
-        if (this.heardAt < sentAt && this.socket === s) this.replace();
+        if (this.chunksHeard === heardBefore && this.socket === s) this.replace();
         reject(new ConnectionError(`no answer from ${this.address} within ${timeoutMs} ms`, true));
       }, timeoutMs);
       pending.set(id, {
@@ -93,7 +97,7 @@ export class Connection {
     this.pending = pending;
     const decoder = new FrameDecoder();
     s.on('data', (chunk: Buffer) => {
-      this.heardAt = Date.now();
+      this.chunksHeard++;
       decoder.push(chunk);
       try {
         for (let f = decoder.read(); f !== null; f = decoder.read()) {

@@ -7,7 +7,7 @@
 // link that heard nothing for idleMs (also a connect that never completes its handshake).
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import { Connection } from '../../src/cluster/connection.ts';
 import { servePeerLink } from '../../src/transport/inbound.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
@@ -35,31 +35,46 @@ function listen(onSocket: (sock: Socket, index: number) => void): Promise<string
 }
 
 describe('a client connection whose path died', () => {
-  it('is replaced after a request that heard nothing back: the next request goes through a new connection', async () => {
-    // The first connection answers one request, then its path goes dead (everything it is sent is lost).
-    const address = await listen((sock, index) => {
-      const decoder = new FrameDecoder();
-      let answered = 0;
-      sock.on('data', (b) => {
-        decoder.push(b);
-        for (let f = decoder.read(); f !== null; f = decoder.read()) {
-          decodeRequest(f.type, f.body);
-          if (index === 0 && answered >= 1) continue;
-          answered++;
-          sock.write(encodeResponse(f.requestId, { kind: 'ok' }));
-        }
-      });
-    });
-    const c = new Connection(address);
+  // Regression (CI, 2026-12-05): the answer to the first request and the second request fell in one
+  // millisecond, so "heard nothing since it left" compared equal times and the dead connection was
+  // kept. With the wall clock frozen every event shares one millisecond.
+  it('is replaced even when the answer before it and the request share a millisecond', async () => {
+    mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
     try {
-      assert.deepEqual(await c.request({ op: 'ping' }, 5000), { kind: 'ok' });
-      await assert.rejects(c.request({ op: 'ping' }, 200), /no answer/);
-      assert.deepEqual(await c.request({ op: 'ping' }, 5000), { kind: 'ok' }, 'the request after the silent one connects anew');
+      await deadPathThenNewConnection();
     } finally {
-      c.close();
+      mock.timers.reset();
     }
   });
+
+  it('is replaced after a request that heard nothing back: the next request goes through a new connection', () => deadPathThenNewConnection());
 });
+
+/** The first connection answers one request, then its path goes dead; the request after the silent one must connect anew. */
+async function deadPathThenNewConnection(): Promise<void> {
+  // The first connection answers one request, then its path goes dead (everything it is sent is lost).
+  const address = await listen((sock, index) => {
+    const decoder = new FrameDecoder();
+    let answered = 0;
+    sock.on('data', (b) => {
+      decoder.push(b);
+      for (let f = decoder.read(); f !== null; f = decoder.read()) {
+        decodeRequest(f.type, f.body);
+        if (index === 0 && answered >= 1) continue;
+        answered++;
+        sock.write(encodeResponse(f.requestId, { kind: 'ok' }));
+      }
+    });
+  });
+  const c = new Connection(address);
+  try {
+    assert.deepEqual(await c.request({ op: 'ping' }, 5000), { kind: 'ok' });
+    await assert.rejects(c.request({ op: 'ping' }, 200), /no answer/);
+    assert.deepEqual(await c.request({ op: 'ping' }, 5000), { kind: 'ok' }, 'the request after the silent one connects anew');
+  } finally {
+    c.close();
+  }
+}
 
 describe('a replica link', () => {
   const self = { version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 };
