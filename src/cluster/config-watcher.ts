@@ -1,7 +1,7 @@
 // Keeps a replica's (or a client's) copy of the cluster configuration fresh: polls the placement
 // group on the process's shared timer, and refreshes at once when a WRONG_GROUP answer says it is stale.
 import { CONFIG_KEY, decodeConfig, encodeConfig, type ClusterConfig } from '../placement/config.ts';
-import { every } from '../timers/every.ts';
+import { Pacer } from '../timers/every.ts';
 
 /**
  * Linearizable reads and compare-and-set on the placement group's keys (a KvsClient on its
@@ -18,9 +18,8 @@ const MAX_BACKOFF = 4;
 
 export class ConfigWatcher {
   private config: ClusterConfig | undefined;
-  private stopPolling: (() => void) | undefined;
-  /** The polling period now: pollMs after a change, doubling up to MAX_BACKOFF × pollMs while none. */
-  private period = 0;
+  /** Polls: every pollMs after a change, doubling up to MAX_BACKOFF × pollMs while none (poll()). */
+  private readonly polling = new Pacer(() => this.poll());
   private refreshing: Promise<ClusterConfig | undefined> | undefined;
   private readonly listeners = new Set<(c: ClusterConfig) => void>();
   private started = false;
@@ -49,24 +48,19 @@ export class ConfigWatcher {
     if (this.started || this.stopped) return;
     this.started = true;
     void this.refresh();
-    this.pace(this.pollMs);
+    this.polling.pace(this.pollMs);
   }
 
   /**
-   * Polls on the process's shared timer of that period; a poll still under way is joined, not
-   * repeated (refresh()). A configuration that stays the same is polled less and less often: it
-   * changes only when an operator reshards or changes membership, and a stale copy is corrected at
-   * once by the WRONG_GROUP answers that send callers here (refresh()).
+   * One poll on the process's shared timer; a poll still under way is joined, not repeated
+   * (refresh()). A configuration that stays the same is polled less and less often: it changes only
+   * when an operator reshards or changes membership, and a stale copy is corrected at once by the
+   * WRONG_GROUP answers that send callers here (refresh()).
    */
-  private pace(ms: number): void {
-    if (ms === this.period || this.stopped) return;
-    this.stopPolling?.();
-    this.period = ms;
-    this.stopPolling = every(ms, () => {
-      const before = this.config;
-      void this.refresh().then(() => {
-        if (this.config === before) this.pace(Math.min(2 * this.period, MAX_BACKOFF * this.pollMs));
-      });
+  private poll(): void {
+    const before = this.config;
+    void this.refresh().then(() => {
+      if (this.config === before && !this.stopped) this.polling.pace(Math.min(2 * this.polling.ms, MAX_BACKOFF * this.pollMs));
     });
   }
 
@@ -85,7 +79,7 @@ export class ConfigWatcher {
   stop(): void {
     if (--this.holders > 0) return;
     this.stopped = true;
-    this.stopPolling?.();
+    this.polling.stop();
     this.client.close();
   }
 
@@ -140,7 +134,7 @@ export class ConfigWatcher {
   private set(c: ClusterConfig): void {
     if (this.config && c.epoch <= this.config.epoch) return;
     this.config = c;
-    if (this.started) this.pace(this.pollMs);
+    if (this.started) this.polling.pace(this.pollMs);
     for (const fn of this.listeners) fn(c);
   }
 }

@@ -7,6 +7,7 @@ import { MsgType, type Entry, type Message, type PersistedState, type RaftConfig
 import type { Response } from '../wire/index.ts';
 import type { ReplicaEnv } from './env.ts';
 import { shellMutations } from './mutations.ts';
+import { Pacer } from '../timers/every.ts';
 
 /** A read's ctx: the start of the process that asked, then the read's id there (two doubles). */
 const READ_CTX_BYTES = 16;
@@ -79,9 +80,8 @@ export class Replica {
   private readsAwaitingApply: ReadWaiter[] = [];
   private loopRunning = false;
   private loopScheduled = false;
-  private stopTicker: (() => void) | undefined;
-  /** The ticker's period now: tickMs, or longer while quiet (retime). */
-  private tickPeriod = 0;
+  /** Ticks: every tickMs, or longer while quiet (retime). */
+  private readonly ticker: Pacer;
   private lastTickAt = 0;
   private stopped = false;
   private soft: SoftState;
@@ -94,6 +94,7 @@ export class Replica {
 
   constructor(opts: ReplicaOptions) {
     this.opts = opts;
+    this.ticker = new Pacer(() => this.catchUpTicks(), opts.env.every);
     this.node = new RaftNode(
       { ...opts.raft, random: opts.raft.random ?? opts.env.random, snapshots: opts.snapshots },
       opts.persisted,
@@ -117,15 +118,12 @@ export class Replica {
   private retime(): void {
     const slow = Math.max(1, Math.floor(this.opts.raft.electionTicks / 2));
     const period = this.node.isQuiet ? slow * this.opts.tickMs : this.opts.tickMs;
-    if (period === this.tickPeriod || this.stopped) return;
-    this.stopTicker?.();
-    this.tickPeriod = period;
-    this.stopTicker = this.opts.env.every(period, () => this.catchUpTicks());
+    if (!this.stopped) this.ticker.pace(period);
   }
 
   stop(): void {
     this.stopped = true;
-    this.stopTicker?.();
+    this.ticker.stop();
     const err = new Error('replica stopped');
     for (const w of this.proposals.values()) w.reject(err);
     for (const w of this.readsById.values()) w.reject(err);
@@ -239,7 +237,7 @@ export class Replica {
       this.retime();
     } catch (e) {
       this.stopped = true;
-      this.stopTicker?.();
+      this.ticker.stop();
       this.opts.onFatal?.(e);
     } finally {
       this.loopRunning = false;

@@ -12,6 +12,7 @@ import { callGroup } from '../cluster/group-call.ts';
 import { groupOf, completeMoves, type ClusterConfig } from '../placement/config.ts';
 import type { Replica } from '../replica/replica.ts';
 import { systemEnv } from '../replica/env.ts';
+import { Pacer } from '../timers/every.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
@@ -51,9 +52,13 @@ const REQUEST_MS = 5000;
 const CALL_MS = 3 * REQUEST_MS;
 
 export class Reconciler {
-  private stopTimer: (() => void) | undefined;
+  /**
+   * Passes on the process's shared timer of that period (the reconcilers of one process wake it
+   * once): every BUSY_MS while there is work, every IDLE_MS at rest — a leader change or a missed
+   * configuration is picked up within IDLE_MS.
+   */
+  private readonly passes = new Pacer(() => void this.step(), systemEnv.every);
   private unwatch: (() => void) | undefined;
-  private period = 0;
   private running = false;
   private stopped = false;
   private readonly conns = new Map<string, Connection>();
@@ -69,25 +74,13 @@ export class Reconciler {
   start(): void {
     // A new configuration is the usual start of work: act on it at once, not at the next pass.
     this.unwatch = this.o.watcher.onChange(() => void this.step());
-    this.pace(BUSY_MS);
-  }
-
-  /**
-   * Passes on the process's shared timer of that period (the reconcilers of one process wake it
-   * once): every BUSY_MS while there is work, every IDLE_MS at rest — a leader change or a missed
-   * configuration is picked up within IDLE_MS.
-   */
-  private pace(ms: number): void {
-    if (ms === this.period || this.stopped) return;
-    this.stopTimer?.();
-    this.period = ms;
-    this.stopTimer = systemEnv.every(ms, () => void this.step());
+    this.passes.pace(BUSY_MS);
   }
 
   stop(): void {
     this.stopped = true;
     this.unwatch?.();
-    this.stopTimer?.();
+    this.passes.stop();
     for (const c of this.conns.values()) c.close();
   }
 
@@ -96,14 +89,14 @@ export class Reconciler {
     if (this.running || this.stopped) return;
     if (!this.o.replica.isLeader) {
       // A follower with work pending checks often: it may become the leader that has to do it.
-      this.pace(this.workPending() ? BUSY_MS : IDLE_MS);
+      this.passes.pace(this.workPending() ? BUSY_MS : IDLE_MS);
       return;
     }
     this.running = true;
     try {
-      this.pace((await this.reconcile()) ? BUSY_MS : IDLE_MS);
+      this.passes.pace((await this.reconcile()) ? BUSY_MS : IDLE_MS);
     } catch (e) {
-      this.pace(BUSY_MS);
+      this.passes.pace(BUSY_MS);
       this.stats.errors++;
       const msg = (e as Error).message;
       if (msg !== this.lastError) this.o.log?.warn('hand-off step failed, will retry', { error: msg });

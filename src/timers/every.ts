@@ -43,3 +43,36 @@ export function every(ms: number, fn: () => void): () => void {
     }
   };
 }
+
+/**
+ * A periodic call whose period changes with what its owner is doing (fast while busy, slow at
+ * rest): `pace(ms)` moves it to the timer of that period, and does nothing if it is there already.
+ * `every` is injectable so the simulator can drive it.
+ */
+export class Pacer {
+  private period = 0;
+  private stopTimer: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly fn: () => void,
+    private readonly everyFn: (ms: number, fn: () => void) => () => void = every,
+  ) {}
+
+  /** The period now (0 before the first pace). */
+  get ms(): number {
+    return this.period;
+  }
+
+  pace(ms: number): void {
+    if (ms === this.period || this.stopped) return;
+    this.stopTimer?.();
+    this.period = ms;
+    this.stopTimer = this.everyFn(ms, this.fn);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stopTimer?.();
+  }
+}

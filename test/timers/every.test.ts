@@ -2,7 +2,7 @@
 // periods that divide one another fire in the same wake-up. Driven by mocked timers and clock.
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { every } from '../../src/timers/every.ts';
+import { Pacer, every } from '../../src/timers/every.ts';
 
 /** Advances the mocked clock a millisecond at a time, so each timer sees its own due time. */
 function advance(ms: number): void {
@@ -52,4 +52,24 @@ test('a late wake-up skips the beats it missed instead of firing them in a burst
 
 test('a period below 1 ms is refused', () => {
   assert.throws(() => every(0, () => {}), RangeError);
+});
+
+test('a Pacer moves its call between periods and stops for good', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+  try {
+    const seen: number[] = [];
+    const p = new Pacer(() => void seen.push(Date.now()));
+    p.pace(10);
+    p.pace(10); // already there: no second timer
+    while (Date.now() < 25) mock.timers.tick(1);
+    p.pace(50);
+    while (Date.now() < 120) mock.timers.tick(1);
+    p.stop();
+    p.pace(10); // stopped: stays stopped
+    while (Date.now() < 200) mock.timers.tick(1);
+    assert.deepEqual(seen, [10, 20, 50, 100]);
+    assert.equal(p.ms, 50);
+  } finally {
+    mock.timers.reset();
+  }
 });
