@@ -3,7 +3,9 @@
 // Static knowledge comes from the cluster's address book (every replica's native door). The
 // dialing side of a replica link uses an ephemeral port the book cannot know, so the book also
 // learns: a HELLO frame names its sender (id and group), and every Raft message names its sender
-// and receiver. Learned entries are bounded and overwritten by newer evidence (ports get reused).
+// and receiver. What is learned holds for one connection only: Linux hands the same ephemeral port
+// to connections to different destinations, so on one host two replicas' links can start at the
+// same address and port at once. Learned entries are bounded and overwritten by newer evidence.
 import type { Endpoint } from './source.ts';
 
 export interface ReplicaAddress {
@@ -45,6 +47,7 @@ function isIpLiteral(host: string): boolean {
 
 /** Wire addresses come normalised from the capture; the book's own are normalised at construction. */
 const key = (addr: string, port: number): string => `${addr}|${port}`;
+const learnedKey = (conn: string, at: string): string => `${conn}>${at}`;
 
 export class AddressBook {
   private readonly exact = new Map<string, number>();
@@ -70,10 +73,10 @@ export class AddressBook {
     }
   }
 
-  /** The replica at this endpoint, if known. */
-  idOf(ep: Endpoint): number | undefined {
+  /** The replica at this endpoint (of connection `conn`, for what was learned), if known. */
+  idOf(ep: Endpoint, conn?: string): number | undefined {
     const k = key(ep.addr, ep.port);
-    const id = this.exact.get(k) ?? this.learned.get(k);
+    const id = this.exact.get(k) ?? (conn === undefined ? undefined : this.learned.get(learnedKey(conn, k)));
     if (id !== undefined) return id;
     const p = this.byPort.get(ep.port);
     if (p !== undefined && p > 0) return p;
@@ -85,11 +88,16 @@ export class AddressBook {
     return id === undefined ? undefined : this.groups.get(id);
   }
 
-  /** Evidence from the wire: this endpoint belongs to replica `id` (of `group`, when a HELLO said). */
-  learn(ep: Endpoint, id: number, group?: number): void {
+  /**
+   * Evidence from the wire: on connection `conn` (any string naming it, the same for both
+   * directions), this endpoint belongs to replica `id` (of `group`, when a HELLO said).
+   */
+  learn(conn: string, ep: Endpoint, id: number, group?: number): void {
     if (group !== undefined && !this.groups.has(id)) this.groups.set(id, group);
-    const k = key(ep.addr, ep.port);
-    if (this.exact.has(k) || this.learned.get(k) === id) return;
+    const at = key(ep.addr, ep.port);
+    if (this.exact.has(at)) return;
+    const k = learnedKey(conn, at);
+    if (this.learned.get(k) === id) return;
     this.learned.delete(k);
     this.learned.set(k, id);
     if (this.learned.size > this.maxLearned) {
@@ -99,8 +107,8 @@ export class AddressBook {
   }
 
   /** `r<id>` for a replica, else `addr:port`. */
-  label(ep: Endpoint): string {
-    const id = this.idOf(ep);
+  label(ep: Endpoint, conn?: string): string {
+    const id = this.idOf(ep, conn);
     return id !== undefined ? replicaName(id) : endpointText(ep);
   }
 }

@@ -183,7 +183,7 @@ export class LineDecoder {
     const kind = this.conns.get(connKeyOf(flow));
     if (kind === 'client' && !this.opts.includeClients) return 'hide';
     if (this.opts.sender === undefined) return kind === 'replica' ? 'show' : undefined;
-    const sender = this.book.idOf(flow.src);
+    const sender = this.book.idOf(flow.src, connKeyOf(flow));
     if (sender === undefined) return undefined;
     return sender === this.opts.sender ? 'show' : 'hide';
   }
@@ -200,13 +200,15 @@ export class LineDecoder {
       if (typeof s.fields.from === 'number') from ??= s.fields.from;
       if (typeof s.fields.to === 'number') to ??= s.fields.to;
       if (frame.flow !== undefined && ends === undefined) {
-        if (typeof s.fields.from === 'number' && s.fields.from > 0) this.book.learn(frame.flow.src, s.fields.from);
-        if (typeof s.fields.to === 'number' && s.fields.to > 0) this.book.learn(frame.flow.dst, s.fields.to);
+        const conn = connKeyOf(frame.flow);
+        if (typeof s.fields.from === 'number' && s.fields.from > 0) this.book.learn(conn, frame.flow.src, s.fields.from);
+        if (typeof s.fields.to === 'number' && s.fields.to > 0) this.book.learn(conn, frame.flow.dst, s.fields.to);
       }
     }
     if (frame.flow !== undefined) {
-      from ??= this.book.idOf(frame.flow.src);
-      to ??= this.book.idOf(frame.flow.dst);
+      const conn = connKeyOf(frame.flow);
+      from ??= this.book.idOf(frame.flow.src, conn);
+      to ??= this.book.idOf(frame.flow.dst, conn);
     }
     const hide = (conn !== 'replica' && !this.opts.includeClients) || (this.opts.sender !== undefined && from !== this.opts.sender);
     if (hide) {
@@ -261,7 +263,7 @@ export class LineDecoder {
       }
     }
     if (frame.type === FrameType.Hello && !s.malformed && typeof s.fields.replica === 'number' && s.fields.replica > 0) {
-      this.book.learn(frame.flow.src, s.fields.replica, typeof s.fields.group === 'number' ? s.fields.group : undefined);
+      this.book.learn(k, frame.flow.src, s.fields.replica, typeof s.fields.group === 'number' ? s.fields.group : undefined);
     }
     return kind;
   }

@@ -188,6 +188,31 @@ describe('trace lines', () => {
     assert.deepEqual([ok?.src, ok?.dst, ok?.msg, ok?.requestId], ['r101', 'r102', 'Ok', 7]);
   });
 
+  it('one ephemeral port shared by two links (to different doors) names each link by its own HELLO', () => {
+    // Regression (CI, 2026-12-05): Linux hands a recently used ephemeral port to a connection to
+    // another door. r1's link to r2 had used 127.0.0.1:45001, r2's link to r1 then got it, and an
+    // append of the old link traced after r2's HELLO re-taught the book "45001 is r1": r1's HELLO
+    // answer on the new link was traced as r1 -> r1.
+    const d = new LineDecoder(book());
+    const lines = [
+      ...d.decode(input(encodeHello({ version: 2, replicaId: 1, groupId: 0 }), flow(R1_OUT, R2))),
+      ...d.decode(input(encodeHello({ version: 2, replicaId: 2, groupId: 0 }), flow(R1_OUT, R1))),
+      ...d.decode(input(encodeRaft(append), flow(R1_OUT, R2))),
+      ...d.decode(input(encodeHello({ version: 2, replicaId: 1, groupId: 0 }), flow(R1, R1_OUT))),
+      ...d.decode(input(encodeHello({ version: 2, replicaId: 2, groupId: 0 }), flow(R2, R1_OUT))),
+    ];
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.from, l.to]),
+      [
+        ['Hello', 1, 2],
+        ['Hello', 2, 1],
+        ['AppendEntries', 1, 2],
+        ['Hello', 1, 2],
+        ['Hello', 2, 1],
+      ],
+    );
+  });
+
   it('JSON lines stay valid with any key bytes', () => {
     const d = new LineDecoder(book());
     for (const key of ['a\\b', 'tab\there', '\u00ff\u0000"', 'x'.repeat(40)]) {
@@ -290,20 +315,21 @@ describe('address book', () => {
     assert.equal(b.idOf({ addr: '10.1.0.9', port: 7004 }), 4);
     assert.equal(b.idOf({ addr: '10.1.0.7', port: 7000 }), undefined);
     assert.equal(b.idOf({ addr: '10.1.0.5', port: 41000 }), 1);
-    b.learn({ addr: '10.1.0.7', port: 7000 }, 2);
-    assert.equal(b.idOf({ addr: '10.1.0.7', port: 7000 }), 2);
+    b.learn('c1', { addr: '10.1.0.7', port: 7000 }, 2);
+    assert.equal(b.idOf({ addr: '10.1.0.7', port: 7000 }, 'c1'), 2);
+    assert.equal(b.idOf({ addr: '10.1.0.7', port: 7000 }, 'c2'), undefined, 'learned on another connection');
     assert.equal(b.groupOf(2), 3);
   });
 
   it('learned endpoints are bounded and newer evidence wins', () => {
     const b = new AddressBook([], { maxLearned: 2 });
-    b.learn({ addr: 'a', port: 1 }, 1, 5);
-    b.learn({ addr: 'a', port: 2 }, 2);
-    b.learn({ addr: 'a', port: 1 }, 3);
-    b.learn({ addr: 'a', port: 3 }, 4);
-    assert.equal(b.idOf({ addr: 'a', port: 2 }), undefined);
-    assert.equal(b.idOf({ addr: 'a', port: 1 }), 3);
-    assert.equal(b.idOf({ addr: 'a', port: 3 }), 4);
+    b.learn('c', { addr: 'a', port: 1 }, 1, 5);
+    b.learn('c', { addr: 'a', port: 2 }, 2);
+    b.learn('c', { addr: 'a', port: 1 }, 3);
+    b.learn('c', { addr: 'a', port: 3 }, 4);
+    assert.equal(b.idOf({ addr: 'a', port: 2 }, 'c'), undefined);
+    assert.equal(b.idOf({ addr: 'a', port: 1 }, 'c'), 3);
+    assert.equal(b.idOf({ addr: 'a', port: 3 }, 'c'), 4);
     assert.equal(b.groupOf(1), 5);
   });
 });
