@@ -72,7 +72,12 @@ export class CpuWindow {
   private m0 = { busy: 0, total: 0 };
   private t0 = 0;
 
-  constructor(private readonly pids: number[]) {}
+  private readonly pids: number[];
+
+  /** Each process counted once: replicas hosted in one process share its pid. */
+  constructor(pids: readonly number[]) {
+    this.pids = [...new Set(pids)];
+  }
 
   start(): void {
     this.t0 = performance.now();
