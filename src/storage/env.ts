@@ -21,6 +21,8 @@ export interface Env {
   raft: Db;
   generations: readonly [Generation, Generation];
   dataFile: string;
+  /** Ends this store's use of the environment (closes it, unless other stores share it). */
+  close(): Promise<void>;
 }
 
 /** 8 KiB pages: the smallest size at which lmdb-js accepts 4026-byte keys. */
@@ -50,22 +52,31 @@ export interface EnvTuning {
   overlappingSync?: boolean;
 }
 
-export function openRoot(path: string, extra: EnvTuning = {}): RootDatabase<Bin, Bin> {
+export function openRoot(path: string, extra: EnvTuning & { maxDbs?: number } = {}): RootDatabase<Bin, Bin> {
   return open<Bin, Bin>({ path, ...ENV_OPTIONS, ...extra } as RootDatabaseOptionsWithPath);
 }
 
 /** Every named database of the environment. */
 export const DATABASES = ['log', 'raft', 'kv.0', 'sessions.0', 'meta.0', 'kv.1', 'sessions.1', 'meta.1'] as const;
 
-/** Opening a named database reads the main B-tree: call this only after the preflight checks. */
-export function openDatabases(root: RootDatabase<Bin, Bin>, dataFile: string): Env {
-  const db = (name: (typeof DATABASES)[number]): Db => root.openDB<Uint8Array, Bin>(name, DB_OPTIONS);
+/**
+ * Opening a named database reads the main B-tree: call this only after the preflight checks.
+ * `prefix` names one store among several in a shared environment (shared-env.ts).
+ */
+export function openDatabases(root: RootDatabase<Bin, Bin>, dataFile: string, prefix = '', close: () => Promise<void> = () => root.close()): Env {
+  const db = (name: (typeof DATABASES)[number]): Db => root.openDB<Uint8Array, Bin>(prefix + name, DB_OPTIONS);
   const generation = (g: 0 | 1): Generation => ({
     kv: db(`kv.${g}`),
     sessions: db(`sessions.${g}`),
     meta: db(`meta.${g}`),
   });
-  return { root, log: db('log'), raft: db('raft'), generations: [generation(0), generation(1)], dataFile };
+  return { root, log: db('log'), raft: db('raft'), generations: [generation(0), generation(1)], dataFile, close };
+}
+
+/** The named databases of an environment (the keys of LMDB's main database). */
+export function databaseNames(root: RootDatabase<Bin, Bin>): string[] {
+  // lmdb-js stores each name with its C string terminator.
+  return [...root.getKeys()].map((k) => Buffer.from(k as Uint8Array).toString('utf8').replace(/\0$/, ''));
 }
 
 /** What LMDB's meta page says about the file (read from the meta pages only). */

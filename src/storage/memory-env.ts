@@ -120,7 +120,7 @@ class MemoryEnv {
       getStats: () => ({}),
       close: () => Promise.resolve(),
     };
-    this.env = { root, log: db('log'), raft: db('raft'), generations: [generation(0), generation(1)], dataFile } as unknown as Env;
+    this.env = { root, log: db('log'), raft: db('raft'), generations: [generation(0), generation(1)], dataFile, close: () => Promise.resolve() } as unknown as Env;
   }
 
   private get alive(): boolean {

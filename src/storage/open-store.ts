@@ -1,6 +1,8 @@
 // Opens a replica's store: checks the files before LMDB maps them, walks the databases, then
 // creates the store's records or checks that the data file is the one named beside it.
-import { DATABASES, openDatabases, openRoot, type Env } from './env.ts';
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { DATABASES, databaseNames, openDatabases, openRoot, type Env } from './env.ts';
 import type { DiskTiming, MemoryDisk } from './memory-env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
@@ -16,6 +18,7 @@ import {
   encodeIndex,
 } from './records.ts';
 import { ReplicaStore } from './replica-store.ts';
+import { leaseStore, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
 import { checkStructure } from './structure-check.ts';
 
 export interface ReplicaStoreOptions {
@@ -31,6 +34,71 @@ export interface ReplicaStoreOptions {
    * then give a StorageCorruptionError instead of a SIGSEGV later. Costs one read of the file.
    */
   checkStructure?: boolean;
+  /**
+   * Keep a new store in this directory's environment, shared with other replicas' stores
+   * (shared-env.ts). Ignored when `path` already holds a store of its own; a store already shared
+   * stays where the marker in `path` says.
+   */
+  sharedData?: string;
+}
+
+/**
+ * Opens the replica's store wherever it is: in its own environment in `path`, or in a shared
+ * environment that the marker in `path` names (created there when `sharedData` is given and
+ * `path` holds no store yet).
+ */
+export async function openStore(options: ReplicaStoreOptions): Promise<ReplicaStore> {
+  let marker = readMarker(options.path);
+  if (!marker && options.sharedData !== undefined && !holdsOwnStore(options.path)) {
+    marker = { envDir: fs.realpathSync(mkdirp(options.sharedData)), store: newStoreName(options.path) };
+    writeMarker(options.path, marker);
+  }
+  return marker ? openSharedStore(options, marker) : openReplicaStore(options);
+}
+
+function mkdirp(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function holdsOwnStore(dir: string): boolean {
+  return fs.existsSync(join(dir, 'data.mdb')) || fs.existsSync(join(dir, 'replica.id'));
+}
+
+async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker): Promise<ReplicaStore> {
+  const limits = resolveLimits(options.limits);
+  if (holdsOwnStore(options.path)) {
+    throw new StorageError(`${options.path} holds a store of its own and a marker naming store ${marker.store} in ${marker.envDir}: which one is this replica's?`);
+  }
+  const lease = await leaseStore(marker.envDir, marker.store, {
+    trackMetrics: options.trackMetrics ?? false,
+    overlappingSync: options.overlappingSync ?? false,
+    ...(options.checkStructure !== undefined ? { checkStructure: options.checkStructure } : {}),
+  });
+  try {
+    const exists = storeExists(lease, marker.store);
+    if (!exists && marker.id) {
+      throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} (${marker.id.toString('hex')}), named by ${join(options.path, 'shared-store.json')}, is not in this environment`);
+    }
+    const env = readable(lease.dataFile, lease.shortfall, () => openDatabases(lease.root, lease.dataFile, `${marker.store}/`, lease.release));
+    let format = readable(lease.dataFile, lease.shortfall, () => readRaft(env, RaftKey.format, decodeFormat));
+    if (!format) {
+      writeFreshRecords(env, newStoreId());
+      format = readRaft(env, RaftKey.format, decodeFormat)!;
+    }
+    if (format.version !== FORMAT_VERSION) {
+      throw new StorageError(`${lease.dataFile}: store ${marker.store} has format ${format.version}, this build reads ${FORMAT_VERSION}`);
+    }
+    const id = Buffer.from(format.id);
+    if (!marker.id) writeMarker(options.path, { ...marker, id }); // created now, or the process died before the marker said so
+    else if (!marker.id.equals(id)) {
+      throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${join(options.path, 'shared-store.json')} names ${marker.id.toString('hex')}`);
+    }
+    return new ReplicaStore(env, limits, lease.shortfall);
+  } catch (e) {
+    await lease.release();
+    throw e;
+  }
 }
 
 export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
@@ -55,8 +123,12 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
     }
     let env: Env;
     try {
+      if (files.id && databaseNames(root).includes('env')) {
+        throw new StorageError(`${options.path} holds stores shared by several replicas: open one through its replica's directory`);
+      }
       env = openDatabases(root, files.dataFile);
     } catch (e) {
+      if (e instanceof StorageError) throw e;
       throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
     }
     initialise(env, files);

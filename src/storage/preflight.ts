@@ -51,18 +51,23 @@ export function checkDataSize(root: RootDatabase<Bin, Bin>, dataFile: string): s
   return `the data file was ${size} bytes but its last transaction uses ${expected} bytes (truncated?)`;
 }
 
-/** Records a new store's id beside its data file, durably (write, fsync, rename, fsync dir). */
+/** Records a new store's id beside its data file, durably. */
 export function writeId(files: StoreFiles, id: Buffer): void {
-  const tmp = `${files.idFile}.tmp`;
+  writeFileDurably(files.dir, files.idFile, `${id.toString('hex')}\n`);
+}
+
+/** Replaces `path` (in directory `dir`) with `text`, durably: write, fsync, rename, fsync the directory. */
+export function writeFileDurably(dir: string, path: string, text: string): void {
+  const tmp = `${path}.tmp`;
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, `${id.toString('hex')}\n`);
+    fs.writeSync(fd, text);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, files.idFile);
-  const dirFd = fs.openSync(files.dir, 'r');
+  fs.renameSync(tmp, path);
+  const dirFd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(dirFd);
   } finally {

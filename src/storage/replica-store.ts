@@ -238,7 +238,7 @@ export class ReplicaStore {
 
   async close(): Promise<void> {
     this.snapshots.releaseAll();
-    await this.env.root.close();
+    await this.env.close();
   }
 
   private verifyGeneration(g: 0 | 1): void {

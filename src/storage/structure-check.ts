@@ -12,13 +12,16 @@ const LMDB_URL = import.meta.resolve('lmdb');
 // Plain JS, so the child needs no TypeScript loader. Reads every key and value of each database
 // (values are copied out, so overflow pages are read too).
 const WALKER = `
-const [dir, options, ...names] = process.argv.slice(1);
+const [dir, options, ...given] = process.argv.slice(1);
 const { open } = await import(${JSON.stringify(LMDB_URL)});
 const root = open({ path: dir, ...JSON.parse(options), readOnly: true });
+// "all": every database the main one names (a shared environment's stores).
+const names = given[0] === 'all' ? [...root.getKeys()].map((k) => Buffer.from(k).toString('utf8').replace(/\\0$/, '')) : given;
 let records = 0;
 for (const name of names) {
   let db;
   try { db = root.openDB(name, { keyEncoding: 'binary', encoding: 'binary' }); } catch { continue; }
+  if (!db) continue; // read-only: a database that is not there is not created
   for (const { key, value } of db.getRange()) records += key.length > 0 && value.length >= 0 ? 1 : 0;
 }
 // Exit at once: nothing was written, and closing could wait on lmdb-js's threads.
@@ -28,10 +31,11 @@ process.stdout.write(String(records), () => process.exit(0));
 /** Generous: a walk reads the file once, far faster than this on any disk. */
 const BYTES_PER_SECOND_FLOOR = 10e6;
 
-/** Throws StorageCorruptionError if LMDB cannot walk the databases (or dies trying). */
-export function checkStructure(dir: string, dataFile: string, databases: readonly string[]): void {
+/** Throws StorageCorruptionError if LMDB cannot walk the databases (or dies trying); 'all': every one there is. */
+export function checkStructure(dir: string, dataFile: string, databases: readonly string[] | 'all', maxDbs?: number): void {
   const timeout = Math.ceil(60_000 + (1000 * fs.statSync(dataFile).size) / BYTES_PER_SECOND_FLOOR);
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', WALKER, dir, JSON.stringify(ENV_OPTIONS), ...databases], {
+  const options = maxDbs === undefined ? ENV_OPTIONS : { ...ENV_OPTIONS, maxDbs };
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', WALKER, dir, JSON.stringify(options), ...(databases === 'all' ? ['all'] : databases)], {
     encoding: 'utf8',
     timeout,
     killSignal: 'SIGKILL',

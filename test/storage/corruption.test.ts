@@ -11,7 +11,7 @@ import { indexKey } from '../../src/storage/bytes.ts';
 import { openDatabases, openRoot } from '../../src/storage/env.ts';
 import { RaftKey, encodeIndex } from '../../src/storage/records.ts';
 import { putRaft } from '../../src/storage/raft-table.ts';
-import { openReplicaStore, StorageCorruptionError, type Command } from '../../src/storage/index.ts';
+import { openReplicaStore, openStore, StorageCorruptionError, type Command } from '../../src/storage/index.ts';
 import { b, openFresh, ready, tempDir } from './helpers.ts';
 
 const CHILD = fileURLToPath(new URL('./open-child.ts', import.meta.url));
@@ -50,8 +50,8 @@ function flipAll(dir: string, pattern: Buffer, at = 0): number {
   return n;
 }
 
-function openInChild(dir: string): { ok?: boolean; digest?: string; error?: string; message?: string; index?: number | null } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir], { encoding: 'utf8' });
+function openInChild(dir: string, shared = false): { ok?: boolean; digest?: string; error?: string; message?: string; index?: number | null } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir, ...(shared ? ['shared'] : [])], { encoding: 'utf8' });
   assert.equal(r.signal, null, `the reader died of ${r.signal}: ${r.stderr}`);
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   assert.ok(line.startsWith('{'), `no result from the reader: ${r.stdout} ${r.stderr}`);
@@ -205,5 +205,45 @@ describe('corruption', () => {
     }
     fs.writeFileSync(dataFile(dir), pristine);
     console.log(`# random flips: ${outcomes.intact} landed in unused bytes, ${outcomes.refused} refused`);
+  });
+  it('a shared environment, truncated or with random byte flips: refused with a clear error, or read back intact', async () => {
+    // Two replicas' stores in one environment, as a kvs host keeps them.
+    const root = tempDir('shared-corrupt');
+    dirs.push(root);
+    const shared = join(root, 'p0');
+    for (const r of ['r1', 'r2']) {
+      const s = await openStore({ path: join(root, r), sharedData: shared });
+      s.load({ voters: [1], learners: [] });
+      await s.persist(ready({ entries: Array.from({ length: 800 }, (_, k) => ({ index: k + 1, term: 3, type: 0 as const, data: Buffer.from(`${r}-${marker(k)}`) })), hardState: { term: 3, vote: 1, commit: 800 } }));
+      await s.apply(800, Array.from({ length: 500 }, (_, i) => ({ type: 'ops' as const, ops: [{ type: 'put' as const, key: b(`k${i}`), value: b(`${r}-value-${i}`.padEnd(60, 'v')) }] })));
+      await s.close();
+    }
+    const clean = [openInChild(join(root, 'r1'), true), openInChild(join(root, 'r2'), true)];
+    assert.ok(clean.every((r) => r.ok), JSON.stringify(clean));
+    const pristine = fs.readFileSync(dataFile(shared));
+
+    fs.truncateSync(dataFile(shared), Math.floor((pristine.length * 0.6) / 8192) * 8192);
+    const cut = openInChild(join(root, 'r1'), true);
+    assert.equal(cut.error, 'StorageCorruptionError', JSON.stringify(cut));
+    assert.match(cut.message!, /truncated\?/);
+
+    let seed = 777;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const outcomes = { intact: 0, refused: 0 };
+    for (let trial = 0; trial < 16; trial++) {
+      const damaged = Buffer.from(pristine);
+      const offset = 2 * 8192 + Math.floor(random() * (damaged.length - 2 * 8192));
+      damaged[offset]! ^= 1 << Math.floor(random() * 8);
+      fs.writeFileSync(dataFile(shared), damaged);
+      const r = openInChild(join(root, trial % 2 === 0 ? 'r1' : 'r2'), true);
+      if (r.ok) {
+        assert.equal(r.digest, clean[trial % 2]!.digest, `offset ${offset}: a damaged store served different data`);
+        outcomes.intact++;
+      } else {
+        assert.ok(r.error === 'StorageCorruptionError' && r.message!.includes(dataFile(shared)), `offset ${offset}: ${r.error}: ${r.message}`);
+        outcomes.refused++;
+      }
+    }
+    console.log(`# shared environment, random flips: ${outcomes.intact} landed in unused bytes or the other store, ${outcomes.refused} refused`);
   });
 });

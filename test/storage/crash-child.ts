@@ -5,10 +5,13 @@
 //   C <index>              the log is compacted up to index
 //   A <index>              the state machine is applied up to index
 //   I <index>              (install mode) the snapshot at index is installed
-//   usage: crash-child.ts log <dir> <seed> | install <target-dir> <source-dir>
+// In log mode each line starts with the number of its store (0, 1, ...): several stores, given as
+// a comma-separated list of replica directories, run the workload at once, in one environment
+// shared by all of them when a shared directory is given (as the replicas of a kvs host do).
+//   usage: crash-child.ts log <dir>[,<dir>...] <seed> [<shared-dir>] | install <target-dir> <source-dir>
 import fs from 'node:fs';
 import type { Entry } from '../../src/raft/types.ts';
-import { openReplicaStore } from '../../src/storage/index.ts';
+import { openReplicaStore, openStore, type ReplicaStore } from '../../src/storage/index.ts';
 import { commandsOf, entryData } from './crash-workload.ts';
 import { chunksOf, CONF, ready } from './helpers.ts';
 
@@ -24,10 +27,9 @@ function rng(seed: number): () => number {
   };
 }
 
-async function logWorkload(dir: string, seed: number): Promise<void> {
+async function logWorkload(store: ReplicaStore, seed: number, say: (line: string) => void): Promise<void> {
   const random = rng(seed);
   const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
-  const store = openReplicaStore({ path: dir });
   const st = store.load(CONF);
   let base = st.base;
   let term = Math.max(st.hardState.term, 1);
@@ -93,7 +95,12 @@ async function installWorkload(targetDir: string, sourceDir: string): Promise<vo
   await source.close();
 }
 
-const [mode, a, b] = process.argv.slice(2);
-if (mode === 'log') await logWorkload(a!, Number(b));
+async function logWorkloads(dirs: string[], seed: number, shared: string | undefined): Promise<void> {
+  const stores = await Promise.all(dirs.map((path) => openStore({ path, ...(shared !== undefined ? { sharedData: shared } : {}) })));
+  await Promise.all(stores.map((s, k) => logWorkload(s, seed + k, (line) => say(`${k} ${line}`))));
+}
+
+const [mode, a, b, c] = process.argv.slice(2);
+if (mode === 'log') await logWorkloads(a!.split(','), Number(b), c);
 else if (mode === 'install') await installWorkload(a!, b!);
 else throw new Error(`unknown mode ${mode}`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { openReplicaStore, type Command } from '../../src/storage/index.ts';
+import { openReplicaStore, openStore, type Command, type ReplicaStore } from '../../src/storage/index.ts';
 import { CLIENTS, entryData, replay } from './crash-workload.ts';
 import { b, CONF, entries, hs, openFresh, ready, tempDir } from './helpers.ts';
 import { reapOnExit } from '../support/processes.ts';
@@ -63,69 +63,101 @@ function runAndKill(args: string[], delayMs: number, mayFinish = false): Promise
   });
 }
 
+/** What a child reported about one store: durable entries (index → term) and the applied index. */
+class Reported {
+  durable = new Map<number, number>();
+  applied = 0;
+  persists = 0;
+  applies = 0;
+  last = 0;
+
+  absorb(line: string): void {
+    const [x, y, z] = line.split(' ').slice(1).map(Number);
+    if (line.startsWith('P')) {
+      for (const i of this.durable.keys()) if (i >= x!) this.durable.delete(i);
+      for (let i = x!; i <= y!; i++) this.durable.set(i, z!);
+      this.persists++;
+    } else if (line.startsWith('A')) {
+      this.applied = x!;
+      this.applies++;
+    } else if (!line.startsWith('C') && !line.startsWith('S')) assert.fail(`unexpected line ${line}`);
+  }
+
+  /** The store holds every reported entry and a state machine equal to the replay of its log; then what it holds is the new baseline. */
+  async check(store: ReplicaStore, ctx: string): Promise<void> {
+    const st = store.load(); // throws on any corruption or inconsistency
+    const last = st.entries.at(-1)?.index ?? st.base.index;
+    const onDisk = new Map(st.entries.map((e) => [e.index, e]));
+    const maxReported = Math.max(0, ...this.durable.keys());
+    assert.ok(last >= maxReported, `${ctx}: log ends at ${last}, but ${maxReported} was reported fsynced`);
+    for (const [index, term] of this.durable) {
+      if (index <= st.base.index) continue; // compacted into the state machine
+      const e = onDisk.get(index);
+      assert.ok(e, `${ctx}: entry ${index} reported fsynced is missing`);
+      assert.ok(e.term >= term, `${ctx}: entry ${index} has term ${e.term}, reported ${term}`);
+      if (e.term === term) assert.deepEqual(Buffer.from(e.data), entryData(index, term), `${ctx}: entry ${index} data`);
+      // A higher term: an overwrite that was fsynced but not yet reported, never of applied entries.
+      else assert.ok(index > this.applied, `${ctx}: applied entry ${index} was replaced`);
+    }
+    assert.ok(st.applied >= this.applied, `${ctx}: applied ${st.applied} < reported ${this.applied}`);
+    assert.ok(st.applied <= last && st.base.index <= st.applied, `${ctx}: applied ${st.applied} outside the log`);
+
+    // The state machine is exactly the replay of 1..applied: nothing missing, nothing beyond.
+    const expected = replay(st.applied);
+    const { items, more } = store.scan(Buffer.of(0), null, 100_000);
+    assert.equal(more, null);
+    const actual = new Map(items.map((kv) => [Buffer.from(kv.key).toString(), Buffer.from(kv.value).toString()]));
+    assert.deepEqual(actual, expected.kv, `${ctx}: state machine differs from the replay of 1..${st.applied}`);
+    for (let c = 0; c < CLIENTS; c++) {
+      const seq = expected.sessions.get(`c${c}`);
+      assert.equal(store.getSession(b(`c${c}`))?.seq, seq, `${ctx}: session c${c}`);
+    }
+    store.verifyStateMachine();
+    await store.close();
+
+    this.durable = new Map(st.entries.map((e) => [e.index, e.term]));
+    this.applied = st.applied;
+    this.last = last;
+  }
+}
+
+/** `kills` runs of the log workload on `stores` stores (in one shared environment if `shared`), each killed at a random moment. */
+async function killRepeatedly(stores: number, kills: number, seed: number, shared: boolean): Promise<Reported[]> {
+  const dir = tempDir('crash');
+  dirs.push(dir);
+  const replicaDirs = Array.from({ length: stores }, (_, k) => join(dir, `r${k}`));
+  const sharedDir = shared ? join(dir, 'shared') : undefined;
+  const random = rng(seed);
+  const reported = replicaDirs.map(() => new Reported());
+  for (let kill = 0; kill < kills; kill++) {
+    const delay = 20 + Math.floor(random() * 400);
+    const { lines } = await runAndKill(['log', replicaDirs.join(','), String(Math.floor(random() * 2 ** 31)), ...(sharedDir ? [sharedDir] : [])], delay);
+    for (const line of lines) {
+      const k = Number(line.slice(0, line.indexOf(' ')));
+      assert.ok(reported[k], `unexpected line ${line}`);
+      reported[k].absorb(line.slice(line.indexOf(' ') + 1));
+    }
+    for (const [k, path] of replicaDirs.entries()) {
+      const ctx = `store ${k} after kill ${kill + 1} (seed ${seed}, ${delay} ms)`;
+      await reported[k]!.check(await openStore({ path }), ctx);
+    }
+  }
+  return reported;
+}
+
 describe('crash safety under SIGKILL', () => {
   it(`keeps every fsynced entry and an exact state machine across ${KILLS} kills (seed ${SEED})`, async () => {
-    const dir = tempDir('crash');
-    dirs.push(dir);
-    const random = rng(SEED);
-    // What the children reported: index → term of durable entries, and the applied index.
-    let durable = new Map<number, number>();
-    let reportedApplied = 0;
-    let totals = { persists: 0, applies: 0, entries: 0 };
+    const [r] = await killRepeatedly(1, KILLS, SEED, false);
+    console.log(`# ${KILLS} kills: ${r!.persists} reported persists, ${r!.applies} applies, log at ${r!.last}, applied ${r!.applied}`);
+    assert.ok(r!.persists > KILLS, 'the children did write under load');
+  });
 
-    for (let kill = 0; kill < KILLS; kill++) {
-      const delay = 20 + Math.floor(random() * 400);
-      const { lines } = await runAndKill(['log', dir, String(Math.floor(random() * 2 ** 31))], delay);
-      for (const line of lines.slice(1)) {
-        const [tag, x, y, z] = line.split(' ').map(Number);
-        if (line.startsWith('P')) {
-          for (const i of durable.keys()) if (i >= x!) durable.delete(i);
-          for (let i = x!; i <= y!; i++) durable.set(i, z!);
-          totals.persists++;
-        } else if (line.startsWith('A')) {
-          reportedApplied = x!;
-          totals.applies++;
-        } else if (!line.startsWith('C')) assert.fail(`unexpected line ${line} (${tag})`);
-      }
-
-      const ctx = `after kill ${kill + 1} (seed ${SEED}, ${delay} ms)`;
-      const store = openReplicaStore({ path: dir });
-      const st = store.load(); // throws on any corruption or inconsistency
-      const last = st.entries.at(-1)?.index ?? st.base.index;
-      const onDisk = new Map(st.entries.map((e) => [e.index, e]));
-      const maxReported = Math.max(0, ...durable.keys());
-      assert.ok(last >= maxReported, `${ctx}: log ends at ${last}, but ${maxReported} was reported fsynced`);
-      for (const [index, term] of durable) {
-        if (index <= st.base.index) continue; // compacted into the state machine
-        const e = onDisk.get(index);
-        assert.ok(e, `${ctx}: entry ${index} reported fsynced is missing`);
-        assert.ok(e.term >= term, `${ctx}: entry ${index} has term ${e.term}, reported ${term}`);
-        if (e.term === term) assert.deepEqual(Buffer.from(e.data), entryData(index, term), `${ctx}: entry ${index} data`);
-        // A higher term: an overwrite that was fsynced but not yet reported, never of applied entries.
-        else assert.ok(index > reportedApplied, `${ctx}: applied entry ${index} was replaced`);
-      }
-      assert.ok(st.applied >= reportedApplied, `${ctx}: applied ${st.applied} < reported ${reportedApplied}`);
-      assert.ok(st.applied <= last && st.base.index <= st.applied, `${ctx}: applied ${st.applied} outside the log`);
-
-      // The state machine is exactly the replay of 1..applied: nothing missing, nothing beyond.
-      const expected = replay(st.applied);
-      const { items, more } = store.scan(Buffer.of(0), null, 100_000);
-      assert.equal(more, null);
-      const actual = new Map(items.map((kv) => [Buffer.from(kv.key).toString(), Buffer.from(kv.value).toString()]));
-      assert.deepEqual(actual, expected.kv, `${ctx}: state machine differs from the replay of 1..${st.applied}`);
-      for (let c = 0; c < CLIENTS; c++) {
-        const seq = expected.sessions.get(`c${c}`);
-        assert.equal(store.getSession(b(`c${c}`))?.seq, seq, `${ctx}: session c${c}`);
-      }
-      store.verifyStateMachine();
-      await store.close();
-
-      durable = new Map(st.entries.map((e) => [e.index, e.term]));
-      reportedApplied = st.applied;
-      totals = { ...totals, entries: last };
+  it(`two stores sharing one environment keep theirs across ${Math.ceil(KILLS / 2)} kills of their process (seed ${SEED})`, async () => {
+    const reported = await killRepeatedly(2, Math.ceil(KILLS / 2), SEED + 2, true);
+    for (const [k, r] of reported.entries()) {
+      console.log(`# store ${k}: ${r.persists} reported persists, ${r.applies} applies, log at ${r.last}, applied ${r.applied}`);
+      assert.ok(r.persists > KILLS / 2, `store ${k}: the children did write under load`);
     }
-    console.log(`# ${KILLS} kills: ${totals.persists} reported persists, ${totals.applies} applies, log at ${totals.entries}, applied ${reportedApplied}`);
-    assert.ok(totals.persists > KILLS, 'the children did write under load');
   });
 
   it('a snapshot install killed at any point leaves the old state or the new one, never a mix', async () => {

@@ -1,15 +1,16 @@
 // Child process of corruption.test.ts: opens a store and reads all of it, in a process of its own
 // so that a failure to detect damage (LMDB faulting on a bad page) cannot take the runner down.
 // Prints one JSON line: {"ok":true,"digest":...} or {"error":<class>,"message":...,"index":...}.
-//   usage: open-child.ts <dir>
+//   usage: open-child.ts <dir> [shared]   (shared: <dir> is a replica directory whose marker names its store)
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { openReplicaStore, StorageCorruptionError } from '../../src/storage/index.ts';
+import { openReplicaStore, openStore, StorageCorruptionError } from '../../src/storage/index.ts';
 
 const dir = process.argv[2]!;
+const shared = process.argv[3] === 'shared';
 const out = (v: unknown): void => void fs.writeSync(1, `${JSON.stringify(v)}\n`);
 try {
-  const store = openReplicaStore({ path: dir });
+  const store = shared ? await openStore({ path: dir }) : openReplicaStore({ path: dir });
   const st = store.load();
   store.verifyStateMachine();
   // A digest of everything readable, for comparing with the undamaged store.
