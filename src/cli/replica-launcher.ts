@@ -94,6 +94,11 @@ export class SharedHosts implements ReplicaLauncher {
     count: number,
     /** A command prefix for host k (e.g. `ip netns exec ns-k`, `taskset -c k`): none by default. */
     private readonly wrap: (host: number) => string[] = () => [],
+    /**
+     * The directory of host k's shared storage environment: its new replicas keep their stores
+     * there (kvs server --shared-data), so one flush covers all of them. None: a store each.
+     */
+    private readonly sharedData?: (host: number) => string,
   ) {
     this.hosts = Array.from({ length: count }, () => ({ child: undefined, replicas: new Map() }));
   }
@@ -128,7 +133,8 @@ export class SharedHosts implements ReplicaLauncher {
     const host = this.hosts[k]!;
     const child = host.child ?? this.spawnHost(host, k);
     host.replicas.set(spec.id, { onExit, gone: [] });
-    this.command(child, { type: 'start', id: spec.id, argv: spec.argv, label: spec.label ?? '' });
+    const argv = this.sharedData ? [...spec.argv, '--shared-data', this.sharedData(k)] : spec.argv;
+    this.command(child, { type: 'start', id: spec.id, argv, label: spec.label ?? '' });
     return child.pid ?? 0;
   }
 

@@ -68,7 +68,7 @@ export async function runUp(argv: string[]): Promise<number> {
     }
     replicas = shardedLayout(dataDir, base, shards, perGroup);
   }
-  const launcher: ReplicaLauncher = processes === 'each' ? new ProcessPerReplica() : new SharedHosts(processes);
+  const launcher: ReplicaLauncher = processes === 'each' ? new ProcessPerReplica() : new SharedHosts(processes, undefined, (k) => join(dataDir, `p${k}`));
   let stopping = false;
   // Set once the shard groups are launched; a replica can refuse its configuration (and stop the
   // cluster) before that.

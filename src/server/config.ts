@@ -65,6 +65,7 @@ export const SETTINGS = {
   group: int({ flag: 'group', min: 0, max: U32, default: 0, help: 'Raft group id' }),
   listen: address({ flag: 'listen', help: 'native door: clients and replica links' }),
   dataDir: text({ flag: 'data', arg: 'DIR', help: 'data directory (created if missing)' }),
+  sharedData: optionalText({ flag: 'shared-data', arg: 'DIR', help: "keep a new replica's store in DIR: one LMDB environment shared with\nthe other replicas of this process, one flush for all (kvs up does\nthis); --data records where, and later starts follow that record" }),
   replicas: { flag: 'replicas', arg: 'LIST', default: [], help: 'every replica of the group, this one included: 1=127.0.0.1:7001,2=...', check: checkReplicas } as Setting<PeerAddress[]>,
   placement: addresses({ flag: 'placement', help: "placement group's native addresses: makes this a shard group replica" }),
   join: bool({ flag: 'join', help: 'start outside the group\'s configuration and wait to be added with\n"kvs replica add" (an empty data directory; --replicas then optional)' }),
@@ -198,6 +199,7 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
     ids.add(r.id);
   }
   checkDataDir(cfg.dataDir);
+  if (cfg.sharedData !== undefined) checkDataDir(cfg.sharedData);
   return cfg;
 }
 

@@ -239,7 +239,7 @@ export class KvsServer {
         throw e;
       }
     }
-    const store = await openStore({ path: config.dataDir });
+    const store = await openStore({ path: config.dataDir, ...(config.sharedData !== undefined ? { sharedData: config.sharedData } : {}) });
     const server = new KvsServer(config, store, opts, sharding);
     await server.listen();
     try {

@@ -1,17 +1,76 @@
 // `kvs up` with its default layout: 3 host processes, each running one replica of every group
 // (host-command.ts). A host killed with SIGKILL under load takes one replica of every group down at
 // once: every group keeps serving on the other two, the supervisor restarts the host with the same
-// replicas, they catch up, and no acknowledged write is lost. Ports 28501-28812 (base 28501).
+// replicas, they catch up, and no acknowledged write is lost. The replicas of a process keep their
+// stores in one LMDB environment (p<k>, shared-env.ts), which the kill takes down at once; a
+// reshard between groups hosted in the same processes puts the new group's stores there too.
+// Ports 28501-28812 (base 28501).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import { ShardedClient } from '../../src/client/sharded-client.ts';
 import { placementEndpoints } from '../../src/cli/cluster-file.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
+import type { ClusterReplica } from '../../src/cli/cluster-file.ts';
 import { KvsUp } from '../support/kvs-up.ts';
+import { reapOnExit } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
 
 const BASE_PORT = 28501;
+const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
+
+/** The shared environment a replica's store is in (its marker, resolved). */
+function storeEnvOf(r: ClusterReplica): string {
+  const m = JSON.parse(readFileSync(join(r.dataDir, 'shared-store.json'), 'utf8')) as { env: string };
+  return resolve(r.dataDir, m.env);
+}
+
+/** Every process keeps its replicas' stores in one environment of its own. */
+function assertOneEnvironmentPerProcess(replicas: ClusterReplica[]): void {
+  const envs = new Map<number, Set<string>>();
+  for (const r of replicas) envs.set(r.pid, (envs.get(r.pid) ?? new Set()).add(storeEnvOf(r)));
+  for (const [pid, set] of envs) assert.equal(set.size, 1, `process ${pid}: stores in ${[...set].join(', ')}`);
+  const all = [...envs.values()].map((set) => [...set][0]!);
+  assert.equal(new Set(all).size, envs.size, `processes share an environment: ${all.join(', ')}`);
+  for (const e of all) assert.match(e, /\/p\d$/);
+  assert.equal(dirname(all[0]!), dirname(replicas[0]!.dataDir));
+}
+
+/** Writers through a sharded client until stopped; what was acknowledged. */
+function startWriters(client: ShardedClient, prefix: string, count: number): { acked: Map<string, string>; stop: () => Promise<void> } {
+  const acked = new Map<string, string>();
+  let n = 0;
+  let writing = true;
+  const writers = Array.from({ length: count }, async () => {
+    while (writing) {
+      const key = `${prefix}${n++}`;
+      const value = `v-${key}`;
+      await client.put(key, value).then(
+        () => void acked.set(key, value),
+        () => undefined, // unknown outcome: neither counted nor checked
+      );
+    }
+  });
+  return {
+    acked,
+    stop: async () => {
+      writing = false;
+      await Promise.all(writers);
+    },
+  };
+}
+
+async function assertAllRead(client: ShardedClient, acked: Map<string, string>): Promise<void> {
+  const lost: string[] = [];
+  for (const [key, value] of acked) {
+    const got = await client.get(key);
+    if (got === null || new TextDecoder().decode(got) !== value) lost.push(key);
+  }
+  assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
+}
 
 describe('kvs up: replicas in 3 host processes', () => {
   const up = new KvsUp();
@@ -26,20 +85,10 @@ describe('kvs up: replicas in 3 host processes', () => {
     assert.equal(pids.length, 3, `pids: ${pids.join(', ')}`);
     for (const pid of pids) assert.deepEqual(replicas.filter((r) => r.pid === pid).map((r) => r.group).sort(), [0, 1, 2]);
 
+    assertOneEnvironmentPerProcess(replicas);
+
     const client = new ShardedClient({ placement: placementEndpoints(replicas), timeoutMs: 20_000, pollMs: 500 });
-    const acked = new Map<string, string>();
-    let n = 0;
-    let writing = true;
-    const writers = Array.from({ length: 8 }, async () => {
-      while (writing) {
-        const key = `k${n++}`;
-        const value = `v-${key}`;
-        await client.put(key, value).then(
-          () => void acked.set(key, value),
-          () => undefined, // unknown outcome: neither counted nor checked
-        );
-      }
-    });
+    const { acked, stop: stopWriters } = startWriters(client, 'k', 8);
     try {
       await waitFor('writes before the kill', () => acked.size >= 200 || undefined, 30_000);
       const victim = pids[1]!;
@@ -70,17 +119,11 @@ describe('kvs up: replicas in 3 host processes', () => {
       const after = acked.size;
       await waitFor('writes after the restart', () => acked.size >= after + 100 || undefined, 30_000);
     } finally {
-      writing = false;
-      await Promise.all(writers);
+      await stopWriters();
     }
     // Every acknowledged write reads back, linearizably.
-    const lost: string[] = [];
-    for (const [key, value] of acked) {
-      const got = await client.get(key);
-      if (got === null || new TextDecoder().decode(got) !== value) lost.push(key);
-    }
+    await assertAllRead(client, acked);
     client.close();
-    assert.deepEqual(lost, [], `${lost.length} of ${acked.size} acknowledged writes lost`);
 
     // Leaders spread over the processes again (kvs up moves leaderships while one process leads 2
     // more groups than another): the placement group and 2 shard groups, one leader per process.
@@ -112,5 +155,28 @@ describe('kvs up: replicas in 3 host processes', () => {
     const metrics = await (await fetch(`http://${door.endpoints.http}/metrics`)).text();
     const hosted = Number(/^kvs_shard_routed_total\{to="hosted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
     assert.ok(hosted > 0, `no request went to a leader in the same process:\n${metrics.split('\n').filter((l) => l.includes('shard_routed')).join('\n')}`);
+  });
+  it('a reshard 2 -> 3 under load between groups hosted in the same processes: nothing acknowledged is lost', async () => {
+    const client = new ShardedClient({ placement: placementEndpoints(up.replicas()), timeoutMs: 20_000, pollMs: 500 });
+    const { acked, stop } = startWriters(client, 'r', 8);
+    let code: number | null;
+    let output = '';
+    try {
+      await waitFor('writes before the reshard', () => acked.size >= 200 || undefined, 30_000);
+      const reshard = reapOnExit(spawn(process.execPath, [BIN, 'reshard', '--shards', '3', '--data', up.data], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      reshard.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+      reshard.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+      code = await new Promise<number | null>((r) => reshard.on('exit', (c) => r(c)));
+      const after = acked.size;
+      await waitFor('writes after the reshard', () => acked.size >= after + 100 || undefined, 30_000);
+    } finally {
+      await stop();
+    }
+    assert.equal(code, 0, output);
+    const replicas = up.replicas();
+    assert.deepEqual([...new Set(replicas.map((r) => r.group))].sort(), [0, 1, 2, 3]);
+    assertOneEnvironmentPerProcess(replicas);
+    await assertAllRead(client, acked);
+    client.close();
   });
 });

@@ -40,7 +40,7 @@ export class ShardedCluster {
       hosts?: number;
     } = {},
   ) {
-    this.shared = opts.hosts ? new SharedHosts(opts.hosts) : undefined;
+    this.shared = opts.hosts ? new SharedHosts(opts.hosts, undefined, (k) => join(this.dir, `p${k}`)) : undefined;
   }
 
   private readonly shared: SharedHosts | undefined;

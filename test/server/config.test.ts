@@ -25,6 +25,7 @@ const SAMPLES: Record<keyof typeof SETTINGS, [string | boolean, (c: ServerConfig
   group: ['7', (c) => c.group, 7],
   listen: ['127.0.0.1:7002', (c) => c.listen, '127.0.0.1:7002'],
   dataDir: [join(dir, 'other'), (c) => c.dataDir, join(dir, 'other')],
+  sharedData: [join(dir, 'shared'), (c) => c.sharedData, join(dir, 'shared')],
   replicas: ['2=127.0.0.1:7002', (c) => c.replicas, [{ id: 2, address: '127.0.0.1:7002' }]],
   placement: ['127.0.0.1:9001,127.0.0.1:9002', (c) => c.placement, ['127.0.0.1:9001', '127.0.0.1:9002']],
   join: [true, (c) => c.join, true],

@@ -40,7 +40,7 @@ describe('host processes partitioned from each other', { skip }, () => {
 
   before(async () => {
     lan = Lan.create(HOSTS, { prefix: 'kvsh', subnet: '10.213.58' });
-    hosts = new SharedHosts(HOSTS, (k) => lan.wrap(k + 1));
+    hosts = new SharedHosts(HOSTS, (k) => lan.wrap(k + 1), (k) => join(dir, `p${k}`));
     for (const g of GROUPS) {
       for (let j = 1; j <= 3; j++) {
         const id = g === 0 ? j : g * 100 + j;
