@@ -103,7 +103,8 @@ export interface KvsStartOptions {
   nodeArgs?: string[];
   /**
    * Run the replicas in this many `kvs host` processes (replica i of every group in host i mod N,
-   * as `kvs up --processes N` does) instead of one `kvs server` process each.
+   * their stores in one environment per host, as `kvs up --processes N` does) instead of one
+   * `kvs server` process each.
    */
   hosts?: number;
   /** Told when a replica dies unexpectedly (and is restarted). */
@@ -204,8 +205,10 @@ function hostPool(o: KvsStartOptions): { run(slot: number, id: number, flags: st
     if (m.child.connected) m.child.send({ type: 'start', id, argv: flags, label: '' }, () => undefined);
   };
   return {
-    run(slot, id, flags) {
+    run(slot, id, given) {
       const k = slot % o.hosts!;
+      // One storage environment per host process, as kvs up gives them.
+      const flags = [...given, '--shared-data', join(o.dir, `p${k}`)];
       let host = pool.get(k);
       if (!host) {
         const replicas: { id: number; flags: string[] }[] = [];
