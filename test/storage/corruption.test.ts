@@ -58,6 +58,31 @@ function openInChild(dir: string, shared = false): { ok?: boolean; digest?: stri
   return JSON.parse(line) as ReturnType<typeof openInChild>;
 }
 
+/**
+ * `trials` times: one random bit of `pristine` flipped (past LMDB's meta pages, which carry no
+ * checksum of their own), written to `file`, then read: the reader must serve exactly the clean
+ * data (the flip hit free space or slack) or refuse the store with an error naming the file.
+ */
+function randomFlips(file: string, pristine: Buffer, trials: number, seed: number, read: (trial: number) => { r: ReturnType<typeof openInChild>; clean: string }): { intact: number; refused: number } {
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const outcomes = { intact: 0, refused: 0 };
+  for (let trial = 0; trial < trials; trial++) {
+    const damaged = Buffer.from(pristine);
+    const offset = 2 * 8192 + Math.floor(random() * (damaged.length - 2 * 8192));
+    damaged[offset]! ^= 1 << Math.floor(random() * 8);
+    fs.writeFileSync(file, damaged);
+    const { r, clean } = read(trial);
+    if (r.ok) {
+      assert.equal(r.digest, clean, `offset ${offset}: a damaged store served different data`);
+      outcomes.intact++;
+    } else {
+      assert.ok(r.error === 'StorageCorruptionError' && r.message!.includes(file), `offset ${offset}: ${r.error}: ${r.message}`);
+      outcomes.refused++;
+    }
+  }
+  return outcomes;
+}
+
 function assertCorruption(dir: string, fn: () => unknown, match: RegExp, index?: number): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof StorageCorruptionError, `expected StorageCorruptionError, got ${String(e)}`);
@@ -181,31 +206,11 @@ describe('corruption', () => {
     const clean = openInChild(dir);
     assert.ok(clean.ok, JSON.stringify(clean));
     const pristine = fs.readFileSync(dataFile(dir));
-    let seed = 12345;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const outcomes = { intact: 0, refused: 0 };
-    for (let trial = 0; trial < 30; trial++) {
-      const damaged = Buffer.from(pristine);
-      // Pages 0 and 1 are LMDB's meta pages, which carry no checksum of their own.
-      const offset = 2 * 8192 + Math.floor(random() * (damaged.length - 2 * 8192));
-      damaged[offset]! ^= 1 << Math.floor(random() * 8);
-      fs.writeFileSync(dataFile(dir), damaged);
-      const r = openInChild(dir);
-      if (r.ok) {
-        // The flip hit free space or slack: what is served must be exactly the original.
-        assert.equal(r.digest, clean.digest, `offset ${offset}: a damaged store served different data`);
-        outcomes.intact++;
-      } else {
-        assert.ok(
-          r.error === 'StorageCorruptionError' && r.message!.includes(dataFile(dir)),
-          `offset ${offset}: ${r.error}: ${r.message}`,
-        );
-        outcomes.refused++;
-      }
-    }
+    const outcomes = randomFlips(dataFile(dir), pristine, 30, 12345, () => ({ r: openInChild(dir), clean: clean.digest! }));
     fs.writeFileSync(dataFile(dir), pristine);
     console.log(`# random flips: ${outcomes.intact} landed in unused bytes, ${outcomes.refused} refused`);
   });
+
   it('a shared environment, truncated or with random byte flips: refused with a clear error, or read back intact', async () => {
     // Two replicas' stores in one environment, as a kvs host keeps them.
     const root = tempDir('shared-corrupt');
@@ -227,23 +232,7 @@ describe('corruption', () => {
     assert.equal(cut.error, 'StorageCorruptionError', JSON.stringify(cut));
     assert.match(cut.message!, /truncated\?/);
 
-    let seed = 777;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const outcomes = { intact: 0, refused: 0 };
-    for (let trial = 0; trial < 16; trial++) {
-      const damaged = Buffer.from(pristine);
-      const offset = 2 * 8192 + Math.floor(random() * (damaged.length - 2 * 8192));
-      damaged[offset]! ^= 1 << Math.floor(random() * 8);
-      fs.writeFileSync(dataFile(shared), damaged);
-      const r = openInChild(join(root, trial % 2 === 0 ? 'r1' : 'r2'), true);
-      if (r.ok) {
-        assert.equal(r.digest, clean[trial % 2]!.digest, `offset ${offset}: a damaged store served different data`);
-        outcomes.intact++;
-      } else {
-        assert.ok(r.error === 'StorageCorruptionError' && r.message!.includes(dataFile(shared)), `offset ${offset}: ${r.error}: ${r.message}`);
-        outcomes.refused++;
-      }
-    }
+    const outcomes = randomFlips(dataFile(shared), pristine, 16, 777, (trial) => ({ r: openInChild(join(root, trial % 2 === 0 ? 'r1' : 'r2'), true), clean: clean[trial % 2]!.digest! }));
     console.log(`# shared environment, random flips: ${outcomes.intact} landed in unused bytes or the other store, ${outcomes.refused} refused`);
   });
 });
