@@ -6,7 +6,7 @@ import { DATABASES, databaseNames, openDatabases, openRoot, type Env } from './e
 import type { DiskTiming, MemoryDisk } from './memory-env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
-import { checkDataSize, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
+import { checkDataSize, DATA_FILE, ID_FILE, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import {
   FORMAT_VERSION,
@@ -18,7 +18,7 @@ import {
   encodeIndex,
 } from './records.ts';
 import { ReplicaStore } from './replica-store.ts';
-import { leaseStore, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
+import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
 import { checkStructure } from './structure-check.ts';
 
 export interface ReplicaStoreOptions {
@@ -62,7 +62,7 @@ function mkdirp(dir: string): string {
 }
 
 function holdsOwnStore(dir: string): boolean {
-  return fs.existsSync(join(dir, 'data.mdb')) || fs.existsSync(join(dir, 'replica.id'));
+  return fs.existsSync(join(dir, DATA_FILE)) || fs.existsSync(join(dir, ID_FILE));
 }
 
 async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker): Promise<ReplicaStore> {
@@ -70,15 +70,11 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
   if (holdsOwnStore(options.path)) {
     throw new StorageError(`${options.path} holds a store of its own and a marker naming store ${marker.store} in ${marker.envDir}: which one is this replica's?`);
   }
-  const lease = await leaseStore(marker.envDir, marker.store, {
-    trackMetrics: options.trackMetrics ?? false,
-    overlappingSync: options.overlappingSync ?? false,
-    ...(options.checkStructure !== undefined ? { checkStructure: options.checkStructure } : {}),
-  });
+  const lease = await leaseStore(marker.envDir, marker.store, options);
   try {
     const exists = storeExists(lease, marker.store);
     if (!exists && marker.id) {
-      throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} (${marker.id.toString('hex')}), named by ${join(options.path, 'shared-store.json')}, is not in this environment`);
+      throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} (${marker.id.toString('hex')}), named by ${markerPath(options.path)}, is not in this environment`);
     }
     const env = readable(lease.dataFile, lease.shortfall, () => openDatabases(lease.root, lease.dataFile, `${marker.store}/`, lease.release));
     let format = readable(lease.dataFile, lease.shortfall, () => readRaft(env, RaftKey.format, decodeFormat));
@@ -92,7 +88,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     const id = Buffer.from(format.id);
     if (!marker.id) writeMarker(options.path, { ...marker, id }); // created now, or the process died before the marker said so
     else if (!marker.id.equals(id)) {
-      throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${join(options.path, 'shared-store.json')} names ${marker.id.toString('hex')}`);
+      throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${markerPath(options.path)} names ${marker.id.toString('hex')}`);
     }
     return new ReplicaStore(env, limits, lease.shortfall);
   } catch (e) {

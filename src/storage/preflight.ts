@@ -16,10 +16,14 @@ export interface StoreFiles {
   id: Buffer | undefined;
 }
 
+/** LMDB's data file, and the sidecar naming the store (or shared environment) in it. */
+export const DATA_FILE = 'data.mdb';
+export const ID_FILE = 'replica.id';
+
 export function locateFiles(dir: string): StoreFiles {
   fs.mkdirSync(dir, { recursive: true });
-  const dataFile = join(dir, 'data.mdb');
-  const idFile = join(dir, 'replica.id');
+  const dataFile = join(dir, DATA_FILE);
+  const idFile = join(dir, ID_FILE);
   let id: Buffer | undefined;
   try {
     id = Buffer.from(fs.readFileSync(idFile, 'utf8').trim(), 'hex');
