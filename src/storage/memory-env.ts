@@ -8,6 +8,8 @@
 //  - a crash (MemoryDisk.crash) loses every batch not synced yet, and the environments of the
 //    crashed process go silent: their writes vanish and their promises never settle.
 // When a batch starts and when its sync completes is the caller's (the simulator's event queue).
+// Like a shared LMDB environment (shared-env.ts), one environment can hold several stores, each a
+// set of databases named `<store>/<name>`: their writes of one turn share one batch and one sync.
 import { DATABASES, type Bin, type Env } from './env.ts';
 
 /** A database's records: hex of the key (sorts like the bytes) to the stored value. */
@@ -73,15 +75,28 @@ export class MemoryDisk {
     this.life++;
   }
 
-  /** An environment for the process living now. */
+  /** An environment for the process living now, holding one store. */
   open(timing: DiskTiming, dataFile = 'memory'): Env {
-    return new MemoryEnv(this, timing, dataFile).env;
+    return new MemoryEnv(this, timing).store('', dataFile);
+  }
+
+  /** An environment for the process living now, shared by stores: `store(name)` opens one. */
+  openShared(timing: DiskTiming): (store: string) => Env {
+    const env = new MemoryEnv(this, timing);
+    return (store) => env.store(`${store}/`, `memory:${store}`);
+  }
+
+  /** A database's synced records (created empty on first use, like a named LMDB database). */
+  table(db: string): Table {
+    let t = this.durable.get(db);
+    if (!t) this.durable.set(db, (t = new Map()));
+    return t;
   }
 
   /** Applies a committed layer to the durable tables. */
   commit(overlay: Overlay): void {
     for (const [db, layer] of overlay) {
-      const table = this.durable.get(db)!;
+      const table = this.table(db);
       if (layer.cleared) table.clear();
       for (const [k, v] of layer.writes) {
         if (v === null) table.delete(k);
@@ -94,8 +109,8 @@ export class MemoryDisk {
 }
 
 class MemoryEnv {
-  readonly env: Env;
   private readonly life: number;
+  private readonly root: unknown;
   private open: Batch | undefined;
   private running: Batch | undefined;
   /** Transaction layers being executed, innermost last: reads and writes go through them. */
@@ -104,13 +119,10 @@ class MemoryEnv {
   constructor(
     private readonly disk: MemoryDisk,
     private readonly timing: DiskTiming,
-    dataFile: string,
   ) {
     this.life = disk.life;
-    const db = (name: string): unknown => this.database(name);
-    const generation = (g: 0 | 1): unknown => ({ kv: db(`kv.${g}`), sessions: db(`sessions.${g}`), meta: db(`meta.${g}`) });
     const flushed = (): Promise<void> => this.flushed();
-    const root = {
+    this.root = {
       transactionSync: <T>(fn: () => T): T => this.transactionSync(fn),
       childTransaction: <T>(fn: () => T): Promise<T> => this.child(fn),
       get flushed(): Promise<void> {
@@ -120,7 +132,13 @@ class MemoryEnv {
       getStats: () => ({}),
       close: () => Promise.resolve(),
     };
-    this.env = { root, log: db('log'), raft: db('raft'), generations: [generation(0), generation(1)], dataFile, close: () => Promise.resolve() } as unknown as Env;
+  }
+
+  /** One store's databases, named with `prefix`, over this environment's batches. */
+  store(prefix: string, dataFile: string): Env {
+    const db = (name: string): unknown => this.database(prefix + name);
+    const generation = (g: 0 | 1): unknown => ({ kv: db(`kv.${g}`), sessions: db(`sessions.${g}`), meta: db(`meta.${g}`) });
+    return { root: this.root, log: db('log'), raft: db('raft'), generations: [generation(0), generation(1)], dataFile, close: () => Promise.resolve() } as unknown as Env;
   }
 
   private get alive(): boolean {
@@ -143,7 +161,7 @@ class MemoryEnv {
   // ---- Reads ---------------------------------------------------------------------------------------
 
   private get(db: string, key: string, txn: ReadTxn | undefined): Bin | undefined {
-    if (txn) return txn.tables.get(db)!.get(key);
+    if (txn) return txn.tables.get(db)?.get(key);
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const layer = this.layers[i]!.get(db);
       if (!layer) continue;
@@ -151,14 +169,14 @@ class MemoryEnv {
       if (v !== undefined) return v ?? undefined;
       if (layer.cleared) return undefined;
     }
-    return this.disk.durable.get(db)!.get(key);
+    return this.disk.table(db).get(key);
   }
 
   /** The table as this context sees it (synced state under the executing layers). */
   private view(db: string, txn: ReadTxn | undefined): Table {
-    if (txn) return txn.tables.get(db)!;
+    if (txn) return txn.tables.get(db) ?? new Map();
     const layers = this.layers.map((o) => o.get(db)).filter((l): l is Layer => l !== undefined);
-    const durable = this.disk.durable.get(db)!;
+    const durable = this.disk.table(db);
     if (layers.length === 0) return durable;
     const out = new Map(durable);
     for (const l of layers) {

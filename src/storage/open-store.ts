@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { DATABASES, databaseNames, openDatabases, openRoot, type Env } from './env.ts';
-import type { DiskTiming, MemoryDisk } from './memory-env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
 import { checkDataSize, DATA_FILE, ID_FILE, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
@@ -168,11 +167,11 @@ function writeFreshRecords(env: Env, id: Uint8Array): void {
 }
 
 /**
- * The same store over a MemoryDisk (memory-env.ts): what the simulator runs. Reopening the disk
- * after MemoryDisk.crash() finds exactly the synced batches.
+ * The same store over an environment of a MemoryDisk (memory-env.ts: `disk.open(timing)`, or one
+ * store of `disk.openShared(timing)`): what the simulator runs. Reopening the disk after
+ * MemoryDisk.crash() finds exactly the synced batches.
  */
-export function openMemoryStore(disk: MemoryDisk, timing: DiskTiming, limits?: Partial<Limits>): ReplicaStore {
-  const env = disk.open(timing);
+export function openMemoryStore(env: Env, limits?: Partial<Limits>): ReplicaStore {
   if (!readRaft(env, RaftKey.format, decodeFormat)) writeFreshRecords(env, new Uint8Array(16));
   return new ReplicaStore(env, resolveLimits(limits), undefined);
 }

@@ -40,7 +40,7 @@ const put = (k: string, v: string): Command => ({ type: 'ops', ops: [{ type: 'pu
 function fresh(): { disk: MemoryDisk; hand: Hand; store: ReplicaStore } {
   const disk = new MemoryDisk();
   const hand = new Hand();
-  const store = openMemoryStore(disk, hand);
+  const store = openMemoryStore(disk.open(hand));
   store.load(CONF);
   return { disk, hand, store };
 }
@@ -53,7 +53,7 @@ test('a persisted Ready survives a crash only once synced', async () => {
   assert.equal(done, false, 'persist resolves only after the sync');
   disk.crash();
   await hand.syncAll(); // the dead process's sync never lands
-  const after = openMemoryStore(disk, new Hand()).load();
+  const after = openMemoryStore(disk.open(new Hand())).load();
   assert.equal(after.entries.length, 0);
   assert.deepEqual(after.hardState, { term: 0, vote: 0, commit: 0 });
   assert.equal(done, false, 'a crashed process hears nothing back');
@@ -63,7 +63,7 @@ test('a persisted Ready survives a crash only once synced', async () => {
   await again.hand.syncAll();
   await p;
   again.disk.crash();
-  const kept = openMemoryStore(again.disk, new Hand()).load();
+  const kept = openMemoryStore(again.disk.open(new Hand())).load();
   assert.deepEqual(kept.entries.map((e) => e.index), [1, 2, 3]);
   assert.deepEqual(kept.hardState, hs(1, 0));
 });
@@ -93,7 +93,7 @@ test('a crash between apply and its sync loses the apply, and the reopened store
   void store.apply(2, [put('k', 'v1')]);
   await hand.endTurn();
   disk.crash();
-  const reopened = openMemoryStore(disk, new Hand());
+  const reopened = openMemoryStore(disk.open(new Hand()));
   const st = reopened.load();
   assert.equal(st.applied, 0);
   assert.deepEqual(st.entries.map((e) => e.index), [1, 2]);
@@ -135,11 +135,43 @@ test('the same Readys on LMDB and in memory recover to the same state', async ()
     await lmdb.close();
     disk.crash();
     const a = openFresh(dir);
-    const m = openMemoryStore(disk, new Hand());
+    const m = openMemoryStore(disk.open(new Hand()));
     assert.deepEqual(m.load(), a.load());
     for (const k of ['x', 'y', 'z']) assert.deepEqual(m.get(b(k)), a.get(b(k)));
     await a.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('stores of a shared environment: one batch and one sync per turn, each its own data, one crash', async () => {
+  const disk = new MemoryDisk();
+  const hand = new Hand();
+  const shared = disk.openShared(hand);
+  const [a, c] = [openMemoryStore(shared('g1')), openMemoryStore(shared('g2'))];
+  a.load(CONF);
+  c.load(CONF);
+  await hand.syncAll();
+  const v0 = disk.version;
+  const writes = [
+    a.persist(ready({ entries: entries(1, 2, 1), hardState: hs(1, 2) })),
+    a.apply(2, [put('k', 'a')]),
+    c.persist(ready({ entries: entries(1, 1, 1), hardState: hs(1, 1) })),
+    c.apply(1, [put('k', 'c')]),
+  ];
+  await hand.syncAll();
+  await Promise.all(writes);
+  assert.equal(disk.version, v0 + 1, "both stores' writes of the turn went into one batch");
+  assert.deepEqual([a.get(b('k')), c.get(b('k'))], [b('a'), b('c')]);
+  // A turn's writes to both stores, not synced when the process dies: both are lost.
+  void a.persist(ready({ entries: entries(3, 3, 1), hardState: hs(1, 3) }));
+  void a.apply(3, [put('k', 'lost')]);
+  void c.persist(ready({ entries: entries(2, 3, 1), hardState: hs(1, 1) }));
+  await hand.endTurn();
+  disk.crash();
+  const again = disk.openShared(new Hand());
+  const [ra, rc] = [openMemoryStore(again('g1')), openMemoryStore(again('g2'))];
+  assert.deepEqual([ra.load().applied, rc.load().entries.length], [2, 1]);
+  assert.deepEqual([ra.get(b('k')), rc.get(b('k'))], [b('a'), b('c')]);
+  assert.equal(openMemoryStore(again('g3')).load(CONF).entries.length, 0, 'a third store starts empty');
 });
