@@ -1,4 +1,4 @@
-// npm run sim -- --seeds N --from S [--nodes 3|5] [--verbose]
+// npm run sim -- --seeds N --from S [--nodes 3|5] [--groups G] [--verbose]
 // npm run sim -- --seed X [--nodes 3|5] --trace          (replay one seed with a readable trace)
 // npm run sim -- --mutation <flag> --seeds N             (inject a bug from src/raft/mutations.ts or src/replica/mutations.ts)
 // Exits non-zero if any seed breaks an invariant.
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     from: { type: 'string' },
     seed: { type: 'string' },
     nodes: { type: 'string' },
+    groups: { type: 'string' },
     mutation: { type: 'string' },
     target: { type: 'string' },
     trace: { type: 'boolean', default: false },
@@ -24,8 +25,9 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm run sim -- [--seeds N] [--from S] [--seed X] [--nodes 3|5] [--trace] [--verbose]
+  console.log(`usage: npm run sim -- [--seeds N] [--from S] [--seed X] [--nodes 3|5] [--groups G] [--trace] [--verbose]
                       [--mutation ${Object.keys(targets).join('|')}] [--target <same names>] [--no-lin]
+  --groups    G Raft groups on the same nodes, each node one process hosting a replica of every group (default 1)
   --mutation  flips the flag (src/raft/mutations.ts or src/replica/mutations.ts) and uses the fault mix aimed at it
   --target    uses that fault mix without flipping the flag`);
   process.exit(0);
@@ -35,11 +37,13 @@ const from = Number(values.seed ?? values.from ?? 1);
 const count = values.seed !== undefined ? 1 : Number(values.seeds ?? 100);
 const nodes = values.nodes !== undefined ? Number(values.nodes) : undefined;
 if (nodes !== undefined && nodes !== 3 && nodes !== 5) throw new Error('--nodes must be 3 or 5');
+const groups = values.groups !== undefined ? Number(values.groups) : undefined;
+if (groups !== undefined && !(Number.isInteger(groups) && groups >= 1 && groups <= 16)) throw new Error('--groups must be an integer from 1 to 16');
 const mutation = values.mutation as MutationName | undefined;
 const targetName = (values.target ?? mutation) as MutationName | undefined;
 if (targetName !== undefined && !(targetName in targets)) throw new Error(`unknown mutation/target ${targetName}`);
 const tweak = targetName !== undefined ? targets[targetName].tweak : undefined;
-const extra = `${nodes ? ` --nodes ${nodes}` : ''}${mutation ? ` --mutation ${mutation}` : targetName ? ` --target ${targetName}` : ''}`;
+const extra = `${nodes ? ` --nodes ${nodes}` : ''}${groups ? ` --groups ${groups}` : ''}${mutation ? ` --mutation ${mutation}` : targetName ? ` --target ${targetName}` : ''}`;
 
 resetMutations();
 resetShellMutations();
@@ -54,6 +58,7 @@ let worstRecovery = -1;
 for (let seed = from; seed < from + count; seed++) {
   const r = await runSeed(seed, {
     ...(nodes ? { nodes } : {}),
+    ...(groups ? { groups } : {}),
     ...(tweak ? { tweak } : {}),
     ...(values.trace ? { onLine: (l: string) => console.log(l) } : {}),
     skipLinearizability: values['no-lin'],
@@ -65,7 +70,7 @@ for (let seed = from; seed < from + count; seed++) {
   if (values.verbose || values.trace || count === 1) {
     const p = r.profile;
     console.log(
-      `seed ${seed}: ${r.ok ? 'ok' : `VIOLATION ${r.violation?.invariant}`}  ${p.nodes} nodes [${p.name}]  ` +
+      `seed ${seed}: ${r.ok ? 'ok' : `VIOLATION ${r.violation?.invariant}`}  ${p.nodes} nodes${p.groups > 1 ? ` x ${p.groups} groups` : ''} [${p.name}]  ` +
         `${r.ticks.toFixed(0)} ticks, ${r.events} events, ${r.ops} ops (${r.pending} pending), ` +
         `linearizability ${r.linearizability}, recovered in ${r.recovery.toFixed(1)} ticks, digest ${r.digest}`,
     );

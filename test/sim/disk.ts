@@ -55,13 +55,16 @@ export class Disk extends LogShape {
   }
 }
 
-/** The synced state of a MemoryDisk, recovered the way a restart would (re-read after each sync). */
+/** The synced state of one store of a MemoryDisk, recovered the way a restart would (re-read after each sync). */
 export class DurableView extends LogShape {
   private env: Env | undefined;
   private at = -1;
   private state: PersistedState | undefined;
 
-  constructor(private readonly disk: MemoryDisk) {
+  constructor(
+    private readonly disk: MemoryDisk,
+    private readonly store: string,
+  ) {
     super();
   }
 
@@ -84,7 +87,7 @@ export class DurableView extends LogShape {
   private get current(): PersistedState {
     if (this.state === undefined || this.at !== this.disk.version) {
       // Reads only: an environment of any life sees the synced tables.
-      this.env ??= this.disk.open({ afterTurn: () => {}, sync: () => {} });
+      this.env ??= this.disk.openShared({ afterTurn: () => {}, sync: () => {} })(this.store);
       try {
         this.state = recover(this.env).state;
       } catch (e) {

@@ -1,34 +1,35 @@
-// One simulated machine running the shipped replica shell (src/replica/replica.ts) with its state
-// machine and storage seam (machine-storage.ts), over the real ReplicaStore on a MemoryDisk. The
-// machine's clock, timers, randomness, network and disk timing come from the world's seeded event
-// queue. A crash kills the process: its unsynced batches are lost, its timers and promises go
-// silent, and a restart opens the store again from what was synced. The host only watches: it
-// reports each Ready taken, each send and each apply to the checker, without changing them.
+// One replica of one group, hosted by a simulated process (machine.ts), running the shipped
+// replica shell (src/replica/replica.ts) with its state machine and storage seam
+// (machine-storage.ts), over the real ReplicaStore in the machine's shared MemoryDisk environment.
+// The clock, timers, randomness, network and disk timing come from the world's seeded event queue.
+// When the machine crashes, this replica dies with it: its unsynced batches are lost, its timers
+// and promises go silent, and a restart opens its store again from what was synced. The host only
+// watches: it reports each Ready taken, each send and each apply to the checker, without changing
+// them.
 import { Replica, type ReplicaStorage } from '../../src/replica/replica.ts';
-import { idCounter, type ReplicaEnv } from '../../src/replica/env.ts';
+import type { ReplicaEnv } from '../../src/replica/env.ts';
 import { machineStorage } from '../../src/replica/machine-storage.ts';
 import { StateMachine } from '../../src/replica/state-machine.ts';
 import type { RaftNode } from '../../src/raft/node.ts';
 import type { ConfState, Entry, HardState, Message, NodeId, RaftConfig, Ready } from '../../src/raft/types.ts';
-import { MemoryDisk, openMemoryStore, type DiskTiming, type ReplicaStore } from '../../src/storage/index.ts';
+import { openMemoryStore, type ReplicaStore } from '../../src/storage/index.ts';
+import type { Env } from '../../src/storage/env.ts';
 import { DurableView } from './disk.ts';
 import { Violation, type Checker, type Watched } from './invariants.ts';
+import type { Machine } from './machine.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
 
-/** What a host needs from the world around it. */
+/** What a host needs from its group (group.ts) and the world around it. */
 export interface HostWorld {
   readonly now: number;
   readonly checker: Checker;
   readonly profile: Profile;
-  schedule(at: number, run: () => void): void;
   send(from: Host, m: Message): void;
   /** Ready handed to storage (for the trace). */
   readyTaken(h: Host, rd: Ready): void;
   applied(h: Host, e: Entry): void;
   installed(h: Host, index: number): void;
-  /** The host crashed on its own (an armed crash between a write and its sync). */
-  crashed(h: Host, where: string): void;
   /** A violation found inside the shell's promises, to be thrown by the event loop. */
   report(v: Violation): void;
   /** The violation a shell's own failure stands for. */
@@ -50,26 +51,23 @@ const COMPACT_EVERY = 40;
 const LOG_TAIL = 10;
 
 export class Host implements Watched {
-  /** What survives this machine's crashes. */
-  readonly memory = new MemoryDisk();
-  /** The checker's view of it: the synced state, as a restart would recover it. */
-  readonly disk = new DurableView(this.memory);
+  /** The checker's view of this replica's store: the synced state, as a restart would recover it. */
+  readonly disk: DurableView;
   proc: Process | undefined;
-  /** Set by the nemesis: the next batch started crashes the process before it syncs. */
-  armed = false;
-  private life = 0;
   private lastHard: HardState | undefined;
 
   constructor(
     readonly id: NodeId,
+    /** The machine hosting it, and the name of its store in the machine's environment. */
+    readonly machine: Machine,
+    readonly store: string,
     private readonly initialConf: ConfState,
     private readonly world: HostWorld,
-    private readonly rng: Rng,
+    /** This replica's randomness (election timeouts). */
+    readonly rng: Rng,
     private readonly raft: Omit<RaftConfig, 'id' | 'random' | 'snapshots'>,
-    /** Real time per local tick: this machine's clock rate error. */
-    private readonly period: number,
   ) {
-    this.memory.onSync = () => this.synced();
+    this.disk = new DurableView(machine.memory, store);
   }
 
   get up(): boolean {
@@ -80,37 +78,10 @@ export class Host implements Watched {
     return this.proc?.replica.node ?? null;
   }
 
-  start(): void {
-    const life = ++this.life;
-    const alive = (): boolean => this.life === life;
+  /** Starts in a new life of the machine, on its environment and clock. */
+  start(env: ReplicaEnv, storeEnv: Env): void {
     const w = this.world;
-    const at = (delay: number, fn: () => void): void => w.schedule(w.now + delay, () => alive() && fn());
-    const env: ReplicaEnv = {
-      now: () => w.now / this.period,
-      every: (ms, fn) => {
-        let on = true;
-        const loop = (): void => at(ms * this.period, () => on && (fn(), loop()));
-        loop();
-        return () => (on = false);
-      },
-      defer: (fn) => at(0, fn),
-      random: () => this.rng.float(),
-      incarnation: life,
-      nextId: idCounter(),
-    };
-    const timing: DiskTiming = {
-      afterTurn: (fn) => at(0, fn),
-      sync: (fn) => {
-        const delay = this.rng.range(0, w.profile.fsyncMax);
-        if (!this.armed) return at(delay, fn);
-        this.armed = false;
-        at(this.rng.range(0, delay), () => {
-          this.crash();
-          w.crashed(this, 'between a write and its sync');
-        });
-      },
-    };
-    const store = openMemoryStore(this.memory, timing);
+    const store = openMemoryStore(storeEnv);
     const persisted = store.load(this.initialConf);
     this.lastHard = this.disk.hard;
     const storage = this.watched(machineStorage(store, new StateMachine(0, undefined, undefined)));
@@ -137,12 +108,9 @@ export class Host implements Watched {
     replica.start();
   }
 
-  /** The process dies: what was not synced is lost, and nothing it started comes back. */
-  crash(): void {
-    this.life++;
-    this.memory.crash();
+  /** The machine died: nothing of this life answers any more. */
+  stop(): void {
     this.proc = undefined;
-    this.armed = false;
   }
 
   /** The shell's own storage seam, with the checker looking at what passes through it. */
@@ -174,7 +142,7 @@ export class Host implements Watched {
   }
 
   /** A batch became durable: a changed hard state must keep the voting rules. */
-  private synced(): void {
+  synced(): void {
     if (this.lastHard === undefined) return;
     const after = this.disk.hard;
     const before = this.lastHard;

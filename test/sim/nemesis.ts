@@ -1,18 +1,22 @@
-// The fault injector: during the fault phase it crashes nodes (at any moment, or between a write
-// and its sync), cuts links (random splits, one-way cuts, an isolated leader), compacts logs, changes the
-// membership and transfers leadership, at the rate and in the mix the seed's profile says.
+// The fault injector: during the fault phase it crashes machines (at any moment, or between a
+// write and its sync), cuts links (random splits, one-way cuts, an isolated leader), compacts logs,
+// changes the membership and transfers leadership, at the rate and in the mix the seed's profile
+// says. Crashes and cuts hit machines, so every group they host at once; the other faults hit one
+// group (with several groups, one drawn for each action).
 import { Role, type NodeId } from '../../src/raft/types.ts';
 import type { Host } from './host.ts';
+import type { Machine } from './machine.ts';
 import type { Network } from './network.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
 
 export interface NemesisWorld {
   readonly now: number;
-  readonly hosts: readonly Host[];
+  readonly machines: readonly Machine[];
+  readonly groups: readonly { readonly hosts: readonly Host[]; log(text: () => string): void }[];
   readonly network: Network;
   schedule(at: number, run: () => void): void;
-  crash(h: Host, why: string): void;
+  crash(m: Machine, why: string): void;
   log(text: () => string): void;
   mark(a: number, b?: number, c?: number, d?: number): void;
   count(what: string): void;
@@ -60,27 +64,29 @@ export class Nemesis {
 
   private act(kind: Kind): void {
     const { world, rng } = this;
-    const up = world.hosts.filter((h) => h.up);
+    // Drawn only when there is a choice, so a one-group seed runs as it always did.
+    const group = world.groups.length === 1 ? world.groups[0]! : rng.pick(world.groups);
+    const up = group.hosts.filter((h) => h.up);
     const leader = up.find((h) => h.node?.status.role === Role.Leader);
     switch (kind) {
       case 'crash':
       case 'crashLeader': {
-        const h = kind === 'crash' ? rng.pick(world.hosts) : leader;
-        if (h === undefined) return;
-        if (!h.up || h.armed) return;
-        world.mark(40, h.id);
+        const m = kind === 'crash' ? rng.pick(world.machines) : leader?.machine;
+        if (m === undefined) return;
+        if (!m.up || m.armed) return;
+        world.mark(40, m.id);
         if (rng.chance(this.profile.midReadyCrash)) {
-          h.armed = true; // crashes between its next write and that write's sync
-          world.log(() => `nemesis: n${h.id} will crash before its next write is synced`);
+          m.armed = true; // crashes between its next write (of any group) and that write's sync
+          world.log(() => `nemesis: n${m.id} will crash before its next write is synced`);
         } else {
-          world.crash(h, 'nemesis'); // comes back after a random downtime
+          world.crash(m, 'nemesis'); // comes back after a random downtime
         }
         return;
       }
       case 'partition':
       case 'isolateLeader': {
         if (world.now < this.partitionUntil) return;
-        const ids = world.hosts.map((h) => h.id);
+        const ids = world.machines.map((m) => m.id);
         let a: NodeId[];
         if (kind === 'isolateLeader') {
           if (leader === undefined) return;
@@ -112,7 +118,7 @@ export class Nemesis {
         if (s === undefined || s.applied <= s.firstIndex - 1) return;
         const index = s.firstIndex + rng.int(s.applied - s.firstIndex + 1);
         world.mark(42, h.id, index);
-        world.log(() => `nemesis: n${h.id} compacts to ${index}`);
+        group.log(() => `nemesis: n${h.id} compacts to ${index}`);
         h.proc?.replica.compact(index);
         world.count('compactions');
         return;
@@ -123,7 +129,7 @@ export class Nemesis {
         const conf = replica.node.status.conf;
         const members = [...conf.voters, ...conf.learners];
         const options: { type: 'add-learner' | 'promote' | 'remove'; node: NodeId }[] = [];
-        for (const h of world.hosts) if (!members.includes(h.id)) options.push({ type: 'add-learner', node: h.id });
+        for (const h of group.hosts) if (!members.includes(h.id)) options.push({ type: 'add-learner', node: h.id });
         for (const id of conf.learners) options.push({ type: 'promote', node: id }, { type: 'remove', node: id });
         const minVoters = this.profile.nodes >= 5 ? 3 : 2;
         if (conf.voters.length > minVoters) for (const id of conf.voters) options.push({ type: 'remove', node: id });
@@ -135,7 +141,7 @@ export class Nemesis {
         const ok = at !== before;
         world.mark(43, change.node, ok ? 1 : 0);
         if (ok) world.count(`conf changes proposed (${change.type})`);
-        world.log(() => `nemesis: n${leader.id} proposes ${change.type} n${change.node}: ${ok ? `at ${at}` : 'refused'}`);
+        group.log(() => `nemesis: n${leader.id} proposes ${change.type} n${change.node}: ${ok ? `at ${at}` : 'refused'}`);
         return;
       }
       case 'transfer': {
@@ -145,7 +151,7 @@ export class Nemesis {
         const ok = replica.transferLeadership(to);
         world.mark(44, leader.id, to);
         if (ok && to !== leader.id) world.count('leadership transfers started');
-        world.log(() => `nemesis: n${leader.id} transfers leadership to n${to}: ${ok}`);
+        group.log(() => `nemesis: n${leader.id} transfers leadership to n${to}: ${ok}`);
         return;
       }
     }

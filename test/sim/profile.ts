@@ -7,6 +7,8 @@ import type { Rng } from './prng.ts';
 export interface Profile {
   name: string;
   nodes: number;
+  /** Raft groups, each with a replica on every node (machine): 1 unless a run asks for more. */
+  groups: number;
   /** Nodes that start outside the configuration (only with membership changes). */
   spares: number;
   links: LinkFaults;
@@ -88,6 +90,7 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
   const profile: Profile = {
     name: calm ? 'calm' : [...kinds, lossName].filter(Boolean).join('+') || 'links',
     nodes: n,
+    groups: 1,
     spares: weights.conf > 0 && n === 5 && on(0.5) ? 2 : 0,
     links,
     faultRate: rng.pick([0.05, 0.1, 0.2, 0.5]),

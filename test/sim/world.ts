@@ -1,14 +1,14 @@
-// The simulated world: machines running the shipped replica shell (host.ts), the network, clients
-// and the nemesis, driven by one event queue in simulated time. Everything random comes from the
-// seed. After every event the shells' promise continuations run (the microtask queue is drained),
-// then every node is checked.
+// The simulated world: machines (simulated processes, machine.ts) hosting one replica of each
+// group (group.ts) of the shipped replica shell (host.ts), the network between the machines,
+// clients and the nemesis, driven by one event queue in simulated time. Everything random comes
+// from the seed. After every event the shells' promise continuations run (the microtask queue is
+// drained), then every node is checked. With one group (the default) a machine is one replica.
 import { defaultRaftConfig } from '../../src/raft/node.ts';
-import { MsgType, Role, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/types.ts';
-import { StorageError } from '../../src/storage/index.ts';
-import { Clients, writeCommand } from './clients.ts';
-import { describeMsg, describeReady } from './describe.ts';
-import { Host, type HostWorld } from './host.ts';
-import { Checker, Violation } from './invariants.ts';
+import { MsgType, type Message } from '../../src/raft/types.ts';
+import { describeMsg } from './describe.ts';
+import { Group, type GroupWorld } from './group.ts';
+import { Violation } from './invariants.ts';
+import { Machine, type MachineWorld } from './machine.ts';
 import { Nemesis } from './nemesis.ts';
 import { calmLinks, Network } from './network.ts';
 import { Rng } from './prng.ts';
@@ -22,25 +22,19 @@ const MAX_EVENTS = 3_000_000;
 /** Lets every promise continuation queued by the last event run (all microtasks drain first). */
 const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export class World implements HostWorld {
+export class World implements MachineWorld, GroupWorld {
   now = 0;
-  readonly checker: Checker;
   readonly network: Network;
-  readonly hosts: Host[] = [];
-  readonly ids: NodeId[] = [];
-  readonly clients: Clients;
+  readonly machines: Machine[] = [];
+  readonly groups: Group[] = [];
   private readonly nemesis: Nemesis;
   private readonly queue = new EventQueue();
   private violation: Violation | undefined;
   private readonly rng: Rng;
-  /** Liveness: when faults healed, when a probe committed afterwards, when the run ends. */
+  /** Liveness: when faults healed, when every group committed a probe afterwards, when the run ends. */
   healedAt = -1;
   liveAt = -1;
   private endAt = Infinity;
-  private probes = 0;
-  private readonly probing = new Set<string>();
-  /** Probe entries proposed after healing, by index/term: the first applied one shows liveness. */
-  private readonly probeEntries = new Map<string, number>();
   /** What happened, for the summary (and to see that the faults really bite). */
   readonly stats: Record<string, number> = {};
 
@@ -54,34 +48,30 @@ export class World implements HostWorld {
     this.rng = root.fork();
     this.network = new Network(root.fork());
     this.network.faults = profile.links;
-    this.checker = new Checker(() => this.hosts, (id, term) => {
-      this.count('leaders elected');
-      this.log(() => `n${id} is leader of term ${term}`);
-    });
-    const voters: NodeId[] = [];
     for (let id = 1; id <= profile.nodes; id++) {
-      this.ids.push(id);
-      if (id <= profile.nodes - profile.spares) voters.push(id);
-    }
-    const raft = { ...defaultRaftConfig, ...profile.raft };
-    for (const id of this.ids) {
-      // Spares join later: they start with an empty configuration and learn it from the log.
-      const conf = voters.includes(id) ? { voters, learners: [] } : { voters: [], learners: [] };
       const period = 1 + this.rng.range(-profile.clockDrift, profile.clockDrift);
-      this.hosts.push(new Host(id, conf, this, root.fork(), raft, period));
+      this.machines.push(new Machine(id, this, root.fork(), period));
     }
     const clientRng = root.fork();
     const nemesisRng = root.fork();
-    this.clients = new Clients(this, clientRng, profile);
+    const raft = { ...defaultRaftConfig, ...profile.raft };
+    const named = profile.groups > 1;
+    // The first group draws from the streams a one-group world always has (its replicas share
+    // their machine's), so a seed's one-group run stays what it was; later groups fork new ones.
+    this.groups.push(new Group(0, named, this, this.machines, this.machines.map((m) => m.rng), clientRng, raft));
+    for (let g = 1; g < profile.groups; g++) {
+      const rngs = this.machines.map(() => root.fork());
+      this.groups.push(new Group(g, named, this, this.machines, rngs, root.fork(), raft));
+    }
     this.nemesis = new Nemesis(this, nemesisRng, profile);
   }
 
   /** Runs to the end; throws the first Violation. */
   async run(): Promise<void> {
     const p = this.profile;
-    for (const h of this.hosts) h.start();
+    for (const m of this.machines) m.start();
     this.clockLoop(this.rng.range(0, 1));
-    this.clients.start();
+    for (const g of this.groups) g.clients.start();
     this.nemesis.start();
     this.schedule(p.faultTicks, () => this.heal());
     while (this.now < this.endAt) {
@@ -92,7 +82,7 @@ export class World implements HostWorld {
         e.run();
         await drain();
         if (this.violation) throw this.violation;
-        for (const h of this.hosts) this.checker.afterEvent(h);
+        for (const g of this.groups) g.check();
       } catch (err) {
         if (err instanceof Violation) throw err;
         // The core's own assertions (e.g. "truncating committed entry") are violations too.
@@ -100,10 +90,10 @@ export class World implements HostWorld {
       }
       if (this.trace.events > MAX_EVENTS) throw new Violation('liveness', `more than ${MAX_EVENTS} events: runaway`);
     }
-    this.clients.stop();
+    for (const g of this.groups) g.clients.stop();
   }
 
-  // ---- For hosts ----------------------------------------------------------------------------------
+  // ---- For machines and groups ------------------------------------------------------------------
 
   schedule(at: number, run: () => void): void {
     this.queue.push(at, run);
@@ -113,72 +103,49 @@ export class World implements HostWorld {
     this.violation ??= v;
   }
 
-  /** A shell stopped on an error of its own (not the checker's): storage refused a Ready, or the core asserted. */
-  fatal(h: Host, e: unknown): Violation {
-    if (e instanceof Violation) return e;
-    const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    return new Violation(e instanceof StorageError ? 'ready-contract' : 'core-assertion', `n${h.id}: ${text}`);
-  }
-
-  send(_from: Host, m: Message): void {
+  /** One link per pair of machines carries every group's messages, in order, and a cut cuts them all. */
+  send(g: Group, m: Message): void {
     if (m.type === MsgType.Heartbeat && m.quiet) this.count('quiet heartbeats sent');
     this.network.send(
       this.now,
       m,
       (at, msg, copy) =>
         this.schedule(at, () => {
-          const to = this.hosts[msg.to - 1];
+          const to = g.host(msg.to);
           if (to?.proc === undefined || this.network.isCut(msg.from, msg.to)) return;
-          this.trace.mark(this.now, 1, msg.from, msg.to, msg.type * 8 + copy);
-          this.log(() => `deliver ${describeMsg(msg)}${copy > 0 ? ' (duplicate)' : ''}`);
+          this.trace.mark(this.now, 1, g.tag(msg.from), g.tag(msg.to), msg.type * 8 + copy);
+          g.log(() => `deliver ${describeMsg(msg)}${copy > 0 ? ' (duplicate)' : ''}`);
           to.proc.replica.step(msg);
         }),
-      (msg, why) => this.log(() => `drop (${why}) ${describeMsg(msg)}`),
+      (msg, why) => g.log(() => `drop (${why}) ${describeMsg(msg)}`),
     );
   }
 
-  applied(h: Host, e: Entry): void {
-    if (e.type !== 0) this.count('conf entries applied');
-    const probe = this.probeEntries.get(`${e.index}/${e.term}`);
-    if (probe !== undefined && this.liveAt < 0) {
-      this.liveAt = this.now;
-      this.endAt = this.now + this.profile.drainTicks;
-      this.log(() => `liveness: probe ${probe} applied on n${h.id}, ${(this.now - this.healedAt).toFixed(1)} ticks after healing`);
-    }
+  live(g: Group): void {
+    if (this.liveAt >= 0 || this.groups.some((x) => x.liveAt < 0)) return;
+    this.liveAt = this.now;
+    this.endAt = this.now + this.profile.drainTicks;
+    if (this.groups.length > 1) this.log(() => `liveness: every group committed a probe (g${g.index + 1} last)`);
   }
 
-  installed(h: Host, index: number): void {
-    this.count('snapshots installed');
-    this.clients.installed(h, index);
-  }
-
-  crashed(h: Host, where: string): void {
-    this.trace.mark(this.now, 50, h.id);
+  crashed(m: Machine, where: string): void {
+    this.trace.mark(this.now, 50, m.id);
     this.count(`crashes (${where})`);
-    this.log(() => `n${h.id} CRASH (${where})`);
-    this.clients.crashed(h);
-    this.restartLater(h);
+    this.log(() => `n${m.id} CRASH (${where})`);
+    for (const g of this.groups) g.clients.crashed(g.host(m.id)!);
+    this.restartLater(m);
   }
 
-  readyTaken(h: Host, rd: Ready): void {
-    this.trace.mark(this.now, 2, h.id, rd.entries.length * 1024 + rd.committedEntries.length, rd.messages.length);
-    this.log(() => `n${h.id} ready: ${describeReady(rd)}`);
+  // ---- For the nemesis ----------------------------------------------------------------------------
+
+  crash(m: Machine, why: string): void {
+    m.crash();
+    this.crashed(m, why);
   }
 
-  // ---- For the nemesis and clients --------------------------------------------------------------
-
-  host(id: NodeId): Host | undefined {
-    return this.hosts[id - 1];
-  }
-
-  crash(h: Host, why: string): void {
-    h.crash();
-    this.crashed(h, why);
-  }
-
-  restartLater(h: Host): void {
-    if (this.healedAt >= 0) return this.restart(h);
-    this.schedule(this.now + this.rng.range(1, this.profile.downMax), () => this.restart(h));
+  restartLater(m: Machine): void {
+    if (this.healedAt >= 0) return this.restart(m);
+    this.schedule(this.now + this.rng.range(1, this.profile.downMax), () => this.restart(m));
   }
 
   log(text: () => string): void {
@@ -195,12 +162,15 @@ export class World implements HostWorld {
 
   // ---- Internals --------------------------------------------------------------------------------
 
-  private restart(h: Host): void {
-    if (h.up) return;
-    h.start();
-    this.trace.mark(this.now, 51, h.id);
+  private restart(m: Machine): void {
+    if (m.up) return;
+    m.start();
+    this.trace.mark(this.now, 51, m.id);
     this.count('restarts');
-    this.log(() => `n${h.id} restarts: term ${h.disk.hard.term}, log (${h.disk.base.index}, ${h.disk.lastIndex()}], applied ${h.disk.applied}`);
+    for (const g of this.groups) {
+      const d = g.host(m.id)!.disk;
+      g.log(() => `n${m.id} restarts: term ${d.hard.term}, log (${d.base.index}, ${d.lastIndex()}], applied ${d.applied}`);
+    }
   }
 
   /** Once per tick: the roles for the trace, and after healing, liveness probes. */
@@ -208,10 +178,10 @@ export class World implements HostWorld {
     this.schedule(at, () => {
       this.trace.mark(this.now, 3);
       if (this.trace.readable) {
-        const roles = this.hosts.map((h) => (h.node ? `${h.node.status.role[0]}${h.node.status.term}` : '-')).join(' ');
+        const roles = this.groups.map((g) => g.roles()).join(' | ');
         this.log(() => `tick: ${roles}`);
       }
-      if (this.healedAt >= 0 && this.liveAt < 0) this.probe();
+      if (this.healedAt >= 0 && this.liveAt < 0) for (const g of this.groups) g.probe();
       this.clockLoop(at + 1);
     });
   }
@@ -223,39 +193,15 @@ export class World implements HostWorld {
     this.network.healLinks();
     this.network.faults = calmLinks;
     this.log(() => 'HEAL: links restored, crashed nodes restart, no more faults');
-    for (const h of this.hosts) {
-      h.armed = false;
-      this.restart(h);
+    for (const m of this.machines) {
+      m.armed = false;
+      this.restart(m);
     }
     this.schedule(this.now + this.profile.livenessTicks, () => {
-      if (this.liveAt < 0) {
-        const roles = this.hosts
-          .map((x) => {
-            const s = x.node?.status;
-            return s ? `n${x.id}:${s.role}/t${s.term} commit=${s.commit} voters=[${s.conf.voters}]` : `n${x.id}:down`;
-          })
-          .join(', ');
-        throw new Violation('liveness', `no proposal committed within ${this.profile.livenessTicks} ticks after faults healed (${roles})`);
+      const stuck = this.groups.find((g) => g.liveAt < 0);
+      if (stuck !== undefined) {
+        throw stuck.own(new Violation('liveness', `no proposal committed within ${this.profile.livenessTicks} ticks after faults healed (${stuck.describe()})`));
       }
     });
-  }
-
-  /** After healing: propose a probe at each leader (once per leader and term) until one applies. */
-  private probe(): void {
-    for (const h of this.hosts) {
-      const replica = h.proc?.replica;
-      if (replica === undefined) continue;
-      const s = replica.node.status;
-      const key = `${h.id}:${s.term}`;
-      if (s.role !== Role.Leader || this.probing.has(key)) continue;
-      const n = ++this.probes;
-      // A write without a session (client 0), like a door that does not retry.
-      replica.propose(writeCommand(this.now, { op: 'put', key: Buffer.from('probe'), value: Buffer.from(String(n)), clientId: 0n, seq: 0 })).catch(() => {});
-      const after = replica.node.status;
-      if (after.lastIndex === s.lastIndex) continue;
-      this.probing.add(key);
-      this.probeEntries.set(`${after.lastIndex}/${after.lastTerm}`, n);
-      this.log(() => `liveness: probe ${n} proposed at n${h.id} as ${after.lastIndex}/t${after.lastTerm}`);
-    }
   }
 }
