@@ -59,11 +59,12 @@ $(TRACE_ADDON): node_modules/.installed native/binding.gyp native/build.sh $(wil
 
 test: test-deps typecheck lint unit
 
-# Sweep simulator seeds: make sim SEEDS=20000 FROM=1
+# Sweep simulator seeds: make sim SEEDS=20000 FROM=1 [GROUPS=3: groups hosted by the same processes]
 SEEDS ?= 2000
 FROM ?= 1
+GROUPS ?= 1
 sim: deps
-	npm run sim -- --seeds $(SEEDS) --from $(FROM)
+	npm run sim -- --seeds $(SEEDS) --from $(FROM) --groups $(GROUPS)
 
 bench-raft: deps
 	node --import tsx bench/raft-core.ts

@@ -43,7 +43,7 @@ const mutation = values.mutation as MutationName | undefined;
 const targetName = (values.target ?? mutation) as MutationName | undefined;
 if (targetName !== undefined && !(targetName in targets)) throw new Error(`unknown mutation/target ${targetName}`);
 const tweak = targetName !== undefined ? targets[targetName].tweak : undefined;
-const extra = `${nodes ? ` --nodes ${nodes}` : ''}${groups ? ` --groups ${groups}` : ''}${mutation ? ` --mutation ${mutation}` : targetName ? ` --target ${targetName}` : ''}`;
+const extra = `${nodes ? ` --nodes ${nodes}` : ''}${groups !== undefined && groups > 1 ? ` --groups ${groups}` : ''}${mutation ? ` --mutation ${mutation}` : targetName ? ` --target ${targetName}` : ''}`;
 
 resetMutations();
 resetShellMutations();
