@@ -41,6 +41,25 @@ function flagsOf(args: string[]): Record<string, string> {
 
 const scratch = mkdtempSync(join(tmpdir(), 'kvs-manifests-'));
 
+/** The capabilities Pod Security's "baseline" level lets a container add (Pod Security Standards). */
+const BASELINE_CAPABILITIES = ['AUDIT_WRITE', 'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'MKNOD', 'NET_BIND_SERVICE', 'SETFCAP', 'SETGID', 'SETPCAP', 'SETUID', 'SYS_CHROOT'];
+
+/** What a namespace's Pod Security `enforce` level would refuse in a pod (baseline's rules; privileged refuses nothing). */
+function podSecurityViolations(level: string | undefined, pod: K8sObject['spec']): string[] {
+  if (level === 'privileged') return [];
+  assert.equal(level, 'baseline', 'the manifests enforce baseline or privileged');
+  const out: string[] = [];
+  if (pod.hostNetwork || pod.hostPID || pod.hostIPC) out.push('host namespaces');
+  for (const v of pod.volumes ?? []) if (v.hostPath) out.push(`hostPath volume ${v.name}`);
+  for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+    const sc = c.securityContext ?? {};
+    if (sc.privileged) out.push(`${c.name}: privileged`);
+    for (const cap of sc.capabilities?.add ?? []) if (!BASELINE_CAPABILITIES.includes(cap)) out.push(`${c.name}: adds ${cap}`);
+    for (const p of c.ports ?? []) if (p.hostPort) out.push(`${c.name}: hostPort ${p.hostPort}`);
+  }
+  return out;
+}
+
 /**
  * The server configuration a pod gets, computed by the server's own loadConfig from the pod's args,
  * environment and ConfigMap file (written to a scratch path; the data directory too).
@@ -113,6 +132,15 @@ for (const target of TARGETS) {
         }
         // Enough time for a leader to hand over (an election timeout) and exit.
         assert.ok(tpl.terminationGracePeriodSeconds >= 10);
+      }
+    });
+
+    test("the namespace's Pod Security level admits every replica's pod (pods a level refuses are never created)", () => {
+      const ns = byKind(objects, 'Namespace').find((n) => n.metadata.name === 'kvs');
+      assert.ok(ns, 'the namespace is part of the rendering');
+      const level = ns.metadata.labels?.['pod-security.kubernetes.io/enforce'];
+      for (const s of byKind(objects, 'StatefulSet')) {
+        assert.deepEqual(podSecurityViolations(level, s.spec.template.spec), [], `${s.metadata.name} under enforce=${level}`);
       }
     });
 
@@ -225,6 +253,14 @@ test('monitoring: the ServiceMonitor scrapes each replica once; promtool accepts
   assert.ok(scraped.every((s) => s.spec.ports.some((p: { name: string }) => p.name === sm.spec.endpoints[0].port)));
   const rules = byKind(objects, 'PrometheusRule')[0]!;
   assert.deepEqual(rules.spec.groups[0].rules.map((r: { alert: string }) => r.alert).sort(), ['KvsGroupWithoutLeader', 'KvsHandoffStuck', 'KvsReplicaDown', 'KvsReplicaLagging']);
+  // prometheus-operator names a target's job after the Service label `jobLabel` names, else after
+  // the Service: the alert on unscrapeable replicas must match every scraped replica's job.
+  const jobs = scraped.map((svc) => (sm.spec.jobLabel ? svc.metadata.labels?.[sm.spec.jobLabel] : undefined) ?? svc.metadata.name);
+  const down = rules.spec.groups[0].rules.find((r: { alert: string }) => r.alert === 'KvsReplicaDown');
+  const matcher = /up\{job(=~?)"([^"]*)"\}/.exec(down.expr);
+  assert.ok(matcher, `KvsReplicaDown selects up{job=...}: ${down.expr}`);
+  const matches = (job: string): boolean => (matcher[1] === '=' ? job === matcher[2] : new RegExp(`^(?:${matcher[2]})$`).test(job));
+  for (const job of jobs) assert.ok(matches(job), `KvsReplicaDown (${down.expr}) misses job "${job}"`);
   const file = join(mkdtempSync(join(tmpdir(), 'kvs-rules-')), 'rules.yaml');
   writeFileSync(file, stringify(rules.spec));
   const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
