@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { applyDefaults, celRules, loadCrd, parseCel, structuralProblems, validate, type Schema } from './schema.ts';
 import { API_GROUP, KIND, PLURAL, checkTransition, parseSpec } from '../../src/operator/spec.ts';
 import { prng } from '../partition/prng.ts';
+import { renderKustomize } from '../support/pod-specs.ts';
 
 const crd = loadCrd();
 const version = crd.spec.versions[0]!;
@@ -119,16 +120,17 @@ test('the operator refuses the transitions the CRD refuses', () => {
   assert.doesNotThrow(() => checkTransition(a, parseSpec({ ...base, shards: 4, replicas: 5, image: 'kvs:2' })));
 });
 
-test('kustomize/operator: every listed file exists, and the Deployment runs as the bound service account', () => {
-  const dir = new URL('../../kustomize/operator/', import.meta.url);
-  const k = parseYaml(readFileSync(new URL('kustomization.yaml', dir), 'utf8')) as { resources: string[] };
-  const docs = k.resources.flatMap((f) => parseAllDocuments(readFileSync(new URL(f, dir), 'utf8')).map((d) => d.toJSON() as { kind: string; metadata: { name: string }; [k: string]: unknown }));
+test('kustomize/operator renders on its own: it creates the namespace it installs into, and the Deployment runs as the bound service account', () => {
+  const docs = renderKustomize(new URL('../../kustomize/operator/', import.meta.url).pathname);
   const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
-  assert.deepEqual(docs.map((d) => d.kind).sort(), ['CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'ServiceAccount']);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ['CustomResourceDefinition', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount']);
+  // A fresh cluster has no namespace kvs: `kubectl apply -k kustomize/operator` must bring it.
+  const ns = byKind('Namespace')[0]!.metadata.name;
+  for (const d of docs) if (!['Namespace', 'CustomResourceDefinition'].includes(d.kind)) assert.equal(d.metadata.namespace, ns, `${d.kind} ${d.metadata.name}`);
   const sa = byKind('ServiceAccount')[0]!.metadata.name;
-  const binding = byKind('RoleBinding')[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string }[] };
+  const binding = byKind('RoleBinding')[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
   assert.equal(binding.roleRef.name, byKind('Role')[0]!.metadata.name);
-  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa }]);
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa, namespace: ns }]);
   const pod = (byKind('Deployment')[0] as unknown as { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[]; env: { name: string }[] }[] } } } }).spec.template.spec;
   assert.equal(pod.serviceAccountName, sa);
   assert.equal(pod.containers[0]!.args[0], 'operator');
