@@ -106,20 +106,23 @@ bench-load: deps
 	node --import tsx bench/load.ts $(LOAD_ARGS)
 
 # Kubernetes (docs/kubernetes.md). k8s-check: render every Kustomize overlay and check it (schemas,
-# policies). image: build the Containerfile with podman or docker, tagged with the version and commit.
+# policies). image: build the Containerfile with podman or docker, tagged with the version and commit
+# and with the bare version, which the base manifests name (localhost/sharded-kvs:0.1.0).
 .PHONY: k8s-check image kind-e2e
 k8s-check: deps
 	$(NODE_TEST) --test-force-exit test/k8s/manifests.test.ts test/k8s/pod-identity.test.ts
 
-KVS_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)-$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+PACKAGE_VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
+KVS_VERSION := $(PACKAGE_VERSION)-$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE ?= localhost/sharded-kvs:$(KVS_VERSION)
+IMAGE_MANIFEST_TAG ?= localhost/sharded-kvs:$(PACKAGE_VERSION)
 # Options: make image IMAGE=registry.example.com/kvs:1.0 IMAGE_BUILD_ARGS="--build-arg NODE_IMAGE=..."
 IMAGE_BUILD_ARGS ?=
 image:
 	@engine=$$(command -v podman || command -v docker) || { echo "make image: needs podman or docker" >&2; exit 1; }; \
 	extra=(); if [[ $$engine == *podman ]]; then engine="$$engine --runtime runc"; extra=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024); fi; \
-	echo "$$engine build -t $(IMAGE)"; \
-	$$engine build "$${extra[@]}" --build-arg VERSION=$(KVS_VERSION) $(IMAGE_BUILD_ARGS) -t $(IMAGE) -f Containerfile .
+	echo "$$engine build -t $(IMAGE) -t $(IMAGE_MANIFEST_TAG)"; \
+	$$engine build "$${extra[@]}" --build-arg VERSION=$(KVS_VERSION) $(IMAGE_BUILD_ARGS) -t $(IMAGE) -t $(IMAGE_MANIFEST_TAG) -f Containerfile .
 
 # The manifests on a real cluster (needs kind, docker and kubectl; not runnable on the CI machines):
 # builds the image, loads it into a new kind cluster, applies the dev overlay and checks it serves.
