@@ -1,7 +1,7 @@
 // One pipelined connection to a replica's native door: many requests in flight, answers matched by
 // request id in whatever order they come.
 import net from 'node:net';
-import { FrameDecoder, decodeResponse, encodeRequest, type Frame, type Request, type Response } from '../wire/index.ts';
+import { FrameDecoder, MAX_REQUEST_BODY_BYTES, decodeResponse, encodeRequest, requestBodySize, requestTooLarge, type Frame, type Request, type Response } from '../wire/index.ts';
 import { splitAddress } from '../transport/peer-link.ts';
 import { coalesce } from '../transport/coalesce.ts';
 import { UnreachableError } from '../cluster/group-call.ts';
@@ -38,6 +38,9 @@ export class Connection {
   }
 
   async request(req: Request, timeoutMs: number): Promise<Response> {
+    // Refused here, not sent: the door would drop the connection on a frame over its limit.
+    const bytes = requestBodySize(req);
+    if (bytes > MAX_REQUEST_BODY_BYTES) return { kind: 'error', error: requestTooLarge(bytes) };
     const f = await this.call((id) => encodeRequest(id, req), timeoutMs);
     return decodeResponse(f.type, f.body);
   }

@@ -4,7 +4,7 @@
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/peer-link.ts';
-import { decodeResponse, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
+import { MAX_REQUEST_BODY_BYTES, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 
 export interface LocalReader {
   get(key: Uint8Array): Uint8Array | null;
@@ -88,6 +88,8 @@ export class Router {
         case 'cas':
         case 'batch':
           this.checkWrite(req);
+          // A body too big to relay or replicate would stop the leader when it sends the entry.
+          if (raw.body.length > MAX_REQUEST_BODY_BYTES) return { kind: 'error', error: requestTooLarge(raw.body.length) };
           return await this.write(raw, deadline);
       }
     } catch (e) {

@@ -17,7 +17,7 @@ import type {
   WriteId,
 } from './client-types.ts';
 import { ErrorCode } from './client-types.ts';
-import { allocFrame, finishFrame } from './frame.ts';
+import { allocFrame, DEFAULT_MAX_FRAME_BYTES, finishFrame, HEADER_BYTES } from './frame.ts';
 import { FrameType } from './frame-types.ts';
 
 const WRITE_ID_BYTES = 16;
@@ -57,6 +57,22 @@ function readConsistency(r: Reader): Consistency {
 
 function optSize(v: Uint8Array | null, overhead: number): number {
   return 1 + (v === null ? 0 : overhead + v.length);
+}
+
+/** Room for what wraps a request body on its way into the log: a FORWARD header, a write entry's header, a Raft append around one entry. */
+const ENVELOPE_BYTES = 1024;
+
+/**
+ * The largest request body the write path takes. It still fits one frame once relayed to the
+ * leader and once replicated as a log entry. A door can build a bigger body from a smaller message
+ * of its own protocol (protobuf spends fewer bytes per batch op), so this is checked before a
+ * request is proposed or sent on, not only by the frame decoder.
+ */
+export const MAX_REQUEST_BODY_BYTES = DEFAULT_MAX_FRAME_BYTES - HEADER_BYTES - ENVELOPE_BYTES;
+
+/** The answer to a request over MAX_REQUEST_BODY_BYTES. */
+export function requestTooLarge(bodyBytes: number): WireError {
+  return { code: 'TOO_LARGE', message: `request of ${bodyBytes} bytes exceeds the limit of ${MAX_REQUEST_BODY_BYTES} bytes (send fewer or smaller operations at once)` };
 }
 
 export function requestBodySize(req: Request): number {

@@ -1,0 +1,68 @@
+// A write whose request body is too big to relay to the leader or to replicate as one log entry is
+// refused with TOO_LARGE before anything is proposed or sent. Before this check, a gRPC Batch under
+// gRPC's own message limit (600,000 empty puts: 4.2 MB of protobuf, 4.8 MB in our encoding) was
+// appended by the leader, which then stopped on "raft message exceeds the frame limit", taking
+// every replica of its process down.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MsgType, type Message } from '../../src/raft/types.ts';
+import { encodeWrite } from '../../src/replica/commands.ts';
+import type { Replica } from '../../src/replica/replica.ts';
+import { Router } from '../../src/router/router.ts';
+import { Connection } from '../../src/cluster/connection.ts';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameType,
+  HEADER_BYTES,
+  MAX_REQUEST_BODY_BYTES,
+  encodeForward,
+  encodeRaftMessages,
+  encodeRequest,
+  requestBodySize,
+  type Request,
+} from '../../src/wire/index.ts';
+
+/** The review's batch: 600,000 puts of one key with empty values. */
+const hugeBatch: Request = { op: 'batch', clientId: 0n, seq: 0, ops: Array.from({ length: 600_000 }, () => ({ op: 'put' as const, key: Buffer.from('p'), value: new Uint8Array(0) })) };
+
+test('a body of the largest allowed size fits a FORWARD frame and a Raft append of its entry', () => {
+  const body = new Uint8Array(MAX_REQUEST_BODY_BYTES).fill(7);
+  assert.ok(encodeForward(1, { type: FrameType.Batch, hops: 1, body }).length <= DEFAULT_MAX_FRAME_BYTES);
+  const entry = { index: 2 ** 40, term: 2 ** 40, type: 0 as const, data: encodeWrite(Date.now(), FrameType.Batch, body) };
+  const append: Message = { type: MsgType.Append, from: 2 ** 32 - 1, to: 1, term: 2 ** 40, prevIndex: 2 ** 40 - 1, prevTerm: 2 ** 40, entries: [entry], commit: 2 ** 40 };
+  const frames = encodeRaftMessages([append, append]);
+  assert.equal(frames.length, 2, 'one append per frame');
+  for (const f of frames) assert.ok(f.length <= DEFAULT_MAX_FRAME_BYTES);
+});
+
+test('the router refuses a bigger write with TOO_LARGE and neither proposes nor relays it', async () => {
+  const calls: string[] = [];
+  for (const isLeader of [true, false]) {
+    const replica = {
+      isLeader,
+      leader: isLeader ? 1 : 2,
+      propose: () => (calls.push('propose'), Promise.resolve({ kind: 'ok' })),
+    } as unknown as Replica;
+    const router = new Router({
+      replica,
+      reader: { get: () => null, scan: () => ({ items: [], more: null }), count: () => 0 },
+      forwarder: { forward: () => (calls.push('forward'), Promise.reject(new Error('unexpected'))), addressOf: () => '' },
+      checkSizes: () => {},
+      requestTimeoutMs: 5000,
+      status: () => ({ kind: 'ok' }),
+    });
+    const frame = encodeRequest(1, hugeBatch);
+    assert.ok(frame.length - HEADER_BYTES > MAX_REQUEST_BODY_BYTES && frame.length - HEADER_BYTES < 5_000_000);
+    const res = await router.local(hugeBatch, { type: frame[4]!, body: frame.subarray(HEADER_BYTES), hops: 0 }, Date.now() + 5000);
+    assert.equal(res.kind === 'error' && res.error.code, 'TOO_LARGE');
+    assert.match(res.kind === 'error' ? res.error.message : '', /exceeds the limit/);
+  }
+  assert.deepEqual(calls, []);
+});
+
+test('a client connection answers TOO_LARGE itself instead of sending a frame the door would refuse', async () => {
+  assert.ok(requestBodySize(hugeBatch) > MAX_REQUEST_BODY_BYTES);
+  // Nothing listens on port 9: a request that tried to connect would fail with a connection error.
+  const res = await new Connection('127.0.0.1:9').request(hugeBatch, 1000);
+  assert.equal(res.kind === 'error' && res.error.code, 'TOO_LARGE');
+});
