@@ -54,7 +54,9 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
     clientList: () => [...open.values()].map((o) => o.conn),
   };
 
-  const listener = net.createServer((socket) => {
+  // Half-open allowed: a client that shuts down its sending side still gets its replies
+  // (the session closes the connection once they are all written).
+  const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
     const conn: RespConnection = {
       id: nextId++,
       version: 2,
@@ -110,6 +112,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
       }
     });
     socket.on('data', (chunk: Buffer) => session.push(chunk));
+    socket.on('end', () => session.endOfInput());
     socket.on('error', () => {});
     socket.on('close', () => {
       session.abort();

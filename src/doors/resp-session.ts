@@ -23,8 +23,11 @@
 //
 // A bounded number of commands may be decoded and unanswered; past that the transport is asked to
 // stop reading (`onBusy`), so a client pipelining without reading its replies holds a bounded amount
-// of memory. When the transport closes (`abort`), unsent replies and queued commands are dropped;
-// writes already proposed may still apply, their answers go nowhere.
+// of memory. When the client stops sending (`endOfInput`: it half-closed, as `nc -N` or a
+// `shutdown(SHUT_WR)` does), every command it sent still runs and is answered, as Redis runs what
+// it has read, and then the connection closes. When the transport closes (`abort`), unsent replies
+// and queued commands are dropped; writes already proposed may still apply, their answers go
+// nowhere.
 import type { BatchOp } from '../wire/index.ts';
 import { RespDecoder, RespProtocolError, encodeReply, resp, type RespDecoderLimits, type RespValue, type RespVersion } from './resp-codec.ts';
 import { lower, outcomeOf, replyForError, text, type RespCommand, type RespConnection, type RespEnv, type RespServer } from './resp-command.ts';
@@ -82,6 +85,8 @@ export class RespSession {
   private running = 0;
   private runMode: Mode = 'read';
   private stopped = false;
+  /** The client sent its last byte: close once every command it sent is answered. */
+  private inputEnded = false;
   private pumping = false;
   /** A batch's replies are being filled in: flush once at the end. */
   private settling = false;
@@ -110,6 +115,22 @@ export class RespSession {
     if (this.stopped) return;
     this.decoder.push(chunk);
     this.pump();
+  }
+
+  /** The client will send nothing more: its commands run and are answered, then the connection closes. */
+  endOfInput(): void {
+    this.inputEnded = true;
+    this.closeIfDone();
+  }
+
+  /**
+   * After the end of input, once nothing is left to answer. The pump decodes everything it can
+   * before a slot frees up, so what is still buffered then is an incomplete command: dropped.
+   */
+  private closeIfDone(): void {
+    if (!this.inputEnded || this.stopped || this.pumping || this.slots.length > 0) return;
+    this.stopped = true;
+    this.sink.end();
   }
 
   /** The transport closed: answers still in flight are dropped, queued commands never run. */
@@ -307,6 +328,7 @@ export class RespSession {
     }
     if (wrote && !this.pumping && !this.stopped && this.decoder.bufferedBytes > 0) this.pump();
     else if (wrote && !this.pumping) this.setBusy(this.slots.length >= this.maxPipeline);
+    this.closeIfDone();
   }
 }
 

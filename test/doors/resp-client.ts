@@ -85,6 +85,16 @@ export class RespClient {
   close(): void {
     this.socket.destroy();
   }
+
+  /** Aborts the connection (a reset, not an orderly close): the server sees it as gone at once. */
+  reset(): void {
+    this.socket.resetAndDestroy();
+  }
+
+  /** Stops sending (half-close), still reading replies, as `nc -N` or `shutdown(SHUT_WR)` does. */
+  endInput(): void {
+    this.socket.end();
+  }
 }
 
 /** A reply as plain data for assertions: strings, numbers, null, arrays; errors as {error}. */

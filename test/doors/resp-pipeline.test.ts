@@ -281,12 +281,29 @@ describe('RESP door: blind writes are pipelined', () => {
     c.close();
   });
 
+  it('a client that stops sending (half-close) gets every reply, in order, and all its commands run; then the door closes', async () => {
+    gate.seen.length = 0;
+    const c = await RespClient.connect(port);
+    const replies = c.pipeline([['SET', 'hc', '1'], ['INCR', 'hc'], ['GET', 'hc'], ['INCR', 'hc'], ['GET', 'hc']]);
+    c.raw('*2\r\n$3\r\nGET'); // an incomplete last command: dropped
+    c.endInput();
+    let done = false;
+    void replies.then(() => (done = true));
+    while (!done) {
+      await gate.release();
+      await settle();
+    }
+    assert.deepEqual((await replies).map(norm), ['OK', 2, '2', 3, '3']);
+    await c.whenClosed();
+    assert.equal(gate.inner.data.get('hc')?.toString(), '3');
+  });
+
   it('a client that disconnects mid-pipeline: nothing crashes, queued commands never run, the door serves others', async () => {
     gate.seen.length = 0;
     const c = await RespClient.connect(port);
     c.raw(Buffer.concat([encodeCommand(['SET', 'dc', '1']), encodeCommand(['GET', 'dc']), encodeCommand(['SET', 'after-get', '1']), encodeCommand(['INCR', 'n'])]));
     await gate.whenHeld();
-    c.close();
+    c.reset();
     await c.whenClosed();
     await settle();
     await gate.release(); // the answer to the SET goes nowhere
