@@ -4,11 +4,12 @@
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/peer-link.ts';
-import { MAX_REQUEST_BODY_BYTES, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
+import { MAX_REQUEST_BODY_BYTES, SCAN_PAGE_BYTES, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 
 export interface LocalReader {
   get(key: Uint8Array): Uint8Array | null;
-  scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null };
+  /** Stops before `maxBytes` of keys and values, after at least one pair (ReplicaStore.scan). */
+  scan(start: Uint8Array, end: Uint8Array | null, limit: number, maxBytes?: number): { items: KeyValue[]; more: Uint8Array | null };
   /** Keys in the state machine. */
   count(): number;
 }
@@ -97,15 +98,24 @@ export class Router {
     }
   }
 
-  /** A page of the keys this group serves (it may also hold partitions it is handing off or receiving). */
+  /**
+   * A page of the keys this group serves (it may also hold partitions it is handing off or
+   * receiving), at most SCAN_PAGE_BYTES of keys and values after the first pair.
+   */
   private scanServed(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null } {
     const own = this.o.ownership;
-    if (!own) return this.o.reader.scan(start, end, limit);
+    if (!own) return this.o.reader.scan(start, end, limit, SCAN_PAGE_BYTES);
     const items: KeyValue[] = [];
+    let bytes = 0;
     let from: Uint8Array | null = start;
     while (from !== null && items.length < limit) {
-      const page = this.o.reader.scan(from, end, limit - items.length);
-      for (const kv of page.items) if (own.serves(kv.key)) items.push(kv);
+      const page = this.o.reader.scan(from, end, limit - items.length, Math.max(1, SCAN_PAGE_BYTES - bytes));
+      for (const kv of page.items) {
+        if (!own.serves(kv.key)) continue;
+        bytes += kv.key.length + kv.value.length;
+        if (items.length > 0 && bytes > SCAN_PAGE_BYTES) return { items, more: kv.key };
+        items.push(kv);
+      }
       from = page.more;
     }
     return { items, more: from };

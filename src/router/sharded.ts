@@ -5,7 +5,7 @@
 // counts fan out and add up.
 import type { Partitioner } from '../partition/index.ts';
 import { routeOf, type ClusterConfig } from '../placement/config.ts';
-import { encodeRequest, type KeyValue, type Request, type Response } from '../wire/index.ts';
+import { SCAN_PAGE_BYTES, encodeRequest, type KeyValue, type Request, type Response } from '../wire/index.ts';
 import { splitBatch } from '../cluster/split-batch.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
@@ -108,8 +108,14 @@ export class ShardRoutes {
       const resume = items[limit]!.key;
       if (more === null || Buffer.compare(resume, more) < 0) more = resume;
     }
-    const page = more === null ? items : items.filter((kv) => Buffer.compare(kv.key, more!) < 0);
-    return { kind: 'scan', items: page.slice(0, limit), more };
+    const page = (more === null ? items : items.filter((kv) => Buffer.compare(kv.key, more!) < 0)).slice(0, limit);
+    // Each group's page fits a frame; together they may not: cut at the byte bound too.
+    let bytes = 0;
+    for (let i = 0; i < page.length; i++) {
+      bytes += page[i]!.key.length + page[i]!.value.length;
+      if (i > 0 && bytes > SCAN_PAGE_BYTES) return { kind: 'scan', items: page.slice(0, i), more: page[i]!.key };
+    }
+    return { kind: 'scan', items: page, more };
   }
 
   /** Every group's count of the keys it serves, summed (each key is served by exactly one group). */

@@ -177,12 +177,19 @@ export class ReplicaStore {
    * Up to `limit` pairs with start <= key < end (end null: no bound) in bytewise key order, and
    * `more`: the key to continue from, or null when the range is exhausted.
    */
-  scan(start: Uint8Array, end: Uint8Array | null, limit: number): { items: KeyValue[]; more: Uint8Array | null } {
+  /**
+   * Up to `limit` pairs from `start` in key order, and at most `maxBytes` of keys and values (but
+   * always one pair, if any): a page of large values must still fit one frame. `more` is the first
+   * key left out.
+   */
+  scan(start: Uint8Array, end: Uint8Array | null, limit: number, maxBytes = Infinity): { items: KeyValue[]; more: Uint8Array | null } {
     this.assertOk();
     const items: KeyValue[] = [];
+    let bytes = 0;
     const range = { start, limit: limit + 1, ...(end ? { end } : {}) };
     for (const { key, body } of this.tables(this.readGeneration).range('kv', range)) {
-      if (items.length === limit) return { items, more: key };
+      bytes += key.length + body.length;
+      if (items.length === limit || (items.length > 0 && bytes > maxBytes)) return { items, more: key };
       items.push({ key, value: body });
     }
     return { items, more: null };

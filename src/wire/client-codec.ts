@@ -70,6 +70,13 @@ const ENVELOPE_BYTES = 1024;
  */
 export const MAX_REQUEST_BODY_BYTES = DEFAULT_MAX_FRAME_BYTES - HEADER_BYTES - ENVELOPE_BYTES;
 
+/**
+ * A scan page holds at most this many bytes of keys and values (but always one pair): with up to
+ * 10,000 pairs' framing and one more pair of the largest size it still fits one frame. A page can
+ * therefore be shorter than the limit asked for; `more` says where to go on.
+ */
+export const SCAN_PAGE_BYTES = 2 * 1024 * 1024;
+
 /** The answer to a request over MAX_REQUEST_BODY_BYTES. */
 export function requestTooLarge(bodyBytes: number): WireError {
   return { code: 'TOO_LARGE', message: `request of ${bodyBytes} bytes exceeds the limit of ${MAX_REQUEST_BODY_BYTES} bytes (send fewer or smaller operations at once)` };

@@ -10,7 +10,7 @@ import { Router, type LocalReader } from '../../src/router/router.ts';
 import { ShardRoutes } from '../../src/router/sharded.ts';
 import { derivedClientId } from '../../src/cluster/split-batch.ts';
 import type { Replica } from '../../src/replica/replica.ts';
-import type { KeyValue, Request, Response } from '../../src/wire/index.ts';
+import { DEFAULT_MAX_FRAME_BYTES, encodeResponse, type KeyValue, type Request, type Response } from '../../src/wire/index.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { placementWatcher } from '../../src/client/placement-watcher.ts';
 
@@ -84,6 +84,27 @@ describe('cross-group routing', () => {
     const res = await routes.execute({ op: 'count', consistency: 'stale' }, { type: 9, body: new Uint8Array([1]), hops: 0 }, Date.now() + 5000);
     assert.deepEqual(res, { kind: 'count', count: 7 + 200 + 300 }, 'this group answers locally, the others remotely');
     assert.deepEqual(asked.sort(), [2, 3]);
+  });
+
+  it("a scan merges every group's page and cuts the merged page at the byte bound, resuming at the first key left out", async () => {
+    const partitioner = await createPartitioner(64);
+    const config = initialConfig(await loadXxh64(), [1, 2, 3].map((id) => ({ id, replicas: [] })), 64);
+    const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+    // Each group answers a page just under the bound (3 values of 600 KB): each fits a frame alone.
+    const pageOf = (g: number): Response => ({
+      kind: 'scan',
+      items: [0, 1, 2].map((i) => ({ key: Buffer.from(`k${i}-g${g}`), value: Buffer.alloc(600_000, g) })),
+      more: null,
+    });
+    const groups = { send: async (g: number): Promise<Response> => pageOf(g) } as unknown as GroupConnections;
+    const routes = new ShardRoutes({ group: 1, watcher, partitioner, groups, local: async () => pageOf(1) });
+    const res = await routes.execute({ op: 'scan', start: Buffer.from('k'), end: null, limit: 0, consistency: 'stale' }, { type: 7, body: new Uint8Array([1]), hops: 0 }, Date.now() + 5000);
+    assert.equal(res.kind, 'scan');
+    if (res.kind !== 'scan') return;
+    // Merged in key order: k0-g1 k0-g2 k0-g3 k1-g1 ...; 3 values fit 2 MiB, a 4th would not.
+    assert.deepEqual(res.items.map((kv) => Buffer.from(kv.key).toString()), ['k0-g1', 'k0-g2', 'k0-g3']);
+    assert.deepEqual(res.more && Buffer.from(res.more).toString(), 'k1-g1');
+    assert.ok(encodeResponse(1, res).length <= DEFAULT_MAX_FRAME_BYTES);
   });
 
   it('a group counts only the keys it serves when it also holds partitions moving in or out', async () => {
