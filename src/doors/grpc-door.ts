@@ -3,7 +3,6 @@
 // schema before protobufjs decodes them (protobuf-check.ts), and our error codes map onto gRPC
 // status codes (see kv.proto's header and docs/doors.md). Beside it: the standard health service
 // (grpc-health.ts) and server reflection (v1 and v1alpha, so grpcurl works without the .proto).
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -30,7 +29,25 @@ class RpcError extends Error {
     readonly metadata = new grpc.Metadata(),
   ) {
     super(details);
+    // Malformed or invalid requests are our BAD_REQUEST, whichever check refused them.
+    if (code === grpc.status.INVALID_ARGUMENT && metadata.get('kvs-error').length === 0) metadata.set('kvs-error', 'BAD_REQUEST');
   }
+}
+
+/**
+ * Until the stream can take more, or the call is over: a call the client cancelled never drains,
+ * and a scan waiting for that would hang for the life of the process.
+ */
+function writableOrGone(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  if (call.cancelled) return Promise.resolve();
+  return new Promise((resolve) => {
+    const events = ['drain', 'cancelled', 'close', 'error', 'finish'] as const;
+    const done = (): void => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.on(e, done);
+  });
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -125,12 +142,12 @@ export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
             if (call.cancelled) break;
             left--;
             // Honour the client's flow control: wait for the stream to drain before the next page.
-            if (!call.write({ key: item.key, value: item.value })) await once(call, 'drain');
+            if (!call.write({ key: item.key, value: item.value })) await writableOrGone(call);
           }
           from = page.more;
         }
-        ctx.observe('grpc', 'scan', (performance.now() - started) / 1000, 'ok');
-        call.end();
+        ctx.observe('grpc', 'scan', (performance.now() - started) / 1000, call.cancelled ? 'CANCELLED' : 'ok');
+        if (!call.cancelled) call.end();
       } catch (e) {
         const st = statusOf(e);
         ctx.observe('grpc', 'scan', (performance.now() - started) / 1000, outcome(st));

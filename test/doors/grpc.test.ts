@@ -160,6 +160,7 @@ describe('gRPC door against a 3-replica group', { timeout: 180_000 }, () => {
       const st = await status(rawCall(client(1), method, Buffer.from(bytes)));
       assert.equal(st.code, grpc.status.INVALID_ARGUMENT, `${method} ${Buffer.from(bytes).toString('hex')}`);
       assert.match(st.details, reason);
+      assert.equal(st.metadata.get('kvs-error')[0], 'BAD_REQUEST', 'our code, as every error of ours carries');
     }
   });
 

@@ -1,0 +1,38 @@
+// A client that cancels a gRPC Scan while the server waits for the stream to drain: the handler
+// must end and record the call. It used to wait for a "drain" that a cancelled call never emits,
+// one stuck task per abandoned stream for the life of the process, and the call was never counted.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { KV_PROTO_PATH, startGrpcDoor } from '../../src/doors/grpc-door.ts';
+import { waitFor } from '../support/wait.ts';
+import { MemoryExecutor, fakeContext } from './memory-executor.ts';
+
+interface ScanClient extends grpc.Client {
+  Scan(req: { start?: Buffer; limit?: number }): grpc.ClientReadableStream<{ key: Buffer; value: Buffer }>;
+}
+
+test('a Scan cancelled while the server waits for the stream to drain ends, and is counted', async () => {
+  const mem = new MemoryExecutor();
+  for (let i = 0; i < 300; i++) mem.data.set(Buffer.from(`k${String(i).padStart(4, '0')}`).toString('latin1'), Buffer.alloc(30_000, i));
+  const ctx = fakeContext(mem);
+  const door = await startGrpcDoor(ctx, { listen: '127.0.0.1:0' });
+  const def = protoLoader.loadSync(KV_PROTO_PATH, { keepCase: true, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { protos: { KV: new (a: string, c: grpc.ChannelCredentials) => ScanClient } };
+  const client = new pkg.protos.KV(door.address, grpc.credentials.createInsecure());
+  try {
+    const streams = Array.from({ length: 5 }, () => client.Scan({ start: Buffer.from('k') }));
+    for (const s of streams) {
+      s.on('error', () => {}); // CANCELLED, our own doing
+      s.pause(); // read nothing: the server's writes back up, 9 MB behind a paused reader
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const s of streams) s.cancel();
+    await waitFor('every cancelled scan to end', () => ctx.observed.filter((o) => o.op === 'scan').length === 5, 5000);
+    assert.deepEqual(new Set(ctx.observed.filter((o) => o.op === 'scan').map((o) => o.outcome)), new Set(['CANCELLED']));
+  } finally {
+    client.close();
+    await door.close();
+  }
+});
