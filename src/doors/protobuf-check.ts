@@ -44,7 +44,7 @@ function walk(b: Uint8Array, start: number, end: number, desc: MessageDescriptor
   let pos = start;
   while (pos < end) {
     const tagAt = pos;
-    const [tag, afterTag] = varint(b, pos, end, 5, `tag at byte ${tagAt}`);
+    const [tag, afterTag] = varint32(b, pos, end, `tag at byte ${tagAt}`);
     pos = afterTag;
     const field = Math.floor(tag / 8);
     const wire = tag % 8;
@@ -68,7 +68,7 @@ function walk(b: Uint8Array, start: number, end: number, desc: MessageDescriptor
         break;
       }
       case 2: {
-        const [len, after] = varint(b, pos, end, 10, `${where} length`);
+        const [len, after] = varint32(b, pos, end, `${where} length`);
         if (len > end - after) throw new ProtobufError(`${where}: length ${len} runs past the end of the message (${end - after} bytes left)`);
         const stop = after + len;
         if (f?.type === 'TYPE_STRING') {
@@ -88,6 +88,17 @@ function walk(b: Uint8Array, start: number, end: number, desc: MessageDescriptor
         throw new ProtobufError(`${where}: wire type ${wire} is not allowed (groups are deprecated; 6 and 7 do not exist)`);
     }
   }
+}
+
+/**
+ * A tag or a length: protobufjs reads these as 32-bit varints, keeping the low 32 bits of a bigger
+ * value and skipping past bytes 6 to 10 unread. Any such varint would be read one way here and
+ * another way there (a request that passes as key "X" decoded as key "Z"), so it is refused.
+ */
+function varint32(b: Uint8Array, pos: number, end: number, what: string): [number, number] {
+  const [v, after] = varint(b, pos, end, 5, what);
+  if (v >= 2 ** 32) throw new ProtobufError(`${what}: varint of more than 32 bits`);
+  return [v, after];
 }
 
 /** A varint of at most `maxBytes` bytes at pos, as a JS number (exact up to 2^53). */

@@ -49,6 +49,16 @@ describe('protobuf strict check', () => {
     assert.match(check('Batch', [0x0a, 0x04, 0x0a, 0x02, 0x0a, 0x05]), /ops\.put\.key: length 5 runs past/);
   });
 
+  it('refuses tags and lengths that protobufjs would read differently (found by an outside review)', () => {
+    // A 6-byte length of 1: read here as key "X"; protobufjs reads 5 bytes, skips the 6th and
+    // decodes key "Z". A 5-byte tag above 2^32: an unknown field here, field 1 (key) there.
+    assert.match(check('Put', [0x0a, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x58, 0x12, 0x02, 0x61, 0x5a]), /key length: varint longer than 5 bytes/);
+    assert.match(check('Put', [0x8a, 0x80, 0x80, 0x80, 0x10, 0x01, 0x5a]), /tag at byte 0: varint of more than 32 bits/);
+    assert.match(check('Put', [0x82, 0x80, 0x80, 0x80, 0x10, 0x00]), /tag at byte 0: varint of more than 32 bits/);
+    // The largest field number (2^29 - 1) in a canonical 5-byte tag is still an unknown field.
+    assert.equal(check('Put', [0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00]), 'ok');
+  });
+
   it('allows unknown fields, as proto3 does', () => {
     assert.equal(check('Get', [0x0a, 0x01, 0x61, 0x78, 0x05, 0x81, 0x01, 1, 2, 3, 4, 5, 6, 7, 8]), 'ok');
   });
