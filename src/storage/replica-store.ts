@@ -184,6 +184,8 @@ export class ReplicaStore {
    */
   scan(start: Uint8Array, end: Uint8Array | null, limit: number, maxBytes = Infinity): { items: KeyValue[]; more: Uint8Array | null } {
     this.assertOk();
+    // An empty range, [start, end) with end <= start: the empty end is the smallest key, not "no end".
+    if (end !== null && Buffer.compare(start, end) >= 0) return { items: [], more: null };
     const items: KeyValue[] = [];
     let bytes = 0;
     const range = { start, limit: limit + 1, ...(end ? { end } : {}) };

@@ -39,6 +39,9 @@ test('the store stops a page before maxBytes of keys and values, always with one
     from = p.more;
   }
   assert.deepEqual(seen, Array.from({ length: KEYS }, (_, i) => keyOf(i)));
+  // An end that is present but empty is the smallest key: nothing is below it (it is not "no end").
+  assert.deepEqual(s.scan(Buffer.from('sc/'), new Uint8Array(0), 1000), { items: [], more: null });
+  assert.deepEqual(s.scan(Buffer.from('sc/0005'), Buffer.from('sc/0005'), 1000), { items: [], more: null });
   await s.close();
 });
 
