@@ -140,9 +140,12 @@ function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]
   return v as T;
 }
 
+/** A Kubernetes quantity that is not negative: the CRD's pattern (kustomize/operator/crd.yaml). */
+const QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+
 function quantity(v: unknown, path: string): string | number {
-  if ((typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length > 0)) return v;
-  throw new SpecError(`${path} must be a quantity such as 10Gi or 500m`);
+  if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && QUANTITY.test(v))) return v;
+  throw new SpecError(`${path} must be a quantity such as 10Gi or 500m (not negative), not ${JSON.stringify(v)}`);
 }
 
 function quantities(v: unknown, path: string): Record<string, string | number> {

@@ -17,6 +17,7 @@ export interface Schema {
   minimum?: number;
   maximum?: number;
   minLength?: number;
+  pattern?: string;
   default?: unknown;
   'x-kubernetes-int-or-string'?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
@@ -82,6 +83,8 @@ export function validate(s: Schema, v: unknown, old?: unknown, path = ''): strin
   const at = path || '<root>';
   if (s['x-kubernetes-int-or-string']) {
     if (typeof v !== 'string' && !Number.isInteger(v)) out.push(`${at}: must be an integer or a string`);
+    // JSON Schema: a pattern judges strings only, a minimum numbers only.
+    if (typeof v === 'string' && s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) out.push(`${at}: does not match ${s.pattern}`);
   } else if (s.type === 'object') {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return [`${at}: must be an object`];
     const o = v as Record<string, unknown>;
@@ -100,6 +103,7 @@ export function validate(s: Schema, v: unknown, old?: unknown, path = ''): strin
   } else if (s.type === 'string') {
     if (typeof v !== 'string') return [`${at}: must be a string`];
     if (s.minLength !== undefined && v.length < s.minLength) out.push(`${at}: shorter than ${s.minLength}`);
+    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) out.push(`${at}: does not match ${s.pattern}`);
   } else if (s.type === 'boolean') {
     if (typeof v !== 'boolean') return [`${at}: must be a boolean`];
   }
