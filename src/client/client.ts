@@ -30,10 +30,13 @@ export interface ClientOptions {
   poolSize?: number;
 }
 
+/** What a KvsError's `code` can be: a server's error code, or UNREACHABLE (no replica answered). */
+export type KvsErrorCode = WireError['code'] | 'UNREACHABLE';
+
 export class KvsError extends Error {
   override readonly name = 'KvsError';
   constructor(
-    readonly code: WireError['code'] | 'UNREACHABLE',
+    readonly code: KvsErrorCode,
     message: string,
   ) {
     super(message);

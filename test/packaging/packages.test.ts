@@ -61,7 +61,7 @@ describe('packages', () => {
     // Built into a staging copy: the package's own prepack does the same into packages/client/dist.
     const stage = join(tmp, 'client-stage');
     mkdirSync(stage);
-    for (const f of ['package.json', 'README.md']) copyFileSync(join(ROOT, 'packages/client', f), join(stage, f));
+    for (const f of ['package.json', 'README.md', 'LICENSE']) copyFileSync(join(ROOT, 'packages/client', f), join(stage, f));
     await run(TSC, ['-p', join(ROOT, 'packages/client/tsconfig.json'), '--outDir', join(stage, 'dist')], ROOT);
     const manifest = JSON.parse(readFileSync(join(stage, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
     assert.equal(manifest.version, VERSION, 'the client package is versioned with the server');
@@ -69,6 +69,7 @@ describe('packages', () => {
 
     const { tarball, files } = await pack(stage);
     assert.ok(files.includes('dist/client/index.js') && files.includes('dist/client/index.d.ts'), files.join(' '));
+    assert.ok(files.includes('LICENSE'), 'the Apache-2.0 text travels with the package');
     assert.deepEqual(
       files.filter((f) => /^dist\/(server|storage|protocol|cli)\//.test(f) || /\.(ts|map)$/.test(f.replace(/\.d\.ts$/, ''))),
       [],
@@ -122,7 +123,7 @@ kv.close();\n`,
   it('sharded-kvs: the installed kvs runs compiled JavaScript; the client is its export', async () => {
     assert.ok(existsSync(join(ROOT, 'dist/cli/main.js')), 'dist/ is built (make build / npm run build)');
     const { tarball, files } = await pack(ROOT);
-    for (const f of ['bin/kvs.js', 'dist/cli/main.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'protos/kv.proto', 'package.json']) assert.ok(files.includes(f), `${f} is packed`);
+    for (const f of ['bin/kvs.js', 'dist/cli/main.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'protos/kv.proto', 'package.json', 'LICENSE']) assert.ok(files.includes(f), `${f} is packed`);
     assert.deepEqual(
       files.filter((f) => /^(src|test|bench|native|ebpf|packages)\//.test(f) || f.endsWith('.map') || f.includes('tsbuildinfo') || f.endsWith('.built')),
       [],
