@@ -158,6 +158,9 @@ for (const target of TARGETS) {
       const ingresses = byKind(objects, 'Ingress');
       assert.deepEqual(ingresses.map((i) => i.metadata.annotations!['nginx.ingress.kubernetes.io/backend-protocol']).sort(), ['GRPC', 'HTTP']);
       for (const i of ingresses) assert.equal(i.spec.rules[0].http.paths[0].backend.service.name, 'kvs');
+      // ingress-nginx carries HTTP/2 (gRPC) only over TLS: the gRPC host must have a TLS section.
+      const grpcIngress = ingresses.find((i) => i.metadata.annotations!['nginx.ingress.kubernetes.io/backend-protocol'] === 'GRPC')!;
+      assert.ok(grpcIngress.spec.tls?.some((t: { hosts: string[] }) => t.hosts.includes(grpcIngress.spec.rules[0].host)), 'the gRPC Ingress terminates TLS for its host');
     });
 
     test('the peers each pod is given are the DNS names its headless Service creates', () => {
