@@ -61,7 +61,10 @@ const hello: Run = (args, env) => {
     version = v === '3' ? 3 : 2;
     for (let i = 2; i < args.length; i++) {
       const opt = lower(args[i]!);
-      if (opt === 'auth' && i + 2 < args.length) i += 2; // no users or passwords: any credentials do
+      if (opt === 'auth' && i + 2 < args.length) {
+        checkCredentials(args[i + 1]!);
+        i += 2;
+      }
       else if (opt === 'setname' && i + 1 < args.length) name = clientName(args[++i]!);
       else throw syntaxError();
     }
@@ -71,9 +74,23 @@ const hello: Run = (args, env) => {
   return helloReply(env);
 };
 
-const auth: Run = () => {
-  throw new RespCommandError('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+/**
+ * AUTH [user] password, as Redis answers it with no password set: its only user, "default", takes
+ * any password (clients configured with a username and password connect); AUTH with a password
+ * alone is an error, and any other user does not exist.
+ */
+const auth: Run = (args) => {
+  if (args.length === 2) {
+    throw new RespCommandError('ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?');
+  }
+  if (args.length > 3) throw syntaxError();
+  checkCredentials(args[1]!);
+  return resp.ok;
 };
+
+function checkCredentials(user: Buffer): void {
+  if (text(user) !== 'default') throw new RespCommandError('WRONGPASS invalid username-password pair or user is disabled.');
+}
 
 function clientLine(c: RespConnection, now: number): string {
   return `id=${c.id} addr=${c.remote} name=${c.name} age=${Math.floor((now - c.openedAt) / 1000)} db=0 resp=${c.version} lib-name=${c.lib}`;
@@ -200,7 +217,7 @@ export const SERVER_COMMANDS: RespCommand[] = [
   command('quit', -1, ['fast'], 'connection', 'Closes the connection after the reply.', quit),
   command('select', 2, ['fast'], 'connection', 'Selects database 0 (the only one).', select),
   command('hello', -1, ['fast'], 'connection', 'Handshake; HELLO 3 switches to RESP3.', hello),
-  command('auth', -2, ['fast'], 'connection', 'Fails: this server has no passwords.', auth),
+  command('auth', -2, ['fast'], 'connection', 'AUTH default <any password> succeeds (no passwords are set); AUTH <password> fails.', auth),
   command('client', -2, ['fast'], 'connection', 'SETNAME, GETNAME, ID, SETINFO, INFO, LIST.', client),
   command('command', -1, ['loading'], 'server', 'Describes the commands this server supports.', commandCmd),
   command('config', -2, ['admin'], 'server', 'CONFIG GET of a few read-only settings.', config),

@@ -24,10 +24,14 @@ export class ScanCursors {
     return id;
   }
 
-  /** The key a cursor continues from; "0" starts at the beginning; undefined: unknown cursor. */
+  /**
+   * The key a cursor continues from; 0 starts at the beginning; undefined: unknown cursor. Like
+   * Redis, which reads a cursor as a number, leading zeros do not matter ("00" is 0).
+   */
   resolve(cursor: string): Uint8Array | undefined {
-    if (cursor === '0') return new Uint8Array(0);
-    return this.table.get(cursor);
+    const n = cursor.replace(/^0+(?=\d)/, '');
+    if (n === '0') return new Uint8Array(0);
+    return this.table.get(n);
   }
 
   get size(): number {

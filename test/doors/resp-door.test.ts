@@ -103,6 +103,7 @@ describe('RESP door', () => {
     assert.deepEqual(matched, keys.slice(10, 20));
     assert.deepEqual(await call('SCAN', '0', 'TYPE', 'hash'), ['0', []]);
     assert.deepEqual(await call('SCAN', '12345'), { error: 'ERR invalid cursor' });
+    assert.deepEqual(await call('SCAN', '00', 'MATCH', 'user:1?', 'COUNT', '100'), ['0', keys.slice(10, 20)], 'a cursor is a number: 00 is 0');
     assert.deepEqual(await call('SCAN', '0', 'COUNT', '0'), { error: 'ERR syntax error' });
     assert.deepEqual(await call('SCAN', '0', 'MATCH'), { error: 'ERR syntax error' });
   });
@@ -146,6 +147,12 @@ describe('RESP door', () => {
     assert.match(String(await call('INFO', 'kvs')), /replica_id:1/);
     assert.equal(((await call('TIME')) as string[]).length, 2);
     assert.match(JSON.stringify(await call('AUTH', 'x')), /without any password configured/);
+    // As Redis with no password set: the default user takes any password, other users do not exist
+    // (clients configured with a username and password must connect).
+    assert.equal(await call('AUTH', 'default', 'secret'), 'OK');
+    assert.match(JSON.stringify(await call('AUTH', 'alice', 'secret')), /WRONGPASS/);
+    assert.match(JSON.stringify(await call('HELLO', '2', 'AUTH', 'alice', 'secret')), /WRONGPASS/);
+    assert.equal(((await call('HELLO', '2', 'AUTH', 'default', 'x')) as unknown[]).length > 0, true);
   });
 
   it('unknown commands and wrong arity get Redis wording', async () => {
