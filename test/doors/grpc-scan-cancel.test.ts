@@ -15,7 +15,8 @@ interface ScanClient extends grpc.Client {
 
 test('a Scan cancelled while the server waits for the stream to drain ends, and is counted', async () => {
   const mem = new MemoryExecutor();
-  for (let i = 0; i < 300; i++) mem.data.set(Buffer.from(`k${String(i).padStart(4, '0')}`).toString('latin1'), Buffer.alloc(30_000, i));
+  // 30 MB behind each stream: far more than HTTP/2 lets through to a reader that reads nothing.
+  for (let i = 0; i < 600; i++) mem.data.set(Buffer.from(`k${String(i).padStart(4, '0')}`).toString('latin1'), Buffer.alloc(50_000, i));
   const ctx = fakeContext(mem);
   const door = await startGrpcDoor(ctx, { listen: '127.0.0.1:0' });
   const def = protoLoader.loadSync(KV_PROTO_PATH, { keepCase: true, defaults: true, oneofs: true });
@@ -25,7 +26,7 @@ test('a Scan cancelled while the server waits for the stream to drain ends, and 
     const streams = Array.from({ length: 5 }, () => client.Scan({ start: Buffer.from('k') }));
     for (const s of streams) {
       s.on('error', () => {}); // CANCELLED, our own doing
-      s.pause(); // read nothing: the server's writes back up, 9 MB behind a paused reader
+      s.pause(); // read nothing: the server's writes back up behind a paused reader
     }
     await new Promise((r) => setTimeout(r, 300));
     for (const s of streams) s.cancel();
