@@ -196,9 +196,15 @@ export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
 
 /** The service definition with each request deserializer guarded by the strict check. */
 export function loadKvService(pkg = protoLoader.loadSync(KV_PROTO_PATH, LOADER_OPTIONS)): grpc.ServiceDefinition {
-  const service = pkg['protos.KV'] as protoLoader.ServiceDefinition;
+  return guardedService(pkg, 'protos.KV');
+}
+
+/** `name`'s definition in `pkg`, each request checked strictly before protobufjs decodes it. */
+function guardedService(pkg: protoLoader.PackageDefinition, name: string): grpc.ServiceDefinition {
+  const service = pkg[name] as protoLoader.ServiceDefinition;
+  const pkgName = name.slice(0, name.lastIndexOf('.'));
   const lookup = (typeName: string): MessageDescriptor | undefined =>
-    (pkg[typeName.includes('.') ? typeName.replace(/^\./, '') : `protos.${typeName}`] as protoLoader.MessageTypeDefinition<object, object> | undefined)?.type as MessageDescriptor | undefined;
+    (pkg[typeName.includes('.') ? typeName.replace(/^\./, '') : `${pkgName}.${typeName}`] as protoLoader.MessageTypeDefinition<object, object> | undefined)?.type as MessageDescriptor | undefined;
   const guarded: Record<string, protoLoader.MethodDefinition<object, object>> = {};
   for (const [name, method] of Object.entries(service)) {
     const desc = method.requestType.type as MessageDescriptor;
@@ -218,6 +224,25 @@ export function loadKvService(pkg = protoLoader.loadSync(KV_PROTO_PATH, LOADER_O
   return guarded as unknown as grpc.ServiceDefinition;
 }
 
+/** Handlers that answer a request the strict check refused with INVALID_ARGUMENT, before they run. */
+function refusingMalformed(handlers: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+  const refusal = (req: unknown): RpcError | undefined => {
+    const why = (req as Checked<object>)[MALFORMED];
+    return why === undefined ? undefined : new RpcError(grpc.status.INVALID_ARGUMENT, `malformed request: ${why}`);
+  };
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handler]) => [
+      name,
+      (call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>): void => {
+        const err = refusal(call.request);
+        if (err === undefined) return (handler as (c: typeof call, cb?: typeof callback) => void)(call, callback);
+        if (callback) callback({ code: err.code, details: err.details, metadata: err.metadata });
+        else call.emit('error', { code: err.code, details: err.details, metadata: err.metadata });
+      },
+    ]),
+  );
+}
+
 export interface GrpcDoorOptions {
   listen: string;
 }
@@ -231,7 +256,7 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
   const pkg = protoLoader.loadSync([KV_PROTO_PATH, HEALTH_PROTO_PATH], LOADER_OPTIONS);
   server.addService(loadKvService(pkg), kvHandlers(ctx, new KvOps(ctx.executor, ctx.limits)));
   const health = new HealthService({ ready: () => ctx.ready() });
-  server.addService(pkg[HEALTH_SERVICE] as grpc.ServiceDefinition, health.handlers);
+  server.addService(guardedService(pkg, HEALTH_SERVICE), refusingMalformed(health.handlers));
   new ReflectionService(pkg).addToServer(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));

@@ -104,6 +104,28 @@ describe('gRPC door: health and reflection', () => {
     ctx.readiness = { ready: true, reason: 'caught up' };
   });
 
+  it('malformed Check and Watch requests get INVALID_ARGUMENT, as the KV service does', async () => {
+    const raw = (path: string, bytes: number[], stream: boolean): Promise<grpc.ServiceError> =>
+      new Promise((resolve) => {
+        const identity = (x: Buffer): Buffer => x;
+        if (!stream) {
+          health.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), (err) => resolve(err!));
+          return;
+        }
+        const call = health.makeServerStreamRequest(path, identity, identity, Buffer.from(bytes));
+        call.on('error', (e: grpc.ServiceError) => resolve(e));
+        call.on('data', () => {});
+      });
+    // A length running past the end, and a service name that is not UTF-8.
+    for (const bytes of [[0x0a, 0x0a, 0x41], [0x0a, 0x02, 0xff, 0xfe]]) {
+      const c = await raw('/grpc.health.v1.Health/Check', bytes, false);
+      assert.equal(c.code, grpc.status.INVALID_ARGUMENT, c.details);
+      assert.equal(c.metadata.get('kvs-error')[0], 'BAD_REQUEST');
+      const w = await raw('/grpc.health.v1.Health/Watch', bytes, true);
+      assert.equal(w.code, grpc.status.INVALID_ARGUMENT, w.details);
+    }
+  });
+
   it('Watch: the status now, then each change; SERVICE_UNKNOWN for an unknown service', async () => {
     const seen: Status[] = [];
     const watch = health.Watch({ service: '' });
