@@ -104,8 +104,10 @@ const client: Run = (args, { server, conn }) => {
       conn.name = clientName(args[2]!);
       return resp.ok;
     case 'getname':
+      if (args.length !== 2) throw wrongArgs('client|getname');
       return conn.name === '' ? resp.null : resp.bulk(conn.name);
     case 'id':
+      if (args.length !== 2) throw wrongArgs('client|id');
       return resp.int(conn.id);
     case 'setinfo':
       if (args.length !== 4) throw wrongArgs('client|setinfo');
@@ -118,6 +120,9 @@ const client: Run = (args, { server, conn }) => {
       return resp.verbatim(`${server.clientList().map((c) => clientLine(c, Date.now())).join('\n')}\n`);
     case 'no-evict':
     case 'no-touch':
+      // Nothing is evicted or touched here; the switch is still checked as Redis checks it.
+      if (args.length !== 3) throw wrongArgs(`client|${sub}`);
+      if (!['on', 'off'].includes(lower(args[2]!))) throw syntaxError();
       return resp.ok;
     default:
       throw unknownSubcommand('client', args[1]!);
@@ -156,17 +161,39 @@ const commandCmd: Run = (args, { server }) => {
     case 'count':
       return resp.int(all.length);
     case 'info':
-      return resp.array(named().map((c) => (c ? commandInfo(c) : resp.null)));
+      // No names: every command, as Redis 7 answers.
+      return resp.array((args.length > 2 ? named() : all).map((c) => (c ? commandInfo(c) : resp.null)));
     case 'docs': {
       const list = args.length > 2 ? named().filter((c): c is RespCommand => c !== undefined) : all;
       return resp.map(list.map((c) => [resp.bulk(c.name), commandDocs(c)]));
     }
     case 'list':
-      return resp.array(all.map((c) => resp.bulk(c.name)));
+      return resp.array(commandList(all, args.slice(2)).map((c) => resp.bulk(c.name)));
     default:
       throw unknownSubcommand('command', args[1]!);
   }
 };
+
+/** COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]. */
+function commandList(all: RespCommand[], filter: Buffer[]): RespCommand[] {
+  if (filter.length === 0) return all;
+  if (filter.length !== 3 || lower(filter[0]!) !== 'filterby') throw syntaxError();
+  const by = lower(filter[1]!);
+  const value = filter[2]!;
+  switch (by) {
+    case 'module':
+      return []; // no modules here
+    case 'aclcat': {
+      // Our commands' groups and flags stand for Redis's ACL categories (@string, @write, @fast...).
+      const cat = lower(value).replace(/^@/, '');
+      return all.filter((c) => c.group === cat || c.flags.includes(cat === 'read' ? 'readonly' : cat));
+    }
+    case 'pattern':
+      return all.filter((c) => globMatch(value, Buffer.from(c.name)));
+    default:
+      throw syntaxError();
+  }
+}
 
 /** The settings tools ask about; redis-benchmark reads `save` and `appendonly` before it starts. */
 function configValues(server: RespEnv['server']): [string, string][] {

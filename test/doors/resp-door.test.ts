@@ -126,6 +126,9 @@ describe('RESP door', () => {
     assert.equal(await call('CLIENT', 'GETNAME'), 'me');
     assert.deepEqual(await call('CLIENT', 'SETNAME', 'a b'), { error: 'ERR Client names cannot contain spaces, newlines or special characters.' });
     assert.equal(typeof (await call('CLIENT', 'ID')), 'number');
+    assert.deepEqual(await call('CLIENT', 'GETNAME', 'x'), { error: "ERR wrong number of arguments for 'client|getname' command" });
+    assert.deepEqual(await call('CLIENT', 'NO-EVICT'), { error: "ERR wrong number of arguments for 'client|no-evict' command" });
+    assert.equal(await call('CLIENT', 'NO-EVICT', 'on'), 'OK');
     assert.match(String(await call('CLIENT', 'LIST')), /name=me/);
     assert.equal(await call('CLIENT', 'SETINFO', 'LIB-NAME', 'test'), 'OK');
     assert.match(JSON.stringify(await call('CLIENT', 'BOGUS')), /unknown subcommand 'BOGUS'/);
@@ -136,6 +139,12 @@ describe('RESP door', () => {
     assert.deepEqual(all.find((x) => x[0] === 'get')!.slice(0, 6), ['get', 2, ['readonly', 'fast'], 1, 1, 1]);
     assert.deepEqual(((await call('COMMAND', 'INFO', 'set', 'nope')) as unknown[])[1], null);
     assert.equal(((await call('COMMAND', 'DOCS', 'get')) as unknown[])[0], 'get'); // a map, flattened in RESP2
+    assert.equal(((await call('COMMAND', 'INFO')) as unknown[]).length, count, 'no names: every command (Redis 7)');
+    assert.deepEqual(await call('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'mse?'), ['mset']);
+    const reads = (await call('COMMAND', 'LIST', 'FILTERBY', 'ACLCAT', 'read')) as string[];
+    assert.ok(reads.includes('get') && !reads.includes('set'), reads.join(' '));
+    assert.deepEqual(await call('COMMAND', 'LIST', 'FILTERBY', 'MODULE', 'x'), []);
+    assert.deepEqual(await call('COMMAND', 'LIST', 'FILTERBY', 'SIZE', '1'), { error: 'ERR syntax error' });
     assert.deepEqual(await call('CONFIG', 'GET', 'save'), ['save', '']);
     assert.deepEqual(await call('CONFIG', 'GET', 'appendonly'), ['appendonly', 'no']);
     assert.deepEqual(await call('CONFIG', 'GET', 'nothing*'), []);
