@@ -27,8 +27,16 @@ const quit: Run = (_args, { conn }) => {
   return resp.ok;
 };
 
+/** An integer argument as Redis reads one (optional sign, digits), or undefined. */
+function integerArg(b: Buffer): number | undefined {
+  const t = text(b);
+  return /^[+-]?\d{1,18}$/.test(t) ? Number(t) : undefined;
+}
+
 const select: Run = (args) => {
-  if (text(args[1]!) !== '0') throw new RespCommandError('ERR DB index is out of range');
+  const db = integerArg(args[1]!);
+  if (db === undefined) throw new RespCommandError('ERR value is not an integer or out of range');
+  if (db !== 0) throw new RespCommandError('ERR DB index is out of range');
   return resp.ok;
 };
 
@@ -57,6 +65,7 @@ const hello: Run = (args, env) => {
   let name: string | undefined;
   if (args.length >= 2) {
     const v = text(args[1]!);
+    if (integerArg(args[1]!) === undefined) throw new RespCommandError('ERR Protocol version is not an integer or out of range');
     if (v !== '2' && v !== '3') throw new RespCommandError('NOPROTO unsupported protocol version');
     version = v === '3' ? 3 : 2;
     for (let i = 2; i < args.length; i++) {
@@ -66,7 +75,7 @@ const hello: Run = (args, env) => {
         i += 2;
       }
       else if (opt === 'setname' && i + 1 < args.length) name = clientName(args[++i]!);
-      else throw syntaxError();
+      else throw new RespCommandError(`ERR Syntax error in HELLO option '${text(args[i]!).slice(0, 64)}'`);
     }
   }
   env.conn.version = version;

@@ -122,6 +122,7 @@ describe('RESP door', () => {
     assert.equal(await call('ECHO', 'a b'), 'a b');
     assert.equal(await call('SELECT', '0'), 'OK');
     assert.deepEqual(await call('SELECT', '3'), { error: 'ERR DB index is out of range' });
+    assert.deepEqual(await call('SELECT', 'abc'), { error: 'ERR value is not an integer or out of range' });
     assert.equal(await call('CLIENT', 'SETNAME', 'me'), 'OK');
     assert.equal(await call('CLIENT', 'GETNAME'), 'me');
     assert.deepEqual(await call('CLIENT', 'SETNAME', 'a b'), { error: 'ERR Client names cannot contain spaces, newlines or special characters.' });
@@ -199,6 +200,8 @@ describe('RESP door', () => {
     assert.equal(await call('CLIENT', 'GETNAME'), 'r3');
     assert.equal((await c.call('HELLO', '2')).type, 'array');
     assert.deepEqual(await call('HELLO', '4'), { error: 'NOPROTO unsupported protocol version' });
+    assert.deepEqual(await call('HELLO', 'abc'), { error: 'ERR Protocol version is not an integer or out of range' });
+    assert.deepEqual(await call('HELLO', '3', 'SETNAME'), { error: "ERR Syntax error in HELLO option 'SETNAME'" });
   });
 
   it('QUIT answers OK, then closes; commands after it are not run', async () => {
