@@ -4,7 +4,7 @@
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/peer-link.ts';
-import { MAX_REQUEST_BODY_BYTES, SCAN_PAGE_BYTES, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
+import { MAX_REQUEST_BODY_BYTES, SCAN_PAGE_BYTES, batchTooLarge, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 
 export interface LocalReader {
   get(key: Uint8Array): Uint8Array | null;
@@ -87,11 +87,12 @@ export class Router {
         case 'put':
         case 'delete':
         case 'cas':
-        case 'batch':
+        case 'batch': {
           this.checkWrite(req);
-          // A body too big to relay or replicate would stop the leader when it sends the entry.
-          if (raw.body.length > MAX_REQUEST_BODY_BYTES) return { kind: 'error', error: requestTooLarge(raw.body.length) };
+          const refusal = sizeRefusal(req, raw);
+          if (refusal) return { kind: 'error', error: refusal };
           return await this.write(raw, deadline);
+        }
       }
     } catch (e) {
       return { kind: 'error', error: this.toWireError(e) };
@@ -229,6 +230,15 @@ export class Router {
     if (name === 'LinkError') return { code: 'UNAVAILABLE', message: (e as Error).message };
     return { code: 'UNAVAILABLE', message: e instanceof Error ? e.message : String(e) };
   }
+}
+
+/**
+ * A write this replica must not propose: a body too big to relay or replicate (the leader would
+ * stop when it sends the entry), or a batch of more operations than one turn should apply.
+ */
+function sizeRefusal(req: Request, raw: RawRequest): WireError | undefined {
+  if (raw.body.length > MAX_REQUEST_BODY_BYTES) return requestTooLarge(raw.body.length);
+  return batchTooLarge(req);
 }
 
 export class BadKeyError extends Error {

@@ -5,7 +5,7 @@
 // counts fan out and add up.
 import type { Partitioner } from '../partition/index.ts';
 import { routeOf, type ClusterConfig } from '../placement/config.ts';
-import { SCAN_PAGE_BYTES, encodeRequest, type KeyValue, type Request, type Response } from '../wire/index.ts';
+import { SCAN_PAGE_BYTES, batchTooLarge, encodeRequest, type KeyValue, type Request, type Response } from '../wire/index.ts';
 import { splitBatch } from '../cluster/split-batch.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
@@ -82,6 +82,9 @@ export class ShardRoutes {
    * hand-off still applies exactly once (docs/resharding.md). Atomic only within a partition.
    */
   private async batch(req: Extract<Request, { op: 'batch' }>, raw: RawRequest, deadline: number): Promise<Response> {
+    // Refused whole, before its parts (each under the bound) go anywhere.
+    const tooMany = batchTooLarge(req);
+    if (tooMany) return { kind: 'error', error: tooMany };
     const parts = splitBatch(req, (key) => this.o.partitioner.partitionOf(key));
     if (parts.length === 1 && parts[0]!.req === req) return this.keyed(req.ops[0]!.key, req, raw, deadline);
     const results = await Promise.all(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, encodeRaw(sub), deadline)));

@@ -1,5 +1,6 @@
-// A write whose request body is too big to relay to the leader or to replicate as one log entry is
-// refused with TOO_LARGE before anything is proposed or sent. Before this check, a gRPC Batch under
+// A write whose request body is too big to relay to the leader or to replicate as one log entry,
+// or a batch of more than MAX_BATCH_OPS operations, is refused with TOO_LARGE before anything is
+// proposed or sent. Before this check, a gRPC Batch under
 // gRPC's own message limit (600,000 empty puts: 4.2 MB of protobuf, 4.8 MB in our encoding) was
 // appended by the leader, which then stopped on "raft message exceeds the frame limit", taking
 // every replica of its process down.
@@ -10,16 +11,23 @@ import { encodeWrite } from '../../src/replica/commands.ts';
 import type { Replica } from '../../src/replica/replica.ts';
 import { Router } from '../../src/router/router.ts';
 import { Connection } from '../../src/cluster/connection.ts';
+import { ShardRoutes } from '../../src/router/sharded.ts';
+import type { GroupConnections } from '../../src/router/groups.ts';
+import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
+import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
+import { initialConfig } from '../../src/placement/config.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   FrameType,
   HEADER_BYTES,
+  MAX_BATCH_OPS,
   MAX_REQUEST_BODY_BYTES,
   encodeForward,
   encodeRaftMessages,
   encodeRequest,
   requestBodySize,
   type Request,
+  type Response,
 } from '../../src/wire/index.ts';
 
 /** The review's batch: 600,000 puts of one key with empty values. */
@@ -65,4 +73,39 @@ test('a client connection answers TOO_LARGE itself instead of sending a frame th
   // Nothing listens on port 9: a request that tried to connect would fail with a connection error.
   const res = await new Connection('127.0.0.1:9').request(hugeBatch, 1000);
   assert.equal(res.kind === 'error' && res.error.code, 'TOO_LARGE');
+});
+
+test('a batch of more than MAX_BATCH_OPS operations is refused whole, by a group and by the shard router', async () => {
+  const batchOf = (n: number): Request => ({ op: 'batch', clientId: 7n, seq: 1, ops: Array.from({ length: n }, (_, i) => ({ op: 'put' as const, key: Buffer.from(`k${i}`), value: Buffer.from('v') })) });
+  const proposed: number[] = [];
+  const replica = { isLeader: true, leader: 1, propose: () => (proposed.push(1), Promise.resolve({ kind: 'ok' })) } as unknown as Replica;
+  const router = new Router({
+    replica,
+    reader: { get: () => null, scan: () => ({ items: [], more: null }), count: () => 0 },
+    forwarder: { forward: () => Promise.reject(new Error('unexpected')), addressOf: () => '' },
+    checkSizes: () => {},
+    requestTimeoutMs: 5000,
+    status: () => ({ kind: 'ok' }),
+  });
+  const local = (req: Request): Promise<Response> => {
+    const frame = encodeRequest(1, req);
+    return router.local(req, { type: frame[4]!, body: frame.subarray(HEADER_BYTES), hops: 0 }, Date.now() + 5000);
+  };
+  const over = await local(batchOf(MAX_BATCH_OPS + 1));
+  assert.equal(over.kind === 'error' && over.error.code, 'TOO_LARGE');
+  assert.match(over.kind === 'error' ? over.error.message : '', /10001 operations exceeds the limit of 10000/);
+  assert.deepEqual(proposed, []);
+  assert.deepEqual(await local(batchOf(MAX_BATCH_OPS)), { kind: 'ok' });
+  assert.deepEqual(proposed, [1]);
+
+  // The shard router splits a batch per partition, each part under the bound: it must refuse first.
+  const partitioner = await createPartitioner(64);
+  const config = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [] })), 64);
+  const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+  const sent: number[] = [];
+  const groups = { send: async (g: number): Promise<Response> => (sent.push(g), { kind: 'ok' }) } as unknown as GroupConnections;
+  const routes = new ShardRoutes({ group: 1, watcher, partitioner, groups, local: async () => (sent.push(1), { kind: 'ok' }) });
+  const res = await routes.execute(batchOf(MAX_BATCH_OPS + 1), { type: FrameType.Batch, body: new Uint8Array(0), hops: 0 }, Date.now() + 5000);
+  assert.equal(res.kind === 'error' && res.error.code, 'TOO_LARGE');
+  assert.deepEqual(sent, [], 'no part was sent anywhere');
 });
