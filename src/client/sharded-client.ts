@@ -21,7 +21,7 @@ import { groupOf, routeOf, type ClusterConfig, type GroupInfo } from '../placeme
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { placementWatcher } from './placement-watcher.ts';
 import { splitBatch } from '../cluster/split-batch.ts';
-import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
+import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
 import { callGroup, errorVerdict } from '../cluster/group-call.ts';
@@ -154,6 +154,9 @@ export class ShardedClient extends KvsClient {
   }
 
   private async splitWrite(req: Extract<Request, { op: 'batch' }>, deadline: number): Promise<Response> {
+    // The servers refuse such a batch whole; its parts would each pass, so refuse it here too.
+    const tooMany = batchTooLarge(req);
+    if (tooMany) throw new KvsError(tooMany.code, tooMany.message);
     const ctx = req.ops.length > 0 ? await this.context(deadline) : undefined;
     if (!ctx) return this.fallback(req, 'write', deadline);
     const parts = splitBatch(req, (key) => ctx.partitioner.partitionOf(key));

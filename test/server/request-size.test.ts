@@ -12,6 +12,7 @@ import type { Replica } from '../../src/replica/replica.ts';
 import { Router } from '../../src/router/router.ts';
 import { Connection } from '../../src/cluster/connection.ts';
 import { ShardRoutes } from '../../src/router/sharded.ts';
+import { KvsError, ShardedClient } from '../../src/client/index.ts';
 import type { GroupConnections } from '../../src/router/groups.ts';
 import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
 import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
@@ -108,4 +109,14 @@ test('a batch of more than MAX_BATCH_OPS operations is refused whole, by a group
   const res = await routes.execute(batchOf(MAX_BATCH_OPS + 1), { type: FrameType.Batch, body: new Uint8Array(0), hops: 0 }, Date.now() + 5000);
   assert.equal(res.kind === 'error' && res.error.code, 'TOO_LARGE');
   assert.deepEqual(sent, [], 'no part was sent anywhere');
+});
+
+test('the smart client refuses such a batch itself (it splits batches per partition, and each part would pass)', async () => {
+  const client = new ShardedClient({ placement: ['127.0.0.1:9'], pollMs: 0, timeoutMs: 2000 });
+  try {
+    const ops = Array.from({ length: MAX_BATCH_OPS + 1 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: 'v' }));
+    await assert.rejects(client.batch(ops), (e: KvsError) => e.code === 'TOO_LARGE' && /exceeds the limit of 10000/.test(e.message));
+  } finally {
+    client.close();
+  }
 });
