@@ -2,7 +2,7 @@
 // owns each partition, and the hand-offs still in progress. Pure: every node computes the same
 // thing from the same input. Every change bumps the epoch; a new reshard may only start once the
 // previous one's hand-offs are all complete, so a partition is never part of two moves at once.
-import { assignOwners, diff, DEFAULT_LOAD_FACTOR, DEFAULT_PARTITIONS, type Move, type Xxh64 } from '../partition/index.ts';
+import { assignOwners, diff, DEFAULT_LOAD_FACTOR, DEFAULT_PARTITIONS, MAX_PARTITIONS, type Move, type Xxh64 } from '../partition/index.ts';
 
 export interface ReplicaInfo {
   id: number;
@@ -79,6 +79,63 @@ export function decodeConfig(b: Uint8Array): ClusterConfig {
     throw new Error('malformed cluster configuration');
   }
   return c;
+}
+
+/**
+ * Why `next` may not replace `prev` (undefined when it may): a configuration written to the
+ * placement group must be whole and consistent (every partition owned by a listed group, every
+ * move ending at its partition's owner) and must come after the one it replaces (a higher epoch),
+ * since every watcher adopts the highest epoch it sees. `prev` is undefined for the first one.
+ */
+export function configChangeProblem(prev: ClusterConfig | undefined, next: unknown): string | undefined {
+  const problem = shapeProblem(next);
+  if (problem) return problem;
+  const c = next as ClusterConfig;
+  if (prev && Number.isSafeInteger(prev.epoch) && !(c.epoch > prev.epoch)) return `epoch ${c.epoch} does not follow the current epoch ${prev.epoch}`;
+  return undefined;
+}
+
+function shapeProblem(x: unknown): string | undefined {
+  if (typeof x !== 'object' || x === null) return 'not a JSON object';
+  const c = x as Partial<Record<keyof ClusterConfig, unknown>>;
+  if (!Number.isSafeInteger(c.epoch) || (c.epoch as number) < 1) return 'epoch must be a positive integer';
+  const partitions = c.partitions;
+  if (!Number.isInteger(partitions) || (partitions as number) < 1 || (partitions as number) > MAX_PARTITIONS) return `partitions must be an integer in [1, ${MAX_PARTITIONS}]`;
+  if (typeof c.loadFactor !== 'number' || !Number.isFinite(c.loadFactor) || c.loadFactor < 1) return 'loadFactor must be a number >= 1';
+  if (!Array.isArray(c.groups) || c.groups.length === 0) return 'groups must be a non-empty array';
+  const ids = new Set<number>();
+  for (const g of c.groups as unknown[]) {
+    const groupProblem = groupShapeProblem(g);
+    if (groupProblem) return groupProblem;
+    const id = (g as GroupInfo).id;
+    if (ids.has(id)) return `group ${id} is listed twice`;
+    ids.add(id);
+  }
+  if (!Array.isArray(c.owner) || c.owner.length !== partitions) return 'owner must list one group per partition';
+  const owner = c.owner as unknown[];
+  for (const o of owner) if (!ids.has(o as number)) return `owner names ${JSON.stringify(o)}, which is not a listed group`;
+  if (!Array.isArray(c.moves)) return 'moves must be an array';
+  const moving = new Set<number>();
+  for (const m of c.moves as unknown[]) {
+    const mv = m as Partial<Move> | null;
+    if (typeof mv !== 'object' || mv === null || !Number.isInteger(mv.partition) || mv.partition! < 0 || mv.partition! >= (partitions as number)) return 'a move names no partition';
+    if (moving.has(mv.partition!)) return `partition ${mv.partition} moves twice`;
+    moving.add(mv.partition!);
+    if (!ids.has(mv.from as number) || mv.to !== owner[mv.partition!] || mv.from === mv.to) return `the move of partition ${mv.partition} must go from a listed group to its owner`;
+  }
+  return undefined;
+}
+
+function groupShapeProblem(g: unknown): string | undefined {
+  if (typeof g !== 'object' || g === null) return 'a group is not an object';
+  const { id, replicas } = g as Partial<GroupInfo>;
+  if (!Number.isSafeInteger(id) || id! < 0) return 'a group id must be a non-negative integer';
+  if (!Array.isArray(replicas) || replicas.length === 0) return `group ${id} lists no replicas`;
+  for (const r of replicas as unknown[]) {
+    const { id: rid, address } = (r ?? {}) as Partial<ReplicaInfo>;
+    if (!Number.isSafeInteger(rid) || rid! < 1 || typeof address !== 'string' || address.length === 0) return `group ${id} lists a replica without a positive id and an address`;
+  }
+  return undefined;
 }
 
 function sortGroups(groups: GroupInfo[]): GroupInfo[] {

@@ -7,7 +7,7 @@
 // Between the configuration's apply here and the routes being ready, user keys get UNAVAILABLE
 // (retried by clients) rather than be served from the placement group.
 import { createPartitioner } from '../partition/index.ts';
-import { CONFIG_KEY, type ClusterConfig } from '../placement/config.ts';
+import { CONFIG_KEY, configChangeProblem, decodeConfig, type ClusterConfig } from '../placement/config.ts';
 import type { Request, Response } from '../wire/index.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { GroupConnections } from './groups.ts';
@@ -23,7 +23,56 @@ function isDataRequest(req: Request): boolean {
 
 /** The placement group's own key is served by the placement group, whatever partition it hashes to. */
 export function isPlacementKey(req: Request): boolean {
-  return 'key' in req && Buffer.compare(req.key, CONFIG_KEY_BYTES) === 0;
+  return 'key' in req && isConfigKey(req.key);
+}
+
+function isConfigKey(key: Uint8Array): boolean {
+  return key.length === CONFIG_KEY_BYTES.length && Buffer.compare(key, CONFIG_KEY_BYTES) === 0;
+}
+
+/** Whether a request reads or writes the configuration key (alone or inside a batch). */
+function touchesConfigKey(req: Request): boolean {
+  return req.op === 'batch' ? req.ops.some((op) => isConfigKey(op.key)) : isPlacementKey(req);
+}
+
+function badRequest(message: string): Response {
+  return { kind: 'error', error: { code: 'BAD_REQUEST', message } };
+}
+
+/**
+ * Why a request to a placement replica may not write the configuration key (undefined when it
+ * may). Every watcher adopts what is stored there, so a stray PUT from any door could re-route or
+ * break the whole cluster. The tools that change it (`kvs up`, `kvs reshard`, membership changes,
+ * the operator) all compare-and-swap a whole configuration with a higher epoch; nothing else is
+ * accepted. The CAS makes the epoch check exact: it applies only if the stored value is `expected`.
+ */
+export function configWriteRefusal(req: Request): Response | undefined {
+  if (!touchesConfigKey(req) || req.op === 'get') return undefined;
+  const how = `${CONFIG_KEY} holds the cluster configuration: it changes only by compare-and-swap to a whole configuration with a higher epoch (kvs reshard, kvs membership)`;
+  if (req.op !== 'cas' || req.value === null) return badRequest(how);
+  let next: unknown;
+  try {
+    next = JSON.parse(Buffer.from(req.value).toString('utf8'));
+  } catch {
+    return badRequest(`${how}: the new value is not JSON`);
+  }
+  let prev: ClusterConfig | undefined;
+  try {
+    prev = req.expected === null ? undefined : decodeConfig(req.expected);
+  } catch {
+    prev = undefined; // a malformed stored value may be replaced by any valid configuration
+  }
+  const problem = configChangeProblem(prev, next);
+  return problem ? badRequest(`${how}: ${problem}`) : undefined;
+}
+
+/**
+ * A shard replica's answer to a request naming the configuration key: it lives in the placement
+ * group only, so one key never reads differently through different doors.
+ */
+export function configKeyElsewhere(req: Request): Response | undefined {
+  if (!touchesConfigKey(req)) return undefined;
+  return badRequest(`${CONFIG_KEY} is reserved for the cluster configuration, which the placement group holds: read it from a placement replica or with "kvs status"`);
 }
 
 export class PlacementFront {
@@ -55,6 +104,8 @@ export class PlacementFront {
    * by this group; other keys go to their shard groups once the routes exist, and wait until then.
    */
   execute(req: Request, raw: RawRequest): Promise<Response> {
+    const refusal = configWriteRefusal(req);
+    if (refusal) return Promise.resolve(refusal);
     const routes = this.routes;
     if (routes) return raw.hops === 0 && !isPlacementKey(req) ? routes.execute(req, raw, this.o.router.deadline()) : this.o.router.execute(req, raw);
     const early = this.notYet(req);

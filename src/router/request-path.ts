@@ -2,6 +2,7 @@
 // (placement replicas: placement-front.ts) → shard routing (sharded.ts) → the local group
 // (router.ts). Nothing on the path changes mode after construction.
 import type { Request, Response } from '../wire/index.ts';
+import { configKeyElsewhere } from './placement-front.ts';
 import type { RawRequest, Router } from './router.ts';
 import type { ShardRoutes } from './sharded.ts';
 
@@ -16,6 +17,10 @@ export interface RequestPath {
  */
 export function shardPath(routes: ShardRoutes, local: Router): RequestPath {
   return {
-    execute: (req, raw) => (raw.hops === 0 ? routes.execute(req, raw, local.deadline()) : local.execute(req, raw)),
+    execute: (req, raw) => {
+      const elsewhere = configKeyElsewhere(req);
+      if (elsewhere) return Promise.resolve(elsewhere);
+      return raw.hops === 0 ? routes.execute(req, raw, local.deadline()) : local.execute(req, raw);
+    },
   };
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import { readConfig, startReshard, waitForMoves } from '../../src/resharding/admin.ts';
+import { CONFIG_KEY, encodeConfig } from '../../src/placement/config.ts';
 import { ShardedCluster } from './cluster.ts';
 
 const dec = new TextDecoder();
@@ -46,6 +47,19 @@ describe('the placement group as a front door', () => {
 
     // The configuration is still the placement group's: read, and changed by a live reshard.
     const before = (await readConfig(c.placement()))!;
+    const stored = (await viaPlacement.get(CONFIG_KEY))!;
+    // No door may overwrite it with anything but a whole configuration with a higher epoch.
+    const refused = (code: string) => (e: unknown) => (e as { code?: string }).code === code;
+    await assert.rejects(viaPlacement.put(CONFIG_KEY, 'oops'), refused('BAD_REQUEST'), 'a plain put of the configuration key is refused');
+    await assert.rejects(viaPlacement.delete(CONFIG_KEY), refused('BAD_REQUEST'), 'so is a delete');
+    await assert.rejects(viaPlacement.batch([{ op: 'put', key: CONFIG_KEY, value: '{}' }]), refused('BAD_REQUEST'), 'and a batch naming it');
+    await assert.rejects(viaPlacement.cas(CONFIG_KEY, stored, 'oops'), refused('BAD_REQUEST'), 'a CAS to a value that is no configuration');
+    await assert.rejects(viaPlacement.cas(CONFIG_KEY, stored, encodeConfig({ ...before, groups: [] })), refused('BAD_REQUEST'), 'a CAS to a configuration without groups');
+    await assert.rejects(viaPlacement.cas(CONFIG_KEY, stored, encodeConfig(before)), refused('BAD_REQUEST'), 'a CAS that does not raise the epoch');
+    assert.deepEqual(await viaPlacement.get(CONFIG_KEY), stored, 'the configuration is unchanged');
+    // Through a shard replica the key is reserved, not a user key that reads differently.
+    await assert.rejects(viaShards.get(CONFIG_KEY), refused('BAD_REQUEST'));
+    await assert.rejects(viaShards.put(CONFIG_KEY, 'x'), refused('BAD_REQUEST'));
     c.startGroup(3);
     await c.waitForLeader(3);
     const cfg = await startReshard(c.placement(), c.shardGroups([1, 2, 3]));
