@@ -69,6 +69,8 @@ describe('kvs client commands', () => {
     const missing = await kvs(['get', 'nope', '--json', ...ep]);
     assert.equal(missing.code, 1);
     assert.deepEqual(JSON.parse(missing.stdout.toString()), { key: 'nope', value: null, found: false });
+    const emptyKey = await kvs(['get', '', ...ep]);
+    assert.equal(emptyKey.code, 1, `the empty key cannot be stored, so it is not found: ${emptyKey.stderr.toString()}`);
   });
 
   it('scan: raw KEY<tab>VALUE lines; --json encodes non-UTF-8 keys and values', async () => {
