@@ -15,7 +15,9 @@ export function parse(argv: string[], options: Options, help: string, positional
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${help}`);
+    // `kvs put counter -1` reads -1 as an option: say how to pass such a key or value.
+    const hint = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? '\n(a key or value that starts with "-" goes after "--": kvs put counter -- -1)' : '';
+    throw new UsageError(`${(e as Error).message}${hint}\n\n${help}`);
   }
   if (parsed.values.help) {
     console.log(help);

@@ -21,7 +21,7 @@ const COMMON = `  --endpoints LIST     host:port,... of native doors (default: $
 
 const HELP: Record<ClientCommand, string> = {
   get: `Usage: kvs get KEY [--stale] [options]\n\nWrites the value's bytes unchanged to stdout (a newline after it only on a terminal);\nexit code 1 if the key does not exist.\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
-  put: `Usage: kvs put KEY VALUE [options]\n       kvs put KEY - [options]     (the value is all of stdin, byte for byte)\n\n${COMMON}`,
+  put: `Usage: kvs put KEY VALUE [options]\n       kvs put KEY - [options]     (the value is all of stdin, byte for byte)\n\nA key or value that starts with "-" goes after "--": kvs put counter -- -1\n${COMMON}`,
   del: `Usage: kvs del KEY [options]\n\n${COMMON}`,
   scan: `Usage: kvs scan [START [END]] [--limit N] [--stale] [options]\n\nLists keys in [START, END) in key order (all keys by default), one KEY<tab>VALUE line each,\nbytes unchanged (use --json when keys or values may hold tabs, newlines or non-UTF-8 bytes).\n  --limit N            at most N keys (default 1000)\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
   status: `Usage: kvs status [options]\n\nShows every replica: id, group, role, term, leader, commit and applied index.\n${COMMON}`,

@@ -73,6 +73,15 @@ describe('kvs client commands', () => {
     assert.equal(emptyKey.code, 1, `the empty key cannot be stored, so it is not found: ${emptyKey.stderr.toString()}`);
   });
 
+  it('a value that starts with "-" is passed after "--"; without it the error says so', async () => {
+    const bare = await kvs(['put', 'counter', '-1', ...ep]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr.toString(), /goes after "--"/);
+    assert.equal((await kvs(['put', ...ep, 'counter', '--', '-1'])).code, 0);
+    assert.equal((await kvs(['get', 'counter', ...ep])).stdout.toString(), '-1');
+    assert.equal((await kvs(['del', 'counter', ...ep])).code, 0); // the scan below lists every key
+  });
+
   it('scan: raw KEY<tab>VALUE lines; --json encodes non-UTF-8 keys and values', async () => {
     const client = cluster.client();
     try {
