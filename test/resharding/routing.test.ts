@@ -6,10 +6,10 @@ import { initialConfig, reshard, type ClusterConfig } from '../../src/placement/
 import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
 import type { GroupConnections } from '../../src/router/groups.ts';
 import { PlacementFront } from '../../src/router/placement-front.ts';
-import { Router, type LocalReader } from '../../src/router/router.ts';
+import type { LocalReader } from '../../src/router/router.ts';
 import { ShardRoutes } from '../../src/router/sharded.ts';
 import { derivedClientId } from '../../src/cluster/split-batch.ts';
-import type { Replica } from '../../src/replica/replica.ts';
+import { callLocal, stubRouter } from '../support/stub-router.ts';
 import { DEFAULT_MAX_FRAME_BYTES, encodeResponse, type KeyValue, type Request, type Response } from '../../src/wire/index.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { placementWatcher } from '../../src/client/placement-watcher.ts';
@@ -121,16 +121,12 @@ describe('cross-group routing', () => {
       },
     };
     let moving = false;
-    const router = new Router({
-      replica: { visibleBarrier: async () => {} } as unknown as Replica,
+    const router = stubRouter({
+      replica: { visibleBarrier: async () => {} },
       reader,
-      forwarder: { forward: async () => assert.fail('nothing to forward'), addressOf: () => '' },
-      checkSizes: () => {},
-      requestTimeoutMs: 5000,
-      status: () => assert.fail('no status'),
       ownership: { serves: (key) => key[0] !== 0x78, wrongGroup: () => assert.fail('no wrong group'), holdsUnserved: () => moving },
     });
-    const count = (): Promise<Response> => router.local({ op: 'count', consistency: 'stale' }, { type: 9, body: new Uint8Array([1]), hops: 1 }, Date.now() + 5000);
+    const count = (): Promise<Response> => callLocal(router, { op: 'count', consistency: 'stale' }, { hops: 1 });
     assert.deepEqual(await count(), { kind: 'count', count: 12_000 }, 'nothing moving: the entry count of the store');
     moving = true;
     assert.deepEqual(await count(), { kind: 'count', count: 9_000 }, 'partitions moving: only the served keys');
@@ -138,13 +134,9 @@ describe('cross-group routing', () => {
 
   it('a placement replica serves user keys itself only while no cluster configuration exists', async () => {
     let hasConfig = false;
-    const router = new Router({
-      replica: { visibleBarrier: async () => {} } as unknown as Replica,
+    const router = stubRouter({
+      replica: { visibleBarrier: async () => {} },
       reader: { get: (key) => Buffer.from(`local:${Buffer.from(key).toString()}`), scan: () => ({ items: [], more: null }), count: () => 0 },
-      forwarder: { forward: async () => assert.fail('nothing to forward'), addressOf: () => '' },
-      checkSizes: () => {},
-      requestTimeoutMs: 5000,
-      status: () => assert.fail('no status'),
     });
     // Its own endpoints are unreachable here: the routes are never built, only the gate is tested.
     const front = new PlacementFront({ group: 0, watcher: placementWatcher(['127.0.0.1:9']), router, hasConfig: () => hasConfig, attemptMs: 100, log: silentLogger });

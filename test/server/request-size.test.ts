@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MsgType, type Message } from '../../src/raft/types.ts';
 import { encodeWrite } from '../../src/replica/commands.ts';
-import type { Replica } from '../../src/replica/replica.ts';
-import { Router } from '../../src/router/router.ts';
+import { callLocal, stubRouter } from '../support/stub-router.ts';
 import { Connection } from '../../src/cluster/connection.ts';
 import { ShardRoutes } from '../../src/router/sharded.ts';
 import { KvsError, ShardedClient } from '../../src/client/index.ts';
@@ -47,22 +46,13 @@ test('a body of the largest allowed size fits a FORWARD frame and a Raft append 
 test('the router refuses a bigger write with TOO_LARGE and neither proposes nor relays it', async () => {
   const calls: string[] = [];
   for (const isLeader of [true, false]) {
-    const replica = {
-      isLeader,
-      leader: isLeader ? 1 : 2,
-      propose: () => (calls.push('propose'), Promise.resolve({ kind: 'ok' })),
-    } as unknown as Replica;
-    const router = new Router({
-      replica,
-      reader: { get: () => null, scan: () => ({ items: [], more: null }), count: () => 0 },
+    const router = stubRouter({
+      replica: { isLeader, leader: isLeader ? 1 : 2, propose: () => (calls.push('propose'), Promise.resolve({ kind: 'ok' })) },
       forwarder: { forward: () => (calls.push('forward'), Promise.reject(new Error('unexpected'))), addressOf: () => '' },
-      checkSizes: () => {},
-      requestTimeoutMs: 5000,
-      status: () => ({ kind: 'ok' }),
     });
     const frame = encodeRequest(1, hugeBatch);
     assert.ok(frame.length - HEADER_BYTES > MAX_REQUEST_BODY_BYTES && frame.length - HEADER_BYTES < 5_000_000);
-    const res = await router.local(hugeBatch, { type: frame[4]!, body: frame.subarray(HEADER_BYTES), hops: 0 }, Date.now() + 5000);
+    const res = await callLocal(router, hugeBatch);
     assert.equal(res.kind === 'error' && res.error.code, 'TOO_LARGE');
     assert.match(res.kind === 'error' ? res.error.message : '', /exceeds the limit/);
   }
@@ -79,19 +69,8 @@ test('a client connection answers TOO_LARGE itself instead of sending a frame th
 test('a batch of more than MAX_BATCH_OPS operations is refused whole, by a group and by the shard router', async () => {
   const batchOf = (n: number): Request => ({ op: 'batch', clientId: 7n, seq: 1, ops: Array.from({ length: n }, (_, i) => ({ op: 'put' as const, key: Buffer.from(`k${i}`), value: Buffer.from('v') })) });
   const proposed: number[] = [];
-  const replica = { isLeader: true, leader: 1, propose: () => (proposed.push(1), Promise.resolve({ kind: 'ok' })) } as unknown as Replica;
-  const router = new Router({
-    replica,
-    reader: { get: () => null, scan: () => ({ items: [], more: null }), count: () => 0 },
-    forwarder: { forward: () => Promise.reject(new Error('unexpected')), addressOf: () => '' },
-    checkSizes: () => {},
-    requestTimeoutMs: 5000,
-    status: () => ({ kind: 'ok' }),
-  });
-  const local = (req: Request): Promise<Response> => {
-    const frame = encodeRequest(1, req);
-    return router.local(req, { type: frame[4]!, body: frame.subarray(HEADER_BYTES), hops: 0 }, Date.now() + 5000);
-  };
+  const router = stubRouter({ replica: { isLeader: true, leader: 1, propose: () => (proposed.push(1), Promise.resolve({ kind: 'ok' })) } });
+  const local = (req: Request): Promise<Response> => callLocal(router, req);
   const over = await local(batchOf(MAX_BATCH_OPS + 1));
   assert.equal(over.kind === 'error' && over.error.code, 'TOO_LARGE');
   assert.match(over.kind === 'error' ? over.error.message : '', /10001 operations exceeds the limit of 10000/);

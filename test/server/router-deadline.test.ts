@@ -5,34 +5,23 @@
 // leader to confirm the read" while an election was under way.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Replica } from '../../src/replica/replica.ts';
 import { NotLeaderError } from '../../src/replica/replica.ts';
-import { Router } from '../../src/router/router.ts';
-import { encodeRequest, type Request } from '../../src/wire/index.ts';
+import type { Request } from '../../src/wire/index.ts';
+import { callLocal, stubRouter } from '../support/stub-router.ts';
 
 describe('a request that arrives after its deadline', () => {
   it('gets TIMEOUT, and the barrier it left behind failing later is not an unhandled rejection', async () => {
     let failBarrier!: (e: Error) => void;
-    const replica = {
-      isLeader: false,
-      leader: 0,
-      readBarrier: () => new Promise<void>((_, reject) => (failBarrier = reject)),
-    } as unknown as Replica;
-    const router = new Router({
-      replica,
-      reader: { get: () => null, scan: () => ({ items: [], more: null }), count: () => 0 },
-      forwarder: { forward: () => Promise.reject(new Error('no peers')), addressOf: () => '' },
-      checkSizes: () => {},
+    const router = stubRouter({
+      replica: { isLeader: false, leader: 0, readBarrier: () => new Promise<void>((_, reject) => (failBarrier = reject)) },
       requestTimeoutMs: 1000,
-      status: () => ({ kind: 'ok' }),
     });
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown): void => void unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
     try {
       const req: Request = { op: 'get', key: Buffer.from('k'), consistency: 'linearizable' };
-      const frame = encodeRequest(1, req);
-      const res = await router.local(req, { type: frame[4]!, body: frame.subarray(9), hops: 0 }, Date.now() - 1);
+      const res = await callLocal(router, req, { deadline: Date.now() - 1 });
       assert.equal(res.kind === 'error' && res.error.code, 'TIMEOUT');
       failBarrier(new NotLeaderError(0, 'no leader to confirm the read')); // the election ends without us
       await new Promise((r) => setTimeout(r, 50));

@@ -4,10 +4,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Router } from '../../src/router/router.ts';
-import type { Replica } from '../../src/replica/replica.ts';
+import { callLocal, stubRouter } from '../support/stub-router.ts';
 import type { Command } from '../../src/storage/index.ts';
-import { DEFAULT_MAX_FRAME_BYTES, SCAN_PAGE_BYTES, encodeRequest, encodeResponse, type KeyValue, type Request } from '../../src/wire/index.ts';
+import { DEFAULT_MAX_FRAME_BYTES, SCAN_PAGE_BYTES, encodeResponse, type KeyValue, type Request } from '../../src/wire/index.ts';
 import { entries, hs, openFresh, ready, tempDir } from './helpers.ts';
 
 const dir = tempDir('scan-pages');
@@ -47,19 +46,11 @@ test('the store stops a page before maxBytes of keys and values, always with one
 
 test("a replica's scan answers fit a frame whatever the values, and walking `more` returns every pair", async () => {
   const s = openFresh(dir); // reopened: the same keys
-  const router = new Router({
-    replica: { isLeader: true, leader: 1, visibleBarrier: () => Promise.resolve() } as unknown as Replica,
-    reader: s,
-    forwarder: { forward: () => Promise.reject(new Error('unexpected')), addressOf: () => '' },
-    checkSizes: () => {},
-    requestTimeoutMs: 5000,
-    status: () => ({ kind: 'ok' }),
-  });
+  const router = stubRouter({ replica: { isLeader: true, leader: 1, visibleBarrier: () => Promise.resolve() }, reader: s });
   const got: KeyValue[] = [];
   for (let from: Uint8Array | null = Buffer.from('sc/'); from !== null; ) {
     const req: Request = { op: 'scan', start: from, end: Buffer.from('sc0'), limit: 0, consistency: 'stale' };
-    const frame = encodeRequest(1, req);
-    const res = await router.local(req, { type: frame[4]!, body: frame.subarray(9), hops: 0 }, Date.now() + 5000);
+    const res = await callLocal(router, req);
     assert.equal(res.kind, 'scan');
     if (res.kind !== 'scan') return;
     assert.ok(encodeResponse(1, res).length <= DEFAULT_MAX_FRAME_BYTES, 'the page fits a frame');
