@@ -28,7 +28,6 @@ export interface NativeDoorOptions {
 export function serveNativeClient(conn: FrameSocket, router: Executor, opts: NativeDoorOptions = {}): void {
   const maxInFlight = opts.maxInFlight ?? 4096;
   let inFlight = 0;
-  let paused = false;
   const reply = (requestId: number, res: Response): void => conn.write(encodeResponse(requestId, res));
 
   conn.onFramingError = (e) => {
@@ -46,20 +45,14 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
       return;
     }
     const { req, raw } = decoded;
-    inFlight++;
-    if (inFlight >= maxInFlight && !paused) {
-      paused = true;
-      conn.socket.pause();
-    }
+    // Held, the socket also stops dispatching the rest of the chunk already read, so no more than
+    // maxInFlight requests ever run; it reads again once this and the unsent-bytes bound allow.
+    if (++inFlight >= maxInFlight) conn.hold('inFlight');
     const started = performance.now();
     void router.execute(req, raw).then((res) => {
       opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
       reply(f.requestId, res);
-      inFlight--;
-      if (paused && inFlight < maxInFlight / 2) {
-        paused = false;
-        conn.socket.resume();
-      }
+      if (--inFlight < maxInFlight / 2) conn.release('inFlight');
     });
   };
 

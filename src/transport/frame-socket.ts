@@ -1,6 +1,7 @@
 // A socket that speaks frames: decodes what arrives, coalesces what leaves (one writev per
-// event-loop turn), watches for slow-loris senders, and pauses reading when the peer does not read
-// its answers (back-pressure). Shared by client connections and inbound replica links.
+// event-loop turn), watches for slow-loris senders, and holds its input while the peer does not
+// read its answers or its owner asks (back-pressure). Shared by client connections and inbound
+// replica links.
 import type net from 'node:net';
 import { FrameDecoder, FramingError, type Frame } from '../wire/index.ts';
 import { coalesce } from './coalesce.ts';
@@ -13,11 +14,20 @@ export interface FrameSocketOptions {
   maxFrameBytes?: number;
 }
 
+/** Why input is held: the peer is not reading (`writes`), or a reason of the owner's. */
+export type HoldReason = 'writes' | 'inFlight';
+
 export class FrameSocket {
   readonly socket: net.Socket;
   readonly decoder: FrameDecoder;
   private partialSince = 0;
-  private pausedForWrites = false;
+  /**
+   * One held state for every reason: input resumes only once no reason is left. Held means no
+   * frame is dispatched, not only that no chunk is read: the frames of a chunk already read stay
+   * in the decoder (a 64 KiB chunk holds ~3,000 small requests).
+   */
+  private readonly holds = new Set<HoldReason>();
+  private dispatching = false;
   private readonly maxPendingWriteBytes: number;
   onFrame: (f: Frame) => void = () => {};
   onFramingError: (e: FramingError) => void = () => this.socket.destroy();
@@ -31,19 +41,41 @@ export class FrameSocket {
     socket.setTimeout(Math.max(1000, partialMs / 3), () => {
       if (this.partialSince !== 0 && Date.now() - this.partialSince > partialMs) socket.destroy();
     });
-    socket.on('drain', () => {
-      if (this.pausedForWrites) {
-        this.pausedForWrites = false;
-        socket.resume();
-      }
-    });
+    socket.on('drain', () => this.release('writes'));
+  }
+
+  /** Whether input is held (for any reason). */
+  get held(): boolean {
+    return this.holds.size > 0;
+  }
+
+  /** Stops reading and dispatching for `reason` until release(reason). */
+  hold(reason: HoldReason): void {
+    if (this.holds.has(reason)) return;
+    this.holds.add(reason);
+    if (this.holds.size === 1) this.socket.pause();
+  }
+
+  /** Drops `reason`; once none is left, dispatches the frames held back and reads again. */
+  release(reason: HoldReason): void {
+    if (!this.holds.delete(reason) || this.holds.size > 0) return;
+    this.socket.resume();
+    this.dispatch();
   }
 
   /** Feeds bytes (e.g. what was read before this object took over) and dispatches frames. */
   push(chunk: Uint8Array): void {
     this.decoder.push(chunk);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    if (this.dispatching) return; // a hold released from inside onFrame: the loop below goes on
+    this.dispatching = true;
     try {
-      for (let f = this.decoder.read(); f !== null; f = this.decoder.read()) {
+      while (!this.held) {
+        const f = this.decoder.read();
+        if (f === null) break;
         this.onFrame(f);
         if (this.socket.destroyed) return;
       }
@@ -51,8 +83,11 @@ export class FrameSocket {
       if (e instanceof FramingError) this.onFramingError(e);
       else throw e;
       return;
+    } finally {
+      this.dispatching = false;
     }
-    this.partialSince = this.decoder.bufferedBytes > 0 ? this.partialSince || Date.now() : 0;
+    // A partial frame is timed only while we read: a held socket cannot receive its rest.
+    this.partialSince = !this.held && this.decoder.bufferedBytes > 0 ? this.partialSince || Date.now() : 0;
   }
 
   listen(): void {
@@ -64,9 +99,6 @@ export class FrameSocket {
     if (s.destroyed) return;
     coalesce(s);
     s.write(frame);
-    if (!this.pausedForWrites && s.writableLength > this.maxPendingWriteBytes) {
-      this.pausedForWrites = true;
-      s.pause();
-    }
+    if (s.writableLength > this.maxPendingWriteBytes) this.hold('writes');
   }
 }

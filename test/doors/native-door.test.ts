@@ -1,0 +1,131 @@
+// The native door over a FrameSocket with a fake socket whose peer reads only when told: the bound
+// on requests in flight holds even within one chunk, and input held for unsent bytes stays held
+// while requests complete (the two reasons never release each other).
+import assert from 'node:assert/strict';
+import type net from 'node:net';
+import { Duplex } from 'node:stream';
+import { describe, it } from 'node:test';
+import { serveNativeClient } from '../../src/doors/native-door.ts';
+import { FrameSocket } from '../../src/transport/frame-socket.ts';
+import { FrameDecoder, decodeResponse, encodeRequest, type Request, type Response } from '../../src/wire/index.ts';
+import type { Executor } from '../../src/doors/door-context.ts';
+import { waitFor } from '../support/wait.ts';
+import { MemoryExecutor } from './memory-executor.ts';
+
+/** A socket's stream side. Until `startReading`, what the server writes is never taken (unsent bytes pile up). */
+class FakeSocket extends Duplex {
+  private reading = false;
+  private readonly waiting: (() => void)[] = [];
+  private readonly decoder = new FrameDecoder();
+  readonly answers: { id: number; res: Response }[] = [];
+
+  setNoDelay(): this {
+    return this;
+  }
+
+  setTimeout(): this {
+    return this;
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    const take = (): void => {
+      this.decoder.push(Buffer.from(chunk));
+      for (let f = this.decoder.read(); f !== null; f = this.decoder.read()) this.answers.push({ id: f.requestId, res: decodeResponse(f.type, f.body) });
+      done();
+    };
+    if (this.reading) take();
+    else this.waiting.push(take);
+  }
+
+  startReading(): void {
+    this.reading = true;
+    for (const take of this.waiting.splice(0)) take();
+  }
+}
+
+/** Answers only when told: what runs at once is visible. */
+class HeldExecutor implements Executor {
+  started = 0;
+  running = 0;
+  maxRunning = 0;
+  private readonly pending: (() => void)[] = [];
+
+  execute(): Promise<Response> {
+    this.started++;
+    this.maxRunning = Math.max(this.maxRunning, ++this.running);
+    return new Promise((resolve) =>
+      this.pending.push(() => {
+        this.running--;
+        resolve({ kind: 'ok' });
+      }),
+    );
+  }
+
+  answerAll(): number {
+    const n = this.pending.length;
+    for (const answer of this.pending.splice(0)) answer();
+    return n;
+  }
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await tick();
+}
+
+const enc = new TextEncoder();
+const gets = (n: number): Request[] => Array.from({ length: n }, (): Request => ({ op: 'get', key: enc.encode('big'), consistency: 'stale' }));
+const frames = (reqs: Request[], firstId = 0): Buffer => Buffer.concat(reqs.map((r, i) => encodeRequest(firstId + i, r)));
+
+function door(executor: Executor, opts: { maxInFlight: number; maxPendingWriteBytes?: number }): { socket: FakeSocket; conn: FrameSocket } {
+  const socket = new FakeSocket();
+  const conn = new FrameSocket(socket as unknown as net.Socket, { maxPendingWriteBytes: opts.maxPendingWriteBytes });
+  serveNativeClient(conn, executor, { maxInFlight: opts.maxInFlight });
+  conn.listen();
+  return { socket, conn };
+}
+
+describe('native door back-pressure', () => {
+  it('runs no more than maxInFlight requests, even when one chunk carries many more', async () => {
+    const exec = new HeldExecutor();
+    const { socket } = door(exec, { maxInFlight: 8 });
+    socket.startReading();
+    socket.push(frames([...gets(100)])); // one chunk, as a 64 KiB read holds ~3,000 small requests
+    await settle();
+    assert.equal(exec.started, 8, 'the frames of the chunk past the bound wait');
+    while (exec.answerAll() > 0) await settle();
+    assert.equal(exec.maxRunning, 8);
+    assert.deepEqual(
+      socket.answers.map((a) => a.id).sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, i) => i),
+      'every held frame is dispatched once the bound allows',
+    );
+  });
+
+  it('keeps input held for unsent bytes while requests complete, so a client that does not read holds bounded memory', async () => {
+    const value = 64 << 10;
+    const maxPendingWriteBytes = 128 << 10;
+    const maxInFlight = 8;
+    const exec = new MemoryExecutor();
+    exec.data.set('big', Buffer.alloc(value, 7));
+    const { socket } = door(exec, { maxInFlight, maxPendingWriteBytes });
+    const n = 400;
+    // One frame per chunk, so only a resumed socket lets more in. Three answers pass the unsent
+    // bound while 8 run; the fifth takes the in-flight count below half, which must not resume.
+    for (let i = 0; i < n; i++) socket.push(frames(gets(1), i));
+    for (let i = 0; i < 20; i++) await settle(); // every request that can complete does
+    assert.ok(exec.seen.length < n, `${exec.seen.length} of ${n} requests ran for a client that reads nothing`);
+    const bound = maxPendingWriteBytes + maxInFlight * (value + 64);
+    assert.ok(socket.writableLength <= bound, `${socket.writableLength} bytes unsent, bound ${bound}`);
+    socket.startReading();
+    await waitFor('every answer', () => socket.answers.length >= n);
+    assert.deepEqual(
+      socket.answers.map((a) => a.id).sort((a, b) => a - b),
+      Array.from({ length: n }, (_, i) => i),
+      'once the client reads, the held requests run and every one is answered',
+    );
+    assert.ok(socket.answers.every((a) => a.res.kind === 'value' && a.res.value?.length === value));
+  });
+});
