@@ -28,8 +28,16 @@ export interface NativeDoorOptions {
 export function serveNativeClient(conn: FrameSocket, router: Executor, opts: NativeDoorOptions = {}): void {
   const maxInFlight = opts.maxInFlight ?? 4096;
   let inFlight = 0;
+  /** Hand-off and membership frames being answered (outside the in-flight bound, as before). */
+  let specials = 0;
   const reply = (requestId: number, res: Response): void => conn.write(encodeResponse(requestId, res));
 
+  // A client that half-closed (`shutdown(SHUT_WR)`, `nc -N`) still gets every answer: close once
+  // its last frame was dispatched and nothing is in flight (the server allows half-open sockets).
+  const closeIfDone = (): void => {
+    if (conn.inputDone && inFlight === 0 && specials === 0) conn.socket.end();
+  };
+  conn.onInputDone = closeIfDone;
   conn.onFramingError = (e) => {
     reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
     conn.socket.end();
@@ -53,6 +61,7 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
       opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
       reply(f.requestId, res);
       if (--inFlight < maxInFlight / 2) conn.release('inFlight');
+      closeIfDone();
     });
   };
 
@@ -70,7 +79,12 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
     }
     const special = opts.special?.(f);
     if (special) {
-      void special.then((frame) => conn.write(frame));
+      specials++;
+      void special.then((frame) => {
+        conn.write(frame);
+        specials--;
+        closeIfDone();
+      });
       return;
     }
     serve(f, () => ({ req: decodeRequest(f.type, f.body), raw: { type: f.type, body: f.body, hops: 0 } }));

@@ -302,7 +302,9 @@ export class KvsServer {
 
   private listen(): Promise<void> {
     const [host, port] = splitHostPort(this.config.listen);
-    const server = net.createServer((socket) => this.accept(socket));
+    // Half-open allowed: a client that shuts down its sending side still gets its answers (the
+    // native door closes once they are written; a replica link closes at once, as before).
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     server.maxConnections = 10_000;
     this.listener = server;
     return new Promise((resolve, reject) => {
@@ -340,6 +342,7 @@ export class KvsServer {
         return;
       }
       conn.onFramingError = () => socket.destroy();
+      conn.onInputDone = () => socket.end();
       servePeerLink(conn, hello, {
         self: { version: PROTOCOL_VERSION, replicaId: this.config.id, groupId: this.config.group },
         accept: (h) => (h.groupId === this.config.group ? undefined : `replica ${h.replicaId} is in group ${h.groupId}, this is group ${this.config.group}`),

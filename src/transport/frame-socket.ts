@@ -1,7 +1,7 @@
 // A socket that speaks frames: decodes what arrives, coalesces what leaves (one writev per
-// event-loop turn), watches for slow-loris senders, and holds its input while the peer does not
-// read its answers or its owner asks (back-pressure). Shared by client connections and inbound
-// replica links.
+// event-loop turn), watches for slow-loris senders, holds its input while the peer does not read
+// its answers or its owner asks (back-pressure), and tells its owner when a peer that half-closed
+// has had every frame dispatched. Shared by client connections and inbound replica links.
 import type net from 'node:net';
 import { FrameDecoder, FramingError, type Frame } from '../wire/index.ts';
 import { coalesce } from './coalesce.ts';
@@ -28,9 +28,19 @@ export class FrameSocket {
    */
   private readonly holds = new Set<HoldReason>();
   private dispatching = false;
+  /** The peer sent its last byte ('end'). */
+  private ended = false;
+  /** Dispatch stopped on a hold with input left, which may hold complete frames. */
+  private heldInput = false;
   private readonly maxPendingWriteBytes: number;
   onFrame: (f: Frame) => void = () => {};
   onFramingError: (e: FramingError) => void = () => this.socket.destroy();
+  /**
+   * The peer sent its last byte (it may still read: a half-close) and every complete frame it sent
+   * was dispatched; an incomplete last frame is dropped. May be called again after later
+   * dispatches. Default: close our side too, as Node does itself without allowHalfOpen.
+   */
+  onInputDone: () => void = () => this.socket.end();
 
   constructor(socket: net.Socket, opts: FrameSocketOptions = {}, decoder?: FrameDecoder) {
     this.socket = socket;
@@ -47,6 +57,11 @@ export class FrameSocket {
   /** Whether input is held (for any reason). */
   get held(): boolean {
     return this.holds.size > 0;
+  }
+
+  /** The peer ended its input and every complete frame of it was dispatched. */
+  get inputDone(): boolean {
+    return this.ended && !this.heldInput;
   }
 
   /** Stops reading and dispatching for `reason` until release(reason). */
@@ -86,12 +101,19 @@ export class FrameSocket {
     } finally {
       this.dispatching = false;
     }
-    // A partial frame is timed only while we read: a held socket cannot receive its rest.
-    this.partialSince = !this.held && this.decoder.bufferedBytes > 0 ? this.partialSince || Date.now() : 0;
+    this.heldInput = this.held && this.decoder.bufferedBytes > 0;
+    // A partial frame is timed only while we read: a held socket cannot receive its rest, an
+    // ended one never will (it is dropped).
+    this.partialSince = !this.held && !this.ended && this.decoder.bufferedBytes > 0 ? this.partialSince || Date.now() : 0;
+    if (this.ended && !this.heldInput) this.onInputDone();
   }
 
   listen(): void {
     this.socket.on('data', (chunk: Buffer) => this.push(chunk));
+    this.socket.on('end', () => {
+      this.ended = true;
+      this.dispatch();
+    });
   }
 
   write(frame: Uint8Array): void {

@@ -1,6 +1,7 @@
 // The native door over a FrameSocket with a fake socket whose peer reads only when told: the bound
-// on requests in flight holds even within one chunk, and input held for unsent bytes stays held
-// while requests complete (the two reasons never release each other).
+// on requests in flight holds even within one chunk, input held for unsent bytes stays held while
+// requests complete (the two reasons never release each other), and a client that half-closed
+// gets every answer before the door closes.
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -86,6 +87,28 @@ function door(executor: Executor, opts: { maxInFlight: number; maxPendingWriteBy
   conn.listen();
   return { socket, conn };
 }
+
+describe('native door half-close', () => {
+  it('answers every request of a client that half-closed, even input held back, then closes', async () => {
+    const exec = new HeldExecutor();
+    const { socket } = door(exec, { maxInFlight: 4 });
+    socket.startReading();
+    socket.push(frames(gets(10)));
+    socket.push(null); // shutdown(SHUT_WR): the client reads on
+    await settle();
+    assert.equal(exec.started, 4);
+    assert.equal(socket.writableEnded, false, 'not closed while requests run or wait');
+    while (exec.answerAll() > 0) {
+      await settle();
+      if (exec.started < 10) assert.equal(socket.writableEnded, false);
+    }
+    assert.deepEqual(
+      socket.answers.map((a) => a.id).sort((a, b) => a - b),
+      Array.from({ length: 10 }, (_, i) => i),
+    );
+    assert.equal(socket.writableEnded, true, 'closed once everything is answered');
+  });
+});
 
 describe('native door back-pressure', () => {
   it('runs no more than maxInFlight requests, even when one chunk carries many more', async () => {

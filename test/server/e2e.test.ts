@@ -1,5 +1,6 @@
 // End to end against a real 3-replica cluster of child processes: every op through every replica,
-// pipelining, CAS races, scans, stale vs linearizable reads, exactly-once retries, bad input.
+// pipelining, CAS races, scans, stale vs linearizable reads, exactly-once retries, half-closed
+// clients, bad input.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -200,6 +201,26 @@ describe('a 3-replica cluster', () => {
     }
   });
 
+  it('answers every request of a client that shuts down its sending side, then closes', async () => {
+    // Through a follower, so the write waits for a forward and a commit after the client's FIN.
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.ids.find((id) => id !== leader.replicaId)!;
+    const { answers, serverEnded } = await halfClosedExchange(cluster.address(follower), [
+      encodeRequest(1, { op: 'ping' }),
+      encodeRequest(2, { op: 'put', key: Buffer.from('half-closed'), value: Buffer.from('v'), clientId: 0n, seq: 0 }),
+      encodeRequest(3, { op: 'get', key: Buffer.from('half-closed'), consistency: 'linearizable' }),
+    ]);
+    assert.deepEqual(
+      answers.map((a) => [a.id, a.res.kind]).sort((a, b) => Number(a[0]) - Number(b[0])),
+      [
+        [1, 'ok'],
+        [2, 'ok'],
+        [3, 'value'],
+      ],
+    );
+    assert.equal(serverEnded, true, 'the server closed its side once everything was answered');
+  });
+
   it('survives bad input: unknown ops, malformed bodies, huge length prefixes, connection floods', async () => {
     const ep = cluster.endpoints()[1]!;
     // Unknown op and malformed body: a BAD_REQUEST answer, and the connection keeps working.
@@ -230,6 +251,30 @@ describe('a 3-replica cluster', () => {
     }
   });
 });
+
+/** Sends frames on a fresh connection, then shuts down its sending side; what came back by the time the server closed. */
+function halfClosedExchange(address: string, frames: Buffer[]): Promise<{ answers: { id: number; res: Response }[]; serverEnded: boolean }> {
+  return new Promise((resolve, reject) => {
+    const answers: { id: number; res: Response }[] = [];
+    let serverEnded = false;
+    const dec = new FrameDecoder();
+    const s = net.connect({ host: '127.0.0.1', port: Number(address.split(':')[1]) }, () => s.end(Buffer.concat(frames)));
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`the server did not close; ${answers.length} answers`));
+    }, 10_000);
+    s.on('data', (b: Buffer) => {
+      dec.push(b);
+      for (let f = dec.read(); f; f = dec.read()) answers.push({ id: f.requestId, res: decodeResponse(f.type, f.body) });
+    });
+    s.on('end', () => (serverEnded = true));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ answers, serverEnded });
+    });
+    s.on('error', reject);
+  });
+}
 
 async function rawRequest(address: string, frame: Buffer): Promise<Response> {
   return (await rawExchange(address, [frame], 1))[0]!;
