@@ -337,8 +337,13 @@ export class KvsServer {
       let hello;
       try {
         hello = decodeHello(first.body);
-      } catch {
-        socket.destroy();
+      } catch (e) {
+        if (!(e instanceof BadRequestError)) throw e;
+        // protocol.md §6.1: a malformed HELLO is answered ERROR BAD_REQUEST, then the link closes
+        // (its peer learns why instead of seeing a bare reset); frames after it are ignored.
+        conn.onFrame = () => {};
+        conn.write(encodeResponse(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } }));
+        socket.end();
         return;
       }
       conn.onFramingError = () => socket.destroy();

@@ -205,11 +205,11 @@ describe('a 3-replica cluster', () => {
     // Through a follower, so the write waits for a forward and a commit after the client's FIN.
     const leader = await cluster.waitForLeader();
     const follower = cluster.ids.find((id) => id !== leader.replicaId)!;
-    const { answers, serverEnded } = await halfClosedExchange(cluster.address(follower), [
+    const { answers, serverEnded } = await exchangeUntilClosed(cluster.address(follower), [
       encodeRequest(1, { op: 'ping' }),
       encodeRequest(2, { op: 'put', key: Buffer.from('half-closed'), value: Buffer.from('v'), clientId: 0n, seq: 0 }),
       encodeRequest(3, { op: 'get', key: Buffer.from('half-closed'), consistency: 'linearizable' }),
-    ]);
+    ], true);
     assert.deepEqual(
       answers.map((a) => [a.id, a.res.kind]).sort((a, b) => Number(a[0]) - Number(b[0])),
       [
@@ -219,6 +219,29 @@ describe('a 3-replica cluster', () => {
       ],
     );
     assert.equal(serverEnded, true, 'the server closed its side once everything was answered');
+  });
+
+  it('answers a malformed HELLO with ERROR BAD_REQUEST and closes the connection (protocol.md §6.1)', async () => {
+    const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
+    const u32 = (n: number): Buffer => Buffer.from([n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+    const magic = u32(0x4b565352);
+    const bodies: [string, Buffer][] = [
+      ['bad magic', Buffer.alloc(14)],
+      ['replica id 0', Buffer.concat([magic, u16(2), u32(0), u32(0)])],
+      ['trailing byte', Buffer.concat([magic, u16(2), u32(9), u32(0), Buffer.from([0])])],
+      ['truncated', Buffer.concat([magic, u16(2)])],
+    ];
+    for (const [what, body] of bodies) {
+      // A PING after it must not be answered: the connection is no client's once it said HELLO.
+      const { answers, serverEnded } = await exchangeUntilClosed(cluster.endpoints()[0]!, [encodeFrame(FrameType.Hello, 0, body), encodeRequest(5, { op: 'ping' })], false);
+      assert.deepEqual(
+        answers.map((a) => [a.id, a.res.kind === 'error' && a.res.error.code]),
+        [[0, 'BAD_REQUEST']],
+        what,
+      );
+      assert.match(answers[0]!.res.kind === 'error' ? answers[0]!.res.error.message : '', /^hello: /, what);
+      assert.equal(serverEnded, true, `${what}: the server closes`);
+    }
   });
 
   it('survives bad input: unknown ops, malformed bodies, huge length prefixes, connection floods', async () => {
@@ -252,13 +275,13 @@ describe('a 3-replica cluster', () => {
   });
 });
 
-/** Sends frames on a fresh connection, then shuts down its sending side; what came back by the time the server closed. */
-function halfClosedExchange(address: string, frames: Buffer[]): Promise<{ answers: { id: number; res: Response }[]; serverEnded: boolean }> {
+/** Sends frames on a fresh connection (then shuts down its sending side if `halfClose`); what came back by the time the server closed. */
+function exchangeUntilClosed(address: string, frames: Buffer[], halfClose: boolean): Promise<{ answers: { id: number; res: Response }[]; serverEnded: boolean }> {
   return new Promise((resolve, reject) => {
     const answers: { id: number; res: Response }[] = [];
     let serverEnded = false;
     const dec = new FrameDecoder();
-    const s = net.connect({ host: '127.0.0.1', port: Number(address.split(':')[1]) }, () => s.end(Buffer.concat(frames)));
+    const s = net.connect({ host: '127.0.0.1', port: Number(address.split(':')[1]) }, () => (halfClose ? s.end(Buffer.concat(frames)) : s.write(Buffer.concat(frames))));
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`the server did not close; ${answers.length} answers`));
