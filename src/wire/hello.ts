@@ -32,11 +32,14 @@ export function encodeHello(h: Hello): Buffer {
   return finishFrame(w);
 }
 
-/** Throws BadRequestError on a wrong magic or malformed body; version policy is the caller's. */
+/** Throws BadRequestError on a wrong magic, version 0 or a malformed body. */
 export function decodeHello(body: Uint8Array): Hello {
   const r = new Reader(body, 'hello');
   if (r.u32() !== HELLO_MAGIC) r.fail('bad magic');
   const version = r.u16();
+  // Versions start at 1, and every version since is still spoken (a replica sends a peer only
+  // what the peer's HELLO version reads), so only 0 is unsupported.
+  if (version === 0) r.fail('unsupported version 0');
   const replicaId = r.u32();
   if (replicaId === 0) r.fail('replica id 0');
   const groupId = r.u32();

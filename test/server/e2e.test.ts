@@ -228,6 +228,7 @@ describe('a 3-replica cluster', () => {
     const bodies: [string, Buffer][] = [
       ['bad magic', Buffer.alloc(14)],
       ['replica id 0', Buffer.concat([magic, u16(2), u32(0), u32(0)])],
+      ['version 0', Buffer.concat([magic, u16(0), u32(9), u32(0)])],
       ['trailing byte', Buffer.concat([magic, u16(2), u32(9), u32(0), Buffer.from([0])])],
       ['truncated', Buffer.concat([magic, u16(2)])],
     ];
