@@ -3,6 +3,7 @@
 // moves bytes, coalesces replies into one write per event-loop turn, and stops reading a socket
 // whose client does not read its replies (or has too many commands in flight).
 import net from 'node:net';
+import { MAX_UNSENT_BYTES } from '../transport/frame-socket.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KeyUpdater } from './key-updater.ts';
 import { KvOps } from './kv-ops.ts';
@@ -19,6 +20,8 @@ export interface RespDoorOptions {
   listen: string;
   /** Stop reading a socket while this many reply bytes wait to be sent. */
   maxPendingWriteBytes?: number;
+  /** Drop a connection once this many reply bytes wait unsent (replies already running still come). */
+  maxUnsentBytes?: number;
   maxPipeline?: number;
   maxConnections?: number;
   /** Idle connections are closed after this long (0: never; Redis's default is never). */
@@ -38,6 +41,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
   const open = new Map<number, { conn: RespConnection; socket: net.Socket }>();
   const limits = respLimits(ctx.limits.maxValueBytes);
   const maxPending = opts.maxPendingWriteBytes ?? 16 << 20;
+  const maxUnsent = opts.maxUnsentBytes ?? MAX_UNSENT_BYTES;
   let nextId = 1;
   let address = opts.listen;
   const server: RespServer = {
@@ -92,7 +96,8 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
             });
           }
           socket.write(bytes);
-          if (!blockedOnWrites && socket.writableLength > maxPending) {
+          if (socket.writableLength > maxUnsent) socket.destroy();
+          else if (!blockedOnWrites && socket.writableLength > maxPending) {
             blockedOnWrites = true;
             updateReading();
           }

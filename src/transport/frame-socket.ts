@@ -6,11 +6,20 @@ import type net from 'node:net';
 import { FrameDecoder, FramingError, type Frame } from '../wire/index.ts';
 import { coalesce } from './coalesce.ts';
 
+/** Unsent answer bytes at which a connection that stopped reading is dropped (maxUnsentBytes). */
+export const MAX_UNSENT_BYTES = 256 << 20;
+
 export interface FrameSocketOptions {
   /** A frame must be complete within this many ms of its first byte. */
   partialFrameTimeoutMs?: number;
   /** Stop reading while this many response bytes wait in the socket buffer. */
   maxPendingWriteBytes?: number;
+  /**
+   * Drop the connection once this many bytes wait unsent: a peer that stopped reading while its
+   * requests already running kept answering (up to the in-flight bound, each answer up to a value
+   * of 1 MiB) would otherwise hold gigabytes of this process, which serves every hosted group.
+   */
+  maxUnsentBytes?: number;
   maxFrameBytes?: number;
 }
 
@@ -33,6 +42,7 @@ export class FrameSocket {
   /** Dispatch stopped on a hold with input left, which may hold complete frames. */
   private heldInput = false;
   private readonly maxPendingWriteBytes: number;
+  private readonly maxUnsentBytes: number;
   onFrame: (f: Frame) => void = () => {};
   onFramingError: (e: FramingError) => void = () => this.socket.destroy();
   /**
@@ -46,6 +56,7 @@ export class FrameSocket {
     this.socket = socket;
     this.decoder = decoder ?? new FrameDecoder({ maxFrameBytes: opts.maxFrameBytes });
     this.maxPendingWriteBytes = opts.maxPendingWriteBytes ?? 16 << 20;
+    this.maxUnsentBytes = opts.maxUnsentBytes ?? MAX_UNSENT_BYTES;
     const partialMs = opts.partialFrameTimeoutMs ?? 30_000;
     socket.setNoDelay(true);
     socket.setTimeout(Math.max(1000, partialMs / 3), () => {
@@ -121,6 +132,7 @@ export class FrameSocket {
     if (s.destroyed) return;
     coalesce(s);
     s.write(frame);
-    if (s.writableLength > this.maxPendingWriteBytes) this.hold('writes');
+    if (s.writableLength > this.maxUnsentBytes) s.destroy();
+    else if (s.writableLength > this.maxPendingWriteBytes) this.hold('writes');
   }
 }

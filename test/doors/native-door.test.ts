@@ -80,9 +80,9 @@ const enc = new TextEncoder();
 const gets = (n: number): Request[] => Array.from({ length: n }, (): Request => ({ op: 'get', key: enc.encode('big'), consistency: 'stale' }));
 const frames = (reqs: Request[], firstId = 0): Buffer => Buffer.concat(reqs.map((r, i) => encodeRequest(firstId + i, r)));
 
-function door(executor: Executor, opts: { maxInFlight: number; maxPendingWriteBytes?: number }): { socket: FakeSocket; conn: FrameSocket } {
+function door(executor: Executor, opts: { maxInFlight: number; maxPendingWriteBytes?: number; maxUnsentBytes?: number }): { socket: FakeSocket; conn: FrameSocket } {
   const socket = new FakeSocket();
-  const conn = new FrameSocket(socket as unknown as net.Socket, { maxPendingWriteBytes: opts.maxPendingWriteBytes });
+  const conn = new FrameSocket(socket as unknown as net.Socket, { maxPendingWriteBytes: opts.maxPendingWriteBytes, maxUnsentBytes: opts.maxUnsentBytes });
   serveNativeClient(conn, executor, { maxInFlight: opts.maxInFlight });
   conn.listen();
   return { socket, conn };
@@ -150,5 +150,16 @@ describe('native door back-pressure', () => {
       'once the client reads, the held requests run and every one is answered',
     );
     assert.ok(socket.answers.every((a) => a.res.kind === 'value' && a.res.value?.length === value));
+  });
+
+  it('drops a client that reads nothing once its unsent answers pass the hard bound', async () => {
+    const value = 64 << 10;
+    const exec = new MemoryExecutor();
+    exec.data.set('big', Buffer.alloc(value, 7));
+    // 64 requests may run, each answering 64 KiB: 4 MiB, past a hard bound of 1 MiB.
+    const { socket } = door(exec, { maxInFlight: 64, maxPendingWriteBytes: 512 << 10, maxUnsentBytes: 1 << 20 });
+    socket.push(frames(gets(64)));
+    await waitFor('the connection dropped', () => socket.destroyed);
+    assert.ok(socket.writableLength <= (1 << 20) + value + 64, `${socket.writableLength} bytes held after the drop`);
   });
 });

@@ -267,6 +267,28 @@ describe('RESP door', () => {
   });
 });
 
+describe('RESP door: a client that never reads', () => {
+  it('is dropped once its unsent replies pass the hard bound', async () => {
+    const door = await startRespDoor(fakeContext(new MemoryExecutor(), { maxKeyBytes: 4026, maxValueBytes: 1 << 20 }), {
+      listen: '127.0.0.1:0',
+      maxPipeline: 64,
+      maxPendingWriteBytes: 64 << 10,
+      maxUnsentBytes: 1 << 20,
+    });
+    try {
+      const c = await RespClient.connect(Number(door.address.split(':')[1]));
+      await c.call('SET', 'big', 'v'.repeat(256 << 10));
+      c.socket.pause();
+      // 64 replies of 256 KiB run at once: 16 MiB, past the kernel's socket buffers and the 1 MiB bound.
+      const cmd = encodeCommand(['GET', 'big']);
+      c.raw(Buffer.concat(Array.from({ length: 64 }, () => cmd)));
+      await c.whenClosed();
+    } finally {
+      await door.close();
+    }
+  });
+});
+
 describe('RESP door: bad input', () => {
   let door: Door;
   let port: number;
