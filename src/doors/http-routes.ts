@@ -11,11 +11,13 @@ const KV_PREFIX = '/v1/kv/';
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
+type RouteFn = (reply: Reply, res: HttpResponse, req: HttpRequest) => number | Promise<number>;
+
 /** Runs a route, timing it and counting it by its outcome (the HTTP status). */
-function route(ctx: DoorContext, op: string, fn: (reply: Reply, res: HttpResponse, req: HttpRequest) => number | Promise<number>): Handler {
+function route(ctx: DoorContext, op: string, fn: RouteFn): Handler {
   return (res, req) => {
     const started = performance.now();
-    const reply = new Reply(res);
+    const reply = new Reply(res, req.getMethod() === 'head'); // also the 404s and 405s of HEAD
     const done = (status: number): void => ctx.observe('http', op, (performance.now() - started) / 1000, status < 400 ? 'ok' : String(status));
     let r: number | Promise<number>;
     try {
@@ -38,20 +40,27 @@ function kvFailure(reply: Reply, e: unknown): number {
   return reply.error(status, e.code, e.message, headers);
 }
 
+/** A GET route, and HEAD on the same path: the same answer without its body (RFC 9110 9.3.2). */
+function getAndHead(app: TemplatedApp, ctx: DoorContext, pattern: string, op: string, fn: RouteFn): void {
+  const handler = route(ctx, op, fn);
+  app.get(pattern, handler);
+  app.head(pattern, handler);
+}
+
 function methodNotAllowed(reply: Reply, method: string, allow: string): number {
   return reply.error(405, 'METHOD_NOT_ALLOWED', `${method.toUpperCase()} is not allowed here`, { Allow: allow });
 }
 
 export function mountOpsRoutes(app: TemplatedApp, ctx: DoorContext): void {
-  app.get('/healthz', route(ctx, 'healthz', (reply) => reply.send(200, 'ok\n', { 'Content-Type': 'text/plain' })));
-  app.get('/readyz', route(ctx, 'readyz', async (reply) => {
+  getAndHead(app, ctx, '/healthz', 'healthz', (reply) => reply.send(200, 'ok\n', { 'Content-Type': 'text/plain' }));
+  getAndHead(app, ctx, '/readyz', 'readyz', async (reply) => {
     const r = await ctx.ready();
     return reply.json(r.ready ? 200 : 503, r);
-  }));
-  app.get('/metrics', route(ctx, 'metrics', (reply) => reply.send(200, ctx.metricsText(), { 'Content-Type': PROMETHEUS_CONTENT_TYPE })));
-  app.get('/v1/status', route(ctx, 'status', (reply) => reply.json(200, ctx.status())));
+  });
+  getAndHead(app, ctx, '/metrics', 'metrics', (reply) => reply.send(200, ctx.metricsText(), { 'Content-Type': PROMETHEUS_CONTENT_TYPE }));
+  getAndHead(app, ctx, '/v1/status', 'status', (reply) => reply.json(200, ctx.status()));
   for (const path of ['/healthz', '/readyz', '/metrics', '/v1/status']) {
-    app.any(path, route(ctx, 'bad_method', (reply, _res, req) => methodNotAllowed(reply, req.getMethod(), 'GET')));
+    app.any(path, route(ctx, 'bad_method', (reply, _res, req) => methodNotAllowed(reply, req.getMethod(), 'GET, HEAD')));
   }
 }
 
@@ -64,7 +73,7 @@ function keyOf(url: string): Uint8Array | string {
 }
 
 export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): void {
-  app.get(`${KV_PREFIX}*`, route(ctx, 'kv_get', (reply, _res, req) => {
+  getAndHead(app, ctx, `${KV_PREFIX}*`, 'kv_get', (reply, _res, req) => {
     const key = keyOf(req.getUrl());
     if (typeof key === 'string') return reply.error(400, 'BAD_REQUEST', key);
     const c = req.getQuery('consistency') ?? ''; // undefined (not '') when the URL has no query at all
@@ -73,7 +82,7 @@ export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): v
       (value) => (value === null ? reply.error(404, 'NOT_FOUND', 'key not found') : reply.send(200, value, { 'Content-Type': 'application/octet-stream' })),
       (e: unknown) => kvFailure(reply, e),
     );
-  }));
+  });
 
   app.put(`${KV_PREFIX}*`, route(ctx, 'kv_put', (reply, res, req) => {
     const key = keyOf(req.getUrl());
@@ -107,7 +116,7 @@ export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): v
     );
   }));
 
-  app.any(`${KV_PREFIX}*`, route(ctx, 'bad_method', (reply, _res, req) => methodNotAllowed(reply, req.getMethod(), 'GET, PUT, DELETE')));
+  app.any(`${KV_PREFIX}*`, route(ctx, 'bad_method', (reply, _res, req) => methodNotAllowed(reply, req.getMethod(), 'GET, HEAD, PUT, DELETE')));
 }
 
 export function mountNotFound(app: TemplatedApp, ctx: DoorContext): void {

@@ -68,7 +68,11 @@ export class Reply {
   private aborted = false;
   private done = false;
 
-  constructor(private readonly res: HttpResponse) {
+  /** `head`: answering HEAD, so the status and headers GET would send, without the body. */
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly head = false,
+  ) {
     res.onAborted(() => {
       this.aborted = true;
     });
@@ -84,7 +88,13 @@ export class Reply {
     this.res.cork(() => {
       this.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
       for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
-      this.res.end(body, closeConnection);
+      if (this.head) {
+        // A body after a HEAD answer would be read as the start of the next response on this
+        // connection: only its length goes out (RFC 9110 9.3.2). Written by hand: uWS 20.30's
+        // endWithoutBody(length) leaves the response unfinished, and so does any argument at all.
+        this.res.writeHeader('Content-Length', String(Buffer.byteLength(body)));
+        this.res.endWithoutBody();
+      } else this.res.end(body, closeConnection);
     });
     return status;
   }
@@ -95,16 +105,7 @@ export class Reply {
 
   /** `{"error": {"code": ..., "message": ...}}`. */
   error(status: number, code: string, message: string, headers: Record<string, string> = {}, closeConnection = false): number {
-    if (this.finished) return status;
-    this.done = true;
-    const body = `${JSON.stringify({ error: { code, message } })}\n`;
-    this.res.cork(() => {
-      this.res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`);
-      this.res.writeHeader('Content-Type', 'application/json');
-      for (const [k, v] of Object.entries(headers)) this.res.writeHeader(k, v);
-      this.res.end(body, closeConnection);
-    });
-    return status;
+    return this.send(status, `${JSON.stringify({ error: { code, message } })}\n`, { 'Content-Type': 'application/json', ...headers }, closeConnection);
   }
 }
 

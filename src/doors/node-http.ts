@@ -87,6 +87,11 @@ class Response {
     if (closeConnection) res.once('finish', () => this.req.socket.destroySoon());
     return this;
   }
+  /** The answer to HEAD: status and headers (and, given, the length the body would have had). */
+  endWithoutBody(reportedContentLength?: number, closeConnection = false): this {
+    if (reportedContentLength !== undefined) this.writeHeader('Content-Length', String(reportedContentLength));
+    return this.end('', closeConnection);
+  }
   /** The body in chunks, the last one (possibly empty) with isLast. */
   onData(fn: (chunk: ArrayBuffer, isLast: boolean) => void): this {
     this.req.on('data', (b: Buffer) => fn(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, false));
@@ -136,6 +141,9 @@ class App {
   }
   get(p: string, h: Handler): this {
     return this.add('get', p, h);
+  }
+  head(p: string, h: Handler): this {
+    return this.add('head', p, h);
   }
   put(p: string, h: Handler): this {
     return this.add('put', p, h);

@@ -101,7 +101,7 @@ describe(`HTTP and WebSocket doors (${impl}) against a 3-replica group`, { timeo
         assert.equal(await errorCode(r), code, path.slice(0, 40));
       } else await r.arrayBuffer();
     }
-    assert.equal((await fetch(url(2, '/v1/kv/k'), { method: 'POST' })).headers.get('allow'), 'GET, PUT, DELETE');
+    assert.equal((await fetch(url(2, '/v1/kv/k'), { method: 'POST' })).headers.get('allow'), 'GET, HEAD, PUT, DELETE');
   });
 
   it('a body announced too large is answered 413 and read to its end: the sender sees the answer, not a reset', async () => {

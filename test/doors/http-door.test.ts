@@ -1,0 +1,98 @@
+// The HTTP door in-process (uWebSockets.js, and the node:http + ws fallback, over an in-memory
+// executor), byte for byte on raw connections where a client library would hide the difference:
+// HEAD, keys sent as raw bytes, and requests the HTTP parser itself refuses.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import type { Door } from '../../src/doors/door-context.ts';
+import { startHttpDoor } from '../../src/doors/http-door.ts';
+import { MemoryExecutor, fakeContext } from './memory-executor.ts';
+
+/** What came back on one connection until the server closed it, and how it ended. */
+interface Exchange {
+  text: string;
+  error: string | undefined;
+}
+
+/** Sends `input` on a new connection and reads until the server closes it (ask with `Connection: close`). */
+function exchange(port: number, input: string | Buffer): Promise<Exchange> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(input));
+    let text = '';
+    let error: string | undefined;
+    s.on('data', (d) => (text += d.toString('latin1')));
+    s.on('error', (e) => (error = (e as NodeJS.ErrnoException).code));
+    s.on('close', () => resolve({ text, error }));
+  });
+}
+
+/** One response's status and headers (names lower-cased), from the start of `text`. */
+function head(text: string): { status: number; headers: Map<string, string>; rest: string } {
+  const end = text.indexOf('\r\n\r\n');
+  assert.ok(end > 0, `no complete response head in ${JSON.stringify(text.slice(0, 200))}`);
+  const [line, ...fields] = text.slice(0, end).split('\r\n');
+  const status = /^HTTP\/1\.1 (\d{3}) /.exec(line!);
+  assert.ok(status, `not a status line: ${line}`);
+  const headers = new Map(fields.map((f) => [f.slice(0, f.indexOf(':')).toLowerCase(), f.slice(f.indexOf(':') + 1).trim()]));
+  return { status: Number(status[1]), headers, rest: text.slice(end + 4) };
+}
+
+const CLOSING_HEALTHZ = 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+for (const impl of ['uws', 'node'] as const)
+describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
+  let door: Door;
+  let port: number;
+  const exec = new MemoryExecutor();
+  const base = (): string => `http://127.0.0.1:${port}`;
+
+  before(async () => {
+    const was = process.env.KVS_HTTP_IMPL;
+    process.env.KVS_HTTP_IMPL = impl;
+    door = await startHttpDoor(fakeContext(exec), { listen: '127.0.0.1:0' });
+    if (was === undefined) delete process.env.KVS_HTTP_IMPL;
+    else process.env.KVS_HTTP_IMPL = was;
+    port = Number(door.address.split(':')[1]);
+  });
+  after(async () => {
+    await door.close();
+  });
+
+  it('HEAD answers wherever GET does: same status and headers, no body, and the connection goes on', async () => {
+    assert.equal((await fetch(`${base()}/v1/kv/k`, { method: 'PUT', body: 'value' })).status, 200);
+    const paths = ['/healthz', '/readyz', '/metrics', '/v1/status', '/v1/kv/k', '/v1/kv/k?consistency=stale', '/v1/kv/missing', '/v1/kv/bad%zz', '/v1/kv/k?consistency=bogus'];
+    for (const path of paths) {
+      const get = await fetch(`${base()}${path}`);
+      const body = Buffer.from(await get.arrayBuffer());
+      const out = await exchange(port, `HEAD ${path} HTTP/1.1\r\nHost: x\r\n\r\n${CLOSING_HEALTHZ}`);
+      assert.equal(out.error, undefined, path);
+      const h = head(out.text);
+      assert.equal(h.status, get.status, path);
+      assert.equal(h.headers.get('content-type'), get.headers.get('content-type') ?? undefined, path);
+      assert.equal(h.headers.get('content-length'), String(body.length), `${path}: the length GET's body has`);
+      // Nothing between the HEAD answer and the next response: no body to misread as one.
+      const next = head(h.rest);
+      assert.equal(next.status, 200, `${path}: the request after HEAD`);
+      assert.equal(next.rest, 'ok\n', path);
+    }
+    // No route: a 404 whose message names the method, so only its status is GET's.
+    const out = await exchange(port, `HEAD /nowhere HTTP/1.1\r\nHost: x\r\n\r\n${CLOSING_HEALTHZ}`);
+    const h = head(out.text);
+    assert.equal(h.status, 404);
+    assert.equal(head(h.rest).rest, 'ok\n');
+  });
+
+  it('HEAD is allowed wherever GET is', async () => {
+    const probe = await fetch(`${base()}/healthz`, { method: 'POST' });
+    assert.equal(probe.status, 405);
+    assert.equal(probe.headers.get('allow'), 'GET, HEAD');
+    await probe.arrayBuffer();
+    const kv = await fetch(`${base()}/v1/kv/k`, { method: 'POST', body: 'x' });
+    assert.equal(kv.status, 405);
+    assert.equal(kv.headers.get('allow'), 'GET, HEAD, PUT, DELETE');
+    await kv.arrayBuffer();
+    const r = await fetch(`${base()}/v1/kv/k`, { method: 'HEAD' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-length'), String(exec.data.get('k')!.length));
+  });
+});
