@@ -4,7 +4,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { DoorContext } from './door-context.ts';
 import { KvError, type KvOps } from './kv-ops.ts';
-import { Reply, httpStatusOf, percentDecode, readBody, type HttpRequest, type HttpResponse } from './http-util.ts';
+import { Reply, contentLength, httpStatusOf, percentDecode, readBody, type HttpRequest, type HttpResponse } from './http-util.ts';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const KV_PREFIX = '/v1/kv/';
@@ -87,13 +87,14 @@ export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): v
   app.put(`${KV_PREFIX}*`, route(ctx, 'kv_put', (reply, res, req) => {
     const key = keyOf(req.getUrl());
     const limit = kv.limits.maxValueBytes;
-    const declared = req.getHeader('content-length');
-    // Refuse what is announced too large before reading any of it. A 413 keeps the connection: the
-    // body is then read and dropped (never buffered), so a client still uploading gets the answer
-    // instead of a reset (EPIPE) from a connection closed under it. A malformed length closes it.
-    if (declared !== '' && !(Number(declared) <= limit)) {
-      const bad = !/^\d+$/.test(declared);
-      return reply.error(bad ? 400 : 413, bad ? 'BAD_REQUEST' : 'TOO_LARGE', bad ? 'malformed Content-Length' : `value of ${declared} bytes exceeds the limit of ${limit} bytes`, {}, bad);
+    const declared = contentLength(req);
+    // A length that is not digits (uWS lets an empty one through, as 0) closes the connection: where
+    // the body ends is unknown. Refuse what is announced too large before reading any of it. A 413
+    // keeps the connection: the body is then read and dropped (never buffered), so a client still
+    // uploading gets the answer instead of a reset (EPIPE) from a connection closed under it.
+    if (declared !== undefined && !/^\d+$/.test(declared)) return reply.error(400, 'BAD_REQUEST', 'malformed Content-Length', {}, true);
+    if (declared !== undefined && Number(declared) > limit) {
+      return reply.error(413, 'TOO_LARGE', `value of ${declared} bytes exceeds the limit of ${limit} bytes`);
     }
     return new Promise<number>((resolve) => {
       readBody(res, reply, limit, (body) => {

@@ -128,6 +128,21 @@ export function httpStatusOf(e: KvError): { status: number; headers: Record<stri
 }
 
 /**
+ * The Content-Length header's value, undefined without one. getHeader gives '' both for no header
+ * and for an empty one, which uWS's parser takes for 0: a body after it would be left unread, and
+ * then parsed as the next request.
+ */
+export function contentLength(req: HttpRequest): string | undefined {
+  const value = req.getHeader('content-length');
+  if (value !== '') return value;
+  let present = false;
+  req.forEach((key) => {
+    if (key === 'content-length') present = true;
+  });
+  return present ? '' : undefined;
+}
+
+/**
  * Reads the whole body, up to `limit` bytes. Must be called before the handler returns (uWS
  * delivers the body only to a handler registered synchronously). Past the limit the reply is
  * 413 and the connection is closed, so the rest of the body is never buffered; `onBody` then

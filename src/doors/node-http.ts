@@ -41,6 +41,11 @@ class Request {
     const v = this.req.headers[name];
     return Array.isArray(v) ? v.join(', ') : (v ?? '');
   }
+  /** Every header, names in lower case. */
+  forEach(cb: (key: string, value: string) => void): void {
+    const raw = this.req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) cb(raw[i]!.toLowerCase(), raw[i + 1]!);
+  }
   /** undefined without a query string, as uWS. */
   getQuery(key?: string): string | undefined {
     if (key === undefined || this.query === undefined) return this.query;
@@ -123,6 +128,36 @@ class Socket<T> {
   }
 }
 
+/** A request node's HTTP parser refused: the status and JSON error the client gets, or null. */
+function parserRefusal(e: { code?: string; reason?: string }): { status: number; code: string; message: string } | null {
+  switch (e.code) {
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return { status: 400, code: 'BAD_REQUEST', message: 'malformed Content-Length' };
+    default:
+      // Timeouts and resets have nobody to answer.
+      if (!e.code?.startsWith('HPE_')) return null;
+      return { status: 400, code: 'BAD_REQUEST', message: `malformed HTTP request: ${e.reason ?? e.code}` };
+  }
+}
+
+/**
+ * Answers what the parser refused, as the routes answer errors, then closes: the stream cannot be
+ * resynchronised. Only when no response is under way on the connection, whose bytes the answer would
+ * interleave with (node's own default rule, which answers no JSON).
+ */
+function refuse(e: Error & { code?: string; reason?: string }, socket: Duplex): void {
+  const refusal = parserRefusal(e);
+  const busy = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
+  if (refusal === null || !socket.writable || busy) {
+    socket.destroy();
+    return;
+  }
+  const body = `${JSON.stringify({ error: { code: refusal.code, message: refusal.message } })}\n`;
+  socket.end(`HTTP/1.1 ${refusal.status} ${http.STATUS_CODES[refusal.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
+}
+
 class App {
   private readonly routes: Route[] = [];
   private readonly sockets: { pattern: string; behavior: WebSocketBehavior<unknown>; wss: WebSocketServer }[] = [];
@@ -132,7 +167,7 @@ class App {
     // A 4 KiB key, percent-encoded, must fit in the URL (as uWS's 16 KiB header limit allows).
     this.server = http.createServer({ maxHeaderSize: 16384 }, (req, res) => this.request(req, res));
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
-    this.server.on('clientError', (_e, socket) => socket.destroy());
+    this.server.on('clientError', (e: Error & { code?: string; reason?: string }, socket: Duplex) => refuse(e, socket));
   }
 
   private add(method: string, pattern: string, handler: Handler): this {
