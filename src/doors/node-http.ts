@@ -131,6 +131,8 @@ class Socket<T> {
 /** A request node's HTTP parser refused: the status and JSON error the client gets, or null. */
 function parserRefusal(e: { code?: string; reason?: string }): { status: number; code: string; message: string } | null {
   switch (e.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: 'TOO_LARGE', message: 'request line and headers over 16384 bytes' };
     case 'HPE_INVALID_CONTENT_LENGTH':
     case 'HPE_UNEXPECTED_CONTENT_LENGTH':
       return { status: 400, code: 'BAD_REQUEST', message: 'malformed Content-Length' };

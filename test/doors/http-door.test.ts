@@ -122,4 +122,16 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
       assert.deepEqual(exec.data.get('cl'), Buffer.from('hello'));
     }
   });
+
+  it('a request line and headers over 16 KiB get a JSON 431', { skip: impl === 'uws' ? 'uWS closes without an answer (docs/doors.md)' : false }, async () => {
+    for (const request of [`GET /v1/kv/${'%FF'.repeat(6000)} HTTP/1.1\r\nHost: x\r\n\r\n`, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(17_000)}\r\n\r\n`]) {
+      const out = await exchange(port, request);
+      const h = head(out.text);
+      assert.equal(h.status, 431);
+      assert.equal(h.headers.get('content-type'), 'application/json');
+      assert.deepEqual(JSON.parse(h.rest), { error: { code: 'TOO_LARGE', message: 'request line and headers over 16384 bytes' } });
+    }
+    const out = await exchange(port, `GET /v1/kv/${'k'.repeat(16_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(head(out.text).status, 413, 'just under the limit: the route answers (key too large)');
+  });
 });
