@@ -66,6 +66,9 @@ export function mountOpsRoutes(app: TemplatedApp, ctx: DoorContext): void {
 
 /** The key from the path, or a reason it is not a usable key. */
 function keyOf(url: string): Uint8Array | string {
+  // uWS hands over the path as a string decoded as UTF-8, raw bytes that are not UTF-8 replaced by
+  // U+FFFD: the bytes sent are lost, and storing the replacement would silently be another key.
+  if (url.includes('\uFFFD')) return 'raw bytes in the path that are not UTF-8 (or U+FFFD): percent-encode the key';
   const key = percentDecode(url.slice(KV_PREFIX.length));
   if (key === null) return 'malformed percent-encoding in the key';
   if (key.length === 0) return 'the key is empty: use /v1/kv/{key}';

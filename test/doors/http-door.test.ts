@@ -134,4 +134,30 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
     const out = await exchange(port, `GET /v1/kv/${'k'.repeat(16_000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     assert.equal(head(out.text).status, 413, 'just under the limit: the route answers (key too large)');
   });
+
+  it('a key sent as raw bytes is stored as exactly those bytes, or refused', async () => {
+    // Sent by percent-encoding: the three bytes of U+FFFD, which uWS puts in place of a raw 0xFF.
+    const replacement = Buffer.from('raw\uFFFDx').toString('latin1');
+    assert.equal((await fetch(`${base()}/v1/kv/raw%EF%BF%BDx`, { method: 'PUT', body: 'kept' })).status, 200);
+    const request = (method: string, path: Buffer, body = ''): Buffer =>
+      Buffer.concat([Buffer.from(`${method} /v1/kv/`), path, Buffer.from(` HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)]);
+    const keys = [Buffer.from('raw\xffx', 'latin1'), Buffer.from('raw\xe9x', 'latin1'), Buffer.from('caf\u00e9')];
+    for (const key of keys) {
+      const before = new Set(exec.data.keys());
+      const out = await exchange(port, request('PUT', key, 'new'));
+      const h = head(out.text);
+      const added = [...exec.data.keys()].filter((k) => !before.has(k));
+      if (h.status === 200) assert.deepEqual(added, [key.toString('latin1')], `${key.toString('hex')}: stored as sent`);
+      else {
+        assert.equal(h.status, 400, key.toString('hex'));
+        assert.equal((JSON.parse(h.rest) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+        assert.deepEqual(added, [], `${key.toString('hex')}: nothing stored`);
+      }
+      const del = head((await exchange(port, request('DELETE', key))).text);
+      assert.equal(del.status, h.status, `${key.toString('hex')}: DELETE refused or done as PUT was`);
+      assert.equal(exec.data.get(replacement)?.toString(), 'kept', `${key.toString('hex')}: another key untouched`);
+    }
+    // Valid UTF-8 sent raw: uWS keeps its bytes; node's parser refuses any raw byte over 0x7F.
+    assert.equal(head((await exchange(port, request('PUT', Buffer.from('caf\u00e9'), 'v'))).text).status, impl === 'uws' ? 200 : 400);
+  });
 });
