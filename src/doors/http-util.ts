@@ -128,18 +128,19 @@ export function httpStatusOf(e: KvError): { status: number; headers: Record<stri
 }
 
 /**
- * The Content-Length header's value, undefined without one. getHeader gives '' both for no header
- * and for an empty one, which uWS's parser takes for 0: a body after it would be left unread, and
- * then parsed as the next request.
+ * The Content-Length header's value, undefined without one, and a value that is no length when
+ * there are several. getHeader gives '' both for no header and for an empty one, which uWS's
+ * parser takes for 0, and gives only the first of several, where uWS takes the first too: either
+ * way a body could be left unread and then parsed as the next request (request smuggling, when a
+ * proxy in front takes another one).
  */
 export function contentLength(req: HttpRequest): string | undefined {
-  const value = req.getHeader('content-length');
-  if (value !== '') return value;
-  let present = false;
-  req.forEach((key) => {
-    if (key === 'content-length') present = true;
+  const values: string[] = [];
+  req.forEach((key, value) => {
+    if (key === 'content-length') values.push(value);
   });
-  return present ? '' : undefined;
+  if (values.length === 0) return undefined;
+  return values.length === 1 ? values[0] : values.join(', ');
 }
 
 /**

@@ -124,6 +124,15 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
       assert.equal(h.headers.get('connection'), 'close');
       assert.deepEqual(JSON.parse(h.rest), { error: { code: 'BAD_REQUEST', message: 'malformed Content-Length' } });
     }
+    // Two length fields (uWS would take the first): refused, whatever the values.
+    for (const lengths of [['3', '5'], ['5', '5']]) {
+      const fields = lengths.map((l) => `Content-Length: ${l}\r\n`).join('');
+      const out = await exchange(port, `PUT /v1/kv/cl HTTP/1.1\r\nHost: x\r\n${fields}\r\nhello`);
+      assert.equal(exec.data.has('cl'), false, `Content-Length ${lengths.join(' and ')}: nothing stored`);
+      const h = head(out.text);
+      assert.equal(h.status, 400, `Content-Length ${lengths.join(' and ')}`);
+      assert.equal(h.headers.get('connection'), 'close');
+    }
     // Spaces around a value belong to the field, not the value (RFC 9110 5.5); leading zeros are digits.
     for (const length of [' 5', '5 ', '05']) {
       exec.data.delete('cl');
