@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Door } from '../../src/doors/door-context.ts';
-import { startHttpDoor } from '../../src/doors/http-door.ts';
+import { startHttpDoorWith } from './http-impl-door.ts';
 import { MemoryExecutor, fakeContext } from './memory-executor.ts';
 
 /** What came back on one connection until the server closed it, and how it ended. */
@@ -57,11 +57,7 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
   const base = (): string => `http://127.0.0.1:${port}`;
 
   before(async () => {
-    const was = process.env.KVS_HTTP_IMPL;
-    process.env.KVS_HTTP_IMPL = impl;
-    door = await startHttpDoor(fakeContext(exec), { listen: '127.0.0.1:0' });
-    if (was === undefined) delete process.env.KVS_HTTP_IMPL;
-    else process.env.KVS_HTTP_IMPL = was;
+    door = await startHttpDoorWith(impl, fakeContext(exec), { listen: '127.0.0.1:0' });
     port = Number(door.address.split(':')[1]);
   });
   after(async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startHttpDoor } from '../../src/doors/http-door.ts';
+import { startHttpDoorWith } from './http-impl-door.ts';
 import { percentEncode } from '../../src/doors/http-util.ts';
 import type { Door } from '../../src/doors/door-context.ts';
 import { encodeRequest, type Request } from '../../src/wire/index.ts';
@@ -21,11 +21,7 @@ describe(`HTTP and WebSocket doors (${impl}) under fuzzing`, { timeout: 120_000 
   const base = (): string => `http://127.0.0.1:${port}`;
 
   before(async () => {
-    const was = process.env.KVS_HTTP_IMPL;
-    process.env.KVS_HTTP_IMPL = impl;
-    door = await startHttpDoor(fakeContext(exec, { maxKeyBytes: 256, maxValueBytes: 4096 }), { listen: '127.0.0.1:0', ws: { maxPayloadBytes: 64 * 1024 } });
-    if (was === undefined) delete process.env.KVS_HTTP_IMPL;
-    else process.env.KVS_HTTP_IMPL = was;
+    door = await startHttpDoorWith(impl, fakeContext(exec, { maxKeyBytes: 256, maxValueBytes: 4096 }), { listen: '127.0.0.1:0', ws: { maxPayloadBytes: 64 * 1024 } });
     port = Number(door.address.split(':')[1]);
   });
   after(async () => {
