@@ -131,6 +131,9 @@ kv.close();\n`,
     );
     const app = await project('full-app', tarball);
     assert.ok(!existsSync(join(app, 'node_modules/tsx')), 'tsx is not installed');
+    const pointingAtMaps = (readdirSync(join(app, 'node_modules/sharded-kvs/dist'), { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.js') && readFileSync(join(app, 'node_modules/sharded-kvs/dist', f), 'utf8').includes('sourceMappingURL'));
+    assert.deepEqual(pointingAtMaps, [], 'no shipped file names a source map that is not shipped');
     const kvs = join(app, 'node_modules/.bin/kvs');
     assert.equal(await run(kvs, ['--version'], app), `kvs ${VERSION}\n`);
     const env = { ...ENV, KVS_ENDPOINTS: endpoint };
