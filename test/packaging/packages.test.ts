@@ -99,12 +99,14 @@ kv.get('from-mjs').then((v) => { console.log(Buffer.from(v).toString()); kv.clos
 
     writeFileSync(
       join(app, 'use.ts'),
-      `import { KvsClient, KvsError, ShardedClient, type ClientOptions, type KeyValue } from 'sharded-kvs-client';
+      `import { KvsClient, KvsError, ShardedClient, type ClientOptions, type ConfigSource, type KeyValue } from 'sharded-kvs-client';
 const options: ClientOptions = { endpoints: [${JSON.stringify(endpoint)}], timeoutMs: 10000 };
 const kv = new KvsClient(options);
 await kv.put('from-ts', 't');
 const value: Uint8Array | null = await kv.get('from-ts');
 const items: KeyValue[] = (await kv.scan('from-', 'from.', { limit: 10 })).items;
+const source: ConfigSource | undefined = undefined; // the type of ShardedClientOptions.configSource is exported
+void source;
 // @ts-expect-error the declarations are real types (not any): a number is not a key
 await kv.get(42).catch(() => null);
 const e: KvsError = new KvsError('TIMEOUT', 'x');
