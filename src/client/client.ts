@@ -7,6 +7,7 @@
 // correct with many writes in flight, every in-flight write runs in its own *lane*, a client id
 // with at most one outstanding write; lanes are reused, so seqs per lane only grow.
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
 import { callGroup } from '../cluster/group-call.ts';
 import { Connection } from '../cluster/connection.ts';
@@ -30,8 +31,12 @@ export interface ClientOptions {
   poolSize?: number;
 }
 
-/** What a KvsError's `code` can be: a server's error code, or UNREACHABLE (no replica answered). */
-export type KvsErrorCode = WireError['code'] | 'UNREACHABLE';
+/**
+ * What a KvsError's `code` can be: a server's error code, UNREACHABLE (no replica answered), or
+ * CLOSED: the client was closed (close()) — a call made after it was never sent; a write still
+ * pending at close() may or may not have been applied.
+ */
+export type KvsErrorCode = WireError['code'] | 'UNREACHABLE' | 'CLOSED';
 
 export class KvsError extends Error {
   override readonly name = 'KvsError';
@@ -50,6 +55,22 @@ interface Lane {
 
 const enc = new TextEncoder();
 
+/**
+ * The controller close() aborts. Every pending call's pause or wait listens to its signal while it
+ * lasts, so the listener limit (and Node's "possible EventTarget memory leak" warning) is lifted.
+ */
+function closeController(onAbort: () => void): AbortController {
+  const c = new AbortController();
+  setMaxListeners(0, c.signal);
+  c.signal.addEventListener('abort', onAbort, { once: true });
+  return c;
+}
+
+/** What every call pending at close() and every call after it rejects with. */
+function clientClosed(): KvsError {
+  return new KvsError('CLOSED', 'the client was closed');
+}
+
 const toBytes = (b: Bytes): Uint8Array => (typeof b === 'string' ? enc.encode(b) : b);
 
 export class KvsClient {
@@ -63,10 +84,17 @@ export class KvsClient {
   private leaderAddr: string | undefined;
   private rr = 0;
   private freeLanes: Lane[] = [];
-  private laneWaiters: ((l: Lane) => void)[] = [];
+  private laneWaiters: { resolve: (l: Lane) => void; reject: (e: KvsError) => void }[] = [];
   private lanesCreated = 0;
   private readonly maxLanes: number;
   private readonly laneBase = randomBytes(8).readBigUInt64BE(0) & ~0xffffn;
+  /** Calls waiting in untilClosed(): rejected by close(). A set, not one abort listener per call. */
+  private readonly closeWaiters = new Set<() => void>();
+  /** Aborted by close(): pending calls reject at once, their retries and pauses stop. */
+  private readonly closing = closeController(() => {
+    for (const reject of this.closeWaiters) reject();
+    this.closeWaiters.clear();
+  });
 
   constructor(opts: ClientOptions) {
     // A subclass (ShardedClient) may start with none and learn them from the cluster configuration.
@@ -138,20 +166,60 @@ export class KvsClient {
   }
 
   async status(endpoint?: string): Promise<StatusInfo> {
-    const r = endpoint ? await this.connection(endpoint).request({ op: 'status' }, this.timeoutMs) : await this.call({ op: 'status' }, 'read');
+    const r = endpoint ? await this.untilClosed(this.connection(endpoint).request({ op: 'status' }, this.timeoutMs)) : await this.call({ op: 'status' }, 'read');
     if (r.kind === 'error') throw new KvsError(r.error.code, r.error.message);
     if (r.kind !== 'status') throw unexpected(r);
     return r.info;
   }
 
+  /**
+   * Closes every connection. Calls still pending reject at once with KvsError CLOSED ("the client
+   * was closed"; a pending write may or may not have been applied), and so does every call after,
+   * unsent; no socket or timer of the client is left.
+   */
   close(): void {
+    if (!this.closing.signal.aborted) this.closing.abort(clientClosed());
     for (const pool of this.pools.values()) for (const c of pool) c.close();
     this.pools.clear();
+    for (const w of this.laneWaiters.splice(0)) w.reject(clientClosed());
   }
 
   // ---- internals --------------------------------------------------------------------------------
 
+  protected get isClosed(): boolean {
+    return this.closing.signal.aborted;
+  }
+
+  /** Aborted when the client is closed (for pauses and waits that must not outlive it). */
+  protected get closeSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  /** p, or the client-closed error as soon as close() is called (p is left to settle, unobserved). */
+  protected untilClosed<T>(p: Promise<T>): Promise<T> {
+    const signal = this.closing.signal;
+    if (signal.aborted) {
+      p.catch(() => {});
+      return Promise.reject(clientClosed());
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onClose = (): void => reject(clientClosed());
+      this.closeWaiters.add(onClose);
+      p.then(
+        (v) => {
+          this.closeWaiters.delete(onClose);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.closeWaiters.delete(onClose);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+
   private async write(make: (id: { clientId: bigint; seq: number }) => Request): Promise<Response> {
+    if (this.isClosed) throw clientClosed();
     const lane = await this.acquireLane();
     lane.seq++;
     try {
@@ -161,8 +229,14 @@ export class KvsClient {
     }
   }
 
+  /** One call: routed (route()), and rejected at once with the client-closed error when close() is called. */
+  protected call(req: Request, kind: 'read' | 'write', deadline = Date.now() + this.timeoutMs): Promise<Response> {
+    if (this.isClosed) return Promise.reject(clientClosed());
+    return this.untilClosed(this.route(req, kind, deadline));
+  }
+
   /** Sends with retries until an answer that is not worth retrying, or the deadline (src/cluster/group-call.ts). */
-  protected async call(req: Request, kind: 'read' | 'write', deadline = Date.now() + this.timeoutMs): Promise<Response> {
+  protected async route(req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
     if (this.endpoints.length === 0) throw new KvsError('UNREACHABLE', 'no endpoint known');
     const out = await callGroup({
       replicas: this.rotation(),
@@ -178,6 +252,7 @@ export class KvsClient {
       },
       // Any replica routes any key: a hint may name a replica we were not given (another group's).
       followAnyHint: true,
+      signal: this.closing.signal,
     });
     if (out.t === 'unreachable') throw new KvsError('UNREACHABLE', out.message);
     if (out.t === 'unknown') throw new KvsError('TIMEOUT', out.message);
@@ -204,6 +279,7 @@ export class KvsClient {
   }
 
   protected connection(addr: string): Connection {
+    if (this.isClosed) throw clientClosed(); // never a new connection after close()
     let pool = this.pools.get(addr);
     if (!pool) {
       pool = Array.from({ length: this.poolSize }, () => new Connection(addr));
@@ -222,12 +298,12 @@ export class KvsClient {
       this.lanesCreated++;
       return Promise.resolve({ clientId: this.laneBase | BigInt(this.lanesCreated), seq: 0 });
     }
-    return new Promise((resolve) => this.laneWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.laneWaiters.push({ resolve, reject }));
   }
 
   private releaseLane(lane: Lane): void {
     const waiter = this.laneWaiters.shift();
-    if (waiter) waiter(lane);
+    if (waiter) waiter.resolve(lane);
     else this.freeLanes.push(lane);
   }
 }

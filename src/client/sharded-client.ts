@@ -100,7 +100,6 @@ export class ShardedClient extends KvsClient {
   private readonly configWaitMs: number;
   private pollTimer: NodeJS.Timeout | undefined;
   private pollFailures = 0;
-  private closed = false;
   private turn = 0;
 
   constructor(opts: ShardedClientOptions) {
@@ -123,21 +122,22 @@ export class ShardedClient extends KvsClient {
 
   /** Waits until a configuration is known. */
   async ready(timeoutMs = this.timeoutMs): Promise<ClusterConfig> {
-    const c = await this.watcher.waitFor(1, timeoutMs);
+    const c = await this.untilClosed(this.watcher.waitFor(1, timeoutMs));
     await this.partitionerFor(c);
     return c;
   }
 
+  /** Also stops following the configuration (the placement watcher and its poll timer). */
   override close(): void {
-    this.closed = true;
+    if (this.isClosed) return;
     clearTimeout(this.pollTimer);
-    this.watcher.stop();
     super.close();
+    this.watcher.stop();
   }
 
   // ---- routing ----------------------------------------------------------------------------------
 
-  protected override async call(req: Request, kind: 'read' | 'write', deadline = Date.now() + this.timeoutMs): Promise<Response> {
+  protected override async route(req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
     switch (req.op) {
       case 'get':
       case 'put':
@@ -149,7 +149,7 @@ export class ShardedClient extends KvsClient {
       default:
         // scan and count (the replica fans out and gathers), status, ping: any replica.
         if (this.endpoints.length === 0) await this.context(deadline);
-        return super.call(req, kind, deadline);
+        return super.route(req, kind, deadline);
     }
   }
 
@@ -169,7 +169,7 @@ export class ShardedClient extends KvsClient {
   /** Without a configuration: the whole call through any replica, which routes it. */
   private fallback(req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
     this.routing.fallback++;
-    return super.call(req, kind, deadline);
+    return super.route(req, kind, deadline);
   }
 
   /** One key: straight to the group serving its partition; refresh on WRONG_GROUP; fall back when it is unreachable. */
@@ -178,6 +178,7 @@ export class ShardedClient extends KvsClient {
     let last: KvsError = new KvsError('UNREACHABLE', 'no attempt made');
     let viaAnyReplica = false;
     while (Date.now() < deadline) {
+      this.closeSignal.throwIfAborted();
       const ctx = viaAnyReplica ? undefined : await this.context(deadline);
       let o: Outcome;
       if (!ctx) {
@@ -208,7 +209,7 @@ export class ShardedClient extends KvsClient {
       }
       last = o.err;
       attempt++;
-      await backoff(attempt, deadline);
+      await backoff(attempt, deadline, this.closeSignal);
     }
     throw last;
   }
@@ -242,6 +243,7 @@ export class ShardedClient extends KvsClient {
       },
       onLeader: (addr) => (addr === undefined ? this.leaders.delete(group.id) : this.leaders.set(group.id, addr)),
       passes: 1, // the caller retries: after a refresh, or through any replica when the group is unreachable
+      signal: this.closeSignal,
     });
     if (out.t === 'unreachable') return { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached: ${out.message}`) };
     if (out.t === 'unknown') return { t: 'done', res: { kind: 'error', error: { code: 'TIMEOUT', message: out.message } } };
@@ -278,7 +280,7 @@ export class ShardedClient extends KvsClient {
     if (!config) {
       // Once a load has failed, do not make every request wait for the placement group: fall back.
       const wait = this.pollFailures > 0 ? 0 : Math.min(this.configWaitMs, deadline - Date.now());
-      config = wait > 0 ? await within(this.watcher.refresh(), wait) : (void this.watcher.refresh(), undefined);
+      config = wait > 0 ? await within(this.watcher.refresh(), wait, this.closeSignal) : (void this.watcher.refresh(), undefined);
       if (!config) return undefined;
     }
     return { config, partitioner: await this.partitionerFor(config) };
@@ -292,7 +294,7 @@ export class ShardedClient extends KvsClient {
   /** Reads the configuration now (shared with concurrent callers), waiting at most until the deadline. */
   private async refresh(deadline: number): Promise<ClusterConfig | undefined> {
     this.routing.refreshes++;
-    const c = await within(this.watcher.refresh(), Math.max(0, deadline - Date.now()));
+    const c = await within(this.watcher.refresh(), Math.max(0, deadline - Date.now()), this.closeSignal);
     this.noteRefresh(c);
     return c ?? this.watcher.current;
   }
@@ -302,7 +304,7 @@ export class ShardedClient extends KvsClient {
   }
 
   private schedulePoll(ms: number): void {
-    if (this.closed || this.pollMs <= 0) return;
+    if (this.isClosed || this.pollMs <= 0) return;
     this.pollTimer = setTimeout(() => {
       void this.watcher
         .refresh()
@@ -323,20 +325,18 @@ export class ShardedClient extends KvsClient {
   }
 }
 
-/** p's value, or undefined if it takes longer than ms (p keeps running). */
-function within<T>(p: Promise<T | undefined>, ms: number): Promise<T | undefined> {
-  if (ms <= 0) return Promise.resolve(undefined);
+/** p's value, or undefined if it takes longer than ms or the signal aborts first (p keeps running). */
+function within<T>(p: Promise<T | undefined>, ms: number, signal: AbortSignal): Promise<T | undefined> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(undefined), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(undefined);
-      },
-    );
+    const settle = (v: T | undefined): void => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', onAbort);
+      resolve(v);
+    };
+    const onAbort = (): void => settle(undefined);
+    const t = setTimeout(onAbort, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(settle, onAbort);
   });
 }

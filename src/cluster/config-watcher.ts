@@ -97,6 +97,7 @@ export class ConfigWatcher {
     for (;;) {
       const c = (await this.refresh()) ?? this.config;
       if (c && c.epoch >= minEpoch) return c;
+      if (this.stopped) throw new Error('the configuration watcher was stopped');
       if (Date.now() > until) throw new Error(`no cluster configuration at epoch >= ${minEpoch} from the placement group`);
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -28,6 +28,7 @@ export class Connection {
    * would then seem to have heard something after it left.
    */
   private chunksHeard = 0;
+  private closed = false;
 
   constructor(address: string) {
     this.address = address;
@@ -77,9 +78,13 @@ export class Connection {
     });
   }
 
+  /** Ends the connection for good: requests waiting on it (or on its connect) fail at once, later ones are refused. */
   close(): void {
-    this.socket?.destroy();
+    this.closed = true;
+    // With an error, so a connect still under way fails too (and clears its timer).
+    this.socket?.destroy(new ConnectionError(`connection to ${this.address} closed`));
     this.socket = undefined;
+    this.connecting = undefined;
   }
 
   /** Drops the current socket (requests still waiting on it fail: they may have been sent); the next request connects anew. */
@@ -90,6 +95,7 @@ export class Connection {
   }
 
   private ensureConnected(timeoutMs: number): Promise<void> {
+    if (this.closed) return Promise.reject(new ConnectionError(`connection to ${this.address} closed`));
     if (this.socket && !this.socket.destroyed && !this.connecting) return Promise.resolve();
     if (this.connecting) return this.connecting;
     const [host, port] = splitAddress(this.address);

@@ -76,6 +76,8 @@ export interface GroupCall {
   passes?: number;
   /** Follow a NOT_LEADER hint to an address outside `replicas` (a client that knows only some replicas). */
   followAnyHint?: boolean;
+  /** Ends the call (throwing the signal's reason) before its next attempt or pause: a closed client. */
+  signal?: AbortSignal;
 }
 
 /** How a group call ended. */
@@ -94,12 +96,14 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
   let leader = c.leader;
   const passes = c.passes ?? Infinity;
   for (let pass = 0; pass < passes && Date.now() < c.deadline; pass++) {
-    if (pass > 0) await pause(pass, c.deadline);
+    if (pass > 0) await pause(pass, c.deadline, c.signal);
+    c.signal?.throwIfAborted();
     const members = new Set(c.replicas);
     const queue = c.pacing.responsiveFirst(leader !== undefined && c.kind === 'write' ? [leader, ...c.replicas.filter((a) => a !== leader)] : c.replicas);
     const tried = new Set<string>();
     for (let addr = queue.shift(); addr !== undefined && Date.now() < c.deadline; addr = queue.shift()) {
       if (tried.has(addr)) continue;
+      c.signal?.throwIfAborted();
       tried.add(addr);
       let res: Response;
       try {
@@ -136,8 +140,18 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
 }
 
 /** Backoff between passes, with full jitter, never past the deadline. Capped at 250 ms: an election takes about one election timeout. */
-export function pause(attempt: number, deadline: number): Promise<void> {
+export function pause(attempt: number, deadline: number, signal?: AbortSignal): Promise<void> {
   const cap = Math.min(250, 10 * 2 ** Math.min(attempt, 5));
   const ms = Math.min(Math.random() * cap, Math.max(0, deadline - Date.now()));
-  return new Promise((r) => setTimeout(r, ms));
+  if (signal?.aborted) return Promise.resolve();
+  // Cut short by the signal, so a closed client leaves no timer behind.
+  return new Promise((r) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
