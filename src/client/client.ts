@@ -17,7 +17,7 @@ export type Bytes = Uint8Array | string;
 
 export interface ClientOptions {
   endpoints: string[];
-  /** Overall deadline of one call, retries included. */
+  /** Overall deadline of one call (> 0), retries and a write's wait for a free slot (maxInFlightWrites) included. */
   timeoutMs?: number;
   /**
    * How long one attempt waits for an answer before the call tries another replica (default a third
@@ -25,7 +25,7 @@ export interface ClientOptions {
    * so no single attempt may use up the whole deadline. A retried write keeps its (clientId, seq).
    */
   attemptTimeoutMs?: number;
-  /** Max writes in flight at once (lanes); more wait their turn. */
+  /** Max writes in flight at once (lanes, at least 1); more wait their turn, within their timeoutMs. */
   maxInFlightWrites?: number;
   /** Connections per endpoint. */
   poolSize?: number;
@@ -84,7 +84,7 @@ export class KvsClient {
   private leaderAddr: string | undefined;
   private rr = 0;
   private freeLanes: Lane[] = [];
-  private laneWaiters: { resolve: (l: Lane) => void; reject: (e: KvsError) => void }[] = [];
+  private laneWaiters: { resolve: (l: Lane) => void; reject: (e: KvsError) => void; timer: NodeJS.Timeout }[] = [];
   private lanesCreated = 0;
   private readonly maxLanes: number;
   private readonly laneBase = randomBytes(8).readBigUInt64BE(0) & ~0xffffn;
@@ -99,6 +99,7 @@ export class KvsClient {
   constructor(opts: ClientOptions) {
     // A subclass (ShardedClient) may start with none and learn them from the cluster configuration.
     if (opts.endpoints.length === 0 && new.target === KvsClient) throw new Error('at least one endpoint is needed');
+    checkOptions(opts);
     this.endpoints = [...opts.endpoints];
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.responsiveness = new Responsiveness(opts.attemptTimeoutMs ?? attemptMsFor(this.timeoutMs));
@@ -181,7 +182,10 @@ export class KvsClient {
     if (!this.closing.signal.aborted) this.closing.abort(clientClosed());
     for (const pool of this.pools.values()) for (const c of pool) c.close();
     this.pools.clear();
-    for (const w of this.laneWaiters.splice(0)) w.reject(clientClosed());
+    for (const w of this.laneWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(clientClosed());
+    }
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -220,10 +224,17 @@ export class KvsClient {
 
   private async write(make: (id: { clientId: bigint; seq: number }) => Request): Promise<Response> {
     if (this.isClosed) throw clientClosed();
-    const lane = await this.acquireLane();
+    // One deadline from the call on: the wait for a lane counts against timeoutMs too.
+    const deadline = Date.now() + this.timeoutMs;
+    const lane = await this.acquireLane(deadline);
+    if (Date.now() >= deadline) {
+      // Handed a lane at (or after) the deadline: nothing is left of it to send in.
+      this.releaseLane(lane);
+      throw this.noLane();
+    }
     lane.seq++;
     try {
-      return await this.call(make({ clientId: lane.clientId, seq: lane.seq }), 'write');
+      return await this.call(make({ clientId: lane.clientId, seq: lane.seq }), 'write', deadline);
     } finally {
       this.releaseLane(lane);
     }
@@ -291,14 +302,32 @@ export class KvsClient {
     return best;
   }
 
-  private acquireLane(): Promise<Lane> {
+  /** A free lane, or one freed before the deadline (else UNAVAILABLE: the write was never sent). */
+  private acquireLane(deadline: number): Promise<Lane> {
     const free = this.freeLanes.pop();
     if (free) return Promise.resolve(free);
     if (this.lanesCreated < this.maxLanes) {
       this.lanesCreated++;
       return Promise.resolve({ clientId: this.laneBase | BigInt(this.lanesCreated), seq: 0 });
     }
-    return new Promise((resolve, reject) => this.laneWaiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (l: Lane): void => {
+          clearTimeout(waiter.timer);
+          resolve(l);
+        },
+        reject,
+        timer: setTimeout(() => {
+          this.laneWaiters.splice(this.laneWaiters.indexOf(waiter), 1);
+          reject(this.noLane());
+        }, Math.max(0, deadline - Date.now())),
+      };
+      this.laneWaiters.push(waiter);
+    });
+  }
+
+  private noLane(): KvsError {
+    return new KvsError('UNAVAILABLE', `no write slot freed within ${this.timeoutMs} ms (maxInFlightWrites ${this.maxLanes} all busy): the write was not sent`);
   }
 
   private releaseLane(lane: Lane): void {
@@ -306,6 +335,20 @@ export class KvsClient {
     if (waiter) waiter.resolve(lane);
     else this.freeLanes.push(lane);
   }
+}
+
+/** Refuses options a client cannot work with (a write slot count of 0 would make every write wait forever). */
+function checkOptions(opts: ClientOptions): void {
+  const positive = (name: string, v: number | undefined, integer: boolean): void => {
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+      throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a finite number'} > 0 (got ${String(v)})`);
+    }
+  };
+  positive('timeoutMs', opts.timeoutMs, false);
+  positive('attemptTimeoutMs', opts.attemptTimeoutMs, false);
+  positive('maxInFlightWrites', opts.maxInFlightWrites, true);
+  positive('poolSize', opts.poolSize, true);
 }
 
 function unexpected(r: Response): KvsError {

@@ -105,6 +105,11 @@ export class ShardedClient extends KvsClient {
   constructor(opts: ShardedClientOptions) {
     super({ ...opts, endpoints: [...(opts.endpoints ?? [])] });
     if (opts.placement.length === 0 && !opts.configSource) throw new Error('placement endpoints are needed');
+    for (const name of ['pollMs', 'maxPollMs', 'configWaitMs'] as const) {
+      const v = opts[name];
+      const min = name === 'maxPollMs' ? 1 : 0;
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min)) throw new RangeError(`${name} must be a finite number >= ${min} (got ${String(v)})`);
+    }
     this.watcher = opts.configSource ?? placementWatcher(opts.placement);
     this.pollMs = opts.pollMs ?? 500;
     this.maxPollMs = opts.maxPollMs ?? 5000;

@@ -1,0 +1,69 @@
+// timeoutMs bounds the whole call, the wait for a write slot (maxInFlightWrites) included, and options
+// a client cannot work with are refused when it is built. Before: with maxInFlightWrites 1 the n-th of
+// n concurrent writes to a silent replica failed after about n × timeoutMs, and maxInFlightWrites 0
+// made every write wait forever.
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { KvsClient, KvsError } from '../../src/client/client.ts';
+import { ShardedClient } from '../../src/client/sharded-client.ts';
+
+describe('client options and deadlines', () => {
+  // A replica that accepts connections and answers nothing.
+  let server: Server;
+  let address = '';
+  const sockets = new Set<Socket>();
+  before(async () => {
+    server = createServer((sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+      sock.on('error', () => {});
+      sock.resume();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+
+  it('a write waiting for a slot is bounded by its own timeoutMs', async () => {
+    const timeoutMs = 500;
+    const n = 20; // one after another they would take n × timeoutMs = 10 s
+    const kv = new KvsClient({ endpoints: [address], timeoutMs, maxInFlightWrites: 1 });
+    try {
+      const t = Date.now();
+      const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => kv.put(`k${i}`, 'v')));
+      const elapsed = Date.now() - t;
+      assert.ok(elapsed < 5 * timeoutMs, `all ${n} writes settled within 5 × timeoutMs (took ${elapsed} ms)`);
+      for (const r of results) assert.ok(r.status === 'rejected' && r.reason instanceof KvsError);
+      const queued = results.slice(1).map((r) => (r.status === 'rejected' ? (r.reason as KvsError) : undefined));
+      for (const e of queued) {
+        assert.equal(e?.code, 'UNAVAILABLE');
+        assert.match(e.message, /no write slot freed within 500 ms .*was not sent/);
+      }
+    } finally {
+      kv.close();
+    }
+  });
+
+  it('refuses options it cannot work with when built', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new KvsClient({ endpoints: [address], maxInFlightWrites: bad }), (e: unknown) => e instanceof RangeError && /maxInFlightWrites must be an integer > 0/.test(e.message));
+      assert.throws(() => new KvsClient({ endpoints: [address], poolSize: bad }), (e: unknown) => e instanceof RangeError && /poolSize/.test(e.message));
+    }
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new KvsClient({ endpoints: [address], timeoutMs: bad }), (e: unknown) => e instanceof RangeError && /timeoutMs must be a finite number > 0/.test(e.message));
+      assert.throws(() => new KvsClient({ endpoints: [address], attemptTimeoutMs: bad }), (e: unknown) => e instanceof RangeError && /attemptTimeoutMs/.test(e.message));
+      assert.throws(() => new ShardedClient({ placement: [address], timeoutMs: bad }), RangeError);
+    }
+    assert.throws(() => new ShardedClient({ placement: [address], maxInFlightWrites: 0 }), RangeError);
+    assert.throws(() => new ShardedClient({ placement: [address], pollMs: -1 }), /pollMs must be a finite number >= 0/);
+    assert.throws(() => new ShardedClient({ placement: [address], configWaitMs: Number.NaN }), /configWaitMs/);
+    assert.throws(() => new ShardedClient({ placement: [address], maxPollMs: 0 }), /maxPollMs/);
+    // What works stays accepted.
+    new KvsClient({ endpoints: [address], timeoutMs: 1, maxInFlightWrites: 1, poolSize: 1, attemptTimeoutMs: 0.5 }).close();
+    new ShardedClient({ placement: [address], pollMs: 0, configWaitMs: 0 }).close();
+  });
+});
