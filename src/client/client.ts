@@ -32,9 +32,16 @@ export interface ClientOptions {
 }
 
 /**
- * What a KvsError's `code` can be: a server's error code, UNREACHABLE (no replica answered), or
- * CLOSED: the client was closed (close()) — a call made after it was never sent; a write still
- * pending at close() may or may not have been applied.
+ * What a KvsError's `code` can be: a server's error code (docs/protocol.md), UNREACHABLE or CLOSED.
+ * What a failed write's code says about whether it was applied:
+ * - TIMEOUT: unknown. It may or may not have been applied: an attempt may have reached a replica
+ *   (sent, no answer; or the server's own TIMEOUT) and no definitive answer came before the deadline.
+ * - UNREACHABLE: not applied. No attempt could have reached any replica (refused, no connection).
+ *   For a read: no replica answered.
+ * - NOT_LEADER, WRONG_GROUP, UNAVAILABLE, TOO_LARGE, BAD_REQUEST: not applied. The clients never
+ *   report NOT_LEADER (or UNAVAILABLE, UNREACHABLE) for a write an earlier attempt may have got through.
+ * - CLOSED: the client was closed (close()). A call made after it was never sent; a write still
+ *   pending at close() may or may not have been applied.
  */
 export type KvsErrorCode = WireError['code'] | 'UNREACHABLE' | 'CLOSED';
 

@@ -24,7 +24,7 @@ import { splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
-import { callGroup, errorVerdict } from '../cluster/group-call.ts';
+import { callGroup, errorVerdict, unknownOutcome } from '../cluster/group-call.ts';
 
 /** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
 export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'>;
@@ -43,13 +43,17 @@ export interface ShardedClientOptions extends Omit<ClientOptions, 'endpoints'> {
   configSource?: ConfigSource;
 }
 
-/** What one attempt at one replica came to. */
-export type Outcome =
+/**
+ * What one attempt at one replica came to. `doubt`: the write may have reached a replica without a
+ * definitive answer (sent and unanswered, or TIMEOUT); a call that ends on this carries it to TIMEOUT.
+ */
+export type Outcome = (
   | { t: 'done'; res: Response }
   | { t: 'wrong-group'; epoch: number; err: KvsError }
   | { t: 'not-leader'; leaderAddr: string; err: KvsError }
   | { t: 'retry'; err: KvsError }
-  | { t: 'unreachable'; err: KvsError };
+  | { t: 'unreachable'; err: KvsError }
+) & { doubt?: string | undefined };
 
 /** Classifies an answer by the shared retry rule (src/cluster/group-call.ts): success and errors not worth retrying are 'done'. */
 export function classify(res: Response): Outcome {
@@ -167,7 +171,10 @@ export class ShardedClient extends KvsClient {
     const parts = splitBatch(req, (key) => ctx.partitioner.partitionOf(key));
     if (parts.length === 1) return this.keyed(req.ops[0]!.key, req, 'write', deadline);
     const results = await Promise.allSettled(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, 'write', deadline)));
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    // A part whose outcome is unknown makes the batch's outcome unknown: report that first.
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const unknown = failed.find((e) => e instanceof KvsError && e.code === 'TIMEOUT');
+    if (failed.length > 0) throw unknown ?? failed[0];
     return { kind: 'ok' };
   }
 
@@ -182,6 +189,8 @@ export class ShardedClient extends KvsClient {
     let attempt = 0;
     let last: KvsError = new KvsError('UNREACHABLE', 'no attempt made');
     let viaAnyReplica = false;
+    /** Why this write may have been applied already (an attempt that may have arrived, unanswered). */
+    let doubt: string | undefined;
     while (Date.now() < deadline) {
       this.closeSignal.throwIfAborted();
       const ctx = viaAnyReplica ? undefined : await this.context(deadline);
@@ -192,7 +201,7 @@ export class ShardedClient extends KvsClient {
         } else {
           this.routing.fallback++;
           o = await this.attempt(this.nextEndpoint(), req, false, deadline);
-          if (o.t === 'not-leader') o = { t: 'retry', err: o.err };
+          if (o.t === 'not-leader') o = { t: 'retry', err: o.err, doubt: o.doubt };
         }
         viaAnyReplica = false;
       } else {
@@ -212,10 +221,13 @@ export class ShardedClient extends KvsClient {
         if (o.res.kind === 'error') throw new KvsError(o.res.error.code, o.res.error.message);
         return o.res;
       }
+      if (kind === 'write') doubt = o.doubt ?? (o.err.code === 'TIMEOUT' ? o.err.message : doubt);
       last = o.err;
       attempt++;
       await backoff(attempt, deadline, this.closeSignal);
     }
+    // NOT_LEADER, UNAVAILABLE or UNREACHABLE would say "not applied": not so after an unanswered attempt.
+    if (doubt !== undefined) throw new KvsError('TIMEOUT', unknownOutcome(`no answer before the deadline; ${doubt}`));
     throw last;
   }
 
@@ -250,10 +262,10 @@ export class ShardedClient extends KvsClient {
       passes: 1, // the caller retries: after a refresh, or through any replica when the group is unreachable
       signal: this.closeSignal,
     });
-    if (out.t === 'unreachable') return { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached: ${out.message}`) };
+    if (out.t === 'unreachable') return { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached: ${out.message}`), doubt: out.doubt };
     if (out.t === 'unknown') return { t: 'done', res: { kind: 'error', error: { code: 'TIMEOUT', message: out.message } } };
     const o = classify(out.res);
-    return o.t === 'not-leader' ? { t: 'retry', err: o.err } : o;
+    return o.t === 'not-leader' ? { t: 'retry', err: o.err, doubt: out.doubt } : { ...o, doubt: out.doubt };
   }
 
   /** One request to one replica, never retried here (the caller decides): relayed or ordinary. */
@@ -265,7 +277,7 @@ export class ShardedClient extends KvsClient {
     } catch (e) {
       if (!(e instanceof ConnectionError)) throw e;
       this.responsiveness.unanswered(addr);
-      return { t: 'unreachable', err: new KvsError('UNREACHABLE', e.message) };
+      return { t: 'unreachable', err: new KvsError('UNREACHABLE', e.message), doubt: e.sent ? e.message : undefined };
     }
   }
 

@@ -7,7 +7,9 @@
 //
 // What is never resent: a request that may have reached a replica and cannot be recognised when it
 // comes again (a write without an exactly-once session) — its outcome is unknown, and the caller
-// gets TIMEOUT. This module sits below both the client and the server and imports neither.
+// gets TIMEOUT. A write with a session is resent, but if the deadline passes after any attempt may
+// have reached a replica without a definitive answer, its outcome is just as unknown: TIMEOUT again,
+// never the last transient answer (NOT_LEADER, UNAVAILABLE, unreachable), which would say "not applied". This module sits below both the client and the server and imports neither.
 import type { Response, WireError } from '../wire/index.ts';
 
 /** A replica could not be asked: refused, reset, or no answer within the attempt's bound. */
@@ -82,17 +84,31 @@ export interface GroupCall {
 
 /** How a group call ended. */
 export type GroupOutcome =
-  /** An answer to pass on: success, an error not worth retrying, WRONG_GROUP (refresh), or the last transient one at the deadline. */
-  | { t: 'answer'; res: Response; from: string }
-  /** No replica could be asked at all. */
-  | { t: 'unreachable'; message: string }
-  /** A write without a session may have arrived and got no answer: it must not be sent elsewhere. */
+  /**
+   * An answer to pass on: success, an error not worth retrying, WRONG_GROUP (refresh), or the last
+   * transient one when the passes ran out. `doubt`: a write attempt of this call may have arrived
+   * without a definitive answer (a caller that retries itself must not report "not applied").
+   */
+  | { t: 'answer'; res: Response; from: string; doubt?: string }
+  /** No replica could be asked at all (`doubt` as above: one may have got the write). */
+  | { t: 'unreachable'; message: string; doubt?: string }
+  /**
+   * A write may have been applied and the call cannot find out: one without a session may have
+   * arrived (it must not be sent elsewhere), or the deadline passed with an attempt unanswered.
+   */
   | { t: 'unknown'; message: string };
+
+/** The message of a write whose outcome is unknown. */
+export function unknownOutcome(cause: string): string {
+  return `the write may or may not have been applied (${cause})`;
+}
 
 /** Sends to the group until an answer worth passing on, the passes run out, or the deadline. */
 export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
   let last: GroupOutcome = { t: 'unreachable', message: 'no replica could be reached before the deadline' };
   let answered = false;
+  /** Why a write of this call may have been applied without our knowing (an attempt sent and unanswered, or TIMEOUT). */
+  let doubt: string | undefined;
   let leader = c.leader;
   const passes = c.passes ?? Infinity;
   for (let pass = 0; pass < passes && Date.now() < c.deadline; pass++) {
@@ -113,7 +129,8 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
         if (!(e instanceof UnreachableError)) throw e;
         c.pacing.unanswered(addr);
         if (leader === addr) c.onLeader((leader = undefined));
-        if (e.sent && !c.resendSafe) return { t: 'unknown', message: `${e.message} (the write may still apply)` };
+        if (e.sent && !c.resendSafe) return { t: 'unknown', message: unknownOutcome(e.message) };
+        if (e.sent && c.kind === 'write') doubt = e.message;
         if (!answered) last = { t: 'unreachable', message: e.message };
         continue;
       }
@@ -125,6 +142,7 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
         return { t: 'answer', res, from: addr };
       }
       last = { t: 'answer', res, from: addr };
+      if (c.kind === 'write' && res.kind === 'error' && res.error.code === 'TIMEOUT') doubt = `${addr}: ${res.error.message}`;
       if (verdict === 'not-leader' && res.kind === 'error' && res.error.code === 'NOT_LEADER') {
         const hint = res.error.leaderAddr;
         if (hint && hint !== addr && (members.has(hint) || c.followAnyHint)) {
@@ -136,7 +154,10 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
       }
     }
   }
-  return last;
+  if (doubt === undefined) return last;
+  // The deadline passed with the write's outcome open; a caller that retries itself carries the doubt on.
+  if (Date.now() >= c.deadline) return { t: 'unknown', message: unknownOutcome(`no answer before the deadline; ${doubt}`) };
+  return { ...last, doubt };
 }
 
 /** Backoff between passes, with full jitter, never past the deadline. Capped at 250 ms: an election takes about one election timeout. */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionError } from '../../src/cluster/connection.ts';
 import { ShardedClient, replicaOrder, type ConfigSource } from '../../src/client/sharded-client.ts';
+import { KvsError } from '../../src/client/client.ts';
 import { createPartitioner, loadXxh64, type Partitioner } from '../../src/partition/index.ts';
 import { initialConfig, reshard, type ClusterConfig, type GroupInfo } from '../../src/placement/config.ts';
 import { derivedClientId, splitBatch } from '../../src/cluster/split-batch.ts';
@@ -222,6 +223,31 @@ describe('smart client routing', () => {
       assert.ok(c.routing.refreshes >= 1);
     } finally {
       c.close();
+    }
+  });
+
+  // Regression (outside review, 2026-12-06): with a majority stopped, a write whose attempt reached the
+  // stopped leader and got no answer failed with NOT_LEADER (the followers' last answer), yet applied.
+  it('a write an attempt may have reached fails with TIMEOUT, not NOT_LEADER; one that reached nothing with UNREACHABLE', async () => {
+    const { three, keyOf } = await setup();
+    const key = keyOf(three, 2);
+    const c = new TestClient(new FakeSource(three), (s) => {
+      if (s.addr === 'g2r1' && s.direct) throw new ConnectionError(`no answer from ${s.addr} within 500 ms`, true);
+      return notLeader('');
+    });
+    try {
+      await assert.rejects(c.put(key, 'v'), (e: unknown) => e instanceof KvsError && e.code === 'TIMEOUT' && /may or may not have been applied.*g2r1/.test(e.message));
+      assert.ok(c.sent.some((s) => s.addr === 'g2r1'));
+    } finally {
+      c.close();
+    }
+    const refused = new TestClient(new FakeSource(three), (s) => {
+      throw new ConnectionError(`cannot reach ${s.addr}: connect ECONNREFUSED`);
+    });
+    try {
+      await assert.rejects(refused.put(key, 'v'), (e: unknown) => e instanceof KvsError && e.code === 'UNREACHABLE');
+    } finally {
+      refused.close();
     }
   });
 

@@ -1,0 +1,114 @@
+// A write whose outcome the client cannot know fails with TIMEOUT ("may or may not have been
+// applied"), never with a code that says "not applied". Regression (outside review, 2026-12-06): with
+// two of three replicas stopped, writes failed with UNREACHABLE ("no answer from ...") or NOT_LEADER
+// after an attempt had reached the stopped leader, and were applied once it resumed. UNREACHABLE
+// stays for a write no attempt could have delivered (connection refused).
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { KvsClient, KvsError } from '../../src/client/client.ts';
+import { Responsiveness } from '../../src/cluster/responsiveness.ts';
+import { UnreachableError, callGroup, type GroupCall } from '../../src/cluster/group-call.ts';
+import { FrameDecoder, decodeRequest, encodeResponse, type Response } from '../../src/wire/index.ts';
+
+const notLeader: Response = { kind: 'error', error: { code: 'NOT_LEADER', message: 'not the leader', leaderId: 0, leaderAddr: '' } };
+const unknown = (e: unknown): boolean => e instanceof KvsError && e.code === 'TIMEOUT' && /may or may not have been applied/.test(e.message);
+
+/** A group call to a (sent, never answered) and b, c (NOT_LEADER, no leader known). */
+function stoppedLeader(over: Partial<GroupCall>): GroupCall {
+  return {
+    replicas: ['a', 'b', 'c'],
+    leader: 'a',
+    kind: 'write',
+    resendSafe: true,
+    deadline: Date.now() + 300,
+    pacing: new Responsiveness(100),
+    send: (addr) => (addr === 'a' ? Promise.reject(new UnreachableError('no answer from a within 100 ms', true)) : Promise.resolve(notLeader)),
+    onLeader: () => {},
+    ...over,
+  };
+}
+
+describe('a write whose outcome is unknown', () => {
+  it('group call: at the deadline after an unanswered attempt it is unknown, not the last NOT_LEADER', async () => {
+    const out = await callGroup(stoppedLeader({}));
+    assert.equal(out.t, 'unknown');
+    assert.match(out.t === 'unknown' ? out.message : '', /may or may not have been applied.*no answer from a/);
+    // One pass for a caller that retries itself: the last answer, with the doubt to carry on.
+    const one = await callGroup(stoppedLeader({ passes: 1, deadline: Date.now() + 10_000 }));
+    assert.equal(one.t, 'answer');
+    assert.match(one.t === 'answer' ? (one.doubt ?? '') : '', /no answer from a/);
+    // A read is not a write: no replica answered.
+    const read = await callGroup(stoppedLeader({ kind: 'read', send: () => Promise.reject(new UnreachableError('no answer', true)) }));
+    assert.equal(read.t, 'unreachable');
+    // Nothing could have arrived (refused everywhere): not applied.
+    const refused = await callGroup(stoppedLeader({ send: () => Promise.reject(new UnreachableError('connect ECONNREFUSED')) }));
+    assert.equal(refused.t, 'unreachable');
+  });
+
+  describe('KvsClient', () => {
+    // One replica that reads and never answers (the stopped leader), one that answers every write
+    // NOT_LEADER without a hint (a follower of a group without a quorum).
+    const servers: Server[] = [];
+    const sockets = new Set<Socket>();
+    let silent = '';
+    let follower = '';
+    let refused = '';
+    const listen = (onSocket: (s: Socket) => void): Promise<string> => {
+      const server = createServer((s) => {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => {});
+        onSocket(s);
+      });
+      servers.push(server);
+      return new Promise((r) => server.listen(0, '127.0.0.1', () => r(`127.0.0.1:${(server.address() as AddressInfo).port}`)));
+    };
+    before(async () => {
+      silent = await listen((s) => s.resume());
+      follower = await listen((s) => {
+        const d = new FrameDecoder();
+        s.on('data', (b) => {
+          d.push(b);
+          for (let f = d.read(); f !== null; f = d.read()) {
+            decodeRequest(f.type, f.body);
+            s.write(encodeResponse(f.requestId, notLeader));
+          }
+        });
+      });
+      const gone = createServer();
+      refused = await new Promise<string>((r) => gone.listen(0, '127.0.0.1', () => r(`127.0.0.1:${(gone.address() as AddressInfo).port}`)));
+      await new Promise((r) => gone.close(r));
+    });
+    after(() => {
+      for (const s of sockets) s.destroy();
+      for (const s of servers) s.close();
+    });
+
+    it('fails with TIMEOUT after an attempt that got no answer, whatever the other replicas said', async () => {
+      const timeoutMs = 1500;
+      const only = new KvsClient({ endpoints: [silent], timeoutMs });
+      const mixed = new KvsClient({ endpoints: [follower, silent], timeoutMs }); // the first call starts at the silent one
+      try {
+        await assert.rejects(only.put('k', 'v'), unknown);
+        await assert.rejects(mixed.put('k', 'v'), unknown);
+        await assert.rejects(mixed.cas('k', null, 'v'), unknown);
+      } finally {
+        only.close();
+        mixed.close();
+      }
+    });
+
+    it('fails with UNREACHABLE when no attempt could have reached a replica, NOT_LEADER when every one said so', async () => {
+      const kv = new KvsClient({ endpoints: [refused], timeoutMs: 500 });
+      const nl = new KvsClient({ endpoints: [follower], timeoutMs: 500 });
+      try {
+        await assert.rejects(kv.put('k', 'v'), (e: unknown) => e instanceof KvsError && e.code === 'UNREACHABLE');
+        await assert.rejects(nl.put('k', 'v'), (e: unknown) => e instanceof KvsError && e.code === 'NOT_LEADER');
+      } finally {
+        kv.close();
+        nl.close();
+      }
+    });
+  });
+});
