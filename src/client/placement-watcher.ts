@@ -3,8 +3,8 @@
 import { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { KvsClient } from './client.ts';
 
-export function placementWatcher(endpoints: string[], pollMs?: number): ConfigWatcher {
-  return new ConfigWatcher(new KvsClient({ endpoints, timeoutMs: 2000 }), pollMs);
+export function placementWatcher(endpoints: string[], pollMs?: number, timeoutMs = 2000): ConfigWatcher {
+  return new ConfigWatcher(new KvsClient({ endpoints, timeoutMs }), pollMs);
 }
 
 /** Watchers shared in this process, by their sorted placement endpoints. */

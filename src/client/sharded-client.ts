@@ -24,10 +24,10 @@ import { splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
-import { callGroup, errorVerdict, unknownOutcome } from '../cluster/group-call.ts';
+import { callGroup, errorVerdict, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
 
 /** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
-export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'>;
+export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'> & Partial<Pick<ConfigWatcher, 'lastError'>>;
 
 export interface ShardedClientOptions extends Omit<ClientOptions, 'endpoints'> {
   /** Native addresses of the placement group's replicas. */
@@ -52,7 +52,8 @@ export type Outcome = (
   | { t: 'wrong-group'; epoch: number; err: KvsError }
   | { t: 'not-leader'; leaderAddr: string; err: KvsError }
   | { t: 'retry'; err: KvsError }
-  | { t: 'unreachable'; err: KvsError }
+  /** `cause`: the last replica's own error (err's message may sum up several). */
+  | { t: 'unreachable'; err: KvsError; cause?: string | undefined }
 ) & { doubt?: string | undefined };
 
 /** Classifies an answer by the shared retry rule (src/cluster/group-call.ts): success and errors not worth retrying are 'done'. */
@@ -97,6 +98,7 @@ export class ShardedClient extends KvsClient {
   readonly routing = { direct: 0, fallback: 0, wrongGroup: 0, refreshes: 0, notLeader: 0, unreachable: 0 };
 
   private readonly watcher: ConfigSource;
+  private readonly placement: string[];
   private partitioner: Partitioner | undefined;
   private readonly leaders = new Map<number, string>();
   private readonly pollMs: number;
@@ -114,7 +116,9 @@ export class ShardedClient extends KvsClient {
       const min = name === 'maxPollMs' ? 1 : 0;
       if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min)) throw new RangeError(`${name} must be a finite number >= ${min} (got ${String(v)})`);
     }
-    this.watcher = opts.configSource ?? placementWatcher(opts.placement);
+    this.placement = [...opts.placement];
+    // A configuration read gives up within half a call's deadline, so a call can still say why it failed.
+    this.watcher = opts.configSource ?? placementWatcher(opts.placement, undefined, Math.min(2000, Math.max(250, this.timeoutMs / 2)));
     this.pollMs = opts.pollMs ?? 500;
     this.maxPollMs = opts.maxPollMs ?? 5000;
     this.configWaitMs = opts.configWaitMs ?? 1000;
@@ -157,7 +161,7 @@ export class ShardedClient extends KvsClient {
         return this.splitWrite(req, deadline);
       default:
         // scan and count (the replica fans out and gathers), status, ping: any replica.
-        if (this.endpoints.length === 0) await this.context(deadline);
+        if (this.endpoints.length === 0 && !(await this.context(deadline)) && this.endpoints.length === 0) throw this.noConfiguration();
         return super.route(req, kind, deadline);
     }
   }
@@ -191,16 +195,23 @@ export class ShardedClient extends KvsClient {
     let viaAnyReplica = false;
     /** Why this write may have been applied already (an attempt that may have arrived, unanswered). */
     let doubt: string | undefined;
+    /** Replicas that could not be reached and the last one's error, named when the call fails UNREACHABLE. */
+    const unreached = new Set<string>();
+    let cause: string | undefined;
+    let configless = false;
     while (Date.now() < deadline) {
       this.closeSignal.throwIfAborted();
       const ctx = viaAnyReplica ? undefined : await this.context(deadline);
       let o: Outcome;
       if (!ctx) {
+        if (!viaAnyReplica) configless = true;
         if (this.endpoints.length === 0) {
-          o = { t: 'unreachable', err: new KvsError('UNREACHABLE', 'no cluster configuration and no endpoint to fall back to') };
+          o = { t: 'unreachable', err: this.noConfiguration() };
         } else {
           this.routing.fallback++;
-          o = await this.attempt(this.nextEndpoint(), req, false, deadline);
+          const addr = this.nextEndpoint();
+          o = await this.attempt(addr, req, false, deadline);
+          if (o.t === 'unreachable') unreached.add(addr);
           if (o.t === 'not-leader') o = { t: 'retry', err: o.err, doubt: o.doubt };
         }
         viaAnyReplica = false;
@@ -212,6 +223,7 @@ export class ShardedClient extends KvsClient {
           const fresh = await this.refresh(deadline);
           if (fresh && fresh.epoch > ctx.config.epoch) continue; // a newer table: try it at once
         } else if (o.t === 'unreachable') {
+          for (const g of groupsFor(ctx.config, ctx.partitioner.partitionOf(key))) for (const r of groupOf(ctx.config, g)?.replicas ?? []) unreached.add(r.address);
           this.routing.unreachable++;
           void this.refresh(deadline);
           viaAnyReplica = true; // the next attempt goes through any replica
@@ -222,13 +234,24 @@ export class ShardedClient extends KvsClient {
         return o.res;
       }
       if (kind === 'write') doubt = o.doubt ?? (o.err.code === 'TIMEOUT' ? o.err.message : doubt);
+      if (o.t === 'unreachable' && unreached.size > 0) cause = o.cause ?? o.err.message;
       last = o.err;
       attempt++;
       await backoff(attempt, deadline, this.closeSignal);
     }
     // NOT_LEADER, UNAVAILABLE or UNREACHABLE would say "not applied": not so after an unanswered attempt.
     if (doubt !== undefined) throw new KvsError('TIMEOUT', unknownOutcome(`no answer before the deadline; ${doubt}`));
+    if (last.code === 'UNREACHABLE' && cause !== undefined) {
+      const noConfig = configless && !this.watcher.current ? `; ${this.noConfiguration().message.replace(/ and no endpoint to fall back to$/, '')}` : '';
+      throw new KvsError('UNREACHABLE', unreachedMessage(unreached, cause) + noConfig);
+    }
     throw last;
+  }
+
+  /** No configuration and no replica to fall back to: which placement replicas were asked, and what went wrong. */
+  private noConfiguration(): KvsError {
+    const why = this.watcher.lastError ?? 'no answer yet';
+    return new KvsError('UNREACHABLE', `no cluster configuration from placement ${this.placement.join(', ') || '(none given)'} (${why}) and no endpoint to fall back to`);
   }
 
   /** Tries the groups in turn (serving group, then a pending move's destination) until one answers for the key. */
@@ -262,7 +285,7 @@ export class ShardedClient extends KvsClient {
       passes: 1, // the caller retries: after a refresh, or through any replica when the group is unreachable
       signal: this.closeSignal,
     });
-    if (out.t === 'unreachable') return { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached: ${out.message}`), doubt: out.doubt };
+    if (out.t === 'unreachable') return { t: 'unreachable', err: new KvsError('UNREACHABLE', `no replica of group ${group.id} could be reached: ${out.message}`), doubt: out.doubt, cause: out.cause };
     if (out.t === 'unknown') return { t: 'done', res: { kind: 'error', error: { code: 'TIMEOUT', message: out.message } } };
     const o = classify(out.res);
     return o.t === 'not-leader' ? { t: 'retry', err: o.err, doubt: out.doubt } : { ...o, doubt: out.doubt };

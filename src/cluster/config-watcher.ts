@@ -24,6 +24,8 @@ export class ConfigWatcher {
   private readonly listeners = new Set<(c: ClusterConfig) => void>();
   private started = false;
   private stopped = false;
+  /** Why the last load found no configuration (undefined after a successful one). */
+  private loadError: string | undefined;
   /** Holders that have not stopped yet (retain): polling ends when the last one stops. */
   private holders = 1;
 
@@ -64,6 +66,11 @@ export class ConfigWatcher {
     });
   }
 
+  /** Why the last read of the configuration failed (unreachable, or no configuration stored); undefined once one succeeded. */
+  get lastError(): string | undefined {
+    return this.loadError;
+  }
+
   /** Whether polling has ended for good (every holder stopped). */
   get ended(): boolean {
     return this.stopped;
@@ -98,7 +105,7 @@ export class ConfigWatcher {
       const c = (await this.refresh()) ?? this.config;
       if (c && c.epoch >= minEpoch) return c;
       if (this.stopped) throw new Error('the configuration watcher was stopped');
-      if (Date.now() > until) throw new Error(`no cluster configuration at epoch >= ${minEpoch} from the placement group`);
+      if (Date.now() > until) throw new Error(`no cluster configuration at epoch >= ${minEpoch} from the placement group${this.loadError ? `: ${this.loadError}` : ''}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -123,11 +130,16 @@ export class ConfigWatcher {
   private async load(): Promise<ClusterConfig | undefined> {
     try {
       const raw = await this.client.get(CONFIG_KEY);
-      if (!raw) return undefined;
+      if (!raw) {
+        this.loadError = 'it holds none: not the placement group, or not initialised yet?';
+        return undefined;
+      }
       const c = decodeConfig(raw);
       this.set(c);
+      this.loadError = undefined;
       return c;
-    } catch {
+    } catch (e) {
+      this.loadError = e instanceof Error ? e.message : String(e);
       return undefined; // placement unreachable: keep routing with what we have
     }
   }

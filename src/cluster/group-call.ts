@@ -90,13 +90,20 @@ export type GroupOutcome =
    * without a definitive answer (a caller that retries itself must not report "not applied").
    */
   | { t: 'answer'; res: Response; from: string; doubt?: string }
-  /** No replica could be asked at all (`doubt` as above: one may have got the write). */
-  | { t: 'unreachable'; message: string; doubt?: string }
+  /** No replica could be asked at all (`doubt` as above: one may have got the write; `cause`: the last replica's error). */
+  | { t: 'unreachable'; message: string; doubt?: string; cause?: string }
   /**
    * A write may have been applied and the call cannot find out: one without a session may have
    * arrived (it must not be sent elsewhere), or the deadline passed with an attempt unanswered.
    */
   | { t: 'unknown'; message: string };
+
+/** Which replicas could not be reached, and the last error (short: at most 6 addresses named). */
+export function unreachedMessage(addrs: Iterable<string>, lastError: string): string {
+  const all = [...new Set(addrs)];
+  const named = all.length > 6 ? `${all.slice(0, 6).join(', ')} and ${all.length - 6} more` : all.join(', ');
+  return all.length <= 1 ? lastError : `could not reach ${named} (last error: ${lastError})`; // one: the error names it
+}
 
 /** The message of a write whose outcome is unknown. */
 export function unknownOutcome(cause: string): string {
@@ -109,6 +116,8 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
   let answered = false;
   /** Why a write of this call may have been applied without our knowing (an attempt sent and unanswered, or TIMEOUT). */
   let doubt: string | undefined;
+  /** The replicas that could not be asked, for the message when none could. */
+  const unreached = new Set<string>();
   let leader = c.leader;
   const passes = c.passes ?? Infinity;
   for (let pass = 0; pass < passes && Date.now() < c.deadline; pass++) {
@@ -131,7 +140,8 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
         if (leader === addr) c.onLeader((leader = undefined));
         if (e.sent && !c.resendSafe) return { t: 'unknown', message: unknownOutcome(e.message) };
         if (e.sent && c.kind === 'write') doubt = e.message;
-        if (!answered) last = { t: 'unreachable', message: e.message };
+        unreached.add(addr);
+        if (!answered) last = { t: 'unreachable', message: unreachedMessage(unreached, e.message), cause: e.message };
         continue;
       }
       answered = true;
