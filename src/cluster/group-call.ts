@@ -9,7 +9,8 @@
 // comes again (a write without an exactly-once session) — its outcome is unknown, and the caller
 // gets TIMEOUT. A write with a session is resent, but if the deadline passes after any attempt may
 // have reached a replica without a definitive answer, its outcome is just as unknown: TIMEOUT again,
-// never the last transient answer (NOT_LEADER, UNAVAILABLE, unreachable), which would say "not applied". This module sits below both the client and the server and imports neither.
+// never the last transient answer (NOT_LEADER, UNAVAILABLE, unreachable), which would say "not
+// applied". This module sits below both the client and the server and imports neither.
 import type { Response, WireError } from '../wire/index.ts';
 
 /** A replica could not be asked: refused, reset, or no answer within the attempt's bound. */
