@@ -141,8 +141,14 @@ export class KvsClient {
     return { ok: r.ok, current: r.current };
   }
 
+  /**
+   * Puts and deletes applied together (atomically within a partition). Every op is checked before
+   * anything is sent: an op other than 'put' (with a value) or 'delete' is refused whole with
+   * KvsError BAD_REQUEST. An empty batch does nothing and resolves.
+   */
   async batch(ops: ({ op: 'put'; key: Bytes; value: Bytes } | { op: 'delete'; key: Bytes })[]): Promise<void> {
-    const wireOps: BatchOp[] = ops.map((o) => (o.op === 'put' ? { op: 'put', key: toBytes(o.key), value: toBytes(o.value) } : { op: 'delete', key: toBytes(o.key) }));
+    const wireOps = batchOpsArg(ops);
+    if (wireOps.length === 0) return;
     await this.write((id) => ({ op: 'batch', ops: wireOps, ...id }));
   }
 
@@ -365,3 +371,30 @@ function unexpected(r: Response): KvsError {
 
 /** Exponential backoff with full jitter, never past the deadline (one rule for every caller). */
 export { pause as backoff } from '../cluster/group-call.ts';
+
+// ---- arguments ----------------------------------------------------------------------------------
+// Plain-JavaScript callers get no type checks: whatever the methods cannot send as the caller meant
+// is refused here, before anything is sent.
+
+/** A batch's ops as wire ops; throws KvsError BAD_REQUEST on the first op that is not a put (with a value) or a delete. */
+function batchOpsArg(ops: unknown): BatchOp[] {
+  if (!Array.isArray(ops)) throw new TypeError(`batch ops must be an array, got ${typeName(ops)}`);
+  return ops.map((o: unknown, i): BatchOp => {
+    if (typeof o !== 'object' || o === null) throw new KvsError('BAD_REQUEST', `batch op ${i} must be an object {op, key, value}, got ${typeName(o)}`);
+    const { op, key, value } = o as { op?: unknown; key?: unknown; value?: unknown };
+    if (op === 'put') {
+      if (value === undefined || value === null) throw new KvsError('BAD_REQUEST', `batch op ${i} is a put without a value`);
+      return { op: 'put', key: toBytes(key as Bytes), value: toBytes(value as Bytes) };
+    }
+    if (op === 'delete') return { op: 'delete', key: toBytes(key as Bytes) };
+    throw new KvsError('BAD_REQUEST', `batch op ${i} has op ${typeName(op)}: it must be 'put' or 'delete'`);
+  });
+}
+
+/** How an argument of the wrong kind is named in an error. */
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'object' || typeof v === 'function') return (v as object).constructor?.name ?? typeof v;
+  return `${typeof v} ${String(v)}`;
+}
