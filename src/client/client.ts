@@ -8,7 +8,7 @@
 // with at most one outstanding write; lanes are reused, so seqs per lane only grow.
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { BatchOp, Consistency, KeyValue, Request, Response, StatusInfo, WireError } from '../wire/index.ts';
+import { MAX_KEY_BYTES, type BatchOp, type Consistency, type KeyValue, type Request, type Response, type StatusInfo, type WireError } from '../wire/index.ts';
 import { callGroup } from '../cluster/group-call.ts';
 import { Connection } from '../cluster/connection.ts';
 import { Responsiveness, attemptMsFor } from '../cluster/responsiveness.ts';
@@ -384,11 +384,23 @@ function batchOpsArg(ops: unknown): BatchOp[] {
     const { op, key, value } = o as { op?: unknown; key?: unknown; value?: unknown };
     if (op === 'put') {
       if (value === undefined || value === null) throw new KvsError('BAD_REQUEST', `batch op ${i} is a put without a value`);
-      return { op: 'put', key: toBytes(key as Bytes), value: toBytes(value as Bytes) };
+      return { op: 'put', key: batchKey(key, i), value: toBytes(value as Bytes) };
     }
-    if (op === 'delete') return { op: 'delete', key: toBytes(key as Bytes) };
+    if (op === 'delete') return { op: 'delete', key: batchKey(key, i) };
     throw new KvsError('BAD_REQUEST', `batch op ${i} has op ${typeName(op)}: it must be 'put' or 'delete'`);
   });
+}
+
+/**
+ * A batch op's key. A batch may be split per partition (by ShardedClient, or by the replica that
+ * receives it), and parts that pass apply: a key that no server can store refuses the whole batch
+ * here. Values are limited by each server's configuration, so they are left to the servers.
+ */
+function batchKey(key: unknown, i: number): Uint8Array {
+  const b = toBytes(key as Bytes);
+  if (b.length === 0) throw new KvsError('BAD_REQUEST', `batch op ${i} has the empty key, which cannot be written`);
+  if (b.length > MAX_KEY_BYTES) throw new KvsError('TOO_LARGE', `batch op ${i}: key of ${b.length} bytes exceeds the limit of ${MAX_KEY_BYTES} bytes`);
+  return b;
 }
 
 /** How an argument of the wrong kind is named in an error. */

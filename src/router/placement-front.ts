@@ -144,6 +144,7 @@ export class PlacementFront {
       partitioner: await createPartitioner(config.partitions),
       groups: this.groups,
       local: (req, raw, deadline) => this.o.router.local(req, raw, deadline),
+      refusal: (req) => this.o.router.refusal(req),
     });
     this.routes = routes;
     this.o.log.info('a cluster configuration exists: routing keys to the shard groups', { epoch: config.epoch, groups: config.groups.length });

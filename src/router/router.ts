@@ -141,6 +141,20 @@ export class Router {
     return n;
   }
 
+  /**
+   * Why a request can never succeed, checked before anything runs or is split into parts: a key or
+   * value over the limits (TOO_LARGE) or the empty key in a write (BAD_REQUEST). Undefined: none.
+   * The shard routing asks before it splits a batch, so one bad op refuses the whole batch.
+   */
+  refusal(req: Request): WireError | undefined {
+    try {
+      if (req.op === 'put' || req.op === 'delete' || req.op === 'cas' || req.op === 'batch') this.checkWrite(req);
+      return undefined;
+    } catch (e) {
+      return this.toWireError(e);
+    }
+  }
+
   /** Keys are validated before anything runs: a bad key is the client's error, never retried. */
   private checkKey(key: Uint8Array): void {
     if (key.length === 0) throw new BadKeyError('the empty key is not allowed');

@@ -5,7 +5,7 @@
 // counts fan out and add up.
 import type { Partitioner } from '../partition/index.ts';
 import { routeOf, type ClusterConfig } from '../placement/config.ts';
-import { SCAN_PAGE_BYTES, batchTooLarge, encodeRequest, type KeyValue, type Request, type Response } from '../wire/index.ts';
+import { SCAN_PAGE_BYTES, batchTooLarge, encodeRequest, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 import { splitBatch } from '../cluster/split-batch.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
@@ -19,6 +19,8 @@ export interface ShardRoutesOptions {
   groups: GroupConnections;
   /** The group-local request path. */
   local: (req: Request, raw: RawRequest, deadline: number) => Promise<Response>;
+  /** Why a request can never succeed (keys and values over the limits: Router.refusal), checked before a batch is split. */
+  refusal?: (req: Request) => WireError | undefined;
 }
 
 export class ShardRoutes {
@@ -83,8 +85,9 @@ export class ShardRoutes {
    */
   private async batch(req: Extract<Request, { op: 'batch' }>, raw: RawRequest, deadline: number): Promise<Response> {
     // Refused whole, before its parts (each under the bound) go anywhere.
-    const tooMany = batchTooLarge(req);
-    if (tooMany) return { kind: 'error', error: tooMany };
+    // So is a batch with one op over the limits: its parts would otherwise apply where they pass.
+    const refused = batchTooLarge(req) ?? this.o.refusal?.(req);
+    if (refused) return { kind: 'error', error: refused };
     const parts = splitBatch(req, (key) => this.o.partitioner.partitionOf(key));
     if (parts.length === 1 && parts[0]!.req === req) return this.keyed(req.ops[0]!.key, req, raw, deadline);
     const results = await Promise.all(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, encodeRaw(sub), deadline)));

@@ -185,6 +185,7 @@ export class KvsServer {
         partitioner: sharding.partitioner,
         groups: this.groups,
         local: (req, raw, deadline) => this.router.local(req, raw, deadline),
+        refusal: (req) => this.router.refusal(req),
       }));
       this.path = shardPath(routes, this.router);
       // Requests that other replicas of this process route to this group, while it leads.

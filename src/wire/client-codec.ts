@@ -71,6 +71,13 @@ const ENVELOPE_BYTES = 1024;
 export const MAX_REQUEST_BODY_BYTES = DEFAULT_MAX_FRAME_BYTES - HEADER_BYTES - ENVELOPE_BYTES;
 
 /**
+ * The longest key a server can store: LMDB's cap (MAX_STORABLE_KEY_BYTES in src/storage/limits.ts,
+ * which no configured limit may exceed; a test keeps the two equal). The client refuses longer keys
+ * before sending them. The frame format itself carries keys of up to 65,535 bytes.
+ */
+export const MAX_KEY_BYTES = 4026;
+
+/**
  * A scan page holds at most this many bytes of keys and values (but always one pair): with up to
  * 10,000 pairs' framing and one more pair of the largest size it still fits one frame. A page can
  * therefore be shorter than the limit asked for; `more` says where to go on.
