@@ -115,24 +115,24 @@ export class KvsClient {
   }
 
   async get(key: Bytes, opts: { consistency?: Consistency } = {}): Promise<Uint8Array | null> {
-    const r = await this.call({ op: 'get', key: toBytes(key), consistency: opts.consistency ?? 'linearizable' }, 'read');
+    const r = await this.call({ op: 'get', key: keyArg(key), consistency: opts.consistency ?? 'linearizable' }, 'read');
     if (r.kind !== 'value') throw unexpected(r);
     return r.value;
   }
 
   async put(key: Bytes, value: Bytes): Promise<void> {
-    await this.write((id) => ({ op: 'put', key: toBytes(key), value: toBytes(value), ...id }));
+    await this.write((id) => ({ op: 'put', key: keyArg(key), value: toBytes(value), ...id }));
   }
 
   async delete(key: Bytes): Promise<void> {
-    await this.write((id) => ({ op: 'delete', key: toBytes(key), ...id }));
+    await this.write((id) => ({ op: 'delete', key: keyArg(key), ...id }));
   }
 
   /** Sets key to value if it currently holds `expected` (null: absent); value null deletes. */
   async cas(key: Bytes, expected: Bytes | null, value: Bytes | null): Promise<{ ok: boolean; current: Uint8Array | null }> {
     const r = await this.write((id) => ({
       op: 'cas',
-      key: toBytes(key),
+      key: keyArg(key),
       expected: expected === null ? null : toBytes(expected),
       value: value === null ? null : toBytes(value),
       ...id,
@@ -155,7 +155,7 @@ export class KvsClient {
   /** One page of keys in [start, end), in key order; `more` is where the next page starts. */
   async scan(start: Bytes, end: Bytes | null, opts: { limit?: number; consistency?: Consistency } = {}): Promise<{ items: KeyValue[]; more: Uint8Array | null }> {
     const r = await this.call(
-      { op: 'scan', start: toBytes(start), end: end === null ? null : toBytes(end), limit: opts.limit ?? 0, consistency: opts.consistency ?? 'linearizable' },
+      { op: 'scan', start: keyArg(start, 'scan start'), end: end === null ? null : keyArg(end, 'scan end'), limit: opts.limit ?? 0, consistency: opts.consistency ?? 'linearizable' },
       'read',
     );
     if (r.kind !== 'scan') throw unexpected(r);
@@ -397,9 +397,18 @@ function batchOpsArg(ops: unknown): BatchOp[] {
  * here. Values are limited by each server's configuration, so they are left to the servers.
  */
 function batchKey(key: unknown, i: number): Uint8Array {
-  const b = toBytes(key as Bytes);
+  const b = keyArg(key as Bytes, `batch op ${i}: key`);
   if (b.length === 0) throw new KvsError('BAD_REQUEST', `batch op ${i} has the empty key, which cannot be written`);
-  if (b.length > MAX_KEY_BYTES) throw new KvsError('TOO_LARGE', `batch op ${i}: key of ${b.length} bytes exceeds the limit of ${MAX_KEY_BYTES} bytes`);
+  return b;
+}
+
+/**
+ * A key (or scan bound) as bytes. One longer than any server stores (MAX_KEY_BYTES) is refused here
+ * with TOO_LARGE, as a server would answer it; past 65,535 bytes the frame could not even carry it.
+ */
+function keyArg(key: Bytes, name = 'key'): Uint8Array {
+  const b = toBytes(key);
+  if (b.length > MAX_KEY_BYTES) throw new KvsError('TOO_LARGE', `${name} of ${b.length} bytes exceeds the limit of ${MAX_KEY_BYTES} bytes`);
   return b;
 }
 
