@@ -81,6 +81,9 @@ export class Router {
           await this.consistentRead(req.consistency, deadline);
           return { kind: 'count', count: await this.countServed() };
         case 'scan': {
+          // Refused at once: a bound longer than any key can never be served (LMDB cannot take it).
+          const refusal = this.scanRefusal(req);
+          if (refusal) return { kind: 'error', error: refusal };
           await this.consistentRead(req.consistency, deadline);
           const max = this.o.maxScanLimit ?? 10_000;
           const limit = req.limit === 0 ? (this.o.defaultScanLimit ?? 1000) : Math.min(req.limit, max);
@@ -143,16 +146,32 @@ export class Router {
 
   /**
    * Why a request can never succeed, checked before anything runs or is split into parts: a key or
-   * value over the limits (TOO_LARGE) or the empty key in a write (BAD_REQUEST). Undefined: none.
-   * The shard routing asks before it splits a batch, so one bad op refuses the whole batch.
+   * value over the limits (TOO_LARGE), the empty key in a write (BAD_REQUEST), a scan bound longer
+   * than a key may be (TOO_LARGE). Undefined: none. The shard routing asks before it splits a batch,
+   * so one bad op refuses the whole batch, and before it fans a scan out.
    */
   refusal(req: Request): WireError | undefined {
+    if (req.op === 'scan') return this.scanRefusal(req);
     try {
       if (req.op === 'put' || req.op === 'delete' || req.op === 'cas' || req.op === 'batch') this.checkWrite(req);
       return undefined;
     } catch (e) {
       return this.toWireError(e);
     }
+  }
+
+  /** A scan bound over the key limit (the empty one starts at the beginning, or ends nowhere). */
+  private scanRefusal(req: Extract<Request, { op: 'scan' }>): WireError | undefined {
+    for (const [name, bound] of [['scan start', req.start], ['scan end', req.end]] as const) {
+      if (bound === null || bound.length === 0) continue;
+      try {
+        this.o.checkSizes(bound, null);
+      } catch (e) {
+        const err = this.toWireError(e);
+        return { ...err, message: `${name}: ${err.message}` } as WireError;
+      }
+    }
+    return undefined;
   }
 
   /** Keys are validated before anything runs: a bad key is the client's error, never retried. */

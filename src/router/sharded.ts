@@ -96,6 +96,8 @@ export class ShardRoutes {
 
   /** Every group's page from `start`, merged in key order; `more` is where the next page starts. */
   private async scan(req: Extract<Request, { op: 'scan' }>, raw: RawRequest, deadline: number): Promise<Response> {
+    const refused = this.o.refusal?.(req);
+    if (refused) return { kind: 'error', error: refused };
     const config = await this.config(deadline);
     if (!config) return unavailable('no cluster configuration yet');
     const pages = await Promise.all(config.groups.map((g) => this.send(g.id, req, raw, deadline)));

@@ -28,11 +28,11 @@ export class StorageCorruptionError extends StorageError {
 
 /** A key or value exceeds the configured limit; raised before anything is proposed. */
 export class TooLargeError extends StorageError {
-  readonly what: 'key' | 'value';
+  readonly what: 'key' | 'value' | 'scan start' | 'scan end';
   readonly size: number;
   readonly limit: number;
 
-  constructor(what: 'key' | 'value', size: number, limit: number) {
+  constructor(what: 'key' | 'value' | 'scan start' | 'scan end', size: number, limit: number) {
     super(`${what} of ${size} bytes exceeds the limit of ${limit} bytes`);
     this.what = what;
     this.size = size;

@@ -4,8 +4,8 @@ import type { ConfState, PersistedState, Ready, SnapshotMeta } from '../raft/typ
 import { applyCommands } from './apply.ts';
 import type { Book } from './book.ts';
 import type { Env } from './env.ts';
-import { StorageCorruptionError, StorageError, StoreFailedError } from './errors.ts';
-import type { Limits } from './limits.ts';
+import { StorageCorruptionError, StorageError, StoreFailedError, TooLargeError } from './errors.ts';
+import { MAX_STORABLE_KEY_BYTES, type Limits } from './limits.ts';
 import { runAt } from './log-table.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import { planReady } from './ready-plan.ts';
@@ -184,6 +184,10 @@ export class ReplicaStore {
    */
   scan(start: Uint8Array, end: Uint8Array | null, limit: number, maxBytes = Infinity): { items: KeyValue[]; more: Uint8Array | null } {
     this.assertOk();
+    // LMDB fails on a bound longer than a key can be, with an internal error ("offset is out of
+    // bounds", "Key of size 4027 was too large"): refuse it as what it is, a request too large.
+    if (start.length > MAX_STORABLE_KEY_BYTES) throw new TooLargeError('scan start', start.length, MAX_STORABLE_KEY_BYTES);
+    if (end !== null && end.length > MAX_STORABLE_KEY_BYTES) throw new TooLargeError('scan end', end.length, MAX_STORABLE_KEY_BYTES);
     // An empty range, [start, end) with end <= start: the empty end is the smallest key, not "no end".
     if (end !== null && Buffer.compare(start, end) >= 0) return { items: [], more: null };
     const items: KeyValue[] = [];

@@ -1,6 +1,7 @@
 // Requests that can never succeed, sent to a real sharded cluster (2 shard groups of one replica) as
 // raw frames, past the clients' own checks: each is answered at once with a non-retryable error and
 // changes nothing. Ports 28700–28729.
+// (A scan bound over the limit used to fail inside LMDB and come back UNAVAILABLE.)
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Connection } from '../../src/cluster/connection.ts';
@@ -39,5 +40,24 @@ describe('requests over the limits on a sharded cluster', () => {
       assert.equal(code(res), 'TOO_LARGE');
     }
     for (const key of keys) assert.equal(await client.get(key), null, `${key} was not written`);
+  });
+
+  it('a scan bound longer than a key is answered TOO_LARGE at once (it was UNAVAILABLE, retried until the deadline)', async () => {
+    const long = (n: number, c: string): Buffer => Buffer.alloc(n, c);
+    const cases: [Uint8Array, Uint8Array | null][] = [
+      [long(4027, 'k'), null],
+      [long(5000, 'k'), null],
+      [long(65_535, 'k'), long(1, 'l')],
+      [long(1, 'a'), long(4027, 'k')],
+    ];
+    for (const [start, end] of cases) {
+      for (const consistency of ['linearizable', 'stale'] as const) {
+        const t0 = Date.now();
+        const res = await send({ op: 'scan', start, end, limit: 1, consistency });
+        assert.equal(code(res), 'TOO_LARGE', `start ${start.length}, end ${end?.length}: ${JSON.stringify(res)}`);
+        assert.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`);
+      }
+    }
+    await client.scan('', null, { limit: 1 }); // the replicas still serve scans
   });
 });
