@@ -78,7 +78,9 @@ function clientClosed(): KvsError {
   return new KvsError('CLOSED', 'the client was closed');
 }
 
-const toBytes = (b: Bytes): Uint8Array => (typeof b === 'string' ? enc.encode(b) : b);
+
+/** A key or value as bytes: strings as UTF-8, any other kind refused with a TypeError naming `name` (argument checks at the end). */
+const toBytes = (b: Bytes, name = 'value'): Uint8Array => bytesArg(b, name);
 
 export class KvsClient {
   /** Replicas to send to (any of them serves any key); subclasses may add to it. */
@@ -104,6 +106,7 @@ export class KvsClient {
   });
 
   constructor(opts: ClientOptions) {
+    checkEndpointsArg(opts, 'endpoints');
     // A subclass (ShardedClient) may start with none and learn them from the cluster configuration.
     if (opts.endpoints.length === 0 && new.target === KvsClient) throw new Error('at least one endpoint is needed');
     checkOptions(opts);
@@ -115,7 +118,7 @@ export class KvsClient {
   }
 
   async get(key: Bytes, opts: { consistency?: Consistency } = {}): Promise<Uint8Array | null> {
-    const r = await this.call({ op: 'get', key: keyArg(key), consistency: opts.consistency ?? 'linearizable' }, 'read');
+    const r = await this.call({ op: 'get', key: keyArg(key), consistency: consistencyArg(opts) }, 'read');
     if (r.kind !== 'value') throw unexpected(r);
     return r.value;
   }
@@ -133,8 +136,8 @@ export class KvsClient {
     const r = await this.write((id) => ({
       op: 'cas',
       key: keyArg(key),
-      expected: expected === null ? null : toBytes(expected),
-      value: value === null ? null : toBytes(value),
+      expected: expected === null ? null : toBytes(expected, 'expected (null: absent)'),
+      value: value === null ? null : toBytes(value, 'value (null: delete)'),
       ...id,
     }));
     if (r.kind !== 'cas') throw unexpected(r);
@@ -155,7 +158,7 @@ export class KvsClient {
   /** One page of keys in [start, end), in key order; `more` is where the next page starts. */
   async scan(start: Bytes, end: Bytes | null, opts: { limit?: number; consistency?: Consistency } = {}): Promise<{ items: KeyValue[]; more: Uint8Array | null }> {
     const r = await this.call(
-      { op: 'scan', start: keyArg(start, 'scan start'), end: end === null ? null : keyArg(end, 'scan end'), limit: opts.limit ?? 0, consistency: opts.consistency ?? 'linearizable' },
+      { op: 'scan', start: keyArg(start, 'scan start'), end: end === null ? null : keyArg(end, 'scan end'), limit: limitArg(opts, 'limit', 0), consistency: consistencyArg(opts) },
       'read',
     );
     if (r.kind !== 'scan') throw unexpected(r);
@@ -164,16 +167,18 @@ export class KvsClient {
 
   /** How many keys the store holds (on a sharded cluster every group's, summed). */
   async count(opts: { consistency?: Consistency } = {}): Promise<number> {
-    const r = await this.call({ op: 'count', consistency: opts.consistency ?? 'linearizable' }, 'read');
+    const r = await this.call({ op: 'count', consistency: consistencyArg(opts) }, 'read');
     if (r.kind !== 'count') throw unexpected(r);
     return r.count;
   }
 
   /** Every key in [start, end), page by page. */
   async *scanAll(start: Bytes, end: Bytes | null, opts: { pageSize?: number; consistency?: Consistency } = {}): AsyncGenerator<KeyValue> {
-    let from: Uint8Array | null = toBytes(start);
+    let from: Uint8Array | null = toBytes(start, 'scan start');
+    const limit = limitArg(opts, 'pageSize', 1000);
+    const consistency = consistencyArg(opts);
     while (from !== null) {
-      const page = await this.scan(from, end, { limit: opts.pageSize ?? 1000, consistency: opts.consistency });
+      const page = await this.scan(from, end, { limit, consistency });
       yield* page.items;
       from = page.more;
     }
@@ -384,7 +389,7 @@ function batchOpsArg(ops: unknown): BatchOp[] {
     const { op, key, value } = o as { op?: unknown; key?: unknown; value?: unknown };
     if (op === 'put') {
       if (value === undefined || value === null) throw new KvsError('BAD_REQUEST', `batch op ${i} is a put without a value`);
-      return { op: 'put', key: batchKey(key, i), value: toBytes(value as Bytes) };
+      return { op: 'put', key: batchKey(key, i), value: toBytes(value as Bytes, `batch op ${i}: value`) };
     }
     if (op === 'delete') return { op: 'delete', key: batchKey(key, i) };
     throw new KvsError('BAD_REQUEST', `batch op ${i} has op ${typeName(op)}: it must be 'put' or 'delete'`);
@@ -407,9 +412,47 @@ function batchKey(key: unknown, i: number): Uint8Array {
  * with TOO_LARGE, as a server would answer it; past 65,535 bytes the frame could not even carry it.
  */
 function keyArg(key: Bytes, name = 'key'): Uint8Array {
-  const b = toBytes(key);
+  const b = toBytes(key, name);
   if (b.length > MAX_KEY_BYTES) throw new KvsError('TOO_LARGE', `${name} of ${b.length} bytes exceeds the limit of ${MAX_KEY_BYTES} bytes`);
   return b;
+}
+
+/**
+ * Bytes from a string (UTF-8), a Uint8Array or Buffer (as it is), or any other ArrayBufferView (a
+ * DataView, a Uint16Array, ...: its bytes, not its element values). Anything else is a TypeError
+ * naming the argument: an ArrayBuffer is not taken (wrap it in a Uint8Array), nor is a number.
+ */
+function bytesArg(v: unknown, name: string): Uint8Array {
+  if (typeof v === 'string') return enc.encode(v);
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new TypeError(`${name} must be a string or a Uint8Array, got ${typeName(v)}`);
+}
+
+/** A read's consistency: 'linearizable' (the default) or 'stale'; anything else is BAD_REQUEST, never a silent default. */
+function consistencyArg(opts: unknown): Consistency {
+  const c = (opts as { consistency?: unknown } | null | undefined)?.consistency;
+  if (c === undefined) return 'linearizable';
+  if (c === 'linearizable' || c === 'stale') return c;
+  throw new KvsError('BAD_REQUEST', `consistency must be 'linearizable' or 'stale', got ${typeName(c)}`);
+}
+
+/** A scan's page size: a whole number of keys (0: the server's default), at most a u32. */
+function limitArg(opts: unknown, name: 'limit' | 'pageSize', fallback: number): number {
+  const n = (opts as Record<string, unknown> | null | undefined)?.[name];
+  if (n === undefined) return fallback;
+  if (typeof n !== 'number') throw new TypeError(`${name} must be a number, got ${typeName(n)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new KvsError('BAD_REQUEST', `${name} must be a whole number from 0 to ${0xffff_ffff}, got ${n}`);
+  return n;
+}
+
+/** The options object and its list of addresses (`endpoints`, or `placement` for ShardedClient): "host:port" strings. */
+export function checkEndpointsArg(opts: unknown, name: 'endpoints' | 'placement'): void {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError(`the client's options must be an object, got ${typeName(opts)}`);
+  const list = (opts as Record<string, unknown>)[name];
+  if (!Array.isArray(list) || !list.every((a) => typeof a === 'string')) {
+    throw new TypeError(`${name} must be an array of "host:port" strings, got ${Array.isArray(list) ? `[${list.map(typeName).join(', ')}]` : typeName(list)}`);
+  }
 }
 
 /** How an argument of the wrong kind is named in an error. */

@@ -22,7 +22,7 @@ import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { placementWatcher } from './placement-watcher.ts';
 import { splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
-import { KvsClient, KvsError, backoff, type ClientOptions } from './client.ts';
+import { KvsClient, KvsError, backoff, checkEndpointsArg, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
 import { callGroup, errorVerdict, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
 
@@ -109,6 +109,8 @@ export class ShardedClient extends KvsClient {
   private turn = 0;
 
   constructor(opts: ShardedClientOptions) {
+    if (!opts?.configSource) checkEndpointsArg(opts, 'placement');
+    if (opts.endpoints !== undefined) checkEndpointsArg(opts, 'endpoints');
     super({ ...opts, endpoints: [...(opts.endpoints ?? [])] });
     if (opts.placement.length === 0 && !opts.configSource) throw new Error('placement endpoints are needed');
     for (const name of ['pollMs', 'maxPollMs', 'configWaitMs'] as const) {
