@@ -124,22 +124,24 @@ export class KvsClient {
   }
 
   async put(key: Bytes, value: Bytes): Promise<void> {
-    await this.write((id) => ({ op: 'put', key: keyArg(key), value: toBytes(value), ...id }));
+    const k = keyArg(key);
+    const v = toBytes(value);
+    await this.write((id) => ({ op: 'put', key: k, value: v, ...id }));
   }
 
   async delete(key: Bytes): Promise<void> {
-    await this.write((id) => ({ op: 'delete', key: keyArg(key), ...id }));
+    const k = keyArg(key);
+    await this.write((id) => ({ op: 'delete', key: k, ...id }));
   }
 
   /** Sets key to value if it currently holds `expected` (null: absent); value null deletes. */
   async cas(key: Bytes, expected: Bytes | null, value: Bytes | null): Promise<{ ok: boolean; current: Uint8Array | null }> {
-    const r = await this.write((id) => ({
-      op: 'cas',
+    const args = {
       key: keyArg(key),
       expected: expected === null ? null : toBytes(expected, 'expected (null: absent)'),
       value: value === null ? null : toBytes(value, 'value (null: delete)'),
-      ...id,
-    }));
+    };
+    const r = await this.write((id) => ({ op: 'cas', ...args, ...id }));
     if (r.kind !== 'cas') throw unexpected(r);
     return { ok: r.ok, current: r.current };
   }

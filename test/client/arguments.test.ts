@@ -5,6 +5,7 @@
 // are taken as they are, any other ArrayBufferView by its bytes, anything else is a TypeError naming
 // the argument; an unknown consistency or a bad scan limit is KvsError BAD_REQUEST; nothing is sent.
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KvsClient, KvsError, ShardedClient, type Bytes } from '../../src/client/index.ts';
 import type { Request } from '../../src/wire/index.ts';
@@ -112,4 +113,24 @@ describe('client arguments', () => {
     assert.throws(() => new ShardedClient({} as { placement: string[] }), typeError(/^placement must be an array/));
     assert.throws(() => new ShardedClient({ placement: ['a:1'], endpoints: 'b:2' } as unknown as { placement: string[] }), typeError(/^endpoints must be an array/));
   });
+});
+
+it('a refused argument does not wait for a write lane', async () => {
+  // One lane, held by a write to a replica that accepts connections but never answers.
+  const server = createServer(() => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const c = new KvsClient({ endpoints: [address], maxInFlightWrites: 1, timeoutMs: 1500 });
+  try {
+    const held = c.put('k', 'v').catch(() => undefined);
+    const t0 = Date.now();
+    await assert.rejects(c.put(123 as unknown as string, 'v'), TypeError);
+    await assert.rejects(c.delete('k'.repeat(5000)), (e: unknown) => e instanceof KvsError && e.code === 'TOO_LARGE');
+    await assert.rejects(c.cas('k', undefined as unknown as null, 'v'), TypeError);
+    assert.ok(Date.now() - t0 < 500, `refused in ${Date.now() - t0} ms, not after the held write`);
+    await held;
+  } finally {
+    c.close();
+    server.close();
+  }
 });
