@@ -241,8 +241,22 @@ export class KvsServer {
       }
     }
     const store = await openStore({ path: config.dataDir, ...(config.sharedData !== undefined ? { sharedData: config.sharedData } : {}) });
-    const server = new KvsServer(config, store, opts, sharding);
-    await server.listen();
+    // A failed start gives back what it opened: in a host process the replica is started again in
+    // the same process, and a store left open there would refuse it ("already open") for good.
+    let server: KvsServer;
+    try {
+      server = new KvsServer(config, store, opts, sharding);
+    } catch (e) {
+      sharding?.watcher.stop();
+      await store.close().catch(() => {});
+      throw e;
+    }
+    try {
+      await server.listen();
+    } catch (e) {
+      await server.close().catch(() => {});
+      throw e;
+    }
     try {
       server.doors = await startDoors({
         config,
