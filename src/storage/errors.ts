@@ -50,3 +50,20 @@ export class StoreFailedError extends StorageError {
     this.cause = cause;
   }
 }
+
+/**
+ * A failed LMDB commit, with its cause. lmdb-js rejects every write of a failed commit with
+ * "Commit failed (see commitError for details)" and keeps the cause (e.g. ENOSPC) in a promise,
+ * `commitError`, that rejects with it: unwatched, that promise is an unhandled rejection, which ends
+ * the process (every replica it hosts), and the log line never names the cause.
+ */
+export async function withCommitCause(e: unknown): Promise<unknown> {
+  const pending = (e as { commitError?: unknown } | null)?.commitError;
+  if (!(pending instanceof Promise)) return e;
+  const cause: unknown = await pending.then(
+    () => undefined,
+    (c: unknown) => c,
+  );
+  if (cause === undefined) return e;
+  return new StorageError(`the LMDB commit failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+}

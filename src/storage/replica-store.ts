@@ -4,7 +4,7 @@ import type { ConfState, PersistedState, Ready, SnapshotMeta } from '../raft/typ
 import { applyCommands } from './apply.ts';
 import type { Book } from './book.ts';
 import type { Env } from './env.ts';
-import { StorageCorruptionError, StorageError, StoreFailedError, TooLargeError } from './errors.ts';
+import { StorageCorruptionError, StorageError, StoreFailedError, TooLargeError, withCommitCause } from './errors.ts';
 import { MAX_STORABLE_KEY_BYTES, type Limits } from './limits.ts';
 import { runAt } from './log-table.ts';
 import { putRaft, readRaft } from './raft-table.ts';
@@ -98,7 +98,7 @@ export class ReplicaStore {
       await written;
       await this.env.root.flushed;
     } catch (e) {
-      throw this.fail(e);
+      throw this.fail(await withCommitCause(e));
     } finally {
       this.persisting = false;
       this.stagingInFlight = false;
@@ -130,8 +130,8 @@ export class ReplicaStore {
         this.appliedVisible = Math.max(this.appliedVisible, index);
         return results;
       },
-      (e: unknown) => {
-        throw this.fail(e);
+      async (e: unknown) => {
+        throw this.fail(await withCommitCause(e));
       },
     );
   }
