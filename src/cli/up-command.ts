@@ -20,8 +20,9 @@ Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: i
 configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data under DIR (default
 ./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints.
 Running it again on the same DIR reuses the same layout and recovers the data.
-A replica that crashes is restarted after a second (its pid in cluster.json is kept current; the
-pid is its process's, which with --processes N it shares with other replicas).
+A replica that crashes is restarted after a second, doubling up to 30 s while it keeps failing
+within a minute of starting (its pid in cluster.json is kept current; the pid is its process's,
+which with --processes N it shares with other replicas).
 "kvs reshard --shards N" changes the number of shard groups of the running cluster; "kvs replica
 add|remove" adds or removes one replica of a shard group.
 Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over first).
@@ -77,7 +78,12 @@ export async function runUp(argv: string[]): Promise<number> {
   const save = (): void => writeCluster(dataDir, replicas, published ? undefined : STARTING_FILE);
   const peersOf = (g: number): string => replicas.filter((r) => r.group === g).map((r) => `${r.id}=${r.endpoints.native}`).join(',');
 
+  /** Per replica: when it was last launched, and how many launches in a row ended early. */
+  const runs = new Map<number, { startedAt: number; failures: number }>();
   const launch = (r: ClusterReplica): void => {
+    const run = runs.get(r.id) ?? { startedAt: 0, failures: 0 };
+    run.startedAt = Date.now();
+    runs.set(r.id, run);
     const argv = ['--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
     if (r.role === 'shard') argv.push('--placement', placementEndpoints(replicas).join(','));
     if (r.join) argv.push('--join');
@@ -91,10 +97,11 @@ export async function runUp(argv: string[]): Promise<number> {
         stop();
         return;
       }
-      console.error(`kvs up: replica ${r.id} exited (${signal ?? `code ${code}`}); restarting in 1 s`);
+      const delayMs = restartDelayMs(run, Date.now());
+      console.error(`kvs up: replica ${r.id} exited (${signal ?? `code ${code}`}); restarting in ${delayMs / 1000} s`);
       setTimeout(() => {
         if (!stopping && replicas.includes(r)) launch(r);
-      }, 1000);
+      }, delayMs);
     });
     save();
   };
@@ -247,4 +254,14 @@ async function waitUntilServing(current: () => ClusterReplica[], stopping: () =>
   } finally {
     status.close();
   }
+}
+
+/**
+ * How long to wait before restarting a replica that exited: 1 s, doubling with each launch in a row
+ * that ended within a minute (a damaged store, a full disk), up to 30 s, so a replica that cannot
+ * start does not restart every second for good; back to 1 s once a launch ran a minute.
+ */
+export function restartDelayMs(run: { startedAt: number; failures: number }, now: number): number {
+  run.failures = now - run.startedAt >= 60_000 ? 1 : run.failures + 1;
+  return Math.min(30_000, 1000 * 2 ** (run.failures - 1));
 }
