@@ -6,33 +6,24 @@
 // the argument; an unknown consistency or a bad scan limit is KvsError BAD_REQUEST; nothing is sent.
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { KvsClient, KvsError, ShardedClient, type Bytes } from '../../src/client/index.ts';
 import type { Request } from '../../src/wire/index.ts';
-import { fakeReplica, fixedSource, type FakeReplica } from './fake-replica.ts';
+import { clientsOnFakeReplica } from './fake-replica.ts';
 
 const typeError = (name: RegExp) => (e: unknown) => e instanceof TypeError && name.test(e.message);
 const badRequest = (e: unknown): boolean => e instanceof KvsError && e.code === 'BAD_REQUEST';
 
 describe('client arguments', () => {
-  let replica: FakeReplica;
-  const clients: KvsClient[] = [];
-  before(async () => {
-    replica = await fakeReplica();
-    clients.push(new KvsClient({ endpoints: [replica.address], timeoutMs: 2000 }));
-    clients.push(new ShardedClient({ placement: [], configSource: await fixedSource(replica.address), pollMs: 0, timeoutMs: 2000 }));
-  });
-  after(() => {
-    for (const c of clients) c.close();
-    replica.close();
-  });
+  const fake = clientsOnFakeReplica();
+  const clients = fake.clients;
 
   /** Calls f on both clients: it must be refused as `check` says, with nothing sent. */
   async function refused(f: (c: KvsClient) => Promise<unknown>, check: (e: unknown) => boolean): Promise<void> {
     for (const c of clients) {
-      const before = replica.seen.length;
+      const before = fake.replica.seen.length;
       await assert.rejects(f(c), check, c.constructor.name);
-      assert.equal(replica.seen.length, before, `${c.constructor.name} sent nothing`);
+      assert.equal(fake.replica.seen.length, before, `${c.constructor.name} sent nothing`);
     }
   }
   const any = (v: unknown): Bytes => v as Bytes;
@@ -67,9 +58,9 @@ describe('client arguments', () => {
     ];
     for (const [value, bytes] of cases) {
       for (const c of clients) {
-        const before = replica.seen.length;
+        const before = fake.replica.seen.length;
         await c.put(any(value), any(value));
-        const sent = replica.seen.slice(before).find((r) => r.op === 'put') as Extract<Request, { op: 'put' }>;
+        const sent = fake.replica.seen.slice(before).find((r) => r.op === 'put') as Extract<Request, { op: 'put' }>;
         assert.deepEqual(new Uint8Array(sent.key), bytes, `${c.constructor.name} key ${value?.constructor.name}`);
         assert.deepEqual(new Uint8Array(sent.value), bytes, `${c.constructor.name} value ${value?.constructor.name}`);
       }
@@ -87,10 +78,10 @@ describe('client arguments', () => {
       }, badRequest);
     }
     for (const c of clients) {
-      const before = replica.seen.length;
+      const before = fake.replica.seen.length;
       await c.get('k', { consistency: 'stale' });
       await c.get('k');
-      assert.deepEqual(replica.seen.slice(before).map((r) => (r.op === 'get' ? r.consistency : r.op)), ['stale', 'linearizable']);
+      assert.deepEqual(fake.replica.seen.slice(before).map((r) => (r.op === 'get' ? r.consistency : r.op)), ['stale', 'linearizable']);
     }
   });
 

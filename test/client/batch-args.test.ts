@@ -3,22 +3,13 @@
 // Both clients now refuse such a batch whole with KvsError BAD_REQUEST before anything is sent, and
 // an empty batch resolves without sending anything (it was a RangeError).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { KvsClient, KvsError, ShardedClient } from '../../src/client/index.ts';
-import { fakeReplica, fixedSource, type FakeReplica } from './fake-replica.ts';
+import { describe, it } from 'node:test';
+import { KvsClient, KvsError } from '../../src/client/index.ts';
+import { clientsOnFakeReplica } from './fake-replica.ts';
 
 describe('batch arguments', () => {
-  let replica: FakeReplica;
-  const clients: KvsClient[] = [];
-  before(async () => {
-    replica = await fakeReplica();
-    clients.push(new KvsClient({ endpoints: [replica.address], timeoutMs: 2000 }));
-    clients.push(new ShardedClient({ placement: [], configSource: await fixedSource(replica.address), pollMs: 0, timeoutMs: 2000 }));
-  });
-  after(() => {
-    for (const c of clients) c.close();
-    replica.close();
-  });
+  const fake = clientsOnFakeReplica();
+  const clients = fake.clients;
 
   const bad: [string, unknown[]][] = [
     ["op 'set'", [{ op: 'set', key: 'k', value: 'v' }]],
@@ -32,30 +23,30 @@ describe('batch arguments', () => {
   for (const [what, ops] of bad) {
     it(`refuses ${what} with BAD_REQUEST and sends nothing`, async () => {
       for (const c of clients) {
-        const before = replica.seen.length;
+        const before = fake.replica.seen.length;
         await assert.rejects(
           c.batch(ops as Parameters<KvsClient['batch']>[0]),
           (e: unknown) => e instanceof KvsError && e.code === 'BAD_REQUEST',
           c.constructor.name,
         );
-        assert.equal(replica.seen.length, before, `${c.constructor.name} sent nothing`);
+        assert.equal(fake.replica.seen.length, before, `${c.constructor.name} sent nothing`);
       }
     });
   }
 
   it('an empty batch resolves and sends nothing', async () => {
     for (const c of clients) {
-      const before = replica.seen.length;
+      const before = fake.replica.seen.length;
       await c.batch([]);
-      assert.equal(replica.seen.length, before, c.constructor.name);
+      assert.equal(fake.replica.seen.length, before, c.constructor.name);
     }
   });
 
   it("sends a batch of 'put' and 'delete' ops as they are", async () => {
     for (const c of clients) {
-      const before = replica.seen.length;
+      const before = fake.replica.seen.length;
       await c.batch([{ op: 'put', key: 'a', value: '1' }, { op: 'delete', key: 'b' }]);
-      const ops = replica.seen.slice(before).flatMap((r) => (r.op === 'batch' ? r.ops : []));
+      const ops = fake.replica.seen.slice(before).flatMap((r) => (r.op === 'batch' ? r.ops : []));
       assert.deepEqual(ops.map((o) => o.op).sort(), ['delete', 'put'], c.constructor.name);
     }
   });

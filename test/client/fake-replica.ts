@@ -1,6 +1,8 @@
 // A native-protocol replica for client tests: it records every request (unwrapping FORWARD, as the
 // smart client sends them) and answers each as a healthy replica would, with no data behind it.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, before } from 'node:test';
+import { KvsClient, ShardedClient } from '../../src/client/index.ts';
 import { decodeForward } from '../../src/wire/forward.ts';
 import type { ConfigSource } from '../../src/client/sharded-client.ts';
 import { loadXxh64 } from '../../src/partition/index.ts';
@@ -64,4 +66,22 @@ export function fakeReplica(): Promise<FakeReplica> {
 export async function fixedSource(address: string): Promise<ConfigSource> {
   const config: ClusterConfig = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [{ id: id * 100 + 1, address }] })), 64);
   return { current: config, refresh: async () => config, waitFor: async () => config, onChange: () => () => {}, stop: () => {} };
+}
+
+/**
+ * A KvsClient and a ShardedClient on one fake replica, for the enclosing describe (its before and
+ * after hooks open and close them): `replica` is set once the hooks ran.
+ */
+export function clientsOnFakeReplica(timeoutMs = 2000): { replica: FakeReplica; clients: KvsClient[] } {
+  const ctx = { replica: undefined as unknown as FakeReplica, clients: [] as KvsClient[] };
+  before(async () => {
+    ctx.replica = await fakeReplica();
+    ctx.clients.push(new KvsClient({ endpoints: [ctx.replica.address], timeoutMs }));
+    ctx.clients.push(new ShardedClient({ placement: [], configSource: await fixedSource(ctx.replica.address), pollMs: 0, timeoutMs }));
+  });
+  after(() => {
+    for (const c of ctx.clients) c.close();
+    ctx.replica.close();
+  });
+  return ctx;
 }

@@ -3,22 +3,13 @@
 // clients now refuse a key, or a scan bound, longer than any server stores (4026 bytes) with
 // TOO_LARGE before encoding anything, as a server answers keys between 4027 and 65,535 bytes.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { KvsClient, KvsError, ShardedClient } from '../../src/client/index.ts';
-import { fakeReplica, fixedSource, type FakeReplica } from './fake-replica.ts';
+import { describe, it } from 'node:test';
+import { KvsClient, KvsError } from '../../src/client/index.ts';
+import { clientsOnFakeReplica } from './fake-replica.ts';
 
 describe('keys over the limit', () => {
-  let replica: FakeReplica;
-  const clients: KvsClient[] = [];
-  before(async () => {
-    replica = await fakeReplica();
-    clients.push(new KvsClient({ endpoints: [replica.address], timeoutMs: 2000 }));
-    clients.push(new ShardedClient({ placement: [], configSource: await fixedSource(replica.address), pollMs: 0, timeoutMs: 2000 }));
-  });
-  after(() => {
-    for (const c of clients) c.close();
-    replica.close();
-  });
+  const fake = clientsOnFakeReplica();
+  const clients = fake.clients;
 
   const ops = (c: KvsClient, key: string | Uint8Array): [string, () => Promise<unknown>][] => [
     ['get', () => c.get(key)],
@@ -38,9 +29,9 @@ describe('keys over the limit', () => {
       for (const c of clients) {
         for (const key of ['k'.repeat(len), new Uint8Array(len)]) {
           for (const [op, f] of ops(c, key)) {
-            const before = replica.seen.length;
+            const before = fake.replica.seen.length;
             await assert.rejects(f(), (e: unknown) => e instanceof KvsError && e.code === 'TOO_LARGE' && new RegExp(`of ${len} bytes exceeds the limit of 4026`).test(e.message), `${c.constructor.name} ${op}`);
-            assert.equal(replica.seen.length, before, `${c.constructor.name} ${op} sent nothing`);
+            assert.equal(fake.replica.seen.length, before, `${c.constructor.name} ${op} sent nothing`);
           }
         }
       }

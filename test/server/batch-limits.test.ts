@@ -5,8 +5,8 @@
 // The clients refuse keys no server can store (empty, over 4026 bytes) before sending anything; the
 // smart client splits batches itself, so this is its only check before parts go out.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { KvsClient, KvsError, ShardedClient } from '../../src/client/index.ts';
+import { describe, it } from 'node:test';
+import { KvsClient, KvsError } from '../../src/client/index.ts';
 import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
 import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
 import { initialConfig } from '../../src/placement/config.ts';
@@ -15,7 +15,7 @@ import { ShardRoutes } from '../../src/router/sharded.ts';
 import { MAX_STORABLE_KEY_BYTES, checkKeyValue } from '../../src/storage/limits.ts';
 import { FrameType, MAX_KEY_BYTES, type Request, type Response } from '../../src/wire/index.ts';
 import { stubRouter } from '../support/stub-router.ts';
-import { fakeReplica, fixedSource, type FakeReplica } from '../client/fake-replica.ts';
+import { clientsOnFakeReplica } from '../client/fake-replica.ts';
 
 const limits = { maxKeyBytes: 100, maxValueBytes: 1000 };
 const put = (key: string | Uint8Array, value: string | Uint8Array = 'v') => ({ op: 'put' as const, key: Buffer.from(key), value: Buffer.from(value) });
@@ -62,17 +62,8 @@ it("the clients' key limit is the storage's", () => {
 });
 
 describe('the clients refuse a batch with a key no server can store, before sending anything', () => {
-  let replica: FakeReplica;
-  const clients: KvsClient[] = [];
-  before(async () => {
-    replica = await fakeReplica();
-    clients.push(new KvsClient({ endpoints: [replica.address], timeoutMs: 2000 }));
-    clients.push(new ShardedClient({ placement: [], configSource: await fixedSource(replica.address), pollMs: 0, timeoutMs: 2000 }));
-  });
-  after(() => {
-    for (const c of clients) c.close();
-    replica.close();
-  });
+  const fake = clientsOnFakeReplica();
+  const clients = fake.clients;
   const ok = Array.from({ length: 8 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: 'v' }));
   const cases: [string, Parameters<KvsClient['batch']>[0], string][] = [
     ['a 5000-byte key', [...ok, { op: 'put', key: 'k'.repeat(5000), value: 'v' }], 'TOO_LARGE'],
@@ -82,9 +73,9 @@ describe('the clients refuse a batch with a key no server can store, before send
   for (const [what, ops, code] of cases) {
     it(`${what}: ${code}`, async () => {
       for (const c of clients) {
-        const before = replica.seen.length;
+        const before = fake.replica.seen.length;
         await assert.rejects(c.batch(ops), (e: unknown) => e instanceof KvsError && e.code === code, c.constructor.name);
-        assert.equal(replica.seen.length, before, `${c.constructor.name} sent nothing`);
+        assert.equal(fake.replica.seen.length, before, `${c.constructor.name} sent nothing`);
       }
     });
   }
