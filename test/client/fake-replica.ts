@@ -1,5 +1,6 @@
 // A native-protocol replica for client tests: it records every request (unwrapping FORWARD, as the
-// smart client sends them) and answers each as a healthy replica would, with no data behind it.
+// smart client and relays send them) and answers each as a healthy replica would, with no data
+// behind it, or as the test says.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before } from 'node:test';
 import { KvsClient, ShardedClient } from '../../src/client/index.ts';
@@ -31,7 +32,12 @@ function answer(req: Request): Response {
   }
 }
 
-export function fakeReplica(): Promise<FakeReplica> {
+/**
+ * `answer` says what to answer (undefined: stay silent; default: as a healthy empty replica);
+ * `onRequest` sees each request as it arrives (a test watching several replicas in one order).
+ */
+export function fakeReplica(o: { answer?: (req: Request) => Response | undefined; onRequest?: (req: Request) => void } = {}): Promise<FakeReplica> {
+  const answerWith = o.answer ?? answer;
   const seen: Request[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {
@@ -44,7 +50,9 @@ export function fakeReplica(): Promise<FakeReplica> {
         const inner = f.type === FrameType.Forward ? decodeForward(f.body) : f;
         const req = decodeRequest(inner.type, inner.body);
         seen.push(req);
-        sock.write(encodeResponse(f.requestId, answer(req)));
+        o.onRequest?.(req);
+        const res = answerWith(req);
+        if (res) sock.write(encodeResponse(f.requestId, res));
       }
     });
   });

@@ -4,48 +4,25 @@
 // the call moves on to another replica with the same (clientId, seq), and the silent replica is
 // tried last for the calls after.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import type { ClusterConfig } from '../../src/placement/config.ts';
 import { GroupConnections } from '../../src/router/groups.ts';
-import { decodeForward } from '../../src/wire/forward.ts';
-import { FrameDecoder, FrameType, decodeRequest, encodeResponse, type Request } from '../../src/wire/index.ts';
+import type { Request } from '../../src/wire/index.ts';
+import { fakeReplica, type FakeReplica } from './fake-replica.ts';
 
 interface Seen {
   server: 'silent' | 'answering';
   req: Request;
 }
 
-/** A native-protocol server that records every request and answers them only if `answer`. */
-function fakeReplica(name: Seen['server'], seen: Seen[], answer: boolean): Promise<{ server: Server; address: string; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    const decoder = new FrameDecoder();
-    sock.on('data', (b) => {
-      decoder.push(b);
-      for (let f = decoder.read(); f !== null; f = decoder.read()) {
-        // A relay from another shard group arrives wrapped in FORWARD.
-        const inner = f.type === FrameType.Forward ? decodeForward(f.body) : f;
-        const req = decodeRequest(inner.type, inner.body);
-        seen.push({ server: name, req });
-        if (!answer) continue;
-        sock.write(encodeResponse(f.requestId, req.op === 'get' ? { kind: 'value', value: null } : { kind: 'ok' }));
-      }
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, sockets, address: `127.0.0.1:${(server.address() as AddressInfo).port}` })));
-}
-
 describe('a replica that never answers', () => {
   const seen: Seen[] = [];
-  let silent: Awaited<ReturnType<typeof fakeReplica>>;
-  let answering: Awaited<ReturnType<typeof fakeReplica>>;
+  let silent: FakeReplica;
+  let answering: FakeReplica;
   before(async () => {
-    silent = await fakeReplica('silent', seen, false);
-    answering = await fakeReplica('answering', seen, true);
+    silent = await fakeReplica({ answer: () => undefined, onRequest: (req) => seen.push({ server: 'silent', req }) });
+    answering = await fakeReplica({ onRequest: (req) => seen.push({ server: 'answering', req }) });
   });
   /** A fresh relay (nothing learned yet) to group 2: the silent replica first, then the answering one. */
   const relays: GroupConnections[] = [];
@@ -58,8 +35,7 @@ describe('a replica that never answers', () => {
   after(() => {
     for (const relay of relays) relay.close();
     for (const r of [silent, answering]) {
-      for (const s of r.sockets) s.destroy();
-      r.server.close();
+      r.close();
     }
   });
 

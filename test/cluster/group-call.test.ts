@@ -5,14 +5,13 @@
 // real sockets against fake replicas: before this module it gave up after one pass and handed the
 // door's client NOT_LEADER while the other group was still electing its leader.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Responsiveness } from '../../src/cluster/responsiveness.ts';
 import { UnreachableError, callGroup, verdictOf, type GroupCall } from '../../src/cluster/group-call.ts';
 import type { ClusterConfig } from '../../src/placement/config.ts';
 import { GroupConnections } from '../../src/router/groups.ts';
-import { decodeForward } from '../../src/wire/forward.ts';
-import { FrameDecoder, FrameType, decodeRequest, encodeResponse, type Response } from '../../src/wire/index.ts';
+import type { Response } from '../../src/wire/index.ts';
+import { fakeReplica, type FakeReplica } from '../client/fake-replica.ts';
 
 const ok: Response = { kind: 'ok' };
 const notLeader = (leaderAddr = ''): Response => ({ kind: 'error', error: { code: 'NOT_LEADER', message: 'not the leader', leaderId: 0, leaderAddr } });
@@ -110,24 +109,9 @@ describe('calling a group', () => {
 });
 
 /** A fake replica of another group: answers relayed writes NOT_LEADER (no leader yet) until `electedAfter` requests, then OK. */
-function electingReplica(electedAfter: number): Promise<{ server: Server; address: string; sockets: Set<Socket>; seen: () => number }> {
-  const sockets = new Set<Socket>();
+function electingReplica(electedAfter: number): Promise<FakeReplica> {
   let n = 0;
-  const server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    const decoder = new FrameDecoder();
-    sock.on('data', (b) => {
-      decoder.push(b);
-      for (let f = decoder.read(); f !== null; f = decoder.read()) {
-        const inner = f.type === FrameType.Forward ? decodeForward(f.body) : f;
-        decodeRequest(inner.type, inner.body);
-        n++;
-        sock.write(encodeResponse(f.requestId, n > electedAfter ? ok : notLeader()));
-      }
-    });
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, sockets, seen: () => n, address: `127.0.0.1:${(server.address() as AddressInfo).port}` })));
+  return fakeReplica({ answer: () => (++n > electedAfter ? ok : notLeader()) });
 }
 
 describe("a server's relay to another shard group", () => {
@@ -139,13 +123,10 @@ describe("a server's relay to another shard group", () => {
       // A write without a session, as the RESP, gRPC and HTTP doors send: NOT_LEADER means not applied, so it is retried.
       const res = await relay.send(2, { op: 'put', key: Buffer.from('k'), value: Buffer.from('v'), clientId: 0n, seq: 0 }, Date.now() + 10_000);
       assert.deepEqual(res, ok);
-      assert.ok(replicas[0]!.seen() + replicas[1]!.seen() > 4, 'the relay asked again after the first pass');
+      assert.ok(replicas[0]!.seen.length + replicas[1]!.seen.length > 4, 'the relay asked again after the first pass');
     } finally {
       relay.close();
-      for (const r of replicas) {
-        for (const s of r.sockets) s.destroy();
-        r.server.close();
-      }
+      for (const r of replicas) r.close();
     }
   });
 });
