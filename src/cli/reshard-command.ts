@@ -46,9 +46,14 @@ export async function runReshard(argv: string[]): Promise<number> {
   console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, ${next.moves.length} of ${next.partitions} partitions move`);
   const started = Date.now();
   const bar = moved();
-  await waitForMoves(placement, next.moves.length, bar.update);
+  const final = await waitForMoves(placement, next.moves.length, bar.update);
   bar.finish();
-  for (const g of current.filter((x) => !target.includes(x))) {
+  // Every running shard group the configuration no longer lists is drained: stop it. Not only this
+  // run's: a run killed after its moves started left its removed groups running, and a rerun
+  // finds them gone from the configuration already.
+  const configured = new Set(final.groups.map((g) => g.id));
+  const running = [...new Set(readCluster(dataDir).filter((r) => r.role !== 'placement').map((r) => r.group))];
+  for (const g of running.filter((x) => !configured.has(x)).sort((a, b) => a - b)) {
     await callControl(dataDir, { cmd: 'stop-group', group: g });
     console.log(`shard group ${g} drained and stopped`);
   }

@@ -13,6 +13,7 @@ import { after, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import { ShardedClient } from '../../src/client/sharded-client.ts';
 import { placementEndpoints } from '../../src/cli/cluster-file.ts';
+import { readConfig } from '../../src/resharding/admin.ts';
 import type { StatusInfo } from '../../src/wire/index.ts';
 import type { ClusterReplica } from '../../src/cli/cluster-file.ts';
 import { KvsUp } from '../support/kvs-up.ts';
@@ -178,5 +179,24 @@ describe('kvs up: replicas in 3 host processes', () => {
     assertOneEnvironmentPerProcess(replicas);
     await assertAllRead(client, acked);
     client.close();
+  });
+
+  it('a shrink 3 -> 2 whose kvs reshard is killed once moves started: a rerun finishes it and stops the drained group', async () => {
+    const placement = placementEndpoints(up.replicas());
+    const reshard = (): ReturnType<typeof spawn> => reapOnExit(spawn(process.execPath, [BIN, 'reshard', '--shards', '2', '--data', up.data], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const first = reshard();
+    const exited = new Promise<void>((r) => first.on('exit', () => r()));
+    // Killed as soon as the placement group holds the shrink's moves (or at once, if it finished).
+    await waitFor('the shrink under way', async () => ((await readConfig(placement).catch(() => undefined))?.moves.length ?? 0) > 0 || first.exitCode !== null || undefined, 30_000, 20);
+    first.kill('SIGKILL');
+    await exited;
+    let output = '';
+    const second = reshard();
+    second.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+    second.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+    const code = await new Promise<number | null>((r) => second.on('exit', (c) => r(c)));
+    assert.equal(code, 0, output);
+    assert.deepEqual((await readConfig(placement))!.groups.map((g) => g.id), [1, 2]);
+    assert.deepEqual([...new Set(up.replicas().map((r) => r.group))].sort(), [0, 1, 2], `group 3 is stopped and gone from cluster.json:\n${output}`);
   });
 });
