@@ -138,9 +138,17 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
     }
   });
 
-  it('a request line and headers over 16 KiB get a JSON 431', { skip: impl === 'uws' ? 'uWS closes without an answer (docs/doors.md)' : false }, async () => {
+  it(impl === 'node' ? 'a request line and headers over 16 KiB get a JSON 431' : 'a request line and headers over 16 KiB: uWS answers them or closes, never hangs', async () => {
     for (const request of [`GET /v1/kv/${'%FF'.repeat(6000)} HTTP/1.1\r\nHost: x\r\n\r\n`, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'y'.repeat(17_000)}\r\n\r\n`]) {
-      const out = await exchange(port, request);
+      // uWS applies its limit only when the head arrives in more than one read, and then closes
+      // without an answer (docs/doors.md); in one read it serves the request. Either way the
+      // connection ends, with nothing or with the route's answer.
+      const out = await exchange(port, impl === 'uws' ? request.replace('Host: x\r\n', 'Host: x\r\nConnection: close\r\n') : request);
+      if (impl === 'uws') {
+        if (out.text === '') continue; // closed by uWS's limit
+        assert.ok([200, 400, 413].includes(head(out.text).status), out.text.slice(0, 200));
+        continue;
+      }
       const h = head(out.text);
       assert.equal(h.status, 431);
       assert.equal(h.headers.get('content-type'), 'application/json');
