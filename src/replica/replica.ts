@@ -83,6 +83,8 @@ export class Replica {
   /** Ticks: every tickMs, or longer while quiet (retime). */
   private readonly ticker: Pacer;
   private lastTickAt = 0;
+  /** When the leader last became unknown (or the replica started): see leaderlessForMs. */
+  private leaderlessSince = 0;
   private stopped = false;
   private soft: SoftState;
   private durableTerm: number;
@@ -100,12 +102,14 @@ export class Replica {
       opts.persisted,
     );
     this.soft = { role: 'follower', leader: 0, term: opts.persisted.hardState.term };
+    this.leaderlessSince = opts.env.now();
     this.durableTerm = opts.persisted.hardState.term;
     this.durableVote = opts.persisted.hardState.vote;
   }
 
   start(): void {
     this.lastTickAt = this.opts.env.now();
+    this.leaderlessSince = this.lastTickAt;
     this.retime();
   }
 
@@ -135,6 +139,11 @@ export class Replica {
 
   get leader(): number {
     return this.soft.leader;
+  }
+
+  /** How long this replica has known no leader (0 while it knows one). */
+  get leaderlessForMs(): number {
+    return this.soft.leader === 0 ? this.opts.env.now() - this.leaderlessSince : 0;
   }
 
   get isLeader(): boolean {
@@ -346,6 +355,7 @@ export class Replica {
     // Proposals outlive a change of leader: they may still commit under the next one, so they stay
     // until applied, replaced, or given up by their caller.
     if (s.leader !== this.soft.leader) this.stats.leaderChanges++;
+    if (s.leader === 0 && this.soft.leader !== 0) this.leaderlessSince = this.opts.env.now();
     this.soft = s;
     this.opts.onSoftState?.(s);
   }

@@ -33,6 +33,12 @@ export interface RouterOptions {
   defaultScanLimit?: number;
   maxScanLimit?: number;
   status: () => Response;
+  /**
+   * After this long without a known leader the replica is likely cut off from its group (an
+   * election is over well within it) while the rest serves: requests then get NOT_LEADER at once,
+   * so clients try another replica, instead of each waiting out its deadline here. Unset: wait.
+   */
+  strandedAfterMs?: number;
 }
 
 export interface RawRequest {
@@ -214,7 +220,7 @@ export class Router {
         await withDeadline(this.o.replica.readBarrier(), deadline);
         return;
       } catch (e) {
-        if (!(e instanceof NotLeaderError) || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
+        if (!(e instanceof NotLeaderError) || this.stranded() || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
         await sleep(RETRY_PAUSE_MS); // an election is under way: wait for the next leader
       }
     }
@@ -240,16 +246,23 @@ export class Router {
           }
           return res;
         }
-        // Relayed here (the relay retries elsewhere), or no leader known before the deadline.
-        if (raw.hops > 0 || Date.now() + RETRY_PAUSE_MS >= deadline) throw new NotLeaderError(leader);
+        // Relayed here (the relay retries elsewhere), no leader known before the deadline, or for
+        // so long that this replica is likely cut off.
+        if (raw.hops > 0 || this.stranded() || Date.now() + RETRY_PAUSE_MS >= deadline) throw new NotLeaderError(leader);
       } catch (e) {
         // Not appended (not leader) or replaced by another leader's entry: it did not apply, so
         // trying again is safe; anything else (timeout) is ambiguous and goes back to the client.
         const retriable = e instanceof NotLeaderError || e instanceof DroppedError || (e instanceof LinkError && !e.sent);
-        if (!retriable || raw.hops > 0 || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
+        if (!retriable || raw.hops > 0 || (e instanceof NotLeaderError && this.stranded()) || Date.now() + RETRY_PAUSE_MS >= deadline) throw e;
       }
       await sleep(RETRY_PAUSE_MS);
     }
+  }
+
+  /** No leader known for longer than strandedAfterMs. */
+  private stranded(): boolean {
+    const after = this.o.strandedAfterMs;
+    return after !== undefined && this.o.replica.leader === 0 && this.o.replica.leaderlessForMs > after;
   }
 
   private toWireError(e: unknown): WireError {

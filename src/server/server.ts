@@ -159,6 +159,8 @@ export class KvsServer {
       },
       checkSizes: (key, value) => checkKeyValue(key, value, { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes }),
       requestTimeoutMs: config.requestTimeoutMs,
+      // Elections end within about one to two election timeouts; three without a leader means cut off.
+      strandedAfterMs: 3 * config.electionTicks * config.tickMs,
       status: () => this.statusResponse(),
       ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup(), holdsUnserved: () => this.sm.holdsUnserved() } } : {}),
     });

@@ -5,8 +5,8 @@ import type { Replica } from '../../src/replica/replica.ts';
 import { Router, type RawRequest, type RouterOptions } from '../../src/router/router.ts';
 import { encodeRequest, type Request, type Response } from '../../src/wire/index.ts';
 
-/** The replica members a test drives (isLeader, leader, propose, readBarrier, visibleBarrier). */
-export type StubReplica = Partial<Pick<Replica, 'isLeader' | 'leader' | 'propose' | 'readBarrier' | 'visibleBarrier'>>;
+/** The replica members a test drives (isLeader, leader, leaderlessForMs, propose, readBarrier, visibleBarrier). */
+export type StubReplica = Partial<Pick<Replica, 'isLeader' | 'leader' | 'leaderlessForMs' | 'propose' | 'readBarrier' | 'visibleBarrier'>>;
 
 export function stubRouter(o: Omit<Partial<RouterOptions>, 'replica'> & { replica?: StubReplica } = {}): Router {
   return new Router({
