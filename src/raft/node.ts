@@ -221,16 +221,20 @@ export class RaftNode {
   /**
    * Asks for a linearizable read point. The answer comes as a ReadState (serve once applied >= index)
    * or a failed read in a later Ready; it may also never come (lost messages): callers time out.
-   * `lease` lets a leader with a valid lease answer without a heartbeat round.
+   * `lease` lets a leader with a valid lease answer without a heartbeat round. Returns where the
+   * read point comes from: here (a leader), asked (a ReadIndex to the leader, in the next Ready's
+   * messages: the leader picks the index when it gets it), or failed (no leader known).
    */
-  readIndex(ctx: Uint8Array, opts: { lease?: boolean } = {}): void {
+  readIndex(ctx: Uint8Array, opts: { lease?: boolean } = {}): 'here' | 'asked' | 'failed' {
     if (this.role === Role.Leader) {
       this.handleReadRequest(ctx, this.id, opts.lease ?? false);
+      return 'here';
     } else if (this.role === Role.Follower && this.lead !== NONE) {
       this.send({ type: MsgType.ReadIndex, to: this.lead, ctx });
-    } else {
-      this.failedReads.push(ctx);
+      return 'asked';
     }
+    this.failedReads.push(ctx);
+    return 'failed';
   }
 
   transferLeadership(to: NodeId): boolean {

@@ -9,6 +9,8 @@ export const shellMutations = {
   staleReadSkipsBarrier: false,
   /** Release a read on a read-index answer to a request of an earlier start of the process. */
   readAcceptsEarlierStart: false,
+  /** Let reads join a follower's read barrier after its ReadIndex has left (until it resolves). */
+  readJoinsSentBarrier: false,
 };
 
 export function resetShellMutations(): void {

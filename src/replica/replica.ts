@@ -78,6 +78,8 @@ export class Replica {
   /** Reads waiting for their read index (keyed by ctx) and then for apply. */
   private readsById = new Map<number, ReadWaiter>();
   private readsAwaitingApply: ReadWaiter[] = [];
+  /** A follower's read barrier whose ReadIndex has not left the node yet: later reads join it. */
+  private unsentReadIndex: Promise<void> | undefined;
   private loopRunning = false;
   private loopScheduled = false;
   /** Ticks: every tickMs, or longer while quiet (retime). */
@@ -92,7 +94,7 @@ export class Replica {
   /** The apply in progress whose answers may already have left (see visibleBarrier). */
   private answeredApply: Promise<void> | undefined;
   /** Statistics for /metrics and benchmarks. */
-  readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0 };
+  readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0, readsJoined: 0 };
 
   constructor(opts: ReplicaOptions) {
     this.opts = opts;
@@ -135,6 +137,7 @@ export class Replica {
     this.proposals.clear();
     this.readsById.clear();
     this.readsAwaitingApply = [];
+    this.unsentReadIndex = undefined;
   }
 
   get leader(): number {
@@ -183,15 +186,35 @@ export class Replica {
   readBarrier(opts: { lease?: boolean } = {}): Promise<void> {
     // Deliver ticks missed during a pause first, so time-based decisions see the real clock.
     this.catchUpTicks();
+    if (this.unsentReadIndex) {
+      this.stats.readsJoined++;
+      return this.unsentReadIndex;
+    }
     const id = this.opts.env.nextId();
     const ctx = Buffer.allocUnsafe(READ_CTX_BYTES);
     ctx.writeDoubleBE(this.opts.env.incarnation, 0);
     ctx.writeDoubleBE(id, 8);
-    return new Promise((resolve, reject) => {
+    let asked = false;
+    const barrier = new Promise<void>((resolve, reject) => {
       this.readsById.set(id, { index: 0, resolve, reject });
-      this.node.readIndex(ctx, opts);
+      asked = this.node.readIndex(ctx, opts) === 'asked';
       this.schedule();
     });
+    // A follower's ReadIndex waits in the node until the next Ready: the leader picks the read
+    // point when the message reaches it, after every read that joins before it leaves. Reads
+    // arriving together then cost one message each way instead of one per read. (A leader picks
+    // its point now, so a later read must not share it.)
+    if (asked) {
+      this.unsentReadIndex = barrier;
+      if (shellMutations.readJoinsSentBarrier) void barrier.then(this.forgetBarrier(barrier), this.forgetBarrier(barrier));
+    }
+    return barrier;
+  }
+
+  private forgetBarrier(barrier: Promise<void>): () => void {
+    return () => {
+      if (this.unsentReadIndex === barrier) this.unsentReadIndex = undefined;
+    };
   }
 
   /**
@@ -242,7 +265,11 @@ export class Replica {
     if (this.loopRunning || this.stopped) return;
     this.loopRunning = true;
     try {
-      while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+      while (!this.stopped && this.node.hasReady()) {
+        // The Ready takes the queued ReadIndex out of the node: no read may join it any more.
+        if (!shellMutations.readJoinsSentBarrier) this.unsentReadIndex = undefined;
+        await this.handleReady(this.node.ready());
+      }
       this.retime();
     } catch (e) {
       this.stopped = true;

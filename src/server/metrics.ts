@@ -169,7 +169,7 @@ export interface MetricSources {
     lastIndex: number;
     progress: { id: number; match: number; next: number }[];
   };
-  replicaStats(): { leaderChanges: number; readies: number; applied: number; persisted: number };
+  replicaStats(): { leaderChanges: number; readies: number; applied: number; persisted: number; readsJoined: number };
   routerStats(): { forwarded: number; proposed: number; reads: number; staleReads: number };
   peers(): { id: number; connected: boolean; framesSent: number; dropped: number }[];
   /** Keys in this replica's state machine. */
@@ -235,6 +235,7 @@ export class ServerMetrics {
     counter('kvs_router_forwarded_total', 'Writes relayed to the leader by this replica.', () => src.routerStats().forwarded);
     counter('kvs_router_proposed_total', 'Writes proposed by this replica as leader.', () => src.routerStats().proposed);
     counter('kvs_router_linearizable_reads_total', 'Reads served after a ReadIndex barrier.', () => src.routerStats().reads);
+    counter('kvs_replica_reads_joined_total', 'Linearizable reads on a follower that shared a ReadIndex request already queued.', () => src.replicaStats().readsJoined);
     counter('kvs_router_stale_reads_total', 'Reads served from local state without a barrier.', () => src.routerStats().staleReads);
     const routes = src.shardRoutes;
     if (routes) {

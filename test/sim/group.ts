@@ -102,6 +102,10 @@ export class Group implements HostWorld, ClientWorld {
     this.world.report(this.own(v));
   }
 
+  count(what: string, n = 1): void {
+    this.world.count(what, n);
+  }
+
   /** A shell stopped on an error of its own (not the checker's): storage refused a Ready, or the core asserted. */
   fatal(h: Host, e: unknown): Violation {
     if (e instanceof Violation) return e;

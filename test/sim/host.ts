@@ -34,6 +34,8 @@ export interface HostWorld {
   report(v: Violation): void;
   /** The violation a shell's own failure stands for. */
   fatal(h: Host, e: unknown): Violation;
+  /** Adds to a statistic of the run. */
+  count(what: string, n?: number): void;
 }
 
 /** One life of the replica process. */
@@ -110,7 +112,13 @@ export class Host implements Watched {
 
   /** The machine died: nothing of this life answers any more. */
   stop(): void {
+    this.countReadsJoined();
     this.proc = undefined;
+  }
+
+  /** Adds this life's follower reads that shared a queued ReadIndex to the world's statistics. */
+  countReadsJoined(): void {
+    if (this.proc) this.world.count('reads joined', this.proc.replica.stats.readsJoined);
   }
 
   /** The shell's own storage seam, with the checker looking at what passes through it. */

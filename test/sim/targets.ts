@@ -105,4 +105,17 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
       p.keys = 1;
     },
   },
+  readJoinsSentBarrier: {
+    why: 'follower reads that join a read-index request already on its way, past a write answered meanwhile: one key, slow links',
+    tweak: (p) => {
+      p.followerReadP = 0.9;
+      p.leaseReadP = 0;
+      p.staleReadP = 0;
+      p.getShare = 0.6;
+      p.keys = 1;
+      p.clients = 5;
+      p.links.slowP = 0.3;
+      p.links.slowMax = 10;
+    },
+  },
 };

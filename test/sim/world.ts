@@ -91,6 +91,7 @@ export class World implements MachineWorld, GroupWorld {
       if (this.trace.events > MAX_EVENTS) throw new Violation('liveness', `more than ${MAX_EVENTS} events: runaway`);
     }
     for (const g of this.groups) g.clients.stop();
+    for (const g of this.groups) for (const h of g.hosts) h.countReadsJoined();
   }
 
   // ---- For machines and groups ------------------------------------------------------------------
