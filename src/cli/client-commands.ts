@@ -2,7 +2,7 @@
 import { KvsClient, KvsError } from '../client/client.ts';
 import { ShardedClient } from '../client/sharded-client.ts';
 import { STARTING_FILE, dataReplicas, placementEndpoints, readCluster, type ClusterReplica } from './cluster-file.ts';
-import { notServing } from './cluster-ready.ts';
+import { describeDown, notServing, type Verdict } from './cluster-ready.ts';
 import type { ClusterConfig } from '../placement/config.ts';
 import type { KeyValue } from '../wire/index.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
@@ -132,19 +132,22 @@ async function printStatus(client: KvsClient, endpoints: string[], known: Cluste
   );
   // Loaded only here: the other commands need none of the resharding code.
   const config = placement.length > 0 ? await (await import('../resharding/admin.ts')).readConfig(placement).catch(() => undefined) : undefined;
-  // The same verdict `kvs up` waits for before it says ready (with the cluster file: a sharded cluster).
-  const reasons =
+  // The same verdict `kvs up` waits for before it says ready (with the cluster file: a sharded
+  // cluster): serving when every group serves from a majority, degraded when some replica does not.
+  const verdict: Verdict | undefined =
     known.length > 0
       ? notServing(
           seen.map(({ ep, s }) => {
             const r = known.find((x) => x.endpoints.native === ep);
-            return { endpoint: ep, group: r?.group ?? s?.groupId ?? 0, placement: r?.role === 'placement', status: s };
+            return { id: r?.id ?? s?.replicaId ?? 0, endpoint: ep, group: r?.group ?? s?.groupId ?? 0, placement: r?.role === 'placement', status: s };
           }),
           config,
         )
       : undefined;
+  const degraded = verdict?.down.map(describeDown) ?? [];
   if (json) {
-    console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}), ...(reasons ? { serving: reasons.length === 0, notServing: reasons } : {}) }));
+    const serving = verdict ? { serving: verdict.reasons.length === 0, notServing: verdict.reasons, degraded } : {};
+    console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}), ...serving }));
   } else {
     console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'EPOCH'].join('\t'));
     for (const r of rows) {
@@ -157,7 +160,11 @@ async function printStatus(client: KvsClient, endpoints: string[], known: Cluste
       for (const g of s.groups) console.log(`  shard group ${g.id}: ${g.partitions} partitions, ${g.replicas} replicas`);
       console.log(s.moving === 0 ? '  no hand-off in progress' : `  hand-off in progress: ${s.moving} partitions moving (${s.moves})`);
     }
-    if (reasons) console.log(reasons.length === 0 ? '\nserving: every group has a leader, every replica applied the configuration' : `\nnot serving yet: ${reasons.join('; ')}`);
+    if (verdict) {
+      if (verdict.reasons.length > 0) console.log(`\nnot serving yet: ${[...verdict.reasons, ...degraded].join('; ')}`);
+      else if (degraded.length > 0) console.log(`\nserving, degraded: every group has a leader known by a majority; not serving: ${degraded.join('; ')}`);
+      else console.log('\nserving: every group has a leader, every replica applied the configuration');
+    }
   }
   return rows.every((r) => r.reachable) ? ExitCode.Ok : ExitCode.Failed;
 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { KvsClient } from '../client/client.ts';
 import { initCluster, readConfig } from '../resharding/admin.ts';
 import { createPartitioner, type Partitioner } from '../partition/index.ts';
-import { keyPerGroup, notServing, writeThroughEveryDoor, type ReplicaStatus } from './cluster-ready.ts';
+import { DEGRADED_GRACE_MS, describeDown, keyPerGroup, notServing, startDecision, writeThroughEveryDoor, type DownReplica, type ReplicaStatus } from './cluster-ready.ts';
 import { STARTING_FILE, placementEndpoints, readCluster, unpublishCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
 import { serveControl, type ControlRequest } from './control.ts';
 import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
@@ -18,7 +18,10 @@ const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--processe
 
 Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: it holds the cluster
 configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data under DIR (default
-./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints.
+./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints
+once the cluster serves, and says "ready". A replica that cannot start does not hold that up: once
+it failed a start (or ${DEGRADED_GRACE_MS / 1000} s after every group served from a majority of its replicas), kvs up
+says "ready (degraded: replica ... not answering)" instead.
 Running it again on the same DIR reuses the same layout and recovers the data.
 A replica that crashes is restarted after a second, doubling up to 30 s while it keeps failing
 within a minute of starting (its pid in cluster.json is kept current; the pid is its process's,
@@ -80,6 +83,8 @@ export async function runUp(argv: string[]): Promise<number> {
 
   /** Per replica: when it was last launched, and how many launches in a row ended early. */
   const runs = new Map<number, { startedAt: number; failures: number }>();
+  /** Replicas that exited since this `kvs up` launched them: readiness need not wait for them. */
+  const exited = new Set<number>();
   const launch = (r: ClusterReplica): void => {
     const run = runs.get(r.id) ?? { startedAt: 0, failures: 0 };
     run.startedAt = Date.now();
@@ -91,6 +96,7 @@ export async function runUp(argv: string[]): Promise<number> {
     const label = logFormat === 'text' ? childLabel(r.role === 'placement' ? 'placement' : 'shard', r.group, r.id) : undefined;
     r.pid = launcher.launch({ id: r.id, group: r.group, argv, label }, (code, signal) => {
       if (stopping || !replicas.includes(r)) return;
+      exited.add(r.id);
       if (code === ExitCode.Usage) {
         console.error(`kvs up: replica ${r.id} rejected its configuration; stopping the cluster`);
         process.exitCode = ExitCode.Failed;
@@ -157,12 +163,18 @@ export async function runUp(argv: string[]): Promise<number> {
     const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
     console.log(`  ${r.role === 'placement' ? 'placement' : `shard ${r.group}`} replica ${r.id} (pid ${r.pid}): ${doors}`);
   }
-  void waitUntilServing(() => replicas, () => stopping).then((ok) => {
-    if (!ok) return;
+  void waitUntilServing(() => replicas, () => stopping, (id) => exited.has(id)).then((degraded) => {
+    if (!degraded) return;
     published = true;
     save();
-    console.log(`kvs up: ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s: every group has a leader, every replica applied the configuration, writes go through every door`);
+    const took = `${((Date.now() - startedAt) / 1000).toFixed(1)} s`;
+    if (degraded.length === 0) {
+      console.log(`kvs up: ready in ${took}: every group has a leader, every replica applied the configuration, writes go through every door`);
+    } else {
+      console.log(`kvs up: ready in ${took} (degraded: ${degraded.map(describeDown).join('; ')}): every group has a leader known by a majority, every replica that answers applied the configuration, writes go through the doors of every replica that serves`);
+    }
     console.log(`cluster file: ${join(dataDir, 'cluster.json')}   try: kvs put hello world && kvs get hello && kvs status`);
+    if (degraded.length > 0) void sayWhenBack(degraded, () => replicas, () => stopping);
     if (launcher instanceof SharedHosts) void keepLeadersBalanced(launcher, () => replicas, () => stopping);
   });
 
@@ -217,17 +229,20 @@ async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterRep
 
 /**
  * Waits until the cluster serves (src/cli/cluster-ready.ts), printing what it still waits for
- * whenever that changes. False if `kvs up` is stopping first.
+ * whenever that changes. Resolves with the replicas that do not serve (empty: every one does), or
+ * undefined if `kvs up` is stopping first.
  */
-async function waitUntilServing(current: () => ClusterReplica[], stopping: () => boolean): Promise<boolean> {
+async function waitUntilServing(current: () => ClusterReplica[], stopping: () => boolean, failedStart: (id: number) => boolean): Promise<DownReplica[] | undefined> {
   let said = '';
   let partitioner: Partitioner | undefined;
+  let quorumSince: number | undefined;
   const status = new KvsClient({ endpoints: current().map((r) => r.endpoints.native), timeoutMs: 1000 });
   try {
     while (!stopping()) {
       const replicas = current();
       const rows: ReplicaStatus[] = await Promise.all(
         replicas.map(async (r) => ({
+          id: r.id,
           endpoint: r.endpoints.native,
           group: r.group,
           placement: r.role === 'placement',
@@ -235,22 +250,46 @@ async function waitUntilServing(current: () => ClusterReplica[], stopping: () =>
         })),
       );
       const config = await readConfig(placementEndpoints(replicas)).catch(() => undefined);
-      let reasons = notServing(rows, config);
-      if (reasons.length === 0 && config) {
+      const verdict = notServing(rows, config);
+      const now = Date.now();
+      quorumSince = verdict.reasons.length > 0 ? undefined : (quorumSince ?? now);
+      const decision = startDecision(verdict, { now, quorumSince, failedStart });
+      let reasons = decision.ready ? [] : decision.waiting;
+      if (decision.ready && config) {
         partitioner = partitioner?.partitions === config.partitions ? partitioner : await createPartitioner(config.partitions);
+        const down = new Set(decision.degraded.map((d) => d.id));
         reasons = await writeThroughEveryDoor(
-          replicas.map((r) => r.endpoints.native),
+          replicas.filter((r) => !down.has(r.id)).map((r) => r.endpoints.native),
           keyPerGroup(config, partitioner, 'kvs-up-ready-'),
           5000,
         );
+        if (reasons.length === 0) return decision.degraded;
       }
-      if (reasons.length === 0) return true;
       const line = reasons.join('; ');
       if (line !== said) console.log(`kvs up: starting: ${line}`);
       said = line;
       await new Promise((r) => setTimeout(r, 250));
     }
-    return false;
+    return undefined;
+  } finally {
+    status.close();
+  }
+}
+
+/** After a degraded start: says so when a replica that did not serve answers again (every 2 s). */
+async function sayWhenBack(down: DownReplica[], current: () => ClusterReplica[], stopping: () => boolean): Promise<void> {
+  const status = new KvsClient({ endpoints: down.map((d) => d.endpoint), timeoutMs: 1000 });
+  try {
+    let waiting = down;
+    while (waiting.length > 0 && !stopping()) {
+      await new Promise((r) => setTimeout(r, 2000));
+      // One removed meanwhile (kvs replica remove) is no longer waited for.
+      const ids = new Set(current().map((r) => r.id));
+      waiting = waiting.filter((d) => ids.has(d.id));
+      const back = await Promise.all(waiting.map(async (d) => (await status.status(d.endpoint).catch(() => undefined))?.leaderId ? d : undefined));
+      for (const d of back) if (d) console.log(`kvs up: replica ${d.id} at ${d.endpoint} is back: it answers and knows its leader`);
+      waiting = waiting.filter((d) => !back.includes(d));
+    }
   } finally {
     status.close();
   }

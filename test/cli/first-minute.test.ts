@@ -118,6 +118,7 @@ describe("a newcomer's first minute", () => {
     const output: string[] = [];
     up.stderr!.on('data', (b: Buffer) => output.push(b.toString()));
     const publishedEarly: string[] = [];
+    let readyLine = '';
     await new Promise<void>((ready, fail) => {
       let rest = '';
       up!.stdout!.on('data', (b: Buffer) => {
@@ -125,13 +126,18 @@ describe("a newcomer's first minute", () => {
         rest = lines.pop() ?? '';
         for (const line of lines) {
           output.push(`${line}\n`);
-          if (line.startsWith('kvs up: ready')) return ready();
+          if (line.startsWith('kvs up: ready')) {
+            readyLine = line;
+            return ready();
+          }
           if (existsSync(clusterFile)) publishedEarly.push(line);
         }
       });
       up!.once('exit', (code) => fail(new Error(`kvs up exited (${code}) before it was ready:\n${output.join('')}`)));
     });
     assert.deepEqual(publishedEarly, [], 'cluster.json existed before kvs up said ready');
+    // A healthy start waits for every replica: never a degraded ready.
+    assert.match(readyLine, /^kvs up: ready in [\d.]+ s: every group has a leader, every replica applied the configuration/);
 
     // The moment it is ready: every door of every replica, placement replicas included.
     const replicas = (JSON.parse(readFileSync(clusterFile, 'utf8')) as { replicas: ClusterReplica[] }).replicas;
@@ -163,8 +169,9 @@ describe("a newcomer's first minute", () => {
     // kvs get writes the value's bytes as they are (a newline only on a terminal).
     assert.equal((await cli(['get', 'hello'])).stdout, 'world');
     assert.equal((await cli(['get', 'first-minute-0'])).stdout, 'v0');
-    const status = JSON.parse((await cli(['status', '--json'])).stdout) as { serving: boolean; notServing: string[] };
+    const status = JSON.parse((await cli(['status', '--json'])).stdout) as { serving: boolean; notServing: string[]; degraded: string[] };
     assert.deepEqual(status.notServing, [], 'kvs status agrees that the cluster serves');
+    assert.deepEqual(status.degraded, [], 'and that every replica does');
     assert.equal(status.serving, true);
   });
 });
