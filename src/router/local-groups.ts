@@ -2,14 +2,17 @@
 // shard routing sends to a group whose leader runs here is handed to that replica directly —
 // what the leader would do with it after a TCP hop (a FORWARD with hops 1) — so a process holding
 // one replica of every group serves a key whose leader it holds without a network round trip.
-// Only a leader is used: a follower here would relay to its leader anyway, and one cut off from
-// its group would hold requests that the remote path (which skips silent replicas) would not.
+// A follower here takes only linearizable reads: it serves them from its own state after a
+// ReadIndex to its leader, which reads arriving together share (Replica.readBarrier), where the
+// remote path would carry each read and its value over TCP. A write it would only relay.
 import type { Request, Response } from '../wire/index.ts';
 import type { RawRequest } from './router.ts';
 
 export interface LocalGroupReplica {
   readonly group: number;
   isLeader(): boolean;
+  /** Whether it knows a leader of its group (a follower that knows none cannot confirm a read). */
+  knowsLeader(): boolean;
   /** The replica's group-local request path (Router.local). */
   local(req: Request, raw: RawRequest, deadline: number): Promise<Response>;
 }
@@ -35,5 +38,13 @@ export function localLeader(cluster: object, group: number): LocalGroupReplica |
   const set = byCluster.get(cluster)?.get(group);
   if (!set) return undefined;
   for (const r of set) if (r.isLeader()) return r;
+  return undefined;
+}
+
+/** A replica of `group` in this process that follows a leader it knows, if any. */
+export function localFollower(cluster: object, group: number): LocalGroupReplica | undefined {
+  const set = byCluster.get(cluster)?.get(group);
+  if (!set) return undefined;
+  for (const r of set) if (!r.isLeader() && r.knowsLeader()) return r;
   return undefined;
 }

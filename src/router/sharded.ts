@@ -10,7 +10,7 @@ import { splitBatch } from '../cluster/split-batch.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
 import type { RawRequest } from './router.ts';
-import { localLeader } from './local-groups.ts';
+import { localFollower, localLeader } from './local-groups.ts';
 
 export interface ShardRoutesOptions {
   group: number;
@@ -21,11 +21,24 @@ export interface ShardRoutesOptions {
   local: (req: Request, raw: RawRequest, deadline: number) => Promise<Response>;
   /** Why a request can never succeed (keys and values over the limits: Router.refusal), checked before a batch is split. */
   refusal?: (req: Request) => WireError | undefined;
+  /**
+   * How long a linearizable read may wait on a follower hosted here before it goes to the group
+   * over TCP instead (one cut off from its leader still names it until an election timeout
+   * passes). 500 ms by default.
+   */
+  hostedReadTryMs?: number;
 }
 
+/** Answers after which a read that a hosted follower could not serve goes to the group instead. */
+const TRY_ELSEWHERE = new Set(['NOT_LEADER', 'TIMEOUT', 'UNAVAILABLE']);
+
 export class ShardRoutes {
-  /** remote: sent over TCP to another group; hosted: handed to its leader in this process. */
-  readonly stats = { remote: 0, hosted: 0, wrongGroup: 0 };
+  /**
+   * remote: sent over TCP to another group; hosted: handed to its leader in this process;
+   * hostedReads: linearizable reads served by a follower in this process (hostedReadsMissed: of
+   * those, the ones it could not serve, sent on over TCP).
+   */
+  readonly stats = { remote: 0, hosted: 0, hostedReads: 0, hostedReadsMissed: 0, wrongGroup: 0 };
 
   constructor(private readonly o: ShardRoutesOptions) {}
 
@@ -67,12 +80,20 @@ export class ShardRoutes {
     }
   }
 
-  private send(g: number, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
+  private async send(g: number, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
     if (g === this.o.group) return this.o.local(req, raw, deadline);
     const here = localLeader(this.o.watcher, g);
     if (here) {
       this.stats.hosted++;
       return here.local(req, raw, deadline);
+    }
+    const follower = isLinearizableRead(req) ? localFollower(this.o.watcher, g) : undefined;
+    if (follower) {
+      this.stats.hostedReads++;
+      const res = await follower.local(req, raw, Math.min(deadline, Date.now() + (this.o.hostedReadTryMs ?? 500)));
+      // A read changes nothing, so one the follower could not serve may go elsewhere.
+      if (res.kind !== 'error' || !TRY_ELSEWHERE.has(res.error.code) || Date.now() >= deadline) return res;
+      this.stats.hostedReadsMissed++;
     }
     this.stats.remote++;
     return this.o.groups.send(g, req, deadline);
@@ -149,6 +170,10 @@ export class ShardRoutes {
       return undefined;
     }
   }
+}
+
+function isLinearizableRead(req: Request): boolean {
+  return (req.op === 'get' || req.op === 'scan' || req.op === 'count') && req.consistency === 'linearizable';
 }
 
 export function isWrongGroup(r: Response): boolean {

@@ -179,7 +179,14 @@ export interface MetricSources {
   /** Whether this group holds partitions in a hand-off (frozen, arriving or dropping): absent on a plain group. */
   handoffPending?(): boolean;
   /** A shard replica's requests for keys of other groups: over TCP, or to their leader in this process. */
-  shardRoutes?(): { remote: number; hosted: number };
+  shardRoutes?(): ShardRouteCounts;
+}
+
+/** How requests for keys of other shard groups went (ShardRoutes.stats). */
+export interface ShardRouteCounts {
+  remote: number;
+  hosted: number;
+  hostedReads: number;
 }
 
 const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'];
@@ -239,9 +246,9 @@ export class ServerMetrics {
     counter('kvs_router_stale_reads_total', 'Reads served from local state without a barrier.', () => src.routerStats().staleReads);
     const routes = src.shardRoutes;
     if (routes) {
-      r.add(new Sampled('kvs_shard_routed_total', "Requests for keys of other shard groups, by how they went: to a replica over TCP (remote), or to the group's leader in this process (hosted).", 'counter', ['to'], () => {
+      r.add(new Sampled('kvs_shard_routed_total', "Requests for keys of other shard groups, by how they went: to a replica over TCP (remote), to the group's leader in this process (hosted), or as a linearizable read to its follower in this process (hosted-read; those it could not serve go on over TCP and count as remote too).", 'counter', ['to'], () => {
         const s = routes();
-        return [[['remote'], s.remote], [['hosted'], s.hosted]];
+        return [[['remote'], s.remote], [['hosted'], s.hosted], [['hosted-read'], s.hostedReads]];
       }));
     }
     r.add(new Sampled('kvs_peer_connected', 'Whether the link to a peer replica is up.', 'gauge', ['peer'], () => src.peers().map((p): [LabelValues, number] => [[String(p.id)], p.connected ? 1 : 0])));
@@ -289,7 +296,7 @@ export class ServerMetrics {
 }
 
 /** Reads a replica's parts for ServerMetrics (types only: nothing is imported at run time). */
-export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean; shardRoutes?: () => { remote: number; hosted: number } }): MetricSources {
+export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean; shardRoutes?: () => ShardRouteCounts }): MetricSources {
   return {
     ...(p.handoffPending ? { handoffPending: p.handoffPending } : {}),
     ...(p.shardRoutes ? { shardRoutes: p.shardRoutes } : {}),

@@ -175,7 +175,7 @@ export class KvsServer {
       electionTicks: config.electionTicks,
       log: this.log,
     });
-    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved(), shardRoutes: () => this.routes?.stats ?? { remote: 0, hosted: 0 } } : {}) }), loopLag);
+    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved(), shardRoutes: () => this.routes?.stats ?? { remote: 0, hosted: 0, hostedReads: 0 } } : {}) }), loopLag);
     const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress, Date.now, () => void sharding?.watcher.refresh());
     if (sharding) {
@@ -188,10 +188,16 @@ export class KvsServer {
         groups: this.groups,
         local: (req, raw, deadline) => this.router.local(req, raw, deadline),
         refusal: (req) => this.router.refusal(req),
+        hostedReadTryMs: config.electionTicks * config.tickMs,
       }));
       this.path = shardPath(routes, this.router);
       // Requests that other replicas of this process route to this group, while it leads.
-      this.unhost = hostReplica(sharding.watcher, { group: config.group, isLeader: () => this.replica.isLeader, local: (req, raw, deadline) => this.router.local(req, raw, deadline) });
+      this.unhost = hostReplica(sharding.watcher, {
+        group: config.group,
+        isLeader: () => this.replica.isLeader,
+        knowsLeader: () => this.replica.leader !== 0,
+        local: (req, raw, deadline) => this.router.local(req, raw, deadline),
+      });
       this.reconciler = new Reconciler({ replica: this.replica, sm: this.sm, watcher: sharding.watcher, store, log: this.log, waveSize: config.handoffWave });
     } else if (config.group === 0) {
       this.front = new PlacementFront({

@@ -156,6 +156,27 @@ describe('kvs up: replicas in 3 host processes', () => {
     const metrics = await (await fetch(`http://${door.endpoints.http}/metrics`)).text();
     const hosted = Number(/^kvs_shard_routed_total\{to="hosted"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
     assert.ok(hosted > 0, `no request went to a leader in the same process:\n${metrics.split('\n').filter((l) => l.includes('shard_routed')).join('\n')}`);
+
+    // A door whose process runs a follower of another shard group serves that group's keys'
+    // linearizable reads through it (kvs_shard_routed_total{to="hosted-read"}): each reads back
+    // the value just written through another door.
+    const roles = new KvsClient({ endpoints: now.map((r) => r.endpoints.native), timeoutMs: 5000 });
+    const rows = await Promise.all(now.map(async (r) => ({ r, s: await roles.status(r.endpoints.native).catch(() => undefined) })));
+    roles.close();
+    const followerOf = (r: ClusterReplica): boolean => rows.some((x) => x.r.pid === r.pid && x.r.group !== 0 && x.r.group !== r.group && x.s?.role === 'follower');
+    const readDoor = now.find((r) => r.group !== 0 && followerOf(r))!;
+    assert.ok(readDoor, 'some process runs a follower of a group other than its door');
+    const writer = new KvsClient({ endpoints: [door.endpoints.native], timeoutMs: 10_000 });
+    const reader = new KvsClient({ endpoints: [readDoor.endpoints.native], timeoutMs: 10_000 });
+    for (let i = 0; i < 60; i++) {
+      await writer.put(`read-${i}`, `r${i}`);
+      assert.equal(new TextDecoder().decode((await reader.get(`read-${i}`))!), `r${i}`, `read-${i} right after its write`);
+    }
+    writer.close();
+    reader.close();
+    const readMetrics = await (await fetch(`http://${readDoor.endpoints.http}/metrics`)).text();
+    const hostedReads = Number(/^kvs_shard_routed_total\{to="hosted-read"\} (\d+)/m.exec(readMetrics)?.[1] ?? 0);
+    assert.ok(hostedReads > 0, `no read went to a follower in the same process:\n${readMetrics.split('\n').filter((l) => l.includes('shard_routed')).join('\n')}`);
   });
   it('a reshard 2 -> 3 under load between groups hosted in the same processes: nothing acknowledged is lost', async () => {
     const client = new ShardedClient({ placement: placementEndpoints(up.replicas()), timeoutMs: 20_000, pollMs: 500 });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { hostReplica, localLeader, type LocalGroupReplica } from '../../src/router/local-groups.ts';
 
 function replica(group: number, leading: { now: boolean }): LocalGroupReplica {
-  return { group, isLeader: () => leading.now, local: async () => ({ kind: 'ok' }) };
+  return { group, isLeader: () => leading.now, knowsLeader: () => true, local: async () => ({ kind: 'ok' }) };
 }
 
 test('the leader of a group in this cluster, if one runs here', () => {
