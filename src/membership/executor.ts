@@ -141,6 +141,8 @@ export class MembershipAdmin {
 
   /** Waits until the learner's log matches the leader's commit index. */
   private async waitCaughtUp(id: number, deadline: number): Promise<void> {
+    // Asked to add itself (an "is it a caught-up voter" check of every member): the leader's log is its own.
+    if (id === this.o.replica.node.status.id) return;
     for (;;) {
       const st = this.o.replica.node.status;
       if (st.role !== 'leader') throw new LostLeadership();

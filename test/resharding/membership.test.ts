@@ -91,6 +91,17 @@ describe('adding and removing replicas of a shard group', () => {
         fromNew.close();
       }
 
+      // 2b. Adding a replica that is already a voter, the leader itself included, is a check that a
+      // rebalance makes before removing (src/cli/spread-group.ts): answered at once, nothing changes.
+      const epochNow = (await readConfig(c.placement()))!.epoch;
+      const voterLeader = await groupLeader(c, GROUP);
+      for (const r of groupOf(added, GROUP)!.replicas) {
+        const t0 = Date.now();
+        await changeGroupMembership(c.placement(), { op: 'add', group: GROUP, replicaId: r.id, address: r.address }, 10_000);
+        assert.ok(Date.now() - t0 < 10_000, `adding voter ${r.id} again (leader ${voterLeader.replicaId})`);
+      }
+      assert.equal((await readConfig(c.placement()))!.epoch, epochNow, 'adding a listed voter again changes no configuration');
+
       // 3. Remove a follower of the original three.
       const l1 = await groupLeader(c, GROUP);
       removedFollower = [101, 102, 103].find((id) => id !== l1.replicaId)!;
