@@ -8,20 +8,31 @@ import { rmSync } from 'node:fs';
 export type ControlRequest =
   | { cmd: 'add-group'; group: number }
   | { cmd: 'stop-group'; group: number }
-  /** Start one more replica of a group, with --join; answers its id and native address. */
-  | { cmd: 'add-replica'; group: number }
-  | { cmd: 'stop-replica'; id: number };
+  /**
+   * Start one more replica of a group, with --join; answers its id and native address. `host`:
+   * the host process to run it in (default: the one with the fewest replicas of the group).
+   */
+  | { cmd: 'add-replica'; group: number; host?: number }
+  | { cmd: 'stop-replica'; id: number }
+  /** Which host process runs each shard replica (hosts 0 with a process per replica). */
+  | { cmd: 'layout' };
 export interface AddedReplica {
   id: number;
   address: string;
 }
-export type ControlResponse = { ok: true; replica?: AddedReplica } | { ok: false; error: string };
+export interface HostLayout {
+  /** Host processes; 0: a process per replica (nothing to spread). */
+  hosts: number;
+  replicas: { id: number; group: number; host: number; address: string }[];
+}
+export type ControlAnswer = { replica: AddedReplica } | { layout: HostLayout };
+export type ControlResponse = ({ ok: true } & Partial<{ replica: AddedReplica; layout: HostLayout }>) | { ok: false; error: string };
 
 export function controlPath(dataDir: string): string {
   return join(dataDir, 'control.sock');
 }
 
-export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<AddedReplica | void>): net.Server {
+export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<ControlAnswer | void>): net.Server {
   const path = controlPath(dataDir);
   rmSync(path, { force: true }); // a socket file left by a killed supervisor
   const server = net.createServer((s) => {
@@ -39,7 +50,7 @@ export function serveControl(dataDir: string, handle: (r: ControlRequest) => Pro
         return;
       }
       handle(req).then(
-        (replica) => s.end(`${JSON.stringify({ ok: true, ...(replica ? { replica } : {}) })}\n`),
+        (answer) => s.end(`${JSON.stringify({ ok: true, ...answer })}\n`),
         (e: unknown) => s.end(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`),
       );
     });
@@ -49,7 +60,18 @@ export function serveControl(dataDir: string, handle: (r: ControlRequest) => Pro
   return server;
 }
 
-export function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<AddedReplica | undefined> {
+export async function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<AddedReplica | undefined> {
+  return (await askControl(dataDir, req, timeoutMs)).replica;
+}
+
+/** kvs up's host layout (see HostLayout). */
+export async function hostLayout(dataDir: string): Promise<HostLayout> {
+  const { layout } = await askControl(dataDir, { cmd: 'layout' });
+  if (!layout) throw new Error('kvs up did not answer with its layout (an older kvs up?)');
+  return layout;
+}
+
+function askControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<Partial<{ replica: AddedReplica; layout: HostLayout }>> {
   return new Promise((resolve, reject) => {
     const s = net.connect(controlPath(dataDir));
     let buf = '';
@@ -60,7 +82,7 @@ export function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60
       clearTimeout(timer);
       try {
         const res = JSON.parse(buf) as ControlResponse;
-        if (res.ok) resolve(res.replica);
+        if (res.ok) resolve(res);
         else reject(new Error(res.error));
       } catch {
         reject(new Error('bad answer from kvs up'));

@@ -10,7 +10,7 @@ Commands:
   up       start a local cluster on 127.0.0.1 (data under ./data)
   server   run one replica
   reshard  change the number of shard groups, live
-  replica  add or remove a replica of a shard group, live
+  replica  add or remove a replica of a shard group, live (balance: spread it)
   bench    load generator: closed/open loop, YCSB workloads, HDR latency (source checkout only;
            see docs/benchmarks.md)
   trace    print the messages replicas exchange, one line each (eBPF)

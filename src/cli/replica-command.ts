@@ -4,11 +4,13 @@
 // by hand with `kvs server --join` and its --id and --address given here.
 import { changeGroupMembership } from '../membership/admin-client.ts';
 import { callControl } from './control.ts';
+import { spreadGroup } from './spread-group.ts';
 import { placementEndpoints, readCluster } from './cluster-file.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 
 const HELP = `Usage: kvs replica add --group G [--id N --address HOST:PORT] [--data DIR | --placement LIST]
        kvs replica remove --group G --id N [--data DIR | --placement LIST]
+       kvs replica balance --group G [--data DIR]
 
 Adds or removes one replica of shard group G while it serves traffic. The group's leader does it:
 add = add as a learner, wait until it has the log, list it in the cluster configuration, promote it
@@ -17,6 +19,11 @@ remove it from the Raft group.
 
 With a cluster started by "kvs up" (DIR/cluster.json, default ./data), "add" starts the new replica
 itself (next free ports, a new id) and "remove" stops the removed one; cluster.json is kept current.
+A removal can leave one host process of kvs up with two replicas of the group and another with
+none (after an add, which put a replica beside one of the group); "remove" then spreads the group
+again: it adds a replica in the process lacking one and, once that is a voter, removes one from
+the doubled process, never going below the group's count. "balance" does only that, and finishes a
+spread that was interrupted (safe to repeat).
 Otherwise give --placement and, for add, the --id and --address of a replica you started with
   kvs server --id N --group G --listen HOST:PORT --data DIR2 --placement LIST --join
 
@@ -36,7 +43,7 @@ export async function runReplica(argv: string[]): Promise<number> {
   );
   if (!args) return ExitCode.Ok;
   const op = args.positionals[0];
-  if (op !== 'add' && op !== 'remove') throw new UsageError(`expected "add" or "remove", got "${op}"\n\n${HELP}`);
+  if (op !== 'add' && op !== 'remove' && op !== 'balance') throw new UsageError(`expected "add", "remove" or "balance", got "${op}"\n\n${HELP}`);
   const v = args.values;
   const group = positive('group', v.group);
   const timeoutMs = v['timeout-ms'] === undefined ? 120_000 : positive('timeout-ms', v['timeout-ms']);
@@ -46,12 +53,26 @@ export async function runReplica(argv: string[]): Promise<number> {
   const placement = viaUp ? placementEndpoints(readCluster(dataDir)) : String(v.placement).split(',').filter(Boolean);
   if (placement.length === 0) throw new UsageError(`no cluster in ${dataDir} (start one with "kvs up", or give --placement)`);
 
+  const spread = async (afterRemoval: boolean): Promise<number> => {
+    try {
+      const changes = await spreadGroup({ dataDir, placement, group, timeoutMs, afterRemoval, say: (l) => console.log(l) });
+      if (changes > 0 || !afterRemoval) console.log(`group ${group}: spread over kvs up's host processes (${changes} membership change${changes === 1 ? '' : 's'})`);
+      return ExitCode.Ok;
+    } catch (e) {
+      console.error(`kvs replica: group ${group} is not spread over the host processes: ${(e as Error).message}; "kvs replica balance --group ${group}" continues`);
+      return ExitCode.Failed;
+    }
+  };
+  if (op === 'balance') {
+    if (!viaUp) throw new UsageError(`"balance" needs the cluster of a running "kvs up" (--data), which knows its host processes\n\n${HELP}`);
+    return spread(false);
+  }
   if (op === 'remove') {
     const id = positive('id', v.id);
     await changeGroupMembership(placement, { op, group, replicaId: id, address: '' }, timeoutMs);
     if (viaUp) await callControl(dataDir, { cmd: 'stop-replica', id });
     console.log(`replica ${id} removed from group ${group}${viaUp ? ' and stopped' : ''}`);
-    return ExitCode.Ok;
+    return viaUp ? spread(true) : ExitCode.Ok;
   }
   let id: number;
   let address: string;

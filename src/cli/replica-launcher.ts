@@ -117,6 +117,20 @@ export class SharedHosts implements ReplicaLauncher {
     return host;
   }
 
+  /**
+   * Puts a replica not placed yet on host `host` (a rebalance adds one where its group lacks one:
+   * replica-spread.ts); a replica already placed keeps its host, as its store stays there.
+   */
+  place(id: number, group: number, host: number): number {
+    if (!this.assigned.has(id) && Number.isInteger(host) && host >= 0 && host < this.hosts.length) this.assigned.set(id, { host, group });
+    return this.hostOf(id, group);
+  }
+
+  /** Forgets a replica that left for good, so that it no longer counts where new ones go. */
+  forget(id: number): void {
+    this.assigned.delete(id);
+  }
+
   /** How many host processes there are. */
   get count(): number {
     return this.hosts.length;

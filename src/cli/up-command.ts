@@ -1,5 +1,5 @@
 // `kvs up`: a local sharded cluster of replica processes on 127.0.0.1, supervised until Ctrl-C.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KvsClient } from '../client/client.ts';
 import { initCluster, readConfig } from '../resharding/admin.ts';
@@ -12,6 +12,7 @@ import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
 import { balanceLeaders } from './leader-balance.ts';
+import { intentPath } from './spread-group.ts';
 import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
 const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--processes N|each] [--base-port P] [--log-format json|text]
@@ -27,7 +28,8 @@ A replica that crashes is restarted after a second, doubling up to 30 s while it
 within a minute of starting (its pid in cluster.json is kept current; the pid is its process's,
 which with --processes N it shares with other replicas).
 "kvs reshard --shards N" changes the number of shard groups of the running cluster; "kvs replica
-add|remove" adds or removes one replica of a shard group.
+add|remove" adds or removes one replica of a shard group, and keeps the group spread over the
+processes (at most one replica of a group per process while there are as many processes as replicas).
 Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over first).
 
   --data DIR         data directory (default ./data)
@@ -141,20 +143,28 @@ export async function runUp(argv: string[]): Promise<number> {
     } else if (req.cmd === 'add-replica') {
       if (!replicas.some((r) => r.group === req.group && r.role === 'shard')) throw new Error(`no shard group ${req.group} in this cluster`);
       const r = addedReplica(dataDir, replicas, req.group, existsSync);
+      if (req.host !== undefined && launcher instanceof SharedHosts) launcher.place(r.id, r.group, req.host);
       replicas.push(r);
       launch(r);
-      return { id: r.id, address: r.endpoints.native };
+      return { replica: { id: r.id, address: r.endpoints.native } };
+    } else if (req.cmd === 'layout') {
+      const hosts = launcher instanceof SharedHosts ? launcher : undefined;
+      const shards = replicas.filter((r) => r.role === 'shard');
+      return { layout: { hosts: hosts?.count ?? 0, replicas: shards.map((r) => ({ id: r.id, group: r.group, host: hosts?.hostOf(r.id, r.group) ?? -1, address: r.endpoints.native })) } };
     } else if (req.cmd === 'stop-replica') {
       const r = replicas.find((x) => x.id === req.id && x.role === 'shard');
       if (!r) return;
       replicas = replicas.filter((x) => x !== r);
       save();
       await launcher.stop(r.id);
+      if (launcher instanceof SharedHosts) launcher.forget(r.id);
     } else {
       const leaving = replicas.filter((r) => r.group === req.group && r.role === 'shard');
       replicas = replicas.filter((r) => !leaving.includes(r));
       save();
       await Promise.all(leaving.map((r) => launcher.stop(r.id)));
+      if (launcher instanceof SharedHosts) for (const r of leaving) launcher.forget(r.id);
+      rmSync(intentPath(dataDir, req.group), { force: true }); // an interrupted spread of a group now gone
     }
   });
 
