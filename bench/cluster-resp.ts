@@ -7,7 +7,7 @@
 // requests would be; the single group gets all 50 connections on its leader's door. The systems run
 // one at a time (each started fresh, measured, stopped), in a rotated order each repetition.
 // GETs read keys the SET pass wrote (same key space). Not a test.
-//   node --import tsx bench/cluster-resp.ts [--reps 2] [--seconds 5]
+//   node --import tsx bench/cluster-resp.ts [--reps 2] [--seconds 5] [--processes-each 0]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,10 +52,13 @@ function spread(sys: KvsSystem): { address: string; clients: number }[] {
   return sys.groups.map((g, i) => ({ address: g.replicas[i % g.replicas.length]!.endpoints.resp!, clients: per }));
 }
 
+// --processes-each 0 leaves the process-per-replica layout out (the slowest, and not the default).
+if (numberFlag('processes-each', 1) === 0) layouts.splice(layouts.findIndex((l) => l.name.includes('a process per replica')), 1);
+
 const results = new Map<string, { set: number[]; get: number[] }>(layouts.map((l) => [l.name, { set: [], get: [] }]));
 console.log(`# RESP doors: redis-benchmark -c ${CLIENTS} -d ${VALUE} -r ${KEYSPACE}, ${SECONDS} s per pass, ${REPS} repetitions`);
 console.log(`# ${machine()}`);
-console.log(`# command: node --import tsx bench/cluster-resp.ts --reps ${REPS} --seconds ${SECONDS}`);
+console.log(`# command: node --import tsx bench/cluster-resp.ts ${process.argv.slice(2).join(' ')}`);
 const root = mkdtempSync(join(tmpdir(), 'kvs-cluster-resp-'));
 try {
   for (let rep = 0; rep < REPS; rep++) {
@@ -84,9 +87,13 @@ try {
           );
           const rate = runs.reduce((s, r) => s + r.rate, 0);
           const p50 = Math.max(...runs.map((r) => Number(r.line.p50_ms)));
+          // Every run watched the same server processes over about the same window: their mean
+          // is the servers' cores, and per op it is divided by all doors' requests together.
+          const cores = runs.reduce((s, r) => s + Number(r.line.server_cpu), 0) / runs.length;
+          const cpuMsPerOp = rate > 0 ? Math.round((cores * 1e6) / rate) / 1000 : -1;
           results.get(layout.name)![test].push(rate);
-          console.log(`${layout.name.padEnd(34)} ${test.toUpperCase()} ${Math.round(rate)} ops/s over ${doors.length} door(s), p50 ≤ ${p50} ms (rep ${rep + 1})`);
-          printResult({ bench: 'cluster-resp', layout: layout.name, test, rep, ops_per_s: Math.round(rate), doors: doors.length, p50_ms_max: p50 });
+          console.log(`${layout.name.padEnd(34)} ${test.toUpperCase()} ${Math.round(rate)} ops/s over ${doors.length} door(s), p50 ≤ ${p50} ms, servers ${cores.toFixed(2)} cores = ${cpuMsPerOp} ms CPU/op (rep ${rep + 1})`);
+          printResult({ bench: 'cluster-resp', layout: layout.name, test, rep, ops_per_s: Math.round(rate), doors: doors.length, p50_ms_max: p50, server_cores: Math.round(cores * 100) / 100, server_cpu_ms_per_op: cpuMsPerOp });
         }
       } finally {
         await sys.stop();
