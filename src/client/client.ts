@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { MAX_KEY_BYTES, type BatchOp, type Consistency, type KeyValue, type Request, type Response, type StatusInfo, type WireError } from '../wire/index.ts';
-import { callGroup } from '../cluster/group-call.ts';
+import { UnreachableError, callGroup } from '../cluster/group-call.ts';
 import { Connection } from '../cluster/connection.ts';
 import { Responsiveness, attemptMsFor } from '../cluster/responsiveness.ts';
 
@@ -71,6 +71,12 @@ function closeController(onAbort: () => void): AbortController {
   setMaxListeners(0, c.signal);
   c.signal.addEventListener('abort', onAbort, { once: true });
   return c;
+}
+
+/** A connection's failure as the clients' error: it may have been sent (no answer in time) or not. */
+function asKvsError(e: unknown): never {
+  if (e instanceof UnreachableError) throw new KvsError(e.sent ? 'TIMEOUT' : 'UNREACHABLE', e.message);
+  throw e;
 }
 
 /** What every call pending at close() and every call after it rejects with. */
@@ -186,8 +192,12 @@ export class KvsClient {
     }
   }
 
+  /**
+   * The status of `endpoint`'s replica (or of any replica). Rejects with KvsError: UNREACHABLE
+   * when that replica could not be reached, TIMEOUT when it did not answer in time.
+   */
   async status(endpoint?: string): Promise<StatusInfo> {
-    const r = endpoint ? await this.untilClosed(this.connection(endpoint).request({ op: 'status' }, this.timeoutMs)) : await this.call({ op: 'status' }, 'read');
+    const r = endpoint ? await this.untilClosed(this.connection(endpoint).request({ op: 'status' }, this.timeoutMs)).catch(asKvsError) : await this.call({ op: 'status' }, 'read');
     if (r.kind === 'error') throw new KvsError(r.error.code, r.error.message);
     if (r.kind !== 'status') throw unexpected(r);
     return r.info;

@@ -135,9 +135,16 @@ export class ShardedClient extends KvsClient {
     return this.watcher.current;
   }
 
-  /** Waits until a configuration is known. */
+  /**
+   * Waits until a configuration is known. Rejects with KvsError UNAVAILABLE when none came within
+   * `timeoutMs` (the message says why: the placement group's answer or the connection error), or
+   * CLOSED.
+   */
   async ready(timeoutMs = this.timeoutMs): Promise<ClusterConfig> {
-    const c = await this.untilClosed(this.watcher.waitFor(1, timeoutMs));
+    const c = await this.untilClosed(this.watcher.waitFor(1, timeoutMs)).catch((e: unknown) => {
+      if (e instanceof KvsError) throw e;
+      throw new KvsError('UNAVAILABLE', e instanceof Error ? e.message : String(e));
+    });
     await this.partitionerFor(c);
     return c;
   }

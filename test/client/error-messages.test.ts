@@ -2,7 +2,7 @@
 // underlying error, and for a ShardedClient without a configuration the placement addresses and why
 // they gave none (refused, silent, not the placement group). Regression (outside review, 2026-12-06):
 // the message named only the last replica, or said just "no cluster configuration and no endpoint to
-// fall back to".
+// fall back to"; status(endpoint) and ShardedClient.ready() rejected with other error classes.
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -93,6 +93,26 @@ describe('error messages', () => {
       await unreachable(kv.get('k'), esc(`placement ${notPlacement}`), /holds none: not the placement group/);
     } finally {
       kv.close();
+    }
+  });
+
+  it('status of an unreachable replica and ready() without a configuration reject with KvsError', async () => {
+    const kv = new KvsClient({ endpoints: [refused[0]!], timeoutMs });
+    try {
+      await unreachable(kv.status(refused[1]!), esc(refused[1]!), /ECONNREFUSED/);
+    } finally {
+      kv.close();
+    }
+    const sharded = new ShardedClient({ placement: [refused[0]!], timeoutMs });
+    try {
+      await assert.rejects(sharded.ready(300), (e: unknown) => {
+        assert.ok(e instanceof KvsError, String(e));
+        assert.equal(e.code, 'UNAVAILABLE');
+        assert.match(e.message, /no cluster configuration/);
+        return true;
+      });
+    } finally {
+      sharded.close();
     }
   });
 
