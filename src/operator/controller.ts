@@ -24,8 +24,8 @@ import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
 import { FIELD_MANAGER, LABEL_STORE, groupObjects, storeConfig, type Owner } from './objects.ts';
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
-import { groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
-import { API_GROUP, KIND, PLURAL, SpecError, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
+import { establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
+import { API_GROUP, KIND, PLURAL, SpecError, checkTransition, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
 import { computeStatus } from './status.ts';
 import { kvsStore, type StoreAccess } from './store.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -207,10 +207,7 @@ export class Operator {
       spec = parseSpec(kv.spec);
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
-      const status: KVStoreStatus = { ...(kv.status ?? {}), observedGeneration: kv.metadata.generation ?? 0, phase: 'Degraded', lastError: e.message };
-      await this.patchStatus(kv, status);
-      await this.event(kv, 'Warning', 'InvalidSpec', e.message);
-      return;
+      return this.invalidSpec(kv, e);
     }
     const store = kv.metadata.name;
     const owner: Owner = { name: store, namespace: ns, uid: kv.metadata.uid ?? '' };
@@ -219,6 +216,14 @@ export class Operator {
     const retainedGroups = observeVolumes(store, groups, claims.items as Obj[]);
     const placement = groups.find((g) => g.id === PLACEMENT_GROUP)?.pods.map((p) => p.address) ?? [];
     const [config, replicas] = await Promise.all([this.store.readConfig(placement), this.store.replicaStates(groups)]);
+    // The CRD's transition rules, against what the store has settled: a spec that reached us around
+    // them (an API server without CEL, an edit of the stored object) changes nothing.
+    try {
+      checkTransition(establishedSpec(groups, config), spec);
+    } catch (e) {
+      if (!(e instanceof SpecError)) throw e;
+      return this.invalidSpec(kv, e);
+    }
     const inFlight = kv.status?.membershipInFlight ?? [];
     const input = { store, spec, groups, config, replicas, inFlight, retainedGroups };
     const p = plan(input);
@@ -236,6 +241,13 @@ export class Operator {
       delete current.lastError;
       await this.patchStatus(kv, current);
     }
+  }
+
+  /** A spec the operator refuses: Degraded with the reason in status and a warning event; nothing else is done. */
+  private async invalidSpec(kv: KVStore, e: SpecError): Promise<void> {
+    const status: KVStoreStatus = { ...(kv.status ?? {}), observedGeneration: kv.metadata.generation ?? 0, phase: 'Degraded', lastError: e.message };
+    await this.patchStatus(kv, status);
+    await this.event(kv, 'Warning', 'InvalidSpec', e.message);
   }
 
   private async execute(kv: KVStore, owner: Owner, spec: ReturnType<typeof parseSpec>, a: Action, groups: ReturnType<typeof observeGroups>, placement: string[], status: KVStoreStatus): Promise<KVStoreStatus> {

@@ -99,6 +99,17 @@ export function templateRevision(spec: KVStoreSpec): string {
   return fnv1a(stableJson({ image, imagePullPolicy, resources, doors, tracing, podTemplate, storageClass: storage.storageClassName, size: storage.size }));
 }
 
+/**
+ * What the running store has settled of the fields that cannot change: the placement group's size
+ * (its StatefulSet's founder count, the operator's own record) and the partition count of the
+ * cluster configuration. Unknown (undefined) before they exist.
+ */
+export function establishedSpec(groups: ObservedGroup[], config: ClusterConfig | null | undefined): Partial<Pick<KVStoreSpec, 'partitions' | 'placementReplicas'>> {
+  const placement = groups.find((g) => g.id === PLACEMENT_GROUP);
+  const placementReplicas = placement === undefined ? undefined : placement.joinFrom > 0 ? placement.joinFrom : placement.replicas;
+  return { ...(placementReplicas ? { placementReplicas } : {}), ...(config ? { partitions: config.partitions } : {}) };
+}
+
 export function plan(input: ReconcileInput): Plan {
   const p = new Planner(input);
   return p.run();

@@ -103,10 +103,16 @@ export function parseSpec(raw: unknown): KVStoreSpec {
   return spec;
 }
 
-/** The CRD's transition rules: what may not change between two accepted specs. */
-export function checkTransition(prev: KVStoreSpec, next: KVStoreSpec): void {
-  if (prev.partitions !== next.partitions) throw new SpecError(`spec.partitions is immutable (${prev.partitions} → ${next.partitions})`);
-  if (prev.placementReplicas !== next.placementReplicas) throw new SpecError(`spec.placementReplicas is immutable (${prev.placementReplicas} → ${next.placementReplicas})`);
+/**
+ * The CRD's transition rules: what may not change between two accepted specs. `prev` may be partial:
+ * the operator passes what the running store has settled (reconcile.ts `establishedSpec`), so a change
+ * that reached it around the API server's CEL rules is refused instead of half carried out.
+ */
+export function checkTransition(prev: Partial<Pick<KVStoreSpec, 'partitions' | 'placementReplicas'>>, next: KVStoreSpec): void {
+  if (prev.partitions !== undefined && prev.partitions !== next.partitions) throw new SpecError(`spec.partitions is immutable (${prev.partitions} → ${next.partitions})`);
+  if (prev.placementReplicas !== undefined && prev.placementReplicas !== next.placementReplicas) {
+    throw new SpecError(`spec.placementReplicas is immutable (${prev.placementReplicas} → ${next.placementReplicas})`);
+  }
 }
 
 function object(v: unknown, path: string): Record<string, unknown> {

@@ -207,3 +207,35 @@ test('a spec the CRD would refuse (applied around it): Degraded with the reason,
     await t.close();
   }
 });
+
+test('an immutable field changed (applied around the CRD): Degraded with the reason, nothing applied or restarted', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
+  try {
+    await t.operator('op-a').start();
+    await t.ready('the store to be Ready');
+    const writes = (): string[] => t.api.requests.filter((r) => r.method !== 'GET' && !r.path.includes('/kvstores/') && !r.path.includes('/leases') && !r.path.endsWith('/events')).map((r) => `${r.method} ${r.path}`);
+    for (const [field, value, want] of [
+      ['placementReplicas', 5, /spec\.placementReplicas is immutable \(3 → 5\)/],
+      ['partitions', 64, /spec\.partitions is immutable \(1024 → 64\)/],
+    ] as const) {
+      const before = writes().length;
+      const kv = t.api.get('kvstores', NS, 'demo')!;
+      const original = kv.spec as Record<string, unknown>;
+      t.api.put('kvstores', NS, { ...kv, spec: { ...original, [field]: value } });
+      // Before: placementReplicas 3 → 5 was half carried out (the placement StatefulSet re-applied
+      // with KVS_GROUP_SIZE=5, status Ready); partitions 1024 → 64 was ignored with status Ready.
+      await waitFor(`${field}: Degraded`, () => t.status().phase === 'Degraded' && want.test(t.status().lastError ?? ''));
+      // A few more passes: still nothing applied to the store's objects, no pod restarted.
+      const passes = t.api.requests.length;
+      await waitFor('more passes', () => t.api.requests.length > passes + 20);
+      assert.deepEqual(writes().slice(before), [], `${field}: nothing written`);
+      assert.equal((t.api.get('statefulsets', NS, 'demo-placement')!.metadata.annotations as Record<string, string>)['kvs.sharded-kvs.dev/join-from'], '3');
+      // Put back: the store is Ready again.
+      const kv2 = t.api.get('kvstores', NS, 'demo')!;
+      t.api.put('kvstores', NS, { ...kv2, spec: original });
+      await t.ready(`${field} back: Ready`);
+    }
+  } finally {
+    await t.close();
+  }
+});
