@@ -296,9 +296,12 @@ export class Operator {
     }
   }
 
+  /** Writes `status` whole: a JSON merge patch keeps a key it does not mention, so one dropped (lastError, epoch) is sent as null. */
   private async patchStatus(kv: KVStore, status: KVStoreStatus): Promise<void> {
+    const removed = Object.keys(kv.status ?? {}).filter((k) => !(k in status));
+    const body = { status: { ...Object.fromEntries(removed.map((k) => [k, null])), ...status } };
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: API_GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL, name: kv.metadata.name, body: { status } },
+      { group: API_GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL, name: kv.metadata.name, body },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     kv.status = status;

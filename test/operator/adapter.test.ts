@@ -239,3 +239,19 @@ test('an immutable field changed (applied around the CRD): Degraded with the rea
     await t.close();
   }
 });
+
+test('lastError is cleared from status once the store recovers (a merge patch must delete it)', async () => {
+  const t = await setup({ shards: 1, replicas: 4, image: 'kvs:1' });
+  try {
+    await t.operator('op-a').start();
+    await waitFor('Degraded', () => t.status().phase === 'Degraded' && /spec.replicas must be odd/.test(t.status().lastError ?? ''));
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), replicas: 3 } });
+    await t.ready('the store to be Ready');
+    // Before: the status was written as a JSON merge patch without the lastError key, which keeps
+    // the old value, so a Ready store went on showing the error it had recovered from.
+    await waitFor('lastError gone', () => t.status().lastError === undefined, 5000);
+  } finally {
+    await t.close();
+  }
+});
