@@ -70,6 +70,24 @@ export interface KVStore {
   status?: KVStoreStatus;
 }
 
+/**
+ * Pod labels the group template and the operator set: the Services', PDBs' and StatefulSets'
+ * selectors and the operator's own pod watch and ownership rest on them, so spec.podTemplate may not
+ * set them (the CRD's CEL rule on podTemplate.metadata.labels lists the same keys).
+ */
+export const RESERVED_POD_LABELS = [
+  'app.kubernetes.io/name',
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/part-of',
+  'app.kubernetes.io/component',
+  'app.kubernetes.io/managed-by',
+  'group',
+  `${API_GROUP}/store`,
+  `${API_GROUP}/group-id`,
+] as const;
+/** Pod annotations the operator writes (revision) or reads (a pod's own native address). */
+export const RESERVED_POD_ANNOTATIONS = [`${API_GROUP}/revision`, `${API_GROUP}/address`] as const;
+
 export class SpecError extends Error {
   override readonly name = 'SpecError';
 }
@@ -97,7 +115,7 @@ export function parseSpec(raw: unknown): KVStoreSpec {
     },
     doors: { resp: bool(doors.resp ?? false, 'spec.doors.resp'), grpc: bool(doors.grpc ?? false, 'spec.doors.grpc'), http: bool(doors.http ?? true, 'spec.doors.http') },
     tracing: bool(s.tracing ?? false, 'spec.tracing'),
-    podTemplate: s.podTemplate === undefined ? {} : (object(s.podTemplate, 'spec.podTemplate') as KVStoreSpec['podTemplate']),
+    podTemplate: s.podTemplate === undefined ? {} : podTemplate(s.podTemplate),
   };
   if (s.imagePullPolicy !== undefined) spec.imagePullPolicy = oneOf(s.imagePullPolicy, 'spec.imagePullPolicy', ['Always', 'IfNotPresent', 'Never'] as const);
   return spec;
@@ -113,6 +131,22 @@ export function checkTransition(prev: Partial<Pick<KVStoreSpec, 'partitions' | '
   if (prev.placementReplicas !== undefined && prev.placementReplicas !== next.placementReplicas) {
     throw new SpecError(`spec.placementReplicas is immutable (${prev.placementReplicas} → ${next.placementReplicas})`);
   }
+}
+
+function podTemplate(v: unknown): KVStoreSpec['podTemplate'] {
+  const t = object(v, 'spec.podTemplate');
+  if (t.metadata !== undefined) {
+    const m = object(t.metadata, 'spec.podTemplate.metadata');
+    for (const [field, reserved] of [['labels', RESERVED_POD_LABELS], ['annotations', RESERVED_POD_ANNOTATIONS]] as const) {
+      if (m[field] === undefined) continue;
+      for (const [k, value] of Object.entries(object(m[field], `spec.podTemplate.metadata.${field}`))) {
+        if (typeof value !== 'string') throw new SpecError(`spec.podTemplate.metadata.${field}.${k} must be a string`);
+        if ((reserved as readonly string[]).includes(k)) throw new SpecError(`spec.podTemplate.metadata.${field}.${k} is set by the operator (selectors, its pod watch and status rest on it): use another key`);
+      }
+    }
+  }
+  if (t.spec !== undefined) object(t.spec, 'spec.podTemplate.spec');
+  return t as KVStoreSpec['podTemplate'];
 }
 
 function object(v: unknown, path: string): Record<string, unknown> {

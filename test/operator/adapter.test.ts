@@ -255,3 +255,23 @@ test('lastError is cleared from status once the store recovers (a merge patch mu
     await t.close();
   }
 });
+
+test('pod template labels or annotations the operator owns: Degraded with the reason, nothing applied', async () => {
+  for (const podTemplate of [
+    { metadata: { labels: { 'app.kubernetes.io/managed-by': 'helm' } } },
+    { metadata: { labels: { group: 'mine' } } },
+    { metadata: { annotations: { 'kvs.sharded-kvs.dev/address': '10.0.0.1:7000' } } },
+  ]) {
+    const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1', podTemplate });
+    try {
+      await t.operator('op-a').start();
+      // Before: applied as given. managed-by replaced kvctl's label, so the operator's pod watch
+      // never saw the pods and the store stayed Creating; group broke the StatefulSet's selector
+      // (the API server refuses the StatefulSet); the address annotation gave every pod one address.
+      await waitFor(`${JSON.stringify(podTemplate)}: Degraded`, () => t.status().phase === 'Degraded' && /spec\.podTemplate\.metadata\.(labels|annotations)\.\S+ is set by the operator/.test(t.status().lastError ?? ''));
+      assert.equal(t.api.list('statefulsets', NS).length, 0);
+    } finally {
+      await t.close();
+    }
+  }
+});

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { applyDefaults, celRules, loadCrd, parseCel, structuralProblems, validate, type Schema } from './schema.ts';
-import { API_GROUP, KIND, PLURAL, checkTransition, parseSpec } from '../../src/operator/spec.ts';
+import { API_GROUP, KIND, PLURAL, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, checkTransition, parseSpec } from '../../src/operator/spec.ts';
 import { prng } from '../partition/prng.ts';
 import { renderKustomize } from '../support/pod-specs.ts';
 
@@ -81,6 +81,10 @@ test('CEL and schema rules: table of accepted and refused specs', () => {
     ['partitions kept', { ...base, partitions: 1024, shards: 5 }, base, null],
     ['placementReplicas changed', { ...base, placementReplicas: 5 }, base, 'placementReplicas is immutable'],
     ['shards and replicas changed', { ...base, shards: 7, replicas: 5 }, base, null],
+    ['pod label of the user', { ...base, podTemplate: { metadata: { labels: { team: 'a', 'app.kubernetes.io/version': '1' } } } }, undefined, null],
+    ['pod label group', { ...base, podTemplate: { metadata: { labels: { group: 'x' } } } }, undefined, 'are set by the operator'],
+    ['pod label managed-by', { ...base, podTemplate: { metadata: { labels: { 'app.kubernetes.io/managed-by': 'helm' } } } }, undefined, 'are set by the operator'],
+    ['pod annotation address', { ...base, podTemplate: { metadata: { annotations: { 'kvs.sharded-kvs.dev/address': 'a:1' } } } }, undefined, 'are set by the operator'],
   ];
   for (const [name, spec, old, want] of cases) {
     const errs = errorsOf(spec, old);
@@ -105,6 +109,9 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
     if (rng.below(5) === 0) spec.resources = pick([{ requests: { cpu: '500m', memory: '1Gi' } }, { limits: { cpu: '' } }, { requests: { cpu: 'lots' } }, { limits: { memory: 2 } }, { requests: { cpu: -1 } }]);
     if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }]);
     if (rng.below(5) === 0) spec.tracing = pick([true, 0]);
+    if (rng.below(5) === 0) {
+      spec.podTemplate = pick([{ metadata: { labels: { team: 'a' } } }, ...RESERVED_POD_LABELS.map((k) => ({ metadata: { labels: { [k]: 'x' } } })), ...RESERVED_POD_ANNOTATIONS.map((k) => ({ metadata: { annotations: { [k]: 'x' } } })), { metadata: { annotations: { note: 'x' } } }, { spec: { nodeSelector: { disk: 'ssd' } } }]);
+    }
     const crdOk = errorsOf(spec).length === 0;
     let parsed = true;
     try {

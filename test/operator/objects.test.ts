@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
 import { dnsSuffix, groupObjects, instantiate, podAddress, storeConfig, type K8sObject } from '../../src/operator/objects.ts';
-import { parseSpec } from '../../src/operator/spec.ts';
+import { RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, parseSpec } from '../../src/operator/spec.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
 
@@ -86,6 +86,13 @@ test('tracing applies the tracing overlay\'s patch; pod template overrides merge
   assert.equal(sts.spec.template.metadata.labels.team, 'a');
   assert.deepEqual(sts.spec.template.spec.nodeSelector, { disk: 'ssd' });
   assert.deepEqual(sts.spec.template.spec.affinity, {});
+});
+
+test('the pod labels and annotations the operator sets are exactly the ones a pod template may not override', () => {
+  const sts = stsOf(groupObjects(template, owner, spec, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 }));
+  assert.deepEqual(Object.keys(sts.spec.template.metadata.labels).sort(), [...RESERVED_POD_LABELS].sort());
+  for (const k of Object.keys(sts.spec.selector.matchLabels)) assert.ok((RESERVED_POD_LABELS as readonly string[]).includes(k), `selector label ${k}`);
+  for (const k of Object.keys(sts.spec.template.metadata.annotations)) assert.ok((RESERVED_POD_ANNOTATIONS as readonly string[]).includes(k), `annotation ${k}`);
 });
 
 /** The server configuration a pod of the operator's StatefulSet starts with (the kubelet's env and the mounted settings). */
