@@ -117,6 +117,8 @@ export function parseSpec(raw: unknown): KVStoreSpec {
     tracing: bool(s.tracing ?? false, 'spec.tracing'),
     podTemplate: s.podTemplate === undefined ? {} : podTemplate(s.podTemplate),
   };
+  // Every replica's probes (/healthz, /readyz) and /metrics are on the HTTP door: it stays on.
+  if (!spec.doors.http) throw new SpecError('spec.doors.http cannot be turned off (the probes and /metrics are served by the HTTP door)');
   if (s.imagePullPolicy !== undefined) spec.imagePullPolicy = oneOf(s.imagePullPolicy, 'spec.imagePullPolicy', ['Always', 'IfNotPresent', 'Never'] as const);
   return spec;
 }

@@ -81,6 +81,8 @@ test('CEL and schema rules: table of accepted and refused specs', () => {
     ['partitions kept', { ...base, partitions: 1024, shards: 5 }, base, null],
     ['placementReplicas changed', { ...base, placementReplicas: 5 }, base, 'placementReplicas is immutable'],
     ['shards and replicas changed', { ...base, shards: 7, replicas: 5 }, base, null],
+    ['http door on', { ...base, doors: { http: true, resp: true } }, undefined, null],
+    ['http door off', { ...base, doors: { http: false } }, undefined, 'doors.http cannot be turned off'],
     ['pod label of the user', { ...base, podTemplate: { metadata: { labels: { team: 'a', 'app.kubernetes.io/version': '1' } } } }, undefined, null],
     ['pod label group', { ...base, podTemplate: { metadata: { labels: { group: 'x' } } } }, undefined, 'are set by the operator'],
     ['pod label managed-by', { ...base, podTemplate: { metadata: { labels: { 'app.kubernetes.io/managed-by': 'helm' } } } }, undefined, 'are set by the operator'],
@@ -107,7 +109,7 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
       spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }, { size: '' }, { size: 'banana' }, { size: '-5' }, { size: -5 }, { size: '1.5Gi' }, { size: '2e3' }]);
     }
     if (rng.below(5) === 0) spec.resources = pick([{ requests: { cpu: '500m', memory: '1Gi' } }, { limits: { cpu: '' } }, { requests: { cpu: 'lots' } }, { limits: { memory: 2 } }, { requests: { cpu: -1 } }]);
-    if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }]);
+    if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }, { http: false }, { http: true, grpc: true }]);
     if (rng.below(5) === 0) spec.tracing = pick([true, 0]);
     if (rng.below(5) === 0) {
       spec.podTemplate = pick([{ metadata: { labels: { team: 'a' } } }, ...RESERVED_POD_LABELS.map((k) => ({ metadata: { labels: { [k]: 'x' } } })), ...RESERVED_POD_ANNOTATIONS.map((k) => ({ metadata: { annotations: { [k]: 'x' } } })), { metadata: { annotations: { note: 'x' } } }, { spec: { nodeSelector: { disk: 'ssd' } } }]);
