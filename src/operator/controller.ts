@@ -254,10 +254,12 @@ export class Operator {
     const ns = this.o.namespace;
     this.metrics.count(a.kind);
     switch (a.kind) {
-      case 'apply-group':
-        for (const obj of [storeConfig(this.template, owner, spec), ...groupObjects(this.template, owner, spec, a)]) await this.objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      case 'apply-group': {
+        const claimTemplates = groups.find((g) => g.id === a.group)?.claimTemplates;
+        for (const obj of [storeConfig(this.template, owner, spec), ...groupObjects(this.template, owner, spec, { ...a, ...(claimTemplates ? { claimTemplates } : {}) })]) await this.objects.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
         await this.event(kv, 'Normal', 'ApplyGroup', `${groupName(owner.name, a.group)}: ${a.replicas} replicas, revision ${a.revision}`);
         return status;
+      }
       case 'init-cluster':
         await this.store.initCluster(placement, a.groups, spec.partitions);
         await this.event(kv, 'Normal', 'Created', `first configuration: ${a.groups.length} shard groups, ${spec.partitions} partitions`);

@@ -33,6 +33,11 @@ export interface GroupParams {
   revision: string;
   /** Founders: pods with a lower ordinal bootstrap the group; the others join when their volume is empty. */
   joinFrom: number;
+  /**
+   * The live StatefulSet's volumeClaimTemplates, when it exists. The API server refuses any change
+   * to them, so a changed spec.storage applies to new groups only and these are sent back as they are.
+   */
+  claimTemplates?: unknown[];
 }
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] }; [k: string]: unknown };
@@ -125,6 +130,13 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
   claim.metadata.labels = { ...(claim.metadata.labels ?? {}), [LABEL_STORE]: owner.name, group: name, [LABEL_GROUP_ID]: String(p.group) };
   claim.spec.resources.requests.storage = spec.storage.size;
   if (spec.storage.storageClassName) claim.spec.storageClassName = spec.storage.storageClassName;
+  if (p.claimTemplates) {
+    // Sent back as they exist, without what the API server adds to a claim (its status).
+    s.volumeClaimTemplates = structuredClone(p.claimTemplates).map((c) => {
+      const { status: _status, ...rest } = c as Record<string, unknown>;
+      return rest;
+    }) as StatefulSetSpec['volumeClaimTemplates'];
+  }
   if (spec.tracing) applyJsonPatch(sts, t.tracing);
   s.template.spec = { ...s.template.spec, ...(override.spec ?? {}), containers: s.template.spec.containers };
   const order = ['Service', 'PodDisruptionBudget', 'StatefulSet'];

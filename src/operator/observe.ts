@@ -25,6 +25,7 @@ export function observeGroups(store: string, namespace: string, statefulSets: Ob
       joinFrom: Number(sts.metadata?.annotations?.[ANNOTATION_JOIN_FROM] ?? 0),
       pods: groupPods.sort((a, b) => a.ordinal - b.ordinal),
       volumes: [],
+      ...(Array.isArray(sts.spec?.volumeClaimTemplates) ? { claimTemplates: sts.spec.volumeClaimTemplates as unknown[] } : {}),
     };
   });
 }

@@ -41,6 +41,8 @@ export interface ObservedGroup {
   pods: ObservedPod[];
   /** Ordinals that still have a volume claim. */
   volumes: number[];
+  /** The StatefulSet's spec.volumeClaimTemplates as it exists: immutable, so re-applied unchanged. */
+  claimTemplates?: unknown[];
 }
 
 export interface ReplicaState {

@@ -275,3 +275,29 @@ test('pod template labels or annotations the operator owns: Degraded with the re
     }
   }
 });
+
+test('storage.size changed on a running store: existing groups keep their volumes, a new group gets the new size', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
+  try {
+    await t.operator('op-a').start();
+    await t.ready('the store to be Ready');
+    const claimSize = (sts: string): unknown => ((t.api.get('statefulsets', NS, sts)!.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: unknown } } } }[] }).volumeClaimTemplates[0]!.spec.resources.requests.storage);
+    assert.equal(claimSize('demo-shard-1'), '10Gi');
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), storage: { size: '20Gi' } } });
+    // Before: the operator re-applied every StatefulSet with the new claim template, which the API
+    // server refuses (volumeClaimTemplates are immutable): every pass failed, the store was stuck.
+    await t.ready('Ready after the size change');
+    assert.equal(t.status().lastError, undefined);
+    assert.equal(claimSize('demo-shard-1'), '10Gi');
+    assert.equal(claimSize('demo-placement'), '10Gi');
+    const kv2 = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv2, spec: { ...(kv2.spec as object), shards: 2 } });
+    await waitFor('the new shard group', () => t.api.get('statefulsets', NS, 'demo-shard-2'));
+    await t.ready('Ready with 2 shards');
+    assert.equal(claimSize('demo-shard-2'), '20Gi');
+    assert.equal(claimSize('demo-shard-1'), '10Gi');
+  } finally {
+    await t.close();
+  }
+});

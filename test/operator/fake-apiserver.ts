@@ -183,6 +183,15 @@ export class FakeApiServer {
         if (sub) return fail(400, 'BadRequest', 'apply to status not used by the operator');
         const base = existing ?? { apiVersion: body!.apiVersion, kind: body!.kind, metadata: { name, namespace: ns } };
         const merged = mergePatch(base, resource.status ? { ...body!, status: undefined } : body!) as Obj;
+        // As the API server's StatefulSet validation: only some spec fields may change.
+        if (resource.name === 'statefulsets' && existing) {
+          const frozen = ['selector', 'serviceName', 'podManagementPolicy', 'volumeClaimTemplates'];
+          const was = existing.spec as Record<string, unknown>;
+          const now = merged.spec as Record<string, unknown>;
+          if (frozen.some((f) => JSON.stringify(was[f]) !== JSON.stringify(now[f]))) {
+            return fail(422, 'Invalid', `StatefulSet.apps "${name}" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden`);
+          }
+        }
         merged.metadata.managedFields = [{ manager: url.searchParams.get('fieldManager'), operation: 'Apply', apiVersion: body!.apiVersion }];
         if (resource.status && existing) merged.status = existing.status;
         return reply(existing ? 200 : 201, this.write(coll, resource.name, merged, existing ? 'MODIFIED' : 'ADDED'));
