@@ -129,7 +129,7 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
   if (!claim) throw new TemplateError('the group template has no volume claim template');
   claim.metadata.labels = { ...(claim.metadata.labels ?? {}), [LABEL_STORE]: owner.name, group: name, [LABEL_GROUP_ID]: String(p.group) };
   claim.spec.resources.requests.storage = spec.storage.size;
-  if (spec.storage.storageClassName) claim.spec.storageClassName = spec.storage.storageClassName;
+  if (spec.storage.storageClassName !== undefined) claim.spec.storageClassName = spec.storage.storageClassName;
   if (p.claimTemplates) {
     // Sent back as they exist, without what the API server adds to a claim (its status).
     s.volumeClaimTemplates = structuredClone(p.claimTemplates).map((c) => {

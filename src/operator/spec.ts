@@ -111,7 +111,8 @@ export function parseSpec(raw: unknown): KVStoreSpec {
     storage: {
       size: quantity(storage.size ?? '10Gi', 'spec.storage.size'),
       retention: oneOf(storage.retention ?? 'Retain', 'spec.storage.retention', ['Retain', 'Delete'] as const),
-      ...(storage.storageClassName === undefined ? {} : { storageClassName: nonEmpty(storage.storageClassName, 'spec.storage.storageClassName') }),
+      // "" is Kubernetes' "no dynamic provisioning" (bind to a pre-created volume without a class).
+      ...(storage.storageClassName === undefined ? {} : { storageClassName: str(storage.storageClassName, 'spec.storage.storageClassName') }),
     },
     doors: { resp: bool(doors.resp ?? false, 'spec.doors.resp'), grpc: bool(doors.grpc ?? false, 'spec.doors.grpc'), http: bool(doors.http ?? true, 'spec.doors.http') },
     tracing: bool(s.tracing ?? false, 'spec.tracing'),
@@ -169,6 +170,11 @@ function odd(v: number, path: string): number {
 
 function nonEmpty(v: unknown, path: string): string {
   if (typeof v !== 'string' || v.length === 0) throw new SpecError(`${path} must be a non-empty string`);
+  return v;
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string') throw new SpecError(`${path} must be a string`);
   return v;
 }
 

@@ -106,7 +106,7 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
     if (rng.below(3) === 0) spec.partitions = pick([1, 1024, 0, 65537]);
     if (rng.below(10) > 0) spec.image = pick(['kvs:1', '', 7]);
     if (rng.below(4) === 0) {
-      spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }, { size: '' }, { size: 'banana' }, { size: '-5' }, { size: -5 }, { size: '1.5Gi' }, { size: '2e3' }]);
+      spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }, { size: '' }, { size: 'banana' }, { size: '-5' }, { size: -5 }, { size: '1.5Gi' }, { size: '2e3' }, { storageClassName: '' }, { storageClassName: 'ssd' }, { storageClassName: 5 }]);
     }
     if (rng.below(5) === 0) spec.resources = pick([{ requests: { cpu: '500m', memory: '1Gi' } }, { limits: { cpu: '' } }, { requests: { cpu: 'lots' } }, { limits: { memory: 2 } }, { requests: { cpu: -1 } }]);
     if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }, { http: false }, { http: true, grpc: true }]);

@@ -88,6 +88,13 @@ test('tracing applies the tracing overlay\'s patch; pod template overrides merge
   assert.deepEqual(sts.spec.template.spec.affinity, {});
 });
 
+test('storageClassName "" (no dynamic provisioning, as Kubernetes reads it) reaches the claim template', () => {
+  const claimOf = (storage: object): Record<string, unknown> => stsOf(groupObjects(template, owner, parseSpec({ shards: 1, image: 'kvs:1', storage }), { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 })).spec.volumeClaimTemplates[0]!.spec as Record<string, unknown>;
+  assert.equal(claimOf({ storageClassName: '' }).storageClassName, '');
+  assert.equal(claimOf({ storageClassName: 'ssd' }).storageClassName, 'ssd');
+  assert.equal('storageClassName' in claimOf({}), false, 'the cluster default class');
+});
+
 test('the pod labels and annotations the operator sets are exactly the ones a pod template may not override', () => {
   const sts = stsOf(groupObjects(template, owner, spec, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 }));
   assert.deepEqual(Object.keys(sts.spec.template.metadata.labels).sort(), [...RESERVED_POD_LABELS].sort());
