@@ -285,3 +285,17 @@ test('the schemas catch a misspelt or mistyped field (a validation that can fail
   const sts = byKind(objectsOf('base'), 'StatefulSet')[0]!;
   await assert.rejects(validateBuiltin({ ...sts, spec: { ...sts.spec, podManagementPolicy: 'Ordered' } }));
 });
+
+test('the operator, its example KVStore and the base run the one image make image builds', () => {
+  const imagesOf = (objects: K8sObject[]): string[] => objects.flatMap((o) => (o.kind === 'Deployment' || o.kind === 'StatefulSet' ? (o.spec.template.spec.containers as { image: string }[]).map((c) => c.image) : []));
+  const base = new Set(imagesOf(objectsOf('base')));
+  assert.equal(base.size, 1, `one image in the base: ${[...base].join(', ')}`);
+  const image = [...base][0]!;
+  const makefile = readFileSync(new URL('../../Makefile', import.meta.url), 'utf8');
+  const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  assert.ok(makefile.includes('localhost/sharded-kvs'), 'make image tags localhost/sharded-kvs');
+  assert.equal(image, `localhost/sharded-kvs:${version}`);
+  assert.deepEqual(new Set(imagesOf(renderKustomize(join(ROOT, 'operator')))), base, 'the operator Deployment');
+  const example = parseYaml(readFileSync(join(ROOT, 'examples/kvstore.yaml'), 'utf8')) as { spec: { image: string } };
+  assert.equal(example.spec.image, image, 'the example KVStore');
+});
