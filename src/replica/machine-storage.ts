@@ -23,6 +23,7 @@ export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaSt
       if (rd.snapshot && sm.sharded) {
         const own = store.getMeta(OWNERSHIP_META);
         sm.ownership = own ? decodeOwnership(own) : undefined;
+        sm.publish();
       }
     },
     apply: async (entries: Entry[], onAnswers: (answers: Map<number, Response>) => void) => {
@@ -36,6 +37,8 @@ export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaSt
         return out;
       };
       await store.apply(entries.at(-1)!.index, plan.commands, (results) => onAnswers(answersOf(results)));
+      // Only now is the batch's data visible: reads go by its ownership from here on.
+      sm.publish();
     },
   };
 }

@@ -39,12 +39,39 @@ export class StateMachine {
    */
   keyWatcher: ((key: Uint8Array) => void) | undefined;
 
+  /**
+   * The ownership as of the entries whose data the store has made visible: what reads go by.
+   * `ownership` moves on when a batch is planned, before the store commits its data; a read
+   * released by the previous batch may run in between (the replica plans the next Ready at once),
+   * and must not see a partition served whose imported data it cannot see yet.
+   */
+  private visible: Ownership | undefined;
+
   constructor(
     readonly group: number,
     private readonly partitioner: Partitioner | undefined,
     ownership: Ownership | undefined,
   ) {
     this.ownership = ownership ?? (partitioner ? emptyOwnership(partitioner.partitions) : undefined);
+    this.visible = this.ownership;
+  }
+
+  /** The entries planned so far are visible in the store (or a snapshot brought its ownership): reads may go by them. */
+  publish(): void {
+    this.visible = this.ownership;
+  }
+
+  /**
+   * What the request path asks about ownership: as of the data its reads see. It may lag the data
+   * for a moment (the store's commit is visible before publish runs), which only ever answers
+   * WRONG_GROUP for a partition about to be served or serves a leaving one at its frozen data.
+   */
+  readerOwnership(): { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean } {
+    return {
+      serves: (key) => !this.partitioner || !this.visible || canServe(this.visible, this.partitioner.partitionOf(key)),
+      wrongGroup: () => this.wrongGroup(),
+      holdsUnserved: () => holdsUnserved(this.visible),
+    };
   }
 
   get sharded(): boolean {
@@ -61,10 +88,10 @@ export class StateMachine {
 
   /** Whether the store may hold keys this group does not serve (partitions frozen, dropping or arriving). */
   holdsUnserved(): boolean {
-    return this.ownership?.state.some((s) => s === PartState.Frozen || s === PartState.Dropping || s === PartState.Arriving) ?? false;
+    return holdsUnserved(this.ownership);
   }
 
-  /** Whether this group serves the key at the state applied so far. */
+  /** Whether this group serves the key at the state planned so far (writes of the batch being planned). */
   serves(key: Uint8Array): boolean {
     if (!this.partitioner || !this.ownership) return true;
     return canServe(this.ownership, this.partitioner.partitionOf(key));
@@ -158,4 +185,8 @@ function clientIdBytes(id: bigint): Uint8Array {
   const b = Buffer.allocUnsafe(8);
   b.writeBigUInt64BE(id);
   return b;
+}
+
+function holdsUnserved(o: Ownership | undefined): boolean {
+  return o?.state.some((s) => s === PartState.Frozen || s === PartState.Dropping || s === PartState.Arriving) ?? false;
 }

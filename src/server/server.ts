@@ -162,7 +162,7 @@ export class KvsServer {
       // Elections end within about one to two election timeouts; three without a leader means cut off.
       strandedAfterMs: 3 * config.electionTicks * config.tickMs,
       status: () => this.statusResponse(),
-      ...(sharding ? { ownership: { serves: (key: Uint8Array) => this.sm.serves(key), wrongGroup: () => this.sm.wrongGroup(), holdsUnserved: () => this.sm.holdsUnserved() } } : {}),
+      ...(sharding ? { ownership: this.sm.readerOwnership() } : {}),
     });
     this.links = new MemberLinks({ self: config.id, conf: () => this.replica.node.conf, book: this.book, peers: this.peers, log: this.log });
     this.links.sync();
