@@ -36,9 +36,10 @@ export class ShardRoutes {
   /**
    * remote: sent over TCP to another group; hosted: handed to its leader in this process;
    * hostedReads: linearizable reads served by a follower in this process (hostedReadsMissed: of
-   * those, the ones it could not serve, sent on over TCP).
+   * those, the ones it could not serve, sent on over TCP); ownReadsElsewhere: reads of this
+   * group's keys sent to its other replicas because this one answered NOT_LEADER.
    */
-  readonly stats = { remote: 0, hosted: 0, hostedReads: 0, hostedReadsMissed: 0, wrongGroup: 0 };
+  readonly stats = { remote: 0, hosted: 0, hostedReads: 0, hostedReadsMissed: 0, ownReadsElsewhere: 0, wrongGroup: 0 };
 
   constructor(private readonly o: ShardRoutesOptions) {}
 
@@ -81,7 +82,16 @@ export class ShardRoutes {
   }
 
   private async send(g: number, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
-    if (g === this.o.group) return this.o.local(req, raw, deadline);
+    if (g === this.o.group) {
+      const res = await this.o.local(req, raw, deadline);
+      // This replica answers NOT_LEADER at once when cut off from its leader for long (stranded);
+      // another replica of the group may still serve a read (a follower it can reach confirms
+      // the read point with the leader), as for another group's keys.
+      if (!isLinearizableRead(req) || res.kind !== 'error' || res.error.code !== 'NOT_LEADER' || Date.now() >= deadline) return res;
+      this.stats.ownReadsElsewhere++;
+      this.stats.remote++;
+      return this.o.groups.send(g, req, deadline);
+    }
     const here = localLeader(this.o.watcher, g);
     if (here) {
       this.stats.hosted++;

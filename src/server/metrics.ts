@@ -246,7 +246,7 @@ export class ServerMetrics {
     counter('kvs_router_stale_reads_total', 'Reads served from local state without a barrier.', () => src.routerStats().staleReads);
     const routes = src.shardRoutes;
     if (routes) {
-      r.add(new Sampled('kvs_shard_routed_total', "Requests for keys of other shard groups, by how they went: to a replica over TCP (remote), to the group's leader in this process (hosted), or as a linearizable read to its follower in this process (hosted-read; those it could not serve go on over TCP and count as remote too).", 'counter', ['to'], () => {
+      r.add(new Sampled('kvs_shard_routed_total', "Requests for keys of other shard groups, by how they went: to a replica over TCP (remote), to the group's leader in this process (hosted), or as a linearizable read to its follower in this process (hosted-read; those it could not serve go on over TCP and count as remote too). Remote also counts reads of this group's keys sent to its other replicas while this one, cut off from its leader, answers NOT_LEADER.", 'counter', ['to'], () => {
         const s = routes();
         return [[['remote'], s.remote], [['hosted'], s.hosted], [['hosted-read'], s.hostedReads]];
       }));

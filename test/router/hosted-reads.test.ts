@@ -86,3 +86,38 @@ describe('reads through a follower hosted in this process', () => {
     s.unhost();
   });
 });
+
+describe("reads of this replica's own group when it is cut off from its leader", () => {
+  async function own(localAnswer: Response) {
+    const partitioner = await createPartitioner(64);
+    const config = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [] })), 64);
+    const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+    const key = Array.from({ length: 200 }, (_, i) => Buffer.from(`key-${i}`)).find((k) => config.owner[partitioner.partitionOf(k)] === 2)!;
+    const remote: Request[] = [];
+    const groups = {
+      send: async (_g: number, req: Request): Promise<Response> => {
+        remote.push(req);
+        return req.op === 'get' ? { kind: 'value', value: Buffer.from('remote') } : { kind: 'ok' };
+      },
+    } as unknown as GroupConnections;
+    const routes = new ShardRoutes({ group: 2, watcher, partitioner, groups, local: async () => localAnswer });
+    return { routes, key, remote };
+  }
+  const notLeader: Response = { kind: 'error', error: { code: 'NOT_LEADER', message: 'cut off', leaderId: 0, leaderAddr: '' } };
+
+  it('a linearizable read it answers NOT_LEADER goes to the group\'s other replicas', async () => {
+    const s = await own(notLeader);
+    const get = await s.routes.execute({ op: 'get', key: s.key, consistency: 'linearizable' }, RAW, Date.now() + 5000);
+    assert.deepEqual(get, { kind: 'value', value: Buffer.from('remote') });
+    assert.equal(s.routes.stats.ownReadsElsewhere, 1);
+  });
+
+  it('a write it answers NOT_LEADER is that answer (the client picks another door), and a value is served here', async () => {
+    const s = await own(notLeader);
+    const put = await s.routes.execute({ op: 'put', key: s.key, value: Buffer.from('v'), clientId: 1n, seq: 1 }, RAW, Date.now() + 5000);
+    assert.equal(put.kind === 'error' && put.error.code, 'NOT_LEADER');
+    const served = await own({ kind: 'value', value: Buffer.from('here') });
+    assert.deepEqual(await served.routes.execute({ op: 'get', key: served.key, consistency: 'linearizable' }, RAW, Date.now() + 5000), { kind: 'value', value: Buffer.from('here') });
+    assert.equal(s.remote.length + served.remote.length, 0);
+  });
+});
