@@ -6,18 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SharedHosts } from '../../src/cli/replica-launcher.ts';
 import { isSpread, nextSpreadStep, perHost, type PlacedReplica } from '../../src/cli/replica-spread.ts';
-
-/** A small seeded generator (mulberry32), so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as random } from '../wire/helpers.ts';
 
 test('the reported case: add a 4th replica, remove one on another host, and the plan spreads it back', () => {
   const hosts = new SharedHosts(3);

@@ -14,7 +14,8 @@ import type { Request, Response } from '../../src/wire/index.ts';
 
 const RAW = { type: 0, body: new Uint8Array(), hops: 0 };
 
-async function setup(follower: (req: Request, deadline: number) => Promise<Response>, knowsLeader = true) {
+/** Two groups; `key` is group 2's; what went over TCP to a group is recorded in `remote` (reads answer "remote"). */
+async function twoGroups() {
   const partitioner = await createPartitioner(64);
   const config = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [] })), 64);
   const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
@@ -26,6 +27,11 @@ async function setup(follower: (req: Request, deadline: number) => Promise<Respo
       return req.op === 'get' ? { kind: 'value', value: Buffer.from('remote') } : { kind: 'ok' };
     },
   } as unknown as GroupConnections;
+  return { partitioner, watcher, key, remote, groups };
+}
+
+async function setup(follower: (req: Request, deadline: number) => Promise<Response>, knowsLeader = true) {
+  const { partitioner, watcher, key, remote, groups } = await twoGroups();
   const hosted: Request[] = [];
   const replica: LocalGroupReplica = {
     group: 2,
@@ -89,17 +95,7 @@ describe('reads through a follower hosted in this process', () => {
 
 describe("reads of this replica's own group when it is cut off from its leader", () => {
   async function own(localAnswer: Response) {
-    const partitioner = await createPartitioner(64);
-    const config = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [] })), 64);
-    const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
-    const key = Array.from({ length: 200 }, (_, i) => Buffer.from(`key-${i}`)).find((k) => config.owner[partitioner.partitionOf(k)] === 2)!;
-    const remote: Request[] = [];
-    const groups = {
-      send: async (_g: number, req: Request): Promise<Response> => {
-        remote.push(req);
-        return req.op === 'get' ? { kind: 'value', value: Buffer.from('remote') } : { kind: 'ok' };
-      },
-    } as unknown as GroupConnections;
+    const { partitioner, watcher, key, remote, groups } = await twoGroups();
     const routes = new ShardRoutes({ group: 2, watcher, partitioner, groups, local: async () => localAnswer });
     return { routes, key, remote };
   }
