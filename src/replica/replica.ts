@@ -206,15 +206,14 @@ export class Replica {
     // its point now, so a later read must not share it.)
     if (asked) {
       this.unsentReadIndex = barrier;
-      if (shellMutations.readJoinsSentBarrier) void barrier.then(this.forgetBarrier(barrier), this.forgetBarrier(barrier));
+      if (shellMutations.readJoinsSentBarrier) {
+        const forget = (): void => {
+          if (this.unsentReadIndex === barrier) this.unsentReadIndex = undefined;
+        };
+        void barrier.then(forget, forget);
+      }
     }
     return barrier;
-  }
-
-  private forgetBarrier(barrier: Promise<void>): () => void {
-    return () => {
-      if (this.unsentReadIndex === barrier) this.unsentReadIndex = undefined;
-    };
   }
 
   /**

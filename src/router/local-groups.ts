@@ -35,16 +35,15 @@ export function hostReplica(cluster: object, r: LocalGroupReplica): () => void {
 
 /** A replica of `group` in this process that leads it now, if any. */
 export function localLeader(cluster: object, group: number): LocalGroupReplica | undefined {
-  const set = byCluster.get(cluster)?.get(group);
-  if (!set) return undefined;
-  for (const r of set) if (r.isLeader()) return r;
-  return undefined;
+  return hostedWhere(cluster, group, (r) => r.isLeader());
 }
 
 /** A replica of `group` in this process that follows a leader it knows, if any. */
 export function localFollower(cluster: object, group: number): LocalGroupReplica | undefined {
-  const set = byCluster.get(cluster)?.get(group);
-  if (!set) return undefined;
-  for (const r of set) if (!r.isLeader() && r.knowsLeader()) return r;
+  return hostedWhere(cluster, group, (r) => !r.isLeader() && r.knowsLeader());
+}
+
+function hostedWhere(cluster: object, group: number, wanted: (r: LocalGroupReplica) => boolean): LocalGroupReplica | undefined {
+  for (const r of byCluster.get(cluster)?.get(group) ?? []) if (wanted(r)) return r;
   return undefined;
 }
