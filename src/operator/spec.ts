@@ -109,7 +109,7 @@ export function parseSpec(raw: unknown): KVStoreSpec {
       ...(resources.limits === undefined ? {} : { limits: quantities(resources.limits, 'spec.resources.limits') }),
     },
     storage: {
-      size: quantity(storage.size ?? '10Gi', 'spec.storage.size'),
+      size: positiveQuantity(storage.size ?? '10Gi', 'spec.storage.size'),
       retention: oneOf(storage.retention ?? 'Retain', 'spec.storage.retention', ['Retain', 'Delete'] as const),
       // "" is Kubernetes' "no dynamic provisioning" (bind to a pre-created volume without a class).
       ...(storage.storageClassName === undefined ? {} : { storageClassName: str(storage.storageClassName, 'spec.storage.storageClassName') }),
@@ -194,6 +194,18 @@ const QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|(
 function quantity(v: unknown, path: string): string | number {
   if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && QUANTITY.test(v))) return v;
   throw new SpecError(`${path} must be a quantity such as 10Gi or 500m (not negative), not ${JSON.stringify(v)}`);
+}
+
+/**
+ * A quantity greater than zero (the CRD's pattern for storage.size): QUANTITY with a digit other than
+ * 0 in the number before the suffix. A zero volume size would pass here and be refused only later,
+ * by the API server, on every volume claim.
+ */
+const POSITIVE_QUANTITY = /^\+?(([0-9]*[1-9][0-9]*(\.[0-9]*)?)|([0-9]*\.[0-9]*[1-9][0-9]*))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+
+function positiveQuantity(v: unknown, path: string): string | number {
+  if ((typeof v === 'number' && Number.isInteger(v) && v >= 1) || (typeof v === 'string' && POSITIVE_QUANTITY.test(v))) return v;
+  throw new SpecError(`${path} must be a quantity greater than zero such as 10Gi or 512Mi, not ${JSON.stringify(v)}`);
 }
 
 function quantities(v: unknown, path: string): Record<string, string | number> {

@@ -194,19 +194,24 @@ test('an operator killed during a membership change: the next one finishes it fi
   }
 });
 
-test('a spec the CRD would refuse (applied around it): Degraded with the reason, a warning event, nothing applied', async () => {
-  const t = await setup({ shards: 1, replicas: 4, image: 'kvs:1' });
-  try {
-    await t.operator('op-a').start();
-    await waitFor('Degraded', () => t.status().phase === 'Degraded');
-    assert.match(t.status().lastError!, /spec.replicas must be odd/);
-    // The event is written just after the status.
-    await waitFor('a Warning InvalidSpec event', () => (t.api.list('events', NS) as unknown as { type: string; reason: string }[]).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec'));
-    assert.equal(t.api.list('statefulsets', NS).length, 0);
-  } finally {
-    await t.close();
-  }
-});
+for (const [what, spec, reason] of [
+  ['an even replica count', { shards: 1, replicas: 4, image: 'kvs:1' }, /spec\.replicas must be odd/],
+  ['a zero storage size', { shards: 1, replicas: 1, image: 'kvs:1', storage: { size: '0Gi' } }, /spec\.storage\.size must be .*greater than zero/],
+] as const) {
+  test(`a spec the CRD would refuse (applied around it), ${what}: Degraded with the reason, a warning event, nothing applied`, async () => {
+    const t = await setup(spec);
+    try {
+      await t.operator('op-a').start();
+      await waitFor('Degraded', () => t.status().phase === 'Degraded');
+      assert.match(t.status().lastError!, reason);
+      // The event is written just after the status.
+      await waitFor('a Warning InvalidSpec event', () => (t.api.list('events', NS) as unknown as { type: string; reason: string; message: string }[]).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec' && reason.test(e.message)));
+      assert.equal(t.api.list('statefulsets', NS).length, 0);
+    } finally {
+      await t.close();
+    }
+  });
+}
 
 test('an immutable field changed (applied around the CRD): Degraded with the reason, nothing applied or restarted', async () => {
   const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });

@@ -86,6 +86,17 @@ test('CEL and schema rules: table of accepted and refused specs', () => {
     ['pod label of the user', { ...base, podTemplate: { metadata: { labels: { team: 'a', 'app.kubernetes.io/version': '1' } } } }, undefined, null],
     ['pod label group', { ...base, podTemplate: { metadata: { labels: { group: 'x' } } } }, undefined, 'are set by the operator'],
     ['pod label managed-by', { ...base, podTemplate: { metadata: { labels: { 'app.kubernetes.io/managed-by': 'helm' } } } }, undefined, 'are set by the operator'],
+    ['storage size 1Gi', { ...base, storage: { size: '1Gi' } }, undefined, null],
+    ['storage size 0.5Gi', { ...base, storage: { size: '0.5Gi' } }, undefined, null],
+    ['storage size 1e3', { ...base, storage: { size: '1e3' } }, undefined, null],
+    ['storage size 10', { ...base, storage: { size: 10 } }, undefined, null],
+    ['storage size "0"', { ...base, storage: { size: '0' } }, undefined, 'does not match'],
+    ['storage size 0Gi', { ...base, storage: { size: '0Gi' } }, undefined, 'does not match'],
+    ['storage size 0.0', { ...base, storage: { size: '0.0' } }, undefined, 'does not match'],
+    ['storage size +.0Mi', { ...base, storage: { size: '+.0Mi' } }, undefined, 'does not match'],
+    ['storage size 00e5', { ...base, storage: { size: '00e5' } }, undefined, 'does not match'],
+    ['storage size 0 (integer)', { ...base, storage: { size: 0 } }, undefined, 'less than 1'],
+    ['storage size -1Gi', { ...base, storage: { size: '-1Gi' } }, undefined, 'does not match'],
     ['pod annotation address', { ...base, podTemplate: { metadata: { annotations: { 'kvs.sharded-kvs.dev/address': 'a:1' } } } }, undefined, 'are set by the operator'],
   ];
   for (const [name, spec, old, want] of cases) {
@@ -106,7 +117,7 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
     if (rng.below(3) === 0) spec.partitions = pick([1, 1024, 0, 65537]);
     if (rng.below(10) > 0) spec.image = pick(['kvs:1', '', 7]);
     if (rng.below(4) === 0) {
-      spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }, { size: '' }, { size: 'banana' }, { size: '-5' }, { size: -5 }, { size: '1.5Gi' }, { size: '2e3' }, { storageClassName: '' }, { storageClassName: 'ssd' }, { storageClassName: 5 }]);
+      spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }, { size: '' }, { size: 'banana' }, { size: '-5' }, { size: -5 }, { size: '1.5Gi' }, { size: '2e3' }, { size: '0' }, { size: 0 }, { size: '0Gi' }, { size: '0.0' }, { size: '.0' }, { size: '0.01Ki' }, { storageClassName: '' }, { storageClassName: 'ssd' }, { storageClassName: 5 }]);
     }
     if (rng.below(5) === 0) spec.resources = pick([{ requests: { cpu: '500m', memory: '1Gi' } }, { limits: { cpu: '' } }, { requests: { cpu: 'lots' } }, { limits: { memory: 2 } }, { requests: { cpu: -1 } }]);
     if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }, { http: false }, { http: true, grpc: true }]);
@@ -123,6 +134,15 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
     }
     assert.equal(parsed, crdOk, `spec ${JSON.stringify(spec)}: CRD ${crdOk ? 'accepts' : `refuses (${errorsOf(spec).join('; ')})`}, parser ${parsed ? 'accepts' : 'refuses'}`);
   }
+});
+
+test('the operator parser refuses a zero storage size, naming the field', () => {
+  for (const size of ['0', '0Gi', '0.0', '+0', '.0', '0.', '000Mi', '0e3', '0.000Ki', 0]) {
+    assert.throws(() => parseSpec({ ...base, storage: { size } }), (e: Error) => e.name === 'SpecError' && /^spec\.storage\.size must be .*greater than zero/.test(e.message), `size ${JSON.stringify(size)}`);
+  }
+  for (const size of ['1', '1Gi', '0.5Gi', '.5', '0.01Ki', '1e3', '100Mi', 1]) assert.equal(parseSpec({ ...base, storage: { size } }).storage.size, size);
+  // Resource requests may still be zero (a quantity, not negative).
+  assert.deepEqual(parseSpec({ ...base, resources: { requests: { cpu: '0' } } }).resources, { requests: { cpu: '0' } });
 });
 
 test('the operator refuses the transitions the CRD refuses', () => {
