@@ -3,7 +3,7 @@
 // policies the store relies on (docs/kubernetes.md) hold on the rendered output.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -269,6 +269,34 @@ test('monitoring: the ServiceMonitor scrapes each replica once; promtool accepts
   const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
   if (r.error && process.env.KVS_K8S_REQUIRE !== '1') return; // promtool not installed (CI installs it)
   assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
+});
+
+test('an edit of the server settings rolls every StatefulSet of the base and of every overlay (the ConfigMap name carries a hash)', () => {
+  // A copy of kustomize/ with one setting changed where the base keeps it, rendered again.
+  const copy = mkdtempSync(join(tmpdir(), 'kvs-kz-settings-'));
+  cpSync(ROOT, copy, { recursive: true });
+  const files = readdirSync(join(copy, 'base')).filter((f) => /\.ya?ml$/.test(f) && readFileSync(join(copy, 'base', f), 'utf8').includes('request-timeout-ms: 5000'));
+  assert.equal(files.length, 1, `one file of kustomize/base holds the settings: ${files.join(', ')}`);
+  const file = join(copy, 'base', files[0]!);
+  writeFileSync(file, readFileSync(file, 'utf8').replace('request-timeout-ms: 5000', 'request-timeout-ms: 7000'));
+  const configMapOf = (objects: K8sObject[], sts: K8sObject): K8sObject => {
+    const name = (sts.spec.template.spec.volumes as { name: string; configMap?: { name: string } }[]).find((v) => v.name === 'config')!.configMap!.name;
+    const cm = byKind(objects, 'ConfigMap').find((c) => c.metadata.name === name);
+    assert.ok(cm, `${sts.metadata.name}: ConfigMap ${name} is rendered`);
+    return cm;
+  };
+  for (const target of TARGETS) {
+    const before = objectsOf(target);
+    const after = renderKustomize(join(copy, target));
+    for (const sts of byKind(before, 'StatefulSet')) {
+      const what = `${target}: ${sts.metadata.name}`;
+      const edited = byKind(after, 'StatefulSet').find((s) => s.metadata.name === sts.metadata.name)!;
+      assert.match(configMapOf(after, edited).data?.['kvs.yaml'] ?? '', /^request-timeout-ms: 7000$/m, what);
+      // A changed pod template is what makes the StatefulSet controller replace the pods.
+      assert.notDeepEqual(edited.spec.template, sts.spec.template, `${what}: the pod template changes with the settings`);
+      assert.match(configMapOf(before, sts).metadata.name, /^kvs-config-[a-z0-9]{10}$/, `${what}: a generated name (kvs-config-<hash>)`);
+    }
+  }
 });
 
 test('kubectl kustomize fails loudly on a broken overlay (the render is really checked)', () => {

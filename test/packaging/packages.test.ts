@@ -143,9 +143,9 @@ kv.close();\n`,
     assert.equal(await run(kvs, ['get', 'from-installed-kvs'], app, env), 'yes');
     await assert.rejects(run(kvs, ['bench', '--help'], app), /not part of the installed package/);
     // `kvs operator` instantiates the group template that ships next to dist/ (one source with kustomize/).
-    for (const f of ['kustomize/base/group/statefulset.yaml', 'kustomize/base/config.yaml', 'kustomize/overlays/tracing/kustomization.yaml']) assert.ok(files.includes(f), `${f} is packed`);
+    for (const f of ['kustomize/base/group/statefulset.yaml', 'kustomize/base/kustomization.yaml', 'kustomize/base/kvs.yaml', 'kustomize/overlays/tracing/kustomization.yaml']) assert.ok(files.includes(f), `${f} is packed`);
     const template = join(app, 'node_modules/sharded-kvs/dist/operator/group-template.js');
-    assert.equal(await run(process.execPath, ['--input-type=module', '-e', `const t = (await import(${JSON.stringify(pathToFileURL(template).href)})).loadGroupTemplate(); console.log(t.resources.map((r) => r.kind).sort().join(','), t.tracing.length > 0)`], app), 'PodDisruptionBudget,Service,StatefulSet true\n');
+    assert.equal(await run(process.execPath, ['--input-type=module', '-e', `const t = (await import(${JSON.stringify(pathToFileURL(template).href)})).loadGroupTemplate(); console.log(t.resources.map((r) => r.kind).sort().join(','), t.tracing.length > 0, 'kvs.yaml' in t.config.data)`], app), 'PodDisruptionBudget,Service,StatefulSet true true\n');
 
     writeFileSync(
       join(app, 'use.mjs'),
