@@ -22,7 +22,7 @@ import {
 import { createServer, type Server } from 'node:http';
 import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
-import { FIELD_MANAGER, LABEL_STORE, groupObjects, storeConfig, type Owner } from './objects.ts';
+import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, type Owner } from './objects.ts';
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
 import { establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
 import { API_GROUP, KIND, PLURAL, SpecError, checkTransition, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
@@ -225,7 +225,9 @@ export class Operator {
       return this.invalidSpec(kv, e);
     }
     const inFlight = kv.status?.membershipInFlight ?? [];
-    const input = { store, spec, groups, config, replicas, inFlight, retainedGroups };
+    // The settings ConfigMap's data is part of the revision: changed settings restart the pods.
+    const settings = settingsHash(storeConfig(this.template, owner, spec));
+    const input = { store, spec, groups, config, replicas, inFlight, retainedGroups, settings };
     const p = plan(input);
     const status: KVStoreStatus = { ...computeStatus(input, p, kv.status, kv.metadata.generation ?? 0, new Date()), membershipInFlight: inFlight };
     if (kv.status?.lastError) status.lastError = kv.status.lastError;

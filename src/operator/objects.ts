@@ -3,19 +3,21 @@
 // kustomize/base/group instantiated as kustomize would (its replacements, with the group's values;
 // group-template.ts reads the files), plus what the operator owns on top: the store's labels and an
 // owner reference, OnDelete updates (the operator picks which pod restarts, the leader last), the
-// revision and founder count as annotations, the group id and founder count as environment (the
+// revision, founder count and settings hash as annotations, the group id and founder count as environment (the
 // pod's identity then follows from its name: src/server/pod-identity.ts), PVC retention, image,
 // resources, storage, doors, tracing (the tracing overlay's patch) and pod template overrides.
 // `groupObjects` and `storeConfig` are the only places that build them.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { GroupTemplate } from './group-template.ts';
 import { applyJsonPatch, applyReplacements, TemplateError } from './kustomize.ts';
-import { groupName, PLACEMENT_GROUP } from './reconcile.ts';
+import { contentHash, groupName, PLACEMENT_GROUP } from './reconcile.ts';
 import { API_GROUP, API_VERSION, KIND, type KVStoreSpec } from './spec.ts';
 
 export const FIELD_MANAGER = 'kvctl';
 export const ANNOTATION_REVISION = `${API_GROUP}/revision`;
 export const ANNOTATION_JOIN_FROM = `${API_GROUP}/join-from`;
+/** On the pod template: a hash of the settings ConfigMap's data (`settingsHash`). */
+export const ANNOTATION_SETTINGS = `${API_GROUP}/settings-hash`;
 export const LABEL_STORE = `${API_GROUP}/store`;
 export const LABEL_GROUP_ID = `${API_GROUP}/group-id`;
 export const NATIVE_PORT = 7000;
@@ -112,7 +114,14 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
   s.persistentVolumeClaimRetentionPolicy = { whenScaled: 'Delete', whenDeleted: spec.storage.retention };
   const override = spec.podTemplate;
   s.template.metadata.labels = { ...s.template.metadata.labels, ...labels, ...(override.metadata?.labels ?? {}) };
-  s.template.metadata.annotations = { ...(s.template.metadata.annotations ?? {}), ...(override.metadata?.annotations ?? {}), [ANNOTATION_REVISION]: p.revision };
+  // The settings' hash: the ConfigMap keeps its name, so without it a change of its data alone
+  // would leave the pod template as it was (the pods read the settings only at start).
+  s.template.metadata.annotations = {
+    ...(s.template.metadata.annotations ?? {}),
+    ...(override.metadata?.annotations ?? {}),
+    [ANNOTATION_REVISION]: p.revision,
+    [ANNOTATION_SETTINGS]: settingsHash(storeConfig(t, owner, spec)),
+  };
   const c = s.template.spec.containers.find((x) => x.name === 'kvs');
   if (!c) throw new TemplateError('the group template has no container named kvs');
   c.image = spec.image;
@@ -141,6 +150,14 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
   s.template.spec = { ...s.template.spec, ...(override.spec ?? {}), containers: s.template.spec.containers };
   const order = ['Service', 'PodDisruptionBudget', 'StatefulSet'];
   return objects.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+}
+
+/**
+ * A hash of a settings ConfigMap's data: on the pod template (ANNOTATION_SETTINGS) and in the
+ * revision (reconcile.ts `templateRevision`), so changed settings restart the pods.
+ */
+export function settingsHash(cm: K8sObject): string {
+  return contentHash(cm.data ?? {});
 }
 
 /** The store's settings (kvs.yaml), from the template's: the doors the spec turns off removed. */

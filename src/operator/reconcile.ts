@@ -64,6 +64,12 @@ export interface ReconcileInput {
   inFlight?: MembershipAction[];
   /** Ids of removed groups whose volumes were retained: never reused, or a new group would mount them. */
   retainedGroups?: number[];
+  /**
+   * A hash of the settings ConfigMap's data the operator writes (objects.ts `settingsHash`): part of
+   * the revision, so settings that change without the spec (a new operator version shipping another
+   * kvs.yaml) restart the pods too, which read them only at start.
+   */
+  settings?: string;
 }
 
 export type Action =
@@ -94,11 +100,17 @@ export function groupName(store: string, group: number): string {
 
 /**
  * The revision of a group's pod template: a change of anything that needs a restart (image,
- * resources, doors, tracing, pod overrides) changes it; the replica count does not.
+ * resources, doors, tracing, pod overrides, the settings ConfigMap's data) changes it; the replica
+ * count does not.
  */
-export function templateRevision(spec: KVStoreSpec): string {
+export function templateRevision(spec: KVStoreSpec, settings?: string): string {
   const { image, imagePullPolicy, resources, doors, tracing, podTemplate, storage } = spec;
-  return fnv1a(stableJson({ image, imagePullPolicy, resources, doors, tracing, podTemplate, storageClass: storage.storageClassName, size: storage.size }));
+  return contentHash({ image, imagePullPolicy, resources, doors, tracing, podTemplate, storageClass: storage.storageClassName, size: storage.size, settings });
+}
+
+/** A short hash of a JSON value, independent of the order of its keys (undefined fields left out). */
+export function contentHash(v: unknown): string {
+  return fnv1a(stableJson(v));
 }
 
 /**
@@ -126,7 +138,7 @@ class Planner {
   private readonly byId: Map<number, ObservedGroup>;
 
   constructor(private readonly in_: ReconcileInput) {
-    this.revision = templateRevision(in_.spec);
+    this.revision = templateRevision(in_.spec, in_.settings);
     this.byId = new Map(in_.groups.map((g) => [g.id, g]));
   }
 

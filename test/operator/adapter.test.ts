@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
 import { loadXxh64 } from '../../src/partition/index.ts';
 import { Operator } from '../../src/operator/controller.ts';
-import type { KVStoreStatus } from '../../src/operator/spec.ts';
+import { parseSpec, type KVStoreStatus } from '../../src/operator/spec.ts';
+import { settingsHash, type K8sObject } from '../../src/operator/objects.ts';
+import { templateRevision } from '../../src/operator/reconcile.ts';
 import { FakeApiServer } from './fake-apiserver.ts';
 import { StatefulSetShim } from './kubelet.ts';
 import { ModelStore } from './model-store.ts';
@@ -73,6 +75,10 @@ test('creation: server-side apply with field manager kvctl, status subresource, 
     const sts = t.api.get('statefulsets', NS, 'demo-shard-1')!;
     assert.deepEqual((sts.metadata.managedFields as { manager: string }[])[0]!.manager, 'kvctl');
     assert.equal((sts.spec as { updateStrategy: { type: string } }).updateStrategy.type, 'OnDelete');
+    // The settings ConfigMap written is the one whose hash the pod template and the revision carry.
+    const settings = settingsHash(t.api.get('configmaps', NS, 'demo-config')! as unknown as K8sObject);
+    assert.equal((sts.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['kvs.sharded-kvs.dev/settings-hash'], settings);
+    assert.equal((sts.metadata.annotations as Record<string, string>)['kvs.sharded-kvs.dev/revision'], templateRevision(parseSpec({ shards: 2, replicas: 3, image: 'kvs:1' }), settings));
     assert.deepEqual((sts.metadata.ownerReferences as { kind: string; name: string }[]).map((o) => [o.kind, o.name]), [['KVStore', 'demo']]);
     // Status only through the status subresource, as a JSON merge patch.
     const statusWrites = reqs.filter((r) => r.path.startsWith(`/apis/kvs.sharded-kvs.dev/v1alpha1/namespaces/${NS}/kvstores/`) && r.method !== 'GET');

@@ -94,6 +94,23 @@ test('tracing applies the tracing overlay\'s patch; pod template overrides merge
   assert.deepEqual(sts.spec.template.spec.affinity, {});
 });
 
+test('the pod template carries a hash of the settings ConfigMap: changed settings change every pod template', () => {
+  const ANNOTATION = 'kvs.sharded-kvs.dev/settings-hash';
+  const params = { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 };
+  const hashOf = (t: typeof template, s = spec): string | undefined => stsOf(groupObjects(t, owner, s, params)).spec.template.metadata.annotations[ANNOTATION];
+  const now = hashOf(template);
+  assert.match(now ?? '', /^[0-9a-f]+$/, 'the annotation is set');
+  assert.equal(hashOf(loadGroupTemplate()), now, 'the same settings give the same hash');
+  // A new operator version shipping other settings (the template's kvs.yaml), with the same spec.
+  const edited = structuredClone(template);
+  (edited.config.data as Record<string, string>)['kvs.yaml'] = (edited.config.data as Record<string, string>)['kvs.yaml']!.replace('request-timeout-ms: 5000', 'request-timeout-ms: 7000');
+  assert.notEqual(hashOf(edited), now);
+  // The spec's doors change the ConfigMap too.
+  assert.notEqual(hashOf(template, parseSpec({ shards: 2, replicas: 3, image: 'kvs:1', storage: { retention: 'Delete', size: '5Gi' } })), now);
+  // The user's pod annotations cannot replace it.
+  assert.equal(hashOf(template, { ...spec, podTemplate: { metadata: { annotations: { [ANNOTATION]: 'x' } } } }), now);
+});
+
 test('storageClassName "" (no dynamic provisioning, as Kubernetes reads it) reaches the claim template', () => {
   const claimOf = (storage: object): Record<string, unknown> => stsOf(groupObjects(template, owner, parseSpec({ shards: 1, image: 'kvs:1', storage }), { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 })).spec.volumeClaimTemplates[0]!.spec as Record<string, unknown>;
   assert.equal(claimOf({ storageClassName: '' }).storageClassName, '');

@@ -206,6 +206,36 @@ test('image change: group by group, followers first, the leader last, waiting fo
   assert.ok(leaders.size > 0);
 });
 
+test('a settings change alone (the ConfigMap the operator writes) rolls every pod, the leader last', () => {
+  const w = new World(h64);
+  const s = spec({ shards: 1 });
+  const input = (settings: string): ReconcileInput => ({ ...w.input(s), settings });
+  // Settled with the settings of one operator version ...
+  for (let i = 0; i < 500 && (plan(input('a')).actions.length > 0 || !w.converged(s, templateRevision(s, 'a'))); i++) {
+    for (const a of plan(input('a')).actions) w.act(a, prng(i), false);
+    w.tick(prng(i), false);
+  }
+  assert.ok(w.converged(s, templateRevision(s, 'a')));
+  assert.notEqual(templateRevision(s, 'b'), templateRevision(s, 'a'));
+  // ... then another writes other settings with the same spec: new templates, every pod restarted.
+  const first = plan(input('b'));
+  assert.deepEqual(kinds(first.actions), ['apply-group:0']);
+  assert.equal(first.actions[0]!.kind === 'apply-group' && first.actions[0]!.revision, templateRevision(s, 'b'));
+  const restarts: string[] = [];
+  const rng = prng(5);
+  for (let i = 0; i < 400 && !w.converged(s, templateRevision(s, 'b')); i++) {
+    for (const a of plan(input('b')).actions) {
+      if (a.kind === 'delete-pod') restarts.push(`${a.pod}${a.leader ? '*' : ''}`);
+      w.act(a, rng, false);
+    }
+    w.tick(rng, false);
+  }
+  assert.ok(w.converged(s, templateRevision(s, 'b')));
+  assert.equal(restarts.length, 6, `every pod once: ${restarts}`);
+  for (const name of ['kv-placement', 'kv-shard-1']) assert.ok(restarts.filter((r) => r.startsWith(`${name}-`)).at(-1)!.endsWith('*'), `${name}: leader last: ${restarts}`);
+  assert.deepEqual(plan(input('b')).actions, []);
+});
+
 test('a restart that would break quorum waits', () => {
   const w = new World(h64);
   settle(w, spec({ shards: 1 }));
