@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -166,4 +166,10 @@ test('a missing or incomplete template stops the operator with the file it lacks
   assert.throws(() => loadGroupTemplate(pathToFileURL(`${root}/`)), /lists StatefulSet; the operator needs/);
   writeFileSync(join(root, 'base/group/kustomization.yaml'), 'resources: [: bad\n');
   assert.throws(() => loadGroupTemplate(pathToFileURL(`${root}/`)), /not valid YAML/);
+  // The settings: the base's configMapGenerator kvs-config and the file it names.
+  cpSync(new URL('../../kustomize/', import.meta.url), root, { recursive: true });
+  rmSync(join(root, 'base/kvs.yaml'));
+  assert.throws(() => loadGroupTemplate(pathToFileURL(`${root}/`)), /cannot read .*base\/kvs\.yaml/);
+  writeFileSync(join(root, 'base/kustomization.yaml'), 'resources: []\n');
+  assert.throws(() => loadGroupTemplate(pathToFileURL(`${root}/`)), /base\/kustomization\.yaml has no configMapGenerator named kvs-config/);
 });
