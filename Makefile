@@ -95,6 +95,13 @@ BENCH_ARGS ?=
 bench-compare: deps bench-deps build
 	timeout -k 30 1200 node --import tsx bench/compare.ts $(BENCH_ARGS)
 
+# The floor of a durable 3-replica write (minimal chains in C and Node) beside this store, both
+# workloads, alternating rounds (docs/benchmarks.md). Options: FLOOR_ARGS="--rounds 5 --dir DIR"
+FLOOR_ARGS ?=
+.PHONY: bench-floor
+bench-floor: deps bench-deps build
+	timeout -k 30 1200 node --import tsx bench/floor.ts $(FLOOR_ARGS)
+
 # Where a leader's time goes: node --cpu-prof on a 3-replica group under load, summarised.
 PROFILE_ARGS ?=
 bench-profile: deps build
