@@ -319,6 +319,21 @@ static void *ack_reader(void *which) {
   return NULL;
 }
 
+/* Reads what the client sent into in[0, *have), forwards its whole requests to both followers
+ * (forward_batch) and keeps a partial one; returns the bytes of requests forwarded (0: none, or
+ * an interrupted read) with the last request's id in *last. Exits when the client is gone. */
+static size_t read_and_forward(char *in, size_t *have, char *batch, uint64_t *last) {
+  ssize_t r = read(client_fd, in + *have, BUF_BYTES - *have);
+  if (r < 0 && errno == EINTR) return 0;
+  if (r <= 0) exit(0);
+  *have += (size_t)r;
+  size_t requests_len;
+  size_t used = forward_batch(in, *have, batch, &requests_len, last);
+  memmove(in, in + used, *have - used);
+  *have -= used;
+  return requests_len;
+}
+
 static void leader_threads(void) {
   on_flushed = leader_flushed;
   start_thread(flusher, NULL);
@@ -327,15 +342,8 @@ static void leader_threads(void) {
   char *in = malloc(BUF_BYTES), *batch = malloc(BUF_BYTES + 12);
   size_t have = 0;
   for (;;) {
-    ssize_t r = read(client_fd, in + have, BUF_BYTES - have);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) exit(0);
-    have += (size_t)r;
-    size_t requests_len;
     uint64_t last;
-    size_t used = forward_batch(in, have, batch, &requests_len, &last);
-    memmove(in, in + used, have - used);
-    have -= used;
+    size_t requests_len = read_and_forward(in, &have, batch, &last);
     if (requests_len) enqueue(batch + 12, requests_len, last);
   }
 }
@@ -355,15 +363,8 @@ static void leader_inline(void) {
     for (int e = 0; e < n; e++) {
       uint32_t w = ev[e].data.u32;
       if (w == 0) {  // requests: forward, flush, answer what is committed
-        ssize_t r = read(client_fd, in + have, BUF_BYTES - have);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) exit(0);
-        have += (size_t)r;
-        size_t requests_len;
         uint64_t last;
-        size_t used = forward_batch(in, have, batch, &requests_len, &last);
-        memmove(in, in + used, have - used);
-        have -= used;
+        size_t requests_len = read_and_forward(in, &have, batch, &last);
         if (!requests_len) continue;
         flush(batch + 12, requests_len);
         own_flushed = last;
