@@ -22,7 +22,7 @@ import {
 import { createServer, type Server } from 'node:http';
 import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
-import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, type Owner } from './objects.ts';
+import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, templateHash, type Owner } from './objects.ts';
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
 import { establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
 import { API_GROUP, KIND, PLURAL, SpecError, checkTransition, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
@@ -76,6 +76,8 @@ export class Operator {
   private readonly backoff = new Map<string, { failures: number; until: number }>();
   private readonly log: Logger;
   private readonly template: GroupTemplate;
+  /** The template's hash, part of every revision: another template (a new operator version) restarts the pods. */
+  private readonly templateHash: string;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -87,6 +89,7 @@ export class Operator {
     this.store = o.store ?? kvsStore;
     // Read once, at start: a missing or broken template stops the operator before it acts.
     this.template = o.template ?? loadGroupTemplate();
+    this.templateHash = templateHash(this.template);
     this.log = o.log ?? createLogger({ format: defaultLogFormat(), bindings: { component: FIELD_MANAGER, identity: o.identity } });
     this.lease = new LeaderLease(kc, {
       namespace: o.namespace,
@@ -225,9 +228,10 @@ export class Operator {
       return this.invalidSpec(kv, e);
     }
     const inFlight = kv.status?.membershipInFlight ?? [];
-    // The settings ConfigMap's data is part of the revision: changed settings restart the pods.
+    // The settings ConfigMap's data and the group template are part of the revision: changed
+    // settings, or another operator version's template, restart the pods.
     const settings = settingsHash(storeConfig(this.template, owner, spec));
-    const input = { store, spec, groups, config, replicas, inFlight, retainedGroups, settings };
+    const input = { store, spec, groups, config, replicas, inFlight, retainedGroups, settings, template: this.templateHash };
     const p = plan(input);
     const status: KVStoreStatus = { ...computeStatus(input, p, kv.status, kv.metadata.generation ?? 0, new Date()), membershipInFlight: inFlight };
     if (kv.status?.lastError) status.lastError = kv.status.lastError;

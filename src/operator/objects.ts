@@ -3,9 +3,10 @@
 // kustomize/base/group instantiated as kustomize would (its replacements, with the group's values;
 // group-template.ts reads the files), plus what the operator owns on top: the store's labels and an
 // owner reference, OnDelete updates (the operator picks which pod restarts, the leader last), the
-// revision, founder count and settings hash as annotations, the group id and founder count as environment (the
-// pod's identity then follows from its name: src/server/pod-identity.ts), PVC retention, image,
-// resources, storage, doors, tracing (the tracing overlay's patch) and pod template overrides.
+// revision, founder count, settings hash and template hash as annotations, the group id and founder
+// count as environment (the pod's identity then follows from its name: src/server/pod-identity.ts),
+// PVC retention, image, resources, storage, doors, tracing (the tracing overlay's patch) and pod
+// template overrides.
 // `groupObjects` and `storeConfig` are the only places that build them.
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { GroupTemplate } from './group-template.ts';
@@ -18,6 +19,8 @@ export const ANNOTATION_REVISION = `${API_GROUP}/revision`;
 export const ANNOTATION_JOIN_FROM = `${API_GROUP}/join-from`;
 /** On the pod template: a hash of the settings ConfigMap's data (`settingsHash`). */
 export const ANNOTATION_SETTINGS = `${API_GROUP}/settings-hash`;
+/** On the pod template: a hash of the group template the operator instantiates (`templateHash`). */
+export const ANNOTATION_TEMPLATE = `${API_GROUP}/template-hash`;
 export const LABEL_STORE = `${API_GROUP}/store`;
 export const LABEL_GROUP_ID = `${API_GROUP}/group-id`;
 export const NATIVE_PORT = 7000;
@@ -115,12 +118,14 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
   const override = spec.podTemplate;
   s.template.metadata.labels = { ...s.template.metadata.labels, ...labels, ...(override.metadata?.labels ?? {}) };
   // The settings' hash: the ConfigMap keeps its name, so without it a change of its data alone
-  // would leave the pod template as it was (the pods read the settings only at start).
+  // would leave the pod template as it was (the pods read the settings only at start). The
+  // template's hash: what the operator version ships, so its pods show which one they came from.
   s.template.metadata.annotations = {
     ...(s.template.metadata.annotations ?? {}),
     ...(override.metadata?.annotations ?? {}),
     [ANNOTATION_REVISION]: p.revision,
     [ANNOTATION_SETTINGS]: settingsHash(storeConfig(t, owner, spec)),
+    [ANNOTATION_TEMPLATE]: templateHash(t),
   };
   const c = s.template.spec.containers.find((x) => x.name === 'kvs');
   if (!c) throw new TemplateError('the group template has no container named kvs');
@@ -158,6 +163,19 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
  */
 export function settingsHash(cm: K8sObject): string {
   return contentHash(cm.data ?? {});
+}
+
+/**
+ * A hash of the group template as loaded (its resources, replacements and tracing patch, before any
+ * store's values are put in; the settings have their own hash): on the pod template
+ * (ANNOTATION_TEMPLATE) and in the revision (reconcile.ts `templateRevision`), so an operator version
+ * that instantiates another template (a probe, an env var, a resource default, args) re-applies it
+ * and restarts the pods. The parsed objects are hashed, not the files: comments and key order count
+ * for nothing, and the same files give the same hash in every process.
+ */
+export function templateHash(t: GroupTemplate): string {
+  const { resources, replacements, tracing } = t;
+  return contentHash({ resources, replacements, tracing });
 }
 
 /** The store's settings (kvs.yaml), from the template's: the doors the spec turns off removed. */

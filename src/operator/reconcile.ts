@@ -70,6 +70,12 @@ export interface ReconcileInput {
    * kvs.yaml) restart the pods too, which read them only at start.
    */
   settings?: string;
+  /**
+   * A hash of the group template the operator instantiates (objects.ts `templateHash`): part of the
+   * revision, so a new operator version whose template differs (a probe, an env var, args) re-applies
+   * the StatefulSets and restarts the pods, though the spec is the same.
+   */
+  template?: string;
 }
 
 export type Action =
@@ -100,12 +106,12 @@ export function groupName(store: string, group: number): string {
 
 /**
  * The revision of a group's pod template: a change of anything that needs a restart (image,
- * resources, doors, tracing, pod overrides, the settings ConfigMap's data) changes it; the replica
- * count does not.
+ * resources, doors, tracing, pod overrides, the settings ConfigMap's data, the operator's group
+ * template) changes it; the replica count does not.
  */
-export function templateRevision(spec: KVStoreSpec, settings?: string): string {
+export function templateRevision(spec: KVStoreSpec, settings?: string, template?: string): string {
   const { image, imagePullPolicy, resources, doors, tracing, podTemplate, storage } = spec;
-  return contentHash({ image, imagePullPolicy, resources, doors, tracing, podTemplate, storageClass: storage.storageClassName, size: storage.size, settings });
+  return contentHash({ image, imagePullPolicy, resources, doors, tracing, podTemplate, storageClass: storage.storageClassName, size: storage.size, settings, template });
 }
 
 /** A short hash of a JSON value, independent of the order of its keys (undefined fields left out). */
@@ -138,7 +144,7 @@ class Planner {
   private readonly byId: Map<number, ObservedGroup>;
 
   constructor(private readonly in_: ReconcileInput) {
-    this.revision = templateRevision(in_.spec, in_.settings);
+    this.revision = templateRevision(in_.spec, in_.settings, in_.template);
     this.byId = new Map(in_.groups.map((g) => [g.id, g]));
   }
 

@@ -85,8 +85,8 @@ export const RESERVED_POD_LABELS = [
   `${API_GROUP}/store`,
   `${API_GROUP}/group-id`,
 ] as const;
-/** Pod annotations the operator writes (revision, settings hash) or reads (a pod's own native address). */
-export const RESERVED_POD_ANNOTATIONS = [`${API_GROUP}/revision`, `${API_GROUP}/settings-hash`, `${API_GROUP}/address`] as const;
+/** Pod annotations the operator writes (revision, settings hash, template hash) or reads (a pod's own native address). */
+export const RESERVED_POD_ANNOTATIONS = [`${API_GROUP}/revision`, `${API_GROUP}/settings-hash`, `${API_GROUP}/template-hash`, `${API_GROUP}/address`] as const;
 
 export class SpecError extends Error {
   override readonly name = 'SpecError';

@@ -10,7 +10,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { loadXxh64 } from '../../src/partition/index.ts';
 import { Operator } from '../../src/operator/controller.ts';
 import { parseSpec, type KVStoreStatus } from '../../src/operator/spec.ts';
-import { settingsHash, type K8sObject } from '../../src/operator/objects.ts';
+import { settingsHash, templateHash, type K8sObject } from '../../src/operator/objects.ts';
+import { loadGroupTemplate, type GroupTemplate } from '../../src/operator/group-template.ts';
 import { templateRevision } from '../../src/operator/reconcile.ts';
 import { FakeApiServer } from './fake-apiserver.ts';
 import { StatefulSetShim } from './kubelet.ts';
@@ -35,8 +36,8 @@ async function setup(spec: Record<string, unknown>) {
   const store = new ModelStore(h64);
   api.put('kvstores', NS, { apiVersion: 'kvs.sharded-kvs.dev/v1alpha1', kind: 'KVStore', metadata: { name: 'demo' }, spec });
   const operators: Operator[] = [];
-  const operator = (identity: string, s = store): Operator => {
-    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
+  const operator = (identity: string, s = store, template?: GroupTemplate): Operator => {
+    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, ...(template ? { template } : {}), leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
     operators.push(op);
     return op;
   };
@@ -78,7 +79,8 @@ test('creation: server-side apply with field manager kvctl, status subresource, 
     // The settings ConfigMap written is the one whose hash the pod template and the revision carry.
     const settings = settingsHash(t.api.get('configmaps', NS, 'demo-config')! as unknown as K8sObject);
     assert.equal((sts.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['kvs.sharded-kvs.dev/settings-hash'], settings);
-    assert.equal((sts.metadata.annotations as Record<string, string>)['kvs.sharded-kvs.dev/revision'], templateRevision(parseSpec({ shards: 2, replicas: 3, image: 'kvs:1' }), settings));
+    assert.equal((sts.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['kvs.sharded-kvs.dev/template-hash'], templateHash(loadGroupTemplate()));
+    assert.equal((sts.metadata.annotations as Record<string, string>)['kvs.sharded-kvs.dev/revision'], templateRevision(parseSpec({ shards: 2, replicas: 3, image: 'kvs:1' }), settings, templateHash(loadGroupTemplate())));
     assert.deepEqual((sts.metadata.ownerReferences as { kind: string; name: string }[]).map((o) => [o.kind, o.name]), [['KVStore', 'demo']]);
     // Status only through the status subresource, as a JSON merge patch.
     const statusWrites = reqs.filter((r) => r.path.startsWith(`/apis/kvs.sharded-kvs.dev/v1alpha1/namespaces/${NS}/kvstores/`) && r.method !== 'GET');
@@ -195,6 +197,53 @@ test('an operator killed during a membership change: the next one finishes it fi
       t.store.config!.groups[0]!.replicas.map((r) => r.id),
       [101, 102, 103],
     );
+  } finally {
+    await t.close();
+  }
+});
+
+test('an operator upgrade whose group template differs restarts every pod once, each group\'s leader last; the same version restarted changes nothing', async () => {
+  const spec = { shards: 1, replicas: 3, image: 'kvs:1' };
+  const t = await setup(spec);
+  try {
+    const a = t.operator('op-a');
+    await a.start();
+    await t.ready('the store to be Ready');
+    const writes = (): string[] => t.api.requests.filter((r) => r.method !== 'GET' && !r.path.includes('/kvstores/') && !r.path.includes('/leases') && !r.path.endsWith('/events')).map((r) => `${r.method} ${r.path}`);
+    const restarts = (): string[] => (t.api.list('events', NS) as unknown as { reason: string; message: string }[]).filter((e) => e.reason === 'RestartPod').map((e) => e.message);
+    const settings = settingsHash(t.api.get('configmaps', NS, 'demo-config')! as unknown as K8sObject);
+    const revisionsNow = (): string[] => [...t.api.list('statefulsets', NS), ...t.api.list('pods', NS)].map((o) => (o.metadata.annotations as Record<string, string> | undefined)?.['kvs.sharded-kvs.dev/revision'] ?? '');
+    const old = revisionsNow();
+    assert.equal(new Set(old).size, 1);
+    await a.stop();
+    // The same operator version restarted: its template read again, the same revision; nothing written.
+    const before = writes().length;
+    const b = t.operator('op-b', t.store, loadGroupTemplate());
+    await b.start();
+    await waitFor('op-b to lead', () => b.isLeader, 20_000);
+    const passes = b.metrics.reconciles;
+    await waitFor('op-b\'s passes', () => b.metrics.reconciles > passes + 10);
+    assert.deepEqual(writes().slice(before), [], 'nothing applied or restarted');
+    assert.deepEqual(restarts(), []);
+    assert.deepEqual(revisionsNow(), old);
+    await b.stop();
+    // A new operator version whose StatefulSet template adds an environment variable (the spec unchanged).
+    const next = loadGroupTemplate();
+    const sts = next.resources.find((o) => o.kind === 'StatefulSet') as K8sObject & { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } };
+    sts.spec.template.spec.containers[0]!.env.push({ name: 'KVS_NEW', value: '1' });
+    const want = templateRevision(parseSpec(spec), settings, templateHash(next));
+    assert.notEqual(want, old[0]);
+    const c = t.operator('op-c', t.store, next);
+    await c.start();
+    await waitFor('every StatefulSet and pod on the new template, Ready', () => revisionsNow().every((r) => r === want) && t.status().phase === 'Ready' && restarts().length >= 6, 60_000);
+    const applied = t.api.get('statefulsets', NS, 'demo-shard-1')!.spec as { template: { metadata: { annotations: Record<string, string> }; spec: { containers: { env: { name: string }[] }[] } } };
+    assert.ok(applied.template.spec.containers[0]!.env.some((e) => e.name === 'KVS_NEW'), 'the new template applied');
+    assert.equal(applied.template.metadata.annotations['kvs.sharded-kvs.dev/template-hash'], templateHash(next));
+    // Every pod once, one at a time as an image change, each group's leader last.
+    const done = restarts();
+    assert.equal(done.length, 6, `every pod once: ${done.join('; ')}`);
+    assert.equal(new Set(done.map((m) => m.split(' ')[0])).size, 6, done.join('; '));
+    for (const g of ['demo-placement', 'demo-shard-1']) assert.match(done.filter((m) => m.startsWith(`${g}-`)).at(-1)!, /\(leader/, `${g}: leader last: ${done.join('; ')}`);
   } finally {
     await t.close();
   }

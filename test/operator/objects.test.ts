@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
-import { dnsSuffix, groupObjects, instantiate, podAddress, storeConfig, type K8sObject } from '../../src/operator/objects.ts';
+import { dnsSuffix, groupObjects, instantiate, podAddress, storeConfig, templateHash, type K8sObject } from '../../src/operator/objects.ts';
 import { RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, parseSpec } from '../../src/operator/spec.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
@@ -109,6 +109,70 @@ test('the pod template carries a hash of the settings ConfigMap: changed setting
   assert.notEqual(hashOf(template, parseSpec({ shards: 2, replicas: 3, image: 'kvs:1', storage: { retention: 'Delete', size: '5Gi' } })), now);
   // The user's pod annotations cannot replace it.
   assert.equal(hashOf(template, { ...spec, podTemplate: { metadata: { annotations: { [ANNOTATION]: 'x' } } } }), now);
+});
+
+test('the pod template carries a hash of the group template as loaded: a changed template changes every pod template', () => {
+  const ANNOTATION = 'kvs.sharded-kvs.dev/template-hash';
+  const params = { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 };
+  const hashOf = (t: typeof template, o = owner, s = spec, p = params): string | undefined => stsOf(groupObjects(t, o, s, p)).spec.template.metadata.annotations[ANNOTATION];
+  const now = hashOf(template);
+  assert.match(now ?? '', /^[0-9a-f]{8}$/, 'the annotation is set');
+  assert.equal(now, templateHash(template));
+  assert.equal(hashOf(loadGroupTemplate()), now, 'the same files read again give the same hash');
+  // Taken before the per-store substitution: the same for every store, group and spec.
+  assert.equal(hashOf(template, { name: 'other', namespace: 'dev', uid: 'u-2' }), now);
+  assert.equal(hashOf(template, owner, spec, { group: 0, replicas: 5, revision: 'r2', joinFrom: 5 }), now);
+  assert.equal(hashOf(template, owner, parseSpec({ shards: 1, image: 'kvs:2', tracing: true })), now);
+  // What a new operator version may change in what it instantiates: each changes the hash.
+  type Tpl = typeof template;
+  const edit = (f: (t: Tpl, c: Container) => void): Tpl => {
+    const t = structuredClone(template);
+    f(t, stsOf(t.resources).spec.template.spec.containers[0]!);
+    return t;
+  };
+  const edits: [string, Tpl][] = [
+    ['a new env var', edit((_, c) => c.env.push({ name: 'KVS_NEW', value: '1' }))],
+    ['container args', edit((_, c) => c.args.push('--verbose'))],
+    ['a resource default', edit((_, c) => (c.resources = { requests: { cpu: '250m' } }))],
+    ['a probe', edit((_, c) => ((c as unknown as Record<string, unknown>).startupProbe = { httpGet: { path: '/healthz', port: 'http' }, failureThreshold: 99 }))],
+    ['the headless Service', edit((t) => (t.resources.find((o) => o.kind === 'Service')!.metadata.labels!.extra = 'x'))],
+    ['a replacement', edit((t) => t.replacements.pop())],
+    ['the tracing patch', edit((t) => t.tracing.push({ op: 'add', path: '/metadata/labels/traced', value: 'yes' }))],
+  ];
+  for (const [what, t] of edits) assert.notEqual(hashOf(t), now, what);
+  // The settings are not in it: they have their own hash (settings-hash), per store.
+  const settings = structuredClone(template);
+  (settings.config.data as Record<string, string>)['kvs.yaml'] += '\n# edited\n';
+  assert.equal(hashOf(settings), now);
+  // The user's pod annotations cannot replace it.
+  assert.equal(hashOf(template, owner, { ...spec, podTemplate: { metadata: { annotations: { [ANNOTATION]: 'x' } } } }), now);
+});
+
+test('the template hash is of the files as parsed: a comment or key order changes nothing, a field does; another process agrees', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kvs-template-'));
+  try {
+    cpSync(new URL('../../kustomize/', import.meta.url), root, { recursive: true });
+    const url = pathToFileURL(`${root}/`);
+    const now = templateHash(template);
+    assert.equal(templateHash(loadGroupTemplate(url)), now, 'a copy of the same files');
+    const file = join(root, 'base/group/statefulset.yaml');
+    const original = readFileSync(file, 'utf8');
+    // A comment, and the same mapping with its keys in another order: the same objects.
+    writeFileSync(file, `# a new operator version's comment\n${original.replace('  podManagementPolicy: Parallel\n', '').replace('spec:\n', 'spec:\n  podManagementPolicy: Parallel\n')}`);
+    assert.notEqual(readFileSync(file, 'utf8'), original);
+    assert.equal(templateHash(loadGroupTemplate(url)), now, 'comments and key order are not the template');
+    // A field: a new environment variable of the kvs container.
+    writeFileSync(file, original.replace('            - name: KVS_CONFIG\n', '            - name: KVS_NEW\n              value: "1"\n            - name: KVS_CONFIG\n'));
+    const changed = templateHash(loadGroupTemplate(url));
+    assert.notEqual(changed, now);
+    // Another process (an operator restarted, or its other replica) reading the same files: the same hash.
+    const code = `import { loadGroupTemplate } from ${JSON.stringify(new URL('../../src/operator/group-template.ts', import.meta.url).href)};
+import { templateHash } from ${JSON.stringify(new URL('../../src/operator/objects.ts', import.meta.url).href)};
+process.stdout.write(templateHash(loadGroupTemplate()) + ' ' + templateHash(loadGroupTemplate(new URL(${JSON.stringify(url.href)}))));`;
+    assert.equal(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' }), `${now} ${changed}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('storageClassName "" (no dynamic provisioning, as Kubernetes reads it) reaches the claim template', () => {

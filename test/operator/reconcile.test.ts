@@ -236,6 +236,41 @@ test('a settings change alone (the ConfigMap the operator writes) rolls every po
   assert.deepEqual(plan(input('b')).actions, []);
 });
 
+test('a new operator version whose group template differs rolls every pod, the leader last; the same template changes nothing', () => {
+  const w = new World(h64);
+  const s = spec({ shards: 1 });
+  const input = (template: string): ReconcileInput => ({ ...w.input(s), settings: 's', template });
+  const revision = (template: string): string => templateRevision(s, 's', template);
+  // Settled with the template of one operator version ...
+  for (let i = 0; i < 500 && (plan(input('a')).actions.length > 0 || !w.converged(s, revision('a'))); i++) {
+    for (const a of plan(input('a')).actions) w.act(a, prng(i), false);
+    w.tick(prng(i), false);
+  }
+  assert.ok(w.converged(s, revision('a')));
+  // ... the same version restarted (the same template hash): nothing to apply, nobody restarted.
+  assert.equal(revision('a'), templateRevision(s, 's', 'a'));
+  assert.deepEqual(plan(input('a')).actions, []);
+  assert.notEqual(revision('b'), revision('a'));
+  assert.notEqual(revision('a'), templateRevision(s, 's'), 'the template hash is part of the revision');
+  // ... then another version with another template and the same spec: new templates, every pod restarted.
+  const first = plan(input('b'));
+  assert.deepEqual(kinds(first.actions), ['apply-group:0']);
+  assert.equal(first.actions[0]!.kind === 'apply-group' && first.actions[0]!.revision, revision('b'));
+  const restarts: string[] = [];
+  const rng = prng(5);
+  for (let i = 0; i < 400 && !w.converged(s, revision('b')); i++) {
+    for (const a of plan(input('b')).actions) {
+      if (a.kind === 'delete-pod') restarts.push(`${a.pod}${a.leader ? '*' : ''}`);
+      w.act(a, rng, false);
+    }
+    w.tick(rng, false);
+  }
+  assert.ok(w.converged(s, revision('b')));
+  assert.equal(restarts.length, 6, `every pod once: ${restarts}`);
+  for (const name of ['kv-placement', 'kv-shard-1']) assert.ok(restarts.filter((r) => r.startsWith(`${name}-`)).at(-1)!.endsWith('*'), `${name}: leader last: ${restarts}`);
+  assert.deepEqual(plan(input('b')).actions, []);
+});
+
 test('a restart that would break quorum waits', () => {
   const w = new World(h64);
   settle(w, spec({ shards: 1 }));
