@@ -1,0 +1,247 @@
+// A write-ahead log in files: records appended with one write each, made durable by one fdatasync
+// for everything appended since the last one (group commit). It holds what must survive a crash
+// before the state machine's store has it durably; the caller releases what that store holds.
+//
+// Files: `wal-<first seq, 16 hex digits>.log` in one directory, each a run of records (wal-codec.ts).
+// A segment is closed (synced, never written again) when the next would pass `segmentBytes`, so
+// only the newest can end in a torn record. Opening cuts the newest at its first bad record and
+// truncates the file there, so nothing an earlier life wrote past that point can ever be read back
+// as a continuation. Damage anywhere else is corruption: it is reported, never skipped.
+import fs from 'node:fs';
+import { join } from 'node:path';
+import { StorageCorruptionError, StorageError } from './errors.ts';
+import { decodeRecord, encodeRecord, recordBytes, type WalRecord } from './wal-codec.ts';
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const SEGMENT = /^wal-([0-9a-f]{16})\.log$/;
+
+/** What the store needs of a log; the file log below and the simulator's memory log have it. */
+export interface Wal {
+  /** The sequence number of the last record appended (0: none yet). */
+  readonly lastSeq: number;
+  /**
+   * Writes one record now. `durable` settles once it, and every record before it, is synced;
+   * records appended while a sync runs share the next one. After a failed sync the log refuses
+   * every further append: what reached the disk is unknown.
+   */
+  append(payload: Uint8Array): { seq: number; durable: Promise<void> };
+  /** Records up to `seq` are held durably elsewhere: closed segments wholly before it are deleted. */
+  release(seq: number): void;
+  close(): Promise<void>;
+}
+
+export interface OpenedWal {
+  wal: Wal;
+  /** Every record found, in sequence order. */
+  records: WalRecord[];
+}
+
+export interface FileWalOptions {
+  segmentBytes?: number;
+  /** The sequence number a log with no segments starts after (default 0). */
+  after?: number;
+}
+
+interface Segment {
+  first: number;
+  path: string;
+}
+
+const segmentName = (first: number): string => `wal-${first.toString(16).padStart(16, '0')}.log`;
+
+/** Opens (creating if needed) the log in `dir` and reads back every record in it. */
+export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
+  fs.mkdirSync(dir, { recursive: true });
+  const segments = fs
+    .readdirSync(dir)
+    .flatMap((name) => {
+      const m = SEGMENT.exec(name);
+      return m ? [{ first: Number.parseInt(m[1]!, 16), path: join(dir, name) }] : [];
+    })
+    .sort((a, b) => a.first - b.first);
+  const records: WalRecord[] = [];
+  let expected: number | undefined;
+  let activeSize = 0;
+  segments.forEach((seg, i) => {
+    if (expected !== undefined && seg.first !== expected) {
+      throw new StorageCorruptionError(seg.path, undefined, `the log segment starts at record ${seg.first}, but the previous one ends at ${expected - 1}`);
+    }
+    const bytes = fs.readFileSync(seg.path);
+    const last = i === segments.length - 1;
+    let offset = 0;
+    let seq = seg.first;
+    for (;;) {
+      const r = decodeRecord(bytes, offset);
+      if (r.kind === 'end') {
+        if (offset < bytes.length && !last) {
+          throw new StorageCorruptionError(seg.path, undefined, `${r.reason} at byte ${offset} of a closed log segment`);
+        }
+        break;
+      }
+      if (r.record.seq !== seq) {
+        if (!last) throw new StorageCorruptionError(seg.path, undefined, `record ${r.record.seq} at byte ${offset} where record ${seq} belongs`);
+        break; // bytes of an earlier life past the newest record: cut below
+      }
+      records.push({ seq, payload: Buffer.from(r.record.payload) });
+      offset = r.next;
+      seq++;
+    }
+    expected = seq;
+    if (last) {
+      activeSize = offset;
+      if (offset < bytes.length) cutTail(seg.path, offset);
+    }
+  });
+  const wal = new FileWal(dir, segments, expected ?? (opts.after ?? 0) + 1, activeSize, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+  return { wal, records };
+}
+
+/** Drops a torn or stale tail for good, before anything new is written after it. */
+function cutTail(path: string, length: number): void {
+  const fd = fs.openSync(path, 'r+');
+  try {
+    fs.ftruncateSync(fd, length);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface Waiter {
+  seq: number;
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function waiter(seq: number): Waiter {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // the caller's `durable` carries the failure
+  return { seq, promise, resolve, reject };
+}
+
+class FileWal implements Wal {
+  private fd: number;
+  private syncing: Waiter | undefined;
+  private next: Waiter | undefined;
+  private failure: unknown;
+  private closed = false;
+  /** Descriptors of closed segments that a running sync still uses. */
+  private retired: number[] = [];
+
+  constructor(
+    private readonly dir: string,
+    private readonly segments: Segment[],
+    private nextSeq: number,
+    private size: number,
+    private readonly segmentBytes: number,
+  ) {
+    if (segments.length === 0) this.segments.push(this.createSegment(nextSeq));
+    this.fd = fs.openSync(this.segments.at(-1)!.path, 'r+');
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  append(payload: Uint8Array): { seq: number; durable: Promise<void> } {
+    if (this.closed) throw new StorageError('the log is closed');
+    if (this.failure !== undefined) throw new StorageError(`the log failed to sync earlier (${(this.failure as Error).message ?? String(this.failure)})`);
+    const bytes = recordBytes(payload.length);
+    const seq = this.nextSeq;
+    const record = Buffer.allocUnsafe(bytes);
+    encodeRecord(record, 0, seq, payload);
+    try {
+      if (this.size > 0 && this.size + bytes > this.segmentBytes) this.rotate();
+      if (fs.writeSync(this.fd, record, 0, bytes, this.size) !== bytes) throw new StorageError(`a short write to the log in ${this.dir}`);
+    } catch (e) {
+      this.failure ??= e;
+      throw e;
+    }
+    this.size += bytes;
+    this.nextSeq++;
+    return { seq, durable: this.syncThrough(seq) };
+  }
+
+  release(seq: number): void {
+    let dropped = false;
+    // The newest segment is being written: never dropped.
+    while (this.segments.length > 1 && this.segments[1]!.first - 1 <= seq) {
+      fs.rmSync(this.segments.shift()!.path, { force: true });
+      dropped = true;
+    }
+    if (dropped) syncDir(this.dir);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.syncing?.promise, this.next?.promise]);
+    fs.closeSync(this.fd);
+  }
+
+  private syncThrough(seq: number): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = waiter(seq);
+      this.startSync();
+      return this.syncing.promise;
+    }
+    // Written after the running sync began: it needs the next one.
+    this.next ??= waiter(seq);
+    this.next.seq = seq;
+    return this.next.promise;
+  }
+
+  private startSync(): void {
+    const w = this.syncing!;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing = undefined;
+      for (const fd of this.retired.splice(0)) fs.closeSync(fd);
+      if (err) {
+        this.failure ??= err;
+        w.reject(err);
+        this.next?.reject(err);
+        this.next = undefined;
+        return;
+      }
+      w.resolve();
+      if (this.next) {
+        this.syncing = this.next;
+        this.next = undefined;
+        this.startSync();
+      }
+    });
+  }
+
+  /** Closes the current segment durably before any record goes to the next one. */
+  private rotate(): void {
+    fs.fdatasyncSync(this.fd);
+    if (this.syncing) this.retired.push(this.fd);
+    else fs.closeSync(this.fd);
+    const seg = this.createSegment(this.nextSeq);
+    this.segments.push(seg);
+    this.fd = fs.openSync(seg.path, 'r+');
+    this.size = 0;
+  }
+
+  private createSegment(first: number): Segment {
+    const path = join(this.dir, segmentName(first));
+    fs.closeSync(fs.openSync(path, 'w'));
+    syncDir(this.dir);
+    return { first, path };
+  }
+}
