@@ -93,6 +93,8 @@ export class Replica {
   private durableVote: number;
   /** The apply in progress whose answers may already have left (see visibleBarrier). */
   private answeredApply: Promise<void> | undefined;
+  /** The highest index whose apply reads can see (committed). */
+  private visibleApplied = 0;
   /** Statistics for /metrics and benchmarks. */
   readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0, readsJoined: 0 };
 
@@ -107,6 +109,7 @@ export class Replica {
     this.leaderlessSince = opts.env.now();
     this.durableTerm = opts.persisted.hardState.term;
     this.durableVote = opts.persisted.hardState.vote;
+    this.visibleApplied = opts.persisted.applied;
   }
 
   start(): void {
@@ -271,9 +274,7 @@ export class Replica {
       }
       this.retime();
     } catch (e) {
-      this.stopped = true;
-      this.ticker.stop();
-      this.opts.onFatal?.(e);
+      this.fatal(e);
     } finally {
       this.loopRunning = false;
     }
@@ -310,9 +311,17 @@ export class Replica {
         () => undefined, // the failure itself is handled where `applying` is awaited
       );
       this.answeredApply = visible;
+      const last = committed.at(-1)!.index;
+      const count = committed.length;
       void visible.then(() => {
         if (this.answeredApply === visible) this.answeredApply = undefined;
+        if (last > this.visibleApplied) this.visibleApplied = last;
+        this.stats.applied += count;
+        this.releaseReads();
       });
+      // Nobody waits for the apply's commit (the next Ready's apply reads through it); a failed
+      // one stops the replica as a failed persist does.
+      applying.catch((e: unknown) => this.fatal(e));
     }
     await persisting;
     this.stats.persistMs += this.opts.env.now() - t0;
@@ -323,10 +332,6 @@ export class Replica {
     }
     if (late.length > 0) this.opts.send(late);
     if (shellMutations.answerBeforeCommit && this.soft.role === 'leader') for (const e of rd.entries) this.settleProposal(e, { kind: 'ok' });
-    if (applying) {
-      await applying;
-      this.stats.applied += committed.length;
-    }
     for (const rs of rd.readStates) {
       const w = this.readWaiterOf(rs.ctx);
       if (!w) continue;
@@ -366,8 +371,16 @@ export class Replica {
     else w.resolve(result ?? { kind: 'ok' });
   }
 
+  private fatal(e: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ticker.stop();
+    this.opts.onFatal?.(e);
+  }
+
   private releaseReads(): void {
-    const applied = this.node.appliedIndex;
+    // What reads see: the core counts an apply as soon as it is handed over.
+    const applied = this.visibleApplied;
     if (this.readsAwaitingApply.length === 0) return;
     const still: ReadWaiter[] = [];
     for (const w of this.readsAwaitingApply) {

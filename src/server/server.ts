@@ -224,7 +224,7 @@ export class KvsServer {
     let checkedMs = 0;
     let present = false;
     return () => {
-      const applied = this.replica.node.appliedIndex;
+      const applied = store.applied;
       const now = performance.now();
       if (applied !== at || now - checkedMs > 50) {
         at = applied;

@@ -11,3 +11,4 @@ import type { ReplicaStore } from './replica-store.ts';
 export type Store = ReplicaStore;
 export { openMemoryStore } from './open-store.ts';
 export { MemoryDisk, type DiskTiming } from './memory-env.ts';
+export { MemoryWalDisk } from './memory-wal.ts';

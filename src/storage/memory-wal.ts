@@ -26,10 +26,17 @@ export class MemoryWalDisk {
     return this.durable.get(store) ?? [];
   }
 
-  /** Opens the log of `store` for the process living now. */
-  open(store: string, timing: DiskTiming): OpenedWal {
-    const records = [...this.records(store)];
-    const last = records.at(-1)?.seq ?? this.released.get(store) ?? 0;
+  /** Synced records and releases so far (changes whenever the durable log does). */
+  version = 0;
+
+  /** Opens the log of `store` for the process living now; the store holds every record through `after`. */
+  open(store: string, timing: DiskTiming, after = 0): OpenedWal {
+    let records = [...this.records(store)];
+    if (records.length > 0 && records.at(-1)!.seq < after) {
+      this.durable.set(store, []);
+      records = [];
+    }
+    const last = records.at(-1)?.seq ?? Math.max(this.released.get(store) ?? 0, after);
     return { wal: new MemoryWal(this, store, timing, last), records };
   }
 
@@ -38,6 +45,7 @@ export class MemoryWalDisk {
     let list = this.durable.get(store);
     if (!list) this.durable.set(store, (list = []));
     list.push(...records);
+    this.version++;
     this.onSync?.();
   }
 
@@ -50,6 +58,7 @@ export class MemoryWalDisk {
     if (dropped === 0) return;
     this.released.set(store, Math.max(this.released.get(store) ?? 0, list[dropped - 1]!.seq));
     this.durable.set(store, keep);
+    this.version++;
   }
 }
 

@@ -15,10 +15,15 @@ import {
   encodeGeneration,
   encodeHardState,
   encodeIndex,
+  decodeIndex,
 } from './records.ts';
 import { ReplicaStore } from './replica-store.ts';
 import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
 import { checkStructure } from './structure-check.ts';
+import { openFileWal, type OpenedWal } from './wal.ts';
+
+/** The write-ahead log's directory inside a replica's data directory. */
+export const WAL_DIR = 'wal';
 
 export interface ReplicaStoreOptions {
   /** Directory of the environment; created if missing. */
@@ -89,7 +94,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     else if (!marker.id.equals(id)) {
       throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${markerPath(options.path)} names ${marker.id.toString('hex')}`);
     }
-    return new ReplicaStore(env, limits, lease.shortfall);
+    return new ReplicaStore(env, limits, lease.shortfall, openLog(options.path, env));
   } catch (e) {
     await lease.release();
     throw e;
@@ -127,11 +132,16 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
       throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
     }
     initialise(env, files);
-    return new ReplicaStore(env, limits, shortfall);
+    return new ReplicaStore(env, limits, shortfall, openLog(options.path, env));
   } catch (e) {
     void root.close();
     throw e;
   }
+}
+
+/** The replica's write-ahead log, in its own directory, continuing after what LMDB holds. */
+function openLog(replicaDir: string, env: Env): OpenedWal {
+  return openFileWal(join(replicaDir, WAL_DIR), { after: readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0 });
 }
 
 /** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */
@@ -171,7 +181,7 @@ function writeFreshRecords(env: Env, id: Uint8Array): void {
  * store of `disk.openShared(timing)`): what the simulator runs. Reopening the disk after
  * MemoryDisk.crash() finds exactly the synced batches.
  */
-export function openMemoryStore(env: Env, limits?: Partial<Limits>): ReplicaStore {
+export function openMemoryStore(env: Env, limits?: Partial<Limits>, log?: (after: number) => OpenedWal): ReplicaStore {
   if (!readRaft(env, RaftKey.format, decodeFormat)) writeFreshRecords(env, new Uint8Array(16));
-  return new ReplicaStore(env, resolveLimits(limits), undefined);
+  return new ReplicaStore(env, resolveLimits(limits), undefined, log?.(readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0));
 }

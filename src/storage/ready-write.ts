@@ -6,10 +6,11 @@ import { dropEntries } from './log-edits.ts';
 import { RaftKey, encodeGeneration, encodeHardState, encodeIndex, encodeSnapshotMeta, encodeStage } from './records.ts';
 import { putRaft } from './raft-table.ts';
 import type { Plan } from './ready-plan.ts';
+import type { Run } from './ready-record.ts';
 import { TABLES } from './snapshot-image.ts';
 
 /** Returns a promise that settles when the batch commits (undefined when there was nothing to write). */
-export function writePlan(env: Env, plan: Plan): Promise<unknown> | undefined {
+export function writePlan(env: Env, plan: Plan, runs?: readonly Run[]): Promise<unknown> | undefined {
   // Writes of one batch mostly share lmdb-js's commit promise; the set keeps each once, so that
   // every promise is awaited and a failed commit cannot surface as an unhandled rejection.
   const pending = new Set<Promise<unknown>>();
@@ -43,7 +44,8 @@ export function writePlan(env: Env, plan: Plan): Promise<unknown> | undefined {
     dropEntries(env, { ...(compaction ? { through: compaction.meta.index } : {}), ...(truncate ? { from: truncate.from } : {}) }, firstIndex, lastIndex, track);
   }
   if (compaction) track(putRaft(env, RaftKey.base, encodeSnapshotMeta(compaction.meta)));
-  if (plan.entries.length > 0) encodeRuns(plan.entries, (key, run) => track(env.log.put(key, run)));
+  if (runs) for (const r of runs) track(env.log.put(r.key, r.run));
+  else if (plan.entries.length > 0) encodeRuns(plan.entries, (key, run) => track(env.log.put(key, run)));
   if (plan.hardState) track(putRaft(env, RaftKey.hardState, encodeHardState(plan.hardState)));
   return pending.size > 0 ? Promise.all(pending) : undefined;
 }

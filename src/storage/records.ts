@@ -10,6 +10,8 @@ export const RaftKey = {
   applied: Buffer.from('applied'),
   generation: Buffer.from('generation'),
   stage: Buffer.from('stage'),
+  /** The last write-ahead log record whose Ready this store holds (wal.ts; absent: none). */
+  walSeq: Buffer.from('wal-seq'),
 } as const;
 
 /** Bumped when a record layout changes; a store written by another version is refused. */

@@ -1,6 +1,7 @@
 // One replica's durable state in one LMDB environment: the Raft log and hard state (persist),
 // the state machine (apply, reads) and snapshots (SnapshotSource, staging and install).
 import type { ConfState, PersistedState, Ready, SnapshotMeta } from '../raft/types.ts';
+import type { Plan } from './ready-plan.ts';
 import { applyCommands } from './apply.ts';
 import type { Book } from './book.ts';
 import type { Env } from './env.ts';
@@ -10,8 +11,12 @@ import { runAt } from './log-table.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import { planReady } from './ready-plan.ts';
 import { writePlan } from './ready-write.ts';
-import { RaftKey, encodeIndex, encodeSnapshotMeta } from './records.ts';
+import { RaftKey, decodeIndex, encodeIndex, encodeSnapshotMeta } from './records.ts';
 import { recover } from './recover.ts';
+import { storageMutations } from './mutations.ts';
+import { decodeReadyRecord, encodeReadyRecord, runsOf, type ReadyRecord } from './ready-record.ts';
+import type { OpenedWal, Wal } from './wal.ts';
+import type { WalRecord } from './wal-codec.ts';
 import { SnapshotReader } from './snapshot-source.ts';
 import { StagedTables } from './staged-tables.ts';
 import { Tables } from './tables.ts';
@@ -28,6 +33,17 @@ export class ReplicaStore {
   private persisting = false;
   /** The persist in flight writes snapshot records into the state machine's tables. */
   private stagingInFlight = false;
+  /** The write-ahead log (wal.ts), when the store has one: it makes a Ready durable. */
+  private readonly wal: Wal | undefined;
+  /** The log's records, until load() has replayed them into LMDB. */
+  private walRecords: WalRecord[] | undefined;
+  /** LMDB writes queued and not yet committed; a Ready that reads the log waits for none. */
+  private lmdbOutstanding = 0;
+  private lmdbIdleWaiters: (() => void)[] = [];
+  /** Set while a Ready waits for LMDB before it plans: applies issued meanwhile run after it. */
+  private gate: Promise<void> | undefined;
+  /** The last apply's staged writes: the next apply reads through them until they are committed. */
+  private lastLayer: StagedTables | undefined;
 
   /** Use openReplicaStore (open-store.ts). */
   constructor(
@@ -35,8 +51,11 @@ export class ReplicaStore {
     readonly limits: Limits,
     /** Set when the data file was shorter than LMDB expects: every record must be verified. */
     private readonly shortfall: string | undefined,
+    log?: OpenedWal,
   ) {
     this.snapshots = new SnapshotReader(env, (g) => this.tables(g));
+    this.wal = log?.wal;
+    this.walRecords = log?.records;
   }
 
   get dataFile(): string {
@@ -54,6 +73,10 @@ export class ReplicaStore {
         if (!initialConf) throw new StorageError(`${this.dataFile}: a fresh store needs the initial configuration`);
         const base: SnapshotMeta = { index: 0, term: 0, conf: initialConf };
         this.env.root.transactionSync(() => void putRaft(this.env, RaftKey.base, encodeSnapshotMeta(base)));
+      }
+      if (this.walRecords) {
+        this.replay(this.walRecords);
+        this.walRecords = undefined;
       }
       const { state, book } = recover(this.env);
       if (this.shortfall) {
@@ -81,9 +104,71 @@ export class ReplicaStore {
    */
   async persist(ready: Ready): Promise<void> {
     const book = this.requireBook();
-    // Overwrites and compaction read the log as committed: the previous Ready must be on disk.
     if (this.persisting) throw new StorageError('persist() called while the previous Ready is still being persisted');
-    const plan = planReady(ready, book, (i) => this.termAt(i));
+    if (writesNothing(ready)) return;
+    if (this.wal && onlyAppends(ready, book.lastIndex) && !this.stagingInFlight) return this.persistToLog(ready);
+    if (this.lmdbOutstanding === 0) return this.persistToLmdb(this.writeToLmdb(ready));
+    // Truncation and compaction read the log, and snapshots replace the state machine: LMDB must
+    // hold every earlier write first. Applies issued meanwhile wait behind this Ready.
+    this.persisting = true;
+    const written = this.lmdbIdle().then(() => this.writeToLmdb(ready));
+    const gate = written.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.gate = gate;
+    void gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+    });
+    let step: { plan: Plan; written: Promise<unknown> | undefined };
+    try {
+      step = await written;
+    } finally {
+      this.persisting = false;
+    }
+    return this.persistToLmdb(step);
+  }
+
+  /**
+   * Entries and hard state only: durable once the log has the record. LMDB gets the same writes
+   * only then, so it never holds a Ready the log could lose (a restart replays the log from
+   * LMDB's walSeq), and commits them behind, without anyone waiting.
+   */
+  private async persistToLog(ready: Ready): Promise<void> {
+    const plan = planReady(ready, this.book!, (i) => this.termAt(i));
+    const runs = runsOf(plan.entries);
+    let appended: { seq: number; durable: Promise<void> };
+    try {
+      appended = this.wal!.append(encodeReadyRecord(runs, plan.hardState));
+    } catch (e) {
+      throw this.fail(e);
+    }
+    this.book = plan.next;
+    this.persisting = true;
+    try {
+      if (!storageMutations.walDurableBeforeSync) await appended.durable;
+    } catch (e) {
+      throw this.fail(e);
+    } finally {
+      this.persisting = false;
+    }
+    this.assertOk();
+    let written: Promise<unknown> | undefined;
+    try {
+      written = Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(appended.seq))]);
+    } catch (e) {
+      throw this.fail(e);
+    }
+    const seq = appended.seq;
+    if (storageMutations.walReleasedEarly) this.wal!.release(seq);
+    // LMDB's commits are durable when they resolve (env.ts): the log may drop what they hold.
+    this.trackLmdb(written, () => this.wal!.release(seq));
+  }
+
+  /** Plans the Ready against the committed log and queues it into LMDB's batch of this turn. */
+  private writeToLmdb(ready: Ready): { plan: Plan; written: Promise<unknown> | undefined } {
+    this.assertOk();
+    const plan = planReady(ready, this.book!, (i) => this.termAt(i));
     let written: Promise<unknown> | undefined;
     try {
       written = writePlan(this.env, plan);
@@ -91,12 +176,18 @@ export class ReplicaStore {
       throw this.fail(e);
     }
     this.book = plan.next;
+    if (plan.install) this.lastLayer = undefined; // staged writes of the old image are not this one's
+    return { plan, written };
+  }
+
+  private async persistToLmdb({ plan, written }: { plan: Plan; written: Promise<unknown> | undefined }): Promise<void> {
     if (!written) return;
     this.persisting = true;
     this.stagingInFlight = plan.stageSteps.length > 0 || plan.install !== undefined;
+    const done = written.then(() => this.env.root.flushed);
+    this.trackLmdb(done);
     try {
-      await written;
-      await this.env.root.flushed;
+      await done;
     } catch (e) {
       throw this.fail(await withCommitCause(e));
     } finally {
@@ -109,6 +200,56 @@ export class ReplicaStore {
     }
   }
 
+  /** Counts an LMDB write until it commits; a failed commit fails the store. */
+  private trackLmdb(p: Promise<unknown>, onCommit?: () => void): void {
+    this.lmdbOutstanding++;
+    p.then(
+      () => onCommit?.(),
+      async (e: unknown) => {
+        this.fail(await withCommitCause(e));
+      },
+    ).finally(() => {
+      if (--this.lmdbOutstanding === 0) for (const wake of this.lmdbIdleWaiters.splice(0)) wake();
+    });
+  }
+
+  private lmdbIdle(): Promise<void> {
+    if (this.lmdbOutstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.lmdbIdleWaiters.push(resolve));
+  }
+
+  /**
+   * Writes into LMDB every Ready of the log that LMDB does not hold yet (the records after its
+   * walSeq), in one durable transaction, before the state is read.
+   */
+  private replay(records: readonly WalRecord[]): void {
+    const held = readRaft(this.env, RaftKey.walSeq, decodeIndex) ?? 0;
+    const todo = records.filter((r) => r.seq > held);
+    const first = todo[0];
+    if (first && first.seq !== held + 1) {
+      throw new StorageCorruptionError(this.dataFile, undefined, `the write-ahead log continues at record ${first.seq}, but the store holds records only through ${held}`);
+    }
+    if (first) {
+      this.env.root.transactionSync(() => {
+        let { book } = recover(this.env);
+        for (const r of todo) {
+          let record: ReadyRecord;
+          let plan: Plan;
+          try {
+            record = decodeReadyRecord(r.payload);
+            plan = planReady(replayed(record), book, (i) => this.termAt(i));
+          } catch (e) {
+            throw new StorageCorruptionError(this.dataFile, undefined, `write-ahead log record ${r.seq} does not follow the store: ${(e as Error).message}`);
+          }
+          void writePlan(this.env, plan);
+          void putRaft(this.env, RaftKey.walSeq, encodeIndex(r.seq));
+          book = plan.next;
+        }
+      });
+    }
+    this.wal!.release(todo.at(-1)?.seq ?? held);
+  }
+
   /**
    * Applies the commands of committed entries up to `index`, and records `index` as applied, in
    * one transaction. Resolves with one result per command once committed (and so visible to reads).
@@ -117,6 +258,7 @@ export class ReplicaStore {
    * the log, deterministically, to the same results).
    */
   apply(index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
+    if (this.gate) return this.gate.then(() => this.apply(index, commands, onResults));
     const book = this.requireBook();
     if (index <= book.applied) throw new StorageError(`apply of index ${index}: already applied up to ${book.applied}`);
     if (index > book.lastIndex) throw new StorageError(`apply of index ${index}: the log ends at ${book.lastIndex}`);
@@ -137,7 +279,10 @@ export class ReplicaStore {
   }
 
   private applyStaged(tables: Tables, index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
-    const staged = new StagedTables(tables);
+    // The previous apply may still be committing (nobody waits for it): read through its writes.
+    const below = this.lastLayer && !this.lastLayer.committed ? this.lastLayer : undefined;
+    const staged = new StagedTables(tables, below);
+    this.lastLayer = staged;
     let results: CommandResult[];
     try {
       results = applyCommands(staged, commands);
@@ -149,7 +294,13 @@ export class ReplicaStore {
     staged.writeTo((p) => pending.add(p));
     pending.add(putRaft(this.env, RaftKey.applied, encodeIndex(index)));
     if (onResults) queueMicrotask(() => onResults(results));
-    return Promise.all(pending).then(() => results);
+    const all = Promise.all(pending);
+    const committed = all.then(() => {
+      staged.markCommitted();
+      return results;
+    });
+    this.trackLmdb(all);
+    return committed;
   }
 
   private applyInTransaction(tables: Tables, index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
@@ -162,6 +313,7 @@ export class ReplicaStore {
       return results;
     });
   }
+
 
   /** The applied index that reads currently see. */
   get applied(): number {
@@ -251,6 +403,7 @@ export class ReplicaStore {
 
   async close(): Promise<void> {
     this.snapshots.releaseAll();
+    await this.wal?.close();
     await this.env.close();
   }
 
@@ -284,3 +437,22 @@ export class ReplicaStore {
   }
 }
 
+
+/**
+ * A Ready that only appends entries after the last one and stores a hard state: the log alone can
+ * hold it (replacing stored entries reads the log table, so that waits for LMDB).
+ */
+function onlyAppends(rd: Ready, lastIndex: number): boolean {
+  const first = rd.entries[0];
+  if (first ? first.index <= lastIndex : rd.hardState === undefined) return false;
+  return rd.snapshotChunks.length === 0 && rd.snapshot === undefined && rd.compaction === undefined;
+}
+
+function writesNothing(rd: Ready): boolean {
+  return rd.entries.length === 0 && rd.hardState === undefined && rd.snapshotChunks.length === 0 && rd.snapshot === undefined && rd.compaction === undefined;
+}
+
+/** A logged Ready's writes, as the Ready they came from. */
+function replayed(r: ReadyRecord): Ready {
+  return { softState: undefined, hardState: r.hardState, snapshotChunks: [], snapshot: undefined, compaction: undefined, entries: r.entries, messages: [], committedEntries: [], readStates: [], failedReads: [] };
+}

@@ -30,10 +30,39 @@ interface Write {
 export class StagedTables implements StateTables {
   private readonly writes: Record<Table, Map<string, Write>> = { kv: new Map(), sessions: new Map(), meta: new Map() };
 
-  constructor(private readonly base: Tables) {}
+  /** Set once this batch's writes are committed: later batches read the base directly. */
+  private done = false;
+
+  constructor(
+    private readonly base: Tables,
+    /** The batch before, while it is still committing: this one reads through its writes. */
+    private below?: StagedTables,
+  ) {}
+
+  get committed(): boolean {
+    return this.done;
+  }
+
+  /** The batch's writes are in the base now: nothing needs to read through them any more. */
+  markCommitted(): void {
+    this.done = true;
+    this.below = undefined;
+    for (const m of Object.values(this.writes)) m.clear();
+  }
+
+  /** This batch's write of the key, else the newest one of the batches below still committing. */
+  private find(table: Table, k: string): Write | undefined {
+    const own = this.writes[table].get(k);
+    if (own) return own;
+    for (let t = this.below; t && !t.committed; t = t.below) {
+      const w = t.writes[table].get(k);
+      if (w) return w;
+    }
+    return undefined;
+  }
 
   getKv(key: Uint8Array): Uint8Array | null {
-    const w = this.writes.kv.get(id(key));
+    const w = this.find('kv', id(key));
     return w ? w.body : this.base.getKv(key);
   }
 
@@ -46,7 +75,7 @@ export class StagedTables implements StateTables {
   }
 
   getSession(clientId: Uint8Array): SessionRecord | undefined {
-    const w = this.writes.sessions.get(id(clientId));
+    const w = this.find('sessions', id(clientId));
     if (!w) return this.base.getSession(clientId);
     return w.body ? decodeSession(w.body) : undefined;
   }
@@ -65,7 +94,10 @@ export class StagedTables implements StateTables {
 
   /** Committed sessions with this batch's writes applied, in key order. */
   *range(table: 'sessions'): Iterable<{ key: Buffer; body: Uint8Array }> {
-    const staged = this.writes[table];
+    const staged = new Map<string, Write>();
+    const below: StagedTables[] = [];
+    for (let t = this.below; t && !t.committed; t = t.below) below.unshift(t);
+    for (const t of [...below, this]) for (const [k, w] of t.writes[table]) staged.set(k, w);
     const out: { key: Buffer; body: Uint8Array }[] = [];
     for (const { key, body } of this.base.range(table, {})) if (!staged.has(id(key))) out.push({ key, body });
     for (const w of staged.values()) if (w.body) out.push({ key: w.key, body: w.body });

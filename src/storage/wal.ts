@@ -38,7 +38,10 @@ export interface OpenedWal {
 
 export interface FileWalOptions {
   segmentBytes?: number;
-  /** The sequence number a log with no segments starts after (default 0). */
+  /**
+   * The store holds every record through this one (default 0): the log continues after it, or
+   * after its own last record if that is later. Segments holding nothing later are dropped.
+   */
   after?: number;
 }
 
@@ -92,7 +95,16 @@ export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
       if (offset < bytes.length) cutTail(seg.path, offset);
     }
   });
-  const wal = new FileWal(dir, segments, expected ?? (opts.after ?? 0) + 1, activeSize, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+  const after = opts.after ?? 0;
+  if (expected !== undefined && expected - 1 < after) {
+    // Everything here is held already (the log lost its unsynced tail, or was removed in part).
+    for (const seg of segments.splice(0)) fs.rmSync(seg.path, { force: true });
+    syncDir(dir);
+    records.length = 0;
+    expected = undefined;
+    activeSize = 0;
+  }
+  const wal = new FileWal(dir, segments, expected ?? after + 1, activeSize, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
   return { wal, records };
 }
 

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { resetMutations } from '../../src/raft/mutations.ts';
 import { replayCommand, runSeed, type RunResult } from './run.ts';
 import { resetShellMutations } from '../../src/replica/mutations.ts';
+import { resetStorageMutations } from '../../src/storage/mutations.ts';
 import { setMutation, targets, type MutationName } from './targets.ts';
 
 const { values } = parseArgs({
@@ -47,6 +48,7 @@ const extra = `${nodes ? ` --nodes ${nodes}` : ''}${groups !== undefined && grou
 
 resetMutations();
 resetShellMutations();
+resetStorageMutations();
 if (mutation !== undefined) setMutation(mutation, true);
 
 const started = Date.now();
@@ -86,6 +88,7 @@ for (let seed = from; seed < from + count; seed++) {
 }
 resetMutations();
 resetShellMutations();
+resetStorageMutations();
 
 const secs = (Date.now() - started) / 1000;
 console.log(

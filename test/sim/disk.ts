@@ -4,6 +4,10 @@
 import type { ConfState, Entry, HardState, PersistedState, SnapshotMeta } from '../../src/raft/types.ts';
 import type { Env } from '../../src/storage/env.ts';
 import type { MemoryDisk } from '../../src/storage/memory-env.ts';
+import type { MemoryWalDisk } from '../../src/storage/memory-wal.ts';
+import { readRaft } from '../../src/storage/raft-table.ts';
+import { decodeReadyRecord } from '../../src/storage/ready-record.ts';
+import { RaftKey, decodeIndex } from '../../src/storage/records.ts';
 import { StorageError } from '../../src/storage/errors.ts';
 import { recover } from '../../src/storage/recover.ts';
 import { Violation } from './invariants.ts';
@@ -58,11 +62,12 @@ export class Disk extends LogShape {
 /** The synced state of one store of a MemoryDisk, recovered the way a restart would (re-read after each sync). */
 export class DurableView extends LogShape {
   private env: Env | undefined;
-  private at = -1;
+  private at = '';
   private state: PersistedState | undefined;
 
   constructor(
     private readonly disk: MemoryDisk,
+    private readonly wal: MemoryWalDisk,
     private readonly store: string,
   ) {
     super();
@@ -85,17 +90,38 @@ export class DurableView extends LogShape {
   }
 
   private get current(): PersistedState {
-    if (this.state === undefined || this.at !== this.disk.version) {
+    const version = `${this.disk.version}/${this.wal.version}`;
+    if (this.state === undefined || this.at !== version) {
       // Reads only: an environment of any life sees the synced tables.
       this.env ??= this.disk.openShared({ afterTurn: () => {}, sync: () => {} })(this.store);
       try {
-        this.state = recover(this.env).state;
+        this.state = withLog(recover(this.env).state, readRaft(this.env, RaftKey.walSeq, decodeIndex) ?? 0, this.wal.records(this.store));
       } catch (e) {
-        if (!(e instanceof StorageError)) throw e;
-        throw new Violation('ready-contract', `a restart would not open this store: ${e.message}`);
+        if (!(e instanceof StorageError) && !(e instanceof Violation)) throw e;
+        throw e instanceof Violation ? e : new Violation('ready-contract', `a restart would not open this store: ${e.message}`);
       }
-      this.at = this.disk.version;
+      this.at = version;
     }
     return this.state;
   }
+}
+
+/**
+ * The state a restart rebuilds: LMDB's, then every synced log record after the last one LMDB
+ * holds, in order (each replaces the stored entries from its first on and sets the hard state).
+ */
+function withLog(state: PersistedState, held: number, records: readonly { seq: number; payload: Uint8Array }[]): PersistedState {
+  let { hardState, entries } = state;
+  let expected = held + 1;
+  for (const r of records) {
+    if (r.seq <= held) continue;
+    if (r.seq !== expected) throw new Violation('ready-contract', `a restart would not open this store: the log continues at record ${r.seq}, LMDB holds through ${held}`);
+    expected++;
+    const rec = decodeReadyRecord(r.payload);
+    const first = rec.entries[0];
+    if (first) entries = [...entries.slice(0, Math.max(0, first.index - state.base.index - 1)), ...rec.entries];
+    if (rec.hardState) hardState = rec.hardState;
+  }
+  if (entries === state.entries && hardState === state.hardState) return state;
+  return { ...state, hardState: { ...hardState, commit: Math.max(hardState.commit, state.applied) }, entries };
 }

@@ -13,6 +13,7 @@ import { StateMachine } from '../../src/replica/state-machine.ts';
 import type { RaftNode } from '../../src/raft/node.ts';
 import type { ConfState, Entry, HardState, Message, NodeId, RaftConfig, Ready } from '../../src/raft/types.ts';
 import { openMemoryStore, type ReplicaStore } from '../../src/storage/index.ts';
+import type { OpenedWal } from '../../src/storage/wal.ts';
 import type { Env } from '../../src/storage/env.ts';
 import { DurableView } from './disk.ts';
 import { Violation, type Checker, type Watched } from './invariants.ts';
@@ -69,7 +70,7 @@ export class Host implements Watched {
     readonly rng: Rng,
     private readonly raft: Omit<RaftConfig, 'id' | 'random' | 'snapshots'>,
   ) {
-    this.disk = new DurableView(machine.memory, store);
+    this.disk = new DurableView(machine.memory, machine.wal, store);
   }
 
   get up(): boolean {
@@ -81,9 +82,9 @@ export class Host implements Watched {
   }
 
   /** Starts in a new life of the machine, on its environment and clock. */
-  start(env: ReplicaEnv, storeEnv: Env): void {
+  start(env: ReplicaEnv, storeEnv: Env, log: (after: number) => OpenedWal): void {
     const w = this.world;
-    const store = openMemoryStore(storeEnv);
+    const store = openMemoryStore(storeEnv, undefined, log);
     const persisted = store.load(this.initialConf);
     this.lastHard = this.disk.hard;
     const storage = this.watched(machineStorage(store, new StateMachine(0, undefined, undefined)));

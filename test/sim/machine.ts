@@ -4,7 +4,7 @@
 // (src/storage/shared-env.ts does the same with LMDB). It crashes and restarts as a whole: a crash
 // loses the unsynced writes of every group it hosts and silences all of them at once.
 import { idCounter } from '../../src/replica/env.ts';
-import { MemoryDisk, type DiskTiming } from '../../src/storage/index.ts';
+import { MemoryDisk, MemoryWalDisk, type DiskTiming } from '../../src/storage/index.ts';
 import type { Host } from './host.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
@@ -21,6 +21,8 @@ export interface MachineWorld {
 export class Machine {
   /** What survives this machine's crashes: one environment, a store per hosted group. */
   readonly memory = new MemoryDisk();
+  /** The write-ahead logs of its replicas, with the same crash rule. */
+  readonly wal = new MemoryWalDisk();
   /** Its replicas, one per group (the world adds them before the first start). */
   readonly hosts: Host[] = [];
   /** Set by the nemesis: the next batch started crashes the process before it syncs. */
@@ -39,6 +41,7 @@ export class Machine {
     this.memory.onSync = () => {
       for (const h of this.hosts) h.synced();
     };
+    this.wal.onSync = this.memory.onSync;
   }
 
   get up(): boolean {
@@ -80,6 +83,7 @@ export class Machine {
           nextId: idCounter(),
         },
         store(h.store),
+        (after) => this.wal.open(h.store, timing, after),
       );
     }
   }
@@ -89,6 +93,7 @@ export class Machine {
     this.life++;
     this.running = false;
     this.memory.crash();
+    this.wal.crash();
     for (const h of this.hosts) h.stop();
     this.armed = false;
   }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resetMutations } from '../../src/raft/mutations.ts';
 import { resetShellMutations } from '../../src/replica/mutations.ts';
+import { resetStorageMutations } from '../../src/storage/mutations.ts';
 import { runSeed } from './run.ts';
 import { setMutation, targets, type MutationName } from './targets.ts';
 
@@ -25,6 +26,7 @@ for (const name of Object.keys(targets) as MutationName[]) {
     } finally {
       resetMutations();
       resetShellMutations();
+      resetStorageMutations();
     }
     assert.ok(caught, `no seed in 1..${MAX_SEEDS} caught ${name}`);
   });

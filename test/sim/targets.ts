@@ -3,13 +3,15 @@
 // `npm run sim -- --mutation <name>` both use these.
 import { mutations } from '../../src/raft/mutations.ts';
 import { shellMutations } from '../../src/replica/mutations.ts';
+import { storageMutations } from '../../src/storage/mutations.ts';
 import type { Profile, ProfileTweak } from './profile.ts';
 
-export type MutationName = keyof typeof mutations | keyof typeof shellMutations;
+export type MutationName = keyof typeof mutations | keyof typeof shellMutations | keyof typeof storageMutations;
 
 /** Switches one deliberate bug on or off, in whichever seam holds it. */
 export function setMutation(name: MutationName, on: boolean): void {
   if (name in mutations) mutations[name as keyof typeof mutations] = on;
+  else if (name in storageMutations) storageMutations[name as keyof typeof storageMutations] = on;
   else shellMutations[name as keyof typeof shellMutations] = on;
 }
 
@@ -70,6 +72,18 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
     tweak: (p) => {
       p.fsyncMax = 1.5;
       p.getShare = 0.2;
+    },
+  },
+  walDurableBeforeSync: {
+    why: 'slow syncs leave a window between a log record written and synced, in which a crash loses it',
+    tweak: (p) => {
+      p.fsyncMax = 1.5;
+    },
+  },
+  walReleasedEarly: {
+    why: 'slow syncs leave LMDB behind the log, so a crash finds records dropped that LMDB does not hold',
+    tweak: (p) => {
+      p.fsyncMax = 1.5;
     },
   },
   ackBeforeSync: {

@@ -1,0 +1,12 @@
+// Test-only seam: deliberate bugs of the store's write-ahead path that the simulator must catch
+// (like src/replica/mutations.ts for the shell). Nothing outside test/ may set these.
+export const storageMutations = {
+  /** Let a Ready count as persisted once its log record is written, before the record is synced. */
+  walDurableBeforeSync: false,
+  /** Drop log records as soon as they are synced, before LMDB holds their Ready durably. */
+  walReleasedEarly: false,
+};
+
+export function resetStorageMutations(): void {
+  for (const key of Object.keys(storageMutations) as (keyof typeof storageMutations)[]) storageMutations[key] = false;
+}
