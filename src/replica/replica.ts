@@ -21,6 +21,8 @@ export interface ReplicaStorage {
    * `onAnswers` gets one result per client write as soon as they are computed, possibly before.
    */
   apply(entries: Entry[], onAnswers: (answers: Map<number, Response>) => void): Promise<void>;
+  /** A read waits for applies to become visible: commit what is held back now (see the store). */
+  commitSoon?(): void;
 }
 
 export interface ReplicaOptions {
@@ -225,6 +227,7 @@ export class Replica {
    */
   visibleBarrier(): Promise<void> | undefined {
     if (shellMutations.staleReadSkipsBarrier) return undefined;
+    if (this.answeredApply) this.opts.storage.commitSoon?.();
     return this.answeredApply;
   }
 
@@ -345,6 +348,8 @@ export class Replica {
     }
     this.node.advance(rd);
     this.releaseReads();
+    // Reads still waiting for an apply: its writes must not sit in the store's held-back batch.
+    if (this.readsAwaitingApply.length > 0) this.opts.storage.commitSoon?.();
     this.maybeCompact();
   }
 

@@ -5,6 +5,8 @@ export const storageMutations = {
   walDurableBeforeSync: false,
   /** Drop log records as soon as they are synced, before LMDB holds their Ready durably. */
   walReleasedEarly: false,
+  /** Apply against committed LMDB state only, ignoring earlier applies still held back or committing. */
+  applyIgnoresHeldBack: false,
 };
 
 export function resetStorageMutations(): void {

@@ -181,7 +181,7 @@ function writeFreshRecords(env: Env, id: Uint8Array): void {
  * store of `disk.openShared(timing)`): what the simulator runs. Reopening the disk after
  * MemoryDisk.crash() finds exactly the synced batches.
  */
-export function openMemoryStore(env: Env, limits?: Partial<Limits>, log?: (after: number) => OpenedWal): ReplicaStore {
+export function openMemoryStore(env: Env, limits?: Partial<Limits>, log?: (after: number) => OpenedWal, later?: (fn: () => void) => void): ReplicaStore {
   if (!readRaft(env, RaftKey.format, decodeFormat)) writeFreshRecords(env, new Uint8Array(16));
-  return new ReplicaStore(env, resolveLimits(limits), undefined, log?.(readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0));
+  return new ReplicaStore(env, resolveLimits(limits), undefined, log?.(readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0), later);
 }

@@ -23,6 +23,9 @@ import { Tables } from './tables.ts';
 import { TABLES } from './snapshot-image.ts';
 import type { Command, CommandResult, KeyValue, SessionInfo } from './types.ts';
 
+/** How long LMDB writes the log already holds may wait to be committed together (ms). */
+const CHECKPOINT_MS = 5;
+
 export class ReplicaStore {
   /** The SnapshotSource for the Raft core. */
   readonly snapshots: SnapshotReader;
@@ -52,6 +55,8 @@ export class ReplicaStore {
     /** Set when the data file was shorter than LMDB expects: every record must be verified. */
     private readonly shortfall: string | undefined,
     log?: OpenedWal,
+    /** Runs the held-back LMDB writes later (default: CHECKPOINT_MS on a timer; the simulator's clock there). */
+    private readonly later: (fn: () => void) => void = (fn) => void setTimeout(fn, CHECKPOINT_MS),
   ) {
     this.snapshots = new SnapshotReader(env, (g) => this.tables(g));
     this.wal = log?.wal;
@@ -153,16 +158,10 @@ export class ReplicaStore {
       this.persisting = false;
     }
     this.assertOk();
-    let written: Promise<unknown> | undefined;
-    try {
-      written = Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(appended.seq))]);
-    } catch (e) {
-      throw this.fail(e);
-    }
     const seq = appended.seq;
     if (storageMutations.walReleasedEarly) this.wal!.release(seq);
     // LMDB's commits are durable when they resolve (env.ts): the log may drop what they hold.
-    this.trackLmdb(written, () => this.wal!.release(seq));
+    this.defer(() => Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(seq))]), (written) => this.trackLmdb(written, () => this.wal!.release(seq)));
   }
 
   /** Plans the Ready against the committed log and queues it into LMDB's batch of this turn. */
@@ -213,7 +212,45 @@ export class ReplicaStore {
     });
   }
 
+  /**
+   * LMDB writes held back: the log has them durably, so LMDB, which only spares a restart the
+   * replay, commits them in batches — every CHECKPOINT_MS, or at once when a read waits for them.
+   */
+  private deferred: { write: () => Promise<unknown>; done: (p: Promise<unknown>) => void }[] = [];
+  private deferScheduled = false;
+
+  private defer(write: () => Promise<unknown>, done: (p: Promise<unknown>) => void): void {
+    this.deferred.push({ write, done });
+    this.lmdbOutstanding++; // counted from now: a Ready that reads the log waits for it too
+    if (!this.wal) return this.flushDeferred(); // without a log, LMDB is what makes it durable
+    if (this.deferScheduled) return;
+    this.deferScheduled = true;
+    this.later(() => {
+      this.deferScheduled = false;
+      this.flushDeferred();
+    });
+  }
+
+  /** A reader waits for what is held back: commit it now. */
+  commitSoon(): void {
+    if (this.deferred.length > 0) this.flushDeferred();
+  }
+
+  private flushDeferred(): void {
+    for (const it of this.deferred.splice(0)) {
+      let p: Promise<unknown>;
+      try {
+        p = it.write();
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      it.done(p); // tracks it from here
+      this.lmdbOutstanding--;
+    }
+  }
+
   private lmdbIdle(): Promise<void> {
+    if (this.deferred.length) this.flushDeferred();
     if (this.lmdbOutstanding === 0) return Promise.resolve();
     return new Promise((resolve) => this.lmdbIdleWaiters.push(resolve));
   }
@@ -280,7 +317,7 @@ export class ReplicaStore {
 
   private applyStaged(tables: Tables, index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
     // The previous apply may still be committing (nobody waits for it): read through its writes.
-    const below = this.lastLayer && !this.lastLayer.committed ? this.lastLayer : undefined;
+    const below = this.lastLayer && !this.lastLayer.committed && !storageMutations.applyIgnoresHeldBack ? this.lastLayer : undefined;
     const staged = new StagedTables(tables, below);
     this.lastLayer = staged;
     let results: CommandResult[];
@@ -289,12 +326,22 @@ export class ReplicaStore {
     } catch (e) {
       return Promise.reject(e); // nothing was handed to LMDB: none of this batch's writes happen
     }
-    // Queued in this turn, so they join the turn's transaction (with the Ready's persist).
-    const pending = new Set<Promise<unknown>>();
-    staged.writeTo((p) => pending.add(p));
-    pending.add(putRaft(this.env, RaftKey.applied, encodeIndex(index)));
     if (onResults) queueMicrotask(() => onResults(results));
-    const all = Promise.all(pending);
+    let resolveAll!: (v: unknown) => void;
+    let rejectAll!: (e: unknown) => void;
+    const all = new Promise<unknown>((res, rej) => {
+      resolveAll = res;
+      rejectAll = rej;
+    });
+    this.defer(
+      () => {
+        const pending = new Set<Promise<unknown>>();
+        staged.writeTo((p) => pending.add(p));
+        pending.add(putRaft(this.env, RaftKey.applied, encodeIndex(index)));
+        return Promise.all(pending);
+      },
+      (p) => p.then(resolveAll, rejectAll),
+    );
     const committed = all.then(() => {
       staged.markCommitted();
       return results;
@@ -403,6 +450,7 @@ export class ReplicaStore {
 
   async close(): Promise<void> {
     this.snapshots.releaseAll();
+    if (this.failure === undefined) await this.lmdbIdle();
     await this.wal?.close();
     await this.env.close();
   }

@@ -82,9 +82,9 @@ export class Host implements Watched {
   }
 
   /** Starts in a new life of the machine, on its environment and clock. */
-  start(env: ReplicaEnv, storeEnv: Env, log: (after: number) => OpenedWal): void {
+  start(env: ReplicaEnv, storeEnv: Env, log: (after: number) => OpenedWal, later: (fn: () => void) => void): void {
     const w = this.world;
-    const store = openMemoryStore(storeEnv, undefined, log);
+    const store = openMemoryStore(storeEnv, undefined, log, later);
     const persisted = store.load(this.initialConf);
     this.lastHard = this.disk.hard;
     const storage = this.watched(machineStorage(store, new StateMachine(0, undefined, undefined)));

@@ -80,6 +80,12 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
       p.fsyncMax = 1.5;
     },
   },
+  applyIgnoresHeldBack: {
+    why: 'writes to few keys, applied in quick succession while LMDB commits them later',
+    tweak: (p) => {
+      p.fsyncMax = 1.5;
+    },
+  },
   walReleasedEarly: {
     why: 'slow syncs leave LMDB behind the log, so a crash finds records dropped that LMDB does not hold',
     tweak: (p) => {
