@@ -231,6 +231,11 @@ export class ReplicaStore {
     });
   }
 
+  /** Resolves once LMDB has committed every write handed to it or held back. */
+  settled(): Promise<void> {
+    return this.lmdbIdle();
+  }
+
   /** A reader waits for what is held back: commit it now. */
   commitSoon(): void {
     if (this.deferred.length > 0) this.flushDeferred();

@@ -1,5 +1,5 @@
 // Stores of several replicas in one LMDB environment (src/storage/shared-env.ts): one commit and
-// one flush for every store's writes of a turn; each store its own log and state machine; the
+// one flush for every store's LMDB writes committed in one turn; each store its own log and state machine; the
 // marker in a replica's directory decides where its store is; every mix-up is an error.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -22,14 +22,18 @@ const putCmd = (k: string, v: string) => ({ type: 'ops' as const, ops: [{ type: 
 const marker = (dir: string): { env: string; store: string; id?: string } => JSON.parse(fs.readFileSync(join(dir, MARKER_FILE), 'utf8'));
 
 describe('stores in a shared environment', () => {
-  it('two stores written in one turn cost one transaction and one flush, and keep their own data', async () => {
+  it('two stores committing in one turn cost one LMDB transaction and one flush, and keep their own data', async () => {
     const { shared, r } = layout();
     const one = await openStore({ path: r(1), sharedData: shared, trackMetrics: true });
     const two = await openStore({ path: r(2), sharedData: shared });
     one.load(CONF);
     two.load(CONF);
     const before = one.metrics();
+    // Durable in each store's own log; LMDB's copies are held back until committed together.
     await Promise.all([one.persist(ready({ entries: entries(1, 3, 1), hardState: hs(1, 3) })), two.persist(ready({ entries: entries(1, 5, 2), hardState: hs(2, 5) }))]);
+    one.commitSoon();
+    two.commitSoon();
+    await Promise.all([one.settled(), two.settled()]);
     const afterPersist = one.metrics();
     assert.equal(afterPersist.txns! - before.txns!, 1, 'one write transaction for both Readies');
     assert.equal(afterPersist.pageFlushes! - before.pageFlushes!, 1, 'one flush for both Readies');
