@@ -17,7 +17,7 @@ import {
   encodeIndex,
   decodeIndex,
 } from './records.ts';
-import { ReplicaStore } from './replica-store.ts';
+import { afterMs, CHECKPOINT_MS, ReplicaStore } from './replica-store.ts';
 import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
 import { checkStructure } from './structure-check.ts';
 import { openFileWal, type OpenedWal } from './wal.ts';
@@ -44,6 +44,8 @@ export interface ReplicaStoreOptions {
    * stays where the marker in `path` says.
    */
   sharedData?: string;
+  /** How long LMDB's copy of what the log holds may be held back before a commit (default 5 ms). */
+  checkpointMs?: number;
 }
 
 /**
@@ -94,7 +96,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     else if (!marker.id.equals(id)) {
       throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${markerPath(options.path)} names ${marker.id.toString('hex')}`);
     }
-    return new ReplicaStore(env, limits, lease.shortfall, openLog(options.path, env));
+    return new ReplicaStore(env, limits, lease.shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
   } catch (e) {
     await lease.release();
     throw e;
@@ -132,7 +134,7 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
       throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
     }
     initialise(env, files);
-    return new ReplicaStore(env, limits, shortfall, openLog(options.path, env));
+    return new ReplicaStore(env, limits, shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
   } catch (e) {
     void root.close();
     throw e;

@@ -24,7 +24,12 @@ import { TABLES } from './snapshot-image.ts';
 import type { Command, CommandResult, KeyValue, SessionInfo } from './types.ts';
 
 /** How long LMDB writes the log already holds may wait to be committed together (ms). */
-const CHECKPOINT_MS = 5;
+export const CHECKPOINT_MS = 5;
+
+/** Runs a function `ms` later; the timer alone does not keep the process alive (the log has it all). */
+export function afterMs(ms: number): (fn: () => void) => void {
+  return (fn) => void setTimeout(fn, ms).unref();
+}
 
 export class ReplicaStore {
   /** The SnapshotSource for the Raft core. */
@@ -56,7 +61,7 @@ export class ReplicaStore {
     private readonly shortfall: string | undefined,
     log?: OpenedWal,
     /** Runs the held-back LMDB writes later (default: CHECKPOINT_MS on a timer; the simulator's clock there). */
-    private readonly later: (fn: () => void) => void = (fn) => void setTimeout(fn, CHECKPOINT_MS),
+    private readonly later: (fn: () => void) => void = afterMs(CHECKPOINT_MS),
   ) {
     this.snapshots = new SnapshotReader(env, (g) => this.tables(g));
     this.wal = log?.wal;

@@ -24,8 +24,9 @@ const marker = (dir: string): { env: string; store: string; id?: string } => JSO
 describe('stores in a shared environment', () => {
   it('two stores committing in one turn cost one LMDB transaction and one flush, and keep their own data', async () => {
     const { shared, r } = layout();
-    const one = await openStore({ path: r(1), sharedData: shared, trackMetrics: true });
-    const two = await openStore({ path: r(2), sharedData: shared });
+    // Held back until the test commits them (no checkpoint timer fires in between).
+    const one = await openStore({ path: r(1), sharedData: shared, trackMetrics: true, checkpointMs: 600_000 });
+    const two = await openStore({ path: r(2), sharedData: shared, checkpointMs: 600_000 });
     one.load(CONF);
     two.load(CONF);
     const before = one.metrics();
