@@ -17,7 +17,7 @@ import {
   encodeIndex,
   decodeIndex,
 } from './records.ts';
-import { afterMs, CHECKPOINT_MS, ReplicaStore } from './replica-store.ts';
+import { afterMs, CHECKPOINT_MS, ReplicaStore, type Later } from './replica-store.ts';
 import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
 import { checkStructure } from './structure-check.ts';
 import { openFileWal, type OpenedWal } from './wal.ts';
@@ -183,7 +183,7 @@ function writeFreshRecords(env: Env, id: Uint8Array): void {
  * store of `disk.openShared(timing)`): what the simulator runs. Reopening the disk after
  * MemoryDisk.crash() finds exactly the synced batches.
  */
-export function openMemoryStore(env: Env, limits?: Partial<Limits>, log?: (after: number) => OpenedWal, later?: (fn: () => void) => void): ReplicaStore {
+export function openMemoryStore(env: Env, limits?: Partial<Limits>, log?: (after: number) => OpenedWal, later?: Later): ReplicaStore {
   if (!readRaft(env, RaftKey.format, decodeFormat)) writeFreshRecords(env, new Uint8Array(16));
   return new ReplicaStore(env, resolveLimits(limits), undefined, log?.(readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0), later);
 }

@@ -26,9 +26,15 @@ import type { Command, CommandResult, KeyValue, SessionInfo } from './types.ts';
 /** How long LMDB writes the log already holds may wait to be committed together (ms). */
 export const CHECKPOINT_MS = 5;
 
-/** Runs a function `ms` later; the timer alone does not keep the process alive (the log has it all). */
-export function afterMs(ms: number): (fn: () => void) => void {
-  return (fn) => void setTimeout(fn, ms).unref();
+/** Runs a function later; the returned function cancels it. */
+export type Later = (fn: () => void) => () => void;
+
+/** `ms` later, on a timer. */
+export function afterMs(ms: number): Later {
+  return (fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  };
 }
 
 export class ReplicaStore {
@@ -61,7 +67,7 @@ export class ReplicaStore {
     private readonly shortfall: string | undefined,
     log?: OpenedWal,
     /** Runs the held-back LMDB writes later (default: CHECKPOINT_MS on a timer; the simulator's clock there). */
-    private readonly later: (fn: () => void) => void = afterMs(CHECKPOINT_MS),
+    private readonly later: Later = afterMs(CHECKPOINT_MS),
   ) {
     this.snapshots = new SnapshotReader(env, (g) => this.tables(g));
     this.wal = log?.wal;
@@ -222,16 +228,15 @@ export class ReplicaStore {
    * replay, commits them in batches — every CHECKPOINT_MS, or at once when a read waits for them.
    */
   private deferred: { write: () => Promise<unknown>; done: (p: Promise<unknown>) => void }[] = [];
-  private deferScheduled = false;
+  /** Cancels the scheduled checkpoint, if one is. */
+  private cancelCheckpoint: (() => void) | undefined;
 
   private defer(write: () => Promise<unknown>, done: (p: Promise<unknown>) => void): void {
     this.deferred.push({ write, done });
     this.lmdbOutstanding++; // counted from now: a Ready that reads the log waits for it too
     if (!this.wal) return this.flushDeferred(); // without a log, LMDB is what makes it durable
-    if (this.deferScheduled) return;
-    this.deferScheduled = true;
-    this.later(() => {
-      this.deferScheduled = false;
+    this.cancelCheckpoint ??= this.later(() => {
+      this.cancelCheckpoint = undefined;
       this.flushDeferred();
     });
   }
@@ -247,6 +252,8 @@ export class ReplicaStore {
   }
 
   private flushDeferred(): void {
+    this.cancelCheckpoint?.();
+    this.cancelCheckpoint = undefined;
     for (const it of this.deferred.splice(0)) {
       let p: Promise<unknown>;
       try {
@@ -461,6 +468,7 @@ export class ReplicaStore {
   async close(): Promise<void> {
     this.snapshots.releaseAll();
     if (this.failure === undefined) await this.lmdbIdle();
+    this.cancelCheckpoint?.();
     await this.wal?.close();
     await this.env.close();
   }

@@ -14,6 +14,7 @@ import type { RaftNode } from '../../src/raft/node.ts';
 import type { ConfState, Entry, HardState, Message, NodeId, RaftConfig, Ready } from '../../src/raft/types.ts';
 import { openMemoryStore, type ReplicaStore } from '../../src/storage/index.ts';
 import type { OpenedWal } from '../../src/storage/wal.ts';
+import type { Later } from '../../src/storage/replica-store.ts';
 import type { Env } from '../../src/storage/env.ts';
 import { DurableView } from './disk.ts';
 import { Violation, type Checker, type Watched } from './invariants.ts';
@@ -82,7 +83,7 @@ export class Host implements Watched {
   }
 
   /** Starts in a new life of the machine, on its environment and clock. */
-  start(env: ReplicaEnv, storeEnv: Env, log: (after: number) => OpenedWal, later: (fn: () => void) => void): void {
+  start(env: ReplicaEnv, storeEnv: Env, log: (after: number) => OpenedWal, later: Later): void {
     const w = this.world;
     const store = openMemoryStore(storeEnv, undefined, log, later);
     const persisted = store.load(this.initialConf);

@@ -85,7 +85,11 @@ export class Machine {
         store(h.store),
         (after) => this.wal.open(h.store, timing, after),
         // The store's held-back LMDB writes: committed a random while later, on this clock.
-        (fn) => at(this.rng.range(0, w.profile.fsyncMax), fn),
+        (fn) => {
+          let on = true;
+          at(this.rng.range(0, w.profile.fsyncMax), () => on && fn());
+          return () => (on = false);
+        },
       );
     }
   }

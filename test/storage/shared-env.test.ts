@@ -38,7 +38,10 @@ describe('stores in a shared environment', () => {
     const afterPersist = one.metrics();
     assert.equal(afterPersist.txns! - before.txns!, 1, 'one write transaction for both Readies');
     assert.equal(afterPersist.pageFlushes! - before.pageFlushes!, 1, 'one flush for both Readies');
-    await Promise.all([one.apply(3, [putCmd('a', 'from-one')]), two.apply(5, [putCmd('a', 'from-two')])]);
+    const applied = Promise.all([one.apply(3, [putCmd('a', 'from-one')]), two.apply(5, [putCmd('a', 'from-two')])]);
+    one.commitSoon();
+    two.commitSoon();
+    await applied;
     assert.deepEqual(Buffer.from(one.get(b('a'))!), b('from-one'));
     assert.deepEqual(Buffer.from(two.get(b('a'))!), b('from-two'));
     await one.close();
