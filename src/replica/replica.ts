@@ -333,6 +333,8 @@ export class Replica {
       this.durableTerm = hs.term;
       this.durableVote = hs.vote;
     }
+    // An installed snapshot is applied state, visible once persisted, without an apply of its own.
+    if (rd.snapshot && rd.snapshot.index > this.visibleApplied) this.visibleApplied = rd.snapshot.index;
     if (late.length > 0) this.opts.send(late);
     if (shellMutations.answerBeforeCommit && this.soft.role === 'leader') for (const e of rd.entries) this.settleProposal(e, { kind: 'ok' });
     for (const rs of rd.readStates) {
