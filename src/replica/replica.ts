@@ -233,7 +233,7 @@ export class Replica {
 
   /** Compacts the log through `index` (applied already) now, not only at the compactEvery threshold. */
   compact(index: number): void {
-    this.node.compact(index);
+    this.node.compact(Math.min(index, this.visibleApplied));
     this.schedule();
   }
 
@@ -410,7 +410,10 @@ export class Replica {
     const every = this.opts.compactEvery ?? 10_000;
     const tail = this.opts.logTail ?? 5_000;
     const st = this.node.status;
-    if (st.applied - st.firstIndex + 1 >= every + tail) this.node.compact(st.applied - tail);
+    // Up to what the store has committed: the snapshot it serves for the compacted part is read
+    // from there (its applies may trail the core's by the ones still being committed).
+    const applied = Math.min(st.applied, this.visibleApplied);
+    if (applied - st.firstIndex + 1 >= every + tail) this.node.compact(applied - tail);
   }
 
   /** Forgets a proposal whose caller gave up (the entry may still apply). */
