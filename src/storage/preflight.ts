@@ -60,23 +60,30 @@ export function writeId(files: StoreFiles, id: Buffer): void {
   writeFileDurably(files.dir, files.idFile, `${id.toString('hex')}\n`);
 }
 
-/** Replaces `path` (in directory `dir`) with `text`, durably: write, fsync, rename, fsync the directory. */
-export function writeFileDurably(dir: string, path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+/** Opens `path`, runs `use` on the descriptor, then closes it whatever happened. */
+export function withFile<T>(path: string, flags: string, use: (fd: number) => T): T {
+  const fd = fs.openSync(path, flags);
   try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
+    return use(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Makes the directory's entries (files created, renamed or removed in it) durable. */
+export function syncDir(dir: string): void {
+  withFile(dir, 'r', (fd) => fs.fsyncSync(fd));
+}
+
+/** Replaces `path` (in directory `dir`) with `text`, durably: write, fsync, rename, fsync the directory. */
+export function writeFileDurably(dir: string, path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  withFile(tmp, 'w', (fd) => {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  });
   fs.renameSync(tmp, path);
-  const dirFd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
-  }
+  syncDir(dir);
 }
 
 export function newStoreId(): Buffer {

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { StorageCorruptionError, StorageError } from './errors.ts';
+import { syncDir, withFile } from './preflight.ts';
 import { decodeRecord, encodeRecord, recordBytes, type WalRecord } from './wal-codec.ts';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -110,22 +111,10 @@ export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
 
 /** Drops a torn or stale tail for good, before anything new is written after it. */
 function cutTail(path: string, length: number): void {
-  const fd = fs.openSync(path, 'r+');
-  try {
+  withFile(path, 'r+', (fd) => {
     fs.ftruncateSync(fd, length);
     fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
 
 interface Waiter {

@@ -28,6 +28,7 @@ async function makeStore(label: string): Promise<string> {
   for (let from = 1; from <= 3000; from += 500) {
     const es = Array.from({ length: 500 }, (_, k) => ({ index: from + k, term: 7, type: 0 as const, data: Buffer.from(`${marker(from + k)}:${'x'.repeat(60)}`) }));
     await s.persist(ready({ entries: es, hardState: { term: 0x0badcafe, vote: 0x51, commit: from + 499 } }));
+    await s.settled(); // LMDB's commits at fixed points: the same file layout in every run
   }
   const cmds: Command[] = Array.from({ length: 2000 }, (_, i) => ({ type: 'ops', ops: [{ type: 'put', key: b(`key-${i}`), value: b(`VALUE-MARK-${i}:`.padEnd(80, 'v')) }] }));
   await s.apply(2000, cmds);
@@ -220,6 +221,9 @@ describe('corruption', () => {
       const s = await openStore({ path: join(root, r), sharedData: shared });
       s.load({ voters: [1], learners: [] });
       await s.persist(ready({ entries: Array.from({ length: 800 }, (_, k) => ({ index: k + 1, term: 3, type: 0 as const, data: Buffer.from(`${r}-${marker(k)}`) })), hardState: { term: 3, vote: 1, commit: 800 } }));
+      // LMDB commits what the log holds on its own schedule: commit now, so that the file's layout
+      // (and where the seeded flips land) is the same in every run.
+      await s.settled();
       await s.apply(800, Array.from({ length: 500 }, (_, i) => ({ type: 'ops' as const, ops: [{ type: 'put' as const, key: b(`k${i}`), value: b(`${r}-value-${i}`.padEnd(60, 'v')) }] })));
       await s.close();
     }
