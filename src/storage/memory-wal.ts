@@ -66,6 +66,8 @@ class MemoryWal implements Wal {
   private readonly life: number;
   private pending: WalRecord[] = [];
   private syncScheduled = false;
+  /** A sync is running: appends wait for the next one. */
+  private syncing = false;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private closed = false;
 
@@ -87,11 +89,7 @@ class MemoryWal implements Wal {
     const seq = ++this.last;
     this.pending.push({ seq, payload: Uint8Array.from(payload) });
     const durable = new Promise<void>((resolve) => this.waiters.push({ seq, resolve }));
-    if (!this.syncScheduled) {
-      this.syncScheduled = true;
-      // Like the file log: one sync for whatever was appended before it starts.
-      this.timing.afterTurn(() => this.sync());
-    }
+    this.scheduleSync();
     return { seq, durable };
   }
 
@@ -108,17 +106,31 @@ class MemoryWal implements Wal {
     return this.disk.life === this.life;
   }
 
+  /**
+   * Like the file log: one sync at a time, each for whatever was appended before it started;
+   * records appended while one runs wait for the next (several stores of a process share a log,
+   * so appends do arrive while a sync runs). A sync must never make a later one's records durable.
+   */
+  private scheduleSync(): void {
+    if (this.syncScheduled || this.syncing) return;
+    this.syncScheduled = true;
+    this.timing.afterTurn(() => this.sync());
+  }
+
   private sync(): void {
     this.syncScheduled = false;
     const batch = this.pending;
     this.pending = [];
     const through = batch.at(-1)?.seq ?? 0;
+    this.syncing = true;
     this.timing.sync(() => {
       if (!this.alive) return; // lost with the process: never durable, never answered
+      this.syncing = false;
       this.disk.synced(this.store, batch);
       const done = this.waiters.filter((w) => w.seq <= through);
       this.waiters = this.waiters.filter((w) => w.seq > through);
       for (const w of done) w.resolve();
+      if (this.pending.length > 0) this.scheduleSync();
     });
   }
 }

@@ -42,6 +42,32 @@ describe('memory write-ahead log', () => {
     assert.deepEqual(done, [1, 2, 3]);
   });
 
+  it('runs one sync at a time: a sync never makes records appended after it began durable', async () => {
+    const disk = new MemoryWalDisk();
+    const syncs: (() => void)[] = [];
+    const turn: (() => void)[] = [];
+    const endTurn = (): void => turn.splice(0).forEach((f) => f());
+    const { wal } = disk.open('s', { afterTurn: (fn) => void turn.push(fn), sync: (fn) => void syncs.push(fn) });
+    const done: number[] = [];
+    const add = (p: string): void => {
+      const { seq, durable } = wal.append(Buffer.from(p));
+      void durable.then(() => done.push(seq));
+    };
+    add('a');
+    endTurn();
+    add('b'); // a second store of the process appends while the first sync runs
+    endTurn();
+    assert.equal(syncs.length, 1, 'the second waits for the first');
+    syncs.shift()!();
+    await flush();
+    assert.deepEqual(done, [1]);
+    assert.deepEqual(disk.records('s').map((r) => r.seq), [1]);
+    endTurn();
+    syncs.shift()!();
+    await flush();
+    assert.deepEqual(done, [1, 2]);
+  });
+
   it('loses unsynced records in a crash and silences the dead log', async () => {
     const disk = new MemoryWalDisk();
     const t = timing();
