@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DATABASES, databaseNames, openDatabases, openRoot, type Env } from './env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
-import { checkDataSize, DATA_FILE, ID_FILE, locateFiles, newStoreId, syncDir, writeId, type StoreFiles } from './preflight.ts';
+import { checkDataSize, DATA_FILE, ID_FILE, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import {
   FORMAT_VERSION,
@@ -20,8 +20,10 @@ import {
 import { afterMs, CHECKPOINT_MS, ReplicaStore, type Later } from './replica-store.ts';
 import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
 import { checkStructure } from './structure-check.ts';
-import { replayLog } from './replay.ts';
-import { openFileWal, WAL_DIR, type OpenedWal } from './wal.ts';
+import { openFileWal, type OpenedWal } from './wal.ts';
+
+/** The write-ahead log's directory inside a replica's data directory. */
+export const WAL_DIR = 'wal';
 
 export interface ReplicaStoreOptions {
   /** Directory of the environment; created if missing. */
@@ -94,8 +96,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     else if (!marker.id.equals(id)) {
       throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${markerPath(options.path)} names ${marker.id.toString('hex')}`);
     }
-    await adoptOwnLog(options.path, env);
-    return new ReplicaStore(env, limits, lease.shortfall, lease.log(readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
+    return new ReplicaStore(env, limits, lease.shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
   } catch (e) {
     await lease.release();
     throw e;
@@ -143,23 +144,6 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
 /** The replica's write-ahead log, in its own directory, continuing after what LMDB holds. */
 function openLog(replicaDir: string, env: Env): OpenedWal {
   return openFileWal(join(replicaDir, WAL_DIR), { after: readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0 });
-}
-
-/**
- * A log in the replica's own directory beside a shared store: left by a build that kept a log per
- * replica. Its records go into the store, durably, and then it is removed; the shared log takes over.
- */
-async function adoptOwnLog(replicaDir: string, env: Env): Promise<void> {
-  const dir = join(replicaDir, WAL_DIR);
-  if (!fs.existsSync(dir)) return;
-  const { wal, records } = openFileWal(dir, { after: readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0 });
-  try {
-    replayLog(env, records);
-  } finally {
-    await wal.close();
-  }
-  fs.rmSync(dir, { recursive: true, force: true });
-  syncDir(replicaDir);
 }
 
 /** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */

@@ -11,11 +11,10 @@ import { runAt } from './log-table.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import { planReady } from './ready-plan.ts';
 import { writePlan } from './ready-write.ts';
-import { RaftKey, encodeIndex, encodeSnapshotMeta } from './records.ts';
+import { RaftKey, decodeIndex, encodeIndex, encodeSnapshotMeta } from './records.ts';
 import { recover } from './recover.ts';
 import { storageMutations } from './mutations.ts';
-import { encodeReadyRecord, runsOf } from './ready-record.ts';
-import { replayLog } from './replay.ts';
+import { decodeReadyRecord, encodeReadyRecord, runsOf, type ReadyRecord } from './ready-record.ts';
 import type { OpenedWal, Wal } from './wal.ts';
 import type { WalRecord } from './wal-codec.ts';
 import { SnapshotReader } from './snapshot-source.ts';
@@ -92,7 +91,7 @@ export class ReplicaStore {
         this.env.root.transactionSync(() => void putRaft(this.env, RaftKey.base, encodeSnapshotMeta(base)));
       }
       if (this.walRecords) {
-        this.wal!.release(replayLog(this.env, this.walRecords));
+        this.replay(this.walRecords);
         this.walRecords = undefined;
       }
       const { state, book } = recover(this.env);
@@ -271,6 +270,38 @@ export class ReplicaStore {
     if (this.deferred.length) this.flushDeferred();
     if (this.lmdbOutstanding === 0) return Promise.resolve();
     return new Promise((resolve) => this.lmdbIdleWaiters.push(resolve));
+  }
+
+  /**
+   * Writes into LMDB every Ready of the log that LMDB does not hold yet (the records after its
+   * walSeq), in one durable transaction, before the state is read.
+   */
+  private replay(records: readonly WalRecord[]): void {
+    const held = readRaft(this.env, RaftKey.walSeq, decodeIndex) ?? 0;
+    const todo = records.filter((r) => r.seq > held);
+    const first = todo[0];
+    if (first && first.seq !== held + 1) {
+      throw new StorageCorruptionError(this.dataFile, undefined, `the write-ahead log continues at record ${first.seq}, but the store holds records only through ${held}`);
+    }
+    if (first) {
+      this.env.root.transactionSync(() => {
+        let { book } = recover(this.env);
+        for (const r of todo) {
+          let record: ReadyRecord;
+          let plan: Plan;
+          try {
+            record = decodeReadyRecord(r.payload);
+            plan = planReady(replayed(record), book, (i) => this.termAt(i));
+          } catch (e) {
+            throw new StorageCorruptionError(this.dataFile, undefined, `write-ahead log record ${r.seq} does not follow the store: ${(e as Error).message}`);
+          }
+          void writePlan(this.env, plan);
+          void putRaft(this.env, RaftKey.walSeq, encodeIndex(r.seq));
+          book = plan.next;
+        }
+      });
+    }
+    this.wal!.release(todo.at(-1)?.seq ?? held);
   }
 
   /**
@@ -485,4 +516,9 @@ function onlyAppends(rd: Ready, lastIndex: number): boolean {
 
 function writesNothing(rd: Ready): boolean {
   return rd.entries.length === 0 && rd.hardState === undefined && rd.snapshotChunks.length === 0 && rd.snapshot === undefined && rd.compaction === undefined;
+}
+
+/** A logged Ready's writes, as the Ready they came from. */
+function replayed(r: ReadyRecord): Ready {
+  return { softState: undefined, hardState: r.hardState, snapshotChunks: [], snapshot: undefined, compaction: undefined, entries: r.entries, messages: [], committedEntries: [], readStates: [], failedReads: [] };
 }

@@ -1,8 +1,8 @@
-// Several replicas' stores in one LMDB environment, and one write-ahead log for all of them. The
-// replicas one process hosts (kvs up's default layout: each process holds a replica of every
-// group) share them: every hosted group's Ready of a turn then costs one append to one log and one
-// flush, and lmdb-js commits all of a turn's checkpoint writes as one transaction (figures in
-// docs/storage.md). The log lives in `<environment>/wal/` (shared-log.ts).
+// Several replicas' stores in one LMDB environment. The replicas one process hosts (kvs up's
+// default layout: each process holds a replica of every group) share it, because lmdb-js commits
+// everything written in one event-loop turn as one transaction: every hosted group's Ready of a
+// turn then costs one commit, one hand-off to the write thread and one flush, not one per group
+// (figures in docs/storage.md).
 //
 // A store is 8 named databases "<store>/log", "<store>/raft", ...; the database "env" holds the
 // environment's id, which the replica.id file beside data.mdb repeats, as for a store of its own.
@@ -13,12 +13,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type { RootDatabase } from 'lmdb';
-import { databaseNames, openDatabases, openRoot, type Bin, type EnvTuning } from './env.ts';
+import { databaseNames, openRoot, type Bin, type EnvTuning } from './env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { checkDataSize, locateFiles, newStoreId, writeFileDurably, writeId } from './preflight.ts';
-import { shareLog, type SharedLog } from './shared-log.ts';
 import { checkStructure } from './structure-check.ts';
-import { openFileWal, WAL_DIR, type OpenedWal } from './wal.ts';
 
 /** Named databases an environment may hold: 8 per store, for kvs up's largest cluster (300 replicas) in one process. */
 export const SHARED_MAX_DBS = 8 * 300 + 8;
@@ -40,7 +38,6 @@ interface SharedEnv {
   dataFile: string;
   shortfall: string | undefined;
   stores: Set<string>;
-  log: SharedLog;
 }
 
 const opened = new Map<string, SharedEnv>();
@@ -51,9 +48,7 @@ export interface StoreLease {
   dataFile: string;
   /** Set when the data file was shorter than LMDB expects (preflight.ts). */
   shortfall: string | undefined;
-  /** The store's view of the shared log; its databases hold its records through `after`. */
-  log(after: number): OpenedWal;
-  /** Ends this store's use; the last one closes the log and the environment. */
+  /** Ends this store's use; the last one closes the environment. */
   release(): Promise<void>;
 }
 
@@ -78,14 +73,13 @@ export async function leaseStore(envDir: string, store: string, opts: SharedOpen
     root: shared.root,
     dataFile: shared.dataFile,
     shortfall: shared.shortfall,
-    log: (after) => shared.log.view(store, after),
     release: async () => {
       if (released) return;
       released = true;
       shared.stores.delete(store);
       if (shared.stores.size > 0 || opened.get(key) !== shared) return;
       opened.delete(key);
-      const done = shared.log.close().finally(() => shared.root.close());
+      const done = shared.root.close();
       closing.set(key, done);
       try {
         await done;
@@ -128,18 +122,7 @@ function openShared(dir: string, opts: SharedOpenOptions): SharedEnv {
     } else if (!files.id.equals(recorded)) {
       throw new StorageCorruptionError(files.dataFile, undefined, `the data file is environment ${Buffer.from(recorded).toString('hex')}, but ${files.idFile} names ${files.id.toString('hex')}`);
     }
-    const walDir = join(dir, WAL_DIR);
-    const opened = openFileWal(walDir);
-    let log: SharedLog;
-    try {
-      log = readable(files.dataFile, shortfall, () =>
-        shareLog(opened, (store) => (names.includes(`${store}/raft`) ? openDatabases(root, files.dataFile, `${store}/`) : undefined), walDir),
-      );
-    } catch (e) {
-      void opened.wal.close();
-      throw e;
-    }
-    return { root, dataFile: files.dataFile, shortfall, stores: new Set(), log };
+    return { root, dataFile: files.dataFile, shortfall, stores: new Set() };
   } catch (e) {
     void root.close();
     throw e;

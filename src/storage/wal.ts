@@ -13,9 +13,6 @@ import { StorageCorruptionError, StorageError } from './errors.ts';
 import { syncDir, withFile } from './preflight.ts';
 import { decodeRecord, encodeRecord, recordBytes, type WalRecord } from './wal-codec.ts';
 
-/** The log's directory, beside the data file it protects. */
-export const WAL_DIR = 'wal';
-
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const SEGMENT = /^wal-([0-9a-f]{16})\.log$/;
 

@@ -5,7 +5,6 @@ import type { ConfState, Entry, HardState, PersistedState, SnapshotMeta } from '
 import type { Env } from '../../src/storage/env.ts';
 import type { MemoryDisk } from '../../src/storage/memory-env.ts';
 import type { MemoryWalDisk } from '../../src/storage/memory-wal.ts';
-import type { WalRecord } from '../../src/storage/wal-codec.ts';
 import { readRaft } from '../../src/storage/raft-table.ts';
 import { decodeReadyRecord } from '../../src/storage/ready-record.ts';
 import { RaftKey, decodeIndex } from '../../src/storage/records.ts';
@@ -69,8 +68,6 @@ export class DurableView extends LogShape {
   constructor(
     private readonly disk: MemoryDisk,
     private readonly wal: MemoryWalDisk,
-    /** The synced log records of the store (demultiplexed, when the machine's replicas share a log). */
-    private readonly walRecords: () => readonly WalRecord[],
     private readonly store: string,
   ) {
     super();
@@ -98,7 +95,7 @@ export class DurableView extends LogShape {
       // Reads only: an environment of any life sees the synced tables.
       this.env ??= this.disk.openShared({ afterTurn: () => {}, sync: () => {} })(this.store);
       try {
-        this.state = withLog(recover(this.env).state, readRaft(this.env, RaftKey.walSeq, decodeIndex) ?? 0, this.walRecords());
+        this.state = withLog(recover(this.env).state, readRaft(this.env, RaftKey.walSeq, decodeIndex) ?? 0, this.wal.records(this.store));
       } catch (e) {
         if (!(e instanceof StorageError) && !(e instanceof Violation)) throw e;
         throw e instanceof Violation ? e : new Violation('ready-contract', `a restart would not open this store: ${e.message}`);

@@ -71,7 +71,7 @@ export class Host implements Watched {
     readonly rng: Rng,
     private readonly raft: Omit<RaftConfig, 'id' | 'random' | 'snapshots'>,
   ) {
-    this.disk = new DurableView(machine.memory, machine.wal, () => machine.walRecords(store), store);
+    this.disk = new DurableView(machine.memory, machine.wal, store);
   }
 
   get up(): boolean {

@@ -1,15 +1,10 @@
 // One simulated process (a `kvs server` or a host process of `kvs up`): it hosts one replica of
 // each simulated group (host.ts), all on one clock, one timer queue and one shared storage
 // environment, whose batch takes every hosted replica's writes of a turn and syncs them at once
-// (src/storage/shared-env.ts does the same with LMDB). With several groups its replicas share one
-// write-ahead log too (src/storage/shared-log.ts, as a kvs up host process does); with one, the
-// replica has a log of its own (as a `kvs server` with a store of its own). It crashes and
-// restarts as a whole: a crash loses the unsynced writes of every group it hosts and silences all
-// of them at once.
+// (src/storage/shared-env.ts does the same with LMDB). It crashes and restarts as a whole: a crash
+// loses the unsynced writes of every group it hosts and silences all of them at once.
 import { idCounter } from '../../src/replica/env.ts';
 import { MemoryDisk, MemoryWalDisk, type DiskTiming } from '../../src/storage/index.ts';
-import { recordsOf, shareLog } from '../../src/storage/shared-log.ts';
-import type { WalRecord } from '../../src/storage/wal-codec.ts';
 import type { Host } from './host.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
@@ -23,13 +18,10 @@ export interface MachineWorld {
   crashed(m: Machine, where: string): void;
 }
 
-/** The name of the log its replicas share. */
-const SHARED_LOG = 'process';
-
 export class Machine {
   /** What survives this machine's crashes: one environment, a store per hosted group. */
   readonly memory = new MemoryDisk();
-  /** The write-ahead logs of its replicas (or their shared one), with the same crash rule. */
+  /** The write-ahead logs of its replicas, with the same crash rule. */
   readonly wal = new MemoryWalDisk();
   /** Its replicas, one per group (the world adds them before the first start). */
   readonly hosts: Host[] = [];
@@ -56,16 +48,6 @@ export class Machine {
     return this.running;
   }
 
-  /** Whether its replicas share one log (they do when it hosts several groups). */
-  private get sharesLog(): boolean {
-    return this.hosts.length > 1;
-  }
-
-  /** The synced records of a hosted replica's store, as a log of its own would hold them. */
-  walRecords(store: string): readonly WalRecord[] {
-    return this.sharesLog ? recordsOf(store, this.wal.records(SHARED_LOG)) : this.wal.records(store);
-  }
-
   start(): void {
     const life = ++this.life;
     this.running = true;
@@ -85,7 +67,6 @@ export class Machine {
       },
     };
     const store = this.memory.openShared(timing);
-    const shared = this.sharesLog ? shareLog(this.wal.open(SHARED_LOG, timing), store, SHARED_LOG) : undefined;
     for (const h of this.hosts) {
       h.start(
         {
@@ -102,7 +83,7 @@ export class Machine {
           nextId: idCounter(),
         },
         store(h.store),
-        (after) => (shared ? shared.view(h.store, after) : this.wal.open(h.store, timing, after)),
+        (after) => this.wal.open(h.store, timing, after),
         // The store's held-back LMDB writes: committed a random while later, on this clock.
         (fn) => {
           let on = true;

@@ -9,8 +9,6 @@ import type { MutationName } from './targets.ts';
 export interface KnownFailure {
   seed: number;
   nodes?: number;
-  /** Groups per process (npm run sim -- --groups G). */
-  groups?: number;
   /** Run with this target's fault mix (no mutation flag is set). */
   target?: MutationName;
   invariant: Invariant;
@@ -25,13 +23,6 @@ export interface KnownFailure {
 const snapshotLivelock = 'snapshot transfer livelock after an interrupted transfer of the same snapshot';
 
 export const knownFailures: KnownFailure[] = [
-  {
-    seed: 3061101,
-    groups: 3,
-    invariant: 'persist-before-send',
-    status: 'fixed',
-    note: "with the groups of a process sharing one log, the memory log let a later sync complete first and make an earlier sync's records durable too (it now runs one sync at a time, as the file log does)",
-  },
   {
     seed: 3141600233,
     nodes: 5,

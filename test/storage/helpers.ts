@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry, HardState, Ready, SnapshotChunk, SnapshotMeta } from '../../src/raft/types.ts';
-import { openReplicaStore, type DiskTiming, type ReplicaStore } from '../../src/storage/index.ts';
+import { openReplicaStore, type ReplicaStore } from '../../src/storage/index.ts';
 
 export const CONF = { voters: [1, 2, 3], learners: [] };
 
@@ -59,30 +59,3 @@ export function* chunksOf(source: ReplicaStore, index: number, meta: SnapshotMet
     cursor = next;
   } while (cursor !== null);
 }
-
-/** Timing by hand: turns end and syncs complete when the test says. */
-export class Hand implements DiskTiming {
-  private turns: (() => void)[] = [];
-  private syncs: (() => void)[] = [];
-  afterTurn(fn: () => void): void {
-    this.turns.push(fn);
-  }
-  sync(fn: () => void): void {
-    this.syncs.push(fn);
-  }
-  /** Ends the turn: started batches run their writes (not synced yet). */
-  async endTurn(): Promise<void> {
-    await settle();
-    for (const fn of this.turns.splice(0)) fn();
-    await settle();
-  }
-  async syncAll(): Promise<void> {
-    await this.endTurn();
-    while (this.syncs.length > 0) {
-      for (const fn of this.syncs.splice(0)) fn();
-      await this.endTurn();
-    }
-  }
-}
-
-export const settle = (): Promise<void> => new Promise((r) => setImmediate(r));

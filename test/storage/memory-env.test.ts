@@ -5,10 +5,36 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { MemoryDisk, openMemoryStore, type ReplicaStore } from '../../src/storage/index.ts';
+import { MemoryDisk, openMemoryStore, type DiskTiming, type ReplicaStore } from '../../src/storage/index.ts';
 import type { Command, CommandResult } from '../../src/storage/types.ts';
-import { CONF, Hand, b, entries, hs, openFresh, ready, tempDir } from './helpers.ts';
+import { CONF, b, entries, hs, openFresh, ready, tempDir } from './helpers.ts';
 
+/** Timing by hand: turns end and syncs complete when the test says. */
+class Hand implements DiskTiming {
+  private turns: (() => void)[] = [];
+  private syncs: (() => void)[] = [];
+  afterTurn(fn: () => void): void {
+    this.turns.push(fn);
+  }
+  sync(fn: () => void): void {
+    this.syncs.push(fn);
+  }
+  /** Ends the turn: started batches run their writes (not synced yet). */
+  async endTurn(): Promise<void> {
+    await settle();
+    for (const fn of this.turns.splice(0)) fn();
+    await settle();
+  }
+  async syncAll(): Promise<void> {
+    await this.endTurn();
+    while (this.syncs.length > 0) {
+      for (const fn of this.syncs.splice(0)) fn();
+      await this.endTurn();
+    }
+  }
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 const put = (k: string, v: string): Command => ({ type: 'ops', ops: [{ type: 'put', key: b(k), value: b(v) }] });
 
 function fresh(): { disk: MemoryDisk; hand: Hand; store: ReplicaStore } {
