@@ -14,12 +14,12 @@ export interface MachineStore {
   persist(rd: Ready): Promise<void>;
   apply(index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]>;
   getMeta(name: string): Uint8Array | undefined;
-  commitSoon?(): void;
+  commitSoon(): void;
 }
 
 export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaStorage {
   return {
-    commitSoon: () => store.commitSoon?.(),
+    commitSoon: () => store.commitSoon(),
     persist: async (rd) => {
       await store.persist(rd);
       if (rd.snapshot && sm.sharded) {

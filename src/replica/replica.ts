@@ -21,8 +21,11 @@ export interface ReplicaStorage {
    * `onAnswers` gets one result per client write as soon as they are computed, possibly before.
    */
   apply(entries: Entry[], onAnswers: (answers: Map<number, Response>) => void): Promise<void>;
-  /** A read waits for applies to become visible: commit what is held back now (see the store). */
-  commitSoon?(): void;
+  /**
+   * A read waits for applies to become visible: commit what is held back now (see the store).
+   * Required: a shell that leaves it out makes every such read wait for the store's checkpoint.
+   */
+  commitSoon(): void;
 }
 
 export interface ReplicaOptions {
@@ -227,7 +230,7 @@ export class Replica {
    */
   visibleBarrier(): Promise<void> | undefined {
     if (shellMutations.staleReadSkipsBarrier) return undefined;
-    if (this.answeredApply) this.opts.storage.commitSoon?.();
+    if (this.answeredApply) this.opts.storage.commitSoon();
     return this.answeredApply;
   }
 
@@ -351,7 +354,7 @@ export class Replica {
     this.node.advance(rd);
     this.releaseReads();
     // Reads still waiting for an apply: its writes must not sit in the store's held-back batch.
-    if (this.readsAwaitingApply.length > 0) this.opts.storage.commitSoon?.();
+    if (this.readsAwaitingApply.length > 0) this.opts.storage.commitSoon();
     this.maybeCompact();
   }
 

@@ -130,6 +130,7 @@ export class KvsServer {
           this.metrics.observeFsync((performance.now() - t0) / 1000, rd.entries.length);
         },
         apply: storage.apply,
+        commitSoon: storage.commitSoon,
       },
       // The tick's lateness is the event-loop lag /metrics reports (no timer of its own: loop-lag.ts).
       env: { ...systemEnv, every: (ms, fn) => systemEnv.every(ms, loopLag.timed(ms, fn)) },

@@ -35,6 +35,8 @@ class HeldStore implements MachineStore {
   getMeta(): Uint8Array | undefined {
     return undefined;
   }
+  /** The test decides when applies become visible (commit()), not the replica. */
+  commitSoon(): void {}
   /** Makes every held apply visible, in order. */
   commit(): void {
     for (const h of this.held.splice(0)) {

@@ -148,6 +148,7 @@ export class Host implements Watched {
         }
         return inner.apply(entries, onAnswers);
       },
+      commitSoon: () => inner.commitSoon(),
     };
   }
 
