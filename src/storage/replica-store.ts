@@ -246,14 +246,26 @@ export class ReplicaStore {
     return this.lmdbIdle();
   }
 
-  /** A reader waits for what is held back: commit it now. */
+  /**
+   * A reader waits for what is held back: commit it now, or, while a commit is running, as soon
+   * as it ends. Readers arriving during a commit then share the next one (group commit), where a
+   * commit per waiting reader cost 40-80% more CPU per request in a read/update mix.
+   */
   commitSoon(): void {
-    if (this.deferred.length > 0) this.flushDeferred();
+    if (this.deferred.length === 0) return;
+    if (this.flushing) this.flushWanted = true;
+    else this.flushDeferred();
   }
+
+  /** The held-back writes last handed to LMDB, until committed. */
+  private flushing: Promise<unknown> | undefined;
+  /** A reader asked for a commit while one was running. */
+  private flushWanted = false;
 
   private flushDeferred(): void {
     this.cancelCheckpoint?.();
     this.cancelCheckpoint = undefined;
+    const written: Promise<unknown>[] = [];
     for (const it of this.deferred.splice(0)) {
       let p: Promise<unknown>;
       try {
@@ -262,8 +274,19 @@ export class ReplicaStore {
         p = Promise.reject(e);
       }
       it.done(p); // tracks it from here
+      written.push(p);
       this.lmdbOutstanding--;
     }
+    const flushing = Promise.allSettled(written);
+    this.flushing = flushing;
+    void flushing.then(() => {
+      if (this.flushing !== flushing) return;
+      this.flushing = undefined;
+      if (this.flushWanted) {
+        this.flushWanted = false;
+        this.commitSoon();
+      }
+    });
   }
 
   private lmdbIdle(): Promise<void> {
