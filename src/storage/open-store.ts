@@ -44,7 +44,7 @@ export interface ReplicaStoreOptions {
    * stays where the marker in `path` says.
    */
   sharedData?: string;
-  /** How long LMDB's copy of what the log holds may be held back before a commit (default 5 ms). */
+  /** How long LMDB's copy of what the log holds may be held back before a commit (default CHECKPOINT_MS, 50 ms). */
   checkpointMs?: number;
 }
 
