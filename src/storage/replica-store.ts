@@ -177,7 +177,11 @@ export class ReplicaStore {
     const seq = appended.seq;
     if (storageMutations.walReleasedEarly) this.wal!.release(seq);
     // LMDB's commits are durable when they resolve (env.ts): the log may drop what they hold.
-    this.defer(() => Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(seq))]), (written) => this.trackLmdb(written, () => this.wal!.release(seq)));
+    const committed = this.defer(() => Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(seq))]));
+    void committed.then(
+      () => this.wal!.release(seq),
+      () => undefined, // defer() fails the store
+    );
   }
 
   /** Plans the Ready against the committed log and queues it into LMDB's batch of this turn. */
@@ -216,10 +220,10 @@ export class ReplicaStore {
   }
 
   /** Counts an LMDB write until it commits; a failed commit fails the store. */
-  private trackLmdb(p: Promise<unknown>, onCommit?: () => void): void {
+  private trackLmdb(p: Promise<unknown>): void {
     this.lmdbOutstanding++;
     p.then(
-      () => onCommit?.(),
+      () => undefined,
       async (e: unknown) => {
         this.fail(await withCommitCause(e));
       },
@@ -232,18 +236,28 @@ export class ReplicaStore {
    * LMDB writes held back: the log has them durably, so LMDB, which only spares a restart the
    * replay, commits them in batches — every CHECKPOINT_MS, or at once when a read waits for them.
    */
-  private deferred: { write: () => Promise<unknown>; done: (p: Promise<unknown>) => void }[] = [];
+  private deferred: { write: () => Promise<unknown>; handedOver: (written: Promise<unknown>) => void }[] = [];
   /** Cancels the scheduled checkpoint, if one is. */
   private cancelCheckpoint: (() => void) | undefined;
 
-  private defer(write: () => Promise<unknown>, done: (p: Promise<unknown>) => void): void {
-    this.deferred.push({ write, done });
-    this.lmdbOutstanding++; // counted from now: a Ready that reads the log waits for it too
-    if (!this.wal) return this.flushDeferred(); // without a log, LMDB is what makes it durable
-    this.cancelCheckpoint ??= this.later(() => {
-      this.cancelCheckpoint = undefined;
-      this.flushDeferred();
-    });
+  /**
+   * Holds `write` back for the next checkpoint; the promise settles when LMDB has committed it.
+   * It counts as outstanding from now (a Ready that reads the log waits for it too), and a failed
+   * commit fails the store.
+   */
+  private defer(write: () => Promise<unknown>): Promise<unknown> {
+    let handedOver!: (written: Promise<unknown>) => void;
+    const committed = new Promise<unknown>((resolve) => (handedOver = resolve)); // follows `written`
+    this.deferred.push({ write, handedOver });
+    this.trackLmdb(committed);
+    if (!this.wal) this.flushDeferred(); // without a log, LMDB is what makes it durable
+    else {
+      this.cancelCheckpoint ??= this.later(() => {
+        this.cancelCheckpoint = undefined;
+        this.flushDeferred();
+      });
+    }
+    return committed;
   }
 
   /** Resolves once LMDB has committed every write handed to it or held back. */
@@ -278,9 +292,8 @@ export class ReplicaStore {
       } catch (e) {
         p = Promise.reject(e);
       }
-      it.done(p); // tracks it from here
+      it.handedOver(p);
       written.push(p);
-      this.lmdbOutstanding--;
     }
     const flushing = Promise.allSettled(written);
     this.flushing = flushing;
@@ -372,27 +385,16 @@ export class ReplicaStore {
       return Promise.reject(e); // nothing was handed to LMDB: none of this batch's writes happen
     }
     if (onResults) queueMicrotask(() => onResults(results));
-    let resolveAll!: (v: unknown) => void;
-    let rejectAll!: (e: unknown) => void;
-    const all = new Promise<unknown>((res, rej) => {
-      resolveAll = res;
-      rejectAll = rej;
+    const written = this.defer(() => {
+      const pending = new Set<Promise<unknown>>();
+      staged.writeTo((p) => pending.add(p));
+      pending.add(putRaft(this.env, RaftKey.applied, encodeIndex(index)));
+      return Promise.all(pending);
     });
-    this.defer(
-      () => {
-        const pending = new Set<Promise<unknown>>();
-        staged.writeTo((p) => pending.add(p));
-        pending.add(putRaft(this.env, RaftKey.applied, encodeIndex(index)));
-        return Promise.all(pending);
-      },
-      (p) => p.then(resolveAll, rejectAll),
-    );
-    const committed = all.then(() => {
+    return written.then(() => {
       staged.markCommitted();
       return results;
     });
-    this.trackLmdb(all);
-    return committed;
   }
 
   private applyInTransaction(tables: Tables, index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
