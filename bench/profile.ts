@@ -4,7 +4,7 @@
 // functions. LMDB's write thread and the kernel's fsync are not in a JS profile; the process CPU
 // from /proc (printed alongside) includes them.
 //
-//   node --import tsx bench/profile.ts [--workload write] [--duration 10] [--inflight 64]
+//   node --import tsx bench/profile.ts [--workload write] [--duration 10] [--inflight 64 | --rate 1000]
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +25,7 @@ const { values: v } = parseArgs({
     workload: { type: 'string', default: 'write' },
     duration: { type: 'string', default: '10' },
     inflight: { type: 'string', default: String(DEFAULT_SPEC.inflight) },
+    rate: { type: 'string', default: '0' }, // writes/s offered (open loop); 0: closed loop
     out: { type: 'string', default: join(ROOT, 'bench/results') },
   },
 });
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const tree = snapshotServer(join(dir, 'tree'));
   const kvs = await startKvs({ dir: join(dir, 'kvs'), basePort: 23900, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
   const sys = kvsSystem('kvs', kvs, 'native');
-  const spec: LoadSpec = { ...DEFAULT_SPEC, workload: parseWorkload(v.workload!), inflight: Number(v.inflight), warmupS: 1, durationS: Number(v.duration) };
+  const spec: LoadSpec = { ...DEFAULT_SPEC, workload: parseWorkload(v.workload!), inflight: Number(v.inflight), rate: Number(v.rate), warmupS: 1, durationS: Number(v.duration) };
   if (spec.workload !== 'write') await preloadKeys('native', await sys.target(), spec);
   const leaderBefore = (await kvs.leaders())[0]!;
   const r = await runGenerator({ protocol: 'native', target: await sys.target(), spec, procs: 1, conns: 1, sessions: true, linearizable: true, preload: false, serverPids: sys.pids(), fork: true });
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     `- leader: replica ${leaderBefore.id}${leaderAfter.id !== leaderBefore.id ? ` (leadership moved to ${leaderAfter.id} during the run: the profile mixes roles)` : ''}`,
     `- followers busy: ${followers.map((f) => `${f.busyMs} ms of ${f.wallMs} ms`).join(', ')} (main thread, measured window)`,
     '',
-    profileMarkdown(summary, `Leader main thread, ${spec.workload} workload, ${spec.inflight} in flight`),
+    profileMarkdown(summary, `Leader main thread, ${spec.workload} workload, ${spec.rate > 0 ? `${spec.rate}/s offered` : `${spec.inflight} in flight`}`),
   ].join('\n');
   mkdirSync(v.out!, { recursive: true });
   const outFile = join(v.out!, `${new Date().toISOString().slice(0, 10)}-${commit}-profile-${spec.workload}.md`);
