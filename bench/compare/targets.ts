@@ -48,7 +48,7 @@ export function computeTargets(lines: ResultLine[], shardGroups: number): Target
   const cpu64 = medianOf(lines, 'load/kvs/write/uniform', 'server_cpu_ms_per_op');
   out.push(ceiling('server CPU per write, 64 in flight', '≤ 0.2 ms', cpu64, 0.2, `${cpu64} ms (etcd ${medianOf(lines, 'load/etcd/write/uniform', 'server_cpu_ms_per_op')} ms)`));
   const lightP50 = medianOf(lines, 'light/kvs', 'p50_ms');
-  out.push(ceiling('open loop at 1,000 writes/s: p50', '≤ 1.0 ms', lightP50, 1, `${lightP50} ms (etcd ${medianOf(lines, 'light/etcd', 'p50_ms')} ms)`));
+  out.push(ceiling('open loop at 1,000 writes/s: p50', '≤ 1.0 ms', lightP50, 1, `${lightP50} ms (etcd ${medianOf(lines, 'light/etcd', 'p50_ms')} ms; the generator's own delay, counted in both: p50 ${medianOf(lines, 'light/kvs', 'generator_late_p50_ms')} ms)`));
   const lightCpu = medianOf(lines, 'light/kvs', 'server_cpu_ms_per_op');
   const switches = medianOf(lines, 'light/kvs', 'server_switches_per_op');
   out.push(ceiling('server CPU per write at 1,000 writes/s', '≤ 0.2 ms', lightCpu, 0.2, `${lightCpu} ms, ${switches} context switches (etcd ${medianOf(lines, 'light/etcd', 'server_cpu_ms_per_op')} ms, ${medianOf(lines, 'light/etcd', 'server_switches_per_op')})`));

@@ -44,6 +44,9 @@ export interface GeneratorResult {
   serverSwitches: number;
   machineBusy: number;
   backlog: number;
+  /** Open loop: how late the generator dispatched arrivals, µs (the worst process's p50 and p99). */
+  lateP50Us: number;
+  lateP99Us: number;
   preloadErrors: number;
   /** Epoch ms when the measured window began. */
   measuredFrom: number;
@@ -189,6 +192,8 @@ export async function runGenerator(cfg: GeneratorConfig): Promise<GeneratorResul
     let misses = 0;
     let clientCpuUs = 0;
     let backlog = 0;
+    let lateP50Us = 0;
+    let lateP99Us = 0;
     let windowS = 0;
     let lastError = '';
     for (const r of results) {
@@ -198,6 +203,8 @@ export async function runGenerator(cfg: GeneratorConfig): Promise<GeneratorResul
       misses += r.misses;
       clientCpuUs += r.cpuUs;
       backlog += r.backlog;
+      lateP50Us = Math.max(lateP50Us, r.lateP50Us);
+      lateP99Us = Math.max(lateP99Us, r.lateP99Us);
       windowS = Math.max(windowS, r.windowS);
       lastError ||= r.lastError;
     }
@@ -214,6 +221,8 @@ export async function runGenerator(cfg: GeneratorConfig): Promise<GeneratorResul
       serverSwitches: cpuOut?.switchesPerS ?? NaN,
       machineBusy: cpuOut?.machineBusy ?? NaN,
       backlog,
+      lateP50Us,
+      lateP99Us,
       preloadErrors,
       measuredFrom: mStart,
     };

@@ -6,6 +6,7 @@ import { Histogram, type SerializedHistogram } from './histogram.ts';
 import type { Driver } from './driver.ts';
 import { keyChooser, rng } from './keys.ts';
 import { OP_READ, OP_WRITE, READ_FRACTION, type LoadSpec } from './workload.ts';
+import { poissonArrivals, startTicker, type Ticker } from './ticker.ts';
 
 export interface LoopShare {
   /** Slots this process drives (closed loop: its requests in flight; open loop: the cap). */
@@ -27,6 +28,9 @@ export interface LoopResult {
   cpuUs: number;
   /** Open loop: arrivals still queued for a free slot when the window closed. */
   backlog: number;
+  /** Open loop: how late the generator itself dispatched arrivals (p50, p99), µs. */
+  lateP50Us: number;
+  lateP99Us: number;
 }
 
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -57,8 +61,7 @@ export function runLoop(driver: Driver, spec: LoadSpec, share: LoopShare, startA
   const backlog = new Float64Array(share.rate > 0 ? Math.min(BACKLOG_CAP, Math.ceil(share.rate * (spec.warmupS + spec.durationS)) + 16) : 1);
   let bHead = 0;
   let bLen = 0;
-  let nextArrival = t0;
-  const gap = share.rate > 0 ? 1000 / share.rate : 0;
+  const late = new Histogram(); // µs from an arrival's intended time to its dispatch: the generator's own delay
 
   const issue = (slot: number, at: number): void => {
     started[slot] = at;
@@ -86,26 +89,28 @@ export function runLoop(driver: Driver, spec: LoadSpec, share: LoopShare, startA
     } else if (inFlight === 0 && windowClosed) finish();
   };
 
-  const arrivals = (): void => {
+  // Open loop: the whole schedule up front (epoch ms), issued on time by a ticker thread.
+  const schedule = share.rate > 0 ? poissonArrivals(random, share.rate, t0 + performance.timeOrigin, mEnd + performance.timeOrigin) : new Float64Array(0);
+  const arrive = (from: number, to: number): void => {
     const now = performance.now();
-    while (nextArrival <= now && nextArrival < mEnd) {
+    for (let i = from; i < to; i++) {
+      const at = schedule[i]! - performance.timeOrigin;
+      if (at >= mStart) late.record((now - at) * 1000);
       const slot = free.pop();
-      if (slot !== undefined) issue(slot, nextArrival);
+      if (slot !== undefined) issue(slot, at);
       else if (bLen < backlog.length) {
-        backlog[(bHead + bLen) % backlog.length] = nextArrival;
+        backlog[(bHead + bLen) % backlog.length] = at;
         bLen++;
       }
-      // Exponential gaps: Poisson arrivals, as independent clients would produce.
-      nextArrival += -Math.log(1 - random()) * gap;
     }
-    if (nextArrival < mEnd) setTimeout(arrivals, Math.max(0, nextArrival - performance.now()));
   };
+  let ticker: Ticker | undefined;
 
   setTimeout(() => {
     if (share.rate === 0) for (let s = 0; s < share.slots; s++) issue(s, performance.now());
     else {
       for (let s = share.slots - 1; s >= 0; s--) free.push(s);
-      arrivals();
+      ticker = startTicker(schedule, arrive);
     }
   }, Math.max(0, t0 - performance.now()));
   setTimeout(() => (cpu0 = process.cpuUsage()), Math.max(0, mStart - performance.now()));
@@ -121,16 +126,21 @@ export function runLoop(driver: Driver, spec: LoadSpec, share: LoopShare, startA
   );
 
   const drainLimit = new Promise<void>((r) => setTimeout(r, mEnd - performance.now() + DRAIN_TIMEOUT_MS).unref());
-  return Promise.race([finished, drainLimit]).then(() => ({
-    hist: hist.toJSON(),
-    ok,
-    errors: errors + inFlight, // requests never answered count as errors
-    misses: driver.misses,
-    lastError: driver.lastError || (inFlight > 0 ? `${inFlight} requests unanswered ${DRAIN_TIMEOUT_MS / 1000} s after the window` : ''),
-    windowS: Math.min(windowS, spec.durationS * 1.5),
-    cpuUs,
-    backlog: bLen,
-  }));
+  return Promise.race([finished, drainLimit]).then(async () => {
+    await ticker?.stop();
+    return {
+      hist: hist.toJSON(),
+      ok,
+      errors: errors + inFlight, // requests never answered count as errors
+      misses: driver.misses,
+      lastError: driver.lastError || (inFlight > 0 ? `${inFlight} requests unanswered ${DRAIN_TIMEOUT_MS / 1000} s after the window` : ''),
+      windowS: Math.min(windowS, spec.durationS * 1.5),
+      cpuUs,
+      backlog: bLen,
+      lateP50Us: late.total > 0 ? late.percentile(50) : 0,
+      lateP99Us: late.total > 0 ? late.percentile(99) : 0,
+    };
+  });
 }
 
 /** Writes keys [from, to) once each with `slots` in flight: the data read workloads need. */
@@ -152,3 +162,4 @@ export function preload(driver: Driver, from: number, to: number, slots: number)
     for (let s = 0; s < Math.min(slots, total); s++) kick(s);
   });
 }
+

@@ -44,6 +44,8 @@ export function resultLine(bench: string, system: string, protocol: string, spec
     value_size: spec.valueSize,
     duration_s: spec.durationS,
     ...(r.backlog > 0 ? { backlog: r.backlog } : {}),
+    // Open loop: the generator's own delay in dispatching arrivals (counted in the latencies above).
+    ...(spec.rate > 0 ? { generator_late_p50_ms: ms(r.lateP50Us), generator_late_p99_ms: ms(r.lateP99Us) } : {}),
     ...(r.lastError ? { last_error: r.lastError.slice(0, 200) } : {}),
     ...extra,
   };
@@ -59,6 +61,7 @@ export function humanLine(l: ResultLine): string {
     `p50 ${f('p50_ms')} ${tail} max ${f('max_ms')} ms  ` +
     `cpu client ${f('client_cpu')} servers ${f('server_cpu')} machine ${f('machine_busy')}` +
     (Number(l.server_cpu_ms_per_op) >= 0 ? `  server ${f('server_cpu_ms_per_op')} ms cpu, ${f('server_switches_per_op')} switches per op` : '') +
+    (l.generator_late_p99_ms !== undefined ? `  generator late p50 ${f('generator_late_p50_ms')} p99 ${f('generator_late_p99_ms')} ms` : '') +
     (Number(l.errors) > 0 ? `  errors ${f('errors')} (${f('last_error')})` : '') +
     (Number(l.misses) > 0 ? `  misses ${f('misses')}` : '')
   );
