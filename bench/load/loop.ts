@@ -92,6 +92,8 @@ export function runLoop(driver: Driver, spec: LoadSpec, share: LoopShare, startA
   // Open loop: the whole schedule up front (epoch ms), issued on time by a ticker thread.
   const schedule = share.rate > 0 ? poissonArrivals(random, share.rate, t0 + performance.timeOrigin, mEnd + performance.timeOrigin) : new Float64Array(0);
   const arrive = (from: number, to: number): void => {
+    // Handed over after the window closed: an answer could no longer count, so it is not sent.
+    if (windowClosed) return;
     const now = performance.now();
     for (let i = from; i < to; i++) {
       const at = schedule[i]! - performance.timeOrigin;
@@ -127,8 +129,7 @@ export function runLoop(driver: Driver, spec: LoadSpec, share: LoopShare, startA
 
   const drainLimit = new Promise<void>((r) => setTimeout(r, mEnd - performance.now() + DRAIN_TIMEOUT_MS).unref());
   return Promise.race([finished, drainLimit]).then(async () => {
-    await ticker?.stop();
-    return {
+    const result: LoopResult = {
       hist: hist.toJSON(),
       ok,
       errors: errors + inFlight, // requests never answered count as errors
@@ -140,6 +141,8 @@ export function runLoop(driver: Driver, spec: LoadSpec, share: LoopShare, startA
       lateP50Us: late.total > 0 ? late.percentile(50) : 0,
       lateP99Us: late.total > 0 ? late.percentile(99) : 0,
     };
+    await ticker?.stop();
+    return result;
   });
 }
 
