@@ -1,9 +1,13 @@
 // The open loop's arrival schedule and the thread that issues it: Poisson gaps at the asked rate,
-// and every arrival handed over once, in order, never before its time.
+// every arrival handed over once, in order, never before its time; and the loop driving a driver
+// from it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Driver } from '../../bench/load/driver.ts';
 import { rng } from '../../bench/load/keys.ts';
+import { runLoop } from '../../bench/load/loop.ts';
 import { poissonArrivals, startTicker } from '../../bench/load/ticker.ts';
+import { DEFAULT_SPEC, type LoadSpec } from '../../bench/load/workload.ts';
 
 describe('poissonArrivals', () => {
   it('stays in its window, ascends, and averages the asked rate', () => {
@@ -45,5 +49,31 @@ describe('startTicker', () => {
     await ticker.stop();
     assert.deepEqual(seen, Array.from(at, (_, i) => i));
     assert.equal(early, 0);
+  });
+});
+
+describe('runLoop, open loop', () => {
+  it('answers every arrival of the window and counts none twice', async () => {
+    // A driver that answers each request on the next turn: the loop alone decides what is sent.
+    let sent = 0;
+    const driver: Driver = {
+      connect: async () => {},
+      send: (slot) => {
+        sent++;
+        setImmediate(() => driver.onDone(slot, true));
+      },
+      onDone: () => {},
+      misses: 0,
+      lastError: '',
+      close: async () => {},
+    };
+    const spec: LoadSpec = { ...DEFAULT_SPEC, rate: 2000, warmupS: 0.2, durationS: 0.5 };
+    const r = await runLoop(driver, spec, { slots: 64, rate: 2000, worker: 0 }, Date.now() + 50);
+    assert.equal(r.errors, 0, r.lastError);
+    assert.equal(r.backlog, 0);
+    // The window's share of a 2,000/s Poisson schedule (~1,000), and nothing sent past the schedule.
+    assert.ok(r.ok > 700 && r.ok < 1300, `${r.ok} answers`);
+    assert.ok(sent < 1_900, `${sent} sent`);
+    assert.ok(r.lateP50Us >= 0 && r.lateP99Us >= r.lateP50Us);
   });
 });
