@@ -165,4 +165,3 @@ export function preload(driver: Driver, from: number, to: number, slots: number)
     for (let s = 0; s < Math.min(slots, total); s++) kick(s);
   });
 }
-

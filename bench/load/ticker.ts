@@ -53,9 +53,7 @@ export function startTicker(at: Float64Array, onDue: (from: number, to: number) 
     if (to > done) onDue(done, to);
     done = Math.max(done, to);
   });
-  worker.on('error', (e) => {
-    throw e;
-  });
+  // No 'error' listener: an error in the thread is thrown here, as an unhandled 'error' event.
   return {
     stop: async () => {
       await worker.terminate();
