@@ -40,6 +40,8 @@ export const FrameType = {
   RaftBatch: 0x4f,
   /** A client request relayed by a replica to its group's leader. */
   Forward: 0x50,
+  /** A frame of another pair of replicas on a link between two processes (channel.ts). */
+  Channel: 0x51,
   // 0x60–0x6F reserved for partition hand-off
 
   // responses

@@ -4,6 +4,7 @@ export * from './frame-types.ts';
 export * from './frame.ts';
 export * from './hello.ts';
 export * from './forward.ts';
+export * from './channel.ts';
 export * from './raft-codec.ts';
 export * from './client-types.ts';
 export * from './client-codec.ts';

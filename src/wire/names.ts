@@ -22,7 +22,7 @@ export interface FrameSummary {
   /** The whole body was there but did not parse. */
   malformed: boolean;
   fields: Record<string, FieldValue>;
-  /** Messages of a batch, the request inside a forward. */
+  /** Messages of a batch, the request inside a forward, the frame inside a channel. */
   inner?: FrameSummary[];
 }
 
@@ -184,11 +184,16 @@ function response(r: Reader, type: number, f: Fields): void {
   }
 }
 
-function hello(r: Reader, f: Fields): void {
+/** HELLO without the process id (hello.ts). */
+const HELLO_BYTES = 14;
+
+function hello(r: Reader, f: Fields, bodyLength: number): void {
   f.magic = r.u32().toString(16);
   f.version = r.u16();
   f.replica = r.u32();
   f.group = r.u32();
+  // Protocol 3: an acceptor's answer may name its process (a u64 after the group).
+  if ((f.version as number) >= 3 && bodyLength > HELLO_BYTES) f.process = r.u64();
 }
 
 /**
@@ -199,7 +204,11 @@ export function summarizeBody(type: number, body: Uint8Array, bodyLength = body.
   return summarize(type, body, bodyLength, false);
 }
 
-/** `nested`: inside a batch or forward, where only plain messages/requests may appear (no recursion). */
+/**
+ * `nested`: inside a batch or forward, where only plain messages/requests may appear (no recursion).
+ * A CHANNEL's inner frame is summarised as a top-level frame (a batch, a forward or a response may
+ * be inside), but never a HELLO or another CHANNEL: nesting stops there.
+ */
 function summarize(type: number, body: Uint8Array, bodyLength: number, nested: boolean): FrameSummary {
   const s: FrameSummary = {
     type,
@@ -216,7 +225,8 @@ function summarize(type: number, body: Uint8Array, bodyLength: number, nested: b
     else if (nested && s.class !== 'client') s.malformed = true;
     else if (type === FrameType.RaftBatch) batch(r, s.fields, (s.inner = []));
     else if (type === FrameType.Forward) forward(r, s.fields, bodyLength, (s.inner = []));
-    else if (type === FrameType.Hello) hello(r, s.fields);
+    else if (type === FrameType.Channel) channel(r, s, bodyLength);
+    else if (type === FrameType.Hello) hello(r, s.fields, bodyLength);
     else if (s.class === 'client') client(r, type, s.fields);
     else if (s.class === 'response') response(r, type, s.fields);
   } catch (e) {
@@ -248,6 +258,39 @@ function forward(r: Reader, f: Fields, bodyLength: number, inner: FrameSummary[]
   // Inside a forward only client requests are legal; raft messages there are garbage.
   if (s.class !== 'client') s.malformed = true;
   inner.push(s);
+}
+
+/** group + from + to before a CHANNEL's inner frame (channel.ts). */
+const CHANNEL_FIELDS_BYTES = 12;
+
+/**
+ * CHANNEL: the group and both replicas, then one whole frame of another pair, summarised as
+ * `inner[0]` (with its own request id). A problem of the CHANNEL itself (a replica id 0, an inner
+ * length that disagrees with the CHANNEL's, an inner HELLO or CHANNEL) marks the CHANNEL malformed
+ * and leaves `inner` empty, even when the capture was cut; a cut before the inner header leaves
+ * it empty and the summary partial.
+ */
+function channel(r: Reader, s: FrameSummary, bodyLength: number): void {
+  const f = s.fields;
+  s.inner = [];
+  // Too short for the ids and a header: known from the declared length, cut capture or not.
+  if (bodyLength < CHANNEL_FIELDS_BYTES + HEADER_BYTES) s.malformed = true;
+  f.group = r.u32();
+  f.from = r.u32();
+  f.to = r.u32();
+  if (f.from === 0 || f.to === 0) s.malformed = true;
+  if (s.malformed) return;
+  const length = r.u32();
+  const type = r.u8();
+  const requestId = r.u32();
+  const innerBody = bodyLength - CHANNEL_FIELDS_BYTES - HEADER_BYTES;
+  if (length !== MIN_LENGTH + innerBody || type === FrameType.Hello || type === FrameType.Channel) {
+    s.malformed = true;
+    return;
+  }
+  const inner = summarize(type, r.raw(Math.min(innerBody, r.remaining)), innerBody, false);
+  inner.requestId = requestId;
+  s.inner.push(inner);
 }
 
 /**

@@ -147,6 +147,34 @@ describe('replica link frames', () => {
     assert.throws(() => encodeHello({ ...h, replicaId: 0 }), RangeError);
   });
 
+  it('a version 3 hello (an acceptor answer) may name its process; one without it decodes without it', () => {
+    const h = { version: 3, replicaId: 3, groupId: 7, process: 0x1f_ffff_ffff_fffe };
+    const buf = encodeHello(h);
+    assert.equal(buf.length, HEADER_BYTES + 14 + 8);
+    const f = frameOf(buf);
+    assert.deepEqual(decodeHello(f.body), h);
+    const plain = decodeHello(frameOf(encodeHello({ version: 3, replicaId: 3, groupId: 7 })).body);
+    assert.deepEqual(plain, { version: 3, replicaId: 3, groupId: 7 });
+    assert.equal('process' in plain, false);
+    assert.deepEqual(decodeHello(frameOf(encodeHello({ ...h, process: 0 })).body), { ...h, process: 0 });
+    // A process id that is not a whole u64, or one beyond 2^53.
+    assert.throws(() => decodeHello(f.body.subarray(0, 14 + 4)), isBad);
+    const huge = Buffer.from(f.body);
+    huge.writeUInt32BE(0xffff_ffff, 14);
+    assert.throws(() => decodeHello(huge), isBad);
+    assert.throws(() => encodeHello({ ...h, process: -1 }), RangeError);
+  });
+
+  it('a version 1 or 2 hello cannot carry a process', () => {
+    for (const version of [1, 2]) {
+      assert.throws(() => encodeHello({ version, replicaId: 3, groupId: 7, process: 9 }), RangeError);
+      // The same bytes as a version 3 hello with a process, relabelled: a trailing u64 is malformed.
+      const body = Buffer.from(frameOf(encodeHello({ version: 3, replicaId: 3, groupId: 7, process: 9 })).body);
+      body.writeUInt16BE(version, 4);
+      assert.throws(() => decodeHello(body), isBad);
+    }
+  });
+
   it('forward carries a client request untouched', () => {
     const req: Request = { op: 'put', ...w, key: bytes('k'), value: bytes('v') };
     const inner = frameOf(encodeRequest(99, req));

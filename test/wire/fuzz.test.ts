@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../../src/wire/client-codec.ts';
 import { isWireError } from '../../src/wire/errors.ts';
+import { decodeChannel, encodeChannel } from '../../src/wire/channel.ts';
 import { decodeForward, encodeForward } from '../../src/wire/forward.ts';
 import { FrameDecoder, HEADER_BYTES } from '../../src/wire/frame.ts';
 import { decodeHello, encodeHello } from '../../src/wire/hello.ts';
@@ -30,6 +31,10 @@ const decoders: Record<string, Decoder> = {
   raftBatch: (_t, b) => decodeRaftBatch(b),
   raftFrame: decodeRaftFrame,
   hello: (_t, b) => decodeHello(b),
+  channel: (_t, b) => {
+    const c = decodeChannel(b);
+    return [c, decodeRaftFrame(c.frame.type, c.frame.body)];
+  },
   forward: (_t, b) => {
     const f = decodeForward(b);
     return [f, decodeRequest(f.type, f.body)];
@@ -129,9 +134,13 @@ function corpus(): Buffer[] {
     ...reqs.map((r, i) => encodeRequest(i, r)),
     ...sampleResponses().map((r, i) => encodeResponse(i, r)),
     encodeHello({ version: 1, replicaId: 2, groupId: 3 }),
+    encodeHello({ version: 3, replicaId: 2, groupId: 3, process: 0xabcdef }),
+    encodeChannel({ group: 3, from: 1, to: 2 }, encodeRaftBatch(msgs.slice(0, 3))),
+    encodeChannel({ group: 3, from: 2, to: 1 }, encodeRaft(msgs[0]!)),
   ];
   const put = out.find((b) => b[4] === 0x04)!;
-  out.push(encodeForward(9, { type: 0x04, hops: 0, body: put.subarray(HEADER_BYTES) }));
+  const fwd = encodeForward(9, { type: 0x04, hops: 0, body: put.subarray(HEADER_BYTES) });
+  out.push(fwd, encodeChannel({ group: 3, from: 1, to: 2 }, fwd));
   return out.filter((b) => b.length < 8192);
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MsgType } from '../../src/raft/types.ts';
 import { encodeRequest, encodeResponse } from '../../src/wire/client-codec.ts';
+import { encodeChannel } from '../../src/wire/channel.ts';
 import { encodeForward } from '../../src/wire/forward.ts';
 import { HEADER_BYTES } from '../../src/wire/frame.ts';
 import { encodeHello } from '../../src/wire/hello.ts';
@@ -52,6 +53,9 @@ describe('frame summaries', () => {
       ...sampleRequests().map((r) => encodeRequest(1, r)),
       ...sampleResponses().map((r) => encodeResponse(1, r)),
       encodeHello({ version: 1, replicaId: 1, groupId: 2 }),
+      encodeHello({ version: 3, replicaId: 1, groupId: 2, process: 77 }),
+      encodeChannel({ group: 2, from: 1, to: 5 }, encodeRaftBatch(sampleMessages())),
+      encodeChannel({ group: 2, from: 5, to: 1 }, encodeResponse(3, { kind: 'error', error: { code: 'UNAVAILABLE', message: '' } })),
     ];
     for (const f of frames) {
       const [s] = summarizeCaptured(f);
@@ -85,6 +89,29 @@ describe('frame summaries', () => {
     assert.equal(
       formatSummary(ss[1]!),
       'Forward #8 hops=1 bytes=31 [Put client=a seq=2 key="user:1" valueBytes=1 bytes=29]',
+    );
+  });
+
+  it('a version 3 HELLO shows its process; cut inside it, the HELLO is partial', () => {
+    const h = encodeHello({ version: 3, replicaId: 2, groupId: 7, process: 0x1234_5678_9abc });
+    assert.equal(formatSummary(summarizeCaptured(h)[0]!), `Hello magic=4b565352 version=3 replica=2 group=7 process=${0x1234_5678_9abc} bytes=22`);
+    const cut = summarizeCaptured(h.subarray(0, HEADER_BYTES + 18))[0]!;
+    assert.deepEqual([cut.partial, cut.malformed, 'process' in cut.fields], [true, false, false]);
+    assert.equal(formatSummary(summarizeCaptured(encodeHello({ version: 3, replicaId: 2, groupId: 7 }))[0]!), 'Hello magic=4b565352 version=3 replica=2 group=7 bytes=14');
+  });
+
+  it('a CHANNEL shows its ids, then the frame it carries as a forward shows its request', () => {
+    const put = encodeRequest(0, { op: 'put', clientId: 10n, seq: 2, key: bytes('user:1'), value: bytes('x') });
+    const fwd = encodeForward(8, { type: put[4]!, hops: 1, body: put.subarray(HEADER_BYTES) });
+    const [s] = summarizeCaptured(encodeChannel({ group: 2, from: 1, to: 5 }, fwd));
+    assert.equal(
+      formatSummary(s!),
+      'Channel group=2 from=1 to=5 bytes=52 [Forward #8 hops=1 bytes=31 [Put client=a seq=2 key="user:1" valueBytes=1 bytes=29]]',
+    );
+    const hb = encodeRaft({ type: MsgType.Heartbeat, from: 1, to: 5, term: 3, commit: 7, round: 2 });
+    assert.equal(
+      formatSummary(summarizeCaptured(encodeChannel({ group: 2, from: 1, to: 5 }, hb))[0]!),
+      'Channel group=2 from=1 to=5 bytes=53 [RaftHeartbeat from=1 to=5 term=3 commit=7 round=2 bytes=32]',
     );
   });
 

@@ -4,6 +4,7 @@
 
 import type { Message } from '../../src/raft/types.ts';
 import { MsgType } from '../../src/raft/types.ts';
+import { decodeChannel, encodeChannel } from '../../src/wire/channel.ts';
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../../src/wire/client-codec.ts';
 import type { Request, Response } from '../../src/wire/client-types.ts';
 import { decodeForward, encodeForward } from '../../src/wire/forward.ts';
@@ -38,6 +39,7 @@ function raft(name: string, title: string, m: Message): Vector {
 const base = { from: 1, to: 2, term: 5 };
 const meta = { index: 100, term: 4, conf: { voters: [1, 2, 3], learners: [4] } };
 const hello: Hello = { version: 1, replicaId: 1, groupId: 2 };
+const helloProcess: Hello = { version: 3, replicaId: 2, groupId: 2, process: 0x12_3456_789a_bcde };
 const addReplica: MembershipChange = { op: 'add', group: 1, replicaId: 104, address: '127.0.0.1:7013' };
 const fwdPut = encodeRequest(0, { op: 'put', ...W, key: b('k'), value: b('v') });
 
@@ -119,6 +121,13 @@ export const vectors: Vector[] = [
     title: 'HELLO from replica 1 of group 2, version 1',
     frame: encodeHello(hello),
     value: hello,
+    decode: (f) => decodeHello(f.body),
+  },
+  {
+    name: 'hello-process',
+    title: 'HELLO answer from replica 2 of group 2, version 3, process 0x123456789abcde (to a dialer of version 3)',
+    frame: encodeHello(helloProcess),
+    value: helloProcess,
     decode: (f) => decodeHello(f.body),
   },
   {
@@ -207,7 +216,32 @@ export const vectors: Vector[] = [
       decode: (f: Frame) => decodeRaftFrame(f.type, f.body),
     };
   })(),
+  (() => {
+    const m: Message = { from: 1, to: 5, term: 5, type: MsgType.TimeoutNow };
+    return {
+      name: 'channel',
+      title: 'CHANNEL of group 7, 1→5, carrying TimeoutNow 1→5, term 5',
+      frame: encodeChannel({ group: 7, from: 1, to: 5 }, encodeRaft(m)),
+      value: { group: 7, from: 1, to: 5, type: 0x4b, requestId: 0, inner: [m] },
+      decode: (f: Frame) => decodeChanneled(f, (i) => decodeRaftFrame(i.type, i.body)),
+    };
+  })(),
+  (() => {
+    const r: Response = { kind: 'error', error: { code: 'UNAVAILABLE', message: '' } };
+    return {
+      name: 'channel-not-hosted',
+      title: 'the answer to the CHANNEL above where replica 5 of group 7 is not hosted: CHANNEL 5→1 carrying ERROR UNAVAILABLE, requestId 0',
+      frame: encodeChannel({ group: 7, from: 5, to: 1 }, encodeResponse(0, r)),
+      value: { group: 7, from: 5, to: 1, type: 0xff, requestId: 0, inner: r },
+      decode: (f: Frame) => decodeChanneled(f, (i) => decodeResponse(i.type, i.body)),
+    };
+  })(),
 ];
+
+function decodeChanneled(f: Frame, inner: (i: Frame) => unknown): unknown {
+  const c = decodeChannel(f.body);
+  return { group: c.group, from: c.from, to: c.to, type: c.frame.type, requestId: c.frame.requestId, inner: inner(c.frame) };
+}
 
 /** The hex layout used in the document: header fields on the first line, body 16 bytes a line. */
 export function formatHex(frame: Uint8Array): string {
