@@ -60,6 +60,7 @@ export function groupText(group: number | undefined): string {
 
 /**
  * `12:00:01.123456 g0 r1 -> r2 AppendEntries term=5 prevIndex=9 prevTerm=4 commit=8 entries=2 index=10..11 bytes=140`
+ * (a frame carried in a CHANNEL starts its fields with `group=`: `g2 r1 -> r5 Heartbeat group=2 term=5 …`).
  */
 export function textLine(line: TraceLine, wallNs: bigint): string {
   let t = `${clockText(wallNs)} ${groupText(line.group)} ${line.src} -> ${line.dst} ${line.msg}`;
@@ -75,7 +76,7 @@ export function textLine(line: TraceLine, wallNs: bigint): string {
   return line.partial ? `${t} partial` : t;
 }
 
-const LINE_KEYS = new Set(['kind', 'ts', 'group', 'from', 'to', 'src', 'dst', 'msg', 'type', 'requestId', 'bytes', 'partial', 'batch']);
+const LINE_KEYS = new Set(['kind', 'ts', 'group', 'from', 'to', 'src', 'dst', 'msg', 'type', 'requestId', 'bytes', 'partial', 'batch', 'channel']);
 const TYPE_TEXT = Array.from({ length: 256 }, (_, i) => `"0x${i.toString(16).padStart(2, '0')}"`);
 
 function jsonValue(v: FieldValue): string {
@@ -94,6 +95,7 @@ export function jsonLine(line: TraceLine, wallNs: bigint): string {
   for (const k in f) if (!LINE_KEYS.has(k)) j += `,"${k}":${jsonValue(f[k]!)}`;
   j += `,"bytes":${line.bytes},"partial":${line.partial}`;
   if (line.batch !== undefined) j += `,"batch":"${line.batch.index + 1}/${line.batch.count}"`;
+  if (line.channel) j += ',"channel":true';
   return `${j}}`;
 }
 

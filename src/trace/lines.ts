@@ -5,6 +5,11 @@
 // HELLO) are named through the address book, which learns the dialing side of every replica link
 // from its HELLO and its Raft messages. Frames the source reports with their ends (the in-process
 // tap) need no book.
+//
+// A CHANNEL frame (docs/protocol.md §6.5) carries another pair's frame on a connection between two
+// processes: it gives the lines its inner frame would, named by the group and replicas the CHANNEL
+// states (not the connection's own pair, whose ids the flow and the book hold), with a `group`
+// field and `channel` set. What it carries never teaches the book about the flow's endpoints.
 import { FrameType, frameClass, frameTypeName, isRaftFrame } from '../wire/frame-types.ts';
 import { summarizeBody, type FieldValue, type FrameSummary } from '../wire/names.ts';
 import { replicaName, endpointText, type AddressBook } from './address-book.ts';
@@ -51,6 +56,8 @@ export interface TraceLine {
   partial: boolean;
   /** Position inside a RaftBatch frame. */
   batch?: { index: number; count: number };
+  /** Carried inside a CHANNEL frame: group, from and to are the ones it names. */
+  channel?: true;
 }
 
 export interface LineCounters {
@@ -94,6 +101,7 @@ export const MESSAGE_NAMES: Readonly<Record<number, string>> = {
   [FrameType.RaftReadIndex]: 'ReadIndex',
   [FrameType.RaftReadIndexResp]: 'ReadIndexResp',
   [FrameType.Forward]: 'Forward',
+  [FrameType.Channel]: 'Channel',
   // partition hand-off (src/wire/handoff-codec.ts): client-class requests on a plain connection
   0x10: 'HandoffFreeze',
   0x11: 'HandoffExport',
@@ -135,8 +143,12 @@ export function isKnownType(type: number): boolean {
   return MESSAGE_NAMES[type] !== undefined || !frameTypeName(type).startsWith('0x');
 }
 
+/** HELLO's body up to the group; version 3 may add a u64 process. */
+const HELLO_BYTES = 14;
+
 function incomplete(s: FrameSummary): boolean {
   if (!s.partial) return false;
+  if (s.type === FrameType.Hello) return !('group' in s.fields) || (s.bytes > HELLO_BYTES && !('process' in s.fields));
   if (s.type === FrameType.RaftAppendResp) return !('reject' in s.fields) || (s.fields.reject === true && !('hintTerm' in s.fields));
   const last = LAST_FIELD[s.type];
   return last === undefined || !(last in s.fields);
@@ -144,9 +156,24 @@ function incomplete(s: FrameSummary): boolean {
 
 type ConnKind = 'replica' | 'client';
 
+/** What a CHANNEL frame names for the frame it carries; undefined where the capture cut it off. */
+interface Via {
+  group: number | undefined;
+  from: number | undefined;
+  to: number | undefined;
+}
+
+const num = (v: FieldValue | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
+
 export class LineDecoder {
   readonly counters: LineCounters = { frames: 0, messages: 0, lines: 0, hidden: 0, partial: 0, undecodable: 0, unseen: 0 };
   private readonly conns = new Map<string, ConnKind>();
+  /**
+   * Connections that carry, or may carry, other pairs' frames (CHANNEL), so what their flow's own
+   * sender is does not decide what they show: 'shared' once a CHANNEL or a HELLO naming a process
+   * was seen; else the flow key of a version ≥ 3 dialer's HELLO, until the answer tells.
+   */
+  private readonly shared = new Map<string, string>();
   private readonly maxConnections: number;
 
   constructor(
@@ -163,40 +190,70 @@ export class LineDecoder {
     const s = summarizeBody(frame.type, frame.bodyPrefix, bodyLength);
     const conn = ends === undefined ? this.classify(frame, s) : 'replica';
     const out: TraceLine[] = [];
-    if (frame.type === FrameType.RaftBatch) {
-      const inner = s.inner ?? [];
-      const count = typeof s.fields.messages === 'number' ? s.fields.messages : inner.length;
-      inner.forEach((m, index) => this.message(frame, m, conn, ends, out, { index, count }));
-      if (s.fields.messages === undefined) this.counters.undecodable++; // not even the count was there
-      this.counters.unseen += Math.max(0, count - inner.length);
+    let m = s;
+    let requestId = frame.requestId;
+    let via: Via | undefined;
+    if (frame.type === FrameType.Channel) {
+      via = { group: num(s.fields.group), from: num(s.fields.from), to: num(s.fields.to) };
+      const inner = s.inner?.[0];
+      if (inner === undefined) {
+        // Malformed (counted undecodable), or cut before the carried frame's header: a partial
+        // Channel line with the ids that are there.
+        this.message(frame, s, conn, ends, out, undefined, 0, via);
+        return out;
+      }
+      m = inner;
+      requestId = inner.requestId ?? 0;
+    }
+    if (m.type === FrameType.RaftBatch) {
+      const items = m.inner ?? [];
+      const count = typeof m.fields.messages === 'number' ? m.fields.messages : items.length;
+      items.forEach((item, index) => this.message(frame, item, conn, ends, out, { index, count }, 0, via));
+      if (m.fields.messages === undefined) this.counters.undecodable++; // not even the count was there
+      this.counters.unseen += Math.max(0, count - items.length);
       return out;
     }
-    this.message(frame, s, conn, ends, out, undefined);
+    this.message(frame, m, conn, ends, out, undefined, requestId, via);
     return out;
   }
 
   /**
    * After decoding a frame of this flow: 'hide' when nothing it carries will be shown (another
-   * replica's sends, a client connection), so a caller may stop feeding its segments.
+   * replica's sends, a client connection), so a caller may stop feeding its segments. A connection
+   * that may carry other pairs' frames (CHANNEL) is never hidden for its own pair's sender. (One
+   * whose handshake the capture missed is judged by its own pair until a CHANNEL frame is seen.)
    */
   verdict(flow: Flow): 'hide' | 'show' | undefined {
-    const kind = this.conns.get(connKeyOf(flow));
+    const k = connKeyOf(flow);
+    const kind = this.conns.get(k);
     if (kind === 'client' && !this.opts.includeClients) return 'hide';
     if (this.opts.sender === undefined) return kind === 'replica' ? 'show' : undefined;
-    const sender = this.book.idOf(flow.src, connKeyOf(flow));
-    if (sender === undefined) return undefined;
-    return sender === this.opts.sender ? 'show' : 'hide';
+    const sender = this.book.idOf(flow.src, k);
+    if (sender === this.opts.sender) return 'show';
+    if (sender === undefined || this.shared.has(k)) return undefined;
+    return 'hide';
   }
 
-  private message(frame: FrameInput, s: FrameSummary, conn: ConnKind | undefined, ends: KnownEnds | undefined, out: TraceLine[], batch: TraceLine['batch']): void {
+  private message(
+    frame: FrameInput,
+    s: FrameSummary,
+    conn: ConnKind | undefined,
+    ends: KnownEnds | undefined,
+    out: TraceLine[],
+    batch: TraceLine['batch'],
+    requestId: number,
+    via?: Via,
+  ): void {
     this.counters.messages++;
     if (s.malformed || !isKnownType(s.type)) {
       this.counters.undecodable++;
       return;
     }
-    let from = ends?.from;
-    let to = ends?.to;
-    if (isRaftFrame(s.type)) {
+    // A CHANNEL names both ends of what it carries; the flow's and the tap's ends are the
+    // connection's own pair, and its Raft messages' ids are about another pair than the flow's.
+    let from = via !== undefined ? via.from : ends?.from;
+    let to = via !== undefined ? via.to : ends?.to;
+    if (via === undefined && isRaftFrame(s.type)) {
       if (typeof s.fields.from === 'number') from ??= s.fields.from;
       if (typeof s.fields.to === 'number') to ??= s.fields.to;
       if (frame.flow !== undefined && ends === undefined) {
@@ -205,7 +262,7 @@ export class LineDecoder {
         if (typeof s.fields.to === 'number' && s.fields.to > 0) this.book.learn(conn, frame.flow.dst, s.fields.to);
       }
     }
-    if (frame.flow !== undefined) {
+    if (frame.flow !== undefined && via === undefined) {
       const conn = connKeyOf(frame.flow);
       from ??= this.book.idOf(frame.flow.src, conn);
       to ??= this.book.idOf(frame.flow.dst, conn);
@@ -217,7 +274,8 @@ export class LineDecoder {
     }
     let msg = messageName(s.type);
     let partial = incomplete(s);
-    const fields = shapeFields(s.type, s.fields);
+    let fields = shapeFields(s.type, s.fields);
+    if (via !== undefined && s.type !== FrameType.Channel && via.group !== undefined) fields = { group: via.group, ...fields };
     const inner = s.inner?.[0];
     if (s.type === FrameType.Forward && inner !== undefined) {
       msg = `Forward(${messageName(inner.type)})`;
@@ -227,7 +285,7 @@ export class LineDecoder {
     }
     const line: TraceLine = {
       ts: frame.ts,
-      group: this.book.groupOf(from) ?? this.book.groupOf(to),
+      group: via?.group ?? this.book.groupOf(from) ?? this.book.groupOf(to),
       from,
       to,
       src: label(from, frame.flow?.src),
@@ -238,8 +296,9 @@ export class LineDecoder {
       bytes: s.bytes,
       partial,
     };
-    if (frame.requestId !== 0 && batch === undefined) line.requestId = frame.requestId;
+    if (requestId !== 0 && batch === undefined) line.requestId = requestId;
     if (batch !== undefined) line.batch = batch;
+    if (via !== undefined) line.channel = true;
     if (partial) this.counters.partial++;
     this.counters.lines++;
     out.push(line);
@@ -265,7 +324,30 @@ export class LineDecoder {
     if (frame.type === FrameType.Hello && !s.malformed && typeof s.fields.replica === 'number' && s.fields.replica > 0) {
       this.book.learn(k, frame.flow.src, s.fields.replica, typeof s.fields.group === 'number' ? s.fields.group : undefined);
     }
+    if (frame.type === FrameType.Channel || frame.type === FrameType.Hello) this.noteSharing(k, frame.flow.key, frame.type, s);
     return kind;
+  }
+
+  /**
+   * Whether the connection may carry other pairs' frames: a CHANNEL frame or a HELLO naming a
+   * process says yes; a version ≥ 3 dialer's HELLO says maybe, until an answer without a process
+   * (or from an older acceptor) says no. A version 1 or 2 dialer's links never carry CHANNELs.
+   */
+  private noteSharing(k: string, flowKey: string, type: number, s: FrameSummary): void {
+    const was = this.shared.get(k);
+    let now = was;
+    if (type === FrameType.Channel || s.fields.process !== undefined) now = 'shared';
+    else if (s.malformed || s.partial || was === 'shared' || was === flowKey) return;
+    else if (was !== undefined) now = undefined; // the answer named no process
+    else if (typeof s.fields.version === 'number' && s.fields.version >= 3) now = flowKey;
+    if (now === was) return;
+    this.shared.delete(k);
+    if (now === undefined) return;
+    this.shared.set(k, now);
+    if (this.shared.size > this.maxConnections) {
+      const oldest = this.shared.keys().next().value;
+      if (oldest !== undefined) this.shared.delete(oldest);
+    }
   }
 }
 
@@ -279,7 +361,7 @@ function shapeFields(type: number, f: Record<string, FieldValue>): Record<string
   const snapshot = type === FrameType.RaftSnapshot || type === FrameType.RaftSnapshotResp;
   for (const k in f) {
     const v = f[k]!;
-    if (raft && (k === 'from' || k === 'to')) continue;
+    if ((raft || type === FrameType.Channel) && (k === 'from' || k === 'to')) continue;
     if (type === FrameType.Hello && k === 'magic') continue;
     if (type === FrameType.RaftAppend && k === 'lastIndex' && typeof f.prevIndex === 'number') out.firstIndex = f.prevIndex + 1;
     out[snapshot && k === 'seq' ? 'chunk' : k] = v;
