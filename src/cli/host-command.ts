@@ -1,10 +1,12 @@
 // `kvs host`: one process running several replicas (of different groups) for `kvs up --processes`.
 // Each replica is a whole `kvs server` — its own ports, data directory and Raft group — so clients,
 // peers and tools see the same cluster as with one process per replica; the replicas share the
-// process's event loop, heap and runtime, which is what a replica mostly costs at idle.
+// process's event loop, heap and runtime, which is what a replica mostly costs at idle, and its
+// links: one connection to each other process carries every pair of replicas (link-hub.ts).
 // Commands arrive on the IPC channel (host-protocol.ts); the host ends when its supervisor does.
 import { ConfigError, loadConfig, serverFlagOptions } from '../server/config.ts';
 import { KvsServer } from '../server/server.ts';
+import { LinkHub } from '../transport/link-hub.ts';
 import { createLogger } from '../log/logger.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { isHostCommand, type HostCommand, type HostReport } from './host-protocol.ts';
@@ -21,6 +23,8 @@ export async function runHost(argv: string[]): Promise<number> {
   /** Running replicas, and ones starting (undefined until started). */
   const servers = new Map<number, KvsServer | undefined>();
   const stopping = new Set<number>();
+  // One link hub for the process: its replicas reach another process's replicas over one connection.
+  const hub = new LinkHub();
 
   const start = async (c: Extract<HostCommand, { type: 'start' }>): Promise<void> => {
     if (servers.has(c.id)) return;
@@ -38,7 +42,7 @@ export async function runHost(argv: string[]): Promise<number> {
         // Text lines get the label `kvs up` gives a replica's own stderr; JSON lines name group and replica.
         ...(config.logFormat === 'text' ? { write: (line: string) => void process.stderr.write(prefix + line) } : {}),
       });
-      server = await KvsServer.start(config, { log, onFatal: () => ended(c.id, 1, 'fatal storage error') });
+      server = await KvsServer.start(config, { log, hub, onFatal: () => ended(c.id, 1, 'fatal storage error') });
       log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
     } catch (e) {
       const usage = e instanceof ConfigError || e instanceof UsageError;

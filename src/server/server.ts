@@ -28,6 +28,7 @@ import { serveNativeClient } from '../doors/native-door.ts';
 import { FrameSocket } from '../transport/frame-socket.ts';
 import { servePeerLink } from '../transport/inbound.ts';
 import { Peers } from '../transport/peers.ts';
+import { LinkHub } from '../transport/link-hub.ts';
 import type { Tap } from '../transport/tap.ts';
 import { openStore, type Store } from '../storage/index.ts';
 import { checkKeyValue } from '../storage/limits.ts';
@@ -48,6 +49,11 @@ export interface ServerOptions {
    * the replica is closed; a process hosting several replicas (`kvs host`) reports it instead.
    */
   onFatal?: () => void;
+  /**
+   * The process's replica links, shared by every replica the process hosts (`kvs host`): one
+   * connection per pair of processes. Default: a hub of this replica's own.
+   */
+  hub?: LinkHub;
 }
 
 /** The pieces a replica of a shard group has on top of a plain replica. */
@@ -74,6 +80,9 @@ export class KvsServer {
   private readonly watcher: ConfigWatcher | undefined;
   private readonly unwatch: (() => void) | undefined;
   private readonly unhost: (() => void) | undefined;
+  private readonly hub: LinkHub;
+  /** Leaves the hub: pairs riding a shared connection to this replica are told it is gone. */
+  private readonly unhostLinks: () => void;
   private readonly routes: ShardRoutes | undefined;
   /** Group 0 without --placement: the placement group, which routes user keys once a cluster exists. */
   private readonly front: PlacementFront | undefined;
@@ -102,7 +111,8 @@ export class KvsServer {
       fromConfig(sharding.watcher.current);
       this.unwatch = sharding.watcher.onChange(fromConfig);
     }
-    this.peers = new Peers(self, [], opts.tap);
+    this.hub = opts.hub ?? new LinkHub();
+    this.peers = new Peers(self, [], opts.tap, this.hub);
     // A joining replica starts outside any configuration: it never campaigns, and learns its
     // membership from the leader's log or snapshot (configuration entries carry the whole set).
     const voters = config.join ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
@@ -213,6 +223,13 @@ export class KvsServer {
     } else {
       this.path = this.router;
     }
+    this.unhostLinks = this.hub.host(config.group, config.id, {
+      onRaft: (msgs) => {
+        for (const m of msgs) this.replica.step(m);
+      },
+      execute: (req, raw) => this.path.execute(req, raw),
+      ...(this.tap ? { tap: this.tap } : {}),
+    });
   }
 
   /**
@@ -380,6 +397,7 @@ export class KvsServer {
         },
         execute: (req, raw) => this.path.execute(req, raw),
         tap: this.tap,
+        hub: this.hub,
       });
     };
     conn.listen();
@@ -427,6 +445,7 @@ export class KvsServer {
   }
 
   async close(): Promise<void> {
+    this.unhostLinks();
     this.unhost?.();
     await this.doors?.close();
     this.reconciler?.stop();

@@ -1,14 +1,19 @@
 // The accepting side of a replica link: after the handshake, Raft frames go to the local replica and
-// forwarded client requests to the router, whose answers go back on the same connection.
+// forwarded client requests to the router, whose answers go back on the same connection. Frames of
+// other replica pairs between the two processes arrive inside CHANNEL frames and go to the replica
+// of this process they name (protocol.md §6.5), through the process's link hub.
 import {
   BadRequestError,
   FrameType,
+  decodeChannel,
   decodeForward,
   decodeRaftFrame,
   decodeRequest,
+  encodeChannelPrefix,
   encodeHello,
   encodeResponse,
   isRaftFrame,
+  type ChannelFrame,
   type Frame,
   type Hello,
   type Response,
@@ -18,7 +23,8 @@ import type { Request } from '../wire/index.ts';
 import type { Forwarded } from '../wire/forward.ts';
 import type { FrameSocket } from './frame-socket.ts';
 import type { Tap } from './tap.ts';
-import { KEEPALIVE_MS } from './peer-link.ts';
+import { KEEPALIVE_MS } from './carrier.ts';
+import type { HostedReplica, LinkHub } from './link-hub.ts';
 import { every } from '../timers/every.ts';
 
 export interface InboundHandlers {
@@ -32,6 +38,8 @@ export interface InboundHandlers {
   tap?: Tap;
   /** How often to say "alive" on the link (default KEEPALIVE_MS; tests use less). */
   keepaliveMs?: number;
+  /** The process's links: named in the HELLO answer, it serves the pairs that ride this connection. */
+  hub?: LinkHub;
 }
 
 export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandlers): void {
@@ -45,27 +53,53 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
     h.tap?.(h.self.replicaId, hello.replicaId, frame);
     conn.write(frame);
   };
-  const ownHello = encodeHello(h.self);
+  // A dialer of version 3 or more learns which process answered, so its other links to this
+  // process can ride this connection; an older one gets the HELLO it reads.
+  const ownHello = encodeHello(h.hub && hello.version >= 3 ? { ...h.self, process: h.hub.process } : h.self);
   send(ownHello);
-  // Keepalive: the dialing side replaces a link that hears nothing for a while (peer-link.ts). A
+  // Keepalive: the dialing side replaces a link that hears nothing for a while (carrier.ts). A
   // HELLO after the handshake is ignored there (no forward waits for request id 0).
   // On the process's shared timer: every link of the process says it in the same wake-up.
   const stopKeepalive = every(h.keepaliveMs ?? KEEPALIVE_MS, () => conn.write(ownHello));
   conn.socket.once('close', stopKeepalive);
+  const own: HostedReplica = { onRaft: h.onRaft, execute: h.execute, ...(h.tap ? { tap: h.tap } : {}) };
   conn.onFrame = (f: Frame) => {
     try {
-      if (isRaftFrame(f.type) || f.type === FrameType.RaftBatch) {
-        h.onRaft(decodeRaftFrame(f.type, f.body));
-      } else if (f.type === FrameType.Forward) {
-        const fwd = decodeForward(f.body);
-        const req = decodeRequest(fwd.type, fwd.body);
-        void h.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then((res) => send(encodeResponse(f.requestId, res)));
-      } else {
-        throw new BadRequestError(`unexpected frame 0x${f.type.toString(16)} on a replica link`);
-      }
+      if (f.type === FrameType.Channel) riding(conn, h.hub, decodeChannel(f.body));
+      else serve(own, f, (res) => send(encodeResponse(f.requestId, res)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
       conn.socket.destroy(); // a peer speaking garbage: drop the link, it will reconnect
     }
   };
+}
+
+/** One frame for replica `r`: Raft messages it steps, or a forwarded request it answers. */
+function serve(r: HostedReplica, f: Frame, answer: (res: Response) => void): void {
+  if (isRaftFrame(f.type) || f.type === FrameType.RaftBatch) {
+    r.onRaft(decodeRaftFrame(f.type, f.body));
+  } else if (f.type === FrameType.Forward) {
+    const fwd = decodeForward(f.body);
+    const req = decodeRequest(fwd.type, fwd.body);
+    void r.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then(answer);
+  } else {
+    throw new BadRequestError(`unexpected frame 0x${f.type.toString(16)} on a replica link`);
+  }
+}
+
+/** A frame of another pair riding this connection: to the hosted replica it names, answers wrapped back. */
+function riding(conn: FrameSocket, hub: LinkHub | undefined, c: ChannelFrame): void {
+  const target = hub?.hostedReplica(c.group, c.to);
+  const back = { group: c.group, from: c.to, to: c.from };
+  const reply = (requestId: number, res: Response): void => {
+    const inner = encodeResponse(requestId, res);
+    target?.tap?.(c.to, c.from, inner);
+    conn.write(encodeChannelPrefix(back, inner));
+    conn.write(inner);
+  };
+  if (target) return serve(target, c.frame, (res) => reply(c.frame.requestId, res));
+  // Not hosted here (stopped, moved, or never): the dialer goes to the replica's own address.
+  const error = { code: 'UNAVAILABLE' as const, message: `replica ${c.to} of group ${c.group} is not hosted by this process` };
+  if (c.frame.requestId !== 0) reply(c.frame.requestId, { kind: 'error', error });
+  reply(0, { kind: 'error', error });
 }

@@ -4,6 +4,7 @@
 import { MsgType, type Message } from '../raft/types.ts';
 import { encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
 import { LinkError, PeerLink } from './peer-link.ts';
+import type { LinkHub } from './link-hub.ts';
 import type { Tap } from './tap.ts';
 
 /** A protocol 1 replica rejects a heartbeat's flags byte (a rolling upgrade): it never goes quiet. */
@@ -25,6 +26,8 @@ export class Peers {
     private readonly self: Hello,
     peers: PeerAddress[],
     private readonly tap?: Tap,
+    /** The process's links (link-hub.ts); default: each link dials its own connection. */
+    private readonly hub?: LinkHub,
   ) {
     this.setPeers(peers);
   }
@@ -40,7 +43,7 @@ export class Peers {
     for (const [id, address] of want) {
       const link = this.links.get(id);
       if (link) link.setAddress(address);
-      else this.links.set(id, new PeerLink({ self: this.self, peerId: id, address, tap: this.tap }));
+      else this.links.set(id, new PeerLink({ self: this.self, peerId: id, address, tap: this.tap, hub: this.hub }));
     }
   }
 

@@ -1,0 +1,112 @@
+// The links of every replica one process hosts (`kvs host` hosts one of every group). Outgoing:
+// the hub keeps one connection per process it talks to, and every replica pair between the two
+// rides it (carrier.ts), so a turn's frames for all groups leave in one writev and the keepalives,
+// heartbeats and wake-ups of every group are shared. It learns that two addresses are one process
+// from the answering HELLO, which names its process (protocol.md §6.1): the first link to each
+// address dials it, and a second connection to a process already reached hands its pairs to the
+// first and closes. Incoming: the replicas registered here answer CHANNEL frames (inbound.ts).
+//
+// A process without sharing (one replica each, as `kvs server` or the StatefulSet-per-group layout
+// runs) simply has one replica in its hub; a peer of protocol version 2 names no process, and
+// every pair keeps a connection of its own to it (a rolling upgrade runs both).
+import { randomInt } from 'node:crypto';
+import type { Message } from '../raft/types.ts';
+import type { Forwarded, Hello, Request, Response } from '../wire/index.ts';
+import { Carrier, IDLE_MS } from './carrier.ts';
+import type { Tap } from './tap.ts';
+
+/** What the hub needs of a hosted replica to serve the pairs that reach it on a shared connection. */
+export interface HostedReplica {
+  onRaft(msgs: Message[]): void;
+  /** `raw` is the request as it arrived, so relaying it onward never re-encodes it. */
+  execute(req: Request, raw: Forwarded): Promise<Response>;
+  /** Sees the answers it writes. */
+  tap?: Tap;
+}
+
+export interface DialOptions {
+  self: Hello;
+  peerId: number;
+  address: string;
+  maxQueueBytes: number;
+  idleMs?: number;
+  /** Sees the HELLO of a connection this pair opens. */
+  tap?: Tap;
+}
+
+export class LinkHub {
+  /** This process's id in HELLO answers: random per life, so a restarted process is a new one. */
+  readonly process = randomInt(1, 2 ** 48);
+  private readonly hosted = new Map<string, HostedReplica>();
+  /** Which process answered at an address (learned from handshakes; forgotten with the carrier). */
+  private readonly processAt = new Map<string, number>();
+  /** The carrier every pair to that process rides. */
+  private readonly byProcess = new Map<number, Carrier>();
+  /** Whether links to one process share a connection (off: every pair dials its own). */
+  readonly sharing: boolean;
+  readonly stats = { dials: 0, handedOver: 0 };
+
+  constructor(opts: { sharing?: boolean } = {}) {
+    this.sharing = opts.sharing ?? true;
+  }
+
+  /** Makes replica `id` of `group` reachable on this process's shared connections; returns its removal. */
+  host(group: number, id: number, r: HostedReplica): () => void {
+    const key = pairKey(group, id);
+    this.hosted.set(key, r);
+    return () => {
+      if (this.hosted.get(key) === r) this.hosted.delete(key);
+    };
+  }
+
+  hostedReplica(group: number, id: number): HostedReplica | undefined {
+    return this.hosted.get(pairKey(group, id));
+  }
+
+  /**
+   * A carrier towards `o.address` for the caller to attach to: the shared one if that address is
+   * a process already reached, else a new connection.
+   */
+  carrierFor(o: DialOptions): Carrier {
+    const known = this.sharing ? this.processAt.get(o.address) : undefined;
+    const shared = known === undefined ? undefined : this.byProcess.get(known);
+    if (shared) return shared;
+    this.stats.dials++;
+    return new Carrier({
+      address: o.address,
+      self: o.self,
+      peerId: o.peerId,
+      maxQueueBytes: o.maxQueueBytes,
+      idleMs: o.idleMs ?? IDLE_MS,
+      ...(o.tap ? { tap: o.tap } : {}),
+      onHandshake: (c) => this.reached(c),
+      onClosed: (c) => this.gone(c),
+    });
+  }
+
+  /** The peer at `address` is not in the process the hub thought (told so by that process). */
+  forget(address: string): void {
+    this.processAt.delete(address);
+  }
+
+  private reached(c: Carrier): void {
+    if (!this.sharing || c.process === undefined) return;
+    this.processAt.set(c.address, c.process);
+    const first = this.byProcess.get(c.process);
+    if (first && first !== c) {
+      this.stats.handedOver++;
+      c.handOver(first);
+    } else this.byProcess.set(c.process, c);
+  }
+
+  private gone(c: Carrier): void {
+    if (c.process === undefined || this.byProcess.get(c.process) !== c) return;
+    this.byProcess.delete(c.process);
+    // The process may be gone for good (a restart is a new process): learn every address anew.
+    for (const [address, p] of this.processAt) if (p === c.process) this.processAt.delete(address);
+  }
+}
+
+function pairKey(group: number, id: number): string {
+  return `${group}/${id}`;
+}

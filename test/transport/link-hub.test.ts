@@ -1,0 +1,167 @@
+// One connection between two processes carries every pair of replicas they host (link-hub.ts,
+// protocol.md §6.5). Here a "process" is a LinkHub with replicas that each listen on their own
+// port, as `kvs host` runs them; two of them live in this test process.
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { MsgType, type Message } from '../../src/raft/types.ts';
+import { FrameSocket } from '../../src/transport/frame-socket.ts';
+import { servePeerLink } from '../../src/transport/inbound.ts';
+import { LinkHub, type HostedReplica } from '../../src/transport/link-hub.ts';
+import { Peers } from '../../src/transport/peers.ts';
+import { FrameType, PROTOCOL_VERSION, decodeHello, decodeResponse, encodeRequest, type Request } from '../../src/wire/index.ts';
+import { waitFor } from '../support/wait.ts';
+
+interface Replica {
+  group: number;
+  id: number;
+  address: string;
+  got: Message[];
+  executed: Request[];
+  server: Server;
+  /** Connections accepted and still open. */
+  open: Set<Socket>;
+  unhost: () => void;
+}
+
+/** Replica `id` of `group` in the process of `hub`, listening on `port` (0: any). */
+async function replica(hub: LinkHub, group: number, id: number, port = 0, namesProcess = true): Promise<Replica> {
+  const got: Message[] = [];
+  const executed: Request[] = [];
+  const open = new Set<Socket>();
+  const self = { version: PROTOCOL_VERSION, replicaId: id, groupId: group };
+  const hosted: HostedReplica = {
+    onRaft: (msgs) => got.push(...msgs),
+    execute: (req) => {
+      executed.push(req);
+      return Promise.resolve({ kind: 'value', value: Buffer.from(`g${group}r${id}`) });
+    },
+  };
+  const server = createServer((sock) => {
+    open.add(sock);
+    sock.on('close', () => open.delete(sock));
+    const conn = new FrameSocket(sock);
+    conn.onFrame = (first) =>
+      servePeerLink(conn, decodeHello(first.body), {
+        self,
+        accept: (h) => (h.groupId === group ? undefined : 'wrong group'),
+        ...hosted,
+        ...(namesProcess ? { hub } : {}),
+        keepaliveMs: 50,
+      });
+    conn.listen();
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const unhost = hub.host(group, id, hosted);
+  return { group, id, address: `127.0.0.1:${(server.address() as AddressInfo).port}`, got, executed, server, open, unhost };
+}
+
+function heartbeat(from: number, to: number, round: number): Message {
+  return { type: MsgType.Heartbeat, from, to, term: 1, commit: 0, round };
+}
+
+const cleanups: (() => void)[] = [];
+after(() => {
+  for (const c of cleanups.reverse()) c();
+});
+
+/** Process P's replicas 1, 4, 7 (groups 1–3) with links to process Q's replicas 2, 5, 8. */
+async function twoProcesses(): Promise<{ p: LinkHub; q: LinkHub; qs: Replica[]; links: Peers[] }> {
+  const p = new LinkHub();
+  const q = new LinkHub();
+  const qs = [await replica(q, 1, 2), await replica(q, 2, 5), await replica(q, 3, 8)];
+  const links = qs.map((r) => new Peers({ version: PROTOCOL_VERSION, replicaId: r.id - 1, groupId: r.group }, [{ id: r.id, address: r.address }], undefined, p));
+  cleanups.push(() => {
+    for (const l of links) l.close();
+    for (const r of qs) r.server.close();
+    for (const r of qs) for (const s of r.open) s.destroy();
+  });
+  await waitFor('every link connected', () => links.every((l) => l.stats()[0]?.connected));
+  return { p, q, qs, links };
+}
+
+const openConnections = (qs: Replica[]): number => qs.reduce((n, r) => n + r.open.size, 0);
+
+describe('links between two processes', () => {
+  it('share one connection: every pair delivered to its own replica, forwards answered', async () => {
+    const { p, qs, links } = await twoProcesses();
+    await waitFor('the redundant connections to close', () => openConnections(qs) === 1);
+    assert.equal(p.stats.dials, 3);
+    assert.equal(p.stats.handedOver, 2);
+    links.forEach((l, i) => l.send([heartbeat(qs[i]!.id - 1, qs[i]!.id, 10 + i), heartbeat(qs[i]!.id - 1, qs[i]!.id, 20 + i)]));
+    await waitFor('every heartbeat', () => qs.every((r) => r.got.length === 2));
+    qs.forEach((r, i) => assert.deepEqual(r.got.map((m) => [m.to, m.type === MsgType.Heartbeat && m.round]), [[r.id, 10 + i], [r.id, 20 + i]]));
+    // A forwarded request rides the shared connection to the replica it names; its answer comes back.
+    for (const [i, l] of links.entries()) {
+      const get = encodeRequest(0, { op: 'get', key: Buffer.from('k'), consistency: 'linearizable' });
+      const res = await l.forward(qs[i]!.id, FrameType.Get, get.subarray(9), 0, 5000);
+      const answer = decodeResponse(res.type, res.body);
+      assert.deepEqual(answer, { kind: 'value', value: Buffer.from(`g${qs[i]!.group}r${qs[i]!.id}`) });
+    }
+    assert.deepEqual(
+      qs.map((r) => r.executed.length),
+      [1, 1, 1],
+    );
+    assert.equal(openConnections(qs), 1);
+  });
+
+  it('a lost shared connection: every pair reconnects, and they share one again', async () => {
+    const { p, qs, links } = await twoProcesses();
+    await waitFor('one connection', () => openConnections(qs) === 1);
+    for (const r of qs) for (const s of r.open) s.destroy();
+    // Every pair dials its own address again (the process may have restarted elsewhere).
+    await waitFor('every pair to dial again', () => p.stats.dials === 6);
+    await waitFor('every link connected again', () => links.every((l) => l.stats()[0]?.connected));
+    await waitFor('one connection again', () => openConnections(qs) === 1 && p.stats.handedOver === 4);
+    // Sent until delivered, as Raft sends again what a lost connection took.
+    await waitFor('every heartbeat after the reconnect', () => {
+      links.forEach((l, i) => l.send([heartbeat(qs[i]!.id - 1, qs[i]!.id, 30)]));
+      return qs.every((r) => r.got.some((m) => m.type === MsgType.Heartbeat && m.round === 30));
+    });
+    assert.equal(openConnections(qs), 1);
+  });
+
+  it('a replica that left the process: its pair dials the address again and reaches where it went', async () => {
+    const { qs, links } = await twoProcesses();
+    await waitFor('one connection', () => openConnections(qs) === 1);
+    // Replica 5 leaves process Q; a new process R starts it on the same port.
+    const moved = qs[1]!;
+    const port = Number(moved.address.split(':')[1]);
+    moved.unhost();
+    await new Promise<void>((r) => moved.server.close(() => r()));
+    const r = new LinkHub();
+    const there = await replica(r, 2, 5, port);
+    cleanups.push(() => {
+      there.server.close();
+      for (const s of there.open) s.destroy();
+    });
+    // Sent on the shared connection, refused by Q (not hosted), then sent again by Raft as it would.
+    await waitFor('the pair to reach process R', () => {
+      links[1]!.send([heartbeat(4, 5, 40)]);
+      return there.got.some((m) => m.type === MsgType.Heartbeat && m.round === 40);
+    });
+    assert.ok(!moved.got.some((m) => m.type === MsgType.Heartbeat && m.round === 40), 'Q never took a heartbeat for a replica it no longer hosts');
+    // The other pairs still share their connection to Q.
+    links[0]!.send([heartbeat(1, 2, 41)]);
+    links[2]!.send([heartbeat(7, 8, 41)]);
+    await waitFor('the others still delivered', () => [qs[0]!, qs[2]!].every((x) => x.got.some((m) => m.type === MsgType.Heartbeat && m.round === 41)));
+    assert.equal(qs[0]!.open.size + qs[2]!.open.size + moved.open.size, 1);
+  });
+
+  it('a process that names none (protocol 2) gets a connection per pair, and frames as before', async () => {
+    const p = new LinkHub();
+    // One process answering as protocol 2 does: no process in its HELLO, so nothing rides along.
+    const q = new LinkHub();
+    const old = [await replica(q, 1, 2, 0, false), await replica(q, 2, 5, 0, false)];
+    const links = old.map((r) => new Peers({ version: PROTOCOL_VERSION, replicaId: r.id - 1, groupId: r.group }, [{ id: r.id, address: r.address }], undefined, p));
+    cleanups.push(() => {
+      for (const l of links) l.close();
+      for (const r of old) r.server.close();
+    });
+    await waitFor('both connected', () => links.every((l) => l.stats()[0]?.connected));
+    links.forEach((l, i) => l.send([heartbeat(old[i]!.id - 1, old[i]!.id, 50)]));
+    await waitFor('both heartbeats', () => old.every((r) => r.got.length === 1));
+    assert.equal(openConnections(old), 2);
+    assert.equal(p.stats.handedOver, 0);
+  });
+});
