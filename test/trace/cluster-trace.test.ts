@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { TestCluster } from '../server/cluster.ts';
 import { liveSkipReason } from './helpers/live.ts';
-import { checkScenarioLines, parseJsonLines, runScenario, waitFor, type MsgLine, type SummaryLine } from './helpers/scenario.ts';
+import { checkScenarioLines, collectLines, parseJsonLines, runScenario, waitFor, type MsgLine, type SummaryLine } from './helpers/scenario.ts';
 import { reapOnExit } from '../support/processes.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
@@ -41,16 +41,6 @@ function assertProgsGone(ids: number[]): void {
     const r = spawnSync('bpftool', ['prog', 'show', 'id', String(id)], { encoding: 'utf8' });
     assert.notEqual(r.status, 0, `BPF program ${id} is still loaded:\n${r.stdout}`);
   }
-}
-
-/** Lines collected from a child's stream, split on newlines. */
-function collectLines(stream: NodeJS.ReadableStream, into: string[]): void {
-  let rest = '';
-  stream.on('data', (b: Buffer) => {
-    const parts = (rest + b.toString()).split('\n');
-    rest = parts.pop() ?? '';
-    into.push(...parts);
-  });
 }
 
 /** SIGTERM every running replica (a graceful stop prints the final summary), then clean up. */

@@ -12,19 +12,10 @@ import { describe, it } from 'node:test';
 import { reapOnExit } from '../support/processes.ts';
 import { waitFor } from '../support/wait.ts';
 import { liveSkipReason } from './helpers/live.ts';
-import { parseJsonLines } from './helpers/scenario.ts';
+import { collectLines, parseJsonLines } from './helpers/scenario.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 const liveSkip = liveSkipReason();
-
-function collect(stream: NodeJS.ReadableStream, into: string[]): void {
-  let rest = '';
-  stream.on('data', (b: Buffer) => {
-    const parts = (rest + b.toString()).split('\n');
-    rest = parts.pop() ?? '';
-    into.push(...parts);
-  });
-}
 
 async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
   if (child.exitCode !== null) return child.exitCode;
@@ -39,8 +30,8 @@ describe('tracing the default layout', () => {
     const upErr: string[] = [];
     const up = reapOnExit(spawn(process.execPath, [BIN, 'up', '--shards', '2', '--base-port', '20400', '--data', dir, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const upOut: string[] = [];
-    collect(up.stdout!, upOut);
-    collect(up.stderr!, upErr);
+    collectLines(up.stdout!, upOut);
+    collectLines(up.stderr!, upErr);
     let tracer: ChildProcess | undefined;
     try {
       await waitFor('kvs up to say ready', () => [...upOut, ...upErr].some((l) => l.includes('ready in')), 90_000);
@@ -49,8 +40,8 @@ describe('tracing the default layout', () => {
       const out: string[] = [];
       const err: string[] = [];
       tracer = reapOnExit(spawn(process.execPath, [BIN, 'trace', '--data', dir, '--format', 'json', '--summary-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }));
-      collect(tracer.stdout!, out);
-      collect(tracer.stderr!, err);
+      collectLines(tracer.stdout!, out);
+      collectLines(tracer.stderr!, err);
       await waitFor('the tracer to attach', () => err.some((l) => l.startsWith('trace: eBPF on lo')));
       // Writes to both shard groups: appends on every group's links, most of them riding.
       const bench = spawn(process.execPath, [BIN, 'bench', '--cluster', dir, '--rate', '100', '--warmup', '0', '--duration', '2'], { stdio: 'ignore' });

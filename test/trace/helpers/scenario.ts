@@ -30,6 +30,16 @@ export interface SummaryLine {
   [field: string]: unknown;
 }
 
+/** Lines collected from a child's stream, split on newlines. */
+export function collectLines(stream: NodeJS.ReadableStream, into: string[]): void {
+  let rest = '';
+  stream.on('data', (b: Buffer) => {
+    const parts = (rest + b.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    into.push(...parts);
+  });
+}
+
 export function parseJsonLines(text: readonly string[]): { msgs: MsgLine[]; summaries: SummaryLine[] } {
   const msgs: MsgLine[] = [];
   const summaries: SummaryLine[] = [];
