@@ -2,14 +2,14 @@
 // protocol.md §6.5). Here a "process" is a LinkHub with replicas that each listen on their own
 // port, as `kvs host` runs them; two of them live in this test process.
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { MsgType, type Message } from '../../src/raft/types.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { servePeerLink } from '../../src/transport/inbound.ts';
 import { LinkHub, type HostedReplica } from '../../src/transport/link-hub.ts';
 import { Peers } from '../../src/transport/peers.ts';
-import { FrameType, PROTOCOL_VERSION, decodeHello, decodeResponse, encodeRequest, type Request } from '../../src/wire/index.ts';
+import { FrameDecoder, FrameType, PROTOCOL_VERSION, decodeHello, decodeResponse, encodeHello, encodeRequest, type Request } from '../../src/wire/index.ts';
 import { waitFor } from '../support/wait.ts';
 
 interface Replica {
@@ -164,4 +164,30 @@ describe('links between two processes', () => {
     assert.equal(openConnections(old), 2);
     assert.equal(p.stats.handedOver, 0);
   });
+
+  it('a protocol 2 dialer gets the HELLO it reads: no process named', async () => {
+    const q = new LinkHub();
+    const r = await replica(q, 1, 2);
+    cleanups.push(() => r.server.close());
+    for (const version of [2, 3]) {
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        const [host, port] = r.address.split(':');
+        const s = createConnection({ host: host!, port: Number(port) }, () => s.write(encodeHello({ version, replicaId: 1, groupId: 1 })));
+        const d = new FrameDecoder();
+        s.on('data', (b: Buffer) => {
+          d.push(b);
+          const f = d.read();
+          if (f) {
+            s.destroy();
+            resolve(Buffer.from(f.body));
+          }
+        });
+        s.on('error', reject);
+      });
+      const h = decodeHello(answer);
+      if (version === 2) assert.equal(answer.length, 14, 'the old layout: magic, version, replica, group');
+      assert.equal(h.process, version >= 3 ? q.process : undefined);
+    }
+  });
 });
+
