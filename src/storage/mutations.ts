@@ -7,6 +7,8 @@ export const storageMutations = {
   walReleasedEarly: false,
   /** Apply against committed LMDB state only, ignoring earlier applies still held back or committing. */
   applyIgnoresHeldBack: false,
+  /** Let a Ready that changes term or vote skip the sync, as one that only moves the commit index does. */
+  hardStateUnsynced: false,
 };
 
 export function resetStorageMutations(): void {

@@ -1,6 +1,6 @@
 // One replica's durable state in one LMDB environment: the Raft log and hard state (persist),
 // the state machine (apply, reads) and snapshots (SnapshotSource, staging and install).
-import type { ConfState, PersistedState, Ready, SnapshotMeta } from '../raft/types.ts';
+import type { ConfState, HardState, PersistedState, Ready, SnapshotMeta } from '../raft/types.ts';
 import type { Plan } from './ready-plan.ts';
 import { applyCommands } from './apply.ts';
 import type { Book } from './book.ts';
@@ -127,6 +127,7 @@ export class ReplicaStore {
     const book = this.requireBook();
     if (this.persisting) throw new StorageError('persist() called while the previous Ready is still being persisted');
     if (writesNothing(ready)) return;
+    if (this.wal && onlyCommits(ready, book.hardState) && !this.stagingInFlight) return this.keepCommit(ready);
     if (this.wal && onlyAppends(ready, book.lastIndex) && !this.stagingInFlight) return this.persistToLog(ready);
     if (this.lmdbOutstanding === 0) return this.persistToLmdb(this.writeToLmdb(ready));
     // Truncation and compaction read the log, and snapshots replace the state machine: LMDB must
@@ -182,6 +183,21 @@ export class ReplicaStore {
       () => this.wal!.release(seq),
       () => undefined, // defer() fails the store
     );
+  }
+
+  /**
+   * A Ready whose only write is a higher commit index waits for no sync: the commit index is a
+   * lower bound a restart learns again from the leader (Raft keeps it in volatile state; etcd's
+   * raft syncs only entries, term and vote), so it joins LMDB's next checkpoint. Every Ready
+   * before it is durable already (the replica persists one at a time), and the checkpoint commits
+   * held-back writes in order, so LMDB never holds a commit index beyond the entries it holds.
+   * Without this, a leader synced twice per round (its entries, then the commit they reached)
+   * and the next round's entries waited for the second sync.
+   */
+  private keepCommit(ready: Ready): void {
+    const plan = planReady(ready, this.book!, (i) => this.termAt(i));
+    this.book = plan.next;
+    void this.defer(() => Promise.resolve(writePlan(this.env, plan)));
   }
 
   /** Plans the Ready against the committed log and queues it into LMDB's batch of this turn. */
@@ -542,6 +558,14 @@ function onlyAppends(rd: Ready, lastIndex: number): boolean {
   const first = rd.entries[0];
   if (first ? first.index <= lastIndex : rd.hardState === undefined) return false;
   return rd.snapshotChunks.length === 0 && rd.snapshot === undefined && rd.compaction === undefined;
+}
+
+/** A Ready that only moves the commit index: same term and vote, nothing else to write. */
+function onlyCommits(rd: Ready, durable: HardState): boolean {
+  const hs = rd.hardState;
+  if (hs === undefined) return false;
+  if ((hs.term !== durable.term || hs.vote !== durable.vote) && !storageMutations.hardStateUnsynced) return false;
+  return rd.entries.length === 0 && rd.snapshotChunks.length === 0 && rd.snapshot === undefined && rd.compaction === undefined;
 }
 
 function writesNothing(rd: Ready): boolean {

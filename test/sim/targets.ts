@@ -86,6 +86,15 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
       p.fsyncMax = 1.5;
     },
   },
+  hardStateUnsynced: {
+    why: 'crashes soon after elections: a vote not synced is forgotten, and the restarted node votes again in the same term',
+    tweak: (p) => {
+      only(p, { crash: 2, crashLeader: 3, isolateLeader: 1, partition: 1 });
+      p.faultRate = 0.3;
+      p.downMax = 5;
+      p.fsyncMax = 1.5;
+    },
+  },
   walReleasedEarly: {
     why: 'slow syncs leave LMDB behind the log, so a crash finds records dropped that LMDB does not hold',
     tweak: (p) => {
@@ -114,10 +123,10 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
       p.nodes = 3;
       only(p, { crash: 3 });
       p.faultRate = 0.1;
-      p.clients = 5;
-      p.downMax = 5;
+      p.clients = 10;
+      p.downMax = 2;
       p.links.slowP = 0.2;
-      p.links.slowMax = 10;
+      p.links.slowMax = 20;
       p.followerReadP = 0.9;
       p.leaseReadP = 0;
       p.staleReadP = 0;

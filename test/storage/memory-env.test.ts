@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { MemoryDisk, openMemoryStore, type DiskTiming, type ReplicaStore } from '../../src/storage/index.ts';
+import { MemoryDisk, MemoryWalDisk, openMemoryStore, type DiskTiming, type ReplicaStore } from '../../src/storage/index.ts';
 import type { Command, CommandResult } from '../../src/storage/types.ts';
 import { CONF, b, entries, hs, openFresh, ready, tempDir } from './helpers.ts';
 
@@ -174,4 +174,53 @@ test('stores of a shared environment: one batch and one sync per turn, each its 
   assert.deepEqual([ra.load().applied, rc.load().entries.length], [2, 1]);
   assert.deepEqual([ra.get(b('k')), rc.get(b('k'))], [b('a'), b('c')]);
   assert.equal(openMemoryStore(again('g3')).load(CONF).entries.length, 0, 'a third store starts empty');
+});
+
+/** A store with a write-ahead log whose LMDB checkpoint runs when the test says. */
+function freshLogged(): { disk: MemoryDisk; wal: MemoryWalDisk; hand: Hand; store: ReplicaStore; checkpoint: () => void } {
+  const disk = new MemoryDisk();
+  const wal = new MemoryWalDisk();
+  const hand = new Hand();
+  let due: (() => void) | undefined;
+  const store = openMemoryStore(disk.open(hand), undefined, (after) => wal.open('s', hand, after), (fn) => {
+    due = fn;
+    return () => (due = undefined);
+  });
+  store.load(CONF);
+  return { disk, wal, hand, store, checkpoint: () => [due, (due = undefined)][0]?.() };
+}
+
+test('a Ready that only moves the commit index waits for no sync, and a crash may forget it', async () => {
+  const { disk, wal, hand, store, checkpoint } = freshLogged();
+  const appended = store.persist(ready({ entries: entries(1, 3, 1), hardState: hs(1, 0) }));
+  await hand.syncAll();
+  await appended;
+  let done = false;
+  void store.persist(ready({ hardState: hs(1, 3) })).then(() => (done = true));
+  await settle();
+  assert.equal(done, true, 'resolved without a sync');
+  // A new vote is not a commit: it waits for its sync.
+  let voted = false;
+  void store.persist(ready({ hardState: hs(2, 3, 2) })).then(() => (voted = true));
+  await settle();
+  assert.equal(voted, false, 'a vote waits for its sync');
+  disk.crash();
+  wal.crash();
+  const st = openMemoryStore(disk.open(new Hand()), undefined, (after) => wal.open('s', new Hand(), after)).load();
+  assert.deepEqual(st.entries.map((e) => e.index), [1, 2, 3], 'the synced entries are kept');
+  assert.deepEqual(st.hardState, hs(1, 0), 'the commit index (volatile in Raft) and the unsynced vote are forgotten');
+
+  // Once the checkpoint commits it, the commit index survives a crash.
+  const again = freshLogged();
+  const p = again.store.persist(ready({ entries: entries(1, 3, 1), hardState: hs(1, 0) }));
+  await again.hand.syncAll();
+  await p;
+  await again.store.persist(ready({ hardState: hs(1, 3) }));
+  again.checkpoint();
+  await again.hand.syncAll();
+  again.disk.crash();
+  again.wal.crash();
+  const kept = openMemoryStore(again.disk.open(new Hand()), undefined, (after) => again.wal.open('s', new Hand(), after)).load();
+  assert.deepEqual(kept.hardState, hs(1, 3));
+  assert.deepEqual(kept.entries.map((e) => e.index), [1, 2, 3]);
 });
