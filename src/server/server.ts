@@ -28,7 +28,7 @@ import { serveNativeClient } from '../doors/native-door.ts';
 import { FrameSocket } from '../transport/frame-socket.ts';
 import { servePeerLink } from '../transport/inbound.ts';
 import { Peers } from '../transport/peers.ts';
-import { LinkHub } from '../transport/link-hub.ts';
+import { LinkHub, type HostedReplica } from '../transport/link-hub.ts';
 import type { Tap } from '../transport/tap.ts';
 import { openStore, type Store } from '../storage/index.ts';
 import { checkKeyValue } from '../storage/limits.ts';
@@ -81,6 +81,8 @@ export class KvsServer {
   private readonly unwatch: (() => void) | undefined;
   private readonly unhost: (() => void) | undefined;
   private readonly hub: LinkHub;
+  /** What the replica's links deliver: on its own connections and on those its process shares. */
+  private readonly linked: HostedReplica;
   /** Leaves the hub: pairs riding a shared connection to this replica are told it is gone. */
   private readonly unhostLinks: () => void;
   private readonly routes: ShardRoutes | undefined;
@@ -223,13 +225,14 @@ export class KvsServer {
     } else {
       this.path = this.router;
     }
-    this.unhostLinks = this.hub.host(config.group, config.id, {
+    this.linked = {
       onRaft: (msgs) => {
         for (const m of msgs) this.replica.step(m);
       },
       execute: (req, raw) => this.path.execute(req, raw),
       ...(this.tap ? { tap: this.tap } : {}),
-    });
+    };
+    this.unhostLinks = this.hub.host(config.group, config.id, this.linked);
   }
 
   /**
@@ -392,11 +395,7 @@ export class KvsServer {
       servePeerLink(conn, hello, {
         self: { version: PROTOCOL_VERSION, replicaId: this.config.id, groupId: this.config.group },
         accept: (h) => (h.groupId === this.config.group ? undefined : `replica ${h.replicaId} is in group ${h.groupId}, this is group ${this.config.group}`),
-        onRaft: (msgs) => {
-          for (const m of msgs) this.replica.step(m);
-        },
-        execute: (req, raw) => this.path.execute(req, raw),
-        tap: this.tap,
+        ...this.linked,
         hub: this.hub,
       });
     };
