@@ -134,15 +134,6 @@ export class Carrier {
     s.on('close', () => this.close('closed'));
   }
 
-  get connected(): boolean {
-    return this.ready;
-  }
-
-  /** Whether other pairs may ride this carrier: the answering process named itself. */
-  get shareable(): boolean {
-    return this.ready && this.process !== undefined;
-  }
-
   /** Adds a user; it hears onReady now if the handshake is already done. */
   attach(u: CarrierUser): void {
     if (this.closed) return u.onLost(this, 'closed');

@@ -52,7 +52,7 @@ export class LinkHub {
 
   /** Makes replica `id` of `group` reachable on this process's shared connections; returns its removal. */
   host(group: number, id: number, r: HostedReplica): () => void {
-    const key = pairKey(group, id);
+    const key = replicaKey(group, id);
     this.hosted.set(key, r);
     return () => {
       if (this.hosted.get(key) === r) this.hosted.delete(key);
@@ -60,7 +60,7 @@ export class LinkHub {
   }
 
   hostedReplica(group: number, id: number): HostedReplica | undefined {
-    return this.hosted.get(pairKey(group, id));
+    return this.hosted.get(replicaKey(group, id));
   }
 
   /**
@@ -107,6 +107,6 @@ export class LinkHub {
   }
 }
 
-function pairKey(group: number, id: number): string {
+function replicaKey(group: number, id: number): string {
   return `${group}/${id}`;
 }
