@@ -191,7 +191,7 @@ function freshLogged(): { disk: MemoryDisk; wal: MemoryWalDisk; hand: Hand; stor
 }
 
 test('a Ready that only moves the commit index waits for no sync, and a crash may forget it', async () => {
-  const { disk, wal, hand, store, checkpoint } = freshLogged();
+  const { disk, wal, hand, store } = freshLogged();
   const appended = store.persist(ready({ entries: entries(1, 3, 1), hardState: hs(1, 0) }));
   await hand.syncAll();
   await appended;
