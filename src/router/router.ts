@@ -3,7 +3,7 @@
 // replica leads, else relayed to the leader. No door re-implements routing, consistency or retries.
 import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
-import { LinkError } from '../transport/peer-link.ts';
+import { LinkError } from '../transport/carrier.ts';
 import { MAX_REQUEST_BODY_BYTES, SCAN_PAGE_BYTES, batchTooLarge, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 
 export interface LocalReader {

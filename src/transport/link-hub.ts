@@ -1,7 +1,8 @@
 // The links of every replica one process hosts (`kvs host` hosts one of every group). Outgoing:
 // the hub keeps one connection per process it talks to, and every replica pair between the two
-// rides it (carrier.ts), so a turn's frames for all groups leave in one writev and the keepalives,
-// heartbeats and wake-ups of every group are shared. It learns that two addresses are one process
+// rides it (carrier.ts): one keepalive and one socket per pair of processes instead of per pair of
+// replicas. (Frames of different groups share a writev only when their Readies run in the same
+// event-loop turn, which under load is rare: docs/processes.md.) It learns that two addresses are one process
 // from the answering HELLO, which names its process (protocol.md §6.1): the first link to each
 // address dials it, and a second connection to a process already reached hands its pairs to the
 // first and closes. Incoming: the replicas registered here answer CHANNEL frames (inbound.ts).

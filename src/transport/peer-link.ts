@@ -9,8 +9,6 @@ import { Carrier, LinkError, type CarrierUser, type LostReason } from './carrier
 import { LinkHub } from './link-hub.ts';
 import type { Tap } from './tap.ts';
 
-export { IDLE_MS, KEEPALIVE_MS, LinkError, splitAddress } from './carrier.ts';
-
 export interface PeerLinkOptions {
   self: Hello;
   peerId: number;

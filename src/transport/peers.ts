@@ -3,7 +3,8 @@
 // (setPeers); a message to a replica without a link is dropped, which Raft tolerates.
 import { MsgType, type Message } from '../raft/types.ts';
 import { encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
-import { LinkError, PeerLink } from './peer-link.ts';
+import { LinkError } from './carrier.ts';
+import { PeerLink } from './peer-link.ts';
 import type { LinkHub } from './link-hub.ts';
 import type { Tap } from './tap.ts';
 
