@@ -12,7 +12,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { GroupTemplate } from './group-template.ts';
 import { applyJsonPatch, applyReplacements, TemplateError } from './kustomize.ts';
 import { contentHash, groupName, PLACEMENT_GROUP } from './reconcile.ts';
-import { API_GROUP, API_VERSION, KIND, type KVStoreSpec } from './spec.ts';
+import { API_GROUP, API_VERSION, KIND, parseSpec, type KVStoreSpec } from './spec.ts';
 
 export const FIELD_MANAGER = 'kvctl';
 export const ANNOTATION_REVISION = `${API_GROUP}/revision`;
@@ -101,6 +101,13 @@ export function instantiate(t: GroupTemplate, values: GroupValues): K8sObject[] 
 }
 
 export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, p: GroupParams): K8sObject[] {
+  return renderGroup(t, owner, spec, p, templateHash(t));
+}
+
+/** What `groupObjects` renders, with the template hash it puts on the pod template given. */
+export type GroupRenderer = (t: GroupTemplate, owner: Owner, spec: KVStoreSpec, p: GroupParams, templateHashValue: string) => K8sObject[];
+
+export const renderGroup: GroupRenderer = (t, owner, spec, p, templateHashValue) => {
   const name = groupName(owner.name, p.group);
   const placement = p.group === PLACEMENT_GROUP;
   const objects = instantiate(t, { name, component: placement ? 'placement' : 'shard', placementSet: placement ? '' : groupName(owner.name, PLACEMENT_GROUP), bootstrapGroups: '' });
@@ -125,7 +132,7 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
     ...(override.metadata?.annotations ?? {}),
     [ANNOTATION_REVISION]: p.revision,
     [ANNOTATION_SETTINGS]: settingsHash(storeConfig(t, owner, spec)),
-    [ANNOTATION_TEMPLATE]: templateHash(t),
+    [ANNOTATION_TEMPLATE]: templateHashValue,
   };
   const c = s.template.spec.containers.find((x) => x.name === 'kvs');
   if (!c) throw new TemplateError('the group template has no container named kvs');
@@ -155,7 +162,7 @@ export function groupObjects(t: GroupTemplate, owner: Owner, spec: KVStoreSpec, 
   s.template.spec = { ...s.template.spec, ...(override.spec ?? {}), containers: s.template.spec.containers };
   const order = ['Service', 'PodDisruptionBudget', 'StatefulSet'];
   return objects.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
-}
+};
 
 /**
  * A hash of a settings ConfigMap's data: on the pod template (ANNOTATION_SETTINGS) and in the
@@ -169,13 +176,39 @@ export function settingsHash(cm: K8sObject): string {
  * A hash of the group template as loaded (its resources, replacements and tracing patch, before any
  * store's values are put in; the settings have their own hash): on the pod template
  * (ANNOTATION_TEMPLATE) and in the revision (reconcile.ts `templateRevision`), so an operator version
- * that instantiates another template (a probe, an env var, a resource default, args) re-applies it
- * and restarts the pods. The parsed objects are hashed, not the files: comments and key order count
- * for nothing, and the same files give the same hash in every process.
+ * that instantiates another template, or fills it in otherwise (a probe, an env var, a resource
+ * default, args), re-applies it and restarts the pods. The parsed objects are hashed, not the files:
+ * comments and key order count for nothing, and the same files give the same hash in every process.
+ * `render` is for tests: another operator version's code.
  */
-export function templateHash(t: GroupTemplate): string {
+export function templateHash(t: GroupTemplate, render: GroupRenderer = renderGroup): string {
   const { resources, replacements, tracing } = t;
-  return contentHash({ resources, replacements, tracing });
+  return contentHash({ resources, replacements, tracing, rendered: probeRenderings(t, render) });
+}
+
+/**
+ * The template as this operator version fills it in for a fixed store: what the code adds (update
+ * strategy, environment, ports, volumes) changes with the operator version as much as the files do,
+ * and under OnDelete a change nobody hashed would never reach the pods. Fixed inputs, so every
+ * store and every operator process get the same hash; both group kinds, each with the optional fields
+ * unset and set.
+ */
+function probeRenderings(t: GroupTemplate, render: GroupRenderer): K8sObject[][] {
+  const owner = { name: 'probe', namespace: 'probe', uid: 'probe' };
+  const params = (group: number): GroupParams => ({ group, replicas: 3, revision: 'probe', joinFrom: 3 });
+  const specs = [
+    parseSpec({ image: 'probe', shards: 1 }),
+    parseSpec({
+      image: 'probe',
+      shards: 1,
+      tracing: true,
+      doors: { resp: true, grpc: true },
+      imagePullPolicy: 'Always',
+      resources: { requests: { cpu: '1' } },
+      storage: { storageClassName: 'probe' },
+    }),
+  ];
+  return specs.flatMap((spec) => [PLACEMENT_GROUP, 1].map((group) => render(t, owner, spec, params(group), '')));
 }
 
 /** The store's settings (kvs.yaml), from the template's: the doors the spec turns off removed. */

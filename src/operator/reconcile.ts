@@ -71,9 +71,10 @@ export interface ReconcileInput {
    */
   settings?: string;
   /**
-   * A hash of the group template the operator instantiates (objects.ts `templateHash`): part of the
-   * revision, so a new operator version whose template differs (a probe, an env var, args) re-applies
-   * the StatefulSets and restarts the pods, though the spec is the same.
+   * A hash of the group template the operator instantiates and of what its code adds (objects.ts
+   * `templateHash`): part of the revision, so a new operator version that renders other objects (a
+   * probe, an env var, args) re-applies the StatefulSets and restarts the pods, though the spec is
+   * the same.
    */
   template?: string;
 }

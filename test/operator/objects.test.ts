@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
-import { dnsSuffix, groupObjects, instantiate, podAddress, storeConfig, templateHash, type K8sObject } from '../../src/operator/objects.ts';
+import { dnsSuffix, groupObjects, instantiate, podAddress, renderGroup, storeConfig, templateHash, type GroupRenderer, type K8sObject } from '../../src/operator/objects.ts';
 import { RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, parseSpec } from '../../src/operator/spec.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
@@ -146,6 +146,28 @@ test('the pod template carries a hash of the group template as loaded: a changed
   assert.equal(hashOf(settings), now);
   // The user's pod annotations cannot replace it.
   assert.equal(hashOf(template, owner, { ...spec, podTemplate: { metadata: { annotations: { [ANNOTATION]: 'x' } } } }), now);
+});
+
+test('the template hash covers what the operator code adds: another rendering of the same files restarts the pods', () => {
+  const now = templateHash(template);
+  assert.equal(templateHash(template, renderGroup), now, 'the shipped renderer is the default');
+  // An operator version whose code (not its files) adds an environment variable to the kvs container.
+  const withEnv: GroupRenderer = (t, o, s, p, h) => {
+    const objects = renderGroup(t, o, s, p, h);
+    stsOf(objects).spec.template.spec.containers.find((c) => c.name === 'kvs')!.env.push({ name: 'KVS_NEW', value: '1' });
+    return objects;
+  };
+  assert.notEqual(templateHash(template, withEnv), now);
+  // One that changes only what it does with tracing on: also seen, the probe renders that case too.
+  const tracedOnly: GroupRenderer = (t, o, s, p, h) => {
+    const objects = renderGroup(t, o, s, p, h);
+    if (s.tracing) objects.find((x) => x.kind === 'StatefulSet')!.metadata.labels!['traced'] = 'yes';
+    return objects;
+  };
+  assert.notEqual(templateHash(template, tracedOnly), now);
+  // And the hash a group's pods carry is that one.
+  const sts = stsOf(groupObjects(template, owner, spec, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 }));
+  assert.equal(sts.spec.template.metadata.annotations['kvs.sharded-kvs.dev/template-hash'], now);
 });
 
 test('the template hash is of the files as parsed: a comment or key order changes nothing, a field does; another process agrees', () => {
