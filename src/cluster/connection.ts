@@ -2,7 +2,7 @@
 // request id in whatever order they come.
 import net from 'node:net';
 import { FrameDecoder, MAX_REQUEST_BODY_BYTES, decodeResponse, encodeRequest, requestBodySize, requestTooLarge, type Frame, type Request, type Response } from '../wire/index.ts';
-import { splitAddress } from '../transport/carrier.ts';
+import { splitAddress } from '../address/address.ts';
 import { coalesce } from '../transport/coalesce.ts';
 import { UnreachableError } from '../cluster/group-call.ts';
 

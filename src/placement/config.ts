@@ -2,6 +2,7 @@
 // owns each partition, and the hand-offs still in progress. Pure: every node computes the same
 // thing from the same input. Every change bumps the epoch; a new reshard may only start once the
 // previous one's hand-offs are all complete, so a partition is never part of two moves at once.
+import { addressProblem } from '../address/address.ts';
 import { assignOwners, diff, DEFAULT_LOAD_FACTOR, DEFAULT_PARTITIONS, MAX_PARTITIONS, type Move, type Xxh64 } from '../partition/index.ts';
 
 export interface ReplicaInfo {
@@ -134,6 +135,8 @@ function groupShapeProblem(g: unknown): string | undefined {
   for (const r of replicas as unknown[]) {
     const { id: rid, address } = (r ?? {}) as Partial<ReplicaInfo>;
     if (!Number.isSafeInteger(rid) || rid! < 1 || typeof address !== 'string' || address.length === 0) return `group ${id} lists a replica without a positive id and an address`;
+    const problem = addressProblem(address);
+    if (problem) return `group ${id} replica ${rid}: ${problem}`;
   }
   return undefined;
 }

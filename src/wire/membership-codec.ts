@@ -3,6 +3,7 @@
 // carries it out (others answer NOT_LEADER with a hint):
 //   MEMBERSHIP (0x20)  u8 op (1 add, 2 remove) | u32 group | u32 replicaId | str address  → OK or ERROR
 // `address` is the new replica's native host:port (empty for remove). Big-endian, strict.
+import { addressProblem } from '../address/address.ts';
 import { Reader, utf8Size } from './bytes.ts';
 import { allocFrame, finishFrame } from './frame.ts';
 import { FrameType } from './frame-types.ts';
@@ -37,5 +38,8 @@ export function decodeMembership(body: Uint8Array): MembershipChange {
   const address = r.str16();
   r.done();
   if (op === 'add' && address === '') r.fail('adding a replica needs its address');
+  // Every replica of the group dials it once the change is in the log: refuse it at the door.
+  const problem = op === 'add' ? addressProblem(address) : undefined;
+  if (problem) r.fail(problem);
   return { op, group, replicaId, address };
 }

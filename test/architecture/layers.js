@@ -22,7 +22,7 @@ export const layers = [
   { name: 'cluster access', folders: ['cluster'] },
   { name: 'links', folders: ['transport'] },
   { name: 'formats and stores', folders: ['storage', 'wire', 'placement'] },
-  { name: 'cores and leaves', folders: ['raft', 'partition', 'log', 'version', 'timers'] },
+  { name: 'cores and leaves', folders: ['raft', 'partition', 'log', 'version', 'timers', 'address'] },
 ];
 
 /** Imports that go against the layers today: file (relative to src/), the folder it imports, why. */
