@@ -23,6 +23,7 @@ import {
   type Frame,
   type Hello,
 } from '../wire/index.ts';
+import { splitAddress } from '../address/address.ts';
 import { coalesce } from './coalesce.ts';
 import type { Tap } from './tap.ts';
 import { every } from '../timers/every.ts';
@@ -72,6 +73,12 @@ export interface CarrierOptions {
   idleMs: number;
   /** Sees the HELLO the carrier writes (as its opening pair's). */
   tap?: Tap;
+  /**
+   * Whether other pairs may ride it (default true). A pair that a shared connection's process
+   * refused (not hosted there) dials one of its own, as protocol.md §6.5 says, which the hub never
+   * hands over: else it would land on the same refusing connection again, with its backoff reset.
+   */
+  shareable?: boolean;
   /** The handshake is done (the hub learns which process answered). */
   onHandshake(c: Carrier): void;
   /** The carrier closed, for whatever reason. */
@@ -110,8 +117,9 @@ export class Carrier {
     this.opts = opts;
     this.address = opts.address;
     this.opening = { group: opts.self.groupId, from: opts.self.replicaId, to: opts.peerId };
-    this.stopIdleCheck = every(Math.max(10, Math.round(opts.idleMs / 4)), () => this.closeIfSilent());
+    // Before any timer: a bad address throws here and leaves nothing behind.
     const [host, port] = splitAddress(opts.address);
+    this.stopIdleCheck = every(Math.max(10, Math.round(opts.idleMs / 4)), () => this.closeIfSilent());
     const s = net.connect({ host, port, noDelay: true });
     this.socket = s;
     const decoder = new FrameDecoder();
@@ -125,13 +133,24 @@ export class Carrier {
       this.heardAt = Date.now();
       decoder.push(chunk);
       try {
-        for (let f = decoder.read(); f !== null; f = decoder.read()) this.onFrame(f);
+        // A frame may close the carrier (its last user's peer not hosted): the rest of the chunk
+        // is for nobody. Read on, a keepalive HELLO in it would be taken for a new handshake.
+        for (let f = decoder.read(); f !== null && !this.closed; f = decoder.read()) this.onFrame(f);
       } catch {
         s.destroy(); // lost framing or a bad handshake: start over
       }
     });
     s.on('error', () => {});
     s.on('close', () => this.close('closed'));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Whether the hub may put other pairs on it. */
+  get shareable(): boolean {
+    return this.opts.shareable ?? true;
   }
 
   /** Adds a user; it hears onReady now if the handshake is already done. */
@@ -232,6 +251,7 @@ export class Carrier {
   }
 
   private onFrame(f: Frame): void {
+    if (this.closed) return;
     if (!this.ready) {
       if (f.type !== FrameType.Hello) throw new LinkError('expected HELLO');
       const h = decodeHello(f.body);
@@ -284,11 +304,4 @@ export class Carrier {
     if (this.closed || Date.now() - this.heardAt < this.opts.idleMs) return;
     this.close('silent');
   }
-}
-
-export function splitAddress(address: string): [string, number] {
-  const i = address.lastIndexOf(':');
-  const port = Number(address.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad address "${address}" (want host:port)`);
-  return [address.slice(0, i).replace(/^\[|\]$/g, ''), port];
 }

@@ -81,7 +81,11 @@ function serve(r: HostedReplica, f: Frame, answer: (res: Response) => void): voi
   } else if (f.type === FrameType.Forward) {
     const fwd = decodeForward(f.body);
     const req = decodeRequest(fwd.type, fwd.body);
-    void r.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then(answer);
+    // The router answers failures itself; a rejection here would be a bug, and unhandled it would
+    // end the process: the relaying replica gets it as an answer instead.
+    void r.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then(answer, (e: unknown) =>
+      answer({ kind: 'error', error: { code: 'UNAVAILABLE', message: `request failed: ${e instanceof Error ? e.message : String(e)}` } }),
+    );
   } else {
     throw new BadRequestError(`unexpected frame 0x${f.type.toString(16)} on a replica link`);
   }

@@ -33,6 +33,8 @@ export interface DialOptions {
   idleMs?: number;
   /** Sees the HELLO of a connection this pair opens. */
   tap?: Tap;
+  /** A connection of this pair's own: neither shared nor handed over (after a refusal, §6.5). */
+  own?: boolean;
 }
 
 export class LinkHub {
@@ -69,9 +71,9 @@ export class LinkHub {
    * a process already reached, else a new connection.
    */
   carrierFor(o: DialOptions): Carrier {
-    const known = this.sharing ? this.processAt.get(o.address) : undefined;
+    const known = this.sharing && !o.own ? this.processAt.get(o.address) : undefined;
     const shared = known === undefined ? undefined : this.byProcess.get(known);
-    if (shared) return shared;
+    if (shared && !shared.isClosed) return shared;
     this.stats.dials++;
     return new Carrier({
       address: o.address,
@@ -80,6 +82,7 @@ export class LinkHub {
       maxQueueBytes: o.maxQueueBytes,
       idleMs: o.idleMs ?? IDLE_MS,
       ...(o.tap ? { tap: o.tap } : {}),
+      ...(o.own ? { shareable: false } : {}),
       onHandshake: (c) => this.reached(c),
       onClosed: (c) => this.gone(c),
     });
@@ -91,7 +94,7 @@ export class LinkHub {
   }
 
   private reached(c: Carrier): void {
-    if (!this.sharing || c.process === undefined) return;
+    if (!this.sharing || c.process === undefined || !c.shareable || c.isClosed) return;
     this.processAt.set(c.address, c.process);
     const first = this.byProcess.get(c.process);
     if (first && first !== c) {

@@ -43,6 +43,11 @@ export class PeerLink implements CarrierUser {
   private backoff = MIN_BACKOFF_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /**
+   * The process at the peer's address refused this pair on a shared connection (not hosted
+   * there): dial a connection of its own until one shakes hands (protocol.md §6.5).
+   */
+  private ownConnection = false;
   readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0, silentReplaced: 0 };
 
   constructor(opts: PeerLinkOptions) {
@@ -69,7 +74,7 @@ export class PeerLink implements CarrierUser {
     if (address === this.address) return;
     this.address = address;
     this.leaveCarrier();
-    this.connect();
+    this.connect(); // at once: a reconnect waiting out its backoff is for the old address
   }
 
   /** Queues frames; returns false if they were dropped because the link is over its byte bound. */
@@ -113,6 +118,7 @@ export class PeerLink implements CarrierUser {
     if (c !== this.carrier) return;
     this.ready = true;
     this.backoff = MIN_BACKOFF_MS;
+    if (!c.shareable) this.ownConnection = false; // reached on its own: later reconnects share again
     this.stats.connects++;
   }
 
@@ -131,14 +137,25 @@ export class PeerLink implements CarrierUser {
   onNotHosted(c: Carrier): void {
     if (c !== this.carrier) return;
     this.hub.forget(this.address);
+    this.ownConnection = true;
     this.carrier = undefined;
     this.ready = false;
     this.scheduleReconnect();
   }
 
   private connect(): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     if (this.closed) return;
-    const c = this.hub.carrierFor({ self: this.opts.self, peerId: this.peerId, address: this.address, maxQueueBytes: this.maxQueueBytes, idleMs: this.opts.idleMs, ...(this.opts.tap ? { tap: this.opts.tap } : {}) });
+    const c = this.hub.carrierFor({
+      self: this.opts.self,
+      peerId: this.peerId,
+      address: this.address,
+      maxQueueBytes: this.maxQueueBytes,
+      idleMs: this.opts.idleMs,
+      ...(this.opts.tap ? { tap: this.opts.tap } : {}),
+      ...(this.ownConnection ? { own: true } : {}),
+    });
     this.carrier = c;
     const waiting = this.waiting;
     this.waiting = [];

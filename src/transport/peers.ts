@@ -2,11 +2,14 @@
 // sends each peer's share as few frames as possible. The set follows the group's membership
 // (setPeers); a message to a replica without a link is dropped, which Raft tolerates.
 import { MsgType, type Message } from '../raft/types.ts';
-import { encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
+import { CHANNEL_PREFIX_BYTES, DEFAULT_MAX_FRAME_BYTES, encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
 import { LinkError } from './carrier.ts';
 import { PeerLink } from './peer-link.ts';
 import type { LinkHub } from './link-hub.ts';
 import type { Tap } from './tap.ts';
+
+/** The largest frame of Raft messages a link sends: a riding pair's frame gets a CHANNEL prefix. */
+export const RAFT_FRAME_LIMIT = DEFAULT_MAX_FRAME_BYTES - CHANNEL_PREFIX_BYTES;
 
 /** A protocol 1 replica rejects a heartbeat's flags byte (a rolling upgrade): it never goes quiet. */
 function asProtocol1(m: Message): Message {
@@ -62,7 +65,9 @@ export class Peers {
     }
     for (const [to, list] of byPeer) {
       const link = this.links.get(to);
-      if (link) link.send(encodeRaftMessages(link.peerVersion >= 2 ? list : list.map(asProtocol1)));
+      // Frames sized so that they still fit once wrapped in a CHANNEL prefix (a pair riding another
+      // pair's connection): the acceptor holds every frame to the same limit.
+      if (link) link.send(encodeRaftMessages(link.peerVersion >= 2 ? list : list.map(asProtocol1), RAFT_FRAME_LIMIT));
     }
   }
 

@@ -4,12 +4,27 @@
 import assert from 'node:assert/strict';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { MsgType, type Message } from '../../src/raft/types.ts';
+import { EntryType, MsgType, type Message } from '../../src/raft/types.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { servePeerLink } from '../../src/transport/inbound.ts';
 import { LinkHub, type HostedReplica } from '../../src/transport/link-hub.ts';
+import { PeerLink } from '../../src/transport/peer-link.ts';
 import { Peers } from '../../src/transport/peers.ts';
-import { FrameDecoder, FrameType, PROTOCOL_VERSION, decodeHello, decodeResponse, encodeHello, encodeRequest, type Request } from '../../src/wire/index.ts';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameDecoder,
+  FrameType,
+  PROTOCOL_VERSION,
+  decodeHello,
+  decodeResponse,
+  encodeChannelPrefix,
+  encodeHello,
+  encodeRaftMessages,
+  encodeRequest,
+  encodeResponse,
+  type Request,
+} from '../../src/wire/index.ts';
+import { decodeMembership, encodeMembership } from '../../src/wire/membership-codec.ts';
 import { waitFor } from '../support/wait.ts';
 
 interface Replica {
@@ -191,3 +206,124 @@ describe('links between two processes', () => {
   });
 });
 
+
+/** A listening socket that answers every dialer's HELLO as replica `id` of process `process` and records what it reads. */
+async function fakeProcess(id: number, process: number): Promise<{ address: string; conns: Socket[]; server: Server }> {
+  const conns: Socket[] = [];
+  const server = createServer((sock) => {
+    conns.push(sock);
+    sock.on('error', () => {});
+    const d = new FrameDecoder();
+    let shaken = false;
+    sock.on('data', (b: Buffer) => {
+      d.push(b);
+      for (let f = d.read(); f !== null; f = d.read()) {
+        if (shaken) continue;
+        shaken = true;
+        const h = decodeHello(f.body);
+        sock.write(encodeHello({ version: PROTOCOL_VERSION, replicaId: id, groupId: h.groupId, process }));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => {
+    server.close();
+    for (const s of conns) s.destroy();
+  });
+  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, conns, server };
+}
+
+describe('faults on shared links (found in review, 2026-12-06)', () => {
+  it('a refusal and a keepalive read in one chunk leave no closed connection behind as the shared one', async () => {
+    const p = new LinkHub();
+    const processId = 777;
+    const two = await fakeProcess(2, processId);
+    const five = await fakeProcess(5, processId);
+    const a = new Peers({ version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, [{ id: 2, address: two.address }], undefined, p);
+    await waitFor('pair 1→2 connected', () => a.stats()[0]?.connected);
+    const b = new Peers({ version: PROTOCOL_VERSION, replicaId: 4, groupId: 2 }, [{ id: 5, address: five.address }], undefined, p);
+    await waitFor('pair 4→5 rides the first connection', () => p.stats.handedOver === 1 && b.stats()[0]?.connected);
+    a.close(); // pair 4→5 is now the shared connection's only user
+    cleanups.push(() => b.close());
+    // Process 777 refuses pair 4→5 (replica 5 not hosted there) and says "alive" in the same chunk,
+    // as it reads when this process's loop was busy for a moment.
+    const notHosted = encodeResponse(0, { kind: 'error', error: { code: 'UNAVAILABLE', message: 'replica 5 of group 2 is not hosted by this process' } });
+    const keepalive = encodeHello({ version: PROTOCOL_VERSION, replicaId: 2, groupId: 1, process: processId });
+    two.conns[0]!.write(Buffer.concat([encodeChannelPrefix({ group: 2, from: 5, to: 4 }, notHosted), notHosted, keepalive]));
+    // The refused pair dials a connection of its own; a new pair to the process dials anew too.
+    await waitFor('pair 4→5 on a connection of its own', () => five.conns.length === 2 && b.stats()[0]?.connected);
+    const c = new Peers({ version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, [{ id: 2, address: two.address }], undefined, p);
+    cleanups.push(() => c.close());
+    await waitFor('a new pair to that process connected', () => c.stats()[0]?.connected);
+    assert.equal(two.conns.length, 2, 'it dialed: the closed connection was not kept as the shared one');
+  });
+
+  it('a pair refused by a process keeps a connection of its own: no hand-over back, no dial storm', async () => {
+    const { p, qs, links } = await twoProcesses();
+    await waitFor('one connection', () => openConnections(qs) === 1);
+    // Replica 5 stops being hosted while its door still answers (a server closing: links first).
+    qs[1]!.unhost();
+    const dials = p.stats.dials;
+    await waitFor('pair 4→5 delivered again', () => {
+      links[1]!.send([heartbeat(4, 5, 60)]);
+      return qs[1]!.got.some((m) => m.type === MsgType.Heartbeat && m.round === 60);
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(p.stats.dials - dials, 1, 'one dial of its own, not one per send');
+    assert.equal(openConnections(qs), 2);
+  });
+
+  it('frames packed to the frame limit still fit once a riding pair wraps them', async () => {
+    const { p, qs, links } = await twoProcesses();
+    await waitFor('one connection', () => openConnections(qs) === 1);
+    const dials = p.stats.dials;
+    // Two appends that the default packing puts in one frame a few bytes under the limit: wrapped
+    // in a CHANNEL prefix it would be over, and the acceptor drops the connection for it.
+    const append = (from: number, to: number, bytes: number, index: number): Message => ({
+      type: MsgType.Append,
+      from,
+      to,
+      term: 1,
+      prevIndex: index - 1,
+      prevTerm: 1,
+      commit: 0,
+      entries: [{ index, term: 1, type: EntryType.Normal, data: Buffer.alloc(bytes, 7) }],
+    });
+    const first = 2 * 1024 * 1024;
+    const probe = (second: number): number => encodeRaftMessages([append(1, 2, first, 1), append(1, 2, second, 2)])[0]!.length;
+    const second = first + (DEFAULT_MAX_FRAME_BYTES - 5 - probe(first));
+    assert.equal(probe(second), DEFAULT_MAX_FRAME_BYTES - 5, 'the test packs a frame 5 bytes under the limit');
+    links.forEach((l, i) => l.send([append(qs[i]!.id - 1, qs[i]!.id, first, 1), append(qs[i]!.id - 1, qs[i]!.id, second, 2)]));
+    await waitFor('every pair got both appends', () => qs.every((r) => r.got.filter((m) => m.type === MsgType.Append).length === 2));
+    assert.equal(p.stats.dials, dials, 'the shared connection was never dropped');
+    assert.equal(openConnections(qs), 1);
+  });
+
+  it('a new address during a reconnect backoff: one connection, closed with the link', async () => {
+    const q = new LinkHub();
+    const r = await replica(q, 1, 2, 0, false);
+    cleanups.push(() => r.server.close());
+    // Nothing listens at first: the link waits out a backoff, then learns the replica's address.
+    const dead = createServer();
+    await new Promise<void>((res) => dead.listen(0, '127.0.0.1', res));
+    const deadAddress = `127.0.0.1:${(dead.address() as AddressInfo).port}`;
+    await new Promise<void>((res) => dead.close(() => res()));
+    const link = new PeerLink({ self: { version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, peerId: 2, address: deadAddress, random: () => 1 });
+    await new Promise((res) => setTimeout(res, 30)); // refused, backing off
+    link.setAddress(r.address);
+    await waitFor('connected at the new address', () => link.connected);
+    await new Promise((res) => setTimeout(res, 300)); // past the old backoff
+    assert.equal(r.open.size, 1, 'one connection, not one per timer');
+    link.close();
+    await waitFor('no connection left open', () => r.open.size === 0);
+  });
+
+  it('a bad peer address is refused where it enters, and a link given one leaves no timer behind', async () => {
+    assert.throws(() => decodeMembership(encodeMembership(1, { op: 'add', group: 1, replicaId: 4, address: 'no-port' }).subarray(9)), /host:port/);
+    assert.throws(() => decodeMembership(encodeMembership(1, { op: 'add', group: 1, replicaId: 4, address: 'h:99999' }).subarray(9)), /host:port/);
+    assert.equal(decodeMembership(encodeMembership(1, { op: 'add', group: 1, replicaId: 4, address: 'kvs-1.kvs:7000' }).subarray(9)).address, 'kvs-1.kvs:7000');
+    assert.throws(() => new PeerLink({ self: { version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, peerId: 2, address: 'no-port', idleMs: 20 }), /host:port/);
+    // Its idle check would have fired by now, on a socket that never existed, and ended the process.
+    await new Promise((res) => setTimeout(res, 100));
+  });
+});
