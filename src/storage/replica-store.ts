@@ -177,12 +177,15 @@ export class ReplicaStore {
     this.assertOk();
     const seq = appended.seq;
     if (storageMutations.walReleasedEarly) this.wal!.release(seq);
-    // LMDB's commits are durable when they resolve (env.ts): the log may drop what they hold.
+    // The log may drop what LMDB holds once it is on disk: at commit (env.ts), or with lmdb-js's
+    // overlappingSync (bench/storage.ts measures it) only once flushed.
     const committed = this.defer(() => Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(seq))]));
     void committed.then(
-      () => this.wal!.release(seq),
+      () => this.env.root.flushed,
       () => undefined, // defer() fails the store
-    );
+    ).then(() => {
+      if (this.failure === undefined) this.wal!.release(seq);
+    });
   }
 
   /**
@@ -301,12 +304,19 @@ export class ReplicaStore {
     this.cancelCheckpoint?.();
     this.cancelCheckpoint = undefined;
     const written: Promise<unknown>[] = [];
+    // After a write that throws, the rest are not handed to LMDB: a later apply's applied index
+    // must not commit over an apply that is only partly in LMDB's batch (the store fails anyway).
+    let thrown: { error: unknown } | undefined;
     for (const it of this.deferred.splice(0)) {
       let p: Promise<unknown>;
-      try {
-        p = it.write();
-      } catch (e) {
-        p = Promise.reject(e);
+      if (thrown) p = Promise.reject(thrown.error);
+      else {
+        try {
+          p = it.write();
+        } catch (e) {
+          thrown = { error: e };
+          p = Promise.reject(e);
+        }
       }
       it.handedOver(p);
       written.push(p);

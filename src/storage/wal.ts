@@ -8,7 +8,7 @@
 // truncates the file there, so nothing an earlier life wrote past that point can ever be read back
 // as a continuation. Damage anywhere else is corruption: it is reported, never skipped.
 import fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { syncDir, withFile } from './preflight.ts';
 import { decodeRecord, encodeRecord, recordBytes, type WalRecord } from './wal-codec.ts';
@@ -55,7 +55,9 @@ const segmentName = (first: number): string => `wal-${first.toString(16).padStar
 
 /** Opens (creating if needed) the log in `dir` and reads back every record in it. */
 export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
-  fs.mkdirSync(dir, { recursive: true });
+  // A new directory's own entry is durable only once its parent is synced: without that, a power
+  // loss could take the whole log with it, segments synced or not.
+  if (fs.mkdirSync(dir, { recursive: true }) !== undefined) syncDir(dirname(dir));
   const segments = fs
     .readdirSync(dir)
     .flatMap((name) => {
@@ -136,6 +138,7 @@ function waiter(seq: number): Waiter {
 }
 
 class FileWal implements Wal {
+  /** The newest segment's descriptor; -1 between closing one segment and opening the next. */
   private fd: number;
   private syncing: Waiter | undefined;
   private next: Waiter | undefined;
@@ -192,7 +195,8 @@ class FileWal implements Wal {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([this.syncing?.promise, this.next?.promise]);
-    fs.closeSync(this.fd);
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
   }
 
   private syncThrough(seq: number): Promise<void> {
@@ -231,8 +235,12 @@ class FileWal implements Wal {
   /** Closes the current segment durably before any record goes to the next one. */
   private rotate(): void {
     fs.fdatasyncSync(this.fd);
-    if (this.syncing) this.retired.push(this.fd);
-    else fs.closeSync(this.fd);
+    const old = this.fd;
+    // Closed here, its number may be reused by any file the process opens next: if the next segment
+    // cannot be made, close() must not close that number again.
+    this.fd = -1;
+    if (this.syncing) this.retired.push(old);
+    else fs.closeSync(old);
     const seg = this.createSegment(this.nextSeq);
     this.segments.push(seg);
     this.fd = fs.openSync(seg.path, 'r+');

@@ -213,3 +213,53 @@ describe('log persistence', () => {
     await s.close();
   });
 });
+
+describe('the log and the checkpoint (found in review, 2026-12-06)', () => {
+  it('drops log records only once the checkpoint holding them is flushed, not merely committed', async () => {
+    // With lmdb-js overlappingSync (bench/storage.ts measures it) a commit resolves before its
+    // flush; a power loss between the two loses it, so the log must keep the records until then.
+    const dir = tempDir('flushed');
+    const store = openReplicaStore({ path: dir, overlappingSync: true, checkpointMs: 1 });
+    store.load(CONF);
+    const inner = store as unknown as { env: { root: object }; wal: { release(seq: number): void } };
+    let flush!: () => void;
+    const pending = new Promise<void>((r) => (flush = r));
+    Object.defineProperty(inner.env.root, 'flushed', { configurable: true, get: () => pending });
+    const released: number[] = [];
+    const release = inner.wal.release.bind(inner.wal);
+    inner.wal.release = (seq) => {
+      released.push(seq);
+      release(seq);
+    };
+    await store.persist(ready({ entries: entries(1, 3, 1), hardState: hs(1, 0) }));
+    await store.settled(); // the checkpoint holding record 1 has committed
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(released, [], 'nothing released before the flush');
+    flush();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(released, [1]);
+    delete (inner.env.root as { flushed?: unknown }).flushed;
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  it('after a held-back write throws, the later ones are not handed to LMDB', async () => {
+    // An apply partly queued must not be followed into LMDB's batch by a later apply's index.
+    const dir = tempDir('thrown');
+    const store = openFresh(dir);
+    const inner = store as unknown as { defer(w: () => Promise<unknown>): Promise<unknown>; flushDeferred(): void };
+    let later = false;
+    const first = inner.defer(() => {
+      throw new Error('a put LMDB refused');
+    });
+    const second = inner.defer(() => {
+      later = true;
+      return Promise.resolve();
+    });
+    inner.flushDeferred();
+    await assert.rejects(first, /refused/);
+    await assert.rejects(second, /refused/);
+    assert.equal(later, false);
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -119,6 +119,52 @@ describe('write-ahead log', () => {
     assert.throws(() => openFileWal(dir), (e: unknown) => e instanceof StorageCorruptionError && /previous one ends/.test(e.message));
   });
 
+  it('makes a new log directory durable in its parent before anything is written to it', async (t) => {
+    const dir = fresh();
+    const opened: string[] = [];
+    const openSync = fs.openSync;
+    t.mock.method(fs, 'openSync', (path: fs.PathLike, ...rest: unknown[]) => {
+      opened.push(String(path));
+      return (openSync as (...a: unknown[]) => number)(path, ...rest);
+    });
+    const { wal } = openFileWal(dir);
+    t.mock.restoreAll();
+    // syncDir opens a directory to fsync it: the parent of the new wal/ is among them, first.
+    const parent = join(dir, '..');
+    assert.ok(opened.includes(parent), `the parent was synced (opened: ${opened.join(', ')})`);
+    assert.ok(opened.indexOf(parent) < opened.findIndex((p) => p.endsWith('.log')), 'before the first segment exists');
+    await wal.close();
+    // Opening an existing log syncs nothing above it.
+    opened.length = 0;
+    t.mock.method(fs, 'openSync', (path: fs.PathLike, ...rest: unknown[]) => {
+      opened.push(String(path));
+      return (openSync as (...a: unknown[]) => number)(path, ...rest);
+    });
+    const again = openFileWal(dir);
+    t.mock.restoreAll();
+    assert.ok(!opened.includes(parent));
+    await again.wal.close();
+  });
+
+  it('a segment that cannot be created fails the append, and close() then closes no other file', async (t) => {
+    const dir = fresh();
+    const { wal } = openFileWal(dir, { segmentBytes: 64 });
+    await wal.append(Buffer.alloc(80, 1)).durable; // past the segment size: the next append rotates
+    const openSync = fs.openSync;
+    t.mock.method(fs, 'openSync', (path: fs.PathLike, ...rest: unknown[]) => {
+      if (String(path).endsWith('.log')) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return (openSync as (...a: unknown[]) => number)(path, ...rest);
+    });
+    assert.throws(() => wal.append(Buffer.from('next')), /ENOSPC/);
+    t.mock.restoreAll();
+    // The closed segment's descriptor number goes to the next file this process opens.
+    const other = join(dir, '..', 'other-file');
+    const fd = fs.openSync(other, 'w');
+    await wal.close();
+    assert.doesNotThrow(() => fs.fstatSync(fd), 'the other file is still open');
+    fs.closeSync(fd);
+  });
+
   it('keeps every record reported durable across SIGKILL under load', async () => {
     const dir = fresh();
     let lastSeen = 0;
