@@ -74,11 +74,12 @@ export interface CarrierOptions {
   /** Sees the HELLO the carrier writes (as its opening pair's). */
   tap?: Tap;
   /**
-   * Whether other pairs may ride it (default true). A pair that a shared connection's process
-   * refused (not hosted there) dials one of its own, as protocol.md §6.5 says, which the hub never
-   * hands over: else it would land on the same refusing connection again, with its backoff reset.
+   * The opening pair's own connection, never shared (default false). A pair that a shared
+   * connection's process refused (not hosted there) dials one of its own, as protocol.md §6.5
+   * says, which the hub never hands over: else it would land on the same refusing connection
+   * again, with its backoff reset.
    */
-  shareable?: boolean;
+  own?: boolean;
   /** The handshake is done (the hub learns which process answered). */
   onHandshake(c: Carrier): void;
   /** The carrier closed, for whatever reason. */
@@ -148,9 +149,9 @@ export class Carrier {
     return this.closed;
   }
 
-  /** Whether the hub may put other pairs on it. */
-  get shareable(): boolean {
-    return this.opts.shareable ?? true;
+  /** The opening pair's alone: the hub puts no other pair on it. */
+  get own(): boolean {
+    return this.opts.own ?? false;
   }
 
   /** Adds a user; it hears onReady now if the handshake is already done. */

@@ -82,7 +82,7 @@ export class LinkHub {
       maxQueueBytes: o.maxQueueBytes,
       idleMs: o.idleMs ?? IDLE_MS,
       ...(o.tap ? { tap: o.tap } : {}),
-      ...(o.own ? { shareable: false } : {}),
+      ...(o.own ? { own: true } : {}),
       onHandshake: (c) => this.reached(c),
       onClosed: (c) => this.gone(c),
     });
@@ -94,7 +94,7 @@ export class LinkHub {
   }
 
   private reached(c: Carrier): void {
-    if (!this.sharing || c.process === undefined || !c.shareable || c.isClosed) return;
+    if (!this.sharing || c.process === undefined || c.own || c.isClosed) return;
     this.processAt.set(c.address, c.process);
     const first = this.byProcess.get(c.process);
     if (first && first !== c) {

@@ -118,7 +118,7 @@ export class PeerLink implements CarrierUser {
     if (c !== this.carrier) return;
     this.ready = true;
     this.backoff = MIN_BACKOFF_MS;
-    if (!c.shareable) this.ownConnection = false; // reached on its own: later reconnects share again
+    if (c.own) this.ownConnection = false; // reached on its own: later reconnects share again
     this.stats.connects++;
   }
 
