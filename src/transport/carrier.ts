@@ -25,6 +25,7 @@ import {
 } from '../wire/index.ts';
 import { splitAddress } from '../address/address.ts';
 import { coalesce } from './coalesce.ts';
+import { FairQueue } from './fair-queue.ts';
 import type { Tap } from './tap.ts';
 import { every } from '../timers/every.ts';
 
@@ -32,6 +33,18 @@ import { every } from '../timers/every.ts';
 export const KEEPALIVE_MS = 1000;
 /** Several keepalives (and several election timeouts): a link silent this long is dead. */
 export const IDLE_MS = 5000;
+/**
+ * Bytes the socket's own buffer may hold before frames wait in the carrier's queue instead, where
+ * pairs take turns: a frame of one pair waits behind at most this much of the others'.
+ */
+export const SOCKET_LOW_WATER = 512 << 10;
+/** A pair with less than this waiting is never refused, however much the others have queued. */
+export const PAIR_RESERVE_BYTES = 1 << 20;
+
+interface Batch {
+  pair: ChannelAddress;
+  frames: Buffer[];
+}
 
 export class LinkError extends Error {
   override readonly name = 'LinkError';
@@ -101,9 +114,11 @@ export class Carrier {
   private readonly users = new Set<CarrierUser>();
   private ready = false;
   private closed = false;
-  /** Frames sent before the handshake, by pair: which pair goes plain is known only once it is done. */
-  private queue: { pair: ChannelAddress; frames: Buffer[] }[] = [];
-  private queuedBytes = 0;
+  /**
+   * Frames waiting, by pair: before the handshake (which pair goes plain is known only once it is
+   * done) and while the socket's buffer is above SOCKET_LOW_WATER.
+   */
+  private readonly queue = new FairQueue<string, Batch>();
   private nextRequestId = 1;
   private readonly forwards = new Map<number, PendingForward>();
   /** When this connection last received anything (or was opened). */
@@ -141,6 +156,7 @@ export class Carrier {
         s.destroy(); // lost framing or a bad handshake: start over
       }
     });
+    s.on('drain', () => this.pump());
     s.on('error', () => {});
     s.on('close', () => this.close('closed'));
   }
@@ -171,9 +187,7 @@ export class Carrier {
   handOver(to: Carrier): void {
     const users = [...this.users];
     this.users.clear();
-    const queued = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
+    const queued = this.queue.clear();
     this.close('closed');
     for (const u of users) {
       u.onMoved(to);
@@ -183,18 +197,24 @@ export class Carrier {
     for (const q of queued) to.send(q.pair, q.frames);
   }
 
-  /** Queues `pair`'s frames; false when they were dropped (over the byte bound, or closed). */
+  /**
+   * Queues `pair`'s frames; false when they were dropped (closed, or over the byte bound: all
+   * pairs' frames waiting here and in the socket, unless this pair has less than its reserve waiting).
+   */
   send(pair: ChannelAddress, frames: Buffer[]): boolean {
+    if (this.closed) return false;
     let bytes = 0;
     for (const f of frames) bytes += f.length;
-    const waiting = this.ready ? this.socket.writableLength : this.queuedBytes;
-    if (this.closed || waiting + bytes > this.opts.maxQueueBytes) return false;
-    if (!this.ready) {
-      this.queue.push({ pair, frames });
-      this.queuedBytes += bytes;
+    if (this.ready && this.queue.isEmpty && this.socket.writableLength < SOCKET_LOW_WATER) {
+      this.write(pair, frames); // the common case: nothing waits, straight to the socket
       return true;
     }
-    this.write(pair, frames);
+    const key = pairKey(pair);
+    const waiting = this.queue.bytes + (this.ready ? this.socket.writableLength : 0);
+    const own = this.queue.bytesOf(key);
+    if (waiting + bytes > this.opts.maxQueueBytes && own + bytes > Math.min(PAIR_RESERVE_BYTES, this.opts.maxQueueBytes)) return false;
+    this.queue.push(key, { pair, frames }, bytes);
+    this.pump();
     return true;
   }
 
@@ -224,8 +244,7 @@ export class Carrier {
     this.ready = false;
     this.stopIdleCheck();
     this.socket.destroy();
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.queue.clear();
     for (const p of this.forwards.values()) {
       clearTimeout(p.timer);
       p.reject(new LinkError(`connection to ${this.address} lost`));
@@ -239,6 +258,15 @@ export class Carrier {
 
   private isOpening(pair: ChannelAddress): boolean {
     return pair.group === this.opening.group && pair.from === this.opening.from && pair.to === this.opening.to;
+  }
+
+  /** Writes what waits, a batch of each pair in turn, until the socket's buffer is full enough. */
+  private pump(): void {
+    if (!this.ready || this.closed) return;
+    this.queue.take(
+      (b) => this.write(b.pair, b.frames),
+      () => this.socket.writableLength < SOCKET_LOW_WATER,
+    );
   }
 
   private write(pair: ChannelAddress, frames: Buffer[]): void {
@@ -264,10 +292,7 @@ export class Carrier {
       // same process, and close this one.
       this.opts.onHandshake(this);
       if (this.closed) return;
-      const queued = this.queue;
-      this.queue = [];
-      this.queuedBytes = 0;
-      for (const q of queued) this.write(q.pair, q.frames);
+      this.pump();
       for (const u of [...this.users]) u.onReady(this);
       return;
     }
@@ -305,4 +330,8 @@ export class Carrier {
     if (this.closed || Date.now() - this.heardAt < this.opts.idleMs) return;
     this.close('silent');
   }
+}
+
+function pairKey(p: ChannelAddress): string {
+  return `${p.group}/${p.from}/${p.to}`;
 }

@@ -9,6 +9,7 @@ import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { servePeerLink } from '../../src/transport/inbound.ts';
 import { LinkHub, type HostedReplica } from '../../src/transport/link-hub.ts';
 import { PeerLink } from '../../src/transport/peer-link.ts';
+import { Carrier } from '../../src/transport/carrier.ts';
 import { Peers } from '../../src/transport/peers.ts';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -22,6 +23,7 @@ import {
   encodeRaftMessages,
   encodeRequest,
   encodeResponse,
+  type Frame,
   type Request,
 } from '../../src/wire/index.ts';
 import { decodeMembership, encodeMembership } from '../../src/wire/membership-codec.ts';
@@ -325,5 +327,79 @@ describe('faults on shared links (found in review, 2026-12-06)', () => {
     assert.throws(() => new PeerLink({ self: { version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, peerId: 2, address: 'no-port', idleMs: 20 }), /host:port/);
     // Its idle check would have fired by now, on a socket that never existed, and ended the process.
     await new Promise((res) => setTimeout(res, 100));
+  });
+});
+
+/** A process that answers the handshake as replica 2 and then reads nothing until `resume()`. */
+async function stalledProcess(): Promise<{ address: string; frames: Frame[]; resume: () => void }> {
+  const frames: Frame[] = [];
+  let sock: Socket | undefined;
+  const server = createServer((s) => {
+    sock = s;
+    s.on('error', () => {});
+    const d = new FrameDecoder();
+    let shaken = false;
+    s.on('data', (b: Buffer) => {
+      d.push(b);
+      for (let f = d.read(); f !== null; f = d.read()) {
+        if (shaken) frames.push({ type: f.type, requestId: f.requestId, body: Buffer.from(f.body) });
+        else {
+          shaken = true;
+          s.write(encodeHello({ version: PROTOCOL_VERSION, replicaId: 2, groupId: 1, process: 99 }));
+          s.pause();
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => {
+    server.close();
+    sock?.destroy();
+  });
+  return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, frames, resume: () => sock?.resume() };
+}
+
+describe('pairs take turns on a shared connection', () => {
+  const self = { version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 };
+  const opening = { group: 1, from: 1, to: 2 };
+  const riding = { group: 2, from: 4, to: 5 };
+  const bulk = (): Buffer => encodeResponse(7, { kind: 'value', value: Buffer.alloc(64 << 10, 1) });
+
+  async function carrierTo(address: string, maxQueueBytes: number): Promise<Carrier> {
+    let ready = false;
+    const c = new Carrier({ address, self, peerId: 2, maxQueueBytes, idleMs: 60_000, onHandshake: () => (ready = true), onClosed: () => {} });
+    cleanups.push(() => c.close('closed'));
+    await waitFor('handshake', () => ready);
+    return c;
+  }
+
+  it('a heartbeat of one pair waits behind a little of the backlog of another, not all of it', async () => {
+    const peer = await stalledProcess();
+    const c = await carrierTo(peer.address, 64 << 20);
+    // Far more than the kernel's socket buffers hold: most of it waits in this process.
+    for (let i = 0; i < 512; i++) assert.ok(c.send(opening, [bulk()]), `bulk frame ${i} queued`);
+    await new Promise((r) => setTimeout(r, 50)); // what the kernel takes, it takes
+    assert.ok(c.send(riding, encodeRaftMessages([heartbeat(4, 5, 1)])));
+    peer.resume();
+    await waitFor('everything delivered', () => peer.frames.length === 513, 20_000);
+    const at = peer.frames.findIndex((f) => f.type === FrameType.Channel);
+    const bytesBefore = peer.frames.slice(0, at).reduce((n, f) => n + f.body.length, 0);
+    assert.ok(at < 512, 'the heartbeat did not wait for the whole backlog');
+    // What was already in the kernel and the socket's buffer went first, and nothing more.
+    // What was already in the kernel's buffers and the socket's went first (~4 MiB here), and a
+    // turn of the other pair's at most: far less than the 32 MiB backlog.
+    assert.ok(bytesBefore < 16 << 20, `${bytesBefore} bytes went first`);
+  });
+
+  it('one pair over the byte bound does not shut the others out', async () => {
+    const peer = await stalledProcess();
+    const c = await carrierTo(peer.address, 4 << 20);
+    let sent = 0;
+    while (c.send(opening, [bulk()])) if (++sent > 10_000) assert.fail('the bound never refused');
+    // The flooding pair's heartbeats are refused too: no gap under the bound is left.
+    while (c.send(opening, encodeRaftMessages([heartbeat(1, 2, 2)]))) if (++sent > 100_000) assert.fail('the bound never refused');
+    assert.ok(c.send(riding, encodeRaftMessages([heartbeat(4, 5, 2)])), 'another pair still gets its heartbeat in');
+    peer.resume();
+    await waitFor('the heartbeat delivered', () => peer.frames.some((f) => f.type === FrameType.Channel), 20_000);
   });
 });
