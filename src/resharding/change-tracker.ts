@@ -2,6 +2,9 @@
 // that only those keys travel again (resharding/source.ts). Pure: fed keys in log order. A delta
 // round takes the keys changed so far (plus those of an unfinished earlier round) sorted by
 // (partition, key), the order of its chunks, and tracking starts afresh for the next round.
+// Rounds are numbered by the destination: asked again for the round it last started (its answer
+// was lost and the request resent), the tracker replays that round's keys instead of starting a
+// new one, which would leave them out for good.
 
 /** More changed keys than this and the delta is no cheaper than a full copy: stop tracking. */
 export const MAX_TRACKED_KEYS = 1_000_000;
@@ -14,8 +17,11 @@ export interface TrackedKey {
 export class ChangeTracker {
   private readonly wanted: ReadonlySet<number>;
   private changed = new Map<string, TrackedKey>();
-  /** The keys of the round being sent, sorted; undefined between rounds. */
+  /** The keys of the last round started, sorted; undefined before the first. */
   private round: TrackedKey[] | undefined;
+  /** The number of the last round started (0: none yet), and whether all of it was sent. */
+  private roundNumber = 0;
+  private roundSent = false;
   /** Set when more keys changed than MAX_TRACKED_KEYS: the tracker can no longer answer. */
   overflowed = false;
   lastUsed: number;
@@ -26,6 +32,8 @@ export class ChangeTracker {
     partitions: readonly number[],
     private readonly partitionOf: (key: Uint8Array) => number,
     now: number,
+    /** The destination's attempt (copy id) this tracking is for. */
+    readonly copy = 0,
   ) {
     this.wanted = new Set(partitions);
     this.lastUsed = now;
@@ -50,17 +58,31 @@ export class ChangeTracker {
     return this.changed.size;
   }
 
-  /** Starts a round with the keys changed so far and those an unfinished round had not confirmed. */
-  startRound(): void {
-    const keys = this.changed;
-    for (const t of this.round ?? []) keys.set(idOf(t.key), t);
-    this.changed = new Map();
-    this.round = [...keys.values()].sort(compareTracked);
+  /** The number of the last round started (0: none yet). */
+  get lastRound(): number {
+    return this.roundNumber;
   }
 
-  /** The round's keys at or after `from` (null: from the first); undefined when no round is under way. */
-  roundFrom(from: TrackedKey | null): TrackedKey[] | undefined {
-    const all = this.round;
+  /**
+   * Starts round `n`: the next one takes the keys changed so far (and those of an earlier round
+   * not sent in full); the last one started is replayed, its keys as they were (its answer was
+   * lost). False for any other number.
+   */
+  startRound(n: number): boolean {
+    if (n === this.roundNumber && this.round) return true;
+    if (n !== this.roundNumber + 1) return false;
+    const keys = this.changed;
+    if (!this.roundSent) for (const t of this.round ?? []) keys.set(idOf(t.key), t);
+    this.changed = new Map();
+    this.round = [...keys.values()].sort(compareTracked);
+    this.roundNumber = n;
+    this.roundSent = false;
+    return true;
+  }
+
+  /** Round `n`'s keys at or after `from` (null: from the first); undefined unless `n` is the last round started. */
+  roundFrom(n: number, from: TrackedKey | null): TrackedKey[] | undefined {
+    const all = n === this.roundNumber ? this.round : undefined;
     if (!all || !from) return all;
     let lo = 0;
     let hi = all.length;
@@ -72,9 +94,9 @@ export class ChangeTracker {
     return all.slice(lo);
   }
 
-  /** Every key of the round was sent. */
+  /** Every key of the round was sent (it is kept for a replay until the next round starts). */
   endRound(): void {
-    this.round = undefined;
+    this.roundSent = true;
   }
 }
 

@@ -6,6 +6,7 @@
 //      freeze them, pull their data in chunks and commit each chunk here, activate them, and tell
 //      the placement group the moves are complete (the source then drops its copy).
 // Every step is idempotent, so after a crash or a leader change the whole step is simply redone.
+import { randomInt } from 'node:crypto';
 import { Connection } from '../cluster/connection.ts';
 import { Responsiveness } from '../cluster/responsiveness.ts';
 import { callGroup } from '../cluster/group-call.ts';
@@ -17,7 +18,7 @@ import type { StateMachine } from '../replica/state-machine.ts';
 import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { decodeResponse, type Response } from '../wire/index.ts';
-import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze, removedTail, type ExportMode } from '../wire/handoff-codec.ts';
+import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze, removedTail, type CopyRound, type ExportMode } from '../wire/handoff-codec.ts';
 import { PartState, partitionsIn } from '../replica/ownership.ts';
 import { walkPartitionKeys, type KeyScanner } from './partition-scan.ts';
 import type { Logger } from '../log/logger.ts';
@@ -132,7 +133,7 @@ export class Reconciler {
       return true;
     }
     const arriving = partitionsIn(own, PartState.Arriving);
-    if (arriving.length === 0) return false;
+    if (arriving.length === 0) return this.completeServed(config);
     const source = own.peer[arriving[0]!]!;
     const wave = arriving.filter((p) => own.peer[p] === source).slice(0, this.o.waveSize ?? 64);
     await this.receive(config, source, wave);
@@ -156,8 +157,13 @@ export class Reconciler {
     // source leader, too many changes), the wave falls back to a full copy while frozen.
     let keys = 0;
     let chunks = 0;
+    // This attempt's own tracking at the source, its rounds numbered: a resent request replays
+    // the round it asked for, and a deposed leader of this group cannot use up the new one's.
+    const copyId = randomInt(1, 2 ** 48);
+    let round = 0;
     const pull = async (mode: ExportMode): Promise<number> => {
-      const n = await this.copy(config, source, wave, epoch, mode);
+      const copy: CopyRound | undefined = mode === 'frozen' ? undefined : { id: copyId, round: mode === 'delta' ? ++round : 0 };
+      const n = await this.copy(config, source, wave, epoch, mode, copy);
       keys += n.keys;
       chunks += n.chunks;
       return n.keys;
@@ -167,7 +173,7 @@ export class Reconciler {
       await pull('precopy');
       // Delta rounds while still served: each sends what changed during the previous step, so
       // the round left for the frozen partitions covers a shorter and shorter time.
-      for (let round = 0; round < LIVE_ROUNDS; round++) if ((await pull('delta')) <= SMALL_ROUND) break;
+      for (let live = 0; live < LIVE_ROUNDS; live++) if ((await pull('delta')) <= SMALL_ROUND) break;
       precopied = true;
     } catch (e) {
       this.o.log?.info('pre-copy not possible, copying while frozen', { from: source, error: (e as Error).message });
@@ -192,7 +198,7 @@ export class Reconciler {
     }
     await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));
     phase('activate');
-    await this.o.watcher.update((c) => completeMoves(c, wave));
+    await this.o.watcher.update((c) => completeMovesTo(c, this.o.sm.group, wave));
     phase('config');
     this.stats.waves++;
     this.stats.partitionsIn += wave.length;
@@ -201,12 +207,28 @@ export class Reconciler {
   }
 
   /**
+   * Moves to this group that it already serves (activated) but the configuration still lists:
+   * the leader that activated them stopped before telling the placement group (a crash, a lost
+   * leadership, a failed update). Until told, the source keeps them frozen and no reshard starts.
+   */
+  private async completeServed(config: ClusterConfig): Promise<boolean> {
+    const { sm } = this.o;
+    const own = sm.ownership!;
+    if (config.epoch !== sm.epoch) return false;
+    const served = config.moves.filter((m) => m.to === sm.group && own.state[m.partition] === PartState.Serving).map((m) => m.partition);
+    if (served.length === 0) return false;
+    await this.o.watcher.update((c) => completeMovesTo(c, sm.group, served));
+    this.o.log?.info('completed moves activated earlier', { partitions: served.length });
+    return true;
+  }
+
+  /**
    * Pulls the wave's chunks in one mode and commits each here, the next chunk fetched from the
    * source while this one commits. A delta's removed keys are purged through the log.
    */
-  private async copy(config: ClusterConfig, source: number, wave: number[], epoch: number, mode: ExportMode): Promise<{ keys: number; chunks: number }> {
+  private async copy(config: ClusterConfig, source: number, wave: number[], epoch: number, mode: ExportMode, copy: CopyRound | undefined): Promise<{ keys: number; chunks: number }> {
     const fetch = (cursor: Uint8Array | null): Promise<ExportAnswer> => {
-      const f = this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor, maxBytes: CHUNK_BYTES, mode }));
+      const f = this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor, maxBytes: CHUNK_BYTES, mode, ...(copy ? { copy } : {}) }));
       f.catch(() => undefined); // awaited below; a failure then ends this copy like any other
       return f;
     };
@@ -229,6 +251,10 @@ export class Reconciler {
 
   /** Deletes every local key of these partitions, through the log. Returns how many. */
   private async purge(partitions: number[]): Promise<number> {
+    // The walk reads what this replica's store shows: first every committed entry applied and
+    // visible there (a new leader's predecessor's imports, this leader's own last ones), else a
+    // key they bring is missed here, and comes back after activation though deleted at the source.
+    await this.o.replica.readBarrier();
     const keys: Uint8Array[] = [];
     await walkPartitionKeys(this.o.store, new Uint8Array(0), new Set(partitions), (k) => this.o.sm.partitionOf(k), (key) => {
       keys.push(Buffer.from(key));
@@ -289,4 +315,10 @@ export class Reconciler {
     }
     return c;
   }
+}
+
+/** Completes the moves of these partitions to `group` in the latest configuration (no other move of them). */
+function completeMovesTo(c: ClusterConfig, group: number, partitions: readonly number[]): ClusterConfig {
+  const wanted = new Set(partitions);
+  return completeMoves(c, c.moves.filter((m) => m.to === group && wanted.has(m.partition)).map((m) => m.partition));
 }

@@ -31,7 +31,7 @@ const MAX_TRACKERS = 16;
 const TRACKER_IDLE_MS = 10 * 60_000;
 
 export class HandoffSource {
-  /** Pre-copies whose changes are being tracked, by epoch and partitions. */
+  /** Pre-copies whose changes are being tracked, by epoch and partitions (one attempt, its copy id, each). */
   private readonly trackers = new Map<string, ChangeTracker>();
 
   constructor(
@@ -98,10 +98,14 @@ export class HandoffSource {
       return error('UNAVAILABLE', `group ${this.sm.group} is not handing off all of ${req.partitions.join(',')} at epoch ${this.sm.epoch}`);
     }
     if (!this.replica.isLeader) return this.notLeader('a pre-copy is read on the leader');
+    // A destination of the first version names no copy: its resent delta would lose a round.
+    if (!req.copy) return error('BAD_REQUEST', 'a pre-copy names its copy id and round: copy while frozen');
+    const copy = req.copy.id;
     const id = trackerId(req);
-    if (req.cursor === null) this.startTracking(id, req.partitions);
-    else if (!this.trackers.has(id)) {
-      return error('BAD_REQUEST', 'this pre-copy is not tracked here (a new leader?): copy while frozen');
+    // A new pre-copy of the wave (a new attempt, or a new destination leader) replaces the old one.
+    if (req.cursor === null) this.startTracking(id, req.partitions, copy);
+    else if (this.trackers.get(id)?.copy !== copy) {
+      return error('BAD_REQUEST', 'this pre-copy is not tracked here (a new leader, or a newer attempt?): copy while frozen');
     }
     try {
       await this.replica.readBarrier();
@@ -109,7 +113,7 @@ export class HandoffSource {
       return error('UNAVAILABLE', (e as Error).message);
     }
     const tracker = this.trackers.get(id);
-    if (!tracker || tracker.term !== this.term()) return error('BAD_REQUEST', 'leadership changed during the pre-copy: copy while frozen');
+    if (!tracker || tracker.copy !== copy || tracker.term !== this.term()) return error('BAD_REQUEST', 'leadership changed during the pre-copy: copy while frozen');
     tracker.lastUsed = this.now();
     const { items, next } = await this.collect(req);
     return { items, sessions: [], next };
@@ -127,14 +131,16 @@ export class HandoffSource {
     const id = trackerId(req);
     const tracker = this.trackers.get(id);
     const refuse = (why: string): Response => error('BAD_REQUEST', `no delta: ${why}; copy the partitions in full`);
-    if (!tracker) return refuse('no pre-copy of these partitions is tracked here');
+    if (!tracker || !req.copy || tracker.copy !== req.copy.id) return refuse('no pre-copy of these partitions by this copy is tracked here');
+    const n = req.copy.round;
     let from: TrackedKey | null = null;
     try {
       if (req.cursor) from = decodeTrackedCursor(req.cursor);
     } catch (e) {
       return error('BAD_REQUEST', (e as Error).message);
     }
-    if (req.cursor === null) tracker.startRound();
+    // Round n again (its answer was lost, the request resent) replays it; n + 1 starts the next.
+    if (req.cursor === null && !tracker.startRound(n)) return refuse(`round ${n} does not follow round ${tracker.lastRound}`);
     try {
       await this.replica.readBarrier();
     } catch (e) {
@@ -147,8 +153,8 @@ export class HandoffSource {
     if (!frozen && (!own || req.partitions.some((p) => own.state[p] !== PartState.Leaving))) {
       return error('UNAVAILABLE', `partitions ${req.partitions.join(',')} are not handed off by group ${this.sm.group}`);
     }
-    const round = tracker.roundFrom(from);
-    if (!round) return refuse('this round was not started here');
+    const round = tracker.roundFrom(n, from);
+    if (!round) return refuse(`round ${n} was not started here`);
     tracker.lastUsed = this.now();
     const items: KeyValue[] = [];
     const removed: Uint8Array[] = [];
@@ -175,7 +181,7 @@ export class HandoffSource {
     return { items, sessions, next, ...(removed.length > 0 ? { removed } : {}) };
   }
 
-  private startTracking(id: string, partitions: readonly number[]): void {
+  private startTracking(id: string, partitions: readonly number[], copy: number): void {
     const now = this.now();
     for (const [k, t] of this.trackers) if (now - t.lastUsed > TRACKER_IDLE_MS) this.trackers.delete(k);
     this.trackers.delete(id);
@@ -183,7 +189,7 @@ export class HandoffSource {
       const oldest = [...this.trackers.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0]!;
       this.trackers.delete(oldest[0]);
     }
-    this.trackers.set(id, new ChangeTracker(this.term(), partitions, (k) => this.sm.partitionOf(k), now));
+    this.trackers.set(id, new ChangeTracker(this.term(), partitions, (k) => this.sm.partitionOf(k), now, copy));
     this.rewatch();
   }
 

@@ -2,7 +2,7 @@
 // leader sends these to any replica of the source group over an ordinary client connection:
 //   HANDOFF_FREEZE (0x10)  u64 epoch | u32 n | n × u32 partition             → OK or ERROR
 //   HANDOFF_EXPORT (0x11)  u64 epoch | u32 n | n × u32 partition | opt16 cursor | u32 maxBytes
-//                          [u8 mode]                                        → EXPORT_CHUNK or ERROR
+//                          [u8 mode [u64 copy | u32 round]]                 → EXPORT_CHUNK or ERROR
 //   EXPORT_CHUNK   (0x90)  u32 items | (bytes16 key, bytes32 value)* | u32 sessions |
 //                          (bytes16 clientId, bytes32 record)* | opt16 next cursor |
 //                          [u32 removed | bytes16 key*]
@@ -10,7 +10,9 @@
 // (frozen: every key of the frozen partitions) and nothing removed. Modes 1 (pre-copy: every key
 // while the source still serves, changes tracked from then on) and 2 (delta: a round of the keys
 // changed since the previous step, deleted ones listed as removed; the last round once frozen)
-// copy most data before the partitions pause.
+// copy most data before the partitions pause. The copy id (random, one per attempt of the
+// destination's leader) and round number (0: the pre-copy, then 1, 2, …) scope the source's
+// tracking to that attempt and make a resent round's first request replay that round.
 // opt16 = bool present, then bytes16. Big-endian, strict, like every other body.
 import { Reader } from './bytes.ts';
 import { allocFrame, finishFrame } from './frame.ts';
@@ -31,6 +33,15 @@ export interface ExportRequest {
   maxBytes: number;
   /** Absent: 'frozen'. */
   mode?: ExportMode;
+  /** Pre-copy and delta: which attempt of the destination asks, and for which round. */
+  copy?: CopyRound;
+}
+
+export interface CopyRound {
+  /** One per attempt of the destination's leader to receive the partitions: its tracking is its own. */
+  id: number;
+  /** 0: the pre-copy; then 1, 2, … the delta rounds. */
+  round: number;
 }
 
 export type ExportMode = 'frozen' | 'precopy' | 'delta';
@@ -65,7 +76,8 @@ export function encodeFreeze(requestId: number, r: FreezeRequest): Buffer {
 
 export function encodeExport(requestId: number, r: ExportRequest): Buffer {
   const mode = MODES.indexOf(r.mode ?? 'frozen');
-  const w = allocFrame(HandoffType.Export, requestId, 8 + 4 + 4 * r.partitions.length + 1 + (r.cursor ? 2 + r.cursor.length : 0) + 4 + (mode > 0 ? 1 : 0));
+  if (r.copy && mode === 0) throw new RangeError('a frozen export names no copy round');
+  const w = allocFrame(HandoffType.Export, requestId, 8 + 4 + 4 * r.partitions.length + 1 + (r.cursor ? 2 + r.cursor.length : 0) + 4 + (mode > 0 ? 1 : 0) + (r.copy ? 12 : 0));
   w.u64(r.epoch);
   w.u32(r.partitions.length);
   for (const p of r.partitions) w.u32(p);
@@ -73,6 +85,10 @@ export function encodeExport(requestId: number, r: ExportRequest): Buffer {
   if (r.cursor) w.bytes16(r.cursor);
   w.u32(r.maxBytes);
   if (mode > 0) w.u8(mode);
+  if (r.copy) {
+    w.u64(r.copy.id);
+    w.u32(r.copy.round);
+  }
   return finishFrame(w);
 }
 
@@ -99,13 +115,15 @@ export function decodeExport(body: Uint8Array): ExportRequest {
   const cursor = r.bool() ? r.bytes16() : null;
   const maxBytes = r.u32();
   let mode: ExportMode = 'frozen';
+  let copy: CopyRound | undefined;
   if (r.remaining > 0) {
     const m = r.u8();
     if (m === 0 || m >= MODES.length) r.fail(`unknown export mode ${m}`);
     mode = MODES[m]!;
+    if (r.remaining > 0) copy = { id: r.u64(), round: r.u32() };
   }
   r.done();
-  return { epoch, partitions, cursor, maxBytes, ...(mode !== 'frozen' ? { mode } : {}) };
+  return { epoch, partitions, cursor, maxBytes, ...(mode !== 'frozen' ? { mode } : {}), ...(copy ? { copy } : {}) };
 }
 
 export function encodeExportChunk(requestId: number, c: ExportChunk): Buffer {

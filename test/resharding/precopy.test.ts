@@ -86,15 +86,16 @@ async function rig(): Promise<Rig> {
   return { source, replica, sm, store, p, write, keysOf };
 }
 
-function req(partitions: number[], mode: ExportRequest['mode'], cursor: Uint8Array | null = null, maxBytes = 1 << 20): ExportRequest {
-  return { epoch: 2, partitions, cursor, maxBytes, ...(mode ? { mode } : {}) };
+/** The destination's attempt (copy id 1 unless said) and round: 0 for the pre-copy, 1 for the first delta. */
+function req(partitions: number[], mode: ExportRequest['mode'], cursor: Uint8Array | null = null, maxBytes = 1 << 20, round = mode === 'delta' ? 1 : 0, copy = 1): ExportRequest {
+  return { epoch: 2, partitions, cursor, maxBytes, ...(mode ? { mode } : {}), ...(mode && mode !== 'frozen' ? { copy: { id: copy, round } } : {}) };
 }
 
-async function chunks(source: HandoffSource, partitions: number[], mode: ExportRequest['mode'], maxBytes = 1 << 20): Promise<ExportChunk[]> {
+async function chunks(source: HandoffSource, partitions: number[], mode: ExportRequest['mode'], maxBytes = 1 << 20, round?: number, copy?: number): Promise<ExportChunk[]> {
   const out: ExportChunk[] = [];
   let cursor: Uint8Array | null = null;
   do {
-    const r = await source.export(req(partitions, mode, cursor, maxBytes));
+    const r = await source.export(req(partitions, mode, cursor, maxBytes, round, copy));
     if ('kind' in r) throw new Error(`${r.kind}: ${r.kind === 'error' ? `${r.error.code} ${r.error.message}` : ''}`);
     out.push(r);
     cursor = r.next;
@@ -149,7 +150,7 @@ describe('hand-off pre-copy and delta', () => {
         let n = 0;
         let roundChunks = 0;
         do {
-          const d = await r.source.export(req(wave, 'delta', c, 5));
+          const d = await r.source.export(req(wave, 'delta', c, 5, round + 1));
           assert.ok(!('kind' in d), JSON.stringify(d));
           assert.equal(d.sessions.length, 0, 'a live round carries no sessions');
           applyChunks(dest, [d]);
@@ -161,12 +162,12 @@ describe('hand-off pre-copy and delta', () => {
       }
       for (let i = 0; i < 20; i++) r.write(`k${(i * 13 + seed) % 200}`, i % 3 === 0 ? null : `late${i}`); // after the last round, before the freeze
       leave(r, wave, PartState.Frozen);
-      const delta = await chunks(r.source, wave, 'delta', 5);
+      const delta = await chunks(r.source, wave, 'delta', 5, 3);
       assert.equal(delta[0]!.sessions.length, 1, 'sessions ride with the first delta chunk');
       applyChunks(dest, delta);
       assert.deepEqual([...dest].sort(), [...contentOf(r, wave)].sort(), `seed ${seed}`);
       // The delta is spent: asking again is refused, so a retried wave copies in full.
-      const again = await r.source.export(req(wave, 'delta'));
+      const again = await r.source.export(req(wave, 'delta', null, 1 << 20, 4));
       assert.ok('kind' in again && again.kind === 'error' && again.error.code === 'BAD_REQUEST');
       assert.equal(r.sm.keyWatcher, undefined, 'no tracking is left behind');
     }
@@ -221,6 +222,59 @@ describe('hand-off pre-copy and delta', () => {
     assert.ok('kind' in serving && serving.kind === 'error' && serving.error.code === 'UNAVAILABLE');
   });
 
+  it('a delta round asked again (its answer lost, the request resent) replays that round: nothing is left out', async () => {
+    const r = await rig();
+    for (let i = 0; i < 200; i++) r.write(`k${i}`, `v${i}`);
+    const wave = [3, 8];
+    leave(r, wave);
+    const dest = new Map<string, string>();
+    applyChunks(dest, await chunks(r.source, wave, 'precopy'));
+    const [a, gone] = r.keysOf(3);
+    r.write(a!, 'changed in round 1');
+    r.write(gone!, null);
+    await chunks(r.source, wave, 'delta', 1 << 20, 1); // answered, but the answer never arrived
+    const b8 = r.keysOf(8)[0]!;
+    r.write(b8, 'changed after round 1 began');
+    applyChunks(dest, await chunks(r.source, wave, 'delta', 1 << 20, 1)); // the resend
+    assert.equal(dest.get(a!), 'changed in round 1');
+    assert.equal(dest.has(gone!), false, 'the delete of round 1 arrived');
+    applyChunks(dest, await chunks(r.source, wave, 'delta', 1 << 20, 2));
+    leave(r, wave, PartState.Frozen);
+    applyChunks(dest, await chunks(r.source, wave, 'delta', 1 << 20, 3));
+    assert.deepEqual([...dest].sort(), [...contentOf(r, wave)].sort());
+    // A round that is neither the last one nor the next is refused (the destination copies in full).
+    const r2 = await rig();
+    leave(r2, wave);
+    await chunks(r2.source, wave, 'precopy');
+    const skipped = await r2.source.export(req(wave, 'delta', null, 1 << 20, 2));
+    assert.ok('kind' in skipped && skipped.kind === 'error' && /round 2 does not follow round 0/.test(skipped.error.message));
+  });
+
+  it('a newer attempt at the wave (a new destination leader) replaces the older one: the old one cannot use up its rounds', async () => {
+    const r = await rig();
+    for (let i = 0; i < 100; i++) r.write(`k${i}`, `v${i}`);
+    const wave = [5];
+    leave(r, wave);
+    await chunks(r.source, wave, 'precopy', 1 << 20, 0, 1); // the deposed leader's attempt
+    const dest = new Map<string, string>();
+    applyChunks(dest, await chunks(r.source, wave, 'precopy', 1 << 20, 0, 2)); // the new leader's
+    const k = r.keysOf(5)[0]!;
+    r.write(k, 'changed');
+    const old = await r.source.export(req(wave, 'delta', null, 1 << 20, 1, 1));
+    assert.ok('kind' in old && old.kind === 'error' && old.error.code === 'BAD_REQUEST', 'the old attempt is refused');
+    const oldContinued = await r.source.export(req(wave, 'precopy', encodeTrackedCursor({ partition: 5, key: b('k1') }), 1 << 20, 0, 1));
+    assert.ok('kind' in oldContinued && oldContinued.kind === 'error');
+    leave(r, wave, PartState.Frozen);
+    applyChunks(dest, await chunks(r.source, wave, 'delta', 1 << 20, 1, 2));
+    assert.equal(dest.get(k), 'changed');
+    assert.deepEqual([...dest].sort(), [...contentOf(r, wave)].sort());
+    // A destination that names no copy (the first version) gets no pre-copy: it copies while frozen.
+    const r3 = await rig();
+    leave(r3, wave);
+    const unnamed = await r3.source.export({ epoch: 2, partitions: wave, cursor: null, maxBytes: 1 << 20, mode: 'precopy' });
+    assert.ok('kind' in unnamed && unnamed.kind === 'error' && unnamed.error.code === 'BAD_REQUEST');
+  });
+
   it('a request for an epoch the group has not applied makes it read the configuration now', async () => {
     const p = await createPartitioner(PARTITIONS);
     const own = emptyOwnership(PARTITIONS);
@@ -248,18 +302,25 @@ describe('hand-off pre-copy and delta', () => {
     const u = new ChangeTracker(1, [3, 1], (k) => k[0]! % 4, 0);
     for (const k of [[7, 1], [3, 9], [1, 0], [5, 5], [3, 2], [2, 2]]) u.note(Buffer.from(k));
     u.note(Buffer.from([3, 9])); // twice: once
-    assert.equal(u.roundFrom(null), undefined, 'no round under way');
-    u.startRound();
+    assert.equal(u.roundFrom(1, null), undefined, 'no round under way');
+    assert.equal(u.startRound(2), false, 'rounds start at 1');
+    assert.ok(u.startRound(1));
     const keysOf = (list: { partition: number; key: Uint8Array }[] | undefined): number[][] => (list ?? []).map((t) => [t.partition, ...t.key]);
-    assert.deepEqual(keysOf(u.roundFrom(null)), [[1, 1, 0], [1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    assert.deepEqual(keysOf(u.roundFrom(1, null)), [[1, 1, 0], [1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
     const from = decodeTrackedCursor(encodeTrackedCursor({ partition: 1, key: Buffer.from([5, 5]) }));
-    assert.deepEqual(keysOf(u.roundFrom(from)), [[1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    assert.deepEqual(keysOf(u.roundFrom(1, from)), [[1, 5, 5], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    assert.equal(u.roundFrom(2, null), undefined, 'only the last round started is served');
     u.note(Buffer.from([9, 9])); // during the round: for the next one
-    u.startRound(); // the round was not finished: its keys stay, with the new one
-    assert.deepEqual(keysOf(u.roundFrom(null)), [[1, 1, 0], [1, 5, 5], [1, 9, 9], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
+    assert.ok(u.startRound(2)); // round 1 was not finished: its keys stay, with the new one
+    assert.deepEqual(keysOf(u.roundFrom(2, null)), [[1, 1, 0], [1, 5, 5], [1, 9, 9], [3, 3, 2], [3, 3, 9], [3, 7, 1]]);
     u.endRound();
-    u.startRound();
-    assert.deepEqual(keysOf(u.roundFrom(null)), [], 'a finished round is not sent again');
+    u.note(Buffer.from([1, 3]));
+    assert.ok(u.startRound(2), 'round 2 again: its answer was lost');
+    assert.deepEqual(keysOf(u.roundFrom(2, null)), [[1, 1, 0], [1, 5, 5], [1, 9, 9], [3, 3, 2], [3, 3, 9], [3, 7, 1]], 'replayed as it was');
+    u.endRound();
+    assert.ok(u.startRound(3));
+    assert.deepEqual(keysOf(u.roundFrom(3, null)), [[1, 1, 3]], 'a finished round is not sent again; what changed since is');
+    assert.equal(u.startRound(1), false, 'an old round is gone');
     assert.throws(() => decodeTrackedCursor(Buffer.from([1])), /at least 4 bytes/);
   });
 });
@@ -268,6 +329,11 @@ describe('hand-off frames, old and new', () => {
   it('an export request without a mode is a frozen export; modes round-trip; an unknown mode is refused', () => {
     const old = decodeExport(body(encodeExport(1, { epoch: 9, partitions: [1, 2], cursor: null, maxBytes: 100 })));
     assert.deepEqual(old, { epoch: 9, partitions: [1, 2], cursor: null, maxBytes: 100 });
+    const named = { epoch: 9, partitions: [3], cursor: null, maxBytes: 7, mode: 'delta' as const, copy: { id: 2 ** 40 + 5, round: 3 } };
+    assert.deepEqual(decodeExport(body(encodeExport(1, named))), named, 'copy id and round round-trip');
+    const unnamed = encodeExport(1, { ...named, copy: undefined });
+    assert.equal(encodeExport(1, named).length - unnamed.length, 12, 'u64 copy and u32 round after the mode');
+    assert.throws(() => encodeExport(1, { epoch: 9, partitions: [3], cursor: null, maxBytes: 7, copy: { id: 1, round: 0 } }), /frozen/);
     for (const mode of ['precopy', 'delta'] as const) {
       const r = decodeExport(body(encodeExport(1, { epoch: 9, partitions: [3], cursor: b('c'), maxBytes: 7, mode })));
       assert.equal(r.mode, mode);
