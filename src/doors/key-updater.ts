@@ -83,6 +83,8 @@ export class KeyUpdater {
         try {
           const d = p.decide(value);
           if (d.write) {
+            // One update over the value limit fails alone: folded in, it would fail the whole CAS.
+            if (d.value) this.kv.checkValue(d.value);
             value = d.value;
             wrote = true;
           }

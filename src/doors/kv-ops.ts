@@ -98,7 +98,8 @@ export class KvOps {
     if (write && key.length === 0) throw kvError('BAD_REQUEST', 'the empty key cannot be stored');
   }
 
-  private checkValue(value: Uint8Array): void {
+  /** Throws TOO_LARGE for a value over the limit (what a write of it would be refused for). */
+  checkValue(value: Uint8Array): void {
     if (value.length > this.limits.maxValueBytes) throw kvError('TOO_LARGE', `value of ${value.length} bytes exceeds the limit of ${this.limits.maxValueBytes} bytes`);
   }
 }

@@ -5,6 +5,7 @@ import { globMatch, globPrefix, prefixEnd } from './glob.ts';
 import {
   RespCommandError,
   inI64,
+  replyForError,
   lower,
   notInteger,
   parseCount,
@@ -77,17 +78,62 @@ function deleteCount(key: Buffer, env: RespEnv): Promise<number> {
   return env.server.updater.update(key, (cur) => (cur === null ? { write: false, result: 0 } : { write: true, value: null, result: 1 }));
 }
 
+/**
+ * Keys of one multi-key command worked on at once. A command may name 128k keys: started all at
+ * once, one MGET held the event loop for seconds and other connections waited (found in review).
+ */
+export const KEYS_IN_FLIGHT = 64;
+
+/** `fn` over every key, at most KEYS_IN_FLIGHT at a time, each outcome in the keys' order. */
+async function eachKey<T>(keys: readonly Buffer[], fn: (key: Buffer) => Promise<T>, stopOnError: boolean): Promise<PromiseSettledResult<T>[]> {
+  const out: PromiseSettledResult<T>[] = new Array<PromiseSettledResult<T>>(keys.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (next < keys.length && !(stopOnError && failed)) {
+      const i = next++;
+      try {
+        out[i] = { status: 'fulfilled', value: await fn(keys[i]!) };
+      } catch (reason) {
+        out[i] = { status: 'rejected', reason };
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(KEYS_IN_FLIGHT, keys.length) }, worker));
+  return out;
+}
+
+/** Every key's value in order; the first failure fails the command (a read changes nothing). */
+async function readEach<T>(keys: readonly Buffer[], fn: (key: Buffer) => Promise<T>): Promise<T[]> {
+  const settled = await eachKey(keys, fn, true);
+  const failure = settled.find((r) => r?.status === 'rejected');
+  if (failure) throw failure.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 const del: Run = async (args, env) => {
-  const counts = await Promise.all(args.slice(1).map((k) => deleteCount(k, env)));
-  return resp.int(counts.reduce((a, b) => a + b, 0));
+  const settled = await eachKey(args.slice(1), (k) => deleteCount(k, env), false);
+  let deleted = 0;
+  let failure: { reason: unknown } | undefined;
+  for (const r of settled) {
+    if (r.status === 'fulfilled') deleted += r.value;
+    else failure ??= r;
+  }
+  if (!failure) return resp.int(deleted);
+  // Nothing deleted: the key's error says it all. Some deleted: the reply must not say "retry,
+  // nothing applied" (-TRYAGAIN), and says how many went.
+  if (deleted === 0) throw failure.reason;
+  const why = replyForError(failure.reason);
+  throw new RespCommandError(`ERR deleted ${deleted} of the keys, then failed: ${why.type === 'error' ? why.value : 'error'}`);
 };
 
 const exists: Run = async (args, { server }) => {
-  const values = await Promise.all(args.slice(1).map((k) => server.kv.get(k)));
+  const values = await readEach(args.slice(1), (k) => server.kv.get(k));
   return resp.int(values.filter((v) => v !== null).length);
 };
 
-const mget: Run = async (args, { server }) => resp.array((await Promise.all(args.slice(1).map((k) => server.kv.get(k)))).map((v) => resp.bulk(v)));
+const mget: Run = async (args, { server }) => resp.array((await readEach(args.slice(1), (k) => server.kv.get(k))).map((v) => resp.bulk(v)));
 
 const mset: Run = async (args, { server }) => {
   if (args.length % 2 !== 1) throw new RespCommandError("ERR wrong number of arguments for 'mset' command");
@@ -158,6 +204,8 @@ const scan: Run = async (args, { server }) => {
   if (typeFilter !== null && typeFilter !== 'string') return resp.array([resp.bulk('0'), resp.array([])]);
   // A pattern's literal prefix bounds the range, so "SCAN 0 MATCH user:*" reads only user: keys.
   const prefix = pattern ? globPrefix(pattern) : new Uint8Array(0);
+  // No key can be longer than the limit, so a longer literal prefix matches nothing (as in Redis).
+  if (prefix.length > server.kv.limits.maxKeyBytes) return resp.array([resp.bulk('0'), resp.array([])]);
   const from = compare(start, prefix) >= 0 ? start : prefix;
   const end = prefix.length > 0 ? prefixEnd(prefix) : null;
   if (end && compare(from, end) >= 0) return resp.array([resp.bulk('0'), resp.array([])]);
