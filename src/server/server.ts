@@ -94,6 +94,8 @@ export class KvsServer {
   readonly metrics: ServerMetrics;
   private doors: Doors | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Accepted links other pairs of replicas may ride (protocol 3): they outlive this replica (close). */
+  private readonly sharedLinks = new WeakSet<net.Socket>();
   private readonly log: Logger;
   private readonly tap: Tap | undefined;
   readonly startedAt = Date.now();
@@ -392,6 +394,7 @@ export class KvsServer {
       }
       conn.onFramingError = () => socket.destroy();
       conn.onInputDone = () => socket.end();
+      if (hello.version >= 3) this.sharedLinks.add(socket);
       servePeerLink(conn, hello, {
         self: { version: PROTOCOL_VERSION, replicaId: this.config.id, groupId: this.config.group },
         accept: (h) => (h.groupId === this.config.group ? undefined : `replica ${h.replicaId} is in group ${h.groupId}, this is group ${this.config.group}`),
@@ -455,7 +458,12 @@ export class KvsServer {
     this.replica.stop();
     this.peers.close();
     this.listener?.close();
-    for (const s of this.sockets) s.destroy();
+    // A link the process's other replicas' pairs ride stays open for them (the hub closes it with
+    // the last one): closed here, their forwards in flight would end with an unknown outcome.
+    for (const s of this.sockets) {
+      if (this.sharedLinks.has(s)) this.hub.adopt(s);
+      else s.destroy();
+    }
     await this.store.close();
     this.metrics.close();
   }

@@ -306,6 +306,11 @@ export class Carrier {
       this.answer(c.frame);
       return;
     }
+    if (f.requestId === 0 && f.type === FrameType.Error) {
+      // The same for the opening pair: its replica stopped there, the connection serves the others.
+      for (const u of this.users) if (this.isOpening(u.pair)) this.notHosted(u);
+      return;
+    }
     this.answer(f);
   }
 

@@ -65,8 +65,11 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
   const own: HostedReplica = { onRaft: h.onRaft, execute: h.execute, ...(h.tap ? { tap: h.tap } : {}) };
   conn.onFrame = (f: Frame) => {
     try {
-      if (f.type === FrameType.Channel) riding(conn, h.hub, decodeChannel(f.body));
-      else serve(own, f, (res) => send(encodeResponse(f.requestId, res)));
+      if (f.type === FrameType.Channel) return riding(conn, h.hub, decodeChannel(f.body));
+      // A shared connection lives on for the other pairs once its replica stopped (the server
+      // hands it to the hub): the opening pair is told its replica is not hosted here any more.
+      if (!h.hub?.adopted(conn.socket)) serve(own, f, (res) => send(encodeResponse(f.requestId, res)));
+      else notHosted(f.requestId, h.self.groupId, h.self.replicaId, (id, res) => send(encodeResponse(id, res)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
       conn.socket.destroy(); // a peer speaking garbage: drop the link, it will reconnect
@@ -102,8 +105,15 @@ function riding(conn: FrameSocket, hub: LinkHub | undefined, c: ChannelFrame): v
     conn.write(inner);
   };
   if (target) return serve(target, c.frame, (res) => reply(c.frame.requestId, res));
-  // Not hosted here (stopped, moved, or never): the dialer goes to the replica's own address.
-  const error = { code: 'UNAVAILABLE' as const, message: `replica ${c.to} of group ${c.group} is not hosted by this process` };
-  if (c.frame.requestId !== 0) reply(c.frame.requestId, { kind: 'error', error });
+  notHosted(c.frame.requestId, c.group, c.to, reply);
+}
+
+/**
+ * Replica `to` is not hosted here (stopped, moved, or never): a forward is answered as never run,
+ * and request id 0 tells the dialer to go to the replica's own address (protocol.md §6.5).
+ */
+function notHosted(requestId: number, group: number, to: number, reply: (requestId: number, res: Response) => void): void {
+  const error = { code: 'UNAVAILABLE' as const, message: `replica ${to} of group ${group} is not hosted by this process` };
+  if (requestId !== 0) reply(requestId, { kind: 'error', error });
   reply(0, { kind: 'error', error });
 }

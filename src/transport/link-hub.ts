@@ -11,6 +11,7 @@
 // runs) simply has one replica in its hub; a peer of protocol version 2 names no process, and
 // every pair keeps a connection of its own to it (a rolling upgrade runs both).
 import { randomInt } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Message } from '../raft/types.ts';
 import type { Forwarded, Hello, Request, Response } from '../wire/index.ts';
 import { Carrier, IDLE_MS } from './carrier.ts';
@@ -48,6 +49,11 @@ export class LinkHub {
   /** Whether links to one process share a connection (off: every pair dials its own). */
   readonly sharing: boolean;
   readonly stats = { dials: 0, handedOver: 0 };
+  /**
+   * Accepted shared connections whose opening pair's replica stopped (adopt): they still carry
+   * the other pairs, and close with the last hosted replica.
+   */
+  private readonly kept = new Set<Socket>();
 
   constructor(opts: { sharing?: boolean } = {}) {
     this.sharing = opts.sharing ?? true;
@@ -59,7 +65,24 @@ export class LinkHub {
     this.hosted.set(key, r);
     return () => {
       if (this.hosted.get(key) === r) this.hosted.delete(key);
+      if (this.hosted.size === 0) for (const s of this.kept) s.destroy();
     };
+  }
+
+  /**
+   * Keeps an accepted shared connection open after the replica that accepted it stopped: other
+   * pairs ride it (their forwards in flight would otherwise fail with an unknown outcome), and its
+   * own pair is answered "not hosted" (inbound.ts). Closed at once if nothing is hosted any more.
+   */
+  adopt(s: Socket): void {
+    if (this.hosted.size === 0) return void s.destroy();
+    this.kept.add(s);
+    s.once('close', () => this.kept.delete(s));
+  }
+
+  /** Whether `s` is a connection kept after its replica stopped (adopt). */
+  adopted(s: Socket): boolean {
+    return this.kept.has(s);
   }
 
   hostedReplica(group: number, id: number): HostedReplica | undefined {

@@ -42,16 +42,17 @@ interface Replica {
 }
 
 /** Replica `id` of `group` in the process of `hub`, listening on `port` (0: any). */
-async function replica(hub: LinkHub, group: number, id: number, port = 0, namesProcess = true): Promise<Replica> {
+async function replica(hub: LinkHub, group: number, id: number, port = 0, namesProcess = true, executeMs = 0): Promise<Replica> {
   const got: Message[] = [];
   const executed: Request[] = [];
   const open = new Set<Socket>();
   const self = { version: PROTOCOL_VERSION, replicaId: id, groupId: group };
   const hosted: HostedReplica = {
     onRaft: (msgs) => got.push(...msgs),
-    execute: (req) => {
+    execute: async (req) => {
       executed.push(req);
-      return Promise.resolve({ kind: 'value', value: Buffer.from(`g${group}r${id}`) });
+      if (executeMs > 0) await new Promise((r) => setTimeout(r, executeMs));
+      return { kind: 'value', value: Buffer.from(`g${group}r${id}`) };
     },
   };
   const server = createServer((sock) => {
@@ -358,6 +359,51 @@ async function stalledProcess(): Promise<{ address: string; frames: Frame[]; res
   });
   return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, frames, resume: () => sock?.resume() };
 }
+
+describe('a replica that stops in a process that hosts others', () => {
+  it('leaves the shared connection it accepted to the other pairs: their forwards in flight are answered', async () => {
+    const p = new LinkHub();
+    const q = new LinkHub();
+    const qs = [await replica(q, 1, 2, 0, true, 300), await replica(q, 2, 5, 0, true, 300), await replica(q, 3, 8, 0, true, 300)];
+    const links = qs.map((r) => new Peers({ version: PROTOCOL_VERSION, replicaId: r.id - 1, groupId: r.group }, [{ id: r.id, address: r.address }], undefined, p));
+    cleanups.push(() => {
+      for (const l of links) l.close();
+      for (const r of qs) r.server.close();
+      for (const r of qs) for (const s of r.open) s.destroy();
+      for (const r of qs) r.unhost();
+    });
+    await waitFor('every link connected over one connection', () => links.every((l) => l.stats()[0]?.connected) && openConnections(qs) === 1);
+    const stopping = qs.findIndex((r) => r.open.size === 1);
+    const other = (stopping + 1) % 3;
+    const request = encodeRequest(0, { op: 'get', key: Buffer.from('k'), consistency: 'linearizable' });
+    const inFlight = links[other]!.forward(qs[other]!.id, request[4]!, request.subarray(9), 0, 5000);
+    await waitFor('the forward reached its replica', () => qs[other]!.executed.length === 1);
+    // The replica that accepted the connection stops, as KvsServer.close does: out of the hub,
+    // its listener closed, the shared connection handed to the hub.
+    const stopped = qs[stopping]!;
+    stopped.unhost();
+    stopped.server.close();
+    for (const s of stopped.open) q.adopt(s);
+    const answer = decodeResponse((await inFlight).type, (await inFlight).body);
+    assert.deepEqual(answer, { kind: 'value', value: Buffer.from(`g${qs[other]!.group}r${qs[other]!.id}`) }, 'answered, not lost with the connection');
+    // The other pairs go on over the same connection; the stopped one's pair is told and leaves it.
+    const dials = p.stats.dials;
+    await waitFor('the other pairs still delivered', () => {
+      for (const [i, l] of links.entries()) if (i !== stopping) l.send([heartbeat(qs[i]!.id - 1, qs[i]!.id, 70)]);
+      return qs.every((r, i) => i === stopping || r.got.some((m) => m.type === MsgType.Heartbeat && m.round === 70));
+    });
+    await waitFor('the stopped pair let go of the connection', () => {
+      links[stopping]!.send([heartbeat(qs[stopping]!.id - 1, qs[stopping]!.id, 71)]);
+      return links[stopping]!.stats()[0]?.connected === false;
+    });
+    for (const [i, l] of links.entries()) if (i !== stopping) assert.ok(l.stats()[0]?.connected, `pair ${i} still connected`);
+    assert.equal(qs.reduce((n, r, i) => n + (i === stopping ? 0 : r.open.size), 0), 0, 'no new connection to the others: they ride the old one');
+    assert.ok(p.stats.dials - dials <= 3, 'only the stopped pair dials (its own address, refused)');
+    // The last replica leaving the process closes what the hub kept.
+    for (const [i, r] of qs.entries()) if (i !== stopping) r.unhost();
+    await waitFor('the kept connection closed with the last replica', () => stopped.open.size === 0);
+  });
+});
 
 describe('pairs take turns on a shared connection', () => {
   const self = { version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 };
