@@ -11,7 +11,7 @@
 // promoted, so every replica of the group knows its address before it counts in a quorum.
 import { applyConfChange, type ConfChange } from '../raft/conf.ts';
 import type { ConfState } from '../raft/types.ts';
-import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
+import { DroppedError, NotLeaderError, OutcomeUnknownError, type Replica } from '../replica/replica.ts';
 import { withReplica, withoutReplica } from '../placement/config.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { MembershipChange } from '../wire/membership-codec.ts';
@@ -113,7 +113,7 @@ export class MembershipAdmin {
       try {
         await withTimeout(r.proposeConf(change), deadline - Date.now());
       } catch (e) {
-        if (e instanceof DroppedError || e instanceof TimeoutError) continue; // look again
+        if (e instanceof DroppedError || e instanceof TimeoutError || e instanceof OutcomeUnknownError) continue; // look again
         if (!(e instanceof NotLeaderError)) throw e;
         if (e.message === 'not-leader') throw new LostLeadership();
         // Another change still pending, a transfer in progress, a learner a few entries behind.

@@ -64,6 +64,17 @@ export class DroppedError extends Error {
   override readonly name = 'DroppedError';
 }
 
+/**
+ * The proposal's index was covered by a snapshot this replica installed before it applied the
+ * entry there (it fell behind, e.g. a leader cut off while the group compacted past the index).
+ * The group committed some entry at that index, this one or another leader's: whether the request
+ * applied is unknown, so it must not be answered as "not applied" (DroppedError) nor retried as
+ * if it had not been. Its place in the answers is the one of a request that timed out (TIMEOUT).
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name = 'OutcomeUnknownError';
+}
+
 interface ProposalWaiter {
   term: number;
   resolve: (r: Response) => void;
@@ -100,6 +111,8 @@ export class Replica {
   private answeredApply: Promise<void> | undefined;
   /** The highest index whose apply reads can see (committed). */
   private visibleApplied = 0;
+  /** The highest index handed to storage.apply (or installed by a snapshot): its answers will come. */
+  private handedToApply = 0;
   /** Statistics for /metrics and benchmarks. */
   readonly stats = { readies: 0, persisted: 0, persistMs: 0, applied: 0, leaderChanges: 0, maxBatch: 0, readsJoined: 0 };
 
@@ -115,6 +128,7 @@ export class Replica {
     this.durableTerm = opts.persisted.hardState.term;
     this.durableVote = opts.persisted.hardState.vote;
     this.visibleApplied = opts.persisted.applied;
+    this.handedToApply = opts.persisted.applied;
   }
 
   start(): void {
@@ -312,6 +326,7 @@ export class Replica {
           })
         : undefined;
     if (applying) {
+      this.handedToApply = Math.max(this.handedToApply, committed.at(-1)!.index);
       const visible = applying.then(
         () => undefined,
         () => undefined, // the failure itself is handled where `applying` is awaited
@@ -338,6 +353,7 @@ export class Replica {
     }
     // An installed snapshot is applied state, visible once persisted, without an apply of its own.
     if (rd.snapshot && rd.snapshot.index > this.visibleApplied) this.visibleApplied = rd.snapshot.index;
+    if (rd.snapshot) this.settleOvertaken(rd.snapshot.index);
     if (late.length > 0) this.opts.send(late);
     if (shellMutations.answerBeforeCommit && this.soft.role === 'leader') for (const e of rd.entries) this.settleProposal(e, { kind: 'ok' });
     for (const rs of rd.readStates) {
@@ -379,6 +395,21 @@ export class Replica {
     this.proposals.delete(e.index);
     if (w.term !== e.term) w.reject(new DroppedError(`entry ${e.index} was replaced by a newer leader`));
     else w.resolve(result ?? { kind: 'ok' });
+  }
+
+  /**
+   * A snapshot through `index` is installed: the entries it covers that were never handed to apply
+   * here never will be, so their proposals would wait forever (a caller without a deadline, such as
+   * the resharding reconciler, for good). Whether each applied is unknown. Entries handed to apply
+   * earlier keep their proposals: the apply answers them.
+   */
+  private settleOvertaken(index: number): void {
+    for (const [i, w] of this.proposals) {
+      if (i > index || i <= this.handedToApply) continue;
+      this.proposals.delete(i);
+      w.reject(new OutcomeUnknownError(`entry ${i} was overtaken by a snapshot through ${index}: it may or may not have applied`));
+    }
+    if (index > this.handedToApply) this.handedToApply = index;
   }
 
   private fatal(e: unknown): void {

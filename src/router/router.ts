@@ -1,7 +1,7 @@
 // The local group's end of the request path (request-path.ts composes the whole path): reads are
 // served here (linearizable through a read barrier, or stale), writes are proposed here when this
 // replica leads, else relayed to the leader. No door re-implements routing, consistency or retries.
-import { DroppedError, NotLeaderError, type Replica } from '../replica/replica.ts';
+import { DroppedError, NotLeaderError, OutcomeUnknownError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/carrier.ts';
 import { MAX_REQUEST_BODY_BYTES, SCAN_PAGE_BYTES, batchTooLarge, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
@@ -29,7 +29,7 @@ export interface RouterOptions {
   checkSizes: (key: Uint8Array, value: Uint8Array | null) => void;
   requestTimeoutMs: number;
   /** Sharded cluster: whether this group serves a key (after the read barrier), and the answer when not. */
-  ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean };
+  ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean; handingOver: () => boolean };
   defaultScanLimit?: number;
   maxScanLimit?: number;
   status: () => Response;
@@ -85,12 +85,14 @@ export class Router {
           return { kind: 'value', value: this.o.reader.get(req.key) };
         case 'count':
           await this.consistentRead(req.consistency, deadline);
+          if (own?.handingOver()) return handingOver();
           return { kind: 'count', count: await this.countServed() };
         case 'scan': {
           // Refused at once: a bound longer than any key can never be served (LMDB cannot take it).
           const refusal = this.scanRefusal(req);
           if (refusal) return { kind: 'error', error: refusal };
           await this.consistentRead(req.consistency, deadline);
+          if (own?.handingOver()) return handingOver();
           const max = this.o.maxScanLimit ?? 10_000;
           const limit = req.limit === 0 ? (this.o.defaultScanLimit ?? 1000) : Math.min(req.limit, max);
           return { kind: 'scan', ...this.scanServed(req.start, req.end, limit) };
@@ -272,6 +274,8 @@ export class Router {
     }
     if (e instanceof DeadlineError) return { code: 'TIMEOUT', message: 'request timed out (it may still apply)' };
     if (e instanceof DroppedError) return { code: 'UNAVAILABLE', message: e.message };
+    // Overtaken by a snapshot here: it may have applied, as after a timeout.
+    if (e instanceof OutcomeUnknownError) return { code: 'TIMEOUT', message: `${e.message} (it may still apply)` };
     const name = (e as Error)?.name;
     if (name === 'TooLargeError') return { code: 'TOO_LARGE', message: (e as Error).message };
     if (e instanceof BadKeyError || name === 'InvalidKeyError') return { code: 'BAD_REQUEST', message: (e as Error).message };
@@ -327,4 +331,14 @@ export function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * A scan or count while partitions change hands: between the freeze at the source and the
+ * activation at the destination neither group serves them, and just around it both answers may
+ * hold them, so a page merged from every group would miss keys or repeat them. Retried (by the
+ * shard routing, until the deadline) once the hand-over is settled, which takes about a second.
+ */
+function handingOver(): Response {
+  return { kind: 'error', error: { code: 'UNAVAILABLE', message: 'partitions are changing hands between groups (a scan or count would miss or repeat their keys): retry' } };
 }

@@ -13,7 +13,7 @@
 // same replica had answered before (read-your-writes).
 import type { Operation } from '../lin/history.ts';
 import type { NodeId } from '../../src/raft/types.ts';
-import { DroppedError, NotLeaderError } from '../../src/replica/replica.ts';
+import { DroppedError, NotLeaderError, OutcomeUnknownError } from '../../src/replica/replica.ts';
 import { encodeWrite } from '../../src/replica/commands.ts';
 import { HEADER_BYTES, encodeRequest, readFrameHeader, type Request, type Response } from '../../src/wire/index.ts';
 import type { Host } from './host.ts';
@@ -174,6 +174,8 @@ export class Clients {
     const current = (): boolean => c.busy === a && a.tries === tryNo && h.proc === proc;
     const failed = (e: unknown): void => {
       if (!current()) return;
+      // Overtaken by a snapshot on that node: whether it applied is unknown.
+      if (e instanceof OutcomeUnknownError) return this.giveUp(a, `n${target}: ${e.message}`);
       if (e instanceof NotLeaderError) c.guess = e.leader !== 0 && e.leader !== target ? e.leader : this.rng.pick(this.world.ids);
       else if (!(e instanceof DroppedError)) return this.world.report(new Violation('core-assertion', `n${target} failed a request: ${(e as Error).stack}`));
       this.world.log(() => `c${c.id} #${a.seq} at n${target}: ${(e as Error).message}; retries`);
