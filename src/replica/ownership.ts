@@ -3,7 +3,8 @@
 // every index. A partition moves:
 //   source: serving → leaving (new epoch: still serving) → frozen (hand-off starts: no more
 //           writes, data exported) → dropping (the move completed) → absent (data deleted)
-//   destination: absent → arriving (new epoch) → serving (data imported and activated)
+//   destination: absent → arriving (new epoch) → serving (data imported and activated; the
+//                source stays its peer until a configuration without the move is applied)
 import type { ClusterConfig } from '../placement/config.ts';
 
 export const PartState = { Absent: 0, Serving: 1, Leaving: 2, Frozen: 3, Dropping: 4, Arriving: 5 } as const;
@@ -45,7 +46,12 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
         const m = moves.get(p);
         const s = state[p];
         if (m?.from === g) {
-          if (s === PartState.Serving) {
+          // At the group's first configuration nothing is Serving yet: the configuration this one
+          // follows (the cluster's first, say) made this group the partition's owner, but the group
+          // never applied it. Nobody else holds or has served the partition, so it hands it off as
+          // if it had been serving it (with whatever it holds: nothing). Left Absent, the freeze
+          // would be refused forever and the partition served by no group.
+          if (s === PartState.Serving || (s === PartState.Absent && o.epoch === 0)) {
             state[p] = PartState.Leaving;
             peer[p] = m.to;
           }
@@ -59,6 +65,8 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
         } else if (c.owner[p] === g) {
           // Owned with no hand-off: only at the group's first configuration (a new cluster).
           if (s === PartState.Absent && o.epoch === 0) state[p] = PartState.Serving;
+          // A move here that completed.
+          if (s === PartState.Serving) peer[p] = 0;
         } else if (s === PartState.Leaving || s === PartState.Frozen) {
           // The move is no longer listed: the destination serves it. Our copy can go.
           state[p] = PartState.Dropping;
@@ -71,10 +79,9 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
       return { ...o, state };
     case 'activate':
       for (const p of change.partitions) {
-        if (state[p] === PartState.Arriving) {
-          state[p] = PartState.Serving;
-          peer[p] = 0;
-        }
+        // peer keeps the source until a configuration without the move is applied here: until
+        // then the move is not complete, and scans and counts wait (handingOver).
+        if (state[p] === PartState.Arriving) state[p] = PartState.Serving;
       }
       return { ...o, state, peer };
     case 'dropped':
@@ -102,4 +109,13 @@ export function encodeOwnership(o: Ownership): Uint8Array {
 
 export function decodeOwnership(b: Uint8Array): Ownership {
   return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')) as Ownership;
+}
+
+/**
+ * Whether partitions are changing hands here: frozen at this source, or activated at this
+ * destination while the move is not complete yet. From the freeze until the activation no group
+ * serves them, and around the activation two groups' answers may both hold them.
+ */
+export function handingOver(o: Ownership): boolean {
+  return o.state.some((s, p) => s === PartState.Frozen || (s === PartState.Serving && o.peer[p] !== 0));
 }

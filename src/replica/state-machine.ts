@@ -8,7 +8,7 @@ import { EntryType } from '../raft/types.ts';
 import type { Partitioner } from '../partition/index.ts';
 import type { Command as StoreCommand, CommandResult, KvOp, OpResult } from '../storage/types.ts';
 import type { Request, Response } from '../wire/index.ts';
-import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, type Ownership } from './ownership.ts';
+import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, handingOver, type Ownership } from './ownership.ts';
 import { decodeCommand } from './commands.ts';
 
 /** Sessions unused for this long (log time) are forgotten. */
@@ -66,11 +66,12 @@ export class StateMachine {
    * for a moment (the store's commit is visible before publish runs), which only ever answers
    * WRONG_GROUP for a partition about to be served or serves a leaving one at its frozen data.
    */
-  readerOwnership(): { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean } {
+  readerOwnership(): { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean; handingOver: () => boolean } {
     return {
       serves: (key) => !this.partitioner || !this.visible || canServe(this.visible, this.partitioner.partitionOf(key)),
       wrongGroup: () => this.wrongGroup(),
       holdsUnserved: () => holdsUnserved(this.visible),
+      handingOver: () => (this.visible ? handingOver(this.visible) : false),
     };
   }
 

@@ -12,6 +12,8 @@ import { derivedClientId } from '../../src/cluster/split-batch.ts';
 import { callLocal, stubRouter } from '../support/stub-router.ts';
 import { DEFAULT_MAX_FRAME_BYTES, encodeResponse, type KeyValue, type Request, type Response } from '../../src/wire/index.ts';
 import { silentLogger } from '../../src/log/logger.ts';
+import { StateMachine } from '../../src/replica/state-machine.ts';
+import { PartState, applyOwnership, emptyOwnership } from '../../src/replica/ownership.ts';
 import { placementWatcher } from '../../src/client/placement-watcher.ts';
 
 const wrongGroup = (epoch: number): Response => ({ kind: 'error', error: { code: 'WRONG_GROUP', message: 'not mine', epoch } });
@@ -124,12 +126,60 @@ describe('cross-group routing', () => {
     const router = stubRouter({
       replica: { visibleBarrier: async () => {} },
       reader,
-      ownership: { serves: (key) => key[0] !== 0x78, wrongGroup: () => assert.fail('no wrong group'), holdsUnserved: () => moving },
+      ownership: { serves: (key) => key[0] !== 0x78, wrongGroup: () => assert.fail('no wrong group'), holdsUnserved: () => moving, handingOver: () => false },
     });
     const count = (): Promise<Response> => callLocal(router, { op: 'count', consistency: 'stale' }, { hops: 1 });
     assert.deepEqual(await count(), { kind: 'count', count: 12_000 }, 'nothing moving: the entry count of the store');
     moving = true;
     assert.deepEqual(await count(), { kind: 'count', count: 9_000 }, 'partitions moving: only the served keys');
+  });
+
+  it('a group with partitions frozen for a hand-over answers scans and counts UNAVAILABLE (retried), not a page without them', async () => {
+    // Found in review (2026-12-07): between the freeze and the activation neither group serves the
+    // wave, and a page merged from both silently left its keys out.
+    const p = await createPartitioner(16);
+    const own = emptyOwnership(16);
+    own.epoch = 2;
+    own.state.fill(PartState.Serving);
+    const sm = new StateMachine(1, p, own);
+    const keys = Array.from({ length: 40 }, (_, i) => Buffer.from(`k${i}`)).sort(Buffer.compare);
+    const reader: LocalReader = {
+      get: () => null,
+      count: () => keys.length,
+      scan: () => ({ items: keys.map((key) => ({ key, value: new Uint8Array(0) })), more: null }),
+    };
+    const router = stubRouter({ replica: { visibleBarrier: async () => {} }, reader, ownership: sm.readerOwnership() });
+    const scan = (): Promise<Response> => callLocal(router, { op: 'scan', start: new Uint8Array(0), end: null, limit: 0, consistency: 'stale' }, { hops: 1 });
+    const count = (): Promise<Response> => callLocal(router, { op: 'count', consistency: 'stale' }, { hops: 1 });
+    assert.equal((await scan()).kind, 'scan');
+    own.state[p.partitionOf(keys[0]!)] = PartState.Leaving; // still served: answered
+    sm.publish();
+    assert.equal((await scan()).kind, 'scan');
+    own.state[p.partitionOf(keys[0]!)] = PartState.Frozen;
+    sm.publish();
+    for (const res of [await scan(), await count()]) {
+      assert.ok(res.kind === 'error' && res.error.code === 'UNAVAILABLE', JSON.stringify(res));
+    }
+    own.state[p.partitionOf(keys[0]!)] = PartState.Dropping; // the move completed: served elsewhere
+    sm.publish();
+    assert.equal((await count()).kind, 'count');
+
+    // The destination: answers while the partition arrives (the source serves it), waits from the
+    // activation until the configuration that completes the move is applied.
+    const moving = p.partitionOf(keys[0]!);
+    const base: ClusterConfig = { epoch: 1, partitions: 16, loadFactor: 1.25, groups: [], owner: Array<number>(16).fill(1), moves: [] };
+    const withMove: ClusterConfig = { ...base, epoch: 2, owner: base.owner.map((o, q) => (q === moving ? 2 : o)), moves: [{ partition: moving, from: 1, to: 2 }] };
+    const completed: ClusterConfig = { ...withMove, epoch: 3, moves: [] };
+    const at = async (o: ReturnType<typeof emptyOwnership>): Promise<string> => {
+      const r = stubRouter({ replica: { visibleBarrier: async () => {} }, reader, ownership: new StateMachine(2, p, o).readerOwnership() });
+      const res = await callLocal(r, { op: 'scan', start: new Uint8Array(0), end: null, limit: 0, consistency: 'stale' }, { hops: 1 });
+      return res.kind === 'error' ? res.error.code : res.kind;
+    };
+    const arriving = applyOwnership(applyOwnership(emptyOwnership(16), { type: 'epoch', group: 2, config: base }), { type: 'epoch', group: 2, config: withMove });
+    assert.equal(await at(arriving), 'scan');
+    const activated = applyOwnership(arriving, { type: 'activate', partitions: [moving] });
+    assert.equal(await at(activated), 'UNAVAILABLE');
+    assert.equal(await at(applyOwnership(activated, { type: 'epoch', group: 2, config: completed })), 'scan');
   });
 
   it('a placement replica serves user keys itself only while no cluster configuration exists', async () => {
