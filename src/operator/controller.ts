@@ -26,7 +26,7 @@ import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, te
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
 import { establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
 import { API_GROUP, KIND, PLURAL, SpecError, checkTransition, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
-import { computeStatus } from './status.ts';
+import { computeStatus, invalidSpecStatus } from './status.ts';
 import { kvsStore, type StoreAccess } from './store.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { createLogger, defaultLogFormat, type Logger } from '../log/logger.ts';
@@ -207,7 +207,7 @@ export class Operator {
     const ns = this.o.namespace;
     let spec;
     try {
-      spec = parseSpec(kv.spec);
+      spec = parseSpec(kv.spec, kv.metadata.name);
     } catch (e) {
       if (!(e instanceof SpecError)) throw e;
       return this.invalidSpec(kv, e);
@@ -249,9 +249,9 @@ export class Operator {
     }
   }
 
-  /** A spec the operator refuses: Degraded with the reason in status and a warning event; nothing else is done. */
+  /** A spec the operator refuses: Degraded, Ready=False and Degraded=True (InvalidSpec) with the reason in status, and a warning event; nothing else is done. */
   private async invalidSpec(kv: KVStore, e: SpecError): Promise<void> {
-    const status: KVStoreStatus = { ...(kv.status ?? {}), observedGeneration: kv.metadata.generation ?? 0, phase: 'Degraded', lastError: e.message };
+    const status = invalidSpecStatus(kv.status, kv.metadata.generation ?? 0, e.message, new Date());
     await this.patchStatus(kv, status);
     await this.event(kv, 'Warning', 'InvalidSpec', e.message);
   }

@@ -17,6 +17,7 @@ export function observeGroups(store: string, namespace: string, statefulSets: Ob
   return statefulSets.filter(mine).map((sts) => {
     const id = Number(sts.metadata!.labels![LABEL_GROUP_ID]);
     const name = sts.metadata!.name!;
+    const retention = (sts.spec?.persistentVolumeClaimRetentionPolicy as { whenDeleted?: unknown } | undefined)?.whenDeleted;
     const groupPods = pods.filter((p) => mine(p) && p.metadata?.labels?.group === name).map((p) => observePod(store, namespace, id, name, p));
     return {
       id,
@@ -26,6 +27,7 @@ export function observeGroups(store: string, namespace: string, statefulSets: Ob
       pods: groupPods.sort((a, b) => a.ordinal - b.ordinal),
       volumes: [],
       ...(Array.isArray(sts.spec?.volumeClaimTemplates) ? { claimTemplates: sts.spec.volumeClaimTemplates as unknown[] } : {}),
+      ...(typeof retention === 'string' ? { retention } : {}),
     };
   });
 }

@@ -12,7 +12,7 @@
 //    leader last (its server hands leadership over on SIGTERM before it stops);
 //  - the same inputs give the same actions (idempotent).
 import type { ClusterConfig, GroupInfo } from '../placement/config.ts';
-import type { KVStoreSpec, Phase } from './spec.ts';
+import type { KVStoreSpec, Phase, Retention } from './spec.ts';
 
 export const PLACEMENT_GROUP = 0;
 
@@ -43,6 +43,12 @@ export interface ObservedGroup {
   volumes: number[];
   /** The StatefulSet's spec.volumeClaimTemplates as it exists: immutable, so re-applied unchanged. */
   claimTemplates?: unknown[];
+  /**
+   * The StatefulSet's persistentVolumeClaimRetentionPolicy.whenDeleted as it exists (undefined: not
+   * shown, e.g. an API server without the field). Not part of the revision (no pod restarts for it),
+   * so it is compared on its own: a changed spec.storage.retention re-applies the StatefulSet.
+   */
+  retention?: string;
 }
 
 export interface ReplicaState {
@@ -80,7 +86,7 @@ export interface ReconcileInput {
 }
 
 export type Action =
-  | { kind: 'apply-group'; group: number; replicas: number; image: string; revision: string; joinFrom: number }
+  | { kind: 'apply-group'; group: number; replicas: number; image: string; revision: string; joinFrom: number; retention: Retention }
   | { kind: 'init-cluster'; groups: GroupInfo[] }
   | { kind: 'start-reshard'; groups: GroupInfo[] }
   | MembershipAction
@@ -108,11 +114,14 @@ export function groupName(store: string, group: number): string {
 /**
  * The revision of a group's pod template: a change of anything that needs a restart (image,
  * resources, doors, tracing, pod overrides, the settings ConfigMap's data, the operator's group
- * template) changes it; the replica count does not.
+ * template) changes it; the replica count does not. Nor does spec.storage: the volume size and
+ * class reach only the claim templates of new groups (an existing StatefulSet's are immutable, and
+ * sent back as they are), so restarting pods for them would change nothing; the retention policy is
+ * a StatefulSet field outside the pod template, re-applied on its own (`ObservedGroup.retention`).
  */
 export function templateRevision(spec: KVStoreSpec, settings?: string, template?: string): string {
-  const { image, imagePullPolicy, resources, doors, tracing, podTemplate, storage } = spec;
-  return contentHash({ image, imagePullPolicy, resources, doors, tracing, podTemplate, storageClass: storage.storageClassName, size: storage.size, settings, template });
+  const { image, imagePullPolicy, resources, doors, tracing, podTemplate } = spec;
+  return contentHash({ image, imagePullPolicy, resources, doors, tracing, podTemplate, settings, template });
 }
 
 /** A short hash of a JSON value, independent of the order of its keys (undefined fields left out). */
@@ -168,6 +177,17 @@ class Planner {
     // A group listed in the configuration whose objects are gone (deleted by hand) is recreated.
     for (const id of new Set([...configured, ...target])) {
       if (!this.byId.has(id)) this.apply(id, spec.replicas, spec.replicas);
+    }
+    // A changed spec.storage.retention reaches every StatefulSet at once, whatever else is under
+    // way (deleting the KVStore applies it to the volumes). Only groups without a template change
+    // pending: re-applied as they are (replicas, founders, revision), nothing restarts; the others
+    // get it with their new template (roll).
+    const busy = new Set([...this.actions, ...(this.in_.inFlight ?? [])].map((a) => ('group' in a ? a.group : -1)));
+    for (const g of this.in_.groups) {
+      if (this.retentionStale(g) && g.revision === this.revision && !busy.has(g.id)) {
+        this.apply(g.id, g.replicas, g.joinFrom);
+        this.step = `applying volume retention ${spec.storage.retention} to ${groupName(this.in_.store, g.id)}`;
+      }
     }
     const inFlight = this.in_.inFlight ?? [];
     if (inFlight.length > 0) {
@@ -288,6 +308,8 @@ class Planner {
     const members = info.replicas.map((r) => r.id);
     const ordinalOf = (id: number): number => id - replicaIdOf(g.id, 0);
     const name = groupName(this.in_.store, g.id);
+    // One change at a time per group: its StatefulSet is being re-applied in this pass.
+    if (this.actions.some((a) => 'group' in a && a.group === g.id)) return;
     if (!this.leaderOf(g)) {
       this.wait(`shard group ${g.id} has no leader`);
       return;
@@ -381,11 +403,23 @@ class Planner {
     return { id: g.id, replicas: pods.map((p) => ({ id: replicaIdOf(g.id, p!.ordinal), address: p!.address })) };
   }
 
+  /**
+   * The StatefulSet's PVC retention differs from spec.storage.retention: it decides what deleting
+   * the KVStore (or the group) does to the volumes, so it must follow the spec although no pod
+   * restarts for it. Unknown (the field not shown) counts as in step: re-applying could not set it.
+   */
+  private retentionStale(g: ObservedGroup): boolean {
+    return g.retention !== undefined && g.retention !== this.in_.spec.storage.retention;
+  }
+
   /** Create or update group `id`'s objects, unless they already are as asked. */
   private apply(id: number, replicas: number, joinFrom: number): void {
     const g = this.byId.get(id);
-    if (g && g.replicas === replicas && g.revision === this.revision && g.joinFrom === joinFrom) return;
-    this.actions.push({ kind: 'apply-group', group: id, replicas, image: this.in_.spec.image, revision: this.revision, joinFrom });
+    if (g && g.replicas === replicas && g.revision === this.revision && g.joinFrom === joinFrom && !this.retentionStale(g)) return;
+    // One apply per group and pass (the last asked wins).
+    const i = this.actions.findIndex((a) => a.kind === 'apply-group' && a.group === id);
+    if (i >= 0) this.actions.splice(i, 1);
+    this.actions.push({ kind: 'apply-group', group: id, replicas, image: this.in_.spec.image, revision: this.revision, joinFrom, retention: this.in_.spec.storage.retention });
   }
 }
 

@@ -92,8 +92,32 @@ export class SpecError extends Error {
   override readonly name = 'SpecError';
 }
 
-/** The spec with the CRD's defaults filled in; throws SpecError naming the first bad field. */
-export function parseSpec(raw: unknown): KVStoreSpec {
+/**
+ * The longest KVStore name: `<name>-shard-<id>` StatefulSets get pods labelled
+ * controller-revision-hash=`<StatefulSet name>-<up to 10 characters>`, a label value of at most 63
+ * characters, so 40 leaves room for shard group ids up to MAX_GROUP_ID (the CRD's rule says the same).
+ */
+export const MAX_STORE_NAME = 40;
+/** The largest shard group id a store of the longest name can take (5 digits). */
+export const MAX_GROUP_ID = 99_999;
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** The CRD's rules on metadata.name (its objects' names derive from it); throws SpecError. */
+export function checkStoreName(name: string): void {
+  if (name.length > MAX_STORE_NAME) {
+    throw new SpecError(`metadata.name must be at most ${MAX_STORE_NAME} characters, got ${name.length} ("${name}"): it names the store's StatefulSets <name>-shard-<id>, whose controller-revision-hash label must fit 63 characters`);
+  }
+  if (!DNS_1035_LABEL.test(name)) {
+    throw new SpecError(`metadata.name "${name}" must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter, ending with a letter or digit; no dots): it names the store's Services`);
+  }
+}
+
+/**
+ * The spec with the CRD's defaults filled in; throws SpecError naming the first bad field. With
+ * `name` (the resource's metadata.name), the CRD's rules on the name too.
+ */
+export function parseSpec(raw: unknown, name?: string): KVStoreSpec {
+  if (name !== undefined) checkStoreName(name);
   const s = object(raw, 'spec');
   const storage = object(s.storage ?? {}, 'spec.storage');
   const doors = object(s.doors ?? {}, 'spec.doors');

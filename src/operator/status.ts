@@ -49,3 +49,27 @@ export function computeStatus(input: ReconcileInput, plan: Plan, prev: KVStoreSt
   });
   return { observedGeneration: generation, phase: plan.phase, ...(config ? { epoch: config.epoch } : {}), partitionsMoving: moving, currentStep: plan.step, groups, conditions };
 }
+
+/**
+ * The status of a resource whose spec the operator refuses (spec.ts `SpecError`): nothing is
+ * carried out, so the store is not as the resource asks. Ready=False and Degraded=True with reason
+ * InvalidSpec and the rule broken; Progressing=False (no step runs until the spec is corrected).
+ * The groups and the Resharding condition stay as last observed (a reshard already started goes on
+ * in the store by itself).
+ */
+export function invalidSpecStatus(prev: KVStoreStatus | undefined, generation: number, message: string, now: Date): KVStoreStatus {
+  const ts = now.toISOString();
+  const set = (type: ConditionType, on: boolean, reason: string, msg: string): Condition => {
+    const status = on ? 'True' : 'False';
+    const old = prev?.conditions?.find((c) => c.type === type);
+    return { type, status, reason, message: msg, observedGeneration: generation, lastTransitionTime: old && old.status === status ? old.lastTransitionTime : ts };
+  };
+  const resharding = prev?.conditions?.find((c) => c.type === 'Resharding');
+  const conditions: Condition[] = [
+    set('Ready', false, 'InvalidSpec', `the spec is refused: ${message}`),
+    set('Progressing', false, 'InvalidSpec', 'nothing is carried out until the spec is corrected'),
+    ...(resharding ? [resharding] : []),
+    set('Degraded', true, 'InvalidSpec', message),
+  ];
+  return { ...(prev ?? {}), observedGeneration: generation, phase: 'Degraded', currentStep: `spec refused: ${message}`, lastError: message, conditions };
+}

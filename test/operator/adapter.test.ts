@@ -259,6 +259,8 @@ for (const [what, spec, reason] of [
       await t.operator('op-a').start();
       await waitFor('Degraded', () => t.status().phase === 'Degraded');
       assert.match(t.status().lastError!, reason);
+      const cond = (type: string) => t.status().conditions?.find((c) => c.type === type);
+      assert.deepEqual([cond('Ready')?.status, cond('Ready')?.reason, cond('Degraded')?.status, cond('Degraded')?.reason], ['False', 'InvalidSpec', 'True', 'InvalidSpec']);
       // The event is written just after the status.
       await waitFor('a Warning InvalidSpec event', () => (t.api.list('events', NS) as unknown as { type: string; reason: string; message: string }[]).some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec' && reason.test(e.message)));
       assert.equal(t.api.list('statefulsets', NS).length, 0);
@@ -285,6 +287,12 @@ test('an immutable field changed (applied around the CRD): Degraded with the rea
       // Before: placementReplicas 3 → 5 was half carried out (the placement StatefulSet re-applied
       // with KVS_GROUP_SIZE=5, status Ready); partitions 1024 → 64 was ignored with status Ready.
       await waitFor(`${field}: Degraded`, () => t.status().phase === 'Degraded' && want.test(t.status().lastError ?? ''));
+      // Before: the conditions stayed as they were (Ready=True AllGroupsReady, Degraded=False).
+      const cond = (type: string) => t.status().conditions!.find((c) => c.type === type)!;
+      assert.deepEqual([cond('Ready').status, cond('Ready').reason], ['False', 'InvalidSpec'], JSON.stringify(t.status().conditions));
+      assert.deepEqual([cond('Degraded').status, cond('Degraded').reason], ['True', 'InvalidSpec']);
+      assert.match(cond('Degraded').message, want);
+      assert.equal(cond('Progressing').status, 'False');
       // A few more passes: still nothing applied to the store's objects, no pod restarted.
       const passes = t.api.requests.length;
       await waitFor('more passes', () => t.api.requests.length > passes + 20);
@@ -336,6 +344,27 @@ test('pod template labels or annotations the operator owns: Degraded with the re
   }
 });
 
+test('storage.retention changed on a running store: every StatefulSet gets the new claim retention, no pod restarted', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1', storage: { retention: 'Delete' } });
+  try {
+    await t.operator('op-a').start();
+    await t.ready('the store to be Ready');
+    const policy = (sts: string): unknown => (t.api.get('statefulsets', NS, sts)!.spec as { persistentVolumeClaimRetentionPolicy: { whenDeleted: string } }).persistentVolumeClaimRetentionPolicy.whenDeleted;
+    assert.equal(policy('demo-placement'), 'Delete');
+    const podDeletes = (): number => t.api.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/pods/')).length;
+    const before = podDeletes();
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), storage: { retention: 'Retain' } } });
+    // Before: nothing was re-applied (the revision left retention out), so the StatefulSets kept
+    // whenDeleted: Delete and deleting the KVStore then deleted every volume claim.
+    await waitFor('whenDeleted Retain on every StatefulSet', () => policy('demo-placement') === 'Retain' && policy('demo-shard-1') === 'Retain', 20_000);
+    await t.ready('Ready after the retention change');
+    assert.equal(podDeletes(), before, 'no pod restarted');
+  } finally {
+    await t.close();
+  }
+});
+
 test('storage.size changed on a running store: existing groups keep their volumes, a new group gets the new size', async () => {
   const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
   try {
@@ -343,6 +372,8 @@ test('storage.size changed on a running store: existing groups keep their volume
     await t.ready('the store to be Ready');
     const claimSize = (sts: string): unknown => ((t.api.get('statefulsets', NS, sts)!.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: unknown } } } }[] }).volumeClaimTemplates[0]!.spec.resources.requests.storage);
     assert.equal(claimSize('demo-shard-1'), '10Gi');
+    const podDeletes = (): number => t.api.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/pods/')).length;
+    const deletesBefore = podDeletes();
     const kv = t.api.get('kvstores', NS, 'demo')!;
     t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), storage: { size: '20Gi' } } });
     // Before: the operator re-applied every StatefulSet with the new claim template, which the API
@@ -351,6 +382,10 @@ test('storage.size changed on a running store: existing groups keep their volume
     assert.equal(t.status().lastError, undefined);
     assert.equal(claimSize('demo-shard-1'), '10Gi');
     assert.equal(claimSize('demo-placement'), '10Gi');
+    // Before: size and class were part of the revision, so every pod was restarted for nothing.
+    const passes = t.api.requests.length;
+    await waitFor('more passes', () => t.api.requests.length > passes + 20);
+    assert.equal(podDeletes(), deletesBefore, 'no pod restarted for a claim template change that reaches new groups only');
     const kv2 = t.api.get('kvstores', NS, 'demo')!;
     t.api.put('kvstores', NS, { ...kv2, spec: { ...(kv2.spec as object), shards: 2 } });
     await waitFor('the new shard group', () => t.api.get('statefulsets', NS, 'demo-shard-2'));

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { applyDefaults, celRules, loadCrd, parseCel, structuralProblems, validate, type Schema } from './schema.ts';
-import { API_GROUP, KIND, PLURAL, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, checkTransition, parseSpec } from '../../src/operator/spec.ts';
+import { API_GROUP, KIND, MAX_GROUP_ID, MAX_STORE_NAME, PLURAL, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, checkTransition, parseSpec } from '../../src/operator/spec.ts';
+import { loadGroupTemplate } from '../../src/operator/group-template.ts';
+import { groupObjects } from '../../src/operator/objects.ts';
 import { prng } from '../partition/prng.ts';
 import { renderKustomize } from '../support/pod-specs.ts';
 
@@ -143,6 +145,50 @@ test('the operator parser refuses a zero storage size, naming the field', () => 
   for (const size of ['1', '1Gi', '0.5Gi', '.5', '0.01Ki', '1e3', '100Mi', 1]) assert.equal(parseSpec({ ...base, storage: { size } }).storage.size, size);
   // Resource requests may still be zero (a quantity, not negative).
   assert.deepEqual(parseSpec({ ...base, resources: { requests: { cpu: '0' } } }).resources, { requests: { cpu: '0' } });
+});
+
+test('store names: the CRD and the operator refuse names too long for its objects or with dots, with a clear message', () => {
+  const resource = (name: string): unknown => ({ apiVersion: `${API_GROUP}/v1alpha1`, kind: KIND, metadata: { name }, spec: base });
+  const longest = `s${'x'.repeat(MAX_STORE_NAME - 2)}1`;
+  const cases: [string, string | null][] = [
+    ['demo', null],
+    ['a', null],
+    ['orders-eu-1', null],
+    [longest, null],
+    [`${longest}x`, 'at most 40 characters'],
+    ['orders-service-production-eu-west-1-primary', 'at most 40 characters'],
+    ['demo.v2', 'DNS-1035'],
+    ['1demo', 'DNS-1035'],
+    ['demo-', 'DNS-1035'],
+    ['Demo', 'DNS-1035'],
+  ];
+  for (const [name, want] of cases) {
+    // Before: neither the CRD nor the operator looked at the name.
+    const errs = validate(root, applyDefaults(root, resource(name)));
+    let parsed: string | null = null;
+    try {
+      parseSpec(base, name);
+    } catch (e) {
+      parsed = (e as Error).message;
+    }
+    if (want === null) {
+      assert.deepEqual(errs, [], name);
+      assert.equal(parsed, null, name);
+    } else {
+      assert.ok(errs.some((e) => e.includes(want)), `${name}: CRD: expected "${want}" in ${JSON.stringify(errs)}`);
+      assert.ok(parsed?.includes(want) && parsed.startsWith('metadata.name'), `${name}: operator: ${parsed}`);
+    }
+  }
+  // The longest name with the largest documented shard group id: every object the operator makes fits.
+  const spec = parseSpec(base, longest);
+  for (const group of [0, 1, MAX_GROUP_ID]) {
+    const objs = groupObjects(loadGroupTemplate(), { name: longest, namespace: 'kvs', uid: 'u' }, spec, { group, replicas: 9, revision: 'r', joinFrom: 0 });
+    const sts = objs.find((o) => o.kind === 'StatefulSet')!;
+    // controller-revision-hash=<StatefulSet name>-<hash of up to 10 characters>: a label value (<= 63).
+    assert.ok(sts.metadata.name.length + 1 + 10 <= 63, `${sts.metadata.name}: revision label too long`);
+    assert.ok(`${sts.metadata.name}-8`.length <= 63, 'pod name / hostname');
+    for (const o of objs) assert.match(o.metadata.name, /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, `${o.kind} ${o.metadata.name}`);
+  }
 });
 
 test('the operator refuses the transitions the CRD refuses', () => {

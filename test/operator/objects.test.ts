@@ -39,10 +39,12 @@ test('one source: the template as the operator instantiates it is what kubectl k
     { name: 'placement', component: 'placement', placementSet: '', bootstrapGroups: 'shard-0,shard-1,shard-2' },
   ] as const) {
     const mine = instantiate(template, values);
-    // What the base adds to every object: its namespace, the image name and the settings' generated name.
+    // What the base adds to every object: its namespace, the image name and the settings' generated name ...
     for (const o of mine) o.metadata.namespace = 'kvs';
     stsOf(mine).spec.template.spec.containers[0]!.image = 'localhost/sharded-kvs:0.1.0';
     stsOf(mine).spec.template.spec.volumes.find((v) => v.name === 'config')!.configMap!.name = base.metadata.name;
+    // ... and the label its client Service selects, on its pods alone (the operator's carry managed-by: kvctl).
+    stsOf(mine).spec.template.metadata.labels['app.kubernetes.io/managed-by'] = 'kustomize';
     const theirs = rendered.filter((o) => o.metadata.name === values.name && o.kind !== 'ConfigMap');
     const byKind = (l: K8sObject[]) => Object.fromEntries(l.map((o) => [o.kind, o]));
     assert.deepEqual(byKind(mine), byKind(theirs), values.name);

@@ -37,7 +37,7 @@ test('an empty namespace: the placement group is created first', () => {
   const p = plan(w.input(spec()));
   assert.deepEqual(kinds(p.actions), ['apply-group:0']);
   assert.equal(p.phase, 'Creating');
-  assert.deepEqual(p.actions[0], { kind: 'apply-group', group: 0, replicas: 3, image: 'kvs:1', revision: templateRevision(spec()), joinFrom: 3 });
+  assert.deepEqual(p.actions[0], { kind: 'apply-group', group: 0, replicas: 3, image: 'kvs:1', revision: templateRevision(spec()), joinFrom: 3, retention: 'Retain' });
 });
 
 test('the placement group not answering: no store action, the reason is given', () => {
@@ -271,6 +271,57 @@ test('a new operator version whose group template differs rolls every pod, the l
   assert.deepEqual(plan(input('b')).actions, []);
 });
 
+test('storage.retention changed: every StatefulSet re-applied with the new policy at once, no pod restarted', () => {
+  const w = new World(h64);
+  const del = spec({ shards: 2, storage: { retention: 'Delete' } });
+  settle(w, del);
+  const keep = spec({ shards: 2, storage: { retention: 'Retain' } });
+  // Not a pod template change: same revision.
+  assert.equal(templateRevision(keep), templateRevision(del));
+  const p = plan(w.input(keep));
+  // Before: no action at all (revision, replicas and founders unchanged), so the StatefulSets kept
+  // whenDeleted: Delete and deleting the KVStore deleted every volume claim.
+  assert.deepEqual(kinds(p.actions), ['apply-group:0', 'apply-group:1', 'apply-group:2']);
+  for (const a of p.actions) {
+    assert.ok(a.kind === 'apply-group');
+    const g = w.groups.get(a.group)!;
+    assert.deepEqual([a.retention, a.revision, a.replicas, a.joinFrom], ['Retain', templateRevision(del), g.replicas, g.joinFrom]);
+  }
+  const taken = settle(w, keep);
+  assert.ok(!taken.some((a) => a.kind === 'delete-pod'), `no pod restarted: ${kinds(taken)}`);
+  for (const g of w.groups.values()) assert.equal(g.retention, 'Retain');
+  assert.deepEqual(plan(w.input(keep)).actions, []);
+});
+
+test('storage.retention changed while partitions move: applied at once, the reshard left alone', () => {
+  const w = new World(h64);
+  settle(w, spec({ shards: 2, storage: { retention: 'Delete' } }));
+  const keep = spec({ shards: 3, storage: { retention: 'Retain' } });
+  const rng = prng(11);
+  for (let i = 0; i < 200 && !(w.config && w.config.moves.length > 0); i++) {
+    for (const a of plan(w.input({ ...keep, storage: { ...keep.storage, retention: 'Delete' } })).actions) w.act(a, rng, false);
+    w.tick(rng, false);
+  }
+  assert.ok(w.config!.moves.length > 0, 'a reshard under way');
+  const p = plan(w.input(keep));
+  assert.equal(p.phase, 'Resharding');
+  assert.deepEqual(kinds(p.actions), ['apply-group:0', 'apply-group:1', 'apply-group:2', 'apply-group:3']);
+  assert.ok(p.actions.every((a) => a.kind === 'apply-group' && a.retention === 'Retain' && a.revision === templateRevision(keep)));
+});
+
+test('storage.size or storageClassName changed: no new revision, nothing re-applied or restarted (new groups only)', () => {
+  const w = new World(h64);
+  const s = spec({ shards: 2 });
+  settle(w, s);
+  for (const storage of [{ size: '20Gi' }, { storageClassName: 'ssd' }, { size: '1Ti', storageClassName: '' }]) {
+    const next = spec({ shards: 2, storage });
+    // Before: both were part of the revision, so every pod was restarted for a claim template
+    // change that never reaches an existing StatefulSet.
+    assert.equal(templateRevision(next), templateRevision(s), JSON.stringify(storage));
+    assert.deepEqual(plan(w.input(next)).actions, [], JSON.stringify(storage));
+  }
+});
+
 test('a restart that would break quorum waits', () => {
   const w = new World(h64);
   settle(w, spec({ shards: 1 }));
@@ -332,7 +383,7 @@ function randomRun(seed: number): void {
   const rounds = 150 + rng.below(150);
   for (let i = 0; i < rounds + 600; i++) {
     const calm = i >= rounds; // after `rounds`: no more spec changes or faults
-    if (!calm && rng.below(25) === 0) s = spec({ shards: 1 + rng.below(4), replicas: pick([1, 3, 5]), image: pick(['kvs:1', 'kvs:2', 'kvs:3']) });
+    if (!calm && rng.below(25) === 0) s = spec({ shards: 1 + rng.below(4), replicas: pick([1, 3, 5]), image: pick(['kvs:1', 'kvs:2', 'kvs:3']), storage: { retention: pick(['Retain', 'Delete']) } });
     const input: ReconcileInput = w.input(s);
     const p = plan(input);
     assert.deepEqual(plan(structuredClone(input)), p, `seed ${seed} round ${i}: not idempotent`);

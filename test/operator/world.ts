@@ -22,6 +22,8 @@ interface Group {
   revision: string;
   image: string;
   joinFrom: number;
+  /** The StatefulSet's persistentVolumeClaimRetentionPolicy.whenDeleted. */
+  retention: string;
   pods: Map<number, Pod>;
   volumes: Set<number>;
   /** Raft voters (replica ids), learners included once added. */
@@ -52,6 +54,7 @@ export class World {
       replicas: g.replicas,
       revision: g.revision,
       joinFrom: g.joinFrom,
+      retention: g.retention,
       volumes: [...g.volumes].sort((a, b) => a - b),
       pods: [...g.pods]
         .sort((a, b) => a[0] - b[0])
@@ -81,10 +84,10 @@ export class World {
         let g = this.groups.get(a.group);
         assert.ok(!this.retained.has(a.group), `new group ${a.group} would mount the retained volumes of a removed group`);
         if (!g) {
-          g = { replicas: 0, revision: a.revision, image: a.image, joinFrom: a.joinFrom, pods: new Map(), volumes: new Set(), raft: new Set(range(a.joinFrom).map((o) => replicaIdOf(a.group, o))), leader: 0 };
+          g = { replicas: 0, revision: a.revision, image: a.image, joinFrom: a.joinFrom, retention: a.retention, pods: new Map(), volumes: new Set(), raft: new Set(range(a.joinFrom).map((o) => replicaIdOf(a.group, o))), leader: 0 };
           this.groups.set(a.group, g);
         }
-        Object.assign(g, { replicas: a.replicas, revision: a.revision, image: a.image, joinFrom: a.joinFrom });
+        Object.assign(g, { replicas: a.replicas, revision: a.revision, image: a.image, joinFrom: a.joinFrom, retention: a.retention });
         return;
       }
       case 'init-cluster':
@@ -188,6 +191,7 @@ export class World {
     for (const [id, g] of this.groups) {
       const want = id === PLACEMENT_GROUP ? spec.placementReplicas : spec.replicas;
       if (id !== PLACEMENT_GROUP && !c.groups.some((x) => x.id === id)) return false;
+      if (g.retention !== spec.storage.retention) return false;
       if (g.replicas !== want || g.raft.size !== want || g.pods.size !== want || g.leader === 0) return false;
       for (const [o, p] of g.pods) if (p.revision !== revision || !this.ready(id, o)) return false;
       if (id !== PLACEMENT_GROUP && c.groups.find((x) => x.id === id)!.replicas.length !== want) return false;
