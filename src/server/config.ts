@@ -103,6 +103,13 @@ export interface ServerConfig extends Omit<SettingValues, 'config' | 'trace' | '
   trace?: ServerTraceSettings;
   /** Placement replica on Kubernetes: the shard groups of the first configuration (--bootstrap-groups). */
   initialGroups?: GroupInfo[];
+  /**
+   * A founder pod with an empty data directory: before it starts, it asks the other founders
+   * whether the group has run (src/server/rejoin.ts). Set by loadConfig on Kubernetes only.
+   */
+  rejoinCheck?: boolean;
+  /** The group has run without this replica's data: start outside the configuration (rejoin.ts). */
+  lostData?: boolean;
 }
 
 type Name = keyof typeof SETTINGS;
@@ -200,6 +207,8 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
   }
   checkDataDir(cfg.dataDir);
   if (cfg.sharedData !== undefined) checkDataDir(cfg.sharedData);
+  // Kubernetes replaces a lost volume with an empty one: a founder cannot tell that from a new group.
+  if (pod && dataEmpty && !cfg.join && cfg.replicas.length > 1) cfg.rejoinCheck = true;
   return cfg;
 }
 

@@ -7,6 +7,7 @@ import { machineStorage } from '../replica/machine-storage.ts';
 import { Router } from '../router/router.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { sharedPlacementWatcher } from '../client/placement-watcher.ts';
+import { KvsClient } from '../client/client.ts';
 import { GroupConnections } from '../router/groups.ts';
 import { CONFIG_KEY_BYTES, PlacementFront } from '../router/placement-front.ts';
 import { attemptMsFor } from '../cluster/responsiveness.ts';
@@ -37,6 +38,7 @@ import type { ServerConfig } from './config.ts';
 import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
 import { memberAddresses } from './pod-identity.ts';
+import { groupHasRun } from './rejoin.ts';
 import { LoopLag } from './loop-lag.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 
@@ -119,7 +121,8 @@ export class KvsServer {
     this.peers = new Peers(self, [], opts.tap, this.hub);
     // A joining replica starts outside any configuration: it never campaigns, and learns its
     // membership from the leader's log or snapshot (configuration entries carry the whole set).
-    const voters = config.join ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
+    // So does a founder whose group ran without its (lost) data: rejoin.ts.
+    const voters = config.join || config.lostData ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
     const storage = machineStorage(store, this.sm);
     const loopLag = new LoopLag();
     this.replica = new Replica({
@@ -259,6 +262,13 @@ export class KvsServer {
   }
 
   static async start(config: ServerConfig, opts: ServerOptions = {}): Promise<KvsServer> {
+    if (config.rejoinCheck) {
+      const others = config.replicas.filter((r) => r.id !== config.id).map((r) => r.address);
+      if (await groupHasRun(others, statusTerm)) {
+        (opts.log ?? serverLogger(config)).warn('empty data directory, but the group has run: starting outside its configuration until the leader brings this replica up to date', { peers: others });
+        config = { ...config, lostData: true };
+      }
+    }
     let sharding: Sharding | undefined;
     if (config.placement.length > 0) {
       // A shard replica learns the partition count from the cluster configuration before it serves.
@@ -466,6 +476,18 @@ export class KvsServer {
     }
     await this.store.close();
     this.metrics.close();
+  }
+}
+
+/** The term the replica at `address` reports (rejoin.ts), or undefined when it does not answer. */
+async function statusTerm(address: string, timeoutMs: number): Promise<number | undefined> {
+  const client = new KvsClient({ endpoints: [address], timeoutMs });
+  try {
+    return (await client.status(address)).term;
+  } catch {
+    return undefined;
+  } finally {
+    client.close();
   }
 }
 
