@@ -72,6 +72,11 @@ export class RaftLog {
     return this.base.conf;
   }
 
+  /** Whether some entry of the log (after its base) is a configuration entry. */
+  holdsConfEntry(): boolean {
+    return this.confs.length > 0;
+  }
+
   /** Index of the newest configuration entry (or the base). */
   lastConfIndex(): number {
     return this.confs.at(-1)?.index ?? this.base.index;

@@ -432,8 +432,15 @@ export class RaftNode {
     this.leaseUntil = -1;
     this.prs = new Map();
     this.syncProgressWithConf();
-    // The no-op: entries of earlier terms can only commit through an entry of this term.
-    const noop = this.appendEntry(EntryType.Normal, new Uint8Array(0));
+    // The no-op: entries of earlier terms can only commit through an entry of this term. If no
+    // entry of our log is a configuration entry (the configuration in force is the bootstrap one,
+    // or came with the log base), the no-op restates the configuration instead: a replica that
+    // catches up by entries (one that joined empty, with --join) learns it only from the log,
+    // never from our base. It changes nothing, so it is safe under the single-server rule; see
+    // "Membership" in docs/raft.md.
+    const noop = this.log.holdsConfEntry()
+      ? this.appendEntry(EntryType.Normal, new Uint8Array(0))
+      : this.appendEntry(EntryType.Conf, encodeConf(this.log.conf()));
     // No membership change until this term has committed something (single-server change fix).
     this.pendingConfIndex = noop;
   }

@@ -7,7 +7,10 @@ export const NONE: NodeId = 0;
 export const EntryType = {
   /** Application command (empty data = the leader's no-op on election). */
   Normal: 0,
-  /** Configuration change; data is the encoded *full* new configuration (see conf.ts). */
+  /**
+   * Configuration change; data is the encoded *full* new configuration (see conf.ts). A leader
+   * whose log holds none appends one restating the configuration in force as its election entry.
+   */
   Conf: 1,
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];

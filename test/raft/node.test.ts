@@ -523,3 +523,83 @@ describe('a follower that lost its disk', () => {
     assert.deepEqual(c.node(victim).conf.voters, [1, 2, 3]);
   });
 });
+
+describe('a replica that catches up by entries alone', () => {
+  /** Wipes `id` and restarts it empty, outside any configuration (kvs server --join). */
+  function rejoinEmpty(c: Cluster, id: number): void {
+    c.disks.delete(id);
+    c.addNode(id, { voters: [], learners: [] });
+  }
+
+  it('learns the founders configuration from the log, votes, and keeps the group electable after one more failure', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 20; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(3);
+    // No compaction: the leader catches the replaced member up by ordinary entries from index 1.
+    const victim = [1, 2, 3].find((id) => id !== leader.id)!;
+    rejoinEmpty(c, victim);
+    c.tickAll(30);
+    assert.equal(c.state(victim).get('k19'), 'v19');
+    assert.equal(c.node(victim).status.firstIndex, 1, 'caught up by entries, not by a snapshot');
+    assert.deepEqual(c.node(victim).conf, { voters: [1, 2, 3], learners: [] });
+    // One more failure: the leader goes away. The remaining founder and the rejoined member are a
+    // quorum of three and must elect a leader between them.
+    const gone = leader.id;
+    c.nodes.delete(gone);
+    c.filter = (m) => m.to !== gone && m.from !== gone;
+    const next = c.electLeader();
+    assert.notEqual(next.id, gone);
+    assert.ok(next.propose(put('after', 'failure')).ok);
+    c.tickAll(3);
+    for (const id of c.nodes.keys()) assert.equal(c.state(id).get('after'), 'failure');
+  });
+
+  it('learns it from data written before configurations were restated (no configuration entry anywhere)', () => {
+    // Logs that hold only ordinary entries (data directories of an earlier version): founders 1
+    // and 2, and member 3, which rejoined empty and caught up on them without learning anything.
+    const old = entries([1, 1, 1, 1, 2, 2]);
+    const c = new Cluster([1, 2]);
+    c.addNode(3, { voters: [1, 2, 3], learners: [] });
+    for (const id of [1, 2, 3]) {
+      const d = c.disks.get(id)!;
+      d.base = { ...d.base, conf: id === 3 ? { voters: [], learners: [] } : { voters: [1, 2, 3], learners: [] } };
+      d.entries = old.map((e) => ({ ...e }));
+      d.hard = { term: 2, vote: 0, commit: 6 };
+      c.start(id);
+    }
+    assert.deepEqual(c.node(3).conf, { voters: [], learners: [] });
+    const leader = c.electLeader();
+    assert.notEqual(leader.id, 3);
+    c.tickAll(5);
+    assert.equal(c.node(3).status.lastIndex, leader.status.lastIndex);
+    assert.deepEqual(c.node(3).conf, { voters: [1, 2, 3], learners: [] });
+  });
+
+  it('a leader whose log holds no configuration entry starts its term with one', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const first = leader.entryAt(leader.status.lastIndex)!;
+    assert.equal(first.type, EntryType.Conf);
+    assert.deepEqual(decodeConf(first.data), { voters: [1, 2, 3], learners: [] });
+    // Once the log holds one, the next leader appends the usual no-op.
+    c.nodes.delete(leader.id);
+    c.filter = (m) => m.to !== leader.id && m.from !== leader.id;
+    const next = c.electLeader();
+    const noop = next.entryAt(next.status.lastIndex)!;
+    assert.equal(noop.type, EntryType.Normal);
+    assert.equal(noop.data.length, 0);
+    // Compacted past every configuration entry, the log again holds none: the next leader restates.
+    for (let i = 0; i < 5; i++) next.propose(put(`k${i}`, 'v'));
+    c.tickAll(3);
+    for (const n of c.nodes.values()) n.compact(n.status.applied);
+    c.tickAll(1);
+    const third = [...c.nodes.values()].find((n) => n !== next)!;
+    assert.ok(next.transferLeadership(third.id));
+    c.tickAll(5);
+    assert.equal(third.status.role, 'leader');
+    const restated = third.entryAt(third.status.lastIndex)!;
+    assert.equal(restated.type, EntryType.Conf);
+    assert.deepEqual(decodeConf(restated.data), { voters: [1, 2, 3], learners: [] });
+  });
+});
