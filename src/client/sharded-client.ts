@@ -181,9 +181,13 @@ export class ShardedClient extends KvsClient {
     if (tooMany) throw new KvsError(tooMany.code, tooMany.message);
     const ctx = req.ops.length > 0 ? await this.context(deadline) : undefined;
     if (!ctx) return this.fallback(req, 'write', deadline);
+    // Each part goes to its group with the session id the servers derive for it (split-batch.ts);
+    // sent through any replica instead, the whole batch goes, which that replica splits the same
+    // way. So every copy of a part carries one id, and a retry on the other path is a duplicate the
+    // session answers, never a second apply (found in review: a part applied twice).
     const parts = splitBatch(req, (key) => ctx.partitioner.partitionOf(key));
-    if (parts.length === 1) return this.keyed(req.ops[0]!.key, req, 'write', deadline);
-    const results = await Promise.allSettled(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, 'write', deadline)));
+    if (parts.length === 1) return this.keyed(req.ops[0]!.key, parts[0]!.req, 'write', deadline, req);
+    const results = await Promise.allSettled(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, 'write', deadline, req)));
     // A part whose outcome is unknown makes the batch's outcome unknown: report that first.
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     const unknown = failed.find((e) => e instanceof KvsError && e.code === 'TIMEOUT');
@@ -197,8 +201,11 @@ export class ShardedClient extends KvsClient {
     return super.route(req, kind, deadline);
   }
 
-  /** One key: straight to the group serving its partition; refresh on WRONG_GROUP; fall back when it is unreachable. */
-  private async keyed(key: Uint8Array, req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
+  /**
+   * One key: straight to the group serving its partition; refresh on WRONG_GROUP; fall back when it
+   * is unreachable, sending `whole` (the request `req` was split from) through any replica.
+   */
+  private async keyed(key: Uint8Array, req: Request, kind: 'read' | 'write', deadline: number, whole: Request = req): Promise<Response> {
     let attempt = 0;
     let last: KvsError = new KvsError('UNREACHABLE', 'no attempt made');
     let viaAnyReplica = false;
@@ -219,7 +226,7 @@ export class ShardedClient extends KvsClient {
         } else {
           this.routing.fallback++;
           const addr = this.nextEndpoint();
-          o = await this.attempt(addr, req, false, deadline);
+          o = await this.attempt(addr, whole, false, deadline);
           if (o.t === 'unreachable') unreached.add(addr);
           if (o.t === 'not-leader') o = { t: 'retry', err: o.err, doubt: o.doubt };
         }

@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { KvsClient } from '../../src/client/client.ts';
 import { ShardedClient } from '../../src/client/sharded-client.ts';
+import { ConnectionError } from '../../src/cluster/connection.ts';
+import type { Request, Response } from '../../src/wire/index.ts';
 import { createPartitioner } from '../../src/partition/index.ts';
 import type { ClusterConfig } from '../../src/placement/config.ts';
 import { readConfig, startReshard, waitForMoves } from '../../src/resharding/admin.ts';
@@ -211,6 +213,43 @@ describe('smart client on a sharded cluster', () => {
     assert.ok(fresh.routing.fallback >= 42, `fallback ${fresh.routing.fallback}`);
 
     await c.stop();
+  });
+
+  it('a batch whose answers were lost, retried through any replica, applies once: one session id per part on both paths', async () => {
+    // Found in review (2026-12-07): the direct path sent the lane's own session id (or a part's
+    // derived one) and any replica derived another from it, so the retry applied the batch again.
+    const c = new ShardedCluster(27800, 1);
+    clusters.push(c);
+    await c.start(2, 64);
+    const other = new KvsClient({ endpoints: c.endpoints(), timeoutMs: 10_000 });
+    clients.push(other);
+    const keysFor = (n: number): string[] => Array.from({ length: n }, (_, i) => `dup-${n}-${i}`);
+    let lose = new Set<string>();
+    class Lossy extends ShardedClient {
+      protected override async send(addr: string, req: Request, direct: boolean, timeoutMs: number): Promise<Response> {
+        if (req.op !== 'batch' || !direct) return super.send(addr, req, direct, timeoutMs);
+        const key = dec.decode(req.ops[0]!.key);
+        // Its first answer is lost after it applied; another client then writes the part's keys;
+        // from then on the part's group looks unreachable, so it goes through any replica.
+        if (!lose.has(key)) throw new ConnectionError(`simulated: cannot reach ${addr}`, false);
+        await super.send(addr, req, direct, timeoutMs);
+        lose.delete(key);
+        for (const op of req.ops) await other.put(op.key, 'other-client');
+        throw new ConnectionError(`simulated: connection to ${addr} closed`, true);
+      }
+    }
+    const lossy = new Lossy({ placement: c.placement(), timeoutMs: 10_000 });
+    clients.push(lossy);
+    await lossy.ready();
+    for (const keys of [keysFor(1), keysFor(12)]) {
+      const partitioner = await createPartitioner(64);
+      const partitionOf = (k: Uint8Array): number => partitioner.partitionOf(k);
+      const firsts = new Map<number, string>();
+      for (const k of keys) if (!firsts.has(partitionOf(enc.encode(k)))) firsts.set(partitionOf(enc.encode(k)), k);
+      lose = new Set(firsts.values());
+      await lossy.batch(keys.map((k) => ({ op: 'put', key: k, value: 'from-batch' })));
+      for (const k of keys) assert.equal(dec.decode((await other.get(k))!), 'other-client', `${k}: the batch applied once, before the other write`);
+    }
   });
 
   it('keeps working through a live reshard 3 → 4 with concurrent writes; a stale table is corrected by WRONG_GROUP', async (t) => {
