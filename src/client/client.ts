@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { MAX_KEY_BYTES, type BatchOp, type Consistency, type KeyValue, type Request, type Response, type StatusInfo, type WireError } from '../wire/index.ts';
-import { UnreachableError, callGroup } from '../cluster/group-call.ts';
+import { UnreachableError, callGroup, pause, unknownOutcome } from '../cluster/group-call.ts';
 import { Connection } from '../cluster/connection.ts';
 import { Responsiveness, attemptMsFor } from '../cluster/responsiveness.ts';
 
@@ -279,26 +279,40 @@ export class KvsClient {
   /** Sends with retries until an answer that is not worth retrying, or the deadline (src/cluster/group-call.ts). */
   protected async route(req: Request, kind: 'read' | 'write', deadline: number): Promise<Response> {
     if (this.endpoints.length === 0) throw new KvsError('UNREACHABLE', 'no endpoint known');
-    const out = await callGroup({
-      replicas: this.rotation(),
-      leader: this.leaderAddr,
-      kind,
-      // Every write of this client carries a session (its lane), so a second copy never applies twice.
-      resendSafe: kind === 'read' || !('clientId' in req) || req.clientId !== 0n,
-      deadline,
-      pacing: this.responsiveness,
-      send: (addr, waitMs) => this.connection(addr).request(req, waitMs),
-      onLeader: (addr) => {
-        this.leaderAddr = addr;
-      },
-      // Any replica routes any key: a hint may name a replica we were not given (another group's).
-      followAnyHint: true,
-      signal: this.closing.signal,
-    });
-    if (out.t === 'unreachable') throw new KvsError('UNREACHABLE', out.message);
-    if (out.t === 'unknown') throw new KvsError('TIMEOUT', out.message);
-    if (out.res.kind === 'error') throw new KvsError(out.res.error.code, out.res.error.message);
-    return out.res;
+    /** Why this write may have applied already (an attempt that may have arrived, unanswered). */
+    let doubt: string | undefined;
+    for (let round = 1; ; round++) {
+      const out = await callGroup({
+        replicas: this.rotation(),
+        leader: this.leaderAddr,
+        kind,
+        // Every write of this client carries a session (its lane), so a second copy never applies twice.
+        resendSafe: kind === 'read' || !('clientId' in req) || req.clientId !== 0n,
+        deadline,
+        pacing: this.responsiveness,
+        send: (addr, waitMs) => this.connection(addr).request(req, waitMs),
+        onLeader: (addr) => {
+          this.leaderAddr = addr;
+        },
+        // Any replica routes any key: a hint may name a replica we were not given (another group's).
+        followAnyHint: true,
+        signal: this.closing.signal,
+      });
+      if (out.t === 'unknown') throw new KvsError('TIMEOUT', out.message);
+      if (kind === 'write') doubt = out.doubt ?? doubt;
+      // A replica's routing ran out of time during a hand-off (WRONG_GROUP): transient, while ours lasts.
+      if (out.t === 'answer' && out.res.kind === 'error' && out.res.error.code === 'WRONG_GROUP' && Date.now() < deadline) {
+        await pause(round, deadline, this.closing.signal);
+        if (Date.now() < deadline) continue;
+      }
+      // "Not applied" answers do not hold after an attempt that may have arrived.
+      if (doubt !== undefined && (out.t === 'unreachable' || (out.res.kind === 'error' && NOT_APPLIED.has(out.res.error.code)))) {
+        throw new KvsError('TIMEOUT', unknownOutcome(`no answer before the deadline; ${doubt}`));
+      }
+      if (out.t === 'unreachable') throw new KvsError('UNREACHABLE', out.message);
+      if (out.res.kind === 'error') throw new KvsError(out.res.error.code, out.res.error.message);
+      return out.res;
+    }
   }
 
   /** The endpoints starting at the next one in turn, so calls spread over the replicas. */
@@ -368,15 +382,22 @@ export class KvsClient {
 }
 
 /** Refuses options a client cannot work with (a write slot count of 0 would make every write wait forever). */
+/** Answers that say the request was not applied (the client may send it again). */
+const NOT_APPLIED: ReadonlySet<string> = new Set(['NOT_LEADER', 'UNAVAILABLE', 'WRONG_GROUP']);
+
+/** The longest delay setTimeout takes as it is. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function checkOptions(opts: ClientOptions): void {
-  const positive = (name: string, v: number | undefined, integer: boolean): void => {
+  const positive = (name: string, v: number | undefined, integer: boolean, max = Infinity): void => {
     if (v === undefined) return;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-      throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a finite number'} > 0 (got ${String(v)})`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)) || v > max) {
+      throw new RangeError(`${name} must be ${integer ? 'an integer' : 'a finite number'} > 0${max < Infinity ? ` and at most ${max}` : ''} (got ${String(v)})`);
     }
   };
-  positive('timeoutMs', opts.timeoutMs, false);
-  positive('attemptTimeoutMs', opts.attemptTimeoutMs, false);
+  // Node's timers hold at most 2^31 - 1 ms (about 24.8 days): a longer one fires at once.
+  positive('timeoutMs', opts.timeoutMs, false, MAX_TIMER_MS);
+  positive('attemptTimeoutMs', opts.attemptTimeoutMs, false, MAX_TIMER_MS);
   positive('maxInFlightWrites', opts.maxInFlightWrites, true);
   positive('poolSize', opts.poolSize, true);
 }

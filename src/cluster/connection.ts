@@ -43,13 +43,28 @@ export class Connection {
     const bytes = requestBodySize(req);
     if (bytes > MAX_REQUEST_BODY_BYTES) return { kind: 'error', error: requestTooLarge(bytes) };
     const f = await this.call((id) => encodeRequest(id, req), timeoutMs);
-    return decodeResponse(f.type, f.body);
+    try {
+      return decodeResponse(f.type, f.body);
+    } catch (e) {
+      // A broken answer: the request arrived, what it did is unknown. The connection is suspect.
+      this.replace();
+      throw new ConnectionError(`malformed answer from ${this.address}: ${(e as Error).message}`, true);
+    }
   }
 
-  /** Sends the frame `encode` builds for a request id; resolves with the answering frame. */
+  /**
+   * Sends the frame `encode` builds for a request id; resolves with the answering frame. The
+   * connect (its own, or one under way for another request) counts against `timeoutMs`.
+   */
   async call(encode: (requestId: number) => Uint8Array, timeoutMs: number): Promise<Frame> {
-    await this.ensureConnected(timeoutMs);
-    const s = this.socket!;
+    const started = Date.now();
+    await this.connectedWithin(timeoutMs);
+    const left = timeoutMs - (Date.now() - started);
+    if (left <= 0) throw new ConnectionError(`connect to ${this.address} took all of ${timeoutMs} ms`);
+    timeoutMs = left;
+    const s = this.socket;
+    if (!s || s.destroyed) throw new ConnectionError(`connection to ${this.address} closed`); // between connect and now
+
     const pending = this.pending;
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
@@ -92,6 +107,25 @@ export class Connection {
     this.socket?.destroy();
     this.socket = undefined;
     this.connecting = undefined;
+  }
+
+  /** Connected, or a ConnectionError (not sent) once `timeoutMs` passed, even waiting on another request's connect. */
+  private connectedWithin(timeoutMs: number): Promise<void> {
+    const connecting = this.ensureConnected(timeoutMs);
+    if (!this.connecting) return connecting;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ConnectionError(`connect to ${this.address} timed out`)), timeoutMs);
+      connecting.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
   }
 
   private ensureConnected(timeoutMs: number): Promise<void> {

@@ -150,7 +150,8 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
       if (verdict === 'done' || verdict === 'wrong-group') {
         // Only a write's success proves leadership (any replica serves reads).
         if (c.kind === 'write' && res.kind !== 'error' && leader !== addr) c.onLeader((leader = addr));
-        return { t: 'answer', res, from: addr };
+        // WRONG_GROUP says "not applied" of this attempt only: an earlier one may have applied.
+        return { t: 'answer', res, from: addr, ...(verdict === 'wrong-group' && doubt !== undefined ? { doubt } : {}) };
       }
       last = { t: 'answer', res, from: addr };
       if (c.kind === 'write' && res.kind === 'error' && res.error.code === 'TIMEOUT') doubt = `${addr}: ${res.error.message}`;

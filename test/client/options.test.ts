@@ -62,6 +62,12 @@ describe('client options and deadlines', () => {
     assert.throws(() => new ShardedClient({ placement: [address], pollMs: -1 }), /pollMs must be a finite number >= 0/);
     assert.throws(() => new ShardedClient({ placement: [address], configWaitMs: Number.NaN }), /configWaitMs/);
     assert.throws(() => new ShardedClient({ placement: [address], maxPollMs: 0 }), /maxPollMs/);
+    // Past what a timer holds (2^31 - 1 ms) every attempt would fire at once (found in review).
+    for (const big of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+      assert.throws(() => new KvsClient({ endpoints: [address], timeoutMs: big }), (e: unknown) => e instanceof RangeError && /at most 2147483647/.test(e.message));
+      assert.throws(() => new KvsClient({ endpoints: [address], attemptTimeoutMs: big }), RangeError);
+    }
+    new KvsClient({ endpoints: [address], timeoutMs: 2 ** 31 - 1 }).close();
     // What works stays accepted.
     new KvsClient({ endpoints: [address], timeoutMs: 1, maxInFlightWrites: 1, poolSize: 1, attemptTimeoutMs: 0.5 }).close();
     new ShardedClient({ placement: [address], pollMs: 0, configWaitMs: 0 }).close();

@@ -46,6 +46,13 @@ describe('a write whose outcome is unknown', () => {
     assert.equal(refused.t, 'unreachable');
   });
 
+  it('group call: WRONG_GROUP after an unanswered attempt carries the doubt (found in review, 2026-12-07)', async () => {
+    const wrongGroup: Response = { kind: 'error', error: { code: 'WRONG_GROUP', message: 'moved', epoch: 3 } };
+    const out = await callGroup(stoppedLeader({ deadline: Date.now() + 10_000, send: (addr) => (addr === 'a' ? Promise.reject(new UnreachableError('no answer from a', true)) : Promise.resolve(wrongGroup)) }));
+    assert.equal(out.t, 'answer');
+    assert.match(out.t === 'answer' ? (out.doubt ?? '') : '', /no answer from a/, 'WRONG_GROUP says nothing of the attempt at a');
+  });
+
   describe('KvsClient', () => {
     // One replica that reads and never answers (the stopped leader), one that answers every write
     // NOT_LEADER without a hint (a follower of a group without a quorum).
@@ -96,6 +103,64 @@ describe('a write whose outcome is unknown', () => {
       } finally {
         only.close();
         mixed.close();
+      }
+    });
+
+    it('a WRONG_GROUP after an attempt that got no answer is TIMEOUT, not "not applied"; alone it is retried until the deadline', async () => {
+      let wrongGroups = 0;
+      const moving = await listen((s) => {
+        const d = new FrameDecoder();
+        s.on('data', (b) => {
+          d.push(b);
+          for (let f = d.read(); f !== null; f = d.read()) {
+            decodeRequest(f.type, f.body);
+            wrongGroups++;
+            s.write(encodeResponse(f.requestId, { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }));
+          }
+        });
+      });
+      const mixed = new KvsClient({ endpoints: [moving, silent], timeoutMs: 1500 }); // the first call starts at the silent one
+      const alone = new KvsClient({ endpoints: [moving], timeoutMs: 1000 });
+      try {
+        await assert.rejects(mixed.put('k', 'v'), unknown);
+        wrongGroups = 0;
+        await assert.rejects(alone.put('k', 'v'), (e: unknown) => e instanceof KvsError && e.code === 'WRONG_GROUP');
+        assert.ok(wrongGroups > 1, `retried while the deadline lasted (${wrongGroups} attempts)`);
+      } finally {
+        mixed.close();
+        alone.close();
+      }
+    });
+
+    it('a malformed answer is a KvsError: a read goes on to another replica, a write is TIMEOUT (found in review)', async () => {
+      // An OK frame retyped as a value answer, whose body it lacks.
+      const valueType = encodeResponse(0, { kind: 'value', value: null })[4]!;
+      const garbled = await listen((s) => {
+        const d = new FrameDecoder();
+        s.on('data', (b) => {
+          d.push(b);
+          for (let f = d.read(); f !== null; f = d.read()) {
+            const frame = encodeResponse(f.requestId, { kind: 'ok' });
+            frame[4] = valueType;
+            s.write(frame);
+          }
+        });
+      });
+      const healthy = await listen((s) => {
+        const d = new FrameDecoder();
+        s.on('data', (b) => {
+          d.push(b);
+          for (let f = d.read(); f !== null; f = d.read()) s.write(encodeResponse(f.requestId, { kind: 'value', value: Buffer.from('v') }));
+        });
+      });
+      const reader = new KvsClient({ endpoints: [garbled, healthy], timeoutMs: 2000 });
+      const writer = new KvsClient({ endpoints: [garbled], timeoutMs: 1000 });
+      try {
+        assert.equal(Buffer.from((await reader.get('k'))!).toString(), 'v');
+        await assert.rejects(writer.put('k', 'v'), unknown);
+      } finally {
+        reader.close();
+        writer.close();
       }
     });
 
