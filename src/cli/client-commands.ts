@@ -1,5 +1,6 @@
 // `kvs get|put|del|scan|status`: client commands. Readable output by default, --json for scripts.
-import { KvsClient, KvsError } from '../client/client.ts';
+import { KvsClient, KvsError, MAX_TIMER_MS } from '../client/client.ts';
+import { addressProblem } from '../address/address.ts';
 import { ShardedClient } from '../client/sharded-client.ts';
 import { STARTING_FILE, dataReplicas, placementEndpoints, readCluster, type ClusterReplica } from './cluster-file.ts';
 import { describeDown, notServing, type Verdict } from './cluster-ready.ts';
@@ -63,8 +64,15 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
   const placement = typeof v.placement === 'string' ? v.placement.split(',').filter(Boolean) : smart ? placementEndpoints(fileReplicas) : [];
   if (smart && placement.length === 0) throw new UsageError('no placement group: pass --placement host:port,... or start a cluster with "kvs up"');
   if (!smart && endpoints.length === 0) throw new UsageError('no endpoints: pass --endpoints host:port,..., set KVS_ENDPOINTS, or start a cluster with "kvs up"');
+  // A bad address is the caller's mistake (exit 2), not a request that failed (found in review).
+  for (const [flag, list] of [['--endpoints', given ?? []], ['--placement', typeof v.placement === 'string' ? placement : []]] as const) {
+    for (const a of list) {
+      const problem = addressProblem(a);
+      if (problem) throw new UsageError(`${flag}: ${problem}`);
+    }
+  }
   const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) throw new UsageError(`--timeout-ms must be a positive integer, at most ${MAX_TIMER_MS}`);
   const client = smart ? new ShardedClient({ placement, endpoints, timeoutMs }) : new KvsClient({ endpoints, timeoutMs });
   const consistency = v.stale ? 'stale' : 'linearizable';
   const [a, b] = args.positionals;

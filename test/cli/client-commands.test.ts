@@ -112,6 +112,19 @@ describe('kvs client commands', () => {
     assert.match(none.stderr, /KVS_ENDPOINTS/);
   });
 
+  it('a malformed address or an overlong timeout is a usage error (exit 2), not a failed request', async () => {
+    for (const args of [
+      ['--endpoints', 'foo'],
+      ['--endpoints', '127.0.0.1:99999'],
+      ['--placement', 'host-without-port'],
+      ['--endpoints', cluster.endpoints()[0]!, '--timeout-ms', '100000000000000000000'],
+    ]) {
+      const r = await kvs(['get', 'k', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /host:port|timeout-ms/);
+    }
+  });
+
   it('kvs --version and kvs version print the package version', async () => {
     for (const args of [['--version'], ['version']]) {
       const r = await kvs(args);
