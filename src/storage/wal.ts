@@ -6,12 +6,17 @@
 // A segment is closed (synced, never written again) when the next would pass `segmentBytes`, so
 // only the newest can end in a torn record. Opening cuts the newest at its first bad record and
 // truncates the file there, so nothing an earlier life wrote past that point can ever be read back
-// as a continuation. Damage anywhere else is corruption: it is reported, never skipped.
+// as a continuation. Damage anywhere else is corruption: it is reported, never skipped. So is a
+// bad record in the newest segment that an intact later record of this log follows, unless the
+// damage holds a run of zeros to a sector's end (blocks a power loss left unwritten, which writeback
+// out of order can leave before a written one): a flipped bit there would otherwise cut records
+// that were synced and acknowledged (found in review, 2026-12-07).
 import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { syncDir, withFile } from './preflight.ts';
-import { decodeRecord, encodeRecord, recordBytes, type WalRecord } from './wal-codec.ts';
+import { RECORD_HEADER_BYTES, decodeRecord, encodeRecord, recordBytes, type WalRecord } from './wal-codec.ts';
+import { readU64 } from './bytes.ts';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const SEGMENT = /^wal-([0-9a-f]{16})\.log$/;
@@ -82,10 +87,12 @@ export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
         if (offset < bytes.length && !last) {
           throw new StorageCorruptionError(seg.path, undefined, `${r.reason} at byte ${offset} of a closed log segment`);
         }
+        if (offset < bytes.length) refuseDamageBeforeIntact(seg.path, bytes, offset, seq, opts.after ?? 0, r.reason);
         break;
       }
       if (r.record.seq !== seq) {
         if (!last) throw new StorageCorruptionError(seg.path, undefined, `record ${r.record.seq} at byte ${offset} where record ${seq} belongs`);
+        refuseDamageBeforeIntact(seg.path, bytes, offset, seq, opts.after ?? 0, `record ${r.record.seq} where record ${seq} belongs`);
         break; // bytes of an earlier life past the newest record: cut below
       }
       records.push({ seq, payload: Buffer.from(r.record.payload) });
@@ -109,6 +116,50 @@ export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
   }
   const wal = new FileWal(dir, segments, expected ?? after + 1, activeSize, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
   return { wal, records };
+}
+
+/** The unit a disk writes whole: a block a power loss left unwritten reads back as zeros. */
+const SECTOR_BYTES = 512;
+/** How far past the damage a later record's sequence number may be and still count as this log's. */
+const SEQ_WINDOW = 1 << 24;
+
+/**
+ * Throws when the bad record at `at` (where record `seq` belongs) is followed by an intact record
+ * of this log that the store does not hold (after `after`): cutting there would drop it, and it
+ * may have been acknowledged. Torn writes are cut as before: their damage holds zeros up to a
+ * sector's end (a block never written).
+ */
+function refuseDamageBeforeIntact(path: string, bytes: Uint8Array, at: number, seq: number, after: number, reason: string): void {
+  const later = intactRecordAfter(bytes, at + 1, Math.max(seq, after + 1));
+  if (!later || unwrittenSector(bytes, at, later.offset)) return;
+  throw new StorageCorruptionError(
+    path,
+    undefined,
+    `${reason} at byte ${at}, but record ${later.seq} at byte ${later.offset} after it is intact: damage, not a torn write (cutting the log there would lose records that were synced)`,
+  );
+}
+
+/** The first intact record at or after `from` whose sequence number is `minSeq` or a little more. */
+function intactRecordAfter(bytes: Uint8Array, from: number, minSeq: number): { offset: number; seq: number } | undefined {
+  for (let o = from; o + RECORD_HEADER_BYTES <= bytes.length; o++) {
+    const s = readU64(bytes, o + 8);
+    if (s < minSeq || s > minSeq + SEQ_WINDOW) continue; // cheap: most offsets end here
+    const r = decodeRecord(bytes, o);
+    if (r.kind === 'record' && r.record.seq === s) return { offset: o, seq: s };
+  }
+  return undefined;
+}
+
+/** Whether some sector part in [from, to), from `from` or a sector start to that sector's end, is all zeros. */
+function unwrittenSector(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let start = from; start < to; start = (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES) {
+    const end = (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES;
+    if (end > to) return false;
+    let zero = true;
+    for (let i = start; i < end && zero; i++) zero = bytes[i] === 0;
+    if (zero) return true;
+  }
+  return false;
 }
 
 /** Drops a torn or stale tail for good, before anything new is written after it. */

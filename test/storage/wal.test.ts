@@ -68,20 +68,43 @@ describe('write-ahead log', () => {
     assert.deepEqual(openFileWal(dir).records.map((r) => text(r.payload)), ['one', 'two', 'THREE']);
   });
 
-  it('never reads back records an earlier life wrote past a bad record', async () => {
+  it('never reads back records an earlier life wrote past a torn record', async () => {
     const dir = fresh();
-    await appendAll(dir, ['r1', 'r2', 'r3', 'r4']);
+    const r3 = 'r3'.padEnd(1500, '.'); // spans whole sectors
+    await appendAll(dir, ['r1', 'r2', r3, 'r4']);
     const path = join(dir, segmentsOf(dir)[0]!);
     const bytes = fs.readFileSync(path);
-    const at = 2 * (RECORD_HEADER_BYTES + 2) + RECORD_HEADER_BYTES; // r3's payload: a torn write
-    bytes[at] = bytes[at]! ^ 0xff;
+    // A power loss wrote r4's block but not one of r3's (writeback out of order): zeros there.
+    const r3Payload = 2 * (RECORD_HEADER_BYTES + 2) + RECORD_HEADER_BYTES;
+    bytes.fill(0, 512, 1024);
+    assert.ok(r3Payload < 512 && 1024 < r3Payload + r3.length);
     fs.writeFileSync(path, bytes);
     const first = openFileWal(dir);
     assert.deepEqual(first.records.map((r) => text(r.payload)), ['r1', 'r2']); // r4 is intact but follows the cut
     // The next life writes a record of r3's length: r4's old bytes would line up after it.
-    await first.wal.append(Buffer.from('x3')).durable;
+    await first.wal.append(Buffer.from(r3.toUpperCase())).durable;
     await first.wal.close();
-    assert.deepEqual(openFileWal(dir).records.map((r) => text(r.payload)), ['r1', 'r2', 'x3']);
+    assert.deepEqual(openFileWal(dir).records.map((r) => text(r.payload)), ['r1', 'r2', r3.toUpperCase()]);
+  });
+
+  it('refuses to cut synced records after a damaged one in the newest segment (found in review)', async () => {
+    const dir = fresh();
+    await appendAll(dir, ['r1', 'r2', 'r3', 'r4', 'r5']);
+    const path = join(dir, segmentsOf(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    const at = RECORD_HEADER_BYTES + 2 + RECORD_HEADER_BYTES; // r2's payload: one flipped bit
+    bytes[at] = bytes[at]! ^ 0x04;
+    fs.writeFileSync(path, bytes);
+    assert.throws(
+      () => openFileWal(dir),
+      (e: unknown) => e instanceof StorageCorruptionError && /checksum at byte 18, but record 3 at byte 36 after it is intact: damage, not a torn write/.test(e.message),
+    );
+    assert.deepEqual(fs.readFileSync(path), bytes, 'nothing cut: the evidence stays');
+    // The store holds every record from r3 on (a checkpoint after them, say): nothing is lost by
+    // cutting, so the log opens, as after a torn write.
+    const held = openFileWal(dir, { after: 5 });
+    assert.deepEqual(held.records, []);
+    await held.wal.close();
   });
 
   it('rotates segments, reads across them, and deletes closed segments once released', async () => {
