@@ -243,6 +243,9 @@ function refusingMalformed(handlers: grpc.UntypedServiceImplementation): grpc.Un
   );
 }
 
+/** Concurrent calls on one HTTP/2 connection (HTTP/2's own recommended minimum is 100). */
+export const MAX_STREAMS_PER_CONNECTION = 100;
+
 export interface GrpcDoorOptions {
   listen: string;
 }
@@ -251,6 +254,9 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
   const server = new grpc.Server({
     'grpc.max_receive_message_length': DEFAULT_MAX_FRAME_BYTES,
     'grpc.max_send_message_length': DEFAULT_MAX_FRAME_BYTES,
+    // Each stream may hold a scan page (up to ~2 MiB) for a client that does not read: without a
+    // bound, one connection's thousand streams held 2 GB (found in review, 2026-12-07).
+    'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
   });
   // One package definition of every proto served, for the services and for reflection.
   const pkg = protoLoader.loadSync([KV_PROTO_PATH, HEALTH_PROTO_PATH], LOADER_OPTIONS);

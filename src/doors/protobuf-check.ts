@@ -31,6 +31,9 @@ const WIRE_TYPE: Record<string, number> = {
   TYPE_FIXED32: 5, TYPE_SFIXED32: 5, TYPE_FLOAT: 5,
 };
 
+/** Fields protobufjs reads as a 32-bit varint (uint32, then a cast). */
+const VARINT32_TYPES: ReadonlySet<string> = new Set(['TYPE_INT32', 'TYPE_UINT32', 'TYPE_SINT32', 'TYPE_BOOL', 'TYPE_ENUM']);
+
 const MAX_DEPTH = 32;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -57,9 +60,16 @@ function walk(b: Uint8Array, start: number, end: number, desc: MessageDescriptor
       throw new ProtobufError(`${where}: wire type ${wire}, the schema says ${expected}`);
     }
     switch (wire) {
-      case 0:
-        pos = varint(b, pos, end, 10, where)[1];
+      case 0: {
+        const after = varint(b, pos, end, 10, where)[1];
+        // protobufjs reads a 32-bit field (or bool, enum) from its first 5 bytes and then skips 5
+        // more unread, as if it were 10 bytes long (a negative int32): a 6 to 9-byte varint there
+        // would swallow the next field's bytes (found in review, 2026-12-07).
+        const bytes = after - pos;
+        if (f && VARINT32_TYPES.has(f.type) && bytes > 5 && bytes < 10) throw new ProtobufError(`${where}: a ${bytes}-byte varint for a 32-bit field (5 bytes, or 10 for a negative value)`);
+        pos = after;
         break;
+      }
       case 1:
       case 5: {
         const n = wire === 1 ? 8 : 4;

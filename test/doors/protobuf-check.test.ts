@@ -59,6 +59,19 @@ describe('protobuf strict check', () => {
     assert.equal(check('Put', [0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00]), 'ok');
   });
 
+  it('refuses 6 to 9-byte varints in 32-bit and bool fields, which protobufjs misreads (found in review, 2026-12-07)', () => {
+    // limit = 1 as a 7-byte varint, then start "c": protobufjs reads 5 bytes, skips 5 and swallows start.
+    const sevenByteLimit = [0x18, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x0a, 0x01, 0x63];
+    assert.match(check('Scan', sevenByteLimit), /limit: a 7-byte varint for a 32-bit field/);
+    assert.match(check('Scan', [0x20, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), /stale: a 8-byte varint/);
+    // What protobufjs reads right stays accepted: short forms, and the 10-byte form of a negative value.
+    assert.equal(check('Scan', [0x18, 0x81, 0x80, 0x80, 0x80, 0x00]), 'ok');
+    assert.equal(check('Scan', [0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), 'ok');
+    const decoded = service['Scan']!.requestDeserialize(Buffer.from([0x18, 0x81, 0x80, 0x80, 0x80, 0x00, 0x0a, 0x01, 0x63])) as { start: Buffer; limit: number };
+    assert.equal(decoded.limit, 1);
+    assert.equal(decoded.start.toString(), 'c');
+  });
+
   it('allows unknown fields, as proto3 does', () => {
     assert.equal(check('Get', [0x0a, 0x01, 0x61, 0x78, 0x05, 0x81, 0x01, 1, 2, 3, 4, 5, 6, 7, 8]), 'ok');
   });
