@@ -27,15 +27,30 @@ export interface NativeDoorOptions {
 
 export function serveNativeClient(conn: FrameSocket, router: Executor, opts: NativeDoorOptions = {}): void {
   const maxInFlight = opts.maxInFlight ?? 4096;
+  /** Requests being answered, hand-off and membership frames included (they wait long: an add waits for its replica). */
   let inFlight = 0;
-  /** Hand-off and membership frames being answered (outside the in-flight bound, as before). */
-  let specials = 0;
   const reply = (requestId: number, res: Response): void => conn.write(encodeResponse(requestId, res));
 
   // A client that half-closed (`shutdown(SHUT_WR)`, `nc -N`) still gets every answer: close once
   // its last frame was dispatched and nothing is in flight (the server allows half-open sockets).
   const closeIfDone = (): void => {
-    if (conn.inputDone && inFlight === 0 && specials === 0) conn.socket.end();
+    if (conn.inputDone && inFlight === 0) conn.socket.end();
+  };
+  /**
+   * Counts `answer` in flight (held, the socket also stops dispatching the rest of the chunk
+   * already read, so no more than maxInFlight ever run) and writes what it settles to. A rejection
+   * (a bug: the router answers failures itself) is answered UNAVAILABLE, not left unhandled, which
+   * would end the process.
+   */
+  const track = (requestId: number, answer: Promise<Uint8Array>): void => {
+    if (++inFlight >= maxInFlight) conn.hold('inFlight');
+    void answer
+      .catch((e: unknown) => encodeResponse(requestId, { kind: 'error', error: { code: 'UNAVAILABLE', message: `request failed: ${e instanceof Error ? e.message : String(e)}` } }))
+      .then((frame) => {
+        conn.write(frame);
+        if (--inFlight < maxInFlight / 2) conn.release('inFlight');
+        closeIfDone();
+      });
   };
   conn.onInputDone = closeIfDone;
   conn.onFramingError = (e) => {
@@ -53,16 +68,14 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
       return;
     }
     const { req, raw } = decoded;
-    // Held, the socket also stops dispatching the rest of the chunk already read, so no more than
-    // maxInFlight requests ever run; it reads again once this and the unsent-bytes bound allow.
-    if (++inFlight >= maxInFlight) conn.hold('inFlight');
     const started = performance.now();
-    void router.execute(req, raw).then((res) => {
-      opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
-      reply(f.requestId, res);
-      if (--inFlight < maxInFlight / 2) conn.release('inFlight');
-      closeIfDone();
-    });
+    track(
+      f.requestId,
+      router.execute(req, raw).then((res) => {
+        opts.observe?.(req.op, performance.now() - started, res.kind !== 'error');
+        return encodeResponse(f.requestId, res);
+      }),
+    );
   };
 
   conn.onFrame = (f: Frame) => {
@@ -78,15 +91,7 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
       return;
     }
     const special = opts.special?.(f);
-    if (special) {
-      specials++;
-      void special.then((frame) => {
-        conn.write(frame);
-        specials--;
-        closeIfDone();
-      });
-      return;
-    }
+    if (special) return track(f.requestId, special);
     serve(f, () => ({ req: decodeRequest(f.type, f.body), raw: { type: f.type, body: f.body, hops: 0 } }));
   };
 }

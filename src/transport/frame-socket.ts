@@ -29,7 +29,11 @@ export type HoldReason = 'writes' | 'inFlight';
 export class FrameSocket {
   readonly socket: net.Socket;
   readonly decoder: FrameDecoder;
+  /** When the frame still incomplete began to arrive (0: none is). */
   private partialSince = 0;
+  private readonly partialMs: number;
+  /** Fires when the incomplete frame has taken partialMs: a real timer, not the socket's idle one. */
+  private partialTimer: NodeJS.Timeout | undefined;
   /**
    * One held state for every reason: input resumes only once no reason is left. Held means no
    * frame is dispatched, not only that no chunk is read: the frames of a chunk already read stay
@@ -57,11 +61,11 @@ export class FrameSocket {
     this.decoder = decoder ?? new FrameDecoder({ maxFrameBytes: opts.maxFrameBytes });
     this.maxPendingWriteBytes = opts.maxPendingWriteBytes ?? 16 << 20;
     this.maxUnsentBytes = opts.maxUnsentBytes ?? MAX_UNSENT_BYTES;
-    const partialMs = opts.partialFrameTimeoutMs ?? 30_000;
+    this.partialMs = opts.partialFrameTimeoutMs ?? 30_000;
     socket.setNoDelay(true);
-    socket.setTimeout(Math.max(1000, partialMs / 3), () => {
-      if (this.partialSince !== 0 && Date.now() - this.partialSince > partialMs) socket.destroy();
-    });
+    // Not socket.setTimeout: that is an idle timer, which a byte every few seconds keeps from ever
+    // firing, and which fires once per idle spell (found in review, 2026-12-07).
+    socket.once('close', () => clearTimeout(this.partialTimer));
     socket.on('drain', () => this.release('writes'));
   }
 
@@ -98,10 +102,12 @@ export class FrameSocket {
   private dispatch(): void {
     if (this.dispatching) return; // a hold released from inside onFrame: the loop below goes on
     this.dispatching = true;
+    let completed = false;
     try {
       while (!this.held) {
         const f = this.decoder.read();
         if (f === null) break;
+        completed = true;
         this.onFrame(f);
         if (this.socket.destroyed) return;
       }
@@ -115,8 +121,27 @@ export class FrameSocket {
     this.heldInput = this.held && this.decoder.bufferedBytes > 0;
     // A partial frame is timed only while we read: a held socket cannot receive its rest, an
     // ended one never will (it is dropped).
-    this.partialSince = !this.held && !this.ended && this.decoder.bufferedBytes > 0 ? this.partialSince || Date.now() : 0;
+    // A frame that completed ends the wait: what is left is the start of the next one.
+    const partial = !this.held && !this.ended && this.decoder.bufferedBytes > 0;
+    this.partialSince = partial ? (completed || this.partialSince === 0 ? Date.now() : this.partialSince) : 0;
+    this.timePartial();
     if (this.ended && !this.heldInput) this.onInputDone();
+  }
+
+  /** Drops the connection once a frame has stayed incomplete for partialMs (slow loris). */
+  private timePartial(): void {
+    if (this.partialSince === 0) {
+      clearTimeout(this.partialTimer);
+      this.partialTimer = undefined;
+      return;
+    }
+    if (this.partialTimer) return; // it re-arms itself for the current frame when it fires
+    this.partialTimer = setTimeout(() => {
+      this.partialTimer = undefined;
+      if (this.partialSince === 0 || this.socket.destroyed) return;
+      if (Date.now() - this.partialSince >= this.partialMs) this.socket.destroy();
+      else this.timePartial();
+    }, Math.max(0, this.partialSince + this.partialMs - Date.now()));
   }
 
   listen(): void {

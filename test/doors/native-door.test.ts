@@ -8,7 +8,7 @@ import { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { serveNativeClient } from '../../src/doors/native-door.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
-import { FrameDecoder, decodeResponse, encodeRequest, type Request, type Response } from '../../src/wire/index.ts';
+import { FrameDecoder, decodeResponse, encodeRequest, encodeResponse, type Request, type Response } from '../../src/wire/index.ts';
 import type { Executor } from '../../src/doors/door-context.ts';
 import { waitFor } from '../support/wait.ts';
 import { MemoryExecutor } from './memory-executor.ts';
@@ -107,6 +107,36 @@ describe('native door half-close', () => {
       Array.from({ length: 10 }, (_, i) => i),
     );
     assert.equal(socket.writableEnded, true, 'closed once everything is answered');
+  });
+});
+
+describe('native door: hand-off and membership frames (found in review, 2026-12-07)', () => {
+  it('count in the in-flight bound, and one whose answer fails is answered UNAVAILABLE', async () => {
+    const socket = new FakeSocket();
+    const conn = new FrameSocket(socket as unknown as net.Socket);
+    const waiting: { id: number; settle: (ok: boolean) => void }[] = [];
+    serveNativeClient(conn, new MemoryExecutor(), {
+      maxInFlight: 4,
+      // Every frame is "special" here: an answer the test settles (a membership add waits up to 60 s).
+      special: (f) =>
+        new Promise<Uint8Array>((resolve, reject) =>
+          waiting.push({ id: f.requestId, settle: (ok) => (ok ? resolve(encodeResponse(f.requestId, { kind: 'ok' })) : reject(new Error('executor broke'))) }),
+        ),
+    });
+    conn.listen();
+    socket.startReading();
+    socket.push(frames(gets(10)));
+    await settle();
+    assert.equal(waiting.length, 4, 'no more than maxInFlight taken in');
+    waiting.shift()!.settle(false); // a rejection: answered, not an unhandled rejection ending the process
+    await settle();
+    const failed = socket.answers.find((a) => a.id === 0);
+    assert.ok(failed && failed.res.kind === 'error' && failed.res.error.code === 'UNAVAILABLE' && /executor broke/.test(failed.res.error.message));
+    for (let n = 0; n < 10 && waiting.length > 0; n++) {
+      for (const w of waiting.splice(0)) w.settle(true);
+      await settle();
+    }
+    assert.equal(socket.answers.length, 10, 'every frame answered once the bound allowed');
   });
 });
 
