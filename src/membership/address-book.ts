@@ -29,6 +29,11 @@ export class AddressBook {
     for (const p of list) this.set(p.id, p.address);
   }
 
+  /** The address a source gave for `id` (not one derived from its id), if any. */
+  known(id: number): string | undefined {
+    return this.byId.get(id);
+  }
+
   /** host:port, or '' when unknown (the form NOT_LEADER hints use). */
   addressOf(id: number): string {
     return this.byId.get(id) ?? this.derive(id) ?? '';

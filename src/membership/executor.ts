@@ -1,10 +1,15 @@
 // Carries out a membership change on the group's leader. Every step is idempotent and re-checked
 // against the current state, so a retry (after a timeout or a change of leader) simply continues:
-//   add:    learn its address → add it as a learner → wait until its log reaches the commit
-//           index → list it in the placement configuration → promote it to voter
-//   remove: if it is this leader: hand leadership to the most caught-up voter and answer
-//           NOT_LEADER (the admin client retries at the new leader) → drop it from the placement
-//           configuration (routers stop sending to it) → remove it from the Raft configuration
+//   add:    refuse a member's id with another address → learn its address → add it as a learner
+//           → wait until its log reaches the commit index → check that the voters with it would
+//           have an active quorum → list it in the placement configuration → promote it to voter
+//   remove: check that the voters without it would have an active quorum → if it is this leader:
+//           hand leadership to the most caught-up recently-active voter and answer NOT_LEADER (the
+//           admin client retries at the new leader) → drop it from the placement configuration
+//           (routers stop sending to it) → remove it from the Raft configuration
+// The active-quorum check (strict-reconfig.ts) refuses a change after which the group could not
+// commit (e.g. removing a live voter of three while another is down): the group would lose its
+// leader and stay without one until the silent voters came back.
 // Learner first: a voter that does not have the log yet would count toward the quorum without
 // being able to acknowledge anything, so adding one to a 3-voter group would make every commit wait
 // for 3 of 4 while it catches up. The placement configuration lists a new replica before it is
@@ -12,11 +17,12 @@
 import { applyConfChange, type ConfChange } from '../raft/conf.ts';
 import type { ConfState } from '../raft/types.ts';
 import { DroppedError, NotLeaderError, OutcomeUnknownError, type Replica } from '../replica/replica.ts';
-import { withReplica, withoutReplica } from '../placement/config.ts';
+import { groupOf, withReplica, withoutReplica, type ClusterConfig } from '../placement/config.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { MembershipChange } from '../wire/membership-codec.ts';
 import type { Response } from '../wire/index.ts';
 import type { AddressBook } from './address-book.ts';
+import { activeQuorumProblem, transferTarget } from './strict-reconfig.ts';
 import type { Logger } from '../log/logger.ts';
 
 export interface MembershipOptions {
@@ -69,38 +75,106 @@ export class MembershipAdmin {
 
   private async add(c: MembershipChange, deadline: number): Promise<Response> {
     const id = c.replicaId;
+    this.refuseMove(id, c.address, this.o.watcher!.current);
     this.o.book.set(id, c.address); // the leader can reach it from now on (links follow the conf)
     await this.ensure({ type: 'add-learner', node: id }, (k) => isMember(k, id), deadline);
     await this.waitCaughtUp(id, deadline);
-    await this.o.watcher!.update((cfg) => withReplica(cfg, this.o.group, { id, address: c.address }));
+    const conf = this.o.replica.node.conf;
+    if (!conf.voters.includes(id)) await this.requireActiveQuorum([...conf.voters, id], `promoting learner ${id} to voter`, deadline);
+    await this.o.watcher!.update((cfg) => {
+      this.refuseMove(id, c.address, cfg); // the configuration just read, not our possibly older copy
+      return withReplica(cfg, this.o.group, { id, address: c.address });
+    });
     await this.ensure({ type: 'promote', node: id }, (k) => k.voters.includes(id), deadline);
     return { kind: 'ok' };
   }
 
+  /**
+   * An add request for a replica the group already has (a member, or listed in the placement
+   * configuration) at another address is refused: it would re-point that replica (the leader's
+   * links, the placement configuration, so every router and replica) at an address where it is
+   * not, a voter included. The same address is the idempotent check a rebalance makes. Known
+   * address: the placement configuration's, else (a learner not listed yet) the one this leader
+   * was given (--replicas, or an earlier add request); an id's derived DNS name does not count.
+   */
+  private refuseMove(id: number, address: string, cfg: ClusterConfig | undefined): void {
+    const conf = this.o.replica.node.conf;
+    const listed = cfg && groupOf(cfg, this.o.group)?.replicas.find((r) => r.id === id)?.address;
+    const known = listed ?? (isMember(conf, id) ? this.o.book.known(id) : undefined);
+    if (known === undefined || known === address) return;
+    const what = conf.voters.includes(id) ? 'a voter' : conf.learners.includes(id) ? 'a learner' : 'a replica';
+    throw new Refused(
+      `replica ${id} is already ${what} of group ${this.o.group} at ${known}, not ${address}: adding it again does not move it ` +
+        `(to move a replica, add a new one with a new id at the new address, then remove ${id})`,
+    );
+  }
+
   private async remove(id: number, deadline: number): Promise<Response> {
     const self = this.o.replica.node.status.id;
-    if (id === self) return this.handOff(deadline);
     const conf = this.o.replica.node.conf;
     if (isMember(conf, id)) {
       const next = applyConfChange(conf, { type: 'remove', node: id });
       if (typeof next === 'string') throw new Refused(next);
+      if (conf.voters.includes(id)) await this.requireActiveQuorum(next.voters, `removing voter ${id}${id === self ? ' (the leader)' : ''}`, deadline);
     }
+    if (id === self) return this.handOff(deadline);
     await this.o.watcher!.update((cfg) => withoutReplica(cfg, this.o.group, id));
     await this.ensure({ type: 'remove', node: id }, (k) => !isMember(k, id), deadline);
     return { kind: 'ok' };
   }
 
-  /** The leader is the one to remove: make another voter leader; the client retries there. */
+  /**
+   * The leader is the one to remove: make another voter leader; the client retries there. Only a
+   * recently-active voter can take over: one that does not answer would never campaign, and the
+   * leader refuses writes for as long as a transfer is under way.
+   */
   private async handOff(deadline: number): Promise<Response> {
-    const st = this.o.replica.node.status;
-    const target = st.progress.filter((p) => p.id !== st.id && st.conf.voters.includes(p.id)).sort((a, b) => b.match - a.match)[0];
-    if (!target) throw new Refused(`replica ${st.id} is the only voter of group ${this.o.group}`);
-    if (!this.o.replica.transferLeadership(target.id)) throw new Error(`cannot hand leadership to replica ${target.id} now`);
-    const until = Math.min(deadline, Date.now() + 2 * this.o.electionTicks * this.o.tickMs);
+    const self = this.o.replica.node.status.id;
+    const target = await this.settled(() => transferTarget(this.leaderStatus()), deadline);
+    if (target === undefined) {
+      const st = this.leaderStatus();
+      const others = st.conf.voters.filter((v) => v !== self);
+      if (others.length === 0) throw new Refused(`replica ${self} is the only voter of group ${this.o.group}`);
+      throw new Refused(`replica ${self} is the leader of group ${this.o.group} and no other voter is active to take over (not responding: ${others.join(', ')})`);
+    }
+    if (!this.o.replica.transferLeadership(target)) throw new Error(`cannot hand leadership to replica ${target} now`);
+    const until = Math.min(deadline, Date.now() + this.settleMs());
     while (this.o.replica.isLeader && Date.now() < until) await sleep(POLL_MS);
-    if (this.o.replica.isLeader) throw new Error(`leadership transfer to replica ${target.id} did not complete`);
-    this.o.log?.info('handed leadership over before removing myself', { to: target.id });
+    if (this.o.replica.isLeader) throw new Error(`leadership transfer to replica ${target} did not complete`);
+    this.o.log?.info('handed leadership over before removing myself', { to: target });
     return this.notLeader();
+  }
+
+  /** Refuses unless the configuration with `voters` would have an active quorum (strict-reconfig.ts). */
+  private async requireActiveQuorum(voters: number[], change: string, deadline: number): Promise<void> {
+    const problem = await this.settled(() => activeQuorumProblem(this.leaderStatus(), voters, `${change} of group ${this.o.group}`), deadline, (p: string | undefined) => p === undefined);
+    if (problem !== undefined) throw new Refused(problem);
+  }
+
+  /**
+   * Looks until `look()` gives an acceptable answer (by default: one at all), for up to one
+   * refresh of the activity flags. The leader clears every follower's flag at each CheckQuorum
+   * (every election timeout, three when quiet) and sets it again at the follower's next answer
+   * (within a heartbeat interval, an election timeout when quiet): a single look just after a
+   * clearing would see live followers as silent. Returns the last answer.
+   */
+  private async settled<T>(look: () => T, deadline: number, ok: (v: T) => boolean = (v) => v !== undefined): Promise<T> {
+    const until = Math.min(deadline, Date.now() + this.settleMs());
+    for (;;) {
+      const v = look();
+      if (ok(v) || Date.now() >= until) return v;
+      await sleep(POLL_MS);
+    }
+  }
+
+  private settleMs(): number {
+    return 2 * this.o.electionTicks * this.o.tickMs;
+  }
+
+  private leaderStatus(): Replica['node']['status'] {
+    const st = this.o.replica.node.status;
+    if (st.role !== 'leader') throw new LostLeadership();
+    return st;
   }
 
   /** Proposes `change` until `done(conf)` holds for a committed configuration. */
