@@ -144,27 +144,71 @@ export function contentLength(req: HttpRequest): string | undefined {
 }
 
 /**
+ * A body being received, in one buffer grown by doubling (never past the limit), not one Buffer
+ * per chunk: a chunked body sent one byte per chunk would otherwise cost hundreds of bytes of
+ * objects per byte under a limit that counts only payload bytes.
+ */
+export class BodyBuffer {
+  private buf: Buffer = Buffer.alloc(0);
+  private size = 0;
+  constructor(private readonly limit: number) {}
+
+  /** Bytes received. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** Bytes allocated to hold them: at most twice `length` (or 4 KiB), and never over the limit. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Buffers holding them: one, however many chunks they came in. */
+  get buffers(): number {
+    return this.size === 0 ? 0 : 1;
+  }
+
+  /** Copies the chunk in (the caller may reuse its memory); false, keeping nothing, past the limit. */
+  append(chunk: ArrayBuffer): boolean {
+    const need = this.size + chunk.byteLength;
+    if (need > this.limit) return false;
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.limit, Math.max(need, 2 * this.buf.length, 4096)));
+      this.buf.copy(grown, 0, 0, this.size);
+      this.buf = grown;
+    }
+    this.buf.set(new Uint8Array(chunk), this.size);
+    this.size = need;
+    return true;
+  }
+
+  /** The body received: a view of the buffer. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.size);
+  }
+}
+
+/**
  * Reads the whole body, up to `limit` bytes. Must be called before the handler returns (uWS
  * delivers the body only to a handler registered synchronously). Past the limit the reply is
  * 413 and the connection is closed, so the rest of the body is never buffered; `onBody` then
- * gets null.
+ * gets null. Returns the body as it is being received (tests look at what it holds).
  */
-export function readBody(res: HttpResponse, reply: Reply, limit: number, onBody: (body: Buffer | null) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
+export function readBody(res: HttpResponse, reply: Reply, limit: number, onBody: (body: Buffer | null) => void): BodyBuffer {
+  const body = new BodyBuffer(limit);
   let over = false;
   res.onData((chunk, isLast) => {
     if (over || reply.finished) return;
-    size += chunk.byteLength;
-    if (size > limit) {
+    // Copied in: uWS reuses the chunk's memory after this callback.
+    if (!body.append(chunk)) {
       over = true;
       reply.error(413, 'TOO_LARGE', `request body over ${limit} bytes`, {}, true);
       onBody(null);
       return;
     }
-    chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory after this callback
-    if (isLast) onBody(Buffer.concat(chunks, size));
+    if (isLast) onBody(body.bytes());
   });
+  return body;
 }
 
 function hex(c: number): number {

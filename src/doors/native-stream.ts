@@ -4,7 +4,10 @@
 // - While the transport holds more than `softBufferedBytes` of unsent responses, or `maxInFlight`
 //   requests are running, no new request is taken from the input; it waits, decoded lazily.
 // - Input that waits is bounded (`maxParkedBytes`): a client that keeps sending without reading
-//   its answers is closed (1008), rather than growing our memory.
+//   its answers is closed (1008), rather than growing our memory. The bound counts what the input
+//   costs, not only its bytes: each message queued separately is charged CHUNK_COST more (the
+//   decoder copies runs of small messages together, so only a client that mixes tiny and large
+//   messages pays much of it).
 //
 // Message boundaries mean nothing: payloads feed one stream decoder, and responses finished in the
 // same event-loop turn leave as one message.
@@ -37,6 +40,9 @@ export interface NativeStreamOptions {
   observe?: (op: string, seconds: number, outcome: string) => void;
 }
 
+/** What one queued message costs besides its bytes (objects, backing store), charged to the bound. */
+export const CHUNK_COST = 512;
+
 export const WS_CLOSE = { protocolError: 1002, unsupportedData: 1003, policyViolation: 1008, tooBig: 1009 } as const;
 
 export class NativeStream {
@@ -68,9 +74,14 @@ export class NativeStream {
     if (this.closed) return;
     this.decoder.push(bytes);
     this.pump();
-    if (!this.closed && this.decoder.bufferedBytes > this.maxParkedBytes) {
+    if (!this.closed && this.parkedCost() > this.maxParkedBytes) {
       this.shut(WS_CLOSE.policyViolation, 'too much unread input: read your responses');
     }
+  }
+
+  /** What the input held costs: its bytes, and CHUNK_COST per chunk queued in the decoder. */
+  parkedCost(): number {
+    return this.decoder.bufferedBytes + this.decoder.queuedChunks * CHUNK_COST;
   }
 
   /** The transport drained some of its buffer. */

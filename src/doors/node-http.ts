@@ -220,11 +220,20 @@ class App {
     // uWS's drain: the socket flushed what was waiting.
     raw.on('drain', () => b.drain?.(s));
     b.open?.(s);
+    // uWS's closeOnBackpressureLimit: past maxBackpressure of unsent output the connection goes.
+    // Checked after anything that writes: our answers, and the pongs ws sends by itself for pings
+    // (a client sending pings and never reading would otherwise grow them without bound).
+    const overBackpressure = (): boolean => {
+      if (!b.closeOnBackpressureLimit || w.bufferedAmount <= maxBackpressure) return false;
+      w.terminate();
+      return true;
+    };
     w.on('message', (data: ArrayBuffer, isBinary: boolean) => {
       alive = true;
       b.message?.(s, data, isBinary);
-      if (b.closeOnBackpressureLimit && w.bufferedAmount > maxBackpressure) w.terminate();
+      overBackpressure();
     });
+    w.on('ping', () => void overBackpressure());
     w.on('close', (code: number, reason: Buffer) => {
       clearInterval(pinger);
       b.close?.(s, code, reason.buffer.slice(reason.byteOffset, reason.byteOffset + reason.byteLength) as ArrayBuffer);

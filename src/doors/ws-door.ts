@@ -15,7 +15,10 @@ interface Conn {
 }
 
 export interface WsOptions {
-  /** Largest message; uWS closes the connection (1009) on a larger one without buffering it. */
+  /**
+   * Largest message, whole or fragmented: a larger one ends the connection without being buffered
+   * (uWS drops it without a close frame; the node fallback sends 1009).
+   */
   maxPayloadBytes?: number;
   /** Past this much unsent output uWS drops the connection (the stream stops reading far earlier). */
   maxBackpressureBytes?: number;
@@ -58,7 +61,9 @@ export function mountWebSocket(uws: Uws, app: TemplatedApp, ctx: DoorContext, op
         ws.end(WS_CLOSE.unsupportedData, 'binary messages only: native protocol frames');
         return;
       }
-      conn.stream?.push(new Uint8Array(message.slice(0))); // the message buffer dies with this callback
+      // The message buffer dies with this callback. Tiny messages are copied again into a block by the
+      // decoder (1-byte messages must not cost an object each); the bound counts what stays queued.
+      conn.stream?.push(new Uint8Array(message.slice(0)));
     },
     drain: (ws: WebSocket<Conn>) => ws.getUserData().stream?.drained(),
     close: (ws: WebSocket<Conn>) => {

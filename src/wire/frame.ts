@@ -74,8 +74,12 @@ export interface FrameDecoderOptions {
  * Turns a byte stream cut at arbitrary points into frames. Usage:
  *   decoder.push(chunk); for (let f; (f = decoder.read()) !== null; ) handle(f);
  * A frame lying inside one chunk is returned as a view of it (no copy); a frame straddling chunks
- * is copied once. Incoming chunks are only queued, never merged, so a huge length prefix allocates
- * nothing: it is rejected as soon as its 4 bytes are in.
+ * is copied once. Incoming chunks are queued, so a huge length prefix allocates nothing: it is
+ * rejected as soon as its 4 bytes are in. Small chunks are the exception: each one queued costs far
+ * more memory than its bytes (objects, backing store), so a run of SMALL_RUN small chunks is copied
+ * into one block (BLOCK_BYTES) and later small chunks are appended to it while it is the last one
+ * queued: a stream cut into 1-byte pieces costs about its own size, not hundreds of times that.
+ * Streams of ordinary (socket-sized) chunks never reach a block and stay zero-copy.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
@@ -84,6 +88,11 @@ export class FrameDecoder {
   private off = 0;
   private buffered = 0;
   private broken: FramingError | null = null;
+  /** Trailing queued chunks under SMALL_CHUNK bytes, not (yet) copied into a block. */
+  private run = 0;
+  /** The block small chunks are copied into, and the view of it queued as a chunk (while it is). */
+  private block: Uint8Array = EMPTY;
+  private blockView: Uint8Array = EMPTY;
 
   constructor(opts: FrameDecoderOptions = {}) {
     this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -95,11 +104,70 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /** Chunks queued: what the memory held costs beyond bufferedBytes (one object and store each). */
+  get queuedChunks(): number {
+    return this.chunks.length - this.head;
+  }
+
   push(chunk: Uint8Array): void {
     // Once framing is lost the rest of the stream is noise; keep nothing of it.
     if (this.broken !== null || chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (chunk.length >= SMALL_CHUNK) {
+      this.chunks.push(chunk);
+      this.run = 0;
+      return;
+    }
+    const last = this.chunks.length - 1;
+    if (last >= this.head && this.blockView.length > 0 && this.chunks[last] === this.blockView) {
+      // Small chunks are arriving: copy into the block, or a fresh one once it is full.
+      this.appendToBlock(last, [chunk], chunk.length);
+      return;
+    }
+    this.chunks.push(chunk);
+    if (++this.run >= SMALL_RUN) this.compactRun();
+  }
+
+  /** Copies the trailing run of small chunks (never the head one: it may be part read) into a block. */
+  private compactRun(): void {
+    const from = Math.max(this.chunks.length - this.run, this.head + 1);
+    this.run = 0;
+    if (this.chunks.length - from < 2) return;
+    const parts = this.chunks.slice(from);
+    let n = 0;
+    for (const p of parts) n += p.length;
+    this.chunks.length = from;
+    const prev = from - 1;
+    if (prev >= this.head && this.blockView.length > 0 && this.chunks[prev] === this.blockView) this.appendToBlock(prev, parts, n);
+    else this.appendToBlock(-1, parts, n);
+  }
+
+  /**
+   * Appends `parts` (n bytes) to the block queued at index `at` if it has room, else to a new block
+   * pushed at the end. Bytes already in a block are never rewritten: frames handed out as views of
+   * it stay valid.
+   */
+  private appendToBlock(at: number, parts: Uint8Array[], n: number): void {
+    const view = this.blockView;
+    const end = view.byteOffset + view.length - this.block.byteOffset;
+    if (at >= 0 && end + n <= this.block.length) {
+      let p = end;
+      for (const c of parts) {
+        this.block.set(c, p);
+        p += c.length;
+      }
+      this.blockView = this.block.subarray(view.byteOffset - this.block.byteOffset, p);
+      this.chunks[at] = this.blockView;
+      return;
+    }
+    this.block = Buffer.allocUnsafeSlow(Math.max(BLOCK_BYTES, n));
+    let p = 0;
+    for (const c of parts) {
+      this.block.set(c, p);
+      p += c.length;
+    }
+    this.blockView = this.block.subarray(0, p);
+    this.chunks.push(this.blockView);
   }
 
   /** The next complete frame, or null until more bytes arrive. Throws FramingError (for good). */
@@ -110,7 +178,8 @@ export class FrameDecoder {
     if (length < MIN_LENGTH || length > this.maxFrameBytes - LENGTH_BYTES) {
       this.broken = new FramingError(length < MIN_LENGTH ? 'FRAME_TOO_SHORT' : 'FRAME_TOO_LARGE', length, this.maxFrameBytes);
       this.chunks = [];
-      this.head = this.off = this.buffered = 0;
+      this.head = this.off = this.buffered = this.run = 0;
+      this.block = this.blockView = EMPTY;
       throw this.broken;
     }
     const total = LENGTH_BYTES + length;
@@ -177,6 +246,7 @@ export class FrameDecoder {
     this.chunks[this.head] = EMPTY; // release the chunk now, not at the next compaction
     this.head++;
     this.off = 0;
+    this.run = Math.min(this.run, this.chunks.length - this.head);
     if (this.head === this.chunks.length) {
       this.chunks.length = 0;
       this.head = 0;
@@ -188,3 +258,8 @@ export class FrameDecoder {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Chunks under this many bytes are worth copying together (each costs ~hundreds of bytes queued). */
+const SMALL_CHUNK = 1024;
+/** Small chunks queued in a row before they are copied into a block. */
+const SMALL_RUN = 64;
+const BLOCK_BYTES = 16 * 1024;

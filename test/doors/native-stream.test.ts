@@ -101,6 +101,38 @@ describe('NativeStream', () => {
     assert.equal(sink.responses.length, 0);
   });
 
+  it('a frame sent as 1-byte messages costs about its size: the input bound counts queued chunks', async () => {
+    // A header announcing 4 MiB, then one byte per message: each message queued on its own would
+    // cost hundreds of bytes (1.5 GB for the frame), under a bound that counted payload bytes only.
+    const sink = new FakeSink();
+    const s = new NativeStream(new MemoryExecutor(), sink);
+    const body = Buffer.alloc(4 << 20);
+    const frame = encodeFrame(0x01, 5, body); // type 0x01 (ping) with a body: answered BAD_REQUEST
+    s.push(Buffer.from(frame.subarray(0, 4)));
+    const n = 300_000;
+    for (let i = 0; i < n; i++) s.push(Buffer.from([frame[4 + i]!]));
+    assert.equal(sink.closedWith, undefined);
+    assert.ok(s.parkedCost() < 2 * (4 + n), `parked cost ${s.parkedCost()} for ${4 + n} bytes`);
+    s.push(Buffer.from(frame.subarray(4 + n)));
+    await settle();
+    assert.deepEqual(sink.responses.map((r) => r.id), [5]);
+    assert.equal(s.parkedCost(), 0);
+
+    // Tiny messages between larger ones are not copied together, but each is charged: the client is
+    // closed once what it costs passes the bound, long before its bytes alone would.
+    const mixed = new FakeSink();
+    const m = new NativeStream(new MemoryExecutor(), mixed, { maxParkedBytes: 1 << 20 });
+    m.push(Buffer.from(frame.subarray(0, 4)));
+    let sent = 4;
+    while (!mixed.closedWith && sent < 1 << 20) {
+      for (let i = 0; i < 60; i++) m.push(Buffer.from([0]));
+      m.push(Buffer.alloc(1024));
+      sent += 60 + 1024;
+    }
+    assert.equal(mixed.closedWith?.code, WS_CLOSE.policyViolation);
+    assert.ok(sent < 1 << 18, `closed after ${sent} bytes`);
+  });
+
   it('answers a malformed body with BAD_REQUEST and carries on; lost framing answers and closes (1002)', async () => {
     const sink = new FakeSink();
     const s = new NativeStream(new MemoryExecutor(), sink);

@@ -169,4 +169,67 @@ describe('FrameDecoder', () => {
     assert.deepEqual([...fa.body], new Array(10).fill(1));
     assert.deepEqual([...fb.body], new Array(10).fill(2));
   });
+  it('copies runs of tiny chunks into blocks: a stream cut into 1-byte pieces queues few chunks', () => {
+    // Each queued chunk costs hundreds of bytes beyond its own: 4 MiB of 1-byte pieces must not be
+    // 4M chunks (a WebSocket client can send them as 1-byte messages).
+    const body = Buffer.alloc(200_000).map((_, i) => i * 7);
+    const wire = encodeFrame(1, 9, body);
+    const d = new FrameDecoder();
+    let most = 0;
+    for (let i = 0; i < wire.length - 1; i++) {
+      d.push(wire.subarray(i, i + 1));
+      assert.equal(d.read(), null);
+      most = Math.max(most, d.queuedChunks);
+    }
+    assert.equal(d.bufferedBytes, wire.length - 1);
+    assert.ok(most <= 64 + Math.ceil(wire.length / (16 * 1024)), `${most} chunks queued for ${wire.length} bytes`);
+    d.push(wire.subarray(wire.length - 1));
+    const f = d.read();
+    assert.ok(f !== null);
+    assert.equal(f.requestId, 9);
+    assert.ok(Buffer.from(f.body).equals(body));
+    assert.equal(d.queuedChunks, 0);
+    assert.equal(d.read(), null);
+  });
+
+  it('frames handed out from a block stay intact while more tiny chunks arrive', () => {
+    const frames = Array.from({ length: 400 }, (_, i) => encodeFrame(1, i, Buffer.alloc(i % 5, i)));
+    const wire = Buffer.concat(frames);
+    const d = new FrameDecoder();
+    const got: Frame[] = [];
+    let views = 0;
+    for (let i = 0; i < wire.length; i++) {
+      d.push(Uint8Array.from([wire[i]!])); // fresh 1-byte chunks, read now and then: frames lie in a block
+      if (i % 100 === 99) {
+        const fs = drain(d);
+        views += fs.filter((f) => f.body.buffer.byteLength >= 16 * 1024).length;
+        got.push(...fs);
+      }
+    }
+    got.push(...drain(d));
+    assert.ok(views > 100, `${views} frames were views of a block`);
+    assert.deepEqual(
+      plain(got),
+      frames.map((_, i) => ({ type: 1, requestId: i, body: Buffer.alloc(i % 5, i).toString('hex') })),
+    );
+  });
+
+  it('tiny and large chunks mixed: the bytes come out in order at every split', () => {
+    const { bytes, frames } = sampleStream();
+    const wire = Buffer.concat(Array.from({ length: 30 }, () => bytes));
+    for (let seed = 1; seed <= 20; seed++) {
+      const d = new FrameDecoder();
+      const got: Frame[] = [];
+      let x = seed;
+      for (let i = 0; i < wire.length; ) {
+        x = (x * 1103515245 + 12345) % 2 ** 31;
+        const n = x % 10 === 0 ? 1500 : 1 + (x % 3);
+        d.push(wire.subarray(i, i + n));
+        i += n;
+        if (x % 7 === 0) got.push(...drain(d));
+      }
+      got.push(...drain(d));
+      assert.deepEqual(plain(got), plain(Array.from({ length: 30 }, () => frames).flat()), `seed ${seed}`);
+    }
+  });
 });
