@@ -281,7 +281,19 @@ export class KvsServer {
         throw e;
       }
     }
-    const store = await openStore({ path: config.dataDir, ...(config.sharedData !== undefined ? { sharedData: config.sharedData } : {}) });
+    // The store records which replica it is: another replica's directory (swapped --id, --group or
+    // --data) is refused here instead of running with another node's log and vote.
+    let store: Store;
+    try {
+      store = await openStore({
+        path: config.dataDir,
+        identity: { group: config.group, replica: config.id },
+        ...(config.sharedData !== undefined ? { sharedData: config.sharedData } : {}),
+      });
+    } catch (e) {
+      sharding?.watcher.stop();
+      throw e;
+    }
     // A failed start gives back what it opened: in a host process the replica is started again in
     // the same process, and a store left open there would refuse it ("already open") for good.
     let server: KvsServer;

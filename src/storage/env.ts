@@ -42,6 +42,9 @@ export const ENV_OPTIONS = {
   encoding: 'binary',
   keyEncoding: 'binary',
   cache: false,
+  // The path is always a directory: lmdb-js otherwise takes one with a dot in its name
+  // ("node.1") for the data file itself, and the store never opens.
+  noSubdir: false,
 } as const satisfies Omit<RootDatabaseOptionsWithPath, 'path'>;
 
 const DB_OPTIONS = { encoding: 'binary', keyEncoding: 'binary' } as const;

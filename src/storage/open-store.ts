@@ -1,8 +1,11 @@
 // Opens a replica's store: checks the files before LMDB maps them, walks the databases, then
-// creates the store's records or checks that the data file is the one named beside it.
+// creates the store's records or checks that the data file is the one named beside it, and that
+// the store is the replica's that asks for it.
 import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { DATABASES, databaseNames, openDatabases, openRoot, type Env } from './env.ts';
+import type { RootDatabase } from 'lmdb';
+import { DATABASES, databaseNames, openDatabases, openRoot, type Bin, type Env } from './env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
 import { checkDataSize, DATA_FILE, ID_FILE, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
@@ -16,6 +19,8 @@ import {
   encodeHardState,
   encodeIndex,
   decodeIndex,
+  Reader,
+  Writer,
 } from './records.ts';
 import { afterMs, CHECKPOINT_MS, ReplicaStore, type Later } from './replica-store.ts';
 import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
@@ -46,6 +51,49 @@ export interface ReplicaStoreOptions {
   sharedData?: string;
   /** How long LMDB's copy of what the log holds may be held back before a commit (default CHECKPOINT_MS, 50 ms). */
   checkpointMs?: number;
+  /**
+   * The replica this store is: recorded in the store when it is created (or, for a store written
+   * before stores recorded it, when first opened with it), and every later open with another one
+   * is refused (StoreIdentityError). Omitted (tools, tests): neither recorded nor checked.
+   */
+  identity?: StoreIdentity;
+}
+
+/** Which replica of which Raft group a store belongs to. */
+export interface StoreIdentity {
+  group: number;
+  replica: number;
+}
+
+/** A replica asked for a store that is another replica's (swapped --id/--group/--data). */
+export class StoreIdentityError extends StorageError {
+  readonly dir: string;
+  readonly held: StoreIdentity;
+  readonly asked: StoreIdentity;
+
+  constructor(dir: string, held: StoreIdentity, asked: StoreIdentity, where = '') {
+    super(
+      `${dir} holds the store of replica ${held.replica} of group ${held.group}${where}, but this server was started as replica ${asked.replica} of group ${asked.group} ` +
+        `(--id ${asked.replica} --group ${asked.group}); refusing to run one replica on another's data: start replica ${held.replica} of group ${held.group} with this directory, or give replica ${asked.replica} of group ${asked.group} its own --data directory`,
+    );
+    this.dir = dir;
+    this.held = held;
+    this.asked = asked;
+  }
+}
+
+/** Key of the identity record in the `raft` database: `group u64 ‖ replica u64`. */
+const IDENTITY_KEY = Buffer.from('identity');
+
+function encodeIdentity(id: StoreIdentity): Buffer {
+  return new Writer().u64(id.group).u64(id.replica).done();
+}
+
+function decodeIdentity(body: Uint8Array): StoreIdentity {
+  const r = new Reader(body);
+  const id = { group: r.u64(), replica: r.u64() };
+  r.end();
+  return id;
 }
 
 /**
@@ -76,7 +124,13 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
   if (holdsOwnStore(options.path)) {
     throw new StorageError(`${options.path} holds a store of its own and a marker naming store ${marker.store} in ${marker.envDir}: which one is this replica's?`);
   }
-  const lease = await leaseStore(marker.envDir, marker.store, options);
+  checkMetaPages(join(marker.envDir, DATA_FILE));
+  let lease;
+  try {
+    lease = await leaseStore(marker.envDir, marker.store, options);
+  } catch (e) {
+    throw openFailure(marker.envDir, e);
+  }
   try {
     const exists = storeExists(lease, marker.store);
     if (!exists && marker.id) {
@@ -85,7 +139,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     const env = readable(lease.dataFile, lease.shortfall, () => openDatabases(lease.root, lease.dataFile, `${marker.store}/`, lease.release));
     let format = readable(lease.dataFile, lease.shortfall, () => readRaft(env, RaftKey.format, decodeFormat));
     if (!format) {
-      writeFreshRecords(env, newStoreId());
+      writeFreshRecords(env, newStoreId(), options.identity);
       format = readRaft(env, RaftKey.format, decodeFormat)!;
     }
     if (format.version !== FORMAT_VERSION) {
@@ -96,6 +150,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     else if (!marker.id.equals(id)) {
       throw new StorageCorruptionError(lease.dataFile, undefined, `store ${marker.store} is ${id.toString('hex')}, but ${markerPath(options.path)} names ${marker.id.toString('hex')}`);
     }
+    checkIdentity(env, options.path, options.identity, ` (store ${marker.store} in ${marker.envDir})`);
     return new ReplicaStore(env, limits, lease.shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
   } catch (e) {
     await lease.release();
@@ -106,10 +161,16 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
 export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
   const limits = resolveLimits(options.limits);
   const files = locateFiles(options.path);
-  const root = openRoot(options.path, {
-    trackMetrics: options.trackMetrics ?? false,
-    overlappingSync: options.overlappingSync ?? false,
-  });
+  checkMetaPages(files.dataFile);
+  let root: RootDatabase<Bin, Bin>;
+  try {
+    root = openRoot(options.path, {
+      trackMetrics: options.trackMetrics ?? false,
+      overlappingSync: options.overlappingSync ?? false,
+    });
+  } catch (e) {
+    throw openFailure(options.path, e);
+  }
   try {
     const shortfall = checkDataSize(root, files.dataFile);
     const noted = (e: unknown): unknown =>
@@ -133,7 +194,8 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
       if (e instanceof StorageError) throw e;
       throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
     }
-    initialise(env, files);
+    initialise(env, files, options.identity);
+    checkIdentity(env, options.path, options.identity);
     return new ReplicaStore(env, limits, shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
   } catch (e) {
     void root.close();
@@ -147,14 +209,14 @@ function openLog(replicaDir: string, env: Env): OpenedWal {
 }
 
 /** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */
-function initialise(env: Env, files: StoreFiles): void {
+function initialise(env: Env, files: StoreFiles, identity: StoreIdentity | undefined): void {
   const format = readRaft(env, RaftKey.format, decodeFormat);
   if (!format) {
     if (files.id) {
       throw new StorageCorruptionError(files.dataFile, undefined, `the data file holds no store, but store ${files.id.toString('hex')} was created here`);
     }
     const id = newStoreId();
-    writeFreshRecords(env, id);
+    writeFreshRecords(env, id, identity);
     writeId(files, id);
     return;
   }
@@ -169,13 +231,107 @@ function initialise(env: Env, files: StoreFiles): void {
 }
 
 /** The records of a new, empty store, written durably. */
-function writeFreshRecords(env: Env, id: Uint8Array): void {
+function writeFreshRecords(env: Env, id: Uint8Array, identity?: StoreIdentity): void {
   env.root.transactionSync(() => {
     void putRaft(env, RaftKey.format, encodeFormat(id));
     void putRaft(env, RaftKey.generation, encodeGeneration(0));
     void putRaft(env, RaftKey.applied, encodeIndex(0));
     void putRaft(env, RaftKey.hardState, encodeHardState({ term: 0, vote: 0, commit: 0 }));
+    if (identity) void putRaft(env, IDENTITY_KEY, encodeIdentity(identity));
   });
+}
+
+/**
+ * Refuses a store that is another replica's. A store without the record (created before stores
+ * recorded it, or by a tool that gave none) gets the asker's: that start trusts its flags as every
+ * start did before, and the record only keeps later starts to the same replica (docs/storage.md).
+ * Runs before the write-ahead log is opened, so a refused start touches nothing of the store.
+ */
+function checkIdentity(env: Env, dir: string, asked: StoreIdentity | undefined, where = ''): void {
+  if (!asked) return;
+  const held = readRaft(env, IDENTITY_KEY, decodeIdentity);
+  if (!held) {
+    env.root.transactionSync(() => void putRaft(env, IDENTITY_KEY, encodeIdentity(asked)));
+    return;
+  }
+  if (held.group !== asked.group || held.replica !== asked.replica) throw new StoreIdentityError(dir, held, asked, where);
+}
+
+// LMDB's meta pages, as mdb.c lays them out (lmdb-js 3.x, data version 2): a 24-byte page header
+// (flags at byte 18), then the meta: magic, version, ..., the page size at byte 48.
+const P_META = 0x08;
+const MDB_MAGIC = 0xbeefc0de;
+const MDB_DATA_VERSION = 2;
+const META_BYTES = 52;
+
+/**
+ * LMDB's first check of a data file, made before LMDB's own: both meta pages must be meta pages
+ * with LMDB's magic and data version. LMDB refuses a file whose first meta page fails this
+ * (MDB_INVALID, MDB_VERSION_MISMATCH), but lmdb-js 3.5 then frees its environment twice and the
+ * process dies of SIGSEGV with nothing said; a bad second meta page LMDB may even pick (by its
+ * transaction id) and read garbage through. An empty or missing file is a new environment.
+ */
+function checkMetaPages(dataFile: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dataFile, 'r');
+  } catch {
+    return; // missing (a new environment), or unreadable: LMDB's open reports that (openFailure)
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return;
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return;
+    const page = (n: number, offset: number): string | undefined => {
+      const buf = Buffer.alloc(META_BYTES);
+      const got = fs.readSync(fd, buf, 0, META_BYTES, offset);
+      if (got < META_BYTES) return `meta page ${n} is cut short (the file is ${size} bytes)`;
+      if ((buf.readUInt16LE(18) & P_META) === 0) return `page ${n} is not a meta page`;
+      const magic = buf.readUInt32LE(24);
+      if (magic !== MDB_MAGIC) return `meta page ${n} has magic 0x${magic.toString(16)}, not LMDB's 0x${MDB_MAGIC.toString(16)}`;
+      const version = buf.readUInt32LE(28) & 0xffff;
+      if (version !== MDB_DATA_VERSION) return `meta page ${n} says data version ${version}, this LMDB reads ${MDB_DATA_VERSION}`;
+      return undefined;
+    };
+    const first = page(0, 0);
+    if (first) throw metaDamage(dataFile, first);
+    const pageSize = Buffer.alloc(4);
+    fs.readSync(fd, pageSize, 0, 4, 48);
+    const psize = pageSize.readUInt32LE(0);
+    if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0) throw metaDamage(dataFile, `meta page 0 gives a page size of ${psize}`);
+    const second = page(1, psize);
+    if (second) throw metaDamage(dataFile, second);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function metaDamage(dataFile: string, what: string): StorageCorruptionError {
+  return new StorageCorruptionError(dataFile, undefined, `LMDB cannot open the environment (${what}): its meta pages are damaged`);
+}
+
+/** LMDB's error codes that mean the file is not a sound LMDB file (mdb.c: MDB_INVALID ... MDB_PAGE_NOTFOUND). */
+const LMDB_DAMAGE = new Set([-30793, -30794, -30795, -30796, -30797]);
+
+/**
+ * What opening the environment in `dir` failed of: corruption only when LMDB says the file is
+ * damaged; the others (permissions, a lock, a path that is a file or a directory) keep LMDB's
+ * message with the directory and the system error's name.
+ */
+function openFailure(dir: string, e: unknown): unknown {
+  if (e instanceof StorageError || !(e instanceof Error)) return e;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'number') return e; // Node's own errors (mkdir, open) name their path already
+  const dataFile = join(dir, DATA_FILE);
+  if (LMDB_DAMAGE.has(code)) return new StorageCorruptionError(dataFile, undefined, `LMDB cannot open the environment (${e.message})`);
+  const name = Object.entries(osConstants.errno).find(([, n]) => n === code)?.[0];
+  let hint = '';
+  if (name === 'EISDIR') hint = `: ${dataFile} is a directory`;
+  else if (name === 'EACCES' || name === 'EPERM') hint = `: this process may not read and write ${dataFile} and its lock file`;
+  else if (name === 'EAGAIN' || name === 'EBUSY') hint = ': the environment is locked or busy (another process?)';
+  const err = new StorageError(`cannot open the LMDB environment in ${dir}: ${e.message}${name ? ` (${name})` : ''}${hint}`);
+  err.cause = e;
+  return err;
 }
 
 /**
