@@ -25,11 +25,12 @@ export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaSt
       if (rd.snapshot && sm.sharded) {
         const own = store.getMeta(OWNERSHIP_META);
         sm.ownership = own ? decodeOwnership(own) : undefined;
-        sm.publish();
+        sm.publish(sm.ownership, rd.snapshot.index);
       }
     },
     apply: async (entries: Entry[], onAnswers: (answers: Map<number, Response>) => void) => {
       const plan = sm.plan(entries);
+      const planned = sm.ownership; // as of this batch's last entry (the next batch may move it on)
       const answersOf = (results: CommandResult[]): Map<number, Response> => {
         const out = new Map<number, Response>();
         for (const a of plan.answers) {
@@ -38,9 +39,10 @@ export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaSt
         }
         return out;
       };
-      await store.apply(entries.at(-1)!.index, plan.commands, (results) => onAnswers(answersOf(results)));
+      const last = entries.at(-1)!.index;
+      await store.apply(last, plan.commands, (results) => onAnswers(answersOf(results)));
       // Only now is the batch's data visible: reads go by its ownership from here on.
-      sm.publish();
+      sm.publish(planned, last);
     },
   };
 }

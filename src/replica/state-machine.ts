@@ -56,9 +56,19 @@ export class StateMachine {
     this.visible = this.ownership;
   }
 
-  /** The entries planned so far are visible in the store (or a snapshot brought its ownership): reads may go by them. */
-  publish(): void {
-    this.visible = this.ownership;
+  /** Through which log index `visible` is (publish never moves it back). */
+  private visibleIndex = 0;
+
+  /**
+   * The store shows the data of the entries through `index` (an applied batch, or an installed
+   * snapshot): reads go by `ownership`, the ownership as of that index. Not the ownership planned
+   * so far: the next batch may be planned already, and an activation in it must not be seen
+   * before that batch's imports are.
+   */
+  publish(ownership: Ownership | undefined, index: number): void {
+    if (index < this.visibleIndex) return;
+    this.visibleIndex = index;
+    this.visible = ownership;
   }
 
   /**

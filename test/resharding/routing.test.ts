@@ -153,15 +153,15 @@ describe('cross-group routing', () => {
     const count = (): Promise<Response> => callLocal(router, { op: 'count', consistency: 'stale' }, { hops: 1 });
     assert.equal((await scan()).kind, 'scan');
     own.state[p.partitionOf(keys[0]!)] = PartState.Leaving; // still served: answered
-    sm.publish();
+    sm.publish(sm.ownership, 1);
     assert.equal((await scan()).kind, 'scan');
     own.state[p.partitionOf(keys[0]!)] = PartState.Frozen;
-    sm.publish();
+    sm.publish(sm.ownership, 2);
     for (const res of [await scan(), await count()]) {
       assert.ok(res.kind === 'error' && res.error.code === 'UNAVAILABLE', JSON.stringify(res));
     }
     own.state[p.partitionOf(keys[0]!)] = PartState.Dropping; // the move completed: served elsewhere
-    sm.publish();
+    sm.publish(sm.ownership, 3);
     assert.equal((await count()).kind, 'count');
 
     // The destination: answers while the partition arrives (the source serves it), waits from the

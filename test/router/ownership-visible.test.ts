@@ -37,9 +37,9 @@ class HeldStore implements MachineStore {
   }
   /** The test decides when applies become visible (commit()), not the replica. */
   commitSoon(): void {}
-  /** Makes every held apply visible, in order. */
-  commit(): void {
-    for (const h of this.held.splice(0)) {
+  /** Makes the oldest `n` held applies visible (all by default), in order. */
+  commit(n = this.held.length): void {
+    for (const h of this.held.splice(0, n)) {
       for (const c of h.commands) {
         if (c.type === 'import') for (const it of c.items) this.data.set(Buffer.from(it.key).toString('latin1'), it.value);
       }
@@ -95,5 +95,47 @@ describe('router: ownership of a read matches the data it sees', () => {
     await applying;
     const after = await callLocal(router, { op: 'get', key, consistency: 'linearizable' });
     assert.deepEqual(after, { kind: 'value', value: b('final') });
+  });
+
+  // Two batches in flight: the earlier one (any write) commits while the next one, holding the last
+  // import and the activation, is planned but not visible. Publishing the ownership planned so far
+  // at the first commit served the partition from the pre-copied value. Found by the live
+  // resharding test (3 → 4 → 2 → 3 groups, 1 replica each): a get answered c1-583 after a CAS
+  // c1-583 → c4-599 was acknowledged at the source just before its freeze.
+  it('the commit of an earlier batch does not publish the activation planned after it', async () => {
+    const PARTITIONS = 16;
+    const partitioner = await createPartitioner(PARTITIONS);
+    const key = b('k-moving');
+    const p = partitioner.partitionOf(key);
+    const own = emptyOwnership(PARTITIONS);
+    own.epoch = 2;
+    own.state[p] = PartState.Arriving;
+    own.peer[p] = 1;
+    const sm = new StateMachine(2, partitioner, own);
+    const store = new HeldStore();
+    store.data.set('k-moving', b('precopied'));
+    const storage = machineStorage(store, sm);
+    const router = stubRouter({
+      replica: { isLeader: true, leader: 2, readBarrier: async () => {}, visibleBarrier: () => undefined },
+      reader: { get: (k) => store.get(k), scan: () => ({ items: [], more: null }), count: () => store.data.size },
+      ownership: sm.readerOwnership(),
+    });
+    const chunk = encodeExportChunk(1, { items: [{ key, value: b('final') }], sessions: [], next: null }).subarray(HEADER_BYTES);
+    const earlier = storage.apply([{ index: 9, term: 2, type: EntryType.Normal, data: new Uint8Array(0) }], () => {});
+    const handOff = storage.apply(
+      [
+        { index: 10, term: 2, type: EntryType.Normal, data: encodeImport(chunk) },
+        { index: 11, term: 2, type: EntryType.Normal, data: encodeOwnership({ type: 'activate', partitions: [p] }) },
+      ],
+      () => {},
+    );
+    store.commit(1);
+    await earlier;
+    const res = await callLocal(router, { op: 'get', key, consistency: 'linearizable' });
+    assert.notDeepEqual(res, { kind: 'value', value: b('precopied') }, 'served the pre-copied value: the activation was published before its import was visible');
+    assert.equal(res.kind === 'error' && res.error.code, 'WRONG_GROUP');
+    store.commit();
+    await handOff;
+    assert.deepEqual(await callLocal(router, { op: 'get', key, consistency: 'linearizable' }), { kind: 'value', value: b('final') });
   });
 });
