@@ -203,9 +203,25 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
   }
 }
 
-/** The replica's write-ahead log, in its own directory, continuing after what LMDB holds. */
+/**
+ * The replica's write-ahead log, in its own directory, continuing after what LMDB holds. LMDB's
+ * walSeq record says the log exists: the first open writes it (0) once the directory is durable,
+ * and checkpoints move it on. A directory missing then was removed, with whatever synced records
+ * LMDB did not hold yet (acknowledged writes): refused, not recreated empty.
+ */
 function openLog(replicaDir: string, env: Env): OpenedWal {
-  return openFileWal(join(replicaDir, WAL_DIR), { after: readRaft(env, RaftKey.walSeq, decodeIndex) ?? 0 });
+  const dir = join(replicaDir, WAL_DIR);
+  const held = readRaft(env, RaftKey.walSeq, decodeIndex);
+  if (held !== undefined && !fs.existsSync(dir)) {
+    throw new StorageCorruptionError(
+      dir,
+      undefined,
+      `the write-ahead log directory is missing (LMDB holds its records through ${held}; any synced after that are lost with it): restore it, or remove the replica's whole data directory so it rejoins its group empty`,
+    );
+  }
+  const opened = openFileWal(dir, { after: held ?? 0 });
+  if (held === undefined) env.root.transactionSync(() => void putRaft(env, RaftKey.walSeq, encodeIndex(0)));
+  return opened;
 }
 
 /** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */

@@ -12,7 +12,7 @@ import { openDatabases, openRoot } from '../../src/storage/env.ts';
 import { RaftKey, encodeIndex } from '../../src/storage/records.ts';
 import { putRaft } from '../../src/storage/raft-table.ts';
 import { openReplicaStore, openStore, StorageCorruptionError, type Command } from '../../src/storage/index.ts';
-import { b, openFresh, ready, tempDir } from './helpers.ts';
+import { CONF, b, openFresh, ready, tempDir } from './helpers.ts';
 
 const CHILD = fileURLToPath(new URL('./open-child.ts', import.meta.url));
 const dirs: string[] = [];
@@ -147,6 +147,36 @@ describe('corruption', () => {
       assertCorruption(dir, () => openReplicaStore({ path: dir }), damage === 'missing' ? /the data file is missing/ : /truncated to \d+ bytes/);
       assert.equal(fs.existsSync(dataFile(dir)), damage !== 'missing'); // nothing was created in its place
     }
+  });
+
+  // Its synced records past LMDB's checkpoint are acknowledged writes: recreating the directory
+  // empty would lose them silently (found by an outside review).
+  it('a removed write-ahead log directory: refused, not recreated empty', async () => {
+    const dir = await makeStore('wal-gone');
+    const wal = join(dir, 'wal');
+    assert.ok(fs.existsSync(wal));
+    fs.rmSync(wal, { recursive: true });
+    assert.throws(
+      () => openReplicaStore({ path: dir }),
+      (e: unknown) => e instanceof StorageCorruptionError && e.message.includes(wal) && /write-ahead log directory is missing/.test(e.message),
+    );
+    assert.equal(fs.existsSync(wal), false, 'nothing was created in its place');
+  });
+
+  it('a store in a shared environment whose log directory was removed: refused', async () => {
+    const root = tempDir('wal-gone-shared');
+    dirs.push(root);
+    const shared = join(root, 'p0');
+    const path = join(root, 'r1');
+    const s = await openStore({ path, sharedData: shared });
+    s.load(CONF);
+    await s.persist(ready({ entries: [{ index: 1, term: 1, type: 0, data: b('x') }], hardState: { term: 1, vote: 1, commit: 1 } }));
+    await s.close();
+    fs.rmSync(join(path, 'wal'), { recursive: true });
+    await assert.rejects(
+      async () => openStore({ path, sharedData: shared }),
+      (e: unknown) => e instanceof StorageCorruptionError && /write-ahead log directory is missing/.test(e.message),
+    );
   });
 
   it('another store\'s data file in this directory: refused', async () => {
