@@ -107,6 +107,13 @@ export class KvsServer {
     this.store = store;
     this.log = opts.log ?? serverLogger(config);
     this.tap = opts.tap;
+    // A joining replica starts outside any configuration: it never campaigns, and learns its
+    // membership from the leader's log or snapshot (configuration entries carry the whole set).
+    // So does a founder whose group ran without its (lost) data: rejoin.ts.
+    const voters = config.join || config.lostData ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
+    // Loaded first: the ownership is read from the generation an installed snapshot switched to,
+    // with the log's records past LMDB's checkpoint replayed (a freeze, an activation).
+    const persisted = store.load({ voters, learners: [] });
     const ownership = store.getMeta(OWNERSHIP_META);
     this.sm = new StateMachine(config.group, sharding?.partitioner, ownership ? decodeOwnership(ownership) : undefined);
     const self = { version: PROTOCOL_VERSION, replicaId: config.id, groupId: config.group };
@@ -119,10 +126,6 @@ export class KvsServer {
     }
     this.hub = opts.hub ?? new LinkHub();
     this.peers = new Peers(self, [], opts.tap, this.hub);
-    // A joining replica starts outside any configuration: it never campaigns, and learns its
-    // membership from the leader's log or snapshot (configuration entries carry the whole set).
-    // So does a founder whose group ran without its (lost) data: rejoin.ts.
-    const voters = config.join || config.lostData ? [] : config.replicas.map((r) => r.id).sort((a, b) => a - b);
     const storage = machineStorage(store, this.sm);
     const loopLag = new LoopLag();
     this.replica = new Replica({
@@ -139,7 +142,7 @@ export class KvsServer {
         quietAfterTicks: config.quietAfterTicks,
       },
       snapshots: store.snapshots,
-      persisted: store.load({ voters, learners: [] }),
+      persisted,
       storage: {
         persist: async (rd) => {
           const t0 = performance.now();

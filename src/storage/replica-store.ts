@@ -441,7 +441,7 @@ export class ReplicaStore {
   }
 
   get(key: Uint8Array): Uint8Array | null {
-    this.assertOk();
+    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     return this.tables(this.readGeneration).getKv(key);
   }
 
@@ -455,7 +455,7 @@ export class ReplicaStore {
    * key left out.
    */
   scan(start: Uint8Array, end: Uint8Array | null, limit: number, maxBytes = Infinity): { items: KeyValue[]; more: Uint8Array | null } {
-    this.assertOk();
+    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     // LMDB fails on a bound longer than a key can be, with an internal error ("offset is out of
     // bounds", "Key of size 4027 was too large"): refuse it as what it is, a request too large.
     if (start.length > MAX_STORABLE_KEY_BYTES) throw new TooLargeError('scan start', start.length, MAX_STORABLE_KEY_BYTES);
@@ -475,7 +475,7 @@ export class ReplicaStore {
 
   /** Up to `limit` keys from `start` in key order, without their values (a partition hand-off's scan). */
   scanKeys(start: Uint8Array, limit: number): { keys: Buffer[]; more: Uint8Array | null } {
-    this.assertOk();
+    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     const keys: Buffer[] = [];
     for (const key of this.tables(this.readGeneration).keys('kv', { start, limit: limit + 1 })) {
       if (keys.length === limit) return { keys, more: key };
@@ -486,18 +486,18 @@ export class ReplicaStore {
 
   /** Number of keys in the state machine. */
   count(): number {
-    this.assertOk();
+    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     const stats = this.env.generations[this.readGeneration].kv.getStats() as { entryCount: number };
     return stats.entryCount;
   }
 
   getMeta(name: string): Uint8Array | undefined {
-    this.assertOk();
+    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     return this.tables(this.readGeneration).getMeta(name);
   }
 
   getSession(clientId: Uint8Array): SessionInfo | undefined {
-    this.assertOk();
+    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     const s = this.tables(this.readGeneration).getSession(clientId);
     return s && { seq: s.seq, time: s.time };
   }

@@ -206,4 +206,31 @@ describe('snapshots', () => {
     );
     await target.close();
   });
+
+  // A restarted replica read its partition ownership before load(): from generation 0, which the
+  // snapshot it had installed emptied (and without the log's records past the checkpoint). It then
+  // refused, alone in its group, every write the others applied. Found by an outside review.
+  it('reads before load() are refused; after it they see the installed snapshot\'s generation', async () => {
+    const source = openFresh(dir('gen-src'));
+    await source.persist(ready({ entries: entries(1, 20, 3), hardState: hs(3, 20) }));
+    await source.apply(20, [{ type: 'ops', ops: [{ type: 'set-meta', name: 'ownership', value: b('epoch-3') }, { type: 'put', key: b('k'), value: b('v1') }] }]);
+    const index = source.snapshots.capture();
+    const meta: SnapshotMeta = { index, term: 3, conf: CONF };
+    const path = dir('gen-follower');
+    const follower = openFresh(path);
+    for (const chunk of chunksOf(source, index, meta, 1 << 20)) await follower.persist(ready({ snapshotChunks: [chunk] }));
+    source.snapshots.release(index);
+    await follower.persist(ready({ snapshot: meta, hardState: hs(3, index) }));
+    await follower.close();
+    await source.close();
+
+    const again = openReplicaStore({ path });
+    for (const read of [() => again.getMeta('ownership'), () => again.get(b('k')), () => again.count()]) {
+      assert.throws(read, (e: unknown) => e instanceof StorageError && /load\(\) must be called first/.test(e.message));
+    }
+    again.load(CONF);
+    assert.deepEqual(again.getMeta('ownership'), b('epoch-3'));
+    assert.deepEqual(again.get(b('k')), b('v1'));
+    await again.close();
+  });
 });
