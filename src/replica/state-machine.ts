@@ -76,8 +76,9 @@ export class StateMachine {
    * for a moment (the store's commit is visible before publish runs), which only ever answers
    * WRONG_GROUP for a partition about to be served or serves a leaving one at its frozen data.
    */
-  readerOwnership(): { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean; handingOver: () => boolean } {
+  readerOwnership(): { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean; handingOver: () => boolean; current: () => unknown } {
     return {
+      current: () => this.visible,
       serves: (key) => !this.partitioner || !this.visible || canServe(this.visible, this.partitioner.partitionOf(key)),
       wrongGroup: () => this.wrongGroup(),
       holdsUnserved: () => holdsUnserved(this.visible),

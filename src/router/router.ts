@@ -29,7 +29,14 @@ export interface RouterOptions {
   checkSizes: (key: Uint8Array, value: Uint8Array | null) => void;
   requestTimeoutMs: number;
   /** Sharded cluster: whether this group serves a key (after the read barrier), and the answer when not. */
-  ownership?: { serves: (key: Uint8Array) => boolean; wrongGroup: () => Response; holdsUnserved: () => boolean; handingOver: () => boolean };
+  ownership?: {
+    serves: (key: Uint8Array) => boolean;
+    wrongGroup: () => Response;
+    holdsUnserved: () => boolean;
+    handingOver: () => boolean;
+    /** The ownership reads go by now: a new object whenever it changes. */
+    current: () => unknown;
+  };
   defaultScanLimit?: number;
   maxScanLimit?: number;
   status: () => Response;
@@ -86,7 +93,15 @@ export class Router {
         case 'count':
           await this.consistentRead(req.consistency, deadline);
           if (own?.handingOver()) return handingOver();
-          return { kind: 'count', count: await this.countServed() };
+          {
+            const at = own?.current();
+            const count = await this.countServed();
+            // Counted page by page, yielding between pages: a hand-over step made visible meanwhile
+            // (an activation, say) changed which keys count here, while the other groups answered
+            // before it. The pages then add up to no single point: counted again from the start.
+            if (own && own.current() !== at) return handingOver();
+            return { kind: 'count', count };
+          }
         case 'scan': {
           // Refused at once: a bound longer than any key can never be served (LMDB cannot take it).
           const refusal = this.scanRefusal(req);
