@@ -35,6 +35,8 @@ export async function runOperator(argv: string[]): Promise<number> {
     identity: String(v.identity ?? process.env.POD_NAME ?? hostname()),
     leaseName: String(v.lease ?? 'kvctl'),
     httpPort: port,
+    // Exit code 1: the pod restarts, and runs for the Lease again as a candidate.
+    onLeadershipLost: () => process.exit(1),
   });
   await op.start();
   const stop = (): void => void op.stop().then(() => process.exit(0));

@@ -52,6 +52,13 @@ export interface OperatorOptions {
   log?: Logger;
   /** The group template (default: read from kustomize/ next to the operator, at construction). */
   template?: GroupTemplate;
+  /**
+   * Called when this operator stops leading without being stopped (its renewals failed, or another
+   * holds the Lease). A step already under way (a store call, an API write) is not interrupted by
+   * anything else: `kvs operator` exits here, so the step dies with the process before another
+   * operator can take the Lease, as controller-runtime's managers do.
+   */
+  onLeadershipLost?: () => void;
 }
 
 type Cache<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -64,6 +71,8 @@ export class Operator {
   private readonly lease: LeaderLease;
   private readonly store: StoreAccess;
   private informers: Cache<KubernetesObject>[] = [];
+  /** Whether the Lease last said this operator leads. */
+  private leading = false;
   private kvstores: Cache<KubernetesObject> | undefined;
   private statefulSets: Cache<KubernetesObject> | undefined;
   private pods: Cache<KubernetesObject> | undefined;
@@ -128,8 +137,14 @@ export class Operator {
   }
 
   private async onLeadership(leading: boolean): Promise<void> {
+    const led = this.leading;
+    this.leading = leading;
     this.metrics.leader = leading ? 1 : 0;
     this.log.info(leading ? `${this.o.identity} leads` : `${this.o.identity} does not lead`, { lease: this.o.leaseName ?? 'kvctl' });
+    if (led && !leading && !this.stopped && this.o.onLeadershipLost) {
+      this.log.error('lost the Lease while leading: stopping, so that no step of this operator runs on beside the next leader', { lease: this.o.leaseName ?? 'kvctl' });
+      this.o.onLeadershipLost();
+    }
     if (leading && !this.stopped) await this.startInformers();
     else await this.stopInformers();
   }

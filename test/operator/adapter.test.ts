@@ -36,8 +36,8 @@ async function setup(spec: Record<string, unknown>) {
   const store = new ModelStore(h64);
   api.put('kvstores', NS, { apiVersion: 'kvs.sharded-kvs.dev/v1alpha1', kind: 'KVStore', metadata: { name: 'demo' }, spec });
   const operators: Operator[] = [];
-  const operator = (identity: string, s = store, template?: GroupTemplate): Operator => {
-    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, ...(template ? { template } : {}), leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
+  const operator = (identity: string, s = store, template?: GroupTemplate, onLeadershipLost?: () => void): Operator => {
+    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, ...(template ? { template } : {}), ...(onLeadershipLost ? { onLeadershipLost } : {}), leaseDurationS: 2, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
     operators.push(op);
     return op;
   };
@@ -164,6 +164,35 @@ test('two operators: one holds the lease and acts; when it stops the other takes
     const kv = t.api.get('kvstores', NS, 'demo')!;
     t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), image: 'kvs:2' } });
     await waitFor('the upgrade by op-b', () => t.status().groups?.every((g) => g.image === 'kvs:2') && t.status().phase === 'Ready', 60_000);
+  } finally {
+    await t.close();
+  }
+});
+
+// A step already under way (a store call waits up to its timeout) would run on beside the next
+// leader: an operator that loses the Lease it held says so, and `kvs operator` exits on it.
+test('an operator that loses the Lease while leading tells its owner (kvs operator exits); one stopped does not', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
+  try {
+    let lost = 0;
+    const a = t.operator('op-a', t.store, undefined, () => lost++);
+    await a.start();
+    await waitFor('op-a to lead', () => a.isLeader);
+    // Another operator's write wins the Lease (op-a's next renewal finds it held by op-z).
+    const lease = t.api.get('leases', NS, 'kvctl')!;
+    t.api.put('leases', NS, { ...lease, spec: { ...(lease.spec as object), holderIdentity: 'op-z', renewTime: new Date().toISOString().replace('Z', '000Z') } });
+    await waitFor('op-a to step down', () => !a.isLeader, 5000);
+    await waitFor('op-a to report the loss', () => lost === 1, 2000);
+    await a.stop();
+    assert.equal(lost, 1);
+
+    let lostB = 0;
+    const b = t.operator('op-b', t.store, undefined, () => lostB++);
+    t.api.remove('leases', NS, 'kvctl');
+    await b.start();
+    await waitFor('op-b to lead', () => b.isLeader);
+    await b.stop();
+    assert.equal(lostB, 0, 'a stop hands the Lease over: not a loss');
   } finally {
     await t.close();
   }

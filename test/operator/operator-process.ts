@@ -9,6 +9,6 @@ const [url, identity] = process.argv.slice(2);
 if (!url || !identity) throw new Error('usage: operator-process.ts API_URL IDENTITY');
 const kc = new KubeConfig();
 kc.loadFromOptions({ clusters: [{ name: 'fake', server: url, skipTLSVerify: true }], users: [{ name: 'op' }], contexts: [{ name: 'fake', cluster: 'fake', user: 'op' }], currentContext: 'fake' });
-const op = new Operator(kc, { namespace: 'kvs', identity, leaseDurationS: 3, leaseRenewMs: 300, resyncMs: 300, membershipTimeoutMs: 60_000 });
+const op = new Operator(kc, { namespace: 'kvs', identity, leaseDurationS: 3, leaseRenewMs: 300, resyncMs: 300, membershipTimeoutMs: 60_000, onLeadershipLost: () => process.exit(1) });
 await op.start();
 process.on('SIGTERM', () => void op.stop().then(() => process.exit(0)));
