@@ -20,7 +20,7 @@ import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { groupOf, routeOf, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { placementWatcher } from './placement-watcher.ts';
-import { splitBatch } from '../cluster/split-batch.ts';
+import { partlyApplied, splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, checkEndpointsArg, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
@@ -188,11 +188,15 @@ export class ShardedClient extends KvsClient {
     const parts = splitBatch(req, (key) => ctx.partitioner.partitionOf(key));
     if (parts.length === 1) return this.keyed(req.ops[0]!.key, parts[0]!.req, 'write', deadline, req);
     const results = await Promise.allSettled(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, 'write', deadline, req)));
-    // A part whose outcome is unknown makes the batch's outcome unknown: report that first.
+    // A part whose outcome is unknown, or parts applied beside a failed one, make the batch's
+    // outcome unknown: report that (TIMEOUT) first, as the server's splitter does (batchFailure).
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (failed.length === 0) return { kind: 'ok' };
     const unknown = failed.find((e) => e instanceof KvsError && e.code === 'TIMEOUT');
-    if (failed.length > 0) throw unknown ?? failed[0];
-    return { kind: 'ok' };
+    if (unknown) throw unknown;
+    if (failed.length === parts.length) throw failed[0];
+    const first = failed[0] instanceof KvsError ? failed[0] : { code: 'UNAVAILABLE', message: String((failed[0] as Error)?.message ?? failed[0]) };
+    throw new KvsError('TIMEOUT', partlyApplied(parts.length - failed.length, parts.length, first));
   }
 
   /** Without a configuration: the whole call through any replica, which routes it. */

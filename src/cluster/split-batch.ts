@@ -1,6 +1,6 @@
 // How a multi-key batch becomes one request per partition: shared by the server's splitter
 // (router/sharded.ts) and the smart client, so both split alike.
-import type { BatchOp, Request } from '../wire/index.ts';
+import type { BatchOp, Request, WireError } from '../wire/index.ts';
 
 type BatchRequest = Extract<Request, { op: 'batch' }>;
 
@@ -36,4 +36,23 @@ export function derivedClientId(clientId: bigint, partition: number): bigint {
   z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
   const id = z ^ (z >> 31n);
   return id === 0n ? 1n : id;
+}
+
+/**
+ * What a batch split into `parts` answers when some parts failed (undefined: none did). A part whose
+ * outcome is unknown (TIMEOUT), or parts applied beside a failed one, leave the batch's outcome
+ * unknown to its caller, so TIMEOUT ("may have applied"), never a code that says nothing applied: a
+ * retry with the batch's session applies each part at most once. Otherwise the first failure.
+ */
+export function batchFailure(failed: readonly WireError[], parts: number): WireError | undefined {
+  if (failed.length === 0) return undefined;
+  const unknown = failed.find((e) => e.code === 'TIMEOUT');
+  if (unknown) return unknown;
+  if (failed.length < parts) return { code: 'TIMEOUT', message: partlyApplied(parts - failed.length, parts, failed[0]!) };
+  return failed[0];
+}
+
+/** Why a batch some of whose parts applied is answered TIMEOUT. */
+export function partlyApplied(applied: number, parts: number, failure: { code: string; message: string }): string {
+  return `${applied} of ${parts} parts of the batch applied (each part, one partition's keys, is atomic), another failed: ${failure.code}: ${failure.message}`;
 }

@@ -294,7 +294,8 @@ export class Router {
     const name = (e as Error)?.name;
     if (name === 'TooLargeError') return { code: 'TOO_LARGE', message: (e as Error).message };
     if (e instanceof BadKeyError || name === 'InvalidKeyError') return { code: 'BAD_REQUEST', message: (e as Error).message };
-    if (name === 'LinkError') return { code: 'UNAVAILABLE', message: (e as Error).message };
+    // A relayed write that reached the leader before its link failed may have applied there.
+    if (e instanceof LinkError) return e.sent ? { code: 'TIMEOUT', message: `${e.message} (it may still apply)` } : { code: 'UNAVAILABLE', message: e.message };
     return { code: 'UNAVAILABLE', message: e instanceof Error ? e.message : String(e) };
   }
 }

@@ -6,7 +6,7 @@
 import type { Partitioner } from '../partition/index.ts';
 import { routeOf, type ClusterConfig } from '../placement/config.ts';
 import { SCAN_PAGE_BYTES, batchTooLarge, encodeRequest, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
-import { splitBatch } from '../cluster/split-batch.ts';
+import { batchFailure, splitBatch } from '../cluster/split-batch.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
 import type { RawRequest } from './router.ts';
@@ -122,7 +122,8 @@ export class ShardRoutes {
     const parts = splitBatch(req, (key) => this.o.partitioner.partitionOf(key));
     if (parts.length === 1 && parts[0]!.req === req) return this.keyed(req.ops[0]!.key, req, raw, deadline);
     const results = await Promise.all(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, encodeRaw(sub), deadline)));
-    return results.find((r) => r.kind === 'error') ?? { kind: 'ok' };
+    const failure = batchFailure(results.flatMap((r) => (r.kind === 'error' ? [r.error] : [])), results.length);
+    return failure ? { kind: 'error', error: failure } : { kind: 'ok' };
   }
 
   /** Every group's page from `start`, merged in key order; `more` is where the next page starts. */

@@ -1,0 +1,77 @@
+// Answers that say "not applied" (UNAVAILABLE) make callers resend: group-call.ts retries them even
+// for writes without a session, and clients report them as not applied. So a write that may have
+// applied must be answered TIMEOUT ("may still apply"). Found by an outside review:
+//  - a write relayed to the leader whose link failed after the FORWARD left (the leader received
+//    and applied it, then its process died) was answered UNAVAILABLE;
+//  - a batch split across partitions answered its first failed part's code, so an UNAVAILABLE part
+//    hid another part's TIMEOUT, or parts that had applied.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
+import { initialConfig } from '../../src/placement/config.ts';
+import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
+import { batchFailure } from '../../src/cluster/split-batch.ts';
+import type { GroupConnections } from '../../src/router/groups.ts';
+import { ShardRoutes } from '../../src/router/sharded.ts';
+import { LinkError } from '../../src/transport/carrier.ts';
+import type { Request, Response, WireError } from '../../src/wire/index.ts';
+import { callLocal, stubRouter } from '../support/stub-router.ts';
+
+const put: Request = { op: 'put', key: Buffer.from('k'), value: Buffer.from('v'), clientId: 0n, seq: 0 };
+
+describe('a write whose outcome is unknown is answered TIMEOUT', () => {
+  it('relayed to the leader, its link lost after the request left: TIMEOUT; before it left: retried', async () => {
+    let sent = 0;
+    const lostAfterSending = stubRouter({
+      replica: { isLeader: false, leader: 2, leaderlessForMs: 0 },
+      forwarder: { forward: () => (sent++, Promise.reject(new LinkError('connection to 127.0.0.1:1 lost'))), addressOf: () => '' },
+    });
+    const res = await callLocal(lostAfterSending, put);
+    assert.equal(res.kind === 'error' && res.error.code, 'TIMEOUT', JSON.stringify(res));
+    assert.equal(sent, 1, 'not sent again: it may have applied');
+
+    let tries = 0;
+    const neverLeft = stubRouter({
+      replica: { isLeader: false, leader: 2, leaderlessForMs: 0 },
+      forwarder: {
+        forward: async () => (++tries === 1 ? Promise.reject(new LinkError('not connected', false)) : { type: 0x80, body: new Uint8Array(0) }),
+        addressOf: () => '',
+      },
+    });
+    assert.deepEqual(await callLocal(neverLeft, put), { kind: 'ok' });
+    assert.equal(tries, 2, 'a request that never left is simply sent again');
+  });
+
+  it('a batch split across groups: a part in doubt or parts applied make it TIMEOUT', async () => {
+    const partitioner = await createPartitioner(64);
+    const config = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [] })), 64);
+    const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+    const keys = Array.from({ length: 200 }, (_, i) => Buffer.from(`key-${i}`));
+    const k1 = keys.find((k) => config.owner[partitioner.partitionOf(k)] === 1)!;
+    const k2 = keys.find((k) => config.owner[partitioner.partitionOf(k)] === 2)!;
+    const batch: Request = { op: 'batch', ops: [{ op: 'put', key: k1, value: Buffer.from('a') }, { op: 'put', key: k2, value: Buffer.from('b') }], clientId: 0n, seq: 0 };
+    const unavailable: Response = { kind: 'error', error: { code: 'UNAVAILABLE', message: 'no quorum' } };
+    const timeout: Response = { kind: 'error', error: { code: 'TIMEOUT', message: 'request timed out (it may still apply)' } };
+    const answer = async (local: Response, remote: Response): Promise<Response> => {
+      const routes = new ShardRoutes({ group: 1, watcher, partitioner, groups: { send: async () => remote } as unknown as GroupConnections, local: async () => local });
+      return routes.execute(batch, { type: 0, body: new Uint8Array(), hops: 0 }, Date.now() + 2000);
+    };
+    const code = (r: Response): string => (r.kind === 'error' ? r.error.code : r.kind);
+    assert.equal(code(await answer(unavailable, timeout)), 'TIMEOUT', 'the local part failed first, the other may have applied');
+    const partly = await answer({ kind: 'ok' }, unavailable);
+    assert.equal(code(partly), 'TIMEOUT', 'one part applied');
+    assert.match(partly.kind === 'error' ? partly.error.message : '', /1 of 2 parts of the batch applied.*UNAVAILABLE: no quorum/);
+    assert.equal(code(await answer(unavailable, unavailable)), 'UNAVAILABLE', 'no part applied');
+    assert.equal(code(await answer({ kind: 'ok' }, { kind: 'ok' })), 'ok');
+  });
+
+  it('batchFailure: the rule both splitters follow', () => {
+    const u: WireError = { code: 'UNAVAILABLE', message: 'u' };
+    const t: WireError = { code: 'TIMEOUT', message: 't' };
+    const b: WireError = { code: 'BAD_REQUEST', message: 'b' };
+    assert.equal(batchFailure([], 3), undefined);
+    assert.equal(batchFailure([u, t], 2), t);
+    assert.equal(batchFailure([b, u], 2), b, 'every part failed and none in doubt: the first failure');
+    assert.equal(batchFailure([u], 3)?.code, 'TIMEOUT');
+  });
+});
