@@ -11,7 +11,7 @@
 // have reached a replica without a definitive answer, its outcome is just as unknown: TIMEOUT again,
 // never the last transient answer (NOT_LEADER, UNAVAILABLE, unreachable), which would say "not
 // applied". This module sits below both the client and the server and imports neither.
-import type { Response, WireError } from '../wire/index.ts';
+import { isStaleWrite, type Response, type WireError } from '../wire/index.ts';
 
 /** A replica could not be asked: refused, reset, or no answer within the attempt's bound. */
 export class UnreachableError extends Error {
@@ -147,6 +147,9 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
       }
       answered = true;
       const verdict = verdictOf(res, c.resendSafe);
+      // Refused as stale, this copy did not apply; but a later write of the session did, and an
+      // earlier copy of this one that went unanswered may have applied before it.
+      if (doubt !== undefined && isStaleWrite(res)) return { t: 'unknown', message: unknownOutcome(`a later write of this session was applied first; ${doubt}`) };
       if (verdict === 'done' || verdict === 'wrong-group') {
         // Only a write's success proves leadership (any replica serves reads).
         if (c.kind === 'write' && res.kind !== 'error' && leader !== addr) c.onLeader((leader = addr));

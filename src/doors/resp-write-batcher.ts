@@ -15,10 +15,11 @@
 //
 // Outcome. A batch is atomic within a partition. Every command in a batch gets the batch's answer:
 // OK, a refused stale batch (-TRYAGAIN, not applied), or the error. In a sharded cluster a batch
-// spanning partitions is split by the router and its first error is reported for all of it (as for
-// MSET), so a "not applied" answer may cover a put that did apply; retrying a blind put is safe.
+// spanning partitions is split by the router: parts applied beside a failed one, or a part in doubt,
+// make it TIMEOUT (may have applied), and a stale refusal after a relay's unanswered attempt is
+// TIMEOUT too (group-call.ts); otherwise the first error.
 import { randomBytes } from 'node:crypto';
-import type { BatchOp, Request, Response } from '../wire/index.ts';
+import { isStaleWrite, type BatchOp, type Request, type Response } from '../wire/index.ts';
 import { KvError, type KvOps } from './kv-ops.ts';
 import { resp, type RespValue } from './resp-codec.ts';
 import { replyForError } from './resp-command.ts';
@@ -113,7 +114,7 @@ export class RespWriteBatcher {
     if (r.kind === 'ok') return resp.ok;
     if (r.kind !== 'error') return replyForError(new KvError({ code: 'UNAVAILABLE', message: `unexpected ${r.kind} response` }));
     // The state machine's answer to a seq lower than the session's last (src/replica/state-machine.ts).
-    if (r.error.code === 'BAD_REQUEST' && r.error.message.startsWith('stale write')) {
+    if (isStaleWrite(r)) {
       this.stats.stale++;
       return STALE_REPLY;
     }

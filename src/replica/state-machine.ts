@@ -7,7 +7,7 @@ import type { Entry } from '../raft/types.ts';
 import { EntryType } from '../raft/types.ts';
 import type { Partitioner } from '../partition/index.ts';
 import type { Command as StoreCommand, CommandResult, KvOp, OpResult } from '../storage/types.ts';
-import type { Request, Response } from '../wire/index.ts';
+import { STALE_WRITE_MESSAGE, type Request, type Response } from '../wire/index.ts';
 import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, handingOver, type Ownership } from './ownership.ts';
 import { decodeCommand } from './commands.ts';
 
@@ -181,7 +181,7 @@ function toOps(req: Request): KvOp[] | undefined {
 
 export function toResponse(req: Request, result: CommandResult): Response {
   if (result.outcome === 'stale') {
-    return { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
+    return { kind: 'error', error: { code: 'BAD_REQUEST', message: STALE_WRITE_MESSAGE } };
   }
   const rejected = result.results.find((r): r is Extract<OpResult, { status: 'rejected' }> => r.status === 'rejected');
   if (rejected) return { kind: 'error', error: { code: 'BAD_REQUEST', message: rejected.reason } };

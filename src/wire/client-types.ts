@@ -105,3 +105,14 @@ export type Response =
   /** count. */
   | { kind: 'count'; count: number }
   | { kind: 'error'; error: WireError };
+
+/**
+ * The state machine's answer to a write whose session has applied a later seq already: this copy
+ * was not applied (an earlier copy, if one was sent and went unanswered, may have been).
+ */
+export const STALE_WRITE_MESSAGE = 'stale write: this client already sent a newer one (seq too old)';
+
+export function isStaleWrite(r: Response): boolean {
+  return r.kind === 'error' && r.error.code === 'BAD_REQUEST' && r.error.message.startsWith('stale write');
+}
+

@@ -98,6 +98,20 @@ describe('calling a group', () => {
     assert.deepEqual(t.attempts, ['a']);
   });
 
+  // An outside test: redis-benchmark -P 16 got "-TRYAGAIN not applied" for SETs most of which had
+  // applied. The relay's first attempt went unanswered (1.5 s), a later batch of the door's session
+  // applied, and the resend was refused as stale: stale says only that the resend did not apply.
+  it('a resend refused as stale after an unanswered attempt: outcome unknown, not "not applied"', async () => {
+    const stale: Response = { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
+    const s = scripted((_addr, n) => (n === 1 ? new UnreachableError('no answer within 1500 ms', true) : stale));
+    const out = await callGroup(s.call);
+    assert.equal(out.t, 'unknown', JSON.stringify(out));
+    assert.match(out.t === 'unknown' ? out.message : '', /may or may not have been applied.*later write of this session/);
+    // Without an earlier attempt in doubt, stale is the answer as it stands.
+    const first = await callGroup(scripted(() => stale).call);
+    assert.deepEqual(first.t === 'answer' && first.res, stale);
+  });
+
   it('at the deadline the last transient answer is returned; one pass when the caller retries itself', async () => {
     const s = scripted(() => notLeader(), { deadline: Date.now() + 300 });
     const out = await callGroup(s.call);
