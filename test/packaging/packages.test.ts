@@ -155,5 +155,11 @@ console.log(root.KvsClient === client.KvsClient, Object.keys(root).sort().join('
 await import('sharded-kvs/wire').catch((e) => console.log(e.code));\n`,
     );
     assert.equal(await run(process.execPath, ['use.mjs'], app), 'true KvsClient,KvsError,ShardedClient\nERR_PACKAGE_PATH_NOT_EXPORTED\n');
+    // The README's import, type-checked by plain `tsc --strict` (its default resolution, node10,
+    // ignores `exports`: typesVersions maps the subpath). An outside test found it unresolved.
+    writeFileSync(join(app, 'readme.ts'), `import { KvsClient } from 'sharded-kvs/client';\nnew KvsClient({ endpoints: ['127.0.0.1:7001'] }).close();\n`);
+    for (const resolution of ['node10', 'nodenext']) {
+      await run(TSC, ['--strict', '--noEmit', '--skipLibCheck', ...(resolution === 'nodenext' ? ['--module', 'nodenext'] : ['--module', 'commonjs', '--moduleResolution', 'node10']), 'readme.ts'], app);
+    }
   });
 });
