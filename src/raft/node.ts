@@ -562,7 +562,12 @@ export class RaftNode {
     // before it is promoted, so an addition never needs its vote earlier).
     const conf = this.log.conf();
     const knowsConf = conf.voters.length > 0 || conf.learners.length > 0;
-    const canVote = knowsConf && (this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term));
+    // Started from an empty data directory (RaftConfig.blankStart) and holding nothing yet: its
+    // vote may be one it cast before its disk was lost, and with a lagging peer's it could elect a
+    // leader that lacks committed entries (an outside test lost 10 acknowledged writes so). It votes
+    // only for candidates holding nothing either; once the leader's entries reach it, as any voter.
+    const blankVoter = this.cfg.blankStart === true && this.log.lastIndex() === 0 && m.lastIndex > 0;
+    const canVote = knowsConf && !blankVoter && (this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term));
     const upToDate = mutations.skipUpToDateCheck || this.log.isUpToDate(m.lastIndex, m.lastTerm);
     const type = pre ? MsgType.PreVoteResp : MsgType.VoteResp;
     if (canVote && upToDate) {

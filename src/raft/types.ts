@@ -266,6 +266,14 @@ export interface RaftConfig {
    * one heartbeat per election timeout instead of one per heartbeat interval. 0 = never.
    */
   quietAfterTicks: number;
+  /**
+   * This replica started from an empty data directory with the group's configuration (not as a
+   * joiner): it cannot tell a new group from one that ran while it had a disk it has since lost,
+   * with entries it acknowledged and a vote it cast. Until it holds an entry it votes only for
+   * candidates holding none (a new group's first election), never to elect a candidate that may
+   * lack committed entries with its help. Undefined: false.
+   */
+  blankStart?: boolean;
   /** Injected PRNG returning [0, 1). */
   random: () => number;
   snapshots: SnapshotSource;

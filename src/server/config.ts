@@ -110,6 +110,8 @@ export interface ServerConfig extends Omit<SettingValues, 'config' | 'trace' | '
   rejoinCheck?: boolean;
   /** The group has run without this replica's data: start outside the configuration (rejoin.ts). */
   lostData?: boolean;
+  /** The data directory was empty (or absent) at this start: RaftConfig.blankStart. */
+  dataEmpty?: boolean;
 }
 
 type Name = keyof typeof SETTINGS;
@@ -209,6 +211,7 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
   if (cfg.sharedData !== undefined) checkDataDir(cfg.sharedData);
   // Kubernetes replaces a lost volume with an empty one: a founder cannot tell that from a new group.
   if (pod && dataEmpty && !cfg.join && cfg.replicas.length > 1) cfg.rejoinCheck = true;
+  if (dataEmpty) cfg.dataEmpty = true;
   return cfg;
 }
 

@@ -140,6 +140,7 @@ export class KvsServer {
         leaseReads: false,
         clockDriftTicks: 2,
         quietAfterTicks: config.quietAfterTicks,
+        blankStart: config.dataEmpty === true && voters.length > 0,
       },
       snapshots: store.snapshots,
       persisted,

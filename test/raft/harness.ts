@@ -45,6 +45,8 @@ export interface NodeOpts {
   leaseReads?: boolean;
   chunkBytes?: number;
   quietAfterTicks?: number;
+  /** Started from an empty data directory with the group's configuration (RaftConfig.blankStart). */
+  blankStart?: boolean;
 }
 
 export class Cluster {
@@ -90,6 +92,7 @@ export class Cluster {
         leaseReads: opts.leaseReads ?? false,
         snapshotChunkBytes: opts.chunkBytes ?? defaultRaftConfig.snapshotChunkBytes,
         quietAfterTicks: opts.quietAfterTicks ?? defaultRaftConfig.quietAfterTicks,
+        ...(opts.blankStart ? { blankStart: true } : {}),
         random: () => this.random(),
         snapshots: new MapSnapshots(disk),
       },

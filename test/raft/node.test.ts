@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RaftNode, defaultRaftConfig } from '../../src/raft/node.ts';
 import { decodeConf, encodeConf } from '../../src/raft/conf.ts';
-import { EntryType, MsgType, type Entry, type Message, type PersistedState, type SnapshotSource } from '../../src/raft/types.ts';
+import { EntryType, MsgType, type Entry, type Message, type PersistedState, type RaftConfig, type SnapshotSource } from '../../src/raft/types.ts';
 import { Cluster, put, text } from './harness.ts';
 
 const noSnapshots: SnapshotSource = {
@@ -11,9 +11,9 @@ const noSnapshots: SnapshotSource = {
   release: () => {},
 };
 
-function lone(id: number, persisted: Partial<PersistedState> = {}): RaftNode {
+function lone(id: number, persisted: Partial<PersistedState> = {}, config: Partial<RaftConfig> = {}): RaftNode {
   return new RaftNode(
-    { ...defaultRaftConfig, id, random: () => 0, snapshots: noSnapshots },
+    { ...defaultRaftConfig, id, random: () => 0, snapshots: noSnapshots, ...config },
     {
       hardState: { term: 0, vote: 0, commit: 0 },
       base: { index: 0, term: 0, conf: { voters: [1, 2, 3], learners: [] } },
@@ -521,6 +521,53 @@ describe('a follower that lost its disk', () => {
     c.tickAll(30);
     assert.equal(c.state(victim).get('k9'), 'v9');
     assert.deepEqual(c.node(victim).conf.voters, [1, 2, 3]);
+  });
+});
+
+describe('a founder restarted from an empty data directory with its flags (kvs server, no --join)', () => {
+  // An outside test: follower F2 down, 10 writes acknowledged by the leader and F1, the leader
+  // down, F1 wiped and restarted with the founders' list, F2 back: F1 voted for F2, whose log
+  // lacked the writes, and they were lost. A voter holding nothing votes only for a candidate
+  // holding nothing (a group's first election).
+  it('refuses its vote to a candidate that holds entries; a store that existed at start votes', () => {
+    const blank = lone(3, { base: { index: 0, term: 0, conf: { voters: [1, 2, 3], learners: [] } } }, { blankStart: true });
+    pastBootLease(blank);
+    blank.step({ type: MsgType.PreVote, from: 2, to: 3, term: 3, lastIndex: 3, lastTerm: 1 });
+    assert.deepEqual(drain(blank).map((m) => [m.type, 'reject' in m && m.reject]), [[MsgType.PreVoteResp, true]]);
+    blank.step({ type: MsgType.Vote, from: 2, to: 3, term: 3, lastIndex: 3, lastTerm: 1, transfer: false });
+    assert.deepEqual(drain(blank).map((m) => [m.type, 'reject' in m && m.reject]), [[MsgType.VoteResp, true]]);
+    // A group's first election: every candidate holds nothing.
+    const fresh = lone(3, { base: { index: 0, term: 0, conf: { voters: [1, 2, 3], learners: [] } } }, { blankStart: true });
+    pastBootLease(fresh);
+    fresh.step({ type: MsgType.Vote, from: 1, to: 3, term: 1, lastIndex: 0, lastTerm: 0, transfer: false });
+    assert.deepEqual(drain(fresh).map((m) => [m.type, 'reject' in m && m.reject]), [[MsgType.VoteResp, false]]);
+    // A store that existed at start (it voted in term 1, say, and never got an entry): a member
+    // whose vote is needed after its peers moved on, as any voter.
+    const kept = lone(3, { hardState: { term: 1, vote: 1, commit: 0 } });
+    pastBootLease(kept);
+    kept.step({ type: MsgType.Vote, from: 2, to: 3, term: 3, lastIndex: 3, lastTerm: 1, transfer: false });
+    assert.deepEqual(drain(kept).map((m) => [m.type, 'reject' in m && m.reject]), [[MsgType.VoteResp, false]]);
+  });
+
+  it('in a cluster: the writes the lagging replica lacks survive; the up-to-date replica leads', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const [f1, f2] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    c.isolate(f2); // F2 lags: it gets none of the writes below
+    for (let i = 0; i < 10; i++) leader.propose(put(`w${i}`, `v${i}`));
+    c.tickAll(3);
+    assert.equal(c.state(f1).get('w9'), 'v9');
+    c.isolate(leader.id); // the leader is gone
+    c.disks.delete(f1); // F1's disk is replaced; it restarts with the founders' list
+    c.addNode(f1, { voters: [1, 2, 3], learners: [] }, { blankStart: true });
+    c.heal();
+    c.isolate(leader.id);
+    c.tickAll(60);
+    assert.deepEqual(c.leaders().map((n) => n.id), [], 'F2 must not win with the blank replica\'s vote');
+    c.heal(); // the old leader returns: it, not F2, can be elected, and brings F1 up to date
+    const next = c.electLeader();
+    c.tickAll(20);
+    for (const id of [1, 2, 3]) assert.equal(c.state(id).get('w9'), 'v9', `replica ${id} (leader ${next.id})`);
   });
 });
 
