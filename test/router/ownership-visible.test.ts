@@ -53,20 +53,25 @@ class HeldStore implements MachineStore {
   }
 }
 
+/** Group 2 receiving the partition of `k-moving` from group 1, its pre-copied value visible. */
+async function arriving() {
+  const PARTITIONS = 16;
+  const partitioner = await createPartitioner(PARTITIONS);
+  const key = b('k-moving');
+  const p = partitioner.partitionOf(key);
+  const own = emptyOwnership(PARTITIONS);
+  own.epoch = 2;
+  own.state[p] = PartState.Arriving;
+  own.peer[p] = 1;
+  const sm = new StateMachine(2, partitioner, own);
+  const store = new HeldStore();
+  store.data.set('k-moving', b('precopied')); // an earlier import, visible
+  return { key, p, sm, store, storage: machineStorage(store, sm) };
+}
+
 describe('router: ownership of a read matches the data it sees', () => {
   it('a partition activated in a batch not yet visible is not served from the pre-copy', async () => {
-    const PARTITIONS = 16;
-    const partitioner = await createPartitioner(PARTITIONS);
-    const key = b('k-moving');
-    const p = partitioner.partitionOf(key);
-    const own = emptyOwnership(PARTITIONS);
-    own.epoch = 2;
-    own.state[p] = PartState.Arriving;
-    own.peer[p] = 1;
-    const sm = new StateMachine(2, partitioner, own);
-    const store = new HeldStore();
-    store.data.set('k-moving', b('precopied')); // an earlier import, visible
-    const storage = machineStorage(store, sm);
+    const { key, p, sm, store, storage } = await arriving();
 
     let release!: () => void;
     const barrier = new Promise<void>((r) => (release = r));
@@ -103,18 +108,7 @@ describe('router: ownership of a read matches the data it sees', () => {
   // resharding test (3 → 4 → 2 → 3 groups, 1 replica each): a get answered c1-583 after a CAS
   // c1-583 → c4-599 was acknowledged at the source just before its freeze.
   it('the commit of an earlier batch does not publish the activation planned after it', async () => {
-    const PARTITIONS = 16;
-    const partitioner = await createPartitioner(PARTITIONS);
-    const key = b('k-moving');
-    const p = partitioner.partitionOf(key);
-    const own = emptyOwnership(PARTITIONS);
-    own.epoch = 2;
-    own.state[p] = PartState.Arriving;
-    own.peer[p] = 1;
-    const sm = new StateMachine(2, partitioner, own);
-    const store = new HeldStore();
-    store.data.set('k-moving', b('precopied'));
-    const storage = machineStorage(store, sm);
+    const { key, p, sm, store, storage } = await arriving();
     const router = stubRouter({
       replica: { isLeader: true, leader: 2, readBarrier: async () => {}, visibleBarrier: () => undefined },
       reader: { get: (k) => store.get(k), scan: () => ({ items: [], more: null }), count: () => store.data.size },
