@@ -56,7 +56,26 @@ export interface EnvTuning {
 }
 
 export function openRoot(path: string, extra: EnvTuning & { maxDbs?: number } = {}): RootDatabase<Bin, Bin> {
+  tolerateBatchCommitPromises();
   return open<Bin, Bin>({ path, ...ENV_OPTIONS, ...extra } as RootDatabaseOptionsWithPath);
+}
+
+let tolerating = false;
+
+/**
+ * lmdb-js starts each event-turn batch with an instruction of its own whose commit promise nobody
+ * holds: when that batch's commit fails, the promise's rejection is unhandled, and Node ends the
+ * process (every replica it hosts), though the store's own writes in the batch report the same
+ * failure and fail the store (replica-store.ts). That rejection alone is let go; any other
+ * unhandled rejection is thrown as Node would without a listener.
+ */
+function tolerateBatchCommitPromises(): void {
+  if (tolerating) return;
+  tolerating = true;
+  process.on('unhandledRejection', (reason) => {
+    if (reason instanceof Error && 'commitError' in reason && reason.message.startsWith('Commit failed')) return;
+    throw reason;
+  });
 }
 
 /** Every named database of the environment. */

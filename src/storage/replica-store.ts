@@ -180,12 +180,19 @@ export class ReplicaStore {
     // The log may drop what LMDB holds once it is on disk: at commit (env.ts), or with lmdb-js's
     // overlappingSync (bench/storage.ts measures it) only once flushed.
     const committed = this.defer(() => Promise.all([writePlan(this.env, plan, runs), putRaft(this.env, RaftKey.walSeq, encodeIndex(seq))]));
-    void committed.then(
-      () => this.env.root.flushed,
-      () => undefined, // defer() fails the store
-    ).then(() => {
-      if (this.failure === undefined) this.wal!.release(seq);
-    });
+    void committed
+      .then(
+        () => this.env.root.flushed,
+        () => undefined, // defer() fails the store
+      )
+      .then(
+        () => {
+          if (this.failure === undefined) this.wal!.release(seq);
+        },
+        // `flushed` follows LMDB's newest batch: a later checkpoint's failure (which fails the
+        // store) rejects it too. Unhandled, that rejection would end the process.
+        (e: unknown) => void this.fail(e),
+      );
   }
 
   /**
@@ -303,10 +310,18 @@ export class ReplicaStore {
   private flushDeferred(): void {
     this.cancelCheckpoint?.();
     this.cancelCheckpoint = undefined;
+    // One checkpoint at a time: one handed over while the previous is uncommitted would commit
+    // over it should it fail (a later applied index over an apply LMDB never got, answered
+    // already). It leaves when the running one has committed, or not at all after a failure.
+    if (this.flushing) {
+      this.flushWanted = true;
+      return;
+    }
     const written: Promise<unknown>[] = [];
     // After a write that throws, the rest are not handed to LMDB: a later apply's applied index
     // must not commit over an apply that is only partly in LMDB's batch (the store fails anyway).
     let thrown: { error: unknown } | undefined;
+    if (this.failure !== undefined) thrown = { error: new StoreFailedError(this.failure) };
     for (const it of this.deferred.splice(0)) {
       let p: Promise<unknown>;
       if (thrown) p = Promise.reject(thrown.error);
@@ -323,7 +338,10 @@ export class ReplicaStore {
     }
     const flushing = Promise.allSettled(written);
     this.flushing = flushing;
-    void flushing.then(() => {
+    void flushing.then(async (results) => {
+      // The store fails before anything else is handed over (the next flush waits for this).
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) this.fail(await withCommitCause(failed.reason));
       if (this.flushing !== flushing) return;
       this.flushing = undefined;
       if (this.flushWanted) {
