@@ -37,11 +37,17 @@ export function initialConfig(h64: Xxh64, groups: GroupInfo[], partitions = DEFA
   return { epoch: 1, partitions, loadFactor, groups: sorted, owner: [...owner], moves: [] };
 }
 
-/** A new set of shard groups: owners recomputed, and every partition whose owner changes moves. */
+/**
+ * A new set of shard groups: owners recomputed, and every partition whose owner changes moves. A
+ * group `c` lists already keeps `c`'s replicas: `groups` gives the lists of new groups only. The
+ * caller read its configuration earlier (and waited for new groups' leaders meanwhile); a list
+ * from that read would undo a `kvs replica add` or `remove` made since, leaving a voter unlisted
+ * (an outside review lost a 4-voter group's quorum so with 3 of its voters up).
+ */
 export function reshard(h64: Xxh64, c: ClusterConfig, groups: GroupInfo[]): ClusterConfig {
   if (c.moves.length > 0) throw new Error(`a reshard is still in progress (${c.moves.length} partitions moving)`);
   if (groups.length === 0) throw new Error('at least one shard group is required');
-  const sorted = sortGroups(groups);
+  const sorted = sortGroups(groups.map((g) => c.groups.find((x) => x.id === g.id) ?? g));
   const owner = assignOwners(h64, { partitions: c.partitions, groups: sorted.map((g) => g.id), loadFactor: c.loadFactor });
   const moves = diff(Uint32Array.from(c.owner), owner);
   // Groups being removed stay listed until they have handed everything off.
