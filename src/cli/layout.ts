@@ -55,6 +55,26 @@ export function addedReplica(dataDir: string, replicas: ClusterReplica[], g: num
   return { id, group: g, role: 'shard', join: true, pid: 0, dataDir: join(dataDir, `g${g}-r${id}`), endpoints: endpointsFor(base, slot) };
 }
 
+/**
+ * The replicas of shard group `g` added to a running local cluster: in the first port slots no
+ * replica uses, as addedReplica places one. Not after the count of replicas: once a replica was
+ * removed that slot lies below the highest in use (an outside review's new group got a running
+ * group-2 replica's ports).
+ */
+export function addedGroup(dataDir: string, replicas: ClusterReplica[], g: number, count: number): ClusterReplica[] {
+  const base = basePortOf(replicas);
+  const used = new Set(replicas.map((r) => r.endpoints.native));
+  const slots: number[] = [];
+  for (let slot = 0; slots.length < count; slot++) {
+    if (slot >= MAX_LOCAL_REPLICAS) throw new Error(`a local cluster holds at most ${MAX_LOCAL_REPLICAS} replicas`);
+    if (!used.has(endpointsFor(base, slot).native)) slots.push(slot);
+  }
+  return slots.map((slot, j) => {
+    const id = g * 100 + j + 1;
+    return { id, group: g, role: 'shard' as const, pid: 0, dataDir: join(dataDir, `g${g}-r${id}`), endpoints: endpointsFor(base, slot) };
+  });
+}
+
 /** The base port a cluster file was laid out from (its first replica's native port). */
 export function basePortOf(replicas: ClusterReplica[]): number {
   return Math.min(...replicas.map((r) => Number(r.endpoints.native.split(':').pop())));

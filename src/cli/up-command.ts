@@ -7,7 +7,7 @@ import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { DEGRADED_GRACE_MS, describeDown, keyPerGroup, notServing, startDecision, writeThroughEveryDoor, type DownReplica, type ReplicaStatus } from './cluster-ready.ts';
 import { STARTING_FILE, placementEndpoints, readCluster, unpublishCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
 import { serveControl, type ControlRequest } from './control.ts';
-import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedReplica, basePortOf, groupReplicas, shardedLayout } from './layout.ts';
+import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, addedReplica, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
@@ -137,7 +137,7 @@ export async function runUp(argv: string[]): Promise<number> {
   started.control = serveControl(dataDir, async (req: ControlRequest) => {
     if (req.cmd === 'add-group') {
       if (replicas.some((r) => r.group === req.group)) return;
-      const added = groupReplicas(dataDir, basePortOf(replicas), req.group, perGroupOf(replicas), replicas.length, 'shard');
+      const added = addedGroup(dataDir, replicas, req.group, perGroupOf(replicas));
       replicas.push(...added);
       for (const r of added) launch(r);
     } else if (req.cmd === 'add-replica') {

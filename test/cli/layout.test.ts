@@ -2,7 +2,7 @@
 // clusters (64 shard groups) take further blocks, and no two endpoints ever share a port.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, endpointsFor, shardedLayout } from '../../src/cli/layout.ts';
+import { LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, endpointsFor, shardedLayout } from '../../src/cli/layout.ts';
 
 const portOf = (address: string): number => Number(address.split(':').pop());
 const ports = (e: ReturnType<typeof endpointsFor>): number[] => [e.native, e.resp!, e.grpc!, e.http!].map(portOf);
@@ -29,4 +29,17 @@ test('the largest local cluster fits its span, and one more replica is refused',
   assert.equal(new Set(all).size, all.length);
   assert.ok(Math.max(...all) <= 1024 + LOCAL_PORT_SPAN - 1);
   assert.throws(() => shardedLayout('/d', 7001, Math.floor(MAX_LOCAL_REPLICAS / 3), 3), /at most 300 replicas/);
+});
+
+// An outside review: `kvs up --shards 2`, `kvs replica remove --group 1 --id 101`, then `kvs
+// reshard --shards 3` numbered group 3's slots from the count of replicas, below the highest slot
+// in use: replica 301 got replica 203's ports.
+test('a shard group added after a replica was removed takes free port slots only', () => {
+  const layout = shardedLayout('/d', 7001, 2, 3).filter((r) => r.id !== 101);
+  const added = addedGroup('/d', layout, 3, 3);
+  const taken = new Set(layout.map((r) => r.endpoints.native));
+  assert.deepEqual(added.map((r) => r.id), [301, 302, 303]);
+  for (const r of added) assert.ok(!taken.has(r.endpoints.native), `${r.id} at ${r.endpoints.native}, a running replica's port`);
+  assert.equal(new Set(added.map((r) => r.endpoints.native)).size, 3);
+  assert.equal(added[0]!.endpoints.native, shardedLayout('/d', 7001, 2, 3).find((r) => r.id === 101)!.endpoints.native, 'the freed slot first');
 });
