@@ -150,10 +150,14 @@ function intactRecordAfter(bytes: Uint8Array, from: number, minSeq: number): { o
   return undefined;
 }
 
-/** Whether some sector part in [from, to), from `from` or a sector start to that sector's end, is all zeros. */
+/**
+ * Whether a whole sector in [from, to) is all zeros. Only whole, aligned sectors: a disk leaves a
+ * sector unwritten whole, while the tail of one from `from` on may be a record header's zero high
+ * bytes (an outside review's flipped bit 2 bytes after a sector end was cut as a torn write).
+ */
 function unwrittenSector(bytes: Uint8Array, from: number, to: number): boolean {
-  for (let start = from; start < to; start = (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES) {
-    const end = (Math.floor(start / SECTOR_BYTES) + 1) * SECTOR_BYTES;
+  for (let start = Math.ceil(from / SECTOR_BYTES) * SECTOR_BYTES; start < to; start += SECTOR_BYTES) {
+    const end = start + SECTOR_BYTES;
     if (end > to) return false;
     let zero = true;
     for (let i = start; i < end && zero; i++) zero = bytes[i] === 0;

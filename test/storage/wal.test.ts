@@ -107,6 +107,21 @@ describe('write-ahead log', () => {
     await held.wal.close();
   });
 
+  // An outside review: a record starting 2 bytes before a sector's end has zero high bytes in its
+  // header there, which passed for an unwritten sector; a flipped bit in its payload was cut as a
+  // torn write, and the synced records after it with it.
+  it('a damaged record starting just before a sector end is damage, not a torn write', async () => {
+    const dir = fresh();
+    await appendAll(dir, ['a'.repeat(512 - 2 - RECORD_HEADER_BYTES), 'second record payload', 'third record payload']);
+    const path = join(dir, segmentsOf(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    const second = 512 - 2; // record 1 fills [0, 510)
+    bytes[second + RECORD_HEADER_BYTES + 3] = bytes[second + RECORD_HEADER_BYTES + 3]! ^ 0x01;
+    fs.writeFileSync(path, bytes);
+    assert.throws(() => openFileWal(dir), (e: unknown) => e instanceof StorageCorruptionError && /damage, not a torn write/.test(e.message));
+    assert.deepEqual(fs.readFileSync(path), bytes, 'nothing cut');
+  });
+
   it('rotates segments, reads across them, and deletes closed segments once released', async () => {
     const dir = fresh();
     const payloads = Array.from({ length: 40 }, (_, i) => `payload-${i}`.padEnd(50, '.'));
