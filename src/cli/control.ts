@@ -13,7 +13,7 @@ export type ControlRequest =
    * the host process to run it in (default: the one with the fewest replicas of the group).
    */
   | { cmd: 'add-replica'; group: number; host?: number }
-  | { cmd: 'stop-replica'; id: number }
+  | { cmd: 'stop-replica'; id: number; group: number }
   /** Which host process runs each shard replica (hosts 0 with a process per replica). */
   | { cmd: 'layout' };
 export interface AddedReplica {

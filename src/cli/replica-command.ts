@@ -69,8 +69,15 @@ export async function runReplica(argv: string[]): Promise<number> {
   }
   if (op === 'remove') {
     const id = positive('id', v.id);
+    if (viaUp) {
+      // The group's leader answers a removal of a non-member with success (a retried removal):
+      // a wrong --group or --id must be caught here, before another group's replica is stopped.
+      const listed = readCluster(dataDir).find((r) => r.id === id && r.role === 'shard');
+      if (!listed) throw new UsageError(`no replica ${id} in the cluster "kvs up" runs from ${dataDir}`);
+      if (listed.group !== group) throw new UsageError(`replica ${id} is a replica of shard group ${listed.group}, not ${group}`);
+    }
     await changeGroupMembership(placement, { op, group, replicaId: id, address: '' }, timeoutMs);
-    if (viaUp) await callControl(dataDir, { cmd: 'stop-replica', id });
+    if (viaUp) await callControl(dataDir, { cmd: 'stop-replica', id, group });
     console.log(`replica ${id} removed from group ${group}${viaUp ? ' and stopped' : ''}`);
     return viaUp ? spread(true) : ExitCode.Ok;
   }

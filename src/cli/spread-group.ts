@@ -69,7 +69,7 @@ export async function spreadGroup(o: SpreadOptions): Promise<number> {
     for (const r of running.filter((x) => !listed.replicas.some((l) => l.id === x.id))) {
       o.say(`replica ${r.id} runs but group ${o.group} does not list it (an add or a removal cut short): removing it`);
       await changeGroupMembership(o.placement, { op: 'remove', group: o.group, replicaId: r.id, address: '' }, left());
-      await callControl(o.dataDir, { cmd: 'stop-replica', id: r.id });
+      await callControl(o.dataDir, { cmd: 'stop-replica', id: r.id, group: o.group });
       changes++;
     }
     const members = running.filter((x) => listed.replicas.some((l) => l.id === x.id));
@@ -91,7 +91,7 @@ export async function spreadGroup(o: SpreadOptions): Promise<number> {
       }
       o.say(`group ${o.group}: every other replica is a caught-up voter; removing replica ${step.id}, whose host process holds the most of the group`);
       await changeGroupMembership(o.placement, { op: 'remove', group: o.group, replicaId: step.id, address: '' }, left());
-      await callControl(o.dataDir, { cmd: 'stop-replica', id: step.id });
+      await callControl(o.dataDir, { cmd: 'stop-replica', id: step.id, group: o.group });
     }
     changes++;
   }

@@ -152,7 +152,7 @@ export async function runUp(argv: string[]): Promise<number> {
       const shards = replicas.filter((r) => r.role === 'shard');
       return { layout: { hosts: hosts?.count ?? 0, replicas: shards.map((r) => ({ id: r.id, group: r.group, host: hosts?.hostOf(r.id, r.group) ?? -1, address: r.endpoints.native })) } };
     } else if (req.cmd === 'stop-replica') {
-      const r = replicas.find((x) => x.id === req.id && x.role === 'shard');
+      const r = replicas.find((x) => x.id === req.id && x.group === req.group && x.role === 'shard');
       if (!r) return;
       replicas = replicas.filter((x) => x !== r);
       save();
