@@ -1,5 +1,5 @@
 // `kvs up`: a local sharded cluster of replica processes on 127.0.0.1, supervised until Ctrl-C.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KvsClient } from '../client/client.ts';
 import { initCluster, readConfig } from '../resharding/admin.ts';
@@ -58,6 +58,7 @@ export async function runUp(argv: string[]): Promise<number> {
   if (!isLogFormat(logFormat)) throw new UsageError('--log-format must be json or text');
   const dataDir = resolve(String(args.values.data ?? 'data'));
   mkdirSync(dataDir, { recursive: true });
+  lockDataDir(dataDir);
   // cluster.json tells clients the cluster serves: until it does again, the layout waits aside.
   let replicas = readCluster(dataDir);
   if (replicas.length > 0) unpublishCluster(dataDir);
@@ -202,6 +203,41 @@ export async function runUp(argv: string[]): Promise<number> {
     });
   }
   return -1;
+}
+
+/**
+ * One `kvs up` per data directory: a second one (an outside test started one beside a running
+ * cluster) unpublished the first's cluster file, took its control socket, said "ready" from the
+ * first one's ports, and left the first unmanageable. `up.pid` holds the running one's pid; a
+ * file whose process is gone (kill -9) is taken over.
+ */
+function lockDataDir(dataDir: string): void {
+  const path = join(dataDir, 'up.pid');
+  for (let tries = 0; ; tries++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      process.on('exit', () => {
+        if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path, { force: true });
+      });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || tries > 0) throw e;
+    }
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      throw new UsageError(`another "kvs up" (pid ${pid}) runs the cluster in ${dataDir}; stop it first (or remove ${path} if that process is not kvs up)`);
+    }
+    rmSync(path, { force: true }); // left by a kvs up that was killed
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** `--processes`: a count of host processes (default 3), or `each` for one process per replica. */
