@@ -71,6 +71,14 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
       if (problem) throw new UsageError(`${flag}: ${problem}`);
     }
   }
+  // Node decodes arguments as UTF-8 and puts U+FFFD for bytes that are not: stored, that is another
+  // key or value than the one typed, and distinct keys collide (found by an outside test).
+  for (const [i, p] of args.positionals.entries()) {
+    if (p.includes('\uFFFD')) {
+      throw new UsageError(`argument ${i + 1} is not valid UTF-8, and the command line cannot carry its bytes${cmd === 'put' && i === 1 ? ': give the value on stdin with "-"' : ''}`);
+    }
+  }
+  if ((cmd === 'put' || cmd === 'del') && args.positionals[0] === '') throw new UsageError('the key is empty: a key is 1 byte or more');
   const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) throw new UsageError(`--timeout-ms must be a positive integer, at most ${MAX_TIMER_MS}`);
   const client = smart ? new ShardedClient({ placement, endpoints, timeoutMs }) : new KvsClient({ endpoints, timeoutMs });

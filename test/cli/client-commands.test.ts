@@ -73,6 +73,24 @@ describe('kvs client commands', () => {
     assert.equal(emptyKey.code, 1, `the empty key cannot be stored, so it is not found: ${emptyKey.stderr.toString()}`);
   });
 
+  // An outside test: `kvs put $'\xff' v1` stored the key EF BF BD (Node decodes arguments as UTF-8
+  // with U+FFFD for what is not), so $'\xfe' read the same key back; `put k $'\xff\xfe'` stored
+  // the value EF BF BD EF BF BD. Such arguments are refused; the empty key too, as a usage error.
+  it('arguments that are not valid UTF-8, and the empty key in a write, are usage errors', async () => {
+    const key = await kvs(['put', 'bad-\uFFFD', 'v', ...ep]);
+    assert.equal(key.code, 2, key.stderr);
+    assert.match(key.stderr, /argument 1 is not valid UTF-8/);
+    const value = await kvs(['put', 'k', '\uFFFD\uFFFD', ...ep]);
+    assert.equal(value.code, 2, value.stderr);
+    assert.match(value.stderr, /argument 2 is not valid UTF-8.*stdin with "-"/);
+    assert.equal((await kvs(['get', 'bad-\uFFFD', ...ep])).code, 2);
+    for (const cmd of ['put', 'del']) {
+      const empty = await kvs(cmd === 'put' ? ['put', '', 'v', ...ep] : ['del', '', ...ep]);
+      assert.equal(empty.code, 2, `${cmd}: ${empty.stderr}`);
+      assert.match(empty.stderr, /the key is empty/);
+    }
+  });
+
   it('a value that starts with "-" is passed after "--"; without it the error says so', async () => {
     const bare = await kvs(['put', 'counter', '-1', ...ep]);
     assert.equal(bare.code, 2);
