@@ -403,6 +403,8 @@ export class KvsServer {
     conn.onFrame = (first: Frame) => {
       if (first.type !== FrameType.Hello) {
         conn.onFrame = asClient;
+        this.metrics.connectionOpened('native');
+        socket.once('close', () => this.metrics.connectionClosed('native'));
         asClient(first);
         return;
       }
