@@ -96,6 +96,10 @@ export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): v
     // keeps the connection: the body is then read and dropped (never buffered), so a client still
     // uploading gets the answer instead of a reset (EPIPE) from a connection closed under it.
     if (declared !== undefined && !/^\d+$/.test(declared)) return reply.error(400, 'BAD_REQUEST', 'malformed Content-Length', {}, true);
+    // A coding other than chunked (gzip, say) would be stored still coded: refused (RFC 9112
+    // §6.1: 501), and the connection closed, as where the body ends is then the parser's guess.
+    const coding = req.getHeader('transfer-encoding').trim().toLowerCase();
+    if (coding !== '' && coding !== 'chunked') return reply.error(501, 'BAD_REQUEST', `transfer coding "${coding}" is not supported (only chunked)`, {}, true);
     if (declared !== undefined && Number(declared) > limit) {
       return reply.error(413, 'TOO_LARGE', `value of ${declared} bytes exceeds the limit of ${limit} bytes`);
     }

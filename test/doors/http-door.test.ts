@@ -104,6 +104,22 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
 
   // What the HTTP parser refuses never reaches a route. node:http lets us answer it; uWS 20.30 closes
   // the connection and gives JavaScript no say (docs/doors.md), except for an empty value.
+  // An outside test: `Transfer-Encoding: gzip, chunked` was accepted and the still-coded bytes
+  // stored as the value.
+  it('a transfer coding other than chunked is refused (501), nothing stored', async () => {
+    exec.data.delete('te');
+    const out = await exchange(port, 'PUT /v1/kv/te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.equal(exec.data.has('te'), false, 'nothing stored');
+    if (out.text === '') return; // the parser itself may refuse the coding and close
+    const h = head(out.text);
+    assert.equal(h.status, 501, out.text);
+    assert.equal(h.headers.get('connection'), 'close');
+    // Plain chunked still works.
+    const ok = await exchange(port, 'PUT /v1/kv/te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.equal(head(ok.text).status, 200, ok.text);
+    assert.deepEqual(exec.data.get('te'), Buffer.from('abc'));
+  });
+
   it('a Content-Length that is not digits is refused, never taken for a length', async () => {
     for (const length of ['', '1e3', '0x10', '+5', '-1', 'abc', '5, 5']) {
       // uWS reads an empty length as 0, so bytes after it would still be unread when the door closes
