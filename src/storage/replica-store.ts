@@ -459,8 +459,7 @@ export class ReplicaStore {
   }
 
   get(key: Uint8Array): Uint8Array | null {
-    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
-    return this.tables(this.readGeneration).getKv(key);
+    return this.readTables().getKv(key);
   }
 
   /**
@@ -473,7 +472,7 @@ export class ReplicaStore {
    * key left out.
    */
   scan(start: Uint8Array, end: Uint8Array | null, limit: number, maxBytes = Infinity): { items: KeyValue[]; more: Uint8Array | null } {
-    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
+    const tables = this.readTables();
     // LMDB fails on a bound longer than a key can be, with an internal error ("offset is out of
     // bounds", "Key of size 4027 was too large"): refuse it as what it is, a request too large.
     if (start.length > MAX_STORABLE_KEY_BYTES) throw new TooLargeError('scan start', start.length, MAX_STORABLE_KEY_BYTES);
@@ -483,7 +482,7 @@ export class ReplicaStore {
     const items: KeyValue[] = [];
     let bytes = 0;
     const range = { start, limit: limit + 1, ...(end ? { end } : {}) };
-    for (const { key, body } of this.tables(this.readGeneration).range('kv', range)) {
+    for (const { key, body } of tables.range('kv', range)) {
       bytes += key.length + body.length;
       if (items.length === limit || (items.length > 0 && bytes > maxBytes)) return { items, more: key };
       items.push({ key, value: body });
@@ -493,9 +492,8 @@ export class ReplicaStore {
 
   /** Up to `limit` keys from `start` in key order, without their values (a partition hand-off's scan). */
   scanKeys(start: Uint8Array, limit: number): { keys: Buffer[]; more: Uint8Array | null } {
-    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
     const keys: Buffer[] = [];
-    for (const key of this.tables(this.readGeneration).keys('kv', { start, limit: limit + 1 })) {
+    for (const key of this.readTables().keys('kv', { start, limit: limit + 1 })) {
       if (keys.length === limit) return { keys, more: key };
       keys.push(key);
     }
@@ -504,19 +502,17 @@ export class ReplicaStore {
 
   /** Number of keys in the state machine. */
   count(): number {
-    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
+    this.requireBook(); // as readTables: the generation is known only after load()
     const stats = this.env.generations[this.readGeneration].kv.getStats() as { entryCount: number };
     return stats.entryCount;
   }
 
   getMeta(name: string): Uint8Array | undefined {
-    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
-    return this.tables(this.readGeneration).getMeta(name);
+    return this.readTables().getMeta(name);
   }
 
   getSession(clientId: Uint8Array): SessionInfo | undefined {
-    this.requireBook(); // before load() the generation read is not known yet (nor the log replayed)
-    const s = this.tables(this.readGeneration).getSession(clientId);
+    const s = this.readTables().getSession(clientId);
     return s && { seq: s.seq, time: s.time };
   }
 
@@ -558,6 +554,12 @@ export class ReplicaStore {
 
   private tables(g: 0 | 1): Tables {
     return new Tables(this.env.generations[g], this.dataFile);
+  }
+
+  /** The tables reads see; before load() which generation that is is not known yet (nor the log replayed). */
+  private readTables(): Tables {
+    this.requireBook();
+    return this.tables(this.readGeneration);
   }
 
   private requireBook(): Book {
