@@ -20,7 +20,7 @@ import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { groupOf, routeOf, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { placementWatcher } from './placement-watcher.ts';
-import { partlyApplied, splitBatch } from '../cluster/split-batch.ts';
+import { batchFailure, splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, checkEndpointsArg, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
@@ -191,12 +191,10 @@ export class ShardedClient extends KvsClient {
     // A part whose outcome is unknown, or parts applied beside a failed one, make the batch's
     // outcome unknown: report that (TIMEOUT) first, as the server's splitter does (batchFailure).
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    if (failed.length === 0) return { kind: 'ok' };
-    const unknown = failed.find((e) => e instanceof KvsError && e.code === 'TIMEOUT');
-    if (unknown) throw unknown;
-    if (failed.length === parts.length) throw failed[0];
-    const first = failed[0] instanceof KvsError ? failed[0] : { code: 'UNAVAILABLE', message: String((failed[0] as Error)?.message ?? failed[0]) };
-    throw new KvsError('TIMEOUT', partlyApplied(parts.length - failed.length, parts.length, first));
+    const describe = (e: unknown): { code: string; message: string } => (e instanceof KvsError ? e : { code: 'UNAVAILABLE', message: String((e as Error)?.message ?? e) });
+    const failure = batchFailure(failed, parts.length, describe, (message) => new KvsError('TIMEOUT', message));
+    if (failure !== undefined) throw failure;
+    return { kind: 'ok' };
   }
 
   /** Without a configuration: the whole call through any replica, which routes it. */

@@ -1,6 +1,6 @@
 // How a multi-key batch becomes one request per partition: shared by the server's splitter
 // (router/sharded.ts) and the smart client, so both split alike.
-import type { BatchOp, Request, WireError } from '../wire/index.ts';
+import type { BatchOp, Request } from '../wire/index.ts';
 
 type BatchRequest = Extract<Request, { op: 'batch' }>;
 
@@ -43,16 +43,14 @@ export function derivedClientId(clientId: bigint, partition: number): bigint {
  * outcome is unknown (TIMEOUT), or parts applied beside a failed one, leave the batch's outcome
  * unknown to its caller, so TIMEOUT ("may have applied"), never a code that says nothing applied: a
  * retry with the batch's session applies each part at most once. Otherwise the first failure.
+ * The server's splitter passes wire errors; the smart client, what its parts threw (`describe` gives
+ * each one's code and message, `timeout` makes the TIMEOUT of a partly applied batch).
  */
-export function batchFailure(failed: readonly WireError[], parts: number): WireError | undefined {
+export function batchFailure<E>(failed: readonly E[], parts: number, describe: (e: E) => { code: string; message: string }, timeout: (message: string) => E): E | undefined {
   if (failed.length === 0) return undefined;
-  const unknown = failed.find((e) => e.code === 'TIMEOUT');
-  if (unknown) return unknown;
-  if (failed.length < parts) return { code: 'TIMEOUT', message: partlyApplied(parts - failed.length, parts, failed[0]!) };
-  return failed[0];
-}
-
-/** Why a batch some of whose parts applied is answered TIMEOUT. */
-export function partlyApplied(applied: number, parts: number, failure: { code: string; message: string }): string {
-  return `${applied} of ${parts} parts of the batch applied (each part, one partition's keys, is atomic), another failed: ${failure.code}: ${failure.message}`;
+  const unknown = failed.find((e) => describe(e).code === 'TIMEOUT');
+  if (unknown !== undefined) return unknown;
+  if (failed.length === parts) return failed[0];
+  const first = describe(failed[0]!);
+  return timeout(`${parts - failed.length} of ${parts} parts of the batch applied (each part, one partition's keys, is atomic), another failed: ${first.code}: ${first.message}`);
 }

@@ -122,7 +122,8 @@ export class ShardRoutes {
     const parts = splitBatch(req, (key) => this.o.partitioner.partitionOf(key));
     if (parts.length === 1 && parts[0]!.req === req) return this.keyed(req.ops[0]!.key, req, raw, deadline);
     const results = await Promise.all(parts.map(({ req: sub }) => this.keyed(sub.ops[0]!.key, sub, encodeRaw(sub), deadline)));
-    const failure = batchFailure(results.flatMap((r) => (r.kind === 'error' ? [r.error] : [])), results.length);
+    const failed = results.flatMap((r) => (r.kind === 'error' ? [r.error] : []));
+    const failure = batchFailure<WireError>(failed, results.length, (e) => e, (message) => ({ code: 'TIMEOUT', message }));
     return failure ? { kind: 'error', error: failure } : { kind: 'ok' };
   }
 

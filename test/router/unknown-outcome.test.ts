@@ -69,9 +69,10 @@ describe('a write whose outcome is unknown is answered TIMEOUT', () => {
     const u: WireError = { code: 'UNAVAILABLE', message: 'u' };
     const t: WireError = { code: 'TIMEOUT', message: 't' };
     const b: WireError = { code: 'BAD_REQUEST', message: 'b' };
-    assert.equal(batchFailure([], 3), undefined);
-    assert.equal(batchFailure([u, t], 2), t);
-    assert.equal(batchFailure([b, u], 2), b, 'every part failed and none in doubt: the first failure');
-    assert.equal(batchFailure([u], 3)?.code, 'TIMEOUT');
+    const wireFailure = (failed: WireError[], parts: number): WireError | undefined => batchFailure<WireError>(failed, parts, (e) => e, (message) => ({ code: 'TIMEOUT', message }));
+    assert.equal(wireFailure([], 3), undefined);
+    assert.equal(wireFailure([u, t], 2), t);
+    assert.equal(wireFailure([b, u], 2), b, 'every part failed and none in doubt: the first failure');
+    assert.equal(wireFailure([u], 3)?.code, 'TIMEOUT');
   });
 });
