@@ -14,9 +14,18 @@ export function jsonBytes(name: string, bytes: Uint8Array): Record<string, strin
   }
 }
 
-/** All of a stream (stdin for `kvs put KEY -`), byte for byte. */
-export async function readAll(stream: AsyncIterable<Buffer | string>): Promise<Uint8Array> {
+/**
+ * All of a stream (stdin for `kvs put KEY -`), byte for byte; undefined once it passes `max` bytes
+ * (reading stops there, so a huge input is never held whole).
+ */
+export async function readAll(stream: AsyncIterable<Buffer | string>, max = Infinity): Promise<Uint8Array | undefined> {
   const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  let size = 0;
+  for await (const c of stream) {
+    const b = typeof c === 'string' ? Buffer.from(c) : c;
+    size += b.length;
+    if (size > max) return undefined;
+    chunks.push(b);
+  }
   return Buffer.concat(chunks);
 }

@@ -5,8 +5,8 @@ import { ShardedClient } from '../client/sharded-client.ts';
 import { STARTING_FILE, dataReplicas, placementEndpoints, readCluster, type ClusterReplica } from './cluster-file.ts';
 import { describeDown, notServing, type Verdict } from './cluster-ready.ts';
 import type { ClusterConfig } from '../placement/config.ts';
-import type { KeyValue } from '../wire/index.ts';
-import { ExitCode, UsageError, parse } from './args.ts';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type KeyValue } from '../wire/index.ts';
+import { ExitCode, UsageError, parse, reportError } from './args.ts';
 import { jsonBytes, readAll } from './bytes-output.ts';
 
 export type ClientCommand = 'get' | 'put' | 'del' | 'scan' | 'status';
@@ -17,7 +17,8 @@ const COMMON = `  --endpoints LIST     host:port,... of native doors (default: $
   --smart              the same, with the placement group from cluster.json
   --data DIR           where cluster.json is (default ./data)
   --json               machine-readable output: keys and values as "key"/"value" strings when they
-                       are UTF-8, else as "keyBase64"/"valueBase64"
+                       are UTF-8, else as "keyBase64"/"valueBase64"; an error is one JSON object
+                       on stderr, {"error":{"code":...,"message":...}} (same exit codes)
   --timeout-ms N       deadline per request, retries included (default 5000)`;
 
 const HELP: Record<ClientCommand, string> = {
@@ -79,8 +80,23 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
     }
   }
   if ((cmd === 'put' || cmd === 'del') && args.positionals[0] === '') throw new UsageError('the key is empty: a key is 1 byte or more');
-  const timeoutMs = v['timeout-ms'] ? Number(v['timeout-ms']) : 5000;
+  // Over the limits no server takes is the caller's mistake (exit 2), found before anything is sent
+  // (an outside test got exit 3, "request failed", for a 4027-byte key). A scan's bounds too: a
+  // server refuses a bound longer than any key.
+  for (const [i, p] of args.positionals.entries()) {
+    const isValue = cmd === 'put' && i === 1;
+    const n = Buffer.byteLength(p);
+    if (isValue && n > MAX_VALUE_BYTES) throw new UsageError(`value of ${n} bytes exceeds the limit of ${MAX_VALUE_BYTES} bytes (the most a server can be set to take)`, 'TOO_LARGE');
+    if (!isValue && n > MAX_KEY_BYTES) throw new UsageError(`${cmd === 'scan' ? (i === 0 ? 'START' : 'END') : 'key'} of ${n} bytes exceeds the limit of ${MAX_KEY_BYTES} bytes`, 'TOO_LARGE');
+  }
+  // Every flag is checked before any request: an empty --timeout-ms or --limit is not the default.
+  const timeoutMs = v['timeout-ms'] !== undefined ? Number(v['timeout-ms']) : 5000;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) throw new UsageError(`--timeout-ms must be a positive integer, at most ${MAX_TIMER_MS}`);
+  const limit = v.limit !== undefined ? Number(v.limit) : 1000;
+  if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
+  // stdin is read before connecting, and no further than the limit: a longer value is refused as above.
+  const value = cmd === 'put' && args.positionals[1] === '-' ? await readAll(process.stdin, MAX_VALUE_BYTES) : args.positionals[1];
+  if (value === undefined && cmd === 'put') throw new UsageError(`the value on stdin exceeds the limit of ${MAX_VALUE_BYTES} bytes (the most a server can be set to take)`, 'TOO_LARGE');
   const client = smart ? new ShardedClient({ placement, endpoints, timeoutMs }) : new KvsClient({ endpoints, timeoutMs });
   const consistency = v.stale ? 'stale' : 'linearizable';
   const [a, b] = args.positionals;
@@ -94,7 +110,7 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
         return value === null ? ExitCode.NotFound : ExitCode.Ok;
       }
       case 'put':
-        await client.put(a!, b === '-' ? await readAll(process.stdin) : b!);
+        await client.put(a!, value!);
         console.log(json ? JSON.stringify({ ok: true }) : 'OK');
         return ExitCode.Ok;
       case 'del':
@@ -102,8 +118,6 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
         console.log(json ? JSON.stringify({ ok: true }) : 'OK');
         return ExitCode.Ok;
       case 'scan': {
-        const limit = v.limit ? Number(v.limit) : 1000;
-        if (!Number.isInteger(limit) || limit <= 0) throw new UsageError('--limit must be a positive integer');
         const items: KeyValue[] = [];
         for await (const kv of client.scanAll(a ?? '', b ?? null, { pageSize: Math.min(limit, 1000), consistency })) {
           items.push(kv);
@@ -121,8 +135,10 @@ export async function runClientCommand(cmd: ClientCommand, argv: string[]): Prom
     }
   } catch (e) {
     if (e instanceof KvsError) {
-      console.error(`kvs ${cmd}: ${e.code}: ${e.message}`);
-      return ExitCode.Failed;
+      reportError(json, `kvs ${cmd}`, e.code, json ? e.message : `${e.code}: ${e.message}`);
+      // A key or value over this server's limits (which may be below the most any server takes,
+      // checked above) is bad input as well, not a failed request: retrying cannot help.
+      return e.code === 'TOO_LARGE' ? ExitCode.Usage : ExitCode.Failed;
     }
     throw e;
   } finally {

@@ -1,6 +1,6 @@
 // `kvs`: the command line. Each subcommand lives in its own module, imported only when that
 // subcommand runs: `kvs get` must not pay for loading the server (LMDB, gRPC, uWebSockets.js).
-import { ExitCode, UsageError } from './args.ts';
+import { ExitCode, UsageError, reportError, wantsJson } from './args.ts';
 
 const USAGE = `kvs — a sharded, Raft-replicated key-value store
 
@@ -67,16 +67,24 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(rest);
 }
 
-main(process.argv.slice(2)).then(
+/** The commands that take --json: with it, their errors are JSON objects too. */
+const JSON_COMMANDS = new Set(['get', 'put', 'del', 'scan', 'status']);
+
+const argv = process.argv.slice(2);
+const json = JSON_COMMANDS.has(argv[0] ?? '') && wantsJson(argv.slice(1));
+
+main(argv).then(
   (code) => {
     if (code !== -1) process.exitCode = code;
   },
   (e: unknown) => {
     if (e instanceof UsageError) {
-      console.error(`kvs: ${e.message}`);
+      reportError(json, 'kvs', e.code, json || e.help === undefined ? e.message : `${e.message}\n\n${e.help}`);
       process.exitCode = ExitCode.Usage;
     } else {
-      console.error(`kvs: ${e instanceof Error ? e.message : String(e)}`);
+      // A KvsError thrown outside a command's own handling keeps its code; anything else is FAILED.
+      const code = e instanceof Error && e.name === 'KvsError' ? String((e as Error & { code: unknown }).code) : 'FAILED';
+      reportError(json, 'kvs', code, e instanceof Error ? e.message : String(e));
       process.exitCode = ExitCode.Failed;
     }
   },

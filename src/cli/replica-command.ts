@@ -7,6 +7,8 @@ import { callControl } from './control.ts';
 import { spreadGroup } from './spread-group.ts';
 import { placementEndpoints, readCluster } from './cluster-file.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
+import { addressProblem } from '../address/address.ts';
+import { MAX_TIMER_MS } from '../client/client.ts';
 
 const HELP = `Usage: kvs replica add --group G [--id N --address HOST:PORT] [--data DIR | --placement LIST]
        kvs replica remove --group G --id N [--data DIR | --placement LIST]
@@ -46,7 +48,14 @@ export async function runReplica(argv: string[]): Promise<number> {
   if (op !== 'add' && op !== 'remove' && op !== 'balance') throw new UsageError(`expected "add", "remove" or "balance", got "${op}"\n\n${HELP}`);
   const v = args.values;
   const group = positive('group', v.group);
-  const timeoutMs = v['timeout-ms'] === undefined ? 120_000 : positive('timeout-ms', v['timeout-ms']);
+  // Past MAX_TIMER_MS setTimeout fires at once: the command would give up immediately.
+  const timeoutMs = v['timeout-ms'] === undefined ? 120_000 : positive('timeout-ms', v['timeout-ms'], MAX_TIMER_MS);
+  // Malformed addresses are the caller's mistake (exit 2), not something for the cluster to refuse:
+  // an --address used to reach the group's leader and come back "refused" with exit 3.
+  if (typeof v.address === 'string' && addressProblem(v.address)) throw new UsageError(`--address: ${addressProblem(v.address)}`);
+  for (const a of typeof v.placement === 'string' ? v.placement.split(',').filter(Boolean) : []) {
+    if (addressProblem(a)) throw new UsageError(`--placement: ${addressProblem(a)}`);
+  }
   const dataDir = String(v.data ?? 'data');
   // Without --placement, the cluster is the one `kvs up` runs from DIR: it starts and stops processes.
   const viaUp = typeof v.placement !== 'string';
@@ -98,8 +107,8 @@ export async function runReplica(argv: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
-function positive(name: string, v: unknown): number {
+function positive(name: string, v: unknown, max = 0xffff_ffff): number {
   const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < 1 || n > 0xffff_ffff) throw new UsageError(`--${name} must be a positive integer`);
+  if (v === undefined || !Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a positive integer${max === 0xffff_ffff ? '' : `, at most ${max}`}`);
   return n;
 }

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
 import { podIdentity } from './pod-identity.ts';
+import { MAX_VALUE_BYTES } from '../wire/client-codec.ts';
 import type { ServerTraceSettings } from '../trace/server-trace.ts';
 import { LOG_FORMATS, LOG_LEVELS, defaultLogFormat, type LogFormat, type LogLevel } from '../log/logger.ts';
 
@@ -76,7 +77,7 @@ export const SETTINGS = {
   requestTimeoutMs: int({ flag: 'request-timeout-ms', min: 10, max: 600_000, default: 5000, help: 'per-request deadline in ms' }),
   // 4026: LMDB's largest key in lmdb-js builds (see docs/storage.md).
   maxKeyBytes: int({ flag: 'max-key-bytes', min: 1, max: 4026, default: 4026, help: 'largest key' }),
-  maxValueBytes: int({ flag: 'max-value-bytes', min: 0, max: 4 << 20, default: 1 << 20, help: 'largest value' }),
+  maxValueBytes: int({ flag: 'max-value-bytes', min: 0, max: MAX_VALUE_BYTES, default: 1 << 20, help: 'largest value' }),
   logTail: int({ flag: 'log-tail', min: 0, max: 10_000_000, default: 5000, help: 'log entries kept after compaction, for followers briefly behind' }),
   handoffWave: int({ flag: 'handoff-wave', min: 1, max: 4096, default: 64, help: 'partitions pulled per resharding wave: smaller waves pause each\nmoving partition for less time' }),
   resp: optionalAddress({ flag: 'resp', help: 'RESP (Redis protocol) door: redis-cli, redis-benchmark, Redis clients' }),

@@ -78,6 +78,13 @@ export const MAX_REQUEST_BODY_BYTES = DEFAULT_MAX_FRAME_BYTES - HEADER_BYTES - E
 export const MAX_KEY_BYTES = 4026;
 
 /**
+ * The largest value any server can be configured to take (`--max-value-bytes` is at most this; the
+ * default is 1 MiB). A client that does not know a server's setting can still refuse a longer value
+ * before sending it (the kvs command does).
+ */
+export const MAX_VALUE_BYTES = 4 << 20;
+
+/**
  * A scan page holds at most this many bytes of keys and values (but always one pair): with up to
  * 10,000 pairs' framing and one more pair of the largest size it still fits one frame. A page can
  * therefore be shorter than the limit asked for; `more` says where to go on.

@@ -143,6 +143,60 @@ describe('kvs client commands', () => {
     }
   });
 
+  // An outside test: with --json, errors were still plain text on stderr.
+  it('--json: every error is one JSON object on stderr, with the same exit codes', async () => {
+    const dead = ['--endpoints', '127.0.0.1:1', '--timeout-ms', '300'];
+    const cases: [string[], number, string][] = [
+      [['get', 'k', '--json', '--bogus', ...ep], 2, 'USAGE'],
+      [['put', 'k', '--json', ...ep], 2, 'USAGE'], // one argument short
+      [['del', 'k', '--json', '--timeout-ms', '0', ...ep], 2, 'USAGE'],
+      [['scan', '--json', '--limit', 'x', ...ep], 2, 'USAGE'],
+      [['status', '--json', '--endpoints', 'foo'], 2, 'USAGE'],
+      [['get', 'k', '--json', ...dead], 3, 'UNREACHABLE'],
+      [['put', 'k', 'v', '--json', ...dead], 3, 'UNREACHABLE'],
+      [['del', 'k', '--json', ...dead], 3, 'UNREACHABLE'],
+      [['scan', '--json', ...dead], 3, 'UNREACHABLE'],
+      [['put', 'k'.repeat(4027), 'v', '--json', ...ep], 2, 'TOO_LARGE'],
+    ];
+    for (const [args, code, errorCode] of cases) {
+      const r = await kvs(args);
+      assert.equal(r.code, code, `${args.join(' ').slice(0, 80)}: ${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      const err = JSON.parse(lines[0]!) as { error: { code: string; message: string } };
+      assert.equal(err.error.code, errorCode, r.stderr);
+      assert.ok(err.error.message.length > 0 && !err.error.message.includes('Usage:'), r.stderr);
+      assert.equal(r.stdout.length, 0);
+    }
+    // Without --json, and with "--json" as a value after "--", errors stay text.
+    const text = await kvs(['get', 'k', ...dead]);
+    assert.equal(text.code, 3);
+    assert.match(text.stderr, /^kvs get: UNREACHABLE: /);
+    const value = await kvs(['put', ...dead, 'k', '--', '--json']);
+    assert.equal(value.code, 3);
+    assert.match(value.stderr, /^kvs put: UNREACHABLE: /);
+  });
+
+  // An outside test: `kvs put` with a 4027-byte key exited 3 (request failed), not 2.
+  it('a key or value over the limits is a usage error (exit 2), refused before anything is sent', async () => {
+    const dead = ['--endpoints', '127.0.0.1:1', '--timeout-ms', '300']; // exit 3 if anything were sent
+    const long = 'k'.repeat(4027);
+    for (const args of [['put', long, 'v'], ['get', long], ['del', long], ['scan', long], ['scan', 'a', long]]) {
+      const r = await kvs([...args, ...dead]);
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /(key|START|END) of 4027 bytes exceeds the limit of 4026 bytes/);
+    }
+    const big = await kvs(['put', 'k', '-', ...dead], { input: Buffer.alloc((4 << 20) + 1) });
+    assert.equal(big.code, 2, big.stderr);
+    assert.match(big.stderr, /the value on stdin exceeds the limit of 4194304 bytes/);
+    // 4026 bytes is a key; a value over this server's limit (1 MiB) is refused by it, also exit 2.
+    assert.equal((await kvs(['put', 'k'.repeat(4026), 'v', ...ep])).code, 0);
+    assert.equal((await kvs(['del', 'k'.repeat(4026), ...ep])).code, 0);
+    const over = await kvs(['put', 'k', '-', ...ep], { input: Buffer.alloc((1 << 20) + 1) });
+    assert.equal(over.code, 2, over.stderr);
+    assert.match(over.stderr, /TOO_LARGE: value of 1048577 bytes exceeds the limit of 1048576 bytes/);
+  });
+
   it('kvs --version and kvs version print the package version', async () => {
     for (const args of [['--version'], ['version']]) {
       const r = await kvs(args);

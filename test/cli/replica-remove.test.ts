@@ -27,3 +27,21 @@ it('refuses a replica of another group, or one the cluster does not have, with a
   assert.equal(none.status, 2, none.stdout + none.stderr);
   assert.match(none.stderr, /no replica 999 in the cluster/);
 });
+
+// Found next to an outside test's findings: a malformed --address or --placement went to the
+// cluster (the group's leader refused the address: exit 3), and an overlong --timeout-ms made
+// every wait end at once (setTimeout takes at most 2^31-1 ms).
+it('refuses a malformed address or an overlong timeout with a usage error, before asking the cluster', () => {
+  const replica = (...args: string[]) => spawnSync(process.execPath, [BIN, 'replica', ...args], { encoding: 'utf8', timeout: 30_000 });
+  const dead = ['--placement', '127.0.0.1:1'];
+  for (const [args, message] of [
+    [['add', '--group', '1', '--id', '7', '--address', 'foo', ...dead], /--address: .*host:port/],
+    [['add', '--group', '1', '--id', '7', '--address', '127.0.0.1:99999', ...dead], /--address: /],
+    [['remove', '--group', '1', '--id', '7', '--placement', 'nohost'], /--placement: .*host:port/],
+    [['remove', '--group', '1', '--id', '7', '--timeout-ms', '3000000000', ...dead], /--timeout-ms must be a positive integer, at most 2147483647/],
+  ] as const) {
+    const r = replica(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+});
