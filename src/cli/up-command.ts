@@ -54,8 +54,21 @@ export async function runUp(argv: string[]): Promise<number> {
   const startedAt = Date.now();
   const args = parse(argv, { data: { type: 'string' }, shards: { type: 'string' }, replicas: { type: 'string' }, 'base-port': { type: 'string' }, 'log-format': { type: 'string' }, processes: { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
+  // Every flag is checked before the disk is touched: a refused `kvs up` leaves no data directory
+  // behind, and does not unpublish the cluster file of one that exists (found by an outside test).
   const logFormat = args.values['log-format'] ?? defaultLogFormat();
   if (!isLogFormat(logFormat)) throw new UsageError('--log-format must be json or text');
+  const processes = processesOf(args.values.processes);
+  const perGroup = Number(args.values.replicas ?? 3);
+  if (!Number.isInteger(perGroup) || perGroup < 1 || perGroup > 9) throw new UsageError('--replicas must be 1..9');
+  // --shards and --base-port shape a new layout only (an existing one is reused), but a bad value
+  // is refused either way rather than ignored.
+  const shards = Number(args.values.shards ?? 3);
+  const base = Number(args.values['base-port'] ?? 7001);
+  if (!Number.isInteger(shards) || shards < 1 || (shards + 1) * perGroup > MAX_LOCAL_REPLICAS) throw new UsageError(`--shards must be 1..${Math.floor(MAX_LOCAL_REPLICAS / perGroup) - 1}`);
+  if (!Number.isInteger(base) || base < 1024 || base + LOCAL_PORT_SPAN > 65536) {
+    throw new UsageError(`--base-port must leave room for the doors (up to base+${LOCAL_PORT_SPAN - 1}) in 1024..65535`);
+  }
   const dataDir = resolve(String(args.values.data ?? 'data'));
   mkdirSync(dataDir, { recursive: true });
   lockDataDir(dataDir);
@@ -63,18 +76,7 @@ export async function runUp(argv: string[]): Promise<number> {
   let replicas = readCluster(dataDir);
   if (replicas.length > 0) unpublishCluster(dataDir);
   else replicas = readCluster(dataDir, STARTING_FILE);
-  const processes = processesOf(args.values.processes);
-  const perGroup = Number(args.values.replicas ?? 3);
-  if (!Number.isInteger(perGroup) || perGroup < 1 || perGroup > 9) throw new UsageError('--replicas must be 1..9');
-  if (replicas.length === 0) {
-    const shards = Number(args.values.shards ?? 3);
-    const base = Number(args.values['base-port'] ?? 7001);
-    if (!Number.isInteger(shards) || shards < 1 || (shards + 1) * perGroup > MAX_LOCAL_REPLICAS) throw new UsageError(`--shards must be 1..${Math.floor(MAX_LOCAL_REPLICAS / perGroup) - 1}`);
-    if (!Number.isInteger(base) || base < 1024 || base + LOCAL_PORT_SPAN > 65536) {
-      throw new UsageError(`--base-port must leave room for the doors (up to base+${LOCAL_PORT_SPAN - 1}) in 1024..65535`);
-    }
-    replicas = shardedLayout(dataDir, base, shards, perGroup);
-  }
+  if (replicas.length === 0) replicas = shardedLayout(dataDir, base, shards, perGroup);
   const launcher: ReplicaLauncher = processes === 'each' ? new ProcessPerReplica() : new SharedHosts(processes, undefined, (k) => join(dataDir, `p${k}`));
   let stopping = false;
   // Set once the shard groups are launched; a replica can refuse its configuration (and stop the
