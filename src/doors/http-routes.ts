@@ -103,10 +103,17 @@ export function mountKvRoutes(app: TemplatedApp, ctx: DoorContext, kv: KvOps): v
     if (declared !== undefined && Number(declared) > limit) {
       return reply.error(413, 'TOO_LARGE', `value of ${declared} bytes exceeds the limit of ${limit} bytes`);
     }
+    // A key that cannot be stored is refused from the head too, before any of the body is read
+    // (which is then dropped, as after a 413): it used to be checked only once the body was in.
+    if (typeof key === 'string') return reply.error(400, 'BAD_REQUEST', key);
+    try {
+      kv.checkKey(key, true);
+    } catch (e) {
+      return kvFailure(reply, e);
+    }
     return new Promise<number>((resolve) => {
       readBody(res, reply, limit, (body) => {
         if (body === null) return resolve(413);
-        if (typeof key === 'string') return resolve(reply.error(400, 'BAD_REQUEST', key));
         kv.put(key, body).then(
           () => resolve(reply.json(200, { ok: true })),
           (e: unknown) => resolve(kvFailure(reply, e)),

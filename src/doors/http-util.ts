@@ -60,6 +60,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Payload Too Large',
   414: 'URI Too Long',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
 };

@@ -93,7 +93,8 @@ export class KvOps {
     return expect(await this.execute({ op: 'status' }), 'status').info;
   }
 
-  private checkKey(key: Uint8Array, write: boolean): void {
+  /** Throws TOO_LARGE for a key over the limit, BAD_REQUEST for the empty key in a write. */
+  checkKey(key: Uint8Array, write: boolean): void {
     if (key.length > this.limits.maxKeyBytes) throw kvError('TOO_LARGE', `key of ${key.length} bytes exceeds the limit of ${this.limits.maxKeyBytes} bytes`);
     if (write && key.length === 0) throw kvError('BAD_REQUEST', 'the empty key cannot be stored');
   }

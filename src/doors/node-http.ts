@@ -53,14 +53,27 @@ class Request {
   }
 }
 
+/** Whether a request announces a body (a length other than 0, or a transfer coding). */
+function announcesBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length.trim() !== '0');
+}
+
 /** uWS's HttpResponse over a ServerResponse: status line, headers, one end(), body chunks, abort. */
 class Response {
   private status = 200;
   private readonly headers: [string, string][] = [];
   private abortHandler: (() => void) | undefined;
+  /**
+   * `expectsContinue`: the client sent `Expect: 100-continue` and waits for `100 Continue` before
+   * sending its body. It gets one only once the route reads the body, so a route that answers from
+   * the head alone (413 for a Content-Length over the limit, 400, 405, ...) answers at once,
+   * without inviting a body it would drop (RFC 9110 §10.1.1).
+   */
   constructor(
     private readonly req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
+    private expectsContinue = false,
   ) {
     res.on('close', () => {
       if (!res.writableFinished) this.abortHandler?.();
@@ -86,6 +99,9 @@ class Response {
     const res = this.res;
     res.statusCode = this.status;
     for (const [k, v] of this.headers) res.setHeader(k, v);
+    // Answered before the body was asked for: the client may send it after all or never (RFC 9110
+    // §10.1.1), so where the next request would start is unknown, and the connection closes.
+    if (this.expectsContinue && announcesBody(this.req)) closeConnection = true;
     if (closeConnection) res.setHeader('Connection', 'close');
     res.end(body);
     // Past a refused body the rest of it is not read: the connection goes.
@@ -99,6 +115,10 @@ class Response {
   }
   /** The body in chunks, the last one (possibly empty) with isLast. */
   onData(fn: (chunk: ArrayBuffer, isLast: boolean) => void): this {
+    if (this.expectsContinue) {
+      this.expectsContinue = false;
+      this.res.writeContinue();
+    }
     this.req.on('data', (b: Buffer) => fn(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, false));
     this.req.on('end', () => fn(new ArrayBuffer(0), true));
     return this;
@@ -169,6 +189,9 @@ class App {
     // A 4 KiB key, percent-encoded, must fit in the URL (as uWS's 16 KiB header limit allows).
     this.server = http.createServer({ maxHeaderSize: 16384 }, (req, res) => this.request(req, res));
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    // Without this listener node:http answers `100 Continue` itself, before any route could refuse the
+    // request from its head (a Content-Length over the limit got 100 Continue, then 413).
+    this.server.on('checkContinue', (req, res) => this.request(req, res, true));
     this.server.on('clientError', (e: Error & { code?: string; reason?: string }, socket: Duplex) => refuse(e, socket));
   }
 
@@ -241,17 +264,18 @@ class App {
     w.on('error', () => w.terminate());
   }
 
-  private request(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private request(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue = false): void {
     const r = new Request(req);
     const method = r.getMethod();
     const path = r.getUrl();
     const route = this.routes.find((x) => (x.method === method || x.method === '*') && matches(x.pattern, path));
     if (!route) {
       res.statusCode = 404;
+      if (expectsContinue) res.setHeader('Connection', 'close');
       res.end();
       return;
     }
-    route.handler(new Response(req, res) as unknown as UwsResponse, r as unknown as UwsRequest);
+    route.handler(new Response(req, res, expectsContinue) as unknown as UwsResponse, r as unknown as UwsRequest);
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
