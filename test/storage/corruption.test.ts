@@ -13,6 +13,7 @@ import { RaftKey, encodeIndex } from '../../src/storage/records.ts';
 import { putRaft } from '../../src/storage/raft-table.ts';
 import { openReplicaStore, openStore, StorageCorruptionError, type Command } from '../../src/storage/index.ts';
 import { CONF, b, openFresh, ready, tempDir } from './helpers.ts';
+import { childArgs } from '../support/child-script.ts';
 
 const CHILD = fileURLToPath(new URL('./open-child.ts', import.meta.url));
 const dirs: string[] = [];
@@ -52,7 +53,7 @@ function flipAll(dir: string, pattern: Buffer, at = 0): number {
 }
 
 function openInChild(dir: string, shared = false): { ok?: boolean; digest?: string; error?: string; message?: string; index?: number | null } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir, ...(shared ? ['shared'] : [])], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...childArgs(CHILD), dir, ...(shared ? ['shared'] : [])], { encoding: 'utf8' });
   assert.equal(r.signal, null, `the reader died of ${r.signal}: ${r.stderr}`);
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   assert.ok(line.startsWith('{'), `no result from the reader: ${r.stdout} ${r.stderr}`);

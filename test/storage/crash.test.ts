@@ -12,6 +12,7 @@ import { openReplicaStore, openStore, type Command, type ReplicaStore } from '..
 import { CLIENTS, entryData, replay } from './crash-workload.ts';
 import { b, CONF, entries, hs, openFresh, ready, tempDir } from './helpers.ts';
 import { reapOnExit } from '../support/processes.ts';
+import { childArgs } from '../support/child-script.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const KILLS = Number(process.env['STORAGE_CRASH_KILLS'] ?? 60);
@@ -38,7 +39,7 @@ function rng(seed: number): () => number {
  */
 function runAndKill(args: string[], delayMs: number, mayFinish = false): Promise<{ lines: string[]; ranMs: number; killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = reapOnExit(spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = reapOnExit(spawn(process.execPath, [...childArgs(CHILD), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const lines: string[] = [];
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../../src/storage/index.ts';
 import { openFresh, entries, hs, ready, tempDir } from './helpers.ts';
+import { childArgs } from '../support/child-script.ts';
 
 const CHILD = fileURLToPath(new URL('./open-child.ts', import.meta.url));
 const dirs: string[] = [];
@@ -23,7 +24,7 @@ function scratch(): string {
 }
 
 function openInChild(dir: string, shared = false): { ok?: boolean; error?: string; message?: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, dir, ...(shared ? ['shared'] : [])], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...childArgs(CHILD), dir, ...(shared ? ['shared'] : [])], { encoding: 'utf8' });
   assert.equal(r.signal, null, `the reader died of ${r.signal}: ${r.stderr}`);
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   assert.ok(line.startsWith('{'), `no result from the reader (status ${r.status}): ${r.stdout} ${r.stderr}`);

@@ -12,6 +12,7 @@ import { openFileWal } from '../../src/storage/wal.ts';
 import { RECORD_HEADER_BYTES } from '../../src/storage/wal-codec.ts';
 import { tempDir } from './helpers.ts';
 import { reapOnExit } from '../support/processes.ts';
+import { childArgs } from '../support/child-script.ts';
 
 const CHILD = fileURLToPath(new URL('./wal-child.ts', import.meta.url));
 const dirs: string[] = [];
@@ -207,7 +208,7 @@ describe('write-ahead log', () => {
     const dir = fresh();
     let lastSeen = 0;
     for (let round = 0; round < 8; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, '4096'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [...childArgs(CHILD), dir, '4096'], { stdio: ['ignore', 'pipe', 'inherit'] });
       reapOnExit(child);
       const acked: number[] = [];
       const lines = createInterface({ input: child.stdout! });
