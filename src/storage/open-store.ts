@@ -219,7 +219,7 @@ function openLog(replicaDir: string, env: Env): OpenedWal {
       `the write-ahead log directory is missing (LMDB holds its records through ${held}; any synced after that are lost with it): restore it, or remove the replica's whole data directory so it rejoins its group empty`,
     );
   }
-  const opened = openFileWal(dir, { after: held ?? 0 });
+  const opened = openFileWal(dir, { after: held ?? 0, existing: held !== undefined });
   if (held === undefined) env.root.transactionSync(() => void putRaft(env, RaftKey.walSeq, encodeIndex(0)));
   return opened;
 }

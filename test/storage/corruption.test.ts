@@ -2,9 +2,10 @@
 // must refuse with StorageCorruptionError naming the file (and the log index when there is one),
 // never serve wrong data, and never crash the process on the way.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { indexKey } from '../../src/storage/bytes.ts';
@@ -14,8 +15,10 @@ import { putRaft } from '../../src/storage/raft-table.ts';
 import { openReplicaStore, openStore, StorageCorruptionError, type Command } from '../../src/storage/index.ts';
 import { CONF, b, openFresh, ready, tempDir } from './helpers.ts';
 import { childArgs } from '../support/child-script.ts';
+import { reapOnExit } from '../support/processes.ts';
 
 const CHILD = fileURLToPath(new URL('./open-child.ts', import.meta.url));
+const WAL_CHILD = fileURLToPath(new URL('./wal-store-child.ts', import.meta.url));
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
@@ -178,6 +181,56 @@ describe('corruption', () => {
       async () => openStore({ path, sharedData: shared }),
       (e: unknown) => e instanceof StorageCorruptionError && /write-ahead log directory is missing/.test(e.message),
     );
+  });
+
+  // Acknowledged entries only in the log (LMDB's checkpoint held back, then SIGKILL): what a
+  // damaged or removed log segment costs, and what a torn tail may cut.
+  async function killedWithLogOnly(label: string, readies: number): Promise<{ dir: string; segment: string }> {
+    const dir = tempDir(label);
+    dirs.push(dir);
+    const child = reapOnExit(spawn(process.execPath, [...childArgs(WAL_CHILD), dir, String(readies)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (l) => l === 'synced' && resolve());
+      child.once('exit', (code) => reject(new Error(`the child exited (${code}) before its entries were synced`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const wal = join(dir, 'wal');
+    const [name, ...more] = fs.readdirSync(wal).filter((n) => n.endsWith('.log'));
+    assert.ok(name && more.length === 0);
+    return { dir, segment: join(wal, name) };
+  }
+
+  it('a damaged log record past the checkpoint, holding a zeroed sector, with synced records after it: refused, not cut (found in review)', async () => {
+    const { dir, segment } = await killedWithLogOnly('wal-zero-sector', 3);
+    const bytes = fs.readFileSync(segment);
+    const at = bytes.indexOf('TAIL-1');
+    bytes[at]! ^= 0x01; // entry 1's record: its 2048 zeros passed for a sector a power loss left unwritten
+    fs.writeFileSync(segment, bytes);
+    assert.throws(
+      () => openReplicaStore({ path: dir }),
+      (e: unknown) => e instanceof StorageCorruptionError && e.file === segment && /damage, not a torn write/.test(e.message),
+    );
+    assert.deepEqual(fs.readFileSync(segment), bytes, 'nothing cut');
+  });
+
+  it('a torn last log record after a crash: cut, and the entries before it are served', async () => {
+    const { dir, segment } = await killedWithLogOnly('wal-torn', 3);
+    fs.truncateSync(segment, fs.statSync(segment).size - 5); // the last write, cut short
+    const s = openReplicaStore({ path: dir });
+    const st = s.load();
+    assert.deepEqual(st.entries.map((e) => e.index), [1, 2]);
+    await s.close();
+  });
+
+  it('a log directory emptied of its segments: refused, not restarted after the checkpoint', async () => {
+    const { dir, segment } = await killedWithLogOnly('wal-emptied', 3);
+    fs.rmSync(segment); // entries 1..3, acknowledged, were only there
+    assert.throws(
+      () => openReplicaStore({ path: dir }),
+      (e: unknown) => e instanceof StorageCorruptionError && /the log holds no segment, but one always stays/.test(e.message),
+    );
+    assert.deepEqual(fs.readdirSync(join(dir, 'wal')), [], 'nothing created in their place');
   });
 
   it('another store\'s data file in this directory: refused', async () => {

@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { StorageCorruptionError } from '../../src/storage/errors.ts';
 import { openFileWal } from '../../src/storage/wal.ts';
+import { crc32 } from '../../src/storage/crc32.ts';
 import { RECORD_HEADER_BYTES } from '../../src/storage/wal-codec.ts';
 import { tempDir } from './helpers.ts';
 import { reapOnExit } from '../support/processes.ts';
@@ -51,7 +52,9 @@ describe('write-ahead log', () => {
     assert.equal(records.length, 0);
     assert.equal(wal.append(Buffer.from('x')).seq, 42);
     await wal.close();
-    assert.deepEqual(openFileWal(dir, { after: 7 }).records.map((r) => r.seq), [42]);
+    assert.deepEqual(openFileWal(dir, { after: 41 }).records.map((r) => r.seq), [42]);
+    // A store holding less than the log's start: the records between are missing.
+    assert.throws(() => openFileWal(dir, { after: 7 }), (e: unknown) => e instanceof StorageCorruptionError && /records 8 to 41 are missing/.test(e.message));
   });
 
   it('cuts a torn last record, truncates the file there, and writes on from the cut', async () => {
@@ -98,14 +101,12 @@ describe('write-ahead log', () => {
     fs.writeFileSync(path, bytes);
     assert.throws(
       () => openFileWal(dir),
-      (e: unknown) => e instanceof StorageCorruptionError && /checksum at byte 18, but record 3 at byte 36 after it is intact: damage, not a torn write/.test(e.message),
+      (e: unknown) => e instanceof StorageCorruptionError && /checksum at byte 26 \(record 2\), but record 3 at byte 52 after it is intact: damage, not a torn write/.test(e.message),
     );
     assert.deepEqual(fs.readFileSync(path), bytes, 'nothing cut: the evidence stays');
-    // The store holds every record from r3 on (a checkpoint after them, say): nothing is lost by
-    // cutting, so the log opens, as after a torn write.
-    const held = openFileWal(dir, { after: 5 });
-    assert.deepEqual(held.records, []);
-    await held.wal.close();
+    // The store holds r2 (a checkpoint after it): it was synced, so its damage is corruption too
+    // (before 2026-12-07 such a log opened, cut).
+    assert.throws(() => openFileWal(dir, { after: 5 }), (e: unknown) => e instanceof StorageCorruptionError && /the store holds records through 5, so the log had synced it/.test(e.message));
   });
 
   // An outside review: a record starting 2 bytes before a sector's end has zero high bytes in its
@@ -134,12 +135,12 @@ describe('write-ahead log', () => {
     wal.release(20);
     const kept = segmentsOf(dir);
     assert.ok(kept.length < before.length && kept.length > 1);
-    const reopenedFirst = (): number => openFileWal(dir, { segmentBytes: 256 }).records[0]!.seq;
+    const reopenedFirst = (): number => openFileWal(dir, { segmentBytes: 256, after: 20 }).records[0]!.seq;
     assert.ok(reopenedFirst() <= 21, 'every record after the released point is kept');
     wal.release(1_000); // everything: the segment being written stays
     assert.deepEqual(segmentsOf(dir), [before.at(-1)]);
     await wal.close();
-    const last = openFileWal(dir, { segmentBytes: 256 });
+    const last = openFileWal(dir, { segmentBytes: 256, after: 40 });
     assert.equal(last.records.at(-1)!.seq, 40);
     assert.equal(last.wal.append(Buffer.from('more')).seq, 41);
     await last.wal.close();
@@ -236,5 +237,185 @@ describe('write-ahead log', () => {
       lastSeen = wal.lastSeq;
       await wal.close();
     }
+  });
+});
+
+// Gap (a) of docs/storage.md: a record whose payload holds a whole aligned sector of zeros passed
+// for a torn write when a bit flipped elsewhere in it, and was cut with the synced records after
+// it. Torn now means caught by a crash before its sync returned; records say what was synced.
+describe('write-ahead log: a torn write or damage', () => {
+  const zeroed = (): Buffer => Buffer.concat([Buffer.alloc(300, 'a'), Buffer.alloc(1500), Buffer.alloc(300, 'z')]); // whole zero sectors inside
+
+  async function appendEach(dir: string, payloads: Buffer[]): Promise<void> {
+    const { wal } = openFileWal(dir);
+    for (const p of payloads) await wal.append(p).durable; // one sync each: the next record knows it
+    await wal.close();
+  }
+
+  it('a damaged record holding a zeroed sector, with a record written after its sync: corruption, nothing cut', async () => {
+    const dir = fresh();
+    await appendEach(dir, [Buffer.from('r1'), zeroed(), Buffer.from('r3'), Buffer.from('r4')]);
+    const path = join(dir, segmentsOf(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    const r2 = bytes.indexOf('zzz'); // a flipped bit in r2's payload, past its zeros
+    bytes[r2] = bytes[r2]! ^ 0x01;
+    fs.writeFileSync(path, bytes);
+    assert.throws(
+      () => openFileWal(dir),
+      (e: unknown) => e instanceof StorageCorruptionError && /checksum at byte \d+ \(record 2\), but record 3 at byte \d+ after it is intact and was written once records through 2 were synced: damage, not a torn write/.test(e.message),
+    );
+    assert.deepEqual(fs.readFileSync(path), bytes, 'nothing cut: the evidence stays');
+  });
+
+  it('the same damage in a record the store holds: corruption, even with nothing after it', async () => {
+    const dir = fresh();
+    await appendEach(dir, [Buffer.from('r1'), zeroed()]);
+    const path = join(dir, segmentsOf(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    bytes[bytes.indexOf('zzz')]! ^= 0x01;
+    fs.writeFileSync(path, bytes);
+    assert.throws(() => openFileWal(dir, { after: 2 }), (e: unknown) => e instanceof StorageCorruptionError && /the store holds records through 2, so the log had synced it/.test(e.message));
+    // Not held, nothing after it: the last write of a crash, cut as before.
+    const { records, wal } = openFileWal(dir, { after: 1 });
+    assert.deepEqual(records.map((r) => text(r.payload)), ['r1']);
+    await wal.close();
+  });
+
+  it('a power loss in an unsynced batch still opens: a block left unwritten, later records of the batch cut with it', async () => {
+    const dir = fresh();
+    await appendEach(dir, [Buffer.from('r1')]);
+    // r2..r4 in one batch, none synced when the next was written (appendAll: one turn, one sync).
+    const { wal } = openFileWal(dir);
+    await Promise.all([zeroed(), Buffer.from('r3'), Buffer.from('r4')].map((p) => wal.append(p).durable));
+    await wal.close();
+    const path = join(dir, segmentsOf(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    const block = Math.floor(bytes.indexOf('zzz') / 512) * 512; // r2's block holding its last bytes
+    bytes.fill(0, block, block + 512); // writeback put r3, r4 on disk but not this block
+    fs.writeFileSync(path, bytes);
+    const opened = openFileWal(dir);
+    assert.deepEqual(opened.records.map((r) => text(r.payload)), ['r1']);
+    assert.equal(opened.wal.append(Buffer.from('R2')).seq, 2);
+    await opened.wal.close();
+    assert.deepEqual(openFileWal(dir).records.map((r) => text(r.payload)), ['r1', 'R2']);
+  });
+
+  it('a record an earlier life wrote and a kill left unsynced is synced at the next open before anything says so', async (t) => {
+    const dir = fresh();
+    await appendEach(dir, [Buffer.from('r1')]);
+    const synced: string[] = [];
+    const fdatasyncSync = fs.fdatasyncSync;
+    t.mock.method(fs, 'fdatasyncSync', (fd: number) => {
+      synced.push(fs.readlinkSync(`/proc/self/fd/${fd}`));
+      fdatasyncSync(fd);
+    });
+    const { wal } = openFileWal(dir);
+    t.mock.restoreAll();
+    assert.ok(synced.some((p) => p.endsWith(segmentsOf(dir)[0]!)), `the newest segment was synced at open (${synced.join(', ')})`);
+    await wal.append(Buffer.from('r2')).durable;
+    await wal.close();
+    // r2 says record 1 was synced: damage to r1 is now corruption, not a torn tail.
+    const path = join(dir, segmentsOf(dir)[0]!);
+    const bytes = fs.readFileSync(path);
+    bytes[RECORD_HEADER_BYTES]! ^= 0x01;
+    fs.writeFileSync(path, bytes);
+    assert.throws(() => openFileWal(dir), (e: unknown) => e instanceof StorageCorruptionError && /written once records through 1 were synced/.test(e.message));
+  });
+
+  it('reads a log written in the earlier record format, and writes on after it', async () => {
+    const dir = fresh();
+    fs.mkdirSync(dir, { recursive: true });
+    const legacy = (seq: number, payload: string): Buffer => {
+      const p = Buffer.from(payload);
+      const out = Buffer.alloc(16 + p.length);
+      out.writeUInt32BE(p.length, 0);
+      out.writeBigUInt64BE(BigInt(seq), 8);
+      p.copy(out, 16);
+      out.writeUInt32BE(crc32(out, crc32(out, 0, 8, 16), 16), 4);
+      return out;
+    };
+    fs.writeFileSync(join(dir, 'wal-0000000000000001.log'), Buffer.concat([legacy(1, 'old one'), legacy(2, 'old two')]));
+    const { wal, records } = openFileWal(dir);
+    assert.deepEqual(records.map((r) => [r.seq, text(r.payload)]), [[1, 'old one'], [2, 'old two']]);
+    await wal.append(Buffer.from('new three')).durable;
+    await wal.close();
+    assert.deepEqual(openFileWal(dir).records.map((r) => text(r.payload)), ['old one', 'old two', 'new three']);
+  });
+});
+
+// Gap (b) of docs/storage.md: segments removed by hand were not detected unless a gap showed
+// between two that remained. The chain from the store's checkpoint on must be whole.
+describe('write-ahead log: the chain of segments from the checkpoint', () => {
+  const payloads = Array.from({ length: 40 }, (_, i) => `payload-${i}`.padEnd(50, '.'));
+  async function rotated(): Promise<{ dir: string; segs: string[]; firsts: number[] }> {
+    const dir = fresh();
+    await appendAll(dir, payloads, 256);
+    const segs = segmentsOf(dir);
+    assert.ok(segs.length >= 6, `${segs.length} segments`);
+    return { dir, segs, firsts: segs.map((s) => Number.parseInt(s.slice(4, 20), 16)) };
+  }
+
+  it('a segment removed right after the checkpoint: refused, naming the records missing', async () => {
+    const { dir, segs, firsts } = await rotated();
+    const after = firsts[1]! + 1; // inside segment 1: segment 0 is held, segment 1 is not
+    fs.rmSync(join(dir, segs[0]!)); // released by a compaction: fine
+    fs.rmSync(join(dir, segs[1]!)); // removed by hand: records after the checkpoint with it
+    assert.throws(
+      () => openFileWal(dir, { after, segmentBytes: 256 }),
+      (e: unknown) => e instanceof StorageCorruptionError && new RegExp(`records ${after + 1} to ${firsts[2]! - 1} are missing \\(a segment before ${segs[2]} was removed\\)`).test(e.message),
+    );
+  });
+
+  it('segments the checkpoint holds, removed out of order by a compaction a crash cut short: opens, and they go', async () => {
+    const { dir, segs, firsts } = await rotated();
+    fs.rmSync(join(dir, segs[1]!)); // segment 0 stays, 1 is gone: both wholly before the checkpoint
+    const after = firsts[2]! - 1;
+    const { wal, records } = openFileWal(dir, { after, segmentBytes: 256 });
+    assert.equal(records[0]!.seq, firsts[2]);
+    assert.equal(records.at(-1)!.seq, 40);
+    assert.deepEqual(segmentsOf(dir), segs.slice(2));
+    await wal.close();
+  });
+
+  it('the newest segment removed: the sealed one before it names it', async () => {
+    const { dir, segs, firsts } = await rotated();
+    fs.rmSync(join(dir, segs.at(-1)!));
+    assert.throws(
+      () => openFileWal(dir, { after: firsts.at(-2)!, segmentBytes: 256 }),
+      (e: unknown) => e instanceof StorageCorruptionError && e.message.includes(segs.at(-1)!) && new RegExp(`the log segment is missing: ${segs.at(-2)} was closed with records continuing at ${firsts.at(-1)} in it`).test(e.message),
+    );
+  });
+
+  it('a log ending before the checkpoint: refused', async () => {
+    const { dir, segs } = await rotated();
+    const last = join(dir, segs.at(-1)!);
+    fs.truncateSync(last, 0); // the newest segment's synced records lost
+    assert.throws(() => openFileWal(dir, { after: 40, segmentBytes: 256 }), (e: unknown) => e instanceof StorageCorruptionError && /records \d+ to 40 are missing/.test(e.message));
+  });
+
+  it('a log directory emptied of its segments: refused once the log exists', async () => {
+    const { dir, segs } = await rotated();
+    for (const s of segs) fs.rmSync(join(dir, s));
+    assert.throws(() => openFileWal(dir, { after: 12, existing: true }), (e: unknown) => e instanceof StorageCorruptionError && /the log holds no segment/.test(e.message));
+    assert.deepEqual(segmentsOf(dir), [], 'nothing created in their place');
+  });
+
+  it('a crash while rotating (next segment made, seal or first record not yet written) opens and writes on', async () => {
+    const { dir, segs, firsts } = await rotated();
+    // The newest segment never got its first record, and the seal never reached the one before it.
+    const prev = join(dir, segs.at(-2)!);
+    fs.truncateSync(join(dir, segs.at(-1)!), 0);
+    fs.truncateSync(prev, fs.statSync(prev).size - RECORD_HEADER_BYTES);
+    const next = firsts.at(-1)!;
+    let opened = openFileWal(dir, { segmentBytes: 256 });
+    assert.equal(opened.records.at(-1)!.seq, next - 1);
+    await opened.wal.close();
+    // Nor did the new segment's directory entry.
+    fs.rmSync(join(dir, segs.at(-1)!));
+    opened = openFileWal(dir, { segmentBytes: 256 });
+    assert.equal(opened.records.at(-1)!.seq, next - 1);
+    await opened.wal.append(Buffer.from('on')).durable;
+    await opened.wal.close();
+    assert.equal(openFileWal(dir, { segmentBytes: 256 }).records.at(-1)!.seq, next);
   });
 });
