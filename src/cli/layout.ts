@@ -79,3 +79,26 @@ export function addedGroup(dataDir: string, replicas: ClusterReplica[], g: numbe
 export function basePortOf(replicas: ClusterReplica[]): number {
   return Math.min(...replicas.map((r) => Number(r.endpoints.native.split(':').pop())));
 }
+
+/**
+ * The ports from `base` on that a local cluster may use and that lie in the kernel's ephemeral
+ * range `[lo, hi]` (net.ipv4.ip_local_port_range), or undefined. Any outgoing connection on the
+ * machine (a client's, a replica link's) may take such a port as its local port; a replica
+ * restarted while one does cannot listen there (EADDRINUSE) and keeps failing its restarts for as
+ * long as that connection lives.
+ */
+export function ephemeralOverlap(base: number, range: readonly [number, number] | undefined): [number, number] | undefined {
+  if (!range) return undefined;
+  const from = Math.max(base, range[0]);
+  const to = Math.min(base + LOCAL_PORT_SPAN - 1, range[1]);
+  return from <= to ? [from, to] : undefined;
+}
+
+/** Parses /proc/sys/net/ipv4/ip_local_port_range ("32768\t60999"); undefined if it is not that. */
+export function parsePortRange(text: string): [number, number] | undefined {
+  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
+  if (!m) return undefined;
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  return lo <= hi && hi <= 65535 ? [lo, hi] : undefined;
+}

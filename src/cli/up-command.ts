@@ -7,7 +7,7 @@ import { createPartitioner, type Partitioner } from '../partition/index.ts';
 import { DEGRADED_GRACE_MS, describeDown, keyPerGroup, notServing, startDecision, writeThroughEveryDoor, type DownReplica, type ReplicaStatus } from './cluster-ready.ts';
 import { STARTING_FILE, placementEndpoints, readCluster, unpublishCluster, writeCluster, type ClusterReplica } from './cluster-file.ts';
 import { serveControl, type ControlRequest } from './control.ts';
-import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, addedReplica, shardedLayout } from './layout.ts';
+import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, addedReplica, basePortOf, ephemeralOverlap, parsePortRange, shardedLayout } from './layout.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
@@ -41,7 +41,9 @@ Ctrl-C (SIGINT) or SIGTERM stops every replica gracefully (a leader hands over f
                      replica (the Kubernetes layout)
   --base-port P      first port (default 7001). The n-th replica (from 0) listens on: native P+n,
                      RESP P+${DOOR_PORT_OFFSETS.resp}+n, gRPC P+${DOOR_PORT_OFFSETS.grpc}+n, HTTP P+${DOOR_PORT_OFFSETS.http}+n (WebSocket at /v1/ws on the HTTP port);
-                     replicas 100 and up: the same from P+400 for each further 100
+                     replicas 100 and up: the same from P+400 for each further 100. Keep the ports
+                     below the ephemeral range (Linux: 32768 and up), where an outgoing connection
+                     can hold a port a restarting replica needs (kvs up warns)
   --log-format F     the replicas' log lines: json (passed through; each names its group and
                      replica) or text (each prefixed [shard-1/r102]); default text on a terminal`;
 
@@ -77,6 +79,7 @@ export async function runUp(argv: string[]): Promise<number> {
   if (replicas.length > 0) unpublishCluster(dataDir);
   else replicas = readCluster(dataDir, STARTING_FILE);
   if (replicas.length === 0) replicas = shardedLayout(dataDir, base, shards, perGroup);
+  warnEphemeralPorts(basePortOf(replicas));
   const launcher: ReplicaLauncher = processes === 'each' ? new ProcessPerReplica() : new SharedHosts(processes, undefined, (k) => join(dataDir, `p${k}`));
   let stopping = false;
   // Set once the shard groups are launched; a replica can refuse its configuration (and stop the
@@ -351,4 +354,24 @@ async function sayWhenBack(down: DownReplica[], current: () => ClusterReplica[],
 export function restartDelayMs(run: { startedAt: number; failures: number }, now: number): number {
   run.failures = now - run.startedAt >= 60_000 ? 1 : run.failures + 1;
   return Math.min(30_000, 1000 * 2 ** (run.failures - 1));
+}
+
+/**
+ * Says so when the cluster's ports reach into the kernel's ephemeral range: a replica restarted
+ * after a crash then fails to listen (EADDRINUSE) while an outgoing connection holds its port, and
+ * stays down through its restarts (an outside fault test: --base-port 34001, a RESP port taken).
+ */
+function warnEphemeralPorts(base: number): void {
+  let text: string;
+  try {
+    text = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  } catch {
+    return; // not Linux: nothing to compare with
+  }
+  const overlap = ephemeralOverlap(base, parsePortRange(text));
+  if (!overlap) return;
+  console.error(
+    `kvs up: warning: ports ${overlap[0]}-${overlap[1]} of this cluster (base port ${base}) are in the ephemeral range ${text.trim().replace(/\s+/, '-')}: ` +
+      'a replica that restarts may find its port taken by an outgoing connection and fail to listen (EADDRINUSE); choose a --base-port below it',
+  );
 }

@@ -2,7 +2,7 @@
 // clusters (64 shard groups) take further blocks, and no two endpoints ever share a port.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, endpointsFor, shardedLayout } from '../../src/cli/layout.ts';
+import { LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, endpointsFor, ephemeralOverlap, parsePortRange, shardedLayout } from '../../src/cli/layout.ts';
 
 const portOf = (address: string): number => Number(address.split(':').pop());
 const ports = (e: ReturnType<typeof endpointsFor>): number[] => [e.native, e.resp!, e.grpc!, e.http!].map(portOf);
@@ -42,4 +42,20 @@ test('a shard group added after a replica was removed takes free port slots only
   for (const r of added) assert.ok(!taken.has(r.endpoints.native), `${r.id} at ${r.endpoints.native}, a running replica's port`);
   assert.equal(new Set(added.map((r) => r.endpoints.native)).size, 3);
   assert.equal(added[0]!.endpoints.native, shardedLayout('/d', 7001, 2, 3).find((r) => r.id === 101)!.endpoints.native, 'the freed slot first');
+});
+
+// An outside fault test ran `kvs up --base-port 34001`: after a host was killed, replica 202 could
+// not listen on its RESP port 34108 (EADDRINUSE, an outgoing connection's local port) and failed
+// every restart. Ports in the kernel's ephemeral range are now named when kvs up starts.
+test('the ports of a cluster inside the ephemeral port range are found', () => {
+  const linux = parsePortRange('32768\t60999\n');
+  assert.deepEqual(linux, [32768, 60999]);
+  assert.equal(ephemeralOverlap(7001, linux), undefined, 'the default base port is clear of it');
+  assert.equal(ephemeralOverlap(28501, linux), undefined);
+  assert.deepEqual(ephemeralOverlap(34001, linux), [34001, 34001 + LOCAL_PORT_SPAN - 1]);
+  assert.deepEqual(ephemeralOverlap(32000, linux), [32768, 32000 + LOCAL_PORT_SPAN - 1], 'a span reaching into it');
+  assert.deepEqual(ephemeralOverlap(60500, linux), [60500, 60999]);
+  assert.equal(ephemeralOverlap(34001, undefined), undefined, 'no range known: nothing to say');
+  assert.equal(parsePortRange('garbage'), undefined);
+  assert.equal(parsePortRange('5000 4000'), undefined);
 });
