@@ -65,7 +65,7 @@ export interface KVStoreStatus {
 export interface KVStore {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string; creationTimestamp?: string };
+  metadata: { name: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string; creationTimestamp?: string; deletionTimestamp?: string };
   spec: unknown;
   status?: KVStoreStatus;
 }
@@ -142,6 +142,9 @@ export function parseSpec(raw: unknown, name?: string): KVStoreSpec {
     tracing: bool(s.tracing ?? false, 'spec.tracing'),
     podTemplate: s.podTemplate === undefined ? {} : podTemplate(s.podTemplate),
   };
+  // A group owning no partition leaves the configuration at the next hand-off's end, and the
+  // operator replaces it with a new group (the CRD's rule says the same).
+  if (spec.shards > spec.partitions) throw new SpecError(`spec.shards (${spec.shards}) cannot exceed spec.partitions (${spec.partitions}): every shard group must own a partition`);
   // Every replica's probes (/healthz, /readyz) and /metrics are on the HTTP door: it stays on.
   if (!spec.doors.http) throw new SpecError('spec.doors.http cannot be turned off (the probes and /metrics are served by the HTTP door)');
   if (s.imagePullPolicy !== undefined) spec.imagePullPolicy = oneOf(s.imagePullPolicy, 'spec.imagePullPolicy', ['Always', 'IfNotPresent', 'Never'] as const);

@@ -99,6 +99,9 @@ test('CEL and schema rules: table of accepted and refused specs', () => {
     ['storage size 00e5', { ...base, storage: { size: '00e5' } }, undefined, 'does not match'],
     ['storage size 0 (integer)', { ...base, storage: { size: 0 } }, undefined, 'less than 1'],
     ['storage size -1Gi', { ...base, storage: { size: '-1Gi' } }, undefined, 'does not match'],
+    ['shards above partitions', { ...base, shards: 3, partitions: 2 }, undefined, 'shards cannot exceed partitions'],
+    ['shards equal to partitions', { ...base, shards: 3, partitions: 3 }, undefined, null],
+    ['shards raised above partitions', { ...base, shards: 5, partitions: 4 }, { ...base, shards: 3, partitions: 4 }, 'shards cannot exceed partitions'],
     ['pod annotation address', { ...base, podTemplate: { metadata: { annotations: { 'kvs.sharded-kvs.dev/address': 'a:1' } } } }, undefined, 'are set by the operator'],
   ];
   for (const [name, spec, old, want] of cases) {
@@ -116,7 +119,7 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
     if (rng.below(10) > 0) spec.shards = pick([0, 1, 2, 3, 30, 31, 2.5, '3']);
     if (rng.below(2)) spec.replicas = pick([1, 2, 3, 5, 8, 9, 11, -1]);
     if (rng.below(3) === 0) spec.placementReplicas = pick([1, 3, 4]);
-    if (rng.below(3) === 0) spec.partitions = pick([1, 1024, 0, 65537]);
+    if (rng.below(3) === 0) spec.partitions = pick([1, 2, 1024, 0, 65537]);
     if (rng.below(10) > 0) spec.image = pick(['kvs:1', '', 7]);
     if (rng.below(4) === 0) {
       spec.storage = pick([{ size: '1Gi' }, { retention: 'Delete' }, { retention: 'x' }, { size: 5 }, { size: '' }, { size: 'banana' }, { size: '-5' }, { size: -5 }, { size: '1.5Gi' }, { size: '2e3' }, { size: '0' }, { size: 0 }, { size: '0Gi' }, { size: '0.0' }, { size: '.0' }, { size: '0.01Ki' }, { storageClassName: '' }, { storageClassName: 'ssd' }, { storageClassName: 5 }]);
