@@ -24,7 +24,7 @@ import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
 import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, templateHash, type Owner } from './objects.ts';
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
-import { establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
+import { contentHash, establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
 import { API_GROUP, KIND, PLURAL, SpecError, checkTransition, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
 import { computeStatus, invalidSpecStatus } from './status.ts';
 import { kvsStore, type StoreAccess } from './store.ts';
@@ -197,7 +197,12 @@ export class Operator {
 
   /** One pass over every KVStore of the namespace. */
   async reconcileAll(): Promise<void> {
-    for (const kv of (this.kvstores?.list(this.o.namespace) ?? []) as unknown as KVStore[]) {
+    const all = (this.kvstores?.list(this.o.namespace) ?? []) as unknown as KVStore[];
+    // A deleted KVStore's phase series and back-off go with it (else /metrics reports it forever).
+    const names = new Set(all.map((kv) => kv.metadata.name));
+    for (const name of [...this.metrics.phase.keys()]) if (!names.has(name)) this.metrics.phase.delete(name);
+    for (const name of [...this.backoff.keys()]) if (!names.has(name)) this.backoff.delete(name);
+    for (const kv of all) {
       if (!this.lease.isLeader || this.stopped) return;
       const b = this.backoff.get(kv.metadata.name);
       if (b && Date.now() < b.until) continue;
@@ -219,6 +224,9 @@ export class Operator {
 
   private async reconcileOne(kv: KVStore): Promise<void> {
     this.metrics.reconciles++;
+    // Being deleted (foreground deletion keeps the resource until the garbage collector has removed
+    // its objects): every group would look missing and be applied again, fighting the collector.
+    if (kv.metadata.deletionTimestamp) return;
     const ns = this.o.namespace;
     let spec;
     try {
@@ -252,7 +260,8 @@ export class Operator {
     if (kv.status?.lastError) status.lastError = kv.status.lastError;
     this.metrics.phase.set(store, p.phase);
     if (p.actions.length === 0) delete status.lastError;
-    if (JSON.stringify(status) !== JSON.stringify(kv.status ?? {})) await this.patchStatus(kv, status);
+    // Compared whatever the key order: the API server hands the status back with its keys sorted.
+    if (contentHash(status) !== contentHash(kv.status ?? {})) await this.patchStatus(kv, status);
     let current = status;
     for (const a of p.actions) {
       if (!this.lease.isLeader || this.stopped) return;
@@ -267,6 +276,10 @@ export class Operator {
   /** A spec the operator refuses: Degraded, Ready=False and Degraded=True (InvalidSpec) with the reason in status, and a warning event; nothing else is done. */
   private async invalidSpec(kv: KVStore, e: SpecError): Promise<void> {
     const status = invalidSpecStatus(kv.status, kv.metadata.generation ?? 0, e.message, new Date());
+    this.metrics.phase.set(kv.metadata.name, 'Degraded');
+    // Reported already (same rule, same generation): a pass per resync would otherwise add an Event
+    // each time. Compared whatever the key order: the API server hands the status back sorted.
+    if (contentHash(status) === contentHash(kv.status ?? {})) return;
     await this.patchStatus(kv, status);
     await this.event(kv, 'Warning', 'InvalidSpec', e.message);
   }

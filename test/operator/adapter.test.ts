@@ -337,6 +337,61 @@ test('an immutable field changed (applied around the CRD): Degraded with the rea
   }
 });
 
+test('a refused spec is reported once, not once per pass: one InvalidSpec event and no status rewrite while it stays the same', async () => {
+  const t = await setup({ shards: 1, replicas: 4, image: 'kvs:1' });
+  try {
+    const op = t.operator('op-a');
+    await op.start();
+    await waitFor('Degraded', () => t.status().phase === 'Degraded' && /spec\.replicas must be odd/.test(t.status().lastError ?? ''));
+    const passes = op.metrics.reconciles;
+    await waitFor('20 more passes', () => op.metrics.reconciles >= passes + 20);
+    // Before: every pass (each resync, 5 s by default, and each watch event) created a new Warning
+    // event and patched the status with the same content: an Event object per pass, forever.
+    const invalid = (t.api.list('events', NS) as unknown as { reason: string }[]).filter((e) => e.reason === 'InvalidSpec');
+    assert.equal(invalid.length, 1, `one InvalidSpec event, got ${invalid.length}`);
+    const statusPatches = t.api.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/kvstores/demo/status'));
+    assert.equal(statusPatches.length, 1, `one status patch, got ${statusPatches.length}`);
+    // Before: kvctl_kvstore_phase went on showing the phase of the last valid spec (or nothing).
+    assert.match(op.metrics.render(), /kvctl_kvstore_phase\{kvstore="demo",phase="Degraded"\} 1/);
+    // Another refused spec (a new generation) is reported again.
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, spec: { ...(kv.spec as object), replicas: 3, shards: 0 } });
+    await waitFor('the new reason', () => /spec\.shards must be in 1\.\.30/.test(t.status().lastError ?? ''));
+    await waitFor('a second InvalidSpec event', () => (t.api.list('events', NS) as unknown as { reason: string }[]).filter((e) => e.reason === 'InvalidSpec').length === 2);
+  } finally {
+    await t.close();
+  }
+});
+
+test('a KVStore being deleted (foreground deletion: the garbage collector removes its objects first) is left alone: nothing re-created', async () => {
+  const t = await setup({ shards: 1, replicas: 1, image: 'kvs:1' });
+  try {
+    const op = t.operator('op-a');
+    await op.start();
+    await t.ready('the store to be Ready');
+    // kubectl delete --cascade=foreground: the resource stays, marked, until its dependents are gone.
+    const kv = t.api.get('kvstores', NS, 'demo')!;
+    t.api.put('kvstores', NS, { ...kv, metadata: { ...kv.metadata, deletionTimestamp: new Date().toISOString(), finalizers: ['foregroundDeletion'] } });
+    const passes = op.metrics.reconciles;
+    await waitFor('a pass that saw the deletion', () => op.metrics.reconciles >= passes + 2);
+    const writesBefore = t.api.requests.length;
+    for (const kind of ['statefulsets', 'services', 'poddisruptionbudgets', 'configmaps']) for (const o of t.api.list(kind, NS)) t.api.remove(kind, NS, o.metadata.name);
+    const after = op.metrics.reconciles;
+    await waitFor('10 more passes', () => op.metrics.reconciles >= after + 10);
+    // Before: the operator saw the placement group gone and applied it again (and every other
+    // group), fighting the garbage collector for as long as the deletion lasted.
+    const writes = t.api.requests.slice(writesBefore).filter((r) => r.method !== 'GET' && !r.path.includes('/leases'));
+    assert.deepEqual(writes.map((r) => `${r.method} ${r.path}`), []);
+    assert.equal(t.api.list('statefulsets', NS).length, 0);
+    // Once gone, its series leaves /metrics (before: kvctl_kvstore_phase kept reporting it).
+    assert.match(op.metrics.render(), /kvstore="demo"/);
+    t.api.remove('kvstores', NS, 'demo');
+    await waitFor('the phase series of the deleted store gone', () => !/kvstore="demo"/.test(op.metrics.render()));
+  } finally {
+    await t.close();
+  }
+});
+
 test('lastError is cleared from status once the store recovers (a merge patch must delete it)', async () => {
   const t = await setup({ shards: 1, replicas: 4, image: 'kvs:1' });
   try {

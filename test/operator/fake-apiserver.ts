@@ -112,7 +112,9 @@ export class FakeApiServer {
     const meta = { uid: prev?.metadata.uid ?? randomUUID(), creationTimestamp: prev?.metadata.creationTimestamp ?? new Date().toISOString(), generation: 1, ...obj.metadata, resourceVersion: String(++this.rv) } as Obj['metadata'];
     if (prev && JSON.stringify(prev.spec) !== JSON.stringify(obj.spec)) meta.generation = Number(prev.metadata.generation ?? 1) + 1;
     else if (prev) meta.generation = prev.metadata.generation;
-    const stored = { ...obj, metadata: meta };
+    // Keys sorted, as the API server serializes an object it stores (Go maps): a client comparing
+    // what it wrote with what it reads back must not depend on key order.
+    const stored = sortKeys({ ...obj, metadata: meta }) as Obj;
     if (!this.store.has(coll)) this.store.set(coll, new Map());
     this.store.get(coll)!.set(obj.metadata.name, stored);
     this.emit(coll, resource, type, stored);
@@ -248,4 +250,10 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
     else out[k] = mergePatch(out[k], v);
   }
   return out;
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  return v;
 }
