@@ -264,7 +264,8 @@ class Planner {
    * started but not configured yet (a scale-up under way), then fresh ids.
    */
   private targetGroups(config: ClusterConfig): number[] {
-    const leaving = new Set(config.moves.map((m) => m.from).filter((g) => !config.owner.includes(g)));
+    // The groups the running reshard removes (recorded since 2026-12-07; before, the sources owning nothing).
+    const leaving = new Set(config.leaving ?? config.moves.map((m) => m.from).filter((g) => !config.owner.includes(g)));
     const configured = config.groups.map((g) => g.id).filter((g) => !leaving.has(g));
     // While partitions move, the target is the one the running reshard goes to.
     if (config.moves.length > 0) return configured;

@@ -26,6 +26,13 @@ export interface ClusterConfig {
   owner: number[];
   /** Hand-offs in progress: `from` still holds the data until the move is removed from here. */
   moves: Move[];
+  /**
+   * Groups the last reshard removed that still hand partitions off: each is released once it has.
+   * Recorded because "owns nothing" cannot tell them from a group the reshard kept or added that
+   * got no partition (bounded-load hashing may give a group none), which must stay. Absent in
+   * configurations written before 2026-12-07: there every group owning nothing is released.
+   */
+  leaving?: number[];
 }
 
 /** The key of the configuration in the placement group's key space. */
@@ -52,7 +59,7 @@ export function reshard(h64: Xxh64, c: ClusterConfig, groups: GroupInfo[]): Clus
   const moves = diff(Uint32Array.from(c.owner), owner);
   // Groups being removed stay listed until they have handed everything off.
   const leaving = c.groups.filter((g) => !sorted.some((s) => s.id === g.id) && moves.some((m) => m.from === g.id));
-  return { ...c, epoch: c.epoch + 1, groups: sortGroups([...sorted, ...leaving]), owner: [...owner], moves };
+  return { ...c, epoch: c.epoch + 1, groups: sortGroups([...sorted, ...leaving]), owner: [...owner], moves, leaving: leaving.map((g) => g.id) };
 }
 
 /** The destination has the data and serves it: the move is over (the source may now drop it). */
@@ -60,9 +67,13 @@ export function completeMoves(c: ClusterConfig, partitions: readonly number[]): 
   const done = new Set(partitions);
   const moves = c.moves.filter((m) => !done.has(m.partition));
   if (moves.length === c.moves.length) return c;
-  // A group that owns nothing and hands nothing off any more is released from the configuration.
-  const groups = c.groups.filter((g) => c.owner.includes(g.id) || moves.some((m) => m.from === g.id));
-  return { ...c, epoch: c.epoch + 1, moves, groups };
+  // A removed group that hands nothing off any more is released from the configuration; a group
+  // the reshard kept or added stays, even owning nothing (an outside test saw the operator delete
+  // and re-create such groups, 10 -> 12 shards of 16 partitions).
+  const releasable = (id: number): boolean => (c.leaving ? c.leaving.includes(id) : true);
+  const groups = c.groups.filter((g) => c.owner.includes(g.id) || moves.some((m) => m.from === g.id) || !releasable(g.id));
+  const leaving = c.leaving?.filter((id) => groups.some((g) => g.id === id));
+  return { ...c, epoch: c.epoch + 1, moves, groups, ...(leaving ? { leaving } : {}) };
 }
 
 /** Where a request for partition p goes now: the source while a move is pending (it serves until frozen). */
@@ -130,6 +141,7 @@ function shapeProblem(x: unknown): string | undefined {
     moving.add(mv.partition!);
     if (!ids.has(mv.from as number) || mv.to !== owner[mv.partition!] || mv.from === mv.to) return `the move of partition ${mv.partition} must go from a listed group to its owner`;
   }
+  if (c.leaving !== undefined && (!Array.isArray(c.leaving) || !c.leaving.every((id) => ids.has(id as number)))) return 'leaving must list listed groups';
   return undefined;
 }
 
