@@ -65,6 +65,13 @@ interface Cmd {
 export interface RespSessionOptions {
   /** Commands decoded and not yet answered before reading stops. */
   maxPipeline?: number;
+  /**
+   * Arguments of those commands held before reading stops (one command is always taken). Each
+   * argument is a Buffer of its own (~100 bytes even when empty), and a command may have 131,072:
+   * counted by commands alone, 400 such commands behind a slow one held 2.1 GB and stalled the
+   * event loop in GC, and 1024 pass the heap limit (found by fuzzing, 2026-12-07).
+   */
+  maxPipelineArgs?: number;
   limits?: Partial<RespDecoderLimits>;
   /** Most puts, and bytes, in one combined batch. */
   maxBatchOps?: number;
@@ -92,6 +99,9 @@ export class RespSession {
   private settling = false;
   private busy = false;
   private readonly maxPipeline: number;
+  private readonly maxPipelineArgs: number;
+  /** Arguments of the commands in `slots` (decoded, reply not yet written). */
+  private heldArgs = 0;
   private readonly maxBatchOps: number;
   private readonly maxBatchBytes: number;
   /** Called with true when the transport should stop reading, false when it may read again. */
@@ -105,6 +115,7 @@ export class RespSession {
   ) {
     this.decoder = new RespDecoder(opts.limits);
     this.maxPipeline = opts.maxPipeline ?? 1024;
+    this.maxPipelineArgs = opts.maxPipelineArgs ?? 256 * 1024;
     this.maxBatchOps = opts.maxBatchOps ?? 1024;
     this.maxBatchBytes = opts.maxBatchBytes ?? 2 << 20;
     this.env = { server, conn };
@@ -137,14 +148,20 @@ export class RespSession {
   abort(): void {
     this.stopped = true;
     this.slots.length = 0;
+    this.heldArgs = 0;
     this.waiting.length = 0;
+  }
+
+  /** Enough decoded and unanswered: stop reading until replies go out. */
+  private get full(): boolean {
+    return this.slots.length >= this.maxPipeline || this.heldArgs >= this.maxPipelineArgs;
   }
 
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.stopped && this.slots.length < this.maxPipeline) {
+      while (!this.stopped && !this.full) {
         let args: Buffer[] | null;
         try {
           args = this.decoder.next();
@@ -168,7 +185,7 @@ export class RespSession {
       this.pumping = false;
     }
     this.flush();
-    this.setBusy(this.slots.length >= this.maxPipeline);
+    this.setBusy(this.full);
   }
 
   private setBusy(busy: boolean): void {
@@ -186,6 +203,7 @@ export class RespSession {
     const cmd = this.server.commands.get(name);
     const c = this.newCmd(args, cmd, cmd ? name : TRANSACTION.has(name) ? name : 'unknown');
     this.slots.push(c);
+    this.heldArgs += args.length;
     if (this.refusingTransaction || TRANSACTION.has(name)) {
       const refused = this.refuseTransaction(name);
       if (refused) return this.finish(c, refused);
@@ -318,6 +336,7 @@ export class RespSession {
     let wrote = false;
     while (this.slots.length > 0 && this.slots[0]!.reply !== null) {
       const slot = this.slots.shift()!;
+      this.heldArgs -= slot.args.length;
       this.sink.write(slot.reply!);
       wrote = true;
       if (slot.close) {
@@ -327,7 +346,7 @@ export class RespSession {
       }
     }
     if (wrote && !this.pumping && !this.stopped && this.decoder.bufferedBytes > 0) this.pump();
-    else if (wrote && !this.pumping) this.setBusy(this.slots.length >= this.maxPipeline);
+    else if (wrote && !this.pumping) this.setBusy(this.full);
     this.closeIfDone();
   }
 }

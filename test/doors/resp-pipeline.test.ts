@@ -390,3 +390,39 @@ describe('RespWriteBatcher', () => {
     assert.deepEqual(plain(got[1]!), { error: 'TIMEOUT request timed out (it may still apply)' });
   });
 });
+
+describe('RESP door: the arguments held per connection are bounded', () => {
+  it('stops reading once the unanswered commands hold 256k arguments, not only at 1024 commands', async () => {
+    // Each argument is a Buffer object of its own: 400 commands of 131k arguments queued behind
+    // one slow command held 2.1 GB before the bound counted arguments (found by fuzzing).
+    const gate = new GatedExecutor();
+    const ctx = fakeContext(gate);
+    const door = await startRespDoor(ctx, { listen: '127.0.0.1:0' });
+    const c = await RespClient.connect(Number(door.address.split(':')[1]));
+    try {
+      const n = 6;
+      const wide = `*100001\r\n$6\r\nNOSUCH\r\n${'$1\r\na\r\n'.repeat(100_000)}`;
+      const replies = Promise.all(Array.from({ length: n + 1 }, () => c.reply()));
+      c.raw(encodeCommand(['GET', 'held']));
+      for (let i = 0; i < n; i++) c.raw(wide);
+      await gate.whenHeld(); // the GET waits, so every command after it stays unanswered
+      const decoded = (): number => ctx.observed.filter((o) => o.op === 'unknown').length;
+      let last = -1;
+      for (let stable = 0, i = 0; stable < 10 && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        stable = decoded() === last ? stable + 1 : 0;
+        last = decoded();
+      }
+      assert.ok(decoded() <= 3, `${decoded()} commands of 100,000 arguments decoded behind a held one`);
+      gate.open = true;
+      await gate.release();
+      const all = await replies;
+      assert.equal(all.length, n + 1);
+      assert.equal(norm(all[0]!), null);
+      assert.ok(all.slice(1).every((r) => (norm(r) as { error?: string }).error?.startsWith("ERR unknown command 'NOSUCH'")));
+    } finally {
+      c.close();
+      await door.close();
+    }
+  });
+});
