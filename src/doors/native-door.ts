@@ -4,6 +4,7 @@
 import {
   BadRequestError,
   FrameType,
+  MAX_BATCH_OPS,
   decodeForward,
   decodeRequest,
   encodeResponse,
@@ -15,6 +16,9 @@ import {
 import type { FrameSocket } from '../transport/frame-socket.ts';
 import type { RawRequest } from '../router/router.ts';
 import type { Executor } from './door-context.ts';
+
+/** A batch over the op limit is refused from its count, before its ops are decoded. */
+const CLIENT_LIMITS = { maxBatchOps: MAX_BATCH_OPS };
 
 export interface NativeDoorOptions {
   /** Requests in flight per connection before we stop reading from it. */
@@ -33,8 +37,10 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
 
   // A client that half-closed (`shutdown(SHUT_WR)`, `nc -N`) still gets every answer: close once
   // its last frame was dispatched and nothing is in flight (the server allows half-open sockets).
+  /** Framing was lost: nothing more is read, and the connection closes once the requests before it are answered. */
+  let framingLost = false;
   const closeIfDone = (): void => {
-    if (conn.inputDone && inFlight === 0) conn.socket.end();
+    if ((conn.inputDone || framingLost) && inFlight === 0) conn.socket.end();
   };
   /**
    * Counts `answer` in flight (held, the socket also stops dispatching the rest of the chunk
@@ -54,8 +60,13 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
   };
   conn.onInputDone = closeIfDone;
   conn.onFramingError = (e) => {
+    // The requests before the bad prefix still get their answers (a write among them may have
+    // applied: closing at once left its client not knowing), as the RESP door answers the commands
+    // before a protocol error (found by fuzzing, 2026-12-07).
+    if (framingLost) return; // the decoder throws again at every later dispatch: answer once
+    framingLost = true;
     reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
-    conn.socket.end();
+    closeIfDone();
   };
   /** Decodes (BAD_REQUEST on failure) and runs one request, with back-pressure on the connection. */
   const serve = (f: Frame, decode: () => { req: Request; raw: RawRequest }): void => {
@@ -64,7 +75,7 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
       decoded = decode();
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
-      reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } });
+      reply(f.requestId, { kind: 'error', error: { code: e.code, message: e.message } });
       return;
     }
     const { req, raw } = decoded;
@@ -82,7 +93,7 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
     if (f.type === FrameType.Forward) {
       serve(f, () => {
         const fwd = decodeForward(f.body);
-        return { req: decodeRequest(fwd.type, fwd.body), raw: { type: fwd.type, body: fwd.body, hops: fwd.hops } };
+        return { req: decodeRequest(fwd.type, fwd.body, CLIENT_LIMITS), raw: { type: fwd.type, body: fwd.body, hops: fwd.hops } };
       });
       return;
     }
@@ -92,6 +103,6 @@ export function serveNativeClient(conn: FrameSocket, router: Executor, opts: Nat
     }
     const special = opts.special?.(f);
     if (special) return track(f.requestId, special);
-    serve(f, () => ({ req: decodeRequest(f.type, f.body), raw: { type: f.type, body: f.body, hops: 0 } }));
+    serve(f, () => ({ req: decodeRequest(f.type, f.body, CLIENT_LIMITS), raw: { type: f.type, body: f.body, hops: 0 } }));
   };
 }

@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   FrameDecoder,
   FramingError,
+  MAX_BATCH_OPS,
   decodeRequest,
   encodeResponse,
   frameClass,
@@ -57,6 +58,8 @@ export class NativeStream {
   /** How often input was held back for back-pressure (tests, metrics). */
   pauses = 0;
   private holding = false;
+  /** Framing was lost: nothing more is read; closed (1002) once the requests before it are answered. */
+  private framingLost = false;
 
   constructor(
     private readonly executor: Executor,
@@ -103,6 +106,10 @@ export class NativeStream {
 
   private pump(): void {
     while (!this.closed) {
+      if (this.framingLost) {
+        if (this.inFlight === 0) this.shut(WS_CLOSE.protocolError, 'framing lost');
+        return;
+      }
       if (this.inFlight >= this.maxInFlight || this.sink.bufferedAmount() > this.softBufferedBytes) {
         if (!this.holding) {
           this.holding = true;
@@ -116,9 +123,10 @@ export class NativeStream {
         f = this.decoder.read();
       } catch (e) {
         if (!(e instanceof FramingError)) throw e;
+        // The requests before the bad prefix still get their answers, as on the TCP door.
+        this.framingLost = true;
         this.reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
-        this.shut(WS_CLOSE.protocolError, 'framing lost');
-        return;
+        continue;
       }
       if (f === null) return;
       this.handle(f);
@@ -132,10 +140,10 @@ export class NativeStream {
     }
     let req;
     try {
-      req = decodeRequest(f.type, f.body);
+      req = decodeRequest(f.type, f.body, { maxBatchOps: MAX_BATCH_OPS });
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
-      this.reply(f.requestId, { kind: 'error', error: { code: 'BAD_REQUEST', message: e.message } });
+      this.reply(f.requestId, { kind: 'error', error: { code: e.code, message: e.message } });
       return;
     }
     this.inFlight++;

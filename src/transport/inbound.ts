@@ -5,6 +5,7 @@
 import {
   BadRequestError,
   FrameType,
+  MAX_BATCH_OPS,
   decodeChannel,
   decodeForward,
   decodeRaftFrame,
@@ -83,7 +84,9 @@ function serve(r: HostedReplica, f: Frame, answer: (res: Response) => void): voi
     r.onRaft(decodeRaftFrame(f.type, f.body));
   } else if (f.type === FrameType.Forward) {
     const fwd = decodeForward(f.body);
-    const req = decodeRequest(fwd.type, fwd.body);
+    // A replica forwards only batches its router let through: a bigger one is a bogus peer's, and
+    // decoding its ops first would stall this process for seconds.
+    const req = decodeRequest(fwd.type, fwd.body, { maxBatchOps: MAX_BATCH_OPS });
     // The router answers failures itself; a rejection here would be a bug, and unhandled it would
     // end the process: the relaying replica gets it as an answer instead.
     void r.execute(req, { type: fwd.type, body: fwd.body, hops: fwd.hops }).then(answer, (e: unknown) =>

@@ -31,7 +31,11 @@ export class FramingError extends Error {
  */
 export class BadRequestError extends Error {
   override readonly name = 'BadRequestError';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** What a server answers: TOO_LARGE when the body announces more than a limit allows. */
+    readonly code: 'BAD_REQUEST' | 'TOO_LARGE' = 'BAD_REQUEST',
+  ) {
     super(message);
   }
 }

@@ -193,3 +193,58 @@ describe('native door back-pressure', () => {
     assert.ok(socket.writableLength <= (1 << 20) + value + 64, `${socket.writableLength} bytes held after the drop`);
   });
 });
+
+describe('native door: a batch over the op limit (found by fuzzing, 2026-12-07)', () => {
+  it('is answered TOO_LARGE from its count, without decoding its ops or reaching the executor', async () => {
+    // 4 MiB of empty ops is 1.4M of them: decoding each before the refusal held a replica's event
+    // loop for 3-4 s per frame, long enough for elections.
+    const exec = new HeldExecutor();
+    const { socket } = door(exec, { maxInFlight: 8 });
+    socket.startReading();
+    const n = 1_400_000;
+    const body = Buffer.alloc(16 + 4 + 3 * n);
+    body.writeUInt32BE(n, 16);
+    for (let i = 0; i < n; i++) body[20 + 3 * i] = 2; // delete, empty key
+    const frame = Buffer.alloc(9 + body.length);
+    frame.writeUInt32BE(5 + body.length, 0);
+    frame[4] = 0x08; // BATCH
+    frame.writeUInt32BE(41, 5);
+    body.copy(frame, 9);
+    socket.push(frame);
+    await waitFor('the answer', () => socket.answers.length === 1);
+    const a = socket.answers[0]!;
+    assert.equal(a.id, 41);
+    assert.ok(a.res.kind === 'error' && a.res.error.code === 'TOO_LARGE', JSON.stringify(a.res));
+    assert.match(a.res.error.message, /batch of 1400000 operations exceeds the limit of 10000/);
+    assert.equal(exec.started, 0, 'never reaches the executor');
+  });
+});
+
+describe('native door: lost framing (found by fuzzing, 2026-12-07)', () => {
+  it('answers the requests before the bad length prefix, then closes', async () => {
+    const exec = new HeldExecutor();
+    const { socket } = door(exec, { maxInFlight: 8 });
+    socket.startReading();
+    const junk = Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 0]); // a frame length over the limit
+    socket.push(Buffer.concat([frames(gets(3), 1), junk, frames(gets(2), 10)]));
+    await settle();
+    assert.equal(exec.started, 3, 'the frames before the bad prefix run; none after it');
+    const lost = socket.answers.find((a) => a.id === 0);
+    assert.ok(lost && lost.res.kind === 'error' && lost.res.error.code === 'BAD_REQUEST' && /exceeds the limit/.test(lost.res.error.message));
+    assert.equal(socket.writableEnded, false, 'not closed while requests before it run');
+    socket.push(null); // the client half-closes: its end dispatches again, and meets the bad prefix again
+    await settle();
+    exec.answerAll();
+    await settle();
+    assert.equal(socket.answers.filter((a) => a.id === 0).length, 1, 'one error frame, though dispatch resumes and meets the bad prefix again');
+    assert.deepEqual(
+      socket.answers.filter((a) => a.id !== 0).map((a) => [a.id, a.res.kind]),
+      [
+        [1, 'ok'],
+        [2, 'ok'],
+        [3, 'ok'],
+      ],
+    );
+    assert.equal(socket.writableEnded, true, 'closed once they are answered');
+  });
+});

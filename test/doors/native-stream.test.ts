@@ -152,6 +152,28 @@ describe('NativeStream', () => {
     assert.equal(sink.responses.at(-1)!.id, 0);
   });
 
+  it('answers the requests before lost framing, then closes (1002) (found by fuzzing, 2026-12-07)', async () => {
+    const exec = new MemoryExecutor();
+    exec.delayMs = 20;
+    const sink = new FakeSink();
+    const s = new NativeStream(exec, sink);
+    const put = { op: 'put' as const, key: enc.encode('w'), value: enc.encode('1'), clientId: 0n, seq: 0 };
+    s.push(Buffer.concat([frames([put, { op: 'ping' }]), Buffer.from([0xff, 0xff, 0xff, 0xff, 0]), frames([{ op: 'ping' }], 7)]));
+    await settle();
+    assert.equal(sink.closedWith?.code, undefined, 'open while the requests before the bad prefix run');
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(
+      sink.responses.map((r) => [r.id, r.res.kind === 'error' ? r.res.error.code : r.res.kind]),
+      [
+        [0, 'BAD_REQUEST'],
+        [1, 'ok'],
+        [2, 'ok'],
+      ],
+    );
+    assert.equal(sink.closedWith?.code, WS_CLOSE.protocolError);
+    assert.equal(exec.seen.length, 2, 'nothing after the bad prefix runs');
+  });
+
   it('drops answers that complete after the transport closed', async () => {
     const exec = new MemoryExecutor();
     exec.delayMs = 1;

@@ -88,6 +88,17 @@ describe('client requests', () => {
     assert.throws(() => decodeRequest(FrameType.Put, put), isBad);
   });
 
+  it('refuse a batch over maxBatchOps from its count (TOO_LARGE), and decode it without the option (log replay)', () => {
+    const ops = Array.from({ length: 11 }, () => ({ op: 'delete' as const, key: bytes('k') }));
+    const f = frameOf(encodeRequest(1, { op: 'batch', ...w, ops }));
+    assert.throws(
+      () => decodeRequest(FrameType.Batch, f.body, { maxBatchOps: 10 }),
+      (e: unknown) => e instanceof BadRequestError && e.code === 'TOO_LARGE' && /batch of 11 operations exceeds the limit of 10/.test(e.message),
+    );
+    assert.equal((decodeRequest(FrameType.Batch, f.body, { maxBatchOps: 11 }) as { ops: unknown[] }).ops.length, 11);
+    assert.equal((decodeRequest(FrameType.Batch, f.body) as { ops: unknown[] }).ops.length, 11);
+  });
+
   it('refuse to encode what the format cannot carry', () => {
     assert.throws(() => encodeRequest(1, { op: 'get', key: new Uint8Array(0x10000), consistency: 'stale' }), RangeError);
     assert.throws(() => encodeRequest(1, { op: 'batch', ...w, ops: [] }), RangeError);
