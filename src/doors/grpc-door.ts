@@ -17,9 +17,22 @@ export const KV_PROTO_PATH = fileURLToPath(new URL('../../protos/kv.proto', impo
 
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
 
-/** Marks a request whose bytes failed the strict check; the handler answers INVALID_ARGUMENT. */
+/**
+ * Marks a request whose bytes failed the strict check; the handler answers INVALID_ARGUMENT, or
+ * RESOURCE_EXHAUSTED (TOO_LARGE) for one with too many fields.
+ */
 const MALFORMED = Symbol('malformed');
-type Checked<T> = T & { [MALFORMED]?: string };
+type Checked<T> = T & { [MALFORMED]?: { why: string; tooLarge: boolean } };
+
+/** The answer to a request the strict check refused, or undefined. */
+function refusal(req: unknown): RpcError | undefined {
+  const bad = (req as Checked<object>)[MALFORMED];
+  if (bad === undefined) return undefined;
+  if (!bad.tooLarge) return new RpcError(grpc.status.INVALID_ARGUMENT, `malformed request: ${bad.why}`);
+  const md = new grpc.Metadata();
+  md.set('kvs-error', 'TOO_LARGE');
+  return new RpcError(grpc.status.RESOURCE_EXHAUSTED, `request too large: ${bad.why}`, md);
+}
 
 /** A status the door answers with (grpc-js reads code, details and metadata). */
 class RpcError extends Error {
@@ -89,7 +102,8 @@ function outcome(e: RpcError): string {
 }
 
 function checked<T>(req: Checked<T>): T {
-  if (req[MALFORMED] !== undefined) throw new RpcError(grpc.status.INVALID_ARGUMENT, `malformed request: ${req[MALFORMED]}`);
+  const refused = refusal(req);
+  if (refused) throw refused;
   return req;
 }
 
@@ -214,7 +228,7 @@ function guardedService(pkg: protoLoader.PackageDefinition, name: string): grpc.
         try {
           checkMessage(buf, desc, lookup);
         } catch (e) {
-          if (e instanceof ProtobufError) return { [MALFORMED]: e.message };
+          if (e instanceof ProtobufError) return { [MALFORMED]: { why: e.message, tooLarge: e.tooLarge } };
           throw e;
         }
         return method.requestDeserialize(buf) as object;
@@ -226,10 +240,6 @@ function guardedService(pkg: protoLoader.PackageDefinition, name: string): grpc.
 
 /** Handlers that answer a request the strict check refused with INVALID_ARGUMENT, before they run. */
 function refusingMalformed(handlers: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
-  const refusal = (req: unknown): RpcError | undefined => {
-    const why = (req as Checked<object>)[MALFORMED];
-    return why === undefined ? undefined : new RpcError(grpc.status.INVALID_ARGUMENT, `malformed request: ${why}`);
-  };
   return Object.fromEntries(
     Object.entries(handlers).map(([name, handler]) => [
       name,

@@ -87,6 +87,32 @@ describe('protobuf strict check', () => {
     assert.throws(() => checkMessage(nest(40), node, () => node), /nested deeper than 32/);
   });
 
+  it('refuses more than 10,000 elements of a repeated field, and 100,000 fields in all, as too large (found by fuzzing, 2026-12-07)', () => {
+    // Counted before protobufjs decodes: 4 MiB of empty BatchOps (2M) took seconds to decode.
+    const emptyOps = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => [0x0a, 0x00]).flat());
+    assert.equal(check('Batch', emptyOps(10_000)), 'ok');
+    const tooLarge = (bytes: Buffer): ProtobufError => {
+      try {
+        checkMessage(bytes, service.Batch!.requestType.type as MessageDescriptor, lookup);
+      } catch (e) {
+        assert.ok(e instanceof ProtobufError);
+        return e;
+      }
+      assert.fail('passed the check');
+    };
+    const ops = tooLarge(emptyOps(2_000_000));
+    assert.equal(ops.message, 'ops: more than 10000 elements');
+    assert.equal(ops.tooLarge, true);
+    // A field that is not repeated, sent over and over (protobufjs decodes every copy).
+    const keys = Buffer.from(Array.from({ length: 100_001 }, () => [0x0a, 0x00]).flat());
+    const m = service.Get!;
+    assert.throws(
+      () => checkMessage(keys, m.requestType.type as MessageDescriptor, lookup),
+      (e: unknown) => e instanceof ProtobufError && e.tooLarge && e.message === 'more than 100000 fields in one request',
+    );
+    assert.equal(check('Get', keys.subarray(0, 200_000)), 'ok');
+  });
+
   it('under fuzzing fails only with ProtobufError, and what passes decodes', () => {
     const rng = new Prng(11);
     const methods = samples.map(([m]) => m);
