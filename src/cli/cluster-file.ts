@@ -37,7 +37,12 @@ export function clusterPath(dataDir: string, file = 'cluster.json'): string {
 export function readCluster(dataDir: string, file?: string): ClusterReplica[] {
   const p = clusterPath(dataDir, file);
   if (!existsSync(p)) return [];
-  const parsed = JSON.parse(readFileSync(p, 'utf8')) as ClusterFile;
+  let parsed: ClusterFile;
+  try {
+    parsed = JSON.parse(readFileSync(p, 'utf8')) as ClusterFile;
+  } catch (e) {
+    throw new Error(`${p} is not a cluster file (${(e as Error).message}): remove it, or restore the one kvs up wrote`);
+  }
   return parsed.replicas ?? [];
 }
 

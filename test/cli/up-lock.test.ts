@@ -24,11 +24,12 @@ it('refuses to run beside a live kvs up of the same data directory, and takes ov
   assert.ok(existsSync(join(data, 'cluster.json')), 'the running cluster stays published');
 
   // A kvs up killed with -9 left its pid behind: the next one takes the lock (and here stops at a
-  // usage error, giving it back).
+  // cluster file it cannot read, giving the lock back). Bad flags are refused before the lock.
   const dead = spawnSync(process.execPath, ['-e', 'process.pid'], { encoding: 'utf8' }).pid!;
   writeFileSync(lock, `${dead}\n`);
-  const next = up('--replicas', '0');
-  assert.equal(next.status, 2, next.stderr);
-  assert.match(next.stderr, /--replicas must be 1\.\.9/);
+  writeFileSync(join(data, 'cluster.json'), 'not a cluster file');
+  const next = up();
+  assert.equal(next.status, 3, next.stderr);
+  assert.match(next.stderr, /cluster\.json is not a cluster file/);
   assert.equal(existsSync(lock), false, 'released at exit');
 });
