@@ -9,6 +9,11 @@ export const mutations = {
   leaseWithoutCheckQuorum: false,
   /** The leader counts its own entries toward a quorum before they are persisted. */
   ackBeforePersist: false,
+  /**
+   * A blank replica (RaftConfig.blankStart) votes as any voter, and campaigns, once it holds any
+   * entry: a log that is a prefix of the one it lost can elect a lagging candidate.
+   */
+  blankClearsAtFirstEntry: false,
 };
 
 export function resetMutations(): void {

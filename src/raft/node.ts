@@ -1,7 +1,7 @@
 // Raft as a deterministic state machine: inputs are tick(), step(), propose(), readIndex() and the
 // membership/transfer requests; output is a Ready batch (see types.ts for the contract). No I/O,
 // no clock, no randomness of its own.
-import { applyConfChange, encodeConf, majorityValue, type ConfChange } from './conf.ts';
+import { applyConfChange, encodeConf, majorityValue, quorum, type ConfChange } from './conf.ts';
 import { RaftLog } from './log.ts';
 import { mutations } from './mutations.ts';
 import { Progress, ProgressState } from './progress.ts';
@@ -97,6 +97,10 @@ export class RaftNode {
   private leadTransferee: NodeId = NONE;
   private transferElapsed = 0;
   private pendingConfIndex = 0;
+  /** RaftConfig.blankStart, until this replica has caught up with its group (see `blank`). */
+  private blankNow: boolean;
+  /** An index through which our log matches a leader's (see `blank`): blank ends once it is durable. */
+  private blankUntil = 0;
 
   // Reads.
   private round = 0;
@@ -131,6 +135,7 @@ export class RaftNode {
     this.log = new RaftLog(base, entries, hardState.commit, applied);
     this.term = hardState.term;
     this.vote = hardState.vote;
+    this.blankNow = cfg.blankStart === true;
     this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
     this.prevSoft = this.softState();
     this.resetElection();
@@ -206,6 +211,19 @@ export class RaftNode {
     }
     const next = applyConfChange(this.log.conf(), change);
     if (typeof next === 'string') return { ok: false, error: 'invalid-conf-change', leader: this.lead, reason: next };
+    if (change.type === 'remove' && this.log.conf().voters.includes(change.node)) {
+      // Fewer voters are left to elect a leader: a quorum of them must hold our commit point. One
+      // that never caught up may still be blank (RaftConfig.blankStart) and refuse every candidate
+      // holding entries; a group that needed its vote would never elect a leader again.
+      const held = (v: NodeId): number => (v === this.id ? this.log.stable : (this.prs.get(v)?.match ?? 0));
+      const caughtUp = next.voters.filter((v) => held(v) >= this.log.committed);
+      if (caughtUp.length < quorum(next.voters.length)) {
+        // "is behind", as for a promotion: the membership executor retries until it caught up.
+        const behind = next.voters.find((v) => !caughtUp.includes(v))!;
+        const reason = `removing ${change.node} needs ${quorum(next.voters.length)} of voters ${next.voters.join(', ')} at the commit point ${this.log.committed}; ${behind} is behind (${held(behind)} < ${this.log.committed})`;
+        return { ok: false, error: 'invalid-conf-change', leader: this.lead, reason };
+      }
+    }
     if (change.type === 'promote') {
       const match = this.prs.get(change.node)?.match ?? 0;
       if (match < this.log.committed) {
@@ -371,6 +389,21 @@ export class RaftNode {
     return this.log.committed;
   }
 
+  /**
+   * Still blank (RaftConfig.blankStart): the shell keeps the store's blank mark while this is true
+   * and removes it once it turns false. It ends once this replica's durable log matches a leader's
+   * through an entry of the leader's term and through its commit index: the first holds every entry
+   * committed before that leader's election, the second every entry of its term committed so far —
+   * so everything this replica acknowledged before its disk was lost, if it was committed. Or when
+   * it takes part in a new group's first election (votes for, or wins as, a candidate holding
+   * nothing: there is nothing it could lack).
+   */
+  get blank(): boolean {
+    if (this.blankNow && this.blankUntil > 0 && this.log.stable >= this.blankUntil && !mutations.blankClearsAtFirstEntry) this.blankNow = false;
+    if (this.blankNow && mutations.blankClearsAtFirstEntry && this.log.lastIndex() > 0) this.blankNow = false;
+    return this.blankNow;
+  }
+
   /** Entry i of the in-memory log (for the I/O shell's tests and the simulator's checks). */
   entryAt(i: number) {
     return this.log.entry(i);
@@ -422,6 +455,8 @@ export class RaftNode {
   }
 
   private becomeLeader(): void {
+    // Elected holding nothing (by blank voters: a new group), or by transfer once caught up.
+    this.blankNow = false;
     this.role = Role.Leader;
     this.lead = this.id;
     this.leadTransferee = NONE;
@@ -488,7 +523,18 @@ export class RaftNode {
   private tickElection(): void {
     this.electionElapsed++;
     if (this.bootLease && this.electionElapsed >= this.cfg.electionTicks) this.bootLease = false;
-    if (this.promotable() && this.electionElapsed >= this.randomizedTimeout) this.campaign('pre');
+    if (this.promotable() && this.electionElapsed >= this.randomizedTimeout && !this.blankHolding()) this.campaign('pre');
+  }
+
+  /**
+   * A blank replica holding entries does not campaign: its log may be a prefix of what it held
+   * before its disk was lost, and a lagging voter could elect it without entries it had helped
+   * commit. Holding nothing, it may (a new group's first election; any voter holding entries
+   * refuses it anyway). A transfer is allowed: the leader sends it only to a replica as far as
+   * its own log.
+   */
+  private blankHolding(): boolean {
+    return this.blank && this.log.lastIndex() > 0 && !mutations.blankClearsAtFirstEntry;
   }
 
   private tickLeader(): void {
@@ -562,11 +608,12 @@ export class RaftNode {
     // before it is promoted, so an addition never needs its vote earlier).
     const conf = this.log.conf();
     const knowsConf = conf.voters.length > 0 || conf.learners.length > 0;
-    // Started from an empty data directory (RaftConfig.blankStart) and holding nothing yet: its
-    // vote may be one it cast before its disk was lost, and with a lagging peer's it could elect a
-    // leader that lacks committed entries (an outside test lost 10 acknowledged writes so). It votes
-    // only for candidates holding nothing either; once the leader's entries reach it, as any voter.
-    const blankVoter = this.cfg.blankStart === true && this.log.lastIndex() === 0 && m.lastIndex > 0;
+    // Blank (RaftConfig.blankStart, not caught up since its store was created empty): its vote may
+    // be one it cast before its disk was lost, and its log may lack entries it acknowledged; with a
+    // lagging peer's vote it could elect a leader that lacks committed entries (an outside test
+    // lost 10 acknowledged writes so; the simulator more, after the first entry). It votes
+    // only for candidates holding nothing either; once it caught up (`blank`), as any voter.
+    const blankVoter = this.blank && m.lastIndex > 0;
     const canVote = knowsConf && !blankVoter && (this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term));
     const upToDate = mutations.skipUpToDateCheck || this.log.isUpToDate(m.lastIndex, m.lastTerm);
     const type = pre ? MsgType.PreVoteResp : MsgType.VoteResp;
@@ -575,6 +622,8 @@ export class RaftNode {
       if (!pre) {
         this.electionElapsed = 0;
         this.vote = m.from;
+        // Only a candidate holding nothing gets a blank voter's vote: a new group's first election.
+        this.blankNow = false;
       }
     } else {
       this.send({ type, to: m.from, reject: true });
@@ -679,6 +728,9 @@ export class RaftNode {
     if (log.matchTerm(m.prevIndex, m.prevTerm)) {
       const lastNew = log.merge(m.prevIndex, m.entries);
       log.commitTo(Math.min(m.commit, lastNew));
+      // Our log now matches the leader's through an entry of its term and through its commit
+      // index: once that is durable here, we hold all we may have held before (`blank`).
+      if (this.blankNow && m.commit <= lastNew && log.term(lastNew) === m.term) this.blankUntil = Math.max(this.blankUntil, lastNew);
       this.send({ type: MsgType.AppendResp, to: m.from, index: lastNew, reject: false, hintIndex: 0, hintTerm: 0 });
       return;
     }
@@ -823,7 +875,9 @@ export class RaftNode {
       pr.ack(s.meta.index);
       this.endSnapshotSend(pr);
       pr.becomeProbe();
-      this.dirty.set(m.from, false);
+      // An append even with nothing after the image: it tells the follower our commit index
+      // against its log, which a blank one needs to stop being blank (`blank`).
+      this.dirty.set(m.from, true);
       this.maybeCommit();
       return;
     }

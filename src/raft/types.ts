@@ -267,11 +267,12 @@ export interface RaftConfig {
    */
   quietAfterTicks: number;
   /**
-   * This replica started from an empty data directory with the group's configuration (not as a
-   * joiner): it cannot tell a new group from one that ran while it had a disk it has since lost,
-   * with entries it acknowledged and a vote it cast. Until it holds an entry it votes only for
-   * candidates holding none (a new group's first election), never to elect a candidate that may
-   * lack committed entries with its help. Undefined: false.
+   * This replica's store was created empty with the group's configuration (not as a joiner) and it
+   * has not caught up since (the store's blank mark): it cannot tell a new group from one that ran
+   * while it had a disk it has since lost, with entries it acknowledged and a vote it cast. Until
+   * it caught up (RaftNode.blank) it votes only for candidates holding nothing (a new group's first
+   * election) and, holding entries, does not campaign, so that no candidate lacking committed
+   * entries wins with its help. Undefined: false.
    */
   blankStart?: boolean;
   /** Injected PRNG returning [0, 1). */

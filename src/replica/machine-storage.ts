@@ -15,11 +15,14 @@ export interface MachineStore {
   apply(index: number, commands: readonly Command[], onResults?: (results: CommandResult[]) => void): Promise<CommandResult[]>;
   getMeta(name: string): Uint8Array | undefined;
   commitSoon(): void;
+  /** Removes the store's blank mark (ReplicaStore.clearBlank); absent: no mark kept. */
+  clearBlank?(): void;
 }
 
 export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaStorage {
   return {
     commitSoon: () => store.commitSoon(),
+    clearBlank: () => store.clearBlank?.(),
     persist: async (rd) => {
       await store.persist(rd);
       if (rd.snapshot && sm.sharded) {

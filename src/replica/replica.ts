@@ -26,6 +26,12 @@ export interface ReplicaStorage {
    * Required: a shell that leaves it out makes every such read wait for the store's checkpoint.
    */
   commitSoon(): void;
+  /**
+   * The node is no longer blank (RaftNode.blank): remove the store's blank mark, durably. Called
+   * once, after the advance that ended it. Required, so that no shell forgets it: a mark never
+   * removed leaves the replica blank at every start.
+   */
+  clearBlank(): void;
 }
 
 export interface ReplicaOptions {
@@ -107,6 +113,8 @@ export class Replica {
   private soft: SoftState;
   private durableTerm: number;
   private durableVote: number;
+  /** The store still holds its blank mark (RaftConfig.blankStart) and the node was blank. */
+  private blankMarked: boolean;
   /** The apply in progress whose answers may already have left (see visibleBarrier). */
   private answeredApply: Promise<void> | undefined;
   /** The highest index whose apply reads can see (committed). */
@@ -127,6 +135,7 @@ export class Replica {
     this.leaderlessSince = opts.env.now();
     this.durableTerm = opts.persisted.hardState.term;
     this.durableVote = opts.persisted.hardState.vote;
+    this.blankMarked = opts.raft.blankStart === true;
     this.visibleApplied = opts.persisted.applied;
     this.handedToApply = opts.persisted.applied;
   }
@@ -368,6 +377,11 @@ export class Replica {
       w.reject(new NotLeaderError(this.soft.leader, 'no leader to confirm the read'));
     }
     this.node.advance(rd);
+    // Caught up: the mark goes only after advance, so its entries are durable (RaftNode.blank).
+    if (this.blankMarked && !this.node.blank) {
+      this.blankMarked = false;
+      this.opts.storage.clearBlank();
+    }
     this.releaseReads();
     // Reads still waiting for an apply: its writes must not sit in the store's held-back batch.
     if (this.readsAwaitingApply.length > 0) this.opts.storage.commitSoon();

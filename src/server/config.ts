@@ -111,7 +111,7 @@ export interface ServerConfig extends Omit<SettingValues, 'config' | 'trace' | '
   rejoinCheck?: boolean;
   /** The group has run without this replica's data: start outside the configuration (rejoin.ts). */
   lostData?: boolean;
-  /** The data directory was empty (or absent) at this start: RaftConfig.blankStart. */
+  /** The data directory was empty (or absent) at this start (RaftConfig.blankStart comes from the store's mark). */
   dataEmpty?: boolean;
 }
 

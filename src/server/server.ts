@@ -140,7 +140,9 @@ export class KvsServer {
         leaseReads: false,
         clockDriftTicks: 2,
         quietAfterTicks: config.quietAfterTicks,
-        blankStart: config.dataEmpty === true && voters.length > 0,
+        // From the store's mark, not the directory: a replica replaced, then restarted before it
+        // caught up, is still blank (docs/raft.md).
+        blankStart: store.blank && voters.length > 0,
       },
       snapshots: store.snapshots,
       persisted,
@@ -152,6 +154,7 @@ export class KvsServer {
         },
         apply: storage.apply,
         commitSoon: storage.commitSoon,
+        clearBlank: storage.clearBlank,
       },
       // The tick's lateness is the event-loop lag /metrics reports (no timer of its own: loop-lag.ts).
       env: { ...systemEnv, every: (ms, fn) => systemEnv.every(ms, loopLag.timed(ms, fn)) },

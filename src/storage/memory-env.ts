@@ -75,6 +75,16 @@ export class MemoryDisk {
     this.life++;
   }
 
+  /**
+   * The disk is replaced by an empty one (the simulator's disk replacement): every store is gone,
+   * and the environments of the process living now stop, as after a crash.
+   */
+  wipe(): void {
+    this.life++;
+    for (const t of this.durable.values()) t.clear();
+    this.version++;
+  }
+
   /** An environment for the process living now, holding one store. */
   open(timing: DiskTiming, dataFile = 'memory'): Env {
     return new MemoryEnv(this, timing).store('', dataFile);

@@ -21,6 +21,14 @@ export class MemoryWalDisk {
     this.life++;
   }
 
+  /** The disk is replaced by an empty one: every log is gone, and the logs of the process living now stop. */
+  wipe(): void {
+    this.life++;
+    this.durable.clear();
+    this.released.clear();
+    this.version++;
+  }
+
   /** The synced records of `store`, oldest first. */
   records(store: string): readonly WalRecord[] {
     return this.durable.get(store) ?? [];

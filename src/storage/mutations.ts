@@ -9,6 +9,11 @@ export const storageMutations = {
   applyIgnoresHeldBack: false,
   /** Let a Ready that changes term or vote skip the sync, as one that only moves the commit index does. */
   hardStateUnsynced: false,
+  /**
+   * Keep no blank mark: a store is blank only at the start that created it, as when the server
+   * guessed blankStart from an empty data directory (a restart before catching up votes freely).
+   */
+  blankMarkNotKept: false,
 };
 
 export function resetStorageMutations(): void {

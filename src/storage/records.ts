@@ -12,6 +12,11 @@ export const RaftKey = {
   stage: Buffer.from('stage'),
   /** The last write-ahead log record whose Ready this store holds (wal.ts; absent: none). */
   walSeq: Buffer.from('wal-seq'),
+  /**
+   * Present while a store created empty with a configuration (not a joiner's) has not caught up
+   * with its group (RaftConfig.blankStart): a restart must know it, not guess it from the directory.
+   */
+  blank: Buffer.from('blank'),
 } as const;
 
 /** Bumped when a record layout changes; a store written by another version is refused. */

@@ -63,6 +63,8 @@ export class ReplicaStore {
   private gate: Promise<void> | undefined;
   /** The last apply's staged writes: the next apply reads through them until they are committed. */
   private lastLayer: StagedTables | undefined;
+  /** load() created this store with a configuration (only the blankMarkNotKept mutation reads it). */
+  private createdBlank = false;
 
   /** Use openReplicaStore (open-store.ts). */
   constructor(
@@ -84,6 +86,32 @@ export class ReplicaStore {
   }
 
   /**
+   * The store was created empty with a configuration (a founder, or a voter whose disk was
+   * replaced) and has not caught up with its group since: RaftConfig.blankStart. Kept on disk, so
+   * a replica that crashes again before it caught up restarts blank. Stores older than the mark
+   * have none: they start as they always did.
+   */
+  get blank(): boolean {
+    if (storageMutations.blankMarkNotKept) return this.createdBlank;
+    return readRaft(this.env, RaftKey.blank, () => true) === true;
+  }
+
+  /**
+   * The replica caught up (RaftNode.blank turned false): removes the mark, durably at once. Once
+   * per store, so the synchronous commit costs nothing that matters; a crash before it only
+   * leaves the replica blank for one more start.
+   */
+  clearBlank(): void {
+    this.assertOk();
+    if (readRaft(this.env, RaftKey.blank, () => true) === undefined) return;
+    try {
+      this.env.root.transactionSync(() => void this.env.raft.remove(RaftKey.blank));
+    } catch (e) {
+      throw this.fail(e);
+    }
+  }
+
+  /**
    * Reads and verifies the Raft state. A fresh store needs the initial configuration (it becomes
    * the log base {0, 0, conf}); it is ignored afterwards.
    */
@@ -93,7 +121,14 @@ export class ReplicaStore {
       if (!readRaft(this.env, RaftKey.base, () => true)) {
         if (!initialConf) throw new StorageError(`${this.dataFile}: a fresh store needs the initial configuration`);
         const base: SnapshotMeta = { index: 0, term: 0, conf: initialConf };
-        this.env.root.transactionSync(() => void putRaft(this.env, RaftKey.base, encodeSnapshotMeta(base)));
+        // A founder's empty store is marked blank with its base, in one durable write: a crash
+        // before it catches up must not restart it as a voter that remembers (see `blank`).
+        const blank = initialConf.voters.length > 0 && !storageMutations.blankMarkNotKept;
+        this.env.root.transactionSync(() => {
+          void putRaft(this.env, RaftKey.base, encodeSnapshotMeta(base));
+          if (blank) void putRaft(this.env, RaftKey.blank, new Uint8Array(0));
+        });
+        this.createdBlank = initialConf.voters.length > 0;
       }
       if (this.walRecords) {
         this.replay(this.walRecords);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RaftNode, defaultRaftConfig } from '../../src/raft/node.ts';
 import { decodeConf, encodeConf } from '../../src/raft/conf.ts';
-import { EntryType, MsgType, type Entry, type Message, type PersistedState, type RaftConfig, type SnapshotSource } from '../../src/raft/types.ts';
+import { EntryType, MsgType, Role, type Entry, type Message, type PersistedState, type RaftConfig, type SnapshotSource } from '../../src/raft/types.ts';
 import { Cluster, put, text } from './harness.ts';
 
 const noSnapshots: SnapshotSource = {
@@ -568,6 +568,95 @@ describe('a founder restarted from an empty data directory with its flags (kvs s
     const next = c.electLeader();
     c.tickAll(20);
     for (const id of [1, 2, 3]) assert.equal(c.state(id).get('w9'), 'v9', `replica ${id} (leader ${next.id})`);
+  });
+});
+
+describe('a blank replica until it caught up (RaftConfig.blankStart, the store\'s blank mark)', () => {
+  const founders = { base: { index: 0, term: 0, conf: { voters: [1, 2, 3], learners: [] } } };
+  const votesOf = (n: RaftNode): [number, boolean][] => drain(n).map((m) => [m.type, 'reject' in m && m.reject]);
+  /** An append from leader 2 of term 3 carrying entries 1.. of the given terms. */
+  const append = (terms: number[], commit: number): Message => ({ type: MsgType.Append, from: 2, to: 3, term: 3, prevIndex: 0, prevTerm: 0, entries: entries(terms), commit });
+
+  // The simulator (blankClearsAtFirstEntry): a replaced replica got entries 1..k of a leader's log
+  // when the leader died; a lagging voter at or past k then won with its vote (or it won with the
+  // lagging one's), without entries it had acknowledged before its disk was lost.
+  it('holding a prefix of the leader\'s log, it neither votes for a candidate holding entries nor campaigns', () => {
+    const n = lone(3, founders, { blankStart: true });
+    pastBootLease(n);
+    n.step(append([1, 1, 1], 9)); // entries of an earlier term; the leader's commit is past them
+    drain(n);
+    assert.equal(n.blank, true);
+    for (let i = 0; i < defaultRaftConfig.electionTicks; i++) n.tick(); // out of the leader's lease
+    drain(n);
+    n.step({ type: MsgType.Vote, from: 1, to: 3, term: 4, lastIndex: 5, lastTerm: 1, transfer: false });
+    assert.deepEqual(votesOf(n), [[MsgType.VoteResp, true]]);
+    for (let i = 0; i < 4 * defaultRaftConfig.electionTicks; i++) n.tick();
+    assert.deepEqual(drain(n).filter((m) => m.type === MsgType.PreVote || m.type === MsgType.Vote), [], 'no campaign');
+    assert.equal(n.status.role, Role.Follower);
+  });
+
+  it('votes as any voter once its durable log matches the leader\'s through an entry of its term and its commit', () => {
+    const n = lone(3, founders, { blankStart: true });
+    pastBootLease(n);
+    n.step(append([1, 1, 1, 3], 4)); // through the leader's term-3 entry and commit 4
+    assert.equal(n.blank, true, 'not before the entries are durable');
+    drain(n); // persisted and advanced
+    assert.equal(n.blank, false);
+    for (let i = 0; i < defaultRaftConfig.electionTicks; i++) n.tick(); // out of the leader's lease
+    drain(n);
+    n.step({ type: MsgType.Vote, from: 1, to: 3, term: 4, lastIndex: 4, lastTerm: 3, transfer: false });
+    assert.deepEqual(votesOf(n), [[MsgType.VoteResp, false]]);
+  });
+
+  it('does not end while the leader\'s commit index is past its log, or covers no entry of the leader\'s term', () => {
+    const n = lone(3, founders, { blankStart: true });
+    pastBootLease(n);
+    n.step(append([1, 3], 5)); // commit 5 is past our log
+    drain(n);
+    assert.equal(n.blank, true);
+    const m = lone(3, founders, { blankStart: true });
+    pastBootLease(m);
+    m.step(append([1, 1], 2)); // through the commit, but nothing of term 3
+    drain(m);
+    assert.equal(m.blank, true);
+  });
+
+  it('a new group\'s first election ends it: voting for a candidate holding nothing', () => {
+    const n = lone(3, founders, { blankStart: true });
+    pastBootLease(n);
+    n.step({ type: MsgType.Vote, from: 1, to: 3, term: 1, lastIndex: 0, lastTerm: 0, transfer: false });
+    assert.deepEqual(votesOf(n), [[MsgType.VoteResp, false]]);
+    assert.equal(n.blank, false);
+  });
+
+  it('caught up by a snapshot in an idle group, it learns the leader\'s commit from the append that follows', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 10; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(3);
+    leader.compact(leader.status.applied);
+    const victim = [1, 2, 3].find((id) => id !== leader.id)!;
+    c.disks.delete(victim);
+    c.addNode(victim, { voters: [1, 2, 3], learners: [] }, { blankStart: true });
+    c.tickAll(30); // no writes: nothing but the snapshot would reach it
+    assert.equal(c.state(victim).get('k9'), 'v9');
+    assert.equal(c.node(victim).blank, false);
+  });
+
+  it('a leader refuses to remove a voter while too few of those left hold its commit point', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const [f1, f2] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    c.isolate(f2);
+    leader.propose(put('k', 'v'));
+    c.tickAll(3);
+    // Without f1, {leader, f2} would need f2, which lacks the commit point (it may be blank).
+    const r = leader.proposeConf({ type: 'remove', node: f1 });
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.error, 'invalid-conf-change');
+    c.heal();
+    c.tickAll(10);
+    assert.equal(leader.proposeConf({ type: 'remove', node: f1 }).ok, true);
   });
 });
 

@@ -73,6 +73,7 @@ class TestCluster {
         return Promise.resolve();
       },
       commitSoon: () => {},
+      clearBlank: () => {},
     };
     member.replica = new Replica({
       raft: { ...defaultRaftConfig, id, quietAfterTicks: 0, random: () => [0, 0.4, 0.8][id - 1]! },

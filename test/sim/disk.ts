@@ -59,6 +59,20 @@ export class Disk extends LogShape {
   }
 }
 
+/** What a durable log held at one moment (the checker keeps a replaced disk's last state). */
+export class FrozenLog extends LogShape {
+  readonly hard: HardState;
+  readonly base: SnapshotMeta;
+  protected readonly entries: readonly Entry[];
+
+  constructor(of: DurableLog & { readonly entriesHeld: readonly Entry[] }) {
+    super();
+    this.hard = of.hard;
+    this.base = of.base;
+    this.entries = of.entriesHeld;
+  }
+}
+
 /** The synced state of one store of a MemoryDisk, recovered the way a restart would (re-read after each sync). */
 export class DurableView extends LogShape {
   private env: Env | undefined;
@@ -89,12 +103,29 @@ export class DurableView extends LogShape {
     return this.current.applied;
   }
 
+  /** The durable entries after the base (to freeze them: FrozenLog). */
+  get entriesHeld(): readonly Entry[] {
+    return this.current.entries;
+  }
+
+  /** The store keeps its blank mark (RaftConfig.blankStart): it has not caught up since it was created. */
+  get blank(): boolean {
+    void this.current; // opens the environment
+    return readRaft(this.env!, RaftKey.blank, () => true) === true;
+  }
+
   private get current(): PersistedState {
     const version = `${this.disk.version}/${this.wal.version}`;
     if (this.state === undefined || this.at !== version) {
       // Reads only: an environment of any life sees the synced tables.
       this.env ??= this.disk.openShared({ afterTurn: () => {}, sync: () => {} })(this.store);
       try {
+        // A replaced disk holds no store until the replica starts on it.
+        if (readRaft(this.env, RaftKey.base, () => true) === undefined) {
+          this.state = { hardState: { term: 0, vote: 0, commit: 0 }, base: { index: 0, term: 0, conf: { voters: [], learners: [] } }, entries: [], applied: 0 };
+          this.at = version;
+          return this.state;
+        }
         this.state = withLog(recover(this.env).state, readRaft(this.env, RaftKey.walSeq, decodeIndex) ?? 0, this.wal.records(this.store));
       } catch (e) {
         if (!(e instanceof StorageError) && !(e instanceof Violation)) throw e;

@@ -16,7 +16,7 @@ import { openMemoryStore, type ReplicaStore } from '../../src/storage/index.ts';
 import type { OpenedWal } from '../../src/storage/wal.ts';
 import type { Later } from '../../src/storage/replica-store.ts';
 import type { Env } from '../../src/storage/env.ts';
-import { DurableView } from './disk.ts';
+import { DurableView, type DurableLog } from './disk.ts';
 import { Violation, type Checker, type Watched } from './invariants.ts';
 import type { Machine } from './machine.ts';
 import type { Rng } from './prng.ts';
@@ -59,6 +59,22 @@ export class Host implements Watched {
   readonly disk: DurableView;
   proc: Process | undefined;
   private lastHard: HardState | undefined;
+  /** The durable term of the disk its machine lost at its last replacement (machine.ts). */
+  lostTerm = 0;
+  /**
+   * What its last replaced disk held durably: acknowledgements it sent from there were honest. A
+   * leader may count one until it hears from the new disk; kept until this replica caught up.
+   */
+  get lostDisk(): DurableLog | undefined {
+    if (this.lost !== undefined && this.node !== null && !this.node.blank) this.lost = undefined;
+    return this.lost;
+  }
+  set lostDisk(d: DurableLog | undefined) {
+    this.lost = d;
+  }
+  private lost: DurableLog | undefined;
+  /** The group's highest committed index when its disk was last replaced: it has caught up once its log reaches it. */
+  mustHold = 0;
 
   constructor(
     readonly id: NodeId,
@@ -78,6 +94,16 @@ export class Host implements Watched {
     return this.proc !== undefined;
   }
 
+  /** Its disk was replaced: the next durable state starts a new history, not a continuation. */
+  forget(): void {
+    this.lastHard = undefined;
+  }
+
+  /** Started with the group's configuration (not a spare that joins later). */
+  get founder(): boolean {
+    return this.initialConf.voters.length > 0;
+  }
+
   get node(): RaftNode | null {
     return this.proc?.replica.node ?? null;
   }
@@ -90,7 +116,8 @@ export class Host implements Watched {
     this.lastHard = this.disk.hard;
     const storage = this.watched(machineStorage(store, new StateMachine(0, undefined, undefined)));
     const replica = new Replica({
-      raft: { ...this.raft, id: this.id },
+      // As the server: blank while the store keeps its mark (created empty with a configuration).
+      raft: { ...this.raft, id: this.id, blankStart: store.blank && this.initialConf.voters.length > 0 },
       snapshots: store.snapshots,
       persisted,
       storage,
@@ -149,6 +176,7 @@ export class Host implements Watched {
         return inner.apply(entries, onAnswers);
       },
       commitSoon: () => inner.commitSoon(),
+      clearBlank: () => inner.clearBlank(),
     };
   }
 

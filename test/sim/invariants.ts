@@ -38,6 +38,8 @@ export class Violation extends Error {
 export interface Watched {
   readonly id: NodeId;
   readonly disk: DurableLog;
+  /** What its last replaced disk held (a disk replacement, docs/simulation.md), if any. */
+  readonly lostDisk?: DurableLog | undefined;
   readonly node: RaftNode | null;
 }
 
@@ -258,7 +260,9 @@ export class Checker {
   /** A leader commits (a replica answers) e only once a majority of voters hold it durably. */
   private checkDurable(who: string, e: { index: number; term: number }, voters: readonly NodeId[], rule: Invariant): void {
     let holding = 0;
-    for (const h of this.hosts()) if (voters.includes(h.id) && h.disk.holds(e.index, e.term)) holding++;
+    // A replica whose disk was replaced after it acknowledged e held it durably when it said so:
+    // the leader may count that acknowledgement (the blank rules keep e safe, docs/raft.md).
+    for (const h of this.hosts()) if (voters.includes(h.id) && (h.disk.holds(e.index, e.term) || h.lostDisk?.holds(e.index, e.term) === true)) holding++;
     if (holding < Math.floor(voters.length / 2) + 1) {
       throw new Violation(rule, `${who} ${e.index}/t${e.term} while only ${holding} of voters [${voters.join(',')}] hold it durably`);
     }

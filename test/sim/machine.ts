@@ -5,6 +5,7 @@
 // loses the unsynced writes of every group it hosts and silences all of them at once.
 import { idCounter } from '../../src/replica/env.ts';
 import { MemoryDisk, MemoryWalDisk, type DiskTiming } from '../../src/storage/index.ts';
+import { FrozenLog } from './disk.ts';
 import type { Host } from './host.ts';
 import type { Rng } from './prng.ts';
 import type { Profile } from './profile.ts';
@@ -27,6 +28,10 @@ export class Machine {
   readonly hosts: Host[] = [];
   /** Set by the nemesis: the next batch started crashes the process before it syncs. */
   armed = false;
+  /** Counts disk replacements: messages sent to or from an earlier disk's process are gone with it. */
+  disks = 0;
+  /** Its disk was replaced and it has not started on the new one yet. */
+  replaced = false;
   private life = 0;
   private running = false;
 
@@ -49,6 +54,7 @@ export class Machine {
   }
 
   start(): void {
+    this.replaced = false;
     const life = ++this.life;
     this.running = true;
     const alive = (): boolean => this.life === life;
@@ -92,6 +98,23 @@ export class Machine {
         },
       );
     }
+  }
+
+  /**
+   * The process dies and its disk is replaced by an empty one: every store it hosted is gone. It
+   * starts again as the real server would on an empty data directory with the same flags.
+   */
+  replace(): void {
+    if (this.running) this.crash();
+    for (const h of this.hosts) {
+      h.lostTerm = h.disk.hard.term;
+      h.lostDisk = new FrozenLog(h.disk);
+      h.forget();
+    }
+    this.memory.wipe();
+    this.wal.wipe();
+    this.disks++;
+    this.replaced = true;
   }
 
   /** The process dies: what was not synced is lost, and nothing it started comes back. */

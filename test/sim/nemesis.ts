@@ -17,6 +17,7 @@ export interface NemesisWorld {
   readonly network: Network;
   schedule(at: number, run: () => void): void;
   crash(m: Machine, why: string): void;
+  replace(m: Machine): void;
   log(text: () => string): void;
   mark(a: number, b?: number, c?: number, d?: number): void;
   count(what: string): void;
@@ -111,6 +112,29 @@ export class Nemesis {
         });
         return;
       }
+      case 'replace': {
+        // The operator's rule (docs/raft.md): one replaced replica at a time, and only once every
+        // other replica of each group it hosts holds entries and has caught up since its own start.
+        // And the others keep a quorum of the configuration without it.
+        const m = rng.pick(world.machines);
+        if (m.armed || m.replaced) return;
+        for (const g of world.groups) {
+          const lead = g.hosts.find((h) => h.node?.status.role === Role.Leader)?.node?.status;
+          if (lead === undefined) return;
+          const voters = lead.conf.voters;
+          if (voters.filter((id) => id !== m.id).length < Math.floor(voters.length / 2) + 1) return;
+          for (const h of g.hosts) {
+            if (h.machine === m) continue;
+            // Blank by its store's mark, or (whatever the mark says) not yet holding what the
+            // group had committed when its own disk was replaced.
+            if (h.machine.replaced || h.disk.blank || h.node?.blank === true || h.disk.lastIndex() < h.mustHold) return;
+            if (h.founder && h.disk.lastIndex() === 0) return;
+          }
+        }
+        world.mark(45, m.id);
+        world.replace(m);
+        return;
+      }
       case 'compact': {
         if (up.length === 0) return;
         const h = rng.pick(up);
@@ -126,6 +150,8 @@ export class Nemesis {
       case 'conf': {
         const replica = leader?.proc?.replica;
         if (leader === undefined || !replica) return;
+        // No membership change while a replaced disk waits to start (the operator's rule, docs/raft.md).
+        if (world.machines.some((x) => x.replaced)) return;
         const conf = replica.node.status.conf;
         const members = [...conf.voters, ...conf.learners];
         const options: { type: 'add-learner' | 'promote' | 'remove'; node: NodeId }[] = [];

@@ -14,7 +14,7 @@ export interface Profile {
   links: LinkFaults;
   /** Nemesis actions per tick, and the weight of each kind (0 = never). */
   faultRate: number;
-  weights: { crash: number; crashLeader: number; partition: number; isolateLeader: number; compact: number; conf: number; transfer: number };
+  weights: { crash: number; crashLeader: number; partition: number; isolateLeader: number; compact: number; conf: number; transfer: number; replace: number };
   /** Shortest and longest partition, and longest downtime, in ticks. */
   partitionMin: number;
   partitionMax: number;
@@ -74,6 +74,7 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
     compact: on(0.6) ? rng.range(0.5, 3) : 0,
     conf: on(0.4) ? rng.range(0.5, 2) : 0,
     transfer: on(0.4) ? rng.range(0.5, 2) : 0,
+    replace: 0, // drawn last (below)
   };
   const calm = on(0.1);
   if (calm) for (const k of Object.keys(weights) as (keyof typeof weights)[]) weights[k] = 0;
@@ -129,6 +130,11 @@ export function drawProfile(rng: Rng, nodes?: number): Profile {
   if (on(0.5)) {
     const every = rng.pick([80, 150, 300]);
     profile.lull = { every, ticks: Math.min(rng.pick([40, 80]), every / 2) };
+  }
+  // Disk replacements, drawn after everything else for the same reason (calm seeds stay calm).
+  if (!calm && on(0.3)) {
+    profile.weights.replace = rng.range(0.5, 2);
+    profile.name = profile.name === 'links' ? 'replace' : `replace+${profile.name}`;
   }
   return profile;
 }

@@ -19,6 +19,20 @@ function only(p: Profile, weights: Partial<Profile['weights']>): void {
   for (const k of Object.keys(p.weights) as (keyof Profile['weights'])[]) p.weights[k] = weights[k] ?? 0;
 }
 
+/** Disk replacements among crashes, with a lagging replica: what a blank replica must not trust. */
+function replacedAndLagging(p: Profile): void {
+  p.nodes = 3;
+  p.spares = 0;
+  only(p, { replace: 3, crash: 2, crashLeader: 3 });
+  p.faultRate = 0.3;
+  p.downMax = 10;
+  p.links.loss = 0.15;
+  p.raft.maxMsgBytes = 1;
+  p.raft.maxInflight = 1;
+  p.getShare = 0.3;
+  p.faultTicks = 500;
+}
+
 export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }> = {
   countOldTermEntries: {
     why: 'Figure 8 needs leaders that die before their no-op spreads: 5 nodes, one entry per message, leader crashes and isolation',
@@ -133,6 +147,14 @@ export const targets: Record<MutationName, { tweak: ProfileTweak; why: string }>
       p.getShare = 0.6;
       p.keys = 1;
     },
+  },
+  blankMarkNotKept: {
+    why: 'a replaced replica crashes again before it caught up, while the leader dies and the third replica lags: 3 nodes, disk replacements, crashes, loss, one entry per message',
+    tweak: replacedAndLagging,
+  },
+  blankClearsAtFirstEntry: {
+    why: 'a replaced replica caught up part of the way when the leader dies and the third replica lags: the same mix',
+    tweak: replacedAndLagging,
   },
   readJoinsSentBarrier: {
     why: 'follower reads that join a read-index request already on its way, past a write answered meanwhile: one key, slow links',

@@ -4,7 +4,7 @@
 // from the seed. After every event the shells' promise continuations run (the microtask queue is
 // drained), then every node is checked. With one group (the default) a machine is one replica.
 import { defaultRaftConfig } from '../../src/raft/node.ts';
-import { MsgType, type Message } from '../../src/raft/types.ts';
+import { MsgType, Role, type Message } from '../../src/raft/types.ts';
 import { describeMsg } from './describe.ts';
 import { Group, type GroupWorld } from './group.ts';
 import { Violation } from './invariants.ts';
@@ -107,6 +107,9 @@ export class World implements MachineWorld, GroupWorld {
   /** One link per pair of machines carries every group's messages, in order, and a cut cuts them all. */
   send(g: Group, m: Message): void {
     if (m.type === MsgType.Heartbeat && m.quiet) this.count('quiet heartbeats sent');
+    // A replaced disk takes its process's connections with it: nothing in flight to or from it arrives.
+    const disks = (id: number): number => this.machines[id - 1]?.disks ?? 0;
+    const sentBetween = disks(m.from) * 65536 + disks(m.to);
     this.network.send(
       this.now,
       m,
@@ -114,6 +117,7 @@ export class World implements MachineWorld, GroupWorld {
         this.schedule(at, () => {
           const to = g.host(msg.to);
           if (to?.proc === undefined || this.network.isCut(msg.from, msg.to)) return;
+          if (disks(msg.from) * 65536 + disks(msg.to) !== sentBetween) return g.log(() => `drop (disk replaced) ${describeMsg(msg)}`);
           this.trace.mark(this.now, 1, g.tag(msg.from), g.tag(msg.to), msg.type * 8 + copy);
           g.log(() => `deliver ${describeMsg(msg)}${copy > 0 ? ' (duplicate)' : ''}`);
           to.proc.replica.step(msg);
@@ -144,6 +148,18 @@ export class World implements MachineWorld, GroupWorld {
     this.crashed(m, why);
   }
 
+  /** The nemesis replaces m's disk (nemesis.ts checks the operator's rule first): m restarts empty. */
+  replace(m: Machine): void {
+    const wasUp = m.up;
+    for (const g of this.groups) g.host(m.id)!.mustHold = g.checker.committedMax;
+    m.replace();
+    this.trace.mark(this.now, 52, m.id);
+    this.count('disks replaced');
+    this.log(() => `n${m.id} DISK REPLACED${wasUp ? ' (process killed)' : ''}: it restarts empty`);
+    if (wasUp) for (const g of this.groups) g.clients.crashed(g.host(m.id)!);
+    this.restartLater(m);
+  }
+
   restartLater(m: Machine): void {
     if (this.healedAt >= 0) return this.restart(m);
     this.schedule(this.now + this.rng.range(1, this.profile.downMax), () => this.restart(m));
@@ -165,6 +181,11 @@ export class World implements MachineWorld, GroupWorld {
 
   private restart(m: Machine): void {
     if (m.up) return;
+    if (m.replaced && !this.settledWithout(m)) {
+      // The operator's rule for a replaced disk (docs/raft.md): wait, and look again.
+      this.schedule(this.now + 1, () => this.restart(m));
+      return;
+    }
     m.start();
     this.trace.mark(this.now, 51, m.id);
     this.count('restarts');
@@ -172,6 +193,30 @@ export class World implements MachineWorld, GroupWorld {
       const d = g.host(m.id)!.disk;
       g.log(() => `n${m.id} restarts: term ${d.hard.term}, log (${d.base.index}, ${d.lastIndex()}], applied ${d.applied}`);
     }
+  }
+
+  /**
+   * Whether every group m hosts has settled without it, so that m may start on a replaced disk
+   * (docs/raft.md, "A voter started from an empty data directory"): one leader among the others
+   * that are up, in a term at least the one m's lost disk held, and every other member that is up
+   * follows it in that term. No leader of an older term is left to take m's acknowledgements.
+   */
+  settledWithout(m: Machine): boolean {
+    for (const g of this.groups) {
+      const me = g.host(m.id)!;
+      const up = g.hosts.filter((h) => h !== me && h.node !== null);
+      const leaders = up.filter((h) => h.node!.status.role === Role.Leader);
+      if (leaders.length !== 1) return false;
+      const lead = leaders[0]!.node!.status;
+      if (lead.term < me.lostTerm) return false;
+      const members = [...lead.conf.voters, ...lead.conf.learners];
+      for (const h of up) {
+        if (!members.includes(h.id)) continue;
+        const s = h.node!.status;
+        if (s.term !== lead.term || (h !== leaders[0] && s.leader !== lead.id)) return false;
+      }
+    }
+    return true;
   }
 
   /** Once per tick: the roles for the trace, and after healing, liveness probes. */
