@@ -483,17 +483,25 @@ describe('commit propagation', () => {
   });
 });
 
+/**
+ * A 3-node group with `writes` writes applied and compacted, one follower's disk wiped and the
+ * follower restarted with an empty log (`opts`: its RaftConfig overrides).
+ */
+function wipedFollower(writes: number, opts?: Parameters<Cluster['addNode']>[2]) {
+  const c = new Cluster([1, 2, 3]);
+  const leader = c.electLeader();
+  for (let i = 0; i < writes; i++) leader.propose(put(`k${i}`, `v${i}`));
+  c.tickAll(3);
+  leader.compact(leader.status.applied);
+  const victim = [1, 2, 3].find((id) => id !== leader.id)!;
+  c.disks.delete(victim);
+  c.addNode(victim, { voters: [1, 2, 3], learners: [] }, opts);
+  return { c, leader, victim };
+}
+
 describe('a follower that lost its disk', () => {
   it('is brought back by a snapshot instead of being probed above its real log forever', () => {
-    const c = new Cluster([1, 2, 3]);
-    const leader = c.electLeader();
-    for (let i = 0; i < 20; i++) leader.propose(put(`k${i}`, `v${i}`));
-    c.tickAll(3);
-    leader.compact(leader.status.applied);
-    const victim = [1, 2, 3].find((id) => id !== leader.id)!;
-    // Wipe the victim's disk and restart it: it comes back with an empty log.
-    c.disks.delete(victim);
-    c.addNode(victim, { voters: [1, 2, 3], learners: [] });
+    const { c, leader, victim } = wipedFollower(20);
     c.tickAll(30);
     assert.equal(c.state(victim).get('k19'), 'v19');
     assert.ok(leader.status.progress.find((p) => p.id === victim)!.match >= leader.status.commit - 1);
@@ -630,14 +638,7 @@ describe('a blank replica until it caught up (RaftConfig.blankStart, the store\'
   });
 
   it('caught up by a snapshot in an idle group, it learns the leader\'s commit from the append that follows', () => {
-    const c = new Cluster([1, 2, 3]);
-    const leader = c.electLeader();
-    for (let i = 0; i < 10; i++) leader.propose(put(`k${i}`, `v${i}`));
-    c.tickAll(3);
-    leader.compact(leader.status.applied);
-    const victim = [1, 2, 3].find((id) => id !== leader.id)!;
-    c.disks.delete(victim);
-    c.addNode(victim, { voters: [1, 2, 3], learners: [] }, { blankStart: true });
+    const { c, victim } = wipedFollower(10, { blankStart: true });
     c.tickAll(30); // no writes: nothing but the snapshot would reach it
     assert.equal(c.state(victim).get('k9'), 'v9');
     assert.equal(c.node(victim).blank, false);
