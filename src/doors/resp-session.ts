@@ -106,6 +106,12 @@ export class RespSession {
   private readonly maxBatchBytes: number;
   /** Called with true when the transport should stop reading, false when it may read again. */
   onBusy: (busy: boolean) => void = () => {};
+  /**
+   * After each pass over the input: whether the decoder holds part of a command and waits for the
+   * client to send the rest (not while the door itself stopped reading), and whether a command
+   * completed in that pass. The door times out a client that stalls mid-command.
+   */
+  onInput: (partial: boolean, progressed: boolean) => void = () => {};
 
   constructor(
     private readonly server: RespServer,
@@ -160,6 +166,8 @@ export class RespSession {
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    let partial = false;
+    let progressed = false;
     try {
       while (!this.stopped && !this.full) {
         let args: Buffer[] | null;
@@ -176,7 +184,11 @@ export class RespSession {
           this.server.ctx.observe('resp', 'protocol_error', 0, 'ERR');
           break;
         }
-        if (args === null) break;
+        if (args === null) {
+          partial = this.decoder.bufferedBytes > 0;
+          break;
+        }
+        progressed = true;
         this.dispatch(args);
       }
       // Started once the whole chunk is decoded, so the blind writes in it leave as one batch.
@@ -186,6 +198,7 @@ export class RespSession {
     }
     this.flush();
     this.setBusy(this.full);
+    this.onInput(partial && !this.stopped, progressed);
   }
 
   private setBusy(busy: boolean): void {

@@ -4,6 +4,7 @@
 // door's write session (increasing seq, stale batches answered TRYAGAIN), a client disconnecting
 // mid-pipeline, and the bound on commands outstanding per connection.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Door, Executor } from '../../src/doors/door-context.ts';
 import { KvOps } from '../../src/doors/kv-ops.ts';
@@ -424,5 +425,64 @@ describe('RESP door: the arguments held per connection are bounded', () => {
       c.close();
       await door.close();
     }
+  });
+});
+
+// A fuzz test held 5,000 connections open with half a command each (`*2\r\n$3`), each able to hold
+// up to a command's size: the door now closes a connection whose command stays incomplete for
+// partialCommandTimeoutMs, however the bytes trickle in, and only then.
+describe('RESP door: a command left incomplete', () => {
+  let door: Door;
+  let port = 0;
+  before(async () => {
+    door = await startRespDoor(fakeContext(new MemoryExecutor()), { listen: '127.0.0.1:0', partialCommandTimeoutMs: 300 });
+    port = Number(door.address.split(':')[1]);
+  });
+  after(() => door.close());
+
+  const connect = (): Promise<net.Socket> =>
+    new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      s.once('error', reject);
+    });
+  const closed = (s: net.Socket): Promise<void> => new Promise((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('closes a connection that stalls mid-command', async () => {
+    const s = await connect();
+    s.on('error', () => {});
+    s.write('*2\r\n$3\r\nGET\r\n$1');
+    await closed(s);
+  });
+
+  it('closes one that trickles a command a byte at a time past the timeout, bytes arriving all along', async () => {
+    const s = await connect();
+    s.on('error', () => {});
+    const command = encodeCommand(['SET', 'k', 'x'.repeat(100)]);
+    let sent = 0;
+    while (!s.destroyed && sent < command.length - 1) {
+      s.write(command.subarray(sent, sent + 1));
+      sent++;
+      await sleep(20);
+    }
+    await closed(s);
+    assert.ok(sent < command.length - 1, 'closed before the command was complete');
+  });
+
+  it('keeps a connection whose commands each complete in time, over longer than the timeout in all', async () => {
+    const s = await connect();
+    let got = '';
+    s.on('data', (b: Buffer) => (got += b.toString()));
+    const ping = encodeCommand(['PING']);
+    for (let i = 0; i < 8; i++) {
+      s.write(ping.subarray(0, 5));
+      await sleep(100);
+      s.write(ping.subarray(5));
+      await sleep(20);
+    }
+    await sleep(100);
+    assert.equal(s.destroyed, false, 'still open');
+    assert.equal(got, '+PONG\r\n'.repeat(8));
+    s.destroy();
   });
 });
