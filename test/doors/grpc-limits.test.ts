@@ -3,6 +3,7 @@
 // 4 MiB Batch of 2M empty ops took 7-17 s of the replica's event loop to decode before the handler
 // refused it; elections followed (found by fuzzing, 2026-12-07).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { startGrpcDoor } from '../../src/doors/grpc-door.ts';
@@ -71,5 +72,38 @@ describe('gRPC door: requests with too many fields', () => {
     assert.deepEqual(bad.metadata.get('kvs-error'), ['BAD_REQUEST']);
     exec.data.set('k', Buffer.from('v'));
     assert.equal(await call(client, 'Get', Buffer.from([0x0a, 0x01, 0x6b])), null);
+  });
+});
+
+// A fuzz test held 20,000 TCP connections that never sent HTTP/2's preface: grpc-js bounds none
+// and times none out before the preface (485 MB, the fd limit). The door's own listener now caps
+// them as the other doors do.
+describe('gRPC door: connections are capped', () => {
+  it('refuses a connection past maxConnections; serves again once others close', async () => {
+    const door = await startGrpcDoor(fakeContext(new MemoryExecutor()), { listen: '127.0.0.1:0', maxConnections: 3 });
+    const [host, port] = [door.address.slice(0, door.address.lastIndexOf(':')), Number(door.address.slice(door.address.lastIndexOf(':') + 1))];
+    const open = (): Promise<net.Socket> =>
+      new Promise((resolve, reject) => {
+        const s = net.connect(port, host, () => resolve(s));
+        s.once('error', reject);
+      });
+    const idle = [await open(), await open(), await open()];
+    try {
+      const extra = await open();
+      extra.on('error', () => {});
+      await new Promise<void>((resolve) => (extra.destroyed ? resolve() : extra.once('close', () => resolve())));
+      for (const s of idle) assert.equal(s.destroyed, false, 'the first three stay open');
+    } finally {
+      for (const s of idle) s.destroy();
+    }
+    const client = new RawClient(door.address, grpc.credentials.createInsecure()) as unknown as Raw;
+    try {
+      // Answered by the handler (the key field cut short): the connection was taken.
+      const bad = await call(client, 'Get', Buffer.from([0x0a, 0x05, 0x61]));
+      assert.equal(bad?.code, grpc.status.INVALID_ARGUMENT, String(bad));
+    } finally {
+      client.close();
+      await door.close();
+    }
   });
 });
