@@ -769,6 +769,11 @@ export class RaftNode {
       ack(m.seq, true);
       return;
     }
+    // An image completed here waits for the next Ready to install it, and the storage stages one
+    // image at a time: a chunk of another transfer in the same Ready would replace the staged image
+    // before its install (seed 1126983932: "no complete staged image"). Dropped unanswered; the
+    // leader sends it again once the transfer has been idle a while.
+    if (this.pendingSnapshot !== undefined) return;
     // A chunk belongs to the transfer in progress only if sender, term and transfer id all match:
     // the same image sent again (a restarted leader, a new attempt) is a new transfer from seq 0.
     const rs = this.snapRecv;

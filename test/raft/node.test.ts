@@ -248,6 +248,28 @@ describe('commitment (Figure 8)', () => {
 });
 
 describe('snapshots', () => {
+  // Seed 1126983932: a follower completed image 51, and before its next Ready the leader (which had
+  // compacted again) began image 52. That Ready held 52's first chunk beside the install of 51,
+  // and the store, staging one image at a time, had replaced 51's before installing it.
+  it('a chunk of another image is not taken while a completed one waits for its Ready', () => {
+    const n = lone(2);
+    n.step({ type: MsgType.Heartbeat, from: 1, to: 2, term: 3, commit: 0, round: 1 });
+    n.advance(n.ready());
+    const meta = (index: number) => ({ index, term: 3, conf: { voters: [1, 2, 3], learners: [] } });
+    const chunk = (index: number, transfer: number, seq: number, last: boolean) =>
+      n.step({ type: MsgType.Snapshot, from: 1, to: 2, term: 3, meta: meta(index), transfer, seq, data: new Uint8Array([seq]), last });
+    chunk(51, 1, 0, false);
+    chunk(51, 1, 1, true);
+    chunk(52, 2, 0, false);
+    const rd = n.ready();
+    assert.equal(rd.snapshot?.index, 51);
+    assert.deepEqual(rd.snapshotChunks.map((c) => `${c.meta.index}/${c.seq}`), ['51/0', '51/1']);
+    n.advance(rd);
+    // Once that Ready is handed out, the next image's first chunk is taken.
+    chunk(52, 2, 0, false);
+    assert.deepEqual(n.ready().snapshotChunks.map((c) => `${c.meta.index}/${c.seq}`), ['52/0']);
+  });
+
   it('a lagging follower catches up by a chunked snapshot after compaction', () => {
     const c = new Cluster([1, 2, 3], { chunkBytes: 64 });
     const leader = c.electLeader();
