@@ -813,7 +813,7 @@ export class RaftNode {
         pr.ackedRound = Math.max(pr.ackedRound, m.round);
         pr.probeSent = false;
         if (pr.state === ProgressState.Replicate && pr.windowFull(this.cfg.maxInflight)) pr.inflight.shift();
-        if (pr.match < this.log.lastIndex()) this.dirty.set(m.from, true);
+        if (pr.match < this.log.lastIndex() || pr.appendAfterSnapshot) this.dirty.set(m.from, true);
         this.releaseReads();
         return;
       }
@@ -832,6 +832,7 @@ export class RaftNode {
     const pr = this.prs.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.appendAfterSnapshot = false;
     if (m.reject) {
       if (m.hintIndex < pr.match) {
         // A follower's log never ends below what it acknowledged unless it lost its log (a wiped
@@ -881,8 +882,10 @@ export class RaftNode {
       this.endSnapshotSend(pr);
       pr.becomeProbe();
       // An append even with nothing after the image: it tells the follower our commit index
-      // against its log, which a blank one needs to stop being blank (`blank`).
+      // against its log, which a blank one needs to stop being blank (`blank`). Repeated at each
+      // heartbeat answer until an append is answered: lost, it would never be sent again.
       this.dirty.set(m.from, true);
+      pr.appendAfterSnapshot = true;
       this.maybeCommit();
       return;
     }

@@ -43,6 +43,12 @@ export class Progress {
   /** Highest heartbeat round this peer has answered. */
   ackedRound = 0;
   snapshot: SnapshotSend | undefined;
+  /**
+   * An image was installed and no append answered since: appends go on at every heartbeat answer
+   * until one is. The append after an image is what tells a blank follower it caught up
+   * (RaftNode.blank); lost in an idle group, it was never sent again (found in review).
+   */
+  appendAfterSnapshot = false;
 
   constructor(next: number) {
     this.next = next;

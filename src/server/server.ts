@@ -142,7 +142,7 @@ export class KvsServer {
         quietAfterTicks: config.quietAfterTicks,
         // From the store's mark, not the directory: a replica replaced, then restarted before it
         // caught up, is still blank (docs/raft.md).
-        blankStart: store.blank && voters.length > 0,
+        blankStart: store.blank,
       },
       snapshots: store.snapshots,
       persisted,

@@ -63,7 +63,7 @@ export class ReplicaStore {
   private gate: Promise<void> | undefined;
   /** The last apply's staged writes: the next apply reads through them until they are committed. */
   private lastLayer: StagedTables | undefined;
-  /** load() created this store with a configuration (only the blankMarkNotKept mutation reads it). */
+  /** load() created this store (only the blankMarkNotKept mutation reads it). */
   private createdBlank = false;
 
   /** Use openReplicaStore (open-store.ts). */
@@ -121,14 +121,17 @@ export class ReplicaStore {
       if (!readRaft(this.env, RaftKey.base, () => true)) {
         if (!initialConf) throw new StorageError(`${this.dataFile}: a fresh store needs the initial configuration`);
         const base: SnapshotMeta = { index: 0, term: 0, conf: initialConf };
-        // A founder's empty store is marked blank with its base, in one durable write: a crash
-        // before it catches up must not restart it as a voter that remembers (see `blank`).
-        const blank = initialConf.voters.length > 0 && !storageMutations.blankMarkNotKept;
+        // An empty store is marked blank with its base, in one durable write: a crash before it
+        // catches up must not restart it as a voter that remembers (see `blank`). Every empty
+        // store, a joiner's too: a voter whose disk was replaced may come back with --join (a
+        // member added by `kvs replica add`, a Kubernetes founder that found its group running),
+        // and learns it is a voter from the first configuration entry it receives (found in review).
+        const blank = !storageMutations.blankMarkNotKept;
         this.env.root.transactionSync(() => {
           void putRaft(this.env, RaftKey.base, encodeSnapshotMeta(base));
           if (blank) void putRaft(this.env, RaftKey.blank, new Uint8Array(0));
         });
-        this.createdBlank = initialConf.voters.length > 0;
+        this.createdBlank = true;
       }
       if (this.walRecords) {
         this.replay(this.walRecords);

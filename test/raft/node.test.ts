@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RaftNode, defaultRaftConfig } from '../../src/raft/node.ts';
 import { decodeConf, encodeConf } from '../../src/raft/conf.ts';
-import { EntryType, MsgType, Role, type Entry, type Message, type PersistedState, type RaftConfig, type SnapshotSource } from '../../src/raft/types.ts';
+import { EntryType, MsgType, Role, type AppendMsg, type Entry, type Message, type PersistedState, type RaftConfig, type SnapshotSource } from '../../src/raft/types.ts';
 import { Cluster, put, text } from './harness.ts';
 
 const noSnapshots: SnapshotSource = {
@@ -657,6 +657,61 @@ describe('a blank replica until it caught up (RaftConfig.blankStart, the store\'
     n.step({ type: MsgType.Vote, from: 1, to: 3, term: 1, lastIndex: 0, lastTerm: 0, transfer: false });
     assert.deepEqual(votesOf(n), [[MsgType.VoteResp, false]]);
     assert.equal(n.blank, false);
+  });
+
+  // Found in review: a voter whose disk was replaced may restart with --join (a member added by
+  // `kvs replica add`, a Kubernetes founder that found its group running). Its store had no blank
+  // mark, and once a prefix of the leader's log gave it the configuration, it voted as any voter and
+  // elected a peer lacking committed writes. Every empty store is now blank, a joiner's too.
+  it('a replaced voter restarted with --join does not elect a lagging peer after a prefix of the log', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const a = leader.id;
+    const [b, v] = [1, 2, 3].filter((id) => id !== a) as [number, number];
+    c.tickAll(5);
+    c.filter = (m) => !(m.type === MsgType.Append && m.from === a && m.to === b); // b hears heartbeats only
+    for (let i = 0; i < 10; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(5);
+    assert.equal(c.state(a).get('k9'), 'v9', 'committed by {a, v}');
+    c.disks.delete(v);
+    c.addNode(v, { voters: [], learners: [] }, { blankStart: true }); // as the server starts an empty store
+    let delivered = 0;
+    c.filter = (m) => {
+      if (m.type === MsgType.Append && m.from === a && m.to === b) return false;
+      if (m.type === MsgType.Append && m.from === a && m.to === v && m.entries.length > 0) {
+        if (delivered++ > 0) return false;
+        (m as AppendMsg).entries = m.entries.slice(0, 2); // a prefix: the configuration entry and one more
+      }
+      return true;
+    };
+    c.tickAll(10);
+    assert.deepEqual(c.node(v).conf.voters, [1, 2, 3], 'v learned the configuration');
+    c.nodes.delete(a);
+    c.filter = (m) => m.to !== a && m.from !== a;
+    c.tickAll(100);
+    for (const id of [b, v]) assert.notEqual(c.node(id).status.role, Role.Leader, `${id} elected without k9`);
+  });
+
+  // Found in review: the append after an image was the only thing that ends a blank follower's
+  // blankness in an idle group; lost, it was never sent again, and after the leader died the two
+  // left could not elect. The leader now repeats it at each heartbeat answer until one is answered.
+  it('caught up by a snapshot whose follow-up append is lost, it still stops being blank', () => {
+    const { c, leader, victim } = wipedFollower(10, { blankStart: true });
+    let dropped = 0;
+    let snapDone = false;
+    c.filter = (m) => {
+      if (m.type === MsgType.SnapshotResp && m.done) snapDone = true;
+      if (snapDone && dropped === 0 && m.type === MsgType.Append && m.to === victim) {
+        dropped++;
+        return false;
+      }
+      return true;
+    };
+    c.tickAll(60);
+    assert.equal(dropped, 1, 'the follow-up append was dropped');
+    assert.equal(c.state(victim).get('k9'), 'v9');
+    assert.equal(c.node(victim).blank, false);
+    assert.ok(leader.status.commit > 0);
   });
 
   it('caught up by a snapshot in an idle group, it learns the leader\'s commit from the append that follows', () => {

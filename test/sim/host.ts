@@ -116,8 +116,8 @@ export class Host implements Watched {
     this.lastHard = this.disk.hard;
     const storage = this.watched(machineStorage(store, new StateMachine(0, undefined, undefined)));
     const replica = new Replica({
-      // As the server: blank while the store keeps its mark (created empty with a configuration).
-      raft: { ...this.raft, id: this.id, blankStart: store.blank && this.initialConf.voters.length > 0 },
+      // As the server: blank while the store keeps its mark (created empty).
+      raft: { ...this.raft, id: this.id, blankStart: store.blank },
       snapshots: store.snapshots,
       persisted,
       storage,

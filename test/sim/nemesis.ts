@@ -150,8 +150,10 @@ export class Nemesis {
       case 'conf': {
         const replica = leader?.proc?.replica;
         if (leader === undefined || !replica) return;
-        // No membership change while a replaced disk waits to start (the operator's rule, docs/raft.md).
-        if (world.machines.some((x) => x.replaced)) return;
+        // No membership change while a replaced disk waits to start, or its replica has not caught
+        // up (the operator's rule, docs/raft.md): a leader cut off from it still counts its old
+        // acknowledgements, and a removal could leave the blank replica's vote needed (seed 1126983614).
+        if (world.machines.some((x) => x.replaced) || group.hosts.some((h) => h.node?.blank === true || h.disk.blank)) return;
         const conf = replica.node.status.conf;
         const members = [...conf.voters, ...conf.learners];
         const options: { type: 'add-learner' | 'promote' | 'remove'; node: NodeId }[] = [];

@@ -79,6 +79,18 @@ export const knownFailures: KnownFailure[] = [
     status: 'fixed',
     note: 'checker: a leader counted the acknowledgement a replica sent before its disk was replaced, and the checker held against it that the new disk lacks the entry (it now counts what the replaced disk held)',
   },
+  {
+    seed: 1126983932,
+    invariant: 'ready-contract',
+    status: 'fixed',
+    note: 'a follower completed image 51 and, before its next Ready, took the first chunk of image 52 (the leader had compacted again): one Ready staged 52 over 51, then installed 51 ("no complete staged image"); a chunk of another image is now not taken while a completed one waits for its Ready',
+  },
+  {
+    seed: 1126983614,
+    invariant: 'liveness',
+    status: 'fixed',
+    note: 'nemesis: a leader cut off from a replaced replica that had not caught up removed a voter (it still counted the old disk\'s acknowledgements); the blank replica\'s vote was then needed by every candidate and refused to all. The operator\'s rule (docs/raft.md) forbids membership changes until a replaced replica caught up; the nemesis now keeps it',
+  },
   { seed: 80, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
   { seed: 6541, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
   { seed: 7354, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },

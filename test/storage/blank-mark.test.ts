@@ -1,5 +1,5 @@
-// The store's blank mark (RaftConfig.blankStart): set when a store is created empty with a
-// configuration, kept across restarts until the replica caught up, then removed durably. Before it,
+// The store's blank mark (RaftConfig.blankStart): set when a store is created empty (a founder's
+// or a joiner's: a voter whose disk was replaced may come back with --join), kept across restarts until the replica caught up, then removed durably. Before it,
 // the server guessed blankStart from an empty data directory, so a replaced replica that crashed
 // again before its first entry arrived restarted as a voter that remembers (the simulator's
 // blankMarkNotKept seeds lost committed entries so).
@@ -11,7 +11,7 @@ import { CONF, tempDir } from './helpers.ts';
 
 const now: DiskTiming = { afterTurn: (fn) => fn(), sync: (fn) => fn() };
 
-test('a founder\'s empty store is blank across restarts until cleared; a joiner\'s never is', async () => {
+test('an empty store is blank across restarts until cleared, a joiner\'s too', async () => {
   const dir = tempDir('blank');
   try {
     const s = openReplicaStore({ path: dir });
@@ -36,7 +36,7 @@ test('a founder\'s empty store is blank across restarts until cleared; a joiner\
   try {
     const j = openReplicaStore({ path: joinerDir });
     j.load({ voters: [], learners: [] });
-    assert.equal(j.blank, false, 'a joiner learns its configuration from the leader');
+    assert.equal(j.blank, true, 'a voter replaced and restarted with --join is blank too (found in review)');
     await j.close();
   } finally {
     fs.rmSync(joinerDir, { recursive: true, force: true });
