@@ -3,7 +3,8 @@
 // changes the membership and transfers leadership, at the rate and in the mix the seed's profile
 // says. Crashes and cuts hit machines, so every group they host at once; the other faults hit one
 // group (with several groups, one drawn for each action).
-import { Role, type NodeId } from '../../src/raft/types.ts';
+import { decodeConf } from '../../src/raft/conf.ts';
+import { EntryType, Role, type ConfState, type NodeId } from '../../src/raft/types.ts';
 import type { Host } from './host.ts';
 import type { Machine } from './machine.ts';
 import type { Network } from './network.ts';
@@ -119,10 +120,12 @@ export class Nemesis {
         const m = rng.pick(world.machines);
         if (m.armed || m.replaced) return;
         for (const g of world.groups) {
-          const lead = g.hosts.find((h) => h.node?.status.role === Role.Leader)?.node?.status;
-          if (lead === undefined) return;
-          const voters = lead.conf.voters;
-          if (voters.filter((id) => id !== m.id).length < Math.floor(voters.length / 2) + 1) return;
+          if (!g.hosts.some((h) => h.node?.status.role === Role.Leader)) return;
+          // Every configuration a replica of the group holds or could fall back to, not just the
+          // leader's: its newest one may not be committed yet (seed 1709372348).
+          for (const conf of g.hosts.flatMap(configurationsHeld)) {
+            if (conf.voters.filter((id) => id !== m.id).length < Math.floor(conf.voters.length / 2) + 1) return;
+          }
           for (const h of g.hosts) {
             if (h.machine === m) continue;
             // Blank by its store's mark, or (whatever the mark says) not yet holding what the
@@ -184,4 +187,27 @@ export class Nemesis {
       }
     }
   }
+}
+
+/**
+ * The configurations a replica is in or may return to: the one it runs, the newest in its durable
+ * log (after a restart), and the one at its durable commit index (what a newer, uncommitted entry
+ * rolls back to).
+ */
+function configurationsHeld(h: Host): ConfState[] {
+  const out: ConfState[] = [];
+  if (h.node) out.push(h.node.status.conf);
+  const disk = h.disk;
+  let newest: ConfState | undefined;
+  let atCommit: ConfState | undefined;
+  for (let i = disk.lastIndex(); i > disk.base.index && atCommit === undefined; i--) {
+    const e = disk.entry(i);
+    if (e?.type !== EntryType.Conf) continue;
+    const conf = decodeConf(e.data);
+    newest ??= conf;
+    if (i <= disk.hard.commit) atCommit = conf;
+  }
+  out.push(newest ?? disk.base.conf, atCommit ?? disk.base.conf);
+  // An empty store (a learner not yet started) holds no configuration.
+  return out.filter((c) => c.voters.length > 0);
 }

@@ -91,6 +91,12 @@ export const knownFailures: KnownFailure[] = [
     status: 'fixed',
     note: 'nemesis: a leader cut off from a replaced replica that had not caught up removed a voter (it still counted the old disk\'s acknowledgements); the blank replica\'s vote was then needed by every candidate and refused to all. The operator\'s rule (docs/raft.md) forbids membership changes until a replaced replica caught up; the nemesis now keeps it',
   },
+  {
+    seed: 1709372348,
+    invariant: 'liveness',
+    status: 'fixed',
+    note: 'nemesis: a disk was replaced while the leader ran an uncommitted promotion ([1,2,3]); the others still had voters [1,2], so the replaced replica\'s vote was needed and refused. The replace rule now holds for every configuration any replica holds or may fall back to',
+  },
   { seed: 80, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
   { seed: 6541, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
   { seed: 7354, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
