@@ -51,6 +51,8 @@ export async function runHost(argv: string[]): Promise<number> {
       return;
     }
     servers.set(c.id, server);
+    // kvs up counts an exit from now on as a crash, not a failed start (its restart backoff).
+    report({ type: 'started', id: c.id });
     // A stop that came while it started.
     if (stopping.has(c.id)) await stop(c.id);
   };

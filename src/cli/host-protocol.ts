@@ -1,7 +1,7 @@
 // What `kvs up` and the `kvs host` processes it supervises say to each other over the IPC channel
 // of the child process (JSON messages). A host runs the replicas it is told to start, each exactly
-// as `kvs server` with the same flags would, and reports every one that ends (nothing else: a
-// replica that runs is seen through its own doors).
+// as `kvs server` with the same flags would, and reports every one that has started and every one
+// that ends (nothing else: a replica that runs is seen through its own doors).
 
 /** Supervisor → host. */
 export type HostCommand =
@@ -12,13 +12,12 @@ export type HostCommand =
   /** Replica `id`, if it leads, hands leadership to replica `to` of its group (leader balancing). */
   | { type: 'lead-away'; id: number; to: number };
 
-/** Host → supervisor: replica `id` is gone: stopped (0), refused its flags (ExitCode.Usage), or failed (1). */
-export interface HostReport {
-  type: 'exited';
-  id: number;
-  code: number;
-  error?: string;
-}
+/**
+ * Host → supervisor: replica `id` started (listens on its doors: it is past the part of a start
+ * that fails for a damaged store or a port in use), or is gone: stopped (0), refused its flags
+ * (ExitCode.Usage), or failed (1).
+ */
+export type HostReport = { type: 'started'; id: number } | { type: 'exited'; id: number; code: number; error?: string };
 
 export function isHostCommand(m: unknown): m is HostCommand {
   if (typeof m !== 'object' || m === null) return false;
@@ -32,5 +31,6 @@ export function isHostCommand(m: unknown): m is HostCommand {
 export function isHostReport(m: unknown): m is HostReport {
   if (typeof m !== 'object' || m === null) return false;
   const r = m as Record<string, unknown>;
-  return r.type === 'exited' && typeof r.id === 'number' && typeof r.code === 'number';
+  if (typeof r.id !== 'number') return false;
+  return r.type === 'started' || (r.type === 'exited' && typeof r.code === 'number');
 }

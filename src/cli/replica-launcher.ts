@@ -20,10 +20,15 @@ export interface LaunchSpec {
 
 /** Why a replica ended: its exit code, or the signal that killed its process. */
 export type OnExit = (code: number | null, signal: NodeJS.Signals | null) => void;
+/** The replica started: it listens on its doors. */
+export type OnStarted = () => void;
 
 export interface ReplicaLauncher {
-  /** Starts a replica; returns the pid of the process that runs it. `onExit` is called once. */
-  launch(spec: LaunchSpec, onExit: OnExit): number;
+  /**
+   * Starts a replica; returns the pid of the process that runs it. `onExit` is called once;
+   * `onStarted` once it has started, where the launcher can tell (SharedHosts; not ProcessPerReplica).
+   */
+  launch(spec: LaunchSpec, onExit: OnExit, onStarted?: OnStarted): number;
   /** Stops one replica gracefully (a leader hands over first); resolves once it is gone. */
   stop(id: number): Promise<void>;
   /** Stops every replica gracefully. */
@@ -70,6 +75,7 @@ export class ProcessPerReplica implements ReplicaLauncher {
 
 interface Hosted {
   onExit: OnExit;
+  onStarted: OnStarted | undefined;
   /** Resolves a pending stop() once the host reports the replica gone. */
   gone: (() => void)[];
 }
@@ -142,11 +148,11 @@ export class SharedHosts implements ReplicaLauncher {
     if (child) this.command(child, { type: 'lead-away', id, to });
   }
 
-  launch(spec: LaunchSpec, onExit: OnExit): number {
+  launch(spec: LaunchSpec, onExit: OnExit, onStarted?: OnStarted): number {
     const k = this.hostOf(spec.id, spec.group);
     const host = this.hosts[k]!;
     const child = host.child ?? this.spawnHost(host, k);
-    host.replicas.set(spec.id, { onExit, gone: [] });
+    host.replicas.set(spec.id, { onExit, onStarted, gone: [] });
     const argv = this.sharedData ? [...spec.argv, '--shared-data', this.sharedData(k)] : spec.argv;
     this.command(child, { type: 'start', id: spec.id, argv, label: spec.label ?? '' });
     return child.pid ?? 0;
@@ -161,6 +167,10 @@ export class SharedHosts implements ReplicaLauncher {
       if (!isHostReport(m)) return;
       const r = host.replicas.get(m.id);
       if (!r) return;
+      if (m.type === 'started') {
+        r.onStarted?.();
+        return;
+      }
       host.replicas.delete(m.id);
       if (m.error) console.error(`kvs up: replica ${m.id}: ${m.error}`);
       r.onExit(m.code, null);

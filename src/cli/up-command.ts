@@ -15,6 +15,12 @@ import { balanceLeaders } from './leader-balance.ts';
 import { intentPath } from './spread-group.ts';
 import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
+/**
+ * A launch that ran this long counts as started even if its launcher cannot say so (one `kvs
+ * server` process per replica): a damaged store or a port in use fails within a second or two.
+ */
+export const START_GRACE_MS = 10_000;
+
 const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--processes N|each] [--base-port P] [--log-format json|text]
 
 Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: it holds the cluster
@@ -24,9 +30,10 @@ once the cluster serves, and says "ready". A replica that cannot start does not 
 it failed a start (or ${DEGRADED_GRACE_MS / 1000} s after every group served from a majority of its replicas), kvs up
 says "ready (degraded: replica ... not answering)" instead.
 Running it again on the same DIR reuses the same layout and recovers the data.
-A replica that crashes is restarted after a second, doubling up to 30 s while it keeps failing
-within a minute of starting (its pid in cluster.json is kept current; the pid is its process's,
-which with --processes N it shares with other replicas).
+A replica that crashes is restarted after a second (its pid in cluster.json is kept current; the
+pid is its process's, which with --processes N it shares with other replicas). One that keeps
+failing to start (it exits before it listens; with --processes each, within ${START_GRACE_MS / 1000} s) waits twice as
+long each time, up to 30 s; one that had started, then crashed or was killed, restarts after 1 s.
 "kvs reshard --shards N" changes the number of shard groups of the running cluster; "kvs replica
 add|remove" adds or removes one replica of a shard group, and keeps the group spread over the
 processes (at most one replica of a group per process while there are as many processes as replicas).
@@ -89,13 +96,14 @@ export async function runUp(argv: string[]): Promise<number> {
   const save = (): void => writeCluster(dataDir, replicas, published ? undefined : STARTING_FILE);
   const peersOf = (g: number): string => replicas.filter((r) => r.group === g).map((r) => `${r.id}=${r.endpoints.native}`).join(',');
 
-  /** Per replica: when it was last launched, and how many launches in a row ended early. */
-  const runs = new Map<number, { startedAt: number; failures: number }>();
+  /** Per replica: its last launch (restartDelayMs), and how many launches in a row failed to start. */
+  const runs = new Map<number, Run>();
   /** Replicas that exited since this `kvs up` launched them: readiness need not wait for them. */
   const exited = new Set<number>();
   const launch = (r: ClusterReplica): void => {
-    const run = runs.get(r.id) ?? { startedAt: 0, failures: 0 };
+    const run = runs.get(r.id) ?? { startedAt: 0, started: false, failures: 0 };
     run.startedAt = Date.now();
+    run.started = false;
     runs.set(r.id, run);
     const argv = ['--id', String(r.id), '--group', String(r.group), '--listen', r.endpoints.native, '--data', r.dataDir, '--replicas', peersOf(r.group), ...doorFlags(r.endpoints)];
     if (r.role === 'shard') argv.push('--placement', placementEndpoints(replicas).join(','));
@@ -116,6 +124,8 @@ export async function runUp(argv: string[]): Promise<number> {
       setTimeout(() => {
         if (!stopping && replicas.includes(r)) launch(r);
       }, delayMs);
+    }, () => {
+      run.started = true;
     });
     save();
   };
@@ -346,14 +356,26 @@ async function sayWhenBack(down: DownReplica[], current: () => ClusterReplica[],
   }
 }
 
+/** A launch of a replica: when, and whether it reported that it started (SharedHosts). */
+export interface Run {
+  startedAt: number;
+  started: boolean;
+  /** Launches in a row that failed to start. */
+  failures: number;
+}
+
 /**
  * How long to wait before restarting a replica that exited: 1 s, doubling with each launch in a row
- * that ended within a minute (a damaged store, a full disk), up to 30 s, so a replica that cannot
- * start does not restart every second for good; back to 1 s once a launch ran a minute.
+ * that failed to start (a damaged store, a port in use), up to 30 s, so a replica that cannot start
+ * does not restart every second for good. A launch that had started (reported so, or ran
+ * START_GRACE_MS) was a crash or an outside kill, not a failed start: it restarts after 1 s and the
+ * count starts over (an outside kill -9 of a healthy process used to count, and the third within a
+ * minute waited 4 s, later ones up to 30 s).
  */
-export function restartDelayMs(run: { startedAt: number; failures: number }, now: number): number {
-  run.failures = now - run.startedAt >= 60_000 ? 1 : run.failures + 1;
-  return Math.min(30_000, 1000 * 2 ** (run.failures - 1));
+export function restartDelayMs(run: Run, now: number): number {
+  const started = run.started || now - run.startedAt >= START_GRACE_MS;
+  run.failures = started ? 0 : run.failures + 1;
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, run.failures - 1));
 }
 
 /**

@@ -36,7 +36,13 @@ export class KvsUp {
     return (JSON.parse(readFileSync(this.clusterFile, 'utf8')) as { replicas: ClusterReplica[] }).replicas;
   }
 
+  /** Sends `signal` to the supervisor itself (SIGSTOP/SIGCONT: hold its restarts back for a while). */
+  signal(signal: NodeJS.Signals): void {
+    this.proc?.kill(signal);
+  }
+
   async stop(): Promise<void> {
+    this.proc?.kill('SIGCONT'); // a stopped supervisor would never handle the SIGINT
     const p = this.proc;
     if (p && p.exitCode === null && p.signalCode === null) {
       const gone = new Promise((r) => p.once('exit', r));
