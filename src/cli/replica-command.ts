@@ -34,7 +34,9 @@ Otherwise give --placement and, for add, the --id and --address of a replica you
   --address H:P      native address of the new replica (add without kvs up)
   --data DIR         the kvs up data directory (default ./data)
   --placement LIST   placement group's native addresses (instead of DIR/cluster.json)
-  --timeout-ms N     give up after this long (default 120000; the request is safe to repeat)`;
+  --timeout-ms N     give up after this long (default 120000; the request is safe to repeat). While
+                     the placement group or the shard group has no leader (its processes were just
+                     killed and restart), it waits, saying so on stderr`;
 
 export async function runReplica(argv: string[]): Promise<number> {
   const args = parse(
@@ -62,9 +64,10 @@ export async function runReplica(argv: string[]): Promise<number> {
   const placement = viaUp ? placementEndpoints(readCluster(dataDir)) : String(v.placement).split(',').filter(Boolean);
   if (placement.length === 0) throw new UsageError(`no cluster in ${dataDir} (start one with "kvs up", or give --placement)`);
 
+  const waiting = (line: string): void => console.error(`kvs replica: ${line}`);
   const spread = async (afterRemoval: boolean): Promise<number> => {
     try {
-      const changes = await spreadGroup({ dataDir, placement, group, timeoutMs, afterRemoval, say: (l) => console.log(l) });
+      const changes = await spreadGroup({ dataDir, placement, group, timeoutMs, afterRemoval, say: (l) => console.log(l), waiting });
       if (changes > 0 || !afterRemoval) console.log(`group ${group}: spread over kvs up's host processes (${changes} membership change${changes === 1 ? '' : 's'})`);
       return ExitCode.Ok;
     } catch (e) {
@@ -85,7 +88,7 @@ export async function runReplica(argv: string[]): Promise<number> {
       if (!listed) throw new UsageError(`no replica ${id} in the cluster "kvs up" runs from ${dataDir}`);
       if (listed.group !== group) throw new UsageError(`replica ${id} is a replica of shard group ${listed.group}, not ${group}`);
     }
-    await changeGroupMembership(placement, { op, group, replicaId: id, address: '' }, timeoutMs);
+    await changeGroupMembership(placement, { op, group, replicaId: id, address: '' }, timeoutMs, waiting);
     if (viaUp) await callControl(dataDir, { cmd: 'stop-replica', id, group });
     console.log(`replica ${id} removed from group ${group}${viaUp ? ' and stopped' : ''}`);
     return viaUp ? spread(true) : ExitCode.Ok;
@@ -102,7 +105,7 @@ export async function runReplica(argv: string[]): Promise<number> {
     id = positive('id', v.id);
     address = v.address;
   }
-  await changeGroupMembership(placement, { op, group, replicaId: id, address }, timeoutMs);
+  await changeGroupMembership(placement, { op, group, replicaId: id, address }, timeoutMs, waiting);
   console.log(`replica ${id} (${address}) is a voter of group ${group}`);
   return ExitCode.Ok;
 }

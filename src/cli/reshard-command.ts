@@ -1,28 +1,43 @@
 // `kvs reshard --shards N`: change the number of shard groups of a running local cluster, live.
-import { KvsClient } from '../client/client.ts';
-import { readConfig, startReshard, waitForMoves } from '../resharding/admin.ts';
-import type { GroupInfo } from '../placement/config.ts';
+import { KvsClient, KvsError, MAX_TIMER_MS } from '../client/client.ts';
+import { awaitConfig, readConfig, startReshard, waitForMoves } from '../resharding/admin.ts';
+import { patiently, type Patience } from '../resharding/patience.ts';
+import type { ClusterConfig, GroupInfo } from '../placement/config.ts';
 import { callControl } from './control.ts';
 import { placementEndpoints, readCluster, type ClusterReplica } from './cluster-file.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { progress } from './progress.ts';
 
-const HELP = `Usage: kvs reshard --shards N [--data DIR]
+const HELP = `Usage: kvs reshard --shards N [--data DIR] [--timeout-ms N]
 
 Changes the number of shard groups of the cluster started by "kvs up" (data in DIR, default ./data)
 while it serves traffic. New groups are started first; only partitions whose owner changes move,
 each through the Raft logs of both groups; removed groups are drained, then stopped. Shows a
-progress bar of partitions moved (plain lines when stdout is not a terminal).`;
+progress bar of partitions moved (plain lines when stdout is not a terminal).
+
+  --timeout-ms N   how long to wait, before any partition moves, for the placement group and the
+                   shard groups to have a leader (default 60000): right after their processes were
+                   killed they answer once restarted and elected; it says on stderr what it waits for`;
+
+/** How long a reshard waits for the groups to answer before its moves start (--timeout-ms). */
+const DEFAULT_TIMEOUT_MS = 60_000;
 
 export async function runReshard(argv: string[]): Promise<number> {
-  const args = parse(argv, { shards: { type: 'string' }, data: { type: 'string' } }, HELP);
+  const args = parse(argv, { shards: { type: 'string' }, data: { type: 'string' }, 'timeout-ms': { type: 'string' } }, HELP);
   if (!args) return ExitCode.Ok;
   const dataDir = String(args.values.data ?? 'data');
   const n = Number(args.values.shards);
   if (!Number.isInteger(n) || n < 1 || n > 30) throw new UsageError('--shards must be an integer in 1..30');
+  const t = args.values['timeout-ms'];
+  const timeoutMs = t === undefined ? DEFAULT_TIMEOUT_MS : Number(t);
+  // Past MAX_TIMER_MS setTimeout fires at once: the wait would end immediately.
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMER_MS) throw new UsageError(`--timeout-ms must be a positive integer, at most ${MAX_TIMER_MS}`);
   const placement = placementEndpoints(readCluster(dataDir));
   if (placement.length === 0) throw new UsageError(`no sharded cluster in ${dataDir} (start one with "kvs up")`);
-  let config = await readConfig(placement);
+  // One deadline for everything before the moves start; each wait gets what is left of it.
+  const deadline = Date.now() + timeoutMs;
+  const patience = (): Patience => ({ timeoutMs: Math.max(1, deadline - Date.now()), flag: '--timeout-ms', say: (l) => console.error(`kvs reshard: ${l}`) });
+  let config = await awaitConfig(placement, patience());
   if (!config) throw new Error('the placement group has no configuration yet');
   if (config.moves.length > 0) {
     console.log(`a reshard is in progress (${config.moves.length} partitions moving); following it first`);
@@ -41,8 +56,8 @@ export async function runReshard(argv: string[]): Promise<number> {
   const replicas = readCluster(dataDir);
   // Groups already configured keep the replica lists the configuration has (kvs replica add/remove).
   const groups: GroupInfo[] = target.map((g) => config.groups.find((x) => x.id === g) ?? { id: g, replicas: replicasOf(replicas, g) });
-  for (const g of groups) await waitForLeader(g);
-  const next = await startReshard(placement, groups);
+  for (const g of groups) await waitForLeader(g, patience());
+  const next = await storeReshard(placement, groups, patience());
   console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, ${next.moves.length} of ${next.partitions} partitions move`);
   const started = Date.now();
   const bar = moved();
@@ -65,18 +80,41 @@ function replicasOf(replicas: ClusterReplica[], g: number): GroupInfo['replicas'
   return replicas.filter((r) => r.group === g && r.role !== 'placement').map((r) => ({ id: r.id, address: r.endpoints.native }));
 }
 
-async function waitForLeader(g: GroupInfo): Promise<void> {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
+async function waitForLeader(g: GroupInfo, p: Patience): Promise<void> {
+  await patiently(`shard group ${g.id} to elect a leader`, async () => {
     for (const r of g.replicas) {
       const c = new KvsClient({ endpoints: [r.address], timeoutMs: 500 });
       const s = await c.status(r.address).catch(() => undefined);
       c.close();
       if (s?.role === 'leader') return;
     }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`shard group ${g.id} elected no leader`);
+    throw new KvsError('UNAVAILABLE', 'no replica of it says it leads');
+  }, p);
+}
+
+/**
+ * Stores the reshard's configuration, waiting while the placement group cannot answer. An attempt
+ * that timed out may have stored it: a later one then finds that reshard in progress, which is
+ * ours when it moves to exactly our groups.
+ */
+async function storeReshard(placement: string[], groups: GroupInfo[], p: Patience): Promise<ClusterConfig> {
+  let mayHaveStored = false;
+  const ours = (c: ClusterConfig | undefined): boolean => {
+    const ids = (c?.groups ?? []).map((g) => g.id).filter((id) => !c?.leaving?.includes(id));
+    return !!c && c.moves.length > 0 && ids.length === groups.length && groups.every((g) => ids.includes(g.id));
+  };
+  return patiently('the placement group to store the new configuration', async (left) => {
+    try {
+      return await startReshard(placement, groups, Math.min(5000, left));
+    } catch (e) {
+      if (e instanceof KvsError && e.code === 'TIMEOUT') mayHaveStored = true;
+      else if (mayHaveStored) {
+        const now = await readConfig(placement, Math.min(5000, left));
+        if (now && ours(now)) return now;
+      }
+      throw e;
+    }
+  }, p);
 }
 
 function moved(): ReturnType<typeof progress> {

@@ -14,7 +14,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { changeGroupMembership } from '../membership/admin-client.ts';
 import { groupOf } from '../placement/config.ts';
-import { readConfig } from '../resharding/admin.ts';
+import { awaitConfig } from '../resharding/admin.ts';
 import { callControl, hostLayout } from './control.ts';
 import { nextSpreadStep } from './replica-spread.ts';
 
@@ -31,6 +31,8 @@ export interface SpreadOptions {
    */
   afterRemoval?: boolean;
   say: (line: string) => void;
+  /** What it waits for while a group cannot answer (the CLI: stderr). */
+  waiting?: (line: string) => void;
 }
 
 export function intentPath(dataDir: string, group: number): string {
@@ -62,13 +64,13 @@ export async function spreadGroup(o: SpreadOptions): Promise<number> {
   let changes = 0;
   for (let round = 0; ; round++) {
     const layout = await hostLayout(o.dataDir);
-    const config = await readConfig(o.placement);
+    const config = await awaitConfig(o.placement, { timeoutMs: left(), flag: '--timeout-ms', ...(o.waiting ? { say: o.waiting } : {}) });
     const listed = config && groupOf(config, o.group);
     if (!listed) throw new Error(`group ${o.group} is not in the cluster configuration`);
     const running = layout.replicas.filter((r) => r.group === o.group);
     for (const r of running.filter((x) => !listed.replicas.some((l) => l.id === x.id))) {
       o.say(`replica ${r.id} runs but group ${o.group} does not list it (an add or a removal cut short): removing it`);
-      await changeGroupMembership(o.placement, { op: 'remove', group: o.group, replicaId: r.id, address: '' }, left());
+      await changeGroupMembership(o.placement, { op: 'remove', group: o.group, replicaId: r.id, address: '' }, left(), o.waiting);
       await callControl(o.dataDir, { cmd: 'stop-replica', id: r.id, group: o.group });
       changes++;
     }
@@ -84,13 +86,13 @@ export async function spreadGroup(o: SpreadOptions): Promise<number> {
       const added = await callControl(o.dataDir, { cmd: 'add-replica', group: o.group, host: step.host }, left());
       if (!added) throw new Error('kvs up did not say which replica it started');
       o.say(`group ${o.group}: started replica ${added.id} in host process ${step.host}, which has the fewest of the group; adding it`);
-      await changeGroupMembership(o.placement, { op: 'add', group: o.group, replicaId: added.id, address: added.address }, left());
+      await changeGroupMembership(o.placement, { op: 'add', group: o.group, replicaId: added.id, address: added.address }, left(), o.waiting);
     } else {
       for (const r of members.filter((x) => x.id !== step.id)) {
-        await changeGroupMembership(o.placement, { op: 'add', group: o.group, replicaId: r.id, address: r.address }, left());
+        await changeGroupMembership(o.placement, { op: 'add', group: o.group, replicaId: r.id, address: r.address }, left(), o.waiting);
       }
       o.say(`group ${o.group}: every other replica is a caught-up voter; removing replica ${step.id}, whose host process holds the most of the group`);
-      await changeGroupMembership(o.placement, { op: 'remove', group: o.group, replicaId: step.id, address: '' }, left());
+      await changeGroupMembership(o.placement, { op: 'remove', group: o.group, replicaId: step.id, address: '' }, left(), o.waiting);
       await callControl(o.dataDir, { cmd: 'stop-replica', id: step.id, group: o.group });
     }
     changes++;

@@ -3,7 +3,7 @@
 // the leader re-checks every step (executor.ts).
 import { Connection, ConnectionError } from '../cluster/connection.ts';
 import { groupOf } from '../placement/config.ts';
-import { readConfig } from '../resharding/admin.ts';
+import { awaitConfig } from '../resharding/admin.ts';
 import { decodeResponse, type Response } from '../wire/index.ts';
 import { encodeMembership, type MembershipChange } from '../wire/membership-codec.ts';
 
@@ -51,15 +51,20 @@ export async function changeMembership(addresses: string[], change: MembershipCh
   }
 }
 
-/** Same, finding the group's replicas in the cluster configuration held by the placement group. */
-export async function changeGroupMembership(placement: string[], change: MembershipChange, timeoutMs?: number): Promise<void> {
-  const config = await readConfig(placement);
+/**
+ * Same, finding the group's replicas in the cluster configuration held by the placement group. One
+ * deadline covers both: reading the configuration waits while the placement group has no leader
+ * (`say`: what it waits for), then the change gets the time left.
+ */
+export async function changeGroupMembership(placement: string[], change: MembershipChange, timeoutMs = 120_000, say?: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const config = await awaitConfig(placement, { timeoutMs, flag: '--timeout-ms', ...(say ? { say } : {}) });
   const group = config && groupOf(config, change.group);
   if (!group) throw new Error(`group ${change.group} is not in the cluster configuration`);
   await changeMembership(
     group.replicas.map((r) => r.address),
     change,
-    timeoutMs,
+    Math.max(1, deadline - Date.now()),
   );
 }
 

@@ -4,6 +4,7 @@ import { KvsClient } from '../client/client.ts';
 import { loadXxh64 } from '../partition/index.ts';
 import { CONFIG_KEY, decodeConfig, encodeConfig, initialConfig, reshard, type ClusterConfig, type GroupInfo } from '../placement/config.ts';
 import { placementWatcher } from '../client/placement-watcher.ts';
+import { patiently, type Patience } from './patience.ts';
 
 /** Writes the first configuration unless one exists; returns the configuration in force. */
 export async function initCluster(placement: string[], groups: GroupInfo[], partitions?: number): Promise<ClusterConfig> {
@@ -20,8 +21,8 @@ export async function initCluster(placement: string[], groups: GroupInfo[], part
 }
 
 /** Starts a reshard to exactly `groups` (ids with their replicas). Fails if one is in progress. */
-export async function startReshard(placement: string[], groups: GroupInfo[]): Promise<ClusterConfig> {
-  const watcher = placementWatcher(placement);
+export async function startReshard(placement: string[], groups: GroupInfo[], timeoutMs?: number): Promise<ClusterConfig> {
+  const watcher = placementWatcher(placement, undefined, timeoutMs);
   try {
     const h64 = await loadXxh64();
     return await watcher.update((c) => reshard(h64, c, groups));
@@ -30,14 +31,24 @@ export async function startReshard(placement: string[], groups: GroupInfo[]): Pr
   }
 }
 
-export async function readConfig(placement: string[]): Promise<ClusterConfig | undefined> {
-  const client = new KvsClient({ endpoints: placement, timeoutMs: 5000 });
+/** One read of the configuration, failing after `timeoutMs` (e.g. while the placement group has no leader). */
+export async function readConfig(placement: string[], timeoutMs = 5000): Promise<ClusterConfig | undefined> {
+  const client = new KvsClient({ endpoints: placement, timeoutMs });
   try {
     const raw = await client.get(CONFIG_KEY);
     return raw ? decodeConfig(raw) : undefined;
   } finally {
     client.close();
   }
+}
+
+/**
+ * The configuration, read by an admin command that waits (patience.ts) while the placement group
+ * cannot answer: a group whose processes were just killed answers once it has elected, in seconds,
+ * and one read's 5 s deadline cut `kvs reshard` short while it did.
+ */
+export function awaitConfig(placement: string[], p: Patience): Promise<ClusterConfig | undefined> {
+  return patiently('the placement group to answer with the cluster configuration', (left) => readConfig(placement, Math.min(5000, left)), p);
 }
 
 /** Polls until no hand-off is pending; `progress(done, total)` after each poll. */
