@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
+import { errorVerdict, pause } from '../cluster/group-call.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type BatchOp } from '../wire/index.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KvError, KvOps } from './kv-ops.ts';
@@ -122,13 +123,46 @@ interface Handlers {
   [name: string]: grpc.UntypedHandleCall;
 }
 
+/** How long a call without a deadline of its own retries answers that say "not applied, try again". */
+export const NO_DEADLINE_RETRY_MS = 10_000;
+
+/**
+ * `attempt`, again while it fails with an answer that says it did not apply (an election:
+ * NOT_LEADER; for a read, `resendSafe`, UNAVAILABLE and TIMEOUT too), until the call's deadline.
+ * The router waits out an election only up to its own request timeout (5 s), and a replica that
+ * has known no leader for 1.5 s answers NOT_LEADER at once so that clients try another replica;
+ * gRPC clients do neither, so a Scan with a 55 s deadline failed UNAVAILABLE during an election.
+ * The retry rule is the one the client library and the relay use (group-call.ts).
+ */
+async function untilDeadline<T>(call: { getDeadline(): grpc.Deadline; readonly cancelled: boolean }, resendSafe: boolean, attempt: () => Promise<T>): Promise<T> {
+  const d = call.getDeadline();
+  const asked = d instanceof Date ? d.getTime() : d;
+  const deadline = Number.isFinite(asked) ? asked : Date.now() + NO_DEADLINE_RETRY_MS;
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!(e instanceof KvError) || call.cancelled || Date.now() >= deadline) throw e;
+      // A write is repeated only after NOT_LEADER (it was not appended): this door's writes carry
+      // no session, and UNAVAILABLE also stands for errors whose outcome is unknown.
+      const verdict = errorVerdict(e.error, resendSafe);
+      if (verdict !== 'not-leader' && !(resendSafe && verdict === 'retry')) throw e;
+      await pause(n, deadline);
+    }
+  }
+}
+
 export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
-  const unary = <Req, Res>(op: string, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Checked<Req>, Res> => {
+  /** `read`: the call has no effect, so it is retried after a TIMEOUT too. */
+  const unary = <Req, Res>(op: string, read: boolean, fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Checked<Req>, Res> => {
     return (call, callback) => {
       const started = performance.now();
       const done = (result: string): void => ctx.observe('grpc', op, (performance.now() - started) / 1000, result);
       Promise.resolve()
-        .then(() => fn(checked(call.request)))
+        .then(() => {
+          const req = checked(call.request);
+          return untilDeadline(call, read, () => fn(req));
+        })
         .then(
           (res) => {
             done('ok');
@@ -153,7 +187,8 @@ export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
         let left = req.limit > 0 ? req.limit : Infinity;
         let from: Uint8Array | null = bytes(req.start);
         while (from !== null && left > 0 && !call.cancelled) {
-          const page: Awaited<ReturnType<KvOps['scan']>> = await kv.scan(from, end, Math.min(left, 1000), consistency);
+          const at: Uint8Array = from;
+          const page: Awaited<ReturnType<KvOps['scan']>> = await untilDeadline(call, true, () => kv.scan(at, end, Math.min(left, 1000), consistency));
           for (const item of page.items) {
             if (call.cancelled) break;
             left--;
@@ -173,7 +208,7 @@ export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
   };
 
   return {
-    Get: unary('get', async (req: { key: string }) => {
+    Get: unary('get', true, async (req: { key: string }) => {
       const value = await kv.get(Buffer.from(req.key));
       if (value === null) throw new RpcError(grpc.status.NOT_FOUND, `key not found: ${req.key.slice(0, 200)}`);
       let text: string;
@@ -185,20 +220,20 @@ export function kvHandlers(ctx: DoorContext, kv: KvOps): Handlers {
       }
       return { value: text };
     }),
-    Put: unary('put', async (req: { key: string; value: string }) => {
+    Put: unary('put', false, async (req: { key: string; value: string }) => {
       await kv.put(Buffer.from(req.key), Buffer.from(req.value));
       return {};
     }),
-    Delete: unary('delete', async (req: { key: string }) => {
+    Delete: unary('delete', false, async (req: { key: string }) => {
       await kv.delete(Buffer.from(req.key));
       return {};
     }),
     Scan: scan,
-    CompareAndSwap: unary('cas', async (req: { key: Uint8Array; expected?: Uint8Array | null; value?: Uint8Array | null }) => {
+    CompareAndSwap: unary('cas', false, async (req: { key: Uint8Array; expected?: Uint8Array | null; value?: Uint8Array | null }) => {
       const r = await kv.cas(bytes(req.key), optional(req.expected), optional(req.value));
       return r.current === null ? { ok: r.ok } : { ok: r.ok, current: r.current };
     }),
-    Batch: unary('batch', async (req: { ops: { op?: string; put?: { key: Uint8Array; value: Uint8Array }; delete?: Uint8Array }[] }) => {
+    Batch: unary('batch', false, async (req: { ops: { op?: string; put?: { key: Uint8Array; value: Uint8Array }; delete?: Uint8Array }[] }) => {
       const ops: BatchOp[] = req.ops.map((o, i) => {
         if (o.op === 'put' && o.put) return { op: 'put', key: bytes(o.put.key), value: bytes(o.put.value) };
         if (o.op === 'delete' && o.delete) return { op: 'delete', key: bytes(o.delete) };
@@ -258,10 +293,65 @@ function refusingMalformed(handlers: grpc.UntypedServiceImplementation): grpc.Un
 /** Concurrent calls on one HTTP/2 connection (HTTP/2's own recommended minimum is 100). */
 export const MAX_STREAMS_PER_CONNECTION = 100;
 
+/** HTTP/2's client connection preface (RFC 9113 §3.4): the first bytes of every gRPC connection. */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** A connection must have sent the whole preface this soon after it was accepted. */
+export const PREFACE_TIMEOUT_MS = 10_000;
+/** An HTTP/2 connection with no call for this long is closed (GOAWAY; clients reconnect when they need to). */
+export const MAX_CONNECTION_IDLE_MS = 5 * 60_000;
+/** The server pings every connection this often; one whose ping goes unanswered for KEEPALIVE_TIMEOUT_MS is dropped. */
+export const KEEPALIVE_TIME_MS = 2 * 60_000;
+export const KEEPALIVE_TIMEOUT_MS = 20_000;
+
 export interface GrpcDoorOptions {
   listen: string;
   /** Open connections at most (default 10,000, as the other doors); more wait in the backlog. */
   maxConnections?: number;
+  /** Default PREFACE_TIMEOUT_MS. */
+  prefaceTimeoutMs?: number;
+  /** Default MAX_CONNECTION_IDLE_MS. */
+  maxConnectionIdleMs?: number;
+  /** Default KEEPALIVE_TIME_MS. */
+  keepaliveTimeMs?: number;
+  /** Default KEEPALIVE_TIMEOUT_MS. */
+  keepaliveTimeoutMs?: number;
+}
+
+/**
+ * Hands `socket` to `inject` once its first bytes are HTTP/2's preface, which grpc-js would wait
+ * for forever (one silent connection held a slot of the connection limit for good). A connection
+ * whose bytes differ from the preface is closed at once, one that has not sent all of it within
+ * `timeoutMs` then. The bytes read are put back (unshift): Node's HTTP/2 session reads what is
+ * buffered on the socket before it reads from the socket itself.
+ */
+export function afterPreface(socket: net.Socket, timeoutMs: number, inject: (socket: net.Socket) => void): void {
+  let got: Buffer = Buffer.alloc(0);
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const done = (): void => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('error', ignore);
+    socket.off('close', done);
+  };
+  const onData = (chunk: Buffer): void => {
+    got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+    const n = Math.min(got.length, PREFACE.length);
+    if (!got.subarray(0, n).equals(PREFACE.subarray(0, n))) {
+      done();
+      socket.destroy();
+      return;
+    }
+    if (got.length < PREFACE.length) return;
+    done();
+    socket.pause();
+    socket.unshift(got);
+    inject(socket);
+  };
+  // Until the session owns the socket, a reset must not become an unhandled 'error'.
+  const ignore = (): void => {};
+  socket.on('error', ignore);
+  socket.on('close', done);
+  socket.on('data', onData);
 }
 
 export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Promise<Door> {
@@ -271,6 +361,12 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
     // Each stream may hold a scan page (up to ~2 MiB) for a client that does not read: without a
     // bound, one connection's thousand streams held 2 GB (found in review, 2026-12-07).
     'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
+    // Connections past the preface: one without calls is closed after a while (each holds a slot
+    // of the connection limit), and one whose peer is gone while calls wait on it (a Scan held by
+    // flow control) is found by an unanswered ping, not after TCP's retransmissions (~15 min).
+    'grpc.max_connection_idle_ms': opts.maxConnectionIdleMs ?? MAX_CONNECTION_IDLE_MS,
+    'grpc.keepalive_time_ms': opts.keepaliveTimeMs ?? KEEPALIVE_TIME_MS,
+    'grpc.keepalive_timeout_ms': opts.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
   });
   // One package definition of every proto served, for the services and for reflection.
   const pkg = protoLoader.loadSync([KV_PROTO_PATH, HEALTH_PROTO_PATH], LOADER_OPTIONS);
@@ -280,9 +376,11 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
   new ReflectionService(pkg).addToServer(server);
   // Connections come from a listener of our own, handed to grpc-js: grpc-js's own has no bound on
   // connections, and one that never sends HTTP/2's preface is held for good (no idle timeout
-  // applies before it). A fuzz test held 20,000 such connections: 485 MB and the fd limit.
+  // applies before it). A fuzz test held 20,000 such connections: 485 MB and the fd limit. So a
+  // connection is handed over only once its preface is in (afterPreface).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = net.createServer((socket) => injector.injectConnection(socket));
+  const prefaceMs = opts.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS;
+  const listener = net.createServer((socket) => afterPreface(socket, prefaceMs, (s) => injector.injectConnection(s)));
   listener.maxConnections = opts.maxConnections ?? 10_000;
   const address = await listen(listener, opts.listen);
   return {

@@ -37,12 +37,23 @@ export interface NativeStreamOptions {
   softBufferedBytes?: number;
   maxParkedBytes?: number;
   maxFrameBytes?: number;
+  /** A frame still incomplete this long after its first byte closes the connection (default PARTIAL_FRAME_TIMEOUT_MS). */
+  partialFrameTimeoutMs?: number;
   /** One request answered: op, seconds, outcome ('ok' or an error code). */
   observe?: (op: string, seconds: number, outcome: string) => void;
 }
 
 /** What one queued message costs besides its bytes (objects, backing store), charged to the bound. */
 export const CHUNK_COST = 512;
+
+/**
+ * As on the native TCP door (frame-socket.ts): a frame must be complete within 30 s of its first
+ * byte. WebSocket pings keep a connection from uWS's idle timeout, so without this a client whose
+ * library answers pings held a partial frame for good (uWS also merges a data frame sent inside a
+ * fragmented message into that message, where the RFC says to fail the connection: such a
+ * connection sat unanswered until the idle timeout).
+ */
+export const PARTIAL_FRAME_TIMEOUT_MS = 30_000;
 
 export const WS_CLOSE = { protocolError: 1002, unsupportedData: 1003, policyViolation: 1008, tooBig: 1009 } as const;
 
@@ -60,6 +71,10 @@ export class NativeStream {
   private holding = false;
   /** Framing was lost: nothing more is read; closed (1002) once the requests before it are answered. */
   private framingLost = false;
+  /** When the frame still incomplete began to arrive (0: none is); timed only while input is read. */
+  private partialSince = 0;
+  private partialTimer: NodeJS.Timeout | undefined;
+  private readonly partialMs: number;
 
   constructor(
     private readonly executor: Executor,
@@ -70,6 +85,7 @@ export class NativeStream {
     this.maxInFlight = opts.maxInFlight ?? 1024;
     this.softBufferedBytes = opts.softBufferedBytes ?? 1 << 20;
     this.maxParkedBytes = opts.maxParkedBytes ?? 2 * DEFAULT_MAX_FRAME_BYTES;
+    this.partialMs = opts.partialFrameTimeoutMs ?? PARTIAL_FRAME_TIMEOUT_MS;
   }
 
   /** A message's payload. It must be ours to keep (uWS's message buffer is not: copy it first). */
@@ -96,17 +112,21 @@ export class NativeStream {
   close(): void {
     this.closed = true;
     this.out = [];
+    this.timePartial(false, false);
   }
 
   private shut(code: number, reason: string): void {
     this.flush();
     this.closed = true;
+    this.timePartial(false, false);
     this.sink.close(code, reason);
   }
 
   private pump(): void {
+    let completed = false;
     while (!this.closed) {
       if (this.framingLost) {
+        this.timePartial(false, false);
         if (this.inFlight === 0) this.shut(WS_CLOSE.protocolError, 'framing lost');
         return;
       }
@@ -115,6 +135,8 @@ export class NativeStream {
           this.holding = true;
           this.pauses++;
         }
+        // Held input is not read, so a frame in it is not late: its wait starts again once read.
+        this.timePartial(false, false);
         return;
       }
       this.holding = false;
@@ -128,9 +150,35 @@ export class NativeStream {
         this.reply(0, { kind: 'error', error: { code: 'BAD_REQUEST', message: `${e.message}; closing the connection` } });
         continue;
       }
-      if (f === null) return;
+      if (f === null) {
+        this.timePartial(this.decoder.bufferedBytes > 0, completed);
+        return;
+      }
+      completed = true;
       this.handle(f);
     }
+  }
+
+  /**
+   * Times the incomplete frame in the input, if any (`partial`); one that completed (`completed`)
+   * ends the wait, and what is left is the start of the next frame. One timer per connection,
+   * re-armed when it fires early, so a byte now and then does not keep a frame alive.
+   */
+  private timePartial(partial: boolean, completed: boolean): void {
+    this.partialSince = partial ? (completed || this.partialSince === 0 ? Date.now() : this.partialSince) : 0;
+    if (this.partialSince === 0) {
+      clearTimeout(this.partialTimer);
+      this.partialTimer = undefined;
+      return;
+    }
+    if (this.partialTimer) return;
+    this.partialTimer = setTimeout(() => {
+      this.partialTimer = undefined;
+      if (this.partialSince === 0 || this.closed) return;
+      if (Date.now() - this.partialSince >= this.partialMs) this.shut(WS_CLOSE.policyViolation, `a frame stayed incomplete for ${this.partialMs / 1000} s`);
+      else this.timePartial(true, false);
+    }, Math.max(0, this.partialSince + this.partialMs - Date.now()));
+    this.partialTimer.unref(); // the connection keeps the process alive, not its timer
   }
 
   private handle(f: Frame): void {

@@ -24,6 +24,8 @@ export interface WsOptions {
   maxBackpressureBytes?: number;
   softBufferedBytes?: number;
   idleTimeoutSeconds?: number;
+  /** Default PARTIAL_FRAME_TIMEOUT_MS (native-stream.ts). */
+  partialFrameTimeoutMs?: number;
 }
 
 export function mountWebSocket(uws: Uws, app: TemplatedApp, ctx: DoorContext, opts: WsOptions = {}): void {
@@ -51,6 +53,7 @@ export function mountWebSocket(uws: Uws, app: TemplatedApp, ctx: DoorContext, op
         },
         {
           softBufferedBytes: opts.softBufferedBytes,
+          partialFrameTimeoutMs: opts.partialFrameTimeoutMs,
           observe: (op, seconds, outcome) => ctx.observe('ws', op, seconds, outcome),
         },
       );

@@ -107,3 +107,113 @@ describe('gRPC door: connections are capped', () => {
     }
   });
 });
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** An empty SETTINGS frame: what a client sends right after the preface. */
+const SETTINGS = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
+
+/**
+ * A raw connection that writes `pieces` (apart by a few ms) and records the types of the HTTP/2
+ * frames the server sends back, until the server closes it or `capMs` passes.
+ */
+function rawConnection(port: number, pieces: Buffer[], capMs: number): Promise<{ closedAfterMs: number | undefined; frameTypes: number[] }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const s = net.connect(port, '127.0.0.1', async () => {
+      for (const p of pieces) {
+        if (s.destroyed) return;
+        s.write(p);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+    let input = Buffer.alloc(0);
+    const frameTypes: number[] = [];
+    s.on('data', (d: Buffer) => {
+      input = Buffer.concat([input, d]);
+      while (input.length >= 9 && input.length >= 9 + input.readUIntBE(0, 3)) {
+        frameTypes.push(input[3]!);
+        input = input.subarray(9 + input.readUIntBE(0, 3));
+      }
+    });
+    s.on('error', () => {});
+    const cap = setTimeout(() => {
+      s.destroy();
+      resolve({ closedAfterMs: undefined, frameTypes });
+    }, capMs);
+    s.on('close', () => {
+      clearTimeout(cap);
+      resolve({ closedAfterMs: Date.now() - started, frameTypes });
+    });
+  });
+}
+
+const bytewise = (b: Buffer): Buffer[] => [...b].map((x) => Buffer.from([x]));
+
+// grpc-js waits for HTTP/2's preface forever: a connection that never sent it (or sent half)
+// held its slot of the connection limit for good. The door reads the preface itself first.
+describe('gRPC door: connections must speak HTTP/2 in time', () => {
+  it('closes a connection without the whole preface after prefaceTimeoutMs, one with other bytes at once; real clients still work', async () => {
+    const exec = new MemoryExecutor();
+    const door = await startGrpcDoor(fakeContext(exec), { listen: '127.0.0.1:0', prefaceTimeoutMs: 500 });
+    const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
+    const client = new RawClient(door.address, grpc.credentials.createInsecure()) as unknown as Raw;
+    try {
+      const [silent, half, http1, almost, slowPreface] = await Promise.all([
+        rawConnection(port, [], 5000),
+        rawConnection(port, [PREFACE.subarray(0, 16)], 5000),
+        rawConnection(port, [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], 5000),
+        rawConnection(port, [PREFACE.subarray(0, 20), Buffer.from('XXXX')], 5000),
+        // The preface a byte at a time, then SETTINGS: a session, answered with the server's SETTINGS.
+        rawConnection(port, [...bytewise(PREFACE), SETTINGS], 1500),
+      ]);
+      for (const [name, r] of [['silent', silent], ['half a preface', half]] as const) {
+        assert.ok(r.closedAfterMs !== undefined && r.closedAfterMs >= 450 && r.closedAfterMs < 3000, `${name}: closed after ${r.closedAfterMs} ms`);
+        assert.deepEqual(r.frameTypes, [], `${name}: nothing sent`);
+      }
+      for (const [name, r] of [['HTTP/1.1', http1], ['a wrong byte at 20', almost]] as const) {
+        assert.ok(r.closedAfterMs !== undefined && r.closedAfterMs < 400, `${name}: closed at once, not after ${r.closedAfterMs} ms`);
+      }
+      assert.equal(slowPreface.closedAfterMs, undefined, 'a preface sent slowly but in time is served');
+      assert.ok(slowPreface.frameTypes.includes(0x04), `the server's SETTINGS came back: ${slowPreface.frameTypes.join()}`);
+      // A real client's preface, SETTINGS and calls pass through unchanged.
+      exec.data.set('k', Buffer.from('v'));
+      assert.equal(await call(client, 'Get', Buffer.from([0x0a, 0x01, 0x6b])), null);
+      assert.equal((await call(client, 'Get', Buffer.from([0x0a, 0x05, 0x61])))?.code, grpc.status.INVALID_ARGUMENT);
+    } finally {
+      client.close();
+      await door.close();
+    }
+  });
+
+  it('closes an HTTP/2 connection without calls after maxConnectionIdleMs; a client reconnects by itself', async () => {
+    const exec = new MemoryExecutor();
+    const door = await startGrpcDoor(fakeContext(exec), { listen: '127.0.0.1:0', maxConnectionIdleMs: 500 });
+    const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
+    const client = new RawClient(door.address, grpc.credentials.createInsecure()) as unknown as Raw;
+    try {
+      const idle = await rawConnection(port, [PREFACE, SETTINGS], 5000);
+      assert.ok(idle.closedAfterMs !== undefined && idle.closedAfterMs >= 450, `closed after ${idle.closedAfterMs} ms`);
+      assert.ok(idle.frameTypes.includes(0x07), `told with a GOAWAY first: ${idle.frameTypes.join()}`);
+      exec.data.set('k', Buffer.from('v'));
+      assert.equal(await call(client, 'Get', Buffer.from([0x0a, 0x01, 0x6b])), null);
+      await new Promise((r) => setTimeout(r, 1200)); // its connection is closed meanwhile
+      assert.equal(await call(client, 'Get', Buffer.from([0x0a, 0x01, 0x6b])), null, 'the next call reconnects');
+    } finally {
+      client.close();
+      await door.close();
+    }
+  });
+
+  it('pings a connection and drops it when the ping goes unanswered', async () => {
+    const door = await startGrpcDoor(fakeContext(new MemoryExecutor()), { listen: '127.0.0.1:0', keepaliveTimeMs: 300, keepaliveTimeoutMs: 300 });
+    const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
+    try {
+      // Never acknowledges anything: a peer that is gone (or stuck) without a FIN or a reset.
+      const gone = await rawConnection(port, [PREFACE, SETTINGS], 5000);
+      assert.ok(gone.frameTypes.includes(0x06), `a PING was sent: ${gone.frameTypes.join()}`);
+      assert.ok(gone.closedAfterMs !== undefined && gone.closedAfterMs >= 550, `dropped after ${gone.closedAfterMs} ms`);
+    } finally {
+      await door.close();
+    }
+  });
+});

@@ -186,4 +186,49 @@ describe('gRPC door against a 3-replica group', { timeout: 180_000 }, () => {
     await unary(client(1), 'Put', { key: 'after-fuzz', value: 'ok' });
     assert.deepEqual(await unary(client(3), 'Get', { key: 'after-fuzz' }), { value: 'ok' });
   });
+
+  // A Scan with a 55 s deadline failed UNAVAILABLE during an election: the router waits out an
+  // election only up to its request timeout (5 s), and a replica without a leader for 1.5 s answers
+  // NOT_LEADER at once (for clients to try another replica), which gRPC clients do not do. The
+  // door now retries what did not apply until the call's deadline.
+  it('Get, Put and Scan started while the replica has no leader succeed once one is elected, within their deadline', async () => {
+    const leader = await cluster.waitForLeader();
+    const asked = cluster.ids.find((id) => id !== leader.replicaId)!;
+    const stopped = cluster.ids.filter((id) => id !== asked);
+    await unary(client(asked), 'Put', { key: 'election:a', value: 'before' });
+    for (const id of stopped) cluster.signal(id, 'SIGSTOP');
+    try {
+      // No leader known, for longer than the 1.5 s after which the router stops waiting for one.
+      await waitFor('no leader known', async () => ((await cluster.status(asked))?.leaderId === 0 ? true : undefined), 10_000);
+      await new Promise((r) => setTimeout(r, 2500));
+      const started = Date.now();
+      const deadline = started + 40_000;
+      const get = new Promise<{ value: string }>((resolve, reject) =>
+        (client(asked) as unknown as { Get(r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: Callback<{ value: string }>): void }).Get({ key: 'election:a' }, new grpc.Metadata(), { deadline }, (e, r) => (e ? reject(e) : resolve(r!))),
+      );
+      const put = new Promise<object>((resolve, reject) =>
+        (client(asked) as unknown as { Put(r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: Callback<object>): void }).Put({ key: 'election:b', value: 'during' }, new grpc.Metadata(), { deadline }, (e, r) => (e ? reject(e) : resolve(r!))),
+      );
+      const scanned = new Promise<string[]>((resolve, reject) => {
+        const keys: string[] = [];
+        const s = (client(asked) as unknown as { Scan(r: object, md: grpc.Metadata, o: grpc.CallOptions): grpc.ClientReadableStream<{ key: Buffer }> }).Scan({ start: Buffer.from('election:'), end: Buffer.from('election;') }, new grpc.Metadata(), { deadline });
+        s.on('data', (kv: { key: Buffer }) => keys.push(kv.key.toString()));
+        s.on('error', reject);
+        s.on('end', () => resolve(keys));
+      });
+      const settled = Promise.allSettled([get, put, scanned]);
+      // Nothing may fail while there is no leader; then let the group elect one.
+      const early = await Promise.race([settled, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+      assert.equal(early, undefined, `answered while no leader was known: ${JSON.stringify(early)}`);
+      for (const id of stopped) cluster.signal(id, 'SIGCONT');
+      const [g, p, sc] = await settled;
+      assert.deepEqual(g.status === 'fulfilled' ? g.value : String(g.reason), { value: 'before' });
+      assert.equal(p.status, 'fulfilled', p.status === 'rejected' ? String(p.reason) : '');
+      assert.ok(sc.status === 'fulfilled' && sc.value.includes('election:a'), sc.status === 'rejected' ? String(sc.reason) : JSON.stringify(sc.value));
+      assert.ok(Date.now() < deadline, 'within the deadline');
+      assert.deepEqual(await unary(client(asked), 'Get', { key: 'election:b' }), { value: 'during' });
+    } finally {
+      for (const id of stopped) cluster.signal(id, 'SIGCONT');
+    }
+  });
 });

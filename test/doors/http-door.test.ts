@@ -242,6 +242,44 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
     }
   });
 
+  // An outside test: a WebSocket data frame sent inside a fragmented message left the connection
+  // unanswered until the idle timeout (120 s, and never for a client answering pings). uWS merges
+  // it into the message (the RFC says to fail the connection; `ws` does, 1002): the door then held
+  // a native frame that never completes. An incomplete frame is now closed after 30 s (1008).
+  it('a WebSocket data frame inside a fragmented message: the connection is closed, not left waiting', async () => {
+    const ws = await startHttpDoorWith(impl, fakeContext(exec), { listen: '127.0.0.1:0', ws: { partialFrameTimeoutMs: 300 } });
+    try {
+      const wsPort = Number(ws.address.split(':')[1]);
+      const frame = (opcode: number, fin: boolean, payload: number[]): Buffer => {
+        const mask = [1, 2, 3, 4];
+        return Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | payload.length, ...mask, ...payload.map((b, i) => b ^ mask[i % 4]!)]);
+      };
+      const started = Date.now();
+      const out = await new Promise<{ bytes: Buffer; ms: number }>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port: wsPort }, () => {
+          s.write('GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+          // A binary message's first fragment, then a binary (not continuation) frame.
+          setTimeout(() => s.write(Buffer.concat([frame(2, false, [1, 2]), frame(2, true, [3])])), 50);
+        });
+        let bytes = Buffer.alloc(0);
+        s.on('data', (d: Buffer) => (bytes = Buffer.concat([bytes, d])));
+        s.on('error', () => {});
+        const cap = setTimeout(() => s.destroy(), 5000);
+        s.on('close', () => {
+          clearTimeout(cap);
+          resolve({ bytes, ms: Date.now() - started });
+        });
+      });
+      assert.ok(out.ms < 3000, `closed after ${out.ms} ms`);
+      const body = out.bytes.subarray(out.bytes.indexOf('\r\n\r\n') + 4);
+      const close = body.indexOf(0x88);
+      assert.ok(close >= 0, `a close frame: ${body.toString('hex')}`);
+      assert.equal(body.readUInt16BE(close + 2), impl === 'uws' ? 1008 : 1002);
+    } finally {
+      await ws.close();
+    }
+  });
+
   it('a key sent as raw bytes is stored as exactly those bytes, or refused', async () => {
     // Sent by percent-encoding: the three bytes of U+FFFD, which uWS puts in place of a raw 0xFF.
     const replacement = Buffer.from('raw\uFFFDx').toString('latin1');

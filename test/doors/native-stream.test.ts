@@ -184,4 +184,46 @@ describe('NativeStream', () => {
     await new Promise((r) => setTimeout(r, 5));
     assert.equal(sink.messages.length, 0);
   });
+
+  // A partial frame was held for as long as the client answered uWS's pings (and a raw client's
+  // data frame inside a fragmented message, merged by uWS into it, sat until the idle timeout).
+  it('closes (1008) a connection whose frame stays incomplete for partialFrameTimeoutMs, however it trickles in', async () => {
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const exec = new MemoryExecutor();
+    const sink = new FakeSink();
+    const s = new NativeStream(exec, sink, { partialFrameTimeoutMs: 300 });
+    const ping = frames([{ op: 'ping' }]);
+    // Whole frames, each split over messages, keep coming: every frame completes in time.
+    for (let i = 0; i < 8; i++) {
+      s.push(ping.subarray(0, 5));
+      await sleep(60);
+      s.push(ping.subarray(5));
+    }
+    await settle();
+    assert.equal(sink.closedWith, undefined);
+    assert.equal(sink.responses.length, 8);
+    // One frame, a byte every 50 ms: the wait is counted from its first byte.
+    const started = Date.now();
+    for (let i = 0; i < ping.length - 1 && sink.closedWith === undefined; i++) {
+      s.push(ping.subarray(i, i + 1));
+      await sleep(50);
+    }
+    await sleep(400);
+    const closed = sink.closedWith as FakeSink['closedWith']; // assert.equal above narrowed it to undefined
+    assert.equal(closed?.code, WS_CLOSE.policyViolation);
+    assert.match(closed.reason, /incomplete/);
+    assert.ok(Date.now() - started < 1000);
+    // Held input (back-pressure) is not read, so its partial frame is not timed.
+    const held = new FakeSink();
+    const h = new NativeStream(exec, held, { partialFrameTimeoutMs: 100, softBufferedBytes: 10 });
+    held.buffered = 100;
+    h.push(Buffer.concat([ping, ping.subarray(0, 4)]));
+    await sleep(300);
+    assert.equal(held.closedWith, undefined);
+    held.buffered = 0;
+    h.drained();
+    await sleep(300);
+    assert.equal((held.closedWith as FakeSink['closedWith'])?.code, WS_CLOSE.policyViolation, 'timed once read');
+    h.close();
+  });
 });
