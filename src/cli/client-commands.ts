@@ -26,7 +26,7 @@ const HELP: Record<ClientCommand, string> = {
   put: `Usage: kvs put KEY VALUE [options]\n       kvs put KEY - [options]     (the value is all of stdin, byte for byte)\n\nA key or value that starts with "-" goes after "--": kvs put counter -- -1\n${COMMON}`,
   del: `Usage: kvs del KEY [options]\n\n${COMMON}`,
   scan: `Usage: kvs scan [START [END]] [--limit N] [--stale] [options]\n\nLists keys in [START, END) in key order (all keys by default), one KEY<tab>VALUE line each,\nbytes unchanged (use --json when keys or values may hold tabs, newlines or non-UTF-8 bytes).\n  --limit N            at most N keys (default 1000)\n  --stale              serve from the contacted replica without a read barrier\n${COMMON}`,
-  status: `Usage: kvs status [options]\n\nShows every replica: id, group, role, term, leader, commit and applied index.\n${COMMON}`,
+  status: `Usage: kvs status [options]\n\nShows every replica: id, group, role, term, leader, commit and applied index, epoch, and whether\nit is blank (its data directory was replaced and it has not caught up: change no membership\nmeanwhile; '-' for a replica of a version that does not say).\n${COMMON}`,
 };
 
 const OPTIONS = {
@@ -159,7 +159,7 @@ async function printStatus(client: KvsClient, endpoints: string[], known: Cluste
   );
   const rows = seen.map(({ ep, s, error }) =>
     s
-      ? { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, epoch: s.epoch, reachable: true }
+      ? { endpoint: ep, id: s.replicaId, group: s.groupId, role: s.role, term: s.term, leader: s.leaderId, commit: s.commitIndex, applied: s.appliedIndex, epoch: s.epoch, ...(s.blank === undefined ? {} : { blank: s.blank }), reachable: true }
       : { endpoint: ep, reachable: false, error },
   );
   // Loaded only here: the other commands need none of the resharding code.
@@ -181,10 +181,14 @@ async function printStatus(client: KvsClient, endpoints: string[], known: Cluste
     const serving = verdict ? { serving: verdict.reasons.length === 0, notServing: verdict.reasons, degraded } : {};
     console.log(JSON.stringify({ replicas: rows, ...(config ? { cluster: summary(config) } : {}), ...serving }));
   } else {
-    console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'EPOCH'].join('\t'));
+    console.log(['ENDPOINT', 'ID', 'GROUP', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'EPOCH', 'BLANK'].join('\t'));
     for (const r of rows) {
       if (!r.reachable) console.log(`${r.endpoint}\tunreachable: ${'error' in r ? r.error : ''}`);
-      else if ('id' in r) console.log([r.endpoint, r.id, r.group, r.role, r.term, r.leader || '-', r.commit, r.applied, r.epoch].join('\t'));
+      else if ('id' in r) console.log([r.endpoint, r.id, r.group, r.role, r.term, r.leader || '-', r.commit, r.applied, r.epoch, r.blank === undefined ? '-' : r.blank ? 'yes' : 'no'].join('\t'));
+    }
+    const blank = rows.filter((r) => 'blank' in r && r.blank === true).map((r) => ('id' in r ? `${r.id} (group ${r.group})` : r.endpoint));
+    if (blank.length > 0) {
+      console.log(`\nblank: ${blank.join(', ')}: data directory replaced, not caught up yet; change no membership until it has (docs/raft.md)`);
     }
     if (config) {
       const s = summary(config);

@@ -197,7 +197,16 @@ export class KvsClient {
    * when that replica could not be reached, TIMEOUT when it did not answer in time.
    */
   async status(endpoint?: string): Promise<StatusInfo> {
-    const r = endpoint ? await this.untilClosed(this.connection(endpoint).request({ op: 'status' }, this.timeoutMs)).catch(asKvsError) : await this.call({ op: 'status' }, 'read');
+    let r: Response;
+    if (endpoint) {
+      const ask = (req: Request): Promise<Response> => this.untilClosed(this.connection(endpoint).request(req, this.timeoutMs)).catch(asKvsError);
+      // With the flags byte (StatusInfo.blank); a replica of an earlier version refuses a STATUS
+      // with a body (BAD_REQUEST) and is asked the old way.
+      r = await ask({ op: 'status', flags: true });
+      if (r.kind === 'error' && r.error.code === 'BAD_REQUEST') r = await ask({ op: 'status' });
+    } else {
+      r = await this.call({ op: 'status' }, 'read');
+    }
     if (r.kind === 'error') throw new KvsError(r.error.code, r.error.message);
     if (r.kind !== 'status') throw unexpected(r);
     return r.info;

@@ -23,6 +23,8 @@ export interface PeerStatus {
   match?: number;
   next?: number;
   state?: string;
+  /** Leader only: it said in its last answer that it is blank (see NodeStatus.blank). */
+  blank?: boolean;
   /** Whether this replica's link to it is up. */
   connected?: boolean;
 }
@@ -40,6 +42,12 @@ export interface NodeStatus {
   firstIndex: number;
   lastIndex: number;
   epoch: number;
+  /**
+   * Its data directory was replaced (started empty) and it has not caught up with a leader since
+   * (docs/raft.md): it votes for no candidate holding entries, and its leader refuses membership
+   * changes until it has.
+   */
+  blank: boolean;
   peers: PeerStatus[];
   uptimeSeconds: number;
   /** Every door of this replica: native, resp, grpc, http, ws → address. */

@@ -180,18 +180,21 @@ export class MembershipAdmin {
   /** Proposes `change` until `done(conf)` holds for a committed configuration. */
   private async ensure(change: ConfChange, done: (c: ConfState) => boolean, deadline: number): Promise<void> {
     const r = this.o.replica;
+    let waitingOn = '';
     for (;;) {
       if (!r.isLeader) throw new LostLeadership();
       if (done(r.node.conf)) return this.waitCommitted(deadline);
-      if (Date.now() > deadline) throw new Error(`${change.type} ${change.node} did not complete in time`);
+      if (Date.now() > deadline) throw new Error(`${change.type} ${change.node} did not complete in time${waitingOn}`);
       try {
         await withTimeout(r.proposeConf(change), deadline - Date.now());
       } catch (e) {
         if (e instanceof DroppedError || e instanceof TimeoutError || e instanceof OutcomeUnknownError) continue; // look again
         if (!(e instanceof NotLeaderError)) throw e;
         if (e.message === 'not-leader') throw new LostLeadership();
-        // Another change still pending, a transfer in progress, a learner a few entries behind.
-        if (e.message === 'conf-change-pending' || e.message === 'transferring' || e.message.includes('is behind')) {
+        // Another change still pending, a transfer in progress, a learner a few entries behind, a
+        // voter (or the learner) still blank: its leader hears it caught up at its next answer.
+        if (e.message === 'conf-change-pending' || e.message === 'transferring' || e.message.includes('is behind') || e.message.includes(' is blank ')) {
+          waitingOn = `: ${e.message}`;
           await sleep(POLL_MS);
           continue;
         }

@@ -211,6 +211,16 @@ export class RaftNode {
     }
     const next = applyConfChange(this.log.conf(), change);
     if (typeof next === 'string') return { ok: false, error: 'invalid-conf-change', leader: this.lead, reason: next };
+    // A voter that said it is blank (its disk replaced, not caught up since) may lack committed
+    // entries it acknowledged before: with one voter fewer, or one more to count, its vote may
+    // be needed by every candidate, and it refuses every candidate holding entries (docs/raft.md,
+    // the operator's rule 3, now enforced where the leader can see it). Removing that voter
+    // itself is allowed: its vote is then never needed, and a replica lost for good stays removable.
+    const blankVoter = next.voters.find((v) => v !== this.id && this.prs.get(v)?.blank === true);
+    if (blankVoter !== undefined) {
+      const reason = `voter ${blankVoter} is blank (its data directory was replaced and it has not caught up with a leader since): no membership change until it has, or remove ${blankVoter} itself`;
+      return { ok: false, error: 'invalid-conf-change', leader: this.lead, reason };
+    }
     if (change.type === 'remove' && this.log.conf().voters.includes(change.node)) {
       // Fewer voters are left to elect a leader: a quorum of them must hold our commit point. One
       // that never caught up may still be blank (RaftConfig.blankStart) and refuse every candidate
@@ -364,9 +374,11 @@ export class RaftNode {
       conf: this.log.conf(),
       transferring: this.leadTransferee,
       quiet: this.quiet,
+      /** Still blank (`blank`): a replaced replica that has not caught up. */
+      blank: this.blank,
       progress:
         this.role === Role.Leader
-          ? [...this.prs].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: pr.recentActive }))
+          ? [...this.prs].map(([id, pr]) => ({ id, match: pr.match, next: pr.next, state: pr.state, active: pr.recentActive, blank: pr.blank }))
           : [],
     };
   }
@@ -810,6 +822,7 @@ export class RaftNode {
         const pr = this.prs.get(m.from);
         if (!pr) return;
         pr.recentActive = true;
+        pr.blank = m.blank === true;
         pr.ackedRound = Math.max(pr.ackedRound, m.round);
         pr.probeSent = false;
         if (pr.state === ProgressState.Replicate && pr.windowFull(this.cfg.maxInflight)) pr.inflight.shift();
@@ -832,6 +845,7 @@ export class RaftNode {
     const pr = this.prs.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.blank = m.blank === true;
     pr.appendAfterSnapshot = false;
     if (m.reject) {
       if (m.hintIndex < pr.match) {
@@ -1026,7 +1040,11 @@ export class RaftNode {
   // ---- Sending ----------------------------------------------------------------------------------
 
   private send(m: Outgoing): void {
-    this.msgs.push({ ...m, from: this.id, term: m.term ?? this.term } as Message);
+    const msg = { ...m, from: this.id, term: m.term ?? this.term } as Message;
+    // A blank replica says so in every answer to a leader: the leader refuses membership changes
+    // meanwhile (proposeConf); it cannot tell from the match index, which may be the old disk's.
+    if ((msg.type === MsgType.AppendResp || msg.type === MsgType.HeartbeatResp) && this.blank) msg.blank = true;
+    this.msgs.push(msg);
   }
 
   /** Turns the pending broadcast requests of this turn into messages: one batch per follower. */

@@ -49,6 +49,12 @@ export class Progress {
    * (RaftNode.blank); lost in an idle group, it was never sent again (found in review).
    */
   appendAfterSnapshot = false;
+  /**
+   * The follower said in its latest answer (AppendResp, HeartbeatResp) that it is blank
+   * (RaftConfig.blankStart, not caught up since): proposeConf refuses membership changes meanwhile.
+   * False until it answers, and from a peer of a version that does not say.
+   */
+  blank = false;
 
   constructor(next: number) {
     this.next = next;

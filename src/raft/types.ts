@@ -126,6 +126,8 @@ export interface AppendRespMsg extends Base {
   /** On reject: where the leader should look next (fast backtracking). */
   hintIndex: number;
   hintTerm: number;
+  /** The sender is blank (RaftConfig.blankStart, not caught up since). Absent = false (protocol < 4). */
+  blank?: true;
 }
 export interface HeartbeatMsg extends Base {
   type: typeof MsgType.Heartbeat;
@@ -138,7 +140,12 @@ export interface HeartbeatMsg extends Base {
    */
   quiet?: true;
 }
-export interface HeartbeatRespMsg extends Base { type: typeof MsgType.HeartbeatResp; round: number }
+export interface HeartbeatRespMsg extends Base {
+  type: typeof MsgType.HeartbeatResp;
+  round: number;
+  /** As AppendRespMsg.blank. */
+  blank?: true;
+}
 
 export interface SnapshotMsg extends Base {
   type: typeof MsgType.Snapshot;

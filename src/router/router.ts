@@ -81,8 +81,13 @@ export class Router {
       switch (req.op) {
         case 'ping':
           return { kind: 'ok' };
-        case 'status':
-          return this.o.status();
+        case 'status': {
+          const res = this.o.status();
+          if (req.flags || res.kind !== 'status') return res;
+          // A client that did not ask for the flags byte may be one that rejects it.
+          const { blank: _, ...info } = res.info;
+          return { kind: 'status', info };
+        }
         case 'get':
           // No write can store the empty key, so it reads as absent, as on every door.
           if (req.key.length === 0) return { kind: 'value', value: null };

@@ -53,11 +53,12 @@ export function nodeStatus(p: DoorParts, endpoints: Record<string, string>): Nod
     firstIndex: s.firstIndex,
     lastIndex: s.lastIndex,
     epoch: p.epoch?.() ?? 0,
+    blank: s.blank,
     peers: p.config.replicas
       .filter((r) => r.id !== p.config.id)
       .map((r) => {
         const pr = progress.get(r.id);
-        return { id: r.id, address: r.address, connected: links.get(r.id) ?? false, ...(pr ? { match: pr.match, next: pr.next, state: pr.state } : {}) };
+        return { id: r.id, address: r.address, connected: links.get(r.id) ?? false, ...(pr ? { match: pr.match, next: pr.next, state: pr.state, blank: pr.blank } : {}) };
       }),
     uptimeSeconds: (Date.now() - p.startedAt) / 1000,
     endpoints,

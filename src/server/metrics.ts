@@ -163,6 +163,8 @@ export interface MetricSources {
     leader: number;
     /** An idle group's slow heartbeat rhythm (docs/raft.md, quiet groups). */
     quiet: boolean;
+    /** Replaced and not caught up since (docs/raft.md, a voter started from an empty data directory). */
+    blank: boolean;
     commit: number;
     applied: number;
     firstIndex: number;
@@ -222,6 +224,7 @@ export class ServerMetrics {
     }));
     gauge('kvs_raft_leader_id', 'Replica id of the leader this replica follows (0: none known).', () => src.raft().leader);
     gauge('kvs_raft_quiet', 'Whether the group is quiet here (1): an idle group whose leader heartbeats once per election timeout.', () => (src.raft().quiet ? 1 : 0));
+    gauge('kvs_raft_blank', 'Whether this replica is blank (1): its data directory was replaced and it has not caught up with a leader since.', () => (src.raft().blank ? 1 : 0));
     counter('kvs_raft_leader_changes_total', 'Times the known leader changed (elections seen by this replica).', () => src.replicaStats().leaderChanges);
     gauge('kvs_raft_commit_index', 'Highest log index known committed.', () => src.raft().commit);
     gauge('kvs_raft_applied_index', 'Highest log index applied to the state machine.', () => src.raft().applied);

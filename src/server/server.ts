@@ -451,6 +451,7 @@ export class KvsServer {
         commitIndex: s.commit,
         appliedIndex: s.applied,
         epoch: this.sm.epoch,
+        blank: s.blank,
       },
     };
   }

@@ -2,7 +2,7 @@
 // sends each peer's share as few frames as possible. The set follows the group's membership
 // (setPeers); a message to a replica without a link is dropped, which Raft tolerates.
 import { MsgType, type Message } from '../raft/types.ts';
-import { CHANNEL_PREFIX_BYTES, DEFAULT_MAX_FRAME_BYTES, encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
+import { CHANNEL_PREFIX_BYTES, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, encodeRaftMessages, type Frame, type Hello } from '../wire/index.ts';
 import { LinkError } from './carrier.ts';
 import { PeerLink } from './peer-link.ts';
 import type { LinkHub } from './link-hub.ts';
@@ -11,11 +11,21 @@ import type { Tap } from './tap.ts';
 /** The largest frame of Raft messages a link sends: a riding pair's frame gets a CHANNEL prefix. */
 export const RAFT_FRAME_LIMIT = DEFAULT_MAX_FRAME_BYTES - CHANNEL_PREFIX_BYTES;
 
-/** A protocol 1 replica rejects a heartbeat's flags byte (a rolling upgrade): it never goes quiet. */
-function asProtocol1(m: Message): Message {
-  if (m.type !== MsgType.Heartbeat || !m.quiet) return m;
-  const { quiet: _, ...plain } = m;
-  return plain;
+/**
+ * What a peer of protocol `version` reads (a rolling upgrade): a protocol 1 replica rejects a
+ * heartbeat's flags byte (it never goes quiet), one below 4 an answer's flags byte (its leader
+ * never learns a follower is blank, and refuses no membership change for it).
+ */
+function forProtocol(version: number, m: Message): Message {
+  if (version < 2 && m.type === MsgType.Heartbeat && m.quiet) {
+    const { quiet: _, ...plain } = m;
+    return plain;
+  }
+  if (version < 4 && (m.type === MsgType.AppendResp || m.type === MsgType.HeartbeatResp) && m.blank) {
+    const { blank: _, ...plain } = m;
+    return plain;
+  }
+  return m;
 }
 
 export interface PeerAddress {
@@ -67,7 +77,10 @@ export class Peers {
       const link = this.links.get(to);
       // Frames sized so that they still fit once wrapped in a CHANNEL prefix (a pair riding another
       // pair's connection): the acceptor holds every frame to the same limit.
-      if (link) link.send(encodeRaftMessages(link.peerVersion >= 2 ? list : list.map(asProtocol1), RAFT_FRAME_LIMIT));
+      if (link) {
+        const version = link.peerVersion;
+        link.send(encodeRaftMessages(version >= PROTOCOL_VERSION ? list : list.map((m) => forProtocol(version, m)), RAFT_FRAME_LIMIT));
+      }
     }
   }
 

@@ -27,6 +27,10 @@ const VALUE_OVERHEAD = 4;
 
 const BATCH_PUT = 1;
 const BATCH_DELETE = 2;
+/** A STATUS body's one byte: the client reads STATUS_INFO's flags byte (absent: an empty body). */
+const STATUS_WANTS_FLAGS = 1;
+/** STATUS_INFO's flags: the replica is blank (StatusInfo.blank). */
+const STATUS_BLANK = 1;
 
 const REQUEST_TYPE = {
   ping: FrameType.Ping,
@@ -117,8 +121,9 @@ export function requestTooLarge(bodyBytes: number): WireError {
 export function requestBodySize(req: Request): number {
   switch (req.op) {
     case 'ping':
-    case 'status':
       return 0;
+    case 'status':
+      return req.flags ? 1 : 0;
     case 'count':
       return 1;
     case 'get':
@@ -163,7 +168,9 @@ export function encodeRequest(requestId: number, req: Request): Buffer {
   const w = allocFrame(REQUEST_TYPE[req.op], requestId, requestBodySize(req));
   switch (req.op) {
     case 'ping':
+      break;
     case 'status':
+      if (req.flags) w.u8(STATUS_WANTS_FLAGS);
       break;
     case 'get':
       w.u8(consistencyByte(req.consistency));
@@ -257,6 +264,11 @@ export function decodeRequest(type: number, body: Uint8Array, opts: { maxBatchOp
       break;
     case FrameType.Status:
       req = { op: 'status' };
+      if (r.remaining > 0) {
+        const asked = r.u8();
+        if (asked !== STATUS_WANTS_FLAGS) r.fail(`status request byte 0x${asked.toString(16)}`);
+        req.flags = true;
+      }
       break;
     case FrameType.Get: {
       const consistency = readConsistency(r);
@@ -380,7 +392,7 @@ function encodeStatus(requestId: number, s: StatusInfo): Buffer {
   const role = ROLES.indexOf(s.role);
   if (role < 0) throw new RangeError(`role ${s.role}`);
   const addr = utf8Size(s.leaderAddr);
-  const w = allocFrame(FrameType.StatusInfo, requestId, 4 + 4 + 1 + 8 + 4 + 2 + addr + 8 + 8 + 8);
+  const w = allocFrame(FrameType.StatusInfo, requestId, 4 + 4 + 1 + 8 + 4 + 2 + addr + 8 + 8 + 8 + (s.blank === undefined ? 0 : 1));
   w.u32(s.replicaId);
   w.u32(s.groupId);
   w.u8(role);
@@ -390,6 +402,8 @@ function encodeStatus(requestId: number, s: StatusInfo): Buffer {
   w.u64(s.commitIndex);
   w.u64(s.appliedIndex);
   w.u64(s.epoch);
+  // Only to a client that asked (STATUS with its byte): an earlier client rejects any trailing byte.
+  if (s.blank !== undefined) w.u8(s.blank ? STATUS_BLANK : 0);
   return finishFrame(w);
 }
 
@@ -478,7 +492,16 @@ function readStatus(r: Reader): StatusInfo {
   const commitIndex = r.u64();
   const appliedIndex = r.u64();
   const epoch = r.u64();
-  return { replicaId, groupId, role, term, leaderId, leaderAddr, commitIndex, appliedIndex, epoch };
+  const info: StatusInfo = { replicaId, groupId, role, term, leaderId, leaderAddr, commitIndex, appliedIndex, epoch };
+  if (r.remaining > 0) {
+    const flags = r.u8();
+    if ((flags & ~STATUS_BLANK) !== 0) {
+      r.pos--;
+      r.fail(`status flags 0x${flags.toString(16)}`);
+    }
+    info.blank = flags === STATUS_BLANK;
+  }
+  return info;
 }
 
 function readError(r: Reader): WireError {

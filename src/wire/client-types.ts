@@ -18,7 +18,11 @@ export type BatchOp = { op: 'put'; key: Uint8Array; value: Uint8Array } | { op: 
 
 export type Request =
   | { op: 'ping' }
-  | { op: 'status' }
+  /**
+   * flags: the answer may carry STATUS_INFO's flags byte (blank). A replica of an earlier version
+   * refuses the request (BAD_REQUEST: its body had to be empty); without it the answer has no flags.
+   */
+  | { op: 'status'; flags?: true }
   | { op: 'get'; key: Uint8Array; consistency: Consistency }
   | ({ op: 'put'; key: Uint8Array; value: Uint8Array } & WriteId)
   | ({ op: 'delete'; key: Uint8Array } & WriteId)
@@ -90,6 +94,11 @@ export interface StatusInfo {
   appliedIndex: number;
   /** Partition-table epoch this replica has applied. */
   epoch: number;
+  /**
+   * Its data directory was replaced and it has not caught up with a leader since (docs/raft.md).
+   * Present only in an answer to a STATUS that asked for flags, from a replica that reports it.
+   */
+  blank?: boolean;
 }
 
 export type Response =

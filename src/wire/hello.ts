@@ -12,7 +12,7 @@ import { FrameType } from './frame-types.ts';
 /** "KVSR": lets a tracer or a confused peer recognise a replica link from its first frame. */
 export const HELLO_MAGIC = 0x4b56_5352;
 /** Bumped on any incompatible change to a body layout. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export interface Hello {
   version: number;

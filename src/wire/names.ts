@@ -70,7 +70,10 @@ function raft(r: Reader, type: number, f: Fields): void {
       if (f.reject) {
         f.hintIndex = r.u64();
         f.hintTerm = r.u64();
+      } else {
+        r.raw(16); // hints of an acceptance: zero
       }
+      if (r.remaining > 0 && r.u8() === 1) f.blank = true; // protocol 4: the sender is blank
       return;
     case FrameType.RaftHeartbeat:
       f.commit = r.u64();
@@ -79,6 +82,7 @@ function raft(r: Reader, type: number, f: Fields): void {
       return;
     case FrameType.RaftHeartbeatResp:
       f.round = r.u64();
+      if (r.remaining > 0 && r.u8() === 1) f.blank = true; // protocol 4: the sender is blank
       return;
     case FrameType.RaftSnapshot:
     case FrameType.RaftSnapshotResp: {

@@ -3,7 +3,7 @@
 // computed first and each frame is written into one exact-size buffer; entry data and contexts are
 // decoded as views into the body (see Frame.body for when that memory must be copied).
 
-import type { ConfState, Entry, EntryType, HeartbeatMsg, Message, NodeId, SnapshotMeta } from '../raft/types.ts';
+import type { AppendRespMsg, ConfState, Entry, EntryType, HeartbeatMsg, HeartbeatRespMsg, Message, NodeId, SnapshotMeta } from '../raft/types.ts';
 import { MsgType } from '../raft/types.ts';
 import { Reader, U16_MAX, Writer } from './bytes.ts';
 import { allocFrame, DEFAULT_MAX_FRAME_BYTES, finishFrame, HEADER_BYTES } from './frame.ts';
@@ -18,6 +18,11 @@ const BATCH_ITEM_OVERHEAD = 5;
 const BATCH_COUNT_BYTES = 2;
 /** A heartbeat's optional flags byte (protocol 2): the only flag, "the leader is quiet". */
 const HEARTBEAT_QUIET = 1;
+/**
+ * An answer's optional flags byte (protocol 4), on AppendResp and HeartbeatResp: the only flag,
+ * "the sender is blank" (RaftConfig.blankStart, not caught up since). Absent = no flag.
+ */
+const ANSWER_BLANK = 1;
 
 export function raftFrameType(msg: Message): number {
   return RAFT_BASE + msg.type;
@@ -43,11 +48,11 @@ export function raftBodySize(msg: Message): number {
       return n;
     }
     case MsgType.AppendResp:
-      return COMMON_BYTES + 25;
+      return COMMON_BYTES + 25 + (msg.blank ? 1 : 0);
     case MsgType.Heartbeat:
       return COMMON_BYTES + 16 + (msg.quiet ? 1 : 0);
     case MsgType.HeartbeatResp:
-      return COMMON_BYTES + 8;
+      return COMMON_BYTES + 8 + (msg.blank ? 1 : 0);
     case MsgType.Snapshot:
       return COMMON_BYTES + metaSize(msg.meta) + 4 + 9 + msg.data.length;
     case MsgType.SnapshotResp:
@@ -118,6 +123,8 @@ function writeBody(w: Writer, msg: Message): void {
       w.bool(msg.reject);
       w.u64(msg.hintIndex);
       w.u64(msg.hintTerm);
+      // Protocol 4's tail, only when set: a peer of an older protocol never sees it (peers.ts strips it).
+      if (msg.blank) w.u8(ANSWER_BLANK);
       return;
     case MsgType.Heartbeat:
       w.u64(msg.commit);
@@ -127,6 +134,7 @@ function writeBody(w: Writer, msg: Message): void {
       return;
     case MsgType.HeartbeatResp:
       w.u64(msg.round);
+      if (msg.blank) w.u8(ANSWER_BLANK);
       return;
     case MsgType.Snapshot:
       writeMeta(w, msg.meta);
@@ -250,6 +258,14 @@ function readEntries(r: Reader, prevIndex: number): Entry[] {
   return entries;
 }
 
+/** An answer's optional flags byte (ANSWER_BLANK): absent (an older peer's answer) = not blank. */
+function readAnswerFlags(r: Reader): boolean {
+  if (r.remaining === 0) return false;
+  const flags = r.u8();
+  if (flags !== ANSWER_BLANK) r.fail(`answer flags 0x${flags.toString(16)}`);
+  return true;
+}
+
 /** Body fields of one message; the caller checks for trailing bytes. */
 function readBody(r: Reader, frameType: number): Message {
   if (!isRaftFrame(frameType)) r.fail(`frame type 0x${frameType.toString(16)} is not a raft message`);
@@ -272,8 +288,11 @@ function readBody(r: Reader, frameType: number): Message {
       const entries = readEntries(r, prevIndex);
       return { type, from, to, term, prevIndex, prevTerm, entries, commit };
     }
-    case MsgType.AppendResp:
-      return { type, from, to, term, index: r.u64(), reject: r.bool(), hintIndex: r.u64(), hintTerm: r.u64() };
+    case MsgType.AppendResp: {
+      const resp: AppendRespMsg = { type, from, to, term, index: r.u64(), reject: r.bool(), hintIndex: r.u64(), hintTerm: r.u64() };
+      if (readAnswerFlags(r)) resp.blank = true;
+      return resp;
+    }
     case MsgType.Heartbeat: {
       const hb: HeartbeatMsg = { type, from, to, term, commit: r.u64(), round: r.u64() };
       if (r.remaining > 0) {
@@ -283,8 +302,11 @@ function readBody(r: Reader, frameType: number): Message {
       }
       return hb;
     }
-    case MsgType.HeartbeatResp:
-      return { type, from, to, term, round: r.u64() };
+    case MsgType.HeartbeatResp: {
+      const resp: HeartbeatRespMsg = { type, from, to, term, round: r.u64() };
+      if (readAnswerFlags(r)) resp.blank = true;
+      return resp;
+    }
     case MsgType.Snapshot: {
       const meta = readMeta(r);
       const transfer = r.u32();

@@ -179,7 +179,7 @@ describe('metrics', () => {
 
   it('exports the replica metrics from their sources', () => {
     const m = new ServerMetrics({
-      raft: () => ({ role: 'follower', term: 7, leader: 2, quiet: true, commit: 40, applied: 39, firstIndex: 10, lastIndex: 41, progress: [] }),
+      raft: () => ({ role: 'follower', term: 7, leader: 2, quiet: true, blank: true, commit: 40, applied: 39, firstIndex: 10, lastIndex: 41, progress: [] }),
       replicaStats: () => ({ leaderChanges: 3, readies: 100, applied: 39, persisted: 41, readsJoined: 2 }),
       routerStats: () => ({ forwarded: 5, proposed: 0, reads: 8, staleReads: 1 }),
       peers: () => [{ id: 2, connected: true, framesSent: 9, dropped: 0 }],
@@ -193,6 +193,7 @@ describe('metrics', () => {
     assert.equal(sampleValue(e, 'kvs_raft_term'), 7);
     assert.equal(sampleValue(e, 'kvs_raft_role', { role: 'follower' }), 1);
     assert.equal(sampleValue(e, 'kvs_raft_quiet'), 1);
+    assert.equal(sampleValue(e, 'kvs_raft_blank'), 1);
     assert.equal(sampleValue(e, 'kvs_raft_log_entries'), 32);
     assert.equal(sampleValue(e, 'kvs_raft_leader_changes_total'), 3);
     assert.equal(sampleValue(e, 'kvs_router_forwarded_total'), 5);

@@ -74,6 +74,7 @@ export function fakeStatus(overrides: Partial<NodeStatus> = {}): NodeStatus {
     firstIndex: 1,
     lastIndex: 10,
     epoch: 0,
+    blank: false,
     peers: [
       { id: 2, address: '127.0.0.1:7002', match: 10, next: 11, state: 'replicate', connected: true },
       { id: 3, address: '127.0.0.1:7003', match: 9, next: 10, state: 'replicate', connected: true },

@@ -109,7 +109,7 @@ function cluster(ids: number[]): ClusterConfig {
 }
 
 /** An executor on `leader` (the parts of a Replica it uses), with a placement configuration listing `listed`. */
-function setUp(leader: object, listed: number[]) {
+function setUp(leader: object, listed: number[], deadlineMs = 5_000) {
   const placement = { config: cluster(listed) };
   const watcher = {
     get current() {
@@ -128,7 +128,7 @@ function setUp(leader: object, listed: number[]) {
     watcher: watcher as unknown as ConfigWatcher,
     tickMs: TICK_MS,
     electionTicks: ELECTION_TICKS,
-    deadlineMs: 5_000,
+    deadlineMs,
   });
   const listedNow = (): { id: number; address: string }[] => groupOf(placement.config, GROUP)!.replicas;
   return { admin, book, placement, listedNow };
@@ -339,5 +339,33 @@ describe('on a real Raft node', () => {
     } finally {
       clearInterval(ticker);
     }
+  });
+});
+
+describe('a voter that is blank (its data directory replaced, not caught up)', () => {
+  /** A leader whose Raft core refuses every change while `blank()` (RaftNode.proposeConf's reason). */
+  function blankRefusing(blank: () => boolean): ScriptedLeader {
+    const leader = new ScriptedLeader(1, [1, 2, 3]);
+    const propose = leader.proposeConf.bind(leader);
+    const reason = 'voter 3 is blank (its data directory was replaced and it has not caught up with a leader since): no membership change until it has, or remove 3 itself';
+    leader.proposeConf = (change) => (blank() ? Promise.reject(new NotLeaderError(1, reason)) : propose(change));
+    return leader;
+  }
+
+  it('a change waits while the leader refuses it for a blank voter, and completes once that voter caught up', async () => {
+    let blank = true;
+    setTimeout(() => (blank = false), 50);
+    const leader = blankRefusing(() => blank);
+    const { admin } = setUp(leader, [1, 2, 3]);
+    assert.deepEqual(await admin.execute({ op: 'remove', group: GROUP, replicaId: 2, address: '' }), { kind: 'ok' });
+    assert.deepEqual(leader.conf.voters, [1, 3]);
+  });
+
+  it('gives up at the deadline naming the blank voter', async () => {
+    const leader = blankRefusing(() => true);
+    const { admin } = setUp(leader, [1, 2, 3], 200);
+    const e = errorOf(await admin.execute({ op: 'remove', group: GROUP, replicaId: 2, address: '' }));
+    assert.match(e.message, /remove 2 did not complete in time: voter 3 is blank/);
+    assert.deepEqual(leader.conf.voters, [1, 2, 3]);
   });
 });

@@ -736,6 +736,49 @@ describe('a blank replica until it caught up (RaftConfig.blankStart, the store\'
     c.tickAll(10);
     assert.equal(leader.proposeConf({ type: 'remove', node: f1 }).ok, true);
   });
+
+  /** A replaced follower that hears only heartbeats: it answers them, blank, and catches up on nothing. */
+  function blankFollower() {
+    const { c, leader, victim } = wipedFollower(10, { blankStart: true });
+    const other = [1, 2, 3].find((id) => id !== leader.id && id !== victim)!;
+    c.filter = (m) => !(m.to === victim && (m.type === MsgType.Append || m.type === MsgType.Snapshot));
+    c.tickAll(5);
+    assert.equal(c.node(victim).blank, true);
+    return { c, leader, victim, other };
+  }
+  const refusal = (r: ReturnType<RaftNode['proposeConf']>): string => (r.ok ? 'accepted' : `${r.error}: ${r.reason ?? ''}`);
+
+  // The operator's rule 3 (docs/raft.md: no membership change while a replaced replica has not
+  // caught up) rested on the operator alone: the leader's match index for the replaced follower can
+  // be the old disk's. The follower now says it is blank in its answers, and the leader refuses.
+  it('a leader refuses membership changes while a voter says it is blank, and accepts them once it caught up', () => {
+    const { c, leader, victim, other } = blankFollower();
+    assert.equal(leader.status.progress.find((p) => p.id === victim)?.blank, true, "the leader's progress keeps the flag");
+    c.addNode(4, { voters: [], learners: [] });
+    const blankReason = new RegExp(`^invalid-conf-change: voter ${victim} is blank`);
+    assert.match(refusal(leader.proposeConf({ type: 'add-learner', node: 4 })), blankReason);
+    assert.match(refusal(leader.proposeConf({ type: 'remove', node: other })), blankReason);
+    c.filter = () => true;
+    c.tickAll(30);
+    assert.equal(c.state(victim).get('k9'), 'v9');
+    assert.equal(c.node(victim).blank, false);
+    assert.equal(leader.status.progress.find((p) => p.id === victim)?.blank, false);
+    assert.equal(refusal(leader.proposeConf({ type: 'add-learner', node: 4 })), 'accepted');
+  });
+
+  it('removing the blank voter itself is allowed (its vote is then never needed)', () => {
+    const { leader, victim } = blankFollower();
+    assert.equal(refusal(leader.proposeConf({ type: 'remove', node: victim })), 'accepted');
+  });
+
+  it('a follower that is not blank says nothing: its answers carry no flag', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.electLeader();
+    c.tickAll(3);
+    const answers = c.sent.filter((m) => m.type === MsgType.AppendResp || m.type === MsgType.HeartbeatResp);
+    assert.ok(answers.length > 0);
+    assert.deepEqual(answers.filter((m) => 'blank' in m), []);
+  });
 });
 
 describe('a replica that catches up by entries alone', () => {

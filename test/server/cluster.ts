@@ -22,6 +22,8 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** Keep each replica's stdout lines in `stdout` (otherwise discarded). */
   captureStdout?: boolean;
+  /** Start each replica's HTTP door too, at httpAddress(id). */
+  http?: boolean;
 }
 
 export class TestCluster {
@@ -47,6 +49,11 @@ export class TestCluster {
 
   address(id: number): string {
     return `${this.opts.host?.(id) ?? '127.0.0.1'}:${this.opts.basePort + id}`;
+  }
+
+  /** The replica's HTTP door (with `http`): its port is basePort + 50 + id. */
+  httpAddress(id: number): string {
+    return `${this.opts.host?.(id) ?? '127.0.0.1'}:${this.opts.basePort + 50 + id}`;
   }
 
   endpoints(): string[] {
@@ -76,10 +83,15 @@ export class TestCluster {
     const [cmd, ...prefix] = [...wrap, process.execPath];
     const child = spawn(
       cmd!,
-      [...prefix, BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.args ?? [])],
+      [...prefix, BIN, 'server', '--id', String(id), '--listen', this.address(id), '--data', this.dataDir(id), '--replicas', replicas, ...(this.opts.http ? ['--http', this.httpAddress(id)] : []), ...(this.opts.args ?? [])],
       { stdio: ['ignore', this.opts.captureStdout ? 'pipe' : 'ignore', 'pipe'], env: this.opts.env ?? process.env },
     );
     this.procs.track(id, child, this.opts.captureStdout);
+  }
+
+  /** Sends a signal without waiting (SIGSTOP/SIGCONT). */
+  signal(id: number, signal: NodeJS.Signals): void {
+    this.procs.signal(id, signal);
   }
 
   /** kill -9 (or another signal) and wait for the process to be gone. */

@@ -14,7 +14,7 @@ import { parsePrometheus, sampleValue } from '../doors/prom-parse.ts';
 import { waitFor } from '../support/wait.ts';
 
 const sources: MetricSources = {
-  raft: () => ({ role: 'leader', term: 3, leader: 1, quiet: false, commit: 10, applied: 10, firstIndex: 1, lastIndex: 10, progress: [{ id: 2, match: 9, next: 11 }] }),
+  raft: () => ({ role: 'leader', term: 3, leader: 1, quiet: false, blank: false, commit: 10, applied: 10, firstIndex: 1, lastIndex: 10, progress: [{ id: 2, match: 9, next: 11 }] }),
   replicaStats: () => ({ leaderChanges: 1, readies: 5, applied: 10, persisted: 10, readsJoined: 0 }),
   routerStats: () => ({ forwarded: 0, proposed: 10, reads: 2, staleReads: 0 }),
   peers: () => [{ id: 2, connected: true, framesSent: 7, dropped: 0 }],

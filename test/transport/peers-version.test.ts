@@ -1,5 +1,6 @@
 // A rolling upgrade mixes protocol versions on replica links: a quiet heartbeat's flags byte
-// (protocol 2) must never reach a protocol 1 peer, whose strict decoder would drop the link.
+// (protocol 2) must never reach a protocol 1 peer, nor a blank follower's answer flag (protocol 4)
+// a peer below 4, whose strict decoder would drop the link.
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -31,6 +32,29 @@ async function peerSpeaking(version: number): Promise<{ address: string; got: Me
 }
 
 describe('replica links across protocol versions', () => {
+  for (const version of [3, 4]) {
+    it(`a protocol ${version} peer gets a blank follower's answers ${version >= 4 ? 'with' : 'without'} the flag, and stays connected`, async () => {
+      const peer = await peerSpeaking(version);
+      const peers = new Peers({ version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, [{ id: 2, address: peer.address }]);
+      try {
+        await waitFor('the handshake', () => peers.stats()[0]?.connected === true);
+        const hbr: Message = { type: MsgType.HeartbeatResp, from: 1, to: 2, term: 3, round: 9, blank: true };
+        const ar: Message = { type: MsgType.AppendResp, from: 1, to: 2, term: 3, index: 7, reject: false, hintIndex: 0, hintTerm: 0, blank: true };
+        peers.send([hbr, ar]);
+        await waitFor('both answers', () => peer.got.length === 2);
+        const strip = (m: Message): Message => {
+          const { blank: _, ...plain } = m as Message & { blank?: true };
+          return plain as Message;
+        };
+        assert.deepEqual(peer.got, version >= 4 ? [hbr, ar] : [strip(hbr), strip(ar)]);
+        assert.equal(peers.stats()[0]?.connected, true);
+      } finally {
+        peers.close();
+        peer.close();
+      }
+    });
+  }
+
   for (const version of [1, 2]) {
     it(`a protocol ${version} peer gets quiet heartbeats ${version >= 2 ? 'with' : 'without'} the flag, and stays connected`, async () => {
       const peer = await peerSpeaking(version);

@@ -126,7 +126,9 @@ describe('client responses', () => {
           assert.throws(() => decodeResponse(f.type, f.body.subarray(0, cut)), isBad, `${res.kind} cut ${cut}`);
         }
       }
-      assert.throws(() => decodeResponse(f.type, Buffer.concat([f.body, Buffer.from([0])])), isBad);
+      // STATUS_INFO may end with one flags byte (StatusInfo.blank): two are too many, a flag unknown.
+      const tails = res.kind === 'status' ? [[0, 0], [2]] : [[0]];
+      for (const tail of tails) assert.throws(() => decodeResponse(f.type, Buffer.concat([f.body, Buffer.from(tail)])), isBad, `${res.kind} + ${tail}`);
     }
     assert.throws(() => decodeResponse(FrameType.Error, Uint8Array.from([0, 99, 0, 0])), isBad);
     assert.throws(() => decodeResponse(FrameType.Error, Uint8Array.from([0, 4, 0, 2, 0xc3, 0x28])), isBad);
@@ -136,6 +138,28 @@ describe('client responses', () => {
     const sb = Buffer.from(frameOf(encodeResponse(1, status)).body);
     sb[8] = 4; // role
     assert.throws(() => decodeResponse(FrameType.StatusInfo, sb), isBad);
+  });
+
+  it("STATUS asks for the flags byte and STATUS_INFO carries blank only then; the old formats read as before", () => {
+    // The request: an empty body (every version) or one byte 01 (asks for the flags byte).
+    const plain = frameOf(encodeRequest(1, { op: 'status' }));
+    assert.equal(plain.body.length, 0);
+    assert.deepEqual(decodeRequest(FrameType.Status, plain.body), { op: 'status' });
+    const asking = frameOf(encodeRequest(1, { op: 'status', flags: true }));
+    assert.deepEqual([...asking.body], [1]);
+    assert.deepEqual(decodeRequest(FrameType.Status, asking.body), { op: 'status', flags: true });
+    assert.throws(() => decodeRequest(FrameType.Status, Uint8Array.from([2])), isBad);
+    assert.throws(() => decodeRequest(FrameType.Status, Uint8Array.from([1, 0])), isBad);
+    // The answer: the old layout (no flags) decodes without blank; with the byte, blank or not.
+    const info = { replicaId: 3, groupId: 1, role: 'follower', term: 4, leaderId: 1, leaderAddr: '127.0.0.1:7001', commitIndex: 12, appliedIndex: 0, epoch: 0 } as const;
+    const old = frameOf(encodeResponse(1, { kind: 'status', info }));
+    assert.equal('blank' in (decodeResponse(old.type, old.body) as { info: object }).info, false);
+    for (const blank of [true, false]) {
+      const f = frameOf(encodeResponse(1, { kind: 'status', info: { ...info, blank } }));
+      assert.equal(f.body.length, old.body.length + 1);
+      assert.deepEqual(f.body.subarray(0, old.body.length), old.body, 'the old layout, then the flags byte');
+      assert.deepEqual(decodeResponse(f.type, f.body), { kind: 'status', info: { ...info, blank } });
+    }
   });
 
   it('a response answers "absent" and "empty value" differently', () => {

@@ -93,11 +93,13 @@ describe('raft codec', () => {
   it('rejects every truncation and any trailing byte with BadRequestError', () => {
     for (const m of sampleMessages().filter((x) => raftBodySize(x) < 2000)) {
       const f = frameOf(encodeRaft(m));
-      // A quiet heartbeat without its optional flags byte is the plain heartbeat (protocol 1).
-      const optionalTail = m.type === MsgType.Heartbeat && m.quiet ? f.body.length - 1 : -1;
+      // A quiet heartbeat without its optional flags byte is the plain heartbeat (protocol 1); a
+      // blank answer without it is the answer of a replica that is not blank (protocol < 4).
+      const tailed = (m.type === MsgType.Heartbeat && m.quiet) || ((m.type === MsgType.AppendResp || m.type === MsgType.HeartbeatResp) && m.blank);
+      const optionalTail = tailed ? f.body.length - 1 : -1;
       for (let cut = 0; cut < f.body.length; cut++) {
-        if (cut === optionalTail && m.type === MsgType.Heartbeat) {
-          const { quiet: _, ...plain } = m;
+        if (cut === optionalTail) {
+          const { quiet: _q, blank: _b, ...plain } = m as Message & { quiet?: true; blank?: true };
           assert.deepEqual(decodeRaft(f.type, f.body.subarray(0, cut)), plain);
           continue;
         }
@@ -105,6 +107,32 @@ describe('raft codec', () => {
       }
       const longer = Buffer.concat([f.body, Buffer.from([0])]);
       assert.throws(() => decodeRaft(f.type, longer), isBad);
+    }
+  });
+
+  it("carries a blank follower's flag on its answers; an answer without it (protocol < 4) is not blank", () => {
+    const base = { from: 2, to: 1, term: 5 } as const;
+    const answers: Message[] = [
+      { ...base, type: MsgType.AppendResp, index: 12, reject: false, hintIndex: 0, hintTerm: 0, blank: true },
+      { ...base, type: MsgType.AppendResp, index: 12, reject: true, hintIndex: 3, hintTerm: 1, blank: true },
+      { ...base, type: MsgType.HeartbeatResp, round: 7, blank: true },
+    ];
+    for (const m of answers) {
+      const f = frameOf(encodeRaft(m));
+      const back = decodeRaft(f.type, f.body);
+      assert.deepEqual(back, m);
+      // The same answer as a peer of protocol 3 writes it: one byte shorter, decoded without the flag.
+      const { blank: _, ...old } = m as Message & { blank?: true };
+      const oldBody = frameOf(encodeRaft(old as Message)).body;
+      assert.equal(oldBody.length, f.body.length - 1);
+      assert.deepEqual(oldBody, f.body.subarray(0, f.body.length - 1));
+      const decoded = decodeRaft(f.type, oldBody);
+      assert.equal('blank' in decoded, false);
+      assert.deepEqual(decoded, old);
+      // Any other flag value is malformed.
+      const badFlags = Buffer.from(f.body);
+      badFlags[badFlags.length - 1] = 2;
+      assert.throws(() => decodeRaft(f.type, badFlags), isBad);
     }
   });
 
