@@ -2,6 +2,7 @@
 // routes: node-http.ts): probes, metrics, status, the key-value routes, and the native protocol
 // over WebSocket at /v1/ws, all on one listening port.
 import type { us_listen_socket } from 'uWebSockets.js';
+import { IPV4_ANY, IPV6_ANY } from '../address/listen.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KvOps } from './kv-ops.ts';
 import { httpImpl, type HttpImpl } from './http-util.ts';
@@ -31,9 +32,10 @@ export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Pr
   const i = opts.listen.lastIndexOf(':');
   const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(opts.listen.slice(i + 1));
-  const socket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(host, port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${opts.listen} (HTTP door): address in use or not available`))));
-  });
+  const tryListen = (h: string): Promise<us_listen_socket | false> => new Promise((resolve) => app.listen(h, port, (s) => resolve(s || false)));
+  // uWebSockets gives no reason: on the IPv6 wildcard, try the IPv4 one (a kernel without IPv6, address/listen.ts).
+  const socket = (await tryListen(host)) || (host === IPV6_ANY && (await tryListen(IPV4_ANY)));
+  if (!socket) throw new Error(`cannot listen on ${opts.listen} (HTTP door): address in use or not available`);
   const address = `${opts.listen.slice(0, i)}:${uws.us_socket_local_port(socket as never)}`;
   return {
     name: 'http',

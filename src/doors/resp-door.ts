@@ -3,6 +3,8 @@
 // moves bytes, coalesces replies into one write per event-loop turn, and stops reading a socket
 // whose client does not read its replies (or has too many commands in flight).
 import net from 'node:net';
+import { joinHostPort } from '../address/address.ts';
+import { listenTcp } from '../address/listen.ts';
 import { MAX_UNSENT_BYTES } from '../transport/frame-socket.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KeyUpdater } from './key-updater.ts';
@@ -156,16 +158,11 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
   };
 }
 
-export function listen(server: net.Server, address: string): Promise<string> {
+export async function listen(server: net.Server, address: string): Promise<string> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(address.slice(i + 1));
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      const a = server.address() as net.AddressInfo;
-      resolve(`${host.includes(':') ? `[${host}]` : host}:${a.port}`);
-    });
-  });
+  const bound = await listenTcp(server, host, port);
+  const a = server.address() as net.AddressInfo;
+  return joinHostPort(bound, a.port);
 }

@@ -20,6 +20,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import { createServer, type Server } from 'node:http';
+import { IPV6_ANY, listenTcp } from '../address/listen.ts';
 import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
 import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, templateHash, type Owner } from './objects.ts';
@@ -115,7 +116,7 @@ export class Operator {
   }
 
   async start(): Promise<void> {
-    if (this.o.httpPort !== undefined) await this.serveHttp(this.o.httpPort, this.o.httpHost ?? '0.0.0.0');
+    if (this.o.httpPort !== undefined) await this.serveHttp(this.o.httpPort, this.o.httpHost ?? IPV6_ANY);
     this.lease.start();
   }
 
@@ -361,7 +362,7 @@ export class Operator {
     });
   }
 
-  private serveHttp(port: number, host: string): Promise<void> {
+  private async serveHttp(port: number, host: string): Promise<void> {
     this.http = createServer((req, res) => {
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
@@ -371,7 +372,8 @@ export class Operator {
         res.writeHead(404).end();
       }
     });
-    return new Promise((resolve) => this.http!.listen(port, host, resolve));
+    // The kubelet probes the pod IP, IPv4 or IPv6: the dual-stack wildcard takes both.
+    await listenTcp(this.http, host, port);
   }
 }
 

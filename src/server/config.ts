@@ -6,6 +6,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+import { hostProblem } from '../address/address.ts';
 import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
 import { podIdentity } from './pod-identity.ts';
@@ -300,6 +301,8 @@ function checkAddress(v: unknown, name: string): string {
   if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConfigError(`${name} must be host:port with a port in 1..65535, got "${s}"`);
   }
+  const problem = hostProblem(s.slice(0, i));
+  if (problem) throw new ConfigError(`${name} must be host:port, got "${s}": ${problem}`);
   return s;
 }
 

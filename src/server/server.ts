@@ -1,5 +1,6 @@
 // One replica process: storage + Raft replica + peer links + the native door, wired together.
 import net from 'node:net';
+import { listenTcp } from '../address/listen.ts';
 import { Replica } from '../replica/replica.ts';
 import { OWNERSHIP_META, StateMachine } from '../replica/state-machine.ts';
 import { systemEnv } from '../replica/env.ts';
@@ -375,20 +376,14 @@ export class KvsServer {
     return answer();
   }
 
-  private listen(): Promise<void> {
+  private async listen(): Promise<void> {
     const [host, port] = splitHostPort(this.config.listen);
     // Half-open allowed: a client that shuts down its sending side still gets its answers (the
     // native door closes once they are written; a replica link closes at once, as before).
     const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     server.maxConnections = 10_000;
     this.listener = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenTcp(server, host, port);
   }
 
   /** The first frame tells a replica link (HELLO) from a client connection. */

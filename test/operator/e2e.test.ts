@@ -49,8 +49,8 @@ const httpUrl = (group: number, ordinal: number): string => `http://${podIp(grou
 /**
  * The kubelet: runs a pod's kvs container as the image would (`node dist/cli/main.js` + the
  * container's args), with the container's environment resolved from the pod, the settings
- * ConfigMap it mounts written to a file (0.0.0.0 in it is the pod's own address, as in its network
- * namespace), and a data directory per pod that outlives the pod (its volume).
+ * ConfigMap it mounts written to a file (the wildcard [::] in it is the pod's own address, as in its
+ * network namespace), and a data directory per pod that outlives the pod (its volume).
  */
 class Pods {
   readonly dir = mkdtempSync(join(tmpdir(), 'kvs-operator-e2e-'));
@@ -85,7 +85,7 @@ class Pods {
     const settings = (this.api.get('configmaps', NS, configMap)?.data as Record<string, string> | undefined)?.['kvs.yaml'];
     assert.ok(settings !== undefined, `ConfigMap ${configMap} exists before its pods start`);
     const configFile = join(this.dir, `${name}.kvs.yaml`);
-    writeFileSync(configFile, settings.replaceAll('0.0.0.0:', `${ip}:`));
+    writeFileSync(configFile, settings.replaceAll(/(?:0\.0\.0\.0|\[::\]):/g, `${ip}:`));
     const env = containerEnv({ name, namespace: NS }, c.env);
     assert.equal(env.KVS_CONFIG, `${mount.mountPath}/kvs.yaml`);
     const child = reapOnExit(
