@@ -12,7 +12,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { GroupTemplate } from './group-template.ts';
 import { applyJsonPatch, applyReplacements, TemplateError } from './kustomize.ts';
 import { contentHash, groupName, PLACEMENT_GROUP } from './reconcile.ts';
-import { API_GROUP, API_VERSION, KIND, parseSpec, type KVStoreSpec } from './spec.ts';
+import { API_GROUP, API_VERSION, KIND, parseSpec, SERVER_CONTAINER, SpecError, type KVStoreSpec } from './spec.ts';
 
 export const FIELD_MANAGER = 'kvctl';
 export const ANNOTATION_REVISION = `${API_GROUP}/revision`;
@@ -68,12 +68,13 @@ interface Container {
   env: { name: string; value?: string }[];
   ports: { name: string }[];
   resources?: unknown;
+  [k: string]: unknown;
 }
 interface StatefulSetSpec {
   replicas: number;
   updateStrategy: unknown;
   persistentVolumeClaimRetentionPolicy?: unknown;
-  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: Json & { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[] } };
+  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
   volumeClaimTemplates: { metadata: { name: string; labels?: Record<string, string> }; spec: Json & { resources: { requests: Record<string, string | number> } } }[];
 }
 
@@ -159,10 +160,57 @@ export const renderGroup: GroupRenderer = (t, owner, spec, p, templateHashValue)
     }) as StatefulSetSpec['volumeClaimTemplates'];
   }
   if (spec.tracing) applyJsonPatch(sts, t.tracing);
-  s.template.spec = { ...s.template.spec, ...(override.spec ?? {}), containers: s.template.spec.containers };
+  s.template.spec = mergePodSpec(s.template.spec, override.spec ?? {});
   const order = ['Service', 'PodDisruptionBudget', 'StatefulSet'];
   return objects.sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
 };
+
+type PodSpec = Json & { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[] };
+type UserContainer = Json & { name: string; env?: unknown[]; envFrom?: unknown[]; resources?: Record<string, unknown>; volumeMounts?: unknown[] };
+
+/**
+ * The pod spec with spec.podTemplate.spec merged in, as a strategic merge patch would: containers
+ * by name (one named like the server's adds env, envFrom and volume mounts to it and merges its
+ * resources; any other is a sidecar, appended), volumes appended, every other field replacing the
+ * template's (affinity, nodeSelector, tolerations, ...). parseSpec has refused what cannot merge (a
+ * reserved volume name or env var, other fields of the server container); a template that collides
+ * anyway is an error here, not a StatefulSet the API server refuses.
+ */
+export function mergePodSpec(base: PodSpec, override: Json): PodSpec {
+  const { containers: userContainers, volumes: userVolumes, ...rest } = override as { containers?: UserContainer[]; volumes?: { name: string }[] };
+  const out: PodSpec = { ...structuredClone(base), ...structuredClone(rest) };
+  const containers = out.containers;
+  for (const u of structuredClone(userContainers ?? [])) {
+    const mine = containers.find((c) => c.name === u.name) as (Container & Json) | undefined;
+    if (!mine) {
+      containers.push(u as unknown as Container);
+      continue;
+    }
+    if (u.name !== SERVER_CONTAINER) throw new SpecError(`spec.podTemplate.spec.containers: "${u.name}" is a container of the group template`);
+    const env = (u.env ?? []) as { name: string }[];
+    const clash = env.find((e) => mine.env.some((x) => x.name === e.name));
+    if (clash) throw new SpecError(`spec.podTemplate.spec.containers[name=${SERVER_CONTAINER}].env: ${clash.name} is set by the operator`);
+    mine.env.push(...(env as Container['env']));
+    if (u.envFrom) mine.envFrom = [...((mine.envFrom as unknown[] | undefined) ?? []), ...u.envFrom];
+    if (u.volumeMounts) mine.volumeMounts = [...((mine.volumeMounts as unknown[] | undefined) ?? []), ...u.volumeMounts];
+    if (u.resources) {
+      const r = (mine.resources ?? {}) as Record<string, unknown>;
+      const merged: Record<string, unknown> = { ...r, ...u.resources };
+      // requests and limits key by key: a user memory limit keeps the template's cpu request.
+      for (const k of ['requests', 'limits']) {
+        if (r[k] && u.resources[k]) merged[k] = { ...(r[k] as Json), ...(u.resources[k] as Json) };
+      }
+      mine.resources = merged;
+    }
+  }
+  if (userVolumes?.length) {
+    const volumes = out.volumes ?? [];
+    const clash = userVolumes.find((v) => volumes.some((x) => x.name === v.name));
+    if (clash) throw new SpecError(`spec.podTemplate.spec.volumes: the volume name "${clash.name}" is the operator's`);
+    out.volumes = [...volumes, ...structuredClone(userVolumes)];
+  }
+  return out;
+}
 
 /**
  * A hash of a settings ConfigMap's data: on the pod template (ANNOTATION_SETTINGS) and in the
@@ -206,7 +254,14 @@ function probeRenderings(t: GroupTemplate, render: GroupRenderer): K8sObject[][]
       imagePullPolicy: 'Always',
       resources: { requests: { cpu: '1' } },
       storage: { storageClassName: 'probe' },
+      podTemplate: {
+        spec: {
+          containers: [{ name: SERVER_CONTAINER, env: [{ name: 'PROBE', value: 'probe' }], volumeMounts: [{ name: 'probe', mountPath: '/probe' }] }, { name: 'probe', image: 'probe' }],
+          volumes: [{ name: 'probe', emptyDir: {} }],
+        },
+      },
     }),
+    parseSpec({ image: 'probe', shards: 1, podTemplate: { spec: { containers: [{ name: SERVER_CONTAINER, resources: { limits: { cpu: '1' } } }] } } }),
   ];
   return specs.flatMap((spec) => [PLACEMENT_GROUP, 1].map((group) => render(t, owner, spec, params(group), '')));
 }

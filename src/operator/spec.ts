@@ -147,6 +147,10 @@ export function parseSpec(raw: unknown, name?: string): KVStoreSpec {
   if (spec.shards > spec.partitions) throw new SpecError(`spec.shards (${spec.shards}) cannot exceed spec.partitions (${spec.partitions}): every shard group must own a partition`);
   // Every replica's probes (/healthz, /readyz) and /metrics are on the HTTP door: it stays on.
   if (!spec.doors.http) throw new SpecError('spec.doors.http cannot be turned off (the probes and /metrics are served by the HTTP door)');
+  // Two sources of the server's resources would leave one silently ignored.
+  if ((spec.resources.requests || spec.resources.limits) && serverContainer(spec)?.resources !== undefined) {
+    throw new SpecError(`spec.resources and spec.podTemplate.spec.containers[name=${SERVER_CONTAINER}].resources both set the server's resources: give them in one place`);
+  }
   if (s.imagePullPolicy !== undefined) spec.imagePullPolicy = oneOf(s.imagePullPolicy, 'spec.imagePullPolicy', ['Always', 'IfNotPresent', 'Never'] as const);
   return spec;
 }
@@ -175,8 +179,91 @@ function podTemplate(v: unknown): KVStoreSpec['podTemplate'] {
       }
     }
   }
-  if (t.spec !== undefined) object(t.spec, 'spec.podTemplate.spec');
+  if (t.spec !== undefined) podSpec(object(t.spec, 'spec.podTemplate.spec'));
   return t as KVStoreSpec['podTemplate'];
+}
+
+/** The replica's container in the group template: a user container of this name patches it. */
+export const SERVER_CONTAINER = 'kvs';
+/** The group template's pod volumes and its volume claim (`data`): a user volume may not reuse a name. */
+export const RESERVED_VOLUMES = ['data', 'config', 'tmp'] as const;
+/** Where the template mounts them: a user mount may not shadow one. */
+export const RESERVED_MOUNT_PATHS = ['/data', '/etc/kvs', '/tmp'] as const;
+/** The server container's environment the template and the operator set (identity, settings file, group, tracing). */
+export const RESERVED_ENV = ['KVS_CONFIG', 'KVS_POD_NAME', 'POD_NAMESPACE', 'KVS_DNS_SUFFIX', 'KVS_PLACEMENT_SET', 'KVS_BOOTSTRAP_GROUPS', 'KVS_GROUP', 'KVS_GROUP_SIZE', 'KVS_PLACEMENT_SIZE', 'KVS_TRACE'] as const;
+/** What a user container named like ours may carry: it is merged into ours (env and mounts appended, resources merged). */
+const SERVER_CONTAINER_FIELDS = ['name', 'env', 'envFrom', 'resources', 'volumeMounts'];
+
+/**
+ * spec.podTemplate.spec: containers are merged by name into the template's (a `kvs` container
+ * patches the server's, other names are sidecars) and volumes appended (objects.ts `mergePodSpec`),
+ * so what cannot be merged is refused here, with the field that collides, rather than by the API
+ * server on every StatefulSet apply.
+ */
+function podSpec(s: Record<string, unknown>): void {
+  const path = 'spec.podTemplate.spec';
+  const volumes = new Set<string>();
+  if (s.volumes !== undefined) {
+    for (const [i, v] of list(s.volumes, `${path}.volumes`).entries()) {
+      const name = named(v, `${path}.volumes[${i}]`);
+      if ((RESERVED_VOLUMES as readonly string[]).includes(name)) throw new SpecError(`${path}.volumes[${i}]: the volume name "${name}" is the operator's (${RESERVED_VOLUMES.join(', ')}): use another name`);
+      if (volumes.has(name)) throw new SpecError(`${path}.volumes[${i}]: the volume name "${name}" is given twice`);
+      volumes.add(name);
+    }
+  }
+  if (s.containers === undefined) return;
+  const names = new Set<string>();
+  for (const [i, raw] of list(s.containers, `${path}.containers`).entries()) {
+    const at = `${path}.containers[${i}]`;
+    const name = named(raw, at);
+    if (names.has(name)) throw new SpecError(`${at}: the container name "${name}" is given twice`);
+    names.add(name);
+    if (name !== SERVER_CONTAINER) continue;
+    const c = raw as Record<string, unknown>;
+    for (const k of Object.keys(c)) {
+      if (!SERVER_CONTAINER_FIELDS.includes(k)) throw new SpecError(`${at}.${k}: the "${SERVER_CONTAINER}" container is the operator's; only ${SERVER_CONTAINER_FIELDS.slice(1).join(', ')} are merged into it (image, imagePullPolicy and resources have fields of their own in spec)`);
+    }
+    if (c.env !== undefined) {
+      for (const [j, e] of list(c.env, `${at}.env`).entries()) {
+        const env = named(e, `${at}.env[${j}]`);
+        if ((RESERVED_ENV as readonly string[]).includes(env)) throw new SpecError(`${at}.env[${j}]: ${env} is set by the operator (the replica's identity, settings and group): use spec fields or the settings instead`);
+      }
+    }
+    if (c.envFrom !== undefined) list(c.envFrom, `${at}.envFrom`);
+    if (c.resources !== undefined) object(c.resources, `${at}.resources`);
+    if (c.volumeMounts !== undefined) {
+      const paths = new Set<string>();
+      for (const [j, m] of list(c.volumeMounts, `${at}.volumeMounts`).entries()) {
+        const mat = `${at}.volumeMounts[${j}]`;
+        const volume = named(m, mat);
+        const mountPath = (m as { mountPath?: unknown }).mountPath;
+        if (typeof mountPath !== 'string' || mountPath === '') throw new SpecError(`${mat}.mountPath must be a non-empty string`);
+        const norm = mountPath.replace(/\/+$/, '') || '/';
+        if ((RESERVED_MOUNT_PATHS as readonly string[]).includes(norm)) throw new SpecError(`${mat}: ${mountPath} is where the operator mounts its own volume (${RESERVED_MOUNT_PATHS.join(', ')}): use another path`);
+        if (paths.has(norm)) throw new SpecError(`${mat}: the mount path ${mountPath} is given twice`);
+        paths.add(norm);
+        if (!volumes.has(volume) && !(RESERVED_VOLUMES as readonly string[]).includes(volume)) throw new SpecError(`${mat}: no volume named "${volume}" (spec.podTemplate.spec.volumes, or ${RESERVED_VOLUMES.join(', ')})`);
+      }
+    }
+  }
+}
+
+/** The user's patch of the server container (spec.podTemplate.spec.containers[name=kvs]), if any. */
+export function serverContainer(spec: Pick<KVStoreSpec, 'podTemplate'>): { env?: unknown[]; envFrom?: unknown[]; resources?: Record<string, unknown>; volumeMounts?: unknown[] } | undefined {
+  const containers = spec.podTemplate.spec?.containers;
+  return Array.isArray(containers) ? containers.find((c: { name?: unknown }) => c.name === SERVER_CONTAINER) : undefined;
+}
+
+function list(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) throw new SpecError(`${path} must be a list`);
+  return v;
+}
+
+/** An object's `name`, a non-empty string. */
+function named(v: unknown, path: string): string {
+  const name = object(v, path).name;
+  if (typeof name !== 'string' || name === '') throw new SpecError(`${path}.name must be a non-empty string`);
+  return name;
 }
 
 function object(v: unknown, path: string): Record<string, unknown> {

@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse as parseYaml, stringify } from 'yaml';
+import { splitAddress } from '../../src/address/address.ts';
 import { loadConfig, type ServerConfig } from '../../src/server/config.ts';
 import { byKind, podsOf, renderKustomize, selects, type K8sObject, type PodSpec } from '../support/pod-specs.ts';
 import { CRD_SCHEMAS } from './crd-schemas.ts';
+import { assertPreStop } from './prestop.ts';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
 import { groupObjects } from '../../src/operator/objects.ts';
 import { parseSpec } from '../../src/operator/spec.ts';
@@ -20,6 +22,8 @@ const ROOT = new URL('../../kustomize/', import.meta.url).pathname;
 const TARGETS = ['base', 'overlays/dev', 'overlays/prod', 'overlays/tracing', 'overlays/chaos', 'overlays/monitoring'];
 const rendered = new Map(TARGETS.map((t) => [t, renderKustomize(join(ROOT, t))]));
 const objectsOf = (t: string): K8sObject[] => rendered.get(t)!;
+/** The tracing overlay's privileged pods run in a namespace of their own; everything else in kvs. */
+const namespaceOf = (t: string): string => (t === 'overlays/tracing' ? 'kvs-tracing' : 'kvs');
 const ajv = new Ajv({ allErrors: true, strict: true });
 const crdValidators = new Map(Object.entries(CRD_SCHEMAS).map(([k, s]) => [k, ajv.compile(s)]));
 
@@ -82,14 +86,14 @@ for (const target of TARGETS) {
     const objects = objectsOf(target);
     const pods = podsOf(objects);
 
-    test('every object is valid against its API schema and lives in namespace kvs', async () => {
+    test(`every object is valid against its API schema and lives in namespace ${namespaceOf(target)}`, async () => {
       assert.ok(objects.length > 0);
       for (const o of objects) {
         const key = `${o.apiVersion}/${o.kind}`;
         const crd = crdValidators.get(key);
         if (crd) assert.ok(crd(o), `${key} ${o.metadata.name}: ${ajv.errorsText(crd.errors)}`);
         else await validateBuiltin(o);
-        if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'kvs', `${o.kind} ${o.metadata.name}`);
+        if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, namespaceOf(target), `${o.kind} ${o.metadata.name}`);
       }
     });
 
@@ -142,8 +146,15 @@ for (const target of TARGETS) {
       }
     });
 
+    test('a deleted replica keeps serving a few seconds (preStop) before SIGTERM, within its grace period', () => {
+      for (const s of byKind(objects, 'StatefulSet')) {
+        const tpl = s.spec.template.spec;
+        assertPreStop(s.metadata.name, tpl.containers.find((c: { name: string }) => c.name === 'kvs'), tpl.terminationGracePeriodSeconds);
+      }
+    });
+
     test("the namespace's Pod Security level admits every replica's pod (pods a level refuses are never created)", () => {
-      const ns = byKind(objects, 'Namespace').find((n) => n.metadata.name === 'kvs');
+      const ns = byKind(objects, 'Namespace').find((n) => n.metadata.name === namespaceOf(target));
       assert.ok(ns, 'the namespace is part of the rendering');
       const level = ns.metadata.labels?.['pod-security.kubernetes.io/enforce'];
       for (const s of byKind(objects, 'StatefulSet')) {
@@ -201,7 +212,9 @@ for (const target of TARGETS) {
         assert.equal(cfg.replicas.find((r) => r.id === cfg.id)?.address, `${pod.dnsName}:${pod.ports.native}`, `${pod.name} is itself among its peers`);
         for (const a of peers) checkAddress(a, pod.set);
         assert.ok(cfg.resp && cfg.grpc && cfg.http, `${pod.name}: every door on`);
-        for (const door of ['resp', 'grpc', 'http'] as const) assert.equal(Number(cfg[door]!.split(':')[1]), pod.ports[door], `${pod.name}: the ${door} port is the container port`);
+        for (const door of ['resp', 'grpc', 'http'] as const) assert.equal(splitAddress(cfg[door]!)[1], pod.ports[door], `${pod.name}: the ${door} port is the container port`);
+        // The pod IP may be IPv4 or IPv6 (kubelet probes, Services, peers): dual-stack wildcard sockets take both.
+        for (const door of ['listen', 'resp', 'grpc', 'http'] as const) assert.equal(splitAddress(cfg[door]!)[0], '::', `${pod.name}: ${door} ${cfg[door]} is not the dual-stack [::]`);
         if (pod.set === 'placement') {
           assert.deepEqual(cfg.placement, []);
           assert.deepEqual(cfg.initialGroups?.map((g) => g.id), [1, 2, 3]);
@@ -224,6 +237,32 @@ for (const target of TARGETS) {
     });
   });
 }
+
+test('re-applying one kustomization never changes what another applied: a namespace (its Pod Security level) is rendered the same by every one', () => {
+  // Before: kustomize/operator and the base rendered namespace kvs at enforce=baseline, the tracing
+  // overlay the same namespace at privileged; re-applying the operator set it back to baseline and
+  // the next traced pod (a restart, a rolling upgrade) was refused.
+  const operator = renderKustomize(join(ROOT, 'operator'));
+  // The operator for traced KVStores runs in the tracing overlay's namespace, rendered the same.
+  const operatorTracing = renderKustomize(join(ROOT, 'overlays/operator-tracing'));
+  assert.deepEqual([...new Set(operatorTracing.filter((o) => o.kind !== 'Namespace' && o.metadata.namespace).map((o) => o.metadata.namespace))], ['kvs-tracing']);
+  const all: [string, K8sObject[]][] = [['operator', operator], ['overlays/operator-tracing', operatorTracing], ...TARGETS.map((t): [string, K8sObject[]] => [t, objectsOf(t)])];
+  const seen = new Map<string, [string, K8sObject]>();
+  for (const [where, objects] of all) {
+    for (const ns of byKind(objects, 'Namespace')) {
+      const first = seen.get(ns.metadata.name);
+      if (first) assert.deepEqual(ns, first[1], `namespace ${ns.metadata.name}: ${where} renders it otherwise than ${first[0]}`);
+      else seen.set(ns.metadata.name, [where, ns]);
+    }
+  }
+  assert.deepEqual([...seen.keys()].sort(), ['kvs', 'kvs-tracing']);
+  assert.equal(seen.get('kvs')![1].metadata.labels!['pod-security.kubernetes.io/enforce'], 'baseline');
+  assert.equal(seen.get('kvs-tracing')![1].metadata.labels!['pod-security.kubernetes.io/enforce'], 'privileged');
+  // The operator's objects other than the namespace are its own: no store kustomization renders them.
+  for (const o of operator.filter((x) => x.kind !== 'Namespace')) {
+    for (const t of TARGETS) assert.ok(!objectsOf(t).some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name && x.metadata.namespace === o.metadata.namespace), `${o.kind} ${o.metadata.name} in ${t}`);
+  }
+});
 
 test('dev drops anti-affinity; base and prod keep one replica of a group per node; prod spreads each group over zones', () => {
   for (const s of byKind(objectsOf('overlays/dev'), 'StatefulSet')) assert.equal(s.spec.template.spec.affinity, undefined);

@@ -63,7 +63,10 @@ function sleep(ms: number): Promise<void> {
 
 describe('the image running the rendered dev overlay as podman containers', { skip, timeout: 1_500_000 }, () => {
   const specs: PodSpec[] = podsOf(renderKustomize(join(KUSTOMIZE, 'overlays/dev')));
-  const tracingSpecs = new Map(podsOf(renderKustomize(join(KUSTOMIZE, 'overlays/tracing'))).map((p) => [p.name, p]));
+  // The tracing overlay's pods, moved from its namespace of its own (kvs-tracing) into this cluster's
+  // (kvs): one pod of the running store restarts traced, its peers' DNS names unchanged.
+  const devNamespace = specs[0]!.namespace;
+  const tracingSpecs = new Map(podsOf(renderKustomize(join(KUSTOMIZE, 'overlays/tracing')).map((o) => ({ ...o, metadata: { ...o.metadata, namespace: devNamespace } }))).map((p) => [p.name, p]));
   let h: PodHarness;
   let client: KvsClient;
   const nativeEndpoints = (): string[] => specs.map((s) => h.address(s.name, 'native'));

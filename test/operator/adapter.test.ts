@@ -281,6 +281,9 @@ test('an operator upgrade whose group template differs restarts every pod once, 
 for (const [what, spec, reason] of [
   ['an even replica count', { shards: 1, replicas: 4, image: 'kvs:1' }, /spec\.replicas must be odd/],
   ['a zero storage size', { shards: 1, replicas: 1, image: 'kvs:1', storage: { size: '0Gi' } }, /spec\.storage\.size must be .*greater than zero/],
+  // Before: the volume replaced the template's settings volume and the API server refused the StatefulSet (StepFailed).
+  ['a pod volume named like the settings volume', { shards: 1, replicas: 1, image: 'kvs:1', podTemplate: { spec: { volumes: [{ name: 'config', emptyDir: {} }] } } }, /spec\.podTemplate\.spec\.volumes\[0\]: the volume name "config" is the operator's/],
+  ['an image set on the server container', { shards: 1, replicas: 1, image: 'kvs:1', podTemplate: { spec: { containers: [{ name: 'kvs', image: 'other:1' }] } } }, /containers\[0\]\.image: the "kvs" container is the operator's/],
 ] as const) {
   test(`a spec the CRD would refuse (applied around it), ${what}: Degraded with the reason, a warning event, nothing applied`, async () => {
     const t = await setup(spec);

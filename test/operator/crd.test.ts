@@ -69,6 +69,19 @@ test('the example resource is valid and gets the documented defaults', () => {
   assert.equal(d.placementReplicas, 3);
 });
 
+/** spec.podTemplate.spec values: [name, pod spec, the CRD's message when refused]. */
+const POD_SPEC_CASES: [string, Record<string, unknown>, string | null][] = [
+  ['user volume', { volumes: [{ name: 'certs', secret: { secretName: 's' } }] }, null],
+  ['volume named config', { volumes: [{ name: 'config', emptyDir: {} }] }, 'volume names data, config and tmp'],
+  ['volume named data', { volumes: [{ name: 'data', emptyDir: {} }] }, 'volume names data, config and tmp'],
+  ['sidecar', { containers: [{ name: 'proxy', image: 'envoy:1', args: ['-c', 'x'] }] }, null],
+  ['kvs env and mounts', { containers: [{ name: 'kvs', env: [{ name: 'KVS_LOG_LEVEL', value: 'debug' }], volumeMounts: [{ name: 'v', mountPath: '/v' }] }], volumes: [{ name: 'v', emptyDir: {} }] }, null],
+  ['kvs image', { containers: [{ name: 'kvs', image: 'other:1' }] }, "the kvs container is the operator's"],
+  ['kvs args', { containers: [{ name: 'kvs', args: ['server'] }] }, "the kvs container is the operator's"],
+  ['kvs reserved env', { containers: [{ name: 'kvs', env: [{ name: 'KVS_GROUP', value: '1' }] }] }, 'are set by the operator'],
+  ['kvs mount on /etc/kvs', { containers: [{ name: 'kvs', volumeMounts: [{ name: 'tmp', mountPath: '/etc/kvs' }] }] }, 'mount paths /data, /etc/kvs and /tmp'],
+];
+
 test('CEL and schema rules: table of accepted and refused specs', () => {
   const cases: [string, unknown, unknown, string | null][] = [
     ['minimal', base, undefined, null],
@@ -102,6 +115,7 @@ test('CEL and schema rules: table of accepted and refused specs', () => {
     ['shards above partitions', { ...base, shards: 3, partitions: 2 }, undefined, 'shards cannot exceed partitions'],
     ['shards equal to partitions', { ...base, shards: 3, partitions: 3 }, undefined, null],
     ['shards raised above partitions', { ...base, shards: 5, partitions: 4 }, { ...base, shards: 3, partitions: 4 }, 'shards cannot exceed partitions'],
+    ...POD_SPEC_CASES.map(([name, podSpec, want]): [string, unknown, unknown, string | null] => [`pod spec: ${name}`, { ...base, podTemplate: { spec: podSpec } }, undefined, want]),
     ['pod annotation address', { ...base, podTemplate: { metadata: { annotations: { 'kvs.sharded-kvs.dev/address': 'a:1' } } } }, undefined, 'are set by the operator'],
   ];
   for (const [name, spec, old, want] of cases) {
@@ -128,7 +142,7 @@ test('the operator parser accepts exactly the specs the CRD accepts (random spec
     if (rng.below(4) === 0) spec.doors = pick([{ resp: true }, { grpc: 'yes' }, { http: false }, { http: true, grpc: true }]);
     if (rng.below(5) === 0) spec.tracing = pick([true, 0]);
     if (rng.below(5) === 0) {
-      spec.podTemplate = pick([{ metadata: { labels: { team: 'a' } } }, ...RESERVED_POD_LABELS.map((k) => ({ metadata: { labels: { [k]: 'x' } } })), ...RESERVED_POD_ANNOTATIONS.map((k) => ({ metadata: { annotations: { [k]: 'x' } } })), { metadata: { annotations: { note: 'x' } } }, { spec: { nodeSelector: { disk: 'ssd' } } }]);
+      spec.podTemplate = pick([{ metadata: { labels: { team: 'a' } } }, ...RESERVED_POD_LABELS.map((k) => ({ metadata: { labels: { [k]: 'x' } } })), ...RESERVED_POD_ANNOTATIONS.map((k) => ({ metadata: { annotations: { [k]: 'x' } } })), { metadata: { annotations: { note: 'x' } } }, { spec: { nodeSelector: { disk: 'ssd' } } }, ...POD_SPEC_CASES.map(([, podSpec]) => ({ spec: podSpec }))]);
     }
     const crdOk = errorsOf(spec).length === 0;
     let parsed = true;

@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
-import { dnsSuffix, groupObjects, instantiate, podAddress, renderGroup, storeConfig, templateHash, type GroupRenderer, type K8sObject } from '../../src/operator/objects.ts';
-import { RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, parseSpec } from '../../src/operator/spec.ts';
+import { dnsSuffix, groupObjects, instantiate, mergePodSpec, podAddress, renderGroup, storeConfig, templateHash, type GroupRenderer, type K8sObject } from '../../src/operator/objects.ts';
+import { RESERVED_ENV, RESERVED_MOUNT_PATHS, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, RESERVED_VOLUMES, SERVER_CONTAINER, parseSpec } from '../../src/operator/spec.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
+import { assertPreStop } from '../k8s/prestop.ts';
 
 const template = loadGroupTemplate();
 const owner = { name: 'kv', namespace: 'prod', uid: 'u-1' };
@@ -236,7 +237,7 @@ test('the pods start as the right replicas: founders list the group, later pods 
   assert.deepEqual([founder.id, founder.group, founder.join], [102, 1, false]);
   assert.deepEqual(founder.replicas, [0, 1, 2].map((o) => ({ id: 101 + o, address: at(1, o) })));
   assert.deepEqual(founder.placement, [0, 1, 2].map((o) => at(0, o)));
-  assert.equal(founder.resp, '0.0.0.0:6379');
+  assert.equal(founder.resp, '[::]:6379');
   assert.equal(founder.grpc, undefined);
   const joining = podConfig(1, 0, 3, false);
   assert.deepEqual([joining.id, joining.join, joining.replicas], [104, true, [{ id: 104, address: at(1, 3) }]]);
@@ -260,4 +261,86 @@ test('a missing or incomplete template stops the operator with the file it lacks
   assert.throws(() => loadGroupTemplate(pathToFileURL(`${root}/`)), /cannot read .*base\/kvs\.yaml/);
   writeFileSync(join(root, 'base/kustomization.yaml'), 'resources: []\n');
   assert.throws(() => loadGroupTemplate(pathToFileURL(`${root}/`)), /base\/kustomization\.yaml has no configMapGenerator named kvs-config/);
+});
+
+test('spec.podTemplate.spec merges: a kvs container patches the server (env, mounts, resources), others are sidecars, volumes are appended', () => {
+  // Before: containers were dropped and volumes replaced the template's (config and tmp gone: the API server refused the StatefulSet).
+  const merged = parseSpec({
+    shards: 1,
+    image: 'kvs:1',
+    podTemplate: {
+      spec: {
+        nodeSelector: { disk: 'ssd' },
+        containers: [
+          { name: 'kvs', env: [{ name: 'KVS_LOG_LEVEL', value: 'debug' }], volumeMounts: [{ name: 'certs', mountPath: '/certs', readOnly: true }], resources: { limits: { memory: '1Gi', cpu: '2' } } },
+          { name: 'log-shipper', image: 'fluent-bit:3', volumeMounts: [{ name: 'certs', mountPath: '/certs' }] },
+        ],
+        volumes: [{ name: 'certs', secret: { secretName: 'kvs-tls' } }],
+      },
+    },
+  });
+  for (const tracing of [false, true]) {
+    const sts = stsOf(groupObjects(template, owner, { ...merged, tracing }, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 }));
+    const pod = sts.spec.template.spec as typeof sts.spec.template.spec & { volumes: { name: string }[] };
+    assert.deepEqual(pod.containers.map((c) => c.name), ['kvs', 'log-shipper'], 'the server first (the tracing patch names containers/0), the sidecar after');
+    const kvs = pod.containers[0]! as Container & { volumeMounts: { name: string; mountPath: string }[] };
+    assert.equal(kvs.image, 'kvs:1');
+    assert.deepEqual(kvs.env.slice(-1), [{ name: 'KVS_LOG_LEVEL', value: 'debug' }]);
+    assert.ok(kvs.env.some((e) => e.name === 'KVS_POD_NAME') && kvs.env.some((e) => e.name === 'KVS_GROUP'), 'the template and operator env stay');
+    assert.equal(kvs.env.some((e) => e.name === 'KVS_TRACE'), tracing);
+    assert.deepEqual(kvs.volumeMounts.map((m) => m.mountPath), ['/data', '/etc/kvs', '/tmp', '/certs']);
+    assert.deepEqual(kvs.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi', cpu: '2' } }, 'merged key by key over the template');
+    assert.deepEqual(pod.volumes.map((v) => v.name), ['config', 'tmp', 'certs']);
+    assert.equal(pod.volumes.find((v) => v.name === 'config')!.configMap!.name, 'kv-config', 'the settings volume stays');
+    assert.deepEqual(pod.nodeSelector, { disk: 'ssd' });
+  }
+  // No podTemplate: the template's pod spec as it was.
+  assert.deepEqual(mergePodSpec({ containers: [{ name: 'kvs', image: 'x', env: [], ports: [] }], volumes: [{ name: 'config' }] }, {}), { containers: [{ name: 'kvs', image: 'x', env: [], ports: [] }], volumes: [{ name: 'config' }] });
+});
+
+test('spec.podTemplate.spec collisions that cannot merge are refused with the field and the reason', () => {
+  const refused: [unknown, RegExp][] = [
+    [{ volumes: [{ name: 'config', emptyDir: {} }] }, /volumes\[0\]: the volume name "config" is the operator's/],
+    [{ volumes: [{ name: 'data', emptyDir: {} }] }, /volume name "data" is the operator's/],
+    [{ volumes: [{ name: 'a', emptyDir: {} }, { name: 'a', emptyDir: {} }] }, /"a" is given twice/],
+    [{ volumes: [{ emptyDir: {} }] }, /volumes\[0\]\.name must be a non-empty string/],
+    [{ volumes: { name: 'a' } }, /volumes must be a list/],
+    [{ containers: [{ name: 'kvs', image: 'other:1' }] }, /containers\[0\]\.image: the "kvs" container is the operator's; only env, envFrom, resources, volumeMounts/],
+    [{ containers: [{ name: 'kvs', command: ['sh'] }] }, /containers\[0\]\.command: the "kvs" container is the operator's/],
+    [{ containers: [{ name: 'kvs', env: [{ name: 'KVS_POD_NAME', value: 'x' }] }] }, /env\[0\]: KVS_POD_NAME is set by the operator/],
+    [{ containers: [{ name: 'kvs', env: [{ name: 'KVS_TRACE', value: 'true' }] }] }, /KVS_TRACE is set by the operator/],
+    [{ containers: [{ name: 'kvs', volumeMounts: [{ name: 'tmp', mountPath: '/data/' }] }] }, /\/data\/ is where the operator mounts its own volume/],
+    [{ containers: [{ name: 'kvs', volumeMounts: [{ name: 'nope', mountPath: '/x' }] }] }, /no volume named "nope"/],
+    [{ containers: [{ name: 'side', image: 'a' }, { name: 'side', image: 'b' }] }, /container name "side" is given twice/],
+    [{ containers: [{ image: 'a' }] }, /containers\[0\]\.name must be a non-empty string/],
+  ];
+  for (const [podSpec, want] of refused) {
+    assert.throws(() => parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: podSpec } }), (e: Error) => e.name === 'SpecError' && e.message.startsWith('spec.podTemplate.spec.') && want.test(e.message), JSON.stringify(podSpec));
+  }
+  assert.throws(
+    () => parseSpec({ shards: 1, image: 'kvs:1', resources: { limits: { memory: '1Gi' } }, podTemplate: { spec: { containers: [{ name: 'kvs', resources: { limits: { memory: '2Gi' } } }] } } }),
+    /spec\.resources and spec\.podTemplate\.spec\.containers\[name=kvs\]\.resources both set/,
+  );
+  // Accepted: a mount of our own config volume elsewhere, a user volume, a sidecar named otherwise.
+  assert.doesNotThrow(() => parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: { containers: [{ name: 'kvs', volumeMounts: [{ name: 'config', mountPath: '/etc/kvs-copy' }, { name: 'v', mountPath: '/v' }] }, { name: 'proxy', image: 'envoy' }], volumes: [{ name: 'v', emptyDir: {} }] } } }));
+});
+
+test('what parseSpec reserves for the pod spec is what the template and the operator render', () => {
+  const sts = stsOf(groupObjects(template, owner, { ...spec, tracing: true }, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 }));
+  const pod = sts.spec.template.spec as typeof sts.spec.template.spec & { volumes: { name: string }[] };
+  const kvs = pod.containers.find((c) => c.name === SERVER_CONTAINER)! as Container & { volumeMounts: { mountPath: string }[] };
+  assert.deepEqual(pod.containers.map((c) => c.name), [SERVER_CONTAINER]);
+  assert.deepEqual([...pod.volumes.map((v) => v.name), ...sts.spec.volumeClaimTemplates.map((c) => (c.metadata as unknown as { name: string }).name)].sort(), [...RESERVED_VOLUMES].sort());
+  assert.deepEqual(kvs.volumeMounts.map((m) => m.mountPath).sort(), [...RESERVED_MOUNT_PATHS].sort());
+  assert.deepEqual(kvs.env.map((e) => e.name).sort(), [...RESERVED_ENV].sort());
+});
+
+test("the operator's pods keep serving a few seconds (preStop) before SIGTERM, within their grace period", () => {
+  for (const group of [0, 1]) {
+    for (const tracing of [false, true]) {
+      const sts = stsOf(groupObjects(template, owner, { ...spec, tracing }, { group, replicas: 3, revision: 'r1', joinFrom: 0 }));
+      const pod = sts.spec.template.spec as typeof sts.spec.template.spec & { terminationGracePeriodSeconds?: number };
+      assertPreStop(sts.metadata.name, pod.containers.find((c) => c.name === SERVER_CONTAINER), pod.terminationGracePeriodSeconds);
+    }
+  }
 });
