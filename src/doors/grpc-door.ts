@@ -380,7 +380,19 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
   // connection is handed over only once its preface is in (afterPreface).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const prefaceMs = opts.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS;
-  const listener = net.createServer((socket) => afterPreface(socket, prefaceMs, (s) => injector.injectConnection(s)));
+  // Connections still before their preface: grpc-js does not know them, so close() ends them here
+  // (one handed over after close() was served by the shut-down server and held the process).
+  const early = new Set<net.Socket>();
+  let closed = false;
+  const listener = net.createServer((socket) => {
+    early.add(socket);
+    socket.once('close', () => early.delete(socket));
+    afterPreface(socket, prefaceMs, (s) => {
+      early.delete(s);
+      if (closed) s.destroy();
+      else injector.injectConnection(s);
+    });
+  });
   listener.maxConnections = opts.maxConnections ?? 10_000;
   const address = await listen(listener, opts.listen);
   return {
@@ -388,7 +400,10 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
     address,
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
         listener.close();
+        for (const s of early) s.destroy();
+        early.clear();
         health.close(); // health watchers hear NOT_SERVING and their streams end
         // Let calls in flight finish briefly, then cut the rest.
         const force = setTimeout(() => {

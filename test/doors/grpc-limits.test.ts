@@ -217,3 +217,31 @@ describe('gRPC door: connections must speak HTTP/2 in time', () => {
     }
   });
 });
+
+// A connection still sending its preface when the door closed was handed to the shut-down grpc-js
+// server once the rest arrived: served (its SETTINGS answered) and held open after close(), which
+// kept the process alive (found in review, 2026-12-07). Half a preface also held it until the timer.
+describe('gRPC door: close() and connections still sending the preface', () => {
+  it('closes them at once, and never hands one to grpc-js after close()', async () => {
+    const door = await startGrpcDoor(fakeContext(new MemoryExecutor()), { listen: '127.0.0.1:0', prefaceTimeoutMs: 60_000 });
+    const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    const fromServer: Buffer[] = [];
+    s.on('data', (d: Buffer) => fromServer.push(d));
+    const closed = new Promise<number>((r) => s.once('close', () => r(Date.now())));
+    try {
+      await new Promise((r) => s.once('connect', r));
+      s.write(PREFACE.subarray(0, 10));
+      await new Promise((r) => setTimeout(r, 100)); // accepted and waiting for the rest
+      await door.close();
+      const closedAt = Date.now();
+      if (!s.destroyed) s.write(Buffer.concat([PREFACE.subarray(10), SETTINGS]));
+      const gone = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+      assert.ok(gone !== undefined && gone - closedAt < 1000, 'the connection is closed with the door, not served on');
+      assert.equal(Buffer.concat(fromServer).length, 0, 'no HTTP/2 frame was sent after close()');
+    } finally {
+      s.destroy();
+    }
+  });
+});
