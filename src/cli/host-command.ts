@@ -51,7 +51,7 @@ export async function runHost(argv: string[]): Promise<number> {
       return;
     }
     servers.set(c.id, server);
-    // kvs up counts an exit from now on as a crash, not a failed start (its restart backoff).
+    // kvs up counts an outside kill from now on as no failed start (its restart backoff).
     report({ type: 'started', id: c.id });
     // A stop that came while it started.
     if (stopping.has(c.id)) await stop(c.id);

@@ -32,8 +32,8 @@ says "ready (degraded: replica ... not answering)" instead.
 Running it again on the same DIR reuses the same layout and recovers the data.
 A replica that crashes is restarted after a second (its pid in cluster.json is kept current; the
 pid is its process's, which with --processes N it shares with other replicas). One that keeps
-failing to start (it exits before it listens; with --processes each, within ${START_GRACE_MS / 1000} s) waits twice as
-long each time, up to 30 s; one that had started, then crashed or was killed, restarts after 1 s.
+failing to start (it exits before it listens, or by itself within ${START_GRACE_MS / 1000} s) waits twice as long each
+time, up to 30 s; one killed from outside after it had started, or that ran ${START_GRACE_MS / 1000} s, restarts after 1 s.
 "kvs reshard --shards N" changes the number of shard groups of the running cluster; "kvs replica
 add|remove" adds or removes one replica of a shard group, and keeps the group spread over the
 processes (at most one replica of a group per process while there are as many processes as replicas).
@@ -119,7 +119,7 @@ export async function runUp(argv: string[]): Promise<number> {
         stop();
         return;
       }
-      const delayMs = restartDelayMs(run, Date.now());
+      const delayMs = restartDelayMs(run, Date.now(), signal);
       console.error(`kvs up: replica ${r.id} exited (${signal ?? `code ${code}`}); restarting in ${delayMs / 1000} s`);
       setTimeout(() => {
         if (!stopping && replicas.includes(r)) launch(r);
@@ -356,6 +356,9 @@ async function sayWhenBack(down: DownReplica[], current: () => ClusterReplica[],
   }
 }
 
+/** Signals that end a process from outside (an operator, a supervisor, the OOM killer); SIGABRT or SIGSEGV is its own crash. */
+const OUTSIDE_KILLS = new Set<NodeJS.Signals>(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);
+
 /** A launch of a replica: when, and whether it reported that it started (SharedHosts). */
 export interface Run {
   startedAt: number;
@@ -367,13 +370,16 @@ export interface Run {
 /**
  * How long to wait before restarting a replica that exited: 1 s, doubling with each launch in a row
  * that failed to start (a damaged store, a port in use), up to 30 s, so a replica that cannot start
- * does not restart every second for good. A launch that had started (reported so, or ran
- * START_GRACE_MS) was a crash or an outside kill, not a failed start: it restarts after 1 s and the
- * count starts over (an outside kill -9 of a healthy process used to count, and the third within a
- * minute waited 4 s, later ones up to 30 s).
+ * does not restart every second for good. A launch that ran START_GRACE_MS, or had started
+ * (reported so) and was then killed from outside (`signal`), was not a failed start: it restarts
+ * after 1 s and the count starts over (an outside kill -9 of a healthy process used to count, and
+ * the third within a minute waited 4 s, later ones up to 30 s). A started replica that exits by
+ * itself within START_GRACE_MS still counts: one that fails right after it listens restarted every
+ * second for good otherwise.
  */
-export function restartDelayMs(run: Run, now: number): number {
-  const started = run.started || now - run.startedAt >= START_GRACE_MS;
+export function restartDelayMs(run: Run, now: number, signal: NodeJS.Signals | null = null): number {
+  const killed = signal !== null && OUTSIDE_KILLS.has(signal);
+  const started = (run.started && killed) || now - run.startedAt >= START_GRACE_MS;
   run.failures = started ? 0 : run.failures + 1;
   return Math.min(30_000, 1000 * 2 ** Math.max(0, run.failures - 1));
 }

@@ -32,7 +32,7 @@ test('a replica that had started and is killed again and again restarts after 1 
     now += 300;
     run.started = true; // it reported that it listens
     now += 2000; // then kill -9, two seconds after its launch
-    delays.push(restartDelayMs(run, now));
+    delays.push(restartDelayMs(run, now, 'SIGKILL'));
     now += delays.at(-1)!;
   }
   assert.deepEqual(delays, [1000, 1000, 1000, 1000, 1000, 1000]);
@@ -46,12 +46,31 @@ test('without a report, a launch that ran the start grace period counts as start
   assert.equal(run.failures, 0);
 });
 
-test('a failed start after a crash counts from one again', () => {
-  const run: Run = { startedAt: 0, started: true, failures: 0 };
-  assert.equal(restartDelayMs(run, 2000), 1000, 'the crash of a started replica');
+test('a failed start after an outside kill counts from one again', () => {
+  const run: Run = { startedAt: 0, started: true, failures: 2 };
+  assert.equal(restartDelayMs(run, 2000, 'SIGKILL'), 1000, 'the kill of a started replica');
   run.startedAt = 3000;
   run.started = false;
   assert.equal(restartDelayMs(run, 3500), 1000, 'its first failed start');
   run.startedAt = 4500;
   assert.equal(restartDelayMs(run, 5000), 2000, 'its second');
+});
+
+// A replica that listens and then fails on its own at once (a store damaged past what the start
+// reads, a fatal storage error) reported 'started' each time, so it restarted every second for good:
+// the backoff never grew (found in review, 2026-12-07). Only an outside kill or a long run resets it.
+test('a replica that crashes by itself right after it listens, again and again, waits longer each time', () => {
+  const run: Run = { startedAt: 0, started: false, failures: 0 };
+  let now = 0;
+  const delays: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    run.startedAt = now;
+    run.started = false;
+    now += 300;
+    run.started = true; // it reported that it listens
+    now += 100; // then exits with code 1, by itself
+    delays.push(restartDelayMs(run, now, null));
+    now += delays.at(-1)!;
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
 });
