@@ -17,7 +17,8 @@ progress bar of partitions moved (plain lines when stdout is not a terminal).
 
   --timeout-ms N   how long to wait, before any partition moves, for the placement group and the
                    shard groups to have a leader (default 60000): right after their processes were
-                   killed they answer once restarted and elected; it says on stderr what it waits for`;
+                   killed they answer once restarted and elected; it says on stderr what it waits for.
+                   A reshard already in progress is followed first, outside this time`;
 
 /** How long a reshard waits for the groups to answer before its moves start (--timeout-ms). */
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -35,7 +36,7 @@ export async function runReshard(argv: string[]): Promise<number> {
   const placement = placementEndpoints(readCluster(dataDir));
   if (placement.length === 0) throw new UsageError(`no sharded cluster in ${dataDir} (start one with "kvs up")`);
   // One deadline for everything before the moves start; each wait gets what is left of it.
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
   const patience = (): Patience => ({ timeoutMs: Math.max(1, deadline - Date.now()), flag: '--timeout-ms', say: (l) => console.error(`kvs reshard: ${l}`) });
   let config = await awaitConfig(placement, patience());
   if (!config) throw new Error('the placement group has no configuration yet');
@@ -44,6 +45,9 @@ export async function runReshard(argv: string[]): Promise<number> {
     const before = moved();
     config = await waitForMoves(placement, config.moves.length, before.update);
     before.finish();
+    // Following it is not waiting for a leader: the waits for ours start afresh (it may take
+    // minutes, and left nothing of --timeout-ms: one failed attempt then gave up at once).
+    deadline = Date.now() + timeoutMs;
   }
   const current = config.groups.map((g) => g.id).sort((a, b) => a - b);
   let target = current.slice(0, n);

@@ -3,9 +3,22 @@
 // the deadline, with progress lines; anything else fails at once. `kvs reshard` used to fail after
 // one 5 s read while the placement group elected.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, test } from 'node:test';
+import { writeCluster, type ClusterReplica } from '../../src/cli/cluster-file.ts';
+import { runReshard } from '../../src/cli/reshard-command.ts';
 import { KvsError } from '../../src/client/client.ts';
+import { serveNativeClient } from '../../src/doors/native-door.ts';
+import { loadXxh64 } from '../../src/partition/index.ts';
+import { CONFIG_KEY, decodeConfig, encodeConfig, initialConfig } from '../../src/placement/config.ts';
 import { isTransient, patiently, type Clock } from '../../src/resharding/patience.ts';
+import type { RawRequest } from '../../src/router/router.ts';
+import { FrameSocket } from '../../src/transport/frame-socket.ts';
+import type { Request, Response } from '../../src/wire/index.ts';
+import { MemoryExecutor } from '../doors/memory-executor.ts';
 
 function fakeClock(): Clock & { slept: number[] } {
   let t = 1_000_000;
@@ -105,4 +118,87 @@ test('which errors mean "not now"', () => {
   assert.ok(isTransient(refused()));
   assert.ok(!isTransient(new Error('the placement group has no configuration yet')));
   assert.ok(!isTransient('a string'));
+});
+
+/**
+ * One in-process native door standing in for the placement group and shard group 1's replica: it
+ * holds the configuration, finishes the moves of a reshard once read at `completeAt` or later, and
+ * says it leads only from `leadsFrom` on.
+ */
+class FakeCluster extends MemoryExecutor {
+  completeAt = Infinity;
+  leadsFrom = Infinity;
+  /** Called when moves complete (the test then schedules the next step). */
+  onComplete: () => void = () => {};
+
+  override async execute(req: Request, raw: RawRequest): Promise<Response> {
+    if (req.op === 'status') {
+      const r = await super.execute(req, raw);
+      if (r.kind !== 'status' || Date.now() >= this.leadsFrom) return r;
+      return { kind: 'status', info: { ...r.info, role: 'follower', leaderId: 0, leaderAddr: '' } };
+    }
+    const raw0 = this.data.get(CONFIG_KEY);
+    if (req.op === 'get' && Buffer.from(req.key).toString() === CONFIG_KEY && raw0 && Date.now() >= this.completeAt) {
+      const c = decodeConfig(raw0);
+      if (c.moves.length > 0) {
+        this.data.set(CONFIG_KEY, Buffer.from(encodeConfig({ ...c, epoch: c.epoch + 1, moves: [] })));
+        this.onComplete();
+      }
+    }
+    return super.execute(req, raw);
+  }
+}
+
+// `kvs reshard` following a reshard already in progress spent its --timeout-ms on that, then found
+// its wait for each group's leader (and the store of its own configuration) already past the
+// deadline: one failed attempt and "gave up after 0.0 s", where before it waited up to 30 s for a
+// leader (found in review, 2026-12-07). The wait for leaders starts once the earlier reshard is done.
+describe('kvs reshard after following a reshard in progress (in-process)', () => {
+  it('still waits for a shard group without a leader, within --timeout-ms', async () => {
+    const exec = new FakeCluster();
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      const conn = new FrameSocket(s);
+      serveNativeClient(conn, exec);
+      conn.listen();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'kvs-reshard-follow-'));
+    const log = console.log;
+    const err = console.error;
+    try {
+      const h64 = await loadXxh64();
+      const groups = [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] }));
+      const c = initialConfig(h64, groups, 16);
+      // A reshard in progress: partition 0 moves from its owner to the other group.
+      const from = c.owner[0]!;
+      exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig({ ...c, moves: [{ partition: 0, from, to: from === 1 ? 2 : 1 }] })));
+      const replica = (id: number, group: number, role: 'placement' | 'shard'): ClusterReplica => ({ id, group, role, pid: 0, dataDir: dir, endpoints: { native: address } });
+      writeCluster(dir, [replica(1, 0, 'placement'), replica(101, 1, 'shard')]);
+      // The reshard in progress ends after 1.5 s, past the 1 s of --timeout-ms; group 1 then has no
+      // leader for 300 ms more. The moves of ours complete at once.
+      const began = Date.now();
+      exec.completeAt = began + 1500;
+      exec.onComplete = () => {
+        if (exec.leadsFrom === Infinity) exec.leadsFrom = Date.now() + 300;
+        exec.completeAt = 0;
+      };
+      const said: string[] = [];
+      console.log = (...a: unknown[]) => void said.push(a.join(' '));
+      console.error = (...a: unknown[]) => void said.push(a.join(' '));
+      const code = await runReshard(['--shards', '1', '--data', dir, '--timeout-ms', '1000']);
+      console.log = log;
+      console.error = err;
+      assert.equal(code, 0, said.join('\n'));
+      assert.ok(said.some((l) => /waiting for shard group 1 to elect a leader/.test(l)), said.join('\n'));
+      assert.deepEqual(decodeConfig(exec.data.get(CONFIG_KEY)!).groups.map((g) => g.id), [1, 2]);
+      assert.ok(Date.now() - began >= 1800);
+    } finally {
+      console.log = log;
+      console.error = err;
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
