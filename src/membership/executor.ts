@@ -81,6 +81,7 @@ export class MembershipAdmin {
     await this.waitCaughtUp(id, deadline);
     const conf = this.o.replica.node.conf;
     if (!conf.voters.includes(id)) await this.requireActiveQuorum([...conf.voters, id], `promoting learner ${id} to voter`, deadline);
+    await this.waitNoneBlank([...new Set([...conf.voters, id])], `promote ${id}`, deadline);
     await this.o.watcher!.update((cfg) => {
       this.refuseMove(id, c.address, cfg); // the configuration just read, not our possibly older copy
       return withReplica(cfg, this.o.group, { id, address: c.address });
@@ -116,6 +117,7 @@ export class MembershipAdmin {
       const next = applyConfChange(conf, { type: 'remove', node: id });
       if (typeof next === 'string') throw new Refused(next);
       if (conf.voters.includes(id)) await this.requireActiveQuorum(next.voters, `removing voter ${id}${id === self ? ' (the leader)' : ''}`, deadline);
+      await this.waitNoneBlank(next.voters, `remove ${id}`, deadline);
     }
     if (id === self) return this.handOff(deadline);
     await this.o.watcher!.update((cfg) => withoutReplica(cfg, this.o.group, id));
@@ -143,6 +145,24 @@ export class MembershipAdmin {
     if (this.o.replica.isLeader) throw new Error(`leadership transfer to replica ${target} did not complete`);
     this.o.log?.info('handed leadership over before removing myself', { to: target });
     return this.notLeader();
+  }
+
+  /**
+   * Waits, until the deadline, while one of `voters` (not this leader) says it is blank: the Raft
+   * core refuses the change meanwhile (RaftNode.proposeConf). Waited for here, before the placement
+   * configuration is touched, so that a change given up at the deadline leaves it as it was (a
+   * removal refused only at its last step left the replica unlisted but a voter).
+   */
+  private async waitNoneBlank(voters: number[], change: string, deadline: number): Promise<void> {
+    for (;;) {
+      const st = this.leaderStatus();
+      const blank = st.progress.find((p) => p.blank === true && p.id !== st.id && voters.includes(p.id));
+      if (blank === undefined) return;
+      if (Date.now() > deadline) {
+        throw new Error(`${change} did not complete in time: voter ${blank.id} is blank (its data directory was replaced and it has not caught up with a leader since): no membership change until it has, or remove ${blank.id} itself`);
+      }
+      await sleep(POLL_MS);
+    }
   }
 
   /** Refuses unless the configuration with `voters` would have an active quorum (strict-reconfig.ts). */

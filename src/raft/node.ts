@@ -826,7 +826,11 @@ export class RaftNode {
         pr.ackedRound = Math.max(pr.ackedRound, m.round);
         pr.probeSent = false;
         if (pr.state === ProgressState.Replicate && pr.windowFull(this.cfg.maxInflight)) pr.inflight.shift();
-        if (pr.match < this.log.lastIndex() || pr.appendAfterSnapshot) this.dirty.set(m.from, true);
+        // A follower still blank whose match is already our last index gets no append otherwise
+        // (it restarted with its mark kept, its log whole): an empty one tells it our commit
+        // against its log, which ends its blankness (`blank`); without it, it stayed blank for good
+        // in an idle group, and we refused every membership change (found in review).
+        if (pr.match < this.log.lastIndex() || pr.appendAfterSnapshot || m.blank === true) this.dirty.set(m.from, true);
         this.releaseReads();
         return;
       }

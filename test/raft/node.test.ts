@@ -779,6 +779,57 @@ describe('a blank replica until it caught up (RaftConfig.blankStart, the store\'
     assert.ok(answers.length > 0);
     assert.deepEqual(answers.filter((m) => 'blank' in m), []);
   });
+
+  // Review of 3cfc0dd: a replaced replica that held the leader's whole log when it restarted with
+  // its blank mark still set (it crashed after the entries were durable, before the mark was
+  // removed) was never sent an append in an idle group: the leader's match for it was already at
+  // the last index, and heartbeats do not end blankness. It stayed blank for good: the leader
+  // refused every membership change, and with the leader gone the two left could not elect.
+  it('restarted blank holding the leader\'s whole log, in an idle group, it stops being blank', () => {
+    const { c, leader, victim } = wipedFollower(10, { blankStart: true });
+    c.tickAll(30);
+    assert.equal(c.node(victim).blank, false);
+    assert.equal(c.disks.get(victim)!.entries.at(-1)?.index ?? c.disks.get(victim)!.base.index, leader.status.lastIndex);
+    c.start(victim, { blankStart: true }); // the mark outlived the crash; the log is whole
+    assert.equal(c.node(victim).blank, true);
+    c.tickAll(60);
+    assert.equal(c.node(victim).blank, false, 'still blank after 60 idle ticks');
+    assert.equal(leader.status.progress.find((p) => p.id === victim)?.blank, false);
+    c.addNode(4, { voters: [], learners: [] });
+    assert.equal(refusal(leader.proposeConf({ type: 'add-learner', node: 4 })), 'accepted');
+  });
+
+  it('restarted blank holding the whole log in an idle group, it helps elect a leader once the leader is gone', () => {
+    const { c, leader, victim } = wipedFollower(10, { blankStart: true });
+    c.tickAll(30);
+    c.start(victim, { blankStart: true }); // the mark outlived the crash; the log is whole
+    c.tickAll(30); // idle: heartbeats only
+    c.nodes.delete(leader.id); // the leader is gone for good
+    c.filter = (m) => m.to !== leader.id && m.from !== leader.id;
+    c.tickAll(100);
+    assert.equal(c.leaders().length, 1, 'the two left elect a leader');
+  });
+
+  it('a joiner added as a learner is blank until it caught up; its promotion is refused until then, and accepted after', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    for (let i = 0; i < 10; i++) leader.propose(put(`k${i}`, `v${i}`));
+    c.tickAll(3);
+    c.addNode(4, { voters: [], learners: [] }, { blankStart: true }); // `kvs replica add`: an empty store, --join
+    c.filter = (m) => !(m.to === 4 && (m.type === MsgType.Append || m.type === MsgType.Snapshot)); // heartbeats only
+    assert.equal(refusal(leader.proposeConf({ type: 'add-learner', node: 4 })), 'accepted');
+    c.tickAll(5);
+    assert.equal(c.node(4).blank, true);
+    assert.equal(leader.status.progress.find((p) => p.id === 4)?.blank, true);
+    assert.match(refusal(leader.proposeConf({ type: 'promote', node: 4 })), /^invalid-conf-change: (voter 4 is blank|learner 4 is behind)/);
+    c.filter = () => true;
+    c.tickAll(30);
+    assert.equal(c.state(4).get('k9'), 'v9');
+    assert.equal(c.node(4).blank, false);
+    assert.equal(leader.status.progress.find((p) => p.id === 4)?.blank, false);
+    assert.equal(refusal(leader.proposeConf({ type: 'promote', node: 4 })), 'accepted');
+  });
+
 });
 
 describe('a replica that catches up by entries alone', () => {
