@@ -12,7 +12,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { GroupTemplate } from './group-template.ts';
 import { applyJsonPatch, applyReplacements, TemplateError } from './kustomize.ts';
 import { contentHash, groupName, PLACEMENT_GROUP } from './reconcile.ts';
-import { API_GROUP, API_VERSION, KIND, parseSpec, SERVER_CONTAINER, SpecError, type KVStoreSpec } from './spec.ts';
+import { API_GROUP, API_VERSION, KIND, parseSpec, quantityValue, SERVER_CONTAINER, SpecError, type KVStoreSpec } from './spec.ts';
 
 export const FIELD_MANAGER = 'kvctl';
 export const ANNOTATION_REVISION = `${API_GROUP}/revision`;
@@ -171,14 +171,25 @@ type UserContainer = Json & { name: string; env?: unknown[]; envFrom?: unknown[]
 /**
  * The pod spec with spec.podTemplate.spec merged in, as a strategic merge patch would: containers
  * by name (one named like the server's adds env, envFrom and volume mounts to it and merges its
- * resources; any other is a sidecar, appended), volumes appended, every other field replacing the
- * template's (affinity, nodeSelector, tolerations, ...). parseSpec has refused what cannot merge (a
+ * resources, a limit below the template's request lowering it; any other is a sidecar, appended),
+ * volumes appended, securityContext and affinity merged key by key (below), every other field
+ * replacing the template's (nodeSelector, tolerations, ...). parseSpec has refused what cannot merge (a
  * reserved volume name or env var, other fields of the server container); a template that collides
  * anyway is an error here, not a StatefulSet the API server refuses.
  */
 export function mergePodSpec(base: PodSpec, override: Json): PodSpec {
   const { containers: userContainers, volumes: userVolumes, ...rest } = override as { containers?: UserContainer[]; volumes?: { name: string }[] };
   const out: PodSpec = { ...structuredClone(base), ...structuredClone(rest) };
+  // As a strategic merge patch merges these structs: an fsGroup keeps runAsNonRoot and the seccomp
+  // profile (and the tracing patch's runAsUser 0), a nodeAffinity keeps the one-replica-per-node
+  // podAntiAffinity. Each part given replaces the template's; an empty affinity removes it all (the
+  // documented way to run on one node).
+  for (const k of ['securityContext', 'affinity'] as const) {
+    const mine = base[k];
+    const theirs = (rest as Json)[k];
+    if (!isObject(mine) || !isObject(theirs) || (k === 'affinity' && Object.keys(theirs).length === 0)) continue;
+    out[k] = { ...structuredClone(mine), ...structuredClone(theirs) };
+  }
   const containers = out.containers;
   for (const u of structuredClone(userContainers ?? [])) {
     const mine = containers.find((c) => c.name === u.name) as (Container & Json) | undefined;
@@ -200,6 +211,13 @@ export function mergePodSpec(base: PodSpec, override: Json): PodSpec {
       for (const k of ['requests', 'limits']) {
         if (r[k] && u.resources[k]) merged[k] = { ...(r[k] as Json), ...(u.resources[k] as Json) };
       }
+      // The API server refuses a request above its limit: a limit given without its request lowers
+      // the template's request to it (as Kubernetes defaults an absent request to the limit).
+      const requests = merged.requests as Record<string, string | number> | undefined;
+      const userRequests = (u.resources.requests ?? {}) as Record<string, unknown>;
+      for (const [k, limit] of Object.entries((u.resources.limits ?? {}) as Record<string, string | number>)) {
+        if (requests?.[k] !== undefined && !(k in userRequests) && quantityValue(requests[k]) > quantityValue(limit)) requests[k] = limit;
+      }
       mine.resources = merged;
     }
   }
@@ -210,6 +228,10 @@ export function mergePodSpec(base: PodSpec, override: Json): PodSpec {
     out.volumes = [...volumes, ...structuredClone(userVolumes)];
   }
   return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -262,6 +284,12 @@ function probeRenderings(t: GroupTemplate, render: GroupRenderer): K8sObject[][]
       },
     }),
     parseSpec({ image: 'probe', shards: 1, podTemplate: { spec: { containers: [{ name: SERVER_CONTAINER, resources: { limits: { cpu: '1' } } }] } } }),
+    // How pod-level structs merge, and a limit below the template's request.
+    parseSpec({
+      image: 'probe',
+      shards: 1,
+      podTemplate: { spec: { securityContext: { fsGroup: 1 }, affinity: { nodeAffinity: {} }, containers: [{ name: SERVER_CONTAINER, resources: { limits: { cpu: '1m', memory: '1' } } }] } },
+    }),
   ];
   return specs.flatMap((spec) => [PLACEMENT_GROUP, 1].map((group) => render(t, owner, spec, params(group), '')));
 }

@@ -211,14 +211,30 @@ function podSpec(s: Record<string, unknown>): void {
       volumes.add(name);
     }
   }
-  if (s.containers === undefined) return;
+  // Container names are unique across containers and init containers (the API server's rule); the
+  // template's server container is always there.
   const names = new Set<string>();
-  for (const [i, raw] of list(s.containers, `${path}.containers`).entries()) {
+  const mountsExist = (c: unknown, at: string): void => {
+    const mounts = (c as { volumeMounts?: unknown }).volumeMounts;
+    if (mounts === undefined) return;
+    const paths = new Set<unknown>();
+    for (const [j, m] of list(mounts, `${at}.volumeMounts`).entries()) {
+      const volume = named(m, `${at}.volumeMounts[${j}]`);
+      if (!volumes.has(volume) && !(RESERVED_VOLUMES as readonly string[]).includes(volume)) throw new SpecError(`${at}.volumeMounts[${j}]: no volume named "${volume}" (spec.podTemplate.spec.volumes, or ${RESERVED_VOLUMES.join(', ')})`);
+      const mountPath = (m as { mountPath?: unknown }).mountPath;
+      if (paths.has(mountPath)) throw new SpecError(`${at}.volumeMounts[${j}]: the mount path ${String(mountPath)} is given twice`);
+      paths.add(mountPath);
+    }
+  };
+  for (const [i, raw] of list(s.containers === undefined ? [] : s.containers, `${path}.containers`).entries()) {
     const at = `${path}.containers[${i}]`;
     const name = named(raw, at);
     if (names.has(name)) throw new SpecError(`${at}: the container name "${name}" is given twice`);
     names.add(name);
-    if (name !== SERVER_CONTAINER) continue;
+    if (name !== SERVER_CONTAINER) {
+      mountsExist(raw, at);
+      continue;
+    }
     const c = raw as Record<string, unknown>;
     for (const k of Object.keys(c)) {
       if (!SERVER_CONTAINER_FIELDS.includes(k)) throw new SpecError(`${at}.${k}: the "${SERVER_CONTAINER}" container is the operator's; only ${SERVER_CONTAINER_FIELDS.slice(1).join(', ')} are merged into it (image, imagePullPolicy and resources have fields of their own in spec)`);
@@ -245,6 +261,14 @@ function podSpec(s: Record<string, unknown>): void {
         if (!volumes.has(volume) && !(RESERVED_VOLUMES as readonly string[]).includes(volume)) throw new SpecError(`${mat}: no volume named "${volume}" (spec.podTemplate.spec.volumes, or ${RESERVED_VOLUMES.join(', ')})`);
       }
     }
+  }
+  names.add(SERVER_CONTAINER);
+  for (const [i, raw] of list(s.initContainers === undefined ? [] : s.initContainers, `${path}.initContainers`).entries()) {
+    const at = `${path}.initContainers[${i}]`;
+    const name = named(raw, at);
+    if (names.has(name)) throw new SpecError(`${at}: the container name "${name}" is given twice (containers and init containers share their names, and "${SERVER_CONTAINER}" is the server's)`);
+    names.add(name);
+    mountsExist(raw, at);
   }
 }
 
@@ -308,6 +332,18 @@ const QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|(
 function quantity(v: unknown, path: string): string | number {
   if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'string' && QUANTITY.test(v))) return v;
   throw new SpecError(`${path} must be a quantity such as 10Gi or 500m (not negative), not ${JSON.stringify(v)}`);
+}
+
+const QUANTITY_SUFFIX: Record<string, number> = { '': 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** A quantity's value (256Mi → 268435456, 250m → 0.25), for comparing two; NaN when it is not one. */
+export function quantityValue(q: string | number): number {
+  if (typeof q === 'number') return q;
+  if (!QUANTITY.test(q)) return NaN;
+  const m = /^\+?([0-9.]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9.]+)?$/.exec(q);
+  if (!m) return NaN;
+  const [, n, suffix = ''] = m;
+  return /^[eE]/.test(suffix) ? Number(`${n}${suffix}`) : Number(n) * QUANTITY_SUFFIX[suffix]!;
 }
 
 /**

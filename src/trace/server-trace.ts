@@ -23,12 +23,14 @@ export interface ServerTraceConfig {
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 
-/** The interface a host address lives on: lo for loopback, else the one carrying it, else the first non-internal one. */
+/** The interface a host address lives on: lo for loopback, else the one carrying it, else the first non-internal one (IPv4 first). */
 export function interfaceFor(host: string, nics = networkInterfaces()): string {
   if (LOOPBACK.test(host)) return 'lo';
   const all = Object.entries(nics);
   for (const [name, addrs] of all) if (addrs?.some((a) => a.address === host)) return name;
   for (const [name, addrs] of all) if (addrs?.some((a) => !a.internal && a.family === 'IPv4')) return name;
+  // An IPv6-only pod (the manifests listen on [::]): its interface has external IPv6 addresses only.
+  for (const [name, addrs] of all) if (addrs?.some((a) => !a.internal && a.family === 'IPv6')) return name;
   return 'lo';
 }
 

@@ -264,6 +264,24 @@ test('re-applying one kustomization never changes what another applied: a namesp
   }
 });
 
+test('two stores run side by side (kvs and kvs-tracing): no Ingress host is claimed in both namespaces', () => {
+  // Before: the tracing overlay, moved to kvs-tracing as a second store, kept the base's hosts:
+  // ingress-nginx refuses an Ingress whose host and path another namespace's Ingress has ("is
+  // already defined in ingress kvs/kvs-http"), or without its webhook routes to the oldest only.
+  const owners = new Map<string, string>();
+  for (const t of TARGETS) {
+    for (const i of byKind(objectsOf(t), 'Ingress')) {
+      const hosts = [...i.spec.rules.map((r: { host: string }) => r.host), ...(i.spec.tls ?? []).flatMap((x: { hosts: string[] }) => x.hosts)];
+      for (const h of hosts) {
+        const ns = i.metadata.namespace!;
+        const first = owners.get(h);
+        assert.ok(first === undefined || first === ns, `${t}: Ingress ${ns}/${i.metadata.name} claims host ${h}, already an Ingress host in namespace ${first}`);
+        owners.set(h, ns);
+      }
+    }
+  }
+});
+
 test('dev drops anti-affinity; base and prod keep one replica of a group per node; prod spreads each group over zones', () => {
   for (const s of byKind(objectsOf('overlays/dev'), 'StatefulSet')) assert.equal(s.spec.template.spec.affinity, undefined);
   for (const t of ['base', 'overlays/prod']) {

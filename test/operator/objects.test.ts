@@ -344,3 +344,60 @@ test("the operator's pods keep serving a few seconds (preStop) before SIGTERM, w
     }
   }
 });
+
+test("a kvs container patch with limits only: the template's requests stay, lowered to a smaller limit (the API server refuses a request above its limit)", () => {
+  // Before: limits {cpu: 100m, memory: 200Mi} kept the template's requests (250m, 256Mi): every StatefulSet apply refused.
+  const podSpec = (limits: Record<string, string>): unknown => ({ containers: [{ name: SERVER_CONTAINER, resources: { limits } }] });
+  const resourcesOf = (limits: Record<string, string>): unknown => {
+    const sts = stsOf(groupObjects(template, owner, parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: podSpec(limits) } }), { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 }));
+    return sts.spec.template.spec.containers.find((c) => c.name === SERVER_CONTAINER)!.resources;
+  };
+  assert.deepEqual(resourcesOf({ cpu: '100m', memory: '200Mi' }), { requests: { cpu: '100m', memory: '200Mi' }, limits: { memory: '200Mi', cpu: '100m' } });
+  assert.deepEqual(resourcesOf({ cpu: '0.1', memory: '0.2Gi' }), { requests: { cpu: '0.1', memory: '0.2Gi' }, limits: { memory: '0.2Gi', cpu: '0.1' } }, '0.2Gi < 256Mi');
+  assert.deepEqual(resourcesOf({ memory: '0.25Gi' }), { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '0.25Gi' } }, '0.25Gi is 256Mi: not above');
+  assert.deepEqual(resourcesOf({ cpu: '2', memory: '1Gi' }), { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi', cpu: '2' } }, 'limits above the requests keep them');
+  // Requests the user gives are the user's: kept as given.
+  const both = mergePodSpec({ containers: [{ name: 'kvs', image: 'x', env: [], ports: [], resources: { requests: { cpu: '1' } } }] }, { containers: [{ name: 'kvs', resources: { requests: { cpu: '50m' }, limits: { cpu: '100m' } } }] });
+  assert.deepEqual(both.containers[0]!.resources, { requests: { cpu: '50m' }, limits: { cpu: '100m' } });
+});
+
+test("pod-level securityContext and affinity from podTemplate merge into the template's (a nodeAffinity keeps one replica per node); affinity: {} removes it", () => {
+  // Before: both replaced the template's: a nodeAffinity dropped the podAntiAffinity (a group's
+  // replicas could share a node: one node lost, quorum lost); an fsGroup dropped runAsNonRoot and
+  // seccompProfile, and with tracing the runAsUser 0 its capabilities need.
+  const nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'pool', operator: 'In', values: ['kvs'] }] }] } };
+  const render = (podSpec: Record<string, unknown>, tracing = false): Record<string, unknown> => {
+    const s = parseSpec({ shards: 1, image: 'kvs:1', tracing, podTemplate: { spec: podSpec } });
+    return stsOf(groupObjects(template, owner, s, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 })).spec.template.spec as unknown as Record<string, unknown>;
+  };
+  const plain = render({});
+  const merged = render({ affinity: { nodeAffinity }, securityContext: { fsGroup: 2000, supplementalGroups: [3000] } });
+  assert.deepEqual(merged.affinity, { ...(plain.affinity as object), nodeAffinity });
+  assert.deepEqual(merged.securityContext, { ...(plain.securityContext as object), fsGroup: 2000, supplementalGroups: [3000] });
+  const traced = render({ securityContext: { fsGroup: 2000 } }, true) as { securityContext: Record<string, unknown> };
+  assert.deepEqual([traced.securityContext.runAsUser, traced.securityContext.fsGroup], [0, 2000], 'the tracing patch stays');
+  // One part given replaces that part; an empty affinity removes the template's (a one-node cluster, docs/operator.md).
+  assert.deepEqual(render({ affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } } }).affinity, { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] } });
+  assert.deepEqual(render({ affinity: {} }).affinity, {});
+  assert.deepEqual(render({ nodeSelector: { disk: 'ssd' }, tolerations: [{ key: 'k', operator: 'Exists' }] }).tolerations, [{ key: 'k', operator: 'Exists' }]);
+});
+
+test('spec.podTemplate.spec init containers and sidecars: a name the pod already has, or a mount of no volume, is refused (the API server would refuse every StatefulSet apply)', () => {
+  // Before: these passed parseSpec; the API server refused the StatefulSet (Duplicate value / Not found) on every pass.
+  const refused: [unknown, RegExp][] = [
+    [{ initContainers: [{ name: 'kvs', image: 'busybox' }] }, /initContainers\[0\]: the container name "kvs" is given twice/],
+    [{ containers: [{ name: 'proxy', image: 'envoy' }], initContainers: [{ name: 'proxy', image: 'busybox' }] }, /initContainers\[0\]: the container name "proxy" is given twice/],
+    [{ initContainers: [{ name: 'a', image: 'x' }, { name: 'a', image: 'y' }] }, /initContainers\[1\]: the container name "a" is given twice/],
+    [{ initContainers: { name: 'a' } }, /initContainers must be a list/],
+    [{ containers: [{ name: 'proxy', image: 'envoy', volumeMounts: [{ name: 'nope', mountPath: '/x' }] }] }, /containers\[0\]\.volumeMounts\[0\]: no volume named "nope"/],
+    [{ initContainers: [{ name: 'init', image: 'x', volumeMounts: [{ name: 'nope', mountPath: '/x' }] }] }, /initContainers\[0\]\.volumeMounts\[0\]: no volume named "nope"/],
+    [{ containers: [{ name: 'proxy', image: 'envoy', volumeMounts: [{ name: 'tmp', mountPath: '/x' }, { name: 'config', mountPath: '/x' }] }] }, /containers\[0\]\.volumeMounts\[1\]: the mount path \/x is given twice/],
+  ];
+  for (const [podSpec, want] of refused) {
+    assert.throws(() => parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: podSpec } }), (e: Error) => e.name === 'SpecError' && want.test(e.message), JSON.stringify(podSpec));
+  }
+  // An init container that prepares the data volume, a sidecar reading the settings: accepted and rendered.
+  const s = parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: { initContainers: [{ name: 'init', image: 'busybox', volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'v', mountPath: '/v' }] }], containers: [{ name: 'side', image: 'x', volumeMounts: [{ name: 'config', mountPath: '/etc/kvs' }] }], volumes: [{ name: 'v', emptyDir: {} }] } } });
+  const pod = stsOf(groupObjects(template, owner, s, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 })).spec.template.spec as unknown as { initContainers: { name: string }[]; containers: { name: string }[] };
+  assert.deepEqual([pod.initContainers.map((c) => c.name), pod.containers.map((c) => c.name)], [['init'], ['kvs', 'side']]);
+});

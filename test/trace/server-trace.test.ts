@@ -52,6 +52,21 @@ describe('server trace settings', () => {
     assert.equal(interfaceFor('localhost', nics), 'lo');
     assert.equal(interfaceFor('10.2.0.5', nics), 'eth1');
     assert.equal(interfaceFor('0.0.0.0', nics), 'eth0');
+    assert.equal(interfaceFor('::', nics), 'eth0', 'the manifests listen on [::] (kvs.yaml)');
+  });
+
+  it("the interface on an IPv6-only pod, listening on [::]: the pod's interface, not lo", () => {
+    // Before: only an external IPv4 address counted, so an IPv6-only pod traced lo and saw none of its peer traffic.
+    const nics = {
+      lo: [{ address: '::1', internal: true, family: 'IPv6' }],
+      eth0: [
+        { address: 'fe80::1', internal: false, family: 'IPv6' },
+        { address: 'fd00:10:244::5', internal: false, family: 'IPv6' },
+      ],
+    } as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
+    assert.equal(interfaceFor('::', nics), 'eth0');
+    assert.equal(interfaceFor('::1', nics), 'lo');
+    assert.equal(interfaceFor('fd00:10:244::5', nics), 'eth0');
   });
 
   it('kvs trace --replicas: ids, addresses, optional groups', () => {
