@@ -193,6 +193,8 @@ export const RESERVED_MOUNT_PATHS = ['/data', '/etc/kvs', '/tmp'] as const;
 export const RESERVED_ENV = ['KVS_CONFIG', 'KVS_POD_NAME', 'POD_NAMESPACE', 'KVS_DNS_SUFFIX', 'KVS_PLACEMENT_SET', 'KVS_BOOTSTRAP_GROUPS', 'KVS_GROUP', 'KVS_GROUP_SIZE', 'KVS_PLACEMENT_SIZE', 'KVS_TRACE'] as const;
 /** What a user container named like ours may carry: it is merged into ours (env and mounts appended, resources merged). */
 const SERVER_CONTAINER_FIELDS = ['name', 'env', 'envFrom', 'resources', 'volumeMounts'];
+/** The least grace period a pod may be given: the preStop drain (5 s) and a graceful stop after it. */
+export const MIN_GRACE_SECONDS = 15;
 
 /**
  * spec.podTemplate.spec: containers are merged by name into the template's (a `kvs` container
@@ -202,6 +204,9 @@ const SERVER_CONTAINER_FIELDS = ['name', 'env', 'envFrom', 'resources', 'volumeM
  */
 function podSpec(s: Record<string, unknown>): void {
   const path = 'spec.podTemplate.spec';
+  // The grace period is counted from the preStop hook's start (a 5 s drain): what is left must
+  // cover a leader's hand-over and the server's stop, or a rolling restart kills a leader mid-way.
+  if (s.terminationGracePeriodSeconds !== undefined) int(s.terminationGracePeriodSeconds, `${path}.terminationGracePeriodSeconds`, MIN_GRACE_SECONDS, 3600);
   const volumes = new Set<string>();
   if (s.volumes !== undefined) {
     for (const [i, v] of list(s.volumes, `${path}.volumes`).entries()) {

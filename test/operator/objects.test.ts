@@ -313,6 +313,8 @@ test('spec.podTemplate.spec collisions that cannot merge are refused with the fi
     [{ containers: [{ name: 'kvs', volumeMounts: [{ name: 'nope', mountPath: '/x' }] }] }, /no volume named "nope"/],
     [{ containers: [{ name: 'side', image: 'a' }, { name: 'side', image: 'b' }] }, /container name "side" is given twice/],
     [{ containers: [{ image: 'a' }] }, /containers\[0\]\.name must be a non-empty string/],
+    [{ terminationGracePeriodSeconds: 3 }, /terminationGracePeriodSeconds must be in 15\.\.3600, got 3/],
+    [{ terminationGracePeriodSeconds: '60' }, /terminationGracePeriodSeconds must be an integer/],
   ];
   for (const [podSpec, want] of refused) {
     assert.throws(() => parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: podSpec } }), (e: Error) => e.name === 'SpecError' && e.message.startsWith('spec.podTemplate.spec.') && want.test(e.message), JSON.stringify(podSpec));
