@@ -144,7 +144,7 @@ async function untilDeadline<T>(call: { getDeadline(): grpc.Deadline; readonly c
     } catch (e) {
       if (!(e instanceof KvError) || call.cancelled || Date.now() >= deadline) throw e;
       // A write is repeated only after NOT_LEADER (it was not appended): this door's writes carry
-      // no session, and UNAVAILABLE also stands for errors whose outcome is unknown.
+      // no session, so nothing else is resent.
       const verdict = errorVerdict(e.error, resendSafe);
       if (verdict !== 'not-leader' && !(resendSafe && verdict === 'retry')) throw e;
       await pause(n, deadline);

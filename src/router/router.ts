@@ -128,7 +128,14 @@ export class Router {
         }
       }
     } catch (e) {
-      return { kind: 'error', error: this.toWireError(e) };
+      const error = this.toWireError(e);
+      // UNAVAILABLE says "not applied" (the RESP door answers -TRYAGAIN): an error of a write that
+      // this router does not know (the replica stopped with the proposal pending, say) is not
+      // that, the entry may have committed.
+      if (isWrite(req) && error.code === 'UNAVAILABLE' && !(e instanceof DroppedError) && !(e instanceof LinkError)) {
+        return { kind: 'error', error: { code: 'TIMEOUT', message: `${error.message} (it may still apply)` } };
+      }
+      return { kind: 'error', error };
     }
   }
 
@@ -362,4 +369,8 @@ function sleep(ms: number): Promise<void> {
  */
 function handingOver(): Response {
   return { kind: 'error', error: { code: 'UNAVAILABLE', message: 'partitions are changing hands between groups (a scan or count would miss or repeat their keys): retry' } };
+}
+
+function isWrite(req: Request): boolean {
+  return req.op === 'put' || req.op === 'delete' || req.op === 'cas' || req.op === 'batch';
 }

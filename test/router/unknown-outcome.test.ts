@@ -42,6 +42,20 @@ describe('a write whose outcome is unknown is answered TIMEOUT', () => {
     assert.equal(tries, 2, 'a request that never left is simply sent again');
   });
 
+  it('a proposal failed by an error the router does not know (the replica stopped): TIMEOUT, not UNAVAILABLE', async () => {
+    // Found by the doors' fault test: the RESP door answers UNAVAILABLE as -TRYAGAIN ("not
+    // applied"), and Replica.stop() fails pending proposals, which other replicas may commit.
+    const stopped = stubRouter({ replica: { isLeader: true, leader: 1, leaderlessForMs: 0, propose: () => Promise.reject(new Error('replica stopped')) } as never });
+    const res = await callLocal(stopped, put);
+    assert.equal(res.kind === 'error' && res.error.code, 'TIMEOUT', JSON.stringify(res));
+    assert.match(res.kind === 'error' ? res.error.message : '', /replica stopped \(it may still apply\)/);
+    // A read failed the same way stays UNAVAILABLE: nothing to apply.
+    const get: Request = { op: 'get', key: Buffer.from('k'), consistency: 'stale' } as Request;
+    const failing = stubRouter({ replica: { visibleBarrier: () => Promise.reject(new Error('replica stopped')) } as never });
+    const r = await callLocal(failing, get);
+    assert.equal(r.kind === 'error' && r.error.code, 'UNAVAILABLE', JSON.stringify(r));
+  });
+
   it('a batch split across groups: a part in doubt or parts applied make it TIMEOUT', async () => {
     const partitioner = await createPartitioner(64);
     const config = initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [] })), 64);
