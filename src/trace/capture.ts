@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { missingCapsReason } from './caps.ts';
 import {
   DEFAULT_ADDON_PATH,
+  buildHint,
   DEFAULT_BPF_OBJECT_PATH,
   loadAddon,
   type AttachInfo,
@@ -74,7 +75,7 @@ export function ebpfUnavailableReason(opts: Partial<EbpfCaptureOptions> = {}): s
   const loaded = loadAddon(opts.addonPath ?? DEFAULT_ADDON_PATH);
   if (!loaded.ok) return loaded.reason;
   const obj = opts.objPath ?? DEFAULT_BPF_OBJECT_PATH;
-  if (!existsSync(obj)) return `BPF object not built (${obj}; run: make trace-build)`;
+  if (!existsSync(obj)) return `BPF object not built (${obj}; ${buildHint()})`;
   if (!existsSync('/sys/kernel/btf/vmlinux')) return 'kernel has no BTF (/sys/kernel/btf/vmlinux missing)';
   if (!opts.skipCapabilityCheck) return missingCapsReason();
   return undefined;

@@ -67,6 +67,16 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_ADDON_PATH = process.env.KVS_TRACE_ADDON ?? `${root}native/build/Release/kvs_trace.node`;
 export const DEFAULT_BPF_OBJECT_PATH = process.env.KVS_TRACE_BPF_OBJ ?? `${root}ebpf/build/trace.bpf.o`;
 
+/**
+ * What to do about a tracer part that is not built. `make trace-build` only works in a source
+ * checkout: an installed package ships neither native/ nor ebpf/ (nothing is compiled on install),
+ * so there the hint says so instead of naming a command that cannot run there.
+ */
+export function buildHint(packageRoot = root): string {
+  if (existsSync(`${packageRoot}native/binding.gyp`)) return 'run: make trace-build';
+  return 'built only in a source checkout of sharded-kvs (make trace-build); the installed package has none';
+}
+
 export type LoadResult = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
 
 let cached: LoadResult | undefined;
@@ -80,7 +90,7 @@ export function loadAddon(path = DEFAULT_ADDON_PATH): LoadResult {
 
 function tryLoad(path: string): LoadResult {
   if (process.platform !== 'linux') return { ok: false, reason: `eBPF capture needs Linux (this is ${process.platform})` };
-  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path}; run: make trace-build)` };
+  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path}; ${buildHint()})` };
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon;
     return { ok: true, addon };

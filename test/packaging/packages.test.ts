@@ -36,12 +36,16 @@ async function pack(dir: string): Promise<{ tarball: string; files: string[] }> 
   return { tarball: join(tmp, info!.filename), files: info!.files.map((f) => f.path) };
 }
 
-/** An empty ESM project with `tarball` installed. */
+/**
+ * An empty ESM project with `tarball` installed, every dependency's install script skipped: npm 11
+ * skips them unless the project's `allowScripts` lists them, so the packages must work without
+ * (their native parts are prebuilt binaries; docs/packages.md). npm 10 would run them and hide it.
+ */
 async function project(name: string, tarball: string): Promise<string> {
   const dir = join(tmp, name);
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }));
-  await run('npm', ['install', '--prefer-offline', tarball], dir);
+  await run('npm', ['install', '--prefer-offline', '--ignore-scripts', tarball], dir);
   return dir;
 }
 
@@ -125,6 +129,9 @@ kv.close();\n`,
   it('sharded-kvs: the installed kvs runs compiled JavaScript; the client is its export', async () => {
     assert.ok(existsSync(join(ROOT, 'dist/cli/main.js')), 'dist/ is built (make build / npm run build)');
     const { tarball, files } = await pack(ROOT);
+    // No install script of our own: npm 11 would skip it (and warn) in every user's project.
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    assert.deepEqual(['preinstall', 'install', 'postinstall', 'prepare'].filter((s) => s in scripts), [], 'no install lifecycle script');
     for (const f of ['bin/kvs.js', 'dist/cli/main.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'protos/kv.proto', 'package.json', 'LICENSE']) assert.ok(files.includes(f), `${f} is packed`);
     assert.deepEqual(
       files.filter((f) => /^(src|test|bench|native|ebpf|packages)\//.test(f) || f.endsWith('.map') || f.includes('tsbuildinfo') || f.endsWith('.built')),
@@ -136,12 +143,19 @@ kv.close();\n`,
     const pointingAtMaps = (readdirSync(join(app, 'node_modules/sharded-kvs/dist'), { recursive: true }) as string[])
       .filter((f) => f.endsWith('.js') && readFileSync(join(app, 'node_modules/sharded-kvs/dist', f), 'utf8').includes('sourceMappingURL'));
     assert.deepEqual(pointingAtMaps, [], 'no shipped file names a source map that is not shipped');
+    // LMDB's addon loads from the install, its install script skipped (the prebuilt binary).
+    assert.equal(await run(process.execPath, ['--input-type=module', '-e', `const { open } = await import('lmdb'); const db = open({ path: ${JSON.stringify(join(app, 'lmdb-check'))} }); await db.put('k', 'v'); console.log(db.get('k')); await db.close();`], app), 'v\n');
     const kvs = join(app, 'node_modules/.bin/kvs');
     assert.equal(await run(kvs, ['--version'], app), `kvs ${VERSION}\n`);
     const env = { ...ENV, KVS_ENDPOINTS: endpoint };
     await run(kvs, ['put', 'from-installed-kvs', 'yes'], app, env);
     assert.equal(await run(kvs, ['get', 'from-installed-kvs'], app, env), 'yes');
     await assert.rejects(run(kvs, ['bench', '--help'], app), /not part of the installed package/);
+    // The eBPF tracer is not shipped (nothing is compiled on install): `kvs trace` says so, and does
+    // not tell the user to run `make trace-build`, which an installed package cannot do.
+    const trace = run(kvs, ['trace', '--replicas', `1=${endpoint}`], app);
+    await assert.rejects(trace, /installed package has none/);
+    await assert.rejects(trace, (e: Error) => !/run: make trace-build/.test(e.message));
     // `kvs operator` instantiates the group template that ships next to dist/ (one source with kustomize/).
     for (const f of ['kustomize/base/group/statefulset.yaml', 'kustomize/base/kustomization.yaml', 'kustomize/base/kvs.yaml', 'kustomize/overlays/tracing/kustomization.yaml']) assert.ok(files.includes(f), `${f} is packed`);
     const template = join(app, 'node_modules/sharded-kvs/dist/operator/group-template.js');

@@ -1,0 +1,24 @@
+// What a missing tracer build tells the user: `make trace-build` in a checkout; in an installed
+// package (no native/ sources, no Makefile) it says the tracer is a checkout's, not a command that
+// cannot run there (an outside test of the installed package found "run: make trace-build").
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { buildHint } from '../../src/trace/native.ts';
+
+test('a checkout is told to run make trace-build', () => {
+  assert.equal(buildHint(resolve(import.meta.dirname, '../..') + '/'), 'run: make trace-build');
+});
+
+test('an installed package (no native/ sources) is not told to run make', () => {
+  const installed = mkdtempSync(join(tmpdir(), 'kvs-installed-'));
+  try {
+    const hint = buildHint(installed + '/');
+    assert.doesNotMatch(hint, /run: make/);
+    assert.match(hint, /source checkout/);
+  } finally {
+    rmSync(installed, { recursive: true, force: true });
+  }
+});
