@@ -8,7 +8,7 @@
 // with at most one outstanding write; lanes are reused, so seqs per lane only grow.
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { MAX_KEY_BYTES, type BatchOp, type Consistency, type KeyValue, type Request, type Response, type StatusInfo, type WireError } from '../wire/index.ts';
+import { MAX_KEY_BYTES, isStaleWrite, type BatchOp, type Consistency, type KeyValue, type Request, type Response, type StatusInfo, type WireError } from '../wire/index.ts';
 import { UnreachableError, callGroup, pause, unknownOutcome } from '../cluster/group-call.ts';
 import { Connection } from '../cluster/connection.ts';
 import { Responsiveness, attemptMsFor } from '../cluster/responsiveness.ts';
@@ -314,8 +314,9 @@ export class KvsClient {
         await pause(round, deadline, this.closing.signal);
         if (Date.now() < deadline) continue;
       }
-      // "Not applied" answers do not hold after an attempt that may have arrived.
-      if (doubt !== undefined && (out.t === 'unreachable' || (out.res.kind === 'error' && NOT_APPLIED.has(out.res.error.code)))) {
+      // "Not applied" answers do not hold after an attempt that may have arrived; nor does a stale
+      // refusal of a resend in a later round (callGroup sees only its own round's doubt).
+      if (doubt !== undefined && (out.t === 'unreachable' || (out.res.kind === 'error' && (NOT_APPLIED.has(out.res.error.code) || isStaleWrite(out.res))))) {
         throw new KvsError('TIMEOUT', unknownOutcome(`no answer before the deadline; ${doubt}`));
       }
       if (out.t === 'unreachable') throw new KvsError('UNREACHABLE', out.message);

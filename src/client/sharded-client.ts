@@ -21,7 +21,7 @@ import { groupOf, routeOf, type ClusterConfig, type GroupInfo } from '../placeme
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { placementWatcher } from './placement-watcher.ts';
 import { batchFailure, splitBatch } from '../cluster/split-batch.ts';
-import { batchTooLarge, decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
+import { batchTooLarge, decodeResponse, isStaleWrite, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, checkEndpointsArg, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
 import { callGroup, errorVerdict, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
@@ -248,6 +248,9 @@ export class ShardedClient extends KvsClient {
         }
       }
       if (o.t === 'done') {
+        // A resend refused as stale says only that this copy did not apply: an earlier round's
+        // unanswered attempt may have (callGroup sees only its own round's doubt).
+        if (kind === 'write' && doubt !== undefined && isStaleWrite(o.res)) throw new KvsError('TIMEOUT', unknownOutcome(`a later write of this session was applied first; ${doubt}`));
         if (o.res.kind === 'error') throw new KvsError(o.res.error.code, o.res.error.message);
         return o.res;
       }

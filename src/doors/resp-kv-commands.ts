@@ -17,6 +17,7 @@ import {
   type RespEnv,
 } from './resp-command.ts';
 import { resp, type RespValue } from './resp-codec.ts';
+import { KvError } from './kv-ops.ts';
 import type { BatchOp } from '../wire/index.ts';
 
 type Run = RespCommand['run'];
@@ -116,14 +117,19 @@ const del: Run = async (args, env) => {
   const settled = await eachKey(args.slice(1), (k) => deleteCount(k, env), false);
   let deleted = 0;
   let failure: { reason: unknown } | undefined;
+  let inDoubt: { reason: unknown } | undefined;
   for (const r of settled) {
     if (r.status === 'fulfilled') deleted += r.value;
-    else failure ??= r;
+    else {
+      failure ??= r;
+      if (r.reason instanceof KvError && r.reason.error.code === 'TIMEOUT') inDoubt ??= r;
+    }
   }
   if (!failure) return resp.int(deleted);
-  // Nothing deleted: the key's error says it all. Some deleted: the reply must not say "retry,
-  // nothing applied" (-TRYAGAIN), and says how many went.
-  if (deleted === 0) throw failure.reason;
+  // Nothing known deleted: a key's error says it all, a TIMEOUT first (that delete may have
+  // applied: another key's "not applied", -TRYAGAIN, would hide it). Some deleted: the reply must
+  // not say "retry, nothing applied" (-TRYAGAIN), and says how many went.
+  if (deleted === 0) throw (inDoubt ?? failure).reason;
   const why = replyForError(failure.reason);
   throw new RespCommandError(`ERR deleted ${deleted} of the keys, then failed: ${why.type === 'error' ? why.value : 'error'}`);
 };

@@ -23,8 +23,13 @@ export class GroupConnections {
     this.responsiveness = new Responsiveness(attemptMs);
   }
 
-  /** Sends to group `g` until an answer worth passing on or the deadline. */
-  async send(g: number, req: Request, deadline: number): Promise<Response> {
+  /**
+   * Sends to group `g` until an answer worth passing on or the deadline. `onDoubt` hears why a
+   * write may have applied although the answer says this attempt did not (WRONG_GROUP after an
+   * attempt left unanswered): a caller that sends it on to another group must not answer "not
+   * applied" in the end.
+   */
+  async send(g: number, req: Request, deadline: number, onDoubt?: (why: string) => void): Promise<Response> {
     const group = this.config()?.groups.find((x) => x.id === g);
     if (!group || group.replicas.length === 0) {
       return { kind: 'error', error: { code: 'UNAVAILABLE', message: `group ${g} is not in the configuration` } };
@@ -47,6 +52,7 @@ export class GroupConnections {
     });
     switch (out.t) {
       case 'answer':
+        if (out.doubt !== undefined) onDoubt?.(out.doubt);
         return out.res;
       case 'unknown':
         return { kind: 'error', error: { code: 'TIMEOUT', message: out.message } };

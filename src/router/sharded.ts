@@ -5,8 +5,9 @@
 // counts fan out and add up.
 import type { Partitioner } from '../partition/index.ts';
 import { routeOf, type ClusterConfig } from '../placement/config.ts';
-import { SCAN_PAGE_BYTES, batchTooLarge, encodeRequest, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
+import { SCAN_PAGE_BYTES, batchTooLarge, encodeRequest, isStaleWrite, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
 import { batchFailure, splitBatch } from '../cluster/split-batch.ts';
+import { unknownOutcome } from '../cluster/group-call.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import type { GroupConnections } from './groups.ts';
 import type { RawRequest } from './router.ts';
@@ -65,23 +66,29 @@ export class ShardRoutes {
   private async keyed(key: Uint8Array, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
     const p = this.o.partitioner.partitionOf(key);
     let attempt = 0;
+    // Why an earlier attempt of this write may have applied (the relay resent it after one went
+    // unanswered, then heard WRONG_GROUP): a later "not applied" answer, or stale (a later write
+    // of the session applied), is then TIMEOUT, as in callGroup.
+    let doubt: string | undefined;
+    const settled = (res: Response): Response =>
+      doubt !== undefined && res.kind === 'error' && (NOT_APPLIED.has(res.error.code) || isStaleWrite(res)) ? { kind: 'error', error: { code: 'TIMEOUT', message: unknownOutcome(`${res.error.code}: ${res.error.message}; ${doubt}`) } } : res;
     for (;;) {
       const config = await this.config(deadline);
-      if (!config) return unavailable('no cluster configuration yet');
+      if (!config) return settled(unavailable('no cluster configuration yet'));
       const route = routeOf(config, p);
       let last: Response | undefined;
       for (const g of route.next === undefined ? [route.group] : [route.group, route.next]) {
-        last = await this.send(g, req, raw, deadline);
-        if (!isWrongGroup(last)) return last;
+        last = await this.send(g, req, raw, deadline, (why) => (doubt = why));
+        if (!isWrongGroup(last)) return settled(last);
       }
       this.stats.wrongGroup++;
       void this.o.watcher.refresh();
-      if (Date.now() + backoffMs(attempt) >= deadline) return last ?? unavailable('no group serves this key');
+      if (Date.now() + backoffMs(attempt) >= deadline) return settled(last ?? unavailable('no group serves this key'));
       await sleep(backoffMs(attempt++));
     }
   }
 
-  private async send(g: number, req: Request, raw: RawRequest, deadline: number): Promise<Response> {
+  private async send(g: number, req: Request, raw: RawRequest, deadline: number, onDoubt?: (why: string) => void): Promise<Response> {
     if (g === this.o.group) {
       const res = await this.o.local(req, raw, deadline);
       // This replica answers NOT_LEADER at once when cut off from its leader for long (stranded);
@@ -106,7 +113,7 @@ export class ShardRoutes {
       this.stats.hostedReadsMissed++;
     }
     this.stats.remote++;
-    return this.o.groups.send(g, req, deadline);
+    return this.o.groups.send(g, req, deadline, onDoubt);
   }
 
   /**
@@ -191,6 +198,9 @@ function isLinearizableRead(req: Request): boolean {
 export function isWrongGroup(r: Response): boolean {
   return r.kind === 'error' && r.error.code === 'WRONG_GROUP';
 }
+
+/** Answers that say the request was not applied. */
+const NOT_APPLIED: ReadonlySet<string> = new Set(['NOT_LEADER', 'UNAVAILABLE', 'WRONG_GROUP']);
 
 function unavailable(message: string): Response {
   return { kind: 'error', error: { code: 'UNAVAILABLE', message } };

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KvsClient, KvsError } from '../../src/client/client.ts';
+import { ShardedClient } from '../../src/client/index.ts';
+import { loadXxh64 } from '../../src/partition/index.ts';
+import { initialConfig } from '../../src/placement/config.ts';
 import { Responsiveness } from '../../src/cluster/responsiveness.ts';
 import { UnreachableError, callGroup, type GroupCall } from '../../src/cluster/group-call.ts';
 import { FrameDecoder, decodeRequest, encodeResponse, type Response } from '../../src/wire/index.ts';
@@ -129,6 +132,44 @@ describe('a write whose outcome is unknown', () => {
       } finally {
         mixed.close();
         alone.close();
+      }
+    });
+
+    it('a resend refused as stale in a later round, after an attempt that got no answer: TIMEOUT, not the stale refusal', async () => {
+      // Round 1: no answer from the silent replica, then WRONG_GROUP (the doubt carried on); round 2:
+      // the resend is refused as stale, which says only that this copy did not apply. The stale
+      // check saw only the doubt of its own round, so the client threw BAD_REQUEST "stale write".
+      let n = 0;
+      const thenStale = await listen((s) => {
+        const d = new FrameDecoder();
+        s.on('data', (b) => {
+          d.push(b);
+          for (let f = d.read(); f !== null; f = d.read()) {
+            const res: Response =
+              n++ === 0
+                ? { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }
+                : { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
+            s.write(encodeResponse(f.requestId, res));
+          }
+        });
+      });
+      const kv = new KvsClient({ endpoints: [thenStale, silent], timeoutMs: 3000 }); // the first call starts at the silent one
+      try {
+        await assert.rejects(kv.put('k', 'v'), unknown);
+        assert.ok(n >= 2, `the write was resent after WRONG_GROUP (${n} answers)`);
+      } finally {
+        kv.close();
+      }
+      // The smart client, the same across its own rounds (a refresh after WRONG_GROUP, then the resend).
+      n = 0;
+      const config = initialConfig(await loadXxh64(), [{ id: 1, replicas: [{ id: 101, address: silent }, { id: 102, address: thenStale }] }], 64);
+      const source = { current: config, refresh: async () => config, waitFor: async () => config, onChange: () => () => {}, stop: () => {} };
+      const sharded = new ShardedClient({ placement: [], configSource: source, pollMs: 0, timeoutMs: 3000, attemptTimeoutMs: 300 }); // its first pass starts at the silent one
+      try {
+        await assert.rejects(sharded.put('k', 'v'), unknown);
+        assert.ok(n >= 2, `the write was resent after WRONG_GROUP (${n} answers)`);
+      } finally {
+        sharded.close();
       }
     });
 

@@ -19,12 +19,16 @@ class CountingExecutor extends MemoryExecutor {
   maxInFlight = 0;
   /** A CAS of this key is answered UNAVAILABLE (not applied). */
   refuseCasOf: string | undefined;
+  /** A CAS of this key is applied, and answered TIMEOUT (its outcome unknown to the door). */
+  timeoutCasOf: string | undefined;
   override async execute(req: Request, raw: RawRequest): Promise<Response> {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (req.op === 'cas' && Buffer.from(req.key).toString() === this.refuseCasOf) return { kind: 'error', error: { code: 'UNAVAILABLE', message: 'configuration being loaded' } };
-      return await super.execute(req, raw);
+      const res = await super.execute(req, raw);
+      if (req.op === 'cas' && Buffer.from(req.key).toString() === this.timeoutCasOf) return { kind: 'error', error: { code: 'TIMEOUT', message: 'request timed out (it may still apply)' } };
+      return res;
     } finally {
       this.inFlight--;
     }
@@ -78,6 +82,25 @@ describe('RESP door: multi-key commands', () => {
       assert.match(String(again.value), /^TRYAGAIN/);
     } finally {
       mem.refuseCasOf = undefined;
+    }
+  });
+
+  it('a DEL where one key failed "not applied" and another timed out (it may have applied): TIMEOUT, not TRYAGAIN', async () => {
+    // Nothing counted as deleted, so the first failure was the answer: -TRYAGAIN ("nothing
+    // applied") although the other key's delete may have applied (here it did).
+    mem.data.set('b', Buffer.from('2'));
+    mem.data.set('c', Buffer.from('3'));
+    mem.refuseCasOf = 'b';
+    mem.timeoutCasOf = 'c';
+    try {
+      const r = await client.call('DEL', 'b', 'c');
+      assert.equal(r.type, 'error');
+      assert.match(String(r.value), /^TIMEOUT/);
+      assert.equal(mem.data.has('c'), false, 'the timed-out delete applied');
+    } finally {
+      mem.refuseCasOf = undefined;
+      mem.timeoutCasOf = undefined;
+      mem.data.delete('b');
     }
   });
 

@@ -11,11 +11,12 @@ import { createPartitioner, loadXxh64 } from '../../src/partition/index.ts';
 import { initialConfig } from '../../src/placement/config.ts';
 import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
 import { batchFailure } from '../../src/cluster/split-batch.ts';
-import type { GroupConnections } from '../../src/router/groups.ts';
+import { GroupConnections } from '../../src/router/groups.ts';
 import { ShardRoutes } from '../../src/router/sharded.ts';
 import { LinkError } from '../../src/transport/carrier.ts';
 import type { Request, Response, WireError } from '../../src/wire/index.ts';
 import { callLocal, stubRouter } from '../support/stub-router.ts';
+import { fakeReplica } from '../client/fake-replica.ts';
 
 const put: Request = { op: 'put', key: Buffer.from('k'), value: Buffer.from('v'), clientId: 0n, seq: 0 };
 
@@ -77,6 +78,36 @@ describe('a write whose outcome is unknown is answered TIMEOUT', () => {
     assert.match(partly.kind === 'error' ? partly.error.message : '', /1 of 2 parts of the batch applied.*UNAVAILABLE: no quorum/);
     assert.equal(code(await answer(unavailable, unavailable)), 'UNAVAILABLE', 'no part applied');
     assert.equal(code(await answer({ kind: 'ok' }, { kind: 'ok' })), 'ok');
+  });
+
+  it('relayed to another group: an attempt left unanswered, then WRONG_GROUP until the deadline, or a stale refusal of the resend: TIMEOUT', async () => {
+    // The relay (GroupConnections) resends a write with a session after an unanswered attempt; a
+    // WRONG_GROUP from the next replica says only that this copy did not apply. The shard routing
+    // dropped the doubt and answered WRONG_GROUP at the deadline (-TRYAGAIN on the RESP door).
+    const partitioner = await createPartitioner(64);
+    const wrongGroup: Response = { kind: 'error', error: { code: 'WRONG_GROUP', message: 'partition moved', epoch: 1 } };
+    const stale: Response = { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
+    // The second replica answers WRONG_GROUP throughout; or first, then refuses the resend as stale.
+    for (const later of [wrongGroup, stale]) {
+      const silent = await fakeReplica({ answer: () => undefined });
+      let n = 0;
+      const moved = await fakeReplica({ answer: () => (n++ === 0 ? wrongGroup : later) });
+      const config = initialConfig(await loadXxh64(), [{ id: 1, replicas: [] }, { id: 2, replicas: [{ id: 201, address: silent.address }, { id: 202, address: moved.address }] }], 64);
+      const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+      const key = Array.from({ length: 200 }, (_, i) => Buffer.from(`key-${i}`)).find((k) => config.owner[partitioner.partitionOf(k)] === 2)!;
+      const relay = new GroupConnections(() => config, 300);
+      try {
+        const routes = new ShardRoutes({ group: 1, watcher, partitioner, groups: relay, local: async () => ({ kind: 'ok' }) });
+        const res = await routes.execute({ op: 'put', key, value: Buffer.from('v'), clientId: 7n, seq: 1 }, { type: 0, body: new Uint8Array(), hops: 0 }, Date.now() + 1200);
+        assert.equal(res.kind === 'error' && res.error.code, 'TIMEOUT', JSON.stringify(res));
+        assert.match(res.kind === 'error' ? res.error.message : '', /may or may not have been applied/);
+        assert.ok(silent.seen.length >= 1 && moved.seen.length >= 2, 'both replicas were asked, the second again after WRONG_GROUP');
+      } finally {
+        relay.close();
+        silent.close();
+        moved.close();
+      }
+    }
   });
 
   it('batchFailure: the rule both splitters follow', () => {
