@@ -171,7 +171,8 @@ type UserContainer = Json & { name: string; env?: unknown[]; envFrom?: unknown[]
 /**
  * The pod spec with spec.podTemplate.spec merged in, as a strategic merge patch would: containers
  * by name (one named like the server's adds env, envFrom and volume mounts to it and merges its
- * resources, a limit below the template's request lowering it; any other is a sidecar, appended),
+ * resources, a limit below the template's request lowering it and a request above its limit
+ * raising it; any other is a sidecar, appended),
  * volumes appended, securityContext and affinity merged key by key (below), every other field
  * replacing the template's (nodeSelector, tolerations, ...). parseSpec has refused what cannot merge (a
  * reserved volume name or env var, other fields of the server container); a template that collides
@@ -217,6 +218,13 @@ export function mergePodSpec(base: PodSpec, override: Json): PodSpec {
       const userRequests = (u.resources.requests ?? {}) as Record<string, unknown>;
       for (const [k, limit] of Object.entries((u.resources.limits ?? {}) as Record<string, string | number>)) {
         if (requests?.[k] !== undefined && !(k in userRequests) && quantityValue(requests[k]) > quantityValue(limit)) requests[k] = limit;
+      }
+      // And the other way: a request given without its limit, above the template's limit, raises
+      // that limit to it (kept, requests {memory: 1Gi} met the template's 512Mi limit).
+      const limits = merged.limits as Record<string, string | number> | undefined;
+      const userLimits = (u.resources.limits ?? {}) as Record<string, unknown>;
+      for (const [k, request] of Object.entries(userRequests as Record<string, string | number>)) {
+        if (limits?.[k] !== undefined && !(k in userLimits) && quantityValue(request) > quantityValue(limits[k])) limits[k] = request;
       }
       mine.resources = merged;
     }

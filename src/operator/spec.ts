@@ -348,7 +348,8 @@ export function quantityValue(q: string | number): number {
   const m = /^\+?([0-9.]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9.]+)?$/.exec(q);
   if (!m) return NaN;
   const [, n, suffix = ''] = m;
-  return /^[eE]/.test(suffix) ? Number(`${n}${suffix}`) : Number(n) * QUANTITY_SUFFIX[suffix]!;
+  // An exponent has digits after the e/E; E and Ei alone are the exa units.
+  return suffix in QUANTITY_SUFFIX ? Number(n) * QUANTITY_SUFFIX[suffix]! : Number(`${n}${suffix}`);
 }
 
 /**

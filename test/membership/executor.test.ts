@@ -386,6 +386,20 @@ describe('a voter that is blank (its data directory replaced, not caught up)', (
     assert.deepEqual(listedNow().map((r) => r.id), [1, 2]);
   });
 
+  it('a promotion given up while the learner is still blank lists nothing in the placement configuration', async () => {
+    // The promote step's wait (41742e8) had no test: without it the learner was listed first, then
+    // its promotion was refused at the Raft step, leaving it listed but a learner.
+    const leader = new ScriptedLeader(1, [1, 2, 3]);
+    const realPropose = leader.proposeConf.bind(leader);
+    leader.blank = () => (leader.conf.learners.includes(4) ? [4] : []);
+    leader.proposeConf = (change) => (change.type === 'promote' && leader.blank().includes(4) ? Promise.reject(new NotLeaderError(1, 'voter 4 is blank (...)')) : realPropose(change));
+    const { admin, listedNow } = setUp(leader, [1, 2, 3], 200);
+    const e = errorOf(await admin.execute({ op: 'add', group: GROUP, replicaId: 4, address: addr(4) }));
+    assert.match(e.message, /promote 4 did not complete in time: voter 4 is blank/);
+    assert.deepEqual(leader.conf.learners, [4]);
+    assert.deepEqual(listedNow().map((r) => r.id), [1, 2, 3], 'the learner is not listed');
+  });
+
   it('a change waits while the leader refuses it for a blank voter, and completes once that voter caught up', async () => {
     let blank = true;
     setTimeout(() => (blank = false), 50);

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
 import { dnsSuffix, groupObjects, instantiate, mergePodSpec, podAddress, renderGroup, storeConfig, templateHash, type GroupRenderer, type K8sObject } from '../../src/operator/objects.ts';
-import { RESERVED_ENV, RESERVED_MOUNT_PATHS, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, RESERVED_VOLUMES, SERVER_CONTAINER, parseSpec } from '../../src/operator/spec.ts';
+import { RESERVED_ENV, RESERVED_MOUNT_PATHS, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, RESERVED_VOLUMES, SERVER_CONTAINER, parseSpec, quantityValue } from '../../src/operator/spec.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
 import { assertPreStop } from '../k8s/prestop.ts';
@@ -361,6 +361,28 @@ test("a kvs container patch with limits only: the template's requests stay, lowe
   // Requests the user gives are the user's: kept as given.
   const both = mergePodSpec({ containers: [{ name: 'kvs', image: 'x', env: [], ports: [], resources: { requests: { cpu: '1' } } }] }, { containers: [{ name: 'kvs', resources: { requests: { cpu: '50m' }, limits: { cpu: '100m' } } }] });
   assert.deepEqual(both.containers[0]!.resources, { requests: { cpu: '50m' }, limits: { cpu: '100m' } });
+});
+
+test("a kvs container patch with requests only: a request above the template's limit raises that limit (the API server refuses a request above its limit)", () => {
+  // The other half of the limits-only case: requests {memory: 1Gi} kept the template's 512Mi
+  // limit, and the API server refused every StatefulSet apply.
+  const resourcesOf = (requests: Record<string, string>): unknown => {
+    const s = parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: { containers: [{ name: SERVER_CONTAINER, resources: { requests } }] } } });
+    return stsOf(groupObjects(template, owner, s, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 })).spec.template.spec.containers.find((c) => c.name === SERVER_CONTAINER)!.resources;
+  };
+  assert.deepEqual(resourcesOf({ memory: '1Gi' }), { requests: { cpu: '250m', memory: '1Gi' }, limits: { memory: '1Gi' } });
+  assert.deepEqual(resourcesOf({ memory: '0.5Gi', cpu: '2' }), { requests: { cpu: '2', memory: '0.5Gi' }, limits: { memory: '512Mi' } }, '0.5Gi is 512Mi: not above');
+  // Limits the user gives are the user's: kept as given.
+  const both = mergePodSpec({ containers: [{ name: 'kvs', image: 'x', env: [], ports: [], resources: { limits: { memory: '1Gi' } } }] }, { containers: [{ name: 'kvs', resources: { requests: { memory: '2Gi' }, limits: { memory: '3Gi' } } }] });
+  assert.deepEqual(both.containers[0]!.resources, { limits: { memory: '3Gi' }, requests: { memory: '2Gi' } });
+});
+
+test('quantityValue: the exa suffixes (E, Ei) are units, not an exponent', () => {
+  assert.equal(quantityValue('1E'), 1e18);
+  assert.equal(quantityValue('2Ei'), 2 * 2 ** 60);
+  assert.equal(quantityValue('1e3'), 1000);
+  assert.equal(quantityValue('12E-3'), 0.012);
+  assert.ok(quantityValue('512Mi') < quantityValue('1E'));
 });
 
 test("pod-level securityContext and affinity from podTemplate merge into the template's (a nodeAffinity keeps one replica per node); affinity: {} removes it", () => {
