@@ -10,6 +10,7 @@ import { LinkHub } from '../transport/link-hub.ts';
 import { createLogger } from '../log/logger.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { isHostCommand, type HostCommand, type HostReport } from './host-protocol.ts';
+import { HostReplicas } from './host-replicas.ts';
 
 const HELP = `Usage: kvs host
 
@@ -20,68 +21,42 @@ export async function runHost(argv: string[]): Promise<number> {
   const send = process.send?.bind(process);
   if (!send) throw new UsageError('kvs host runs under "kvs up --processes N" (it needs an IPC channel)');
   const report = (r: HostReport): void => void send(r);
-  /** Running replicas, and ones starting (undefined until started). */
-  const servers = new Map<number, KvsServer | undefined>();
-  const stopping = new Set<number>();
+  const replicas = new HostReplicas(report);
   // One link hub for the process: its replicas reach another process's replicas over one connection.
   const hub = new LinkHub();
 
-  const start = async (c: Extract<HostCommand, { type: 'start' }>): Promise<void> => {
-    if (servers.has(c.id)) return;
-    servers.set(c.id, undefined);
-    let server: KvsServer;
-    try {
-      const args = parse(c.argv, serverFlagOptions(), HELP);
-      const config = loadConfig(args?.values ?? {}, process.env);
-      if (config.trace || config.initialGroups) throw new ConfigError('--trace and --initial-groups need a process of their own (kvs server)');
-      const prefix = `[${c.label}] `;
-      const log = createLogger({
-        format: config.logFormat,
-        level: config.logLevel,
-        bindings: { group: config.group, replica: config.id },
-        // Text lines get the label `kvs up` gives a replica's own stderr; JSON lines name group and replica.
-        ...(config.logFormat === 'text' ? { write: (line: string) => void process.stderr.write(prefix + line) } : {}),
-      });
-      server = await KvsServer.start(config, { log, hub, onFatal: () => ended(c.id, 1, 'fatal storage error') });
-      log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
-    } catch (e) {
-      const usage = e instanceof ConfigError || e instanceof UsageError;
-      servers.delete(c.id);
-      report({ type: 'exited', id: c.id, code: usage ? ExitCode.Usage : 1, error: (e as Error).message });
-      return;
-    }
-    servers.set(c.id, server);
-    // kvs up counts an outside kill from now on as no failed start (its restart backoff).
-    report({ type: 'started', id: c.id });
-    // A stop that came while it started.
-    if (stopping.has(c.id)) await stop(c.id);
-  };
-
-  const ended = (id: number, code: number, error?: string): void => {
-    if (!servers.has(id)) return;
-    servers.delete(id);
-    stopping.delete(id);
-    report({ type: 'exited', id, code, ...(error ? { error } : {}) });
-  };
-
-  const stop = async (id: number): Promise<void> => {
-    stopping.add(id);
-    const server = servers.get(id);
-    if (!server) return; // not started yet (start() stops it once it has) or already gone
-    await server.shutdown().catch(() => undefined);
-    ended(id, 0);
-  };
+  const start = (c: Extract<HostCommand, { type: 'start' }>): Promise<void> =>
+    replicas.start(
+      c.id,
+      async (onFatal) => {
+        const args = parse(c.argv, serverFlagOptions(), HELP);
+        const config = loadConfig(args?.values ?? {}, process.env);
+        if (config.trace || config.initialGroups) throw new ConfigError('--trace and --initial-groups need a process of their own (kvs server)');
+        const prefix = `[${c.label}] `;
+        const log = createLogger({
+          format: config.logFormat,
+          level: config.logLevel,
+          bindings: { group: config.group, replica: config.id },
+          // Text lines get the label `kvs up` gives a replica's own stderr; JSON lines name group and replica.
+          ...(config.logFormat === 'text' ? { write: (line: string) => void process.stderr.write(prefix + line) } : {}),
+        });
+        const server = await KvsServer.start(config, { log, hub, onFatal });
+        log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
+        return server;
+      },
+      (e) => (e instanceof ConfigError || e instanceof UsageError ? ExitCode.Usage : 1),
+    );
 
   const stopAll = async (): Promise<never> => {
-    await Promise.all([...servers.keys()].map((id) => stop(id)));
+    await replicas.stopAll();
     process.exit(process.exitCode ?? 0);
   };
 
   process.on('message', (m: unknown) => {
     if (!isHostCommand(m)) return;
     if (m.type === 'start') void start(m);
-    else if (m.type === 'stop') void stop(m.id);
-    else servers.get(m.id)?.replica.transferLeadership(m.to); // a no-op unless it leads
+    else if (m.type === 'stop') void replicas.stop(m.id);
+    else replicas.running(m.id)?.replica.transferLeadership(m.to); // a no-op unless it leads
   });
   // The supervisor is gone (even killed -9): nobody would restart or stop these replicas.
   process.on('disconnect', () => void stopAll());
