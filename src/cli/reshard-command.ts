@@ -61,8 +61,9 @@ export async function runReshard(argv: string[]): Promise<number> {
   // Groups already configured keep the replica lists the configuration has (kvs replica add/remove).
   const groups: GroupInfo[] = target.map((g) => config.groups.find((x) => x.id === g) ?? { id: g, replicas: replicasOf(replicas, g) });
   for (const g of groups) await waitForLeader(g, patience());
-  const next = await storeReshard(placement, groups, patience());
-  console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, ${next.moves.length} of ${next.partitions} partitions move`);
+  const { config: next, inForce } = await storeReshard(placement, groups, config.epoch, patience());
+  if (inForce) console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, in force already (an attempt that timed out stored it; its partitions have moved)`);
+  else console.log(`epoch ${next.epoch}: ${current.length} → ${n} shard groups, ${next.moves.length} of ${next.partitions} partitions move`);
   const started = Date.now();
   const bar = moved();
   const final = await waitForMoves(placement, next.moves.length, bar.update);
@@ -96,25 +97,38 @@ async function waitForLeader(g: GroupInfo, p: Patience): Promise<void> {
   }, p);
 }
 
+/** What storeReshard found: the configuration of our reshard, and whether its moves are done already. */
+export interface StoredReshard {
+  config: ClusterConfig;
+  /**
+   * An attempt that timed out had stored it and its moves completed before the retry: the
+   * configuration in force is ours (no move left), and storing it again would be an empty reshard.
+   */
+  inForce: boolean;
+}
+
 /**
  * Stores the reshard's configuration, waiting while the placement group cannot answer. An attempt
  * that timed out may have stored it: a later one then finds that reshard in progress, which is
- * ours when it moves to exactly our groups.
+ * ours when it moves to exactly our groups, or finished already: our groups exactly, no move
+ * pending, and an epoch past `readEpoch` (the configuration the reshard was planned on).
  */
-async function storeReshard(placement: string[], groups: GroupInfo[], p: Patience): Promise<ClusterConfig> {
+export async function storeReshard(placement: string[], groups: GroupInfo[], readEpoch: number, p: Patience): Promise<StoredReshard> {
   let mayHaveStored = false;
-  const ours = (c: ClusterConfig | undefined): boolean => {
-    const ids = (c?.groups ?? []).map((g) => g.id).filter((id) => !c?.leaving?.includes(id));
-    return !!c && c.moves.length > 0 && ids.length === groups.length && groups.every((g) => ids.includes(g.id));
-  };
+  const ids = (c: ClusterConfig): number[] => c.groups.map((g) => g.id).filter((id) => !c.leaving?.includes(id));
+  const sameGroups = (c: ClusterConfig): boolean => ids(c).length === groups.length && groups.every((g) => ids(c).includes(g.id));
+  const ours = (c: ClusterConfig | undefined): boolean => !!c && c.moves.length > 0 && sameGroups(c);
+  const inForce = (c: ClusterConfig): boolean => c.moves.length === 0 && c.epoch > readEpoch && sameGroups(c);
   return patiently('the placement group to store the new configuration', async (left) => {
     try {
-      return await startReshard(placement, groups, Math.min(5000, left));
+      let found = false;
+      const config = await startReshard(placement, groups, Math.min(5000, left), (c) => (found = mayHaveStored && inForce(c)));
+      return { config, inForce: found };
     } catch (e) {
       if (e instanceof KvsError && e.code === 'TIMEOUT') mayHaveStored = true;
       else if (mayHaveStored) {
         const now = await readConfig(placement, Math.min(5000, left));
-        if (now && ours(now)) return now;
+        if (now && ours(now)) return { config: now, inForce: false };
       }
       throw e;
     }

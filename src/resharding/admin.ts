@@ -20,12 +20,17 @@ export async function initCluster(placement: string[], groups: GroupInfo[], part
   }
 }
 
-/** Starts a reshard to exactly `groups` (ids with their replicas). Fails if one is in progress. */
-export async function startReshard(placement: string[], groups: GroupInfo[], timeoutMs?: number): Promise<ClusterConfig> {
+/**
+ * Starts a reshard to exactly `groups` (ids with their replicas). Fails if one is in progress.
+ * When `stored(c)` says the configuration read is this reshard's already (an earlier attempt that
+ * timed out stored it), that configuration is returned and nothing is written.
+ */
+export async function startReshard(placement: string[], groups: GroupInfo[], timeoutMs?: number, stored?: (c: ClusterConfig) => boolean): Promise<ClusterConfig> {
   const watcher = placementWatcher(placement, undefined, timeoutMs);
   try {
     const h64 = await loadXxh64();
-    return await watcher.update((c) => reshard(h64, c, groups));
+    // Checked on the very configuration the CAS would replace, so no write can slip in between.
+    return await watcher.update((c) => (stored?.(c) ? c : reshard(h64, c, groups)));
   } finally {
     watcher.stop();
   }

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
 import { writeCluster, type ClusterReplica } from '../../src/cli/cluster-file.ts';
-import { runReshard } from '../../src/cli/reshard-command.ts';
+import { runReshard, storeReshard } from '../../src/cli/reshard-command.ts';
 import { KvsError } from '../../src/client/client.ts';
 import { serveNativeClient } from '../../src/doors/native-door.ts';
 import { loadXxh64 } from '../../src/partition/index.ts';
-import { CONFIG_KEY, decodeConfig, encodeConfig, initialConfig } from '../../src/placement/config.ts';
+import { CONFIG_KEY, completeMoves, decodeConfig, encodeConfig, initialConfig } from '../../src/placement/config.ts';
 import { isTransient, patiently, type Clock } from '../../src/resharding/patience.ts';
 import type { RawRequest } from '../../src/router/router.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
@@ -199,6 +199,98 @@ describe('kvs reshard after following a reshard in progress (in-process)', () =>
       console.error = err;
       server.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A placement group whose configuration CAS applies but is never answered while `hangCas` is set
+ * (its leader lost its term before replying, say); the reshard it stored then completes at once.
+ */
+class UnansweredCas extends MemoryExecutor {
+  hangCas = true;
+  /** Epochs of the configurations written. */
+  stored: number[] = [];
+
+  override async execute(req: Request, raw: RawRequest): Promise<Response> {
+    if (req.op !== 'cas' || Buffer.from(req.key).toString() !== CONFIG_KEY) return super.execute(req, raw);
+    if (this.hangCas && this.stored.length > 0) return new Promise(() => {}); // the client's resends
+    const r = await super.execute(req, raw);
+    if (r.kind === 'cas' && r.ok) {
+      const c = decodeConfig(this.data.get(CONFIG_KEY)!);
+      this.stored.push(c.epoch);
+      if (this.hangCas) {
+        // Our moves finish before the retry comes.
+        this.data.set(CONFIG_KEY, Buffer.from(encodeConfig(completeMoves(c, c.moves.map((m) => m.partition)))));
+        return new Promise(() => {});
+      }
+    }
+    return r;
+  }
+}
+
+// storeReshard's CAS timed out but had applied, and the moves finished before the retry: the retry
+// found no reshard in progress, stored another (epoch + 1, no moves) and kvs reshard printed
+// "0 of N partitions move" (found in review, 2026-12-07). The retry now sees its configuration in force.
+describe('kvs reshard whose configuration write timed out but applied (in-process)', () => {
+  it('recognises the configuration in force on the retry and stores nothing more', async () => {
+    const exec = new UnansweredCas();
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      const conn = new FrameSocket(s);
+      serveNativeClient(conn, exec);
+      conn.listen();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const h64 = await loadXxh64();
+      const c = initialConfig(h64, [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] })), 16);
+      exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig(c)));
+      // A fake clock: each attempt's own timeout is real (800 ms); the retry's pause ends the hang.
+      const clock = fakeClock();
+      const sleep = clock.sleep;
+      clock.sleep = async (ms) => {
+        exec.hangCas = false;
+        await sleep(ms);
+      };
+      const said: string[] = [];
+      const r = await storeReshard([address], [c.groups[0]!], c.epoch, { timeoutMs: 800, clock, say: (l) => said.push(l) });
+      assert.ok(said.some((l) => /TIMEOUT|no answer|may or may not/i.test(l)), `the first attempt timed out: ${said.join('\n')}`);
+      assert.deepEqual(exec.stored, [c.epoch + 1], 'one configuration written: ours');
+      const now = decodeConfig(exec.data.get(CONFIG_KEY)!);
+      assert.equal(now.epoch, c.epoch + 2, 'the epoch its moves completed at, no empty reshard after it');
+      assert.deepEqual(now.groups.map((g) => g.id), [1]);
+      assert.equal(r.inForce, true);
+      assert.equal(r.config.epoch, now.epoch);
+      assert.equal(r.config.moves.length, 0);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a reshard stored at the first attempt is not reported in force', async () => {
+    const exec = new UnansweredCas();
+    exec.hangCas = false;
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      const conn = new FrameSocket(s);
+      serveNativeClient(conn, exec);
+      conn.listen();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const h64 = await loadXxh64();
+      const c = initialConfig(h64, [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] })), 16);
+      exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig(c)));
+      const r = await storeReshard([address], [c.groups[0]!], c.epoch, { timeoutMs: 800, clock: fakeClock() });
+      assert.equal(r.inForce, false);
+      assert.equal(r.config.epoch, c.epoch + 1);
+      assert.ok(r.config.moves.length > 0);
+      assert.deepEqual(exec.stored, [c.epoch + 1]);
+    } finally {
+      server.close();
     }
   });
 });
