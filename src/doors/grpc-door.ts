@@ -14,7 +14,7 @@ import type { Door, DoorContext } from './door-context.ts';
 import { KvError, KvOps } from './kv-ops.ts';
 import { ProtobufError, checkMessage, type MessageDescriptor } from './protobuf-check.ts';
 import { HEALTH_PROTO_PATH, HEALTH_SERVICE, HealthService } from './grpc-health.ts';
-import { listen } from './resp-door.ts';
+import { listenAddress } from '../address/listen.ts';
 
 export const KV_PROTO_PATH = fileURLToPath(new URL('../../protos/kv.proto', import.meta.url));
 
@@ -394,7 +394,7 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
     });
   });
   listener.maxConnections = opts.maxConnections ?? 10_000;
-  const address = await listen(listener, opts.listen);
+  const address = await listenAddress(listener, opts.listen);
   return {
     name: 'grpc',
     address,

@@ -2,7 +2,8 @@
 // routes: node-http.ts): probes, metrics, status, the key-value routes, and the native protocol
 // over WebSocket at /v1/ws, all on one listening port.
 import type { us_listen_socket } from 'uWebSockets.js';
-import { IPV4_ANY, IPV6_ANY } from '../address/listen.ts';
+import { joinHostPort } from '../address/address.ts';
+import { listenEither } from '../address/listen.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KvOps } from './kv-ops.ts';
 import { httpImpl, type HttpImpl } from './http-util.ts';
@@ -29,14 +30,7 @@ export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Pr
   mountWebSocket(uws, app, ctx, opts.ws);
   mountNotFound(app, ctx);
 
-  const i = opts.listen.lastIndexOf(':');
-  const host = opts.listen.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(opts.listen.slice(i + 1));
-  const tryListen = (h: string): Promise<us_listen_socket | false> => new Promise((resolve) => app.listen(h, port, (s) => resolve(s || false)));
-  // uWebSockets gives no reason: on the IPv6 wildcard, try the IPv4 one (a kernel without IPv6, address/listen.ts).
-  const socket = (await tryListen(host)) || (host === IPV6_ANY && (await tryListen(IPV4_ANY)));
-  if (!socket) throw new Error(`cannot listen on ${opts.listen} (HTTP door): address in use or not available`);
-  const address = `${opts.listen.slice(0, i)}:${uws.us_socket_local_port(socket as never)}`;
+  const { address } = await listenApp(app, opts.listen, (s) => uws.us_socket_local_port(s as never));
   return {
     name: 'http',
     impl,
@@ -47,4 +41,23 @@ export async function startHttpDoor(ctx: DoorContext, opts: HttpDoorOptions): Pr
       (app as unknown as { close(): void }).close();
     },
   };
+}
+
+/** What listenApp needs of a uWebSockets app (or the node:http stand-in). */
+export interface ListeningApp {
+  listen(host: string, port: number, cb: (socket: us_listen_socket | false) => void): unknown;
+}
+
+/**
+ * Listens `app` on `listen` (host:port, an IPv6 host bracketed), the IPv6 wildcard falling back to
+ * the IPv4 one (address/listen.ts); the address is the one bound, host and port, not the one asked.
+ */
+export async function listenApp(app: ListeningApp, listen: string, localPort: (s: us_listen_socket) => number): Promise<{ socket: us_listen_socket; address: string }> {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(i + 1));
+  // uWebSockets gives no reason for a failed listen: listenEither retries the wildcard on IPv4.
+  const bound = await listenEither(host, (h) => new Promise<us_listen_socket | false>((resolve) => void app.listen(h, port, (s) => resolve(s || false))));
+  if (!bound) throw new Error(`cannot listen on ${listen} (HTTP door): address in use or not available`);
+  return { socket: bound.handle, address: joinHostPort(bound.host, localPort(bound.handle)) };
 }

@@ -3,8 +3,7 @@
 // moves bytes, coalesces replies into one write per event-loop turn, and stops reading a socket
 // whose client does not read its replies (or has too many commands in flight).
 import net from 'node:net';
-import { joinHostPort } from '../address/address.ts';
-import { listenTcp } from '../address/listen.ts';
+import { listenAddress } from '../address/listen.ts';
 import { MAX_UNSENT_BYTES } from '../transport/frame-socket.ts';
 import type { Door, DoorContext } from './door-context.ts';
 import { KeyUpdater } from './key-updater.ts';
@@ -146,7 +145,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
     });
   });
   listener.maxConnections = opts.maxConnections ?? 10_000;
-  address = await listen(listener, opts.listen);
+  address = await listenAddress(listener, opts.listen);
   return {
     name: 'resp',
     address,
@@ -156,13 +155,4 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
         listener.close(() => resolve());
       }),
   };
-}
-
-export async function listen(server: net.Server, address: string): Promise<string> {
-  const i = address.lastIndexOf(':');
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(i + 1));
-  const bound = await listenTcp(server, host, port);
-  const a = server.address() as net.AddressInfo;
-  return joinHostPort(bound, a.port);
 }

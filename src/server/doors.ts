@@ -16,6 +16,8 @@ import type { Logger } from '../log/logger.ts';
 
 export interface DoorParts {
   config: ServerConfig;
+  /** The native door's address as bound (the server's own listener); default: as configured. */
+  nativeAddress?: string;
   /** The request path every door calls. */
   path: RequestPath;
   replica: Replica;
@@ -31,7 +33,10 @@ export interface DoorParts {
 }
 
 export interface Doors {
-  /** door name → address, native included (for status pages and cluster.json). */
+  /**
+   * door name → address as bound, native included (for status pages, INFO and the log): after a
+   * fallback from [::] it says 0.0.0.0; a wildcard is where a door listens, not an address to dial.
+   */
   readonly endpoints: Record<string, string>;
   close(): Promise<void>;
 }
@@ -89,7 +94,7 @@ export function doorContext(p: DoorParts, endpoints: Record<string, string>): Do
 
 /** Starts every configured door; if one cannot start, the others are closed and the error thrown. */
 export async function startDoors(p: DoorParts): Promise<Doors> {
-  const endpoints: Record<string, string> = { native: p.config.listen };
+  const endpoints: Record<string, string> = { native: p.nativeAddress ?? p.config.listen };
   const ctx = doorContext(p, endpoints);
   const started: Door[] = [];
   const closeAll = async (): Promise<void> => {

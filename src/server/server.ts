@@ -1,6 +1,6 @@
 // One replica process: storage + Raft replica + peer links + the native door, wired together.
 import net from 'node:net';
-import { listenTcp } from '../address/listen.ts';
+import { listenAddress } from '../address/listen.ts';
 import { Replica } from '../replica/replica.ts';
 import { OWNERSHIP_META, StateMachine } from '../replica/state-machine.ts';
 import { systemEnv } from '../replica/env.ts';
@@ -94,6 +94,8 @@ export class KvsServer {
   /** What the doors call: the request path composed for this replica's role (request-path.ts). */
   private readonly path: RequestPath;
   private listener: net.Server | undefined;
+  /** The native door's address as bound (host after any fallback from [::], the port taken). */
+  private nativeAddress: string | undefined;
   readonly metrics: ServerMetrics;
   private doors: Doors | undefined;
   private readonly sockets = new Set<net.Socket>();
@@ -321,6 +323,7 @@ export class KvsServer {
     try {
       server.doors = await startDoors({
         config,
+        nativeAddress: server.nativeAddress ?? config.listen,
         path: server.path,
         replica: server.replica,
         store,
@@ -377,13 +380,12 @@ export class KvsServer {
   }
 
   private async listen(): Promise<void> {
-    const [host, port] = splitHostPort(this.config.listen);
     // Half-open allowed: a client that shuts down its sending side still gets its answers (the
     // native door closes once they are written; a replica link closes at once, as before).
     const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     server.maxConnections = 10_000;
     this.listener = server;
-    await listenTcp(server, host, port);
+    this.nativeAddress = await listenAddress(server, this.config.listen);
   }
 
   /** The first frame tells a replica link (HELLO) from a client connection. */
@@ -470,7 +472,7 @@ export class KvsServer {
 
   /** Every door's address: native, and resp, grpc, http, ws when configured. */
   get endpoints(): Record<string, string> {
-    return this.doors?.endpoints ?? { native: this.config.listen };
+    return this.doors?.endpoints ?? { native: this.nativeAddress ?? this.config.listen };
   }
 
   async close(): Promise<void> {
@@ -511,9 +513,4 @@ async function statusTerm(address: string, timeoutMs: number): Promise<number | 
 /** The replica's log: every line names its group and replica (docs/operations.md). */
 export function serverLogger(config: Pick<ServerConfig, 'id' | 'group' | 'logFormat' | 'logLevel'>): Logger {
   return createLogger({ format: config.logFormat, level: config.logLevel, bindings: { group: config.group, replica: config.id } });
-}
-
-function splitHostPort(a: string): [string, number] {
-  const i = a.lastIndexOf(':');
-  return [a.slice(0, i).replace(/^\[|\]$/g, ''), Number(a.slice(i + 1))];
 }
