@@ -27,6 +27,8 @@ interface Slot {
   stopAsked: boolean;
   /** It closed itself on a fatal storage error. */
   fatal: boolean;
+  /** The stop under way (state stopping): a later stop, stopAll's, waits for it to end. */
+  stopped?: Promise<void>;
 }
 
 const FATAL = 'fatal storage error';
@@ -63,17 +65,22 @@ export class HostReplicas {
     if (slot.stopAsked) await this.stop(id);
   }
 
-  /** Stops replica `id` gracefully; one that is starting stops once started. */
+  /** Stops replica `id` gracefully; one that is starting stops once started; one stopping: waits for that stop. */
   async stop(id: number): Promise<void> {
     const slot = this.slots.get(id);
-    if (!slot || slot.state === 'stopping') return;
+    if (!slot) return;
+    // Already stopping: wait for that stop, or stopAll would let the host exit mid-shutdown.
+    if (slot.state === 'stopping') return slot.stopped;
     if (slot.state === 'starting') {
       slot.stopAsked = true;
       return;
     }
     slot.state = 'stopping';
-    await slot.server?.shutdown().catch(() => undefined);
-    this.end(id, slot, slot.fatal ? 1 : 0, slot.fatal ? FATAL : undefined);
+    slot.stopped = (async () => {
+      await slot.server?.shutdown().catch(() => undefined);
+      this.end(id, slot, slot.fatal ? 1 : 0, slot.fatal ? FATAL : undefined);
+    })();
+    return slot.stopped;
   }
 
   /** Stops every replica (the host is ending). */

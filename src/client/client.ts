@@ -317,7 +317,9 @@ export class KvsClient {
       // "Not applied" answers do not hold after an attempt that may have arrived; nor does a stale
       // refusal of a resend in a later round (callGroup sees only its own round's doubt).
       if (doubt !== undefined && (out.t === 'unreachable' || (out.res.kind === 'error' && (NOT_APPLIED.has(out.res.error.code) || isStaleWrite(out.res))))) {
-        throw new KvsError('TIMEOUT', unknownOutcome(`no answer before the deadline; ${doubt}`));
+        // A stale refusal ends the call before its deadline: say so, not "no answer before the deadline".
+        const why = out.t === 'answer' && isStaleWrite(out.res) ? 'a later write of this session was applied first' : 'no answer before the deadline';
+        throw new KvsError('TIMEOUT', unknownOutcome(`${why}; ${doubt}`));
       }
       if (out.t === 'unreachable') throw new KvsError('UNREACHABLE', out.message);
       if (out.res.kind === 'error') throw new KvsError(out.res.error.code, out.res.error.message);

@@ -130,8 +130,10 @@ const del: Run = async (args, env) => {
   // applied: another key's "not applied", -TRYAGAIN, would hide it). Some deleted: the reply must
   // not say "retry, nothing applied" (-TRYAGAIN), and says how many went.
   if (deleted === 0) throw (inDoubt ?? failure).reason;
-  const why = replyForError(failure.reason);
-  throw new RespCommandError(`ERR deleted ${deleted} of the keys, then failed: ${why.type === 'error' ? why.value : 'error'}`);
+  // A timed-out delete may have applied too: the count is a lower bound then, and the TIMEOUT is
+  // named rather than another key's "not applied".
+  const why = replyForError((inDoubt ?? failure).reason);
+  throw new RespCommandError(`ERR deleted ${inDoubt ? 'at least ' : ''}${deleted} of the keys, then failed: ${why.type === 'error' ? why.value : 'error'}`);
 };
 
 const exists: Run = async (args, { server }) => {

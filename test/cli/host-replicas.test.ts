@@ -109,3 +109,25 @@ test('a stop while the replica starts stops it once started; a failed start repo
   assert.deepEqual(reports.at(-1), { type: 'exited', id: 2, code: 2, error: 'bad flag' });
   assert.equal(host.running(2), undefined);
 });
+
+test('stopAll waits for a replica already stopping: the host does not exit in the middle of its shutdown', async () => {
+  // A stop command, then SIGTERM or the supervisor gone (stopAll, then process.exit): stop() of a
+  // replica already stopping returned at once, so the host exited before its shutdown (the
+  // leader's hand-over, the store's close) had finished. The old code awaited a second shutdown.
+  const reports: HostReport[] = [];
+  const host = new HostReplicas((r) => reports.push(r));
+  const server = new FakeServer();
+  let finishShutdown: () => void = () => {};
+  server.shutdown = () => new Promise<void>((r) => (finishShutdown = r));
+  await host.start(4, started(server), () => 1);
+  const stopping = host.stop(4);
+  let allStopped = false;
+  const all = host.stopAll().then(() => (allStopped = true));
+  await tick();
+  await tick();
+  assert.equal(allStopped, false, 'stopAll ended while the replica was still shutting down');
+  finishShutdown();
+  await Promise.all([stopping, all]);
+  assert.equal(allStopped, true);
+  assert.deepEqual(reports, [{ type: 'started', id: 4 }, { type: 'exited', id: 4, code: 0 }], 'one exit report');
+});

@@ -173,6 +173,30 @@ describe('a write whose outcome is unknown', () => {
       }
     });
 
+    it('KvsClient: the TIMEOUT after a later round\'s stale refusal says why, not "no answer before the deadline"', async () => {
+      // The call ends at the stale refusal, long before its deadline: the message claimed the deadline passed.
+      let n = 0;
+      const thenStale = await listen((s) => {
+        const d = new FrameDecoder();
+        s.on('data', (b) => {
+          d.push(b);
+          for (let f = d.read(); f !== null; f = d.read()) {
+            const res: Response =
+              n++ === 0
+                ? { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }
+                : { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
+            s.write(encodeResponse(f.requestId, res));
+          }
+        });
+      });
+      const kv = new KvsClient({ endpoints: [thenStale, silent], timeoutMs: 3000 }); // the first call starts at the silent one
+      try {
+        await assert.rejects(kv.put('k', 'v'), (e: unknown) => unknown(e) && /a later write of this session was applied first/.test((e as Error).message) && !/before the deadline/.test((e as Error).message));
+      } finally {
+        kv.close();
+      }
+    });
+
     it('a malformed answer is a KvsError: a read goes on to another replica, a write is TIMEOUT (found in review)', async () => {
       // An OK frame retyped as a value answer, whose body it lacks.
       const valueType = encodeResponse(0, { kind: 'value', value: null })[4]!;

@@ -104,6 +104,26 @@ describe('RESP door: multi-key commands', () => {
     }
   });
 
+  it('a DEL that deleted some keys, where one key failed "not applied" and a later one timed out: the reply names the TIMEOUT', async () => {
+    // The reply named the first failure only ("then failed: TRYAGAIN ..."): "deleted 1" then read
+    // as exact although the timed-out delete may have applied (here it did).
+    mem.data.set('a', Buffer.from('1'));
+    mem.data.set('b', Buffer.from('2'));
+    mem.data.set('c', Buffer.from('3'));
+    mem.refuseCasOf = 'b';
+    mem.timeoutCasOf = 'c';
+    try {
+      const r = await client.call('DEL', 'a', 'b', 'c');
+      assert.equal(r.type, 'error');
+      assert.match(String(r.value), /^ERR deleted at least 1 of the keys, then failed: TIMEOUT/);
+      assert.equal(mem.data.has('c'), false, 'the timed-out delete applied');
+    } finally {
+      mem.refuseCasOf = undefined;
+      mem.timeoutCasOf = undefined;
+      mem.data.delete('b');
+    }
+  });
+
   it('an APPEND over the value limit fails alone; the APPENDs folded with it apply', async () => {
     mem.delayMs = 20;
     const port = Number(door.address.split(':')[1]);
