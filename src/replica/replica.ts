@@ -81,6 +81,19 @@ export class OutcomeUnknownError extends Error {
   override readonly name = 'OutcomeUnknownError';
 }
 
+/**
+ * The replica was stopped (or stopped itself on a fatal storage error) before the request was
+ * made: it never entered the log, so it did not and will not apply here (UNAVAILABLE, "not
+ * applied"). Requests already pending at the stop get a plain error instead: other replicas may
+ * still commit their entries.
+ */
+export class StoppedError extends Error {
+  override readonly name = 'StoppedError';
+  constructor() {
+    super('replica stopped: the request was not proposed');
+  }
+}
+
 interface ProposalWaiter {
   term: number;
   resolve: (r: Response) => void;
@@ -196,6 +209,8 @@ export class Replica {
 
   /** Proposes a command; resolves with its result once applied on this replica. */
   propose(data: Uint8Array): Promise<Response> {
+    // Nothing runs the Ready loop any more: the entry would wait in memory until the caller's deadline.
+    if (this.stopped) return Promise.reject(new StoppedError());
     const r = this.node.propose(data);
     if (!r.ok) return Promise.reject(new NotLeaderError(r.leader, r.error));
     this.schedule();
@@ -203,6 +218,7 @@ export class Replica {
   }
 
   proposeConf(change: ConfChange): Promise<Response> {
+    if (this.stopped) return Promise.reject(new StoppedError());
     const r = this.node.proposeConf(change);
     if (!r.ok) return Promise.reject(new NotLeaderError(r.leader, r.reason ?? r.error));
     this.schedule();
@@ -215,6 +231,7 @@ export class Replica {
    * configured with leaseReads may confirm it from its lease instead of a heartbeat round.
    */
   readBarrier(opts: { lease?: boolean } = {}): Promise<void> {
+    if (this.stopped) return Promise.reject(new StoppedError());
     // Deliver ticks missed during a pause first, so time-based decisions see the real clock.
     this.catchUpTicks();
     if (this.unsentReadIndex) {

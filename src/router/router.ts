@@ -1,7 +1,7 @@
 // The local group's end of the request path (request-path.ts composes the whole path): reads are
 // served here (linearizable through a read barrier, or stale), writes are proposed here when this
 // replica leads, else relayed to the leader. No door re-implements routing, consistency or retries.
-import { DroppedError, NotLeaderError, OutcomeUnknownError, type Replica } from '../replica/replica.ts';
+import { DroppedError, NotLeaderError, OutcomeUnknownError, StoppedError, type Replica } from '../replica/replica.ts';
 import { encodeWrite } from '../replica/commands.ts';
 import { LinkError } from '../transport/carrier.ts';
 import { MAX_REQUEST_BODY_BYTES, SCAN_PAGE_BYTES, batchTooLarge, decodeResponse, requestTooLarge, type KeyValue, type Request, type Response, type WireError } from '../wire/index.ts';
@@ -132,7 +132,7 @@ export class Router {
       // UNAVAILABLE says "not applied" (the RESP door answers -TRYAGAIN): an error of a write that
       // this router does not know (the replica stopped with the proposal pending, say) is not
       // that, the entry may have committed.
-      if (isWrite(req) && error.code === 'UNAVAILABLE' && !(e instanceof DroppedError) && !(e instanceof LinkError)) {
+      if (isWrite(req) && error.code === 'UNAVAILABLE' && !(e instanceof DroppedError) && !(e instanceof StoppedError) && !(e instanceof LinkError)) {
         return { kind: 'error', error: { code: 'TIMEOUT', message: `${error.message} (it may still apply)` } };
       }
       return { kind: 'error', error };
@@ -301,6 +301,8 @@ export class Router {
     }
     if (e instanceof DeadlineError) return { code: 'TIMEOUT', message: 'request timed out (it may still apply)' };
     if (e instanceof DroppedError) return { code: 'UNAVAILABLE', message: e.message };
+    // Proposed after the replica stopped: it never entered the log.
+    if (e instanceof StoppedError) return { code: 'UNAVAILABLE', message: e.message };
     // Overtaken by a snapshot here: it may have applied, as after a timeout.
     if (e instanceof OutcomeUnknownError) return { code: 'TIMEOUT', message: `${e.message} (it may still apply)` };
     const name = (e as Error)?.name;
