@@ -44,6 +44,8 @@ export const PAIR_RESERVE_BYTES = 1 << 20;
 interface Batch {
   pair: ChannelAddress;
   frames: Buffer[];
+  /** The request id of the FORWARD this batch is (see close). */
+  forward?: number;
 }
 
 export class LinkError extends Error {
@@ -201,7 +203,7 @@ export class Carrier {
    * Queues `pair`'s frames; false when they were dropped (closed, or over the byte bound: all
    * pairs' frames waiting here and in the socket, unless this pair has less than its reserve waiting).
    */
-  send(pair: ChannelAddress, frames: Buffer[]): boolean {
+  send(pair: ChannelAddress, frames: Buffer[], forward?: number): boolean {
     if (this.closed) return false;
     let bytes = 0;
     for (const f of frames) bytes += f.length;
@@ -213,7 +215,7 @@ export class Carrier {
     const waiting = this.queue.bytes + (this.ready ? this.socket.writableLength : 0);
     const own = this.queue.bytesOf(key);
     if (waiting + bytes > this.opts.maxQueueBytes && own + bytes > Math.min(PAIR_RESERVE_BYTES, this.opts.maxQueueBytes)) return false;
-    this.queue.push(key, { pair, frames }, bytes);
+    this.queue.push(key, forward === undefined ? { pair, frames } : { pair, frames, forward }, bytes);
     this.pump();
     return true;
   }
@@ -230,7 +232,7 @@ export class Carrier {
       this.forwards.set(id, { resolve, reject, timer });
       const frame = encodeForward(id, { type, hops, body });
       tap?.(pair.from, pair.to, frame);
-      if (!this.send(pair, [frame])) {
+      if (!this.send(pair, [frame], id)) {
         clearTimeout(timer);
         this.forwards.delete(id);
         reject(new LinkError(`link to replica ${pair.to} is saturated`, false));
@@ -244,10 +246,13 @@ export class Carrier {
     this.ready = false;
     this.stopIdleCheck();
     this.socket.destroy();
-    this.queue.clear();
-    for (const p of this.forwards.values()) {
+    // A forward still in the queue was never written to the socket: it cannot have arrived, so the
+    // caller may send it again (sent=false). One written may have been received and applied.
+    const unsent = new Set<number>();
+    for (const b of this.queue.clear()) if (b.forward !== undefined) unsent.add(b.forward);
+    for (const [id, p] of this.forwards) {
       clearTimeout(p.timer);
-      p.reject(new LinkError(`connection to ${this.address} lost`));
+      p.reject(unsent.has(id) ? new LinkError(`connection to ${this.address} closed before the request was sent`, false) : new LinkError(`connection to ${this.address} lost`));
     }
     this.forwards.clear();
     const users = [...this.users];
