@@ -2,16 +2,22 @@
 import { resolve } from 'node:path';
 import { splitHostPort, type ReplicaAddress } from '../trace/address-book.ts';
 import { TraceUnavailableError, Tracer } from '../trace/tracer.ts';
+import { buildHint } from '../trace/native.ts';
 import { ExitCode, UsageError, parse } from './args.ts';
 import { clusterPath, readCluster } from './cluster-file.ts';
 
-const HELP = `Usage: kvs trace [--data DIR] [--iface lo] [--format text|json] [options]
+/**
+ * The usage text. The tracer's build is named as a missing build names it (buildHint): an
+ * installed package has no Makefile, so it must not be told to run make there.
+ */
+export function traceHelp(packageRoot?: string): string {
+  return `Usage: kvs trace [--data DIR] [--iface lo] [--format text|json] [options]
 
 Prints every message the replicas of a local cluster exchange (Raft, forwarded requests, their
 answers, handshakes), one line each, captured with eBPF from the network interface: the replicas
 are not touched. Names and groups come from DIR/cluster.json (written by "kvs up"); the captured
 port range spans the replicas' native ports. Needs CAP_BPF and CAP_NET_ADMIN (root) and the
-built tracer (make trace-build); without them, run the replicas with "kvs server --trace".
+built tracer (${buildHint(packageRoot)}); without them, run the replicas with "kvs server --trace".
 A summary line (frames, undecodable, drops) follows every --summary-every seconds when something
 changed, and at exit (Ctrl-C).
 
@@ -22,6 +28,7 @@ changed, and at exit (Ctrl-C).
   --clients             client connections too (default: replica links only)
   --snap N              payload bytes captured per TCP segment, 64..4096 (default 4096)
   --summary-every S     seconds between summary lines, 0: only at exit (default 10)`;
+}
 
 const OPTIONS = {
   data: { type: 'string' as const },
@@ -34,7 +41,7 @@ const OPTIONS = {
 };
 
 export async function runTrace(argv: string[]): Promise<number> {
-  const args = parse(argv, OPTIONS, HELP);
+  const args = parse(argv, OPTIONS, traceHelp());
   if (!args) return ExitCode.Ok;
   const v = args.values;
   const replicas = v.replicas !== undefined ? parseReplicas(String(v.replicas)) : fromClusterFile(resolve(String(v.data ?? 'data')));

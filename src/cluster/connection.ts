@@ -42,7 +42,15 @@ export class Connection {
     // Refused here, not sent: the door would drop the connection on a frame over its limit.
     const bytes = requestBodySize(req);
     if (bytes > MAX_REQUEST_BODY_BYTES) return { kind: 'error', error: requestTooLarge(bytes) };
-    const f = await this.call((id) => encodeRequest(id, req), timeoutMs);
+    return this.exchange((id) => encodeRequest(id, req), timeoutMs);
+  }
+
+  /**
+   * `call`, with the answer decoded as a response. A malformed answer throws ConnectionError with
+   * sent=true: the request arrived and what it did is unknown (a write may have applied).
+   */
+  async exchange(encode: (requestId: number) => Uint8Array, timeoutMs: number): Promise<Response> {
+    const f = await this.call(encode, timeoutMs);
     try {
       return decodeResponse(f.type, f.body);
     } catch (e) {

@@ -7,7 +7,7 @@ import { Connection } from '../cluster/connection.ts';
 import { Responsiveness } from '../cluster/responsiveness.ts';
 import { callGroup } from '../cluster/group-call.ts';
 import type { ClusterConfig } from '../placement/config.ts';
-import { decodeResponse, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
+import { encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 
 export class GroupConnections {
   private readonly conns = new Map<string, Connection>();
@@ -44,10 +44,9 @@ export class GroupConnections {
       deadline,
       pacing: this.responsiveness,
       // Relayed as FORWARD with hops 1: the receiving group serves it itself, never routes it on.
-      send: async (addr, waitMs) => {
-        const f = await this.connection(addr).call((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), waitMs);
-        return decodeResponse(f.type, f.body);
-      },
+      // An answer that cannot be decoded is an attempt that may have applied (TIMEOUT for a write
+      // without a session), as the client library's connection treats it: not "not applied".
+      send: (addr, waitMs) => this.connection(addr).exchange((id) => encodeForward(id, { type: native[4]!, hops: 1, body: native.subarray(9) }), waitMs),
       onLeader: (addr) => (addr === undefined ? this.leaders.delete(g) : this.leaders.set(g, addr)),
     });
     switch (out.t) {

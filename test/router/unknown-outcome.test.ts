@@ -14,7 +14,8 @@ import { batchFailure } from '../../src/cluster/split-batch.ts';
 import { GroupConnections } from '../../src/router/groups.ts';
 import { ShardRoutes } from '../../src/router/sharded.ts';
 import { LinkError } from '../../src/transport/carrier.ts';
-import type { Request, Response, WireError } from '../../src/wire/index.ts';
+import { FrameDecoder, FrameType, encodeFrame, type Request, type Response, type WireError } from '../../src/wire/index.ts';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { callLocal, stubRouter } from '../support/stub-router.ts';
 import { fakeReplica } from '../client/fake-replica.ts';
 
@@ -107,6 +108,47 @@ describe('a write whose outcome is unknown is answered TIMEOUT', () => {
         silent.close();
         moved.close();
       }
+    }
+  });
+
+  it('relayed to another group, answered with a frame that cannot be decoded: TIMEOUT (the write may have applied), not UNAVAILABLE', async () => {
+    // The relay decoded the answer outside the group call: the decode error rejected the whole
+    // call and the door answered UNAVAILABLE ("not applied"), though the remote group got the write.
+    const seen: number[] = [];
+    const sockets = new Set<Socket>();
+    const garbage = createServer((sock) => {
+      sockets.add(sock);
+      const decoder = new FrameDecoder();
+      sock.on('data', (b) => {
+        decoder.push(b);
+        for (let f = decoder.read(); f !== null; f = decoder.read()) {
+          seen.push(f.type);
+          // A VALUE frame whose body ends inside its length prefix.
+          sock.write(encodeFrame(FrameType.Value, f.requestId, Buffer.from([0xff, 0x00, 0x01])));
+        }
+      });
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(garbage.address() as AddressInfo).port}`;
+    const config = initialConfig(await loadXxh64(), [{ id: 1, replicas: [] }, { id: 2, replicas: [{ id: 201, address }] }], 64);
+    const relay = new GroupConnections(() => config, 300);
+    try {
+      const res = await relay.send(2, put, Date.now() + 1500);
+      assert.equal(res.kind === 'error' && res.error.code, 'TIMEOUT', JSON.stringify(res));
+      assert.match(res.kind === 'error' ? res.error.message : '', /may or may not have been applied.*malformed answer/);
+      assert.deepEqual(seen, [FrameType.Forward], 'a write without a session is not sent again');
+      // Through the shard routing, as the doors call it.
+      const partitioner = await createPartitioner(64);
+      const watcher = { current: config, refresh: async () => config, waitFor: async () => config } as unknown as ConfigWatcher;
+      const key = Array.from({ length: 200 }, (_, i) => Buffer.from(`key-${i}`)).find((k) => config.owner[partitioner.partitionOf(k)] === 2)!;
+      const routes = new ShardRoutes({ group: 1, watcher, partitioner, groups: relay, local: async () => ({ kind: 'ok' }) });
+      const routed = await routes.execute({ ...put, key } as Request, { type: 0, body: new Uint8Array(), hops: 0 }, Date.now() + 1500);
+      assert.equal(routed.kind === 'error' && routed.error.code, 'TIMEOUT', JSON.stringify(routed));
+    } finally {
+      relay.close();
+      for (const s of sockets) s.destroy();
+      garbage.close();
     }
   });
 

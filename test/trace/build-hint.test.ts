@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { buildHint } from '../../src/trace/native.ts';
+import { traceHelp } from '../../src/cli/trace-command.ts';
 
 test('a checkout is told to run make trace-build', () => {
   assert.equal(buildHint(resolve(import.meta.dirname, '../..') + '/'), 'run: make trace-build');
@@ -18,6 +19,19 @@ test('an installed package (no native/ sources) is not told to run make', () => 
     const hint = buildHint(installed + '/');
     assert.doesNotMatch(hint, /run: make/);
     assert.match(hint, /source checkout/);
+  } finally {
+    rmSync(installed, { recursive: true, force: true });
+  }
+});
+
+test('kvs trace --help names the tracer build as buildHint does (no bare "make trace-build" when installed)', () => {
+  // The help text said "the built tracer (make trace-build)" even in an installed package.
+  const installed = mkdtempSync(join(tmpdir(), 'kvs-installed-'));
+  try {
+    const help = traceHelp(installed + '/');
+    assert.ok(help.includes(`built tracer (${buildHint(installed + '/')})`), help);
+    assert.doesNotMatch(help, /built tracer \(make trace-build\)/);
+    assert.match(traceHelp(resolve(import.meta.dirname, '../..') + '/'), /built tracer \(run: make trace-build\)/);
   } finally {
     rmSync(installed, { recursive: true, force: true });
   }
