@@ -35,8 +35,21 @@ export interface MembershipOptions {
   electionTicks: number;
   /** How long one request may take, catch-up included (the admin client retries after that). */
   deadlineMs?: number;
+  /**
+   * How long the executor looks again before refusing a change for a silent voter (default: two
+   * election timeouts, at least MIN_SETTLE_MS).
+   */
+  settleMs?: number;
   log?: Logger;
 }
+
+/**
+ * The least time a voter is given to answer before a change is refused for it (as etcd's strict
+ * reconfiguration check counts a member active if heard within 5 s): two election timeouts (1 s by
+ * default) refused a live voter whose process a loaded machine had not run for that long (a CI run
+ * with many test clusters at once).
+ */
+export const MIN_SETTLE_MS = 5000;
 
 /** Not allowed at all (the admin client must not retry). */
 class Refused extends Error {}
@@ -188,7 +201,7 @@ export class MembershipAdmin {
   }
 
   private settleMs(): number {
-    return 2 * this.o.electionTicks * this.o.tickMs;
+    return this.o.settleMs ?? Math.max(MIN_SETTLE_MS, 2 * this.o.electionTicks * this.o.tickMs);
   }
 
   private leaderStatus(): Replica['node']['status'] {

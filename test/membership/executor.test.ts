@@ -130,6 +130,7 @@ function setUp(leader: object, listed: number[], deadlineMs = 5_000) {
     watcher: watcher as unknown as ConfigWatcher,
     tickMs: TICK_MS,
     electionTicks: ELECTION_TICKS,
+    settleMs: 2 * ELECTION_TICKS * TICK_MS,
     deadlineMs,
   });
   const listedNow = (): { id: number; address: string }[] => groupOf(placement.config, GROUP)!.replicas;
