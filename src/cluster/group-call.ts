@@ -142,7 +142,10 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
         if (e.sent && !c.resendSafe) return { t: 'unknown', message: unknownOutcome(e.message) };
         if (e.sent && c.kind === 'write') doubt = e.message;
         unreached.add(addr);
-        if (!answered) last = { t: 'unreachable', message: unreachedMessage(unreached, e.message), cause: e.message };
+        // An attempt the deadline cut short (a connect given the last millisecond) says nothing
+        // about the replica: the error seen before it (refused, reset) stays the one reported.
+        const cause: string = Date.now() >= c.deadline && last.t === 'unreachable' && last.cause !== undefined ? last.cause : e.message;
+        if (!answered) last = { t: 'unreachable', message: unreachedMessage(unreached, cause), cause };
         continue;
       }
       answered = true;

@@ -120,6 +120,33 @@ describe('calling a group', () => {
     await callGroup(one.call);
     assert.deepEqual(one.attempts, ['a', 'b', 'c']);
   });
+
+  it('a connect the deadline cut short does not hide the error seen before it', async () => {
+    // Regression (CI, 2026-12-07): on a loaded machine the last attempt at a refused port got the
+    // deadline's last millisecond, and the message said "timed out" instead of ECONNREFUSED.
+    const deadline = Date.now() + 200;
+    const call: GroupCall = {
+      ...scripted(() => ok).call,
+      deadline,
+      send: async (addr) => {
+        if (addr !== 'c') throw new UnreachableError(`cannot reach ${addr}: connect ECONNREFUSED`);
+        await new Promise((r) => setTimeout(r, deadline - Date.now() + 5));
+        throw new UnreachableError(`cannot reach ${addr}: connect to ${addr} timed out`);
+      },
+    };
+    const out = await callGroup(call);
+    assert.equal(out.t, 'unreachable');
+    assert.match(out.message, /could not reach a, b, c \(last error: cannot reach b: connect ECONNREFUSED\)/);
+    // A timeout within the deadline is news, and reported.
+    const early: GroupCall = {
+      ...call,
+      deadline: Date.now() + 10_000,
+      passes: 1,
+      send: (addr) => Promise.reject(new UnreachableError(addr === 'c' ? 'connect to c timed out' : `cannot reach ${addr}: connect ECONNREFUSED`)),
+    };
+    const out2 = await callGroup(early);
+    assert.match(out2.t === 'unreachable' ? out2.message : '', /last error: connect to c timed out/);
+  });
 });
 
 /** A fake replica of another group: answers relayed writes NOT_LEADER (no leader yet) until `electedAfter` requests, then OK. */
