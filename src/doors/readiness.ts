@@ -6,12 +6,16 @@
 // on this before moving on. Probes arriving together share one barrier. A replica that knows its
 // leader but cannot serve user keys yet (a shard replica before it applied the cluster
 // configuration, a placement replica before its routes to the shard groups exist) is not ready
-// either: the same truth `kvs up` waits for before it says ready.
+// either: the same truth `kvs up` waits for before it says ready. Nor is a blank replica (its data
+// directory was replaced and it has not caught up with a leader since, docs/raft.md): it cannot
+// count towards a quorum yet, so a rolling upgrade must not take down the next replica.
 import type { ReadinessResult } from './door-context.ts';
 
 export interface ReadinessSource {
   /** The leader this replica knows of; 0: none. */
   readonly leader: number;
+  /** Still blank: the store keeps its blank mark (absent: never blank). */
+  readonly blank?: boolean;
   readBarrier(): Promise<void>;
 }
 
@@ -35,6 +39,7 @@ export class Readiness {
 
   private async run(): Promise<ReadinessResult> {
     if (this.src.leader === 0) return { ready: false, reason: 'no leader known to this replica' };
+    if (this.src.blank === true) return { ready: false, reason: 'blank: its data directory was replaced and it has not caught up with the leader yet' };
     const why = this.notServing();
     if (why !== undefined) return { ready: false, reason: why };
     let timer: NodeJS.Timeout | undefined;

@@ -193,6 +193,11 @@ export class Replica {
     return this.soft.leader === 0 ? this.opts.env.now() - this.leaderlessSince : 0;
   }
 
+  /** Blank (RaftNode.blank) until the store's blank mark is removed: not yet fit to take traffic. */
+  get blank(): boolean {
+    return this.blankMarked;
+  }
+
   get isLeader(): boolean {
     return this.soft.role === 'leader';
   }

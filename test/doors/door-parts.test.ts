@@ -157,6 +157,16 @@ describe('Readiness', () => {
     why = undefined;
     assert.equal((await r.check()).ready, true);
   });
+
+  it('is not ready while the replica is blank (its data directory replaced, not caught up)', async () => {
+    let blank = true;
+    const r = new Readiness({ leader: 1, get blank() { return blank; }, readBarrier: () => Promise.resolve() }, 1000);
+    const res = await r.check();
+    assert.equal(res.ready, false);
+    assert.match(res.reason, /^blank: /);
+    blank = false;
+    assert.equal((await r.check()).ready, true);
+  });
 });
 
 describe('metrics', () => {
