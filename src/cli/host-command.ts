@@ -47,15 +47,20 @@ export async function runHost(argv: string[]): Promise<number> {
       (e) => (e instanceof ConfigError || e instanceof UsageError ? ExitCode.Usage : 1),
     );
 
+  // Several may come (Ctrl-C's SIGINT, then kvs up's SIGTERM): the first stops; kvs up kills
+  // after 5 s. No replica starts once stopping, which stopAll would not wait for.
+  let stopping = false;
   const stopAll = async (): Promise<never> => {
+    stopping = true;
     await replicas.stopAll();
     process.exit(process.exitCode ?? 0);
   };
 
   process.on('message', (m: unknown) => {
     if (!isHostCommand(m)) return;
-    if (m.type === 'start') void start(m);
-    else if (m.type === 'stop') void replicas.stop(m.id);
+    if (m.type === 'start') {
+      if (!stopping) void start(m);
+    } else if (m.type === 'stop') void replicas.stop(m.id);
     else replicas.running(m.id)?.replica.transferLeadership(m.to); // a no-op unless it leads
   });
   // The supervisor is gone (even killed -9): nobody would restart or stop these replicas.

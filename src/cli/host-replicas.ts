@@ -29,6 +29,9 @@ interface Slot {
   fatal: boolean;
   /** The stop under way (state stopping): a later stop, stopAll's, waits for it to end. */
   stopped?: Promise<void>;
+  /** Resolves once this start has ended (its `exited` report): what a stop during the start waits for. */
+  ended: Promise<void>;
+  markEnded: () => void;
 }
 
 const FATAL = 'fatal storage error';
@@ -41,7 +44,9 @@ export class HostReplicas {
   /** Starts replica `id` unless it is already starting, running or stopping. */
   async start(id: number, startServer: StartServer, failureCode: (e: unknown) => number): Promise<void> {
     if (this.slots.has(id)) return;
-    const slot: Slot = { state: 'starting', stopAsked: false, fatal: false };
+    let markEnded: () => void = () => {};
+    const ended = new Promise<void>((r) => (markEnded = r));
+    const slot: Slot = { state: 'starting', stopAsked: false, fatal: false, ended, markEnded };
     this.slots.set(id, slot);
     let server: HostedServer;
     try {
@@ -65,15 +70,18 @@ export class HostReplicas {
     if (slot.stopAsked) await this.stop(id);
   }
 
-  /** Stops replica `id` gracefully; one that is starting stops once started; one stopping: waits for that stop. */
+  /**
+   * Stops replica `id` gracefully and resolves once it is gone. One that is starting stops once
+   * started (the start is not cut short: a store half opened is what a crash leaves); one
+   * stopping: waits for that stop. Else stopAll would let the host exit in the middle of either.
+   */
   async stop(id: number): Promise<void> {
     const slot = this.slots.get(id);
     if (!slot) return;
-    // Already stopping: wait for that stop, or stopAll would let the host exit mid-shutdown.
     if (slot.state === 'stopping') return slot.stopped;
     if (slot.state === 'starting') {
       slot.stopAsked = true;
-      return;
+      return slot.ended;
     }
     slot.state = 'stopping';
     slot.stopped = (async () => {
@@ -105,6 +113,7 @@ export class HostReplicas {
   private end(id: number, slot: Slot, code: number, error?: string): void {
     if (this.slots.get(id) !== slot) return;
     this.slots.delete(id);
+    slot.markEnded();
     this.report({ type: 'exited', id, code, ...(error !== undefined ? { error } : {}) });
   }
 }

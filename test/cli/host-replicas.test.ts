@@ -99,9 +99,9 @@ test('a stop while the replica starts stops it once started; a failed start repo
   const host = new HostReplicas((r) => reports.push(r));
   const p = pendingStart();
   const starting = host.start(2, p.start, () => 1);
-  await host.stop(2);
+  const stopping = host.stop(2);
   p.finish();
-  await starting;
+  await Promise.all([starting, stopping]);
   assert.deepEqual(reports, [{ type: 'started', id: 2 }, { type: 'exited', id: 2, code: 0 }]);
   assert.equal(p.server.shutdowns, 1);
 
@@ -130,4 +130,29 @@ test('stopAll waits for a replica already stopping: the host does not exit in th
   await Promise.all([stopping, all]);
   assert.equal(allStopped, true);
   assert.deepEqual(reports, [{ type: 'started', id: 4 }, { type: 'exited', id: 4, code: 0 }], 'one exit report');
+});
+
+test('stopAll during a start waits for the start and the stop after it (or the failed start)', async () => {
+  // Regression (session 22's open list): stop() of a starting replica returned at once, so SIGTERM
+  // during a start let the host exit with the store half opened.
+  const reports: HostReport[] = [];
+  const host = new HostReplicas((r) => reports.push(r));
+  const p = pendingStart();
+  const starting = host.start(5, p.start, () => 1);
+  let allStopped = false;
+  const all = host.stopAll().then(() => (allStopped = true));
+  await tick();
+  await tick();
+  assert.equal(allStopped, false, 'stopAll ended while the replica was still starting');
+  p.finish();
+  await Promise.all([starting, all]);
+  assert.equal(p.server.shutdowns, 1, 'stopped gracefully once started');
+  assert.deepEqual(reports, [{ type: 'started', id: 5 }, { type: 'exited', id: 5, code: 0 }]);
+
+  let fail: (e: Error) => void = () => {};
+  const failing = host.start(6, () => new Promise((_, reject) => (fail = reject)), () => 2);
+  const all2 = host.stopAll();
+  fail(new Error('port in use'));
+  await Promise.all([failing, all2]);
+  assert.deepEqual(reports.at(-1), { type: 'exited', id: 6, code: 2, error: 'port in use' });
 });
