@@ -28,7 +28,7 @@ export async function runHost(argv: string[]): Promise<number> {
   const start = (c: Extract<HostCommand, { type: 'start' }>): Promise<void> =>
     replicas.start(
       c.id,
-      async (onFatal) => {
+      async (onFatal, signal) => {
         const args = parse(c.argv, serverFlagOptions(), HELP);
         const config = loadConfig(args?.values ?? {}, process.env);
         if (config.trace || config.initialGroups) throw new ConfigError('--trace and --initial-groups need a process of their own (kvs server)');
@@ -40,7 +40,7 @@ export async function runHost(argv: string[]): Promise<number> {
           // Text lines get the label `kvs up` gives a replica's own stderr; JSON lines name group and replica.
           ...(config.logFormat === 'text' ? { write: (line: string) => void process.stderr.write(prefix + line) } : {}),
         });
-        const server = await KvsServer.start(config, { log, hub, onFatal });
+        const server = await KvsServer.start(config, { log, hub, onFatal, signal });
         log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
         return server;
       },

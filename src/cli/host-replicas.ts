@@ -16,8 +16,10 @@ export interface HostedServer {
 /**
  * Starts replica `id`; `onFatal` is called once the replica closed itself after a fatal storage
  * error (possibly while this start is still running). A rejection carries the reason and exit code.
+ * `signal` aborts when a stop comes during the start: a start still waiting (for the placement
+ * group) gives up; one that has opened its store runs to its end.
  */
-export type StartServer = (onFatal: () => void) => Promise<HostedServer>;
+export type StartServer = (onFatal: () => void, signal: AbortSignal) => Promise<HostedServer>;
 
 /** One start of a replica, from the start command until its `exited` report; mutated in place. */
 interface Slot {
@@ -32,6 +34,8 @@ interface Slot {
   /** Resolves once this start has ended (its `exited` report): what a stop during the start waits for. */
   ended: Promise<void>;
   markEnded: () => void;
+  /** Aborted by a stop during the start (StartServer's signal). */
+  abort: AbortController;
 }
 
 const FATAL = 'fatal storage error';
@@ -46,13 +50,15 @@ export class HostReplicas {
     if (this.slots.has(id)) return;
     let markEnded: () => void = () => {};
     const ended = new Promise<void>((r) => (markEnded = r));
-    const slot: Slot = { state: 'starting', stopAsked: false, fatal: false, ended, markEnded };
+    const slot: Slot = { state: 'starting', stopAsked: false, fatal: false, ended, markEnded, abort: new AbortController() };
     this.slots.set(id, slot);
     let server: HostedServer;
     try {
-      server = await startServer(() => this.fatal(id, slot));
+      server = await startServer(() => this.fatal(id, slot), slot.abort.signal);
     } catch (e) {
-      this.end(id, slot, slot.fatal ? 1 : failureCode(e), slot.fatal ? FATAL : (e as Error).message);
+      // Given up because a stop asked it to: gone as asked, not a failed start.
+      if (!slot.fatal && e === slot.abort.signal.reason) this.end(id, slot, 0);
+      else this.end(id, slot, slot.fatal ? 1 : failureCode(e), slot.fatal ? FATAL : (e as Error).message);
       return;
     }
     if (slot.fatal) {
@@ -71,9 +77,11 @@ export class HostReplicas {
   }
 
   /**
-   * Stops replica `id` gracefully and resolves once it is gone. One that is starting stops once
-   * started (the start is not cut short: a store half opened is what a crash leaves); one
-   * stopping: waits for that stop. Else stopAll would let the host exit in the middle of either.
+   * Stops replica `id` gracefully and resolves once it is gone. One that is starting: a start still
+   * waiting for the placement group gives up (the shard replica's wait lasts up to 60 s, and Ctrl-C
+   * stops the placement group too: the host outlived kvs up's 5 s and was killed), one past it stops
+   * once started (not cut short: a store half opened is what a crash leaves). One stopping: waits
+   * for that stop. Else stopAll would let the host exit in the middle of either.
    */
   async stop(id: number): Promise<void> {
     const slot = this.slots.get(id);
@@ -81,6 +89,7 @@ export class HostReplicas {
     if (slot.state === 'stopping') return slot.stopped;
     if (slot.state === 'starting') {
       slot.stopAsked = true;
+      slot.abort.abort(new Error('stopped while starting'));
       return slot.ended;
     }
     slot.state = 'stopping';

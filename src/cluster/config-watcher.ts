@@ -98,15 +98,15 @@ export class ConfigWatcher {
     return this.refreshing;
   }
 
-  /** Waits until some configuration is known (at least `minEpoch`). */
-  async waitFor(minEpoch = 1, timeoutMs = 30_000): Promise<ClusterConfig> {
+  /** Waits until some configuration is known (at least `minEpoch`); `signal` ends the wait (rejecting with its reason). */
+  async waitFor(minEpoch = 1, timeoutMs = 30_000, signal?: AbortSignal): Promise<ClusterConfig> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const c = (await this.refresh()) ?? this.config;
+      const c = (await unlessAborted(this.refresh(), signal)) ?? this.config;
       if (c && c.epoch >= minEpoch) return c;
       if (this.stopped) throw new Error('the configuration watcher was stopped');
       if (Date.now() > until) throw new Error(`no cluster configuration at epoch >= ${minEpoch} from the placement group${this.loadError ? `: ${this.loadError}` : ''}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await unlessAborted(new Promise((r) => setTimeout(r, 100)), signal);
     }
   }
 
@@ -150,4 +150,15 @@ export class ConfigWatcher {
     if (this.started) this.polling.pace(this.pollMs);
     for (const fn of this.listeners) fn(c);
   }
+}
+
+/** `p`, or a rejection with the signal's reason as soon as it aborts (a read in flight may take its whole timeout). */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

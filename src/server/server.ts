@@ -57,6 +57,11 @@ export interface ServerOptions {
    * connection per pair of processes. Default: a hub of this replica's own.
    */
   hub?: LinkHub;
+  /**
+   * Ends a start still waiting for the placement group (a `kvs host` asked to stop meanwhile): it
+   * rejects with the signal's reason, having opened nothing. A start past that wait runs to its end.
+   */
+  signal?: AbortSignal;
 }
 
 /** The pieces a replica of a shard group has on top of a plain replica. */
@@ -284,12 +289,16 @@ export class KvsServer {
       // A shard replica learns the partition count from the cluster configuration before it serves.
       const watcher = sharedPlacementWatcher(config.placement);
       try {
-        const first = await watcher.waitFor(1, 60_000);
+        const first = await watcher.waitFor(1, 60_000, opts.signal);
         sharding = { watcher, partitioner: await createPartitioner(first.partitions) };
       } catch (e) {
         watcher.stop();
         throw e;
       }
+    }
+    if (opts.signal?.aborted) {
+      sharding?.watcher.stop();
+      throw opts.signal.reason as Error;
     }
     // The store records which replica it is: another replica's directory (swapped --id, --group or
     // --data) is refused here instead of running with another node's log and vote.

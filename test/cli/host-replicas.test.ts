@@ -156,3 +156,21 @@ test('stopAll during a start waits for the start and the stop after it (or the f
   await Promise.all([failing, all2]);
   assert.deepEqual(reports.at(-1), { type: 'exited', id: 6, code: 2, error: 'port in use' });
 });
+
+test('a stop during a start still waiting (for the placement group) cuts the wait short: the host need not be killed', async () => {
+  // Regression (review of 9296a7f): stop() waited for the start to end, and a shard replica's start
+  // waits up to 60 s for the placement group, which Ctrl-C stops too: the host outlived kvs up's
+  // 5 s and was killed -9. The stop now aborts the start's signal; a start that has opened nothing yet gives up.
+  const reports: HostReport[] = [];
+  const host = new HostReplicas((r) => reports.push(r));
+  const waiting: StartServer = (_onFatal, signal?: AbortSignal) =>
+    new Promise((_, reject) => {
+      signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+  const starting = host.start(8, waiting, () => 1);
+  const stopped = await Promise.race([host.stopAll().then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still waiting after 1 s'), 1000))]);
+  assert.equal(stopped, 'stopped');
+  await starting;
+  assert.deepEqual(reports, [{ type: 'exited', id: 8, code: 0 }], 'gone as asked: no start, no error');
+  assert.equal(host.running(8), undefined);
+});

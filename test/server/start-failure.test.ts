@@ -3,7 +3,7 @@
 // later one ("already open in this process") until the whole process restarted. Found by a chaos
 // run: a corrupt store's first error was followed by that message on every retry.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,5 +26,40 @@ describe('a replica whose start fails', () => {
     await new Promise<void>((resolve) => blocker.close(() => resolve()));
     const server = await KvsServer.start(config, { log: silentLogger });
     await server.close();
+  });
+});
+
+describe('a shard replica stopped while its start waits for the placement group', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-start-abort-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('gives up at once when the start is aborted, having opened nothing (review of 9296a7f)', async () => {
+    // Nothing listens at the placement address: the start waits for the configuration (up to 60 s).
+    const freeAddress = async (): Promise<string> => {
+      const s = net.createServer();
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      return address;
+    };
+    const placement = await freeAddress();
+    const listen = await freeAddress();
+    const config = loadConfig({ id: '101', group: '1', listen, data: join(dir, 'r101'), replicas: `101=${listen}`, placement });
+    const stop = new AbortController();
+    const began = Date.now();
+    setTimeout(() => stop.abort(new Error('stopped while starting')), 300);
+    const outcome = await Promise.race([
+      KvsServer.start(config, { log: silentLogger, signal: stop.signal }).then(
+        async (s) => {
+          await s.close();
+          return 'started';
+        },
+        (e: Error) => e.message,
+      ),
+      new Promise<string>((r) => setTimeout(() => r('still starting after 5 s'), 5000)),
+    ]);
+    assert.equal(outcome, 'stopped while starting');
+    assert.ok(Date.now() - began < 3000, `${Date.now() - began} ms`);
+    assert.deepEqual(readdirSync(join(dir, 'r101')), [], 'the store was not opened');
   });
 });
