@@ -12,7 +12,7 @@ import { loadXxh64 } from '../../src/partition/index.ts';
 import { initialConfig } from '../../src/placement/config.ts';
 import { Responsiveness } from '../../src/cluster/responsiveness.ts';
 import { UnreachableError, callGroup, type GroupCall } from '../../src/cluster/group-call.ts';
-import { FrameDecoder, decodeRequest, encodeResponse, type Response } from '../../src/wire/index.ts';
+import { FrameDecoder, decodeRequest, encodeResponse, type Frame, type Response } from '../../src/wire/index.ts';
 
 const notLeader: Response = { kind: 'error', error: { code: 'NOT_LEADER', message: 'not the leader', leaderId: 0, leaderAddr: '' } };
 const unknown = (e: unknown): boolean => e instanceof KvsError && e.code === 'TIMEOUT' && /may or may not have been applied/.test(e.message);
@@ -74,17 +74,33 @@ describe('a write whose outcome is unknown', () => {
       servers.push(server);
       return new Promise((r) => server.listen(0, '127.0.0.1', () => r(`127.0.0.1:${(server.address() as AddressInfo).port}`)));
     };
-    before(async () => {
-      silent = await listen((s) => s.resume());
-      follower = await listen((s) => {
+    /** A replica that answers each frame with `answer`'s response, or with the frame `answer` made by hand. */
+    const answering = (answer: (f: Frame) => Response | Uint8Array): Promise<string> =>
+      listen((s) => {
         const d = new FrameDecoder();
         s.on('data', (b) => {
           d.push(b);
           for (let f = d.read(); f !== null; f = d.read()) {
-            decodeRequest(f.type, f.body);
-            s.write(encodeResponse(f.requestId, notLeader));
+            const res = answer(f);
+            s.write(res instanceof Uint8Array ? res : encodeResponse(f.requestId, res));
           }
         });
+      });
+    /** A replica that answers its first request WRONG_GROUP, every later one "stale write"; `answers` counts (and may be reset). */
+    const wrongGroupThenStale = async (): Promise<{ address: string; answers: number }> => {
+      const r = { address: '', answers: 0 };
+      r.address = await answering(() =>
+        r.answers++ === 0
+          ? { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }
+          : { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } },
+      );
+      return r;
+    };
+    before(async () => {
+      silent = await listen((s) => s.resume());
+      follower = await answering((f) => {
+        decodeRequest(f.type, f.body);
+        return notLeader;
       });
       const gone = createServer();
       refused = await new Promise<string>((r) => gone.listen(0, '127.0.0.1', () => r(`127.0.0.1:${(gone.address() as AddressInfo).port}`)));
@@ -111,16 +127,10 @@ describe('a write whose outcome is unknown', () => {
 
     it('a WRONG_GROUP after an attempt that got no answer is TIMEOUT, not "not applied"; alone it is retried until the deadline', async () => {
       let wrongGroups = 0;
-      const moving = await listen((s) => {
-        const d = new FrameDecoder();
-        s.on('data', (b) => {
-          d.push(b);
-          for (let f = d.read(); f !== null; f = d.read()) {
-            decodeRequest(f.type, f.body);
-            wrongGroups++;
-            s.write(encodeResponse(f.requestId, { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }));
-          }
-        });
+      const moving = await answering((f) => {
+        decodeRequest(f.type, f.body);
+        wrongGroups++;
+        return { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } };
       });
       const mixed = new KvsClient({ endpoints: [moving, silent], timeoutMs: 1500 }); // the first call starts at the silent one
       const alone = new KvsClient({ endpoints: [moving], timeoutMs: 1000 });
@@ -139,35 +149,22 @@ describe('a write whose outcome is unknown', () => {
       // Round 1: no answer from the silent replica, then WRONG_GROUP (the doubt carried on); round 2:
       // the resend is refused as stale, which says only that this copy did not apply. The stale
       // check saw only the doubt of its own round, so the client threw BAD_REQUEST "stale write".
-      let n = 0;
-      const thenStale = await listen((s) => {
-        const d = new FrameDecoder();
-        s.on('data', (b) => {
-          d.push(b);
-          for (let f = d.read(); f !== null; f = d.read()) {
-            const res: Response =
-              n++ === 0
-                ? { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }
-                : { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
-            s.write(encodeResponse(f.requestId, res));
-          }
-        });
-      });
-      const kv = new KvsClient({ endpoints: [thenStale, silent], timeoutMs: 3000 }); // the first call starts at the silent one
+      const thenStale = await wrongGroupThenStale();
+      const kv = new KvsClient({ endpoints: [thenStale.address, silent], timeoutMs: 3000 }); // the first call starts at the silent one
       try {
         await assert.rejects(kv.put('k', 'v'), unknown);
-        assert.ok(n >= 2, `the write was resent after WRONG_GROUP (${n} answers)`);
+        assert.ok(thenStale.answers >= 2, `the write was resent after WRONG_GROUP (${thenStale.answers} answers)`);
       } finally {
         kv.close();
       }
       // The smart client, the same across its own rounds (a refresh after WRONG_GROUP, then the resend).
-      n = 0;
-      const config = initialConfig(await loadXxh64(), [{ id: 1, replicas: [{ id: 101, address: silent }, { id: 102, address: thenStale }] }], 64);
+      thenStale.answers = 0;
+      const config = initialConfig(await loadXxh64(), [{ id: 1, replicas: [{ id: 101, address: silent }, { id: 102, address: thenStale.address }] }], 64);
       const source = { current: config, refresh: async () => config, waitFor: async () => config, onChange: () => () => {}, stop: () => {} };
       const sharded = new ShardedClient({ placement: [], configSource: source, pollMs: 0, timeoutMs: 3000, attemptTimeoutMs: 300 }); // its first pass starts at the silent one
       try {
         await assert.rejects(sharded.put('k', 'v'), unknown);
-        assert.ok(n >= 2, `the write was resent after WRONG_GROUP (${n} answers)`);
+        assert.ok(thenStale.answers >= 2, `the write was resent after WRONG_GROUP (${thenStale.answers} answers)`);
       } finally {
         sharded.close();
       }
@@ -175,21 +172,8 @@ describe('a write whose outcome is unknown', () => {
 
     it('KvsClient: the TIMEOUT after a later round\'s stale refusal says why, not "no answer before the deadline"', async () => {
       // The call ends at the stale refusal, long before its deadline: the message claimed the deadline passed.
-      let n = 0;
-      const thenStale = await listen((s) => {
-        const d = new FrameDecoder();
-        s.on('data', (b) => {
-          d.push(b);
-          for (let f = d.read(); f !== null; f = d.read()) {
-            const res: Response =
-              n++ === 0
-                ? { kind: 'error', error: { code: 'WRONG_GROUP', message: 'relay ran out of time during a hand-off', epoch: 4 } }
-                : { kind: 'error', error: { code: 'BAD_REQUEST', message: 'stale write: this client already sent a newer one (seq too old)' } };
-            s.write(encodeResponse(f.requestId, res));
-          }
-        });
-      });
-      const kv = new KvsClient({ endpoints: [thenStale, silent], timeoutMs: 3000 }); // the first call starts at the silent one
+      const thenStale = await wrongGroupThenStale();
+      const kv = new KvsClient({ endpoints: [thenStale.address, silent], timeoutMs: 3000 }); // the first call starts at the silent one
       try {
         await assert.rejects(kv.put('k', 'v'), (e: unknown) => unknown(e) && /a later write of this session was applied first/.test((e as Error).message) && !/before the deadline/.test((e as Error).message));
       } finally {
@@ -200,24 +184,12 @@ describe('a write whose outcome is unknown', () => {
     it('a malformed answer is a KvsError: a read goes on to another replica, a write is TIMEOUT (found in review)', async () => {
       // An OK frame retyped as a value answer, whose body it lacks.
       const valueType = encodeResponse(0, { kind: 'value', value: null })[4]!;
-      const garbled = await listen((s) => {
-        const d = new FrameDecoder();
-        s.on('data', (b) => {
-          d.push(b);
-          for (let f = d.read(); f !== null; f = d.read()) {
-            const frame = encodeResponse(f.requestId, { kind: 'ok' });
-            frame[4] = valueType;
-            s.write(frame);
-          }
-        });
+      const garbled = await answering((f) => {
+        const frame = encodeResponse(f.requestId, { kind: 'ok' });
+        frame[4] = valueType;
+        return frame;
       });
-      const healthy = await listen((s) => {
-        const d = new FrameDecoder();
-        s.on('data', (b) => {
-          d.push(b);
-          for (let f = d.read(); f !== null; f = d.read()) s.write(encodeResponse(f.requestId, { kind: 'value', value: Buffer.from('v') }));
-        });
-      });
+      const healthy = await answering(() => ({ kind: 'value', value: Buffer.from('v') }));
       const reader = new KvsClient({ endpoints: [garbled, healthy], timeoutMs: 2000 });
       const writer = new KvsClient({ endpoints: [garbled], timeoutMs: 1000 });
       try {

@@ -13,7 +13,7 @@ import { runReshard, storeReshard } from '../../src/cli/reshard-command.ts';
 import { KvsError } from '../../src/client/client.ts';
 import { serveNativeClient } from '../../src/doors/native-door.ts';
 import { loadXxh64 } from '../../src/partition/index.ts';
-import { CONFIG_KEY, completeMoves, decodeConfig, encodeConfig, initialConfig } from '../../src/placement/config.ts';
+import { CONFIG_KEY, completeMoves, decodeConfig, encodeConfig, initialConfig, type ClusterConfig } from '../../src/placement/config.ts';
 import { isTransient, patiently, type Clock } from '../../src/resharding/patience.ts';
 import type { RawRequest } from '../../src/router/router.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
@@ -120,6 +120,23 @@ test('which errors mean "not now"', () => {
   assert.ok(!isTransient('a string'));
 });
 
+/** Serves `exec` on an in-process native door at 127.0.0.1 (a free port); the test closes the server. */
+async function serveFake(exec: MemoryExecutor): Promise<{ server: net.Server; address: string }> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    const conn = new FrameSocket(s);
+    serveNativeClient(conn, exec);
+    conn.listen();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, address: `127.0.0.1:${(server.address() as net.AddressInfo).port}` };
+}
+
+/** The configuration of shard groups 1 and 2 (16 partitions), one replica each, both at `address`. */
+async function twoGroups(address: string): Promise<ClusterConfig> {
+  return initialConfig(await loadXxh64(), [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] })), 16);
+}
+
 /**
  * One in-process native door standing in for the placement group and shard group 1's replica: it
  * holds the configuration, finishes the moves of a reshard once read at `completeAt` or later, and
@@ -156,21 +173,12 @@ class FakeCluster extends MemoryExecutor {
 describe('kvs reshard after following a reshard in progress (in-process)', () => {
   it('still waits for a shard group without a leader, within --timeout-ms', async () => {
     const exec = new FakeCluster();
-    const server = net.createServer((s) => {
-      s.on('error', () => {});
-      const conn = new FrameSocket(s);
-      serveNativeClient(conn, exec);
-      conn.listen();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const { server, address } = await serveFake(exec);
     const dir = mkdtempSync(join(tmpdir(), 'kvs-reshard-follow-'));
     const log = console.log;
     const err = console.error;
     try {
-      const h64 = await loadXxh64();
-      const groups = [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] }));
-      const c = initialConfig(h64, groups, 16);
+      const c = await twoGroups(address);
       // A reshard in progress: partition 0 moves from its owner to the other group.
       const from = c.owner[0]!;
       exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig({ ...c, moves: [{ partition: 0, from, to: from === 1 ? 2 : 1 }] })));
@@ -235,17 +243,9 @@ class UnansweredCas extends MemoryExecutor {
 describe('kvs reshard whose configuration write timed out but applied (in-process)', () => {
   it('recognises the configuration in force on the retry and stores nothing more', async () => {
     const exec = new UnansweredCas();
-    const server = net.createServer((s) => {
-      s.on('error', () => {});
-      const conn = new FrameSocket(s);
-      serveNativeClient(conn, exec);
-      conn.listen();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const { server, address } = await serveFake(exec);
     try {
-      const h64 = await loadXxh64();
-      const c = initialConfig(h64, [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] })), 16);
+      const c = await twoGroups(address);
       exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig(c)));
       // A fake clock: each attempt's own timeout is real (800 ms); the retry's pause ends the hang.
       const clock = fakeClock();
@@ -272,17 +272,9 @@ describe('kvs reshard whose configuration write timed out but applied (in-proces
   it('a reshard stored at the first attempt is not reported in force', async () => {
     const exec = new UnansweredCas();
     exec.hangCas = false;
-    const server = net.createServer((s) => {
-      s.on('error', () => {});
-      const conn = new FrameSocket(s);
-      serveNativeClient(conn, exec);
-      conn.listen();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const address = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const { server, address } = await serveFake(exec);
     try {
-      const h64 = await loadXxh64();
-      const c = initialConfig(h64, [1, 2].map((id) => ({ id, replicas: [{ id: 100 + id, address }] })), 16);
+      const c = await twoGroups(address);
       exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig(c)));
       const r = await storeReshard([address], [c.groups[0]!], c.epoch, { timeoutMs: 800, clock: fakeClock() });
       assert.equal(r.inForce, false);
