@@ -278,6 +278,32 @@ export class RaftNode {
     return true;
   }
 
+  /**
+   * Whom a leader that is leaving (a graceful stop) should hand leadership to; undefined when not
+   * leader or no other voter exists. First a voter holding our whole log that answered within the
+   * last election window (it can take over at once, and is evidently reachable), among them the
+   * one heard from without a break for longest: a replica that came back moments ago (a rolling
+   * restart) may not be reachable from the other replicas yet — their links to it can still be
+   * waiting out a reconnect backoff — and a leader they cannot answer gets no votes or acks. Then a
+   * recently active voter with the highest match (the transfer catches it up first), then, as
+   * before, the highest match: the transfer may still land if it answers again.
+   */
+  transferTarget(): NodeId | undefined {
+    if (this.role !== Role.Leader) return undefined;
+    const last = this.log.lastIndex();
+    const window = this.electionWindow();
+    const ranked = this.log
+      .conf()
+      .voters.filter((v) => v !== this.id && this.prs.has(v))
+      .map((id) => {
+        const pr = this.prs.get(id)!;
+        const recent = this.ticks - pr.heardAt <= window;
+        return { id, match: pr.match, recent, ready: recent && pr.match === last, since: pr.heardSince };
+      });
+    ranked.sort((a, b) => Number(b.ready) - Number(a.ready) || Number(b.recent) - Number(a.recent) || b.match - a.match || earlier(a.since, b.since) || a.id - b.id);
+    return ranked[0]?.id;
+  }
+
   /** Folds the log up to `index` (already applied) into the state machine's image. */
   compact(index: number): void {
     if (index <= this.log.base.index || index > this.log.applied) return;
@@ -821,7 +847,7 @@ export class RaftNode {
       case MsgType.HeartbeatResp: {
         const pr = this.prs.get(m.from);
         if (!pr) return;
-        pr.recentActive = true;
+        pr.heard(this.ticks, this.electionWindow());
         pr.blank = m.blank === true;
         pr.ackedRound = Math.max(pr.ackedRound, m.round);
         pr.probeSent = false;
@@ -848,7 +874,7 @@ export class RaftNode {
   private handleAppendResp(m: AppendRespMsg): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
-    pr.recentActive = true;
+    pr.heard(this.ticks, this.electionWindow());
     pr.blank = m.blank === true;
     pr.appendAfterSnapshot = false;
     if (m.reject) {
@@ -892,7 +918,7 @@ export class RaftNode {
   private handleSnapshotResp(m: SnapshotRespMsg): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
-    pr.recentActive = true;
+    pr.heard(this.ticks, this.electionWindow());
     const s = pr.snapshot;
     if (pr.state !== ProgressState.Snapshot || !s || s.transfer !== m.transfer) return;
     if (m.done) {
@@ -1154,4 +1180,9 @@ function sameHard(a: HardState, b: HardState): boolean {
 
 function sameSoft(a: SoftState, b: SoftState): boolean {
   return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}
+
+/** Orders ticks earliest first (-Infinity included, where a subtraction would give NaN). */
+function earlier(a: number, b: number): number {
+  return a === b ? 0 : a < b ? -1 : 1;
 }

@@ -40,6 +40,13 @@ export class Progress {
   inflight: number[] = [];
   /** Heard from since the last CheckQuorum period. */
   recentActive = false;
+  /** The leader's tick (RaftNode's clock) when this peer last answered; -Infinity: not yet this term. */
+  heardAt = Number.NEGATIVE_INFINITY;
+  /**
+   * When the current unbroken run of answers began: the first answer after a silence longer than
+   * an election window (a peer that restarted, or was cut off) starts a new one.
+   */
+  heardSince = Number.NEGATIVE_INFINITY;
   /** Highest heartbeat round this peer has answered. */
   ackedRound = 0;
   snapshot: SnapshotSend | undefined;
@@ -58,6 +65,13 @@ export class Progress {
 
   constructor(next: number) {
     this.next = next;
+  }
+
+  /** The peer answered at tick `now`; a silence of more than `window` ticks before it was a break. */
+  heard(now: number, window: number): void {
+    this.recentActive = true;
+    if (now - this.heardAt > window) this.heardSince = now;
+    this.heardAt = now;
   }
 
   becomeProbe(): void {

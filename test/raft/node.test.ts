@@ -395,6 +395,60 @@ describe('leadership transfer', () => {
   });
 });
 
+describe('the transfer target of a leader that stops (transferTarget)', () => {
+  // A rolling upgrade: leadership handed to a replica restarted moments earlier got no answers from
+  // the third replica, whose link to it still waited out a reconnect backoff (~2 s without a leader).
+  it('among caught-up voters, the one heard from without a break, not one that came back moments ago', () => {
+    const c = new Cluster([1, 2, 3], { quietAfterTicks: 0 });
+    const leader = c.electLeader();
+    const [back, stayed] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    c.tickAll(2);
+    assert.equal(leader.transferTarget(), back, 'both caught up and answering: the lower id');
+    // `back` is silent for longer than an election timeout (a restart), then answers again.
+    c.isolate(back);
+    leader.propose(put('a', '1'));
+    c.tickAll(defaultRaftConfig.electionTicks + 2);
+    c.heal();
+    c.tickAll(3);
+    const st = leader.status;
+    assert.ok(st.progress.every((p) => p.match === st.lastIndex && p.active), 'both caught up and active again');
+    assert.equal(leader.transferTarget(), stayed);
+    assert.ok(leader.transferLeadership(stayed));
+    c.tickAll(2);
+    assert.equal(c.node(stayed).status.role, 'leader');
+  });
+
+  it('a voter that answers before a silent one with a higher match', () => {
+    const c = new Cluster([1, 2, 3], { quietAfterTicks: 0 });
+    const leader = c.electLeader();
+    const [silent, slow] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    // `slow` gets no entries (its heartbeats still flow), `silent` all of them, then goes silent.
+    const noAppendsToSlow = (m: Message): boolean => !(m.type === MsgType.Append && m.to === slow);
+    c.filter = noAppendsToSlow;
+    leader.propose(put('a', '1'));
+    c.tickAll(2);
+    c.filter = (m) => noAppendsToSlow(m) && m.from !== silent && m.to !== silent;
+    c.tickAll(defaultRaftConfig.electionTicks + 2);
+    const st = leader.status;
+    const match = (id: number): number => st.progress.find((p) => p.id === id)!.match;
+    assert.ok(match(silent) > match(slow));
+    assert.equal(leader.transferTarget(), slow, 'the transfer catches it up first; the silent one would never take over');
+    c.heal();
+    assert.ok(leader.transferLeadership(slow));
+    c.tickAll(3);
+    assert.equal(c.node(slow).status.role, 'leader');
+    assert.equal(c.state(slow).get('a'), '1');
+  });
+
+  it('none when not leader, or the only voter', () => {
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const follower = [1, 2, 3].find((id) => id !== leader.id)!;
+    assert.equal(c.node(follower).transferTarget(), undefined);
+    assert.equal(lone(1, { base: { index: 0, term: 0, conf: { voters: [1], learners: [] } } }).transferTarget(), undefined);
+  });
+});
+
 describe('reads', () => {
   it('ReadIndex on the leader waits for a heartbeat round acknowledged by a quorum', () => {
     const c = new Cluster([1, 2, 3]);
