@@ -463,18 +463,16 @@ export class KvsServer {
   }
 
   /**
-   * Graceful stop: a leader first hands leadership to the most caught-up voter (so clients see no
-   * election timeout), then everything closes.
+   * Graceful stop: a leader first hands leadership to a caught-up voter that answers, heard from
+   * without a break for longest (RaftNode.transferTarget), so clients see no election timeout;
+   * then everything closes.
    */
   async shutdown(): Promise<void> {
-    const st = this.replica.node.status;
-    if (st.role === 'leader') {
-      const target = st.progress.filter((p) => st.conf.voters.includes(p.id)).sort((a, b) => b.match - a.match)[0];
-      if (target && this.replica.transferLeadership(target.id)) {
-        const until = Date.now() + this.config.tickMs * this.config.electionTicks;
-        while (Date.now() < until && this.replica.isLeader) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
-        this.log.info(this.replica.isLeader ? 'leadership transfer timed out' : 'handed leadership over', { to: target.id });
-      }
+    const target = this.replica.node.transferTarget();
+    if (target !== undefined && this.replica.transferLeadership(target)) {
+      const until = Date.now() + this.config.tickMs * this.config.electionTicks;
+      while (Date.now() < until && this.replica.isLeader) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
+      this.log.info(this.replica.isLeader ? 'leadership transfer timed out' : 'handed leadership over', { to: target });
     }
     await this.close();
   }

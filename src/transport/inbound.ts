@@ -64,13 +64,18 @@ export function servePeerLink(conn: FrameSocket, hello: Hello, h: InboundHandler
   const stopKeepalive = every(h.keepaliveMs ?? KEEPALIVE_MS, () => conn.write(ownHello));
   conn.socket.once('close', stopKeepalive);
   const own: HostedReplica = { onRaft: h.onRaft, execute: h.execute, ...(h.tap ? { tap: h.tap } : {}) };
+  // The peer is up (it just dialed us): our own link to it may be waiting out a backoff.
+  h.hub?.peerUp(hello.groupId, h.self.replicaId, hello.replicaId);
   conn.onFrame = (f: Frame) => {
     try {
       if (f.type === FrameType.Channel) return riding(conn, h.hub, decodeChannel(f.body));
       // A shared connection lives on for the other pairs once its replica stopped (the server
       // hands it to the hub): the opening pair is told its replica is not hosted here any more.
-      if (!h.hub?.adopted(conn.socket)) serve(own, f, (res) => send(encodeResponse(f.requestId, res)));
-      else notHosted(f.requestId, h.self.groupId, h.self.replicaId, (id, res) => send(encodeResponse(id, res)));
+      if (!h.hub?.adopted(conn.socket)) {
+        // Any frame says so too: it may arrive before our link noticed its old connection died.
+        h.hub?.peerUp(hello.groupId, h.self.replicaId, hello.replicaId);
+        serve(own, f, (res) => send(encodeResponse(f.requestId, res)));
+      } else notHosted(f.requestId, h.self.groupId, h.self.replicaId, (id, res) => send(encodeResponse(id, res)));
     } catch (e) {
       if (!(e instanceof BadRequestError)) throw e;
       conn.socket.destroy(); // a peer speaking garbage: drop the link, it will reconnect
@@ -107,7 +112,10 @@ function riding(conn: FrameSocket, hub: LinkHub | undefined, c: ChannelFrame): v
     conn.write(encodeChannelPrefix(back, inner));
     conn.write(inner);
   };
-  if (target) return serve(target, c.frame, (res) => reply(c.frame.requestId, res));
+  if (target) {
+    hub?.peerUp(c.group, c.to, c.from);
+    return serve(target, c.frame, (res) => reply(c.frame.requestId, res));
+  }
   notHosted(c.frame.requestId, c.group, c.to, reply);
 }
 

@@ -5,7 +5,10 @@
 // event-loop turn, which under load is rare: docs/processes.md.) It learns that two addresses are one process
 // from the answering HELLO, which names its process (protocol.md §6.1): the first link to each
 // address dials it, and a second connection to a process already reached hands its pairs to the
-// first and closes. Incoming: the replicas registered here answer CHANNEL frames (inbound.ts).
+// first and closes. Incoming: the replicas registered here answer CHANNEL frames (inbound.ts), and
+// what arrives from a peer replica wakes this process's link back to it if that link waits out a
+// reconnect backoff (peerUp): links are one connection per direction, so the peer reaching us says
+// nothing to our link to it otherwise.
 //
 // A process without sharing (one replica each, as `kvs server` or the StatefulSet-per-group layout
 // runs) simply has one replica in its hub; a peer of protocol version 2 names no process, and
@@ -26,6 +29,14 @@ export interface HostedReplica {
   tap?: Tap;
 }
 
+/** An outgoing link of a replica pair, as the hub wakes it (peer-link.ts). */
+export interface OutgoingLink {
+  /** group, this replica (from), the peer (to). */
+  readonly pair: { group: number; from: number; to: number };
+  /** The peer was heard from: a link waiting out a backoff dials now. */
+  peerUp(): void;
+}
+
 export interface DialOptions {
   self: Hello;
   peerId: number;
@@ -42,6 +53,8 @@ export class LinkHub {
   /** This process's id in HELLO answers: random per life, so a restarted process is a new one. */
   readonly process = randomInt(1, 2 ** 48);
   private readonly hosted = new Map<string, HostedReplica>();
+  /** Outgoing links by pair (group/from/to), to wake when their peer is heard from. */
+  private readonly outgoing = new Map<string, OutgoingLink>();
   /** Which process answered at an address (learned from handshakes; forgotten with the carrier). */
   private readonly processAt = new Map<string, number>();
   /** The carrier every pair to that process rides. */
@@ -83,6 +96,23 @@ export class LinkHub {
   /** Whether `s` is a connection kept after its replica stopped (adopt). */
   adopted(s: Socket): boolean {
     return this.kept.has(s);
+  }
+
+  /** Makes `link` one peerUp wakes; returns its removal. */
+  register(link: OutgoingLink): () => void {
+    const key = pairKey(link.pair.group, link.pair.from, link.pair.to);
+    this.outgoing.set(key, link);
+    return () => {
+      if (this.outgoing.get(key) === link) this.outgoing.delete(key);
+    };
+  }
+
+  /**
+   * Replica `peer` of `group` reached replica `local` of this process (dialed it, or sent it a
+   * frame): `local`'s link back to `peer`, if it waits out a reconnect backoff, dials now.
+   */
+  peerUp(group: number, local: number, peer: number): void {
+    this.outgoing.get(pairKey(group, local, peer))?.peerUp();
   }
 
   hostedReplica(group: number, id: number): HostedReplica | undefined {
@@ -136,4 +166,8 @@ export class LinkHub {
 
 function replicaKey(group: number, id: number): string {
   return `${group}/${id}`;
+}
+
+function pairKey(group: number, from: number, to: number): string {
+  return `${group}/${from}/${to}`;
 }

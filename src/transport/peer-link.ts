@@ -3,7 +3,8 @@
 // link-hub.ts), reconnects with backoff and jitter when the carrier is lost, and bounds what may
 // wait, so a slow or dead peer never grows memory or blocks the others. Raft tolerates lost
 // messages, so over the bound they are dropped (and counted); forwarded client requests fail fast
-// with UNAVAILABLE instead.
+// with UNAVAILABLE instead. A link waiting out a backoff dials at once when the peer is heard from
+// (it dialed us, or sent us a frame: the hub calls peerUp), since it is evidently up again.
 import type { ChannelAddress, Frame, Hello } from '../wire/index.ts';
 import { Carrier, LinkError, type CarrierUser, type LostReason } from './carrier.ts';
 import { LinkHub } from './link-hub.ts';
@@ -42,13 +43,22 @@ export class PeerLink implements CarrierUser {
   private waitingBytes = 0;
   private backoff = MIN_BACKOFF_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /**
+   * A dial was made early (peerUp) since the last handshake or timed dial: more news of the peer
+   * waits for the timer, so a peer that reaches us but cannot be reached costs at most one extra
+   * dial per backoff, not one per frame it sends.
+   */
+  private dialedEarly = false;
   private closed = false;
+  /** Removes this link from the hub's registry (peerUp). */
+  private readonly unregister: () => void;
   /**
    * The process at the peer's address refused this pair on a shared connection (not hosted
    * there): dial a connection of its own until one shakes hands (protocol.md §6.5).
    */
   private ownConnection = false;
-  readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0, silentReplaced: 0 };
+  /** `earlyDials`: reconnects made before the backoff ran out, because the peer was heard from (peerUp). */
+  readonly stats = { framesSent: 0, bytesSent: 0, dropped: 0, connects: 0, silentReplaced: 0, earlyDials: 0 };
 
   constructor(opts: PeerLinkOptions) {
     this.opts = opts;
@@ -57,6 +67,7 @@ export class PeerLink implements CarrierUser {
     this.pair = { group: opts.self.groupId, from: opts.self.replicaId, to: opts.peerId };
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 << 20;
     this.hub = opts.hub ?? new LinkHub({ sharing: false });
+    this.unregister = this.hub.register(this);
     this.connect();
   }
 
@@ -67,6 +78,30 @@ export class PeerLink implements CarrierUser {
   /** The protocol version of the peer's process; 1 until a handshake (the oldest we speak). */
   get peerVersion(): number {
     return this.ready ? this.carrier!.peerVersion : 1;
+  }
+
+  /** Waiting out a reconnect backoff (no connection, dialing or up). */
+  get backingOff(): boolean {
+    return this.reconnectTimer !== undefined;
+  }
+
+  /** The backoff the next failed connection waits (half of it to all of it): doubled at each failure. */
+  get backoffMs(): number {
+    return this.backoff;
+  }
+
+  /**
+   * The peer was heard from (it dialed us, or a frame of it arrived): if this link waits out a
+   * backoff, the peer is evidently up again, so dial now. Without this, a replica that restarted
+   * while a peer's backoff had grown (to MAX_BACKOFF_MS) stayed unreachable from that peer for up
+   * to that long, though it could already reach the peer: a leadership transfer to it got no
+   * votes or answers from that peer meanwhile.
+   */
+  peerUp(): void {
+    if (this.closed || this.reconnectTimer === undefined || this.dialedEarly) return;
+    this.dialedEarly = true;
+    this.stats.earlyDials++;
+    this.connect();
   }
 
   /** The peer moved (e.g. restarted on another port): reconnect there. */
@@ -108,7 +143,9 @@ export class PeerLink implements CarrierUser {
 
   close(): void {
     this.closed = true;
+    this.unregister();
     clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.leaveCarrier();
     this.waiting = [];
     this.waitingBytes = 0;
@@ -118,6 +155,7 @@ export class PeerLink implements CarrierUser {
     if (c !== this.carrier) return;
     this.ready = true;
     this.backoff = MIN_BACKOFF_MS;
+    this.dialedEarly = false;
     if (c.own) this.ownConnection = false; // reached on its own: later reconnects share again
     this.stats.connects++;
   }
@@ -176,6 +214,9 @@ export class PeerLink implements CarrierUser {
     const random = this.opts.random ?? Math.random;
     const delay = this.backoff / 2 + random() * (this.backoff / 2);
     this.backoff = Math.min(MAX_BACKOFF_MS, this.backoff * 2);
-    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer = setTimeout(() => {
+      this.dialedEarly = false;
+      this.connect();
+    }, delay);
   }
 }
