@@ -255,7 +255,9 @@ export class ShardedClient extends KvsClient {
         return o.res;
       }
       if (kind === 'write') doubt = o.doubt ?? (o.err.code === 'TIMEOUT' ? o.err.message : doubt);
-      if (o.t === 'unreachable' && unreached.size > 0) cause = o.cause ?? o.err.message;
+      // An attempt the deadline cut short (given its last millisecond) says nothing about the replica:
+      // the error seen before it stays the one reported, as in callGroup.
+      if (o.t === 'unreachable' && unreached.size > 0 && !(cause !== undefined && Date.now() >= deadline)) cause = o.cause ?? o.err.message;
       last = o.err;
       attempt++;
       await backoff(attempt, deadline, this.closeSignal);

@@ -251,6 +251,37 @@ describe('smart client routing', () => {
     }
   });
 
+  it('a fallback attempt the deadline cut short does not hide the error seen before it', async () => {
+    // Regression (timing audit, 2026-12-07): as in callGroup (70b07c0), the last attempt of a call
+    // can be given the deadline's last millisecond on a loaded machine; its "timed out" replaced
+    // the ECONNREFUSED of the attempts before it in the UNREACHABLE message.
+    const timeoutMs = 300;
+    let deadline = 0;
+    class CutShort extends ShardedClient {
+      constructor() {
+        super({ placement: [], configSource: new FakeSource(undefined), pollMs: 0, timeoutMs, endpoints: ['a', 'b'] });
+      }
+      attempts = 0;
+      protected override async send(addr: string): Promise<Response> {
+        // The first attempt is refused; the second is the one the deadline cuts short.
+        if (++this.attempts === 1) throw new ConnectionError(`cannot reach ${addr}: connect ECONNREFUSED`);
+        await new Promise((r) => setTimeout(r, deadline - Date.now() + 5));
+        throw new ConnectionError(`connect to ${addr} timed out`);
+      }
+    }
+    const c = new CutShort();
+    try {
+      deadline = Date.now() + timeoutMs;
+      await assert.rejects(c.get('k'), (e: unknown) => {
+        assert.ok(e instanceof KvsError && e.code === 'UNREACHABLE', String(e));
+        assert.match(e.message, /could not reach [ab], [ab] \(last error: cannot reach [ab]: connect ECONNREFUSED\)/);
+        return true;
+      });
+    } finally {
+      c.close();
+    }
+  });
+
   it('splits a batch per partition with the same session ids as the server splitter', async () => {
     const { three, partitioner } = await setup();
     const c = new TestClient(new FakeSource(three), () => ok);
