@@ -67,13 +67,16 @@ describe('runLoop, open loop', () => {
       lastError: '',
       close: async () => {},
     };
-    const spec: LoadSpec = { ...DEFAULT_SPEC, rate: 2000, warmupS: 0.2, durationS: 0.5 };
+    // A window of 2 s, not 0.5 s: only answers inside the window count, and a loaded machine can
+    // stall this process for a few hundred ms, pushing that many answers past a short window's end.
+    const spec: LoadSpec = { ...DEFAULT_SPEC, rate: 2000, warmupS: 0.2, durationS: 2 };
     const r = await runLoop(driver, spec, { slots: 64, rate: 2000, worker: 0 }, Date.now() + 50);
     assert.equal(r.errors, 0, r.lastError);
     assert.equal(r.backlog, 0);
-    // The window's share of a 2,000/s Poisson schedule (~1,000), and nothing sent past the schedule.
-    assert.ok(r.ok > 700 && r.ok < 1300, `${r.ok} answers`);
-    assert.ok(sent < 1_900, `${sent} sent`);
+    // The window's share of a 2,000/s Poisson schedule (~4,000), and nothing sent past the schedule
+    // (~4,400 in all: warm-up and window).
+    assert.ok(r.ok > 2800 && r.ok < 5200, `${r.ok} answers`);
+    assert.ok(sent < 5_900, `${sent} sent`);
     assert.ok(r.lateP50Us >= 0 && r.lateP99Us >= r.lateP50Us);
   });
 });

@@ -30,13 +30,16 @@ describe('client options and deadlines', () => {
 
   it('a write waiting for a slot is bounded by its own timeoutMs', async () => {
     const timeoutMs = 500;
-    const n = 20; // one after another they would take n × timeoutMs = 10 s
+    const n = 40; // one after another they would take n × timeoutMs = 20 s
     const kv = new KvsClient({ endpoints: [address], timeoutMs, maxInFlightWrites: 1 });
     try {
       const t = Date.now();
       const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => kv.put(`k${i}`, 'v')));
       const elapsed = Date.now() - t;
-      assert.ok(elapsed < 5 * timeoutMs, `all ${n} writes settled within 5 × timeoutMs (took ${elapsed} ms)`);
+      // Half of what one after another would take: about one timeoutMs is expected, and the margin
+      // is for a loaded machine, not a tolerance on the bound (each queued write's message below
+      // says it gave up at its own 500 ms).
+      assert.ok(elapsed < (n / 2) * timeoutMs, `all ${n} writes settled long before n × timeoutMs (took ${elapsed} ms)`);
       for (const r of results) assert.ok(r.status === 'rejected' && r.reason instanceof KvsError);
       const queued = results.slice(1).map((r) => (r.status === 'rejected' ? (r.reason as KvsError) : undefined));
       for (const e of queued) {

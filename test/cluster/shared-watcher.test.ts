@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { ConfigWatcher, type PlacementStore } from '../../src/cluster/config-watcher.ts';
 import { sharedPlacementWatcher } from '../../src/client/placement-watcher.ts';
 import { CONFIG_KEY, encodeConfig, type ClusterConfig } from '../../src/placement/config.ts';
+import { waitFor } from '../support/wait.ts';
 
 function configAt(epoch: number): ClusterConfig {
   return { epoch, partitions: 8, loadFactor: 1.25, groups: [{ id: 1, replicas: [{ id: 101, address: '127.0.0.1:1' }] }], owner: Array<number>(8).fill(1), moves: [] };
@@ -31,16 +32,21 @@ class FakeStore implements PlacementStore {
 test('a retained watcher polls until its last holder stops; start() twice polls once', async () => {
   const store = new FakeStore(configAt(1));
   const w = new ConfigWatcher(store, 5).retain();
+  // Beside it, a watcher started once: polls run on the process's shared timer, so both wake
+  // together, and the count compares loops whatever the machine's load (not reads per 60 ms).
+  const onceStore = new FakeStore(configAt(1));
+  const once = new ConfigWatcher(onceStore, 5);
   w.start();
   w.start();
-  await new Promise((r) => setTimeout(r, 60));
+  once.start();
+  await waitFor('a few polls', () => onceStore.reads >= 5, 20_000, 5);
   const reads = store.reads;
-  assert.ok(reads >= 3 && reads <= 14, `one poll loop, not two: ${reads} reads in 60 ms at 5 ms`);
+  assert.ok(reads >= 3 && reads <= onceStore.reads + 1, `one poll loop, not two: ${reads} reads, ${onceStore.reads} by a watcher started once`);
+  once.stop();
   w.stop();
   assert.equal(store.closed, false);
   assert.equal(w.ended, false);
-  await new Promise((r) => setTimeout(r, 30));
-  assert.ok(store.reads > reads, 'still polling for the other holder');
+  await waitFor('still polling for the other holder', () => store.reads > reads, 20_000, 5);
   w.stop();
   assert.equal(store.closed, true);
   assert.equal(w.ended, true);

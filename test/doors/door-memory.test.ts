@@ -13,6 +13,7 @@ import { decodeResponse, encodeRequest, FrameDecoder } from '../../src/wire/inde
 import { startHttpDoorWith } from './http-impl-door.ts';
 import { MemoryExecutor, fakeContext } from './memory-executor.ts';
 import { Opcode, WsClient } from './ws-client.ts';
+import { waitFor } from '../support/wait.ts';
 
 /** The part of uWS's HttpResponse that readBody and Reply use; the body is fed by hand. */
 class FakeResponse {
@@ -155,7 +156,8 @@ describe(`HTTP and WebSocket doors (${impl}): memory a client can make them hold
     c.destroy();
     await c.closed;
     assert.ok(sent < cap, `${sent} bytes of pings sent and the connection is still open`);
-    for (let i = 0; i < 100 && wsClosed === closedBefore; i++) await new Promise((r) => setTimeout(r, 10));
+    // Waited for, not given a second: a loaded machine may take longer to see the close.
+    await waitFor('the door to count the connection closed', () => wsClosed !== closedBefore);
     assert.equal(wsClosed, closedBefore + 1);
   });
 });

@@ -114,9 +114,10 @@ const SETTINGS = Buffer.from([0, 0, 0, 0x04, 0, 0, 0, 0, 0]);
 
 /**
  * A raw connection that writes `pieces` (apart by a few ms) and records the types of the HTTP/2
- * frames the server sends back, until the server closes it or `capMs` passes.
+ * frames the server sends back, until the server closes it, `capMs` passes, or (`until`) the server
+ * sent a frame of that type (then closedAfterMs is undefined: open when we hung up).
  */
-function rawConnection(port: number, pieces: Buffer[], capMs: number): Promise<{ closedAfterMs: number | undefined; frameTypes: number[] }> {
+function rawConnection(port: number, pieces: Buffer[], capMs: number, until?: number): Promise<{ closedAfterMs: number | undefined; frameTypes: number[] }> {
   return new Promise((resolve) => {
     const started = Date.now();
     const s = net.connect(port, '127.0.0.1', async () => {
@@ -134,12 +135,15 @@ function rawConnection(port: number, pieces: Buffer[], capMs: number): Promise<{
         frameTypes.push(input[3]!);
         input = input.subarray(9 + input.readUIntBE(0, 3));
       }
+      if (until !== undefined && frameTypes.includes(until)) hangUp();
     });
     s.on('error', () => {});
-    const cap = setTimeout(() => {
-      s.destroy();
+    const hangUp = (): void => {
+      clearTimeout(cap);
       resolve({ closedAfterMs: undefined, frameTypes });
-    }, capMs);
+      s.destroy();
+    };
+    const cap = setTimeout(hangUp, capMs);
     s.on('close', () => {
       clearTimeout(cap);
       resolve({ closedAfterMs: Date.now() - started, frameTypes });
@@ -153,25 +157,32 @@ const bytewise = (b: Buffer): Buffer[] => [...b].map((x) => Buffer.from([x]));
 // held its slot of the connection limit for good. The door reads the preface itself first.
 describe('gRPC door: connections must speak HTTP/2 in time', () => {
   it('closes a connection without the whole preface after prefaceTimeoutMs, one with other bytes at once; real clients still work', async () => {
+    // Two doors, so that no assertion is about how long the machine took: one whose preface timeout
+    // (500 ms) the silent connections run into, and one whose timeout (60 s) no connection here
+    // reaches, where a connection closed at all was closed for its bytes (at once), and a preface
+    // sent a byte at a time is served however slowly a loaded machine delivers it.
     const exec = new MemoryExecutor();
     const door = await startGrpcDoor(fakeContext(exec), { listen: '127.0.0.1:0', prefaceTimeoutMs: 500 });
-    const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
+    const patient = await startGrpcDoor(fakeContext(exec), { listen: '127.0.0.1:0', prefaceTimeoutMs: 60_000 });
+    const portOf = (d: { address: string }): number => Number(d.address.slice(d.address.lastIndexOf(':') + 1));
+    const [port, patientPort] = [portOf(door), portOf(patient)];
     const client = new RawClient(door.address, grpc.credentials.createInsecure()) as unknown as Raw;
     try {
       const [silent, half, http1, almost, slowPreface] = await Promise.all([
-        rawConnection(port, [], 5000),
-        rawConnection(port, [PREFACE.subarray(0, 16)], 5000),
-        rawConnection(port, [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], 5000),
-        rawConnection(port, [PREFACE.subarray(0, 20), Buffer.from('XXXX')], 5000),
+        rawConnection(port, [], 30_000),
+        rawConnection(port, [PREFACE.subarray(0, 16)], 30_000),
+        rawConnection(patientPort, [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')], 30_000),
+        rawConnection(patientPort, [PREFACE.subarray(0, 20), Buffer.from('XXXX')], 30_000),
         // The preface a byte at a time, then SETTINGS: a session, answered with the server's SETTINGS.
-        rawConnection(port, [...bytewise(PREFACE), SETTINGS], 1500),
+        rawConnection(patientPort, [...bytewise(PREFACE), SETTINGS], 30_000, 0x04),
       ]);
       for (const [name, r] of [['silent', silent], ['half a preface', half]] as const) {
-        assert.ok(r.closedAfterMs !== undefined && r.closedAfterMs >= 450 && r.closedAfterMs < 3000, `${name}: closed after ${r.closedAfterMs} ms`);
+        assert.ok(r.closedAfterMs !== undefined && r.closedAfterMs >= 450, `${name}: closed after ${r.closedAfterMs} ms`);
         assert.deepEqual(r.frameTypes, [], `${name}: nothing sent`);
       }
       for (const [name, r] of [['HTTP/1.1', http1], ['a wrong byte at 20', almost]] as const) {
-        assert.ok(r.closedAfterMs !== undefined && r.closedAfterMs < 400, `${name}: closed at once, not after ${r.closedAfterMs} ms`);
+        assert.ok(r.closedAfterMs !== undefined, `${name}: closed at once, not left open until the preface timeout`);
+        assert.deepEqual(r.frameTypes, [], `${name}: nothing sent`);
       }
       assert.equal(slowPreface.closedAfterMs, undefined, 'a preface sent slowly but in time is served');
       assert.ok(slowPreface.frameTypes.includes(0x04), `the server's SETTINGS came back: ${slowPreface.frameTypes.join()}`);
@@ -182,6 +193,7 @@ describe('gRPC door: connections must speak HTTP/2 in time', () => {
     } finally {
       client.close();
       await door.close();
+      await patient.close();
     }
   });
 
@@ -191,7 +203,7 @@ describe('gRPC door: connections must speak HTTP/2 in time', () => {
     const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
     const client = new RawClient(door.address, grpc.credentials.createInsecure()) as unknown as Raw;
     try {
-      const idle = await rawConnection(port, [PREFACE, SETTINGS], 5000);
+      const idle = await rawConnection(port, [PREFACE, SETTINGS], 30_000); // a cap, not a bound: the close is awaited
       assert.ok(idle.closedAfterMs !== undefined && idle.closedAfterMs >= 450, `closed after ${idle.closedAfterMs} ms`);
       assert.ok(idle.frameTypes.includes(0x07), `told with a GOAWAY first: ${idle.frameTypes.join()}`);
       exec.data.set('k', Buffer.from('v'));
@@ -209,7 +221,7 @@ describe('gRPC door: connections must speak HTTP/2 in time', () => {
     const port = Number(door.address.slice(door.address.lastIndexOf(':') + 1));
     try {
       // Never acknowledges anything: a peer that is gone (or stuck) without a FIN or a reset.
-      const gone = await rawConnection(port, [PREFACE, SETTINGS], 5000);
+      const gone = await rawConnection(port, [PREFACE, SETTINGS], 30_000); // a cap, not a bound: the drop is awaited
       assert.ok(gone.frameTypes.includes(0x06), `a PING was sent: ${gone.frameTypes.join()}`);
       assert.ok(gone.closedAfterMs !== undefined && gone.closedAfterMs >= 550, `dropped after ${gone.closedAfterMs} ms`);
     } finally {
@@ -235,10 +247,13 @@ describe('gRPC door: close() and connections still sending the preface', () => {
       s.write(PREFACE.subarray(0, 10));
       await new Promise((r) => setTimeout(r, 100)); // accepted and waiting for the rest
       await door.close();
-      const closedAt = Date.now();
       if (!s.destroyed) s.write(Buffer.concat([PREFACE.subarray(10), SETTINGS]));
-      const gone = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
-      assert.ok(gone !== undefined && gone - closedAt < 1000, 'the connection is closed with the door, not served on');
+      // Closed at all is closed with the door: its preface timeout (60 s) is far off, and a
+      // connection served on would stay open. Waited for generously, not timed.
+      let wait: NodeJS.Timeout | undefined;
+      const gone = await Promise.race([closed, new Promise<undefined>((r) => (wait = setTimeout(() => r(undefined), 20_000)))]);
+      clearTimeout(wait);
+      assert.ok(gone !== undefined, 'the connection is closed with the door, not served on');
       assert.equal(Buffer.concat(fromServer).length, 0, 'no HTTP/2 frame was sent after close()');
     } finally {
       s.destroy();

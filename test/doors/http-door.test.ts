@@ -254,8 +254,7 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
         const mask = [1, 2, 3, 4];
         return Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | payload.length, ...mask, ...payload.map((b, i) => b ^ mask[i % 4]!)]);
       };
-      const started = Date.now();
-      const out = await new Promise<{ bytes: Buffer; ms: number }>((resolve) => {
+      const out = await new Promise<{ bytes: Buffer; hungUp: boolean }>((resolve) => {
         const s = net.connect({ host: '127.0.0.1', port: wsPort }, () => {
           s.write('GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
           // A binary message's first fragment, then a binary (not continuation) frame.
@@ -264,13 +263,19 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
         let bytes = Buffer.alloc(0);
         s.on('data', (d: Buffer) => (bytes = Buffer.concat([bytes, d])));
         s.on('error', () => {});
-        const cap = setTimeout(() => s.destroy(), 5000);
+        // We hang up only after far longer than the door's 300 ms: who closed it is asserted, not
+        // how fast (a loaded machine may take seconds).
+        let hungUp = false;
+        const cap = setTimeout(() => {
+          hungUp = true;
+          s.destroy();
+        }, 30_000);
         s.on('close', () => {
           clearTimeout(cap);
-          resolve({ bytes, ms: Date.now() - started });
+          resolve({ bytes, hungUp });
         });
       });
-      assert.ok(out.ms < 3000, `closed after ${out.ms} ms`);
+      assert.equal(out.hungUp, false, 'closed by the door, not left waiting');
       const body = out.bytes.subarray(out.bytes.indexOf('\r\n\r\n') + 4);
       const close = body.indexOf(0x88);
       assert.ok(close >= 0, `a close frame: ${body.toString('hex')}`);

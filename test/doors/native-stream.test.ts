@@ -187,8 +187,14 @@ describe('NativeStream', () => {
 
   // A partial frame was held for as long as the client answered uWS's pings (and a raw client's
   // data frame inside a fragmented message, merged by uWS into it, sat until the idle timeout).
-  it('closes (1008) a connection whose frame stays incomplete for partialFrameTimeoutMs, however it trickles in', async () => {
-    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  it('closes (1008) a connection whose frame stays incomplete for partialFrameTimeoutMs, however it trickles in', async (t) => {
+    // The stream's clock is mocked (setTimeout and Date): on a loaded machine a real 60 ms pause can
+    // outlast the 300 ms bound, and one byte every 50 ms can come slower than the test assumes.
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const sleep = async (ms: number): Promise<void> => {
+      t.mock.timers.tick(ms);
+      await settle();
+    };
     const exec = new MemoryExecutor();
     const sink = new FakeSink();
     const s = new NativeStream(exec, sink, { partialFrameTimeoutMs: 300 });

@@ -80,15 +80,19 @@ test('an API server that stops answering mid-renewal: the holder steps down at i
   const api = new LeaseApi();
   const [urlA, urlB] = [await api.listen('A'), await api.listen('B')];
   const changes: string[] = [];
+  // A lease of 6 s, renewed every 200 ms, given up 3 s after a renewal began: a machine too loaded
+  // to run a renewal for a second or two does not lose A its lease (B taking it while A answers),
+  // nor take A past the point where it must have stepped down.
+  const durationS = 6;
   const make = (who: string, url: string): LeaderLease =>
-    new LeaderLease(kubeconfig(url), { namespace: 'kvs', name: 'kvctl', identity: who, durationS: 2, renewMs: 200, renewDeadlineMs: 1000, onChange: (l) => changes.push(`${who} ${l ? 'leads' : 'stops'}`) });
+    new LeaderLease(kubeconfig(url), { namespace: 'kvs', name: 'kvctl', identity: who, durationS, renewMs: 200, renewDeadlineMs: 3000, onChange: (l) => changes.push(`${who} ${l ? 'leads' : 'stops'}`) });
   const a = make('A', urlA);
   const b = make('B', urlB);
   let both = false;
   const watch = setInterval(() => (both ||= a.isLeader && b.isLeader), 5);
   try {
     a.start();
-    await waitFor('A leads', () => a.isLeader, 5000);
+    await waitFor('A leads', () => a.isLeader);
     b.start();
     await new Promise((r) => setTimeout(r, 500));
     assert.ok(!b.isLeader);
@@ -96,13 +100,13 @@ test('an API server that stops answering mid-renewal: the holder steps down at i
     api.hanging.add('A');
     // Before: A's renewal awaited an answer that never came and no request had a timeout, so A
     // went on leading forever, and B took the expired lease: two operators acting at once.
-    await waitFor('A steps down', () => !a.isLeader, 3000);
+    await waitFor('A steps down', () => !a.isLeader);
     const down = Date.now() - cut;
-    // The last renewal began at most renewMs before the cut: down by its deadline (1 s), plus slack.
-    // Well before the lease (2 s) can expire for the others: its deadline (1 s) counts from the start of
-    // its last renewal, at most renewMs before the cut.
-    assert.ok(down < 2000, `A stepped down ${down} ms after losing the API server`);
-    await waitFor('B leads', () => b.isLeader, 6000);
+    // The last renewal began at most renewMs before the cut: down by its deadline (3 s), plus slack.
+    // Before the lease (6 s) can expire for the others: its deadline counts from the start of its
+    // last renewal, at most renewMs before the cut.
+    assert.ok(down < durationS * 1000, `A stepped down ${down} ms after losing the API server`);
+    await waitFor('B leads', () => b.isLeader);
     assert.ok(!both, `never both leading: ${changes.join(', ')}`);
     assert.ok(changes.indexOf('A stops') < changes.indexOf('B leads'), changes.join(', '));
   } finally {
@@ -120,17 +124,19 @@ test('lease requests time out: an operator whose API server hung takes the lease
   const a = new LeaderLease(kubeconfig(urlA), { namespace: 'kvs', name: 'kvctl', identity: 'A', durationS: 2, renewMs: 200, renewDeadlineMs: 1000, requestTimeoutMs: 300, onChange: () => undefined });
   const b = new LeaderLease(kubeconfig(urlB), { namespace: 'kvs', name: 'kvctl', identity: 'B', durationS: 2, renewMs: 200, onChange: () => undefined });
   try {
+    // Waits bounded by waitFor's default (20 s), not a few seconds: they wait for states, and a
+    // loaded machine may take longer to reach them.
     a.start();
-    await waitFor('A leads', () => a.isLeader, 5000);
+    await waitFor('A leads', () => a.isLeader);
     api.hanging.add('A');
-    await waitFor('A steps down', () => !a.isLeader, 3000);
+    await waitFor('A steps down', () => !a.isLeader);
     b.start();
-    await waitFor('B leads', () => b.isLeader, 6000);
+    await waitFor('B leads', () => b.isLeader);
     api.hanging.delete('A'); // new requests are answered; the hung one stays hung
     // B goes away, handing the lease over: A, whose hung request has timed out and who has kept
     // trying, takes it. Before: A's round waited forever on the hung request and never tried again.
     await b.stop();
-    await waitFor('A leads again', () => a.isLeader, 5000);
+    await waitFor('A leads again', () => a.isLeader);
   } finally {
     api.release();
     await b.stop();

@@ -25,6 +25,8 @@ describe('requests over the limits on a sharded cluster', () => {
   });
 
   const send = (req: Request): Promise<Response> => conn.request(req, 10_000);
+  /** The replicas' request deadline (`--request-timeout-ms`, default): a request retried runs to it. */
+  const SERVER_DEADLINE_MS = 5000;
   const code = (r: Response): string => (r.kind === 'error' ? r.error.code : r.kind);
 
   it('a batch with one key or value over the limits is refused whole: none of its other puts apply', async () => {
@@ -55,7 +57,9 @@ describe('requests over the limits on a sharded cluster', () => {
         const t0 = Date.now();
         const res = await send({ op: 'scan', start, end, limit: 1, consistency });
         assert.equal(code(res), 'TOO_LARGE', `start ${start.length}, end ${end?.length}: ${JSON.stringify(res)}`);
-        assert.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`);
+        // At once: before the replicas' deadline, where a retried request is answered. Not a
+        // tighter bound: a loaded machine can take a second or two to answer anything.
+        assert.ok(Date.now() - t0 < SERVER_DEADLINE_MS, `answered in ${Date.now() - t0} ms`);
       }
     }
     await client.scan('', null, { limit: 1 }); // the replicas still serve scans

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { Connection } from '../../src/cluster/connection.ts';
 import { KvsClient } from '../../src/client/client.ts';
 import { FrameDecoder, FrameType, decodeResponse, encodeFrame, encodeRequest, type Response } from '../../src/wire/index.ts';
-import { TestCluster, sleep } from './cluster.ts';
+import { TestCluster } from './cluster.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dec = new TextDecoder();
 const str = (b: Uint8Array | null): string | null => (b === null ? null : dec.decode(b));
@@ -166,7 +167,8 @@ describe('a 3-replica cluster', () => {
     });
     // The first attempt did apply (so a retry that ran again would now fail its swap).
     const probe = cluster.client();
-    for (let i = 0; i < 50 && str(await probe.get('once')) !== '1'; i++) await sleep(20);
+    // Waited for, not given a second: on a loaded machine the commit can take longer.
+    await waitFor('the first attempt applied', async () => str(await probe.get('once')) === '1').catch(() => undefined);
     assert.equal(str(await probe.get('once')), '1', 'the first attempt never applied');
     probe.close();
     // The retry, as a client would send it after a timeout: same clientId and seq.

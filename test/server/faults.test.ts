@@ -20,6 +20,8 @@ import { waitFor } from '../support/wait.ts';
 
 const dec = new TextDecoder();
 const ELECTION_MS = 50 * 10 * 2; // tickMs × electionTicks, randomized up to 2×
+/** The workload clients' deadline. */
+const CLIENT_TIMEOUT_MS = 3000;
 
 describe('faults with real processes', () => {
   let cluster: TestCluster;
@@ -30,9 +32,9 @@ describe('faults with real processes', () => {
     await cluster?.stop();
   });
 
-  it('kill -9 of the leader under write load: a new leader serves quickly, nothing acknowledged is lost (10 runs)', async () => {
+  it('kill -9 of the leader under write load: a new leader serves quickly, nothing acknowledged is lost (10 runs)', async (t) => {
     for (let run = 1; run <= 10; run++) {
-      const clients = Array.from({ length: 4 }, () => cluster.client({ timeoutMs: 3000 }));
+      const clients = Array.from({ length: 4 }, () => cluster.client({ timeoutMs: CLIENT_TIMEOUT_MS }));
       const w = new Workload(clients, [`r${run}a`, `r${run}b`, `r${run}c`], run);
       w.start();
       let history;
@@ -42,10 +44,15 @@ describe('faults with real processes', () => {
         leader = await cluster.waitForLeader();
         const killedAt = performance.now();
         await cluster.kill(leader.replicaId);
-        // Service resumes: some operation completes after the kill, within election timeout + 1 s.
-        const until = killedAt + ELECTION_MS + 1000;
+        // Service resumes: some operation completes after the kill, within an election timeout and
+        // one client deadline (an operation begun at the kill succeeds within its own deadline). It
+        // was election timeout + 1 s: on a loaded machine (2 cores, 3 replicas, the clients) the
+        // election and the clients' retries alone took longer, ten runs in a row.
+        const resumeMs = ELECTION_MS + CLIENT_TIMEOUT_MS;
+        const until = killedAt + resumeMs;
         while (w.lastOkAt < killedAt && performance.now() < until) await sleep(10);
-        assert.ok(w.lastOkAt > killedAt, `run ${run}: no operation completed within ${ELECTION_MS + 1000} ms of killing leader ${leader.replicaId}`);
+        if (w.lastOkAt > killedAt) t.diagnostic(`run ${run}: service resumed ${Math.round(w.lastOkAt - killedAt)} ms after the kill`);
+        assert.ok(w.lastOkAt > killedAt, `run ${run}: no operation completed within ${resumeMs} ms of killing leader ${leader.replicaId}`);
         await w.progress(25); // enough history after the new leader took over
       } finally {
         history = await w.stop(); // always: a failed assertion must not leave the clients running
@@ -132,7 +139,7 @@ describe('faults with real processes', () => {
       }
       await cluster.restart(victim, { wipe: true });
       const target = (await cluster.status(leader.replicaId))!.commitIndex;
-      const until = Date.now() + 15_000;
+      const until = Date.now() + 60_000; // a wait for catch-up, not a bound on it: generous for a loaded machine
       let st = await cluster.status(victim);
       while ((st?.appliedIndex ?? 0) < target && Date.now() < until) {
         await sleep(100);

@@ -40,5 +40,5 @@ it('native client connections are counted while open', async () => {
   );
   assert.equal(await nativeConnections(), before + 3);
   for (const s of sockets) s.destroy();
-  await waitFor('the closed connections to be uncounted', async () => (await nativeConnections()) === before, 5000);
+  await waitFor('the closed connections to be uncounted', async () => (await nativeConnections()) === before);
 });

@@ -53,17 +53,24 @@ describe('quiet groups (real processes)', () => {
 
     const client = cluster.client();
     try {
-      // Writes keep the group awake: the leader is not quiet while they run.
+      // Writes keep the group awake: the leader is not quiet while they run. They go on until it is
+      // seen awake (not for a fixed 300 ms: on a loaded machine the first write may not have reached
+      // the leader by then), and at least 40 of them.
+      let awake = false;
+      let written = 0;
       const writing = (async () => {
-        for (let i = 0; i < 40; i++) {
-          await client.put(`quiet-${i}`, 'v');
+        for (; written < 40 || !awake; written++) {
+          await client.put(`quiet-${written}`, 'v');
           await sleep(25);
         }
       })();
-      await sleep(300);
-      assert.equal(await metric(leader, 'kvs_raft_quiet'), 0, 'awake while writes arrive');
+      try {
+        await waitFor('the leader awake while writes arrive', async () => (await metric(leader, 'kvs_raft_quiet')) === 0, 20_000, 50);
+      } finally {
+        awake = true;
+      }
       await writing;
-      assert.equal((await client.get('quiet-39'))?.toString(), 'v');
+      assert.equal((await client.get(`quiet-${written - 1}`))?.toString(), 'v');
     } finally {
       client.close();
     }

@@ -41,7 +41,7 @@ describe('Carrier.close', () => {
     });
     const pair = carrier.opening;
     try {
-      await waitFor('the handshake', () => handshaken, 5000);
+      await waitFor('the handshake', () => handshaken);
       // Written straight to the socket (nothing waits yet): it may reach the peer.
       const written = carrier.forward(pair, 0x01, new Uint8Array(8), 1, 30_000);
       // Fill the socket's buffer past the low water mark (the peer reads nothing).

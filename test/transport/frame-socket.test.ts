@@ -51,7 +51,7 @@ describe('a frame that never completes', () => {
     let i = 0;
     const trickle = setInterval(() => c.write(frame.subarray(i, ++i)), 50);
     try {
-      await waitFor('the connection dropped', () => s.closed() === 1, 5000);
+      await waitFor('the connection dropped', () => s.closed() === 1);
     } finally {
       clearInterval(trickle);
       c.destroy();
@@ -59,16 +59,18 @@ describe('a frame that never completes', () => {
   });
 
   it('keeps a client whose frames keep completing, each chunk ending inside the next frame', async () => {
-    const s = await frameServer();
+    // A bound of 1.5 s, not 300 ms: a frame's chunks are 40 ms apart, and a loaded machine can
+    // stall this process (client and server) for longer than 300 ms between two of them.
+    const s = await frameServer(1500);
     const c = net.connect(s.port, '127.0.0.1');
     c.on('error', () => {});
-    const stream = Buffer.concat(Array.from({ length: 30 }, (_, n) => encodeRequest(n + 1, { op: 'ping' })));
-    const step = Math.ceil(stream.length / 30) + 3; // never on a frame boundary for long
+    const stream = Buffer.concat(Array.from({ length: 60 }, (_, n) => encodeRequest(n + 1, { op: 'ping' })));
+    const step = Math.ceil(stream.length / 60) + 3; // never on a frame boundary for long
     for (let at = 0; at < stream.length; at += step) {
       c.write(stream.subarray(at, at + step));
-      await sleep(40); // 30 chunks: about 1.2 s, four times the bound
+      await sleep(40); // 60 chunks: about 2.4 s, longer than the bound
     }
-    await waitFor('every frame delivered', () => s.frames.length === 30, 5000);
+    await waitFor('every frame delivered', () => s.frames.length === 60);
     assert.equal(s.closed(), 0);
     c.destroy();
   });
