@@ -6,7 +6,7 @@ import { knownFailures } from './regressions.ts';
 import { replayCommand, runSeed } from './run.ts';
 
 const FROM = 1;
-const SEEDS = 200;
+const SEEDS = 120;
 
 test(`seeds ${FROM}..${FROM + SEEDS - 1} (3 and 5 nodes, mixed faults) break no invariant`, async () => {
   const skip = new Set(knownFailures.filter((k) => k.status === 'open' && k.target === undefined && k.nodes === undefined).map((k) => k.seed));

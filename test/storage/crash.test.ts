@@ -15,7 +15,7 @@ import { reapOnExit } from '../support/processes.ts';
 import { childArgs } from '../support/child-script.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
-const KILLS = Number(process.env['STORAGE_CRASH_KILLS'] ?? 60);
+const KILLS = Number(process.env['STORAGE_CRASH_KILLS'] ?? 40);
 const SEED = Number(process.env['STORAGE_CRASH_SEED'] ?? Date.now() % 1_000_000);
 
 const dirs: string[] = [];
