@@ -281,8 +281,8 @@ export class RaftNode {
   /**
    * Whom a leader that is leaving (a graceful stop) should hand leadership to; undefined when not
    * leader or no other voter exists. First a voter holding our whole log that answered within the
-   * last election window (it can take over at once, and is evidently reachable), among them the
-   * one heard from without a break for longest: a replica that came back moments ago (a rolling
+   * last few heartbeats (breakTicks: it can take over at once, and is evidently reachable), among
+   * them the one heard from without a break for longest: a replica that came back moments ago (a rolling
    * restart) may not be reachable from the other replicas yet — their links to it can still be
    * waiting out a reconnect backoff — and a leader they cannot answer gets no votes or acks. Then a
    * recently active voter with the highest match (the transfer catches it up first), then, as
@@ -291,7 +291,8 @@ export class RaftNode {
   transferTarget(): NodeId | undefined {
     if (this.role !== Role.Leader) return undefined;
     const last = this.log.lastIndex();
-    const window = this.electionWindow();
+    // Answered within a few heartbeats, not the quiet election window (three quiet heartbeats).
+    const window = this.breakTicks();
     const ranked = this.log
       .conf()
       .voters.filter((v) => v !== this.id && this.prs.has(v))
@@ -546,6 +547,16 @@ export class RaftNode {
   /** How long silence from the leader is normal: also the CheckQuorum window and the stickiness. */
   private electionWindow(): number {
     return this.quiet ? QUIET_FACTOR * this.cfg.electionTicks : this.cfg.electionTicks;
+  }
+
+  /**
+   * A silence longer than this before a peer's answer breaks its run of answers (Progress.heard,
+   * transferTarget). Not the election window: quiet, that is three quiet heartbeats, so a follower
+   * restarted in an idle group went unnoticed. Two missed quiet heartbeats are a break, one is not
+   * (a quiet replica ticks in bursts of half an election timeout: replica.ts).
+   */
+  private breakTicks(): number {
+    return this.quiet ? 2 * this.cfg.electionTicks : this.cfg.electionTicks;
   }
 
   private promotable(): boolean {
@@ -847,7 +858,7 @@ export class RaftNode {
       case MsgType.HeartbeatResp: {
         const pr = this.prs.get(m.from);
         if (!pr) return;
-        pr.heard(this.ticks, this.electionWindow());
+        pr.heard(this.ticks, this.breakTicks());
         pr.blank = m.blank === true;
         pr.ackedRound = Math.max(pr.ackedRound, m.round);
         pr.probeSent = false;
@@ -874,7 +885,7 @@ export class RaftNode {
   private handleAppendResp(m: AppendRespMsg): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
-    pr.heard(this.ticks, this.electionWindow());
+    pr.heard(this.ticks, this.breakTicks());
     pr.blank = m.blank === true;
     pr.appendAfterSnapshot = false;
     if (m.reject) {
@@ -918,7 +929,7 @@ export class RaftNode {
   private handleSnapshotResp(m: SnapshotRespMsg): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
-    pr.heard(this.ticks, this.electionWindow());
+    pr.heard(this.ticks, this.breakTicks());
     const s = pr.snapshot;
     if (pr.state !== ProgressState.Snapshot || !s || s.transfer !== m.transfer) return;
     if (m.done) {

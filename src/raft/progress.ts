@@ -43,10 +43,12 @@ export class Progress {
   /** The leader's tick (RaftNode's clock) when this peer last answered; -Infinity: not yet this term. */
   heardAt = Number.NEGATIVE_INFINITY;
   /**
-   * When the current unbroken run of answers began: the first answer after a silence longer than
-   * an election window (a peer that restarted, or was cut off) starts a new one.
+   * When the current unbroken run of answers began: the first answer after a silence of more than
+   * a few heartbeats (RaftNode.breakTicks: a peer that restarted, or was cut off) starts a new one.
    */
   heardSince = Number.NEGATIVE_INFINITY;
+  /** The break threshold in force at the last answer (heard): a leader woken from quiet keeps it once. */
+  private heardGap = 0;
   /** Highest heartbeat round this peer has answered. */
   ackedRound = 0;
   snapshot: SnapshotSend | undefined;
@@ -67,11 +69,16 @@ export class Progress {
     this.next = next;
   }
 
-  /** The peer answered at tick `now`; a silence of more than `window` ticks before it was a break. */
-  heard(now: number, window: number): void {
+  /**
+   * The peer answered at tick `now`; a silence of more than `gap` ticks before it was a break (of
+   * more than the gap in force at the last answer, if longer: a quiet leader that woke up has not
+   * heard the answers of its faster heartbeats yet).
+   */
+  heard(now: number, gap: number): void {
     this.recentActive = true;
-    if (now - this.heardAt > window) this.heardSince = now;
+    if (now - this.heardAt > Math.max(gap, this.heardGap)) this.heardSince = now;
     this.heardAt = now;
+    this.heardGap = gap;
   }
 
   becomeProbe(): void {

@@ -440,6 +440,55 @@ describe('the transfer target of a leader that stops (transferTarget)', () => {
     assert.equal(c.state(slow).get('a'), '1');
   });
 
+  // Found in review: a quiet leader hears from each follower once per election timeout, and took a
+  // silence of up to three of them (its quiet election window) for no break, so in an idle group
+  // (the default) a replica restarted in under 1.5 s still counted as heard from all along.
+  it('in a quiet group too: a voter silent for two quiet heartbeats (a restart) came back moments ago', () => {
+    const E = defaultRaftConfig.electionTicks;
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const [back, stayed] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    c.tickAll(defaultRaftConfig.quietAfterTicks + 2 * E);
+    assert.ok(leader.status.quiet, 'an idle group goes quiet');
+    assert.equal(leader.transferTarget(), back, 'both answering all along: the lower id');
+    // `back` restarts: it misses two quiet heartbeats, then answers again.
+    c.isolate(back);
+    c.tickAll(2 * E + 2);
+    assert.ok(leader.status.quiet);
+    assert.equal(leader.transferTarget(), stayed, 'not one silent for two quiet heartbeats: it may be down');
+    c.start(back);
+    c.heal();
+    c.tickAll(E + 2);
+    const st = leader.status;
+    assert.ok(st.quiet, 'still quiet');
+    assert.ok(st.progress.every((p) => p.match === st.lastIndex && p.active), 'both caught up and active again');
+    assert.equal(leader.transferTarget(), stayed);
+  });
+
+  it('a quiet leader woken by work does not take the quiet silence before it for a break', () => {
+    const E = defaultRaftConfig.electionTicks;
+    const c = new Cluster([1, 2, 3]);
+    const leader = c.electLeader();
+    const [back, stayed] = [1, 2, 3].filter((id) => id !== leader.id) as [number, number];
+    c.tickAll(2);
+    // `back` restarts while the group is busy (a break), then the group goes quiet.
+    c.isolate(back);
+    c.tickAll(E + 2);
+    c.start(back);
+    c.heal();
+    c.tickAll(defaultRaftConfig.quietAfterTicks + 2 * E);
+    assert.ok(leader.status.quiet);
+    assert.equal(leader.transferTarget(), stayed);
+    // Work wakes it at every tick of a quiet interval in turn: `stayed` was heard from all along.
+    for (let i = 0; i < E; i++) {
+      leader.propose(put('k', String(i)));
+      c.tickAll(1);
+      assert.equal(leader.transferTarget(), stayed, `woken ${i} ticks later`);
+      c.tickAll(defaultRaftConfig.quietAfterTicks + 2 * E + i);
+      assert.ok(leader.status.quiet);
+    }
+  });
+
   it('none when not leader, or the only voter', () => {
     const c = new Cluster([1, 2, 3]);
     const leader = c.electLeader();
