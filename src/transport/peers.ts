@@ -35,6 +35,12 @@ export interface PeerAddress {
 
 export class Peers {
   private readonly links = new Map<number, PeerLink>();
+  /**
+   * Closed with the replica: a Ready persisting at its stop still sends afterwards, and the send
+   * syncs the links first (MemberLinks): a link opened then would dial forever, and take the hub's
+   * peerUp from the links of the replica's next start in this process.
+   */
+  private closed = false;
 
   constructor(
     private readonly self: Hello,
@@ -48,6 +54,7 @@ export class Peers {
 
   /** Makes the links exactly `peers`: new ones dialed, gone ones closed, moved ones redialed. */
   setPeers(peers: PeerAddress[]): void {
+    if (this.closed) return;
     const want = new Map(peers.map((p) => [p.id, p.address]));
     for (const [id, link] of this.links) {
       if (want.has(id)) continue;
@@ -96,6 +103,8 @@ export class Peers {
   }
 
   close(): void {
+    this.closed = true;
     for (const l of this.links.values()) l.close();
+    this.links.clear();
   }
 }

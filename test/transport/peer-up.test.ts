@@ -12,6 +12,7 @@ import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { servePeerLink } from '../../src/transport/inbound.ts';
 import { LinkHub } from '../../src/transport/link-hub.ts';
 import { PeerLink } from '../../src/transport/peer-link.ts';
+import { Peers } from '../../src/transport/peers.ts';
 import { PROTOCOL_VERSION, decodeHello, encodeRaftMessages } from '../../src/wire/index.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -168,5 +169,30 @@ describe('a link waiting out a reconnect backoff dials at once when its peer is 
     assert.ok(l54.send(encodeRaftMessages([heartbeat(5, 4, 1)])));
     await waitFor('4→5 connected again', () => l45.connected);
     assert.equal(l45.stats.earlyDials - early, 1, 'woken by the riding pair\'s frame');
+  });
+});
+
+describe('the links of a stopped replica', () => {
+  it('stay closed: a membership change that arrives after the stop opens no link (none left dialing, none left registered)', async () => {
+    // Found in review: KvsServer.close() closes its Peers, but a Ready persisting meanwhile sends
+    // afterwards (Replica.handleReady), and the send first syncs the links with the configuration
+    // (MemberLinks.sync → Peers.setPeers). A configuration entry in that Ready made a new PeerLink
+    // that nothing ever closed: it dialed forever and stayed in the hub, taking the peerUp of the
+    // replica's next start in the same process.
+    const hub = new LinkHub();
+    const b = await listen(new LinkHub(), 1, 2);
+    const peers = new Peers({ version: PROTOCOL_VERSION, replicaId: 1, groupId: 1 }, [], undefined, hub);
+    peers.close();
+    // The replica's next start in this process (its peer not listening yet): its link backs off.
+    const next = link(hub, 1, 1, 2, '127.0.0.1:1');
+    await waitFor('the new link backs off', () => next.backingOff);
+    // The old replica's late send, with a configuration that names replica 2.
+    peers.setPeers([{ id: 2, address: b.address }]);
+    peers.send([heartbeat(1, 2, 1)]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(b.accepted, 0, 'nothing dialed the peer');
+    assert.deepEqual(peers.ids(), []);
+    hub.peerUp(1, 1, 2);
+    assert.equal(next.stats.earlyDials, 1);
   });
 });
