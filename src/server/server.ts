@@ -109,6 +109,9 @@ export class KvsServer {
   private readonly log: Logger;
   private readonly tap: Tap | undefined;
   readonly startedAt = Date.now();
+  /** The close under way or done (close()), and the doors it closed. */
+  private closing: Promise<void> | undefined;
+  private doorsClosed: Doors | undefined;
 
   private constructor(config: ServerConfig, store: Store, opts: ServerOptions, sharding: Sharding | undefined) {
     this.config = config;
@@ -482,10 +485,29 @@ export class KvsServer {
     return this.doors?.endpoints ?? { native: this.nativeAddress ?? this.config.listen };
   }
 
+  /**
+   * Closes what is open. Everything but the doors closes once: a later or concurrent call waits for
+   * that close (a replica that closed itself on a fatal error is closed again by `kvs host`, or
+   * during its graceful stop; a second pass stopped the process's shared placement watcher again,
+   * for its other replicas too). Doors a start opened after that close are closed by the later call.
+   */
   async close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    await this.closing;
+    await this.closeDoors();
+  }
+
+  private async closeDoors(): Promise<void> {
+    const doors = this.doors;
+    if (!doors || doors === this.doorsClosed) return;
+    this.doorsClosed = doors;
+    await doors.close();
+  }
+
+  private async closeOnce(): Promise<void> {
     this.unhostLinks();
     this.unhost?.();
-    await this.doors?.close();
+    await this.closeDoors();
     this.reconciler?.stop();
     this.unwatch?.();
     this.watcher?.stop();

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/server/config.ts';
 import { KvsServer } from '../../src/server/server.ts';
 import { silentLogger } from '../../src/log/logger.ts';
+import { sharedPlacementWatcher } from '../../src/client/placement-watcher.ts';
 
 describe('a replica whose start fails', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-start-failure-'));
@@ -61,5 +62,31 @@ describe('a shard replica stopped while its start waits for the placement group'
     assert.equal(outcome, 'stopped while starting');
     assert.ok(Date.now() - began < 3000, `${Date.now() - began} ms`);
     assert.deepEqual(readdirSync(join(dir, 'r101')), [], 'the store was not opened');
+  });
+});
+
+describe('a replica closed twice (kvs host closes again one that closed itself on a fatal error)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-close-twice-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('gives back its hold on the process\'s shared placement watcher once: the other replicas keep theirs', async () => {
+    // Found in review: every close() stopped the shared watcher again, so a second close ended the
+    // polling of the process's other replicas too (HostReplicas closes again after a fatal error
+    // during a start; a fatal error during a graceful stop closes twice at once).
+    const s = net.createServer();
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    const config = loadConfig({ id: '1', listen: address, data: join(dir, 'r1'), replicas: `1=${address}` });
+    const other = sharedPlacementWatcher([address]); // another replica of this process holds it
+    try {
+      const server = await KvsServer.start(config, { log: silentLogger });
+      await Promise.all([server.close(), server.close()]);
+      await server.close();
+      assert.equal(other.ended, false, 'the other holder\'s watcher still polls');
+    } finally {
+      other.stop();
+    }
+    assert.equal(other.ended, true);
   });
 });
