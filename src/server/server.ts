@@ -350,6 +350,12 @@ export class KvsServer {
       await server.close();
       throw e;
     }
+    if (server.closing) {
+      // It closed itself meanwhile (a fatal storage error): close() runs once, so what this start
+      // began after it (the reconciler's subscription to the shared watcher, the doors) would stay.
+      await server.close();
+      return server;
+    }
     server.replica.start();
     server.reconciler?.start();
     server.front?.start();
@@ -489,7 +495,7 @@ export class KvsServer {
    * Closes what is open. Everything but the doors closes once: a later or concurrent call waits for
    * that close (a replica that closed itself on a fatal error is closed again by `kvs host`, or
    * during its graceful stop; a second pass stopped the process's shared placement watcher again,
-   * for its other replicas too). Doors a start opened after that close are closed by the later call.
+   * for its other replicas too). A start that finds it closed meanwhile closes the doors it opened.
    */
   async close(): Promise<void> {
     this.closing ??= this.closeOnce();

@@ -12,6 +12,11 @@ import { loadConfig } from '../../src/server/config.ts';
 import { KvsServer } from '../../src/server/server.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { sharedPlacementWatcher } from '../../src/client/placement-watcher.ts';
+import { serveNativeClient } from '../../src/doors/native-door.ts';
+import { loadXxh64 } from '../../src/partition/index.ts';
+import { CONFIG_KEY, encodeConfig, initialConfig } from '../../src/placement/config.ts';
+import { FrameSocket } from '../../src/transport/frame-socket.ts';
+import { MemoryExecutor } from '../doors/memory-executor.ts';
 
 describe('a replica whose start fails', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-start-failure-'));
@@ -88,5 +93,69 @@ describe('a replica closed twice (kvs host closes again one that closed itself o
       other.stop();
     }
     assert.equal(other.ended, true);
+  });
+});
+
+describe('a shard replica closed while its start opens its doors (a fatal storage error then)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-close-in-start-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const freeAddress = async (): Promise<string> => {
+    const s = net.createServer();
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    return address;
+  };
+
+  it('starts nothing after that close and closes the late doors: nothing of it stays on the shared watcher', async () => {
+    // Found in review of 5d45fbc: the start went on to start the reconciler after the close
+    // (it subscribed to the process's shared watcher again), and `kvs host`'s second close, which
+    // used to stop it again, now only closes doors: the subscription, and the closed replica it
+    // holds, stayed for the life of the process, one per such start. The doors it opened after
+    // the close served until someone closed it again (never, for `kvs server`).
+    const exec = new MemoryExecutor(); // stands in for the placement group
+    const placementServer = net.createServer((sock) => {
+      sock.on('error', () => {});
+      const conn = new FrameSocket(sock);
+      serveNativeClient(conn, exec);
+      conn.listen();
+    });
+    await new Promise<void>((r) => placementServer.listen(0, '127.0.0.1', r));
+    const placement = `127.0.0.1:${(placementServer.address() as net.AddressInfo).port}`;
+    const [listen, http] = [await freeAddress(), await freeAddress()];
+    const cluster = initialConfig(await loadXxh64(), [{ id: 1, replicas: [{ id: 101, address: listen }] }], 16);
+    exec.data.set(CONFIG_KEY, Buffer.from(encodeConfig(cluster)));
+    const config = loadConfig({ id: '101', group: '1', listen, http, data: join(dir, 'r101'), replicas: `101=${listen}`, placement });
+    const other = sharedPlacementWatcher([placement]); // another replica of this process holds it
+    const listeners = (): number => (other as unknown as { listeners: Set<unknown> }).listeners.size;
+    const before = listeners();
+    // The replica closes itself (onFatal) right after its links listen, while its doors open.
+    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
+    const listen0 = proto.listen;
+    proto.listen = async function (this: KvsServer): Promise<void> {
+      await listen0.call(this);
+      void this.close();
+    };
+    let server: KvsServer;
+    try {
+      server = await KvsServer.start(config, { log: silentLogger });
+    } finally {
+      proto.listen = listen0;
+    }
+    try {
+      const refused = await new Promise<boolean>((resolve) => {
+        const [host, port] = [http.slice(0, http.lastIndexOf(':')), Number(http.slice(http.lastIndexOf(':') + 1))];
+        const c = net.connect(port, host, () => (c.destroy(), resolve(false)));
+        c.on('error', () => resolve(true));
+      });
+      assert.ok(refused, 'the HTTP door it opened after its close is closed when the start returns');
+      await server.close(); // kvs host closes again a replica that closed itself while starting
+      assert.equal(listeners(), before, 'no subscription of the closed replica left on the shared watcher');
+    } finally {
+      other.stop();
+      await server.close();
+      placementServer.close();
+    }
   });
 });
