@@ -145,7 +145,7 @@ export class MembershipAdmin {
    */
   private async handOff(deadline: number): Promise<Response> {
     const self = this.o.replica.node.status.id;
-    const target = await this.settled(() => transferTarget(this.leaderStatus()), deadline);
+    const target = await this.settled(() => transferTarget(this.leaderStatus(), this.o.replica.node.transferTarget()), deadline);
     if (target === undefined) {
       const st = this.leaderStatus();
       const others = st.conf.voters.filter((v) => v !== self);

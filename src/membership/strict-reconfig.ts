@@ -37,10 +37,14 @@ export function activeQuorumProblem(st: LeaderView, voters: readonly number[], c
 }
 
 /**
- * Whom the leader hands leadership to before it is removed: the recently active voter with the
- * highest match (a silent one could never take over, and the leader refuses writes while it waits).
+ * Whom the leader hands leadership to before it is removed: a recently active voter (a silent one
+ * could never take over, and the leader refuses writes while it waits). `preferred` if it is one:
+ * the core's pick for a leader that leaves (RaftNode.transferTarget, as a graceful stop: caught
+ * up, heard from without a break for longest — not a replica restarted moments ago, which the
+ * others may not reach yet). Else the one with the highest match.
  */
-export function transferTarget(st: LeaderView): number | undefined {
+export function transferTarget(st: LeaderView, preferred?: number): number | undefined {
   const candidates = st.progress.filter((p) => p.id !== st.id && p.active && st.conf.voters.includes(p.id));
+  if (preferred !== undefined && candidates.some((p) => p.id === preferred)) return preferred;
   return [...candidates].sort((a, b) => b.match - a.match || a.id - b.id)[0]?.id;
 }
