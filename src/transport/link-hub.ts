@@ -54,7 +54,8 @@ export class LinkHub {
   readonly process = randomInt(1, 2 ** 48);
   private readonly hosted = new Map<string, HostedReplica>();
   /** Outgoing links by pair (group/from/to), to wake when their peer is heard from. */
-  private readonly outgoing = new Map<string, OutgoingLink>();
+  // Keyed by numbers, not a string built per call: peerUp runs for every frame a peer sends.
+  private readonly outgoing = new Map<number, Map<number, Map<number, OutgoingLink>>>();
   /** Which process answered at an address (learned from handshakes; forgotten with the carrier). */
   private readonly processAt = new Map<string, number>();
   /** The carrier every pair to that process rides. */
@@ -100,10 +101,17 @@ export class LinkHub {
 
   /** Makes `link` one peerUp wakes; returns its removal. */
   register(link: OutgoingLink): () => void {
-    const key = pairKey(link.pair.group, link.pair.from, link.pair.to);
-    this.outgoing.set(key, link);
+    const { group, from, to } = link.pair;
+    let byFrom = this.outgoing.get(group);
+    if (!byFrom) this.outgoing.set(group, (byFrom = new Map()));
+    let byTo = byFrom.get(from);
+    if (!byTo) byFrom.set(from, (byTo = new Map()));
+    byTo.set(to, link);
     return () => {
-      if (this.outgoing.get(key) === link) this.outgoing.delete(key);
+      if (byTo.get(to) !== link) return;
+      byTo.delete(to);
+      if (byTo.size === 0 && byFrom.get(from) === byTo) byFrom.delete(from);
+      if (byFrom.size === 0 && this.outgoing.get(group) === byFrom) this.outgoing.delete(group);
     };
   }
 
@@ -112,7 +120,7 @@ export class LinkHub {
    * frame): `local`'s link back to `peer`, if it waits out a reconnect backoff, dials now.
    */
   peerUp(group: number, local: number, peer: number): void {
-    this.outgoing.get(pairKey(group, local, peer))?.peerUp();
+    this.outgoing.get(group)?.get(local)?.get(peer)?.peerUp();
   }
 
   hostedReplica(group: number, id: number): HostedReplica | undefined {
@@ -166,8 +174,4 @@ export class LinkHub {
 
 function replicaKey(group: number, id: number): string {
   return `${group}/${id}`;
-}
-
-function pairKey(group: number, from: number, to: number): string {
-  return `${group}/${from}/${to}`;
 }
