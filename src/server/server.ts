@@ -112,6 +112,7 @@ export class KvsServer {
   /** The close under way or done (close()), and the doors it closed. */
   private closing: Promise<void> | undefined;
   private doorsClosed: Doors | undefined;
+  private doorsClosing: Promise<void> | undefined;
 
   private constructor(config: ServerConfig, store: Store, opts: ServerOptions, sharding: Sharding | undefined) {
     this.config = config;
@@ -486,6 +487,11 @@ export class KvsServer {
     await this.close();
   }
 
+  /** Whether it is closed or closing: asked or by itself (a fatal storage error, possibly during its start). */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
   /** Every door's address: native, and resp, grpc, http, ws when configured. */
   get endpoints(): Record<string, string> {
     return this.doors?.endpoints ?? { native: this.nativeAddress ?? this.config.listen };
@@ -496,6 +502,7 @@ export class KvsServer {
    * that close (a replica that closed itself on a fatal error is closed again by `kvs host`, or
    * during its graceful stop; a second pass stopped the process's shared placement watcher again,
    * for its other replicas too). A start that finds it closed meanwhile closes the doors it opened.
+   * Every call returns once the doors are closed, whichever call closes them.
    */
   async close(): Promise<void> {
     this.closing ??= this.closeOnce();
@@ -503,11 +510,14 @@ export class KvsServer {
     await this.closeDoors();
   }
 
-  private async closeDoors(): Promise<void> {
+  /** Every call waits for the doors' close under way: one that returned at once left them open. */
+  private closeDoors(): Promise<void> {
     const doors = this.doors;
-    if (!doors || doors === this.doorsClosed) return;
-    this.doorsClosed = doors;
-    await doors.close();
+    if (doors && doors !== this.doorsClosed) {
+      this.doorsClosed = doors;
+      this.doorsClosing = doors.close();
+    }
+    return this.doorsClosing ?? Promise.resolve();
   }
 
   private async closeOnce(): Promise<void> {

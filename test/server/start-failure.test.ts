@@ -17,6 +17,8 @@ import { loadXxh64 } from '../../src/partition/index.ts';
 import { CONFIG_KEY, encodeConfig, initialConfig } from '../../src/placement/config.ts';
 import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { MemoryExecutor } from '../doors/memory-executor.ts';
+import { HostReplicas } from '../../src/cli/host-replicas.ts';
+import type { HostReport } from '../../src/cli/host-protocol.ts';
 
 describe('a replica whose start fails', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-start-failure-'));
@@ -157,5 +159,47 @@ describe('a shard replica closed while its start opens its doors (a fatal storag
       await server.close();
       placementServer.close();
     }
+  });
+});
+
+describe('a kvs host replica with a fatal storage error while it starts, its close slow', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-fatal-slow-close-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is reported exited (code 1), never started: the start returns once its doors are closed and onFatal ran', async () => {
+    // Found in review of 3883115: the start's close() returned while the fatal error's close was
+    // still closing the doors the start had opened (close() waited for the close, not for those
+    // doors): the start returned an open door, before onFatal, and `kvs host` reported it started.
+    const freeAddress = async (): Promise<string> => {
+      const s = net.createServer();
+      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+      const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      return address;
+    };
+    const [listen, http] = [await freeAddress(), await freeAddress()];
+    const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r1'), replicas: `1=${listen}` });
+    // The store fails right after the links listen (Replica's fatal path) and takes 300 ms to close:
+    // the doors open meanwhile.
+    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
+    const listen0 = proto.listen;
+    proto.listen = async function (this: KvsServer): Promise<void> {
+      await listen0.call(this);
+      const store = (this as unknown as { store: { close(): Promise<void> } }).store;
+      const close0 = store.close.bind(store);
+      store.close = async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        await close0();
+      };
+      (this.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
+    };
+    const reports: HostReport[] = [];
+    const host = new HostReplicas((r) => reports.push(r));
+    try {
+      await host.start(1, (onFatal, signal) => KvsServer.start(config, { log: silentLogger, onFatal, signal }), () => 3);
+    } finally {
+      proto.listen = listen0;
+    }
+    assert.deepEqual(reports, [{ type: 'exited', id: 1, code: 1, error: 'fatal storage error' }]);
   });
 });
