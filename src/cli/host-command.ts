@@ -41,7 +41,8 @@ export async function runHost(argv: string[]): Promise<number> {
           ...(config.logFormat === 'text' ? { write: (line: string) => void process.stderr.write(prefix + line) } : {}),
         });
         const server = await KvsServer.start(config, { log, hub, onFatal, signal });
-        log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
+        // Closed by a fatal storage error while it started (logged; HostReplicas reports it): not listening.
+        if (!server.closed) log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
         return server;
       },
       (e) => (e instanceof ConfigError || e instanceof UsageError ? ExitCode.Usage : 1),

@@ -30,12 +30,17 @@ export async function runServer(argv: string[]): Promise<number> {
     await tracer?.stop();
     throw e;
   });
+  if (server.closed) {
+    // A fatal storage error closed it while it started (logged): nothing runs, the process ends.
+    await tracer?.stop();
+    return 1;
+  }
   // `joining`: started outside the group's configuration (--join); it waits for the leader to send it one.
   log.info('listening', { endpoints: server.endpoints, dataDir: config.dataDir, ...(config.join ? { joining: true } : {}) });
   let stopping = false;
   if (config.initialGroups) {
     const placement = config.replicas.map((r) => r.address);
-    void bootstrapCluster({ placement, groups: config.initialGroups, log: (l) => log.info(l), stopped: () => stopping });
+    void bootstrapCluster({ placement, groups: config.initialGroups, log: (l) => log.info(l), stopped: () => stopping || server.closed }); // closed: a fatal storage error
   }
   const stop = (signal: string): void => {
     if (stopping) return;
