@@ -5,21 +5,13 @@
 // process never exited and kvs up never restarted it). Found in review of 3883115.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { KvsServer } from '../../src/server/server.ts';
 import { runServer } from '../../src/cli/server-command.ts';
 import { KvsClient } from '../../src/client/client.ts';
-
-async function freeAddress(): Promise<string> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return address;
-}
+import { freeAddress } from '../support/free-address.ts';
 
 describe('kvs server whose replica has a fatal storage error while it starts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-server-fatal-start-'));

@@ -19,6 +19,7 @@ import { FrameSocket } from '../../src/transport/frame-socket.ts';
 import { MemoryExecutor } from '../doors/memory-executor.ts';
 import { HostReplicas } from '../../src/cli/host-replicas.ts';
 import type { HostReport } from '../../src/cli/host-protocol.ts';
+import { freeAddress } from '../support/free-address.ts';
 
 describe('a replica whose start fails', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-start-failure-'));
@@ -43,13 +44,6 @@ describe('a shard replica stopped while its start waits for the placement group'
 
   it('gives up at once when the start is aborted, having opened nothing (review of 9296a7f)', async () => {
     // Nothing listens at the placement address: the start waits for the configuration (up to 60 s).
-    const freeAddress = async (): Promise<string> => {
-      const s = net.createServer();
-      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-      const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-      return address;
-    };
     const placement = await freeAddress();
     const listen = await freeAddress();
     const config = loadConfig({ id: '101', group: '1', listen, data: join(dir, 'r101'), replicas: `101=${listen}`, placement });
@@ -101,14 +95,6 @@ describe('a replica closed twice (kvs host closes again one that closed itself o
 describe('a shard replica closed while its start opens its doors (a fatal storage error then)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-close-in-start-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  const freeAddress = async (): Promise<string> => {
-    const s = net.createServer();
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    return address;
-  };
 
   it('starts nothing after that close and closes the late doors: nothing of it stays on the shared watcher', async () => {
     // Found in review of 5d45fbc: the start went on to start the reconciler after the close
@@ -170,13 +156,6 @@ describe('a kvs host replica with a fatal storage error while it starts, its clo
     // Found in review of 3883115: the start's close() returned while the fatal error's close was
     // still closing the doors the start had opened (close() waited for the close, not for those
     // doors): the start returned an open door, before onFatal, and `kvs host` reported it started.
-    const freeAddress = async (): Promise<string> => {
-      const s = net.createServer();
-      await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-      const address = `127.0.0.1:${(s.address() as net.AddressInfo).port}`;
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-      return address;
-    };
     const [listen, http] = [await freeAddress(), await freeAddress()];
     const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r1'), replicas: `1=${listen}` });
     // The store fails right after the links listen (Replica's fatal path) and takes 300 ms to close:
