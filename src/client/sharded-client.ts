@@ -24,7 +24,7 @@ import { batchFailure, splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, isStaleWrite, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, checkEndpointsArg, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
-import { callGroup, errorVerdict, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
+import { callGroup, errorVerdict, reportedCause, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
 
 /** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
 export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'> & Partial<Pick<ConfigWatcher, 'lastError'>>;
@@ -255,9 +255,7 @@ export class ShardedClient extends KvsClient {
         return o.res;
       }
       if (kind === 'write') doubt = o.doubt ?? (o.err.code === 'TIMEOUT' ? o.err.message : doubt);
-      // An attempt the deadline cut short (given its last millisecond) says nothing about the replica:
-      // the error seen before it stays the one reported, as in callGroup.
-      if (o.t === 'unreachable' && unreached.size > 0 && !(cause !== undefined && Date.now() >= deadline)) cause = o.cause ?? o.err.message;
+      if (o.t === 'unreachable' && unreached.size > 0) cause = reportedCause(cause, o.cause ?? o.err.message, deadline);
       last = o.err;
       attempt++;
       await backoff(attempt, deadline, this.closeSignal);

@@ -106,6 +106,15 @@ export function unreachedMessage(addrs: Iterable<string>, lastError: string): st
   return all.length <= 1 ? lastError : `could not reach ${named} (last error: ${lastError})`; // one: the error names it
 }
 
+/**
+ * The cause to report after an attempt failed with `latest`: an attempt the deadline cut short (a
+ * connect given the last millisecond) says nothing about the replica, so the error seen before it
+ * (refused, reset) stays the one reported.
+ */
+export function reportedCause(earlier: string | undefined, latest: string, deadline: number): string {
+  return earlier !== undefined && Date.now() >= deadline ? earlier : latest;
+}
+
 /** The message of a write whose outcome is unknown. */
 export function unknownOutcome(cause: string): string {
   return `the write may or may not have been applied (${cause})`;
@@ -142,9 +151,7 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
         if (e.sent && !c.resendSafe) return { t: 'unknown', message: unknownOutcome(e.message) };
         if (e.sent && c.kind === 'write') doubt = e.message;
         unreached.add(addr);
-        // An attempt the deadline cut short (a connect given the last millisecond) says nothing
-        // about the replica: the error seen before it (refused, reset) stays the one reported.
-        const cause: string = Date.now() >= c.deadline && last.t === 'unreachable' && last.cause !== undefined ? last.cause : e.message;
+        const cause = reportedCause(last.t === 'unreachable' ? last.cause : undefined, e.message, c.deadline);
         if (!answered) last = { t: 'unreachable', message: unreachedMessage(unreached, cause), cause };
         continue;
       }
