@@ -108,7 +108,7 @@ describe('client arguments', () => {
 
 it('a refused argument does not wait for a write lane', async () => {
   // One lane, held by a write to a replica that accepts connections but never answers.
-  const server = createServer(() => {});
+  const server = createServer((sock) => sock.on('error', () => {})); // resets are the client's doing
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const c = new KvsClient({ endpoints: [address], maxInFlightWrites: 1, timeoutMs: 1500 });

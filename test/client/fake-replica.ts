@@ -43,6 +43,7 @@ export function fakeReplica(o: { answer?: (req: Request) => Response | undefined
   const server: Server = createServer((sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {}); // a client resetting the link is not this replica's failure
     const decoder = new FrameDecoder();
     sock.on('data', (b) => {
       decoder.push(b);
