@@ -183,7 +183,7 @@ export class KvsServer {
         if (opts.onFatal) void this.close().then(opts.onFatal, opts.onFatal);
         else {
           process.exitCode = 1;
-          void this.close();
+          this.close().catch((err: unknown) => this.log.error('closing after the fatal error failed', { error: err }));
         }
       },
     });
@@ -478,6 +478,9 @@ export class KvsServer {
    * then everything closes.
    */
   async shutdown(): Promise<void> {
+    // Closed already (a fatal storage error): its stopped node still believes it leads, and a
+    // transfer would wait an election timeout for a change that cannot come.
+    if (this.closed) return this.close();
     const target = this.replica.node.transferTarget();
     if (target !== undefined && this.replica.transferLeadership(target)) {
       const until = Date.now() + this.config.tickMs * this.config.electionTicks;
@@ -506,8 +509,11 @@ export class KvsServer {
    */
   async close(): Promise<void> {
     this.closing ??= this.closeOnce();
-    await this.closing;
-    await this.closeDoors();
+    try {
+      await this.closing;
+    } finally {
+      await this.closeDoors(); // doors a start opened after the close began, even if the close failed
+    }
   }
 
   /** Every call waits for the doors' close under way: one that returned at once left them open. */

@@ -182,3 +182,51 @@ describe('a kvs host replica with a fatal storage error while it starts, its clo
     assert.deepEqual(reports, [{ type: 'exited', id: 1, code: 1, error: 'fatal storage error' }]);
   });
 });
+
+describe('a replica whose close fails, or that is closed already', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-close-fails-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('closes the doors its start opened after the close began, although the close threw', async () => {
+    // Found in review of 1342bb3: close() awaited the failed close and threw before closing the
+    // doors the start had opened meanwhile; they served on for a replica that was gone.
+    const [listen, http] = [await freeAddress(), await freeAddress()];
+    const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r1'), replicas: `1=${listen}` });
+    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
+    const listen0 = proto.listen;
+    proto.listen = async function (this: KvsServer): Promise<void> {
+      await listen0.call(this);
+      const store = (this as unknown as { store: { close(): Promise<void> } }).store;
+      const close0 = store.close.bind(store);
+      store.close = async () => {
+        await new Promise((r) => setTimeout(r, 300)); // the doors open meanwhile
+        await close0();
+        throw new Error('injected: close failed');
+      };
+      this.close().catch(() => {}); // the fatal path's close; the start's own close reports the error
+    };
+    try {
+      await assert.rejects(KvsServer.start(config, { log: silentLogger }), /injected: close failed/);
+    } finally {
+      proto.listen = listen0;
+    }
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = net.connect(Number(http.slice(http.lastIndexOf(':') + 1)), '127.0.0.1', () => (c.destroy(), resolve(false)));
+      c.on('error', () => resolve(true));
+    });
+    assert.ok(refused, 'the HTTP door is closed');
+  });
+
+  it('shuts down at once without a leadership transfer: its stopped node cannot hand over', async () => {
+    // Found in review: shutdown() after a fatal error had closed the replica still picked a target
+    // from the stopped node's last state and waited an election timeout for the hand-over.
+    const listen = await freeAddress();
+    const server = await KvsServer.start(loadConfig({ id: '1', listen, data: join(dir, 'r2'), replicas: `1=${listen}` }), { log: silentLogger });
+    await server.close();
+    let tried = false;
+    server.replica.node.transferTarget = () => 2;
+    server.replica.transferLeadership = () => (tried = true);
+    await server.shutdown();
+    assert.equal(tried, false);
+  });
+});
