@@ -42,10 +42,13 @@ describe('client options and deadlines', () => {
       assert.ok(elapsed < (n / 2) * timeoutMs, `all ${n} writes settled long before n × timeoutMs (took ${elapsed} ms)`);
       for (const r of results) assert.ok(r.status === 'rejected' && r.reason instanceof KvsError);
       const queued = results.slice(1).map((r) => (r.status === 'rejected' ? (r.reason as KvsError) : undefined));
-      for (const e of queued) {
-        assert.equal(e?.code, 'UNAVAILABLE');
-        assert.match(e.message, /no write slot freed within 500 ms .*was not sent/);
-      }
+      // A queued write is handed the slot when the write before it gives up at its deadline, a few
+      // ms before its own (its call began those ms later; more on a loaded machine): then its own
+      // attempt runs out of time (UNREACHABLE or TIMEOUT). One handed nothing says why.
+      const slotless = queued.filter((e) => e?.code === 'UNAVAILABLE');
+      for (const e of slotless) assert.match(e!.message, /no write slot freed within 500 ms .*was not sent/);
+      for (const e of queued) assert.ok(['UNAVAILABLE', 'UNREACHABLE', 'TIMEOUT'].includes(e!.code), `${e!.code}: ${e!.message}`);
+      assert.ok(slotless.length > 0, queued.map((e) => e!.code).join(' '));
     } finally {
       kv.close();
     }
