@@ -25,8 +25,6 @@ export type StartServer = (onFatal: () => void, signal: AbortSignal) => Promise<
 interface Slot {
   state: 'starting' | 'running' | 'stopping';
   server?: HostedServer;
-  /** A stop came while it started: stop it once started. */
-  stopAsked: boolean;
   /** It closed itself on a fatal storage error. */
   fatal: boolean;
   /** The stop under way (state stopping): a later stop, stopAll's, waits for it to end. */
@@ -34,7 +32,7 @@ interface Slot {
   /** Resolves once this start has ended (its `exited` report): what a stop during the start waits for. */
   ended: Promise<void>;
   markEnded: () => void;
-  /** Aborted by a stop during the start (StartServer's signal). */
+  /** Aborted by a stop during the start (StartServer's signal); aborted: stop it once started. */
   abort: AbortController;
 }
 
@@ -50,7 +48,7 @@ export class HostReplicas {
     if (this.slots.has(id)) return;
     let markEnded: () => void = () => {};
     const ended = new Promise<void>((r) => (markEnded = r));
-    const slot: Slot = { state: 'starting', stopAsked: false, fatal: false, ended, markEnded, abort: new AbortController() };
+    const slot: Slot = { state: 'starting', fatal: false, ended, markEnded, abort: new AbortController() };
     this.slots.set(id, slot);
     let server: HostedServer;
     try {
@@ -73,7 +71,7 @@ export class HostReplicas {
     // kvs up counts an outside kill from now on as no failed start (its restart backoff).
     this.report({ type: 'started', id });
     // A stop that came while it started.
-    if (slot.stopAsked) await this.stop(id);
+    if (slot.abort.signal.aborted) await this.stop(id);
   }
 
   /**
@@ -88,7 +86,6 @@ export class HostReplicas {
     if (!slot) return;
     if (slot.state === 'stopping') return slot.stopped;
     if (slot.state === 'starting') {
-      slot.stopAsked = true;
       slot.abort.abort(new Error('stopped while starting'));
       return slot.ended;
     }

@@ -109,10 +109,10 @@ export class KvsServer {
   private readonly log: Logger;
   private readonly tap: Tap | undefined;
   readonly startedAt = Date.now();
-  /** The close under way or done (close()), and the doors it closed. */
+  /** The close under way or done (close()). */
   private closing: Promise<void> | undefined;
-  private doorsClosed: Doors | undefined;
-  private doorsClosing: Promise<void> | undefined;
+  /** The doors being or already closed, and that close. */
+  private doorsClose: { doors: Doors; done: Promise<void> } | undefined;
 
   private constructor(config: ServerConfig, store: Store, opts: ServerOptions, sharding: Sharding | undefined) {
     this.config = config;
@@ -519,11 +519,8 @@ export class KvsServer {
   /** Every call waits for the doors' close under way: one that returned at once left them open. */
   private closeDoors(): Promise<void> {
     const doors = this.doors;
-    if (doors && doors !== this.doorsClosed) {
-      this.doorsClosed = doors;
-      this.doorsClosing = doors.close();
-    }
-    return this.doorsClosing ?? Promise.resolve();
+    if (doors && doors !== this.doorsClose?.doors) this.doorsClose = { doors, done: doors.close() };
+    return this.doorsClose?.done ?? Promise.resolve();
   }
 
   private async closeOnce(): Promise<void> {
