@@ -26,7 +26,13 @@ export async function runServer(argv: string[]): Promise<number> {
   }
   const log = serverLogger(config);
   const tracer = config.trace ? await startServerTrace({ ...config, trace: config.trace }, log) : undefined;
-  const server = await KvsServer.start(config, { tap: tracer?.tap, log }).catch(async (e: unknown) => {
+  // A fatal storage error closes the replica (logged): the process ends with 1 once nothing holds
+  // it, and the tracer's capture would (its stop also takes its programs off the interface).
+  const onFatal = (): void => {
+    process.exitCode = 1;
+    void tracer?.stop();
+  };
+  const server = await KvsServer.start(config, { tap: tracer?.tap, log, onFatal }).catch(async (e: unknown) => {
     await tracer?.stop();
     throw e;
   });

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { KvsServer } from '../../src/server/server.ts';
 import { runServer } from '../../src/cli/server-command.ts';
 import { KvsClient } from '../../src/client/client.ts';
+import { Tracer } from '../../src/trace/tracer.ts';
 import { freeAddress } from '../support/free-address.ts';
 
 describe('kvs server whose replica has a fatal storage error while it starts', () => {
@@ -87,6 +88,51 @@ describe('kvs server (a placement pod with --bootstrap-groups) whose replica has
       done = true;
       client.get = get0;
       k.start = start0;
+      process.stderr.write = write0;
+      for (const l of process.listeners('SIGTERM')) if (!sigterm.includes(l)) process.removeListener('SIGTERM', l);
+      for (const l of process.listeners('SIGINT')) if (!sigint.includes(l)) process.removeListener('SIGINT', l);
+      process.exitCode = undefined;
+    }
+  });
+});
+
+describe('kvs server --trace whose replica has a fatal storage error after its start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-server-fatal-trace-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stops its tracer: nothing keeps the process from ending with code 1', async () => {
+    // Found in review of 5ef74a7: the fatal path closed the replica and set the exit code but left
+    // the tracer running; an eBPF capture holds the process (and its programs stay attached).
+    const listen = await freeAddress();
+    const k = KvsServer as unknown as { start: (...a: unknown[]) => Promise<KvsServer> };
+    const start0 = k.start;
+    let server: KvsServer | undefined;
+    k.start = async (...a: unknown[]): Promise<KvsServer> => (server = await start0.apply(KvsServer, a));
+    const stop0 = Tracer.prototype.stop;
+    let stops = 0;
+    Tracer.prototype.stop = function (this: Tracer): Promise<void> {
+      stops++;
+      return stop0.call(this);
+    };
+    const capture0 = process.env.KVS_TRACE_CAPTURE;
+    process.env.KVS_TRACE_CAPTURE = 'tap'; // the in-process tap: no root needed, same stop path
+    const write0 = process.stderr.write.bind(process.stderr); // the replica's log (stdout carries the runner's reports)
+    process.stderr.write = ((): boolean => true) as typeof process.stderr.write;
+    const [sigterm, sigint] = [process.listeners('SIGTERM'), process.listeners('SIGINT')];
+    try {
+      const code = await runServer(['--id', '1', '--listen', listen, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--trace', '--log-format', 'json']);
+      assert.equal(code, -1, 'runs');
+      assert.equal(stops, 0);
+      (server!.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
+      await server!.close();
+      await new Promise((r) => setImmediate(r)); // the fatal path's onFatal runs after the close
+      assert.equal(stops, 1, 'the tracer was stopped');
+      assert.equal(process.exitCode, 1);
+    } finally {
+      k.start = start0;
+      Tracer.prototype.stop = stop0;
+      if (capture0 === undefined) delete process.env.KVS_TRACE_CAPTURE;
+      else process.env.KVS_TRACE_CAPTURE = capture0;
       process.stderr.write = write0;
       for (const l of process.listeners('SIGTERM')) if (!sigterm.includes(l)) process.removeListener('SIGTERM', l);
       for (const l of process.listeners('SIGINT')) if (!sigint.includes(l)) process.removeListener('SIGINT', l);
