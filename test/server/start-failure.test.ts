@@ -21,6 +21,29 @@ import { HostReplicas } from '../../src/cli/host-replicas.ts';
 import type { HostReport } from '../../src/cli/host-protocol.ts';
 import { freeAddress } from '../support/free-address.ts';
 
+/**
+ * Until `restore()`, every replica started closes its store slowly (300 ms: its start opens its
+ * doors meanwhile), then throws `closeError` if given; `afterListen` runs once its links listen.
+ */
+function slowStoreClose(afterListen: (server: KvsServer) => void, closeError?: Error): () => void {
+  const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
+  const listen0 = proto.listen;
+  proto.listen = async function (this: KvsServer): Promise<void> {
+    await listen0.call(this);
+    const store = (this as unknown as { store: { close(): Promise<void> } }).store;
+    const close0 = store.close.bind(store);
+    store.close = async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      await close0();
+      if (closeError) throw closeError;
+    };
+    afterListen(this);
+  };
+  return () => {
+    proto.listen = listen0;
+  };
+}
+
 describe('a replica whose start fails', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-start-failure-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -158,26 +181,14 @@ describe('a kvs host replica with a fatal storage error while it starts, its clo
     // doors): the start returned an open door, before onFatal, and `kvs host` reported it started.
     const [listen, http] = [await freeAddress(), await freeAddress()];
     const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r1'), replicas: `1=${listen}` });
-    // The store fails right after the links listen (Replica's fatal path) and takes 300 ms to close:
-    // the doors open meanwhile.
-    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
-    const listen0 = proto.listen;
-    proto.listen = async function (this: KvsServer): Promise<void> {
-      await listen0.call(this);
-      const store = (this as unknown as { store: { close(): Promise<void> } }).store;
-      const close0 = store.close.bind(store);
-      store.close = async () => {
-        await new Promise((r) => setTimeout(r, 300));
-        await close0();
-      };
-      (this.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
-    };
+    // The store fails right after the links listen (Replica's fatal path).
+    const restore = slowStoreClose((server) => (server.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full')));
     const reports: HostReport[] = [];
     const host = new HostReplicas((r) => reports.push(r));
     try {
       await host.start(1, (onFatal, signal) => KvsServer.start(config, { log: silentLogger, onFatal, signal }), () => 3);
     } finally {
-      proto.listen = listen0;
+      restore();
     }
     assert.deepEqual(reports, [{ type: 'exited', id: 1, code: 1, error: 'fatal storage error' }]);
   });
@@ -192,23 +203,12 @@ describe('a replica whose close fails, or that is closed already', () => {
     // doors the start had opened meanwhile; they served on for a replica that was gone.
     const [listen, http] = [await freeAddress(), await freeAddress()];
     const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r1'), replicas: `1=${listen}` });
-    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
-    const listen0 = proto.listen;
-    proto.listen = async function (this: KvsServer): Promise<void> {
-      await listen0.call(this);
-      const store = (this as unknown as { store: { close(): Promise<void> } }).store;
-      const close0 = store.close.bind(store);
-      store.close = async () => {
-        await new Promise((r) => setTimeout(r, 300)); // the doors open meanwhile
-        await close0();
-        throw new Error('injected: close failed');
-      };
-      this.close().catch(() => {}); // the fatal path's close; the start's own close reports the error
-    };
+    // The fatal path's close (unheard here: the start's own close reports the error).
+    const restore = slowStoreClose((server) => server.close().catch(() => {}), new Error('injected: close failed'));
     try {
       await assert.rejects(KvsServer.start(config, { log: silentLogger }), /injected: close failed/);
     } finally {
-      proto.listen = listen0;
+      restore();
     }
     const refused = await new Promise<boolean>((resolve) => {
       const c = net.connect(Number(http.slice(http.lastIndexOf(':') + 1)), '127.0.0.1', () => (c.destroy(), resolve(false)));
