@@ -282,6 +282,9 @@ class App {
     const path = new Request(req).getUrl();
     const target = this.sockets.find((x) => matches(x.pattern, path));
     if (!target) {
+      // node:http takes its 'error' listener off a socket it hands to 'upgrade': unheard, a client
+      // resetting the connection after the 404 was an uncaught exception that ended the process.
+      socket.on('error', () => {});
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }

@@ -285,6 +285,22 @@ describe(`HTTP door (${impl}) on raw connections`, { timeout: 60_000 }, () => {
     }
   });
 
+  // Found in the test-hazard audit (2026-12-07): node:http takes its own 'error' listener off a
+  // socket it hands to 'upgrade', and the fallback's 404 for an unknown WebSocket path added none:
+  // the client resetting the connection then was an uncaught ECONNRESET that ended the process.
+  it('a WebSocket upgrade to an unknown path is answered 404, and the client resetting it harms nothing', async () => {
+    for (let i = 0; i < 5; i++) {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('error', () => {});
+      const answer = new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString('latin1'))));
+      s.write('GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      assert.match(await answer, /^HTTP\/1\.1 404 /);
+      s.resetAndDestroy();
+      await new Promise((r) => setTimeout(r, 50)); // the reset reaches the door while this test runs
+    }
+    assert.equal((await fetch(`${base()}/healthz`)).status, 200);
+  });
+
   it('a key sent as raw bytes is stored as exactly those bytes, or refused', async () => {
     // Sent by percent-encoding: the three bytes of U+FFFD, which uWS puts in place of a raw 0xFF.
     const replacement = Buffer.from('raw\uFFFDx').toString('latin1');
