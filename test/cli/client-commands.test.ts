@@ -29,6 +29,9 @@ function kvs(args: string[], opts: { input?: Uint8Array; env?: NodeJS.ProcessEnv
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', fail);
+    // A command that exits before reading all its input (a refused value, a failed start): EPIPE
+    // here, which unheard was an uncaught exception; the exit code and stderr tell what happened.
+    child.stdin.on('error', () => {});
     child.on('close', (code) => done({ code, stdout: Buffer.concat(out), stderr: err }));
     child.stdin.end(opts.input ?? Buffer.alloc(0));
   });

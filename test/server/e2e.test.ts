@@ -157,13 +157,14 @@ describe('a 3-replica cluster', () => {
     const leader = await cluster.waitForLeader();
     const frame = encodeRequest(7, { op: 'cas', key: Buffer.from('once'), expected: Buffer.from('0'), value: Buffer.from('1'), clientId: 0xfeedn, seq: 1 });
     // First attempt: write it and hang up at once, without reading the answer.
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       const s = net.connect({ host: '127.0.0.1', port: Number(cluster.address(leader.replicaId).split(':')[1]) }, () => {
         s.write(frame, () => {
           s.destroy();
           resolve();
         });
       });
+      s.on('error', reject); // unheard, a refused or reset connection was an uncaught exception
     });
     // The first attempt did apply (so a retry that ran again would now fail its swap).
     const probe = cluster.client();

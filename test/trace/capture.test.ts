@@ -24,6 +24,10 @@ class Link {
   ) {
     peer.on('data', (d: Buffer) => (this.received += d.length));
     client.on('data', (d: Buffer) => (this.clientReceived += d.length));
+    // A reset (one end left open by a failed test) must not be an uncaught exception; the
+    // assertions on what was captured tell whether the traffic got through.
+    peer.on('error', () => {});
+    client.on('error', () => {});
   }
 
   static async open(server: net.Server, conn: Promise<net.Socket>): Promise<Link> {
