@@ -24,12 +24,16 @@ export async function listenTcp(server: net.Server, host: string, port: number):
  * Listens `server` on a door's host:port (an IPv6 host bracketed); resolves with the address it is
  * bound to: the host after any fallback and the port taken (what status and INFO report: a door on
  * `[::]` that fell back listens on 0.0.0.0, and saying `[::]` would claim IPv6 clients reach it).
+ * `onError` hears what the listening server reports once it listens.
  */
-export async function listenAddress(server: net.Server, address: string): Promise<string> {
+export async function listenAddress(server: net.Server, address: string, onError: (e: Error) => void): Promise<string> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(address.slice(i + 1));
   const bound = await listenTcp(server, host, port);
+  // A listening server's 'error' is a connection it failed to accept (EMFILE, ENFILE, ENOMEM): it
+  // listens on, and unheard the error would end the process.
+  server.on('error', onError);
   return joinHostPort(bound, (server.address() as net.AddressInfo).port);
 }
 

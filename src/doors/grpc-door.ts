@@ -394,7 +394,7 @@ export async function startGrpcDoor(ctx: DoorContext, opts: GrpcDoorOptions): Pr
     });
   });
   listener.maxConnections = opts.maxConnections ?? 10_000;
-  const address = await listenAddress(listener, opts.listen);
+  const address = await listenAddress(listener, opts.listen, (e) => ctx.log.warn('grpc door: a connection could not be accepted', { error: e }));
   return {
     name: 'grpc',
     address,

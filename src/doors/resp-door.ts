@@ -145,7 +145,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
     });
   });
   listener.maxConnections = opts.maxConnections ?? 10_000;
-  address = await listenAddress(listener, opts.listen);
+  address = await listenAddress(listener, opts.listen, (e) => ctx.log.warn('resp door: a connection could not be accepted', { error: e }));
   return {
     name: 'resp',
     address,

@@ -404,7 +404,7 @@ export class KvsServer {
     const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     server.maxConnections = 10_000;
     this.listener = server;
-    this.nativeAddress = await listenAddress(server, this.config.listen);
+    this.nativeAddress = await listenAddress(server, this.config.listen, (e) => this.log.warn('native door: a connection could not be accepted', { error: e }));
   }
 
   /** The first frame tells a replica link (HELLO) from a client connection. */

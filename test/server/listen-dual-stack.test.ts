@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { IPV4_ANY, IPV6_ANY, listenAddress, listenTcp } from '../../src/address/listen.ts';
 import { listenApp } from '../../src/doors/http-door.ts';
+import { nodeUws } from '../../src/doors/node-http.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { KvsServer } from '../../src/server/server.ts';
@@ -80,7 +81,7 @@ describe('after the fallback from [::] to 0.0.0.0, every door reports the addres
     const restore = withoutIpv6();
     const s = net.createServer();
     try {
-      const address = await listenAddress(s, '[::]:0');
+      const address = await listenAddress(s, '[::]:0', () => {});
       assert.match(address, /^0\.0\.0\.0:\d+$/);
       assert.notEqual(address, '0.0.0.0:0', 'the port taken, not the one asked');
     } finally {
@@ -157,3 +158,40 @@ function respInfo(port: number): Promise<string> {
     sock.on('error', reject);
   });
 }
+
+// A listening server's 'error' is a connection it failed to accept (EMFILE, ENFILE): libuv hands it
+// on and listens on. No door listened for it after its listen: one accept failure under a flood of
+// connections was an uncaught exception that ended the replica.
+describe('a door whose listening server reports an accept error', () => {
+  const acceptError = (): Error => Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' });
+
+  it('listenAddress (native, RESP and gRPC doors) passes it to the door and listens on', async () => {
+    const heard: Error[] = [];
+    const s = net.createServer((c) => c.end('hello'));
+    try {
+      const address = await listenAddress(s, '127.0.0.1:0', (e) => heard.push(e));
+      s.emit('error', acceptError());
+      assert.deepEqual(heard.map((e) => e.message), ['accept EMFILE']);
+      const port = Number(address.slice(address.lastIndexOf(':') + 1));
+      const got = await new Promise<string>((resolve, reject) => {
+        const c = net.connect(port, '127.0.0.1');
+        c.on('error', reject);
+        c.on('data', (d: Buffer) => resolve(d.toString()));
+      });
+      assert.equal(got, 'hello');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('the HTTP door on node:http (the fallback) listens on', async () => {
+    const app = nodeUws().App();
+    const server = await new Promise<net.Server>((resolve, reject) => app.listen('127.0.0.1', 0, (h) => (h ? resolve(h as unknown as net.Server) : reject(new Error('listen failed')))));
+    try {
+      assert.doesNotThrow(() => server.emit('error', acceptError()));
+      assert.ok(server.listening);
+    } finally {
+      server.close();
+    }
+  });
+});
