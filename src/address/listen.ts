@@ -52,9 +52,19 @@ export async function listenEither<T>(host: string, attempt: (host: string) => P
 
 function listenOnce(server: net.Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    // Closed before it is bound (its owner closed meanwhile): Node drops the pending listen without
+    // an error or a 'listening', so without this the promise never settled and the start hung.
+    const closed = (): void => fail(new Error(`closed before listening on ${host}:${port}`));
+    const fail = (e: Error): void => {
+      server.off('error', fail);
+      server.off('close', closed);
+      reject(e);
+    };
+    server.once('error', fail);
+    server.once('close', closed);
     server.listen({ host, port }, () => {
-      server.off('error', reject);
+      server.off('error', fail);
+      server.off('close', closed);
       resolve();
     });
   });

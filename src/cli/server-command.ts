@@ -30,7 +30,7 @@ export async function runServer(argv: string[]): Promise<number> {
   // it, and the tracer's capture would (its stop also takes its programs off the interface).
   const onFatal = (): void => {
     process.exitCode = 1;
-    void tracer?.stop();
+    tracer?.stop().catch((e: unknown) => log.error('stopping the tracer failed', { error: e }));
   };
   const server = await KvsServer.start(config, { tap: tracer?.tap, log, onFatal }).catch(async (e: unknown) => {
     await tracer?.stop();

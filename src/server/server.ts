@@ -48,8 +48,9 @@ export interface ServerOptions {
   /** Default: the format and level of the config, with this replica's group and id on every line. */
   log?: Logger;
   /**
-   * Called when a fatal storage error closed this replica. Default: the process exits with 1 once
-   * the replica is closed; a process hosting several replicas (`kvs host`) reports it instead.
+   * Called when a fatal storage error closed this replica (even if that close failed: logged).
+   * Default: the process exits with 1 once the replica is closed (nothing else keeps it running); a
+   * process hosting several replicas (`kvs host`) reports it instead.
    */
   onFatal?: () => void;
   /**
@@ -180,11 +181,11 @@ export class KvsServer {
       onSoftState: (s) => this.log.info('raft state changed', { role: s.role, term: s.term, leader: s.leader || null }),
       onFatal: (e) => {
         this.log.error('fatal storage error, stopping', { error: e });
-        if (opts.onFatal) void this.close().then(opts.onFatal, opts.onFatal);
-        else {
-          process.exitCode = 1;
-          this.close().catch((err: unknown) => this.log.error('closing after the fatal error failed', { error: err }));
-        }
+        if (!opts.onFatal) process.exitCode = 1;
+        void this.close().then(opts.onFatal, (err: unknown) => {
+          this.log.error('closing after the fatal error failed', { error: err });
+          opts.onFatal?.();
+        });
       },
     });
     this.router = new Router({
@@ -484,8 +485,9 @@ export class KvsServer {
     const target = this.replica.node.transferTarget();
     if (target !== undefined && this.replica.transferLeadership(target)) {
       const until = Date.now() + this.config.tickMs * this.config.electionTicks;
-      while (Date.now() < until && this.replica.isLeader) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
-      this.log.info(this.replica.isLeader ? 'leadership transfer timed out' : 'handed leadership over', { to: target });
+      // Closed meanwhile (a fatal storage error): the stopped node would believe it leads until `until`.
+      while (Date.now() < until && this.replica.isLeader && !this.closed) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
+      if (!this.closed) this.log.info(this.replica.isLeader ? 'leadership transfer timed out' : 'handed leadership over', { to: target });
     }
     await this.close();
   }

@@ -230,3 +230,68 @@ describe('a replica whose close fails, or that is closed already', () => {
     assert.equal(tried, false);
   });
 });
+
+describe('a kvs host replica with a fatal storage error while its links start to listen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-fatal-in-listen-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is reported exited (code 1): the close does not leave its start waiting for good on a listen it cancelled', async () => {
+    // Found in review of 1342bb3: the fatal path's close closed the links' listener before it was
+    // bound (its address still being looked up), which cancels the listen without an error or a
+    // 'listening': the start waited for good, kvs host never reported it, and its stop (stopAll
+    // on Ctrl-C) waited for that start until kvs up killed the process.
+    const listen = await freeAddress();
+    const config = loadConfig({ id: '1', listen, data: join(dir, 'r1'), replicas: `1=${listen}` });
+    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
+    const listen0 = proto.listen;
+    proto.listen = function (this: KvsServer): Promise<void> {
+      const listening = listen0.call(this);
+      // The store fails while the address is looked up (Replica's fatal path, as a failed persist).
+      (this.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
+      return listening;
+    };
+    const reports: HostReport[] = [];
+    const host = new HostReplicas((r) => reports.push(r));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const outcome = await Promise.race([
+        host.start(1, (onFatal, signal) => KvsServer.start(config, { log: silentLogger, onFatal, signal }), () => 3).then(() => 'ended'),
+        new Promise<string>((r) => (timer = setTimeout(() => r('still starting after 20 s'), 20_000))),
+      ]);
+      assert.equal(outcome, 'ended');
+    } finally {
+      clearTimeout(timer);
+      proto.listen = listen0;
+    }
+    assert.deepEqual(reports, [{ type: 'exited', id: 1, code: 1, error: 'fatal storage error' }]);
+  });
+});
+
+describe('a replica closed by a fatal storage error while its graceful stop waits for the hand-over', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-fatal-in-shutdown-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stops waiting for the hand-over: its stopped node still believes it leads', async () => {
+    // Found in review of 9ee0252: shutdown() skipped the transfer only for a replica closed before
+    // it began; one closed during the wait waited out the election timeout for a change its stopped
+    // node cannot see.
+    // An election timeout of 20 s (tick 2 s): what the stop must not wait out. It leads as far as
+    // shutdown() can tell (a single replica's election would take that long here).
+    const listen = await freeAddress();
+    const config = loadConfig({ id: '1', listen, data: join(dir, 'r1'), replicas: `1=${listen}`, 'tick-ms': '2000' });
+    const server = await KvsServer.start(config, { log: silentLogger });
+    Object.defineProperty(server.replica, 'isLeader', { get: () => true });
+    server.replica.node.transferTarget = () => 2;
+    server.replica.transferLeadership = () => true; // the hand-over never completes
+    const began = Date.now();
+    const shutdown = server.shutdown();
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      (server.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
+      await shutdown;
+    } finally {
+      process.exitCode = undefined; // the fatal path's exit code, for the process this test runs in
+    }
+    assert.ok(Date.now() - began < 10_000, `shutdown took ${Date.now() - began} ms`);
+  });
+});
