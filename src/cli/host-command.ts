@@ -20,7 +20,9 @@ export async function runHost(argv: string[]): Promise<number> {
   if (!parse(argv, {}, HELP)) return ExitCode.Ok;
   const send = process.send?.bind(process);
   if (!send) throw new UsageError('kvs host runs under "kvs up --processes N" (it needs an IPC channel)');
-  const report = (r: HostReport): void => void send(r);
+  // With a callback: once the supervisor is gone (disconnect: stopAll), a report to the closed
+  // channel is dropped; without one it was an unhandled 'error' that crashed the host mid-stop.
+  const report = (r: HostReport): void => void send(r, undefined, undefined, () => {});
   const replicas = new HostReplicas(report);
   // One link hub for the process: its replicas reach another process's replicas over one connection.
   const hub = new LinkHub();
