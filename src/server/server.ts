@@ -543,8 +543,11 @@ export class KvsServer {
       if (this.sharedLinks.has(s)) this.hub.adopt(s);
       else s.destroy();
     }
-    await this.store.close();
-    this.metrics.close();
+    try {
+      await this.store.close();
+    } finally {
+      this.metrics.close(); // its event-loop and GC monitors, whatever the store's close did
+    }
   }
 }
 

@@ -217,6 +217,26 @@ describe('a replica whose close fails, or that is closed already', () => {
     assert.ok(refused, 'the HTTP door is closed');
   });
 
+  it('stops its metrics\' monitors although its store\'s close threw', async () => {
+    // Found in review of 9ee0252: the close runs once, and a store close that threw skipped the rest.
+    const listen = await freeAddress();
+    const server = await KvsServer.start(loadConfig({ id: '1', listen, data: join(dir, 'r3'), replicas: `1=${listen}` }), { log: silentLogger });
+    const parts = server as unknown as { store: { close(): Promise<void> }; metrics: { close(): void } };
+    const storeClose = parts.store.close.bind(parts.store);
+    parts.store.close = async () => {
+      await storeClose();
+      throw new Error('injected: close failed');
+    };
+    const metricsClose = parts.metrics.close.bind(parts.metrics);
+    let metricsClosed = false;
+    parts.metrics.close = () => {
+      metricsClosed = true;
+      metricsClose();
+    };
+    await assert.rejects(server.close(), /injected: close failed/);
+    assert.ok(metricsClosed);
+  });
+
   it('shuts down at once without a leadership transfer: its stopped node cannot hand over', async () => {
     // Found in review: shutdown() after a fatal error had closed the replica still picked a target
     // from the stopped node's last state and waited an election timeout for the hand-over.
