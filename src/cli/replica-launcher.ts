@@ -37,8 +37,31 @@ export interface ReplicaLauncher {
   killAll(): void;
 }
 
+/**
+ * Calls `gone` once when the child exits, or when it never started: a failed spawn (ENOENT,
+ * EAGAIN, EMFILE) emits 'error' and 'close' but never 'exit', and unheard it crashed kvs up.
+ * Other errors of a running child (an IPC write to a host that just died) are its exit's to report.
+ */
+function onGone(child: ChildProcess, gone: (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => void): void {
+  let called = false;
+  const once = (code: number | null, signal: NodeJS.Signals | null, e?: Error): void => {
+    if (called) return;
+    called = true;
+    gone(code, signal, e);
+  };
+  child.on('exit', (code, signal) => once(code, signal));
+  child.on('error', (e) => {
+    if (child.pid === undefined) once(null, null, e);
+  });
+}
+
+/** A child that runs: not exited, and spawned (one whose spawn failed has no pid; kill() would signal pid 0, our own process group). */
+function running(c: ChildProcess | undefined): c is ChildProcess {
+  return c !== undefined && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
+}
+
 function gracefulExit(c: ChildProcess | undefined): Promise<void> {
-  if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  if (!running(c)) return Promise.resolve();
   return new Promise((done) => {
     c.once('exit', () => done());
     c.kill('SIGTERM');
@@ -49,12 +72,16 @@ function gracefulExit(c: ChildProcess | undefined): Promise<void> {
 export class ProcessPerReplica implements ReplicaLauncher {
   private readonly children = new Map<number, ChildProcess>();
 
+  /** `node`: the program that runs bin/kvs.js (tests give one that does not exist). */
+  constructor(private readonly node: string = process.execPath) {}
+
   launch(spec: LaunchSpec, onExit: OnExit): number {
-    const child = spawn(process.execPath, [BIN, 'server', ...spec.argv], { stdio: ['ignore', 'inherit', spec.label ? 'pipe' : 'inherit'] });
+    const child = spawn(this.node, [BIN, 'server', ...spec.argv], { stdio: ['ignore', 'inherit', spec.label ? 'pipe' : 'inherit'] });
     if (child.stderr && spec.label) labelLines(child.stderr, spec.label, (l) => void process.stderr.write(l));
     this.children.set(spec.id, child);
-    child.on('exit', (code, signal) => {
+    onGone(child, (code, signal, spawnError) => {
       if (this.children.get(spec.id) === child) this.children.delete(spec.id);
+      if (spawnError) console.error(`kvs up: replica ${spec.id}: cannot start its process (${spawnError.message})`);
       onExit(code, signal);
     });
     return child.pid ?? 0;
@@ -69,7 +96,7 @@ export class ProcessPerReplica implements ReplicaLauncher {
   }
 
   killAll(): void {
-    for (const c of this.children.values()) c.kill('SIGKILL');
+    for (const c of this.children.values()) if (running(c)) c.kill('SIGKILL');
   }
 }
 
@@ -176,8 +203,11 @@ export class SharedHosts implements ReplicaLauncher {
       r.onExit(m.code, null);
       for (const done of r.gone) done();
     });
-    child.on('exit', (code, signal) => {
+    // A host that could not start reports its replicas as exited, so kvs up restarts them (with
+    // a new host process) instead of waiting for an exit that never comes.
+    onGone(child, (code, signal, spawnError) => {
       if (host.child === child) host.child = undefined;
+      if (spawnError) console.error(`kvs up: host process ${k}: cannot start (${spawnError.message})`);
       const lost = [...host.replicas.values()];
       host.replicas.clear();
       for (const r of lost) {
@@ -185,8 +215,6 @@ export class SharedHosts implements ReplicaLauncher {
         for (const done of r.gone) done();
       }
     });
-    // An IPC write to a host that just died fails; its exit event reports the replicas.
-    child.on('error', () => undefined);
     return child;
   }
 
@@ -210,6 +238,6 @@ export class SharedHosts implements ReplicaLauncher {
   }
 
   killAll(): void {
-    for (const h of this.hosts) h.child?.kill('SIGKILL');
+    for (const h of this.hosts) if (running(h.child)) h.child.kill('SIGKILL');
   }
 }

@@ -3,7 +3,7 @@
 // replica keeps its host; added replicas spread out.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SharedHosts } from '../../src/cli/replica-launcher.ts';
+import { ProcessPerReplica, SharedHosts } from '../../src/cli/replica-launcher.ts';
 
 /** Ids as `kvs up` numbers them: group 0 → 1..R, group g → g*100+1..g*100+R. */
 function ids(groups: number, perGroup: number): { id: number; group: number }[] {
@@ -39,4 +39,50 @@ test('a replica keeps its host; an added replica goes where its group has fewest
   assert.equal(hosts.hostOf(105, 1), 1); // hosts 1 and 2 have one of group 1; host 1 first
   assert.equal(hosts.hostOf(301, 3), 2); // a new group: host 2 runs fewest now
   assert.equal(hosts.hostOf(104, 1), first);
+});
+
+// A spawn that fails (ENOENT here; EAGAIN or EMFILE on a loaded machine) emits 'error' and never
+// 'exit': unheard, the error crashed kvs up, and the replica was never reported gone, so it was
+// never restarted and a stop waited for it for good. Either launcher reports it as exited at once.
+const MISSING = '/nonexistent/kvs-test-node';
+
+/** Records each replica's onExit calls. */
+function exits(): { calls: Map<number, unknown[][]>; on: (id: number) => (code: number | null, signal: NodeJS.Signals | null) => void } {
+  const calls = new Map<number, unknown[][]>();
+  return { calls, on: (id) => (code, signal) => void calls.set(id, [...(calls.get(id) ?? []), [code, signal]]) };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+
+test('a process per replica whose spawn fails: reported exited once, no crash, stop does not wait', async () => {
+  const launcher = new ProcessPerReplica(MISSING);
+  const { calls, on } = exits();
+  assert.equal(launcher.launch({ id: 101, group: 1, argv: [], label: 'shard-1/r101' }, on(101)), 0);
+  launcher.launch({ id: 102, group: 1, argv: [], label: undefined }, on(102));
+  await tick();
+  assert.deepEqual(Object.fromEntries(calls), { 101: [[null, null]], 102: [[null, null]] });
+  // Restarted (kvs up launches it again after its backoff): reported again.
+  launcher.launch({ id: 101, group: 1, argv: [], label: undefined }, on(101));
+  await tick();
+  assert.equal(calls.get(101)!.length, 2);
+  await launcher.stop(101);
+  await launcher.stopAll();
+  launcher.killAll();
+});
+
+test('a host process whose spawn fails: its replicas reported exited once, no crash, stop does not wait', async () => {
+  const launcher = new SharedHosts(2, () => [MISSING]);
+  const { calls, on } = exits();
+  for (const id of [1, 2, 101]) launcher.launch({ id, group: id < 100 ? 0 : 1, argv: [], label: undefined }, on(id));
+  const stopping = launcher.stop(1); // asked before the failure is known
+  await tick();
+  await stopping;
+  assert.deepEqual(Object.fromEntries(calls), { 1: [[null, null]], 2: [[null, null]], 101: [[null, null]] });
+  // A relaunch spawns its host anew (not a dead one kept as its host) and is reported again.
+  launcher.launch({ id: 2, group: 0, argv: [], label: undefined }, on(2));
+  await tick();
+  assert.equal(calls.get(2)!.length, 2);
+  await launcher.stop(2);
+  await launcher.stopAll();
+  launcher.killAll();
 });
