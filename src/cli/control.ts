@@ -2,7 +2,9 @@
 // `kvs reshard` and `kvs replica` ask the running supervisor to start or stop a shard group's
 // replicas (so they stay its children: restarted on crash, stopped on Ctrl-C). One JSON line each way.
 import net from 'node:net';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 
 export type ControlRequest =
@@ -28,13 +30,27 @@ export interface HostLayout {
 export type ControlAnswer = { replica: AddedReplica } | { layout: HostLayout };
 export type ControlResponse = ({ ok: true } & Partial<{ replica: AddedReplica; layout: HostLayout }>) | { ok: false; error: string };
 
+/**
+ * The longest Unix socket path, in bytes (sun_path holds 108 with the NUL on Linux, 104 on macOS).
+ * A longer one is cut short by the kernel without a word: the socket then appeared beside the data
+ * directory under a cut name, stayed after kvs up stopped, and the next kvs up failed to listen.
+ */
+const MAX_SOCKET_PATH = 103;
+
+/**
+ * DIR/control.sock, or where that is too long for a socket, one in the temporary directory named
+ * by a hash of DIR's absolute path: kvs up and the commands that call it find the same one.
+ */
 export function controlPath(dataDir: string): string {
-  return join(dataDir, 'control.sock');
+  const dir = resolve(dataDir);
+  const path = join(dir, 'control.sock');
+  if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) return path;
+  return join(tmpdir(), `kvs-up-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
 }
 
-export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<ControlAnswer | void>): net.Server {
+/** Listens on the control socket of `dataDir`; rejects with a clear error if it cannot. */
+export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<ControlAnswer | void>): Promise<net.Server> {
   const path = controlPath(dataDir);
-  rmSync(path, { force: true }); // a socket file left by a killed supervisor
   const server = net.createServer((s) => {
     let buf = '';
     s.on('data', (d: Buffer) => {
@@ -56,8 +72,21 @@ export function serveControl(dataDir: string, handle: (r: ControlRequest) => Pro
     });
     s.on('error', () => {});
   });
-  server.listen(path);
-  return server;
+  return new Promise((done, fail) => {
+    const failed = (e: Error): void => fail(new Error(`cannot listen on the control socket ${path} for kvs reshard and kvs replica (${e.message})`));
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) return failed(new Error('path too long for a Unix socket; set TMPDIR to a shorter directory'));
+    try {
+      rmSync(path, { force: true }); // a socket file left by a killed supervisor
+    } catch (e) {
+      return failed(e as Error);
+    }
+    server.once('error', failed);
+    server.listen(path, () => {
+      server.off('error', failed);
+      server.on('error', (e) => console.error(`kvs up: control socket ${path}: ${e.message}`));
+      done(server);
+    });
+  });
 }
 
 export async function callControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<AddedReplica | undefined> {

@@ -120,7 +120,8 @@ export async function runUp(argv: string[]): Promise<number> {
         return;
       }
       const delayMs = restartDelayMs(run, Date.now(), signal);
-      console.error(`kvs up: replica ${r.id} exited (${signal ?? `code ${code}`}); restarting in ${delayMs / 1000} s`);
+      const how = signal ?? (code === null ? 'its process did not start' : `code ${code}`);
+      console.error(`kvs up: replica ${r.id} exited (${how}); restarting in ${delayMs / 1000} s`);
       setTimeout(() => {
         if (!stopping && replicas.includes(r)) launch(r);
       }, delayMs);
@@ -150,7 +151,7 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   for (const r of replicas.filter((x) => x.role === 'shard')) launch(r);
 
-  started.control = serveControl(dataDir, async (req: ControlRequest) => {
+  const control = await serveControl(dataDir, async (req: ControlRequest) => {
     if (req.cmd === 'add-group') {
       if (replicas.some((r) => r.group === req.group)) return;
       const added = addedGroup(dataDir, replicas, req.group, perGroupOf(replicas));
@@ -182,7 +183,18 @@ export async function runUp(argv: string[]): Promise<number> {
       if (launcher instanceof SharedHosts) for (const r of leaving) launcher.forget(r.id);
       rmSync(intentPath(dataDir, req.group), { force: true }); // an interrupted spread of a group now gone
     }
-  });
+  }).catch((e: Error) => e);
+  // Without its control socket this kvs up could not be managed (kvs reshard, kvs replica): it
+  // stops what it started rather than run a cluster nobody can change.
+  if (control instanceof Error) {
+    if (stopping) return -1;
+    console.error(`kvs up: ${control.message}; stopping the cluster`);
+    process.exitCode = ExitCode.Failed;
+    stop();
+    return -1;
+  }
+  started.control = control;
+  if (stopping) control.close();
 
   console.log(`kvs up: ${replicas.length} replicas (placement group + ${groups.length} shard groups), data in ${dataDir}`);
   for (const r of replicas) {

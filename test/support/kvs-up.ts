@@ -13,11 +13,17 @@ const BIN = resolve(import.meta.dirname, '../../bin/kvs.js');
 
 export class KvsUp {
   readonly dir = mkdtempSync(join(tmpdir(), 'kvs-up-'));
-  readonly data = join(this.dir, 'data');
-  readonly clusterFile = join(this.data, 'cluster.json');
+  readonly data: string;
+  readonly clusterFile: string;
   /** Everything it printed (stdout and stderr). */
   output = '';
   private proc: ChildProcess | undefined;
+
+  /** `dataName`: the data directory's name inside the fresh directory (a long one for a long path). */
+  constructor(dataName = 'data') {
+    this.data = join(this.dir, dataName);
+    this.clusterFile = join(this.data, 'cluster.json');
+  }
 
   /** Starts `kvs up --data <fresh dir> --log-format json ...args`. */
   start(args: string[]): this {
@@ -41,7 +47,8 @@ export class KvsUp {
     this.proc?.kill(signal);
   }
 
-  async stop(): Promise<void> {
+  /** Stops kvs up (SIGINT), keeping its directory (to start it again). */
+  async halt(): Promise<void> {
     this.proc?.kill('SIGCONT'); // a stopped supervisor would never handle the SIGINT
     const p = this.proc;
     if (p && p.exitCode === null && p.signalCode === null) {
@@ -49,6 +56,10 @@ export class KvsUp {
       p.kill('SIGINT');
       await gone;
     }
+  }
+
+  async stop(): Promise<void> {
+    await this.halt();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,79 @@
+// kvs up's control socket (src/cli/control.ts), through which kvs reshard and kvs replica reach it.
+// A data directory whose DIR/control.sock is longer than a Unix socket path can be (108 bytes with
+// the NUL on Linux) had its socket cut short by the kernel: it appeared beside the data directory
+// under a cut name, stayed there after kvs up stopped, and the next kvs up on that directory died
+// of an uncaught EADDRINUSE. Such a directory now gets a socket in the temporary directory, named
+// by a hash of its path; and a socket kvs up cannot listen on stops it with a clear message.
+// Ports 21501-21812 (bases 21501 and 21511).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { controlPath, hostLayout, serveControl } from '../../src/cli/control.ts';
+import { KvsUp } from '../support/kvs-up.ts';
+import { reapOnExit } from '../support/processes.ts';
+
+const BIN = join(import.meta.dirname, '../../bin/kvs.js');
+const LONG = 'd'.repeat(130); // with the temporary directory: a data dir path of about 150 bytes
+const SMALL = ['--shards', '1', '--replicas', '1', '--processes', '1'];
+
+describe('the control socket path', () => {
+  it('is DIR/control.sock where that fits, else one in the temporary directory that both sides find', () => {
+    assert.equal(controlPath('/var/kvs/data'), '/var/kvs/data/control.sock');
+    const long = join(tmpdir(), 'kvs-x', LONG);
+    const path = controlPath(long);
+    assert.equal(dirname(path), tmpdir());
+    assert.ok(Buffer.byteLength(path) < 104, path);
+    assert.equal(controlPath(relative(process.cwd(), long)), path, 'the same directory named relatively');
+    assert.equal(controlPath(`${long}/`), path);
+    assert.notEqual(controlPath(`${long}e`), path, 'another directory with the same first 108 bytes');
+  });
+
+  it('a socket that cannot be listened on is a clear error, not an uncaught exception', async () => {
+    const missing = join(tmpdir(), 'kvs-no-such-dir', 'data'); // listen fails (Node says EACCES)
+    await assert.rejects(serveControl(missing, async () => undefined), /cannot listen on the control socket .*kvs-no-such-dir.* \(listen E[A-Z]+/);
+  });
+});
+
+describe('kvs up with a data directory path of about 150 bytes', () => {
+  const up = new KvsUp(LONG);
+  after(() => up.stop());
+
+  it('answers on its control socket, leaves no socket behind when it stops, and starts again', async () => {
+    assert.ok(Buffer.byteLength(up.data) > 140, up.data);
+    for (const run of [1, 2]) {
+      up.output = '';
+      await up.start([...SMALL, '--base-port', '21501']).ready(120_000);
+      const layout = await hostLayout(up.data);
+      assert.deepEqual(layout.replicas.map((r) => r.id), [101], `run ${run}`);
+      await up.halt();
+      assert.doesNotMatch(up.output, /EADDRINUSE|Unhandled/);
+      assert.deepEqual(readdirSync(up.dir), [LONG], 'nothing beside the data directory');
+      assert.equal(existsSync(controlPath(up.data)), false, 'the socket is removed at stop');
+    }
+  });
+});
+
+describe('kvs up that cannot listen on its control socket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-up-control-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stops the cluster and exits 3 with a clear message', async () => {
+    // Its socket goes to the temporary directory (a long path), which does not exist for it.
+    const data = join(dir, LONG);
+    const env = { ...process.env, TMPDIR: join(dir, 'no-such-tmp') };
+    const proc = reapOnExit(spawn(process.execPath, [BIN, 'up', '--data', data, '--log-format', 'json', ...SMALL, '--base-port', '21511'], { stdio: ['ignore', 'pipe', 'pipe'], env }));
+    let stderr = '';
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    proc.stdout.resume();
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 120_000);
+    const code = await new Promise<number | null>((res) => proc.on('exit', (c) => res(c)));
+    clearTimeout(timer);
+    assert.match(stderr, /kvs up: cannot listen on the control socket .*no-such-tmp.* \(listen E[A-Z]+.*\); stopping the cluster/);
+    assert.doesNotMatch(stderr, /Unhandled|node:events/);
+    assert.equal(code, 3, stderr);
+    assert.deepEqual(readdirSync(dir).sort(), [LONG], 'no socket beside the data directory');
+  });
+});
