@@ -31,8 +31,8 @@ export async function listenAddress(server: net.Server, address: string, onError
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
   const port = Number(address.slice(i + 1));
   const bound = await listenTcp(server, host, port);
-  // A listening server's 'error' is a connection it failed to accept (EMFILE, ENFILE, ENOMEM): it
-  // listens on, and unheard the error would end the process.
+  // A listening server's 'error' is a connection it failed to accept (ENOMEM, ENOBUFS; libuv
+  // absorbs EMFILE itself while it can): it listens on, and unheard the error ends the process.
   server.on('error', onError);
   return joinHostPort(bound, (server.address() as net.AddressInfo).port);
 }

@@ -296,7 +296,7 @@ class App {
     this.server.once('error', onError);
     this.server.listen({ host, port }, () => {
       this.server.off('error', onError);
-      // As uWS: a connection it failed to accept (EMFILE) is lost, the door listens on; unheard,
+      // As uWS: a connection it failed to accept (ENOMEM) is lost, the door listens on; unheard,
       // the listening server's 'error' would end the process.
       this.server.on('error', () => {});
       cb(this.server);
