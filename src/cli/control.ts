@@ -5,7 +5,7 @@ import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readlinkSync, rmSync, symlinkSync } from 'node:fs';
 
 export type ControlRequest =
   | { cmd: 'add-group'; group: number }
@@ -48,6 +48,21 @@ export function controlPath(dataDir: string): string {
   return join(tmpdir(), `kvs-up-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
 }
 
+/**
+ * The socket a command calls: where kvs up's is in the temporary directory, the link kvs up leaves
+ * at DIR/control.sock names it, as the command's TMPDIR may not be kvs up's (another shell, sudo).
+ */
+function callPath(dataDir: string): string {
+  const path = controlPath(dataDir);
+  const named = join(resolve(dataDir), 'control.sock');
+  if (path === named) return path;
+  try {
+    return readlinkSync(named);
+  } catch {
+    return path; // no link (a filesystem without them): found with the same TMPDIR
+  }
+}
+
 /** Listens on the control socket of `dataDir`; rejects with a clear error if it cannot. */
 export function serveControl(dataDir: string, handle: (r: ControlRequest) => Promise<ControlAnswer | void>): Promise<net.Server> {
   const path = controlPath(dataDir);
@@ -84,8 +99,28 @@ export function serveControl(dataDir: string, handle: (r: ControlRequest) => Pro
     server.listen(path, () => {
       server.off('error', failed);
       server.on('error', (e) => console.error(`kvs up: control socket ${path}: ${e.message}`));
+      const named = join(resolve(dataDir), 'control.sock');
+      if (path !== named) linkSocket(server, path, named);
       done(server);
     });
+  });
+}
+
+/** DIR/control.sock → the socket in the temporary directory (callPath), removed with the socket. */
+function linkSocket(server: net.Server, path: string, named: string): void {
+  try {
+    rmSync(named, { force: true }); // a link left by a killed supervisor
+    symlinkSync(path, named);
+  } catch (e) {
+    console.error(`kvs up: cannot link ${named} to the control socket ${path} (${(e as Error).message}): commands must run with this TMPDIR`);
+    return;
+  }
+  server.once('close', () => {
+    try {
+      if (readlinkSync(named) === path) rmSync(named, { force: true });
+    } catch {
+      // gone already
+    }
   });
 }
 
@@ -102,7 +137,7 @@ export async function hostLayout(dataDir: string): Promise<HostLayout> {
 
 function askControl(dataDir: string, req: ControlRequest, timeoutMs = 60_000): Promise<Partial<{ replica: AddedReplica; layout: HostLayout }>> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(controlPath(dataDir));
+    const s = net.connect(callPath(dataDir));
     let buf = '';
     const timer = setTimeout(() => s.destroy(new Error('kvs up did not answer')), timeoutMs);
     s.on('connect', () => s.write(`${JSON.stringify(req)}\n`));

@@ -7,7 +7,7 @@
 // Ports 21501-21812 (bases 21501 and 21511).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -29,6 +29,32 @@ describe('the control socket path', () => {
     assert.equal(controlPath(relative(process.cwd(), long)), path, 'the same directory named relatively');
     assert.equal(controlPath(`${long}/`), path);
     assert.notEqual(controlPath(`${long}e`), path, 'another directory with the same first 108 bytes');
+  });
+
+  it('where it is in the temporary directory, a command run with another TMPDIR than kvs up finds it', async () => {
+    // Found in review of 53b8673: the socket's place depended on TMPDIR on both sides, so kvs reshard
+    // or kvs replica from a shell with another TMPDIR (a tmux session, sudo, a systemd unit) could not
+    // reach kvs up. kvs up leaves DIR/control.sock as a link to it.
+    const base = mkdtempSync(join(tmpdir(), 'kvs-control-tmpdir-'));
+    const data = join(base, LONG);
+    mkdirSync(data, { recursive: true });
+    mkdirSync(join(base, 'up-tmp'));
+    const tmp0 = process.env.TMPDIR;
+    try {
+      process.env.TMPDIR = join(base, 'up-tmp'); // kvs up's
+      const server = await serveControl(data, async () => ({ layout: { hosts: 1, replicas: [] } }));
+      try {
+        process.env.TMPDIR = join(base, 'other-tmp'); // the command's
+        assert.deepEqual(await hostLayout(data), { hosts: 1, replicas: [] });
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+      assert.deepEqual(readdirSync(data), [], 'the link is removed with the socket');
+    } finally {
+      if (tmp0 === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp0;
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 
   it('a socket that cannot be listened on is a clear error, not an uncaught exception', async () => {
