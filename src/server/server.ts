@@ -331,7 +331,11 @@ export class KvsServer {
     try {
       await server.listen();
     } catch (e) {
+      // Closed itself meanwhile (a fatal storage error), which ends the pending listen: returned
+      // closed, as below, so that kvs server reports the fatal error (exit 1), not the listen's.
+      const closedItself = server.closed;
       await server.close().catch(() => {});
+      if (closedItself) return server;
       throw e;
     }
     try {

@@ -49,6 +49,45 @@ describe('kvs server whose replica has a fatal storage error while it starts', (
   });
 });
 
+describe('kvs server whose replica has a fatal storage error while its links start to listen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-server-fatal-listen-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ends with code 1 as for a fatal error later in its start, not a failed start "closed before listening"', async () => {
+    // Found in review of bb0163e: the fatal path's close now ends the pending listen with an error,
+    // and KvsServer.start threw it: kvs server printed "closed before listening on ..." as its
+    // failure and exited 3 (FAILED), where a fatal storage error ends it with 1 (a kvs host replica
+    // was reported right: host-replicas.ts checks for the fatal first).
+    const listen = await freeAddress();
+    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
+    const listen0 = proto.listen;
+    proto.listen = function (this: KvsServer): Promise<void> {
+      const listening = listen0.call(this);
+      // The store fails while the address is looked up (Replica's fatal path, as a failed persist).
+      (this.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
+      return listening;
+    };
+    const lines: string[] = [];
+    const write0 = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array): boolean => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    const [sigterm, sigint] = [process.listeners('SIGTERM'), process.listeners('SIGINT')];
+    let code: number | Error;
+    try {
+      code = await runServer(['--id', '1', '--listen', listen, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--log-format', 'json']).catch((e: Error) => e);
+    } finally {
+      proto.listen = listen0;
+      process.stderr.write = write0;
+      for (const l of process.listeners('SIGTERM')) if (!sigterm.includes(l)) process.removeListener('SIGTERM', l);
+      for (const l of process.listeners('SIGINT')) if (!sigint.includes(l)) process.removeListener('SIGINT', l);
+      process.exitCode = undefined; // the fatal path's exit code, for the process this test runs in
+    }
+    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    assert.ok(msgs.includes('fatal storage error, stopping'), msgs.join(' | '));
+    assert.ok(!msgs.includes('listening'), msgs.join(' | '));
+    assert.equal(code, 1);
+  });
+});
+
 describe('kvs server (a placement pod with --bootstrap-groups) whose replica has a fatal storage error after its start', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-server-fatal-bootstrap-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
