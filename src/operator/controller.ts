@@ -374,6 +374,9 @@ export class Operator {
     });
     // The kubelet probes the pod IP, IPv4 or IPv6: the dual-stack wildcard takes both.
     await listenTcp(this.http, host, port);
+    // A listening server's 'error' is a connection it failed to accept (ENOMEM, ENOBUFS): it listens
+    // on, and unheard the error would end the operator (as the doors: listenAddress).
+    this.http.on('error', (e) => this.log.warn('http: a connection could not be accepted', { error: e.message }));
   }
 }
 
