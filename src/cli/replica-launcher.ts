@@ -1,7 +1,7 @@
 // How `kvs up` runs its replicas: one `kvs server` process each, or spread over N `kvs host`
 // processes (each replica still a whole server with its own ports and data; host-command.ts).
 // Either way the supervisor sees the same thing: a replica starts, has a pid, and ends with a code.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { labelLines } from '../log/child-lines.ts';
@@ -55,6 +55,21 @@ function onGone(child: ChildProcess, gone: (code: number | null, signal: NodeJS.
   });
 }
 
+/**
+ * spawn, with the failures Node throws (E2BIG, EPERM, ENOMEM; unlike ENOENT or EAGAIN, which it
+ * emits) turned into the failed spawn onGone hears: a child without a pid that emits 'error'.
+ * Thrown, one in a restart timer crashed kvs up.
+ */
+function spawnChild(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  try {
+    return spawn(cmd, args, opts);
+  } catch (e) {
+    const failed = new ChildProcess();
+    process.nextTick(() => failed.emit('error', e));
+    return failed;
+  }
+}
+
 /** A child that runs: not exited, and spawned (one whose spawn failed has no pid; kill() would signal pid 0, our own process group). */
 function running(c: ChildProcess | undefined): c is ChildProcess {
   return c !== undefined && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
@@ -76,7 +91,7 @@ export class ProcessPerReplica implements ReplicaLauncher {
   constructor(private readonly node: string = process.execPath) {}
 
   launch(spec: LaunchSpec, onExit: OnExit): number {
-    const child = spawn(this.node, [BIN, 'server', ...spec.argv], { stdio: ['ignore', 'inherit', spec.label ? 'pipe' : 'inherit'] });
+    const child = spawnChild(this.node, [BIN, 'server', ...spec.argv], { stdio: ['ignore', 'inherit', spec.label ? 'pipe' : 'inherit'] });
     if (child.stderr && spec.label) labelLines(child.stderr, spec.label, (l) => void process.stderr.write(l));
     this.children.set(spec.id, child);
     onGone(child, (code, signal, spawnError) => {
@@ -188,7 +203,7 @@ export class SharedHosts implements ReplicaLauncher {
   private spawnHost(host: Host, k: number): ChildProcess {
     // Text labels are written by the host itself, per replica (host-command.ts).
     const [cmd, ...args] = [...this.wrap(k), process.execPath, BIN, 'host'];
-    const child = spawn(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawnChild(cmd!, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     host.child = child;
     child.on('message', (m: unknown) => {
       if (!isHostReport(m)) return;

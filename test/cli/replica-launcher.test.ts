@@ -86,3 +86,20 @@ test('a host process whose spawn fails: its replicas reported exited once, no cr
   await launcher.stopAll();
   launcher.killAll();
 });
+
+// Node throws some spawn failures instead of emitting them (E2BIG here: an argument over the
+// kernel's limit; EPERM, ENOMEM alike). Thrown from kvs up's restart timer, one crashed kvs up.
+test('a spawn that Node fails by throwing (E2BIG) is the same failed spawn, for either launcher', async () => {
+  const huge = 'x'.repeat(3_000_000);
+  const each = new ProcessPerReplica();
+  const { calls, on } = exits();
+  assert.equal(each.launch({ id: 101, group: 1, argv: [huge], label: undefined }, on(101)), 0);
+  const hosts = new SharedHosts(1, () => ['env', huge]);
+  hosts.launch({ id: 1, group: 0, argv: [], label: undefined }, on(1));
+  await tick();
+  assert.deepEqual(Object.fromEntries(calls), { 101: [[null, null]], 1: [[null, null]] });
+  await each.stopAll();
+  await hosts.stopAll();
+  each.killAll();
+  hosts.killAll();
+});
