@@ -70,8 +70,18 @@ async function main(argv: string[]): Promise<number> {
 /** The commands that take --json: with it, their errors are JSON objects too. */
 const JSON_COMMANDS = new Set(['get', 'put', 'del', 'scan', 'status']);
 
+/** Commands that print their answer and end; the others run on (a cluster, a replica, a reshard). */
+const ONE_SHOT = new Set(['get', 'put', 'del', 'scan', 'status', 'version', 'kvstore', 'help', '--help', '-h', '--version', '-V']);
+
 const argv = process.argv.slice(2);
 const json = JSON_COMMANDS.has(argv[0] ?? '') && wantsJson(argv.slice(1));
+
+// The reader of our output went away (kvs scan | head -1): unheard, that EPIPE was a stack trace
+// and exit 1 ("key not found"). A one-shot command ends quietly, as a tool SIGPIPE kills; one that
+// runs on (kvs up | tee, then tee gone) carries on without its output (kvs trace stops itself).
+process.stdout.on('error', () => {
+  if (ONE_SHOT.has(argv[0] ?? 'help')) process.exit(process.exitCode ?? ExitCode.Ok);
+});
 
 main(argv).then(
   (code) => {
