@@ -20,6 +20,7 @@ import { MemoryExecutor } from '../doors/memory-executor.ts';
 import { HostReplicas } from '../../src/cli/host-replicas.ts';
 import type { HostReport } from '../../src/cli/host-protocol.ts';
 import { freeAddress } from '../support/free-address.ts';
+import { failStorage, failStorageAtListen } from '../support/fatal-replica.ts';
 
 /**
  * Until `restore()`, every replica started closes its store slowly (300 ms: its start opens its
@@ -182,7 +183,7 @@ describe('a kvs host replica with a fatal storage error while it starts, its clo
     const [listen, http] = [await freeAddress(), await freeAddress()];
     const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r1'), replicas: `1=${listen}` });
     // The store fails right after the links listen (Replica's fatal path).
-    const restore = slowStoreClose((server) => (server.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full')));
+    const restore = slowStoreClose(failStorage);
     const reports: HostReport[] = [];
     const host = new HostReplicas((r) => reports.push(r));
     try {
@@ -262,14 +263,7 @@ describe('a kvs host replica with a fatal storage error while its links start to
     // on Ctrl-C) waited for that start until kvs up killed the process.
     const listen = await freeAddress();
     const config = loadConfig({ id: '1', listen, data: join(dir, 'r1'), replicas: `1=${listen}` });
-    const proto = KvsServer.prototype as unknown as { listen(this: KvsServer): Promise<void> };
-    const listen0 = proto.listen;
-    proto.listen = function (this: KvsServer): Promise<void> {
-      const listening = listen0.call(this);
-      // The store fails while the address is looked up (Replica's fatal path, as a failed persist).
-      (this.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
-      return listening;
-    };
+    const restore = failStorageAtListen('during');
     const reports: HostReport[] = [];
     const host = new HostReplicas((r) => reports.push(r));
     let timer: NodeJS.Timeout | undefined;
@@ -281,7 +275,7 @@ describe('a kvs host replica with a fatal storage error while its links start to
       assert.equal(outcome, 'ended');
     } finally {
       clearTimeout(timer);
-      proto.listen = listen0;
+      restore();
     }
     assert.deepEqual(reports, [{ type: 'exited', id: 1, code: 1, error: 'fatal storage error' }]);
   });
@@ -307,7 +301,7 @@ describe('a replica closed by a fatal storage error while its graceful stop wait
     const shutdown = server.shutdown();
     await new Promise((r) => setTimeout(r, 100));
     try {
-      (server.replica as unknown as { fatal(e: unknown): void }).fatal(new Error('injected: disk full'));
+      failStorage(server);
       await shutdown;
     } finally {
       process.exitCode = undefined; // the fatal path's exit code, for the process this test runs in
