@@ -353,7 +353,13 @@ export class KvsServer {
         log: server.log,
       });
     } catch (e) {
-      await server.close();
+      // A door that failed (its port taken) after a fatal storage error closed the replica: the
+      // fatal error is what ends it (exit 1), as for the links' listen above.
+      const closedItself = server.closed;
+      await server.close().catch((c: unknown) => {
+        if (!closedItself) throw c;
+      });
+      if (closedItself) return server;
       throw e;
     }
     if (server.closing) {

@@ -5,6 +5,7 @@
 // process never exited and kvs up never restarted it). Found in review of 3883115.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -14,21 +15,26 @@ import { Tracer } from '../../src/trace/tracer.ts';
 import { freeAddress } from '../support/free-address.ts';
 import { asServerProcess, failStorage, failStorageAtListen, keepStarted } from '../support/fatal-replica.ts';
 
+/** `kvs server argv` in this process, its storage failing at its links' listen: its code (or what it threw) and its log messages. */
+async function runWithFatal(when: 'during' | 'after', argv: string[]): Promise<{ code: number | Error; msgs: string[] }> {
+  const restore = failStorageAtListen(when);
+  return asServerProcess(async (lines) => {
+    try {
+      const code = await runServer(argv).catch((e: Error) => e);
+      return { code, msgs: lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
+    } finally {
+      restore();
+    }
+  });
+}
+
 describe('kvs server whose replica has a fatal storage error while it starts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvs-server-fatal-start-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('ends with code 1 without claiming to listen or waiting for a signal', async () => {
     const listen = await freeAddress();
-    const restore = failStorageAtListen('after');
-    const { code, lines } = await asServerProcess(async (lines) => {
-      try {
-        return { code: await runServer(['--id', '1', '--listen', listen, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--log-format', 'json']), lines };
-      } finally {
-        restore();
-      }
-    });
-    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const { code, msgs } = await runWithFatal('after', ['--id', '1', '--listen', listen, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--log-format', 'json']);
     assert.ok(msgs.includes('fatal storage error, stopping'), msgs.join(' | '));
     assert.ok(!msgs.includes('listening'), `no "listening" after the fatal error: ${msgs.join(' | ')}`);
     assert.equal(code, 1, 'ends with the fatal error\'s code, not -1 (keep running)');
@@ -45,19 +51,32 @@ describe('kvs server whose replica has a fatal storage error while its links sta
     // failure and exited 3 (FAILED), where a fatal storage error ends it with 1 (a kvs host replica
     // was reported right: host-replicas.ts checks for the fatal first).
     const listen = await freeAddress();
-    const restore = failStorageAtListen('during');
-    const { code, lines } = await asServerProcess(async (lines) => {
-      try {
-        const argv = ['--id', '1', '--listen', listen, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--log-format', 'json'];
-        return { code: await runServer(argv).catch((e: Error) => e), lines };
-      } finally {
-        restore();
-      }
-    });
-    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const { code, msgs } = await runWithFatal('during', ['--id', '1', '--listen', listen, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--log-format', 'json']);
     assert.ok(msgs.includes('fatal storage error, stopping'), msgs.join(' | '));
     assert.ok(!msgs.includes('listening'), msgs.join(' | '));
     assert.equal(code, 1);
+  });
+});
+
+describe('kvs server whose replica has a fatal storage error, then a door that cannot listen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvs-server-fatal-door-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ends with code 1 (the fatal error), not the door\'s failed start', async () => {
+    // Found in review of 510a817, which did this for the links' listen: a door failing after the
+    // fatal error (its RESP port taken here) was thrown, and kvs server exited with the door's error.
+    const listen = await freeAddress();
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const resp = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`;
+    try {
+      const { code, msgs } = await runWithFatal('after', ['--id', '1', '--listen', listen, '--resp', resp, '--data', join(dir, 'r1'), '--replicas', `1=${listen}`, '--log-format', 'json']);
+      assert.ok(msgs.includes('fatal storage error, stopping'), msgs.join(' | '));
+      assert.ok(!msgs.includes('listening'), msgs.join(' | '));
+      assert.equal(code, 1);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
   });
 });
 
