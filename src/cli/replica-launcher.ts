@@ -60,11 +60,14 @@ function onGone(child: ChildProcess, gone: (code: number | null, signal: NodeJS.
  * emits) turned into the failed spawn onGone hears: a child without a pid that emits 'error'.
  * Thrown, one in a restart timer crashed kvs up.
  */
-function spawnChild(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+export function spawnChild(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
   try {
     return spawn(cmd, args, opts);
   } catch (e) {
     const failed = new ChildProcess();
+    // Its process handle never spawned: its kill() would signal whatever pid that handle's unset
+    // memory holds (0: our own process group). One whose failure Node emits has no handle left.
+    failed.kill = () => false;
     process.nextTick(() => failed.emit('error', e));
     return failed;
   }

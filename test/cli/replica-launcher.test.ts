@@ -3,7 +3,7 @@
 // replica keeps its host; added replicas spread out.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProcessPerReplica, SharedHosts } from '../../src/cli/replica-launcher.ts';
+import { ProcessPerReplica, SharedHosts, spawnChild } from '../../src/cli/replica-launcher.ts';
 
 /** Ids as `kvs up` numbers them: group 0 → 1..R, group g → g*100+1..g*100+R. */
 function ids(groups: number, perGroup: number): { id: number; group: number }[] {
@@ -102,4 +102,24 @@ test('a spawn that Node fails by throwing (E2BIG) is the same failed spawn, for 
   await hosts.stopAll();
   each.killAll();
   hosts.killAll();
+});
+
+test('a child whose spawn Node failed by throwing signals nothing when killed, as one whose failure Node emits', async () => {
+  // Found in review of dfc6f41: the stand-in child (new ChildProcess()) kept a process handle that
+  // never spawned, and its kill() signalled the pid in that handle's uninitialised memory: 0 (kvs
+  // up's own process group) or any other. The handle's kill is replaced here so nothing is signalled.
+  const thrown = spawnChild('env', ['x'.repeat(3_000_000)], { stdio: 'ignore' });
+  const emitted = spawnChild(MISSING, [], { stdio: 'ignore' });
+  const errors: string[] = [];
+  for (const c of [thrown, emitted]) c.on('error', (e: NodeJS.ErrnoException) => void errors.push(e.code ?? e.message));
+  const handle = (thrown as unknown as { _handle: { kill(signal: number): number } | null })._handle;
+  const signalled: number[] = [];
+  if (handle) handle.kill = (signal) => (signalled.push(signal), 0);
+  assert.equal(thrown.kill('SIGTERM'), false);
+  assert.deepEqual(signalled, [], 'no signal sent through the never-spawned handle');
+  await tick();
+  assert.equal(emitted.kill(0), false);
+  assert.deepEqual(errors, ['E2BIG', 'ENOENT']);
+  assert.equal(thrown.pid, undefined);
+  assert.equal(thrown.connected, false);
 });
