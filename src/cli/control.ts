@@ -4,8 +4,8 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { readlinkSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 
 export type ControlRequest =
   | { cmd: 'add-group'; group: number }
@@ -45,7 +45,16 @@ export function controlPath(dataDir: string): string {
   const dir = resolve(dataDir);
   const path = join(dir, 'control.sock');
   if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) return path;
-  return join(tmpdir(), `kvs-up-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+  // Hashed by where DIR really is: kvs up and a command that name it through different symlinks
+  // agree, and a copy or a move of DIR (with the link in it, callPath) names another socket.
+  let real = dir;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    // not there (yet): as named
+  }
+  // An absolute TMPDIR: a relative one named another place from another cwd, and from the link.
+  return join(resolve(tmpdir()), `kvs-up-${createHash('sha256').update(real).digest('hex').slice(0, 16)}.sock`);
 }
 
 /**
@@ -56,11 +65,15 @@ function callPath(dataDir: string): string {
   const path = controlPath(dataDir);
   const named = join(resolve(dataDir), 'control.sock');
   if (path === named) return path;
+  let target: string;
   try {
-    return readlinkSync(named);
+    target = resolve(dirname(named), readlinkSync(named));
   } catch {
     return path; // no link (a filesystem without them): found with the same TMPDIR
   }
+  // Only a link to this directory's socket: one copied or moved with the directory (cp -a, mv)
+  // names the socket of the kvs up of the directory it came from, a cluster this command must not change.
+  return basename(target) === basename(path) ? target : path;
 }
 
 /** Listens on the control socket of `dataDir`; rejects with a clear error if it cannot. */

@@ -7,7 +7,7 @@
 // Ports 21501-21812 (bases 21501 and 21511).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -55,6 +55,80 @@ describe('the control socket path', () => {
       else process.env.TMPDIR = tmp0;
       rmSync(base, { recursive: true, force: true });
     }
+  });
+
+  /** Runs `body` in a fresh directory (under the temporary one), restoring TMPDIR and the cwd after. */
+  async function inBase(body: (base: string) => Promise<void>): Promise<void> {
+    const base = mkdtempSync(join(tmpdir(), 'kvs-control-link-'));
+    const [tmp0, cwd0] = [process.env.TMPDIR, process.cwd()];
+    try {
+      await body(base);
+    } finally {
+      process.chdir(cwd0);
+      if (tmp0 === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp0;
+      rmSync(base, { recursive: true, force: true });
+    }
+  }
+  const layout = async (): Promise<{ layout: { hosts: number; replicas: [] } }> => ({ layout: { hosts: 1, replicas: [] } });
+
+  it('a command on a copy or a move of a data dir (the link with it) does not reach the kvs up of the original', async () => {
+    // Found in review of 99f59fe: the link copied (cp -a, rsync -a) or moved with the directory still
+    // named the original's socket, and kvs reshard or kvs replica on the copy changed the original's
+    // cluster. A link is followed only to this directory's socket.
+    await inBase(async (base) => {
+      process.env.TMPDIR = base;
+      const data = join(base, LONG);
+      mkdirSync(data);
+      const server = await serveControl(data, layout);
+      try {
+        cpSync(data, join(base, `${LONG}c`), { recursive: true, verbatimSymlinks: true });
+        await assert.rejects(hostLayout(join(base, `${LONG}c`)), /cannot reach the running "kvs up"/);
+        renameSync(join(base, `${LONG}c`), join(base, `${LONG}m`));
+        await assert.rejects(hostLayout(join(base, `${LONG}m`)), /cannot reach the running "kvs up"/);
+        assert.deepEqual(await hostLayout(data), { hosts: 1, replicas: [] });
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+    });
+  });
+
+  it('a command naming the data dir through another symlink than kvs up (and another TMPDIR) finds it', async () => {
+    await inBase(async (base) => {
+      const data = join(base, LONG);
+      mkdirSync(data);
+      symlinkSync(data, join(base, `${LONG}l`));
+      mkdirSync(join(base, 'up-tmp'));
+      process.env.TMPDIR = join(base, 'up-tmp');
+      const server = await serveControl(join(base, `${LONG}l`), layout);
+      try {
+        process.env.TMPDIR = join(base, 'other-tmp');
+        assert.deepEqual(await hostLayout(data), { hosts: 1, replicas: [] });
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+    });
+  });
+
+  it('kvs up with a relative TMPDIR: a command from another directory finds its socket', async () => {
+    // Found in review of 99f59fe: the socket was named relative to kvs up's cwd, and so was the
+    // link's target, which a link resolves from the directory it is in: a dangling link.
+    await inBase(async (base) => {
+      const data = join(base, LONG);
+      mkdirSync(data);
+      mkdirSync(join(base, 'up-tmp'));
+      mkdirSync(join(base, 'elsewhere'));
+      process.chdir(base);
+      process.env.TMPDIR = 'up-tmp';
+      const server = await serveControl(data, layout);
+      try {
+        process.chdir(join(base, 'elsewhere'));
+        process.env.TMPDIR = join(base, 'other-tmp');
+        assert.deepEqual(await hostLayout(data), { hosts: 1, replicas: [] });
+      } finally {
+        await new Promise((r) => server.close(r));
+      }
+    });
   });
 
   it('a socket that cannot be listened on is a clear error, not an uncaught exception', async () => {
