@@ -65,3 +65,42 @@ export async function balanceLeaders(o: BalancerOptions): Promise<void> {
     seen = leaders;
   }
 }
+
+/** What `settleLeaders` asked for last: which leadership, and when. */
+export interface AskedMove {
+  from: number;
+  group: number;
+  at: number;
+}
+
+export interface SettleStep {
+  /** The transfer to ask for now, if any. */
+  move?: { from: number; to: number };
+  /** Why "ready" must wait (a move asked for now or still showing); undefined: settled, or out of time. */
+  waiting?: string;
+  /** The move to remember for the next step. */
+  asked?: AskedMove;
+}
+
+/**
+ * One step of spreading the leaders before `kvs up` says "ready" (pure). A leadership moved after
+ * "ready" is a hand-over that the first client or `kvs status` can run into (a group whose leader
+ * only one replica knows for a moment), so the spread is settled first: one move at a time, each
+ * given `showMs` to take effect before the next is asked for, for at most `limitMs` after the first
+ * step (a move that keeps failing must not hold "ready" up; `balanceLeaders` carries on after it).
+ */
+export function settleLeaders(
+  places: ReplicaPlace[],
+  hosts: number,
+  s: { since: number; now: number; asked: AskedMove | undefined; limitMs: number; showMs: number },
+): SettleStep {
+  if (s.now - s.since >= s.limitMs) return {};
+  const move = nextTransfer(places, hosts);
+  if (!move) return {};
+  const { asked } = s;
+  if (asked && s.now - asked.at < s.showMs && places.some((p) => p.id === asked.from && p.leader)) {
+    return { waiting: `leadership of group ${asked.group} moving to spread leaders over the processes`, asked };
+  }
+  const group = places.find((p) => p.id === move.from)!.group;
+  return { move, waiting: `leadership of group ${group} moving to spread leaders over the processes`, asked: { from: move.from, group, at: s.now } };
+}

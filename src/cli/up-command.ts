@@ -11,7 +11,8 @@ import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, add
 import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
-import { balanceLeaders } from './leader-balance.ts';
+import { balanceLeaders, settleLeaders, type AskedMove, type ReplicaPlace } from './leader-balance.ts';
+import type { StatusInfo } from '../wire/index.ts';
 import { intentPath } from './spread-group.ts';
 import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
@@ -26,7 +27,7 @@ const HELP = `Usage: kvs up [--data DIR] [--shards N] [--replicas R] [--processe
 Starts a local cluster on 127.0.0.1: the placement group (R replicas, group 0: it holds the cluster
 configuration) and N shard groups of R replicas (defaults: N = 3, R = 3), data under DIR (default
 ./data), and writes DIR/cluster.json with every replica's id, group, pid, data dir and endpoints
-once the cluster serves, and says "ready". A replica that cannot start does not hold that up: once
+once the cluster serves and its leaders are spread over the processes, and says "ready". A replica that cannot start does not hold that up: once
 it failed a start (or ${DEGRADED_GRACE_MS / 1000} s after every group served from a majority of its replicas), kvs up
 says "ready (degraded: replica ... not answering)" instead.
 Running it again on the same DIR reuses the same layout and recovers the data.
@@ -201,7 +202,8 @@ export async function runUp(argv: string[]): Promise<number> {
     const doors = Object.entries(r.endpoints).map(([door, addr]) => `${door} ${addr}`).join(', ');
     console.log(`  ${r.role === 'placement' ? 'placement' : `shard ${r.group}`} replica ${r.id} (pid ${r.pid}): ${doors}`);
   }
-  void waitUntilServing(() => replicas, () => stopping, (id) => exited.has(id)).then((degraded) => {
+  const settle = launcher instanceof SharedHosts ? leaderSettler(launcher) : undefined;
+  void waitUntilServing(() => replicas, () => stopping, (id) => exited.has(id), settle).then((degraded) => {
     if (!degraded) return;
     published = true;
     save();
@@ -291,8 +293,8 @@ async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterRep
       stopped: stopping,
       leadAway: (from, to) => hosts.leadAway(from, to),
       places: async () => {
-        const rows = await Promise.all(current().map(async (r) => ({ r, s: await status.status(r.endpoints.native).catch(() => undefined) })));
-        return rows.filter((x) => x.s).map(({ r, s }) => ({ id: r.id, group: r.group, host: hosts.hostOf(r.id, r.group), leader: s!.role === 'leader' }));
+        const rows = await Promise.all(current().map(async (r) => ({ id: r.id, group: r.group, status: await status.status(r.endpoints.native).catch(() => undefined) })));
+        return placesOf(rows, hosts);
       },
     });
   } finally {
@@ -300,12 +302,40 @@ async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterRep
   }
 }
 
+/** Who leads where, among the replicas that answered. */
+function placesOf(rows: { id: number; group: number; status: StatusInfo | undefined }[], hosts: SharedHosts): ReplicaPlace[] {
+  return rows.filter((x) => x.status).map((x) => ({ id: x.id, group: x.group, host: hosts.hostOf(x.id, x.group), leader: x.status!.role === 'leader' }));
+}
+
+/**
+ * Spreads the leaders over the host processes before "ready" (settleLeaders): at most 10 s, each
+ * move given 2 s to show. Returns why "ready" still waits, or undefined.
+ */
+function leaderSettler(hosts: SharedHosts): (rows: ReplicaStatus[]) => string | undefined {
+  let since: number | undefined;
+  let asked: AskedMove | undefined;
+  return (rows) => {
+    const now = Date.now();
+    since ??= now;
+    const step = settleLeaders(placesOf(rows, hosts), hosts.count, { since, now, asked, limitMs: 10_000, showMs: 2000 });
+    if (step.move) hosts.leadAway(step.move.from, step.move.to);
+    asked = step.asked;
+    return step.waiting;
+  };
+}
+
 /**
  * Waits until the cluster serves (src/cli/cluster-ready.ts), printing what it still waits for
- * whenever that changes. Resolves with the replicas that do not serve (empty: every one does), or
+ * whenever that changes. `settle`, once it serves, says why "ready" should wait still (leaders
+ * being spread). Resolves with the replicas that do not serve (empty: every one does), or
  * undefined if `kvs up` is stopping first.
  */
-async function waitUntilServing(current: () => ClusterReplica[], stopping: () => boolean, failedStart: (id: number) => boolean): Promise<DownReplica[] | undefined> {
+async function waitUntilServing(
+  current: () => ClusterReplica[],
+  stopping: () => boolean,
+  failedStart: (id: number) => boolean,
+  settle?: (rows: ReplicaStatus[]) => string | undefined,
+): Promise<DownReplica[] | undefined> {
   let said = '';
   let partitioner: Partitioner | undefined;
   let quorumSince: number | undefined;
@@ -328,7 +358,9 @@ async function waitUntilServing(current: () => ClusterReplica[], stopping: () =>
       quorumSince = verdict.reasons.length > 0 ? undefined : (quorumSince ?? now);
       const decision = startDecision(verdict, { now, quorumSince, failedStart });
       let reasons = decision.ready ? [] : decision.waiting;
-      if (decision.ready && config) {
+      const unsettled = decision.ready ? settle?.(rows) : undefined;
+      if (unsettled) reasons = [unsettled];
+      else if (decision.ready && config) {
         partitioner = partitioner?.partitions === config.partitions ? partitioner : await createPartitioner(config.partitions);
         const down = new Set(decision.degraded.map((d) => d.id));
         reasons = await writeThroughEveryDoor(

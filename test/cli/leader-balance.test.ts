@@ -3,7 +3,7 @@
 // repeated application reaches a spread of at most 1 from any start.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { balanceLeaders, nextTransfer, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
+import { balanceLeaders, nextTransfer, settleLeaders, type AskedMove, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
 
 /** `groups` groups of one replica per host; `leaderHost[g]`: where group g leads. */
 function layout(hosts: number, leaderHost: number[]): ReplicaPlace[] {
@@ -71,4 +71,31 @@ test('balanceLeaders backs off while nothing changes, and starts over when a lea
     sleep: async (ms) => void pauses.push(ms),
   });
   assert.deepEqual(pauses, [100, 100, 200, 400, 400, 100, 200]);
+});
+
+test('settling before "ready": one move at a time, each given time to show, then done or out of time', () => {
+  const opts = { since: 0, limitMs: 10_000, showMs: 2000 };
+  // Host 0 leads all three groups: ask for the first move.
+  let led = layout(3, [0, 0, 0]);
+  const first = settleLeaders(led, 3, { ...opts, now: 100, asked: undefined });
+  assert.deepEqual(first.move, { from: 1, to: 2 });
+  assert.match(first.waiting!, /group 0/);
+  // 200 ms later the old leader still leads: no second request, still waiting.
+  const showing = settleLeaders(led, 3, { ...opts, now: 300, asked: first.asked });
+  assert.equal(showing.move, undefined);
+  assert.ok(showing.waiting);
+  assert.deepEqual(showing.asked, first.asked);
+  // Not shown within showMs: asked again (a lost command or a refused transfer).
+  const again = settleLeaders(led, 3, { ...opts, now: 2200, asked: first.asked });
+  assert.deepEqual(again.move, { from: 1, to: 2 });
+  // It moved: the next move is asked for at once.
+  led = layout(3, [1, 0, 0]);
+  const second = settleLeaders(led, 3, { ...opts, now: 2300, asked: again.asked });
+  assert.deepEqual(second.move, { from: 101, to: 103 });
+  // Spread ≤ 1: settled, nothing to wait for.
+  const done = settleLeaders(layout(3, [1, 2, 0]), 3, { ...opts, now: 2400, asked: second.asked });
+  assert.deepEqual(done, {});
+  // Out of time: "ready" is not held up by a spread that will not settle.
+  const asked: AskedMove = { from: 1, group: 0, at: 9000 };
+  assert.deepEqual(settleLeaders(layout(3, [0, 0, 0]), 3, { ...opts, now: 10_000, asked }), {});
 });

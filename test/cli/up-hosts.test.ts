@@ -88,6 +88,18 @@ describe('kvs up: replicas in 3 host processes', () => {
 
     assertOneEnvironmentPerProcess(replicas);
 
+    // "ready" waits for the leaders to be spread (one per process here), so nothing moves after it
+    // that a first client could run into: one look, no waiting.
+    const atReady = new KvsClient({ endpoints: replicas.map((r) => r.endpoints.native), timeoutMs: 2000 });
+    const leaderPids = new Map<number, { term: number; pid: number }>();
+    for (const r of replicas) {
+      const s = await atReady.status(r.endpoints.native);
+      const known = leaderPids.get(s.groupId);
+      if (s.role === 'leader' && (!known || known.term < s.term)) leaderPids.set(s.groupId, { term: s.term, pid: r.pid });
+    }
+    atReady.close();
+    assert.deepEqual([...leaderPids.values()].map((l) => l.pid).sort(), [...pids].sort(), 'one leader per process at "ready"');
+
     const client = new ShardedClient({ placement: placementEndpoints(replicas), timeoutMs: 20_000, pollMs: 500 });
     const { acked, stop: stopWriters } = startWriters(client, 'k', 8);
     try {
