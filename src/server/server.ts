@@ -331,12 +331,7 @@ export class KvsServer {
     try {
       await server.listen();
     } catch (e) {
-      // Closed itself meanwhile (a fatal storage error), which ends the pending listen: returned
-      // closed, as below, so that kvs server reports the fatal error (exit 1), not the listen's.
-      const closedItself = server.closed;
-      await server.close().catch(() => {});
-      if (closedItself) return server;
-      throw e;
+      return KvsServer.startFailed(server, e);
     }
     try {
       server.doors = await startDoors({
@@ -353,14 +348,7 @@ export class KvsServer {
         log: server.log,
       });
     } catch (e) {
-      // A door that failed (its port taken) after a fatal storage error closed the replica: the
-      // fatal error is what ends it (exit 1), as for the links' listen above.
-      const closedItself = server.closed;
-      await server.close().catch((c: unknown) => {
-        if (!closedItself) throw c;
-      });
-      if (closedItself) return server;
-      throw e;
+      return KvsServer.startFailed(server, e);
     }
     if (server.closing) {
       // It closed itself meanwhile (a fatal storage error): close() runs once, so what this start
@@ -372,6 +360,24 @@ export class KvsServer {
     server.reconciler?.start();
     server.front?.start();
     return server;
+  }
+
+  /**
+   * A step of `start` failed with `e` (the links' listen, a door's): closes what the start opened.
+   * The rule: a replica that closed itself before (a fatal storage error, whose close also ends a
+   * pending listen) is returned closed, so that its caller reports the fatal error (kvs server exits
+   * 1, kvs host says so), not `e`; a failure of that close is the fatal path's (it logs it).
+   * Otherwise the start fails with `e`, the cause; a close failing too is logged, not thrown over it.
+   */
+  private static async startFailed(server: KvsServer, e: unknown): Promise<KvsServer> {
+    const closedItself = server.closed;
+    try {
+      await server.close();
+    } catch (c) {
+      if (!closedItself) server.log.error('closing after a failed start failed', { error: c });
+    }
+    if (closedItself) return server;
+    throw e;
   }
 
   /** Why user requests would fail here although Raft is fine (src/doors/readiness.ts), or undefined. */
@@ -489,13 +495,14 @@ export class KvsServer {
    * then everything closes.
    */
   async shutdown(): Promise<void> {
-    // Closed already (a fatal storage error): its stopped node still believes it leads, and a
-    // transfer would wait an election timeout for a change that cannot come.
+    // `closed` is checked here and in the wait, and both are needed. Here: a replica closed or
+    // closing (a fatal storage error) begins no hand-over: its node is stopped, or about to be, and
+    // still believes it leads. In the wait: one closed meanwhile would, for that belief, wait to
+    // `until` (and log a transfer that timed out).
     if (this.closed) return this.close();
     const target = this.replica.node.transferTarget();
     if (target !== undefined && this.replica.transferLeadership(target)) {
       const until = Date.now() + this.config.tickMs * this.config.electionTicks;
-      // Closed meanwhile (a fatal storage error): the stopped node would believe it leads until `until`.
       while (Date.now() < until && this.replica.isLeader && !this.closed) await new Promise((r) => setTimeout(r, this.config.tickMs / 2));
       if (!this.closed) this.log.info(this.replica.isLeader ? 'leadership transfer timed out' : 'handed leadership over', { to: target });
     }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadConfig } from '../../src/server/config.ts';
 import { KvsServer } from '../../src/server/server.ts';
-import { silentLogger } from '../../src/log/logger.ts';
+import { createLogger, silentLogger } from '../../src/log/logger.ts';
 import { sharedPlacementWatcher } from '../../src/client/placement-watcher.ts';
 import { serveNativeClient } from '../../src/doors/native-door.ts';
 import { loadXxh64 } from '../../src/partition/index.ts';
@@ -216,6 +216,31 @@ describe('a replica whose close fails, or that is closed already', () => {
       c.on('error', () => resolve(true));
     });
     assert.ok(refused, 'the HTTP door is closed');
+  });
+
+  it('fails its start with a door\'s error, not that of the close after it, which is logged', async () => {
+    // Found in review of the start's two failure paths folded into one rule (startFailed): a door
+    // that failed (its port taken) then a close that threw rejected the start with the close's
+    // error, so kvs up reported "close failed" and never the taken port; the links' listen failing
+    // the same way gave its own error (and the close's was lost).
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const http = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`;
+    const listen = await freeAddress();
+    const config = loadConfig({ id: '1', listen, http, data: join(dir, 'r4'), replicas: `1=${listen}` });
+    const lines: string[] = [];
+    const log = createLogger({ format: 'json', write: (l) => void lines.push(l) });
+    const restore = slowStoreClose(() => {}, new Error('injected: close failed'));
+    try {
+      await assert.rejects(KvsServer.start(config, { log }), /cannot listen on .* \(HTTP door\)/);
+    } finally {
+      restore();
+      await new Promise((r) => taken.close(r));
+    }
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; error?: { message?: string } | string });
+    const failed = logged.find((l) => l.msg === 'closing after a failed start failed');
+    assert.ok(failed, lines.join(''));
+    assert.match(JSON.stringify(failed.error), /injected: close failed/);
   });
 
   it('stops its metrics\' monitors although its store\'s close threw', async () => {
