@@ -58,24 +58,35 @@ function onGone(child: ChildProcess, gone: (code: number | null, signal: NodeJS.
 /**
  * spawn, with the failures Node throws (E2BIG, EPERM, ENOMEM; unlike ENOENT or EAGAIN, which it
  * emits) turned into the failed spawn onGone hears: a child without a pid that emits 'error'.
- * Thrown, one in a restart timer crashed kvs up.
+ * Thrown, one in a restart timer crashed kvs up. Either way a failed child's kill() signals nothing.
  */
 export function spawnChild(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  let child: ChildProcess;
   try {
-    return spawn(cmd, args, opts);
+    child = spawn(cmd, args, opts);
   } catch (e) {
     const failed = new ChildProcess();
-    // Its process handle never spawned: its kill() would signal whatever pid that handle's unset
-    // memory holds (0: our own process group). One whose failure Node emits has no handle left.
-    failed.kill = () => false;
     process.nextTick(() => failed.emit('error', e));
-    return failed;
+    child = failed;
   }
+  const kill = child.kill.bind(child);
+  child.kill = (signal) => spawned(child) && kill(signal);
+  return child;
 }
 
-/** A child that runs: not exited, and spawned (one whose spawn failed has no pid; kill() would signal pid 0, our own process group). */
+/**
+ * Whether Node spawned the child (it has a pid): the one guard for one it did not (a spawn that
+ * failed, thrown or emitted). Such a child never emits 'exit' (running), and its process handle's
+ * kill() would signal whatever pid the handle's unset memory holds, 0 (our own process group)
+ * included: the stand-in's handle for good, Node's own failed child's until its 'error' (spawnChild).
+ */
+function spawned(c: ChildProcess): boolean {
+  return c.pid !== undefined;
+}
+
+/** A child that runs: spawned and not exited (an 'exit' will come). */
 function running(c: ChildProcess | undefined): c is ChildProcess {
-  return c !== undefined && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
+  return c !== undefined && spawned(c) && c.exitCode === null && c.signalCode === null;
 }
 
 function gracefulExit(c: ChildProcess | undefined): Promise<void> {

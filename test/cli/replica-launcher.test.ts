@@ -123,3 +123,21 @@ test('a child whose spawn Node failed by throwing signals nothing when killed, a
   assert.equal(thrown.pid, undefined);
   assert.equal(thrown.connected, false);
 });
+
+test('a child whose spawn Node fails by emitting (ENOENT) signals nothing when killed before its error', async () => {
+  // Found in review of the one guard (spawned): until its 'error' on the next tick, Node's own
+  // failed child keeps the process handle that never spawned, and its kill() signalled pid 0 (our
+  // own process group: seen under setsid) as the thrown failure's stand-in did. The launchers ask
+  // running() first; spawnChild's kill() now applies the same guard to every child.
+  const emitted = spawnChild(MISSING, [], { stdio: 'ignore' });
+  const errors: string[] = [];
+  emitted.on('error', (e: NodeJS.ErrnoException) => void errors.push(e.code ?? e.message));
+  const handle = (emitted as unknown as { _handle: { kill(signal: number): number } | null })._handle;
+  assert.ok(handle, 'the handle is still there before the error');
+  const signalled: number[] = [];
+  handle.kill = (signal) => (signalled.push(signal), 0);
+  assert.equal(emitted.kill('SIGTERM'), false);
+  assert.deepEqual(signalled, [], 'no signal sent through the never-spawned handle');
+  await tick();
+  assert.deepEqual(errors, ['ENOENT']);
+});
