@@ -114,7 +114,7 @@ function bytes(v: Uint8Array | undefined | null): Buffer {
   return v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : Buffer.alloc(0);
 }
 
-/** proto3 `optional`: present only when the field was on the wire. */
+/** A field that may be absent (a one-field oneof in kv.proto): present only when it was on the wire. */
 function optional(v: Uint8Array | undefined | null): Buffer | null {
   return v === undefined || v === null ? null : bytes(v);
 }
@@ -127,6 +127,14 @@ interface Handlers {
 export const NO_DEADLINE_RETRY_MS = 10_000;
 
 /**
+ * Retrying stops this long before the call's deadline (or a quarter of the time left, if less), so
+ * that the door's own answer (UNAVAILABLE, `kvs-error: NOT_LEADER`: not applied, safe to retry)
+ * reaches the client before its deadline does. Retrying up to the deadline itself left every
+ * client with a deadline only its own DEADLINE_EXCEEDED, which says "may have applied".
+ */
+export const DEADLINE_MARGIN_MS = 250;
+
+/**
  * `attempt`, again while it fails with an answer that says it did not apply (an election:
  * NOT_LEADER; for a read, `resendSafe`, UNAVAILABLE and TIMEOUT too), until the call's deadline.
  * The router waits out an election only up to its own request timeout (5 s), and a replica that
@@ -137,7 +145,8 @@ export const NO_DEADLINE_RETRY_MS = 10_000;
 async function untilDeadline<T>(call: { getDeadline(): grpc.Deadline; readonly cancelled: boolean }, resendSafe: boolean, attempt: () => Promise<T>): Promise<T> {
   const d = call.getDeadline();
   const asked = d instanceof Date ? d.getTime() : d;
-  const deadline = Number.isFinite(asked) ? asked : Date.now() + NO_DEADLINE_RETRY_MS;
+  const now = Date.now();
+  const deadline = Number.isFinite(asked) ? asked - Math.min(DEADLINE_MARGIN_MS, Math.max(0, asked - now) / 4) : now + NO_DEADLINE_RETRY_MS;
   for (let n = 1; ; n++) {
     try {
       return await attempt();
