@@ -2,6 +2,7 @@
 // the same number of groups: a process leading several busy groups does their proposals, fsyncs
 // and fan-out on one event loop while the others idle. Pure: the supervisor feeds it who leads
 // where and carries out the transfer it names (over the host's IPC channel).
+import type { StatusInfo } from '../wire/index.ts';
 
 export interface ReplicaPlace {
   id: number;
@@ -31,6 +32,19 @@ export function nextTransfer(replicas: ReplicaPlace[], hosts: number): { from: n
     if (target) return { from: leader.id, to: target.id };
   }
   return undefined;
+}
+
+/**
+ * Who leads where, among the replicas that answered. Per group only the newest term's leader
+ * counts (as in notServing): an old leader may still say so for a moment after an election, and
+ * counted too it made a process look busier than it is (a needless move, or a false "settled").
+ */
+export function placesOf(rows: { id: number; group: number; status: StatusInfo | undefined }[], hosts: { hostOf(id: number, group: number): number }): ReplicaPlace[] {
+  const newest = new Map<number, number>();
+  for (const x of rows) if (x.status?.role === 'leader') newest.set(x.group, Math.max(newest.get(x.group) ?? -1, x.status.term));
+  return rows
+    .filter((x) => x.status)
+    .map((x) => ({ id: x.id, group: x.group, host: hosts.hostOf(x.id, x.group), leader: x.status!.role === 'leader' && x.status!.term === newest.get(x.group) }));
 }
 
 export interface BalancerOptions {
@@ -86,7 +100,7 @@ export interface SettleStep {
  * One step of spreading the leaders before `kvs up` says "ready" (pure). A leadership moved after
  * "ready" is a hand-over that the first client or `kvs status` can run into (a group whose leader
  * only one replica knows for a moment), so the spread is settled first: one move at a time, each
- * given `showMs` to take effect before the next is asked for, for at most `limitMs` after the first
+ * given `showMs` to take effect before the next is asked for; no new move `limitMs` after the first
  * step (a move that keeps failing must not hold "ready" up; `balanceLeaders` carries on after it).
  */
 export function settleLeaders(
@@ -94,13 +108,15 @@ export function settleLeaders(
   hosts: number,
   s: { since: number; now: number; asked: AskedMove | undefined; limitMs: number; showMs: number },
 ): SettleStep {
-  if (s.now - s.since >= s.limitMs) return {};
   const move = nextTransfer(places, hosts);
   if (!move) return {};
   const { asked } = s;
   if (asked && s.now - asked.at < s.showMs && places.some((p) => p.id === asked.from && p.leader)) {
     return { waiting: `leadership of group ${asked.group} moving to spread leaders over the processes`, asked };
   }
+  // Out of time: no new move. Checked after the one asked for, which still gets its showMs (so
+  // limitMs + showMs at most): "ready" said while it was under way met the hand-over after all.
+  if (s.now - s.since >= s.limitMs) return {};
   const group = places.find((p) => p.id === move.from)!.group;
   return { move, waiting: `leadership of group ${group} moving to spread leaders over the processes`, asked: { from: move.from, group, at: s.now } };
 }

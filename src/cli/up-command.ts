@@ -11,8 +11,7 @@ import { DOOR_PORT_OFFSETS, LOCAL_PORT_SPAN, MAX_LOCAL_REPLICAS, addedGroup, add
 import { ExitCode, UsageError, parse } from './args.ts';
 import { childLabel } from '../log/child-lines.ts';
 import { ProcessPerReplica, SharedHosts, type ReplicaLauncher } from './replica-launcher.ts';
-import { balanceLeaders, settleLeaders, type AskedMove, type ReplicaPlace } from './leader-balance.ts';
-import type { StatusInfo } from '../wire/index.ts';
+import { balanceLeaders, placesOf, settleLeaders, type AskedMove } from './leader-balance.ts';
 import { intentPath } from './spread-group.ts';
 import { defaultLogFormat, isLogFormat } from '../log/logger.ts';
 
@@ -302,14 +301,9 @@ async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterRep
   }
 }
 
-/** Who leads where, among the replicas that answered. */
-function placesOf(rows: { id: number; group: number; status: StatusInfo | undefined }[], hosts: SharedHosts): ReplicaPlace[] {
-  return rows.filter((x) => x.status).map((x) => ({ id: x.id, group: x.group, host: hosts.hostOf(x.id, x.group), leader: x.status!.role === 'leader' }));
-}
-
 /**
- * Spreads the leaders over the host processes before "ready" (settleLeaders): at most 10 s, each
- * move given 2 s to show. Returns why "ready" still waits, or undefined.
+ * Spreads the leaders over the host processes before "ready" (settleLeaders): no new move after
+ * 10 s, each move given 2 s to show. Returns why "ready" still waits, or undefined.
  */
 function leaderSettler(hosts: SharedHosts): (rows: ReplicaStatus[]) => string | undefined {
   let since: number | undefined;
@@ -341,9 +335,8 @@ async function waitUntilServing(
   let quorumSince: number | undefined;
   const status = new KvsClient({ endpoints: current().map((r) => r.endpoints.native), timeoutMs: 1000 });
   try {
-    while (!stopping()) {
-      const replicas = current();
-      const rows: ReplicaStatus[] = await Promise.all(
+    const look = (replicas: ClusterReplica[]): Promise<ReplicaStatus[]> =>
+      Promise.all(
         replicas.map(async (r) => ({
           id: r.id,
           endpoint: r.endpoints.native,
@@ -352,23 +345,31 @@ async function waitUntilServing(
           status: await status.status(r.endpoints.native).catch(() => undefined),
         })),
       );
+    while (!stopping()) {
+      const replicas = current();
+      const rows = await look(replicas);
       const config = await readConfig(placementEndpoints(replicas)).catch(() => undefined);
       const verdict = notServing(rows, config);
       const now = Date.now();
       quorumSince = verdict.reasons.length > 0 ? undefined : (quorumSince ?? now);
       const decision = startDecision(verdict, { now, quorumSince, failedStart });
       let reasons = decision.ready ? [] : decision.waiting;
-      const unsettled = decision.ready ? settle?.(rows) : undefined;
-      if (unsettled) reasons = [unsettled];
+      // Leaders are spread among the replicas that serve (a degraded one cannot take a leadership).
+      const down = new Set(decision.ready ? decision.degraded.map((d) => d.id) : []);
+      const unsettled = (now: ReplicaStatus[]): string | undefined => settle?.(now.filter((r) => !down.has(r.id)));
+      const waitSettle = decision.ready ? unsettled(rows) : undefined;
+      if (waitSettle) reasons = [waitSettle];
       else if (decision.ready && config) {
         partitioner = partitioner?.partitions === config.partitions ? partitioner : await createPartitioner(config.partitions);
-        const down = new Set(decision.degraded.map((d) => d.id));
         reasons = await writeThroughEveryDoor(
           replicas.filter((r) => !down.has(r.id)).map((r) => r.endpoints.native),
           keyPerGroup(config, partitioner, 'kvs-up-ready-'),
           5000,
         );
-        if (reasons.length === 0) return decision.degraded;
+        // An election during those writes (a loaded machine) can undo the spread: one more look.
+        const after = reasons.length === 0 ? unsettled(await look(replicas)) : undefined;
+        if (after) reasons = [after];
+        else if (reasons.length === 0) return decision.degraded;
       }
       const line = reasons.join('; ');
       if (line !== said) console.log(`kvs up: starting: ${line}`);

@@ -3,7 +3,8 @@
 // repeated application reaches a spread of at most 1 from any start.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { balanceLeaders, nextTransfer, settleLeaders, type AskedMove, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
+import { balanceLeaders, nextTransfer, placesOf, settleLeaders, type AskedMove, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
+import type { StatusInfo } from '../../src/wire/index.ts';
 
 /** `groups` groups of one replica per host; `leaderHost[g]`: where group g leads. */
 function layout(hosts: number, leaderHost: number[]): ReplicaPlace[] {
@@ -96,6 +97,35 @@ test('settling before "ready": one move at a time, each given time to show, then
   const done = settleLeaders(layout(3, [1, 2, 0]), 3, { ...opts, now: 2400, asked: second.asked });
   assert.deepEqual(done, {});
   // Out of time: "ready" is not held up by a spread that will not settle.
-  const asked: AskedMove = { from: 1, group: 0, at: 9000 };
+  const asked: AskedMove = { from: 1, group: 0, at: 8000 };
   assert.deepEqual(settleLeaders(layout(3, [0, 0, 0]), 3, { ...opts, now: 10_000, asked }), {});
+});
+
+test('settling before "ready": out of time, a move asked for just before still gets its time to show', () => {
+  const opts = { since: 0, limitMs: 10_000, showMs: 2000 };
+  const asked: AskedMove = { from: 1, group: 0, at: 9500 };
+  // Its hand-over would land right after "ready" (or in the write through every door): wait for it.
+  const late = settleLeaders(layout(3, [0, 0, 0]), 3, { ...opts, now: 10_200, asked });
+  assert.equal(late.move, undefined, 'no new move once out of time');
+  assert.match(late.waiting ?? '', /group 0/);
+  // Shown (or given up at showMs): done, with no further move though the spread is not settled.
+  assert.deepEqual(settleLeaders(layout(3, [1, 0, 0]), 3, { ...opts, now: 10_400, asked }), {});
+  assert.deepEqual(settleLeaders(layout(3, [0, 0, 0]), 3, { ...opts, now: 11_500, asked }), {});
+});
+
+test('who leads where: an old leader still saying so after an election does not count (newest term only)', () => {
+  // Replica id g*100 + host + 1 (placement group 0: 1..3). Group 0 just moved from host 0 (term 4)
+  // to host 2 (term 5), and the old leader answered before it heard of term 5.
+  const status = (id: number, role: 'leader' | 'follower', term: number): StatusInfo => ({ replicaId: id, groupId: Math.floor(id / 100), role, term, leaderId: 0, leaderAddr: '', commitIndex: 0, appliedIndex: 0, epoch: 1 });
+  const rows = [0, 1, 2, 3].flatMap((g) =>
+    [0, 1, 2].map((h) => {
+      const id = g * 100 + h + 1;
+      const leads = (g === 0 && h === 2) || (g === 0 && h === 0) || (g === 1 && h === 0) || (g === 2 && h === 0) || (g === 3 && h === 1);
+      return { id, group: g, status: status(id, leads ? 'leader' : 'follower', g === 0 ? (h === 0 ? 4 : 5) : 2) };
+    }),
+  );
+  const places = placesOf(rows, { hostOf: (id) => (id % 100) - 1 });
+  assert.deepEqual(places.filter((p) => p.leader).map((p) => p.id), [3, 101, 201, 302]);
+  // Leads per process 2, 1, 1: balanced; counting the old leader too (3, 1, 1) asked for a move.
+  assert.equal(nextTransfer(places, 3), undefined);
 });
