@@ -39,6 +39,8 @@ export interface RespServer {
   address: string;
   connections(): number;
   clientList(): RespConnection[];
+  /** Since the door started, for INFO stats (redis-cli --stat reads them). */
+  stats: { connectionsReceived: number; commandsProcessed: number };
 }
 
 export interface RespEnv {
@@ -96,13 +98,6 @@ export function parseI64(b: Uint8Array | null): bigint | null {
 
 export function inI64(n: bigint): boolean {
   return n >= I64_MIN && n <= I64_MAX;
-}
-
-/** A non-negative integer argument that fits a JS number. */
-export function parseCount(b: Uint8Array): number {
-  const n = parseI64(b);
-  if (n === null || n < 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) throw notInteger();
-  return Number(n);
 }
 
 /** Our error codes as Redis error replies: a code word clients can switch on, then the message. */

@@ -33,6 +33,13 @@ export interface RespDoorOptions {
    * trickles it a byte at a time, holds up to a command's size (~4 MiB) of this process.
    */
   partialCommandTimeoutMs?: number;
+  /**
+   * After QUIT or a protocol error the door half-closes (the reply goes out first) and closes this
+   * many ms after its replies have left (default 1 s) unless the client closed first. Redis closes at once; left
+   * half-open, such a connection was read and discarded for as long as the client kept sending
+   * (found by an outside tester).
+   */
+  closeGraceMs?: number;
 }
 
 export const RESP_COMMANDS: ReadonlyMap<string, RespCommand> = new Map([...KV_COMMANDS, ...SERVER_COMMANDS].map((c) => [c.name, c]));
@@ -50,6 +57,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
   const maxPending = opts.maxPendingWriteBytes ?? 16 << 20;
   const maxUnsent = opts.maxUnsentBytes ?? MAX_UNSENT_BYTES;
   const partialMs = opts.partialCommandTimeoutMs ?? 30_000;
+  const closeGraceMs = opts.closeGraceMs ?? 1000;
   let nextId = 1;
   let address = opts.listen;
   const server: RespServer = {
@@ -64,6 +72,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
     },
     connections: () => open.size,
     clientList: () => [...open.values()].map((o) => o.conn),
+    stats: { connectionsReceived: 0, commandsProcessed: 0 },
   };
 
   // Half-open allowed: a client that shuts down its sending side still gets its replies
@@ -79,9 +88,12 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
       closeAfterReply: false,
     };
     open.set(conn.id, { conn, socket });
+    server.stats.connectionsReceived++;
     ctx.connectionOpened('resp');
     socket.setNoDelay(true);
     if (opts.idleTimeoutMs) socket.setTimeout(opts.idleTimeoutMs, () => socket.destroy());
+    let closeTimer: NodeJS.Timeout | undefined;
+    let closing = false;
     let corked = false;
     let busy = false;
     let blockedOnWrites = false;
@@ -110,7 +122,19 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
             updateReading();
           }
         },
-        end: () => socket.end(),
+        end: () => {
+          socket.end();
+          // A client that half-closed already closes with this, however slowly it reads its replies.
+          // One that may still be sending (QUIT, a protocol error) is closed closeGraceMs after every
+          // reply has left (as Redis closes once the reply is written), not before: a slow reader
+          // of a long pipeline's replies still gets them all.
+          if (!socket.readableEnded && !closing) {
+            closing = true;
+            socket.once('finish', () => {
+              closeTimer = setTimeout(() => socket.destroy(), closeGraceMs);
+            });
+          }
+        },
       },
       { maxPipeline: opts.maxPipeline, limits },
     );
@@ -139,6 +163,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
     socket.on('error', () => {});
     socket.on('close', () => {
       clearTimeout(partialTimer);
+      clearTimeout(closeTimer);
       session.abort();
       open.delete(conn.id);
       ctx.connectionClosed('resp');

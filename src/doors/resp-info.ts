@@ -1,5 +1,5 @@
-// INFO for the RESP door: the sections tools read (server, clients, replication, keyspace) in
-// Redis's "field:value" format, with the Raft view of replication, plus a kvs section.
+// INFO for the RESP door: the sections tools read (server, clients, memory, persistence, stats,
+// replication, keyspace) in Redis's "field:value" format, with the Raft view of replication, plus a kvs section.
 import os from 'node:os';
 import type { RespServer } from './resp-command.ts';
 import { KVS_VERSION } from '../version.ts';
@@ -7,7 +7,10 @@ import { KVS_VERSION } from '../version.ts';
 /** The Redis version whose command set and replies this door follows (tools check it). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
 
-const DEFAULT_SECTIONS = ['server', 'clients', 'replication', 'keyspace'];
+// Redis's default order. memory, persistence and stats carry the fields redis-cli --stat reads
+// (used_memory, blocked_clients, total_commands_processed, ...): without them it printed
+// -9223372036854775808 in every column but keys and clients.
+const DEFAULT_SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'keyspace'];
 const ALL_SECTIONS = [...DEFAULT_SECTIONS, 'kvs'];
 
 function portOf(address: string): string {
@@ -30,6 +33,18 @@ export function infoSections(args: string[]): string[] {
   return ALL_SECTIONS.filter((s) => out.has(s));
 }
 
+/** As Redis writes sizes in INFO: 1.50K, 2.00M, ... */
+function humanBytes(n: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
+}
+
 export function infoText(sections: string[], server: RespServer): string {
   const st = server.ctx.status();
   const parts: string[] = [];
@@ -50,7 +65,35 @@ export function infoText(sections: string[], server: RespServer): string {
         );
         break;
       case 'clients':
-        lines.push(`connected_clients:${server.connections()}`);
+        lines.push(`connected_clients:${server.connections()}`, 'blocked_clients:0');
+        break;
+      case 'memory': {
+        // The whole process's (it may hold several replicas); Redis's used_memory is its allocator's.
+        const m = process.memoryUsage();
+        const used = m.heapUsed + m.external;
+        lines.push(
+          `used_memory:${used}`,
+          `used_memory_human:${humanBytes(used)}`,
+          `used_memory_rss:${m.rss}`,
+          `used_memory_rss_human:${humanBytes(m.rss)}`,
+          'maxmemory:0',
+          'maxmemory_human:0B',
+          'maxmemory_policy:noeviction',
+        );
+        break;
+      }
+      case 'persistence':
+        // Every write is in the Raft log (fsynced) before it is answered: no snapshots or rewrites to report.
+        lines.push('loading:0', 'rdb_bgsave_in_progress:0', 'aof_enabled:0', 'aof_rewrite_in_progress:0');
+        break;
+      case 'stats':
+        // This door's, since it started.
+        lines.push(
+          `total_connections_received:${server.stats.connectionsReceived}`,
+          `total_commands_processed:${server.stats.commandsProcessed}`,
+          'expired_keys:0',
+          'evicted_keys:0',
+        );
         break;
       case 'replication':
         if (st.role === 'leader') {

@@ -8,7 +8,6 @@ import {
   replyForError,
   lower,
   notInteger,
-  parseCount,
   parseI64,
   syntaxError,
   text,
@@ -203,8 +202,11 @@ const scan: Run = async (args, { server }) => {
     if (v === undefined) throw syntaxError();
     if (opt === 'match') pattern = v;
     else if (opt === 'count') {
-      count = parseCount(v);
-      if (count < 1) throw syntaxError();
+      // As Redis: not an integer is one error, an integer below 1 (negative included) a syntax error.
+      const n = parseI64(v);
+      if (n === null) throw notInteger();
+      if (n < 1n) throw syntaxError();
+      count = n > 10_000n ? 10_000 : Number(n);
     } else if (opt === 'type') typeFilter = lower(v);
     else throw syntaxError();
   }
@@ -221,6 +223,25 @@ const scan: Run = async (args, { server }) => {
   const keys = page.items.filter((kv) => !pattern || globMatch(pattern, kv.key)).map((kv) => resp.bulk(kv.key));
   const next = page.more ? server.cursors.issue(page.more) : '0';
   return resp.array([resp.bulk(next), resp.array(keys)]);
+};
+
+/**
+ * MEMORY USAGE key [SAMPLES n]: the key's and value's bytes (what the store keeps), or nil. redis-cli
+ * --memkeys asks it of every key and printed a warning for each while it was unknown here.
+ */
+const memory: Run = async (args, { server }) => {
+  const sub = lower(args[1]!);
+  if (sub !== 'usage') throw new RespCommandError(`ERR unknown subcommand '${text(args[1]!).slice(0, 128)}'. Try MEMORY HELP.`);
+  if (args.length !== 3 && args.length !== 5) {
+    if (args.length < 3) throw new RespCommandError("ERR wrong number of arguments for 'memory|usage' command");
+    throw syntaxError();
+  }
+  if (args.length === 5) {
+    if (lower(args[3]!) !== 'samples') throw syntaxError();
+    if (parseI64(args[4]!) === null) throw notInteger();
+  }
+  const value = await server.kv.get(args[2]!);
+  return value === null ? resp.null : resp.int(args[2]!.length + value.length);
 };
 
 /** DBSIZE: the whole store's keys, every shard group's (INFO keyspace describes this replica's group). */
@@ -257,5 +278,6 @@ export const KV_COMMANDS: RespCommand[] = [
   command('strlen', 2, 'read', ['readonly', 'fast'], [1, 1, 1], 'Returns the length of a value.', strlen),
   command('type', 2, 'read', ['readonly', 'fast'], [1, 1, 1], 'Returns "string" or "none".', type, 'generic'),
   command('scan', -2, 'read', ['readonly'], [0, 0, 0], 'Iterates over the key space in key order.', scan, 'generic'),
+  command('memory', -2, 'read', ['readonly'], [2, 2, 1], 'MEMORY USAGE: a key\'s key and value bytes.', memory, 'server'),
   command('dbsize', 1, 'read', ['readonly', 'fast'], [0, 0, 0], 'Returns the number of keys in the store (every shard group).', dbsize, 'server'),
 ];

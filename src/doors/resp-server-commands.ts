@@ -33,6 +33,13 @@ function integerArg(b: Buffer): number | undefined {
   return /^[+-]?\d{1,18}$/.test(t) ? Number(t) : undefined;
 }
 
+/** RESET: the connection as it was when opened (RESP2, no name; the session also leaves MULTI). */
+const reset: Run = (_args, { conn }) => {
+  conn.version = 2;
+  conn.name = '';
+  return resp.simple('RESET');
+};
+
 const select: Run = (args) => {
   const db = integerArg(args[1]!);
   if (db === undefined) throw new RespCommandError('ERR value is not an integer or out of range');
@@ -251,6 +258,7 @@ export const SERVER_COMMANDS: RespCommand[] = [
   command('ping', -1, ['fast'], 'connection', 'Answers PONG, or echoes its argument.', ping),
   command('echo', 2, ['fast'], 'connection', 'Returns its argument.', (args) => resp.bulk(args[1]!)),
   command('quit', -1, ['fast'], 'connection', 'Closes the connection after the reply.', quit),
+  command('reset', 1, ['fast'], 'connection', 'Resets the connection: RESP2, no name, out of MULTI.', reset),
   command('select', 2, ['fast'], 'connection', 'Selects database 0 (the only one).', select),
   command('hello', -1, ['fast'], 'connection', 'Handshake; HELLO 3 switches to RESP3.', hello),
   command('auth', -2, ['fast'], 'connection', 'AUTH default <any password> succeeds (no passwords are set); AUTH <password> fails.', auth),

@@ -261,10 +261,15 @@ export class RespSession {
       return name === 'exec' ? resp.error('EXECABORT Transaction discarded: MULTI is not supported by this server') : resp.simple('OK');
     }
     if (name === 'quit') return undefined;
+    if (name === 'reset') {
+      this.refusingTransaction = false; // RESET leaves a transaction, as in Redis, and then runs
+      return undefined;
+    }
     return resp.error('ERR command not run: it follows MULTI, which this server does not support (send DISCARD)');
   }
 
   private finish(c: Cmd, reply: RespValue, version = c.version): void {
+    this.server.stats.commandsProcessed++;
     this.server.ctx.observe('resp', c.name, (performance.now() - c.started) / 1000, outcomeOf(reply));
     c.reply = encodeReply(reply, version);
     if (!this.pumping && !this.settling) this.flush();

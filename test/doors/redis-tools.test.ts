@@ -158,6 +158,17 @@ describe('redis-tools against a 3-replica group', { skip: HAVE_REDIS_TOOLS ? fal
     }
   });
 
+  it('runs --bigkeys and --memkeys to the end, every key sized', async () => {
+    // --memkeys asks MEMORY USAGE of every key: unknown here before, it warned once per key.
+    await out(1, 'SET', 'sized', 'x'.repeat(1000));
+    for (const mode of ['--bigkeys', '--memkeys']) {
+      const r = await cli(2, mode);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout + r.stderr, /Warning|ERR/, mode);
+      assert.match(r.stdout, /Biggest string found '"sized"' has 10\d\d bytes/, mode);
+    }
+  });
+
   it('runs redis-benchmark -t set,get,mset,incr through a follower; the results check out', async () => {
     const leader = await cluster.waitForLeader();
     const follower = cluster.ids.find((id) => id !== leader.replicaId)!;

@@ -105,6 +105,8 @@ describe('RESP door', () => {
     assert.deepEqual(await call('SCAN', '12345'), { error: 'ERR invalid cursor' });
     assert.deepEqual(await call('SCAN', '00', 'MATCH', 'user:1?', 'COUNT', '100'), ['0', keys.slice(10, 20)], 'a cursor is a number: 00 is 0');
     assert.deepEqual(await call('SCAN', '0', 'COUNT', '0'), { error: 'ERR syntax error' });
+    assert.deepEqual(await call('SCAN', '0', 'COUNT', '-1'), { error: 'ERR syntax error' }, 'as Redis: a negative COUNT is a syntax error');
+    assert.deepEqual(await call('SCAN', '0', 'COUNT', 'x'), { error: 'ERR value is not an integer or out of range' });
     assert.deepEqual(await call('SCAN', '0', 'MATCH'), { error: 'ERR syntax error' });
   });
 
@@ -114,6 +116,39 @@ describe('RESP door', () => {
     assert.deepEqual(await call('SET', '', 'x'), { error: 'ERR the empty key cannot be stored' });
     assert.equal(await call('GET', ''), null);
     assert.equal(exec.seen.filter((r) => r.op !== 'get').length, 0);
+  });
+
+  it('MEMORY USAGE: key and value bytes, nil for a missing key (redis-cli --memkeys)', async () => {
+    // Unknown before: redis-cli --memkeys printed "MEMORY USAGE on 'k' failed" for every key.
+    assert.equal(await call('SET', 'mem', 'twelve bytes'), 'OK');
+    assert.equal(await call('MEMORY', 'USAGE', 'mem'), 3 + 12);
+    assert.equal(await call('MEMORY', 'usage', 'mem', 'SAMPLES', '0'), 15);
+    assert.equal(await call('MEMORY', 'USAGE', 'nope'), null);
+    assert.deepEqual(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES'), { error: 'ERR syntax error' });
+    assert.deepEqual(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES', 'x'), { error: 'ERR value is not an integer or out of range' });
+    assert.deepEqual(await call('MEMORY', 'USAGE'), { error: "ERR wrong number of arguments for 'memory|usage' command" });
+    assert.deepEqual(await call('MEMORY', 'DOCTOR'), { error: "ERR unknown subcommand 'DOCTOR'. Try MEMORY HELP." });
+  });
+
+  it('INFO has the fields redis-cli --stat reads, as integers', async () => {
+    // redis-cli --stat finds each field by substring in plain INFO and printed LONG_MIN
+    // (-9223372036854775808) for every one that was missing (found by an outside tester).
+    const field = (info: string, name: string): number => {
+      const at = info.indexOf(`${name}:`);
+      assert.ok(at >= 0, `INFO has no ${name}`);
+      return Number(info.slice(at + name.length + 1).split(/[\r,]/, 1)[0]);
+    };
+    const before = String(await call('INFO'));
+    for (const name of ['used_memory', 'connected_clients', 'blocked_clients', 'total_commands_processed', 'total_connections_received', 'bgsave_in_progress', 'aof_rewrite_in_progress', 'loading']) {
+      assert.ok(Number.isSafeInteger(field(before, name)), `${name} in\n${before}`);
+    }
+    assert.ok(field(before, 'used_memory') > 0);
+    assert.equal(field(before, 'loading'), 0);
+    await call('PING');
+    const after = String(await call('INFO', 'stats'));
+    assert.equal(field(after, 'total_commands_processed'), field(before, 'total_commands_processed') + 2, 'INFO and PING');
+    assert.ok(field(after, 'total_connections_received') >= 1);
+    assert.match(String(await call('INFO', 'memory')), /^# Memory\r\nused_memory:\d+\r\n/);
   });
 
   it('server commands: PING, ECHO, SELECT, CLIENT, COMMAND, CONFIG GET, INFO, TIME, AUTH', async () => {
@@ -189,6 +224,17 @@ describe('RESP door', () => {
     assert.equal(await call('SET', 'tx-c', '1'), 'OK');
     assert.equal(exec.data.has('tx-b'), false);
     assert.deepEqual(await call('EXEC'), { error: 'ERR EXEC without MULTI' });
+  });
+
+  it('RESET answers +RESET and restores the connection: RESP2, no name, out of MULTI', async () => {
+    // Redis 6.2+ has RESET; it was an unknown command here (found by an outside tester).
+    assert.equal((await c.call('HELLO', '3', 'SETNAME', 'before-reset')).type, 'map');
+    assert.match(((await call('MULTI')) as { error: string }).error, /^ERR MULTI/);
+    assert.deepEqual(await c.call('RESET'), { type: 'simple', value: 'RESET' });
+    assert.equal((await c.call('HELLO')).type, 'array', 'RESP2 again: a map is a flat array');
+    assert.equal(await call('CLIENT', 'GETNAME'), null);
+    assert.equal(await call('SET', 'after-reset', '1'), 'OK', 'no longer refusing after MULTI');
+    assert.equal(exec.data.has('after-reset'), true);
   });
 
   it('HELLO 3 switches to RESP3 (nulls, maps) and HELLO 2 back', async () => {
@@ -321,6 +367,30 @@ describe('RESP door: bad input', () => {
     assert.match(await errorAndClose('SET "unterminated\r\n'), /unbalanced quotes/);
     assert.equal(plain(await bystander.call('PING')), 'PONG');
     bystander.close();
+  });
+
+  it('closes a connection after QUIT or a protocol error even while its client keeps sending', async () => {
+    // Redis closes it; half-closed, the door read and discarded the client's bytes for as long as
+    // the client kept the connection open.
+    const graceful = await startRespDoor(fakeContext(new MemoryExecutor(), { maxKeyBytes: 64, maxValueBytes: 1024 }), { listen: '127.0.0.1:0', closeGraceMs: 200 });
+    try {
+      for (const first of ['QUIT\r\n', '*1\r\n$x\r\n']) {
+        const socket = net.connect({ port: Number(graceful.address.split(':')[1]), host: '127.0.0.1', allowHalfOpen: true });
+        let got = '';
+        socket.on('data', (b: Buffer) => (got += b.toString()));
+        socket.on('error', () => {}); // EPIPE / ECONNRESET: the door closed, as expected
+        const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+        socket.write(first);
+        const pinger = setInterval(() => socket.writable && socket.write('PING\r\n'), 20);
+        const cutOff = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+        clearInterval(pinger);
+        socket.destroy();
+        assert.ok(cutOff, `still open 3 s after ${JSON.stringify(first)}`);
+        assert.match(got, first === 'QUIT\r\n' ? /^\+OK\r\n$/ : /^-ERR Protocol error/, 'the reply came first');
+      }
+    } finally {
+      await graceful.close();
+    }
   });
 
   it('answers replies before a protocol error first', async () => {
