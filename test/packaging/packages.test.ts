@@ -1,7 +1,8 @@
 // The packages as a user gets them: `npm pack`, install the tarball into an empty project, use it.
 // sharded-kvs-client (packages/client) from .mjs, .cjs and TypeScript with a default `tsc --init`
 // config, without the server's native dependencies; sharded-kvs (the repository root) with its
-// `kvs` bin (compiled JavaScript: `make build` first) and its client exports. Dependencies come from
+// `kvs` bin (compiled JavaScript: `make build` first) and its client exports; each package's README
+// snippet runs as pasted (addresses aside) and ends by itself. Dependencies come from
 // npm's cache (--prefer-offline; `npm ci` filled it) or the registry.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -20,9 +21,9 @@ const exec = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), 'kvs-packages-'));
 const ENV = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
 
-async function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = ENV): Promise<string> {
+async function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = ENV, timeout = 300_000): Promise<string> {
   try {
-    return (await exec(cmd, args, { cwd, env, timeout: 300_000, maxBuffer: 64 << 20 })).stdout;
+    return (await exec(cmd, args, { cwd, env, timeout, maxBuffer: 64 << 20 })).stdout;
   } catch (e) {
     const err = e as { message: string; stdout?: string; stderr?: string };
     throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
@@ -34,6 +35,21 @@ async function pack(dir: string): Promise<{ tarball: string; files: string[] }> 
   const out = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], dir);
   const [info] = JSON.parse(out) as { filename: string; files: { path: string }[] }[];
   return { tarball: join(tmp, info!.filename), files: info!.files.map((f) => f.path) };
+}
+
+/**
+ * The first ```LANG block of a README, its addresses replaced by `endpoint`, written to `file` in
+ * `app` and run: it must do its work and end by itself (an outside user ran the root README's
+ * snippet verbatim and it never ended: it did not close its client, whose connections kept Node up).
+ */
+async function runReadmeSnippet(readme: string, lang: string, app: string, file: string, endpoint: string): Promise<string> {
+  const block = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(readFileSync(readme, 'utf8'))?.[1];
+  assert.ok(block, `${readme} has a \`\`\`${lang} block`);
+  writeFileSync(join(app, file), `${block.replaceAll(/\[('127\.0\.0\.1:\d+'(, )?)+\]/g, JSON.stringify([endpoint]))}\nconsole.log('snippet ran');\n`);
+  // Bounded well below the test's own limit: a snippet that keeps Node up fails here, named.
+  return await run(process.execPath, [file], app, ENV, 30_000).catch((e: Error) => {
+    throw new Error(`the ${lang} snippet of ${readme} failed, or did not end by itself within 30 s (a client left open?): ${e.message}`);
+  });
 }
 
 /**
@@ -92,6 +108,7 @@ console.log(new TextDecoder().decode(await kv.get('from-mjs')), typeof ShardedCl
 kv.close();\n`,
     );
     assert.equal(await run(process.execPath, ['use.mjs'], app), 'm function function\n');
+    assert.equal(await runReadmeSnippet(join(ROOT, 'packages/client/README.md'), 'js', app, 'readme.mjs', endpoint), 'snippet ran\n');
 
     writeFileSync(
       join(app, 'use.cjs'),
@@ -175,5 +192,11 @@ await import('sharded-kvs/wire').catch((e) => console.log(e.code));\n`,
     for (const resolution of ['node10', 'nodenext']) {
       await run(TSC, ['--strict', '--noEmit', '--skipLibCheck', ...(resolution === 'nodenext' ? ['--module', 'nodenext'] : ['--module', 'commonjs', '--moduleResolution', 'node10']), 'readme.ts'], app);
     }
+    // TypeScript compiling to CommonJS (a .cts file) takes the ESM package under nodenext, which
+    // knows Node >= 20.19 require()s it (docs/packages.md: node16 refuses it, TS1479, by design).
+    writeFileSync(join(app, 'use.cts'), `import { KvsClient, type KvsErrorCode } from 'sharded-kvs';\nconst code: KvsErrorCode = 'CLOSED';\nnew KvsClient({ endpoints: ['127.0.0.1:7001'] }).close();\nexport { code };\n`);
+    await run(TSC, ['--strict', '--noEmit', '--skipLibCheck', '--module', 'nodenext', 'use.cts'], app);
+    // Its usage snippet as a user pastes it (plain JavaScript as well) runs, against the test cluster.
+    assert.equal(await runReadmeSnippet(join(ROOT, 'README.md'), 'ts', app, 'readme-snippet.mjs', endpoint), 'snippet ran\n');
   });
 });
