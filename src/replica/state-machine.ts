@@ -146,17 +146,34 @@ export class StateMachine {
           commands.push({ type: 'ops', ops: [{ type: 'set-meta', name: OWNERSHIP_META, value: encodeOwnership(this.ownership) }] });
           break;
         }
-        case 'import':
-          if (this.keyWatcher) for (const it of cmd.chunk.items) this.keyWatcher(it.key);
-          commands.push({ type: 'import', items: cmd.chunk.items, sessions: cmd.chunk.sessions });
+        case 'import': {
+          // Checked when applied, like writes: a hand-off entry proposed from a stale view (a new
+          // leader that had not yet applied its predecessor's activation redoes the wave) must not
+          // touch a partition served here by now, or it overwrites acknowledged writes.
+          const items = cmd.chunk.items.filter((it) => this.handOffMayTouch(it.key, false));
+          if (this.keyWatcher) for (const it of items) this.keyWatcher(it.key);
+          commands.push({ type: 'import', items, sessions: cmd.chunk.sessions });
           break;
-        case 'purge':
-          if (this.keyWatcher) for (const key of cmd.keys) this.keyWatcher(key);
-          if (cmd.keys.length > 0) commands.push({ type: 'ops', ops: cmd.keys.map((key): KvOp => ({ type: 'delete', key })) });
+        }
+        case 'purge': {
+          const keys = cmd.keys.filter((key) => this.handOffMayTouch(key, true));
+          if (this.keyWatcher) for (const key of keys) this.keyWatcher(key);
+          if (keys.length > 0) commands.push({ type: 'ops', ops: keys.map((key): KvOp => ({ type: 'delete', key })) });
           break;
+        }
       }
     }
     return { commands, answers };
+  }
+
+  /**
+   * Whether an import (or, `purge`, a purge) may change this key at the state planned so far: only
+   * in a partition arriving here (a purge also in one dropping), never in one served or handed off.
+   */
+  private handOffMayTouch(key: Uint8Array, purge: boolean): boolean {
+    if (!this.partitioner || !this.ownership) return true;
+    const state = this.ownership.state[this.partitioner.partitionOf(key)];
+    return state === PartState.Arriving || (purge && state === PartState.Dropping);
   }
 
   wrongGroup(): Response {

@@ -125,6 +125,10 @@ export class Reconciler {
       await this.propose(encodeOwnership({ type: 'epoch', group: sm.group, config }));
       return true;
     }
+    // A new leader may not have applied all its predecessor did (it learns the commit point with its
+    // first entry): it would redo a wave already activated. Hand-off work is decided on a barrier.
+    const before = sm.ownership!;
+    if (partitionsIn(before, PartState.Dropping).length > 0 || partitionsIn(before, PartState.Arriving).length > 0) await this.o.replica.readBarrier();
     const own = sm.ownership!;
     const dropping = partitionsIn(own, PartState.Dropping);
     if (dropping.length > 0) {

@@ -11,7 +11,8 @@ import type { ClusterConfig } from '../../src/placement/config.ts';
 import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
 import type { Replica } from '../../src/replica/replica.ts';
 import type { KeyScanner } from '../../src/resharding/partition-scan.ts';
-import { decodeCommand } from '../../src/replica/commands.ts';
+import { decodeCommand, encodeOwnership } from '../../src/replica/commands.ts';
+import { EntryType } from '../../src/raft/types.ts';
 import type { Response } from '../../src/wire/index.ts';
 
 const P = 8;
@@ -99,5 +100,33 @@ describe('the destination reconciler', () => {
     await r.step();
     r.stop();
     assert.ok(purged.includes(keyOf0.toString()), `the key imported by the old leader is purged (purged: ${purged.join(',')})`);
+  });
+
+  it('a new leader that has not applied its predecessor\'s activation yet does not redo the wave', async () => {
+    // Found by the chaos driver (bench/chaos.ts): the leader that activated partitions 0-2 was
+    // killed -9 before telling placement; its successor still showed them arriving until its read
+    // barrier applied the activation. Redoing the wave purged and re-imported the source's frozen
+    // copy over writes acknowledged since the activation.
+    const own = applyOwnership(emptyOwnership(P), { type: 'epoch', group: DEST, config: epoch2 });
+    const sm = new StateMachine(DEST, await createPartitioner(P), own);
+    const proposed: string[] = [];
+    const replica = {
+      isLeader: true,
+      readBarrier: () => {
+        // The predecessor's activation, committed by this leader's first entry, applies now.
+        sm.plan([{ index: 5, term: 2, type: EntryType.Normal, data: encodeOwnership({ type: 'activate', partitions: [0, 1, 2] }) }]);
+        return Promise.resolve();
+      },
+      propose: (data: Uint8Array) => {
+        proposed.push(decodeCommand(data).kind);
+        return Promise.resolve({ kind: 'error', error: { code: 'UNAVAILABLE', message: 'stop here' } } as Response);
+      },
+    };
+    const watcher = placement(epoch2);
+    const r = new Reconciler({ replica: replica as unknown as Replica, sm, watcher, store: { scanKeys: () => ({ keys: [], more: null }) } });
+    await r.step();
+    r.stop();
+    assert.deepEqual(proposed, [], 'nothing proposed: no purge or import of the served partitions');
+    assert.deepEqual(watcher.current!.moves, [], 'the moves it activated are completed');
   });
 });
