@@ -39,7 +39,7 @@ export interface RespServer {
   address: string;
   connections(): number;
   clientList(): RespConnection[];
-  /** Since the door started, for INFO stats (redis-cli --stat reads them). */
+  /** Since the door started or the last CONFIG RESETSTAT, for INFO stats (redis-cli --stat reads them). */
   stats: { connectionsReceived: number; commandsProcessed: number };
 }
 

@@ -87,7 +87,7 @@ export function infoText(sections: string[], server: RespServer): string {
         lines.push('loading:0', 'rdb_bgsave_in_progress:0', 'aof_enabled:0', 'aof_rewrite_in_progress:0');
         break;
       case 'stats':
-        // This door's, since it started.
+        // This door's, since it started or the last CONFIG RESETSTAT.
         lines.push(
           `total_connections_received:${server.stats.connectionsReceived}`,
           `total_commands_processed:${server.stats.commandsProcessed}`,

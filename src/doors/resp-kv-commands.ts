@@ -232,13 +232,13 @@ const scan: Run = async (args, { server }) => {
 const memory: Run = async (args, { server }) => {
   const sub = lower(args[1]!);
   if (sub !== 'usage') throw new RespCommandError(`ERR unknown subcommand '${text(args[1]!).slice(0, 128)}'. Try MEMORY HELP.`);
-  if (args.length !== 3 && args.length !== 5) {
-    if (args.length < 3) throw new RespCommandError("ERR wrong number of arguments for 'memory|usage' command");
-    throw syntaxError();
-  }
-  if (args.length === 5) {
-    if (lower(args[3]!) !== 'samples') throw syntaxError();
-    if (parseI64(args[4]!) === null) throw notInteger();
+  if (args.length < 3) throw new RespCommandError("ERR wrong number of arguments for 'memory|usage' command");
+  // As Redis 7.0: SAMPLES n any number of times (the last wins; unused here), n a non-negative integer.
+  for (let j = 3; j < args.length; j += 2) {
+    if (lower(args[j]!) !== 'samples' || j + 1 >= args.length) throw syntaxError();
+    const n = parseI64(args[j + 1]!);
+    if (n === null) throw notInteger();
+    if (n < 0n) throw syntaxError();
   }
   const value = await server.kv.get(args[2]!);
   return value === null ? resp.null : resp.int(args[2]!.length + value.length);

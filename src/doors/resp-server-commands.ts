@@ -234,6 +234,9 @@ const config: Run = (args, { server }) => {
       return resp.map(hits.map(([k, v]) => [resp.bulk(k), resp.bulk(v)]));
     }
     case 'resetstat':
+      // As Redis: INFO stats counts from here again (an OK that reset nothing made the counters lie).
+      server.stats.connectionsReceived = 0;
+      server.stats.commandsProcessed = 0;
       return resp.ok;
     case 'set':
     case 'rewrite':

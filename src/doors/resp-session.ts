@@ -359,6 +359,9 @@ export class RespSession {
       wrote = true;
       if (slot.close) {
         this.abort();
+        // Reading again (what follows is discarded): left paused from a full pipeline, the door
+        // never saw the client's FIN, and closed with its bytes unread, i.e. with a reset.
+        this.setBusy(false);
         this.sink.end();
         return;
       }

@@ -126,6 +126,10 @@ describe('RESP door', () => {
     assert.equal(await call('MEMORY', 'USAGE', 'nope'), null);
     assert.deepEqual(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES'), { error: 'ERR syntax error' });
     assert.deepEqual(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES', 'x'), { error: 'ERR value is not an integer or out of range' });
+    // As Redis 7.0 (object.c): a negative SAMPLES is a syntax error, SAMPLES may repeat.
+    assert.deepEqual(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES', '-1'), { error: 'ERR syntax error' });
+    assert.equal(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES', '5', 'SAMPLES', '0'), 15);
+    assert.deepEqual(await call('MEMORY', 'USAGE', 'mem', 'SAMPLES', '5', 'SAMPLES'), { error: 'ERR syntax error' });
     assert.deepEqual(await call('MEMORY', 'USAGE'), { error: "ERR wrong number of arguments for 'memory|usage' command" });
     assert.deepEqual(await call('MEMORY', 'DOCTOR'), { error: "ERR unknown subcommand 'DOCTOR'. Try MEMORY HELP." });
   });
@@ -149,6 +153,16 @@ describe('RESP door', () => {
     assert.equal(field(after, 'total_commands_processed'), field(before, 'total_commands_processed') + 2, 'INFO and PING');
     assert.ok(field(after, 'total_connections_received') >= 1);
     assert.match(String(await call('INFO', 'memory')), /^# Memory\r\nused_memory:\d+\r\n/);
+  });
+
+  it('CONFIG RESETSTAT resets the INFO stats counters, as Redis', async () => {
+    // It answered OK and reset nothing: total_commands_processed kept counting from the door's start.
+    const stat = async (name: string): Promise<number> => Number(new RegExp(`${name}:(\\d+)`).exec(String(await call('INFO', 'stats')))![1]);
+    for (let i = 0; i < 5; i++) await call('PING');
+    assert.ok((await stat('total_commands_processed')) >= 5);
+    assert.equal(await call('CONFIG', 'RESETSTAT'), 'OK');
+    assert.equal(await stat('total_commands_processed'), 1, 'RESETSTAT itself, counted once it has run (as Redis)');
+    assert.equal(await stat('total_connections_received'), 0);
   });
 
   it('server commands: PING, ECHO, SELECT, CLIENT, COMMAND, CONFIG GET, INFO, TIME, AUTH', async () => {
@@ -390,6 +404,35 @@ describe('RESP door: bad input', () => {
       }
     } finally {
       await graceful.close();
+    }
+  });
+
+  it('after QUIT with a full pipeline, still reads: a client that half-closes is closed at once', async () => {
+    // The session stayed "busy" (socket paused) when its last flush wrote the QUIT reply from a
+    // full pipeline: the door never saw the client's FIN, held the connection for closeGraceMs, and
+    // what the client sent meanwhile stayed unread in the kernel, so the close was a reset that can
+    // throw away replies not yet delivered to a slow reader.
+    const ctx = fakeContext(new MemoryExecutor(), { maxKeyBytes: 64, maxValueBytes: 1024 });
+    let doorClosed!: () => void;
+    const closedByDoor = new Promise<void>((r) => (doorClosed = r));
+    ctx.connectionClosed = () => doorClosed();
+    const quick = await startRespDoor(ctx, { listen: '127.0.0.1:0', closeGraceMs: 20_000, maxPipeline: 4 });
+    try {
+      const socket = net.connect({ port: Number(quick.address.split(':')[1]), host: '127.0.0.1', allowHalfOpen: true });
+      let got = '';
+      socket.on('data', (b: Buffer) => (got += b.toString()));
+      socket.on('error', () => {});
+      // Three blind writes (one batch: answered at once) and QUIT fill the pipeline of 4; once
+      // the replies are in, the client sends a last command (ignored after QUIT) and its FIN.
+      socket.write('SET a 1\r\nSET b 2\r\nSET c 3\r\nQUIT\r\n');
+      await new Promise<void>((r) => socket.once('end', () => r()));
+      socket.end('PING\r\n');
+      const inTime = await Promise.race([closedByDoor.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+      socket.destroy();
+      assert.ok(inTime, 'the door still held the connection 5 s after the client closed its side');
+      assert.equal(got, '+OK\r\n'.repeat(4));
+    } finally {
+      await quick.close();
     }
   });
 
