@@ -366,10 +366,15 @@ async function waitUntilServing(
           keyPerGroup(config, partitioner, 'kvs-up-ready-'),
           5000,
         );
-        // An election during those writes (a loaded machine) can undo the spread: one more look.
-        const after = reasons.length === 0 ? unsettled(await look(replicas)) : undefined;
-        if (after) reasons = [after];
-        else if (reasons.length === 0) return decision.degraded;
+        // An election during those writes (a loaded machine) can undo the spread, or be under way
+        // still: one more look, at both.
+        if (reasons.length === 0) {
+          const again = await look(replicas);
+          const serving = notServing(again, config).reasons;
+          const after = serving.length > 0 ? serving : [unsettled(again)].filter((r) => r !== undefined);
+          if (after.length === 0) return decision.degraded;
+          reasons = after;
+        }
       }
       const line = reasons.join('; ');
       if (line !== said) console.log(`kvs up: starting: ${line}`);
