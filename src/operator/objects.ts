@@ -13,6 +13,7 @@ import type { GroupTemplate } from './group-template.ts';
 import { applyJsonPatch, applyReplacements, TemplateError } from './kustomize.ts';
 import { contentHash, groupName, PLACEMENT_GROUP } from './reconcile.ts';
 import { API_GROUP, API_VERSION, KIND, parseSpec, quantityValue, SERVER_CONTAINER, SpecError, type KVStoreSpec } from './spec.ts';
+import { startBoundMs } from '../cluster/start-bound.ts';
 
 export const FIELD_MANAGER = 'kvctl';
 export const ANNOTATION_REVISION = `${API_GROUP}/revision`;
@@ -158,6 +159,15 @@ export const renderGroup: GroupRenderer = (t, owner, spec, p, templateHashValue)
       const { status: _status, ...rest } = c as Record<string, unknown>;
       return rest;
     }) as StatefulSetSpec['volumeClaimTemplates'];
+  }
+  // A replica answers its startup probe only after walking its whole store: the template's window
+  // fits the base's 1Gi volumes; a bigger volume gets as long as a full one may take (else a replica
+  // holding more than ~2 GB is killed before it opens, at every start). From the claim as it exists.
+  const probe = c.startupProbe as { periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number } | undefined;
+  if (probe) {
+    const period = probe.periodSeconds ?? 10;
+    const need = Math.ceil((startBoundMs(quantityValue(s.volumeClaimTemplates[0]!.spec.resources.requests.storage!)) / 1000 - (probe.initialDelaySeconds ?? 0)) / period);
+    if (need > (probe.failureThreshold ?? 3)) probe.failureThreshold = need;
   }
   if (spec.tracing) applyJsonPatch(sts, t.tracing);
   s.template.spec = mergePodSpec(s.template.spec, override.spec ?? {});

@@ -10,9 +10,10 @@
 // No answer within the probe's time (a new group, whose other founders are probing too) means a
 // new group: only a lost volume at the same time as every other founder being unreachable for that
 // long is still exposed.
+import { REJOIN_PROBE_MS } from '../cluster/start-bound.ts';
 
-/** How long a founder with an empty data directory looks for a running group. */
-export const REJOIN_PROBE_MS = 10_000;
+/** How long a founder with an empty data directory looks for a running group (kept with the other start waits). */
+export { REJOIN_PROBE_MS };
 const ROUND_MS = 500;
 
 /** The term a replica at `address` reports, or undefined when it does not answer in time. */

@@ -40,6 +40,7 @@ import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
 import { memberAddresses } from './pod-identity.ts';
 import { groupHasRun } from './rejoin.ts';
+import { CONFIG_WAIT_MS } from '../cluster/start-bound.ts';
 import { LoopLag } from './loop-lag.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 
@@ -294,7 +295,7 @@ export class KvsServer {
       // A shard replica learns the partition count from the cluster configuration before it serves.
       const watcher = sharedPlacementWatcher(config.placement);
       try {
-        const first = await watcher.waitFor(1, 60_000, opts.signal);
+        const first = await watcher.waitFor(1, CONFIG_WAIT_MS, opts.signal);
         sharding = { watcher, partitioner: await createPartitioner(first.partitions) };
       } catch (e) {
         watcher.stop();

@@ -31,9 +31,17 @@ process.stdout.write(String(records), () => process.exit(0));
 /** Generous: a walk reads the file once, far faster than this on any disk. */
 const BYTES_PER_SECOND_FLOOR = 10e6;
 
+/**
+ * How long the walk of a data file of `bytes` may take. A replica opens its doors (and answers the
+ * kubelet's startup probe) only after it: the manifests' probes must allow it (test/k8s/manifests.test.ts).
+ */
+export function structureCheckTimeoutMs(bytes: number): number {
+  return Math.ceil(60_000 + (1000 * bytes) / BYTES_PER_SECOND_FLOOR);
+}
+
 /** Throws StorageCorruptionError if LMDB cannot walk the databases (or dies trying); 'all': every one there is. */
 export function checkStructure(dir: string, dataFile: string, databases: readonly string[] | 'all', maxDbs?: number): void {
-  const timeout = Math.ceil(60_000 + (1000 * fs.statSync(dataFile).size) / BYTES_PER_SECOND_FLOOR);
+  const timeout = structureCheckTimeoutMs(fs.statSync(dataFile).size);
   const options = maxDbs === undefined ? ENV_OPTIONS : { ...ENV_OPTIONS, maxDbs };
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', WALKER, dir, JSON.stringify(options), ...(databases === 'all' ? ['all'] : databases)], {
     encoding: 'utf8',

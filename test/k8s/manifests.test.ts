@@ -17,9 +17,16 @@ import { assertPreStop } from './prestop.ts';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
 import { groupObjects } from '../../src/operator/objects.ts';
 import { parseSpec } from '../../src/operator/spec.ts';
+import { startBoundMs } from '../../src/cluster/start-bound.ts';
 
 const ROOT = new URL('../../kustomize/', import.meta.url).pathname;
-const TARGETS = ['base', 'overlays/dev', 'overlays/prod', 'overlays/tracing', 'overlays/chaos', 'overlays/monitoring'];
+/** The kustomizations that render a store (one of them runs in a namespace at a time). */
+const STORES = ['base', 'overlays/dev', 'overlays/prod', 'overlays/tracing'];
+/** Add-ons applied on top of whichever store runs in namespace kvs: they render no store object. */
+const ADDONS = ['overlays/chaos', 'overlays/monitoring'];
+const TARGETS = [...STORES, ...ADDONS];
+/** The stores that run in namespace kvs, which the add-ons aim at. */
+const KVS_STORES = STORES.filter((t) => t !== 'overlays/tracing');
 const rendered = new Map(TARGETS.map((t) => [t, renderKustomize(join(ROOT, t))]));
 const objectsOf = (t: string): K8sObject[] => rendered.get(t)!;
 /** The tracing overlay's privileged pods run in a namespace of their own; everything else in kvs. */
@@ -81,7 +88,7 @@ function serverConfigOf(pod: PodSpec): ServerConfig {
   return loadConfig({ ...flagsOf(pod.args), config: file, data: join(scratch, 'data') }, pod.env);
 }
 
-for (const target of TARGETS) {
+for (const target of STORES) {
   describe(`kustomize/${target}`, () => {
     const objects = objectsOf(target);
     const pods = podsOf(objects);
@@ -143,6 +150,24 @@ for (const target of TARGETS) {
         }
         // Enough time for a leader to hand over (an election timeout) and exit.
         assert.ok(tpl.terminationGracePeriodSeconds >= 10);
+      }
+    });
+
+    test('the startup probe waits as long as a replica with a full volume may take to open its doors', () => {
+      // A replica answers /healthz only once it has run its start: the rejoin check of an empty
+      // volume, a shard replica's wait for the configuration, and the walk of its whole LMDB file
+      // (startBoundMs). Before,
+      // prod gave its 50Gi volumes the base's 300 s: a replica holding more than ~2 GB was killed
+      // before its walk ended, and again at every restart.
+      for (const s of byKind(objects, 'StatefulSet')) {
+        const probe = s.spec.template.spec.containers.find((c: { name: string }) => c.name === 'kvs').startupProbe;
+        const windowMs = 1000 * ((probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3));
+        const size = String(s.spec.volumeClaimTemplates[0].spec.resources.requests.storage);
+        const m = /^(\d+)(Mi|Gi|Ti)$/.exec(size);
+        assert.ok(m, `${s.metadata.name}: volume size ${size}`);
+        const bytes = Number(m[1]) * 1024 ** { Mi: 2, Gi: 3, Ti: 4 }[m[2] as 'Mi' | 'Gi' | 'Ti'];
+        const startMs = startBoundMs(bytes);
+        assert.ok(windowMs >= startMs, `${s.metadata.name}: the startup probe gives up after ${windowMs / 1000} s; a replica with ${size} of data may take ${Math.ceil(startMs / 1000)} s to start`);
       }
     });
 
@@ -238,6 +263,34 @@ for (const target of TARGETS) {
   });
 }
 
+test('the add-ons (chaos, monitoring): every object valid against its CRD schema, in namespace kvs', () => {
+  for (const target of ADDONS) {
+    const objects = objectsOf(target);
+    assert.ok(objects.length > 0, target);
+    for (const o of objects) {
+      const key = `${o.apiVersion}/${o.kind}`;
+      const crd = crdValidators.get(key);
+      assert.ok(crd, `${target}: ${key} ${o.metadata.name} is not an add-on kind`);
+      assert.ok(crd(o), `${target}: ${key} ${o.metadata.name}: ${ajv.errorsText(crd.errors)}`);
+      assert.equal(o.metadata.namespace, 'kvs', `${target}: ${o.kind} ${o.metadata.name}`);
+    }
+  }
+});
+
+test('chaos and monitoring render none of a store\'s objects: applied over dev (kind) or prod they change nothing of it', () => {
+  // Before: both rendered the base. Applied over dev, kubectl apply tried to turn dev's StatefulSets
+  // into the base's: the API server refuses the claim template change (256Mi → 1Gi; prod: 50Gi of
+  // class ssd → 1Gi) for each of them, and where it took the template, the base's required
+  // anti-affinity and 3 CPUs of requests left a one-node kind cluster's groups without a quorum.
+  for (const addon of ADDONS) {
+    for (const store of STORES) {
+      const mine = new Set(objectsOf(store).map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+      const clash = objectsOf(addon).map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`).filter((k) => mine.has(k));
+      assert.deepEqual(clash, [], `${addon} re-renders objects of ${store}`);
+    }
+  }
+});
+
 test('re-applying one kustomization never changes what another applied: a namespace (its Pod Security level) is rendered the same by every one', () => {
   // Before: kustomize/operator and the base rendered namespace kvs at enforce=baseline, the tracing
   // overlay the same namespace at privileged; re-applying the operator set it back to baseline and
@@ -304,32 +357,39 @@ test('tracing turns the tracer on in every replica', () => {
 });
 
 test('chaos experiments are scoped to namespace kvs, bounded in time, and aim at replicas that exist', () => {
-  const objects = objectsOf('overlays/chaos');
-  const pods = podsOf(objects);
-  const experiments = objects.filter((o) => o.apiVersion.startsWith('chaos-mesh.org/'));
+  const experiments = objectsOf('overlays/chaos').filter((o) => o.apiVersion.startsWith('chaos-mesh.org/'));
   assert.deepEqual(experiments.map((e) => e.kind).sort(), ['IOChaos', 'NetworkChaos', 'NetworkChaos', 'PodChaos', 'StressChaos']);
-  for (const e of experiments) {
-    assert.ok(e.spec.duration, `${e.metadata.name}: a duration`);
-    for (const sel of [e.spec.selector, e.spec.target?.selector].filter(Boolean)) {
-      assert.deepEqual(sel.namespaces, ['kvs']);
-      assert.ok(pods.some((p) => selects(sel.labelSelectors, p.labels)), `${e.metadata.name}: selects some pod`);
+  // Whichever store runs in kvs (base, dev, prod): the experiments go on top of it.
+  for (const store of KVS_STORES) {
+    const pods = podsOf(objectsOf(store));
+    for (const e of experiments) {
+      assert.ok(e.spec.duration, `${e.metadata.name}: a duration`);
+      for (const sel of [e.spec.selector, e.spec.target?.selector].filter(Boolean)) {
+        assert.deepEqual(sel.namespaces, ['kvs']);
+        assert.ok(pods.some((p) => selects(sel.labelSelectors, p.labels)), `${e.metadata.name}: selects some pod of ${store}`);
+      }
     }
+    const io = experiments.find((e) => e.kind === 'IOChaos')!;
+    assert.ok(pods[0]!.dataMounts.includes(io.spec.volumePath), `IOChaos acts on the data volume of ${store}`);
   }
   const partition = experiments.find((e) => e.spec.action === 'partition')!;
   assert.equal(partition.spec.mode, 'one', 'one replica cut off');
   assert.deepEqual(partition.spec.selector.labelSelectors, partition.spec.target.selector.labelSelectors, 'from its own group');
-  const io = experiments.find((e) => e.kind === 'IOChaos')!;
-  assert.ok(pods[0]!.dataMounts.includes(io.spec.volumePath), 'IOChaos acts on the data volume');
 });
 
 test('monitoring: the ServiceMonitor scrapes each replica once; promtool accepts the alert rules', () => {
   const objects = objectsOf('overlays/monitoring');
-  const pods = podsOf(objects);
   const sm = byKind(objects, 'ServiceMonitor')[0]!;
-  const scraped = byKind(objects, 'Service').filter((s) => selects(sm.spec.selector, s.metadata.labels ?? {}));
-  const podsScraped = scraped.flatMap((s) => pods.filter((p) => selects(s.spec.selector, p.labels)).map((p) => p.name)).sort();
-  assert.deepEqual(podsScraped, pods.map((p) => p.name).sort());
-  assert.ok(scraped.every((s) => s.spec.ports.some((p: { name: string }) => p.name === sm.spec.endpoints[0].port)));
+  // Whichever store runs in kvs (base, dev, prod): the ServiceMonitor goes on top of it.
+  const scraped: K8sObject[] = [];
+  for (const store of KVS_STORES) {
+    const pods = podsOf(objectsOf(store));
+    const services = byKind(objectsOf(store), 'Service').filter((s) => sm.spec.namespaceSelector.matchNames.includes(s.metadata.namespace) && selects(sm.spec.selector, s.metadata.labels ?? {}));
+    const podsScraped = services.flatMap((s) => pods.filter((p) => selects(s.spec.selector, p.labels)).map((p) => p.name)).sort();
+    assert.deepEqual(podsScraped, pods.map((p) => p.name).sort(), `${store}: every replica scraped once`);
+    assert.ok(services.every((s) => s.spec.ports.some((p: { name: string }) => p.name === sm.spec.endpoints[0].port)));
+    scraped.push(...services);
+  }
   const rules = byKind(objects, 'PrometheusRule')[0]!;
   assert.deepEqual(rules.spec.groups[0].rules.map((r: { alert: string }) => r.alert).sort(), ['KvsGroupWithoutLeader', 'KvsHandoffStuck', 'KvsReplicaDown', 'KvsReplicaLagging']);
   // prometheus-operator names a target's job after the Service label `jobLabel` names, else after
@@ -361,7 +421,7 @@ test('an edit of the server settings rolls every StatefulSet of the base and of 
     assert.ok(cm, `${sts.metadata.name}: ConfigMap ${name} is rendered`);
     return cm;
   };
-  for (const target of TARGETS) {
+  for (const target of STORES) {
     const before = objectsOf(target);
     const after = renderKustomize(join(copy, target));
     for (const sts of byKind(before, 'StatefulSet')) {

@@ -231,3 +231,35 @@ test('kustomize/operator renders on its own: it creates the namespace it install
   assert.equal(pod.containers[0]!.args[0], 'operator');
   assert.deepEqual(pod.containers[0]!.env.map((e) => e.name), ['POD_NAME', 'POD_NAMESPACE']);
 });
+
+test('the kind example fits a one-node kind cluster of 2 CPUs beside the operator; kvstore.yaml does not', () => {
+  // kind's control plane requests 950m of a node's CPUs (etcd 100m, kube-apiserver 250m,
+  // controller-manager 200m, scheduler 100m, two CoreDNS 100m each, kindnet 100m).
+  const free = 2000 - 950;
+  const milli = (q: string | number | undefined): number => (q === undefined ? 0 : typeof q === 'number' ? q * 1000 : q.endsWith('m') ? Number(q.slice(0, -1)) : Number(q) * 1000);
+  type Pod = { affinity?: { podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: unknown[] } }; containers: { resources?: { requests?: { cpu?: string } } }[] };
+  const podCpu = (p: Pod): number => p.containers.reduce((s, c) => s + milli(c.resources?.requests?.cpu), 0);
+  const operator = renderKustomize(new URL('../../kustomize/operator/', import.meta.url).pathname).find((d) => d.kind === 'Deployment')!;
+  const operatorCpu = (operator.spec as { replicas: number }).replicas * podCpu((operator.spec as { template: { spec: Pod } }).template.spec);
+  const storeOf = (file: string): { cpu: number; antiAffinity: boolean } => {
+    const ex = parseYaml(readFileSync(new URL(`../../kustomize/examples/${file}`, import.meta.url), 'utf8')) as { metadata: { name: string }; spec: Record<string, unknown> };
+    assert.deepEqual(validate(root, applyDefaults(root, ex)), [], file);
+    const spec = parseSpec(ex.spec, ex.metadata.name);
+    const owner = { name: ex.metadata.name, namespace: 'kvs', uid: 'u' };
+    let cpu = 0;
+    let antiAffinity = false;
+    for (let group = 0; group <= spec.shards; group++) {
+      const replicas = group === 0 ? spec.placementReplicas : spec.replicas;
+      const sts = groupObjects(loadGroupTemplate(), owner, spec, { group, replicas, revision: 'r', joinFrom: 0 }).find((o) => o.kind === 'StatefulSet')!;
+      const pod = (sts.spec as { template: { spec: Pod } }).template.spec;
+      cpu += replicas * podCpu(pod);
+      antiAffinity ||= (pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length ?? 0) > 0;
+    }
+    return { cpu, antiAffinity };
+  };
+  const kind = storeOf('kvstore-kind.yaml');
+  assert.ok(kind.cpu + operatorCpu <= free, `kvstore-kind.yaml requests ${kind.cpu}m + the operator's ${operatorCpu}m: more than the ${free}m a 2-CPU kind node has free`);
+  assert.equal(kind.antiAffinity, false, 'kvstore-kind.yaml keeps one replica of a group per node: on one node, a group gets one replica');
+  const full = storeOf('kvstore.yaml');
+  assert.ok(full.cpu + operatorCpu > free && full.antiAffinity, 'kvstore.yaml is the multi-node example (its comment sends kind users to kvstore-kind.yaml)');
+});

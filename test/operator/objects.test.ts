@@ -17,6 +17,7 @@ import { RESERVED_ENV, RESERVED_MOUNT_PATHS, RESERVED_POD_ANNOTATIONS, RESERVED_
 import { loadConfig } from '../../src/server/config.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
 import { assertPreStop } from '../k8s/prestop.ts';
+import { startBoundMs } from '../../src/cluster/start-bound.ts';
 
 const template = loadGroupTemplate();
 const owner = { name: 'kv', namespace: 'prod', uid: 'u-1' };
@@ -424,4 +425,22 @@ test('spec.podTemplate.spec init containers and sidecars: a name the pod already
   const s = parseSpec({ shards: 1, image: 'kvs:1', podTemplate: { spec: { initContainers: [{ name: 'init', image: 'busybox', volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'v', mountPath: '/v' }] }], containers: [{ name: 'side', image: 'x', volumeMounts: [{ name: 'config', mountPath: '/etc/kvs' }] }], volumes: [{ name: 'v', emptyDir: {} }] } } });
   const pod = stsOf(groupObjects(template, owner, s, { group: 1, replicas: 3, revision: 'r1', joinFrom: 0 })).spec.template.spec as unknown as { initContainers: { name: string }[]; containers: { name: string }[] };
   assert.deepEqual([pod.initContainers.map((c) => c.name), pod.containers.map((c) => c.name)], [['init'], ['kvs', 'side']]);
+});
+
+test('the startup probe waits as long as a replica with a full volume of the store\'s size may take to open', () => {
+  // Before: every store got the template's 300 s (sized for the base's 1Gi), and a replica walks its
+  // whole store before it answers /healthz: with the default 10Gi, one holding more than ~2 GB was
+  // killed before it opened, at every start (a restart, each pod of an upgrade).
+  const windowS = (spec: ReturnType<typeof parseSpec>, claimTemplates?: unknown[]): number => {
+    const probe = (stsOf(groupObjects(template, owner, spec, { group: 1, replicas: 3, revision: 'r', joinFrom: 0, ...(claimTemplates ? { claimTemplates } : {}) })).spec.template.spec.containers[0] as unknown as { startupProbe: { periodSeconds: number; failureThreshold: number; initialDelaySeconds?: number } }).startupProbe;
+    return (probe.initialDelaySeconds ?? 0) + probe.periodSeconds * probe.failureThreshold;
+  };
+  for (const size of ['10Gi', '50Gi', '2Ti']) {
+    const w = windowS(parseSpec({ shards: 1, image: 'kvs:1', storage: { size } }));
+    assert.ok(w * 1000 >= startBoundMs(quantityValue(size)), `${size}: ${w} s, a start may take ${Math.ceil(startBoundMs(quantityValue(size)) / 1000)} s`);
+  }
+  // A volume the template's window covers keeps it; an existing group's claim (its size) decides.
+  assert.equal(windowS(parseSpec({ shards: 1, image: 'kvs:1', storage: { size: '1Gi' } })), 300);
+  const live = [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }];
+  assert.equal(windowS(parseSpec({ shards: 1, image: 'kvs:1', storage: { size: '50Gi' } }), live), 300);
 });

@@ -1,0 +1,19 @@
+// How long a replica may take to start before it answers /healthz, for the startup probes of the
+// manifests (kustomize/overlays/prod) and of the operator's StatefulSets (src/operator/objects.ts).
+import { structureCheckTimeoutMs } from '../storage/structure-check.ts';
+
+/** How long a founder with an empty data directory looks for a running group (src/server/rejoin.ts). */
+export const REJOIN_PROBE_MS = 10_000;
+
+/**
+ * How long a shard replica waits for the cluster configuration before it gives up and exits (the
+ * container restarts). Its doors, /healthz included, open only after it.
+ */
+export const CONFIG_WAIT_MS = 60_000;
+
+/**
+ * The longest a replica whose volume holds `bytes` may take before it answers /healthz: the rejoin
+ * check of an empty volume, a shard replica's wait for the configuration, the walk of its store
+ * (a child process reads every record before the store is opened).
+ */
+export const startBoundMs = (bytes: number): number => REJOIN_PROBE_MS + CONFIG_WAIT_MS + structureCheckTimeoutMs(bytes);
