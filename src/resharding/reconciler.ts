@@ -128,7 +128,7 @@ export class Reconciler {
     // A new leader may not have applied all its predecessor did (it learns the commit point with its
     // first entry): it would redo a wave already activated. Hand-off work is decided on a barrier.
     const before = sm.ownership!;
-    if (partitionsIn(before, PartState.Dropping).length > 0 || partitionsIn(before, PartState.Arriving).length > 0) await this.o.replica.readBarrier();
+    if (partitionsIn(before, PartState.Dropping).length > 0 || partitionsIn(before, PartState.Arriving).length > 0) await this.barrier();
     const own = sm.ownership!;
     const dropping = partitionsIn(own, PartState.Dropping);
     if (dropping.length > 0) {
@@ -258,7 +258,7 @@ export class Reconciler {
     // The walk reads what this replica's store shows: first every committed entry applied and
     // visible there (a new leader's predecessor's imports, this leader's own last ones), else a
     // key they bring is missed here, and comes back after activation though deleted at the source.
-    await this.o.replica.readBarrier();
+    await this.barrier();
     const keys: Uint8Array[] = [];
     await walkPartitionKeys(this.o.store, new Uint8Array(0), new Set(partitions), (k) => this.o.sm.partitionOf(k), (key) => {
       keys.push(Buffer.from(key));
@@ -266,6 +266,16 @@ export class Reconciler {
     });
     await this.proposePurges(keys);
     return keys.length;
+  }
+
+  /**
+   * A read barrier taken as the leader. A leader's barrier always settles (a step-down fails it);
+   * a follower's is a ReadIndex to the leader that nothing times out, and one lost on the way
+   * would hold this pass, and every later one (`running`), forever. So a deposed leader stops here.
+   */
+  private async barrier(): Promise<void> {
+    if (!this.o.replica.isLeader) throw new Error('no longer the leader of the group');
+    await this.o.replica.readBarrier();
   }
 
   /** Deletes these keys through the log, PURGE_BATCH keys an entry, one entry at a time. */

@@ -129,4 +129,34 @@ describe('the destination reconciler', () => {
     assert.deepEqual(proposed, [], 'nothing proposed: no purge or import of the served partitions');
     assert.deepEqual(watcher.current!.moves, [], 'the moves it activated are completed');
   });
+
+  it('a leader that steps down during the hand-off barrier ends the pass instead of waiting forever', async () => {
+    // Found in review of e31f47d: reconcile now awaits a barrier before the purge's own barrier.
+    // Leadership lost in between made the purge's barrier a follower's ReadIndex to the new
+    // leader, which nothing times out: a lost message left the pass, and with it every later pass
+    // of this replica (`running` stays set, even once it leads again), waiting forever.
+    const own = applyOwnership(emptyOwnership(P), { type: 'epoch', group: DEST, config: epoch2 });
+    const sm = new StateMachine(DEST, await createPartitioner(P), own);
+    const proposed: string[] = [];
+    const replica = {
+      isLeader: true,
+      readBarrier: (): Promise<void> => {
+        if (!replica.isLeader) return new Promise<void>(() => {}); // a follower's ReadIndex, lost
+        replica.isLeader = false; // deposed while the barrier waited
+        return Promise.resolve();
+      },
+      propose: (data: Uint8Array) => {
+        proposed.push(decodeCommand(data).kind);
+        return Promise.resolve({ kind: 'ok' } as Response);
+      },
+    };
+    const r = new Reconciler({ replica: replica as unknown as Replica, sm, watcher: placement(epoch2), store: { scanKeys: () => ({ keys: [], more: null }) } });
+    let timer: NodeJS.Timeout | undefined;
+    const ended = await Promise.race([r.step().then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 2000)))]);
+    clearTimeout(timer);
+    r.stop();
+    assert.equal(ended, true, 'the pass ends');
+    assert.deepEqual(proposed, [], 'nothing proposed by a replica that no longer leads');
+    assert.equal(r.stats.errors, 1, 'counted as a failed step, retried by the next leader');
+  });
 });
