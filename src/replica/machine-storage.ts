@@ -27,8 +27,7 @@ export function machineStorage(store: MachineStore, sm: StateMachine): ReplicaSt
       await store.persist(rd);
       if (rd.snapshot && sm.sharded) {
         const own = store.getMeta(OWNERSHIP_META);
-        sm.ownership = own ? decodeOwnership(own) : undefined;
-        sm.publish(sm.ownership, rd.snapshot.index);
+        sm.restore(own ? decodeOwnership(own) : undefined, rd.snapshot.index);
       }
     },
     apply: async (entries: Entry[], onAnswers: (answers: Map<number, Response>) => void) => {

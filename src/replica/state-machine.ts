@@ -56,6 +56,16 @@ export class StateMachine {
     this.visible = this.ownership;
   }
 
+  /**
+   * The ownership an installed snapshot brings, as of its `index`. None stored (the group had
+   * applied no configuration by then) is the constructor's default, the empty ownership of a
+   * sharded group: a replica that replayed the same entries has it, and both must decide alike.
+   */
+  restore(ownership: Ownership | undefined, index: number): void {
+    this.ownership = ownership ?? (this.partitioner ? emptyOwnership(this.partitioner.partitions) : undefined);
+    this.publish(this.ownership, index);
+  }
+
   /** Through which log index `visible` is (publish never moves it back). */
   private visibleIndex = 0;
 
