@@ -12,7 +12,7 @@
 //   unshare -n bash -c 'ip link set lo up; nice -n 10 timeout 1500 node --import tsx bench/chaos.ts --seed 7 --minutes 10'
 // Everything (kvs up's output, the nemesis' log, the history) goes to --out (default
 // /tmp/kvs-chaos-<seed>); the data directory is removed after a clean run. Exit code 1: anomalies.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -23,6 +23,7 @@ import { checkHistory } from '../test/lin/check.ts';
 import type { Operation } from '../test/lin/history.ts';
 import { Rng } from '../test/sim/prng.ts';
 import { RespClient } from '../test/doors/resp-client.ts';
+import { createChain, dropDialed, dropPorts, iptables, portOf, removeChain } from '../test/support/loopback-cut.ts';
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../bin/kvs.js');
@@ -75,9 +76,6 @@ function anomaly(line: string): void {
   log(`ANOMALY: ${line}`);
 }
 
-function portOf(address: string): number {
-  return Number(address.slice(address.lastIndexOf(':') + 1));
-}
 
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms: number, every = 200): Promise<T | undefined> {
   const until = Date.now() + ms;
@@ -176,19 +174,6 @@ function alive(pid: number): boolean {
   }
 }
 
-function iptables(...args: string[]): void {
-  execFileSync('iptables', ['-w', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function removeChain(): void {
-  for (const args of [['-D', 'OUTPUT', '-j', CHAIN], ['-F', CHAIN], ['-X', CHAIN]]) {
-    try {
-      iptables(...args);
-    } catch {
-      // not there
-    }
-  }
-}
 
 /** What the clients saw. */
 class Recorder {
@@ -362,9 +347,7 @@ class Nemesis {
   ) {}
 
   start(): void {
-    removeChain();
-    iptables('-N', CHAIN);
-    iptables('-I', 'OUTPUT', '-j', CHAIN);
+    createChain(CHAIN);
     this.loop = this.run();
   }
 
@@ -490,9 +473,7 @@ class Nemesis {
     const one = procs.get(victim)![0]!.id;
     const mine = procs.get(victim)!.map((r) => portOf(r.endpoints.native));
     const others = new Set([...procs].filter(([p]) => p !== victim).flatMap(([, rs]) => rs.map((r) => portOf(r.endpoints.native))));
-    const ports = mine.join(',');
-    iptables('-A', CHAIN, '-p', 'tcp', '-m', 'multiport', '--dports', ports, '-j', 'DROP');
-    iptables('-A', CHAIN, '-p', 'tcp', '-m', 'multiport', '--sports', ports, '-j', 'DROP');
+    dropPorts(CHAIN, mine);
     const dropped = new Set<string>();
     const start = Date.now();
     let killed = false;
@@ -503,17 +484,7 @@ class Nemesis {
         killed = true;
       }
       const pid = this.up.replicas().find((r) => r.id === one)?.pid;
-      const { stdout } = await run('ss', ['-tanpH']);
-      for (const line of stdout.split('\n')) {
-        if (!line.includes(`pid=${pid},`)) continue;
-        const cols = line.trim().split(/\s+/);
-        const local = portOf(cols[3] ?? '');
-        const peer = portOf(cols[4] ?? '');
-        if (!others.has(peer) || dropped.has(`${local}:${peer}`)) continue;
-        dropped.add(`${local}:${peer}`);
-        iptables('-A', CHAIN, '-p', 'tcp', '--sport', String(local), '--dport', String(peer), '-j', 'DROP');
-        iptables('-A', CHAIN, '-p', 'tcp', '--sport', String(peer), '--dport', String(local), '-j', 'DROP');
-      }
+      await dropDialed(CHAIN, pid, others, dropped);
       await sleep(150);
     }
   }
@@ -577,7 +548,7 @@ async function main(): Promise<number> {
   client.close();
   const how = await up.halt();
   up.close();
-  removeChain();
+  removeChain(CHAIN);
   log(`kvs up stopped (${how})`);
 
   const completed = rec.history.filter((o) => o.ret !== undefined).length;
@@ -611,7 +582,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e) => {
-    removeChain();
+    removeChain(CHAIN);
     console.error(e);
     process.exit(2);
   },

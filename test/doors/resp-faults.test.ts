@@ -39,6 +39,7 @@ import type { Operation } from '../lin/history.ts';
 import { Rng } from '../sim/prng.ts';
 import { KvsUp } from '../support/kvs-up.ts';
 import { waitFor } from '../support/wait.ts';
+import { createChain, dropDialed, dropPorts, iptables, portOf, removeChain } from '../support/loopback-cut.ts';
 import { RespClient } from './resp-client.ts';
 
 const run = promisify(execFile);
@@ -71,13 +72,7 @@ const t0 = performance.now();
 /** Microseconds since the test started: the history's clock. */
 const now = (): number => Math.round((performance.now() - t0) * 1000);
 
-function iptables(...args: string[]): void {
-  execFileSync('iptables', ['-w', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-}
 
-function portOf(address: string): number {
-  return Number(address.slice(address.lastIndexOf(':') + 1));
-}
 
 /** One INCR as the client saw it; turned into compare-and-sets for the checker (incrsAsCas). */
 interface Incr {
@@ -202,16 +197,7 @@ class Nemesis {
   ) {}
 
   start(): void {
-    try {
-      iptables('-N', CHAIN);
-    } catch {
-      iptables('-F', CHAIN); // left over from a killed run
-    }
-    try {
-      iptables('-C', 'OUTPUT', '-j', CHAIN);
-    } catch {
-      iptables('-I', 'OUTPUT', '-j', CHAIN);
-    }
+    createChain(CHAIN);
     this.loop = this.run();
   }
 
@@ -223,13 +209,7 @@ class Nemesis {
 
   /** Removes the chain (also after a failure). */
   static remove(): void {
-    for (const args of [['-D', 'OUTPUT', '-j', CHAIN], ['-F', CHAIN], ['-X', CHAIN]]) {
-      try {
-        iptables(...args);
-      } catch {
-        // not there
-      }
-    }
+    removeChain(CHAIN);
   }
 
   /** Packets the chain's rules dropped since the last heal: a cut that drops nothing cut nothing. */
@@ -290,9 +270,7 @@ class Nemesis {
     const one = procs.get(victim)![0]!.id;
     const mine = procs.get(victim)!.map((r) => portOf(r.endpoints.native));
     const others = new Set([...procs].filter(([p]) => p !== victim).flatMap(([, rs]) => rs.map((r) => portOf(r.endpoints.native))));
-    const ports = mine.join(',');
-    iptables('-A', CHAIN, '-p', 'tcp', '-m', 'multiport', '--dports', ports, '-j', 'DROP');
-    iptables('-A', CHAIN, '-p', 'tcp', '-m', 'multiport', '--sports', ports, '-j', 'DROP');
+    dropPorts(CHAIN, mine);
     const dropped = new Set<string>();
     const start = Date.now();
     const until = start + ms;
@@ -305,19 +283,7 @@ class Nemesis {
       }
       // Its pid now (kvs up restarts a killed process with the same replicas).
       const pid = this.up.replicas().find((r) => r.id === one)!.pid;
-      // Connections it dialed: its local port (ephemeral) is the only mark they carry.
-      const { stdout } = await run('ss', ['-tanpH']);
-      for (const line of stdout.split('\n')) {
-        if (!line.includes(`pid=${pid},`)) continue;
-        const cols = line.trim().split(/\s+/);
-        const local = portOf(cols[3] ?? '');
-        const peer = portOf(cols[4] ?? '');
-        if (!others.has(peer) || dropped.has(`${local}:${peer}`)) continue;
-        dropped.add(`${local}:${peer}`);
-        // Both ports: the local one alone could be another program's port elsewhere on loopback.
-        iptables('-A', CHAIN, '-p', 'tcp', '--sport', String(local), '--dport', String(peer), '-j', 'DROP');
-        iptables('-A', CHAIN, '-p', 'tcp', '--sport', String(peer), '--dport', String(local), '-j', 'DROP');
-      }
+      await dropDialed(CHAIN, pid, others, dropped);
       await sleep(150);
     }
   }
