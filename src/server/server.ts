@@ -354,7 +354,9 @@ export class KvsServer {
     if (server.closing) {
       // It closed itself meanwhile (a fatal storage error): close() runs once, so what this start
       // began after it (the reconciler's subscription to the shared watcher, the doors) would stay.
-      await server.close();
+      // Returned closed, as startFailed does: the caller reports the fatal error (kvs server exits
+      // 1); a failure of that close is the fatal path's to log, not this start's to throw.
+      await server.close().catch(() => {});
       return server;
     }
     server.replica.start();
