@@ -5,6 +5,9 @@
 //           writes, data exported) → dropping (the move completed) → absent (data deleted)
 //   destination: absent → arriving (new epoch) → serving (data imported and activated; the
 //                source stays its peer until a configuration without the move is applied)
+// A partition may arrive here more than once (moved away and back). The epoch at which its current
+// stay began tells the stays apart: hand-off entries name it, and one proposed for an earlier stay
+// (by a leader deposed mid-wave, back in office after the partition went round) changes nothing.
 import type { ClusterConfig } from '../placement/config.ts';
 
 export const PartState = { Absent: 0, Serving: 1, Leaving: 2, Frozen: 3, Dropping: 4, Arriving: 5 } as const;
@@ -16,16 +19,41 @@ export interface Ownership {
   state: PartState[];
   /** Leaving/frozen: the destination group; arriving: the source group. */
   peer: number[];
+  /**
+   * Arriving: the configuration epoch at which it started arriving (its current stay here). 0: not
+   * known, an ownership stored by a version that did not record it (decodeOwnership). Kept as it was
+   * in the other states, where nothing reads it.
+   */
+  arrivedAt: number[];
 }
 
 export type OwnershipChange =
   | { type: 'epoch'; group: number; config: ClusterConfig }
   | { type: 'freeze'; partitions: number[] }
-  | { type: 'activate'; partitions: number[] }
+  /** arrivedAt: the stay it is for (absent or 0 in entries of earlier versions: any stay). */
+  | { type: 'activate'; partitions: number[]; arrivedAt?: number }
   | { type: 'dropped'; partitions: number[] };
 
 export function emptyOwnership(partitions: number): Ownership {
-  return { epoch: 0, state: new Array<PartState>(partitions).fill(PartState.Absent), peer: new Array<number>(partitions).fill(0) };
+  return {
+    epoch: 0,
+    state: new Array<PartState>(partitions).fill(PartState.Absent),
+    peer: new Array<number>(partitions).fill(0),
+    arrivedAt: new Array<number>(partitions).fill(0),
+  };
+}
+
+/**
+ * Whether a hand-off entry that names the stay `arrivedAt` is for the current stay of p, arriving
+ * here. An entry naming none (0 or absent: written by an earlier version, or already in a log from
+ * one) keeps the earlier rule, any stay: replicas that applied it before an upgrade and replicas
+ * that replay it after must decide alike. So does an ownership that does not know p's stay (stored
+ * by an earlier version): the entry is taken as for the current stay, as before.
+ */
+export function arrivingAt(o: Ownership, p: number, arrivedAt: number | undefined): boolean {
+  if (o.state[p] !== PartState.Arriving) return false;
+  const since = o.arrivedAt[p] ?? 0;
+  return !arrivedAt || since === 0 || since === arrivedAt;
 }
 
 export function canServe(o: Ownership, p: number): boolean {
@@ -36,6 +64,7 @@ export function canServe(o: Ownership, p: number): boolean {
 export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership {
   const state = [...o.state];
   const peer = [...o.peer];
+  const arrivedAt = [...o.arrivedAt];
   switch (change.type) {
     case 'epoch': {
       const c = change.config;
@@ -61,6 +90,7 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
           if (s !== PartState.Serving && s !== PartState.Arriving) {
             state[p] = PartState.Arriving;
             peer[p] = m.from;
+            arrivedAt[p] = c.epoch; // a new stay: entries of any earlier one no longer apply
           }
         } else if (c.owner[p] === g) {
           // Owned with no hand-off: only at the group's first configuration (a new cluster).
@@ -72,7 +102,7 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
           state[p] = PartState.Dropping;
         }
       }
-      return { epoch: c.epoch, state, peer };
+      return { epoch: c.epoch, state, peer, arrivedAt };
     }
     case 'freeze':
       for (const p of change.partitions) if (state[p] === PartState.Leaving) state[p] = PartState.Frozen;
@@ -81,7 +111,7 @@ export function applyOwnership(o: Ownership, change: OwnershipChange): Ownership
       for (const p of change.partitions) {
         // peer keeps the source until a configuration without the move is applied here: until
         // then the move is not complete, and scans and counts wait (handingOver).
-        if (state[p] === PartState.Arriving) state[p] = PartState.Serving;
+        if (arrivingAt(o, p, change.arrivedAt)) state[p] = PartState.Serving;
       }
       return { ...o, state, peer };
     case 'dropped':
@@ -108,7 +138,9 @@ export function encodeOwnership(o: Ownership): Uint8Array {
 }
 
 export function decodeOwnership(b: Uint8Array): Ownership {
-  return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')) as Ownership;
+  const o = JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8')) as Omit<Ownership, 'arrivedAt'> & { arrivedAt?: number[] };
+  // Stored by an earlier version: no stay known (arrivingAt then accepts any, as that version did).
+  return { ...o, arrivedAt: o.arrivedAt ?? new Array<number>(o.state.length).fill(0) };
 }
 
 /**

@@ -8,8 +8,8 @@ import { EntryType } from '../raft/types.ts';
 import type { Partitioner } from '../partition/index.ts';
 import type { Command as StoreCommand, CommandResult, KvOp, OpResult } from '../storage/types.ts';
 import { STALE_WRITE_MESSAGE, type Request, type Response } from '../wire/index.ts';
-import { PartState, applyOwnership, canServe, emptyOwnership, encodeOwnership, handingOver, type Ownership } from './ownership.ts';
-import { decodeCommand } from './commands.ts';
+import { PartState, applyOwnership, arrivingAt, canServe, emptyOwnership, encodeOwnership, handingOver, type Ownership } from './ownership.ts';
+import { HandOffTarget, decodeCommand } from './commands.ts';
 
 /** Sessions unused for this long (log time) are forgotten. */
 export const SESSION_TTL_MS = 60 * 60 * 1000;
@@ -38,6 +38,12 @@ export class StateMachine {
    * (a hand-off's pre-copy tracks the keys that change after it read them: resharding/source.ts).
    */
   keyWatcher: ((key: Uint8Array) => void) | undefined;
+  /**
+   * Hand-off entries (imports, purges, activations) that found a partition they name arriving here
+   * in another stay than theirs, and left it alone: proposed by a leader deposed mid-wave and back
+   * in office after the partition moved away and came back (docs/resharding.md).
+   */
+  readonly stats = { staleHandOffs: 0 };
 
   /**
    * The ownership as of the entries whose data the store has made visible: what reads go by.
@@ -151,6 +157,10 @@ export class StateMachine {
         }
         case 'ownership': {
           const change = cmd.change;
+          const before = this.ownership;
+          if (change.type === 'activate' && before && change.partitions.some((p) => before.state[p] === PartState.Arriving && !arrivingAt(before, p, change.arrivedAt))) {
+            this.stats.staleHandOffs++; // left arriving: the activation is for an earlier stay
+          }
           const base = this.ownership ?? emptyOwnership(change.type === 'epoch' ? change.config.partitions : 0);
           this.ownership = applyOwnership(base, change);
           commands.push({ type: 'ops', ops: [{ type: 'set-meta', name: OWNERSHIP_META, value: encodeOwnership(this.ownership) }] });
@@ -160,13 +170,15 @@ export class StateMachine {
           // Checked when applied, like writes: a hand-off entry proposed from a stale view (a new
           // leader that had not yet applied its predecessor's activation redoes the wave) must not
           // touch a partition served here by now, or it overwrites acknowledged writes.
-          const items = cmd.chunk.items.filter((it) => this.handOffMayTouch(it.key, false));
+          const items = cmd.chunk.items.filter((it) => this.handOffMayTouch(it.key, cmd.target, false));
+          if (items.length < cmd.chunk.items.length) this.countStale(cmd.chunk.items.map((it) => it.key), cmd.target);
           if (this.keyWatcher) for (const it of items) this.keyWatcher(it.key);
           commands.push({ type: 'import', items, sessions: cmd.chunk.sessions });
           break;
         }
         case 'purge': {
-          const keys = cmd.keys.filter((key) => this.handOffMayTouch(key, true));
+          const keys = cmd.keys.filter((key) => this.handOffMayTouch(key, cmd.target, true));
+          if (keys.length < cmd.keys.length) this.countStale(cmd.keys, cmd.target);
           if (this.keyWatcher) for (const key of keys) this.keyWatcher(key);
           if (keys.length > 0) commands.push({ type: 'ops', ops: keys.map((key): KvOp => ({ type: 'delete', key })) });
           break;
@@ -178,12 +190,28 @@ export class StateMachine {
 
   /**
    * Whether an import (or, `purge`, a purge) may change this key at the state planned so far: only
-   * in a partition arriving here (a purge also in one dropping), never in one served or handed off.
+   * in a partition arriving here in the stay the entry names (a purge for a drop: in one dropping),
+   * never in one served or handed off. `target`: HandOffTarget, or the stay (Ownership.arrivedAt).
    */
-  private handOffMayTouch(key: Uint8Array, purge: boolean): boolean {
+  private handOffMayTouch(key: Uint8Array, target: number, purge: boolean): boolean {
     if (!this.partitioner || !this.ownership) return true;
-    const state = this.ownership.state[this.partitioner.partitionOf(key)];
-    return state === PartState.Arriving || (purge && state === PartState.Dropping);
+    const p = this.partitioner.partitionOf(key);
+    const dropping = this.ownership.state[p] === PartState.Dropping;
+    if (target === HandOffTarget.Dropping) return purge && dropping;
+    if (target === HandOffTarget.Any) return this.ownership.state[p] === PartState.Arriving || (purge && dropping);
+    return arrivingAt(this.ownership, p, target);
+  }
+
+  /** Counts an entry that some key's partition left alone because it arrives here in another stay. */
+  private countStale(keys: readonly Uint8Array[], target: number): void {
+    if (!this.partitioner || !this.ownership || target <= 0) return;
+    const own = this.ownership;
+    const partitioner = this.partitioner;
+    const otherStay = (key: Uint8Array): boolean => {
+      const p = partitioner.partitionOf(key);
+      return own.state[p] === PartState.Arriving && !arrivingAt(own, p, target);
+    };
+    if (keys.some(otherStay)) this.stats.staleHandOffs++;
   }
 
   wrongGroup(): Response {

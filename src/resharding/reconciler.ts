@@ -15,7 +15,7 @@ import type { Replica } from '../replica/replica.ts';
 import { systemEnv } from '../replica/env.ts';
 import { Pacer } from '../timers/every.ts';
 import type { StateMachine } from '../replica/state-machine.ts';
-import { encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
+import { HandOffTarget, encodeImport, encodeOwnership, encodePurge } from '../replica/commands.ts';
 import type { ConfigWatcher } from '../cluster/config-watcher.ts';
 import { decodeResponse, type Response } from '../wire/index.ts';
 import { HandoffType, decodeExportChunk, encodeExport, encodeFreeze, removedTail, type CopyRound, type ExportMode } from '../wire/handoff-codec.ts';
@@ -132,19 +132,22 @@ export class Reconciler {
     const own = sm.ownership!;
     const dropping = partitionsIn(own, PartState.Dropping);
     if (dropping.length > 0) {
-      this.stats.dropped += await this.purge(dropping);
+      this.stats.dropped += await this.purge(dropping, HandOffTarget.Dropping);
       await this.propose(encodeOwnership({ type: 'dropped', partitions: dropping }));
       return true;
     }
     const arriving = partitionsIn(own, PartState.Arriving);
     if (arriving.length === 0) return this.completeServed(config);
+    // A wave is of one stay: its entries name it, and change nothing once the partitions have
+    // moved away and come back (this pass may be a deposed leader's, waiting on a chunk meanwhile).
     const source = own.peer[arriving[0]!]!;
-    const wave = arriving.filter((p) => own.peer[p] === source).slice(0, this.o.waveSize ?? 64);
-    await this.receive(config, source, wave);
+    const arrivedAt = own.arrivedAt[arriving[0]!]!;
+    const wave = arriving.filter((p) => own.peer[p] === source && own.arrivedAt[p] === arrivedAt).slice(0, this.o.waveSize ?? 64);
+    await this.receive(config, source, wave, arrivedAt);
     return true;
   }
 
-  private async receive(config: ClusterConfig, source: number, wave: number[]): Promise<void> {
+  private async receive(config: ClusterConfig, source: number, wave: number[], arrivedAt: number): Promise<void> {
     const started = Date.now();
     const phases: string[] = [];
     let mark = started;
@@ -153,7 +156,7 @@ export class Reconciler {
       phases.push(`${name} ${now - mark}`);
       mark = now;
     };
-    await this.purge(wave); // leftovers of an earlier stay of these partitions here
+    await this.purge(wave, arrivedAt); // leftovers of an earlier stay of these partitions here
     phase('purge');
     const epoch = this.o.sm.epoch;
     // Most of the data is copied while the source still serves the partitions; once they are
@@ -167,7 +170,7 @@ export class Reconciler {
     let round = 0;
     const pull = async (mode: ExportMode): Promise<number> => {
       const copy: CopyRound | undefined = mode === 'frozen' ? undefined : { id: copyId, round: mode === 'delta' ? ++round : 0 };
-      const n = await this.copy(config, source, wave, epoch, mode, copy);
+      const n = await this.copy(config, source, wave, epoch, arrivedAt, mode, copy);
       keys += n.keys;
       chunks += n.chunks;
       return n.keys;
@@ -196,12 +199,17 @@ export class Reconciler {
       phase('delta');
     }
     if (!copied) {
-      await this.purge(wave); // what a pre-copy brought (even one that failed midway) may be deleted since
+      await this.purge(wave, arrivedAt); // what a pre-copy brought (even one that failed midway) may be deleted since
       await pull('frozen');
       phase('copy');
     }
-    await this.propose(encodeOwnership({ type: 'activate', partitions: wave }));
+    await this.propose(encodeOwnership({ type: 'activate', partitions: wave, arrivedAt }));
     phase('activate');
+    // Applied here by now. Left arriving, the partitions are in another stay than this pass's: the
+    // source of the new one still holds their data, and completing the move would drop it there.
+    const own = this.o.sm.ownership!;
+    const stale = wave.filter((p) => own.state[p] !== PartState.Serving);
+    if (stale.length > 0) throw new Error(`partitions ${stale.join(',')} no longer arriving since epoch ${arrivedAt}: wave abandoned`);
     await this.o.watcher.update((c) => completeMovesTo(c, this.o.sm.group, wave));
     phase('config');
     this.stats.waves++;
@@ -230,7 +238,7 @@ export class Reconciler {
    * Pulls the wave's chunks in one mode and commits each here, the next chunk fetched from the
    * source while this one commits. A delta's removed keys are purged through the log.
    */
-  private async copy(config: ClusterConfig, source: number, wave: number[], epoch: number, mode: ExportMode, copy: CopyRound | undefined): Promise<{ keys: number; chunks: number }> {
+  private async copy(config: ClusterConfig, source: number, wave: number[], epoch: number, arrivedAt: number, mode: ExportMode, copy: CopyRound | undefined): Promise<{ keys: number; chunks: number }> {
     const fetch = (cursor: Uint8Array | null): Promise<ExportAnswer> => {
       const f = this.call(config, source, (id) => encodeExport(id, { epoch, partitions: wave, cursor, maxBytes: CHUNK_BYTES, mode, ...(copy ? { copy } : {}) }));
       f.catch(() => undefined); // awaited below; a failure then ends this copy like any other
@@ -245,16 +253,19 @@ export class Reconciler {
       next = chunk.next === null ? undefined : fetch(chunk.next);
       const removed = chunk.removed ?? [];
       // The import carries the chunk as the source sent it, minus the removed list (its tail).
-      await this.propose(encodeImport(removed.length > 0 ? f.body.subarray(0, f.body.length - removedTail(removed)) : f.body));
-      await this.proposePurges(removed);
+      await this.propose(encodeImport(removed.length > 0 ? f.body.subarray(0, f.body.length - removedTail(removed)) : f.body, arrivedAt));
+      await this.proposePurges(removed, arrivedAt);
       keys += chunk.items.length + removed.length;
       chunks++;
     }
     return { keys, chunks };
   }
 
-  /** Deletes every local key of these partitions, through the log. Returns how many. */
-  private async purge(partitions: number[]): Promise<number> {
+  /**
+   * Deletes every local key of these partitions, through the log. Returns how many. `target`: the
+   * partitions' stay (arriving), or HandOffTarget.Dropping.
+   */
+  private async purge(partitions: number[], target: number): Promise<number> {
     // The walk reads what this replica's store shows: first every committed entry applied and
     // visible there (a new leader's predecessor's imports, this leader's own last ones), else a
     // key they bring is missed here, and comes back after activation though deleted at the source.
@@ -264,7 +275,7 @@ export class Reconciler {
       keys.push(Buffer.from(key));
       return true;
     });
-    await this.proposePurges(keys);
+    await this.proposePurges(keys, target);
     return keys.length;
   }
 
@@ -279,8 +290,8 @@ export class Reconciler {
   }
 
   /** Deletes these keys through the log, PURGE_BATCH keys an entry, one entry at a time. */
-  private async proposePurges(keys: readonly Uint8Array[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += PURGE_BATCH) await this.propose(encodePurge(keys.slice(i, i + PURGE_BATCH)));
+  private async proposePurges(keys: readonly Uint8Array[], target: number): Promise<void> {
+    for (let i = 0; i < keys.length; i += PURGE_BATCH) await this.propose(encodePurge(keys.slice(i, i + PURGE_BATCH), target));
   }
 
   private async propose(data: Uint8Array): Promise<void> {

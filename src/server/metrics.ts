@@ -180,6 +180,8 @@ export interface MetricSources {
   storageBytes(): number;
   /** Whether this group holds partitions in a hand-off (frozen, arriving or dropping): absent on a plain group. */
   handoffPending?(): boolean;
+  /** Hand-off entries that found a partition arriving here in a later stay than theirs (StateMachine.stats). */
+  handoffStale?(): number;
   /** A shard replica's requests for keys of other groups: over TCP, or to their leader in this process. */
   shardRoutes?(): ShardRouteCounts;
 }
@@ -218,6 +220,8 @@ export class ServerMetrics {
     gauge('kvs_raft_term', 'Current Raft term.', () => src.raft().term);
     const pending = src.handoffPending;
     if (pending) gauge('kvs_handoff_pending', 'Whether this replica\'s group holds partitions in a hand-off (1) or none (0); alerts watch how long it stays 1.', () => (pending() ? 1 : 0));
+    const stale = src.handoffStale;
+    if (stale) counter('kvs_handoff_stale_entries_total', 'Hand-off entries (imports, purges, activations) applied as no-ops here: proposed for an earlier stay of a partition arriving here again.', () => stale());
     r.add(new Sampled('kvs_raft_role', 'Raft role of this replica (1 for the current role).', 'gauge', ['role'], () => {
       const role = src.raft().role;
       return ROLES.map((x): [LabelValues, number] => [[x], x === role ? 1 : 0]);
@@ -299,9 +303,10 @@ export class ServerMetrics {
 }
 
 /** Reads a replica's parts for ServerMetrics (types only: nothing is imported at run time). */
-export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean; shardRoutes?: () => ShardRouteCounts }): MetricSources {
+export function replicaMetricSources(p: { replica: Replica; router: Router; peers: Peers; store: Store; handoffPending?: () => boolean; handoffStale?: () => number; shardRoutes?: () => ShardRouteCounts }): MetricSources {
   return {
     ...(p.handoffPending ? { handoffPending: p.handoffPending } : {}),
+    ...(p.handoffStale ? { handoffStale: p.handoffStale } : {}),
     ...(p.shardRoutes ? { shardRoutes: p.shardRoutes } : {}),
     raft: () => p.replica.node.status,
     replicaStats: () => p.replica.stats,

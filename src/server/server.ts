@@ -214,7 +214,7 @@ export class KvsServer {
       electionTicks: config.electionTicks,
       log: this.log,
     });
-    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved(), shardRoutes: () => this.routes?.stats ?? { remote: 0, hosted: 0, hostedReads: 0 } } : {}) }), loopLag);
+    this.metrics = new ServerMetrics(replicaMetricSources({ replica: this.replica, router: this.router, peers: this.peers, store, ...(sharding ? { handoffPending: () => this.sm.holdsUnserved(), handoffStale: () => this.sm.stats.staleHandOffs, shardRoutes: () => this.routes?.stats ?? { remote: 0, hosted: 0, hostedReads: 0 } } : {}) }), loopLag);
     const leaderAddress = (): string => this.book.addressOf(this.replica.leader);
     this.handoff = new HandoffSource(this.replica, this.sm, store, leaderAddress, Date.now, () => void sharding?.watcher.refresh());
     if (sharding) {

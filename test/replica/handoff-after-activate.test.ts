@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntryType, type Entry } from '../../src/raft/types.ts';
 import { createPartitioner } from '../../src/partition/index.ts';
-import { encodeImport, encodeOwnership, encodePurge, encodeWrite } from '../../src/replica/commands.ts';
+import { HandOffTarget, encodeImport, encodeOwnership, encodePurge, encodeWrite } from '../../src/replica/commands.ts';
 import { PartState, emptyOwnership } from '../../src/replica/ownership.ts';
 import { StateMachine } from '../../src/replica/state-machine.ts';
 import type { Command } from '../../src/storage/types.ts';
@@ -41,12 +41,13 @@ describe('state machine: hand-off entries after the activation', () => {
     own.epoch = 2;
     own.state[p] = PartState.Arriving;
     own.peer[p] = 2;
+    own.arrivedAt[p] = 2;
     const sm = new StateMachine(4, partitioner, own);
 
     let index = 0;
     const entry = (data: Uint8Array): Entry => ({ index: ++index, term: 1, type: EntryType.Normal, data });
     const importOf = (value: string): Entry =>
-      entry(encodeImport(encodeExportChunk(1, { items: [{ key, value: b(value) }], sessions: [], next: null }).subarray(HEADER_BYTES)));
+      entry(encodeImport(encodeExportChunk(1, { items: [{ key, value: b(value) }], sessions: [], next: null }).subarray(HEADER_BYTES), 2));
     const put = (value: string): Entry => {
       const req: Request = { op: 'put', key, value: b(value), clientId: 7n, seq: 1 };
       const frame = encodeRequest(0, req);
@@ -55,7 +56,7 @@ describe('state machine: hand-off entries after the activation', () => {
 
     const data = new Map<string, string>();
     // The first leader: the source's frozen copy, then the activation.
-    run(data, sm.plan([importOf('frozen'), entry(encodeOwnership({ type: 'activate', partitions: [p] }))]).commands);
+    run(data, sm.plan([importOf('frozen'), entry(encodeOwnership({ type: 'activate', partitions: [p], arrivedAt: 2 }))]).commands);
     assert.equal(sm.ownership!.state[p], PartState.Serving);
     // A client's write, served here now and acknowledged.
     const write = put('acknowledged');
@@ -64,7 +65,7 @@ describe('state machine: hand-off entries after the activation', () => {
     run(data, planned.commands);
     assert.equal(data.get('k138'), 'acknowledged');
     // The next leader redoes the wave from its stale view: purge, the frozen copy again, activate.
-    run(data, sm.plan([entry(encodePurge([key])), importOf('frozen'), entry(encodeOwnership({ type: 'activate', partitions: [p] }))]).commands);
+    run(data, sm.plan([entry(encodePurge([key], 2)), importOf('frozen'), entry(encodeOwnership({ type: 'activate', partitions: [p], arrivedAt: 2 }))]).commands);
     assert.equal(data.get('k138'), 'acknowledged', 'the acknowledged write survives the redone wave');
   });
 
@@ -81,13 +82,13 @@ describe('state machine: hand-off entries after the activation', () => {
     let index = 0;
     const entry = (data: Uint8Array): Entry => ({ index: ++index, term: 1, type: EntryType.Normal, data });
     const data = new Map<string, string>();
-    run(data, sm.plan([entry(encodeImport(encodeExportChunk(1, { items: [{ key, value: b('v') }], sessions: [], next: null }).subarray(HEADER_BYTES)))]).commands);
+    run(data, sm.plan([entry(encodeImport(encodeExportChunk(1, { items: [{ key, value: b('v') }], sessions: [], next: null }).subarray(HEADER_BYTES), HandOffTarget.Any))]).commands);
     assert.equal(data.get('k1'), 'v');
-    run(data, sm.plan([entry(encodePurge([key]))]).commands);
+    run(data, sm.plan([entry(encodePurge([key], HandOffTarget.Any))]).commands);
     assert.equal(data.has('k1'), false, 'purged while arriving');
     data.set('k1', 'left');
     sm.ownership!.state[p] = PartState.Dropping;
-    run(data, sm.plan([entry(encodePurge([key]))]).commands);
+    run(data, sm.plan([entry(encodePurge([key], HandOffTarget.Dropping))]).commands);
     assert.equal(data.has('k1'), false, 'purged while dropping');
   });
 });

@@ -13,7 +13,8 @@ import type { Replica } from '../../src/replica/replica.ts';
 import type { KeyScanner } from '../../src/resharding/partition-scan.ts';
 import { decodeCommand, encodeOwnership } from '../../src/replica/commands.ts';
 import { EntryType } from '../../src/raft/types.ts';
-import type { Response } from '../../src/wire/index.ts';
+import { HEADER_BYTES, readFrameHeader, type Response } from '../../src/wire/index.ts';
+import { HandoffType, decodeExport, encodeExportChunk } from '../../src/wire/handoff-codec.ts';
 
 const P = 8;
 const SOURCE = 1;
@@ -158,5 +159,67 @@ describe('the destination reconciler', () => {
     assert.equal(ended, true, 'the pass ends');
     assert.deepEqual(proposed, [], 'nothing proposed by a replica that no longer leads');
     assert.equal(r.stats.errors, 1, 'counted as a failed step, retried by the next leader');
+  });
+
+  it('a pass whose partitions went round while it waited for a chunk neither activates them nor completes their new move', async () => {
+    // The closing note's gap: a leader deposed while its chunk fetch (up to 15 s) was out, elected
+    // again after the wave had been activated by another leader and the partitions had moved away,
+    // been dropped and started arriving again (from another source). Its late import and activation
+    // applied to the new stay, and it told placement the new move was complete: the new source then
+    // dropped the only current copy.
+    const OTHER = 3;
+    const partitioner = await createPartitioner(P);
+    const own = applyOwnership(emptyOwnership(P), { type: 'epoch', group: DEST, config: epoch2 });
+    const sm = new StateMachine(DEST, partitioner, own);
+    const key = Array.from({ length: 100 }, (_, i) => Buffer.from(`k${i}`)).find((k) => sm.partitionOf(k) === 0)!;
+    const wave = [0, 1, 2];
+    const withMoves = (epoch: number, from: number, to: number | undefined): ClusterConfig => ({
+      ...epoch2,
+      epoch,
+      groups: [group(SOURCE), group(DEST), group(OTHER)],
+      owner: epoch2.owner.map((o, p) => (p < 3 ? (to ?? from) : o)),
+      moves: to === undefined ? [] : wave.map((p) => ({ partition: p, from, to })),
+    });
+    const watcher = placement(epoch2) as ReturnType<typeof placement> & { current: ClusterConfig };
+    const data = new Map<string, string>();
+    let index = 0;
+    const apply = (d: Uint8Array): void => {
+      for (const c of sm.plan([{ index: ++index, term: 2, type: EntryType.Normal, data: d }]).commands) {
+        if (c.type === 'import') for (const it of c.items) data.set(Buffer.from(it.key).toString(), Buffer.from(it.value).toString());
+      }
+    };
+    const replica = {
+      isLeader: true,
+      readBarrier: () => Promise.resolve(),
+      propose: (d: Uint8Array) => {
+        apply(d);
+        return Promise.resolve({ kind: 'ok' } as Response);
+      },
+    };
+    const r = new Reconciler({ replica: replica as unknown as Replica, sm, watcher, store: { scanKeys: () => ({ keys: [], more: null }) } });
+    // The source: no pre-copy (an older one), the freeze, then the frozen copy, whose answer comes
+    // back only after the partitions went round here.
+    (r as unknown as { call: (c: ClusterConfig, g: number, encode: (id: number) => Uint8Array) => Promise<{ type: number; body: Uint8Array }> }).call = (_c, _g, encode) => {
+      const frame = encode(1);
+      if (readFrameHeader(frame)!.type !== HandoffType.Export) return Promise.resolve({ type: 0, body: new Uint8Array(0) });
+      if (decodeExport(frame.subarray(HEADER_BYTES)).mode === 'precopy') return Promise.reject(new Error('BAD_REQUEST: no pre-copy here'));
+      apply(encodeOwnership({ type: 'activate', partitions: wave }));
+      apply(encodeOwnership({ type: 'epoch', group: DEST, config: withMoves(3, DEST, undefined) }));
+      apply(encodeOwnership({ type: 'epoch', group: DEST, config: withMoves(4, DEST, OTHER) }));
+      apply(encodeOwnership({ type: 'freeze', partitions: wave }));
+      apply(encodeOwnership({ type: 'epoch', group: DEST, config: withMoves(5, OTHER, undefined) }));
+      apply(encodeOwnership({ type: 'dropped', partitions: wave }));
+      watcher.current = withMoves(6, OTHER, DEST);
+      apply(encodeOwnership({ type: 'epoch', group: DEST, config: watcher.current }));
+      assert.deepEqual(wave.map((p) => sm.ownership!.state[p]), [PartState.Arriving, PartState.Arriving, PartState.Arriving]);
+      return Promise.resolve({ type: HandoffType.ExportChunk, body: encodeExportChunk(1, { items: [{ key, value: Buffer.from('first stay') }], sessions: [], next: null }).subarray(HEADER_BYTES) });
+    };
+    await r.step();
+    r.stop();
+    assert.deepEqual(wave.map((p) => sm.ownership!.state[p]), [PartState.Arriving, PartState.Arriving, PartState.Arriving], 'still arriving: not activated by the late pass');
+    assert.equal(data.has(key.toString()), false, 'the first stay\'s chunk is not imported into the second');
+    assert.equal(watcher.updates, 0, 'placement not told');
+    assert.deepEqual(watcher.current!.moves.map((m) => m.partition), wave, 'the new moves are still pending');
+    assert.equal(r.stats.errors, 1, 'the pass failed; the next one starts the current stay\'s wave');
   });
 });

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntryType, type Entry, type Ready } from '../../src/raft/types.ts';
 import { createPartitioner } from '../../src/partition/index.ts';
-import { encodeImport, encodeOwnership } from '../../src/replica/commands.ts';
+import { HandOffTarget, encodeImport, encodeOwnership } from '../../src/replica/commands.ts';
 import { machineStorage, type MachineStore } from '../../src/replica/machine-storage.ts';
 import { PartState, emptyOwnership } from '../../src/replica/ownership.ts';
 import { StateMachine } from '../../src/replica/state-machine.ts';
@@ -87,7 +87,7 @@ describe('router: ownership of a read matches the data it sees', () => {
     // activation, planned now, visible only once the store commits it.
     const chunk = encodeExportChunk(1, { items: [{ key, value: b('final') }], sessions: [], next: null }).subarray(HEADER_BYTES);
     const entries: Entry[] = [
-      { index: 10, term: 2, type: EntryType.Normal, data: encodeImport(chunk) },
+      { index: 10, term: 2, type: EntryType.Normal, data: encodeImport(chunk, HandOffTarget.Any) },
       { index: 11, term: 2, type: EntryType.Normal, data: encodeOwnership({ type: 'activate', partitions: [p] }) },
     ];
     const applying = storage.apply(entries, () => {});
@@ -118,7 +118,7 @@ describe('router: ownership of a read matches the data it sees', () => {
     const earlier = storage.apply([{ index: 9, term: 2, type: EntryType.Normal, data: new Uint8Array(0) }], () => {});
     const handOff = storage.apply(
       [
-        { index: 10, term: 2, type: EntryType.Normal, data: encodeImport(chunk) },
+        { index: 10, term: 2, type: EntryType.Normal, data: encodeImport(chunk, HandOffTarget.Any) },
         { index: 11, term: 2, type: EntryType.Normal, data: encodeOwnership({ type: 'activate', partitions: [p] }) },
       ],
       () => {},
