@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { MAX_KEY_BYTES, isStaleWrite, type BatchOp, type Consistency, type KeyValue, type Request, type Response, type StatusInfo, type WireError } from '../wire/index.ts';
-import { UnreachableError, callGroup, pause, unknownOutcome } from '../cluster/group-call.ts';
+import { UnreachableError, callGroup, pause, timeForRetry, unknownOutcome } from '../cluster/group-call.ts';
 import { Connection } from '../cluster/connection.ts';
 import { Responsiveness, attemptMsFor } from '../cluster/responsiveness.ts';
 
@@ -312,7 +312,7 @@ export class KvsClient {
       // A replica's routing ran out of time during a hand-off (WRONG_GROUP): transient, while ours lasts.
       if (out.t === 'answer' && out.res.kind === 'error' && out.res.error.code === 'WRONG_GROUP' && Date.now() < deadline) {
         await pause(round, deadline, this.closing.signal);
-        if (Date.now() < deadline) continue;
+        if (timeForRetry(deadline)) continue;
       }
       // "Not applied" answers do not hold after an attempt that may have arrived; nor does a stale
       // refusal of a resend in a later round (callGroup sees only its own round's doubt).

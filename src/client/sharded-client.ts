@@ -24,7 +24,7 @@ import { batchFailure, splitBatch } from '../cluster/split-batch.ts';
 import { batchTooLarge, decodeResponse, isStaleWrite, encodeForward, encodeRequest, type Request, type Response } from '../wire/index.ts';
 import { KvsClient, KvsError, backoff, checkEndpointsArg, type ClientOptions } from './client.ts';
 import { ConnectionError } from '../cluster/connection.ts';
-import { callGroup, errorVerdict, reportedCause, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
+import { callGroup, errorVerdict, reportedCause, timeForRetry, unknownOutcome, unreachedMessage } from '../cluster/group-call.ts';
 
 /** Where the configuration comes from: a ConfigWatcher on the placement group (a fake in tests). */
 export type ConfigSource = Pick<ConfigWatcher, 'current' | 'refresh' | 'waitFor' | 'onChange' | 'stop'> & Partial<Pick<ConfigWatcher, 'lastError'>>;
@@ -217,7 +217,7 @@ export class ShardedClient extends KvsClient {
     const unreached = new Set<string>();
     let cause: string | undefined;
     let configless = false;
-    while (Date.now() < deadline) {
+    for (let first = true; first ? Date.now() < deadline : timeForRetry(deadline); first = false) {
       this.closeSignal.throwIfAborted();
       const ctx = viaAnyReplica ? undefined : await this.context(deadline);
       let o: Outcome;

@@ -120,6 +120,19 @@ export function unknownOutcome(cause: string): string {
   return `the write may or may not have been applied (${cause})`;
 }
 
+/**
+ * The least time before the deadline worth another attempt. An answer takes longer than this in
+ * practice (a commit, a loaded machine), so an attempt started later mostly goes unanswered, and for
+ * a write that turns the definite answer already in hand ("not applied") into "may have applied".
+ * The first attempt of a call is made whatever is left.
+ */
+export const RETRY_FLOOR_MS = 25;
+
+/** Whether there is time for another attempt before `deadline` (RETRY_FLOOR_MS). */
+export function timeForRetry(deadline: number): boolean {
+  return deadline - Date.now() >= RETRY_FLOOR_MS;
+}
+
 /** Sends to the group until an answer worth passing on, the passes run out, or the deadline. */
 export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
   let last: GroupOutcome = { t: 'unreachable', message: 'no replica could be reached before the deadline' };
@@ -130,16 +143,19 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
   const unreached = new Set<string>();
   let leader = c.leader;
   const passes = c.passes ?? Infinity;
-  for (let pass = 0; pass < passes && Date.now() < c.deadline; pass++) {
+  let attempts = 0;
+  const mayAttempt = (): boolean => (attempts === 0 ? Date.now() < c.deadline : timeForRetry(c.deadline));
+  for (let pass = 0; pass < passes && mayAttempt(); pass++) {
     if (pass > 0) await pause(pass, c.deadline, c.signal);
     c.signal?.throwIfAborted();
     const members = new Set(c.replicas);
     const queue = c.pacing.responsiveFirst(leader !== undefined && c.kind === 'write' ? [leader, ...c.replicas.filter((a) => a !== leader)] : c.replicas);
     const tried = new Set<string>();
-    for (let addr = queue.shift(); addr !== undefined && Date.now() < c.deadline; addr = queue.shift()) {
+    for (let addr = queue.shift(); addr !== undefined && mayAttempt(); addr = queue.shift()) {
       if (tried.has(addr)) continue;
       c.signal?.throwIfAborted();
       tried.add(addr);
+      attempts++;
       let res: Response;
       try {
         res = await c.send(addr, c.pacing.attemptWait(c.deadline));
@@ -180,8 +196,9 @@ export async function callGroup(c: GroupCall): Promise<GroupOutcome> {
     }
   }
   if (doubt === undefined) return last;
-  // The deadline passed with the write's outcome open; a caller that retries itself carries the doubt on.
-  if (Date.now() >= c.deadline) return { t: 'unknown', message: unknownOutcome(`no answer before the deadline; ${doubt}`) };
+  // The deadline passed (or is too near for another attempt) with the write's outcome open; a
+  // caller that retries itself carries the doubt on.
+  if (!timeForRetry(c.deadline)) return { t: 'unknown', message: unknownOutcome(`no answer before the deadline; ${doubt}`) };
   return { ...last, doubt };
 }
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Responsiveness } from '../../src/cluster/responsiveness.ts';
-import { UnreachableError, callGroup, verdictOf, type GroupCall } from '../../src/cluster/group-call.ts';
+import { RETRY_FLOOR_MS, UnreachableError, callGroup, verdictOf, type GroupCall } from '../../src/cluster/group-call.ts';
 import type { ClusterConfig } from '../../src/placement/config.ts';
 import { GroupConnections } from '../../src/router/groups.ts';
 import type { Response } from '../../src/wire/index.ts';
@@ -119,6 +119,30 @@ describe('calling a group', () => {
     const one = scripted(() => notLeader(), { passes: 1 });
     await callGroup(one.call);
     assert.deepEqual(one.attempts, ['a', 'b', 'c']);
+  });
+
+  it('no write is resent with too little time left for an answer: the definite answer stands', async () => {
+    // Found by make test under load (unknown-outcome.test.ts): a retry started with 1 ms left went
+    // unanswered, and a write refused everywhere ("not applied") was reported "may have applied".
+    const deadline = Date.now() + 400;
+    const attempts: string[] = [];
+    const out = await callGroup({
+      ...scripted(() => ok).call,
+      deadline,
+      send: async (addr, waitMs) => {
+        attempts.push(addr);
+        if (addr !== 'a') {
+          // Left unanswered: the request may have arrived.
+          await new Promise((r) => setTimeout(r, waitMs));
+          throw new UnreachableError(`no answer from ${addr} within ${waitMs} ms`, true);
+        }
+        // Refused (not applied) only once less than the floor is left; the hint names b.
+        await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - RETRY_FLOOR_MS / 2)));
+        return notLeader('b');
+      },
+    });
+    assert.deepEqual(attempts, ['a'], 'b is not asked with too little time left');
+    assert.deepEqual(out, { t: 'answer', res: notLeader('b'), from: 'a' });
   });
 
   it('a connect the deadline cut short does not hide the error seen before it', async () => {
