@@ -110,14 +110,23 @@ export class ConfigWatcher {
     }
   }
 
-  /** Read-modify-write of the configuration through CAS on the placement group. */
-  async update(change: (c: ClusterConfig) => ClusterConfig): Promise<ClusterConfig> {
+  /**
+   * Read-modify-write of the configuration through CAS on the placement group. `confirm`, if given,
+   * runs after each read of a configuration that `change` would change, and `change` is asked again
+   * after it: for a change that goes by state of the caller's own that may lag behind what was read.
+   */
+  async update(change: (c: ClusterConfig) => ClusterConfig, confirm?: (read: ClusterConfig) => Promise<void>): Promise<ClusterConfig> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const raw = await this.client.get(CONFIG_KEY);
       if (!raw) throw new Error('the cluster has no configuration yet');
       const cur = decodeConfig(raw);
-      const next = change(cur);
+      let next = change(cur);
       if (next === cur) return cur;
+      if (confirm) {
+        await confirm(cur);
+        next = change(cur);
+        if (next === cur) return cur;
+      }
       const r = await this.client.cas(CONFIG_KEY, raw, encodeConfig(next));
       if (r.ok) {
         this.set(next);

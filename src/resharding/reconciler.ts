@@ -210,7 +210,7 @@ export class Reconciler {
     const own = this.o.sm.ownership!;
     const stale = wave.filter((p) => own.state[p] !== PartState.Serving);
     if (stale.length > 0) throw new Error(`partitions ${stale.join(',')} no longer arriving since epoch ${arrivedAt}: wave abandoned`);
-    await this.o.watcher.update((c) => completeMovesTo(c, this.o.sm.group, wave));
+    await this.completeMoves(wave);
     phase('config');
     this.stats.waves++;
     this.stats.partitionsIn += wave.length;
@@ -229,9 +229,28 @@ export class Reconciler {
     if (config.epoch !== sm.epoch) return false;
     const served = config.moves.filter((m) => m.to === sm.group && own.state[m.partition] === PartState.Serving).map((m) => m.partition);
     if (served.length === 0) return false;
-    await this.o.watcher.update((c) => completeMovesTo(c, sm.group, served));
+    await this.completeMoves(served);
     this.o.log?.info('completed moves activated earlier', { partitions: served.length });
     return true;
+  }
+
+  /**
+   * Tells placement the moves of these partitions to this group are complete, those of them it
+   * serves. Decided on the configuration read for the write: that read may come long after this
+   * replica last applied its log (a leader deposed meanwhile), and a move it lists may be a later
+   * one, the partition gone away and arriving again, its data still at that source, which the
+   * write would make drop it. Unless the group has applied that very configuration (its log then
+   * holds such a partition's move away), a barrier after the read first applies what the log holds.
+   */
+  private async completeMoves(partitions: readonly number[]): Promise<void> {
+    const { sm, watcher } = this.o;
+    const served = (): number[] => partitions.filter((p) => sm.ownership!.state[p] === PartState.Serving);
+    await watcher.update(
+      (c) => completeMovesTo(c, sm.group, served()),
+      async (read) => {
+        if (read.epoch !== sm.epoch) await this.barrier();
+      },
+    );
   }
 
   /**

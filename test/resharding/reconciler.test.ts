@@ -7,8 +7,8 @@ import { Reconciler } from '../../src/resharding/reconciler.ts';
 import { StateMachine } from '../../src/replica/state-machine.ts';
 import { PartState, applyOwnership, emptyOwnership, type Ownership } from '../../src/replica/ownership.ts';
 import { createPartitioner } from '../../src/partition/index.ts';
-import type { ClusterConfig } from '../../src/placement/config.ts';
-import type { ConfigWatcher } from '../../src/cluster/config-watcher.ts';
+import { CONFIG_KEY, decodeConfig, encodeConfig, type ClusterConfig } from '../../src/placement/config.ts';
+import { ConfigWatcher, type PlacementStore } from '../../src/cluster/config-watcher.ts';
 import type { Replica } from '../../src/replica/replica.ts';
 import type { KeyScanner } from '../../src/resharding/partition-scan.ts';
 import { decodeCommand, encodeOwnership } from '../../src/replica/commands.ts';
@@ -221,5 +221,131 @@ describe('the destination reconciler', () => {
     assert.equal(watcher.updates, 0, 'placement not told');
     assert.deepEqual(watcher.current!.moves.map((m) => m.partition), wave, 'the new moves are still pending');
     assert.equal(r.stats.errors, 1, 'the pass failed; the next one starts the current stay\'s wave');
+  });
+
+  // Found in review of ddff334: the check above runs once, before the placement update; the update
+  // then completes whatever move of these partitions to this group the configuration it reads lists.
+  // That read can come well after this replica last applied its log (a leader deposed meanwhile: a
+  // read waits up to the placement client's 2 s, each conflicting CAS reads again): by then another
+  // leader may have completed the move, and the partitions gone away and started arriving again.
+  // Completing that new move made its source drop the only current copy.
+  describe('a placement update that reads a configuration newer than what this replica applied', () => {
+    const OTHER = 3;
+    const wave = [0, 1, 2];
+    const withMoves = (epoch: number, from: number, to: number | undefined): ClusterConfig => ({
+      ...epoch2,
+      epoch,
+      groups: [group(SOURCE), group(DEST), group(OTHER)],
+      owner: epoch2.owner.map((o, p) => (p < 3 ? (to ?? from) : o)),
+      moves: to === undefined ? [] : wave.map((p) => ({ partition: p, from, to })),
+    });
+    /** What the group's log holds meanwhile (other leaders' entries), and the configuration at its end. */
+    const wentRound = (): { log: Uint8Array[]; config: ClusterConfig } => {
+      const config = withMoves(6, OTHER, DEST);
+      const log = [
+        encodeOwnership({ type: 'epoch', group: DEST, config: withMoves(3, DEST, undefined) }),
+        encodeOwnership({ type: 'epoch', group: DEST, config: withMoves(4, DEST, OTHER) }),
+        encodeOwnership({ type: 'freeze', partitions: wave }),
+        encodeOwnership({ type: 'epoch', group: DEST, config: withMoves(5, OTHER, undefined) }),
+        encodeOwnership({ type: 'dropped', partitions: wave }),
+        encodeOwnership({ type: 'epoch', group: DEST, config }),
+      ];
+      return { log, config };
+    };
+
+    /**
+     * A destination replica leading the group, whose log others extend (`behind`: committed, applied
+     * here at its next read barrier), and a placement group whose first read is answered only once
+     * the partitions went round (`slowRead`).
+     */
+    async function setup(own: Ownership): Promise<{ r: Reconciler; sm: StateMachine; stored: () => ClusterConfig; slowRead: () => void; otherWaveDone: () => void; barriers: () => number }> {
+      const sm = new StateMachine(DEST, await createPartitioner(P), own);
+      let index = 0;
+      const apply = (d: Uint8Array): void => void sm.plan([{ index: ++index, term: 2, type: EntryType.Normal, data: d }]);
+      const behind: Uint8Array[] = [];
+      let stored = encodeConfig(epoch2);
+      let slow = false;
+      let barriers = 0;
+      const store: PlacementStore = {
+        get: (key) => {
+          assert.equal(key, CONFIG_KEY);
+          if (slow) {
+            slow = false;
+            const round = wentRound();
+            behind.push(...round.log);
+            stored = encodeConfig(round.config);
+          }
+          return Promise.resolve(stored);
+        },
+        cas: (_key, expected, value) => {
+          const ok = Buffer.from(expected).equals(Buffer.from(stored));
+          if (ok) stored = value;
+          return Promise.resolve({ ok });
+        },
+        close: () => {},
+      };
+      const watcher = new ConfigWatcher(store);
+      await watcher.refresh();
+      const replica = {
+        isLeader: true,
+        readBarrier: () => {
+          barriers++;
+          for (const d of behind.splice(0)) apply(d);
+          return Promise.resolve();
+        },
+        propose: (d: Uint8Array) => {
+          apply(d);
+          return Promise.resolve({ kind: 'ok' } as Response);
+        },
+      };
+      const r = new Reconciler({ replica: replica as unknown as Replica, sm, watcher, store: { scanKeys: () => ({ keys: [], more: null }) } });
+      // Another group completed its moves: a newer configuration, the same moves of these partitions.
+      const otherWaveDone = (): void => void (stored = encodeConfig({ ...epoch2, epoch: 3 }));
+      return { r, sm, stored: () => decodeConfig(stored), slowRead: () => (slow = true), otherWaveDone, barriers: () => barriers };
+    }
+
+    it('the pass that activated the wave does not complete the partitions\' next move here', async () => {
+      const own = applyOwnership(emptyOwnership(P), { type: 'epoch', group: DEST, config: epoch2 });
+      const { r, sm, stored, slowRead } = await setup(own);
+      const key = Array.from({ length: 100 }, (_, i) => Buffer.from(`k${i}`)).find((k) => sm.partitionOf(k) === 0)!;
+      // The source: no pre-copy (an older one), the freeze, the frozen copy; then the activation,
+      // after which the placement read is the slow one.
+      (r as unknown as { call: (c: ClusterConfig, g: number, encode: (id: number) => Uint8Array) => Promise<{ type: number; body: Uint8Array }> }).call = (_c, _g, encode) => {
+        const frame = encode(1);
+        if (readFrameHeader(frame)!.type !== HandoffType.Export) return Promise.resolve({ type: 0, body: new Uint8Array(0) });
+        if (decodeExport(frame.subarray(HEADER_BYTES)).mode === 'precopy') return Promise.reject(new Error('BAD_REQUEST: no pre-copy here'));
+        slowRead();
+        return Promise.resolve({ type: HandoffType.ExportChunk, body: encodeExportChunk(1, { items: [{ key, value: Buffer.from('v') }], sessions: [], next: null }).subarray(HEADER_BYTES) });
+      };
+      await r.step();
+      r.stop();
+      assert.equal(stored().epoch, 6, 'placement not changed');
+      assert.deepEqual(stored().moves, wave.map((p) => ({ partition: p, from: OTHER, to: DEST })), 'the new moves are still pending: their source keeps the data');
+      assert.deepEqual(wave.map((p) => sm.ownership!.state[p]), [PartState.Arriving, PartState.Arriving, PartState.Arriving], 'arriving again here');
+    });
+
+    it('a leader completing moves activated earlier does not complete the partitions\' next move here', async () => {
+      let own = applyOwnership(emptyOwnership(P), { type: 'epoch', group: DEST, config: epoch2 });
+      own = applyOwnership(own, { type: 'activate', partitions: wave });
+      const { r, sm, stored, slowRead } = await setup(own);
+      slowRead();
+      await r.step();
+      r.stop();
+      assert.equal(stored().epoch, 6, 'placement not changed');
+      assert.deepEqual(stored().moves, wave.map((p) => ({ partition: p, from: OTHER, to: DEST })), 'the new moves are still pending: their source keeps the data');
+      assert.deepEqual(wave.map((p) => sm.ownership!.state[p]), [PartState.Arriving, PartState.Arriving, PartState.Arriving], 'arriving again here');
+    });
+
+    it('still completes the moves it serves when the configuration read moved on for other partitions', async () => {
+      let own = applyOwnership(emptyOwnership(P), { type: 'epoch', group: DEST, config: epoch2 });
+      own = applyOwnership(own, { type: 'activate', partitions: wave });
+      const { r, stored, otherWaveDone, barriers } = await setup(own);
+      otherWaveDone();
+      await r.step();
+      r.stop();
+      assert.deepEqual(stored().moves, [], 'the moves are complete');
+      assert.equal(stored().epoch, 4);
+      assert.ok(barriers() > 0, 'confirmed on the group\'s log first: it had not applied epoch 3');
+    });
   });
 });
