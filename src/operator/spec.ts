@@ -1,4 +1,4 @@
-// The KVStore resource as the operator reads it (kustomize/operator/crd.yaml is the API server's
+// The KVStore resource as the operator reads it (kustomize/crd/crd.yaml is the API server's
 // copy of the same rules). Pure: `parseSpec` applies the CRD's defaults and re-checks its rules, so
 // a resource that reached us without the API server's validation (an older server without CEL, a
 // test) is refused with a clear message instead of being half carried out.
@@ -331,7 +331,7 @@ function oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]
   return v as T;
 }
 
-/** A Kubernetes quantity that is not negative: the CRD's pattern (kustomize/operator/crd.yaml). */
+/** A Kubernetes quantity that is not negative: the CRD's pattern (kustomize/crd/crd.yaml). */
 const QUANTITY = /^\+?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 
 function quantity(v: unknown, path: string): string | number {

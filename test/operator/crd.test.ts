@@ -1,4 +1,4 @@
-// The KVStore CRD (kustomize/operator/crd.yaml): structural, its CEL rules parse and mean what they
+// The KVStore CRD (kustomize/crd/crd.yaml): structural, its CEL rules parse and mean what they
 // say, its printer columns point at real fields, the example resource is valid, and the operator's
 // own spec parser (src/operator/spec.ts) accepts exactly what the CRD accepts.
 import { test } from 'node:test';
@@ -218,10 +218,10 @@ test('the operator refuses the transitions the CRD refuses', () => {
 test('kustomize/operator renders on its own: it creates the namespace it installs into, and the Deployment runs as the bound service account', () => {
   const docs = renderKustomize(new URL('../../kustomize/operator/', import.meta.url).pathname);
   const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
-  assert.deepEqual(docs.map((d) => d.kind).sort(), ['CustomResourceDefinition', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount']);
+  assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'Namespace', 'Role', 'RoleBinding', 'ServiceAccount']);
   // A fresh cluster has no namespace kvs: `kubectl apply -k kustomize/operator` must bring it.
   const ns = byKind('Namespace')[0]!.metadata.name;
-  for (const d of docs) if (!['Namespace', 'CustomResourceDefinition'].includes(d.kind)) assert.equal(d.metadata.namespace, ns, `${d.kind} ${d.metadata.name}`);
+  for (const d of docs) if (d.kind !== 'Namespace') assert.equal(d.metadata.namespace, ns, `${d.kind} ${d.metadata.name}`);
   const sa = byKind('ServiceAccount')[0]!.metadata.name;
   const binding = byKind('RoleBinding')[0] as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] };
   assert.equal(binding.roleRef.name, byKind('Role')[0]!.metadata.name);
@@ -230,6 +230,19 @@ test('kustomize/operator renders on its own: it creates the namespace it install
   assert.equal(pod.serviceAccountName, sa);
   assert.equal(pod.containers[0]!.args[0], 'operator');
   assert.deepEqual(pod.containers[0]!.env.map((e) => e.name), ['POD_NAME', 'POD_NAMESPACE']);
+});
+
+test('the CRD is installed on its own (kustomize/crd): deleting either operator install leaves it, and every KVStore, alone', () => {
+  // Before: kustomize/operator and overlays/operator-tracing both rendered the CRD, so
+  // `kubectl delete -k` of either deleted it, and with it every KVStore of every namespace.
+  const kustomize = (dir: string): string => new URL(`../../kustomize/${dir}/`, import.meta.url).pathname;
+  for (const install of ['operator', 'overlays/operator-tracing']) {
+    const cluster = renderKustomize(kustomize(install)).filter((d) => !d.metadata.namespace && d.kind !== 'Namespace');
+    assert.deepEqual(cluster.map((d) => `${d.kind} ${d.metadata.name}`), [], `${install} renders cluster-scoped objects a second install shares`);
+  }
+  const crds = renderKustomize(kustomize('crd'));
+  assert.deepEqual(crds.map((d) => `${d.kind} ${d.metadata.name}`), [`CustomResourceDefinition ${PLURAL}.${API_GROUP}`]);
+  assert.deepEqual(crds[0], crd as unknown);
 });
 
 test('the kind example fits a one-node kind cluster of 2 CPUs beside the operator; kvstore.yaml does not', () => {

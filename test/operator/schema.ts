@@ -35,7 +35,7 @@ export interface Crd {
 }
 
 export function loadCrd(): Crd {
-  return parseYaml(readFileSync(new URL('../../kustomize/operator/crd.yaml', import.meta.url), 'utf8')) as Crd;
+  return parseYaml(readFileSync(new URL('../../kustomize/crd/crd.yaml', import.meta.url), 'utf8')) as Crd;
 }
 
 /** Structural-schema violations (apiextensions' rules that apply to our schema), as paths. */
