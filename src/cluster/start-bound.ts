@@ -1,5 +1,7 @@
-// How long a replica may take to start before it answers /healthz, for the startup probes of the
-// manifests (kustomize/overlays/prod) and of the operator's StatefulSets (src/operator/objects.ts).
+// How long a replica may take to start before its doors open: the deadline of the /healthz answer
+// a starting pod gives meanwhile (src/server/start-probe.ts), and the startup probes of the manifests
+// (kustomize/overlays/prod) and of the operator's StatefulSets (src/operator/objects.ts), which an
+// image from before that answer still needs (it answers nothing until its doors open).
 import { structureCheckTimeoutMs } from '../storage/structure-check.ts';
 
 /** How long a founder with an empty data directory looks for a running group (src/server/rejoin.ts). */
@@ -7,7 +9,7 @@ export const REJOIN_PROBE_MS = 10_000;
 
 /**
  * How long a shard replica waits for the cluster configuration before it gives up and exits (the
- * container restarts). Its doors, /healthz included, open only after it.
+ * container restarts). Its doors open only after it.
  */
 export const CONFIG_WAIT_MS = 60_000;
 

@@ -1,5 +1,7 @@
 // One replica process: storage + Raft replica + peer links + the native door, wired together.
+import { statSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { listenAddress } from '../address/listen.ts';
 import { Replica } from '../replica/replica.ts';
 import { OWNERSHIP_META, StateMachine } from '../replica/state-machine.ts';
@@ -32,7 +34,7 @@ import { servePeerLink } from '../transport/inbound.ts';
 import { Peers } from '../transport/peers.ts';
 import { LinkHub, type HostedReplica } from '../transport/link-hub.ts';
 import type { Tap } from '../transport/tap.ts';
-import { openStore, type Store } from '../storage/index.ts';
+import { DATA_FILE, openStore, type Store } from '../storage/index.ts';
 import { checkKeyValue } from '../storage/limits.ts';
 import { FrameType, PROTOCOL_VERSION, decodeHello, type Frame, type Response } from '../wire/index.ts';
 import type { ServerConfig } from './config.ts';
@@ -40,7 +42,8 @@ import { startDoors, type Doors } from './doors.ts';
 import { ServerMetrics, replicaMetricSources } from './metrics.ts';
 import { memberAddresses } from './pod-identity.ts';
 import { groupHasRun } from './rejoin.ts';
-import { CONFIG_WAIT_MS } from '../cluster/start-bound.ts';
+import { startProbe, type StartProbe } from './start-probe.ts';
+import { CONFIG_WAIT_MS, startBoundMs } from '../cluster/start-bound.ts';
 import { LoopLag } from './loop-lag.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 
@@ -283,6 +286,17 @@ export class KvsServer {
   }
 
   static async start(config: ServerConfig, opts: ServerOptions = {}): Promise<KvsServer> {
+    // On Kubernetes the kubelet probes the HTTP door from the container's start: answer it until
+    // the door opens (start-probe.ts), within the bound of the steps before it for this store.
+    const probe = config.podName && config.http && !config.http.endsWith(':0') ? await startProbe(config.http, Date.now() + startBoundMs(dataFileBytes(config.dataDir))) : undefined;
+    try {
+      return await KvsServer.startSteps(config, opts, probe);
+    } finally {
+      await probe?.close();
+    }
+  }
+
+  private static async startSteps(config: ServerConfig, opts: ServerOptions, probe: StartProbe | undefined): Promise<KvsServer> {
     if (config.rejoinCheck) {
       const others = config.replicas.filter((r) => r.id !== config.id).map((r) => r.address);
       if (await groupHasRun(others, statusTerm)) {
@@ -335,6 +349,7 @@ export class KvsServer {
       return KvsServer.startFailed(server, e);
     }
     try {
+      await probe?.close(); // the HTTP door takes its port
       server.doors = await startDoors({
         config,
         nativeAddress: server.nativeAddress ?? config.listen,
@@ -586,4 +601,13 @@ async function statusTerm(address: string, timeoutMs: number): Promise<number | 
 /** The replica's log: every line names its group and replica (docs/operations.md). */
 export function serverLogger(config: Pick<ServerConfig, 'id' | 'group' | 'logFormat' | 'logLevel'>): Logger {
   return createLogger({ format: config.logFormat, level: config.logLevel, bindings: { group: config.group, replica: config.id } });
+}
+
+/** The size of the store's data file in `dir` (0: none yet, or a store kept elsewhere). */
+function dataFileBytes(dir: string): number {
+  try {
+    return statSync(join(dir, DATA_FILE)).size;
+  } catch {
+    return 0;
+  }
 }

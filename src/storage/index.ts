@@ -1,5 +1,6 @@
 // Public surface of the storage layer (see docs/storage.md).
 export { openReplicaStore, openStore, type ReplicaStoreOptions } from './open-store.ts';
+export { DATA_FILE } from './preflight.ts';
 export { ReplicaStore } from './replica-store.ts';
 export { checkKeyValue, DEFAULT_LIMITS, MAX_STORABLE_KEY_BYTES, type Limits } from './limits.ts';
 export { InvalidKeyError, StorageCorruptionError, StorageError, StoreFailedError, TooLargeError } from './errors.ts';

@@ -24,7 +24,7 @@ import {
 } from './records.ts';
 import { afterMs, CHECKPOINT_MS, ReplicaStore, type Later } from './replica-store.ts';
 import { leaseStore, markerPath, newStoreName, readable, readMarker, storeExists, writeMarker, type StoreMarker } from './shared-env.ts';
-import { checkStructure } from './structure-check.ts';
+import { checkStructure, checkStructureAsync } from './structure-check.ts';
 import { openFileWal, type OpenedWal } from './wal.ts';
 
 /** The write-ahead log's directory inside a replica's data directory. */
@@ -107,7 +107,7 @@ export async function openStore(options: ReplicaStoreOptions): Promise<ReplicaSt
     marker = { envDir: fs.realpathSync(mkdirp(options.sharedData)), store: newStoreName(options.path) };
     writeMarker(options.path, marker);
   }
-  return marker ? openSharedStore(options, marker) : openReplicaStore(options);
+  return marker ? openSharedStore(options, marker) : openReplicaStoreAsync(options);
 }
 
 function mkdirp(dir: string): string {
@@ -159,6 +159,55 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
 }
 
 export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
+  const o = openRootOf(options);
+  try {
+    if (o.walk) {
+      try {
+        checkStructure(options.path, o.files.dataFile, DATABASES);
+      } catch (e) {
+        throw o.noted(e);
+      }
+    }
+    return finishReplicaStore(options, o);
+  } catch (e) {
+    void o.root.close();
+    throw e;
+  }
+}
+
+/**
+ * openReplicaStore with the walk's child awaited instead of waited for: the process's event loop
+ * runs meanwhile, so a starting replica answers its liveness probe during a long walk.
+ */
+async function openReplicaStoreAsync(options: ReplicaStoreOptions): Promise<ReplicaStore> {
+  const o = openRootOf(options);
+  try {
+    if (o.walk) {
+      try {
+        await checkStructureAsync(options.path, o.files.dataFile, DATABASES);
+      } catch (e) {
+        throw o.noted(e);
+      }
+    }
+    return finishReplicaStore(options, o);
+  } catch (e) {
+    void o.root.close();
+    throw e;
+  }
+}
+
+interface OpenedRoot {
+  limits: Limits;
+  files: StoreFiles;
+  root: RootDatabase<Bin, Bin>;
+  shortfall: string | undefined;
+  /** The store exists and its structure is to be walked before its databases are opened. */
+  walk: boolean;
+  noted: (e: unknown) => unknown;
+}
+
+/** The store's files checked and its environment opened (its missing tail zero-filled), not yet its databases. */
+function openRootOf(options: ReplicaStoreOptions): OpenedRoot {
   const limits = resolveLimits(options.limits);
   const files = locateFiles(options.path);
   checkMetaPages(files.dataFile);
@@ -175,32 +224,29 @@ export function openReplicaStore(options: ReplicaStoreOptions): ReplicaStore {
     const shortfall = checkDataSize(root, files.dataFile);
     const noted = (e: unknown): unknown =>
       shortfall && e instanceof StorageCorruptionError ? new StorageCorruptionError(e.file, e.index, `${e.detail}; ${shortfall}`) : e;
-    if (files.id && options.checkStructure !== false) {
-      try {
-        checkStructure(options.path, files.dataFile, DATABASES);
-      } catch (e) {
-        throw noted(e);
-      }
-      root.readerCheck(); // the walker exits without closing: drop its reader slot, or it pins old pages
-
-    }
-    let env: Env;
-    try {
-      if (files.id && databaseNames(root).includes('env')) {
-        throw new StorageError(`${options.path} holds stores shared by several replicas: open one through its replica's directory`);
-      }
-      env = openDatabases(root, files.dataFile);
-    } catch (e) {
-      if (e instanceof StorageError) throw e;
-      throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
-    }
-    initialise(env, files, options.identity);
-    checkIdentity(env, options.path, options.identity);
-    return new ReplicaStore(env, limits, shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
+    return { limits, files, root, shortfall, walk: !!files.id && options.checkStructure !== false, noted };
   } catch (e) {
     void root.close();
     throw e;
   }
+}
+
+function finishReplicaStore(options: ReplicaStoreOptions, o: OpenedRoot): ReplicaStore {
+  const { files, root, shortfall, noted } = o;
+  if (o.walk) root.readerCheck(); // the walker exits without closing: drop its reader slot, or it pins old pages
+  let env: Env;
+  try {
+    if (files.id && databaseNames(root).includes('env')) {
+      throw new StorageError(`${options.path} holds stores shared by several replicas: open one through its replica's directory`);
+    }
+    env = openDatabases(root, files.dataFile);
+  } catch (e) {
+    if (e instanceof StorageError) throw e;
+    throw noted(new StorageCorruptionError(files.dataFile, undefined, `LMDB cannot open its databases (${(e as Error).message})`));
+  }
+  initialise(env, files, options.identity);
+  checkIdentity(env, options.path, options.identity);
+  return new ReplicaStore(env, o.limits, shortfall, openLog(options.path, env), afterMs(options.checkpointMs ?? CHECKPOINT_MS));
 }
 
 /**

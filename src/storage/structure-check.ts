@@ -2,7 +2,7 @@
 // read out of bounds and the process die of SIGSEGV, with nothing said. So before this process
 // maps the file, a child process walks every database; if it dies, the store is reported as
 // corrupt instead of this replica crashing on its first read.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { ENV_OPTIONS } from './env.ts';
 import { StorageCorruptionError } from './errors.ts';
@@ -32,8 +32,8 @@ process.stdout.write(String(records), () => process.exit(0));
 const BYTES_PER_SECOND_FLOOR = 10e6;
 
 /**
- * How long the walk of a data file of `bytes` may take. A replica opens its doors (and answers the
- * kubelet's startup probe) only after it: the manifests' probes must allow it (test/k8s/manifests.test.ts).
+ * How long the walk of a data file of `bytes` may take. A replica opens its doors only after it
+ * (src/cluster/start-bound.ts: what a starting pod's /healthz allows, and the manifests' startup probes).
  */
 export function structureCheckTimeoutMs(bytes: number): number {
   return Math.ceil(60_000 + (1000 * bytes) / BYTES_PER_SECOND_FLOOR);
@@ -42,21 +42,55 @@ export function structureCheckTimeoutMs(bytes: number): number {
 /** Throws StorageCorruptionError if LMDB cannot walk the databases (or dies trying); 'all': every one there is. */
 export function checkStructure(dir: string, dataFile: string, databases: readonly string[] | 'all', maxDbs?: number): void {
   const timeout = structureCheckTimeoutMs(fs.statSync(dataFile).size);
-  const options = maxDbs === undefined ? ENV_OPTIONS : { ...ENV_OPTIONS, maxDbs };
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', WALKER, dir, JSON.stringify(options), ...(databases === 'all' ? ['all'] : databases)], {
-    encoding: 'utf8',
-    timeout,
-    killSignal: 'SIGKILL',
+  const r = spawnSync(process.execPath, walkerArgs(dir, databases, maxDbs), { encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
+  walkOutcome(dataFile, timeout, (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT', r.error, r.signal, r.status, r.stderr);
+}
+
+/**
+ * checkStructure without blocking this process's event loop while the child walks (the same
+ * child, bound and verdicts): a replica keeps answering its liveness probe meanwhile
+ * (src/server/start-probe.ts). Resolves once the walk succeeded.
+ */
+export function checkStructureAsync(dir: string, dataFile: string, databases: readonly string[] | 'all', maxDbs?: number): Promise<void> {
+  const timeout = structureCheckTimeoutMs(fs.statSync(dataFile).size);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, walkerArgs(dir, databases, maxDbs), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let timedOut = false;
+    child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr = (stderr + d).slice(-64 << 10)));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeout);
+    let spawnError: Error | undefined;
+    child.on('error', (e) => void (spawnError = e));
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      try {
+        walkOutcome(dataFile, timeout, timedOut, spawnError, signal, status, stderr);
+        resolve();
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
   });
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
+}
+
+function walkerArgs(dir: string, databases: readonly string[] | 'all', maxDbs: number | undefined): string[] {
+  const options = maxDbs === undefined ? ENV_OPTIONS : { ...ENV_OPTIONS, maxDbs };
+  return ['--input-type=module', '-e', WALKER, dir, JSON.stringify(options), ...(databases === 'all' ? ['all'] : databases)];
+}
+
+function walkOutcome(dataFile: string, timeout: number, timedOut: boolean, error: Error | undefined, signal: NodeJS.Signals | null, status: number | null, stderr: string): void {
+  if (timedOut) {
     throw new StorageCorruptionError(dataFile, undefined, `LMDB did not finish walking the databases in ${Math.round(timeout / 1000)} s (a cycle in damaged pages?)`);
   }
-  if (r.error) throw r.error;
-  if (r.signal) {
-    throw new StorageCorruptionError(dataFile, undefined, `LMDB crashed (${r.signal}) walking the databases: the page structure is damaged`);
+  if (error) throw error;
+  if (signal) {
+    throw new StorageCorruptionError(dataFile, undefined, `LMDB crashed (${signal}) walking the databases: the page structure is damaged`);
   }
-  if (r.status !== 0) {
-    const why = r.stderr.trim().split('\n').find((l) => /error|MDB_/i.test(l)) ?? r.stderr.trim().slice(0, 300);
+  if (status !== 0) {
+    const why = stderr.trim().split('\n').find((l) => /error|MDB_/i.test(l)) ?? stderr.trim().slice(0, 300);
     throw new StorageCorruptionError(dataFile, undefined, `LMDB cannot walk the databases (${why})`);
   }
 }
