@@ -19,11 +19,13 @@ import {
   type KubernetesObject,
   type ObjectCache,
 } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { IPV6_ANY, listenTcp } from '../address/listen.ts';
+import { clusterDomain } from '../address/cluster-dns.ts';
 import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
-import { FIELD_MANAGER, LABEL_STORE, groupObjects, settingsHash, storeConfig, templateHash, type Owner } from './objects.ts';
+import { FIELD_MANAGER, LABEL_STORE, dnsSuffix, groupObjects, settingsHash, storeConfig, templateHash, type Owner } from './objects.ts';
 import { observeGroups, observeVolumes, type Obj } from './observe.ts';
 import { contentHash, establishedSpec, groupName, plan, PLACEMENT_GROUP, type Action, type MembershipAction } from './reconcile.ts';
 import { API_GROUP, KIND, PLURAL, SpecError, checkTransition, parseSpec, type KVStore, type KVStoreStatus } from './spec.ts';
@@ -53,6 +55,11 @@ export interface OperatorOptions {
   log?: Logger;
   /** The group template (default: read from kustomize/ next to the operator, at construction). */
   template?: GroupTemplate;
+  /**
+   * The cluster DNS domain of the pods' names (default: the one the kubelet wrote into this pod's
+   * /etc/resolv.conf; none there: names end in `<namespace>.svc`, as the pods' own do then).
+   */
+  clusterDomain?: string;
   /**
    * Called when this operator stops leading without being stopped (its renewals failed, or another
    * holds the Lease). A step already under way (a store call, an API write) is not interrupted by
@@ -88,6 +95,8 @@ export class Operator {
   private readonly template: GroupTemplate;
   /** The template's hash, part of every revision: another template (a new operator version) restarts the pods. */
   private readonly templateHash: string;
+  /** What follows `<pod>.<set>.` in the pods' DNS names. */
+  private readonly dnsSuffix: string;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -100,6 +109,7 @@ export class Operator {
     // Read once, at start: a missing or broken template stops the operator before it acts.
     this.template = o.template ?? loadGroupTemplate();
     this.templateHash = templateHash(this.template);
+    this.dnsSuffix = dnsSuffix(o.namespace, o.clusterDomain ?? clusterDomain(readResolvConf()));
     this.log = o.log ?? createLogger({ format: defaultLogFormat(), bindings: { component: FIELD_MANAGER, identity: o.identity } });
     this.lease = new LeaderLease(kc, {
       namespace: o.namespace,
@@ -238,7 +248,7 @@ export class Operator {
     }
     const store = kv.metadata.name;
     const owner: Owner = { name: store, namespace: ns, uid: kv.metadata.uid ?? '' };
-    const groups = observeGroups(store, ns, (this.statefulSets?.list(ns) ?? []) as Obj[], (this.pods?.list(ns) ?? []) as Obj[]);
+    const groups = observeGroups(store, this.dnsSuffix, (this.statefulSets?.list(ns) ?? []) as Obj[], (this.pods?.list(ns) ?? []) as Obj[]);
     const claims = await this.core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: `${LABEL_STORE}=${store}` });
     const retainedGroups = observeVolumes(store, groups, claims.items as Obj[]);
     const placement = groups.find((g) => g.id === PLACEMENT_GROUP)?.pods.map((p) => p.address) ?? [];
@@ -385,5 +395,13 @@ async function ignoreMissing(p: Promise<unknown>): Promise<void> {
     await p;
   } catch (e) {
     if ((e as { code?: number }).code !== 404) throw e;
+  }
+}
+
+function readResolvConf(): string | undefined {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return undefined;
   }
 }

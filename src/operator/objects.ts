@@ -48,15 +48,20 @@ export interface GroupParams {
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] }; [k: string]: unknown };
 
-/** What follows `<pod>.<set>.` in a pod's DNS name: the template's KVS_DNS_SUFFIX for this namespace. */
-export function dnsSuffix(namespace: string): string {
-  return `${namespace}.svc.cluster.local`;
+/**
+ * What follows `<pod>.<set>.` in a pod's DNS name, as the pods make it of the template's
+ * KVS_DNS_SUFFIX (`<namespace>.svc`): with the cluster domain when it is known
+ * (address/cluster-dns.ts; the operator runs in its stores' namespace, so its resolv.conf names the
+ * same domain), so the addresses the operator writes into the configuration are the pods' own.
+ */
+export function dnsSuffix(namespace: string, domain: string | undefined): string {
+  return domain ? `${namespace}.svc.${domain}` : `${namespace}.svc`;
 }
 
 /** The native address of a group's pod: its stable DNS name through the headless Service. */
-export function podAddress(store: string, namespace: string, group: number, ordinal: number): string {
+export function podAddress(store: string, suffix: string, group: number, ordinal: number): string {
   const name = groupName(store, group);
-  return `${name}-${ordinal}.${name}.${dnsSuffix(namespace)}:${NATIVE_PORT}`;
+  return `${name}-${ordinal}.${name}.${suffix}:${NATIVE_PORT}`;
 }
 
 export const configName = (store: string): string => `${store}-config`;
@@ -160,9 +165,10 @@ export const renderGroup: GroupRenderer = (t, owner, spec, p, templateHashValue)
       return rest;
     }) as StatefulSetSpec['volumeClaimTemplates'];
   }
-  // A replica answers its startup probe only after walking its whole store: the template's window
-  // fits the base's 1Gi volumes; a bigger volume gets as long as a full one may take (else a replica
-  // holding more than ~2 GB is killed before it opens, at every start). From the claim as it exists.
+  // spec.image may predate src/server/start-probe.ts: such a replica answers its startup probe only
+  // after walking its whole store. The template's window fits the base's 1Gi volumes; a bigger volume
+  // gets as long as a full one may take (else such a replica holding more than ~2 GB is killed before
+  // it opens, at every start). From the claim as it exists.
   const probe = c.startupProbe as { periodSeconds?: number; failureThreshold?: number; initialDelaySeconds?: number } | undefined;
   if (probe) {
     const period = probe.periodSeconds ?? 10;

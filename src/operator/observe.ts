@@ -12,13 +12,14 @@ export interface Obj {
 /** A test harness (or a setup without cluster DNS) may publish a pod's native address here. */
 export const ANNOTATION_ADDRESS = 'kvs.sharded-kvs.dev/address';
 
-export function observeGroups(store: string, namespace: string, statefulSets: Obj[], pods: Obj[]): ObservedGroup[] {
+/** `dnsSuffix`: what follows `<pod>.<set>.` in a pod's name (objects.ts `dnsSuffix`). */
+export function observeGroups(store: string, dnsSuffix: string, statefulSets: Obj[], pods: Obj[]): ObservedGroup[] {
   const mine = (o: Obj): boolean => o.metadata?.labels?.[LABEL_STORE] === store;
   return statefulSets.filter(mine).map((sts) => {
     const id = Number(sts.metadata!.labels![LABEL_GROUP_ID]);
     const name = sts.metadata!.name!;
     const retention = (sts.spec?.persistentVolumeClaimRetentionPolicy as { whenDeleted?: unknown } | undefined)?.whenDeleted;
-    const groupPods = pods.filter((p) => mine(p) && p.metadata?.labels?.group === name).map((p) => observePod(store, namespace, id, name, p));
+    const groupPods = pods.filter((p) => mine(p) && p.metadata?.labels?.group === name).map((p) => observePod(store, dnsSuffix, id, name, p));
     return {
       id,
       replicas: Number(sts.spec?.replicas ?? 0),
@@ -47,7 +48,7 @@ export function observeVolumes(store: string, groups: ObservedGroup[], claims: O
   return [...orphans].sort((a, b) => a - b);
 }
 
-function observePod(store: string, namespace: string, group: number, groupName: string, p: Obj): ObservedPod {
+function observePod(store: string, dnsSuffix: string, group: number, groupName: string, p: Obj): ObservedPod {
   const name = p.metadata!.name!;
   const ordinal = Number(name.slice(groupName.length + 1));
   const status = (p.status ?? {}) as { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; image?: string; state?: { running?: unknown } }[] };
@@ -56,7 +57,7 @@ function observePod(store: string, namespace: string, group: number, groupName: 
   return {
     ordinal,
     name,
-    address: p.metadata?.annotations?.[ANNOTATION_ADDRESS] ?? podAddress(store, namespace, group, ordinal),
+    address: p.metadata?.annotations?.[ANNOTATION_ADDRESS] ?? podAddress(store, dnsSuffix, group, ordinal),
     running: status.phase === 'Running' && !!container?.state?.running,
     ready: status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     revision: p.metadata?.annotations?.[ANNOTATION_REVISION] ?? '',

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync
 import { parse as parseYaml } from 'yaml';
 
 import { hostProblem } from '../address/address.ts';
+import { completeDnsSuffix } from '../address/cluster-dns.ts';
 import type { GroupInfo } from '../placement/config.ts';
 import type { PeerAddress } from '../transport/peers.ts';
 import { podIdentity } from './pod-identity.ts';
@@ -91,7 +92,7 @@ export const SETTINGS = {
   logLevel: choice<LogLevel>({ flag: 'log-level', choices: LOG_LEVELS, default: 'info', help: 'lowest level logged: debug, info, warn or error' }),
   // On Kubernetes (docs/kubernetes.md, src/server/pod-identity.ts).
   podName: optionalText({ flag: 'pod-name', arg: 'NAME', help: 'StatefulSet pod "<set>-<ordinal>" (set "placement" or "shard-N"): id, group,\n--replicas and --placement follow from it unless given' }),
-  dnsSuffix: optionalText({ flag: 'dns-suffix', arg: 'SUFFIX', help: 'with --pod-name: what follows "<pod>.<set>." in the pods\' DNS names,\ne.g. kvs.svc.cluster.local' }),
+  dnsSuffix: optionalText({ flag: 'dns-suffix', arg: 'SUFFIX', help: 'with --pod-name: what follows "<pod>.<set>." in the pods\' DNS names:\n<namespace>.svc (the cluster domain is added from /etc/resolv.conf), or in full' }),
   groupSize: int({ flag: 'group-size', min: 0, max: 99, default: 3, help: 'with --pod-name: the founding pods of a group (ordinals below it); a pod\nat or past it joins with an empty volume (--join), else recovers' }),
   placementSet: optionalText({ flag: 'placement-set', arg: 'NAME', help: "with --pod-name: a shard replica's placement StatefulSet (placement)" }),
   placementSize: int({ flag: 'placement-size', min: 0, max: 99, default: 0, defaultText: '--group-size', help: 'with --placement-set: pods of the placement StatefulSet' }),
@@ -158,7 +159,7 @@ type Raw = Record<string, string | boolean | undefined>;
  * Builds the config: `flags` as parsed from argv (by flag name), `env` (only KVS_* names are read),
  * and the YAML file the flag or KVS_CONFIG names.
  */
-export function loadConfig(flags: Raw, env: Record<string, string | undefined> = {}): ServerConfig {
+export function loadConfig(flags: Raw, env: Record<string, string | undefined> = {}, resolvConf: () => string | undefined = readResolvConf): ServerConfig {
   checkEnvNames(env);
   const configPath = present(flags.config) ? String(flags.config) : present(env.KVS_CONFIG) ? env.KVS_CONFIG : undefined;
   const file = configPath === undefined ? {} : readFile(configPath);
@@ -181,6 +182,9 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
     } else if ('default' in s) values[n] = s.default;
     else missing.push(n);
   }
+  // `<namespace>.svc` gets the cluster domain the kubelet put in the search list: the peers' names
+  // are then fully qualified on any domain, and on cluster.local the ones earlier versions persisted.
+  if (values.podName && typeof values.dnsSuffix === 'string') values.dnsSuffix = completeDnsSuffix(values.dnsSuffix, resolvConf());
   // On Kubernetes the pod name stands for the identity settings that are not given (pod-identity.ts).
   const dir = values.dataDir as string | undefined;
   const dataEmpty = dir === undefined || !existsSync(dir) || readdirSync(dir).length === 0;
@@ -215,6 +219,14 @@ export function loadConfig(flags: Raw, env: Record<string, string | undefined> =
   if (pod && dataEmpty && !cfg.join && cfg.replicas.length > 1) cfg.rejoinCheck = true;
   if (dataEmpty) cfg.dataEmpty = true;
   return cfg;
+}
+
+function readResolvConf(): string | undefined {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Given: a flag, a non-empty variable, a non-null YAML value. (An empty variable counts as unset, as in a pod spec.) */

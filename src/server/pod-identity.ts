@@ -151,7 +151,7 @@ export function podIdentity(v: PodInputs): { settings: Partial<Record<'id' | 'gr
     if (v.bootstrapGroups || v.placementSet) throw new ConfigError('--bootstrap-groups and --placement-set need --pod-name');
     return undefined;
   }
-  if (!v.dnsSuffix) throw new ConfigError('--pod-name needs --dns-suffix (e.g. kvs.svc.cluster.local)');
+  if (!v.dnsSuffix) throw new ConfigError('--pod-name needs --dns-suffix (e.g. kvs.svc)');
   if (!v.listen) throw new ConfigError('--listen is required');
   const settings = podDefaults({
     podName: v.podName,

@@ -11,7 +11,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml, stringify } from 'yaml';
 import { splitAddress } from '../../src/address/address.ts';
 import { loadConfig, type ServerConfig } from '../../src/server/config.ts';
-import { byKind, podsOf, renderKustomize, selects, type K8sObject, type PodSpec } from '../support/pod-specs.ts';
+import { byKind, podsOf, renderKustomize, resolvConfOf, selects, type K8sObject, type PodSpec } from '../support/pod-specs.ts';
 import { CRD_SCHEMAS } from './crd-schemas.ts';
 import { assertPreStop } from './prestop.ts';
 import { loadGroupTemplate } from '../../src/operator/group-template.ts';
@@ -85,7 +85,7 @@ function serverConfigOf(pod: PodSpec): ServerConfig {
   const file = join(scratch, `${pod.name}.yaml`);
   writeFileSync(file, pod.configFiles[dir]![path.slice(dir.length + 1)]!);
   assert.equal(parseYaml(readFileSync(file, 'utf8')).data, pod.dataMounts[0], 'the data directory is the volume');
-  return loadConfig({ ...flagsOf(pod.args), config: file, data: join(scratch, 'data') }, pod.env);
+  return loadConfig({ ...flagsOf(pod.args), config: file, data: join(scratch, 'data') }, pod.env, () => resolvConfOf(pod));
 }
 
 for (const target of STORES) {
@@ -218,7 +218,10 @@ for (const target of STORES) {
       assert.ok(grpcIngress.spec.tls?.some((t: { hosts: string[] }) => t.hosts.includes(grpcIngress.spec.rules[0].host)), 'the gRPC Ingress terminates TLS for its host');
     });
 
-    test('the peers each pod is given are the DNS names its headless Service creates', () => {
+    // Before: KVS_DNS_SUFFIX was $(POD_NAMESPACE).svc.cluster.local, so on a cluster whose kubelets
+    // run with another --cluster-domain every peer name was one no DNS server answers.
+    for (const domain of ['cluster.local', 'k8s.corp.example']) test(`the peers each pod is given are the DNS names its headless Service creates (cluster domain ${domain})`, () => {
+      const pods = podsOf(objects, domain);
       const headless = (name: string): K8sObject | undefined => byKind(objects, 'Service').find((x) => x.metadata.name === name && x.spec.clusterIP === 'None');
       const dnsOwner = new Map(pods.map((p) => [p.dnsName, p]));
       const checkAddress = (addr: string, set: string): void => {

@@ -40,7 +40,7 @@ async function setup(spec: Record<string, unknown>) {
   // holder's renewals does not hand the lease to another operator (which the tests assert never
   // happens while the holder runs). A stopped operator hands it over at once, without expiry.
   const operator = (identity: string, s = store, template?: GroupTemplate, onLeadershipLost?: () => void): Operator => {
-    const op = new Operator(kubeconfig(url), { namespace: NS, identity, store: s, ...(template ? { template } : {}), ...(onLeadershipLost ? { onLeadershipLost } : {}), leaseDurationS: 6, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
+    const op = new Operator(kubeconfig(url), { namespace: NS, identity, clusterDomain: 'cluster.local', store: s, ...(template ? { template } : {}), ...(onLeadershipLost ? { onLeadershipLost } : {}), leaseDurationS: 6, leaseRenewMs: 100, resyncMs: 100, httpPort: 0, httpHost: '127.0.0.1', log: createLogger({ format: 'json', write: () => undefined }) });
     operators.push(op);
     return op;
   };

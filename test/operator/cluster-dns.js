@@ -1,11 +1,12 @@
 // Cluster DNS for the operator's end-to-end test, preloaded (`node --import`) into the operator and
-// every replica process: a pod's stable name `<set>-<ordinal>.<set>.<namespace>.svc.cluster.local`
-// resolves to the loopback address the stand-in kubelet gives that pod (podIp), as the headless
+// every replica process: a pod's stable name `<set>-<ordinal>.<set>.<namespace>.svc[.cluster.local]`
+// (the short form is what the operator and the pods name outside a cluster, where no resolv.conf
+// gives the cluster domain: src/address/cluster-dns.ts) resolves to the loopback address the stand-in kubelet gives that pod (podIp), as the headless
 // Service's DNS records would. Every other name resolves as usual. Plain JavaScript: replicas run
 // from dist/ without a TypeScript loader.
 import dns from 'node:dns';
 
-const POD = /^(.+)-(\d+)\.([^.]+)\.[^.]+\.svc\.cluster\.local$/;
+const POD = /^(.+)-(\d+)\.([^.]+)\.[^.]+\.svc(?:\.cluster\.local)?$/;
 
 /** The address of a store's pod: 127.1.<group id>.<ordinal + 1> (placement is group 0). */
 export function podIp(group, ordinal) {

@@ -15,6 +15,7 @@ import { loadGroupTemplate } from '../../src/operator/group-template.ts';
 import { dnsSuffix, groupObjects, instantiate, mergePodSpec, podAddress, renderGroup, storeConfig, templateHash, type GroupRenderer, type K8sObject } from '../../src/operator/objects.ts';
 import { RESERVED_ENV, RESERVED_MOUNT_PATHS, RESERVED_POD_ANNOTATIONS, RESERVED_POD_LABELS, RESERVED_VOLUMES, SERVER_CONTAINER, parseSpec, quantityValue } from '../../src/operator/spec.ts';
 import { loadConfig } from '../../src/server/config.ts';
+import { clusterDomain } from '../../src/address/cluster-dns.ts';
 import { containerEnv, type EnvVar } from './pod-env.ts';
 import { assertPreStop } from '../k8s/prestop.ts';
 import { startBoundMs } from '../../src/cluster/start-bound.ts';
@@ -216,7 +217,7 @@ test('the pod labels and annotations the operator sets are exactly the ones a po
 });
 
 /** The server configuration a pod of the operator's StatefulSet starts with (the kubelet's env and the mounted settings). */
-function podConfig(group: number, joinFrom: number, ordinal: number, hasData: boolean): ReturnType<typeof loadConfig> {
+function podConfig(group: number, joinFrom: number, ordinal: number, hasData: boolean, resolvConf?: string): ReturnType<typeof loadConfig> {
   const sts = stsOf(groupObjects(template, owner, spec, { group, replicas: 5, revision: 'r1', joinFrom }));
   const c = sts.spec.template.spec.containers[0]!;
   assert.deepEqual(c.args, ['server']);
@@ -228,12 +229,38 @@ function podConfig(group: number, joinFrom: number, ordinal: number, hasData: bo
   writeFileSync(settings, (storeConfig(template, owner, spec) as K8sObject & { data: Record<string, string> }).data['kvs.yaml']!);
   const env = containerEnv({ name: `${sts.metadata.name}-${ordinal}`, namespace: owner.namespace }, c.env);
   assert.equal(env.KVS_CONFIG, '/etc/kvs/kvs.yaml');
-  return loadConfig({ data }, { ...env, KVS_CONFIG: settings });
+  return loadConfig({ data }, { ...env, KVS_CONFIG: settings }, () => resolvConf);
 }
 
+/** /etc/resolv.conf as the kubelet writes it for a ClusterFirst pod of namespace `ns`. */
+const kubeletResolvConf = (ns: string, domain: string): string => `search ${ns}.svc.${domain} svc.${domain} ${domain} corp.example\nnameserver 10.96.0.10\noptions ndots:5\n`;
+
+test('the operator names a pod as the pod names itself, on any cluster domain; on cluster.local as earlier versions did', () => {
+  // Before: the operator and the template fixed svc.cluster.local, so on a cluster whose kubelets
+  // run with another --cluster-domain no peer name resolved. The pods and the operator now take the
+  // domain from the search list the kubelet writes (the operator runs in the stores' namespace).
+  for (const domain of ['cluster.local', 'k8s.corp.example', 'cluster']) {
+    const conf = kubeletResolvConf(owner.namespace, domain);
+    const at = (g: number, o: number) => podAddress('kv', dnsSuffix(owner.namespace, clusterDomain(conf)), g, o);
+    assert.equal(at(1, 2), `kv-shard-1-2.kv-shard-1.${owner.namespace}.svc.${domain}:7000`);
+    const founder = podConfig(1, 3, 1, false, conf);
+    assert.deepEqual(founder.replicas, [0, 1, 2].map((o) => ({ id: 101 + o, address: at(1, o) })), domain);
+    assert.deepEqual(founder.placement, [0, 1, 2].map((o) => at(0, o)), domain);
+    const joining = podConfig(1, 0, 3, false, conf);
+    assert.deepEqual(joining.replicas, [{ id: 104, address: at(1, 3) }], domain);
+  }
+  // The names the earlier operator (svc.cluster.local fixed) wrote into the placement configuration
+  // and the Raft membership are the names this one derives there: an upgrade changes no member's address.
+  const earlier = (g: number, o: number) => `kv-${g === 0 ? 'placement' : `shard-${g}`}-${o}.kv-${g === 0 ? 'placement' : `shard-${g}`}.${owner.namespace}.svc.cluster.local:7000`;
+  const now = podConfig(1, 0, 0, true, kubeletResolvConf(owner.namespace, 'cluster.local'));
+  assert.deepEqual(now.replicas, [{ id: 101, address: earlier(1, 0) }]);
+  assert.deepEqual(now.placement, [0, 1, 2].map((o) => earlier(0, o)));
+  assert.equal(podAddress('kv', dnsSuffix(owner.namespace, 'cluster.local'), 1, 0), earlier(1, 0));
+});
+
 test('the pods start as the right replicas: founders list the group, later pods join when empty, recover when not', () => {
-  const at = (g: number, o: number) => podAddress('kv', 'prod', g, o);
-  assert.equal(dnsSuffix('prod'), 'prod.svc.cluster.local');
+  const at = (g: number, o: number) => podAddress('kv', dnsSuffix('prod', undefined), g, o);
+  assert.equal(at(1, 2), 'kv-shard-1-2.kv-shard-1.prod.svc:7000');
   const founder = podConfig(1, 3, 1, false);
   assert.deepEqual([founder.id, founder.group, founder.join], [102, 1, false]);
   assert.deepEqual(founder.replicas, [0, 1, 2].map((o) => ({ id: 101 + o, address: at(1, o) })));

@@ -30,8 +30,13 @@ export interface PodSpec {
   /** The StatefulSet (and headless Service) the pod belongs to. */
   set: string;
   ordinal: number;
-  /** FQDN the headless Service gives it: <pod>.<service>.<namespace>.svc.cluster.local. */
+  /** FQDN the headless Service gives it: <pod>.<service>.<namespace>.svc.<cluster domain>. */
   dnsName: string;
+  /**
+   * The search list the kubelet writes into a ClusterFirst pod's /etc/resolv.conf (with
+   * `options ndots:5`): `<namespace>.svc.<domain> svc.<domain> <domain>` (pkg/kubelet/network/dns).
+   */
+  dnsSearch: string[];
   labels: Record<string, string>;
   image: string;
   /** Arguments after the image's entrypoint, with $(VAR) expanded. */
@@ -74,13 +79,18 @@ export function selects(selector: Record<string, unknown> | undefined, labels: R
   return true;
 }
 
-/** Every pod of every StatefulSet in `objects`. */
-export function podsOf(objects: K8sObject[]): PodSpec[] {
+/** Every pod of every StatefulSet in `objects`, on a cluster whose kubelets have `--cluster-domain=clusterDomain`. */
+export function podsOf(objects: K8sObject[], clusterDomain = 'cluster.local'): PodSpec[] {
   const configMaps = new Map(byKind(objects, 'ConfigMap').map((c) => [c.metadata.name, c.data ?? {}]));
-  return byKind(objects, 'StatefulSet').flatMap((sts) => Array.from({ length: (sts.spec.replicas as number | undefined) ?? 1 }, (_, i) => podOf(sts, i, configMaps)));
+  return byKind(objects, 'StatefulSet').flatMap((sts) => Array.from({ length: (sts.spec.replicas as number | undefined) ?? 1 }, (_, i) => podOf(sts, i, configMaps, clusterDomain)));
 }
 
-function podOf(sts: K8sObject, ordinal: number, configMaps: Map<string, Record<string, string>>): PodSpec {
+/** The pod's /etc/resolv.conf as the kubelet writes it (the nameserver left out: the runtime's). */
+export function resolvConfOf(pod: PodSpec): string {
+  return `search ${pod.dnsSearch.join(' ')}\noptions ndots:5\n`;
+}
+
+function podOf(sts: K8sObject, ordinal: number, configMaps: Map<string, Record<string, string>>, clusterDomain: string): PodSpec {
   const namespace = sts.metadata.namespace ?? 'default';
   const name = `${sts.metadata.name}-${ordinal}`;
   const tpl = sts.spec.template;
@@ -127,7 +137,8 @@ function podOf(sts: K8sObject, ordinal: number, configMaps: Map<string, Record<s
     namespace,
     set: sts.metadata.name,
     ordinal,
-    dnsName: `${name}.${sts.spec.serviceName}.${namespace}.svc.cluster.local`,
+    dnsName: `${name}.${sts.spec.serviceName}.${namespace}.svc.${clusterDomain}`,
+    dnsSearch: [`${namespace}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain],
     labels,
     image: c.image,
     args: ((c.args ?? []) as string[]).map((a) => expand(a, env)),

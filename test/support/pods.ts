@@ -125,6 +125,9 @@ export class PodHarness {
     // restartPolicy Always (a StatefulSet's pods): the kubelet restarts a container that exits.
     const args = ['run', '-d', '--restart', 'always', '--name', this.container(s.name), '--hostname', s.name, '--network', this.network, '--ip', p.ip, '--network-alias', s.dnsName, ...ULIMITS];
     args.push('--stop-timeout', String(s.terminationGracePeriodSeconds), '--security-opt', 'no-new-privileges');
+    // The kubelet's resolv.conf for a ClusterFirst pod: the server takes the cluster domain from it.
+    for (const d of s.dnsSearch) args.push('--dns-search', d);
+    args.push('--dns-option', 'ndots:5');
     for (const [k, v] of Object.entries(s.labels)) args.push('--label', `${k}=${v}`);
     if (s.runAsUser !== undefined) args.push('--user', `${s.runAsUser}:${s.runAsGroup ?? s.runAsUser}`);
     if (s.fsGroup !== undefined) args.push('--group-add', String(s.fsGroup));

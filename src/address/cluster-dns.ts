@@ -1,0 +1,45 @@
+// The cluster DNS domain (kubelet --cluster-domain, `cluster.local` by default but not everywhere),
+// as the kubelet tells every pod: a pod with dnsPolicy ClusterFirst gets an /etc/resolv.conf whose
+// search list starts `<namespace>.svc.<domain> svc.<domain> <domain>` (then the node's own search
+// domains), with `options ndots:5` (kubelet pkg/kubelet/network/dns). Pure: the caller reads the file.
+// docs/kubernetes.md "Peers' names on any cluster domain".
+
+/** The search list of a resolv.conf text: the last `search` or `domain` line, as glibc reads it. */
+export function searchDomains(resolvConf: string): string[] {
+  let out: string[] = [];
+  for (const raw of resolvConf.split('\n')) {
+    const line = raw.replace(/[#;].*$/, '').trim();
+    const m = /^(search|domain)\s+(.*)$/.exec(line);
+    if (m) out = m[2]!.split(/\s+/).filter((d) => d !== '').map((d) => d.replace(/\.$/, ''));
+  }
+  return out;
+}
+
+/**
+ * The cluster domain the kubelet wrote into this search list: D where `svc.D` is directly followed
+ * by `D`; undefined when there is none (no resolv.conf, a pod with dnsPolicy Default or None, a
+ * process outside a cluster).
+ */
+export function clusterDomain(resolvConf: string | undefined): string | undefined {
+  const search = searchDomains(resolvConf ?? '');
+  for (let i = 0; i + 1 < search.length; i++) {
+    const d = search[i + 1]!;
+    if (d !== '' && search[i] === `svc.${d}`) return d;
+  }
+  return undefined;
+}
+
+/**
+ * A pods' DNS suffix with the cluster domain put in: `<namespace>.svc` (what the manifests give,
+ * domain-free) becomes `<namespace>.svc.<domain>` when resolv.conf names the domain, so peer names
+ * are the same fully qualified names on every domain (`cluster.local`: the names earlier versions
+ * wrote into Raft and placement configurations). Anything else is returned as given: a suffix
+ * already qualified, or no domain known (`<namespace>.svc` then resolves through the search list,
+ * where there is one).
+ */
+export function completeDnsSuffix(suffix: string, resolvConf: string | undefined): string {
+  const trimmed = suffix.replace(/\.$/, '');
+  if (!/(^|\.)svc$/.test(trimmed)) return suffix;
+  const domain = clusterDomain(resolvConf);
+  return domain === undefined ? trimmed : `${trimmed}.${domain}`;
+}
