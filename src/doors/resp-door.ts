@@ -40,6 +40,11 @@ export interface RespDoorOptions {
    * (found by an outside tester).
    */
   closeGraceMs?: number;
+  /**
+   * How long a batch of blind writes may wait, after an answer, for the clients it answered to
+   * send their next writes (RespWriteBatcher's lingerMs: default 2 ms, 0 never waits).
+   */
+  writeLingerMs?: number;
 }
 
 export const RESP_COMMANDS: ReadonlyMap<string, RespCommand> = new Map([...KV_COMMANDS, ...SERVER_COMMANDS].map((c) => [c.name, c]));
@@ -63,7 +68,7 @@ export async function startRespDoor(ctx: DoorContext, opts: RespDoorOptions): Pr
   const server: RespServer = {
     kv,
     updater: new KeyUpdater(kv),
-    writes: new RespWriteBatcher(kv),
+    writes: new RespWriteBatcher(kv, { lingerMs: opts.writeLingerMs }),
     cursors: new ScanCursors(),
     ctx,
     commands: RESP_COMMANDS,

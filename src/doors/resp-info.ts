@@ -134,6 +134,7 @@ export function infoText(sections: string[], server: RespServer): string {
           `resp_write_batches:${server.writes.stats.batches}`,
           `resp_write_batched_puts:${server.writes.stats.puts}`,
           `resp_write_stale:${server.writes.stats.stale}`,
+          `resp_write_waits:${server.writes.stats.waits}`,
         );
         break;
       default:

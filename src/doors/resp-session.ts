@@ -19,7 +19,9 @@
 // leader change. So a connection's writes apply in its order, or a write is not applied at all
 // (-TRYAGAIN); a -TIMEOUT write may still apply, but not after a later write of the connection.
 // The blind writes a connection decodes together (or that queued behind other commands) are handed
-// over as one contribution (up to maxBatchOps puts / maxBatchBytes).
+// over as one contribution (up to maxBatchOps puts / maxBatchBytes). The session tells the batcher
+// when an answer left it with nothing to do and when its client sends again, so that a batch can
+// wait for the clients that were answered together to come back together.
 //
 // A bounded number of commands may be decoded and unanswered; past that the transport is asked to
 // stop reading (`onBusy`), so a client pipelining without reading its replies holds a bounded amount
@@ -129,6 +131,7 @@ export class RespSession {
 
   /** Bytes from the client. */
   push(chunk: Uint8Array): void {
+    this.server.writes.arrived(this);
     if (this.stopped) return;
     this.decoder.push(chunk);
     this.pump();
@@ -137,6 +140,7 @@ export class RespSession {
   /** The client will send nothing more: its commands run and are answered, then the connection closes. */
   endOfInput(): void {
     this.inputEnded = true;
+    this.server.writes.arrived(this); // sends nothing more: no batch waits for it
     this.closeIfDone();
   }
 
@@ -152,6 +156,7 @@ export class RespSession {
 
   /** The transport closed: answers still in flight are dropped, queued commands never run. */
   abort(): void {
+    this.server.writes.arrived(this);
     this.stopped = true;
     this.slots.length = 0;
     this.heldArgs = 0;
@@ -347,7 +352,10 @@ export class RespSession {
       this.running--;
       this.flush();
       this.drain();
-    });
+      // Everything answered: a client in a closed loop sends its next command now (the batcher
+      // may wait for it, resp-write-batcher.ts).
+      return this.slots.length === 0 && !this.stopped && !this.inputEnded;
+    }, this);
   }
 
   private flush(): void {
