@@ -1,4 +1,5 @@
 // Typed errors of the storage layer. A replica matches on the class, an operator reads the message.
+import { diskSpaceNote, isWriteFailure } from './disk-space.ts';
 
 export class StorageError extends Error {
   constructor(message: string) {
@@ -57,7 +58,7 @@ export class StoreFailedError extends StorageError {
  * `commitError`, that rejects with it: unwatched, that promise is an unhandled rejection, which ends
  * the process (every replica it hosts), and the log line never names the cause.
  */
-export async function withCommitCause(e: unknown): Promise<unknown> {
+export async function withCommitCause(e: unknown, dir?: string): Promise<unknown> {
   const pending = (e as { commitError?: unknown } | null)?.commitError;
   if (!(pending instanceof Promise)) return e;
   const cause: unknown = await pending.then(
@@ -65,5 +66,17 @@ export async function withCommitCause(e: unknown): Promise<unknown> {
     (c: unknown) => c,
   );
   if (cause === undefined) return e;
-  return new StorageError(`the LMDB commit failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+  // LMDB reports a short write (a full disk) as EIO: say when the file system is full.
+  const note = dir !== undefined && isWriteFailure(cause) ? diskSpaceNote(dir) : '';
+  const out = new StorageError(`the LMDB commit failed: ${cause instanceof Error ? cause.message : String(cause)}${note}`);
+  out.cause = cause;
+  return out;
+}
+
+/** `e`, when it is a write the file system refused or cut short, as a StorageError saying `what` and whether the disk is full. */
+export function withDiskSpace(e: unknown, dir: string, what: string): unknown {
+  if (!isWriteFailure(e)) return e;
+  const out = new StorageError(`${what}: ${(e as Error).message}${diskSpaceNote(dir)}`);
+  out.cause = e;
+  return out;
 }

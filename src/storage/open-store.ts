@@ -8,7 +8,7 @@ import type { RootDatabase } from 'lmdb';
 import { DATABASES, databaseNames, openDatabases, openRoot, type Bin, type Env } from './env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
 import { resolveLimits, type Limits } from './limits.ts';
-import { checkDataSize, DATA_FILE, ID_FILE, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
+import { checkDataSize, checkRoomToOpen, DATA_FILE, ID_FILE, locateFiles, newStoreId, writeId, type StoreFiles } from './preflight.ts';
 import { putRaft, readRaft } from './raft-table.ts';
 import {
   FORMAT_VERSION,
@@ -104,6 +104,7 @@ function decodeIdentity(body: Uint8Array): StoreIdentity {
 export async function openStore(options: ReplicaStoreOptions): Promise<ReplicaStore> {
   let marker = readMarker(options.path);
   if (!marker && options.sharedData !== undefined && !holdsOwnStore(options.path)) {
+    checkRoomToOpen(mkdirp(options.path)); // else the marker's write fails with a bare ENOSPC
     marker = { envDir: fs.realpathSync(mkdirp(options.sharedData)), store: newStoreName(options.path) };
     writeMarker(options.path, marker);
   }
@@ -139,6 +140,7 @@ async function openSharedStore(options: ReplicaStoreOptions, marker: StoreMarker
     const env = readable(lease.dataFile, lease.shortfall, () => openDatabases(lease.root, lease.dataFile, `${marker.store}/`, lease.release));
     let format = readable(lease.dataFile, lease.shortfall, () => readRaft(env, RaftKey.format, decodeFormat));
     if (!format) {
+      refuseStrayLog(options.path, lease.dataFile);
       writeFreshRecords(env, newStoreId(), options.identity);
       format = readRaft(env, RaftKey.format, decodeFormat)!;
     }
@@ -210,6 +212,7 @@ interface OpenedRoot {
 function openRootOf(options: ReplicaStoreOptions): OpenedRoot {
   const limits = resolveLimits(options.limits);
   const files = locateFiles(options.path);
+  checkRoomToOpen(options.path);
   checkMetaPages(files.dataFile);
   let root: RootDatabase<Bin, Bin>;
   try {
@@ -270,6 +273,30 @@ function openLog(replicaDir: string, env: Env): OpenedWal {
   return opened;
 }
 
+/**
+ * A new store's directory holds no log records: a log there is another store's, whose data file was
+ * removed or replaced. Replayed into the new store it would lack what that store wrote to LMDB
+ * alone (suffix overwrites, snapshot installs, compactions), so entries a newer term had replaced
+ * would come back. Empty segments are a first start's, killed before its first write.
+ */
+function refuseStrayLog(replicaDir: string, dataFile: string): void {
+  const dir = join(replicaDir, WAL_DIR);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const used = names.filter((n) => n.endsWith('.log') && fs.statSync(join(dir, n)).size > 0).sort();
+  if (used.length === 0) return;
+  throw new StorageCorruptionError(
+    dir,
+    undefined,
+    `the write-ahead log holds records (${used.join(', ')}), but ${dataFile} holds no store: the log is that of a store whose data file was removed or replaced, and is not replayed into a new one: restore that data file (with its replica.id), or remove the replica's whole data directory so it rejoins its group empty`,
+  );
+}
+
 /** Writes the records of a new store, or checks that the data file belongs to the store named beside it. */
 function initialise(env: Env, files: StoreFiles, identity: StoreIdentity | undefined): void {
   const format = readRaft(env, RaftKey.format, decodeFormat);
@@ -277,6 +304,7 @@ function initialise(env: Env, files: StoreFiles, identity: StoreIdentity | undef
     if (files.id) {
       throw new StorageCorruptionError(files.dataFile, undefined, `the data file holds no store, but store ${files.id.toString('hex')} was created here`);
     }
+    refuseStrayLog(files.dir, files.dataFile);
     const id = newStoreId();
     writeFreshRecords(env, id, identity);
     writeId(files, id);

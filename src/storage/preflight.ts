@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import type { RootDatabase } from 'lmdb';
 import { envInfo, PAGE_SIZE, type Bin } from './env.ts';
-import { StorageCorruptionError } from './errors.ts';
+import { StorageCorruptionError, StorageError } from './errors.ts';
+import { diskSpaceNote, freeBytes, OPEN_FLOOR_BYTES } from './disk-space.ts';
 
 export interface StoreFiles {
   dir: string;
@@ -19,6 +20,7 @@ export interface StoreFiles {
 /** LMDB's data file, and the sidecar naming the store (or shared environment) in it. */
 export const DATA_FILE = 'data.mdb';
 export const ID_FILE = 'replica.id';
+const LOCK_FILE = 'lock.mdb';
 
 export function locateFiles(dir: string): StoreFiles {
   fs.mkdirSync(dir, { recursive: true });
@@ -26,7 +28,7 @@ export function locateFiles(dir: string): StoreFiles {
   const idFile = join(dir, ID_FILE);
   let id: Buffer | undefined;
   try {
-    id = Buffer.from(fs.readFileSync(idFile, 'utf8').trim(), 'hex');
+    id = parseId(idFile, fs.readFileSync(idFile, 'utf8'));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -37,6 +39,29 @@ export function locateFiles(dir: string): StoreFiles {
     if (size < 2 * PAGE_SIZE) throw new StorageCorruptionError(dataFile, undefined, `the data file is truncated to ${size} bytes, too short for LMDB's meta pages`);
   }
   return { dir, dataFile, idFile, id };
+}
+
+/**
+ * Refuses to create an environment in `dir` on a full file system, where LMDB would crash
+ * (disk-space.ts). One already there opens (to be read; its first write fails, saying why).
+ */
+export function checkRoomToOpen(dir: string): void {
+  if ((fileSize(join(dir, DATA_FILE)) ?? 0) > 0 && fileSize(join(dir, LOCK_FILE)) !== undefined) return;
+  const free = freeBytes(dir);
+  if (free === undefined || free >= OPEN_FLOOR_BYTES) return;
+  throw new StorageError(`cannot open the store in ${dir}: LMDB needs free space to open it${diskSpaceNote(dir)}`);
+}
+
+/** The sidecar names a store by its 16-byte id in hex, written whole (tmp, fsync, rename). */
+function parseId(idFile: string, text: string): Buffer {
+  const hex = text.trim();
+  if (/^[0-9a-f]{32}$/.test(hex)) return Buffer.from(hex, 'hex');
+  // Damage: read as hex it named a store "" (an empty id), and the refusal said nothing of the file.
+  throw new StorageCorruptionError(
+    idFile,
+    undefined,
+    `the file is damaged: ${JSON.stringify(text.slice(0, 40))} is not a store id (32 hex digits). It names the store that ${DATA_FILE} beside it must be; remove it only if that data file is known to be the right one (the next start writes it again from the data file), else remove the replica's whole data directory so it rejoins its group empty`,
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 // One replica's durable state in one LMDB environment: the Raft log and hard state (persist),
 // the state machine (apply, reads) and snapshots (SnapshotSource, staging and install).
+import { dirname } from 'node:path';
 import type { ConfState, HardState, PersistedState, Ready, SnapshotMeta } from '../raft/types.ts';
 import type { Plan } from './ready-plan.ts';
 import { applyCommands } from './apply.ts';
@@ -272,7 +273,7 @@ export class ReplicaStore {
     try {
       await done;
     } catch (e) {
-      throw this.fail(await withCommitCause(e));
+      throw this.fail(await withCommitCause(e, dirname(this.dataFile)));
     } finally {
       this.persisting = false;
       this.stagingInFlight = false;
@@ -289,7 +290,7 @@ export class ReplicaStore {
     p.then(
       () => undefined,
       async (e: unknown) => {
-        this.fail(await withCommitCause(e));
+        this.fail(await withCommitCause(e, dirname(this.dataFile)));
       },
     ).finally(() => {
       if (--this.lmdbOutstanding === 0) for (const wake of this.lmdbIdleWaiters.splice(0)) wake();
@@ -379,7 +380,7 @@ export class ReplicaStore {
     void flushing.then(async (results) => {
       // The store fails before anything else is handed over (the next flush waits for this).
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) this.fail(await withCommitCause(failed.reason));
+      if (failed) this.fail(await withCommitCause(failed.reason, dirname(this.dataFile)));
       if (this.flushing !== flushing) return;
       this.flushing = undefined;
       if (this.flushWanted) {
@@ -450,7 +451,7 @@ export class ReplicaStore {
         return results;
       },
       async (e: unknown) => {
-        throw this.fail(await withCommitCause(e));
+        throw this.fail(await withCommitCause(e, dirname(this.dataFile)));
       },
     );
   }

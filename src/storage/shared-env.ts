@@ -15,7 +15,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import type { RootDatabase } from 'lmdb';
 import { databaseNames, openRoot, type Bin, type EnvTuning } from './env.ts';
 import { StorageCorruptionError, StorageError } from './errors.ts';
-import { checkDataSize, locateFiles, newStoreId, writeFileDurably, writeId } from './preflight.ts';
+import { checkDataSize, checkRoomToOpen, locateFiles, newStoreId, writeFileDurably, writeId } from './preflight.ts';
 import { checkStructure } from './structure-check.ts';
 
 /** Named databases an environment may hold: 8 per store, for kvs up's largest cluster (300 replicas) in one process. */
@@ -92,6 +92,7 @@ export async function leaseStore(envDir: string, store: string, opts: SharedOpen
 
 function openShared(dir: string, opts: SharedOpenOptions): SharedEnv {
   const files = locateFiles(dir);
+  checkRoomToOpen(dir);
   const root = openRoot(dir, { trackMetrics: opts.trackMetrics ?? false, overlappingSync: opts.overlappingSync ?? false, maxDbs: SHARED_MAX_DBS });
   try {
     const shortfall = checkDataSize(root, files.dataFile);

@@ -8,6 +8,8 @@ import { ENV_OPTIONS } from './env.ts';
 import { StorageCorruptionError } from './errors.ts';
 
 const LMDB_URL = import.meta.resolve('lmdb');
+/** How the walker's stderr line with LMDB's error begins. */
+const WALK_FAILED = 'walk failed: ';
 
 // Plain JS, so the child needs no TypeScript loader. Reads every key and value of each database
 // (values are copied out, so overflow pages are read too).
@@ -18,14 +20,21 @@ const root = open({ path: dir, ...JSON.parse(options), readOnly: true });
 // "all": every database the main one names (a shared environment's stores).
 const names = given[0] === 'all' ? [...root.getKeys()].map((k) => Buffer.from(k).toString('utf8').replace(/\\0$/, '')) : given;
 let records = 0;
-for (const name of names) {
-  let db;
-  try { db = root.openDB(name, { keyEncoding: 'binary', encoding: 'binary' }); } catch { continue; }
-  if (!db) continue; // read-only: a database that is not there is not created
-  for (const { key, value } of db.getRange()) records += key.length > 0 && value.length >= 0 ? 1 : 0;
+let failed;
+try {
+  for (const name of names) {
+    let db;
+    try { db = root.openDB(name, { keyEncoding: 'binary', encoding: 'binary' }); } catch { continue; }
+    if (!db) continue; // read-only: a database that is not there is not created
+    for (const { key, value } of db.getRange()) records += key.length > 0 && value.length >= 0 ? 1 : 0;
+  }
+} catch (e) {
+  failed = e;
 }
-// Exit at once: nothing was written, and closing could wait on lmdb-js's threads.
-process.stdout.write(String(records), () => process.exit(0));
+// Exit at once: nothing was written, and closing could wait on lmdb-js's threads. LMDB's verdict
+// goes out as one line: Node's report of an uncaught error would start with a line of lmdb-js's source.
+if (failed !== undefined) process.stderr.write(${JSON.stringify(WALK_FAILED)} + String(failed?.message ?? failed).split('\\n')[0] + '\\n', () => process.exit(2));
+else process.stdout.write(String(records), () => process.exit(0));
 `;
 
 /** Generous: a walk reads the file once, far faster than this on any disk. */
@@ -90,7 +99,8 @@ function walkOutcome(dataFile: string, timeout: number, timedOut: boolean, error
     throw new StorageCorruptionError(dataFile, undefined, `LMDB crashed (${signal}) walking the databases: the page structure is damaged`);
   }
   if (status !== 0) {
-    const why = stderr.trim().split('\n').find((l) => /error|MDB_/i.test(l)) ?? stderr.trim().slice(0, 300);
+    const lines = stderr.trim().split('\n');
+    const why = lines.find((l) => l.startsWith(WALK_FAILED))?.slice(WALK_FAILED.length) ?? lines.find((l) => /^\w*Error\b|MDB_/.test(l)) ?? stderr.trim().slice(0, 300);
     throw new StorageCorruptionError(dataFile, undefined, `LMDB cannot walk the databases (${why})`);
   }
 }

@@ -14,7 +14,7 @@
 // would lose acknowledged records (found in review, 2026-12-07).
 import fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { StorageCorruptionError, StorageError } from './errors.ts';
+import { StorageCorruptionError, StorageError, withDiskSpace } from './errors.ts';
 import { syncDir, withFile } from './preflight.ts';
 import { LEGACY_HEADER_BYTES, RECORD_HEADER_BYTES, decodeRecord, encodeRecord, encodeSeal, recordBytes, type WalRecord } from './wal-codec.ts';
 import { readU64 } from './bytes.ts';
@@ -69,6 +69,9 @@ const segmentName = (first: number): string => `wal-${first.toString(16).padStar
 export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
   // A new directory's own entry is durable only once its parent is synced: without that, a power
   // loss could take the whole log with it, segments synced or not.
+  if (fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    throw new StorageError(`${dir} is not a directory: it is where the write-ahead log's segments belong${RECOVER}`);
+  }
   if (fs.mkdirSync(dir, { recursive: true }) !== undefined) syncDir(dirname(dir));
   const after = opts.after ?? 0;
   const all = fs
@@ -101,7 +104,7 @@ export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
       const prev = segments[i - 1]!;
       throw new StorageCorruptionError(seg.path, undefined, `the log segment starts at record ${seg.first}, but the previous one ends at ${expected - 1} (${segmentName(prev.first)}): records ${expected} to ${seg.first - 1} are missing (a segment between them was removed)${RECOVER}`);
     }
-    const bytes = fs.readFileSync(seg.path);
+    const bytes = readSegment(seg.path);
     const last = i === segments.length - 1;
     let offset = 0;
     let seq = seg.first;
@@ -158,6 +161,15 @@ export function openFileWal(dir: string, opts: FileWalOptions = {}): OpenedWal {
 
 const RECOVER = ': restore the missing files, or remove the replica\'s whole data directory so it rejoins its group empty';
 const RECOVER_DAMAGE = ': the file is left as it is; remove the replica\'s whole data directory so it rejoins its group empty';
+
+/** A segment's bytes; an error names the file (Node's EISDIR, for one, names none). */
+function readSegment(path: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    throw new StorageError(`cannot read the log segment ${path}: ${(e as Error).message}`);
+  }
+}
 
 /** The unit a disk writes whole: a block a power loss left unwritten reads back as zeros. */
 const SECTOR_BYTES = 512;
@@ -289,10 +301,11 @@ class FileWal implements Wal {
     encodeRecord(record, 0, seq, payload, this.synced);
     try {
       if (this.size > 0 && this.size + bytes + RECORD_HEADER_BYTES > this.segmentBytes) this.rotate(); // room for the seal
-      if (fs.writeSync(this.fd, record, 0, bytes, this.size) !== bytes) throw new StorageError(`a short write to the log in ${this.dir}`);
+      this.writeAll(record, this.size);
     } catch (e) {
-      this.failure ??= e;
-      throw e;
+      const failed = withDiskSpace(e, this.dir, `writing the log in ${this.dir} failed`);
+      this.failure ??= failed;
+      throw failed;
     }
     this.size += bytes;
     this.nextSeq++;
@@ -335,9 +348,10 @@ class FileWal implements Wal {
       this.syncing = undefined;
       for (const fd of this.retired.splice(0)) fs.closeSync(fd);
       if (err) {
-        this.failure ??= err;
-        w.reject(err);
-        this.next?.reject(err);
+        const failed = withDiskSpace(err, this.dir, `syncing the log in ${this.dir} failed`);
+        this.failure ??= failed;
+        w.reject(failed);
+        this.next?.reject(failed);
         this.next = undefined;
         return;
       }
@@ -359,7 +373,7 @@ class FileWal implements Wal {
     const seg = this.createSegment(this.nextSeq);
     const seal = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     encodeSeal(seal, 0, this.nextSeq);
-    if (fs.writeSync(this.fd, seal, 0, seal.length, this.size) !== seal.length) throw new StorageError(`a short write to the log in ${this.dir}`);
+    this.writeAll(seal, this.size);
     fs.fdatasyncSync(this.fd);
     this.synced = this.nextSeq - 1;
     const old = this.fd;
@@ -371,6 +385,18 @@ class FileWal implements Wal {
     this.segments.push(seg);
     this.fd = fs.openSync(seg.path, 'r+');
     this.size = 0;
+  }
+
+  /**
+   * A short write is continued: on a full disk the next write fails with the errno (ENOSPC) that
+   * says why. What did reach the file is an unsynced torn tail, cut at the next open.
+   */
+  private writeAll(bytes: Buffer, at: number): void {
+    for (let done = 0; done < bytes.length; ) {
+      const n = fs.writeSync(this.fd, bytes, done, bytes.length - done, at + done);
+      if (n === 0) throw new StorageError(`a short write to the log in ${this.dir}`);
+      done += n;
+    }
   }
 
   private createSegment(first: number): Segment {

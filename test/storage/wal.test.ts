@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { StorageCorruptionError } from '../../src/storage/errors.ts';
+import { StorageCorruptionError, StorageError } from '../../src/storage/errors.ts';
 import { openFileWal } from '../../src/storage/wal.ts';
 import { crc32 } from '../../src/storage/crc32.ts';
 import { RECORD_HEADER_BYTES } from '../../src/storage/wal-codec.ts';
@@ -417,5 +417,24 @@ describe('write-ahead log: the chain of segments from the checkpoint', () => {
     await opened.wal.append(Buffer.from('on')).durable;
     await opened.wal.close();
     assert.equal(openFileWal(dir, { segmentBytes: 256 }).records.at(-1)!.seq, next);
+  });
+});
+
+// Found by an outside test: these failed with Node's bare "EEXIST: file already exists, mkdir ..."
+// and "EISDIR: illegal operation on a directory, read", the second naming no file at all.
+describe('a log directory that is not what it should be', () => {
+  it('wal/ that is a file: refused, saying so', () => {
+    const dir = fresh();
+    fs.writeFileSync(dir, '');
+    assert.throws(() => openFileWal(dir), (e: unknown) => e instanceof StorageError && e.message.startsWith(`${dir} is not a directory`));
+  });
+
+  it('a segment that cannot be read: refused, naming it', async () => {
+    const dir = fresh();
+    await appendAll(dir, ['a']);
+    const seg = join(dir, segmentsOf(dir)[0]!);
+    fs.rmSync(seg);
+    fs.mkdirSync(seg);
+    assert.throws(() => openFileWal(dir), (e: unknown) => e instanceof StorageError && e.message.startsWith(`cannot read the log segment ${seg}: EISDIR`));
   });
 });
