@@ -181,7 +181,7 @@ async function balanceHostLeaders(sys: KvsSystem, all: KvsGroup[], hosts: { host
   const client = new KvsClient({ endpoints: replicas.map((r) => r.address), timeoutMs: 1000 });
   try {
     await waitFor('leaders balanced over the host processes', 30_000, async () => {
-      const places = await Promise.all(replicas.map(async (r) => ({ id: r.id, group: r.group, host: hosts.hostOf(r.id), leader: (await client.status(r.address)).role === 'leader' })));
+      const places = await Promise.all(replicas.map(async (r) => ({ id: r.id, group: r.group, host: hosts.hostOf(r.id), leader: (await client.status(r.address)).role === 'leader', placement: r.group === sys.placement?.group })));
       const move = nextTransfer(places, count);
       if (!move) return true;
       hosts.leadAway(move.from, move.to);

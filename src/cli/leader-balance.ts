@@ -10,22 +10,34 @@ export interface ReplicaPlace {
   /** The process (host index) it runs in. */
   host: number;
   leader: boolean;
+  /** A placement group replica: its group holds the configuration and carries no client writes. */
+  placement?: boolean;
 }
 
 /**
  * One transfer that narrows the spread of leaders per host (most − least ≥ 2), or undefined when
  * it is balanced or cannot be improved: a group led on a most-loaded host hands leadership to its
  * replica on a least-loaded host. Lowest group id first, so repeated calls are deterministic.
+ * The groups that carry writes are spread first, counted without the placement group: counted
+ * with it, a process leading the placement group and no shard group looked as busy as one leading
+ * a shard group, so two shard leaders could share a process while another led none. Then only
+ * the placement leadership moves, so that step never unbalances the shard groups again.
  */
 export function nextTransfer(replicas: ReplicaPlace[], hosts: number): { from: number; to: number } | undefined {
+  const writing = replicas.filter((r) => !r.placement);
+  return transferWithin(writing, writing, hosts) ?? transferWithin(replicas, replicas.filter((r) => r.placement), hosts);
+}
+
+/** A transfer among `movable`'s groups that narrows the spread of `counted`'s leaders per host. */
+function transferWithin(counted: ReplicaPlace[], movable: ReplicaPlace[], hosts: number): { from: number; to: number } | undefined {
   const leads = Array.from({ length: hosts }, () => 0);
-  for (const r of replicas) if (r.leader) leads[r.host]!++;
+  for (const r of counted) if (r.leader) leads[r.host]!++;
   const most = Math.max(...leads);
   const least = Math.min(...leads);
   if (most - least < 2) return undefined;
-  const groups = [...new Set(replicas.map((r) => r.group))].sort((a, b) => a - b);
+  const groups = [...new Set(movable.map((r) => r.group))].sort((a, b) => a - b);
   for (const g of groups) {
-    const members = replicas.filter((r) => r.group === g);
+    const members = movable.filter((r) => r.group === g);
     const leader = members.find((r) => r.leader);
     if (!leader || leads[leader.host] !== most) continue;
     const target = members.find((r) => !r.leader && leads[r.host] === least);
@@ -39,12 +51,12 @@ export function nextTransfer(replicas: ReplicaPlace[], hosts: number): { from: n
  * counts (as in notServing): an old leader may still say so for a moment after an election, and
  * counted too it made a process look busier than it is (a needless move, or a false "settled").
  */
-export function placesOf(rows: { id: number; group: number; status: StatusInfo | undefined }[], hosts: { hostOf(id: number, group: number): number }): ReplicaPlace[] {
+export function placesOf(rows: { id: number; group: number; placement?: boolean; status: StatusInfo | undefined }[], hosts: { hostOf(id: number, group: number): number }): ReplicaPlace[] {
   const newest = new Map<number, number>();
   for (const x of rows) if (x.status?.role === 'leader') newest.set(x.group, Math.max(newest.get(x.group) ?? -1, x.status.term));
   return rows
     .filter((x) => x.status)
-    .map((x) => ({ id: x.id, group: x.group, host: hosts.hostOf(x.id, x.group), leader: x.status!.role === 'leader' && x.status!.term === newest.get(x.group) }));
+    .map((x) => ({ id: x.id, group: x.group, host: hosts.hostOf(x.id, x.group), leader: x.status!.role === 'leader' && x.status!.term === newest.get(x.group), placement: x.placement === true }));
 }
 
 export interface BalancerOptions {

@@ -292,7 +292,7 @@ async function keepLeadersBalanced(hosts: SharedHosts, current: () => ClusterRep
       stopped: stopping,
       leadAway: (from, to) => hosts.leadAway(from, to),
       places: async () => {
-        const rows = await Promise.all(current().map(async (r) => ({ id: r.id, group: r.group, status: await status.status(r.endpoints.native).catch(() => undefined) })));
+        const rows = await Promise.all(current().map(async (r) => ({ id: r.id, group: r.group, placement: r.role === 'placement', status: await status.status(r.endpoints.native).catch(() => undefined) })));
         return placesOf(rows, hosts);
       },
     });

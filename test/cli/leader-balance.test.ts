@@ -1,6 +1,7 @@
 // nextTransfer (src/cli/leader-balance.ts): moves a leadership from a host leading 2 or more
 // groups more than another to that host, never within a group that has no replica there, and
-// repeated application reaches a spread of at most 1 from any start.
+// repeated application reaches a spread of at most 1 from any start; with a placement group, the
+// shard groups' leaders are spread first, counted without it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { balanceLeaders, nextTransfer, placesOf, settleLeaders, type AskedMove, type ReplicaPlace } from '../../src/cli/leader-balance.ts';
@@ -44,6 +45,58 @@ test('from any start, applying the transfers ends with a spread ≤ 1 within a f
       assert.ok(spread(rs, hosts) <= 1, `spread ${spread(rs, hosts)} (hosts ${hosts}, seed ${seed})`);
     }
   }
+});
+
+/** As `layout`, group 0 the placement group. */
+function sharded(hosts: number, leaderHost: number[]): ReplicaPlace[] {
+  return layout(hosts, leaderHost).map((r) => ({ ...r, placement: r.group === 0 }));
+}
+
+function shardSpread(rs: ReplicaPlace[], hosts: number): number {
+  return spread(rs.filter((r) => !r.placement), hosts);
+}
+
+test('the placement leader does not count as a shard leader: two shard leaders on one host, none on another, move', () => {
+  // Counted together, host 0 (placement), host 1 (shard 1) and host 2 (shards 2 and 3) had a spread of 1.
+  assert.deepEqual(nextTransfer(sharded(3, [0, 1, 2, 2]), 3), { from: 203, to: 201 });
+  // Shards balanced, the placement leader anywhere: nothing moves.
+  assert.equal(nextTransfer(sharded(3, [0, 0, 1, 2]), 3), undefined);
+  assert.equal(nextTransfer(sharded(3, [2, 0, 1, 2]), 3), undefined);
+});
+
+test('with a placement group, from any start: shard leaders spread ≤ 1, all leaders spread ≤ 1, within fewer moves than groups', () => {
+  for (const hosts of [2, 3, 5]) {
+    for (let seed = 0; seed < 200; seed++) {
+      const groups = 2 + (seed % 7);
+      let rs = sharded(hosts, Array.from({ length: groups }, (_, g) => (seed * 31 + g * g * 7) % hosts));
+      for (let moves = 0; ; moves++) {
+        const t = nextTransfer(rs, hosts);
+        if (!t) break;
+        assert.ok(moves < groups, `more moves than groups (hosts ${hosts}, seed ${seed})`);
+        rs = rs.map((r) => (r.id === t.from ? { ...r, leader: false } : r.id === t.to ? { ...r, leader: true } : r));
+      }
+      assert.ok(shardSpread(rs, hosts) <= 1, `shard spread ${shardSpread(rs, hosts)} (hosts ${hosts}, seed ${seed})`);
+      assert.ok(spread(rs, hosts) <= 1, `spread ${spread(rs, hosts)} (hosts ${hosts}, seed ${seed})`);
+    }
+  }
+});
+
+test('placesOf keeps which replicas are the placement group\'s', () => {
+  const status = (id: number, role: 'leader' | 'follower'): StatusInfo => ({ replicaId: id, groupId: Math.floor(id / 100), role, term: 3, leaderId: id, leaderAddr: '', commitIndex: 0, appliedIndex: 0, epoch: 1 });
+  const places = placesOf(
+    [
+      { id: 1, group: 0, placement: true, status: status(1, 'leader') },
+      { id: 101, group: 1, placement: false, status: status(101, 'leader') },
+    ],
+    { hostOf: (id) => id % 100 },
+  );
+  assert.deepEqual(
+    places.map((p) => [p.id, p.placement]),
+    [
+      [1, true],
+      [101, false],
+    ],
+  );
 });
 
 test('a group with no replica on the idle host is skipped for one that has one', () => {
