@@ -549,8 +549,9 @@ async function finalReads(up: KvsUp, rec: Recorder): Promise<Map<string, string 
 const IN_OWN_NETNS = process.env.DOOR_FAULTS_IN_NETNS === '1';
 describe('RESP and gRPC doors under faults, in a network namespace of their own', { skip: skip ?? (IN_OWN_NETNS ? 'already in it' : undefined), timeout: 240_000 }, () => {
   it('the test below passes there', async () => {
-    const script = 'ip link set lo up && exec "$0" --import tsx --test --test-force-exit --test-reporter=spec "$1"';
-    const child = run('unshare', ['-n', 'bash', '-c', script, process.execPath, fileURLToPath(import.meta.url)], {
+    const script = 'ip link set lo up && exec "$0" --import tsx --import "$2" --test --test-reporter=spec "$1"';
+    const guard = fileURLToPath(new URL('../support/exit-guard.ts', import.meta.url));
+    const child = run('unshare', ['-n', 'bash', '-c', script, process.execPath, fileURLToPath(import.meta.url), guard], {
       // Without the runner's NODE_TEST_CONTEXT: with it, the inner runner reports to us, not to stdout.
       env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), DOOR_FAULTS_IN_NETNS: '1' },
       timeout: 230_000,
