@@ -44,8 +44,11 @@ lint: deps
 # (test/support/exit-guard.ts; not --test-force-exit, which loses verdicts in Node 20), and the
 # whole run is bounded at 60 minutes (CI allows 90 including installs).
 UNIT_LIMIT_S ?= 3600
+# Two test files at a time: most of a file's time is spent waiting (elections, child processes,
+# the container image build), and Node's default on 2 cores is one.
+TEST_CONCURRENCY ?= 2
 unit: deps test-deps trace-build build
-	timeout -k 30 $(UNIT_LIMIT_S) $(NODE_TEST) --test-timeout=600000 $(TEST_FILES) \
+	timeout -k 30 $(UNIT_LIMIT_S) $(NODE_TEST) --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 $(TEST_FILES) \
 	  || { rc=$$?; [ $$rc -ne 124 ] || echo "make unit: the tests did not finish within $(UNIT_LIMIT_S) s" >&2; exit $$rc; }
 
 # eBPF wire tracing (docs/tracing.md): the BPF object and the N-API addon that loads it.
