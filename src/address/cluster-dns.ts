@@ -16,30 +16,37 @@ export function searchDomains(resolvConf: string): string[] {
 }
 
 /**
- * The cluster domain the kubelet wrote into this search list: D where `svc.D` is directly followed
- * by `D`; undefined when there is none (no resolv.conf, a pod with dnsPolicy Default or None, a
- * process outside a cluster).
+ * The domain earlier versions put in every peer's name (svc.cluster.local was fixed), and the
+ * kubelet's default --cluster-domain: used when the search list names none, so that the names a
+ * cluster persisted (placement configuration, Raft membership, the operator's status) stay the same
+ * whatever a pod's or the operator's dnsPolicy (spec.podTemplate may set None or hostNetwork).
+ */
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+
+/**
+ * The cluster domain the kubelet wrote into this search list: D where `<namespace>.svc.D svc.D D`
+ * follow each other (all three: with the pair alone, namespace `svc` would give `svc.svc.D svc.D`
+ * and the domain `svc.D`); undefined when there is none (no resolv.conf, a pod with dnsPolicy
+ * Default or None, a process outside a cluster).
  */
 export function clusterDomain(resolvConf: string | undefined): string | undefined {
   const search = searchDomains(resolvConf ?? '');
-  for (let i = 0; i + 1 < search.length; i++) {
-    const d = search[i + 1]!;
-    if (d !== '' && search[i] === `svc.${d}`) return d;
+  for (let i = 0; i + 2 < search.length; i++) {
+    const d = search[i + 2]!;
+    if (search[i + 1] === `svc.${d}` && search[i]!.endsWith(`.svc.${d}`)) return d;
   }
   return undefined;
 }
 
 /**
  * A pods' DNS suffix with the cluster domain put in: `<namespace>.svc` (what the manifests give,
- * domain-free) becomes `<namespace>.svc.<domain>` when resolv.conf names the domain, so peer names
- * are the same fully qualified names on every domain (`cluster.local`: the names earlier versions
- * wrote into Raft and placement configurations). Anything else is returned as given: a suffix
- * already qualified, or no domain known (`<namespace>.svc` then resolves through the search list,
- * where there is one).
+ * domain-free) becomes `<namespace>.svc.<domain>`, the domain resolv.conf names or else
+ * DEFAULT_CLUSTER_DOMAIN, so peer names are the same fully qualified names on every domain
+ * (`cluster.local`: the names earlier versions wrote into Raft and placement configurations). A
+ * suffix already qualified is returned as given.
  */
 export function completeDnsSuffix(suffix: string, resolvConf: string | undefined): string {
   const trimmed = suffix.replace(/\.$/, '');
   if (!/(^|\.)svc$/.test(trimmed)) return suffix;
-  const domain = clusterDomain(resolvConf);
-  return domain === undefined ? trimmed : `${trimmed}.${domain}`;
+  return `${trimmed}.${clusterDomain(resolvConf) ?? DEFAULT_CLUSTER_DOMAIN}`;
 }

@@ -22,7 +22,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { IPV6_ANY, listenTcp } from '../address/listen.ts';
-import { clusterDomain } from '../address/cluster-dns.ts';
+import { DEFAULT_CLUSTER_DOMAIN, clusterDomain } from '../address/cluster-dns.ts';
 import { LeaderLease } from './lease.ts';
 import { loadGroupTemplate, type GroupTemplate } from './group-template.ts';
 import { FIELD_MANAGER, LABEL_STORE, dnsSuffix, groupObjects, settingsHash, storeConfig, templateHash, type Owner } from './objects.ts';
@@ -57,7 +57,7 @@ export interface OperatorOptions {
   template?: GroupTemplate;
   /**
    * The cluster DNS domain of the pods' names (default: the one the kubelet wrote into this pod's
-   * /etc/resolv.conf; none there: names end in `<namespace>.svc`, as the pods' own do then).
+   * /etc/resolv.conf; none there: cluster.local, as the pods' own names then, and earlier versions').
    */
   clusterDomain?: string;
   /**
@@ -109,7 +109,7 @@ export class Operator {
     // Read once, at start: a missing or broken template stops the operator before it acts.
     this.template = o.template ?? loadGroupTemplate();
     this.templateHash = templateHash(this.template);
-    this.dnsSuffix = dnsSuffix(o.namespace, o.clusterDomain ?? clusterDomain(readResolvConf()));
+    this.dnsSuffix = dnsSuffix(o.namespace, o.clusterDomain ?? clusterDomain(readResolvConf()) ?? DEFAULT_CLUSTER_DOMAIN);
     this.log = o.log ?? createLogger({ format: defaultLogFormat(), bindings: { component: FIELD_MANAGER, identity: o.identity } });
     this.lease = new LeaderLease(kc, {
       namespace: o.namespace,

@@ -288,7 +288,7 @@ export class KvsServer {
   static async start(config: ServerConfig, opts: ServerOptions = {}): Promise<KvsServer> {
     // On Kubernetes the kubelet probes the HTTP door from the container's start: answer it until
     // the door opens (start-probe.ts), within the bound of the steps before it for this store.
-    const probe = config.podName && config.http && !config.http.endsWith(':0') ? await startProbe(config.http, Date.now() + startBoundMs(dataFileBytes(config.dataDir))) : undefined;
+    const probe = config.podName && config.http && !config.http.endsWith(':0') ? await startProbe(config.http, startBoundMs(dataFileBytes(config.dataDir))) : undefined;
     try {
       return await KvsServer.startSteps(config, opts, probe);
     } finally {

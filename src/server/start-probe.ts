@@ -17,10 +17,13 @@ export interface StartProbe {
 }
 
 /**
- * Answers on `listen` until closed; `deadline` is when the start is overdue (`now()`'s clock).
+ * Answers on `listen` until closed; the start is overdue `boundMs` after this call, on `now()`'s
+ * clock: by default the monotonic one, as the steps' own timers are (the walk's), not the wall
+ * clock, which NTP may step forward while a pod starts and so fail the probe of a healthy start.
  * Best effort: a port it cannot take leaves the start as it was (the door reports the port itself).
  */
-export async function startProbe(listen: string, deadline: number, now: () => number = Date.now): Promise<StartProbe> {
+export async function startProbe(listen: string, boundMs: number, now: () => number = () => performance.now()): Promise<StartProbe> {
+  const deadline = now() + boundMs;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     const live = path === '/healthz' && now() < deadline;

@@ -256,11 +256,19 @@ test('the operator names a pod as the pod names itself, on any cluster domain; o
   assert.deepEqual(now.replicas, [{ id: 101, address: earlier(1, 0) }]);
   assert.deepEqual(now.placement, [0, 1, 2].map((o) => earlier(0, o)));
   assert.equal(podAddress('kv', dnsSuffix(owner.namespace, 'cluster.local'), 1, 0), earlier(1, 0));
+  // A pod without the kubelet's search list (spec.podTemplate.spec dnsPolicy None or Default, or
+  // hostNetwork: allowed, and KVS_DNS_SUFFIX is reserved) still names its peers as the operator
+  // and earlier versions did, not `<namespace>.svc`.
+  for (const conf of [undefined, 'nameserver 10.96.0.10\nsearch corp.example\n']) {
+    const none = podConfig(1, 0, 0, true, conf);
+    assert.deepEqual(none.replicas, [{ id: 101, address: earlier(1, 0) }], String(conf));
+    assert.deepEqual(none.placement, [0, 1, 2].map((o) => earlier(0, o)), String(conf));
+  }
 });
 
 test('the pods start as the right replicas: founders list the group, later pods join when empty, recover when not', () => {
-  const at = (g: number, o: number) => podAddress('kv', dnsSuffix('prod', undefined), g, o);
-  assert.equal(at(1, 2), 'kv-shard-1-2.kv-shard-1.prod.svc:7000');
+  const at = (g: number, o: number) => podAddress('kv', dnsSuffix('prod', 'cluster.local'), g, o);
+  assert.equal(at(1, 2), 'kv-shard-1-2.kv-shard-1.prod.svc.cluster.local:7000');
   const founder = podConfig(1, 3, 1, false);
   assert.deepEqual([founder.id, founder.group, founder.join], [102, 1, false]);
   assert.deepEqual(founder.replicas, [0, 1, 2].map((o) => ({ id: 101 + o, address: at(1, o) })));

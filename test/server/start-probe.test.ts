@@ -2,6 +2,7 @@
 // (src/server/start-probe.ts): /healthz while the start is within its bound, never /readyz.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,18 @@ async function get(port: number, path: string): Promise<number | string> {
   }
 }
 
+/** The status of GET path through node:http (fetch's own timers read Date.now, which a test steps). */
+function status(port: number, path: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
 describe('the start probe', () => {
   it('answers /healthz until the start is overdue, /readyz never, and frees its port when closed', async () => {
     const port = await freePort();
@@ -51,6 +64,24 @@ describe('the start probe', () => {
     const s = net.createServer();
     await new Promise<void>((r, j) => s.once('error', j).listen(port, '127.0.0.1', r));
     await new Promise<void>((r) => s.close(() => r()));
+  });
+
+  it('is not made overdue by a wall clock stepped ahead while the pod starts', async () => {
+    // Before: the deadline was on Date.now, so an NTP step forward during a long walk (whose own
+    // timeout runs on the monotonic clock) turned /healthz to 503 and liveness restarted a healthy start.
+    const port = await freePort();
+    const wall = Date.now;
+    let step = 0;
+    Date.now = () => wall() + step;
+    const probe = await startProbe(`127.0.0.1:${port}`, 60_000);
+    try {
+      assert.equal(await status(port, '/healthz'), 200);
+      step = 86_400_000;
+      assert.equal(await status(port, '/healthz'), 200);
+    } finally {
+      Date.now = wall;
+      await probe.close();
+    }
   });
 });
 
