@@ -95,7 +95,7 @@ export class RespWriteBatcher {
   private readonly idleSince = new WeakMap<object, number>();
   /** Connections whose client last sent again within lingerMs of such an answer. */
   private readonly prompt = new WeakSet<object>();
-  /** When the latest answer came; since the last batch left, how many prompt connections answers left waiting, and how many of those came back. */
+  /** When the latest answer that left a prompt connection waiting came; since the last batch left, how many prompt connections answers left waiting, and how many of those came back. */
   private answeredAt = 0;
   private answered = 0;
   private returned = 0;
@@ -177,7 +177,7 @@ export class RespWriteBatcher {
 
   private readonly waitOver = (): void => {
     // Node's timers count from the loop's cached clock and may fire early; an answer since then
-    // (another batch's connections, now waited for too) moves the end of the wait.
+    // that left connections waiting (now waited for too) moves the end of the wait.
     const left = this.answeredAt + this.lingerMs - this.now();
     if (left > 0) {
       this.cancelWait = this.timer(this.waitOver, left);
@@ -207,7 +207,6 @@ export class RespWriteBatcher {
     const req: Request = { op: 'batch', ops: b.ops, clientId: this.clientId, seq: ++this.seq };
     const settle = (reply: RespValue): void => {
       const now = this.now();
-      this.answeredAt = now;
       for (let i = 0; i < b.done.length; i++) {
         const conn = b.conns[i];
         if (b.done[i]!(reply) !== true || conn === undefined) continue;
@@ -215,6 +214,8 @@ export class RespWriteBatcher {
         if (this.prompt.has(conn) && !this.expected.has(conn)) {
           this.expected.add(conn);
           this.answered++;
+          // Only an answer that leaves someone to wait for moves the end of the wait: lingerMs after it.
+          this.answeredAt = now;
         }
       }
     };

@@ -513,9 +513,12 @@ describe('RespWriteBatcher: waits for the clients an answer left idle', () => {
   /** A batcher on a manual clock, timer and defer; `run` runs what is due. */
   function rig(opts: { lingerMs?: number; lingerMinConnections?: number; maxOps?: number } = {}) {
     const sent: Extract<Request, { op: 'batch' }>[] = [];
+    /** Batches with a key starting with 'x' are answered only by `release`. */
+    const held: (() => void)[] = [];
     const exec: Executor = {
       execute: async (req) => {
         sent.push(req as Extract<Request, { op: 'batch' }>);
+        if (req.op === 'batch' && req.ops.some((o) => o.key[0] === 0x78)) await new Promise<void>((r) => held.push(r));
         return { kind: 'ok' };
       },
     };
@@ -563,7 +566,11 @@ describe('RespWriteBatcher: waits for the clients an answer left idle', () => {
       await settle();
       assert.equal(answers.length, conns.length);
     };
-    return { batcher, sent, run, advance, conns, set, round, setIdle: (v: boolean) => void (idle = v) };
+    const release = async (): Promise<void> => {
+      for (const r of held.splice(0)) r();
+      await settle();
+    };
+    return { batcher, sent, run, advance, conns, set, round, release, setIdle: (v: boolean) => void (idle = v) };
   }
   const sizes = (sent: Extract<Request, { op: 'batch' }>[]): number[] => sent.map((b) => b.ops.length);
 
@@ -607,6 +614,30 @@ describe('RespWriteBatcher: waits for the clients an answer left idle', () => {
       r.run();
     }
     assert.deepEqual(sizes(r.sent.slice(before)), [2, 1, 1, 1, 1]);
+  });
+
+  it('waits at most lingerMs after the answer that left the connections idle, whatever other answers come meanwhile', async () => {
+    // Found in review: every answer moved the end of the wait, even one that left no connection to
+    // wait for (a pipelining or first-time client's batch), so a wait could outlast lingerMs.
+    const r = rig({ maxOps: 6 });
+    await r.round();
+    r.advance(0.5);
+    // The six again, and a seventh connection's write that does not fit: a batch of its own, held.
+    const answers: string[] = [];
+    for (const c of r.conns) r.set(c, answers);
+    r.batcher.add([{ op: 'put', key: Buffer.from('x'), value: Buffer.from('v') }], 2, () => true, { name: 'x' });
+    r.run();
+    await settle();
+    assert.equal(answers.length, 6, 'the six are answered (prompt, idle); x is still in flight');
+    const before = r.sent.length;
+    r.advance(0.2);
+    r.set(r.conns[0]!, answers); // one of the six is back: the next batch waits for the other five
+    r.run();
+    r.advance(1.3); // 1.5 ms after the answer x's batch is answered: it leaves nobody to wait for
+    await r.release();
+    assert.equal(r.sent.length, before, 'still waiting for the other five');
+    r.advance(0.5); // 2 ms after the answer that left the six idle
+    assert.deepEqual(sizes(r.sent.slice(before)), [1], 'sent lingerMs after that answer');
   });
 
   it('does not wait for clients that were slow to come back (open loop), nor for fewer than lingerMinConnections', async () => {
@@ -657,6 +688,102 @@ describe('RespWriteBatcher: waits for the clients an answer left idle', () => {
     for (const c of full.conns.slice(0, 4)) full.set(c, []); // the fourth does not fit: the first three are a full batch
     full.run();
     assert.deepEqual(sizes(full.sent.slice(before)), [3, 1]);
+  });
+});
+
+describe('RespWriteBatcher: waiting never loses, reorders or strands a write', () => {
+  // Random interleavings of writes, other input, closes, answers (in any order) and time, on a
+  // manual clock: once input stops and time passes, every write was proposed exactly once, in the
+  // order handed over, under increasing seqs, answered, and no timer is left.
+  it('holds for random schedules', async () => {
+    let waits = 0;
+    for (let seed = 1; seed <= 300; seed++) {
+      const rng = new Prng(seed);
+      let clock = 0;
+      let deferred: (() => void)[] = [];
+      let timers: { at: number; fn: () => void; live: boolean }[] = [];
+      const inflight: (() => void)[] = [];
+      const sent: Extract<Request, { op: 'batch' }>[] = [];
+      const exec: Executor = {
+        execute: (req) =>
+          new Promise<Response>((resolve) => {
+            sent.push(req as Extract<Request, { op: 'batch' }>);
+            inflight.push(() => resolve({ kind: 'ok' }));
+          }),
+      };
+      const batcher = new RespWriteBatcher(new KvOps(exec, { maxKeyBytes: 64, maxValueBytes: 1024 }), {
+        lingerMs: 2,
+        lingerMinConnections: 2,
+        maxOps: 1 + rng.int(8),
+        now: () => clock,
+        defer: (fn) => void deferred.push(fn),
+        timer: (fn, ms) => {
+          const t = { at: clock + ms, fn, live: true };
+          timers.push(t);
+          return () => void (t.live = false);
+        },
+      });
+      const run = (): void => {
+        const fns = deferred;
+        deferred = [];
+        for (const fn of fns) fn();
+      };
+      const advance = (ms: number): void => {
+        run(); // a new event-loop iteration
+        clock += ms;
+        for (let due = timers.filter((t) => t.live && t.at <= clock); due.length > 0; due = timers.filter((t) => t.live && t.at <= clock)) {
+          for (const t of due) {
+            t.live = false;
+            t.fn();
+          }
+        }
+        timers = timers.filter((t) => t.live);
+      };
+      const conns = Array.from({ length: 6 }, () => ({ pending: 0, closed: false }));
+      let added = 0;
+      let answered = 0;
+      for (let step = 0; step < 200; step++) {
+        const x = rng.int(100);
+        const c = conns[rng.int(conns.length)]!;
+        if (x < 35 && !c.closed) {
+          batcher.arrived(c); // as the session does on input
+          c.pending++;
+          const key = Buffer.from(String(added++));
+          batcher.add([{ op: 'put', key, value: Buffer.from('v') }], 2, () => {
+            c.pending--;
+            answered++;
+            return c.pending === 0 && !c.closed;
+          }, c);
+        } else if (x < 42) batcher.arrived(c); // a read, or a partial command
+        else if (x < 45) {
+          c.closed = true;
+          batcher.arrived(c);
+        } else if (x < 60) run();
+        else if (x < 75) advance(rng.int(1500) / 1000);
+        else if (inflight.length > 0) {
+          inflight.splice(rng.int(4) === 0 ? rng.int(inflight.length) : 0, 1)[0]!();
+          await Promise.resolve();
+          await Promise.resolve();
+        }
+      }
+      for (let i = 0; i < 50; i++) {
+        advance(1);
+        for (const answer of inflight.splice(0)) answer();
+        await Promise.resolve();
+        await Promise.resolve();
+      }
+      run();
+      const keys = sent.flatMap((b) => b.ops.map((o) => Number(o.key.toString())));
+      assert.deepEqual(keys, [...Array(added).keys()], `seed ${seed}: each write proposed once, in order`);
+      assert.equal(answered, added, `seed ${seed}: each write answered`);
+      assert.ok(
+        sent.every((b, i) => i === 0 || b.seq > sent[i - 1]!.seq),
+        `seed ${seed}: seqs increase`,
+      );
+      assert.equal(timers.filter((t) => t.live).length, 0, `seed ${seed}: no timer left`);
+      waits += batcher.stats.waits;
+    }
+    assert.ok(waits > 100, `the schedules made batches wait (${waits})`);
   });
 });
 
