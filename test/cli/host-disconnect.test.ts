@@ -39,7 +39,10 @@ describe('kvs host whose supervisor disconnects', () => {
     send({ type: 'start', id: 101, label: 'r101', argv: ['--id', '101', '--group', '1', '--listen', a101, '--data', join(dir, 'r101'), '--replicas', `101=${a101}`, '--placement', placement, '--log-format', 'json'] });
     await new Promise((r) => setTimeout(r, 500));
     host.disconnect();
-    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running after 30 s'), 30_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r('still running after 30 s'), 30_000)))]);
+    clearTimeout(timer); // else it keeps this file's process alive for 30 s
+    host.stderr!.destroy();
     assert.doesNotMatch(stderr, /ERR_IPC_CHANNEL_CLOSED/);
     assert.equal(code, 0, stderr.slice(-2000));
   });
