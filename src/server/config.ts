@@ -83,6 +83,7 @@ export const SETTINGS = {
   logTail: int({ flag: 'log-tail', min: 0, max: 10_000_000, default: 5000, help: 'log entries kept after compaction, for followers briefly behind' }),
   handoffWave: int({ flag: 'handoff-wave', min: 1, max: 4096, default: 64, help: 'partitions pulled per resharding wave: smaller waves pause each\nmoving partition for less time' }),
   resp: optionalAddress({ flag: 'resp', help: 'RESP (Redis protocol) door: redis-cli, redis-benchmark, Redis clients' }),
+  respWriteLingerMs: int({ flag: 'resp-write-linger-ms', arg: 'MS', min: 0, max: 100, default: 2, help: 'RESP door: how long a write batch may wait for the clients just answered\n(docs/doors.md); 0: never' }),
   grpc: optionalAddress({ flag: 'grpc', help: 'gRPC door (service protos.KV in protos/kv.proto)' }),
   http: optionalAddress({ flag: 'http', help: 'HTTP door: /healthz /readyz /metrics /v1/status /v1/kv/{key},\nand the native protocol over WebSocket at /v1/ws' }),
   trace: bool({ flag: 'trace', help: 'print every message this replica sends to its peers, one line each,\non stdout (eBPF, or the in-process tap without CAP_BPF+CAP_NET_ADMIN)' }),

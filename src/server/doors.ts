@@ -102,7 +102,7 @@ export async function startDoors(p: DoorParts): Promise<Doors> {
   };
   try {
     if (p.config.resp) {
-      const d = await startRespDoor(ctx, { listen: p.config.resp });
+      const d = await startRespDoor(ctx, { listen: p.config.resp, writeLingerMs: p.config.respWriteLingerMs });
       started.push(d);
       endpoints.resp = d.address;
     }

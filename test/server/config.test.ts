@@ -39,6 +39,7 @@ const SAMPLES: Record<keyof typeof SETTINGS, [string | boolean, (c: ServerConfig
   logTail: ['9', (c) => c.logTail, 9],
   handoffWave: ['8', (c) => c.handoffWave, 8],
   resp: ['127.0.0.1:6379', (c) => c.resp, '127.0.0.1:6379'],
+  respWriteLingerMs: ['0', (c) => c.respWriteLingerMs, 0],
   grpc: ['127.0.0.1:6380', (c) => c.grpc, '127.0.0.1:6380'],
   http: ['127.0.0.1:6381', (c) => c.http, '127.0.0.1:6381'],
   trace: [true, (c) => c.trace, { format: 'text' }],
