@@ -26,6 +26,8 @@ export function isWriteFailure(e: unknown): boolean {
 export function freeBytes(dir: string): number | undefined {
   try {
     const s = fs.statfsSync(dir);
+    // Some file systems (FUSE, network mounts) report no blocks at all: that says nothing of the space.
+    if (s.blocks === 0) return undefined;
     // Root may also use the blocks a file system reserves for it (ext4: 5 %).
     return (process.getuid?.() === 0 ? s.bfree : s.bavail) * s.bsize;
   } catch {

@@ -105,6 +105,9 @@ export async function openStore(options: ReplicaStoreOptions): Promise<ReplicaSt
   let marker = readMarker(options.path);
   if (!marker && options.sharedData !== undefined && !holdsOwnStore(options.path)) {
     checkRoomToOpen(mkdirp(options.path)); // else the marker's write fails with a bare ENOSPC
+    // Before the marker: left behind by a refused start, it would keep the store the refusal
+    // says to restore from opening ("a store of its own and a marker").
+    refuseStrayLog(options.path, join(options.path, DATA_FILE));
     marker = { envDir: fs.realpathSync(mkdirp(options.sharedData)), store: newStoreName(options.path) };
     writeMarker(options.path, marker);
   }

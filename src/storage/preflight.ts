@@ -55,7 +55,8 @@ export function checkRoomToOpen(dir: string): void {
 /** The sidecar names a store by its 16-byte id in hex, written whole (tmp, fsync, rename). */
 function parseId(idFile: string, text: string): Buffer {
   const hex = text.trim();
-  if (/^[0-9a-f]{32}$/.test(hex)) return Buffer.from(hex, 'hex');
+  // Any case: read as hex before, an uppercase id named its store, and still does.
+  if (/^[0-9a-f]{32}$/i.test(hex)) return Buffer.from(hex, 'hex');
   // Damage: read as hex it named a store "" (an empty id), and the refusal said nothing of the file.
   throw new StorageCorruptionError(
     idFile,

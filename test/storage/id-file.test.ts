@@ -30,3 +30,16 @@ for (const [what, text] of [['garbage', 'garbage\n'], ['nothing', ''], ['a cut i
     assert.equal(fs.readFileSync(idFile, 'utf8'), text, 'replica.id was changed');
   });
 }
+
+// Earlier versions read the id as hex in any case: a store named in uppercase (hand-copied, or
+// written by another tool) opened then, and must still open, not be called damaged.
+it('replica.id naming the store in uppercase (with CRLF): the store opens', async () => {
+  const dir = tempDir('id-file-upper');
+  dirs.push(dir);
+  await openFresh(dir).close();
+  const idFile = join(dir, 'replica.id');
+  fs.writeFileSync(idFile, `${fs.readFileSync(idFile, 'utf8').trim().toUpperCase()}\r\n`);
+  const store = openReplicaStore({ path: dir });
+  store.load(CONF);
+  await store.close();
+});

@@ -49,3 +49,25 @@ it('the same for a new store in a shared environment', async () => {
   for (const f of ['data.mdb', 'lock.mdb', 'replica.id']) fs.rmSync(join(replica, f));
   await assert.rejects(openStore({ path: replica, sharedData: join(dir, 'p0') }), (e: unknown) => e instanceof StorageCorruptionError && e.file === join(replica, 'wal'));
 });
+
+// The refusal says to restore the data file: done, the replica must open its own store again. A
+// refused start as a new shared store left a marker behind, and the restored store was then
+// refused as holding "a store of its own and a marker".
+it('a refused shared start leaves nothing behind: the restored store opens, and its log is replayed', async () => {
+  const dir = tempDir('stray-log-restore');
+  dirs.push(dir);
+  const replica = join(dir, 'r1');
+  await overwrittenStore(replica);
+  const saved = join(dir, 'saved');
+  fs.mkdirSync(saved);
+  for (const f of ['data.mdb', 'replica.id']) fs.renameSync(join(replica, f), join(saved, f));
+  fs.rmSync(join(replica, 'lock.mdb'));
+  const before = fs.readdirSync(replica).sort();
+  await assert.rejects(openStore({ path: replica, sharedData: join(dir, 'p0') }), (e: unknown) => e instanceof StorageCorruptionError && e.file === join(replica, 'wal'));
+  assert.deepEqual(fs.readdirSync(replica).sort(), before, 'the refused start left files in the replica directory');
+  for (const f of ['data.mdb', 'replica.id']) fs.renameSync(join(saved, f), join(replica, f));
+  const store = await openStore({ path: replica, sharedData: join(dir, 'p0') });
+  const st = store.load(CONF);
+  assert.deepEqual(st.entries.map((e) => `${e.index}/${e.term}`), ['1/1', '2/2', '3/2', '4/2']);
+  await store.close();
+});
