@@ -97,6 +97,13 @@ export const knownFailures: KnownFailure[] = [
     status: 'fixed',
     note: 'nemesis: a disk was replaced while the leader ran an uncommitted promotion ([1,2,3]); the others still had voters [1,2], so the replaced replica\'s vote was needed and refused. The replace rule now holds for every configuration any replica holds or may fall back to',
   },
+  {
+    seed: 3300005768,
+    nodes: 5,
+    invariant: 'liveness',
+    status: 'fixed',
+    note: 'a leader appended its own removal ([1,2,3,4] -> [1,2,4]) and was cut off; the entry existed only in its log, so it refused the others\' votes (its log was newer), and it never campaigned itself (not in its latest configuration), with a fourth voter down: no leader for good. A voter removed by a configuration not yet committed now still campaigns (Raft dissertation 4.2.2)',
+  },
   { seed: 80, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
   { seed: 6541, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
   { seed: 7354, invariant: 'liveness', status: 'fixed', note: snapshotLivelock },
